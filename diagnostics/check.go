@@ -1,0 +1,80 @@
+package diagnostics
+
+import "fmt"
+
+// Check is one entry of the catalog: a stable ID, the healthy condition it tests, the facts
+// it needs, and two pure functions over those facts.
+type Check struct {
+	// ID is stable and kebab-case; scripts and docs depend on it.
+	ID string
+	// Category groups the check in output.
+	Category Category
+	// Title states the healthy condition in lower case ("agent certificate is not expired").
+	Title string
+	// Why explains in two or three plain sentences why this fails and what it breaks.
+	Why string
+	// Needs lists the fact kinds Evaluate reads. The check is skipped when one is missing.
+	Needs []FactKind
+	// Evaluate judges the facts. It must not do I/O or read the clock (use Facts.Now).
+	Evaluate func(f *Facts) Result
+	// Fix returns the playbook for this host, used when Evaluate warns or fails and by
+	// `mtls-doctor explain`. Nil means the finding carries no steps.
+	Fix func(f *Facts) []Step
+}
+
+// Catalog is an ordered list of checks.
+type Catalog []Check
+
+// Lookup returns the check with id.
+func (c Catalog) Lookup(id string) (Check, bool) {
+	for _, ch := range c {
+		if ch.ID == id {
+			return ch, true
+		}
+	}
+	return Check{}, false
+}
+
+// Validate reports duplicate IDs, missing fields and Verify references to unknown checks.
+func (c Catalog) Validate() error {
+	seen := map[string]bool{}
+	for _, ch := range c {
+		switch {
+		case ch.ID == "" || ch.Title == "" || ch.Category == "" || ch.Evaluate == nil:
+			return fmt.Errorf("check %q: ID, Title, Category and Evaluate are required", ch.ID)
+		case seen[ch.ID]:
+			return fmt.Errorf("check %q: duplicate ID", ch.ID)
+		}
+		seen[ch.ID] = true
+	}
+	return nil
+}
+
+// run evaluates ch over f, turning a missing fact or a panic into a finding so that one bad
+// check never takes the whole run down.
+func (ch Check) run(f *Facts) (fd Finding) {
+	fd = Finding{ID: ch.ID, Category: ch.Category, Title: ch.Title}
+	for _, k := range ch.Needs {
+		if !f.Has(k) {
+			reason := "not gathered"
+			if msg, ok := f.Errors[k]; ok {
+				reason = msg
+			}
+			fd.Severity, fd.Summary = SeveritySkip, fmt.Sprintf("skipped: %s facts %s", k, reason)
+			return fd
+		}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			fd.Severity = SeverityFail
+			fd.Summary = fmt.Sprintf("internal error in check %s: %v (please report this)", ch.ID, p)
+			fd.Evidence, fd.Fix = nil, nil
+		}
+	}()
+	r := ch.Evaluate(f)
+	fd.Severity, fd.Summary, fd.Evidence = r.Severity, r.Summary, r.Evidence
+	if fd.Problem() && ch.Fix != nil {
+		fd.Fix = ch.Fix(f)
+	}
+	return fd
+}

@@ -1,0 +1,88 @@
+package diagnostics
+
+import (
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+// FactKind names one kind of fact the engine can gather. Kinds are gathered in the order of
+// FactOrder, because later kinds build on earlier ones (the endpoint probe needs the agent
+// configuration and files).
+type FactKind string
+
+const (
+	FactAgentConfig FactKind = "agent-config" // Facts.Agent
+	FactAgentFiles  FactKind = "agent-files"  // Facts.Files
+	FactEndpoint    FactKind = "endpoint"     // Facts.Endpoint
+)
+
+// FactOrder is the order facts are gathered in.
+var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint}
+
+// factDeps lists the kinds a kind's gathering reads.
+var factDeps = map[FactKind][]FactKind{
+	FactAgentFiles: {FactAgentConfig},
+	FactEndpoint:   {FactAgentConfig, FactAgentFiles},
+}
+
+// Thresholds tune the expiry checks.
+type Thresholds struct {
+	// WarnDays: a certificate with fewer days left is a warning (default 30).
+	WarnDays int
+	// CritDays: fewer days left is a failure (default 7).
+	CritDays int
+	// WarnPercent: less than this share of the lifetime left is a warning, so short-lived
+	// certificates (hours or days) are judged by their own scale (default 20).
+	WarnPercent int
+	// MaxSkew is the largest tolerated difference between our clock and the server's
+	// Date header (default 5 minutes).
+	MaxSkew time.Duration
+}
+
+// DefaultThresholds are the documented defaults of --warn-days, --crit-days and friends.
+func DefaultThresholds() Thresholds {
+	return Thresholds{WarnDays: 30, CritDays: 7, WarnPercent: 20, MaxSkew: 5 * time.Minute}
+}
+
+// Facts is everything the checks judge. A nil field means that kind was not gathered
+// (not needed, or its gathering failed: see Errors).
+type Facts struct {
+	// Now is the instant every time-dependent check uses.
+	Now time.Time
+	// Thresholds tune expiry and skew checks.
+	Thresholds Thresholds
+
+	Agent    *probes.AgentConfig
+	Files    *probes.AgentFiles
+	Endpoint *probes.EndpointReport
+
+	// Errors records why a kind could not be gathered.
+	Errors map[FactKind]string
+}
+
+// Has reports whether kind was gathered.
+func (f *Facts) Has(kind FactKind) bool {
+	switch kind {
+	case FactAgentConfig:
+		return f.Agent != nil
+	case FactAgentFiles:
+		return f.Files != nil
+	case FactEndpoint:
+		return f.Endpoint != nil
+	}
+	return false
+}
+
+// clear forgets kind so a re-run gathers it afresh.
+func (f *Facts) clear(kind FactKind) {
+	switch kind {
+	case FactAgentConfig:
+		f.Agent = nil
+	case FactAgentFiles:
+		f.Files = nil
+	case FactEndpoint:
+		f.Endpoint = nil
+	}
+	delete(f.Errors, kind)
+}

@@ -1,0 +1,11 @@
+// Package probes gathers facts about an NGINX Agent host and its management-plane endpoint:
+// the agent's configuration, its certificate, key and CA files, and what the endpoint does
+// when dialled the way the agent dials it (DNS, TCP, TLS, one real HTTP/2 gRPC request).
+//
+// Probes record what they saw and pass no verdict; the diagnostics package judges. Every
+// network operation has a deadline. Private key material is parsed only to learn its public
+// half and is never kept, printed or returned.
+//
+// probes imports nothing else of this module; its subpackages (nginxconf, pki, lab, collect)
+// are documented separately.
+package probes
