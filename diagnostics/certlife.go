@@ -1,0 +1,51 @@
+package diagnostics
+
+import (
+	"crypto/x509"
+	"math"
+	"time"
+)
+
+// CertLife is one certificate's remaining validity, for perfdata, metrics and the TUI.
+type CertLife struct {
+	// Role is "agent", "server" or "ca" (a certificate from the agent's CA file).
+	Role    string
+	Subject string
+	// NotAfter is the end of the validity period.
+	NotAfter time.Time
+	// DaysLeft is the whole days until NotAfter, negative once expired.
+	DaysLeft int
+	// Lifetime is NotAfter - NotBefore.
+	Lifetime time.Duration
+}
+
+// DaysLeft returns the whole days from now until c expires (negative once it has).
+// It rounds towards negative infinity so a certificate that expired an hour ago shows -1.
+func DaysLeft(c *x509.Certificate, now time.Time) int {
+	return int(math.Floor(c.NotAfter.Sub(now).Hours() / 24))
+}
+
+// CertLives lists the certificates the facts hold: the agent's leaf, the server's leaf as
+// served, and the certificates of the agent's CA file.
+func CertLives(f *Facts) []CertLife {
+	var out []CertLife
+	add := func(role string, c *x509.Certificate) {
+		out = append(out, CertLife{
+			Role: role, Subject: c.Subject.String(), NotAfter: c.NotAfter,
+			DaysLeft: DaysLeft(c, f.Now), Lifetime: c.NotAfter.Sub(c.NotBefore),
+		})
+	}
+	if f.Files != nil && f.Files.Cert != nil && len(f.Files.Cert.Certs) > 0 {
+		add("agent", f.Files.Cert.Certs[0])
+	}
+	if f.Endpoint != nil && f.Endpoint.Agent != nil && f.Endpoint.Agent.TLS != nil &&
+		len(f.Endpoint.Agent.TLS.PeerChain) > 0 {
+		add("server", f.Endpoint.Agent.TLS.PeerChain[0])
+	}
+	if f.Files != nil && f.Files.CA != nil {
+		for _, c := range f.Files.CA.Certs {
+			add("ca", c)
+		}
+	}
+	return out
+}

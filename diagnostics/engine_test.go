@@ -1,0 +1,144 @@
+package diagnostics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+// recordingGatherer fills facts with empty values and records what it was asked for.
+type recordingGatherer struct {
+	asked []FactKind
+	fail  map[FactKind]error
+}
+
+func (g *recordingGatherer) Gather(_ context.Context, k FactKind, f *Facts) error {
+	g.asked = append(g.asked, k)
+	if err := g.fail[k]; err != nil {
+		return err
+	}
+	switch k {
+	case FactAgentConfig:
+		f.Agent = &probes.AgentConfig{Path: "/etc/nginx-agent/nginx-agent.conf"}
+	case FactAgentFiles:
+		f.Files = &probes.AgentFiles{}
+	case FactEndpoint:
+		f.Endpoint = &probes.EndpointReport{Address: "127.0.0.1:443"}
+	}
+	return nil
+}
+
+func testCatalog() Catalog {
+	return Catalog{
+		{ID: "config-ok", Category: CategoryAgentConfig, Title: "config", Needs: []FactKind{FactAgentConfig},
+			Evaluate: func(f *Facts) Result { return OK("config at %s", f.Agent.Path) }},
+		{ID: "files-warn", Category: CategoryAgentFiles, Title: "files", Needs: []FactKind{FactAgentFiles},
+			Evaluate: func(*Facts) Result { return Warn("key is world-readable") },
+			Fix:      func(*Facts) []Step { return []Step{{Title: "chmod 600", Verify: []string{"files-warn"}}} }},
+		{ID: "endpoint-fail", Category: CategoryNetwork, Title: "endpoint", Needs: []FactKind{FactEndpoint},
+			Evaluate: func(f *Facts) Result { return Fail("refused at %s", f.Endpoint.Address) }},
+		{ID: "clock", Category: CategoryNetwork, Title: "clock",
+			Evaluate: func(f *Facts) Result { return Info("now is %s", f.Now.Format(time.RFC3339)) }},
+	}
+}
+
+func testEngine(g Gatherer) *Engine {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	return &Engine{Catalog: testCatalog(), Gatherer: g, Now: func() time.Time { return now }}
+}
+
+func TestEngineStreamsInGatherOrder(t *testing.T) {
+	g := &recordingGatherer{}
+	var events []string
+	r := testEngine(g).Run(context.Background(), nil, nil, func(e Event) {
+		switch e.Type {
+		case EventGathering:
+			events = append(events, "gather "+string(e.Fact))
+		case EventFinding:
+			events = append(events, e.Finding.ID+"="+e.Finding.Severity.String())
+		}
+	})
+	want := []string{"clock=info", "gather agent-config", "config-ok=ok", "gather agent-files",
+		"files-warn=warn", "gather endpoint", "endpoint-fail=fail"}
+	if !slices.Equal(events, want) {
+		t.Fatalf("events\n got %q\nwant %q", events, want)
+	}
+	if r.Status() != SeverityFail || ExitCode(r) != 2 {
+		t.Fatalf("status %s exit %d", r.Status(), ExitCode(r))
+	}
+	if got := r.Findings[1].Fix; len(got) != 1 || got[0].Title != "chmod 600" {
+		t.Fatalf("warn finding lacks its fix: %+v", got)
+	}
+	if r.Findings[0].Fix != nil {
+		t.Fatal("an ok finding carries fix steps")
+	}
+	if r.Findings[3].Summary != "now is 2026-11-22T10:00:00Z" {
+		t.Fatalf("clock not injected: %q", r.Findings[3].Summary)
+	}
+}
+
+func TestEngineSkipsChecksWhoseFactsFailed(t *testing.T) {
+	g := &recordingGatherer{fail: map[FactKind]error{FactAgentFiles: errors.New("boom")}}
+	r := testEngine(g).Run(context.Background(), nil, nil, nil)
+	byID := map[string]Finding{}
+	for _, f := range r.Findings {
+		byID[f.ID] = f
+	}
+	if f := byID["files-warn"]; f.Severity != SeveritySkip || !strings.Contains(f.Summary, "boom") {
+		t.Fatalf("files-warn = %s %q, want skip naming the error", f.Severity, f.Summary)
+	}
+	// The endpoint needs the files, so it is still attempted (its gatherer decides what it
+	// can do without them) and its check runs on whatever it got.
+	if f := byID["endpoint-fail"]; f.Severity != SeverityFail {
+		t.Fatalf("endpoint-fail = %s", f.Severity)
+	}
+}
+
+func TestEngineRerunGathersOnlyWhatTheChecksRead(t *testing.T) {
+	g := &recordingGatherer{}
+	e := testEngine(g)
+	first := e.Run(context.Background(), nil, nil, nil)
+	g.asked = nil
+	again := e.Run(context.Background(), []string{"files-warn"}, first.Facts, nil)
+	if want := []FactKind{FactAgentConfig, FactAgentFiles}; !slices.Equal(g.asked, want) {
+		t.Fatalf("re-run gathered %v, want %v (the endpoint must not be re-probed)", g.asked, want)
+	}
+	if len(again.Findings) != 1 || again.Findings[0].ID != "files-warn" {
+		t.Fatalf("re-run findings: %+v", again.Findings)
+	}
+	if again.Facts.Endpoint == nil {
+		t.Fatal("the previous endpoint facts were dropped")
+	}
+}
+
+func TestEngineContainsPanickingCheck(t *testing.T) {
+	e := testEngine(&recordingGatherer{})
+	e.Catalog = append(e.Catalog, Check{ID: "boom", Category: CategoryNetwork, Title: "boom",
+		Evaluate: func(f *Facts) Result { panic(fmt.Sprint("nil facts ", f.Endpoint.TCPError.Kind)) }})
+	r := e.Run(context.Background(), nil, nil, nil)
+	last := r.Findings[len(r.Findings)-1]
+	if last.ID != "boom" || last.Severity != SeverityFail || !strings.Contains(last.Summary, "internal error") {
+		t.Fatalf("panic not contained: %+v", last)
+	}
+}
+
+func TestEngineCancelledSkipsGathering(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	g := &recordingGatherer{}
+	r := testEngine(g).Run(ctx, nil, nil, nil)
+	if len(g.asked) != 0 {
+		t.Fatalf("gathered %v after cancel", g.asked)
+	}
+	for _, f := range r.Findings[:3] {
+		if f.Severity != SeveritySkip || !strings.Contains(f.Summary, "cancelled") {
+			t.Fatalf("%s = %s %q", f.ID, f.Severity, f.Summary)
+		}
+	}
+}

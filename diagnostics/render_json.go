@@ -1,0 +1,113 @@
+package diagnostics
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// JSONVersion is the version of the --check -o json document. It changes only when a field
+// is removed or changes meaning; new fields may appear without a bump.
+const JSONVersion = 1
+
+// JSONReport is the documented JSON document of `--check -o json`. It is kept apart from
+// the engine's types so internal changes never break scripts.
+type JSONReport struct {
+	Version int `json:"version"`
+	// Status is "ok", "warn" or "fail".
+	Status string `json:"status"`
+	// CheckedAt is the instant the checks judged (RFC 3339).
+	CheckedAt time.Time `json:"checked_at"`
+	// Target is the endpoint and agent configuration checked, when known.
+	Target       *JSONTarget   `json:"target,omitempty"`
+	Findings     []JSONFinding `json:"findings"`
+	Certificates []JSONCert    `json:"certificates,omitempty"`
+}
+
+// JSONTarget says what was checked.
+type JSONTarget struct {
+	AgentConfig string `json:"agent_config,omitempty"`
+	AgentFormat string `json:"agent_format,omitempty"`
+	Address     string `json:"address,omitempty"`
+	ServerName  string `json:"server_name,omitempty"`
+}
+
+// JSONFinding is one check's result.
+type JSONFinding struct {
+	ID       string `json:"id"`
+	Category string `json:"category"`
+	// Severity is "ok", "info", "warn", "fail" or "skip".
+	Severity string         `json:"severity"`
+	Title    string         `json:"title"`
+	Summary  string         `json:"summary"`
+	Evidence []JSONEvidence `json:"evidence"`
+	Fix      []JSONStep     `json:"fix"`
+}
+
+// JSONEvidence is one observation behind a finding.
+type JSONEvidence struct {
+	Text     string   `json:"text"`
+	Location string   `json:"location,omitempty"`
+	Quote    []string `json:"quote,omitempty"`
+}
+
+// JSONStep is one fix step.
+type JSONStep struct {
+	Title    string   `json:"title"`
+	Why      string   `json:"why,omitempty"`
+	Commands []string `json:"commands"`
+	File     string   `json:"file,omitempty"`
+	Diff     string   `json:"diff,omitempty"`
+	// Verify lists the check IDs that confirm the step.
+	Verify []string `json:"verify"`
+}
+
+// JSONCert is one certificate's remaining validity.
+type JSONCert struct {
+	Role     string    `json:"role"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`
+	DaysLeft int       `json:"days_left"`
+}
+
+// NewJSONReport converts a report to its documented JSON form.
+func NewJSONReport(r *Report) JSONReport {
+	out := JSONReport{Version: JSONVersion, Status: r.Status().String(), Findings: []JSONFinding{}}
+	if r.Facts != nil {
+		out.CheckedAt = r.Facts.Now.UTC()
+		if a := r.Facts.Agent; a != nil {
+			out.Target = &JSONTarget{AgentConfig: a.Path, AgentFormat: string(a.Format),
+				Address: a.Address(), ServerName: a.ServerName.Value}
+		}
+		for _, c := range CertLives(r.Facts) {
+			out.Certificates = append(out.Certificates, JSONCert{Role: c.Role, Subject: c.Subject,
+				NotAfter: c.NotAfter.UTC(), DaysLeft: c.DaysLeft})
+		}
+	}
+	for _, f := range r.Findings {
+		jf := JSONFinding{ID: f.ID, Category: string(f.Category), Severity: f.Severity.String(),
+			Title: f.Title, Summary: f.Summary, Evidence: []JSONEvidence{}, Fix: []JSONStep{}}
+		for _, e := range f.Evidence {
+			jf.Evidence = append(jf.Evidence, JSONEvidence(e))
+		}
+		for _, s := range f.Fix {
+			js := JSONStep{Title: s.Title, Why: s.Why, Commands: s.Commands, File: s.File, Diff: s.Diff, Verify: s.Verify}
+			if js.Commands == nil {
+				js.Commands = []string{}
+			}
+			if js.Verify == nil {
+				js.Verify = []string{}
+			}
+			jf.Fix = append(jf.Fix, js)
+		}
+		out.Findings = append(out.Findings, jf)
+	}
+	return out
+}
+
+// WriteJSON writes the report as one indented JSON document.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(NewJSONReport(r))
+}
