@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/collect"
+)
+
+// Exit codes follow the Nagios plugin convention so monitoring can use them directly.
+const (
+	exitOK       = 0
+	exitWarning  = 1
+	exitFailure  = 2
+	exitCannot   = 3 // could not run: bad flags, unwritable output, internal error
+	exitInterrup = 130
+)
+
+// version, commit and date are set by the release build (-ldflags -X).
+var (
+	version = "dev"
+	commit  = "none"
+	date    = "unknown"
+)
+
+// exitError carries an exit code out of a cobra command.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// environ is the process environment, injected so tests control it.
+type environ struct{ vars []string }
+
+func (e environ) get(key string) string {
+	for _, kv := range e.vars {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// checkFlags are the flags of the root command (and of demo, which runs the same check).
+type checkFlags struct {
+	check       bool
+	output      string
+	agentConfig string
+	server      string
+	serverName  string
+	cert, key   string
+	ca          string
+	timeout     time.Duration
+	warnDays    int
+	critDays    int
+	warnPercent int
+	verbose     bool
+}
+
+func (c *checkFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&c.check, "check", false, "run the checks once and print the result (no TUI)")
+	fl.StringVarP(&c.output, "output", "o", "text", "output format of --check: text, json, nagios or prometheus")
+	fl.StringVar(&c.agentConfig, "agent-config", "", "agent configuration file (default: the agent's own search order)")
+	fl.StringVar(&c.server, "server", "", "management plane endpoint HOST:PORT (overrides the agent config)")
+	fl.StringVar(&c.serverName, "server-name", "", "TLS server name: SNI and the name verified (overrides server.command / command.tls.server_name)")
+	fl.StringVar(&c.cert, "cert", "", "agent client certificate file (overrides tls.cert)")
+	fl.StringVar(&c.key, "key", "", "agent private key file (overrides tls.key)")
+	fl.StringVar(&c.ca, "ca", "", "CA file the agent verifies the server with (overrides tls.ca)")
+	fl.DurationVar(&c.timeout, "timeout", 5*time.Second, "deadline for each network step (DNS, TCP, TLS, request)")
+	th := diagnostics.DefaultThresholds()
+	fl.IntVar(&c.warnDays, "warn-days", th.WarnDays, "warn when a certificate has fewer days left")
+	fl.IntVar(&c.critDays, "crit-days", th.CritDays, "fail when a certificate has fewer days left")
+	fl.IntVar(&c.warnPercent, "warn-percent", th.WarnPercent, "warn when less than this percentage of a certificate's lifetime is left")
+	fl.BoolVarP(&c.verbose, "verbose", "v", false, "also list skipped checks and full fix steps for warnings")
+}
+
+func (c *checkFlags) validate() error {
+	switch c.output {
+	case "text", "json", "nagios", "prometheus":
+	default:
+		return fmt.Errorf("unknown output format %q (want text, json, nagios or prometheus)", c.output)
+	}
+	if c.timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	if c.critDays < 0 || c.warnDays < c.critDays {
+		return fmt.Errorf("--warn-days (%d) must be at least --crit-days (%d), both non-negative", c.warnDays, c.critDays)
+	}
+	if c.warnPercent < 0 || c.warnPercent > 100 {
+		return errors.New("--warn-percent must be between 0 and 100")
+	}
+	return nil
+}
+
+func (c *checkFlags) thresholds() diagnostics.Thresholds {
+	th := diagnostics.DefaultThresholds()
+	th.WarnDays, th.CritDays, th.WarnPercent = c.warnDays, c.critDays, c.warnPercent
+	return th
+}
+
+// engine builds the diagnostics engine over the live probes.
+func (c *checkFlags) engine(env environ) *diagnostics.Engine {
+	agent := probes.AgentConfigOptions{
+		Path: c.agentConfig,
+		Env:  env.vars,
+		Overrides: probes.AgentOverrides{
+			Server: c.server, ServerName: c.serverName, Cert: c.cert, Key: c.key, CA: c.ca,
+		},
+	}
+	return &diagnostics.Engine{
+		Catalog:    diagnostics.DefaultCatalog(),
+		Gatherer:   collect.New(collect.Options{Agent: agent, Timeout: c.timeout}),
+		Thresholds: c.thresholds(),
+	}
+}
+
+// run is the whole program with its I/O injected; it returns the exit code.
+func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCommand(ctx, env, stdout, stderr)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	var code exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &code):
+		return int(code)
+	case ctx.Err() != nil:
+		return exitInterrup
+	default:
+		fmt.Fprintf(stderr, "mtls-doctor: %v\n", err)
+		return exitCannot
+	}
+}
+
+func newRootCommand(ctx context.Context, env environ, stdout, stderr io.Writer) *cobra.Command {
+	var flags checkFlags
+	root := &cobra.Command{
+		Use:   "mtls-doctor",
+		Short: "Find out why an NGINX Agent cannot reach its management plane over mutual TLS",
+		Long: `mtls-doctor reads the NGINX Agent's configuration, probes the management plane
+the way the agent does (with the agent's own certificate, then one real gRPC request),
+judges the certificates, chain, names and NGINX's answer, and shows the fix for this host.
+
+On a terminal it opens the interactive assistant; otherwise, or with --check, it prints
+the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flags.validate(); err != nil {
+				return err
+			}
+			return runCheck(ctx, flags.engine(env), flags, env, stdout)
+		},
+	}
+	root.SetVersionTemplate("mtls-doctor {{.Version}}\n")
+	flags.register(root)
+	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout))
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
+
+// runCheck runs every check once and prints the report in the chosen format.
+func runCheck(ctx context.Context, e *diagnostics.Engine, flags checkFlags, env environ, stdout io.Writer) error {
+	report := e.Run(ctx, nil, nil, nil)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := writeReport(stdout, report, flags, env); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return exitCodeError(diagnostics.ExitCode(report))
+}
+
+func exitCodeError(code int) error {
+	if code == exitOK {
+		return nil
+	}
+	return exitError(code)
+}
+
+func writeReport(w io.Writer, r *diagnostics.Report, flags checkFlags, env environ) error {
+	switch flags.output {
+	case "json":
+		return diagnostics.WriteJSON(w, r)
+	case "nagios":
+		return diagnostics.WriteNagios(w, r)
+	case "prometheus":
+		return diagnostics.WritePrometheus(w, r)
+	}
+	return diagnostics.WriteText(w, r, textOptions(w, env, flags.verbose))
+}
+
+// textOptions decides colour and glyphs: colour only on a terminal without NO_COLOR,
+// Unicode glyphs only when the locale says UTF-8 (a bare SSH session often has none).
+func textOptions(w io.Writer, env environ, verbose bool) diagnostics.TextOptions {
+	return diagnostics.TextOptions{
+		Color:   isTerminal(w) && env.get("NO_COLOR") == "" && env.get("TERM") != "dumb",
+		ASCII:   !utf8Locale(env),
+		Verbose: verbose,
+	}
+}
+
+func utf8Locale(env environ) bool {
+	for _, k := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if v := env.get(k); v != "" {
+			v = strings.ToLower(v)
+			return strings.Contains(v, "utf-8") || strings.Contains(v, "utf8")
+		}
+	}
+	return false
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

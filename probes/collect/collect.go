@@ -1,0 +1,72 @@
+// Package collect gathers live facts for the diagnostics engine: it is the one place where
+// the probes are composed into a diagnostics.Facts, shared by `--check` and the TUI.
+//
+// It sits above probes (it imports diagnostics for the Facts type), so nothing in probes or
+// logparse may import it.
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+// Options configure a Collector.
+type Options struct {
+	// Agent controls agent configuration discovery (paths, env, flag overrides).
+	Agent probes.AgentConfigOptions
+	// Timeout bounds each network step of the endpoint probe (default 5s).
+	Timeout time.Duration
+}
+
+// Collector implements diagnostics.Gatherer with the real probes.
+type Collector struct {
+	Options Options
+}
+
+// New returns a Collector.
+func New(o Options) *Collector { return &Collector{Options: o} }
+
+// Gather implements diagnostics.Gatherer.
+func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *diagnostics.Facts) error {
+	switch kind {
+	case diagnostics.FactAgentConfig:
+		cfg := probes.LoadAgentConfig(c.Options.Agent)
+		f.Agent = &cfg
+	case diagnostics.FactAgentFiles:
+		if f.Agent == nil {
+			return errors.New("no agent configuration")
+		}
+		f.Files = probes.LoadAgentFiles(*f.Agent)
+	case diagnostics.FactEndpoint:
+		if f.Agent == nil {
+			return errors.New("no agent configuration")
+		}
+		addr := f.Agent.Address()
+		if addr == "" {
+			return errors.New("the agent configuration names no server host and port (use --server HOST:PORT)")
+		}
+		opts := probes.EndpointOptions{
+			Address:    addr,
+			ServerName: f.Agent.ServerName.Value,
+			Path:       f.Agent.GRPCPath(),
+			PlainText:  f.Agent.TLSEnabled.Value != "true",
+			Timeout:    c.Options.Timeout,
+		}
+		// Offer the agent's certificate only when it loads as the agent would load it; if
+		// it does not, the agent never connects and the file checks say why.
+		if !opts.PlainText && f.Agent.Cert.Value != "" && f.Agent.Key.Value != "" {
+			if cert, err := probes.LoadClientCertificate(f.Agent.Cert.Value, f.Agent.Key.Value); err == nil {
+				opts.ClientCert = cert
+			}
+		}
+		f.Endpoint = probes.ProbeEndpoint(ctx, opts)
+	default:
+		return fmt.Errorf("unknown fact kind %q", kind)
+	}
+	return nil
+}
