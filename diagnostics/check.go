@@ -15,6 +15,9 @@ type Check struct {
 	Why string
 	// Needs lists the fact kinds Evaluate reads. The check is skipped when one is missing.
 	Needs []FactKind
+	// Wants lists fact kinds Evaluate reads when they are there: the engine gathers them
+	// before evaluating, but a failure to gather them does not skip the check.
+	Wants []FactKind
 	// Evaluate judges the facts. It must not do I/O or read the clock (use Facts.Now).
 	Evaluate func(f *Facts) Result
 	// Fix returns the playbook for this host, used when Evaluate warns or fails and by

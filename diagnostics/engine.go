@@ -178,6 +178,9 @@ func neededKinds(checks []Check) []FactKind {
 		for _, k := range ch.Needs {
 			add(k)
 		}
+		for _, k := range ch.Wants {
+			add(k)
+		}
 	}
 	var out []FactKind
 	for _, k := range FactOrder {
@@ -188,9 +191,10 @@ func neededKinds(checks []Check) []FactKind {
 	return out
 }
 
-// ready reports whether every fact ch needs has been gathered or has failed to gather.
+// ready reports whether every fact ch needs or wants has been gathered or has failed to
+// gather.
 func ready(ch Check, f *Facts) bool {
-	for _, k := range ch.Needs {
+	for _, k := range slices.Concat(ch.Needs, ch.Wants) {
 		if !f.Has(k) {
 			if _, failed := f.Errors[k]; !failed {
 				return false
