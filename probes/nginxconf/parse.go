@@ -1,0 +1,408 @@
+package nginxconf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Options tell the parser what nginx's command line and build would.
+type Options struct {
+	// Prefix is nginx's -p prefix (mtls-doctor's --nginx-prefix), against which
+	// relative log and pid paths resolve. Empty means the conf prefix, which is right
+	// for nginx.org and NGINX Plus packages (--prefix=/etc/nginx); Debian's package is
+	// built with --prefix=/usr/share/nginx (see Build).
+	Prefix string
+	// ErrorLogPath is the compiled-in error log used when the main context has no
+	// error_log (--error-log-path). Default /var/log/nginx/error.log (nginx.org
+	// packages; Debian compiles in "stderr").
+	ErrorLogPath string
+	// AccessLogPath is the compiled-in access log used when no access_log applies
+	// (--http-log-path). Default /var/log/nginx/access.log.
+	AccessLogPath string
+}
+
+const (
+	defaultErrorLogPath  = "/var/log/nginx/error.log"
+	defaultAccessLogPath = "/var/log/nginx/access.log"
+
+	// maxFileParses bounds include expansion: files including each other twice over
+	// would otherwise expand exponentially (nginx itself would do the same).
+	maxFileParses = 4096
+	// maxDumpSize bounds what ParseDump reads.
+	maxDumpSize = 64 << 20
+)
+
+// DefaultPaths returns where the main NGINX configuration is looked for, in order.
+func DefaultPaths() []string {
+	return []string{"/etc/nginx/nginx.conf", "/usr/local/nginx/conf/nginx.conf", "/usr/local/etc/nginx/nginx.conf"}
+}
+
+// Load reads the configuration whose main file is path, following includes as nginx
+// does. It returns a Config whenever the main file could be read, even when the
+// configuration has syntax errors; err is then the first of Config.Errors, which is
+// what `nginx -t` would report.
+func Load(path string, opts Options) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	src := fsSource{}
+	data, err := src.read(abs)
+	if err != nil {
+		return nil, Error{Msg: err.Error()}
+	}
+	return parseMain(abs, data, src, opts)
+}
+
+// Parse parses one configuration held in memory as if it were the file name.
+// Includes are read from the file system.
+func Parse(name string, data []byte, opts Options) (*Config, error) {
+	return parseMain(name, data, fsSource{}, opts)
+}
+
+// ParseDump parses the output of `nginx -T`: every file the configuration read, each
+// introduced by a line "# configuration file PATH:". Positions point into the
+// original files. Text before the first such line (nginx's "syntax is ok" lines
+// when stderr was captured too) is ignored.
+func ParseDump(r io.Reader) (*Config, error) { return ParseDumpWith(r, Options{}) }
+
+// ParseDumpWith is ParseDump with Options.
+func ParseDumpWith(r io.Reader, opts Options) (*Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxDumpSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read nginx -T output: %w", err)
+	}
+	if len(data) > maxDumpSize {
+		return nil, fmt.Errorf("nginx -T output is larger than %d MiB", maxDumpSize>>20)
+	}
+	src, order := splitDump(data)
+	if len(order) == 0 {
+		return nil, errors.New(`not nginx -T output: no "# configuration file PATH:" line`)
+	}
+	return parseMain(order[0], src[order[0]], src, opts)
+}
+
+var dumpHeader = regexp.MustCompile(`(?m)^# configuration file (.+):\r?$`)
+
+// splitDump cuts `nginx -T` output into files. nginx writes the header line, the
+// file's bytes, then one LF of its own, which is removed again here.
+func splitDump(data []byte) (dumpSource, []string) {
+	src := dumpSource{}
+	var order []string
+	idx := dumpHeader.FindAllSubmatchIndex(data, -1)
+	for i, m := range idx {
+		name := string(data[m[2]:m[3]])
+		begin := m[1]
+		if begin < len(data) && data[begin] == '\n' {
+			begin++
+		}
+		end := len(data)
+		if i+1 < len(idx) {
+			end = idx[i+1][0]
+		}
+		body := data[begin:end]
+		body = bytes.TrimSuffix(body, []byte("\n"))
+		if _, dup := src[name]; !dup {
+			src[name] = body
+			order = append(order, name)
+		}
+	}
+	return src, order
+}
+
+// source is where included files come from: the file system or an nginx -T dump.
+type source interface {
+	read(name string) ([]byte, error)
+	glob(pattern string) []string
+}
+
+type fsSource struct{}
+
+func (fsSource) read(name string) ([]byte, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, openError(name, err)
+	}
+	return data, nil
+}
+
+func (fsSource) glob(pattern string) []string {
+	matches, _ := filepath.Glob(pattern) // a bad pattern matches nothing, like glob(3)
+	return visible(filepath.Clean(pattern), matches)
+}
+
+type dumpSource map[string][]byte
+
+func (s dumpSource) read(name string) ([]byte, error) {
+	if data, ok := s[name]; ok {
+		return data, nil
+	}
+	if data, ok := s[filepath.Clean(name)]; ok {
+		return data, nil
+	}
+	return nil, fmt.Errorf(`open() "%s" failed (not in the nginx -T output)`, name)
+}
+
+func (s dumpSource) glob(pattern string) []string {
+	var out []string
+	for name := range s {
+		if ok, _ := filepath.Match(pattern, name); ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return visible(pattern, out)
+}
+
+// visible drops matches that glob(3) would not return: a wildcard does not match a
+// leading "." unless the pattern component starts with one.
+func visible(pattern string, matches []string) []string {
+	pc := strings.Split(pattern, "/")
+	out := matches[:0]
+	for _, m := range matches {
+		mc := strings.Split(m, "/")
+		hidden := false
+		for i := 0; i < len(pc) && i < len(mc) && len(pc) == len(mc); i++ {
+			if strings.ContainsAny(pc[i], "*?[") && !strings.HasPrefix(pc[i], ".") && strings.HasPrefix(mc[i], ".") {
+				hidden = true
+			}
+		}
+		if !hidden {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// openError words a failed open like nginx: `open() "/x" failed (2: No such file or directory)`.
+func openError(name string, err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		msg := errno.Error()
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
+		}
+		return fmt.Errorf(`open() "%s" failed (%d: %s)`, name, int(errno), msg)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf(`open() "%s" failed (2: No such file or directory)`, name)
+	}
+	return fmt.Errorf(`open() "%s" failed (%v)`, name, err)
+}
+
+func parseMain(name string, data []byte, src source, opts Options) (*Config, error) {
+	cfg := &Config{Main: name, ConfPrefix: filepath.Dir(name), opts: opts}
+	cfg.Prefix = opts.Prefix
+	if cfg.Prefix == "" {
+		cfg.Prefix = cfg.ConfPrefix
+	}
+	p := &parser{cfg: cfg, src: src, index: map[string]int{}}
+	p.file(name, data, nil, nil)
+	return cfg, cfg.Err()
+}
+
+type parser struct {
+	cfg    *Config
+	src    source
+	index  map[string]int // File.Path → index into cfg.Files
+	stack  []string       // files being parsed, for include-loop detection
+	parses int
+}
+
+// file parses one file in the context of parent and returns its directives.
+func (p *parser) file(name string, data []byte, parent, from *Directive) ([]*Directive, int) {
+	idx, seen := p.index[name]
+	if !seen {
+		idx = len(p.cfg.Files)
+		p.index[name] = idx
+		p.cfg.Files = append(p.cfg.Files, File{Path: name})
+	}
+	p.parses++
+	p.stack = append(p.stack, filepath.Clean(name))
+	dirs, err := p.block(newLexer(name, data), parent, from, false)
+	p.stack = p.stack[:len(p.stack)-1]
+	if err != nil {
+		p.addError(idx, *err)
+	}
+	if !seen {
+		p.cfg.Files[idx].Parsed = dirs
+	}
+	return dirs, idx
+}
+
+func (p *parser) addError(idx int, e Error) {
+	for _, old := range p.cfg.Errors {
+		if old == e {
+			return // the same file included twice fails twice
+		}
+	}
+	p.cfg.Errors = append(p.cfg.Errors, e)
+	p.cfg.Files[idx].Errors = append(p.cfg.Files[idx].Errors, e)
+}
+
+// block is ngx_conf_parse: it reads directives until the end of the file (inBlock
+// false) or the "}" closing the block it was called for.
+func (p *parser) block(lx *lexer, parent, from *Directive, inBlock bool) ([]*Directive, *Error) {
+	var out []*Directive
+	for {
+		words, end, err := lx.next()
+		if err != nil {
+			return out, err
+		}
+		switch end {
+		case endBlockDone:
+			if !inBlock {
+				return out, lx.errorf(lx.line, `unexpected "}"`)
+			}
+			return out, nil
+		case endFile:
+			if inBlock {
+				return out, lx.errorf(lx.line, `unexpected end of file, expecting "}"`)
+			}
+			return out, nil
+		}
+		handler := parent != nil && handlerBlocks[parent.Name]
+		if handler && end == endBlockStart {
+			// map, types, geo …: a custom handler reads these lines and nginx
+			// rejects any "{" before looking at the words.
+			return out, lx.errorf(lx.line, `unexpected "{"`)
+		}
+		d := &Directive{Name: words[0].text, File: lx.file, Line: words[0].line, Parent: parent, IncludedFrom: from}
+		d.Args = make([]string, 0, len(words)-1)
+		for _, w := range words[1:] {
+			d.Args = append(d.Args, w.text)
+		}
+		if !handler {
+			if msg := blockMismatch(d, end == endBlockStart); msg != "" {
+				return out, lx.errorf(lx.line, "%s", msg)
+			}
+		}
+		out = append(out, d)
+		if end == endBlockStart {
+			if strings.HasSuffix(d.Name, "_by_lua_block") {
+				body, err := lx.luaBody()
+				if err != nil {
+					return out, err
+				}
+				d.Args = append(d.Args, body)
+				continue
+			}
+			var err *Error
+			d.Block, err = p.block(lx, d, from, true)
+			if d.Block == nil {
+				d.Block = []*Directive{} // an empty block is still a block
+			}
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		if d.Name == "include" {
+			inc, err := p.include(lx, d, parent)
+			out = append(out, inc...)
+			if err != nil {
+				return out, err
+			}
+		}
+	}
+}
+
+// include is ngx_conf_include: it expands d in the context of parent.
+func (p *parser) include(lx *lexer, d, parent *Directive) ([]*Directive, *Error) {
+	if len(d.Args) != 1 {
+		return nil, lx.errorf(lx.line, `invalid number of arguments in "include" directive`)
+	}
+	name := d.Args[0]
+	if !filepath.IsAbs(name) {
+		name = joinPrefix(p.cfg.ConfPrefix, name)
+	}
+	names := []string{name}
+	if strings.ContainsAny(name, "*?[") {
+		names = p.src.glob(name) // matching nothing is fine
+	}
+	var out []*Directive
+	for _, n := range names {
+		clean := filepath.Clean(n)
+		for i, open := range p.stack {
+			if open == clean {
+				chain := append(append([]string{}, p.stack[i:]...), clean)
+				return out, lx.errorf(lx.line, "include loop: %s", strings.Join(chain, " -> "))
+			}
+		}
+		if p.parses >= maxFileParses {
+			return out, lx.errorf(lx.line, "more than %d included files, giving up", maxFileParses)
+		}
+		data, err := p.src.read(n)
+		if err != nil {
+			return out, lx.errorf(lx.line, "%s", err.Error())
+		}
+		dirs, idx := p.file(n, data, parent, d)
+		d.Includes = append(d.Includes, idx)
+		out = append(out, dirs...)
+	}
+	return out, nil
+}
+
+// handlerBlocks are read by a custom handler (cf->handler): their lines are data,
+// not directives.
+var handlerBlocks = map[string]bool{
+	"map": true, "types": true, "geo": true, "split_clients": true, "charset_map": true,
+}
+
+// blockDirectives always take a block; "server" takes one except inside upstream.
+var blockDirectives = map[string]bool{
+	"events": true, "http": true, "stream": true, "mail": true, "location": true,
+	"upstream": true, "if": true, "limit_except": true, "map": true, "geo": true,
+	"types": true, "split_clients": true, "match": true, "charset_map": true,
+	"server": true,
+}
+
+// simpleDirectives never take a block. nginx knows every directive; this list holds
+// the ones a broken mTLS setup is likely to contain, so that the common "missing ;"
+// mistakes are reported with nginx's words. Other directives are accepted either way.
+var simpleDirectives = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`
+		include listen server_name root index return rewrite try_files set internal
+		proxy_pass grpc_pass proxy_set_header grpc_set_header add_header default_type
+		error_page error_log access_log log_format auth_request allow deny
+		ssl ssl_certificate ssl_certificate_key ssl_client_certificate ssl_trusted_certificate
+		ssl_verify_client ssl_verify_depth ssl_crl ssl_protocols ssl_ciphers
+		ssl_prefer_server_ciphers ssl_session_cache ssl_session_timeout ssl_session_tickets
+		ssl_stapling ssl_stapling_verify ssl_dhparam ssl_ecdh_curve ssl_password_file
+		http2 http2_max_concurrent_streams keepalive_timeout keepalive_requests keepalive
+		client_max_body_size client_body_timeout client_header_timeout send_timeout
+		grpc_read_timeout grpc_send_timeout grpc_connect_timeout grpc_socket_keepalive
+		grpc_ssl_certificate grpc_ssl_certificate_key grpc_ssl_trusted_certificate grpc_ssl_verify
+		proxy_read_timeout proxy_send_timeout proxy_connect_timeout proxy_http_version
+		worker_processes worker_connections worker_rlimit_nofile pid user daemon
+		master_process load_module env sendfile tcp_nopush tcp_nodelay gzip resolver
+		server_tokens charset expires alias`) {
+		simpleDirectives[n] = true
+	}
+}
+
+// blockMismatch is the block check of ngx_conf_handler for the directives we know.
+func blockMismatch(d *Directive, block bool) string {
+	isBlock := blockDirectives[d.Name] || strings.HasSuffix(d.Name, "_by_lua_block")
+	if d.Name == "server" && d.Parent != nil && d.Parent.Name == "upstream" {
+		isBlock = false
+	}
+	switch {
+	case block && !isBlock && (simpleDirectives[d.Name] || d.Name == "server"):
+		return fmt.Sprintf("directive %q is not terminated by \";\"", d.Name)
+	case !block && isBlock:
+		return fmt.Sprintf("directive %q has no opening \"{\"", d.Name)
+	}
+	return ""
+}
