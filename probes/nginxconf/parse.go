@@ -37,6 +37,8 @@ const (
 	// maxFileParses bounds include expansion: files including each other twice over
 	// would otherwise expand exponentially (nginx itself would do the same).
 	maxFileParses = 4096
+	// maxParsedBytes bounds the bytes parsed in all, counting a file once per inclusion.
+	maxParsedBytes = 16 << 20
 	// maxDumpSize bounds what ParseDump reads.
 	maxDumpSize = 64 << 20
 )
@@ -216,6 +218,7 @@ type parser struct {
 	index  map[string]int // File.Path → index into cfg.Files
 	stack  []string       // files being parsed, for include-loop detection
 	parses int
+	bytes  int
 }
 
 // file parses one file in the context of parent and returns its directives.
@@ -344,6 +347,9 @@ func (p *parser) include(lx *lexer, d, parent *Directive) ([]*Directive, *Error)
 		data, err := p.src.read(n)
 		if err != nil {
 			return out, lx.errorf(lx.line, "%s", err.Error())
+		}
+		if p.bytes += len(data); p.bytes > maxParsedBytes {
+			return out, lx.errorf(lx.line, "included files add up to more than %d MiB, giving up", maxParsedBytes>>20)
 		}
 		dirs, idx := p.file(n, data, parent, d)
 		d.Includes = append(d.Includes, idx)
