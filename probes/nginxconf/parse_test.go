@@ -116,12 +116,12 @@ func TestTokens(t *testing.T) {
 
 func TestIncludes(t *testing.T) {
 	dir := writeTree(t, map[string]string{
-		"nginx.conf": "events {}\nhttp {\n  include conf.d/*.conf;\n  include empty/*.conf;\n  server {\n    include snippets/tls.conf;\n  }\n}\n",
-		"conf.d/b.conf":      "server { listen 8443; }\n",
-		"conf.d/a.conf":      "log_format x '$a';\n",
+		"nginx.conf":          "events {}\nhttp {\n  include conf.d/*.conf;\n  include empty/*.conf;\n  server {\n    include snippets/tls.conf;\n  }\n}\n",
+		"conf.d/b.conf":       "server { listen 8443; }\n",
+		"conf.d/a.conf":       "log_format x '$a';\n",
 		"conf.d/.hidden.conf": "this is not included;\n",
-		"conf.d/c.txt":       "nor this;\n",
-		"snippets/tls.conf":  "\n\nssl_verify_depth 2;\n",
+		"conf.d/c.txt":        "nor this;\n",
+		"snippets/tls.conf":   "\n\nssl_verify_depth 2;\n",
 	})
 	cfg, err := Load(filepath.Join(dir, "nginx.conf"), Options{})
 	if err != nil {
@@ -342,8 +342,8 @@ var badConfigs = map[string]struct {
 			"a.conf":     "include b.conf;\n",
 			"b.conf":     "\ninclude a.conf;\n",
 		},
-		want:      `include loop: DIR/a.conf -> DIR/b.conf -> DIR/a.conf`,
-		wantFile:  "b.conf", wantLine: 2,
+		want:     `include loop: DIR/a.conf -> DIR/b.conf -> DIR/a.conf`,
+		wantFile: "b.conf", wantLine: 2,
 		nginxSkip: "nginx 1.22.1 segfaults on an include loop",
 	},
 }
