@@ -362,10 +362,14 @@ func errorPages(ds []*Directive) []ErrorPage {
 // context has none, the compiled-in default (Options.ErrorLogPath) comes first.
 func (c *Config) ErrorLogs() []ErrorLog {
 	all := c.Find("error_log")
+	var out []ErrorLog
 	if len(children(c.Tree(), "error_log")) == 0 {
-		return append(c.errorLogs(nil), c.errorLogs(all)...)
+		out = c.errorLogs(nil)
 	}
-	return c.errorLogs(all)
+	if len(all) > 0 {
+		out = append(out, c.errorLogs(all)...)
+	}
+	return out
 }
 
 // errorLogs converts directives; none at all means the compiled-in default.
