@@ -1,0 +1,404 @@
+package diagnostics
+
+import (
+	"bytes"
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+func agentCertChecks() []Check {
+	need := []FactKind{FactAgentConfig, FactAgentFiles}
+	return []Check{
+		{
+			ID: "agent-cert-expired", Category: CategoryAgentCert,
+			Title: "agent certificate has not expired",
+			Why: "NGINX rejects an expired client certificate after the handshake with 400 \"The SSL certificate " +
+				"error\" (logged as \"certificate has expired\"), so the agent retries for ever without connecting.",
+			Needs: need, Evaluate: evalAgentExpired, Fix: fixAgentRenew,
+		},
+		{
+			ID: "agent-cert-not-yet-valid", Category: CategoryAgentCert,
+			Title: "agent certificate is already valid",
+			Why: "A certificate whose validity starts in the future is rejected like an expired one. It usually " +
+				"means a clock is wrong, on this host or the one that issued the certificate.",
+			Needs: need, Wants: []FactKind{FactEndpoint}, Evaluate: evalAgentNotYetValid, Fix: fixAgentNotYetValid,
+		},
+		{
+			ID: "agent-cert-expiring", Category: CategoryAgentCert,
+			Title: "agent certificate is not about to expire",
+			Why: "When the certificate expires the agent is cut off from the manager. Agent v2 reads its files only " +
+				"at startup, so a renewed certificate also needs an agent restart.",
+			Needs: need, Evaluate: evalAgentExpiring, Fix: fixAgentRenew,
+		},
+		{
+			ID: "agent-cert-wrong-purpose", Category: CategoryAgentCert,
+			Title: "agent certificate is meant for client authentication",
+			Why: "NGINX checks the client certificate for the TLS client purpose: an extended key usage without " +
+				"clientAuth, a key usage without digitalSignature, or a CA certificate used as the agent's own " +
+				"gets 400 \"The SSL certificate error\" (\"unsuitable certificate purpose\").",
+			Needs: need, Evaluate: evalAgentPurpose, Fix: fixAgentPurpose,
+		},
+		{
+			ID: "agent-cert-weak-key", Category: CategoryAgentCert,
+			Title: "agent certificate uses a strong key and signature",
+			Why: "Current OpenSSL builds (and so NGINX) reject RSA keys shorter than 2048 bits and SHA-1 or MD5 " +
+				"signatures (\"ee key too small\", \"ca md too weak\"), so such a certificate is refused.",
+			Needs: need, Evaluate: evalAgentWeak, Fix: fixAgentWeak,
+		},
+		{
+			ID: "agent-chain-incomplete", Category: CategoryAgentCert,
+			Title: "agent certificate file carries its intermediate certificates",
+			Why: "The agent sends only what is in its certificate file. If its certificate was issued by an " +
+				"intermediate that is not in the file, Go withholds the certificate when NGINX asks for one from the " +
+				"root (NGINX then says no certificate was sent), or NGINX cannot build the chain.",
+			Needs: need, Wants: []FactKind{FactEndpoint}, Evaluate: evalAgentChain, Fix: fixAgentChain,
+		},
+	}
+}
+
+// agentCert returns the agent's leaf, or a skip result saying why there is none to judge.
+func agentCert(f *Facts) (*x509.Certificate, Result, bool) {
+	switch {
+	case !tlsOn(f):
+		return nil, Skip("skipped: the agent does not use TLS"), false
+	case f.Agent.Cert.Value == "":
+		return nil, Skip("skipped: no client certificate is configured"), false
+	}
+	leaf := agentLeaf(f)
+	if leaf == nil {
+		return nil, Skip("skipped: %s holds no usable certificate (see agent-cert-file-unreadable)", f.Agent.Cert.Value), false
+	}
+	return leaf, Result{}, true
+}
+
+func evalAgentExpired(f *Facts) Result {
+	leaf, skip, ok := agentCert(f)
+	if !ok {
+		return skip
+	}
+	if lifeOf(leaf, f.Now) == lifeExpired {
+		return Fail("agent certificate %s expired %s (%s ago)", certName(leaf), stamp(leaf.NotAfter), ago(f.Now.Sub(leaf.NotAfter)))
+	}
+	return OK("agent certificate %s is valid until %s", certName(leaf), stamp(leaf.NotAfter))
+}
+
+func ago(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+	return d.Round(time.Minute).String()
+}
+
+// serverDate is the server's Date header from any reply, or zero.
+func serverDate(f *Facts) time.Time {
+	if f.Endpoint == nil {
+		return time.Time{}
+	}
+	for _, a := range []*probes.Attempt{f.Endpoint.Agent, f.Endpoint.NoCert} {
+		if h := httpReply(a); h != nil && !h.Date.IsZero() {
+			return h.Date
+		}
+	}
+	return time.Time{}
+}
+
+// skewNote describes how our clock compares with the server's, if the gap is large.
+func skewNote(f *Facts) (string, bool) {
+	d := serverDate(f)
+	if d.IsZero() {
+		return "", false
+	}
+	skew := f.Now.Sub(d)
+	if skew.Abs() <= f.Thresholds.MaxSkew {
+		return "", false
+	}
+	dir := "ahead of"
+	if skew < 0 {
+		dir = "behind"
+	}
+	return fmt.Sprintf("this host's clock is %s %s the server's (Date: %s)", skew.Abs().Round(time.Second), dir, stamp(d)), true
+}
+
+func evalAgentNotYetValid(f *Facts) Result {
+	leaf, skip, ok := agentCert(f)
+	if !ok {
+		return skip
+	}
+	if lifeOf(leaf, f.Now) != lifeNotYet {
+		return OK("agent certificate %s has been valid since %s", certName(leaf), stamp(leaf.NotBefore))
+	}
+	r := Fail("agent certificate %s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), ago(leaf.NotBefore.Sub(f.Now)))
+	if note, skewed := skewNote(f); skewed {
+		r.Summary += "; " + note
+	}
+	return r
+}
+
+func fixAgentNotYetValid(f *Facts) []Step {
+	return append([]Step{{
+		Title: "Check this host's clock",
+		Why: "If the clock is behind, the certificate looks not yet valid here and on any host with the same " +
+			"error. Turn on NTP rather than setting the time by hand.",
+		Commands: []string{"timedatectl status", "sudo timedatectl set-ntp true"},
+		Verify:   []string{"clock-skew", "agent-cert-not-yet-valid"},
+	}}, reissueAgentStep(f, "Or reissue the certificate with a start date in the past",
+		"If the issuing host's clock was ahead, the certificate's notBefore is wrong and only a new certificate helps.",
+		"agent-cert-not-yet-valid"))
+}
+
+func evalAgentExpiring(f *Facts) Result {
+	leaf, skip, ok := agentCert(f)
+	if !ok {
+		return skip
+	}
+	sev, msg := expiry(leaf, f.Now, f.Thresholds)
+	if sev == SeveritySkip {
+		return Skip("skipped: the agent certificate is outside its validity period (see agent-cert-expired)")
+	}
+	return Result{Severity: sev, Summary: "agent certificate " + certName(leaf) + " " + msg}
+}
+
+func fixAgentRenew(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{
+		{
+			Title:    "See the agent certificate's dates",
+			Commands: []string{showCert(h.Cert)},
+			Verify:   []string{"agent-cert-expired", "agent-cert-expiring"},
+		},
+		reissueAgentStep(f, "Renew the agent certificate",
+			"Renew with the same key so tls.key stays valid; agent v2 picks the new file up only after a restart.",
+			"agent-cert-expired", "agent-cert-expiring", "agent-key-mismatch"),
+	}
+}
+
+// purposeProblems lists why cert is unfit as a TLS client certificate.
+func purposeProblems(c *x509.Certificate) []string {
+	var out []string
+	if c.BasicConstraintsValid && c.IsCA {
+		out = append(out, fmt.Sprintf("%s is a CA certificate (CA:TRUE), not an agent certificate", certName(c)))
+	}
+	if !ekuAllows(c, x509.ExtKeyUsageClientAuth) {
+		out = append(out, fmt.Sprintf("%s has extended key usage %s, without clientAuth", certName(c), ekuList(c)))
+	}
+	if c.KeyUsage != 0 && c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) == 0 {
+		out = append(out, fmt.Sprintf("%s has a key usage without digitalSignature", certName(c)))
+	}
+	return out
+}
+
+func evalAgentPurpose(f *Facts) Result {
+	leaf, skip, ok := agentCert(f)
+	if !ok {
+		return skip
+	}
+	ps := purposeProblems(leaf)
+	if len(ps) == 0 {
+		eku := ekuList(leaf)
+		if eku == "" {
+			eku = "no extended key usage (any purpose)"
+		}
+		return OK("agent certificate %s: %s", certName(leaf), eku)
+	}
+	r := Fail("%s", ps[0])
+	for _, p := range ps[1:] {
+		r = r.With(Note(f.Agent.Cert.Value, "%s", p))
+	}
+	return r
+}
+
+func fixAgentPurpose(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{
+		{Title: "See the certificate's extensions", Commands: []string{showCert(h.Cert)}, Verify: []string{"agent-cert-wrong-purpose"}},
+		reissueAgentStep(f, "Reissue the agent certificate for client authentication",
+			"A server certificate or the CA certificate cannot stand in for the agent's; it needs its own with clientAuth.",
+			"agent-cert-wrong-purpose"),
+	}
+}
+
+func evalAgentWeak(f *Facts) Result {
+	leaf, skip, ok := agentCert(f)
+	if !ok {
+		return skip
+	}
+	var ws []string
+	for _, c := range agentChain(f) {
+		ws = append(ws, weaknesses(c)...)
+	}
+	if len(ws) == 0 {
+		return OK("agent certificate %s: %s key, %s", certName(leaf), keyDesc(leaf.PublicKey), leaf.SignatureAlgorithm)
+	}
+	r := Fail("%s", ws[0])
+	for _, w := range ws[1:] {
+		r = r.With(Note(f.Agent.Cert.Value, "%s", w))
+	}
+	return r
+}
+
+func fixAgentWeak(f *Facts) []Step {
+	h := hostOf(f)
+	newKey := h.Key + ".new"
+	step := reissueAgentStep(f, "Issue a new certificate with a new 2048-bit (or ECDSA P-256) key and SHA-256",
+		"A weak key cannot be strengthened: make a new key, then a request for it. If the signature is SHA-1, the issuing CA must sign with SHA-256.",
+		"agent-cert-weak-key")
+	step.Commands = append([]string{
+		"sudo install -m 0600 /dev/null " + newKey,
+		"sudo openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + newKey,
+	}, step.Commands...)
+	// The request must be made for the new key.
+	for i, c := range step.Commands {
+		step.Commands[i] = strings.Replace(c, "-key "+h.Key+" ", "-key "+newKey+" ", 1)
+	}
+	step.Commands = append(step.Commands[:len(step.Commands)-1], "sudo mv "+newKey+" "+h.Key, restartAgent)
+	return []Step{step}
+}
+
+// agentChainState is the agent's chain as NGINX would have to build it.
+type agentChainState struct {
+	leaf *x509.Certificate
+	// missing are intermediates the cert file lacks but the CA file holds.
+	missing []*x509.Certificate
+	// lostIssuer is the DER issuer name the walk could not find anywhere; nil if none.
+	lostIssuer []byte
+	root       *x509.Certificate
+	// inter are all intermediates between leaf and root that were found.
+	inter []*x509.Certificate
+}
+
+func agentChainOf(f *Facts) agentChainState {
+	chain := agentChain(f)
+	st := agentChainState{leaf: chain[0]}
+	var lost bool
+	st.inter, st.root, lost = chainWalk(chain[0], chain[1:], caCerts(f))
+	for _, c := range st.inter {
+		if !containsCert(chain[1:], c) {
+			st.missing = append(st.missing, c)
+		}
+	}
+	if lost {
+		last := chain[0]
+		if n := len(st.inter); n > 0 {
+			last = st.inter[n-1]
+		}
+		st.lostIssuer = last.RawIssuer
+	}
+	return st
+}
+
+func containsCert(pool []*x509.Certificate, c *x509.Certificate) bool {
+	for _, p := range pool {
+		if p.Equal(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptableCAs are the CA names the server advertised in the agent's attempt.
+func acceptableCAs(f *Facts) [][]byte {
+	if t := handshake(agentAttempt(f)); t != nil && t.CertRequested {
+		return t.AcceptableCAs
+	}
+	return nil
+}
+
+func evalAgentChain(f *Facts) Result {
+	leaf, skip, ok := agentCert(f)
+	if !ok {
+		return skip
+	}
+	if selfSigned(leaf) {
+		return OK("agent certificate %s is self-signed; there is no chain to send", certName(leaf))
+	}
+	st := agentChainOf(f)
+	if len(st.missing) > 0 {
+		names := make([]string, len(st.missing))
+		for i, c := range st.missing {
+			names[i] = certName(c)
+		}
+		return Fail("%s lacks the intermediate %s that issued the agent certificate (it is in %s)",
+			f.Agent.Cert.Value, strings.Join(names, ", "), f.Agent.CA.Value)
+	}
+	if st.lostIssuer != nil {
+		issuer := dn(st.lostIssuer)
+		for _, ca := range acceptableCAs(f) {
+			if bytes.Equal(ca, st.lostIssuer) {
+				return OK("agent certificate chains to %s, which the server accepts", issuer)
+			}
+		}
+		r := Info("the issuer %s is in neither %s nor the CA file; if it is an intermediate, the agent must send it", issuer, f.Agent.Cert.Value)
+		if len(leaf.IssuingCertificateURL) > 0 {
+			r = r.With(Note(f.Agent.Cert.Value, "the certificate names its issuer's download address: %s", strings.Join(leaf.IssuingCertificateURL, ", ")))
+		}
+		return r
+	}
+	if len(st.inter) == 0 {
+		return OK("agent certificate is issued directly by the root %s", certName(st.root))
+	}
+	return OK("%s carries %s up to the root %s", f.Agent.Cert.Value, plural(len(st.inter), "intermediate"), certName(st.root))
+}
+
+// appendFromCAFile returns a command that appends c from the CA file to the cert file, by
+// its PEM block's line; "" when the line cannot be told.
+func appendFromCAFile(f *Facts, c *x509.Certificate, certPath string) string {
+	ca := f.Files.CA
+	if ca == nil || ca.Encoding != "pem" {
+		return ""
+	}
+	var lines []int
+	for _, b := range ca.Blocks {
+		if b.Type == "CERTIFICATE" {
+			lines = append(lines, b.Line)
+		}
+	}
+	if len(lines) != len(ca.Certs) {
+		return ""
+	}
+	for i, x := range ca.Certs {
+		if x.Equal(c) {
+			return fmt.Sprintf("sudo sh -c \"sed -n '%d,/-----END CERTIFICATE-----/p' %s >> %s\"", lines[i], ca.Path, certPath)
+		}
+	}
+	return ""
+}
+
+func fixAgentChain(f *Facts) []Step {
+	h := hostOf(f)
+	if f.Files == nil || agentLeaf(f) == nil {
+		return []Step{{
+			Title:    "Append the intermediate certificate to " + h.Cert,
+			Why:      "The agent's certificate comes first, then the intermediate that issued it; the root stays out.",
+			Commands: []string{showCert(h.Cert), "sudo cp -p " + h.Cert + " " + h.Cert + ".bak", restartAgent},
+			Verify:   []string{"agent-chain-incomplete", "agent-cert-unknown-ca"},
+		}}
+	}
+	st := agentChainOf(f)
+	cmds := []string{"sudo cp -p " + h.Cert + " " + h.Cert + ".bak"}
+	why := "The agent's certificate comes first, then each intermediate up to (not including) the root."
+	for _, c := range st.missing {
+		if cmd := appendFromCAFile(f, c, h.Cert); cmd != "" {
+			cmds = append(cmds, cmd)
+		} else {
+			why += " Copy the block of " + certName(c) + " from " + h.CA + "."
+			cmds = append(cmds, "openssl crl2pkcs7 -nocrl -certfile "+h.CA+" | openssl pkcs7 -print_certs -noout")
+		}
+	}
+	if len(st.missing) == 0 && st.lostIssuer != nil {
+		why += " Get the intermediate " + dn(st.lostIssuer) + " from whoever issued the certificate."
+		if urls := st.leaf.IssuingCertificateURL; len(urls) > 0 {
+			cmds = append(cmds, "curl -fsS "+urls[0]+" | openssl x509 -inform der | sudo tee -a "+h.Cert+" >/dev/null")
+		}
+	}
+	cmds = append(cmds, "openssl crl2pkcs7 -nocrl -certfile "+h.Cert+" | openssl pkcs7 -print_certs -noout", restartAgent)
+	return []Step{{
+		Title:    "Append the intermediate certificate to " + h.Cert,
+		Why:      why,
+		Commands: cmds,
+		Verify:   []string{"agent-chain-incomplete", "agent-cert-unknown-ca", "agent-cert-rejected"},
+	}}
+}

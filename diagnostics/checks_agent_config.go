@@ -1,0 +1,325 @@
+package diagnostics
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+func agentConfigChecks() []Check {
+	return []Check{
+		{
+			ID: "agent-config-missing", Category: CategoryAgentConfig,
+			Title: "agent configuration file is found",
+			Why: "The agent reads nginx-agent.conf from a fixed list of directories and has no flag to point " +
+				"elsewhere. Without it the agent has no manager address and no certificates, so it never connects.",
+			Needs:    []FactKind{FactAgentConfig},
+			Evaluate: evalConfigMissing,
+			Fix:      fixConfigMissing,
+		},
+		{
+			ID: "agent-config-invalid", Category: CategoryAgentConfig,
+			Title: "agent configuration parses and names the manager",
+			Why: "A YAML error makes the agent exit at startup (often in a silent systemd restart loop); agent v3 " +
+				"also refuses leftover v2 keys. Without server host and port the agent creates no gRPC client at all.",
+			Needs:    []FactKind{FactAgentConfig},
+			Evaluate: evalConfigInvalid,
+			Fix:      fixConfigInvalid,
+		},
+		{
+			ID: "agent-env-overrides", Category: CategoryAgentConfig,
+			Title: "no deprecated environment variables override the agent configuration",
+			Why: "Environment variables override the file, so editing nginx-agent.conf may change nothing. Agent " +
+				"v2.35+ renamed the NMS_ prefix to NGINX_AGENT_ and only copies the old names with a warning.",
+			Needs:    []FactKind{FactAgentConfig},
+			Evaluate: evalEnvOverrides,
+			Fix:      fixEnvOverrides,
+		},
+		{
+			ID: "agent-tls-disabled", Category: CategoryAgentConfig,
+			Title: "agent connects with TLS",
+			Why: "With TLS off the agent speaks plaintext HTTP/2, ignores its certificate files, and cannot talk to " +
+				"a TLS port at all. Against a plaintext port it works, but every command and config travels unencrypted.",
+			Needs:    []FactKind{FactAgentConfig},
+			Wants:    []FactKind{FactEndpoint},
+			Evaluate: evalTLSDisabled,
+			Fix:      fixTLSDisabled,
+		},
+		{
+			ID: "agent-skip-verify", Category: CategoryAgentConfig,
+			Title: "agent verifies the server certificate",
+			Why: "skip_verify makes the agent accept any server certificate, which hides expired, mistrusted or " +
+				"misnamed server certificates until someone turns it back on. mtls-doctor still verifies the " +
+				"server itself, so the server-cert checks below show what is being hidden.",
+			Needs:    []FactKind{FactAgentConfig},
+			Evaluate: evalSkipVerify,
+			Fix:      fixSkipVerify,
+		},
+	}
+}
+
+// where formats a setting's provenance ("/etc/nginx-agent/nginx-agent.conf:12").
+func where(s probes.Setting) string {
+	switch s.Source.Kind {
+	case probes.SourceEnv:
+		return "environment " + s.Source.Name
+	case probes.SourceFlag:
+		return "flag --" + strings.TrimPrefix(s.Source.Name, "--")
+	case probes.SourceDefault, "":
+		return "default"
+	}
+	if s.Source.Line > 0 {
+		return fmt.Sprintf("%s:%d", s.Source.Name, s.Source.Line)
+	}
+	return s.Source.Name
+}
+
+func evalConfigMissing(f *Facts) Result {
+	a := f.Agent
+	if a.Path != "" {
+		return OK("using %s (agent %s format)", a.Path, formatName(a.Format))
+	}
+	searched := Note("", "searched: %s", strings.Join(a.Searched, ", "))
+	if a.Host.IsSet() {
+		return Info("no nginx-agent.conf found; the server comes from %s", where(a.Host)).With(searched)
+	}
+	return Fail("no nginx-agent.conf found in %s", joinNames(a.Searched, 4)).With(searched)
+}
+
+func fixConfigMissing(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{
+		{
+			Title: "Find where the agent's configuration went",
+			Why:   "The package writes /etc/nginx-agent/nginx-agent.conf; a v2-to-v3 upgrade keeps the old file as nginx-agent-v2-backup.conf.",
+			Commands: []string{
+				"ls -l /etc/nginx-agent/ /etc/nginx-manager/ /usr/local/etc/nginx-agent/",
+				"(dpkg -L nginx-agent || rpm -ql nginx-agent) 2>/dev/null | grep '\\.conf$'",
+				"nginx-agent --version",
+			},
+			Verify: []string{"agent-config-missing"},
+		},
+		h.editStep("Create "+defaultConfigPath+" with the manager's address and the agent's TLS files",
+			"Agent v2 (NGINX Instance Manager) keys are shown; agent v3 (NGINX One) uses command.server and command.tls.",
+			[]string{"agent-config-missing", "agent-config-invalid"},
+			edit{setHost, h.Host}, edit{setPort, h.Port}, edit{setTLSEnable, "true"},
+			edit{setCert, h.Cert}, edit{setKey, h.Key}, edit{setCA, h.CA}),
+	}
+}
+
+func formatName(f probes.AgentFormat) string {
+	switch f {
+	case probes.FormatNIM1:
+		return "NIM 1.x"
+	case probes.FormatV2:
+		return "v2"
+	case probes.FormatV3:
+		return "v3"
+	}
+	return "unknown"
+}
+
+// configProblems lists what makes the configuration unusable, with evidence.
+func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
+	if e := a.Error; e != nil {
+		loc := e.Path
+		if e.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", e.Path, e.Line)
+			if e.Column > 0 {
+				loc += fmt.Sprintf(":%d", e.Column)
+			}
+		}
+		problems = append(problems, fmt.Sprintf("%s: %s", loc, e.Message))
+		ev = append(ev, Note(loc, "%s", e.Message))
+	}
+	if len(a.MixedKeys) > 0 {
+		other := "v3"
+		if a.Format == probes.FormatV3 {
+			other = "v2"
+		}
+		problems = append(problems, fmt.Sprintf("agent %s file holds %s keys: %s", formatName(a.Format), other, joinNames(a.MixedKeys, 3)))
+		ev = append(ev, Note(a.Path, "keys of the other agent generation: %s", strings.Join(a.MixedKeys, ", ")))
+	}
+	if a.Error == nil {
+		if a.Host.Value == "" {
+			problems = append(problems, "no server host is set")
+		} else if strings.ContainsAny(a.Host.Value, "<>") {
+			problems = append(problems, fmt.Sprintf("server host %q is a placeholder from the docs", a.Host.Value))
+		}
+		if a.Port.Value == "" {
+			problems = append(problems, "no server port is set")
+		} else if p, err := strconv.Atoi(a.Port.Value); err != nil || p < 1 || p > 65535 {
+			problems = append(problems, fmt.Sprintf("server port %q is not a port number", a.Port.Value))
+		}
+		if strings.ContainsAny(a.ServerName.Value, "<>") {
+			problems = append(problems, fmt.Sprintf("server name %q is a placeholder from the docs", a.ServerName.Value))
+		}
+	}
+	return problems, ev
+}
+
+func evalConfigInvalid(f *Facts) Result {
+	a := f.Agent
+	if a.Path == "" && !a.Host.IsSet() {
+		return Skip("skipped: no configuration file to parse")
+	}
+	problems, ev := configProblems(a)
+	if len(problems) == 0 {
+		return OK("agent %s config names server %s (host from %s)", formatName(a.Format), a.Address(), where(a.Host))
+	}
+	r := Fail("%s", problems[0])
+	if len(problems) > 1 {
+		r = Fail("%s (and %s)", problems[0], plural(len(problems)-1, "more problem"))
+	}
+	for _, p := range problems[1:] {
+		ev = append(ev, Note("", "%s", p))
+	}
+	return r.With(ev...)
+}
+
+func fixConfigInvalid(f *Facts) []Step {
+	h := hostOf(f)
+	var steps []Step
+	a := f.Agent
+	if a != nil && a.Error != nil {
+		line := ""
+		if a.Error.Line > 0 {
+			line = fmt.Sprintf(" +%d", a.Error.Line)
+		}
+		steps = append(steps, Step{
+			Title:    "Fix the YAML error in " + a.Error.Path,
+			Why:      "YAML is indentation-sensitive: use spaces, not tabs, and keep each key under its parent block.",
+			Commands: []string{"sudo vi" + line + " " + a.Error.Path, restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
+			Verify:   []string{"agent-config-invalid"},
+		})
+	}
+	if a != nil && len(a.MixedKeys) > 0 {
+		why := "Agent v3 decodes its file strictly and refuses to start with v2's server:/tls: blocks; move the values under command.server and command.tls."
+		if a.Format != probes.FormatV3 {
+			why = "Agent v2 ignores v3's command: block, so its values never take effect; move them under server: and tls:."
+		}
+		steps = append(steps, Step{
+			Title:    "Remove the keys of the other agent generation from " + h.Config,
+			Why:      why + " Keys: " + strings.Join(a.MixedKeys, ", ") + ".",
+			Commands: []string{"nginx-agent --version", "sudoedit " + h.Config, restartAgent},
+			Verify:   []string{"agent-config-invalid"},
+		})
+	}
+	steps = append(steps, h.editStep("Set the manager's host and port in "+h.Config,
+		"The agent dials host:port; the port is the one NGINX listens on for agents (443 on NGINX Instance Manager 2.x).",
+		[]string{"agent-config-invalid", "endpoint-dns", "endpoint-refused"},
+		edit{setHost, h.Host}, edit{setPort, h.Port}))
+	return steps
+}
+
+func evalEnvOverrides(f *Facts) Result {
+	env := f.Agent.Env
+	if len(env) == 0 {
+		return OK("no environment variables override the agent configuration")
+	}
+	var names, deprecated []string
+	var ev []Evidence
+	for _, e := range env {
+		names = append(names, e.Name)
+		if e.Deprecated {
+			deprecated = append(deprecated, e.Name)
+		}
+		ev = append(ev, Note("environment", "%s sets %s", e.Name, e.Key))
+	}
+	if len(deprecated) > 0 {
+		return Warn("deprecated NMS_ variables override the file: %s", joinNames(deprecated, 3)).With(ev...)
+	}
+	return Info("environment overrides the file: %s", joinNames(names, 3)).With(ev...)
+}
+
+func fixEnvOverrides(f *Facts) []Step {
+	var renames []string
+	for _, e := range f.Agent.Env {
+		if e.Deprecated {
+			renames = append(renames, e.Name+" → NGINX_AGENT_"+strings.TrimPrefix(e.Name, "NMS_"))
+		}
+	}
+	return []Step{{
+		Title: "Rename the NMS_ variables to the NGINX_AGENT_ prefix",
+		Why: "Agent v2.35 and later read NGINX_AGENT_*; older agents (v2.17–v2.34) read only NMS_*, so check " +
+			"the version first. Renames: " + strings.Join(renames, ", ") + ".",
+		Commands: []string{"nginx-agent --version", "sudo systemctl show nginx-agent -p Environment",
+			"sudo systemctl edit nginx-agent", restartAgent},
+		Verify: []string{"agent-env-overrides"},
+	}}
+}
+
+// speaksTLS reports whether the plaintext probe's failure shows a TLS port, with the reason.
+func speaksTLS(f *Facts) (bool, string) {
+	a := agentAttempt(f)
+	if f.Endpoint == nil || !f.Endpoint.PlainText || a == nil || a.HTTP == nil {
+		return false, ""
+	}
+	if e := a.HTTP.Error; e != nil {
+		switch e.Kind {
+		case probes.ErrNotTLS, probes.ErrClosed, probes.ErrProtocol:
+			return true, fmt.Sprintf("plaintext gRPC to %s failed (%s: %s)", f.Endpoint.Address, e.Kind, e.Message)
+		}
+		return false, ""
+	}
+	h := a.HTTP
+	if strings.Contains(h.BodyTitle, titlePlainHTTP) || h.Status == 497 || h.Status == 505 {
+		return true, fmt.Sprintf("%s answered plaintext gRPC with %s", f.Endpoint.Address, replyText(h))
+	}
+	return false, ""
+}
+
+func evalTLSDisabled(f *Facts) Result {
+	a := f.Agent
+	if tlsOn(f) {
+		return OK("TLS is enabled (%s)", where(a.TLSEnabled))
+	}
+	if tlsPort, reason := speaksTLS(f); tlsPort {
+		return Fail("TLS is off (%s) but %s expects TLS: %s", where(a.TLSEnabled), a.Address(), reason)
+	}
+	if h := httpReply(agentAttempt(f)); h != nil && isGRPC(h) {
+		return Warn("TLS is off (%s): the agent reaches %s in plaintext, unencrypted", where(a.TLSEnabled), a.Address())
+	}
+	return Warn("TLS is off (%s): traffic to %s would be unencrypted", where(a.TLSEnabled), a.Address())
+}
+
+func fixTLSDisabled(f *Facts) []Step {
+	h := hostOf(f)
+	edits := []edit{{setCert, h.Cert}, {setKey, h.Key}, {setCA, h.CA}}
+	why := "Agent v3 turns TLS on as soon as any command.tls key is set."
+	if h.Format != probes.FormatV3 {
+		edits = append([]edit{{setTLSEnable, "true"}}, edits...)
+		why = "tls.enable switches the agent from plaintext HTTP/2 to TLS; it then reads cert, key and ca."
+	}
+	return []Step{
+		h.editStep("Turn TLS on and point the agent at its certificate, key and CA", why,
+			[]string{"agent-tls-disabled", "endpoint-not-tls", "agent-cert-file-unreadable"}, edits...),
+	}
+}
+
+func evalSkipVerify(f *Facts) Result {
+	a := f.Agent
+	if !tlsOn(f) {
+		return Skip("skipped: the agent does not use TLS")
+	}
+	if a.SkipVerify.Value == "true" {
+		return Warn("skip_verify is on (%s): the agent accepts any server certificate", where(a.SkipVerify))
+	}
+	return OK("the agent verifies the server certificate")
+}
+
+func fixSkipVerify(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{
+		{
+			Title:    "Confirm the server certificate verifies before turning verification on",
+			Why:      "If this fails, turning skip_verify off stops the agent; fix the server-cert findings first.",
+			Commands: []string{h.sClient(false)},
+			Verify:   []string{"server-cert-untrusted", "server-name-mismatch", "server-cert-expired"},
+		},
+		h.editStep("Turn skip_verify off", "The agent then verifies the chain against "+h.CA+" and the name "+h.Name+".",
+			[]string{"agent-skip-verify"}, edit{setSkipVerify, "false"}),
+	}
+}

@@ -1,0 +1,375 @@
+package diagnostics
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+func agentFileChecks() []Check {
+	return []Check{
+		{
+			ID: "agent-cert-not-configured", Category: CategoryAgentFiles,
+			Title: "agent has a client certificate and key configured",
+			Why: "Without a certificate the agent connects with none, and NGINX with ssl_verify_client on answers " +
+				"every request with 400 \"No required SSL certificate was sent\". Setting only one of cert and key " +
+				"stops the agent with \"cert and key must both be provided\".",
+			Needs:    []FactKind{FactAgentConfig},
+			Evaluate: evalCertNotConfigured,
+			Fix:      fixCertNotConfigured,
+		},
+		{
+			ID: "agent-cert-file-unreadable", Category: CategoryAgentFiles,
+			Title: "agent certificate, key and CA files are readable and hold what they should",
+			Why: "The agent loads its files once at startup and exits (v2) or never connects (v3) when one is " +
+				"missing, unreadable, in the wrong format, or when cert and key are swapped. A CA file without a " +
+				"CA certificate trusts nothing, and a world-readable key lets any local user impersonate the agent.",
+			Needs:    []FactKind{FactAgentConfig, FactAgentFiles},
+			Evaluate: evalFilesUnreadable,
+			Fix:      fixFilesUnreadable,
+		},
+		{
+			ID: "agent-key-encrypted", Category: CategoryAgentFiles,
+			Title: "agent private key is not passphrase-protected",
+			Why: "The agent has no way to enter a passphrase, so an encrypted key fails to load with \"tls: failed " +
+				"to parse private key\" and the agent never connects.",
+			Needs:    []FactKind{FactAgentConfig, FactAgentFiles},
+			Evaluate: evalKeyEncrypted,
+			Fix:      fixKeyEncrypted,
+		},
+		{
+			ID: "agent-key-mismatch", Category: CategoryAgentFiles,
+			Title: "agent private key matches its certificate",
+			Why: "A key that belongs to another certificate fails at startup with \"tls: private key does not match " +
+				"public key\". It usually means a certificate was renewed with a new key and only one file was copied.",
+			Needs:    []FactKind{FactAgentConfig, FactAgentFiles},
+			Evaluate: evalKeyMismatch,
+			Fix:      fixKeyMismatch,
+		},
+	}
+}
+
+func evalCertNotConfigured(f *Facts) Result {
+	a := f.Agent
+	if !tlsOn(f) {
+		return Skip("skipped: the agent does not use TLS")
+	}
+	h := hostOf(f)
+	switch {
+	case a.Cert.Value == "" && a.Key.Value == "":
+		return Fail("no client certificate configured (%s and %s are empty)", h.keyName(setCert), h.keyName(setKey))
+	case a.Cert.Value == "":
+		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.keyName(setKey), a.Key.Value, h.keyName(setCert))
+	case a.Key.Value == "":
+		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.keyName(setCert), a.Cert.Value, h.keyName(setKey))
+	}
+	return OK("certificate %s, key %s", a.Cert.Value, a.Key.Value)
+}
+
+func fixCertNotConfigured(f *Facts) []Step {
+	h := hostOf(f)
+	dir := filepath.Dir(h.Cert)
+	return []Step{
+		{
+			Title:    "Find the agent's certificate and key on this host",
+			Why:      "Certificates issued for the agent are usually next to its config or under /etc/nms/certs or /etc/ssl.",
+			Commands: []string{"sudo ls -l " + dir + " /etc/nms/certs /etc/ssl/nginx-agent 2>/dev/null"},
+			Verify:   []string{"agent-cert-not-configured"},
+		},
+		h.editStep("Point the agent at its certificate and key",
+			"Both must be set; the agent sends them to NGINX, which checks them against its ssl_client_certificate.",
+			[]string{"agent-cert-not-configured", "agent-cert-file-unreadable", "agent-key-mismatch"},
+			edit{setCert, h.Cert}, edit{setKey, h.Key}),
+	}
+}
+
+// fileProblem is one defect of a configured TLS file.
+type fileProblem struct {
+	sev  Severity
+	file *probes.FileFacts
+	kind string // missing, unreadable, swapped, empty, parse, no-ca, world-readable
+	text string
+}
+
+// fileProblems inspects the configured cert, key and CA files.
+func fileProblems(f *Facts) []fileProblem {
+	var out []fileProblem
+	add := func(sev Severity, ff *probes.FileFacts, kind, format string, a ...any) {
+		out = append(out, fileProblem{sev, ff, kind, fmt.Sprintf(format, a...)})
+	}
+	for _, ff := range []*probes.FileFacts{f.Files.Cert, f.Files.Key, f.Files.CA} {
+		if ff == nil {
+			continue
+		}
+		switch {
+		case !ff.Exists:
+			add(SeverityFail, ff, "missing", "%s %s does not exist", ff.Role, ff.Path)
+			continue
+		case ff.ReadError != "":
+			add(SeverityFail, ff, "unreadable", "%s %s cannot be read: %s", ff.Role, ff.Path, ff.ReadError)
+			continue
+		}
+		types := blockTypes(ff)
+		switch ff.Role {
+		case probes.RoleCert:
+			if len(ff.Certs) == 0 {
+				if strings.Contains(types, "PRIVATE KEY") {
+					add(SeverityFail, ff, "swapped", "cert %s holds a private key, not a certificate (cert and key swapped?)", ff.Path)
+				} else {
+					add(SeverityFail, ff, "empty", "cert %s holds no certificate%s", ff.Path, blocksSuffix(ff, types))
+				}
+			}
+		case probes.RoleKey:
+			if ff.Key == nil && !encrypted(ff) {
+				if len(ff.Certs) > 0 || strings.Contains(types, "CERTIFICATE") {
+					add(SeverityFail, ff, "swapped", "key %s holds a certificate, not a private key (cert and key swapped?)", ff.Path)
+				} else {
+					add(SeverityFail, ff, "empty", "key %s holds no usable private key%s", ff.Path, blocksSuffix(ff, types))
+				}
+			}
+			if ff.Mode.Perm()&0o004 != 0 {
+				add(SeverityWarn, ff, "world-readable", "key %s is readable by every user (mode %04o)", ff.Path, ff.Mode.Perm())
+			}
+		case probes.RoleCA:
+			if len(ff.Certs) == 0 {
+				add(SeverityFail, ff, "empty", "CA file %s holds no certificate%s: the agent trusts nothing", ff.Path, blocksSuffix(ff, types))
+			} else if !anyCA(ff) {
+				add(SeverityWarn, ff, "no-ca", "CA file %s holds only non-CA certificates (%s)", ff.Path, certName(ff.Certs[0]))
+			}
+		}
+		if ff.ParseError != "" && !(ff.Role == probes.RoleKey && encrypted(ff)) {
+			add(SeverityWarn, ff, "parse", "%s %s has blocks that do not parse: %s", ff.Role, ff.Path, firstLine(ff.ParseError))
+		}
+	}
+	return out
+}
+
+func blockTypes(ff *probes.FileFacts) string {
+	var t []string
+	for _, b := range ff.Blocks {
+		t = append(t, b.Type)
+	}
+	return strings.Join(t, ", ")
+}
+
+func blocksSuffix(ff *probes.FileFacts, types string) string {
+	switch {
+	case types != "":
+		// Lower case: a block type names what is there, it is never key material.
+		return " (PEM blocks: " + strings.ToLower(types) + ")"
+	case ff.Encoding == "":
+		return " (neither PEM nor DER)"
+	}
+	return ""
+}
+
+func encrypted(ff *probes.FileFacts) bool {
+	for _, b := range ff.Blocks {
+		if b.Encrypted {
+			return true
+		}
+	}
+	return false
+}
+
+func anyCA(ff *probes.FileFacts) bool {
+	for _, c := range ff.Certs {
+		if c.IsCA {
+			return true
+		}
+	}
+	return false
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func evalFilesUnreadable(f *Facts) Result {
+	if !tlsOn(f) {
+		return Skip("skipped: the agent does not use TLS")
+	}
+	ps := fileProblems(f)
+	if len(ps) == 0 {
+		var files []string
+		for _, ff := range []*probes.FileFacts{f.Files.Cert, f.Files.Key, f.Files.CA} {
+			if ff != nil {
+				files = append(files, ff.Path)
+			}
+		}
+		if len(files) == 0 {
+			return Skip("skipped: no TLS files are configured")
+		}
+		return OK("%s readable and well-formed", strings.Join(files, ", "))
+	}
+	worst := SeverityWarn
+	var ev []Evidence
+	for _, p := range ps {
+		worst = max(worst, p.sev)
+		ev = append(ev, Note(p.file.Path, "%s", p.text))
+	}
+	summary := ps[0].text
+	for _, p := range ps { // lead with the worst problem
+		if p.sev == worst {
+			summary = p.text
+			break
+		}
+	}
+	if len(ps) > 1 {
+		summary += fmt.Sprintf(" (and %s)", plural(len(ps)-1, "more problem"))
+	}
+	return Result{Severity: worst, Summary: summary, Evidence: ev}
+}
+
+func fixFilesUnreadable(f *Facts) []Step {
+	h := hostOf(f)
+	var steps []Step
+	seen := map[string]bool{}
+	for _, p := range fileProblems(f) {
+		key := p.kind + p.file.Path
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		path := p.file.Path
+		switch p.kind {
+		case "missing":
+			steps = append(steps, Step{
+				Title:    "Put the " + string(p.file.Role) + " file at " + path,
+				Why:      "Copy it from where the certificate was issued, or correct the path in " + h.Config + "; relative paths resolve against the agent's working directory (/ under systemd).",
+				Commands: []string{"sudo ls -l " + filepath.Dir(path), "sudo grep -rn '" + string(p.file.Role) + ":' " + h.Config},
+				Verify:   []string{"agent-cert-file-unreadable"},
+			})
+		case "unreadable":
+			steps = append(steps, Step{
+				Title:    "Let the agent's user read " + path,
+				Why:      "The agent runs as the user in its systemd unit (root unless changed); it must be able to open the file.",
+				Commands: []string{"systemctl show nginx-agent -p User", "sudo namei -l " + path, "sudo chmod 0644 " + path},
+				Verify:   []string{"agent-cert-file-unreadable"},
+			})
+			if p.file.Role == probes.RoleKey {
+				steps[len(steps)-1].Commands[2] = "sudo chmod 0600 " + path
+				steps[len(steps)-1].Why += " Keep a key private to that user: chown it to the agent's user and mode 0600."
+			}
+		case "swapped":
+			steps = append(steps, Step{
+				Title:    "Swap the certificate and key paths",
+				Why:      "The file configured as the certificate holds the key (or the other way round).",
+				Commands: []string{"sudo head -1 " + h.Cert + " " + h.Key},
+				Verify:   []string{"agent-cert-file-unreadable", "agent-key-mismatch"},
+			})
+			steps = append(steps, h.editStep("Point cert and key at the right files", "",
+				[]string{"agent-cert-file-unreadable", "agent-key-mismatch"},
+				edit{setCert, h.Key}, edit{setKey, h.Cert}))
+		case "empty", "parse":
+			steps = append(steps, Step{
+				Title:    "Replace " + path + " with a PEM file of the right type",
+				Why:      "The agent reads PEM: CERTIFICATE blocks for cert and ca, a PRIVATE KEY block for key. A DER file converts with openssl.",
+				Commands: []string{"sudo head -3 " + path, "sudo openssl x509 -inform der -in " + path + " -out " + path + ".pem"},
+				Verify:   []string{"agent-cert-file-unreadable"},
+			})
+		case "no-ca":
+			steps = append(steps, Step{
+				Title: "Put the CA certificate that issued the server's certificate into " + path,
+				Why: "tls.ca replaces the system trust store, so it must hold the root (and any intermediate) " +
+					"of the manager's server certificate. This shows the chain the server sends; its last issuer is the CA to add.",
+				Commands: []string{"openssl s_client -connect " + h.Addr + " -servername " + h.Name + " -showcerts </dev/null"},
+				Verify:   []string{"agent-cert-file-unreadable", "server-cert-untrusted"},
+			})
+		case "world-readable":
+			steps = append(steps, Step{
+				Title:    "Make " + path + " readable only by its owner",
+				Why:      "Anyone who can read the key can connect to the manager as this agent.",
+				Commands: []string{"sudo chmod 0600 " + path, "ls -l " + path},
+				Verify:   []string{"agent-cert-file-unreadable"},
+			})
+		}
+	}
+	return steps
+}
+
+func evalKeyEncrypted(f *Facts) Result {
+	k := f.Files.Key
+	switch {
+	case !tlsOn(f):
+		return Skip("skipped: the agent does not use TLS")
+	case k == nil:
+		return Skip("skipped: no key file is configured")
+	case !k.Exists || k.ReadError != "":
+		return Skip("skipped: the key file cannot be read")
+	case encrypted(k):
+		return Fail("key %s is encrypted with a passphrase; the agent cannot load it", k.Path)
+	}
+	return OK("key %s is not encrypted", k.Path)
+}
+
+func fixKeyEncrypted(f *Facts) []Step {
+	h := hostOf(f)
+	tmp := h.Key + ".new"
+	return []Step{{
+		Title: "Store the key without its passphrase",
+		Why: "openssl asks for the passphrase once and writes the same key unencrypted; the file is created " +
+			"with mode 0600 first, so the plain key is never readable by others. The old file is kept as .bak.",
+		Commands: []string{
+			"sudo install -m 0600 /dev/null " + tmp,
+			"sudo openssl pkey -in " + h.Key + " -out " + tmp,
+			"sudo cp -p " + h.Key + " " + h.Key + ".bak",
+			"sudo mv " + tmp + " " + h.Key,
+			restartAgent,
+		},
+		Verify: []string{"agent-key-encrypted", "agent-key-mismatch"},
+	}}
+}
+
+func evalKeyMismatch(f *Facts) Result {
+	if !tlsOn(f) {
+		return Skip("skipped: the agent does not use TLS")
+	}
+	leaf := agentLeaf(f)
+	if leaf == nil || f.Files.Key == nil || f.Files.Key.Key == nil {
+		return Skip("skipped: needs both a readable certificate and an unencrypted key")
+	}
+	k := f.Files.Key.Key
+	if publicKeysEqual(leaf.PublicKey, k.Public) {
+		return OK("key %s (%s %d) belongs to %s", f.Files.Key.Path, k.Algorithm, k.Bits, certName(leaf))
+	}
+	for i, c := range agentChain(f)[1:] {
+		if publicKeysEqual(c.PublicKey, k.Public) {
+			return Fail("key %s belongs to certificate %d in %s (%s), not to the first one: the agent's certificate must come first",
+				f.Files.Key.Path, i+2, f.Files.Cert.Path, certName(c))
+		}
+	}
+	return Fail("key %s (%s %d) does not belong to %s in %s (%s)", f.Files.Key.Path, k.Algorithm, k.Bits,
+		certName(leaf), f.Files.Cert.Path, keyDesc(leaf.PublicKey))
+}
+
+func fixKeyMismatch(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{
+		{
+			Title: "Compare the public keys of the certificate and the key",
+			Why:   "The two hashes must be equal. Only public keys are printed and hashed.",
+			Commands: []string{
+				"openssl x509 -in " + h.Cert + " -noout -pubkey | openssl sha256",
+				"sudo openssl pkey -in " + h.Key + " -pubout | openssl sha256",
+			},
+			Verify: []string{"agent-key-mismatch"},
+		},
+		{
+			Title: "Find the key that belongs to the certificate",
+			Why:   "After a renewal the matching key is often the newer file next to the old one; point tls.key at it.",
+			Commands: []string{
+				"for k in " + filepath.Dir(h.Key) + "/*.key; do echo \"$k $(sudo openssl pkey -in \"$k\" -pubout 2>/dev/null | openssl sha256)\"; done",
+			},
+			Verify: []string{"agent-key-mismatch"},
+		},
+		reissueAgentStep(f, "Or issue a new certificate for the current key",
+			"If the matching key is lost, the certificate must be reissued for the key the agent has.",
+			"agent-key-mismatch"),
+	}
+}

@@ -1,0 +1,349 @@
+package diagnostics
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+func networkChecks() []Check {
+	need := []FactKind{FactEndpoint}
+	return []Check{
+		{
+			ID: "endpoint-dns", Category: CategoryNetwork,
+			Title: "manager host name resolves",
+			Why: "The agent dials the host in its configuration; if the name does not resolve on this host, no " +
+				"connection is even attempted and the agent retries for ever.",
+			Needs: need, Evaluate: evalDNS, Fix: fixDNS,
+		},
+		{
+			ID: "endpoint-refused", Category: CategoryNetwork,
+			Title: "manager port accepts connections",
+			Why: "\"connection refused\" means the host answered but nothing listens on that port: a wrong port " +
+				"in the agent config, NGINX not running, or not listening on that address.",
+			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalRefused, Fix: fixRefused,
+		},
+		{
+			ID: "endpoint-timeout", Category: CategoryNetwork,
+			Title: "manager answers within the timeout",
+			Why: "A connection that never completes is almost always a firewall or security group silently " +
+				"dropping packets, or a wrong address. The agent waits and retries without a useful error.",
+			Needs: need, Evaluate: evalTimeout, Fix: fixTimeout,
+		},
+		{
+			ID: "endpoint-not-tls", Category: CategoryNetwork,
+			Title: "manager port speaks TLS",
+			Why: "The agent with TLS on expects a TLS server; a plaintext port answers with something else and the " +
+				"agent logs \"tls: first record does not look like a TLS handshake\".",
+			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalNotTLS, Fix: fixNotTLS,
+		},
+		{
+			ID: "tls-version-mismatch", Category: CategoryNetwork,
+			Title: "agent and manager share a TLS version",
+			Why: "The agent requires TLS 1.2 or newer. A manager NGINX limited to TLSv1 or TLSv1.1 (ssl_protocols) " +
+				"fails the handshake with \"protocol version not supported\".",
+			Needs: need, Evaluate: evalTLSVersion, Fix: fixTLSVersion,
+		},
+		{
+			ID: "tls-handshake-failed", Category: CategoryNetwork,
+			Title: "TLS handshake with the manager completes",
+			Why: "NGINX never fails the handshake over a client certificate, so a handshake that fails points to " +
+				"the server's TLS setup itself: a rejected server name (ssl_reject_handshake), no common cipher, " +
+				"or a proxy in the way.",
+			Needs: need, Evaluate: evalHandshake, Fix: fixHandshake,
+		},
+		{
+			ID: "alpn-h2-missing", Category: CategoryNetwork,
+			Title: "manager negotiates HTTP/2 (ALPN h2)",
+			Why: "gRPC runs over HTTP/2, and grpc-go 1.67 and later refuse a TLS server that does not agree to " +
+				"\"h2\" (\"missing selected ALPN property\"). NGINX only offers it with HTTP/2 enabled on the listener.",
+			Needs: need, Evaluate: evalALPN, Fix: fixALPN,
+		},
+		{
+			ID: "clock-skew", Category: CategoryNetwork,
+			Title: "this host's clock agrees with the manager's",
+			Why: "Certificate validity is judged against the clock. A clock that is off by hours makes fresh " +
+				"certificates look not yet valid and old ones look fine, on one side but not the other.",
+			Needs: need, Evaluate: evalClockSkew, Fix: fixClockSkew,
+		},
+	}
+}
+
+func evalDNS(f *Facts) Result {
+	e := f.Endpoint
+	host, _, _ := net.SplitHostPort(e.Address)
+	if e.DNSError != nil {
+		if e.DNSError.Kind == probes.ErrDNSNotFound {
+			return Fail("%s does not resolve: %s", host, e.DNSError.Message)
+		}
+		return Fail("looking up %s failed: %s", host, e.DNSError.Message)
+	}
+	if net.ParseIP(host) != nil {
+		return OK("%s is an IP address; no lookup needed", host)
+	}
+	if len(e.DNSAddrs) == 0 {
+		return Skip("skipped: the lookup of %s was not done", host)
+	}
+	return OK("%s resolves to %s", host, joinNames(e.DNSAddrs, 4))
+}
+
+func fixDNS(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{{
+		Title: "Check the name " + h.Host + " on this host",
+		Why: "The name must resolve here, through DNS or /etc/hosts. If the manager has no DNS name, use its IP " +
+			"as the host and set the server name to a name in its certificate.",
+		Commands: []string{"getent ahosts " + h.Host, "resolvectl query " + h.Host, "grep -n " + h.Host + " /etc/hosts"},
+		Verify:   []string{"endpoint-dns"},
+	}}
+}
+
+// dialFailed returns the TCP failure if the kind is one of kinds.
+func dialFailed(e *probes.EndpointReport, kinds ...probes.ErrorKind) *probes.ProbeError {
+	if e.TCPError == nil {
+		return nil
+	}
+	for _, k := range kinds {
+		if e.TCPError.Kind == k {
+			return e.TCPError
+		}
+	}
+	return nil
+}
+
+func evalRefused(f *Facts) Result {
+	e := f.Endpoint
+	if e.DNSError != nil {
+		return Skip("skipped: the name did not resolve")
+	}
+	if pe := dialFailed(e, probes.ErrRefused); pe != nil {
+		return Fail("nothing listens on %s: connection refused", e.Address)
+	}
+	if pe := dialFailed(e, probes.ErrUnreachable); pe != nil {
+		return Fail("%s is unreachable from this host: %s", e.Address, pe.Message)
+	}
+	if e.TCPError != nil {
+		return Skip("skipped: the connection failed otherwise (%s)", e.TCPError.Kind)
+	}
+	addr := e.TCPAddr
+	if addr == "" {
+		addr = e.Address
+	}
+	return OK("connected to %s", addr)
+}
+
+func fixRefused(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{
+		{
+			Title:    "Check the port on the manager",
+			Why:      "Run these on the manager: NGINX must be running and listening on port " + h.Port + " on an address this host can reach.",
+			Commands: []string{"sudo ss -ltnp 'sport = :" + h.Port + "'", "sudo systemctl status nginx --no-pager", "sudo nginx -T 2>/dev/null | grep -n 'listen'"},
+			Verify:   []string{"endpoint-refused"},
+		},
+		h.editStep("Or correct the port in the agent configuration",
+			"NGINX Instance Manager 2.x takes agents on 443; NIM 1.x behind NGINX used 10443.",
+			[]string{"endpoint-refused"}, edit{setPort, h.Port}),
+	}
+}
+
+func evalTimeout(f *Facts) Result {
+	e := f.Endpoint
+	if pe := dialFailed(e, probes.ErrTimeout); pe != nil {
+		return Fail("connecting to %s timed out: packets are dropped on the way", e.Address)
+	}
+	a := agentAttempt(f)
+	if a != nil && a.TLS != nil && a.TLS.Error != nil && a.TLS.Error.Kind == probes.ErrTimeout {
+		return Fail("%s accepted the connection but the TLS handshake timed out", e.Address)
+	}
+	if a != nil && a.HTTP != nil && a.HTTP.Error != nil && a.HTTP.Error.Kind == probes.ErrTimeout {
+		return Warn("%s did not answer the gRPC request in time", e.Address)
+	}
+	if e.TCPError != nil || e.DNSError != nil {
+		return Skip("skipped: the connection failed before any timeout applied")
+	}
+	return OK("%s answered in %s", e.Address, e.Duration.Round(1e6))
+}
+
+func fixTimeout(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{{
+		Title: "Find where the packets are dropped",
+		Why: "A timeout is a firewall, security group or routing problem between this host and " + h.Addr +
+			". Check this host's outbound rules, then the manager's inbound rules for port " + h.Port + ".",
+		Commands: []string{
+			"nc -vz -w 5 " + h.Host + " " + h.Port,
+			"tracepath -n " + h.Host,
+			"sudo iptables -S OUTPUT; sudo nft list ruleset 2>/dev/null | grep -n " + h.Port,
+		},
+		Verify: []string{"endpoint-timeout"},
+	}}
+}
+
+func evalNotTLS(f *Facts) Result {
+	e := f.Endpoint
+	if e.PlainText {
+		return Skip("skipped: the agent does not use TLS")
+	}
+	a := agentAttempt(f)
+	if a == nil || a.TLS == nil {
+		return Skip("skipped: no connection to try TLS on")
+	}
+	if a.TLS.Error != nil && a.TLS.Error.Kind == probes.ErrNotTLS {
+		return Fail("%s answered without TLS: it is a plaintext port (%s)", e.Address, a.TLS.Error.Message)
+	}
+	if a.TLS.Error != nil {
+		return Skip("skipped: the handshake failed otherwise (%s)", a.TLS.Error.Kind)
+	}
+	return OK("%s speaks %s", e.Address, tlsVersionName(a.TLS.Version))
+}
+
+func fixNotTLS(f *Facts) []Step {
+	h := hostOf(f)
+	steps := []Step{
+		{
+			Title: "Point the agent at the manager's TLS port",
+			Why: "The port " + h.Port + " speaks plaintext (often NGINX's port 80, or a backend behind NGINX). " +
+				"On the manager, the listener for agents carries `ssl`.",
+			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'listen.*ssl'"},
+			Verify:   []string{"endpoint-not-tls"},
+		},
+	}
+	if h.Port != "443" { // 443 is where NGINX Instance Manager 2.x takes agents
+		steps = append(steps, h.editStep("Set the TLS port in the agent configuration",
+			"NGINX Instance Manager 2.x takes agents on 443.", []string{"endpoint-not-tls"}, edit{setPort, "443"}))
+	}
+	return steps
+}
+
+func tlsError(f *Facts) *probes.ProbeError {
+	if a := agentAttempt(f); a != nil && a.TLS != nil {
+		return a.TLS.Error
+	}
+	return nil
+}
+
+func evalTLSVersion(f *Facts) Result {
+	if f.Endpoint.PlainText {
+		return Skip("skipped: the agent does not use TLS")
+	}
+	pe := tlsError(f)
+	if pe != nil && (pe.Kind == probes.ErrTLSVersion || (pe.Kind == probes.ErrTLSAlert && pe.Alert == 70)) {
+		return Fail("%s offers no TLS version the agent accepts (TLS 1.2 or 1.3): %s", f.Endpoint.Address, pe.Message)
+	}
+	t := handshake(agentAttempt(f))
+	if t == nil {
+		return noHandshake(f)
+	}
+	return OK("negotiated %s", tlsVersionName(t.Version))
+}
+
+func fixTLSVersion(f *Facts) []Step {
+	return []Step{{
+		Title: "Allow TLS 1.2 and 1.3 on the manager",
+		Why: "On the manager, set ssl_protocols in the server block that agents reach (NGINX Instance Manager " +
+			"keeps it in " + managerNginxConf + "), then reload NGINX.",
+		File:     managerNginxConf,
+		Diff:     "-    ssl_protocols TLSv1 TLSv1.1;\n+    ssl_protocols TLSv1.2 TLSv1.3;",
+		Commands: []string{"sudo grep -rn ssl_protocols /etc/nginx/", "sudoedit " + managerNginxConf, reloadNginx},
+		Verify:   []string{"tls-version-mismatch"},
+	}}
+}
+
+var alertNames = map[int]string{
+	40: "handshake failure", 42: "bad certificate", 45: "expired certificate", 46: "certificate unknown",
+	48: "unknown certificate authority", 70: "protocol version not supported", 80: "internal error",
+	112: "unrecognized name", 116: "certificate required",
+}
+
+func evalHandshake(f *Facts) Result {
+	if f.Endpoint.PlainText {
+		return Skip("skipped: the agent does not use TLS")
+	}
+	pe := tlsError(f)
+	if pe == nil {
+		if handshake(agentAttempt(f)) == nil {
+			return noHandshake(f)
+		}
+		return OK("handshake with %s completed", f.Endpoint.Address)
+	}
+	switch {
+	case pe.Kind == probes.ErrTLSAlert && pe.Alert == 112:
+		return Fail("%s rejected the server name %q (alert 112 unrecognized name)", f.Endpoint.Address, f.Endpoint.ServerName)
+	case pe.Kind == probes.ErrTLSAlert && pe.Alert != 70:
+		name := alertNames[pe.Alert]
+		if name == "" {
+			name = fmt.Sprintf("alert %d", pe.Alert)
+		}
+		return Fail("%s aborted the handshake with %q: %s", f.Endpoint.Address, name, pe.Message)
+	case pe.Kind == probes.ErrClosed || pe.Kind == probes.ErrOther || pe.Kind == probes.ErrProtocol:
+		return Fail("the TLS handshake with %s failed: %s", f.Endpoint.Address, pe.Message)
+	}
+	return Skip("skipped: reported by another check (%s)", pe.Kind)
+}
+
+func fixHandshake(f *Facts) []Step {
+	h := hostOf(f)
+	steps := []Step{{
+		Title:    "Repeat the handshake with openssl to see the server's side",
+		Why:      "openssl prints the alert and how far the handshake got, with the same server name the agent sends.",
+		Commands: []string{h.sClient(true)},
+		Verify:   []string{"tls-handshake-failed"},
+	}}
+	if pe := tlsError(f); pe != nil && pe.Alert == 112 {
+		steps = append(steps, h.editStep("Send a server name the manager serves",
+			"The manager refuses names that match no server_name (ssl_reject_handshake or a stream proxy's ssl_preread map); "+
+				"set the agent's server name to one of its server_name values.",
+			[]string{"tls-handshake-failed", "server-name-mismatch"}, edit{setServerName, h.Name}))
+	}
+	return steps
+}
+
+func evalALPN(f *Facts) Result {
+	t := handshake(agentAttempt(f))
+	if t == nil {
+		return noHandshake(f)
+	}
+	if t.ALPN == "h2" {
+		return OK("negotiated ALPN h2")
+	}
+	got := t.ALPN
+	if got == "" {
+		got = "none"
+	}
+	return Fail("%s negotiated ALPN %q, not h2: grpc-go 1.67+ refuses the connection", f.Endpoint.Address, got)
+}
+
+func fixALPN(f *Facts) []Step {
+	h := hostOf(f)
+	return []Step{{
+		Title: "Enable HTTP/2 on the manager's listener for agents",
+		Why: "Run on the manager. NGINX 1.25.1 and later: add `http2 on;` to the server block. Older NGINX (Debian " +
+			"12 ships 1.22): add http2 to the listen line, as shown.",
+		File:     managerNginxConf,
+		Diff:     fmt.Sprintf("-    listen %s ssl;\n+    listen %s ssl http2;", h.Port, h.Port),
+		Commands: []string{"nginx -v", "sudo nginx -T 2>/dev/null | grep -n 'listen.*" + h.Port + "\\|http2'", "sudoedit " + managerNginxConf, reloadNginx},
+		Verify:   []string{"alpn-h2-missing"},
+	}}
+}
+
+func evalClockSkew(f *Facts) Result {
+	d := serverDate(f)
+	if d.IsZero() {
+		return Skip("skipped: the server sent no Date header")
+	}
+	if note, skewed := skewNote(f); skewed {
+		return Warn("%s", note)
+	}
+	return OK("clocks agree within %s", f.Thresholds.MaxSkew)
+}
+
+func fixClockSkew(f *Facts) []Step {
+	return []Step{{
+		Title:    "Synchronise the clocks with NTP",
+		Why:      "Run this on both this host and the manager; certificate checks on either side depend on it.",
+		Commands: []string{"timedatectl status", "sudo timedatectl set-ntp true", "chronyc tracking 2>/dev/null || timedatectl timesync-status"},
+		Verify:   []string{"clock-skew"},
+	}}
+}
