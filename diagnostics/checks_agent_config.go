@@ -234,9 +234,19 @@ func evalEnvOverrides(f *Facts) Result {
 	return Info("environment overrides the file: %s", joinNames(names, 3)).With(ev...)
 }
 
+func envOf(f *Facts) []probes.EnvOverride {
+	if f == nil || f.Agent == nil {
+		return nil
+	}
+	return f.Agent.Env
+}
+
 func fixEnvOverrides(f *Facts) []Step {
-	var renames []string
-	for _, e := range f.Agent.Env {
+	renames := []string{"NMS_TLS_CERT → NGINX_AGENT_TLS_CERT"}
+	if f != nil && f.Agent != nil {
+		renames = nil
+	}
+	for _, e := range envOf(f) {
 		if e.Deprecated {
 			renames = append(renames, e.Name+" → NGINX_AGENT_"+strings.TrimPrefix(e.Name, "NMS_"))
 		}

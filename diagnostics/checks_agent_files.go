@@ -96,6 +96,9 @@ type fileProblem struct {
 // fileProblems inspects the configured cert, key and CA files.
 func fileProblems(f *Facts) []fileProblem {
 	var out []fileProblem
+	if f == nil || f.Files == nil {
+		return nil
+	}
 	add := func(sev Severity, ff *probes.FileFacts, kind, format string, a ...any) {
 		out = append(out, fileProblem{sev, ff, kind, fmt.Sprintf(format, a...)})
 	}
@@ -269,7 +272,7 @@ func fixFilesUnreadable(f *Facts) []Step {
 		case "empty", "parse":
 			steps = append(steps, Step{
 				Title:    "Replace " + path + " with a PEM file of the right type",
-				Why:      "The agent reads PEM: CERTIFICATE blocks for cert and ca, a PRIVATE KEY block for key. A DER file converts with openssl.",
+				Why:      "The agent reads PEM: CERTIFICATE blocks for cert and ca, a private key block for key. A DER file converts with openssl.",
 				Commands: []string{"sudo head -3 " + path, "sudo openssl x509 -inform der -in " + path + " -out " + path + ".pem"},
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
@@ -289,6 +292,14 @@ func fixFilesUnreadable(f *Facts) []Step {
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
 		}
+	}
+	if len(steps) == 0 { // explain without a problem to point at: the general check
+		steps = append(steps, Step{
+			Title:    "Check that the agent's files exist and hold PEM of the right type",
+			Why:      "cert holds CERTIFICATE blocks (the agent's first), key one private key block readable only by its owner, ca the CA certificates.",
+			Commands: []string{"sudo ls -l " + h.Cert + " " + h.Key + " " + h.CA, "sudo head -1 " + h.Cert + " " + h.Key + " " + h.CA, "sudo chmod 0600 " + h.Key},
+			Verify:   []string{"agent-cert-file-unreadable"},
+		})
 	}
 	return steps
 }

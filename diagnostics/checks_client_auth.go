@@ -14,7 +14,7 @@ func clientAuthChecks() []Check {
 		},
 		{
 			ID: "agent-cert-rejected", Category: CategoryClientAuth,
-			Title: "NGINX accepts the agent certificate",
+			Title: "manager's NGINX accepts the agent certificate",
 			Why: "NGINX never fails the TLS handshake over a client certificate: it completes it, then answers the " +
 				"first request with 400 (\"The SSL certificate error\" or \"No required SSL certificate was sent\") " +
 				"or, with the NIM error pages, grpc-status 16. The agent sees only \"code = Internal\" or \"Unauthenticated\".",

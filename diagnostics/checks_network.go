@@ -47,7 +47,7 @@ func networkChecks() []Check {
 		},
 		{
 			ID: "tls-handshake-failed", Category: CategoryNetwork,
-			Title: "TLS handshake with the manager completes",
+			Title: "the TLS handshake with the manager completes",
 			Why: "NGINX never fails the handshake over a client certificate, so a handshake that fails points to " +
 				"the server's TLS setup itself: a rejected server name (ssl_reject_handshake), no common cipher, " +
 				"or a proxy in the way.",
