@@ -160,6 +160,13 @@ func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 	return problems, ev
 }
 
+// hostPortProblem reports a missing, placeholder or malformed server host or port.
+func hostPortProblem(a *probes.AgentConfig) bool {
+	p, err := strconv.Atoi(a.Port.Value)
+	return a.Host.Value == "" || isPlaceholder(a.Host.Value) || isPlaceholder(a.ServerName.Value) ||
+		err != nil || p < 1 || p > 65535
+}
+
 func evalConfigInvalid(f *Facts) Result {
 	a := f.Agent
 	if a.Path == "" && !a.Host.IsSet() {
@@ -207,10 +214,23 @@ func fixConfigInvalid(f *Facts) []Step {
 			Verify:   []string{"agent-config-invalid"},
 		})
 	}
-	steps = append(steps, h.editStep("Set the manager's host and port in "+h.Config,
-		"The agent dials host:port; the port is the one NGINX listens on for agents (443 on NGINX Instance Manager 2.x).",
-		[]string{"agent-config-invalid", "endpoint-dns", "endpoint-refused"},
-		edit{setHost, h.Host}, edit{setPort, h.Port}))
+	if a == nil || hostPortProblem(a) {
+		steps = append(steps, Step{
+			Title: fmt.Sprintf("Set %s and %s in %s to the manager's address", h.keyName(setHost), h.keyName(setPort), h.Config),
+			Why: "Use the manager's real host name (one in its server certificate; replace any placeholder copied from " +
+				"the docs) and the port NGINX takes agents on: 443 on NGINX Instance Manager 2.x. The agent's install " +
+				"log or the manager's URL shows both.",
+			Commands: []string{"sudoedit " + h.Config, restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
+			Verify:   []string{"agent-config-invalid", "endpoint-dns", "endpoint-refused"},
+		})
+	}
+	if len(steps) == 0 {
+		steps = append(steps, Step{
+			Title:    "Check the agent's configuration",
+			Commands: []string{"sudoedit " + h.Config, restartAgent},
+			Verify:   []string{"agent-config-invalid"},
+		})
+	}
 	return steps
 }
 

@@ -160,7 +160,7 @@ type edit struct {
 // agent's restart (v2 reads its files only at startup).
 func (h hostInfo) editStep(title, why string, verify []string, edits ...edit) Step {
 	st := Step{Title: title, Why: why, Verify: verify}
-	var diff []string
+	var diff, parents []string
 	file := h.Config
 	var envs []string
 	for _, e := range edits {
@@ -180,7 +180,8 @@ func (h hostInfo) editStep(title, why string, verify []string, edits ...edit) St
 			diff = append(diff, nimServerDiff(h, e)...)
 			continue
 		}
-		diff = append(diff, yamlDiff(path, cur, e.value)...)
+		diff = append(diff, yamlDiff(path, parents, cur, e.value)...)
+		parents = path[:len(path)-1]
 	}
 	if len(diff) > 0 {
 		st.File, st.Diff = file, strings.Join(diff, "\n")
@@ -195,14 +196,23 @@ func (h hostInfo) editStep(title, why string, verify []string, edits ...edit) St
 	return st
 }
 
-// yamlDiff is a unified-diff fragment setting path to value in nested YAML.
-func yamlDiff(path []string, cur probes.Setting, value string) []string {
+// yamlDiff is a unified-diff fragment setting path to value in nested YAML. Parent keys
+// already opened by the previous edit (prev) are not repeated; a value that is already
+// right is shown as context.
+func yamlDiff(path, prev []string, cur probes.Setting, value string) []string {
 	var out []string
 	for i, p := range path[:len(path)-1] {
+		if i < len(prev) && prev[i] == p {
+			continue
+		}
+		prev = nil // a new branch: open every parent below it
 		out = append(out, " "+strings.Repeat("  ", i)+p+":")
 	}
 	ind := strings.Repeat("  ", len(path)-1)
 	leaf := path[len(path)-1]
+	if cur.IsSet() && cur.Value == value {
+		return append(out, " "+ind+leaf+": "+value)
+	}
 	if cur.IsSet() && cur.Value != "" {
 		out = append(out, "-"+ind+leaf+": "+cur.Value)
 	}

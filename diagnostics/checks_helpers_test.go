@@ -1,0 +1,119 @@
+package diagnostics
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+)
+
+// checkCase is one row of a check table: facts broken one way, the check that must notice,
+// and what its finding must say.
+type checkCase struct {
+	name   string
+	id     string
+	mutate func(f *Facts, p *testPKI)
+	want   Severity
+	// summary and fix are substrings the summary and the joined playbook must contain.
+	summary []string
+	fix     []string
+}
+
+// runCases runs each case on a fresh healthy host. Every case also runs the whole catalog
+// over its facts, so each broken host is checked for panics, playbook rules and key material.
+func runCases(t *testing.T, cases []checkCase) {
+	t.Helper()
+	c := DefaultCatalog()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPKI(t)
+			f := healthyFacts(p)
+			tc.mutate(f, p)
+			ch, ok := c.Lookup(tc.id)
+			if !ok {
+				t.Fatalf("no check %s", tc.id)
+			}
+			fd := ch.run(f)
+			if fd.Severity != tc.want {
+				t.Fatalf("%s: got %s %q, want %s", tc.id, fd.Severity, fd.Summary, tc.want)
+			}
+			for _, s := range tc.summary {
+				if !strings.Contains(fd.Summary, s) {
+					t.Errorf("summary %q does not contain %q", fd.Summary, s)
+				}
+			}
+			if fd.Problem() && len(fd.Fix) == 0 {
+				t.Errorf("%s is a problem but has no playbook", tc.id)
+			}
+			fix := playbookText(fd.Fix)
+			for _, s := range tc.fix {
+				if !strings.Contains(fix, s) {
+					t.Errorf("playbook does not contain %q:\n%s", s, fix)
+				}
+			}
+			for _, other := range c {
+				ofd := other.run(f)
+				if strings.HasPrefix(ofd.Summary, "internal error") {
+					t.Errorf("%s: %s", other.ID, ofd.Summary)
+				}
+				checkSteps(t, c, other.ID, ofd.Fix)
+				assertNoKeyMaterial(t, p, ofd)
+			}
+		})
+	}
+}
+
+func playbookText(steps []Step) string {
+	var b strings.Builder
+	for _, s := range steps {
+		b.WriteString(strings.Join(append([]string{s.Title, s.Why, s.File, s.Diff}, s.Commands...), "\n"))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// assertNoKeyMaterial fails if a finding quotes a private key: no PEM key marker and no
+// base64 of the agent's key.
+func assertNoKeyMaterial(t *testing.T, p *testPKI, fd Finding) {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(p.agent.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(der)[:32]
+	texts := []string{fd.Summary, playbookText(fd.Fix)}
+	for _, e := range fd.Evidence {
+		texts = append(texts, e.Text, strings.Join(e.Quote, "\n"))
+	}
+	for _, s := range texts {
+		if strings.Contains(s, "PRIVATE KEY") || strings.Contains(s, b64) {
+			t.Errorf("%s: key material in %q", fd.ID, s)
+		}
+	}
+}
+
+// reissueAgent replaces the agent's certificate (and key) with one made from spec by the root.
+func reissueAgent(t *testing.T, f *Facts, p *testPKI, spec certSpec) *testCert {
+	t.Helper()
+	if spec.cn == "" {
+		spec.cn = "agent-1.example.com"
+	}
+	c := mkCert(t, spec, p.root)
+	p.agent = c
+	f.Files.Cert.Certs = []*x509.Certificate{c.cert}
+	f.Files.Key = keyFile(f.Files.Key.Path, c)
+	return c
+}
+
+// reissueServer replaces the served leaf with one made from spec by the intermediate.
+func reissueServer(t *testing.T, f *Facts, p *testPKI, spec certSpec) {
+	t.Helper()
+	if spec.cn == "" {
+		spec.cn = "nim.example.com"
+	}
+	p.server = mkCert(t, spec, p.inter)
+	f.Endpoint.Agent.TLS.PeerChain = []*x509.Certificate{p.server.cert, p.inter.cert}
+}
+
+func days(n float64) time.Duration { return time.Duration(n * 24 * float64(time.Hour)) }
