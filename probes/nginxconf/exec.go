@@ -157,21 +157,33 @@ func dump(ctx context.Context, binary string, args ...string) (io.Reader, error)
 	return bytes.NewReader(stdout), nil
 }
 
-var emergRE = regexp.MustCompile(`\[emerg\] (?:\d+#\d+: )?(.*?)(?: in (\S+):(\d+))?$`)
+var (
+	emergStart = regexp.MustCompile(`\[emerg\] (?:\d+#\d+: )?`)
+	// nextLogLine starts the line after an emerg message, which may itself span
+	// lines (a directive name can hold a newline).
+	nextLogLine = regexp.MustCompile(`\n(?:nginx: |\d{4}/\d\d/\d\d )`)
+	emergPos    = regexp.MustCompile(`(?s)^(.*) in (\S+):(\d+)$`)
+)
 
-// ParseEmerg finds nginx's first "[emerg]" line in stderr output, e.g.
+// ParseEmerg finds nginx's first "[emerg]" message in stderr output, e.g.
 // `nginx: [emerg] unexpected "}" in /etc/nginx/nginx.conf:12`, and returns it as an Error.
 func ParseEmerg(stderr string) (Error, bool) {
-	for _, line := range strings.Split(stderr, "\n") {
-		m := emergRE.FindStringSubmatch(strings.TrimRight(line, "\r"))
-		if m == nil {
-			continue
-		}
-		e := Error{Msg: m[1], File: m[2]}
-		e.Line, _ = strconv.Atoi(m[3])
-		return e, true
+	loc := emergStart.FindStringIndex(stderr)
+	if loc == nil {
+		return Error{}, false
 	}
-	return Error{}, false
+	msg := stderr[loc[1]:]
+	if end := nextLogLine.FindStringIndex(msg); end != nil {
+		msg = msg[:end[0]]
+	}
+	msg = strings.TrimRight(msg, "\r\n")
+	m := emergPos.FindStringSubmatch(msg)
+	if m == nil {
+		return Error{Msg: msg}, true
+	}
+	e := Error{Msg: m[1], File: m[2]}
+	e.Line, _ = strconv.Atoi(m[3])
+	return e, true
 }
 
 func run(ctx context.Context, binary string, args ...string) ([]byte, string, error) {
