@@ -370,12 +370,33 @@ func verifyServer(f *Facts) (serverVerdict, bool) {
 		}
 		opts.Roots = f.Files.SystemRoots
 	}
-	// Judge trust apart from time: an expired leaf is reported by server-cert-expired.
-	if lifeOf(v.Leaf, f.Now) != lifeValid {
-		opts.CurrentTime = v.Leaf.NotBefore.Add(v.Leaf.NotAfter.Sub(v.Leaf.NotBefore) / 2)
-	}
+	opts.CurrentTime = trustTime(chain, f.Now)
 	_, v.Err = v.Leaf.Verify(opts)
 	return v, true
+}
+
+// trustTime is the instant trust is judged at: now if the whole served chain is valid then,
+// else the nearest instant at which it is, so that trust is judged apart from time (expiry
+// has its own findings).
+func trustTime(chain []*x509.Certificate, now time.Time) time.Time {
+	from, until := chain[0].NotBefore, chain[0].NotAfter
+	for _, c := range chain[1:] {
+		if c.NotBefore.After(from) {
+			from = c.NotBefore
+		}
+		if c.NotAfter.Before(until) {
+			until = c.NotAfter
+		}
+	}
+	switch {
+	case from.After(until):
+		return now // no common instant: let Verify report the dates
+	case now.Before(from):
+		return from
+	case now.After(until):
+		return until
+	}
+	return now
 }
 
 // verifyErrText words a verification error as Go (and so the agent) prints it.

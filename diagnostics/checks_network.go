@@ -292,10 +292,13 @@ func fixHandshake(f *Facts) []Step {
 		Verify:   []string{"tls-handshake-failed"},
 	}}
 	if pe := tlsError(f); pe != nil && pe.Alert == 112 {
-		steps = append(steps, h.editStep("Send a server name the manager serves",
-			"The manager refuses names that match no server_name (ssl_reject_handshake or a stream proxy's ssl_preread map); "+
-				"set the agent's server name to one of its server_name values.",
-			[]string{"tls-handshake-failed", "server-name-mismatch"}, edit{setServerName, h.Name}))
+		steps = append(steps, Step{
+			Title: fmt.Sprintf("Set %s to a name the manager serves", h.keyName(setServerName)),
+			Why: "The manager refuses the name " + h.Name + ": it matches no server_name (ssl_reject_handshake, or a " +
+				"stream proxy's ssl_preread map). List the manager's names (on the manager), then put one in " + h.Config + ".",
+			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'server_name\\|ssl_reject_handshake\\|ssl_preread'", "sudoedit " + h.Config, restartAgent},
+			Verify:   []string{"tls-handshake-failed", "server-name-mismatch"},
+		})
 	}
 	return steps
 }
