@@ -1,0 +1,272 @@
+package nginxlab
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigStaysInsideDir(t *testing.T) {
+	dir := "/tmp/lab-x"
+	conf := Config{Dir: dir, ServerBlock: "listen 127.0.0.1:1234;\nreturn 200;\n"}.String()
+	for _, bad := range []string{"/etc/nginx", "/var/log", "/var/lib", "/run/", " 80;"} {
+		if strings.Contains(conf, bad) {
+			t.Errorf("config mentions %q:\n%s", bad, conf)
+		}
+	}
+	for _, want := range []string{
+		"pid /tmp/lab-x/nginx.pid;",
+		"error_log /tmp/lab-x/error.log info;",
+		"access_log /tmp/lab-x/access.log lab;",
+		"client_body_temp_path /tmp/lab-x/tmp/client_body;",
+		"proxy_temp_path /tmp/lab-x/tmp/proxy;",
+		"fastcgi_temp_path /tmp/lab-x/tmp/fastcgi;",
+		"uwsgi_temp_path /tmp/lab-x/tmp/uwsgi;",
+		"scgi_temp_path /tmp/lab-x/tmp/scgi;",
+		"        listen 127.0.0.1:1234;", // a bare body is wrapped in server { }
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("config lacks %q:\n%s", want, conf)
+		}
+	}
+}
+
+func TestConfigKeepsHTTPLevelSnippet(t *testing.T) {
+	snippet := "upstream u { server 127.0.0.1:9; }\nserver {\n    listen 127.0.0.1:1;\n}\n"
+	conf := Config{Dir: "/d", ServerBlock: snippet, ErrorLogLevel: "debug"}.String()
+	if strings.Count(conf, "server {") != 1 || !strings.Contains(conf, "    upstream u") {
+		t.Errorf("snippet not kept at http level:\n%s", conf)
+	}
+	if !strings.Contains(conf, "error_log /d/error.log debug;") {
+		t.Errorf("level not applied:\n%s", conf)
+	}
+}
+
+func TestServerBlock(t *testing.T) {
+	got := Server{Port: 8443, SSL: true, HTTP2: true, ServerName: "nim.test.local",
+		Cert: "/c.pem", Key: "/k.pem", ClientCA: "/ca.pem", VerifyClient: "on", VerifyDepth: 2,
+		CRL: "/crl.pem", Protocols: "TLSv1.2", Backend: "127.0.0.1:9000"}.Block()
+	for _, want := range []string{
+		"listen 127.0.0.1:8443 ssl http2;",
+		"server_name nim.test.local;",
+		"ssl_certificate /c.pem;",
+		"ssl_certificate_key /k.pem;",
+		"ssl_client_certificate /ca.pem;",
+		"ssl_verify_client on;",
+		"ssl_verify_depth 2;",
+		"ssl_crl /crl.pem;",
+		"ssl_protocols TLSv1.2;",
+		"location /f5.nginx.agent.sdk.Commander {\n        grpc_pass grpc://127.0.0.1:9000;",
+		"location /f5.nginx.agent.sdk.MetricsService {",
+		"location /mpi.v1. {",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("block lacks %q:\n%s", want, got)
+		}
+	}
+	plain := Server{Port: 1}.Block()
+	if strings.Contains(plain, "ssl") || strings.Contains(plain, "location") {
+		t.Errorf("plain block has TLS or locations:\n%s", plain)
+	}
+}
+
+func TestLaunchRefusesNonLoopback(t *testing.T) {
+	for _, listen := range []string{"80", "0.0.0.0:8443", "*:8443", "10.0.0.1:443"} {
+		_, err := Launch(context.Background(), t.TempDir(), "events {}\nhttp { server { listen "+listen+"; } }\n")
+		if err == nil || !strings.Contains(err.Error(), "127.0.0.1") {
+			t.Errorf("listen %s: err = %v, want a loopback-only refusal", listen, err)
+		}
+	}
+}
+
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 20 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}
+
+func TestStartFailureShowsNginxMessage(t *testing.T) {
+	Require(t)
+	dir := t.TempDir()
+	conf := Config{Dir: dir, ServerBlock: fmt.Sprintf("listen 127.0.0.1:%d ssl;\n", FreePort(t))}.String()
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	_, err := Launch(ctx, dir, conf)
+	if err == nil || !strings.Contains(err.Error(), `no "ssl_certificate" is defined`) {
+		t.Fatalf("err = %v, want nginx's emerg about ssl_certificate", err)
+	}
+}
+
+func TestPlainHTTPAndStop(t *testing.T) {
+	Require(t)
+	dir := t.TempDir()
+	port := FreePort(t)
+	inst := Start(t, dir, Config{Dir: dir, ServerBlock: fmt.Sprintf(
+		"listen 127.0.0.1:%d;\nlocation / { return 200 \"hello\\n\"; }\n", port)}.String())
+	if inst.Addr() != fmt.Sprintf("127.0.0.1:%d", port) {
+		t.Fatalf("Addr = %s", inst.Addr())
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + inst.Addr() + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "hello\n" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if line, ok := inst.WaitAccessLog(`"GET /x HTTP/1.1" 200`, 5*time.Second); !ok {
+		t.Errorf("access log lacks the request:\n%s", inst.AccessLog())
+	} else {
+		t.Logf("access log: %s", line)
+	}
+	if err := inst.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Stop(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", inst.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("still listening after Stop")
+	}
+	if _, err := os.Stat(filepath.Join(dir, PidName)); err == nil {
+		t.Logf("pid file left behind (nginx removes it on a clean quit)")
+	}
+}
+
+func TestMTLSThroughToBackend(t *testing.T) {
+	Require(t)
+	dir := t.TempDir()
+	ca, caKey := newCert(t, nil, nil, "lab-ca", true, nil)
+	server, serverKey := newCert(t, ca, caKey, "nim.test.local", false,
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
+	agent, agentKey := newCert(t, ca, caKey, "agent", false,
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
+	write := func(name string, der []byte, typ string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caPath := write("ca.pem", ca.Raw, "CERTIFICATE")
+	srvPath := write("server.crt", server.Raw, "CERTIFICATE")
+	srvKeyPath := write("server.key", marshalKey(t, serverKey), "PRIVATE KEY")
+
+	backend := StartBackend(t)
+	srv := Server{Port: FreePort(t), SSL: true, HTTP2: true, ServerName: "nim.test.local",
+		Cert: srvPath, Key: srvKeyPath, ClientCA: caPath, VerifyClient: "on", Backend: backend.Addr()}
+	inst := Start(t, dir, Config{Dir: dir, ServerBlock: srv.Block()}.String())
+
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	post := func(withCert bool) (*http.Response, string) {
+		cfg := &tls.Config{RootCAs: roots, ServerName: "nim.test.local", NextProtos: []string{"h2"}}
+		if withCert {
+			cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{agent.Raw}, PrivateKey: agentKey}}
+		}
+		var protocols http.Protocols
+		protocols.SetHTTP2(true)
+		tr := &http.Transport{TLSClientConfig: cfg, Protocols: &protocols, ForceAttemptHTTP2: true}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		req, _ := http.NewRequest(http.MethodPost, "https://"+inst.Addr()+"/f5.nginx.agent.sdk.Commander/CommandChannel",
+			strings.NewReader("\x00\x00\x00\x00\x00"))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("TE", "trailers")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+
+	resp, _ := post(true)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/grpc" ||
+		resp.Trailer.Get("Grpc-Status") != "0" || resp.ProtoMajor != 2 {
+		t.Fatalf("with cert: %s %d %v trailer %v", resp.Proto, resp.StatusCode, resp.Header, resp.Trailer)
+	}
+	if backend.Requests() != 1 {
+		t.Errorf("backend saw %d requests, want 1", backend.Requests())
+	}
+
+	resp, body := post(false)
+	if resp.StatusCode != 400 || !strings.Contains(body, "<title>400 No required SSL certificate was sent</title>") {
+		t.Fatalf("without cert: %d %q", resp.StatusCode, body)
+	}
+	line, ok := inst.WaitErrorLog("client sent no required SSL certificate", 5*time.Second)
+	if !ok || !strings.Contains(line, "[info]") || !strings.Contains(line, "while reading client request headers") {
+		t.Fatalf("error log lacks the 496 line:\n%s", inst.ErrorLog())
+	}
+	t.Logf("error log: %s", line)
+}
+
+func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, cn string, isCA bool,
+	eku []x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		BasicConstraintsValid: true,
+		IsCA:                  isCA,
+		ExtKeyUsage:           eku,
+	}
+	if isCA {
+		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	} else {
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+		tmpl.DNSNames = []string{cn}
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, key
+}
+
+func marshalKey(t *testing.T, k *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
