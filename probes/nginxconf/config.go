@@ -66,9 +66,13 @@ type Directive struct {
 
 // Error is a configuration error located like nginx locates it.
 type Error struct {
+	// File is the file nginx would name; "" for errors outside any file.
 	File string `json:"file"`
-	Line int    `json:"line"`
-	Msg  string `json:"error"`
+	// Line is nginx's line: where the offending character was read (for a
+	// directive error, the line of its ";" or "{"; at end of file, the last line).
+	Line int `json:"line"`
+	// Msg is nginx's message, e.g. `unexpected "}"`.
+	Msg string `json:"error"`
 }
 
 // Error formats the error as nginx does after "[emerg]": `msg in file:line`.

@@ -38,7 +38,8 @@ type Listen struct {
 	QUIC          bool // the "quic" parameter (1.25.0+)
 	ProxyProtocol bool // the "proxy_protocol" parameter
 	DefaultServer bool // "default_server" (or the old "default")
-	Directive     *Directive
+	// Directive is the listen directive.
+	Directive *Directive
 }
 
 // ErrorPage is one error_page directive.
@@ -52,7 +53,8 @@ type ErrorPage struct {
 	// Context is where the directive is written: "http", "server", "location" or "if".
 	// 495, 496 and 497 are handled before any location is chosen, so only an
 	// error_page that is effective at server level maps them.
-	Context   string
+	Context string
+	// Directive is the error_page directive.
 	Directive *Directive
 }
 
@@ -91,9 +93,11 @@ type AccessLog struct {
 	// Format is the log_format name, "combined" when not given.
 	Format string
 	// Params are the remaining parameters (buffer=, gzip, if=, …).
-	Params    []string
-	Context   string
-	Directive *Directive // nil for the compiled-in default
+	Params []string
+	// Context is where the directive is written ("http", "server", "location").
+	Context string
+	// Directive is nil for the compiled-in default.
+	Directive *Directive
 }
 
 // SSL holds the ssl_* settings in effect for a server (inherited from http{}).
@@ -140,14 +144,15 @@ type Location struct {
 	// AddHeaders are this location's own add_header directives.
 	AddHeaders []*Directive
 	// Internal is true when the location has the "internal" directive.
-	Internal  bool
+	Internal bool
+	// Directive is the location block.
 	Directive *Directive
 }
 
 // Server is an http{} server block with its effective settings.
 type Server struct {
-	// Directive is the server block.
-	Directive *Directive
+	// Directive is the server block; its Pos is the evidence for server-wide facts.
+	*Directive
 	// Listens are its listen directives. Empty means nginx listens on *:80
 	// (*:8000 when not started as root).
 	Listens []Listen

@@ -48,6 +48,19 @@ func DefaultPaths() []string {
 	return []string{"/etc/nginx/nginx.conf", "/usr/local/nginx/conf/nginx.conf", "/usr/local/etc/nginx/nginx.conf"}
 }
 
+// NIMFiles returns the files NGINX Instance Manager 2.x installs into the NGINX
+// configuration: the server block agents connect to and the error-mapping snippets
+// it includes. They are not main files; discovery can check that the main
+// configuration includes them.
+func NIMFiles() []string {
+	return []string{
+		"/etc/nginx/conf.d/nms-http.conf",
+		"/etc/nms/nginx/errors-grpc.loc_conf",
+		"/etc/nms/nginx/errors-grpc.server_conf",
+		"/etc/nms/nginx/errors.http_conf",
+	}
+}
+
 // Load reads the configuration whose main file is path, following includes as nginx
 // does. It returns a Config whenever the main file could be read, even when the
 // configuration has syntax errors; err is then the first of Config.Errors, which is

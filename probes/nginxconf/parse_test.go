@@ -152,6 +152,14 @@ func TestIncludes(t *testing.T) {
 	if depth.Parent.Name != "server" || depth.IncludedFrom.Name != "include" || depth.IncludedFrom.Line != 6 {
 		t.Errorf("included directive: parent %v, included from %v", depth.Parent, depth.IncludedFrom)
 	}
+	var visited []string
+	cfg.Walk(func(d *Directive) bool {
+		visited = append(visited, d.Name)
+		return d.Name != "server" // skip server bodies
+	})
+	if got := strings.Join(visited, " "); got != "events http include log_format server include server" {
+		t.Errorf("Walk visited %s", got)
+	}
 	if inc := cfg.Find("include")[0]; fmt.Sprint(inc.Includes) != "[1 2]" {
 		t.Errorf("include indexes = %v", inc.Includes)
 	}
