@@ -108,6 +108,10 @@ func evalServerUntrusted(f *Facts) Result {
 		return OK("%s chains to %s", certName(v.Leaf), v.Roots)
 	}
 	var ua x509.UnknownAuthorityError
+	if errors.As(v.Err, &ua) && !selfSigned(v.Leaf) && servedIssuer(serverChain(f)) == nil && findIssuer(v.Leaf, caCerts(f)) == nil {
+		return Fail("%s is issued by %s, which neither the server sends nor %s holds (see server-chain-incomplete): %s",
+			certName(v.Leaf), dn(v.Leaf.RawIssuer), v.Roots, verifyErrText(v.Err)).With(chainEvidence(f))
+	}
 	if errors.As(v.Err, &ua) {
 		return Fail("%s (issued by %s) does not chain to %s: %s", certName(v.Leaf), dn(v.Leaf.RawIssuer), v.Roots, verifyErrText(v.Err)).
 			With(chainEvidence(f))
