@@ -211,7 +211,8 @@ func unescape(b []byte) string {
 // luaBody skips the body of a *_by_lua_block after its "{" and returns it verbatim,
 // without the closing brace. It understands Lua strings, "--" comments and long
 // brackets ([[…]], [==[…]==], --[[…]]), so a "}" inside any of them does not close
-// the block. This mirrors what lua-nginx-module's own tokenizer accepts.
+// the block. This mirrors lua-nginx-module's tokenizer and its error texts (not
+// checked against a real nginx: Debian's 1.22 here has no Lua module).
 func (lx *lexer) luaBody() (string, *Error) {
 	begin := lx.pos
 	depth := 1
@@ -245,27 +246,34 @@ func (lx *lexer) luaBody() (string, *Error) {
 			lx.pos++ // closing quote
 		case ch == '-' && lx.pos+1 < len(d) && d[lx.pos+1] == '-':
 			lx.pos += 2
-			if lx.longBracket() {
+			if ok, err := lx.longBracket(); err != nil {
+				return "", err
+			} else if ok {
 				continue
 			}
 			for lx.pos < len(d) && d[lx.pos] != '\n' {
 				lx.pos++
 			}
-		case ch == '[' && lx.longBracket():
+		case ch == '[':
+			if ok, err := lx.longBracket(); err != nil {
+				return "", err
+			} else if !ok {
+				lx.pos++
+			}
 		default:
 			lx.pos++
 		}
 	}
-	return "", lx.errorf(lx.line, `unexpected end of file, expecting "}"`)
+	return "", lx.errorf(lx.line, "unexpected end of file, expecting terminating characters for lua code block")
 }
 
 // longBracket skips a Lua long bracket ([[…]] or [=*[…]=*]) at lx.pos and reports
-// whether there was one.
-func (lx *lexer) longBracket() bool {
+// whether there was one; an unclosed one is lua-nginx-module's error.
+func (lx *lexer) longBracket() (bool, *Error) {
 	d := lx.data
 	i := lx.pos
 	if i >= len(d) || d[i] != '[' {
-		return false
+		return false, nil
 	}
 	i++
 	level := 0
@@ -274,15 +282,15 @@ func (lx *lexer) longBracket() bool {
 		i++
 	}
 	if i >= len(d) || d[i] != '[' {
-		return false
+		return false, nil
 	}
 	closing := "]" + strings.Repeat("=", level) + "]"
 	end := strings.Index(string(d[i+1:]), closing)
-	stop := len(d)
-	if end >= 0 {
-		stop = i + 1 + end + len(closing)
+	if end < 0 {
+		return false, lx.errorf(lx.line, "Lua code block missing the closing long bracket %q, the inlined Lua code may be too long", closing)
 	}
+	stop := i + 1 + end + len(closing)
 	lx.line += strings.Count(string(d[lx.pos:stop]), "\n")
 	lx.pos = stop
-	return true
+	return true, nil
 }

@@ -114,6 +114,19 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+func TestLuaErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		"content_by_lua_block {\n ngx.say('}')\n":         "unexpected end of file, expecting terminating characters for lua code block in /x/nginx.conf:3",
+		"content_by_lua_block {\n ngx.say([==[ }\n]] }\n": `Lua code block missing the closing long bracket "]==]", the inlined Lua code may be too long in /x/nginx.conf:2`,
+		"access_by_lua_block { --[[ } }":                  `Lua code block missing the closing long bracket "]]", the inlined Lua code may be too long in /x/nginx.conf:1`,
+	} {
+		_, err := parseMain("/x/nginx.conf", []byte(in), dumpSource{}, Options{})
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: err = %v\nwant %s", in, err, want)
+		}
+	}
+}
+
 func TestIncludes(t *testing.T) {
 	dir := writeTree(t, map[string]string{
 		"nginx.conf":          "events {}\nhttp {\n  include conf.d/*.conf;\n  include empty/*.conf;\n  server {\n    include snippets/tls.conf;\n  }\n}\n",
