@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# bench/check.sh — how long a full `mtls-doctor --check` takes against a healthy local
+# NGINX, next to one `openssl s_client` connection with the same agent certificate.
+#
+# It makes a PKI with openssl the way the NGINX docs' make_certs.sh does (root →
+# intermediate → server; agent from the root), starts a real nginx on 127.0.0.1 with
+# `ssl_verify_client on`, HTTP/2 and the agent's gRPC locations proxied to an in-process
+# gRPC backend (bench/labup, built on probes/nginxlab), then alternates N runs of each
+# command and prints the medians and their ratio. Target: ours ≤ 1.5× openssl.
+#
+# Everything lives in a temp dir and on loopback; everything started is stopped on exit.
+#
+#   bench/check.sh            # N=30
+#   N=100 bench/check.sh
+#   KEEP=1 bench/check.sh     # keep the temp dir for a look at the logs
+set -euo pipefail
+
+N=${N:-30}
+NAME=${SERVER_NAME:-nim.test.local}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+for tool in go openssl; do
+	command -v "$tool" >/dev/null || { echo "check.sh: $tool not found" >&2; exit 3; }
+done
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+	echo "check.sh: nginx not installed (apt-get install nginx)" >&2
+	exit 3
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/mtls-doctor-bench.XXXXXX")
+LAB_PID=
+cleanup() {
+	if [ -n "$LAB_PID" ] && kill -0 "$LAB_PID" 2>/dev/null; then
+		kill -TERM "$LAB_PID" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$LAB_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$LAB_PID" 2>/dev/null || true
+	fi
+	if [ -n "${KEEP:-}" ]; then
+		echo "kept $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- PKI (openssl, as in make_certs.sh; RSA 2048 to keep generation quick) ---------------
+pki() {
+	cd "$WORK"
+	cat >ca.ext <<-EOF
+		basicConstraints = critical, CA:true
+		keyUsage = critical, keyCertSign, cRLSign
+		subjectKeyIdentifier = hash
+	EOF
+	cat >server.ext <<-EOF
+		basicConstraints = CA:FALSE
+		keyUsage = digitalSignature, keyEncipherment
+		extendedKeyUsage = serverAuth
+		subjectAltName = DNS:$NAME, IP:127.0.0.1
+	EOF
+	cat >agent.ext <<-EOF
+		basicConstraints = CA:FALSE
+		keyUsage = digitalSignature, keyEncipherment
+		extendedKeyUsage = clientAuth
+	EOF
+	openssl req -new -x509 -nodes -newkey rsa:2048 -keyout ca.key -out ca.crt -days 30 \
+		-subj "/O=mtls-doctor bench/CN=nms-ca" -addext "basicConstraints=critical,CA:true" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign"
+	openssl req -new -nodes -newkey rsa:2048 -keyout ca_int.key -out ca_int.csr -subj "/O=mtls-doctor bench/CN=nms-int-ca"
+	openssl x509 -req -in ca_int.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out ca_int.crt -days 30 -extfile ca.ext
+	openssl req -new -nodes -newkey rsa:2048 -keyout server.key -out server.csr -subj "/O=mtls-doctor bench/CN=$NAME"
+	openssl x509 -req -in server.csr -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -out server.crt -days 30 -extfile server.ext
+	openssl req -new -nodes -newkey rsa:2048 -keyout agent.key -out agent.csr -subj "/O=mtls-doctor bench/CN=agent-bench"
+	openssl x509 -req -in agent.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out agent.crt -days 30 -extfile agent.ext
+	cat ca_int.crt ca.crt >ca.pem              # the agent's tls.ca and nginx's ssl_client_certificate
+	cat server.crt ca_int.crt >server-chain.pem # ssl_certificate with its intermediate
+	chmod 600 ./*.key
+	openssl verify -CAfile ca.pem server.crt agent.crt >/dev/null
+}
+echo "== PKI in $WORK"
+(pki) >"$WORK/pki.log" 2>&1 || { cat "$WORK/pki.log" >&2; exit 3; }
+
+# --- build -------------------------------------------------------------------------------
+echo "== build"
+(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor && go build -o "$WORK/labup" ./bench/labup)
+
+# --- lab ---------------------------------------------------------------------------------
+echo "== start nginx"
+mkdir "$WORK/lab"
+"$WORK/labup" -dir "$WORK/lab" -server-name "$NAME" -max 15m \
+	-server-cert "$WORK/server-chain.pem" -server-key "$WORK/server.key" -client-ca "$WORK/ca.pem" \
+	-agent-cert "$WORK/agent.crt" -agent-key "$WORK/agent.key" -agent-ca "$WORK/ca.pem" \
+	2>"$WORK/labup.log" &
+LAB_PID=$!
+for _ in $(seq 150); do
+	[ -f "$WORK/lab/lab.env" ] && break
+	kill -0 "$LAB_PID" 2>/dev/null || { cat "$WORK/labup.log" >&2; exit 3; }
+	sleep 0.1
+done
+[ -f "$WORK/lab/lab.env" ] || { echo "check.sh: lab did not come up in 15 s" >&2; cat "$WORK/labup.log" >&2; exit 3; }
+# shellcheck disable=SC1091
+. "$WORK/lab/lab.env"
+echo "   nginx $(nginx -v 2>&1 | sed 's/.*\///' || true) on $ADDR, agent config $AGENT_CONFIG"
+
+OURS=("$WORK/mtls-doctor" --check -o json --agent-config "$AGENT_CONFIG")
+THEIRS=(openssl s_client -connect "$ADDR" -cert "$WORK/agent.crt" -key "$WORK/agent.key"
+	-CAfile "$WORK/ca.pem" -servername "$NAME")
+
+# --- sanity: both must succeed against the healthy lab ----------------------------------
+set +e
+"${OURS[@]}" >"$WORK/ours.json" 2>"$WORK/ours.err"
+rc=$?
+set -e
+if [ "$rc" -ne 0 ]; then
+	echo "check.sh: mtls-doctor exit $rc against the healthy lab (want 0); its findings:" >&2
+	grep -o '"id": *"[^"]*", *"category": *"[^"]*", *"severity": *"\(warn\|fail\)"' "$WORK/ours.json" >&2 ||
+		cat "$WORK/ours.json" "$WORK/ours.err" >&2
+	echo "(timing anyway: the check still ran end to end)" >&2
+fi
+if ! "${THEIRS[@]}" </dev/null >"$WORK/openssl.out" 2>&1 || ! grep -q 'Verify return code: 0 (ok)' "$WORK/openssl.out"; then
+	echo "check.sh: openssl s_client did not verify:" >&2
+	tail -20 "$WORK/openssl.out" >&2
+	exit 3
+fi
+
+# --- alternate N runs --------------------------------------------------------------------
+now_ns() { date +%s%N; }
+: >"$WORK/ours.ns"
+: >"$WORK/openssl.ns"
+echo "== $N runs each, alternating"
+for _ in $(seq "$N"); do
+	t0=$(now_ns)
+	"${OURS[@]}" >/dev/null 2>&1 || true
+	t1=$(now_ns)
+	"${THEIRS[@]}" </dev/null >/dev/null 2>&1 || true
+	t2=$(now_ns)
+	echo $((t1 - t0)) >>"$WORK/ours.ns"
+	echo $((t2 - t1)) >>"$WORK/openssl.ns"
+done
+
+median_ms() { sort -n "$1" | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.1f", m/1e6}'; }
+minmax_ms() { sort -n "$1" | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.1f–%.1f", lo/1e6, hi/1e6}'; }
+ours=$(median_ms "$WORK/ours.ns")
+theirs=$(median_ms "$WORK/openssl.ns")
+ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a/b}')
+verdict=$(awk -v r="$ratio" 'BEGIN {print (r <= 1.5) ? "within target (≤ 1.5×)" : "OVER target (≤ 1.5×)"}')
+
+printf '\n%-44s %10s %16s\n' "command ($N runs, alternating)" "median ms" "min–max ms"
+printf '%-44s %10s %16s\n' "mtls-doctor --check -o json (exit $rc)" "$ours" "$(minmax_ms "$WORK/ours.ns")"
+printf '%-44s %10s %16s\n' "openssl s_client (one connection)" "$theirs" "$(minmax_ms "$WORK/openssl.ns")"
+printf '\nratio mtls-doctor / openssl: %s× — %s\n' "$ratio" "$verdict"
