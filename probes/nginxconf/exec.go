@@ -136,7 +136,8 @@ func Dump(ctx context.Context, binary, confPath string) (io.Reader, error) {
 
 // Test runs `binary -t -c confPath`: nil when nginx accepts the configuration, an
 // Error with nginx's message and file:line when it rejects it, another error when
-// nginx could not be run.
+// nginx could not be run. Like any `nginx -t`, a configuration that parses makes
+// nginx open (and create) the log files it names; run it as the nginx admin would.
 func Test(ctx context.Context, binary, confPath string) error {
 	_, err := dump(ctx, binary, "-t", "-c", confPath)
 	return err
