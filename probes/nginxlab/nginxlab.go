@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -257,7 +258,7 @@ type Instance struct {
 }
 
 // Start writes nginxConf to dir/nginx.conf, starts NGINX on it in the foreground as a
-// single process, waits (at most StartTimeout) until every listen address accepts, and
+// single process, waits (at most StartTimeout) until it listens on every address, and
 // registers a cleanup that stops it. A failure to start fails the test with NGINX's own
 // messages.
 func Start(t testing.TB, dir, nginxConf string) *Instance {
@@ -327,7 +328,8 @@ func Launch(ctx context.Context, dir, nginxConf string) (*Instance, error) {
 		inst.err = inst.cmd.Wait()
 		close(inst.done)
 	}()
-	if err := inst.waitListening(ctx); err != nil {
+	usesPidFile := strings.Contains(nginxConf, "pid "+filepath.Join(dir, PidName)+";")
+	if err := inst.waitListening(ctx, usesPidFile); err != nil {
 		inst.Stop()
 		return nil, fmt.Errorf("%w\n--- nginx output:\n%s--- %s:\n%s", err, inst.out.String(),
 			filepath.Join(dir, ErrorLogName), tail(inst.ErrorLog(), 20))
@@ -335,26 +337,41 @@ func Launch(ctx context.Context, dir, nginxConf string) (*Instance, error) {
 	return inst, nil
 }
 
-// waitListening polls every listen address until all accept, the process exits or ctx
-// ends.
-func (i *Instance) waitListening(ctx context.Context) error {
+// waitListening waits until NGINX listens, the process exits or ctx ends. NGINX writes
+// its pid file only after it has bound and opened every listening socket, so when the
+// configuration names dir/nginx.pid (Config does) the pid file is the signal, and no
+// probe connection leaves a "client closed connection while SSL handshaking" line in the
+// error log. Other configurations are polled by connecting to each listen address.
+func (i *Instance) waitListening(ctx context.Context, usesPidFile bool) error {
 	pending := append([]string(nil), i.addrs...)
-	for len(pending) > 0 {
-		c, err := net.DialTimeout("tcp", pending[0], 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			pending = pending[1:]
-			continue
+	pidPath := filepath.Join(i.dir, PidName)
+	want := strconv.Itoa(i.cmd.Process.Pid)
+	for {
+		if usesPidFile {
+			if b, err := os.ReadFile(pidPath); err == nil && strings.TrimSpace(string(b)) == want {
+				return nil
+			}
+		} else {
+			for len(pending) > 0 {
+				c, err := net.DialTimeout("tcp", pending[0], 200*time.Millisecond)
+				if err != nil {
+					break
+				}
+				c.Close()
+				pending = pending[1:]
+			}
+			if len(pending) == 0 {
+				return nil
+			}
 		}
 		select {
 		case <-i.done:
 			return fmt.Errorf("nginx exited during start-up (%v)", i.err)
 		case <-ctx.Done():
-			return fmt.Errorf("nginx not accepting on %s: %w", pending[0], ctx.Err())
+			return fmt.Errorf("nginx not listening on %s: %w", strings.Join(i.addrs, ", "), ctx.Err())
 		case <-time.After(pollEvery):
 		}
 	}
-	return nil
 }
 
 // Stop asks NGINX to quit gracefully (SIGQUIT), kills it if it has not exited within a

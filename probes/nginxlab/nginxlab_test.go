@@ -208,7 +208,7 @@ func TestMTLSThroughToBackend(t *testing.T) {
 	resp, _ := post(true)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/grpc" ||
 		resp.Trailer.Get("Grpc-Status") != "0" || resp.ProtoMajor != 2 {
-		t.Fatalf("with cert: %s %d %v trailer %v", resp.Proto, resp.StatusCode, resp.Header, resp.Trailer)
+		t.Fatalf("with cert: %s %d %v trailer %v\n%s", resp.Proto, resp.StatusCode, resp.Header, resp.Trailer, inst.ErrorLog())
 	}
 	if backend.Requests() != 1 {
 		t.Errorf("backend saw %d requests, want 1", backend.Requests())
