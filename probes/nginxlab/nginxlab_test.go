@@ -270,3 +270,98 @@ func marshalKey(t *testing.T, k *ecdsa.PrivateKey) []byte {
 	}
 	return der
 }
+
+// TestNginxHandshakeLogLines pins what Debian's NGINX logs for failures the agent causes
+// during the handshake or before TLS, which the scenario suite's probe (it verifies the
+// server only after the handshake) does not provoke: the agent rejecting the server
+// certificate, a client offering only ALPN h2 to a listener without http2, and plain
+// HTTP on the TLS port.
+func TestNginxHandshakeLogLines(t *testing.T) {
+	Require(t)
+	dir := t.TempDir()
+	ca, caKey := newCert(t, nil, nil, "lab-ca", true, nil)
+	server, serverKey := newCert(t, ca, caKey, "nim.test.local", false,
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
+	srvPath := filepath.Join(dir, "server.crt")
+	keyPath := filepath.Join(dir, "server.key")
+	caPath := filepath.Join(dir, "ca.pem")
+	for p, b := range map[string]*pem.Block{
+		srvPath: {Type: "CERTIFICATE", Bytes: server.Raw},
+		keyPath: {Type: "PRIVATE KEY", Bytes: marshalKey(t, serverKey)},
+		caPath:  {Type: "CERTIFICATE", Bytes: ca.Raw},
+	} {
+		if err := os.WriteFile(p, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h2 := Server{Port: FreePort(t), SSL: true, HTTP2: true, ServerName: "nim.test.local",
+		Cert: srvPath, Key: keyPath, ClientCA: caPath, VerifyClient: "on"}
+	noH2 := h2
+	noH2.Port, noH2.HTTP2 = FreePort(t), false
+	inst := Start(t, dir, Config{Dir: dir, ServerBlock: h2.Block() + noH2.Block()}.String())
+	addrs := inst.Addrs()
+
+	dial := func(addr string, cfg *tls.Config) error {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 3 * time.Second}, Config: cfg}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	otherCA, _ := newCert(t, nil, nil, "other-ca", true, nil)
+	wrongRoots := x509.NewCertPool()
+	wrongRoots.AddCert(otherCA)
+
+	cases := []struct {
+		name      string
+		do        func() error
+		clientErr string
+		logLine   string
+	}{
+		{
+			name: "agent rejects the server certificate",
+			do: func() error {
+				return dial(addrs[0], &tls.Config{ServerName: "nim.test.local", RootCAs: wrongRoots, NextProtos: []string{"h2"}})
+			},
+			clientErr: "certificate signed by unknown authority",
+			logLine:   "alert bad certificate:SSL alert number 42) while SSL handshaking",
+		},
+		{
+			name: "ALPN h2 only, listener without http2",
+			do: func() error {
+				return dial(addrs[1], &tls.Config{ServerName: "nim.test.local", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+			},
+			clientErr: "remote error: tls: no application protocol",
+			logLine:   "no application protocol) while SSL handshaking",
+		},
+		{
+			name: "plain HTTP to the TLS port",
+			do: func() error {
+				resp, err := (&http.Client{Timeout: 3 * time.Second}).Get("http://" + addrs[0] + "/f5.nginx.agent.sdk.Commander/CommandChannel")
+				if err != nil {
+					return err
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return fmt.Errorf("%d %s", resp.StatusCode, body)
+			},
+			clientErr: "400 The plain HTTP request was sent to HTTPS port",
+			logLine:   "client sent plain HTTP request to HTTPS port while reading client request headers",
+		},
+	}
+	for _, c := range cases {
+		err := c.do()
+		if err == nil || !strings.Contains(err.Error(), c.clientErr) {
+			t.Errorf("%s: client error %v, want %q", c.name, err, c.clientErr)
+		}
+		line, ok := inst.WaitErrorLog(c.logLine, 5*time.Second)
+		if !ok || !strings.Contains(line, "[info]") {
+			t.Errorf("%s: no [info] line with %q:\n%s", c.name, c.logLine, inst.ErrorLog())
+			continue
+		}
+		t.Logf("%s: %s", c.name, line)
+	}
+}
