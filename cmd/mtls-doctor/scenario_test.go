@@ -17,12 +17,15 @@ type scenario struct {
 	name string
 	// setup breaks the healthy lab (nil: healthy).
 	setup func(t *testing.T, l *lab)
-	// want is the finding that must have severity wantSeverity ("" for the healthy lab);
-	// also lists other IDs that are as right (the first of them found is asserted).
+	// want is the finding that must have severity wantSeverity ("" for the healthy lab,
+	// which must have no fail or warn at all).
 	want, wantSeverity string
-	also               []string
-	wantExit           int
-	// nginxLog is a substring of the [info] (or other) line NGINX must log.
+	// also are IDs that are as right as want where the agent's host cannot tell more
+	// (revocation); the test passes on any of them and notes which.
+	also []string
+	// wantExit is the process exit code: 0 ok, 2 any failure.
+	wantExit int
+	// nginxLog is "[level]|text": NGINX must log a line containing both.
 	nginxLog string
 }
 
