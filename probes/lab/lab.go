@@ -1,0 +1,337 @@
+// Package lab is the demo's manager endpoint: an in-process server on 127.0.0.1 that
+// behaves like NGINX with ssl_verify_client on in front of an NGINX Agent gRPC management
+// plane, with a PKI generated for it and an Agent v2 configuration pointing at it, and one
+// fault planted per scenario.
+//
+// Like NGINX, the endpoint never fails the TLS handshake over the client certificate: it
+// asks for one (advertising its client CA names), completes the handshake, and judges the
+// certificate when the first request arrives, answering 400 with NGINX's own page and
+// writing NGINX's own [info] line to its error.log. An accepted request gets the gRPC
+// reply the management plane's backend would give. No nginx binary is needed.
+//
+// Apply repairs the lab for one finding, so the fix walkthrough can be tried end to end.
+package lab
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+)
+
+// Names used throughout the lab, as NGINX Instance Manager's make_certs.sh lays out a PKI:
+// root → intermediate → server certificate; agents issued by the root.
+const (
+	// ServerName is the manager's name: the server certificate's SAN, NGINX's server_name
+	// and the agent's server.command.
+	ServerName = "nim.test.local"
+	// AgentName is the agent certificate's common name.
+	AgentName = "agent-01.test.local"
+	rootName  = "nms-ca"
+	interName = "nms-int-ca"
+	otherName = "other-ca"
+)
+
+// File names inside Lab.Dir.
+const (
+	AgentConfigName = "nginx-agent.conf"
+	AgentCertName   = "agent.crt"
+	AgentKeyName    = "agent.key"
+	AgentCAName     = "ca.pem"
+	ErrorLogName    = "error.log"
+	AccessLogName   = "access.log"
+	managerDir      = "manager"
+)
+
+// The agent v2 gRPC services NGINX Instance Manager routes (nginx-facts.md §1.1, §4.1),
+// with their methods.
+var agentServices = map[string][]string{
+	"/f5.nginx.agent.sdk.Commander":      {"CommandChannel", "Download", "Upload"},
+	"/f5.nginx.agent.sdk.MetricsService": {"Stream", "StreamEvents"},
+}
+
+// manager is the endpoint's configuration: what an NGINX server block would say.
+type manager struct {
+	chain        []*pki.Cert // ssl_certificate, leaf first; ssl_certificate_key is chain[0].Key
+	clientCAs    []*pki.Cert // ssl_client_certificate
+	verifyClient string      // ssl_verify_client: on, optional or off
+	verifyDepth  int         // ssl_verify_depth
+	http2        bool        // http2 on
+	locations    []string    // agent service locations with grpc_pass
+	revoked      map[string]bool
+	running      bool // NGINX listens
+}
+
+// agentSide is what the agent's files and configuration hold.
+type agentSide struct {
+	cert []*pki.Cert // tls.cert, leaf first
+	key  *pki.Cert   // whose key is in tls.key
+	ca   []*pki.Cert // tls.ca
+	conf agentConf
+}
+
+// Lab is one running scenario.
+type Lab struct {
+	// Addr is the endpoint's 127.0.0.1:port (nothing listens there in endpoint-refused).
+	Addr string
+	// AgentConfigPath is the Agent v2 nginx-agent.conf pointing at Addr.
+	AgentConfigPath string
+	// Dir holds every file of the lab.
+	Dir string
+	// Scenario is the scenario the lab was started with.
+	Scenario Scenario
+
+	now               time.Time
+	gen               *pki.Generator
+	root, inter       *pki.Cert
+	serverCA, agentCA *pki.Cert // issuers of the server and agent certificates
+
+	mu      sync.Mutex
+	mgr     manager
+	agent   agentSide
+	ln      net.Listener
+	closed  bool
+	accepts sync.WaitGroup
+
+	stopOnDone func() bool
+
+	srv   *http.Server
+	conns *connTable
+	queue *chanListener
+	logs  *logWriter
+}
+
+// Start builds the scenario name in dir (which must exist and should be empty), starts
+// its endpoint on 127.0.0.1 and writes the agent configuration. Certificates are valid
+// relative to now. The lab runs until Close or until ctx is done.
+func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
+	sc, ok := scenarioByName(name)
+	if !ok {
+		return nil, fmt.Errorf("lab: no scenario %q", name)
+	}
+	if now.IsZero() {
+		return nil, errors.New("lab: now is not set")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, managerDir), 0o755); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	l := &Lab{Dir: dir, Scenario: sc.Scenario, now: now, gen: pki.New(now),
+		AgentConfigPath: filepath.Join(dir, AgentConfigName)}
+	if err := l.buildHealthy(); err != nil {
+		return nil, err
+	}
+	if sc.setup != nil {
+		if err := sc.setup(l); err != nil {
+			return nil, fmt.Errorf("lab: scenario %s: %w", name, err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("lab: listen: %w", err)
+	}
+	l.Addr = ln.Addr().String()
+	l.agent.conf.port = ln.Addr().(*net.TCPAddr).Port
+	if err := l.writeFilesLocked(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if l.logs, err = openLogs(dir); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	l.startHTTP()
+	if l.mgr.running {
+		l.ln = ln
+		l.accepts.Add(1)
+		go l.acceptLoop(ln)
+	} else {
+		// Keep the port free: "connection refused" is the fault.
+		ln.Close()
+	}
+	if ctx != nil {
+		l.stopOnDone = context.AfterFunc(ctx, func() { l.Close() })
+	}
+	return l, nil
+}
+
+// buildHealthy makes the PKI and the healthy configuration every scenario starts from.
+func (l *Lab) buildHealthy() error {
+	var err error
+	if l.root, err = l.gen.Root(rootName); err != nil {
+		return err
+	}
+	if l.inter, err = l.gen.Issue(l.root, pki.Spec{CommonName: interName, IsCA: true}); err != nil {
+		return err
+	}
+	l.serverCA, l.agentCA = l.inter, l.root
+	server, err := l.newServerCert(pki.Spec{})
+	if err != nil {
+		return err
+	}
+	agent, err := l.newAgentCert(pki.Spec{})
+	if err != nil {
+		return err
+	}
+	l.mgr = manager{
+		chain:        []*pki.Cert{server, l.inter},
+		clientCAs:    []*pki.Cert{l.inter, l.root},
+		verifyClient: "on",
+		verifyDepth:  1,
+		http2:        true,
+		locations:    slices.Sorted(maps.Keys(agentServices)),
+		running:      true,
+	}
+	l.agent = agentSide{
+		cert: []*pki.Cert{agent},
+		key:  agent,
+		ca:   []*pki.Cert{l.inter, l.root},
+		conf: agentConf{
+			host: "127.0.0.1", command: ServerName, tlsEnable: true,
+			cert: l.path(AgentCertName), key: l.path(AgentKeyName), ca: l.path(AgentCAName),
+		},
+	}
+	return nil
+}
+
+// newServerCert issues the manager's certificate from the server CA; spec's zero fields
+// take the healthy defaults.
+func (l *Lab) newServerCert(spec pki.Spec) (*pki.Cert, error) {
+	if spec.CommonName == "" {
+		spec.CommonName = ServerName
+	}
+	if spec.DNSNames == nil {
+		spec.DNSNames = []string{ServerName}
+	}
+	if spec.EKU == nil {
+		spec.EKU = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	return l.gen.Issue(l.serverCA, spec)
+}
+
+// newAgentCert issues an agent certificate from the agent CA; spec's zero fields take the
+// healthy defaults.
+func (l *Lab) newAgentCert(spec pki.Spec) (*pki.Cert, error) {
+	if spec.CommonName == "" {
+		spec.CommonName = AgentName
+	}
+	if spec.EKU == nil {
+		spec.EKU = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	return l.gen.Issue(l.agentCA, spec)
+}
+
+func (l *Lab) path(name string) string { return filepath.Join(l.Dir, name) }
+
+// ErrorLogPath is the lab's NGINX-style error.log (level info).
+func (l *Lab) ErrorLogPath() string { return l.path(ErrorLogName) }
+
+// AccessLogPath is the lab's NGINX-style access.log (combined format).
+func (l *Lab) AccessLogPath() string { return l.path(AccessLogName) }
+
+// Close stops the endpoint and closes the logs. The files stay in Dir.
+func (l *Lab) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	if l.stopOnDone != nil {
+		l.stopOnDone()
+	}
+	if l.ln != nil {
+		l.ln.Close()
+		l.ln = nil
+	}
+	l.mu.Unlock()
+	l.accepts.Wait()
+	var err error
+	if l.srv != nil {
+		err = l.srv.Close()
+		l.conns.closeAll()
+	}
+	if l.logs != nil {
+		if cerr := l.logs.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// writeFilesLocked writes the agent's files and configuration, and the manager's files
+// for the curious (the endpoint reads its configuration from memory).
+func (l *Lab) writeFilesLocked() error {
+	a := l.agent
+	writes := []struct {
+		name string
+		data func() ([]byte, error)
+		mode os.FileMode
+	}{
+		{AgentCertName, func() ([]byte, error) { return pki.CertsPEM(a.cert...), nil }, 0o644},
+		{AgentKeyName, func() ([]byte, error) { return a.key.KeyPEM(pki.PKCS8) }, 0o600},
+		{AgentCAName, func() ([]byte, error) { return pki.CertsPEM(a.ca...), nil }, 0o644},
+		{AgentConfigName, func() ([]byte, error) { return []byte(a.conf.yaml(l.Scenario.Name)), nil }, 0o644},
+		{filepath.Join(managerDir, "server.pem"), func() ([]byte, error) { return pki.CertsPEM(l.mgr.chain...), nil }, 0o644},
+		{filepath.Join(managerDir, "server.key"), func() ([]byte, error) { return l.mgr.chain[0].KeyPEM(pki.PKCS8) }, 0o600},
+		{filepath.Join(managerDir, "client-ca.pem"), func() ([]byte, error) { return pki.CertsPEM(l.mgr.clientCAs...), nil }, 0o644},
+		{filepath.Join(managerDir, "nginx.conf"), func() ([]byte, error) { return []byte(l.nginxConfLocked()), nil }, 0o644},
+	}
+	for _, w := range writes {
+		data, err := w.data()
+		if err != nil {
+			return fmt.Errorf("lab: %s: %w", w.name, err)
+		}
+		if err := pki.WriteFile(l.path(w.name), data, w.mode); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	return nil
+}
+
+// nginxConfLocked is the NGINX server block the endpoint behaves like, for reading.
+func (l *Lab) nginxConfLocked() string {
+	m := l.mgr
+	var b strings.Builder
+	b.WriteString("# The NGINX configuration the mtls-doctor demo endpoint behaves like (scenario " + l.Scenario.Name + ").\n")
+	b.WriteString("# It is not read by anything: the endpoint runs in-process.\n")
+	if !m.running {
+		b.WriteString("# NGINX is not running: nothing listens on " + l.Addr + ".\n")
+	}
+	b.WriteString("server {\n")
+	listen := "    listen " + l.Addr + " ssl;\n"
+	b.WriteString(listen)
+	if m.http2 {
+		b.WriteString("    http2 on;\n")
+	}
+	b.WriteString("    server_name " + ServerName + ";\n\n")
+	b.WriteString("    ssl_certificate        " + l.path(filepath.Join(managerDir, "server.pem")) + ";\n")
+	b.WriteString("    ssl_certificate_key    " + l.path(filepath.Join(managerDir, "server.key")) + ";\n")
+	b.WriteString("    ssl_client_certificate " + l.path(filepath.Join(managerDir, "client-ca.pem")) + ";\n")
+	b.WriteString("    ssl_verify_client      " + m.verifyClient + ";\n")
+	if m.verifyDepth != 1 {
+		b.WriteString("    ssl_verify_depth       " + strconv.Itoa(m.verifyDepth) + ";\n")
+	}
+	b.WriteString("\n    error_log  " + l.ErrorLogPath() + " info;\n")
+	b.WriteString("    access_log " + l.AccessLogPath() + ";\n")
+	for _, loc := range m.locations {
+		b.WriteString("\n    location " + loc + " {\n        grpc_pass grpc://management-plane;\n    }\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}

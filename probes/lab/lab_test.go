@@ -1,0 +1,341 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testNow is a fixed instant: the lab's certificates are placed around it, so nothing
+// in these tests depends on the wall clock except the log timestamps.
+var testNow = time.Date(2026, 11, 30, 20, 55, 1, 0, time.UTC)
+
+// agentResult is what an agent-like client saw.
+type agentResult struct {
+	dialErr      error // TCP
+	handshakeErr error // TLS, as the agent (grpc-go) verifies the server
+	certSent     bool
+	acceptable   int // CA names the server advertised
+	status       int
+	contentType  string
+	body         string
+	grpcStatus   string
+	grpcMessage  string
+	httpErr      error
+}
+
+// dialAsAgent connects the way NGINX Agent v2 does with the lab's configuration: the
+// files as written on disk, ALPN h2 only, server.command as SNI and verified name, then
+// one gRPC POST on the Commander path. withCert false sends no certificate at all.
+func dialAsAgent(t *testing.T, l *Lab, withCert bool) agentResult {
+	t.Helper()
+	l.mu.Lock()
+	conf := l.agent.conf
+	l.mu.Unlock()
+	var res agentResult
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", l.Addr)
+	if err != nil {
+		res.dialErr = err
+		return res
+	}
+	defer raw.Close()
+	_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
+	path := "/f5.nginx.agent.sdk.Commander/CommandChannel"
+	if !conf.tlsEnable {
+		res.status, res.contentType, res.body, res.grpcStatus, res.grpcMessage, res.httpErr = h2Post(raw, "http", l.Addr, path, false)
+		return res
+	}
+	name := conf.command
+	if name == "" {
+		name = conf.host
+	}
+	cfg := &tls.Config{ServerName: name, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}
+	caPEM, err := os.ReadFile(conf.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RootCAs = x509.NewCertPool()
+	if !cfg.RootCAs.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("no certificate in %s", conf.ca)
+	}
+	pair, pairErr := tls.LoadX509KeyPair(conf.cert, conf.key)
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		res.acceptable = len(cri.AcceptableCAs)
+		// The agent sends nothing when its pair does not load or, like every Go client,
+		// when its chain reaches none of the advertised CA names.
+		if !withCert || pairErr != nil || cri.SupportsCertificate(&pair) != nil {
+			return &tls.Certificate{}, nil
+		}
+		res.certSent = true
+		return &pair, nil
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		res.handshakeErr = err
+		return res
+	}
+	res.status, res.contentType, res.body, res.grpcStatus, res.grpcMessage, res.httpErr = h2Post(conn, "https", name, path, true)
+	return res
+}
+
+// h2Post sends one gRPC request over conn with HTTP/2 and reads the whole reply.
+func h2Post(conn net.Conn, scheme, authority, path string, isTLS bool) (status int, ctype, body, grpcStatus, grpcMessage string, err error) {
+	var protocols http.Protocols
+	if isTLS {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	used := false
+	tr := &http.Transport{
+		Protocols: &protocols,
+		DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
+			if used {
+				return nil, errors.New("one connection only")
+			}
+			used = true
+			return conn, nil
+		},
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			if used {
+				return nil, errors.New("one connection only")
+			}
+			used = true
+			return conn, nil
+		},
+	}
+	defer tr.CloseIdleConnections()
+	// An empty gRPC message: flag 0, length 0.
+	req, _ := http.NewRequest(http.MethodPost, scheme+"://"+authority+path, bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("User-Agent", "nginx-agent/v2.46.7 grpc-go/1.79.3")
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return 0, "", "", "", "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", "", "", "", err
+	}
+	gs, gm := resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
+	if gs == "" {
+		gs, gm = resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message")
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b), gs, gm, nil
+}
+
+// nginxLine is the layout of an NGINX error.log line for a connection.
+var nginxLine = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(info|error)\] \d+#\d+: \*\d+ .+, client: 127\.0\.0\.1, server: \S+`)
+
+// waitLog returns the first line of the log at path containing want, waiting briefly.
+func waitLog(t *testing.T, path, want string) (string, bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		for line := range strings.Lines(string(b)) {
+			if strings.Contains(line, want) {
+				return strings.TrimRight(line, "\n"), true
+			}
+		}
+		if time.Now().After(deadline) {
+			return string(b), false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const (
+	page495 = "<html>\r\n<head><title>400 The SSL certificate error</title></head>\r\n<body>\r\n" +
+		"<center><h1>400 Bad Request</h1></center>\r\n<center>The SSL certificate error</center>\r\n" +
+		"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+	page496 = "<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n" +
+		"<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>\r\n" +
+		"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+	page404 = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n" +
+		"<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+	commandReq = `request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", host: "` + ServerName + `"`
+)
+
+// want is what NGINX would do with the agent's request in a scenario.
+type want struct {
+	dialErr      string // substring of the TCP error
+	handshakeErr string // substring of the agent's handshake error
+	status       int
+	body         string // exact body; "" for gRPC replies
+	grpcStatus   string
+	certSent     bool
+	log          string // substring of the error.log line (which must also have NGINX's layout)
+}
+
+var grpcOK = want{status: 200, grpcStatus: "0", certSent: true}
+
+var scenarioWants = map[string]want{
+	"healthy":             grpcOK,
+	"agent-cert-expiring": grpcOK,
+	"agent-cert-expired": {status: 400, body: page495, certSent: true,
+		log: "[info] %s client SSL certificate verify error: (10:certificate has expired) while reading client request headers, client: 127.0.0.1, server: " + ServerName + ", " + commandReq},
+	"agent-cert-not-yet-valid": {status: 400, body: page495, certSent: true,
+		log: "client SSL certificate verify error: (9:certificate is not yet valid) while reading client request headers"},
+	"agent-cert-unknown-ca": {status: 400, body: page496,
+		log: "[info] %s client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: " + ServerName + ", " + commandReq},
+	"agent-cert-wrong-purpose": {status: 400, body: page495, certSent: true,
+		log: "client SSL certificate verify error: (26:unsuitable certificate purpose) while reading client request headers"},
+	"agent-key-mismatch": {status: 400, body: page496, log: "client sent no required SSL certificate"},
+	"server-name-mismatch": {handshakeErr: "x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs",
+		log: "SSL_do_handshake() failed (SSL: error:0A000412:SSL routines::sslv3 alert bad certificate:SSL alert number 42) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:"},
+	"server-cert-untrusted":   {handshakeErr: "x509: certificate signed by unknown authority", log: "SSL alert number 42) while SSL handshaking"},
+	"server-chain-incomplete": {handshakeErr: "x509: certificate signed by unknown authority", log: "SSL alert number 42) while SSL handshaking"},
+	"server-cert-expired":     {handshakeErr: "x509: certificate has expired or is not yet valid", log: "SSL alert number 42) while SSL handshaking"},
+	"alpn-h2-missing": {handshakeErr: "no application protocol",
+		log: "SSL_do_handshake() failed (SSL: error:0A0000EB:SSL routines::no application protocol) while SSL handshaking"},
+	"client-auth-not-required": grpcOK,
+	"agent-tls-disabled": {status: -1,
+		log: `[info] %s client sent invalid request while reading client request line, client: 127.0.0.1, server: ` + ServerName + `, request: "PRI * HTTP/2.0"`},
+	"endpoint-refused": {dialErr: "connection refused"},
+	"grpc-path-missing": {status: 404, body: page404, certSent: true,
+		log: `[error] %s open() "/usr/share/nginx/html/f5.nginx.agent.sdk.Commander/CommandChannel" failed (2: No such file or directory), client: 127.0.0.1, server: ` + ServerName + ", " + commandReq},
+}
+
+func startLab(t *testing.T, name string) *Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	l, err := Start(ctx, name, t.TempDir(), testNow)
+	if err != nil {
+		t.Fatalf("Start(%s): %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return l
+}
+
+// TestScenarios dials every scenario as the agent would and checks what NGINX would
+// answer and log; then applies the fix for the scenario's finding and checks that the
+// agent's request reaches the gRPC service.
+func TestScenarios(t *testing.T) {
+	if len(Scenarios()) < 16 {
+		t.Fatalf("%d scenarios, want at least 16", len(Scenarios()))
+	}
+	for _, sc := range Scenarios() {
+		w, ok := scenarioWants[sc.Name]
+		if !ok {
+			t.Errorf("scenario %s has no expectation in this test", sc.Name)
+			continue
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			l := startLab(t, sc.Name)
+			checkAgent(t, l, dialAsAgent(t, l, true), w)
+			if sc.ExpectFinding == "" {
+				return
+			}
+			did, err := l.Apply(context.Background(), sc.ExpectFinding)
+			if err != nil {
+				t.Fatalf("Apply(%s): %v", sc.ExpectFinding, err)
+			}
+			t.Logf("Apply: %s", did)
+			checkAgent(t, l, dialAsAgent(t, l, true), grpcOK)
+		})
+	}
+}
+
+func checkAgent(t *testing.T, l *Lab, got agentResult, w want) {
+	t.Helper()
+	if w.dialErr != "" {
+		if got.dialErr == nil || !strings.Contains(got.dialErr.Error(), w.dialErr) {
+			t.Errorf("dial error %v, want %q", got.dialErr, w.dialErr)
+		}
+		return
+	}
+	if got.dialErr != nil {
+		t.Fatalf("dial: %v", got.dialErr)
+	}
+	if w.handshakeErr != "" {
+		if got.handshakeErr == nil || !strings.Contains(got.handshakeErr.Error(), w.handshakeErr) {
+			t.Errorf("handshake error %v, want %q", got.handshakeErr, w.handshakeErr)
+		}
+	} else if got.handshakeErr != nil {
+		t.Fatalf("handshake: %v", got.handshakeErr)
+	}
+	if got.certSent != w.certSent {
+		t.Errorf("client certificate sent: %v, want %v", got.certSent, w.certSent)
+	}
+	switch {
+	case w.status == -1:
+		if got.httpErr == nil {
+			t.Errorf("plaintext HTTP/2 got an answer (%d %q), want a protocol error", got.status, got.body)
+		}
+	case w.status != 0:
+		if got.httpErr != nil {
+			t.Fatalf("request: %v", got.httpErr)
+		}
+		if got.status != w.status {
+			t.Errorf("status %d, want %d (body %q)", got.status, w.status, got.body)
+		}
+		if w.body != "" {
+			if got.body != w.body {
+				t.Errorf("body\n%q\nwant\n%q", got.body, w.body)
+			}
+			if got.contentType != "text/html" {
+				t.Errorf("content-type %q, want text/html", got.contentType)
+			}
+		}
+		if w.grpcStatus != "" {
+			if got.contentType != "application/grpc" || got.grpcStatus != w.grpcStatus {
+				t.Errorf("content-type %q grpc-status %q, want application/grpc, %s", got.contentType, got.grpcStatus, w.grpcStatus)
+			}
+		}
+	}
+	if w.log != "" {
+		text := w.log
+		if strings.Contains(text, "%s") {
+			text = text[strings.Index(text, "%s")+2:]
+		}
+		line, ok := waitLog(t, l.ErrorLogPath(), text)
+		if !ok {
+			t.Fatalf("error.log lacks %q:\n%s", text, line)
+		}
+		if !nginxLine.MatchString(line) {
+			t.Errorf("error.log line does not have NGINX's layout: %q", line)
+		}
+		if level, _, ok := strings.Cut(w.log, " %s"); ok && !strings.Contains(line, level+" ") {
+			t.Errorf("error.log line %q is not at %s", line, level)
+		}
+		t.Logf("error.log: %s", line)
+	}
+}
+
+func TestStartUnknownScenario(t *testing.T) {
+	_, err := Start(context.Background(), "no-such-scenario", t.TempDir(), testNow)
+	if err == nil || !strings.Contains(err.Error(), `no scenario "no-such-scenario"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestApplyUnknownFinding(t *testing.T) {
+	l := startLab(t, "healthy")
+	if _, err := l.Apply(context.Background(), "clock-skew"); err == nil {
+		t.Fatal("Apply(clock-skew) succeeded; the lab cannot fix the clock")
+	}
+}
+
+var _ = fmt.Sprint

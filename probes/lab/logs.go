@@ -1,0 +1,112 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// logWriter writes NGINX's error.log and access.log lines (nginx-facts.md §3.1).
+type logWriter struct {
+	mu          sync.Mutex
+	errs, acc   *os.File
+	pid         int
+	serverName  string
+	timeNowFunc func() time.Time
+}
+
+func openLogs(dir string) (*logWriter, error) {
+	open := func(name string) (*os.File, error) {
+		return os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	}
+	errs, err := open(ErrorLogName)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	acc, err := open(AccessLogName)
+	if err != nil {
+		errs.Close()
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	return &logWriter{errs: errs, acc: acc, pid: os.Getpid(), serverName: ServerName, timeNowFunc: time.Now}, nil
+}
+
+func (w *logWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.errs.Close()
+	if aerr := w.acc.Close(); err == nil {
+		err = aerr
+	}
+	return err
+}
+
+// line writes "2026/11/30 20:55:01 [level] PID#TID: *N msg, client: ..., server: ...".
+func (w *logWriter) line(level string, ci *connInfo, msg, tail string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	conn := ""
+	if ci != nil && ci.id > 0 {
+		conn = fmt.Sprintf("*%d ", ci.id)
+	}
+	client := "127.0.0.1"
+	if ci != nil && ci.client != "" {
+		client = ci.client
+	}
+	fmt.Fprintf(w.errs, "%s [%s] %d#%d: %s%s, client: %s, server: %s\n",
+		w.timeNowFunc().Format("2006/01/02 15:04:05"), level, w.pid, w.pid, conn, msg, client, tail)
+}
+
+// info logs a connection-level line (no request yet): server is the listen address.
+func (w *logWriter) info(ci *connInfo, msg, listen string) { w.line("info", ci, msg, listen) }
+
+// infoReq logs a request-level info line: server is server_name, then request and host.
+func (w *logWriter) infoReq(ci *connInfo, msg, request, host string) {
+	w.line("info", ci, msg, w.requestTail(request, host))
+}
+
+// errorReq logs a request-level error line.
+func (w *logWriter) errorReq(ci *connInfo, msg, request, host string) {
+	w.line("error", ci, msg, w.requestTail(request, host))
+}
+
+func (w *logWriter) requestTail(request, host string) string {
+	s := w.serverName + `, request: "` + escapeLog(request) + `"`
+	if host != "" {
+		s += `, host: "` + escapeLog(host) + `"`
+	}
+	return s
+}
+
+// access writes a combined-format line: status is what went on the wire (400, not 495).
+func (w *logWriter) access(client, request string, status, bytes int, agent string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if agent == "" {
+		agent = "-"
+	}
+	fmt.Fprintf(w.acc, "%s - - [%s] \"%s\" %d %d \"-\" \"%s\"\n", client,
+		w.timeNowFunc().Format("02/Jan/2006:15:04:05 -0700"), escapeLog(request), status, bytes, escapeLog(agent))
+}
+
+// escapeLog escapes what NGINX escapes in logged strings: quotes, backslashes and control
+// bytes as \xHH.
+func escapeLog(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '"' || c == '\\' || c < 0x20 || c >= 0x7f {
+			fmt.Fprintf(&b, `\x%02X`, c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func nullLogger() *log.Logger { return log.New(io.Discard, "", 0) }

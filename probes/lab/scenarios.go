@@ -1,0 +1,183 @@
+package lab
+
+import (
+	"crypto/x509"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+)
+
+// Scenario is one fault the lab can plant.
+type Scenario struct {
+	// Name is the scenario's name and, for a faulty lab, the ID of the finding the
+	// diagnosis must report.
+	Name string
+	// Title says in a few words what is broken.
+	Title string
+	// ExpectFinding is the finding ID that names the fault; "" for the healthy lab.
+	ExpectFinding string
+}
+
+// scenario is a Scenario with the change that plants its fault in the healthy lab.
+type scenario struct {
+	Scenario
+	setup func(l *Lab) error
+}
+
+const day = 24 * time.Hour
+
+// scenarios are the lab's setups, in the order --list shows them.
+var scenarios = []scenario{
+	{Scenario: Scenario{Name: "healthy", Title: "everything right: the agent's request reaches the gRPC service"}},
+	{
+		Scenario: Scenario{Name: "agent-cert-expired", Title: "the agent's certificate expired yesterday; the handshake still succeeds"},
+		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: -366 * day, Until: -day}) },
+	},
+	{
+		Scenario: Scenario{Name: "agent-cert-expiring", Title: "the agent's certificate expires in 5 days"},
+		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: -360 * day, Until: 5 * day}) },
+	},
+	{
+		Scenario: Scenario{Name: "agent-cert-not-yet-valid", Title: "the agent's certificate is valid only from the day after tomorrow"},
+		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: 2 * day, Until: 367 * day}) },
+	},
+	{
+		Scenario: Scenario{Name: "agent-cert-unknown-ca", Title: "the agent's certificate comes from a CA the manager does not list"},
+		setup: func(l *Lab) error {
+			other, err := l.gen.Root(otherName)
+			if err != nil {
+				return err
+			}
+			c, err := l.gen.Issue(other, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+			if err != nil {
+				return err
+			}
+			l.agent.cert, l.agent.key = []*pki.Cert{c}, c
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "agent-cert-wrong-purpose", Title: "the agent's certificate is for servers only (EKU serverAuth)"},
+		setup: func(l *Lab) error {
+			return l.replaceAgentCert(pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		},
+	},
+	{
+		Scenario: Scenario{Name: "agent-key-mismatch", Title: "the agent's key file holds another certificate's key"},
+		setup: func(l *Lab) error {
+			other, err := l.newAgentCert(pki.Spec{CommonName: "agent-02.test.local"})
+			if err != nil {
+				return err
+			}
+			l.agent.key = other
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "server-name-mismatch", Title: "the agent dials 127.0.0.1 without server.command; the certificate names " + ServerName},
+		setup: func(l *Lab) error {
+			l.agent.conf.command = ""
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "server-cert-untrusted", Title: "the agent's tls.ca holds a CA that did not issue the manager's certificate"},
+		setup: func(l *Lab) error {
+			other, err := l.gen.Root(otherName)
+			if err != nil {
+				return err
+			}
+			l.agent.ca = []*pki.Cert{other}
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "server-chain-incomplete", Title: "NGINX serves its certificate without the intermediate; the agent trusts the root"},
+		setup: func(l *Lab) error {
+			l.mgr.chain = l.mgr.chain[:1]
+			l.agent.ca = []*pki.Cert{l.root}
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "server-cert-expired", Title: "the manager's certificate expired yesterday"},
+		setup: func(l *Lab) error {
+			c, err := l.newServerCert(pki.Spec{From: -366 * day, Until: -day})
+			if err != nil {
+				return err
+			}
+			l.mgr.chain = []*pki.Cert{c, l.inter}
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "alpn-h2-missing", Title: "NGINX's listener has no HTTP/2: grpc-go refuses it"},
+		setup: func(l *Lab) error {
+			l.mgr.http2 = false
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "client-auth-not-required", Title: "ssl_verify_client optional: any client reaches the agent services"},
+		setup: func(l *Lab) error {
+			l.mgr.verifyClient = "optional"
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "agent-tls-disabled", Title: "the agent has tls.enable false and speaks plaintext to the TLS port"},
+		setup: func(l *Lab) error {
+			l.agent.conf.tlsEnable = false
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "endpoint-refused", Title: "NGINX is not running: the agent's port refuses connections"},
+		setup: func(l *Lab) error {
+			l.mgr.running = false
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "grpc-path-missing", Title: "NGINX has no location for the agent's Commander service"},
+		setup: func(l *Lab) error {
+			l.mgr.locations = []string{"/f5.nginx.agent.sdk.MetricsService"}
+			return nil
+		},
+	},
+}
+
+// Scenarios lists the lab's scenarios in display order: "healthy" first, then one per
+// fault. Each faulty scenario's Name is the finding ID that names its fault.
+func Scenarios() []Scenario {
+	out := make([]Scenario, len(scenarios))
+	for i, s := range scenarios {
+		out[i] = s.Scenario
+		if s.Name != "healthy" {
+			out[i].ExpectFinding = s.Name
+		}
+	}
+	return out
+}
+
+func scenarioByName(name string) (scenario, bool) {
+	for _, s := range scenarios {
+		if s.Name == name {
+			if s.Name != "healthy" {
+				s.ExpectFinding = s.Name
+			}
+			return s, true
+		}
+	}
+	return scenario{}, false
+}
+
+// replaceAgentCert gives the agent a new certificate and key from the agent CA.
+func (l *Lab) replaceAgentCert(spec pki.Spec) error {
+	c, err := l.newAgentCert(spec)
+	if err != nil {
+		return err
+	}
+	l.agent.cert, l.agent.key = []*pki.Cert{c}, c
+	return nil
+}

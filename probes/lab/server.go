@@ -1,0 +1,469 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Bounds of the endpoint: how long a client may take to finish the handshake or send a
+// plain-HTTP request line, and how long the gRPC backend reads a request stream that
+// stays open (an agent's CommandChannel never ends by itself).
+const (
+	handshakeTimeout = 10 * time.Second
+	drainTimeout     = 300 * time.Millisecond
+	maxRequestLine   = 8 << 10
+)
+
+// connInfo is one client connection, numbered as NGINX numbers them (*N in error.log).
+type connInfo struct {
+	id     int64
+	client string // the client's IP
+}
+
+type connKey struct{}
+
+// connTable tracks open connections so the endpoint can "restart" (drop them all) and so
+// the HTTP handler knows a connection's number.
+type connTable struct {
+	mu    sync.Mutex
+	next  atomic.Int64
+	conns map[net.Conn]*connInfo
+}
+
+func newConnTable() *connTable { return &connTable{conns: map[net.Conn]*connInfo{}} }
+
+func (t *connTable) add(c net.Conn) *connInfo {
+	host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+	ci := &connInfo{id: t.next.Add(1), client: host}
+	t.mu.Lock()
+	t.conns[c] = ci
+	t.mu.Unlock()
+	return ci
+}
+
+func (t *connTable) get(c net.Conn) *connInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ci, ok := t.conns[c]; ok {
+		return ci
+	}
+	return &connInfo{client: "127.0.0.1"}
+}
+
+func (t *connTable) remove(c net.Conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
+func (t *connTable) closeAll() {
+	t.mu.Lock()
+	conns := make([]net.Conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// chanListener hands connections whose TLS handshake the lab already did to http.Server.
+type chanListener struct {
+	addr   net.Addr
+	ch     chan net.Conn
+	done   chan struct{}
+	closed sync.Once
+}
+
+func (c *chanListener) Accept() (net.Conn, error) {
+	select {
+	case conn := <-c.ch:
+		return conn, nil
+	case <-c.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (c *chanListener) Close() error {
+	c.closed.Do(func() { close(c.done) })
+	return nil
+}
+
+func (c *chanListener) Addr() net.Addr { return c.addr }
+
+// startHTTP starts the HTTP/1.1 and HTTP/2 server that takes over connections after the
+// handshake.
+func (l *Lab) startHTTP() {
+	l.conns = newConnTable()
+	l.queue = &chanListener{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, ch: make(chan net.Conn), done: make(chan struct{})}
+	l.srv = &http.Server{
+		Handler:           http.HandlerFunc(l.serveHTTP),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		ErrorLog:          nullLogger(),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, l.conns.get(c))
+		},
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateClosed || s == http.StateHijacked {
+				l.conns.remove(c)
+			}
+		},
+	}
+	go func() { _ = l.srv.Serve(l.queue) }() // returns http.ErrServerClosed on Close
+}
+
+// listenLocked starts listening on Addr again (NGINX started).
+func (l *Lab) listenLocked() error {
+	if l.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", l.Addr)
+	if err != nil {
+		return fmt.Errorf("lab: listen on %s again: %w", l.Addr, err)
+	}
+	l.ln = ln
+	l.accepts.Add(1)
+	go l.acceptLoop(ln)
+	return nil
+}
+
+func (l *Lab) acceptLoop(ln net.Listener) {
+	defer l.accepts.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
+			continue
+		}
+		go l.serveConn(c)
+	}
+}
+
+// serveConn does what NGINX does with a new connection on an ssl listener: a first byte
+// other than a TLS handshake record means plain HTTP; otherwise the TLS handshake, then
+// HTTP/2 or HTTP/1.1 as ALPN chose.
+func (l *Lab) serveConn(raw net.Conn) {
+	ci := l.conns.add(raw)
+	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	br := bufio.NewReader(raw)
+	first, err := br.Peek(1)
+	if err != nil {
+		l.logs.info(ci, "client closed connection while SSL handshaking", l.listenAddr())
+		l.dropConn(raw)
+		return
+	}
+	if first[0] != 0x16 {
+		l.servePlain(raw, br, ci)
+		l.dropConn(raw)
+		return
+	}
+	cfg := l.tlsConfig()
+	conn := tls.Server(&peekedConn{Conn: raw, r: br}, cfg)
+	if err := conn.Handshake(); err != nil {
+		l.logs.info(ci, "SSL_do_handshake() failed ("+opensslReason(err)+") while SSL handshaking", l.listenAddr())
+		conn.Close()
+		l.conns.remove(raw)
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	l.conns.remove(raw)
+	l.conns.mu.Lock()
+	l.conns.conns[conn] = ci
+	l.conns.mu.Unlock()
+	select {
+	case l.queue.ch <- conn:
+	case <-l.queue.done:
+		conn.Close()
+		l.conns.remove(conn)
+	}
+}
+
+func (l *Lab) dropConn(c net.Conn) {
+	c.Close()
+	l.conns.remove(c)
+}
+
+// listenAddr is what NGINX logs as "server:" before a request exists.
+func (l *Lab) listenAddr() string { return l.Addr }
+
+// peekedConn reads through the bufio.Reader that peeked the first byte.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// tlsConfig is the server's TLS configuration as of now: NGINX's ssl_certificate,
+// ssl_client_certificate (whose subjects go out as the acceptable CA names),
+// ssl_verify_client and ALPN.
+func (l *Lab) tlsConfig() *tls.Config {
+	l.mu.Lock()
+	m := l.mgr
+	l.mu.Unlock()
+	chain := make([][]byte, len(m.chain))
+	for i, c := range m.chain {
+		chain[i] = c.Cert.Raw
+	}
+	pool := x509.NewCertPool()
+	for _, c := range m.clientCAs {
+		pool.AddCert(c.Cert)
+	}
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: chain, PrivateKey: m.chain[0].Key, Leaf: m.chain[0].Cert}},
+		MinVersion:   tls.VersionTLS12,
+		// NGINX asks for a certificate but judges it only when a request arrives.
+		ClientAuth: tls.RequestClientCert,
+		ClientCAs:  pool,
+		NextProtos: []string{"h2", "http/1.1"},
+	}
+	if m.verifyClient == "off" {
+		cfg.ClientAuth = tls.NoClientCert
+	}
+	if !m.http2 {
+		// NGINX without http2 selects http/1.1 or, for a client offering h2 only (grpc-go),
+		// aborts the handshake with "no application protocol".
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	return cfg
+}
+
+// opensslReason words a failed handshake as NGINX 1.22 with OpenSSL 3.0 logs it.
+func opensslReason(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unsupported application protocols"):
+		return "SSL: error:0A0000EB:SSL routines::no application protocol"
+	case strings.Contains(msg, "unsupported versions"), strings.Contains(msg, "protocol version"):
+		return "SSL: error:0A000102:SSL routines::unsupported protocol"
+	case strings.Contains(msg, "no cipher suite"):
+		return "SSL: error:0A0000C1:SSL routines::no shared cipher"
+	}
+	if i := strings.Index(msg, "remote error: tls: "); i >= 0 {
+		name := msg[i+len("remote error: tls: "):]
+		if a, ok := alertByName[name]; ok {
+			return fmt.Sprintf("SSL: error:0A%06X:SSL routines::%s:SSL alert number %d", 1000+a.num, a.reason, a.num)
+		}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "SSL: peer closed connection in SSL handshake"
+	}
+	return "SSL: " + msg
+}
+
+// alertByName maps Go's names of TLS alerts a client sends to OpenSSL's reason texts.
+var alertByName = map[string]struct {
+	num    int
+	reason string
+}{
+	"bad certificate":                 {42, "sslv3 alert bad certificate"},
+	"unsupported certificate":         {43, "sslv3 alert unsupported certificate"},
+	"revoked certificate":             {44, "sslv3 alert certificate revoked"},
+	"expired certificate":             {45, "sslv3 alert certificate expired"},
+	"unknown certificate":             {46, "sslv3 alert certificate unknown"},
+	"unknown certificate authority":   {48, "tlsv1 alert unknown ca"},
+	"handshake failure":               {40, "sslv3 alert handshake failure"},
+	"protocol version not supported":  {70, "tlsv1 alert protocol version"},
+	"internal error":                  {80, "tlsv1 alert internal error"},
+	"unrecognized name":               {112, "tlsv1 unrecognized name"},
+	"no application protocol":         {120, "tlsv1 alert no application protocol"},
+	"certificate required":            {116, "tlsv13 alert certificate required"},
+	"illegal parameter":               {47, "sslv3 alert illegal parameter"},
+	"decrypt error":                   {51, "tlsv1 alert decrypt error"},
+	"user canceled":                   {90, "tlsv1 alert user cancelled"},
+	"inappropriate fallback":          {86, "tlsv1 alert inappropriate fallback"},
+	"unsupported extension":           {110, "tlsv1 alert unsupported extension"},
+	"access denied":                   {49, "tlsv1 alert access denied"},
+	"decode error":                    {50, "tlsv1 alert decode error"},
+	"insufficient security level":     {71, "tlsv1 alert insufficient security"},
+	"error decoding message":          {50, "tlsv1 alert decode error"},
+	"missing extension":               {109, "tlsv13 alert missing extension"},
+	"bad certificate status response": {113, "tlsv1 bad certificate status response"},
+}
+
+// servePlain answers a plaintext client on the TLS port as NGINX does: the h2c preface an
+// agent with tls.enable false sends is an invalid HTTP/1 request (400); any other HTTP/1
+// request gets 497, sent as 400 "The plain HTTP request was sent to HTTPS port".
+func (l *Lab) servePlain(c net.Conn, br *bufio.Reader, ci *connInfo) {
+	line, err := readLine(br)
+	if err != nil {
+		return
+	}
+	method, rest, _ := strings.Cut(line, " ")
+	uri, proto, _ := strings.Cut(rest, " ")
+	if !strings.HasPrefix(proto, "HTTP/1.") {
+		l.logs.infoReq(ci, "client sent invalid request while reading client request line", line, "")
+		l.writePlain(c, ci, line, 400)
+		return
+	}
+	host := ""
+	for {
+		h, err := readLine(br)
+		if err != nil {
+			return
+		}
+		if h == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(h, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "host") {
+			host = strings.TrimSpace(v)
+		}
+	}
+	_ = method
+	_ = uri
+	l.logs.infoReq(ci, "client sent plain HTTP request to HTTPS port while reading client request headers", line, host)
+	l.writePlain(c, ci, line, 497)
+}
+
+func readLine(br *bufio.Reader) (string, error) {
+	var b []byte
+	for len(b) <= maxRequestLine {
+		chunk, isPrefix, err := br.ReadLine()
+		if err != nil {
+			return "", err
+		}
+		b = append(b, chunk...)
+		if !isPrefix {
+			return string(b), nil
+		}
+	}
+	return "", errors.New("request line too long")
+}
+
+func (l *Lab) writePlain(c net.Conn, ci *connInfo, request string, code int) {
+	body := errorPage(code)
+	status := wireStatus(code)
+	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		status, http.StatusText(status), serverHeader, time.Now().UTC().Format(http.TimeFormat), len(body), body)
+	l.logs.access(ci.client, request, status, len(body), "")
+}
+
+// serveHTTP is NGINX's request processing: the client-certificate check first (before any
+// location is matched), then the location, then the gRPC backend.
+func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	ci, _ := r.Context().Value(connKey{}).(*connInfo)
+	if ci == nil {
+		ci = &connInfo{client: "127.0.0.1"}
+	}
+	l.mu.Lock()
+	m := l.mgr
+	now := l.now
+	l.mu.Unlock()
+	request := r.Method + " " + r.RequestURI + " " + r.Proto
+	w.Header().Set("Server", serverHeader)
+
+	if r.TLS != nil && m.verifyClient != "off" {
+		sent := r.TLS.PeerCertificates
+		switch {
+		case len(sent) == 0 && m.verifyClient == "on":
+			l.logs.infoReq(ci, "client sent no required SSL certificate while reading client request headers", request, r.Host)
+			l.writePage(w, r, ci, request, 496)
+			return
+		case len(sent) > 0:
+			cas := make([]*x509.Certificate, len(m.clientCAs))
+			for i, c := range m.clientCAs {
+				cas[i] = c.Cert
+			}
+			if code := verifyClientChain(sent, cas, m.verifyDepth, m.revoked, now); code != 0 {
+				l.logs.infoReq(ci, fmt.Sprintf("client SSL certificate verify error: (%d:%s) while reading client request headers",
+					code, x509ErrText[code]), request, r.Host)
+				l.writePage(w, r, ci, request, 495)
+				return
+			}
+		}
+	}
+
+	service, method := splitGRPCPath(r.URL.Path)
+	if !hasLocation(m.locations, r.URL.Path) {
+		l.logs.errorReq(ci, fmt.Sprintf("open() \"%s%s\" failed (2: No such file or directory)", docRoot, r.URL.Path), request, r.Host)
+		l.writePage(w, r, ci, request, 404)
+		return
+	}
+	l.grpcReply(w, r, service, method)
+	l.logs.access(ci.client, request, http.StatusOK, 0, r.UserAgent())
+}
+
+// writePage sends NGINX's HTML page for code and logs the request in access.log.
+func (l *Lab) writePage(w http.ResponseWriter, r *http.Request, ci *connInfo, request string, code int) {
+	body := errorPage(code)
+	status := wireStatus(code)
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+	l.logs.access(ci.client, request, status, len(body), r.UserAgent())
+}
+
+func splitGRPCPath(p string) (service, method string) {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return p, ""
+	}
+	return p[:i], p[i+1:]
+}
+
+// hasLocation reports whether a prefix location matches path.
+func hasLocation(locations []string, path string) bool {
+	for _, loc := range locations {
+		if strings.HasPrefix(path, loc) {
+			return true
+		}
+	}
+	return false
+}
+
+// grpcReply answers as the management plane's gRPC server: the agent's methods get 200
+// application/grpc at once and, once the client ends its stream (or after a short bound),
+// the trailer grpc-status 0; anything else gets a trailers-only grpc-status 12.
+func (l *Lab) grpcReply(w http.ResponseWriter, r *http.Request, service, method string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	if !knownMethod(service, method) {
+		h.Set("Grpc-Status", "12")
+		h.Set("Grpc-Message", unimplementedMessage(service, method))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.Set("Trailer", "Grpc-Status")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	_ = rc.SetReadDeadline(time.Now().Add(drainTimeout))
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	h.Set("Grpc-Status", "0")
+}
+
+func knownMethod(service, method string) bool {
+	for _, m := range agentServices[service] {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+// unimplementedMessage is grpc-go's wording for an unknown service or method.
+func unimplementedMessage(service, method string) string {
+	svc := strings.TrimPrefix(service, "/")
+	if _, ok := agentServices[service]; ok {
+		return fmt.Sprintf("unknown method %s for service %s", method, svc)
+	}
+	return fmt.Sprintf("unknown service %s", svc)
+}
