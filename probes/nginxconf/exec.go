@@ -143,6 +143,15 @@ func Test(ctx context.Context, binary, confPath string) error {
 	return err
 }
 
+// TestPrefix is Test with nginx's -p prefix (--nginx-prefix); an empty prefix is Test.
+func TestPrefix(ctx context.Context, binary, confPath, prefix string) error {
+	if prefix == "" {
+		return Test(ctx, binary, confPath)
+	}
+	_, err := dump(ctx, binary, "-t", "-p", prefix, "-c", confPath)
+	return err
+}
+
 func dump(ctx context.Context, binary string, args ...string) (io.Reader, error) {
 	stdout, stderr, err := run(ctx, binary, args...)
 	if err != nil {

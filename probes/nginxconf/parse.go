@@ -108,6 +108,10 @@ func ParseDumpWith(r io.Reader, opts Options) (*Config, error) {
 
 var dumpHeader = regexp.MustCompile(`(?m)^# configuration file (.+):\r?$`)
 
+// IsDump reports whether data looks like `nginx -T` output: it holds a line
+// "# configuration file PATH:" that ParseDump would split on.
+func IsDump(data []byte) bool { return dumpHeader.Match(data) }
+
 // splitDump cuts `nginx -T` output into files. nginx writes the header line, the
 // file's bytes, then one LF of its own, which is removed again here.
 func splitDump(data []byte) (dumpSource, []string) {

@@ -1,0 +1,587 @@
+package probes
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
+)
+
+// This file gathers the facts of the manager side: the NGINX configuration that
+// terminates the agents' mutual TLS, the files its agent-facing servers name, the
+// nginx binary's version and `nginx -t` verdict, and NIM 1.x's nginx-manager.conf.
+
+// NginxSource says what the NGINX configuration was read from.
+type NginxSource string
+
+const (
+	// NginxNone: no configuration was found or it could not be read.
+	NginxNone NginxSource = ""
+	// NginxFile: a main configuration file and the files it includes.
+	NginxFile NginxSource = "file"
+	// NginxDump: `nginx -T` output, from a file or standard input.
+	NginxDump NginxSource = "dump"
+)
+
+// StdinName is how the configuration read from standard input (--nginx-config -) is named.
+const StdinName = "-"
+
+// Request paths of the agents' gRPC calls that NGINX must pass to the management plane
+// (nginx-facts.md §1.1). PathV2CommandChannel and PathV3CreateConnection are the first
+// calls; the metrics stream is the other service an agent v2 opens.
+const PathV2MetricsStream = "/f5.nginx.agent.sdk.MetricsService/Stream"
+
+// AgentPaths are the request paths a server must pass to gRPC to serve agents.
+var AgentPaths = []string{PathV2CommandChannel, PathV2MetricsStream, PathV3CreateConnection}
+
+// NginxOptions say where the manager's NGINX configuration is and what may be run.
+type NginxOptions struct {
+	// Config is --nginx-config: a main configuration file (or a file holding `nginx -T`
+	// output), or StdinName for `nginx -T` output on Stdin. Empty means discovery.
+	Config string
+	// Stdin is read when Config is StdinName.
+	Stdin io.Reader
+	// Prefix is --nginx-prefix, nginx's -p: where relative log and pid paths resolve.
+	Prefix string
+	// Binary is the nginx binary; empty finds one (nginxconf.Binary).
+	Binary string
+	// NoBinary runs no nginx at all: no version, no `nginx -t`.
+	NoBinary bool
+	// Search lists the main files discovery tries, in order; nil means the binary's
+	// --conf-path, then nginxconf.DefaultPaths.
+	Search []string
+	// NIMFiles are the NGINX Instance Manager 2.x files looked for; nil means
+	// nginxconf.NIMFiles plus /etc/nms/nginx/*.conf.
+	NIMFiles []string
+	// NIM1Paths are where NIM 1.x's nginx-manager.conf is looked for during discovery;
+	// nil means NIM1ConfigPaths.
+	NIM1Paths []string
+	// AgentPort is the port the agents dial, when an agent configuration names it: a
+	// server on that port that passes anything to gRPC is agent-facing too.
+	AgentPort int
+	// AgentCert is a certificate file to judge against this NGINX (--cert on a manager).
+	AgentCert string
+}
+
+// NginxFacts is what the manager side's NGINX configuration says, with file:line for
+// every setting. A nil Config means none was read.
+type NginxFacts struct {
+	// Explicit is true when the configuration was named (--nginx-config).
+	Explicit bool `json:"explicit,omitempty"`
+	// Source says what the configuration was read from.
+	Source NginxSource `json:"source"`
+	// Main is the main configuration file (for a dump: the first file in it).
+	Main string `json:"main,omitempty"`
+	// Searched lists the main files discovery looked for.
+	Searched []string `json:"searched,omitempty"`
+	// ReadError is why the configuration could not be read at all.
+	ReadError string `json:"read_error,omitempty"`
+	// Files lists every configuration file read, main first.
+	Files []string `json:"files,omitempty"`
+	// Errors are the syntax errors found, with nginx's wording and file:line.
+	Errors []nginxconf.Error `json:"errors,omitempty"`
+	// Config is the parsed configuration.
+	Config *nginxconf.Config `json:"-"`
+
+	// Binary is the nginx binary that was run; "" when none was.
+	Binary string `json:"binary,omitempty"`
+	// Version is the binary's version ("1.22.1"); "" when unknown (no binary, or a dump).
+	Version string `json:"version,omitempty"`
+	// VersionError is why the version is unknown although a binary was found.
+	VersionError string `json:"version_error,omitempty"`
+	// Test is `nginx -t`'s verdict; nil when it was not run.
+	Test *NginxTest `json:"test,omitempty"`
+
+	// Servers are the http servers that pass agent gRPC paths on, with the files their
+	// ssl_* directives name.
+	Servers []*NginxServer `json:"servers,omitempty"`
+	// HTTPServers are all http servers, for name-based server selection.
+	HTTPServers []*nginxconf.Server `json:"-"`
+	// NIMFiles are the NGINX Instance Manager 2.x files found on this host.
+	NIMFiles []NIMFile `json:"nim_files,omitempty"`
+	// NIM1 is NIM 1.x's nginx-manager.conf, when found.
+	NIM1 *NIMManagerConfig `json:"nim1,omitempty"`
+	// AgentCert is the agent certificate given to judge against this NGINX.
+	AgentCert *FileFacts `json:"agent_cert,omitempty"`
+}
+
+// Manager reports whether this host terminates the agents' connections: an NGINX
+// server passes agent gRPC paths on, or NIM 1.x's nginx-manager serves them itself.
+func (n *NginxFacts) Manager() bool {
+	return n != nil && (len(n.Servers) > 0 || (n.NIM1 != nil && n.NIM1.Path != ""))
+}
+
+// NginxTest is the verdict of `nginx -t` on the main file.
+type NginxTest struct {
+	// OK is true when nginx accepted the configuration.
+	OK bool `json:"ok"`
+	// Error is nginx's first [emerg], with the file:line it names, when it did not.
+	Error *nginxconf.Error `json:"error,omitempty"`
+	// Inconclusive is set when nginx failed for a reason that says nothing about the
+	// configuration (e.g. "Permission denied" when not run as root): the message.
+	Inconclusive string `json:"inconclusive,omitempty"`
+}
+
+// NginxServer is one agent-facing server block with the files it names.
+type NginxServer struct {
+	*nginxconf.Server
+	// Routes say which location serves each agent path.
+	Routes []AgentRoute `json:"routes"`
+	// Certs and Keys are the ssl_certificate and ssl_certificate_key files in effect, in
+	// order; an entry is nil when its path holds variables.
+	Certs []*FileFacts `json:"certs,omitempty"`
+	Keys  []*FileFacts `json:"keys,omitempty"`
+	// ClientCA and TrustedCA are the ssl_client_certificate and ssl_trusted_certificate
+	// files; nil when unset.
+	ClientCA  *FileFacts `json:"client_ca,omitempty"`
+	TrustedCA *FileFacts `json:"trusted_ca,omitempty"`
+	// CRL is the ssl_crl file; nil when unset.
+	CRL *CRLFacts `json:"crl,omitempty"`
+}
+
+// AgentRoute is the location nginx picks for one agent request path.
+type AgentRoute struct {
+	// Path is the request path, e.g. /f5.nginx.agent.sdk.Commander/CommandChannel.
+	Path string `json:"path"`
+	// Location is the location nginx selects; nil when none matches.
+	Location *nginxconf.Location `json:"-"`
+	// GRPCPass is that location's grpc_pass target; "" when it passes nothing to gRPC.
+	GRPCPass string `json:"grpc_pass,omitempty"`
+}
+
+// CRLFacts is what an ssl_crl file holds.
+type CRLFacts struct {
+	Path      string `json:"path"`
+	Exists    bool   `json:"exists"`
+	ReadError string `json:"read_error,omitempty"`
+	// CRLs are the revocation lists that parsed, in file order.
+	CRLs []*x509.RevocationList `json:"-"`
+	// ParseError describes blocks that did not parse.
+	ParseError string `json:"parse_error,omitempty"`
+}
+
+// NIMFile is one NGINX Instance Manager 2.x file and whether the configuration read
+// includes it.
+type NIMFile struct {
+	Path     string `json:"path"`
+	Included bool   `json:"included"`
+}
+
+// LoadNginx reads the manager's NGINX configuration: the one named by opts.Config, or
+// the first main file found. It never fails: what could not be read is recorded. It
+// runs the nginx binary only with -V and -t, each bounded by ctx (10 s without a
+// deadline); -t only on a local main file that serves agents.
+func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
+	n := &NginxFacts{Explicit: opts.Config != ""}
+	var build *nginxconf.BuildInfo
+	if !opts.NoBinary {
+		bin := opts.Binary
+		if bin == "" {
+			bin, _ = nginxconf.Binary()
+		}
+		if bin != "" {
+			n.Binary = bin
+			if b, err := nginxconf.Build(ctx, bin); err == nil {
+				build = &b
+			} else {
+				n.VersionError = err.Error()
+			}
+		}
+	}
+	popts := nginxconf.Options{Prefix: opts.Prefix}
+	if build != nil {
+		popts = build.Options()
+		if opts.Prefix != "" {
+			popts.Prefix = opts.Prefix
+		}
+	}
+
+	switch {
+	case opts.Config == StdinName:
+		n.Main = "(standard input)"
+		if opts.Stdin == nil {
+			n.ReadError = "no standard input to read nginx -T output from"
+			break
+		}
+		n.readDump(opts.Stdin, popts)
+	case opts.Config != "":
+		n.readFile(opts.Config, popts)
+	default:
+		search := opts.Search
+		if search == nil {
+			if build != nil && build.ConfPath != "" {
+				search = append(search, build.ConfPath)
+			}
+			for _, p := range nginxconf.DefaultPaths() {
+				if !containsPath(search, p) {
+					search = append(search, p)
+				}
+			}
+		}
+		n.Searched = search
+		for _, p := range search {
+			if _, err := os.Stat(p); err == nil {
+				n.readFile(p, popts)
+				break
+			}
+		}
+	}
+	if n.Source == NginxFile && build != nil {
+		n.Version = build.Version
+	}
+
+	if n.Config != nil {
+		n.HTTPServers = n.Config.HTTPServers()
+		n.Servers = agentServers(n.HTTPServers, opts.AgentPort)
+		files := fileCache{}
+		for _, s := range n.Servers {
+			files.load(s)
+		}
+	}
+	n.NIMFiles = nimFiles(opts.NIMFiles, n.Files)
+	if !n.Explicit {
+		paths := opts.NIM1Paths
+		if paths == nil {
+			paths = NIM1ConfigPaths()
+		}
+		for _, p := range paths {
+			if _, err := os.Stat(p); err == nil {
+				n.NIM1 = LoadNIMManagerConfig(p)
+				break
+			}
+		}
+	} else if n.NIM1 == nil && isNIM1Name(opts.Config) {
+		n.Source, n.ReadError, n.Main = NginxNone, "", ""
+		n.NIM1 = LoadNIMManagerConfig(opts.Config)
+	}
+	if opts.AgentCert != "" {
+		n.AgentCert = LoadTLSFile(RoleCert, opts.AgentCert)
+	}
+	if n.Source == NginxFile && n.Binary != "" && len(n.Servers) > 0 {
+		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)
+	}
+	return n
+}
+
+// isNIM1Name reports whether an explicit --nginx-config names NIM 1.x's own file.
+func isNIM1Name(p string) bool { return filepath.Base(p) == "nginx-manager.conf" }
+
+func containsPath(list []string, p string) bool {
+	for _, x := range list {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// readFile parses a main file, or `nginx -T` output saved in a file.
+func (n *NginxFacts) readFile(path string, opts nginxconf.Options) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	n.Main = abs
+	f, err := os.Open(abs)
+	if err != nil {
+		n.ReadError = err.Error()
+		return
+	}
+	defer f.Close()
+	head := make([]byte, 64<<10)
+	k, _ := io.ReadFull(f, head)
+	head = head[:k]
+	if isNIM1Name(abs) {
+		return // YAML, read by LoadNIMManagerConfig
+	}
+	if nginxconf.IsDump(head) {
+		n.readDump(io.MultiReader(bytes.NewReader(head), f), opts)
+		return
+	}
+	cfg, _ := nginxconf.Load(abs, opts)
+	n.setConfig(cfg, NginxFile)
+}
+
+func (n *NginxFacts) readDump(r io.Reader, opts nginxconf.Options) {
+	cfg, err := nginxconf.ParseDumpWith(r, opts)
+	if cfg == nil {
+		n.ReadError = err.Error()
+		return
+	}
+	n.Main = cfg.Main
+	n.setConfig(cfg, NginxDump)
+}
+
+func (n *NginxFacts) setConfig(cfg *nginxconf.Config, src NginxSource) {
+	if cfg == nil {
+		return
+	}
+	if len(cfg.Files) == 0 {
+		// The main file itself could not be read.
+		if len(cfg.Errors) > 0 {
+			n.ReadError = cfg.Errors[0].Error()
+		}
+		return
+	}
+	n.Source, n.Config, n.Main = src, cfg, cfg.Main
+	n.Errors = cfg.Errors
+	for _, f := range cfg.Files {
+		n.Files = append(n.Files, f.Path)
+	}
+}
+
+// runTest runs `nginx -t` and sorts its answer into a verdict.
+func runTest(ctx context.Context, bin, main, prefix string) *NginxTest {
+	err := nginxconf.TestPrefix(ctx, bin, main, prefix)
+	if err == nil {
+		return &NginxTest{OK: true}
+	}
+	var e nginxconf.Error
+	if errors.As(err, &e) {
+		if strings.Contains(e.Msg, "Permission denied") || strings.Contains(e.Msg, "(13:") {
+			return &NginxTest{Inconclusive: e.Error()}
+		}
+		return &NginxTest{Error: &e}
+	}
+	return &NginxTest{Inconclusive: err.Error()}
+}
+
+// NIMFilesDefault are the NGINX Instance Manager 2.x files looked for: the server block
+// agents reach and the snippets it includes.
+func NIMFilesDefault() []string {
+	files := nginxconf.NIMFiles()
+	if more, _ := filepath.Glob("/etc/nms/nginx/*.conf"); len(more) > 0 {
+		files = append(files, more...)
+	}
+	return files
+}
+
+func nimFiles(paths, read []string) []NIMFile {
+	if paths == nil {
+		paths = NIMFilesDefault()
+	}
+	var out []NIMFile
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		out = append(out, NIMFile{Path: p, Included: containsPath(read, p)})
+	}
+	return out
+}
+
+// agentServers returns the servers that pass an agent gRPC path to gRPC, or that listen
+// on the agents' port and pass anything to gRPC.
+func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
+	var out []*NginxServer
+	for _, s := range all {
+		ns := &NginxServer{Server: s}
+		serves := false
+		for _, p := range AgentPaths {
+			r := AgentRoute{Path: p, Location: SelectLocation(s, p)}
+			if r.Location != nil && r.Location.GRPCPass.IsSet() {
+				r.GRPCPass = r.Location.GRPCPass.Value
+				serves = true
+			}
+			ns.Routes = append(ns.Routes, r)
+		}
+		if !serves && agentPort > 0 && listensOn(s, agentPort) {
+			for _, l := range s.Locations {
+				if l.GRPCPass.IsSet() {
+					serves = true
+				}
+			}
+		}
+		if serves {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+func listensOn(s *nginxconf.Server, port int) bool {
+	for _, l := range s.Listens {
+		if l.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
+// SelectLocation returns the location nginx chooses for uri in server s, following
+// ngx_http_core_find_location: an exact match wins; otherwise the longest prefix, then
+// its nested locations, then the regular expressions in order unless the prefix has "^~".
+// Named locations never match a request. Nil means no location matches.
+func SelectLocation(s *nginxconf.Server, uri string) *nginxconf.Location {
+	byDirective := map[*nginxconf.Directive]*nginxconf.Location{}
+	for i := range s.Locations {
+		byDirective[s.Locations[i].Directive] = &s.Locations[i]
+	}
+	d, _ := findLocation(s.Directive.Block, byDirective, uri)
+	if d == nil {
+		return nil
+	}
+	return byDirective[d]
+}
+
+func findLocation(block []*nginxconf.Directive, locs map[*nginxconf.Directive]*nginxconf.Location, uri string) (*nginxconf.Directive, bool) {
+	var best *nginxconf.Directive
+	var bestLen int
+	noregex := false
+	var regexes []*nginxconf.Location
+	for _, d := range block {
+		l := locs[d]
+		if l == nil || strings.HasPrefix(l.Path, "@") {
+			continue
+		}
+		switch l.Modifier {
+		case "=":
+			if l.Path == uri {
+				return d, true
+			}
+		case "", "^~":
+			if strings.HasPrefix(uri, l.Path) && (best == nil || len(l.Path) > bestLen) {
+				best, bestLen, noregex = d, len(l.Path), l.Modifier == "^~"
+			}
+		case "~", "~*":
+			regexes = append(regexes, l)
+		}
+	}
+	cur := best
+	if best != nil {
+		if nested, final := findLocation(best.Block, locs, uri); nested != nil {
+			if final {
+				return nested, true
+			}
+			cur = nested
+		}
+	}
+	if !noregex {
+		for _, l := range regexes {
+			if locationRegexMatch(l, uri) {
+				if nested, _ := findLocation(l.Directive.Block, locs, uri); nested != nil {
+					return nested, true
+				}
+				return l.Directive, true
+			}
+		}
+	}
+	return cur, false
+}
+
+// locationRegexMatch matches uri against a regex location. nginx uses PCRE; a pattern
+// Go's RE2 cannot compile (backreferences, lookaround) is treated as not matching.
+func locationRegexMatch(l *nginxconf.Location, uri string) bool {
+	pat := l.Path
+	if l.Modifier == "~*" {
+		pat = "(?i)" + pat
+	}
+	re, err := regexp.Compile(pat)
+	return err == nil && re.MatchString(uri)
+}
+
+// fileCache loads each file an agent server names once.
+type fileCache map[string]any
+
+func (c fileCache) tls(role FileRole, s nginxconf.Setting) *FileFacts {
+	if !s.IsSet() || s.Path == "" {
+		return nil
+	}
+	key := string(role) + "\x00" + s.Path
+	if v, ok := c[key]; ok {
+		return v.(*FileFacts)
+	}
+	ff := LoadTLSFile(role, s.Path)
+	c[key] = ff
+	return ff
+}
+
+func (c fileCache) crl(s nginxconf.Setting) *CRLFacts {
+	if !s.IsSet() || s.Path == "" {
+		return nil
+	}
+	key := "crl\x00" + s.Path
+	if v, ok := c[key]; ok {
+		return v.(*CRLFacts)
+	}
+	cf := LoadCRLFile(s.Path)
+	c[key] = cf
+	return cf
+}
+
+func (c fileCache) load(s *NginxServer) {
+	for _, cert := range s.SSL.Certificates {
+		s.Certs = append(s.Certs, c.tls(RoleCert, cert))
+	}
+	for _, key := range s.SSL.CertificateKeys {
+		s.Keys = append(s.Keys, c.tls(RoleKey, key))
+	}
+	s.ClientCA = c.tls(RoleCA, s.SSL.ClientCertificate)
+	s.TrustedCA = c.tls(RoleCA, s.SSL.TrustedCertificate)
+	s.CRL = c.crl(s.SSL.CRL)
+}
+
+// LoadCRLFile reads an ssl_crl file: PEM "X509 CRL" blocks (what nginx reads) or one DER
+// list. It never fails: problems are recorded.
+func LoadCRLFile(path string) *CRLFacts {
+	cf := &CRLFacts{Path: path}
+	_, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cf
+	}
+	cf.Exists = true
+	if err != nil {
+		cf.ReadError = err.Error()
+		return cf
+	}
+	data, err := readTLSFileCapped(path, MaxTLSFileSize*16) // CRLs of big CAs run to megabytes
+	if err != nil {
+		cf.ReadError = err.Error()
+		return cf
+	}
+	cf.CRLs, cf.ParseError = ParseCRLs(data)
+	return cf
+}
+
+// ParseCRLs parses every "X509 CRL" PEM block of data, or data as one DER list when it
+// holds no PEM. The error text names each block that did not parse, by line.
+func ParseCRLs(data []byte) ([]*x509.RevocationList, string) {
+	var out []*x509.RevocationList
+	var errs []string
+	blocks := scanPEMBlocks(data)
+	if len(blocks) == 0 {
+		if len(bytes.TrimSpace(data)) == 0 {
+			return nil, "empty file"
+		}
+		rl, err := x509.ParseRevocationList(data)
+		if err != nil {
+			return nil, fmt.Sprintf("neither PEM nor a DER CRL: %v", err)
+		}
+		return []*x509.RevocationList{rl}, ""
+	}
+	for _, b := range blocks {
+		switch {
+		case b.block == nil:
+			errs = append(errs, fmt.Sprintf("line %d: %s: malformed PEM block", b.line, b.typ))
+		case b.typ != "X509 CRL":
+			errs = append(errs, fmt.Sprintf("line %d: %s: not an X509 CRL block", b.line, b.typ))
+		default:
+			rl, err := x509.ParseRevocationList(b.block.Bytes)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("line %d: X509 CRL: %v", b.line, err))
+				continue
+			}
+			out = append(out, rl)
+		}
+	}
+	return out, strings.Join(errs, "\n")
+}

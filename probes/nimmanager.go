@@ -1,0 +1,170 @@
+package probes
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// NIM 1.x's nginx-manager (nginx-facts.md §4.2) serves the agents' gRPC itself, with its
+// own TLS: bind_address:grpc_port, the certificate cert and key, and server_name.
+
+// NIM 1.x defaults, used when nginx-manager.conf leaves a key out.
+const (
+	NIM1DefaultBindAddress = "127.0.0.1"
+	NIM1DefaultGRPCPort    = "10000"
+	NIM1DefaultGatewayPort = "11000"
+)
+
+// NIM1ConfigPaths are where nginx-manager looks for its configuration.
+func NIM1ConfigPaths() []string { return []string{"/etc/nginx-manager/nginx-manager.conf"} }
+
+// NIMManagerConfig is NIM 1.x's nginx-manager.conf with the line of every key.
+type NIMManagerConfig struct {
+	// Path is the file read.
+	Path string `json:"path"`
+	// Error is set when the file cannot be read or is not YAML.
+	Error *ConfigError `json:"error,omitempty"`
+	// BindAddress and GRPCPort are where nginx-manager serves the agents' gRPC;
+	// GatewayPort is its API and UI.
+	BindAddress Setting `json:"bind_address"`
+	GRPCPort    Setting `json:"grpc_port"`
+	GatewayPort Setting `json:"gateway_port"`
+	// ServerName is the name agents are meant to dial.
+	ServerName Setting `json:"server_name"`
+	// Cert and Key are the TLS certificate and key nginx-manager serves gRPC with.
+	Cert Setting `json:"cert"`
+	Key  Setting `json:"key"`
+	// CertFile and KeyFile are those files; nil when unset.
+	CertFile *FileFacts `json:"cert_file,omitempty"`
+	KeyFile  *FileFacts `json:"key_file,omitempty"`
+}
+
+// maxNIMConfigSize bounds what is read of nginx-manager.conf: real files are a few
+// hundred bytes.
+const maxNIMConfigSize = 1 << 20
+
+// LoadNIMManagerConfig reads and parses nginx-manager.conf at path and loads the cert and
+// key files it names. It never fails: problems are in Error.
+func LoadNIMManagerConfig(path string) *NIMManagerConfig {
+	data, err := readTLSFileCapped(path, maxNIMConfigSize)
+	if err != nil {
+		c := ParseNIMManagerConfig(path, nil)
+		msg := err.Error()
+		if errors.Is(err, fs.ErrNotExist) {
+			msg = "no such file"
+		}
+		c.Error = &ConfigError{Path: path, Message: msg}
+		return c
+	}
+	c := ParseNIMManagerConfig(path, data)
+	if c.Cert.Value != "" {
+		c.CertFile = LoadTLSFile(RoleCert, c.Cert.Value)
+	}
+	if c.Key.Value != "" {
+		c.KeyFile = LoadTLSFile(RoleKey, c.Key.Value)
+	}
+	return c
+}
+
+// ParseNIMManagerConfig parses nginx-manager.conf held in data as the file path. Keys are
+// matched case-insensitively (nginx-manager reads them with viper); unknown keys are
+// ignored. It never panics; a YAML error is returned in Error with its line.
+func ParseNIMManagerConfig(path string, data []byte) *NIMManagerConfig {
+	def := func(v string) Setting { return Setting{Value: v, Source: Source{Kind: SourceDefault}} }
+	c := &NIMManagerConfig{
+		Path:        path,
+		BindAddress: def(NIM1DefaultBindAddress),
+		GRPCPort:    def(NIM1DefaultGRPCPort),
+		GatewayPort: def(NIM1DefaultGatewayPort),
+	}
+	if data == nil {
+		return c
+	}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		c.Error = yamlError(path, err)
+		return c
+	}
+	for _, doc := range f.Docs {
+		for _, mv := range mappingValues(doc.Body) {
+			key := strings.ToLower(scalarText(mv.Key))
+			var dst *Setting
+			switch key {
+			case "bind_address":
+				dst = &c.BindAddress
+			case "grpc_port":
+				dst = &c.GRPCPort
+			case "gateway_port":
+				dst = &c.GatewayPort
+			case "server_name":
+				dst = &c.ServerName
+			case "cert":
+				dst = &c.Cert
+			case "key":
+				dst = &c.Key
+			default:
+				continue
+			}
+			v := scalarText(mv.Value)
+			line := 0
+			if tk := mv.Key.GetToken(); tk != nil && tk.Position != nil {
+				line = tk.Position.Line
+			}
+			*dst = Setting{Value: v, Source: Source{Kind: SourceFile, Name: path, Line: line}}
+		}
+		break // nginx-manager reads the first document only
+	}
+	return c
+}
+
+// mappingValues returns the key/value pairs of a top-level mapping (nil for anything else).
+func mappingValues(n ast.Node) []*ast.MappingValueNode {
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		return m.Values
+	case *ast.MappingValueNode:
+		return []*ast.MappingValueNode{m}
+	}
+	return nil
+}
+
+// scalarText is a scalar node's value, quotes removed; "" for mappings, sequences and nil.
+func scalarText(n ast.Node) string {
+	if n == nil {
+		return ""
+	}
+	switch v := n.(type) {
+	case *ast.StringNode:
+		return v.Value
+	case *ast.NullNode:
+		return ""
+	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode, *ast.AnchorNode, *ast.AliasNode:
+		return ""
+	case ast.ScalarNode:
+		if tk := v.GetToken(); tk != nil {
+			return tk.Value
+		}
+	}
+	return ""
+}
+
+// yamlError turns a go-yaml error into a ConfigError with the line it names.
+func yamlError(path string, err error) *ConfigError {
+	ce := &ConfigError{Path: path, Message: err.Error()}
+	var te interface {
+		GetToken() *token.Token
+		GetMessage() string
+	}
+	if errors.As(err, &te) {
+		ce.Message = te.GetMessage()
+		if tk := te.GetToken(); tk != nil && tk.Position != nil {
+			ce.Line, ce.Column = tk.Position.Line, tk.Position.Column
+		}
+	}
+	return ce
+}
