@@ -15,15 +15,17 @@ const (
 	FactAgentConfig FactKind = "agent-config" // Facts.Agent
 	FactAgentFiles  FactKind = "agent-files"  // Facts.Files
 	FactEndpoint    FactKind = "endpoint"     // Facts.Endpoint
+	FactNginx       FactKind = "nginx"        // Facts.Nginx
 )
 
 // FactOrder is the order facts are gathered in.
-var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint}
+var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNginx}
 
 // factDeps lists the kinds a kind's gathering reads.
 var factDeps = map[FactKind][]FactKind{
 	FactAgentFiles: {FactAgentConfig},
 	FactEndpoint:   {FactAgentConfig, FactAgentFiles},
+	FactNginx:      {FactAgentConfig}, // the agents' port picks agent-facing servers
 }
 
 // Thresholds tune the expiry checks.
@@ -56,6 +58,8 @@ type Facts struct {
 	Agent    *probes.AgentConfig
 	Files    *probes.AgentFiles
 	Endpoint *probes.EndpointReport
+	// Nginx is the manager side: the NGINX configuration agents connect through.
+	Nginx *probes.NginxFacts
 
 	// Errors records why a kind could not be gathered.
 	Errors map[FactKind]string
@@ -70,6 +74,8 @@ func (f *Facts) Has(kind FactKind) bool {
 		return f.Files != nil
 	case FactEndpoint:
 		return f.Endpoint != nil
+	case FactNginx:
+		return f.Nginx != nil
 	}
 	return false
 }
@@ -83,6 +89,8 @@ func (f *Facts) clear(kind FactKind) {
 		f.Files = nil
 	case FactEndpoint:
 		f.Endpoint = nil
+	case FactNginx:
+		f.Nginx = nil
 	}
 	delete(f.Errors, kind)
 }
