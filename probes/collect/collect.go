@@ -21,11 +21,15 @@ type Options struct {
 	Agent probes.AgentConfigOptions
 	// Timeout bounds each network step of the endpoint probe (default 5s).
 	Timeout time.Duration
+	// Nginx controls the manager-side NGINX discovery (--nginx-config, --nginx-prefix).
+	Nginx probes.NginxOptions
 }
 
 // Collector implements diagnostics.Gatherer with the real probes.
 type Collector struct {
 	Options Options
+
+	stdin stdinDump // --nginx-config -: nginx -T output, read once
 }
 
 // New returns a Collector.
@@ -36,6 +40,9 @@ func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *di
 	switch kind {
 	case diagnostics.FactAgentConfig:
 		cfg := probes.LoadAgentConfig(c.Options.Agent)
+		if c.managerOnly(ctx, cfg, f) {
+			return errManagerOnly
+		}
 		f.Agent = &cfg
 	case diagnostics.FactAgentFiles:
 		if f.Agent == nil {
@@ -65,6 +72,8 @@ func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *di
 			}
 		}
 		f.Endpoint = probes.ProbeEndpoint(ctx, opts)
+	case diagnostics.FactNginx:
+		f.Nginx = c.loadNginx(ctx, f)
 	default:
 		return fmt.Errorf("unknown fact kind %q", kind)
 	}

@@ -1,0 +1,77 @@
+package collect
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+// errManagerOnly skips the agent-side checks on a host that only terminates the agents'
+// connections: their skip reason reads "agent-config facts <this>".
+var errManagerOnly = errors.New("not gathered: manager side only (no agent configuration on this host)")
+
+// maxStdinDump bounds the `nginx -T` output read from standard input.
+const maxStdinDump = 64 << 20
+
+// stdinDump holds `nginx -T` output read from standard input once, so that a re-run
+// (the TUI's) parses the same configuration again.
+type stdinDump struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+func (s *stdinDump) reader(r io.Reader) io.Reader {
+	s.once.Do(func() {
+		if r == nil {
+			return
+		}
+		s.data, s.err = io.ReadAll(io.LimitReader(r, maxStdinDump+1))
+	})
+	if s.err != nil {
+		return errReader{s.err}
+	}
+	return bytes.NewReader(s.data)
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// managerOnly decides the role of a host without an agent configuration: a named NGINX
+// configuration (--nginx-config), or a discovered one that serves the agents' gRPC paths,
+// makes this a manager-side run, whose agent-side checks skip. The discovered facts are
+// kept in f so they are not gathered twice.
+func (c *Collector) managerOnly(ctx context.Context, cfg probes.AgentConfig, f *diagnostics.Facts) bool {
+	if cfg.Path != "" || cfg.Host.IsSet() || c.Options.Agent.Path != "" {
+		return false
+	}
+	if c.Options.Nginx.Config != "" {
+		return true
+	}
+	n := c.loadNginx(ctx, f)
+	f.Nginx = n
+	return n.Manager()
+}
+
+// loadNginx gathers the NGINX facts. With an agent configuration, its port marks the
+// servers agents reach; without one (a manager-side run) --cert names the agent
+// certificate to judge against the configuration.
+func (c *Collector) loadNginx(ctx context.Context, f *diagnostics.Facts) *probes.NginxFacts {
+	opts := c.Options.Nginx
+	if opts.Config == probes.StdinName {
+		opts.Stdin = c.stdin.reader(opts.Stdin)
+	}
+	if f.Agent != nil {
+		opts.AgentPort, _ = strconv.Atoi(f.Agent.Port.Value)
+	} else if opts.AgentCert == "" {
+		opts.AgentCert = c.Options.Agent.Overrides.Cert
+	}
+	return probes.LoadNginx(ctx, opts)
+}
