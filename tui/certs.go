@@ -1,0 +1,502 @@
+package tui
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+)
+
+// certProblem is one thing wrong with a certificate, shown where the certificate is.
+type certProblem struct {
+	sev  diagnostics.Severity
+	text string
+}
+
+// certRole says what a chain is for, which decides what counts as a problem.
+type certRole int
+
+const (
+	roleAgent  certRole = iota // the agent's client certificate
+	roleServer                 // the chain the server served
+	roleCA                     // the agent's CA bundle
+)
+
+// chainNode is one certificate in a drawn chain, or a gap where an issuer was not found.
+type chainNode struct {
+	cert  *x509.Certificate
+	where string // where this certificate came from, when not the chain's own source
+	gap   string // set instead of cert when the issuer is missing
+	probs []certProblem
+}
+
+// certSource is a list of certificates and what to call them.
+type certSource struct {
+	certs []*x509.Certificate
+	where string
+}
+
+// issuedBy reports whether parent issued c: names match and the signature verifies.
+// A same-name CA whose key differs (a re-created CA) matches by name only.
+func issuedBy(c, parent *x509.Certificate) (nameOK, sigOK bool) {
+	if !bytes.Equal(c.RawIssuer, parent.RawSubject) {
+		return false, false
+	}
+	return true, c.CheckSignatureFrom(parent) == nil
+}
+
+func selfIssued(c *x509.Certificate) bool { return bytes.Equal(c.RawIssuer, c.RawSubject) }
+
+// chainFrom walks from leaf to its root, looking for each issuer in the sources in order.
+func chainFrom(leaf *x509.Certificate, sources ...certSource) []chainNode {
+	nodes := []chainNode{{cert: leaf}}
+	seen := map[*x509.Certificate]bool{leaf: true}
+	cur := leaf
+	for depth := 0; depth < 8 && !selfIssued(cur); depth++ {
+		var next *x509.Certificate
+		var where string
+		var nameOnly *x509.Certificate
+		for _, src := range sources {
+			for _, c := range src.certs {
+				if seen[c] {
+					continue
+				}
+				if nameOK, sigOK := issuedBy(cur, c); sigOK {
+					next, where = c, src.where
+					break
+				} else if nameOK && nameOnly == nil {
+					nameOnly = c
+				}
+			}
+			if next != nil {
+				break
+			}
+		}
+		if next == nil {
+			gap := "issuer " + dnString(cur.Issuer.String()) + " not found"
+			if nameOnly != nil {
+				gap = "a certificate named " + dnString(cur.Issuer.String()) +
+					" is present, but it did not sign this one (a re-created CA with the same name?)"
+			}
+			nodes = append(nodes, chainNode{gap: gap})
+			break
+		}
+		seen[next] = true
+		nodes = append(nodes, chainNode{cert: next, where: where})
+		cur = next
+	}
+	return nodes
+}
+
+func dnString(s string) string {
+	if s == "" {
+		return "(empty name)"
+	}
+	return s
+}
+
+// certGroup is one of the screen's sections.
+type certGroup struct {
+	title  string
+	source string
+	note   string
+	chains [][]chainNode
+}
+
+// certGroups collects the agent's chain, the served chain and the CA bundle.
+func (m Model) certGroups() []certGroup {
+	var out []certGroup
+	files, ep := m.host.files, m.host.endpoint
+	var caCerts []*x509.Certificate
+	caWhere := "from the CA file"
+	if files != nil && files.CA != nil {
+		caCerts = files.CA.Certs
+		caWhere = "from " + files.CA.Path
+	}
+
+	agent := certGroup{title: "Agent certificate"}
+	switch {
+	case files == nil:
+		agent.note = "not read yet"
+	case files.Cert == nil:
+		agent.note = "not configured"
+	case len(files.Cert.Certs) == 0:
+		agent.source = files.Cert.Path
+		agent.note = "no certificate could be read from the file"
+	default:
+		agent.source = files.Cert.Path
+		leaf := files.Cert.Certs[0]
+		agent.chains = [][]chainNode{chainFrom(leaf,
+			certSource{files.Cert.Certs[1:], "in the same file"}, certSource{caCerts, caWhere})}
+	}
+	out = append(out, agent)
+
+	served := certGroup{title: "Served by the server"}
+	var peer []*x509.Certificate
+	if ep != nil {
+		served.source = ep.Address
+		if ep.Agent != nil && ep.Agent.TLS != nil {
+			peer = ep.Agent.TLS.PeerChain
+		}
+		if len(peer) == 0 && ep.NoCert != nil && ep.NoCert.TLS != nil {
+			peer = ep.NoCert.TLS.PeerChain
+		}
+	}
+	switch {
+	case ep == nil:
+		served.note = "not probed yet"
+	case len(peer) == 0:
+		served.note = "no certificate was received"
+	default:
+		served.chains = [][]chainNode{chainFrom(peer[0],
+			certSource{peer[1:], ""}, certSource{caCerts, caWhere + ", not served"})}
+	}
+	out = append(out, served)
+
+	bundle := certGroup{title: "CA bundle"}
+	switch {
+	case files == nil:
+		bundle.note = "not read yet"
+	case files.CA == nil:
+		bundle.note = "none configured: the agent trusts the system store"
+	case len(files.CA.Certs) == 0:
+		bundle.source = files.CA.Path
+		bundle.note = "no certificate could be read from the file"
+	default:
+		bundle.source = files.CA.Path
+		shown := map[*x509.Certificate]bool{}
+		for _, c := range caCerts {
+			if shown[c] || issuesOther(c, caCerts) {
+				continue
+			}
+			chain := chainFrom(c, certSource{caCerts, ""})
+			for _, n := range chain {
+				shown[n.cert] = true
+			}
+			bundle.chains = append(bundle.chains, chain)
+		}
+		for _, c := range caCerts { // a loop of cross-signed CAs has no bottom; show them anyway
+			if !shown[c] {
+				bundle.chains = append(bundle.chains, []chainNode{{cert: c}})
+			}
+		}
+	}
+	out = append(out, bundle)
+	return out
+}
+
+// issuesOther reports whether c signed another certificate of the list.
+func issuesOther(c *x509.Certificate, list []*x509.Certificate) bool {
+	for _, o := range list {
+		if o != c && !selfIssued(o) {
+			if _, ok := issuedBy(o, c); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// thresholds are the expiry thresholds of the last run.
+func (m Model) thresholds() diagnostics.Thresholds {
+	if m.facts != nil && m.facts.Thresholds != (diagnostics.Thresholds{}) {
+		return m.facts.Thresholds
+	}
+	if m.engine.Thresholds != (diagnostics.Thresholds{}) {
+		return m.engine.Thresholds
+	}
+	return diagnostics.DefaultThresholds()
+}
+
+// clock is the instant certificates are judged at: the last run's.
+func (m Model) clock() time.Time {
+	if m.facts != nil && !m.facts.Now.IsZero() {
+		return m.facts.Now
+	}
+	if m.engine.Now != nil {
+		return m.engine.Now()
+	}
+	return time.Time{}
+}
+
+// problems lists what is wrong with the certificate at position i of a chain.
+func (m Model) problems(c *x509.Certificate, role certRole, leaf bool) []certProblem {
+	var out []certProblem
+	add := func(sev diagnostics.Severity, format string, a ...any) {
+		out = append(out, certProblem{sev, fmt.Sprintf(format, a...)})
+	}
+	if p, ok := m.lifeProblem(c); ok {
+		out = append(out, p)
+	}
+	if leaf && role == roleAgent {
+		if c.IsCA {
+			add(diagnostics.SeverityFail, "a CA certificate (CA:TRUE) used as the agent's own")
+		}
+		if !ekuAllows(c, x509.ExtKeyUsageClientAuth) {
+			add(diagnostics.SeverityFail, "extended key usage lacks clientAuth")
+		}
+	}
+	if leaf && role == roleServer {
+		if !ekuAllows(c, x509.ExtKeyUsageServerAuth) {
+			add(diagnostics.SeverityFail, "extended key usage lacks serverAuth")
+		}
+		if len(c.DNSNames)+len(c.IPAddresses) == 0 {
+			add(diagnostics.SeverityFail, "no subject alternative names: Go ignores the CN")
+		} else if ep := m.host.endpoint; ep != nil && ep.VerifyName != "" && c.VerifyHostname(ep.VerifyName) != nil {
+			add(diagnostics.SeverityFail, "does not cover %s, the name the agent verifies", ep.VerifyName)
+		}
+	}
+	if pub, ok := c.PublicKey.(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
+		add(diagnostics.SeverityFail, "RSA key of %d bits (at least 2048 needed)", pub.N.BitLen())
+	}
+	if !selfIssued(c) {
+		switch c.SignatureAlgorithm {
+		case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA, x509.DSAWithSHA1:
+			add(diagnostics.SeverityFail, "signed with %s, which OpenSSL refuses", c.SignatureAlgorithm)
+		}
+	}
+	return out
+}
+
+// lifeProblem judges c's validity period at the run's instant with the run's thresholds.
+func (m Model) lifeProblem(c *x509.Certificate) (certProblem, bool) {
+	now, th := m.clock(), m.thresholds()
+	if now.IsZero() {
+		return certProblem{}, false
+	}
+	days := diagnostics.DaysLeft(c, now)
+	life := c.NotAfter.Sub(c.NotBefore)
+	left := c.NotAfter.Sub(now)
+	switch {
+	case now.After(c.NotAfter):
+		return certProblem{diagnostics.SeverityFail, "expired " + agoText(now.Sub(c.NotAfter)) + " ago"}, true
+	case now.Before(c.NotBefore):
+		return certProblem{diagnostics.SeverityFail, fmt.Sprintf("not valid until %s (in %s)",
+			c.NotBefore.UTC().Format("2006-01-02 15:04 UTC"), agoText(c.NotBefore.Sub(now)))}, true
+	case days < th.CritDays:
+		return certProblem{diagnostics.SeverityFail, "expires in " + agoText(left)}, true
+	case days < th.WarnDays || (life > 0 && float64(left) < float64(life)*float64(th.WarnPercent)/100):
+		return certProblem{diagnostics.SeverityWarn, "expires in " + agoText(left)}, true
+	}
+	return certProblem{}, false
+}
+
+// ekuAllows reports whether c may be used for want (no EKU means any purpose).
+func ekuAllows(c *x509.Certificate, want x509.ExtKeyUsage) bool {
+	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	for _, u := range c.ExtKeyUsage {
+		if u == want || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+// agoText formats a duration as days, or hours and minutes under two days.
+func agoText(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+	if d >= time.Hour {
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dm", int(math.Ceil(d.Minutes())))
+}
+
+// certLines renders the three sections as trees.
+func (m Model) certLines(w int) []string {
+	var out []string
+	for gi, g := range m.certGroups() {
+		if gi > 0 {
+			out = append(out, "")
+		}
+		head := " " + m.styles.Section.Render(g.title)
+		if g.source != "" {
+			head += m.styles.Dim.Render("  " + g.source)
+		}
+		out = append(out, fit(head, w, m.g.ellipsis))
+		if g.note != "" {
+			out = append(out, m.styles.Dim.Render(fit("   "+g.note, w, m.g.ellipsis)))
+		}
+		role := [...]certRole{roleAgent, roleServer, roleCA}[gi]
+		for _, chain := range g.chains {
+			for depth, n := range chain {
+				out = append(out, m.nodeLines(n, role, depth, w)...)
+			}
+		}
+	}
+	return out
+}
+
+// nodeLines draws one certificate of a chain at its depth.
+func (m Model) nodeLines(n chainNode, role certRole, depth, w int) []string {
+	s := m.styles
+	indent := " " + strings.Repeat(m.g.treePipe, depth)
+	branch := indent + m.g.treeLast
+	body := indent + strings.Repeat(" ", len([]rune(m.g.treeLast))) + "  "
+	if n.cert == nil {
+		return styleLines(wrapIndent(m.g.fail+" "+n.gap, w, branch, body), s.Fail.Render)
+	}
+	c := n.cert
+	probs := m.problems(c, role, depth == 0)
+	worst := diagnostics.SeverityOK
+	for _, p := range probs {
+		worst = max(worst, p.sev)
+	}
+	g, word := m.g.severity(worst)
+	subject := dnString(c.Subject.String())
+	var out []string
+	out = append(out, fit(branch+s.severity(worst).Render(g+" "+pad(word, 4))+" "+s.Bold.Render(subject), w, m.g.ellipsis))
+	if n.where != "" {
+		out = append(out, s.Dim.Render(fit(body+"("+n.where+")", w, m.g.ellipsis)))
+	}
+	for _, p := range probs {
+		pg, _ := m.g.severity(p.sev)
+		out = append(out, styleLines(wrapIndent(pg+" "+p.text, w, body, body+"  "), s.severity(p.sev).Render)...)
+	}
+	field := func(name, value string) {
+		first := body + s.Label.Render(pad(name, 8))
+		out = append(out, wrapIndent(value, w, first, body+strings.Repeat(" ", 8))...)
+	}
+	field("issuer", dnString(c.Issuer.String()))
+	if sans := sanList(c); len(sans) > 0 {
+		field("SANs", strings.Join(sans, ", "))
+	} else {
+		field("SANs", "none")
+	}
+	field("valid", c.NotBefore.UTC().Format("2006-01-02")+" "+m.g.arrow+" "+c.NotAfter.UTC().Format("2006-01-02"))
+	out = append(out, body+strings.Repeat(" ", 8)+m.lifeBar(c))
+	field("usage", usageText(c))
+	field("key", keyText(c)+" · signed "+c.SignatureAlgorithm.String())
+	sum := sha256.Sum256(c.Raw)
+	hexs := hex.EncodeToString(sum[:])
+	var groups []string
+	for i := 0; i < len(hexs); i += 8 {
+		groups = append(groups, hexs[i:i+8])
+	}
+	field("sha256", strings.Join(groups, " "))
+	return out
+}
+
+// lifeBar draws the share of the validity period left, with the days left in words.
+func (m Model) lifeBar(c *x509.Certificate) string {
+	now := m.clock()
+	if now.IsZero() {
+		return ""
+	}
+	const width = 12
+	life := c.NotAfter.Sub(c.NotBefore)
+	frac := 0.0
+	if life > 0 {
+		frac = float64(c.NotAfter.Sub(now)) / float64(life)
+	}
+	frac = math.Max(0, math.Min(1, frac))
+	if now.Before(c.NotBefore) {
+		frac = 1
+	}
+	full := int(math.Round(frac * width))
+	days := diagnostics.DaysLeft(c, now)
+	var text string
+	sev := diagnostics.SeverityOK
+	if p, ok := m.lifeProblem(c); ok {
+		sev = p.sev
+	}
+	switch {
+	case now.After(c.NotAfter):
+		text = "expired " + agoText(now.Sub(c.NotAfter)) + " ago"
+	case now.Before(c.NotBefore):
+		text = "not valid yet"
+	case days == 1:
+		text = "1 day left"
+	default:
+		text = fmt.Sprintf("%d days left", days)
+	}
+	bar := "[" + strings.Repeat(m.g.barFull, full) + strings.Repeat(m.g.barEmpty, width-full) + "]"
+	return m.styles.severity(sev).Render(bar + " " + text)
+}
+
+// sanList lists a certificate's subject alternative names.
+func sanList(c *x509.Certificate) []string {
+	var out []string
+	out = append(out, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		out = append(out, ip.String())
+	}
+	for _, u := range c.URIs {
+		out = append(out, u.String())
+	}
+	out = append(out, c.EmailAddresses...)
+	return out
+}
+
+var ekuNames = map[x509.ExtKeyUsage]string{
+	x509.ExtKeyUsageAny: "any", x509.ExtKeyUsageServerAuth: "serverAuth", x509.ExtKeyUsageClientAuth: "clientAuth",
+	x509.ExtKeyUsageCodeSigning: "codeSigning", x509.ExtKeyUsageEmailProtection: "emailProtection",
+	x509.ExtKeyUsageTimeStamping: "timeStamping", x509.ExtKeyUsageOCSPSigning: "OCSPSigning",
+}
+
+var kuNames = []struct {
+	bit  x509.KeyUsage
+	name string
+}{
+	{x509.KeyUsageDigitalSignature, "digitalSignature"}, {x509.KeyUsageContentCommitment, "nonRepudiation"},
+	{x509.KeyUsageKeyEncipherment, "keyEncipherment"}, {x509.KeyUsageDataEncipherment, "dataEncipherment"},
+	{x509.KeyUsageKeyAgreement, "keyAgreement"}, {x509.KeyUsageCertSign, "keyCertSign"},
+	{x509.KeyUsageCRLSign, "cRLSign"},
+}
+
+// usageText describes the extended and plain key usages and the CA flag.
+func usageText(c *x509.Certificate) string {
+	var eku []string
+	for _, u := range c.ExtKeyUsage {
+		if n, ok := ekuNames[u]; ok {
+			eku = append(eku, n)
+		} else {
+			eku = append(eku, fmt.Sprintf("eku(%d)", u))
+		}
+	}
+	for _, oid := range c.UnknownExtKeyUsage {
+		eku = append(eku, oid.String())
+	}
+	var ku []string
+	for _, k := range kuNames {
+		if c.KeyUsage&k.bit != 0 {
+			ku = append(ku, k.name)
+		}
+	}
+	parts := []string{"EKU any (none set)"}
+	if len(eku) > 0 {
+		parts[0] = "EKU " + strings.Join(eku, ", ")
+	}
+	if len(ku) > 0 {
+		parts = append(parts, "KU "+strings.Join(ku, ", "))
+	}
+	if c.BasicConstraintsValid && c.IsCA {
+		parts = append(parts, "CA")
+	}
+	return strings.Join(parts, " · ")
+}
+
+// keyText names a public key's type and size.
+func keyText(c *x509.Certificate) string {
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return c.PublicKeyAlgorithm.String()
+}

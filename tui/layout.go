@@ -1,0 +1,80 @@
+package tui
+
+import (
+	"strings"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// wrap breaks plain text into lines of at most width cells, at spaces where it can and
+// inside words where it must (paths, fingerprints). Existing newlines are kept.
+func wrap(s string, width int) []string {
+	if width < 1 {
+		width = 1
+	}
+	return strings.Split(ansi.Wrap(s, width, "-/"), "\n")
+}
+
+// wrapIndent wraps s to width with first in front of the first line and rest in front of
+// the others; first and rest should be the same width.
+func wrapIndent(s string, width int, first, rest string) []string {
+	lines := wrap(s, width-ansi.StringWidth(first))
+	for i := range lines {
+		if i == 0 {
+			lines[i] = first + lines[i]
+		} else {
+			lines[i] = rest + lines[i]
+		}
+	}
+	return lines
+}
+
+// styleLines applies render to each line (styles must not span line breaks, or the
+// terminal carries the colour into the next line's margin).
+func styleLines(lines []string, render func(...string) string) []string {
+	for i, l := range lines {
+		lines[i] = render(l)
+	}
+	return lines
+}
+
+// fit cuts s (which may hold ANSI sequences) to width cells, marking the cut with tail.
+func fit(s string, width int, tail string) string {
+	if ansi.StringWidth(s) <= width {
+		return s
+	}
+	return ansi.Truncate(s, width, tail)
+}
+
+// pad fills s with spaces to width cells.
+func pad(s string, width int) string {
+	if w := ansi.StringWidth(s); w < width {
+		return s + strings.Repeat(" ", width-w)
+	}
+	return s
+}
+
+// spread puts left and right on one line of width cells, cutting left when both do not fit.
+func spread(left, right string, width int, tail string) string {
+	rw := ansi.StringWidth(right)
+	if rw >= width {
+		return fit(right, width, tail)
+	}
+	left = fit(left, width-rw-1, tail)
+	gap := width - ansi.StringWidth(left) - rw
+	if gap < 1 {
+		gap = 1
+	}
+	return left + strings.Repeat(" ", gap) + right
+}
+
+// clamp limits v to [lo, hi] (lo wins when hi < lo).
+func clamp(v, lo, hi int) int {
+	if v > hi {
+		v = hi
+	}
+	if v < lo {
+		v = lo
+	}
+	return v
+}

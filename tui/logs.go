@@ -1,0 +1,384 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+)
+
+// logCapacity bounds the lines kept for the Logs screen; older lines are dropped.
+const logCapacity = 10000
+
+// logView is the Logs screen's state: a ring buffer of lines, the filter and the
+// matching lines' sequence numbers, the cursor and whether the view is paused.
+// It is shared by copies of the model (a pointer), and only Update changes it.
+type logView struct {
+	ring  []LogLine
+	first uint64 // sequence number of ring's oldest line
+	n     uint64 // lines ever added; the next line gets sequence n
+
+	filter  string
+	editing bool     // the filter is being typed
+	match   []uint64 // sequence numbers of lines matching filter, ascending
+
+	cursor int    // index into match
+	top    int    // first visible index into match
+	follow bool   // cursor sticks to the newest line
+	paused bool   // the view stays where it is while lines keep arriving
+	limit  uint64 // when paused, lines from this sequence on are not shown
+
+	ch    chan LogLine
+	errc  chan error
+	ended bool
+	err   string
+}
+
+func newLogView(capacity int) *logView {
+	return &logView{ring: make([]LogLine, 0, capacity), follow: true, ch: make(chan LogLine, 256), errc: make(chan error, 1)}
+}
+
+// line returns the line with sequence seq; it must still be in the ring.
+func (l *logView) line(seq uint64) *LogLine {
+	return &l.ring[seq%uint64(cap(l.ring))]
+}
+
+// add appends lines, dropping the oldest beyond capacity.
+func (l *logView) add(lines []LogLine) {
+	c := uint64(cap(l.ring))
+	for _, ln := range lines {
+		seq := l.n
+		if uint64(len(l.ring)) < c {
+			l.ring = append(l.ring, ln)
+		} else {
+			l.ring[seq%c] = ln
+			l.first++
+		}
+		l.n++
+		if l.matches(&ln) {
+			l.match = append(l.match, seq)
+		}
+	}
+	// Forget matches that fell out of the ring; keep the cursor on the same line.
+	drop := 0
+	for drop < len(l.match) && l.match[drop] < l.first {
+		drop++
+	}
+	if drop > 0 {
+		l.match = append(l.match[:0], l.match[drop:]...)
+		l.cursor = max(l.cursor-drop, 0)
+		l.top = max(l.top-drop, 0)
+	}
+	if !l.paused {
+		l.limit = l.n
+	}
+	if l.follow && !l.paused {
+		l.cursor = max(l.visible()-1, 0)
+	}
+}
+
+// visible is the number of matching lines shown (those before limit).
+func (l *logView) visible() int {
+	n := len(l.match)
+	for n > 0 && l.match[n-1] >= l.limit {
+		n--
+	}
+	return n
+}
+
+// matches reports whether ln passes the filter (case-insensitive, over text, source,
+// level, event and finding).
+func (l *logView) matches(ln *LogLine) bool {
+	if l.filter == "" {
+		return true
+	}
+	for _, s := range []string{ln.Text, ln.Source, ln.Level, ln.Event, ln.Finding} {
+		if containsFold(s, l.filter) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold is a case-insensitive strings.Contains for an ASCII-lowered needle.
+func containsFold(s, lowerNeedle string) bool {
+	if len(lowerNeedle) > len(s) {
+		return false
+	}
+	for i := 0; i+len(lowerNeedle) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(lowerNeedle)], lowerNeedle) {
+			return true
+		}
+	}
+	return false
+}
+
+// setFilter rebuilds the matching lines for a new filter.
+func (l *logView) setFilter(f string) {
+	l.filter = strings.ToLower(f)
+	l.match = l.match[:0]
+	for seq := l.first; seq < l.n; seq++ {
+		if l.matches(l.line(seq)) {
+			l.match = append(l.match, seq)
+		}
+	}
+	l.follow = true
+	l.cursor = max(l.visible()-1, 0)
+}
+
+// keepVisible scrolls so the cursor is on screen.
+func (l *logView) keepVisible(h int) {
+	n := l.visible()
+	l.cursor = clamp(l.cursor, 0, n-1)
+	if l.cursor < l.top {
+		l.top = l.cursor
+	}
+	if l.cursor >= l.top+h {
+		l.top = l.cursor - h + 1
+	}
+	l.top = clamp(l.top, 0, n-h)
+}
+
+// Log follow messages.
+type (
+	logLinesMsg struct{ lines []LogLine }
+	logEndMsg   struct{ err error }
+)
+
+// followLogs runs src in a goroutine; its lines arrive through waitLogs.
+func followLogs(ctx context.Context, src LogSource, ch chan LogLine, errc chan error) tea.Cmd {
+	return func() tea.Msg {
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					errc <- fmt.Errorf("log follow stopped: %v", p)
+				}
+				close(ch)
+			}()
+			if err := src.Follow(ctx, ch); err != nil && ctx.Err() == nil {
+				errc <- err
+			}
+		}()
+		return waitLogs(ctx, ch, errc)()
+	}
+}
+
+// maxLogBatch bounds how many lines one message carries, so a burst cannot stall a frame.
+const maxLogBatch = 2000
+
+// waitLogs waits for the next line, then takes whatever else is ready, so a busy log
+// costs one message per batch rather than one per line.
+func waitLogs(ctx context.Context, ch chan LogLine, errc chan error) tea.Cmd {
+	return func() tea.Msg {
+		var first LogLine
+		var ok bool
+		select {
+		case first, ok = <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+		if !ok {
+			select {
+			case err := <-errc:
+				return logEndMsg{err: err}
+			default:
+				return logEndMsg{}
+			}
+		}
+		lines := []LogLine{first}
+		for len(lines) < maxLogBatch {
+			select {
+			case ln, ok := <-ch:
+				if !ok {
+					return logLinesMsg{lines: lines}
+				}
+				lines = append(lines, ln)
+			default:
+				return logLinesMsg{lines: lines}
+			}
+		}
+		return logLinesMsg{lines: lines}
+	}
+}
+
+// logsBodyHeight is the number of log lines shown: the body less the heading and the
+// detail of the selected line.
+func (m Model) logsBodyHeight() int { return max(m.bodyHeight()-5, 1) }
+
+// logsKey moves through the lines, pauses, filters and jumps to a finding.
+func (m Model) logsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	l := m.logs
+	n := l.visible()
+	h := m.logsBodyHeight()
+	switch {
+	case key.Matches(msg, m.keys.Up):
+		l.cursor--
+	case key.Matches(msg, m.keys.Down):
+		l.cursor++
+	case key.Matches(msg, m.keys.PageUp):
+		l.cursor -= h
+	case key.Matches(msg, m.keys.PageDown):
+		l.cursor += h
+	case key.Matches(msg, m.keys.Top):
+		l.cursor = 0
+	case key.Matches(msg, m.keys.Bottom):
+		l.cursor = n - 1
+	case key.Matches(msg, m.keys.Pause):
+		l.paused = !l.paused
+		if !l.paused {
+			l.limit = l.n
+			l.follow = true
+			l.cursor = l.visible() - 1
+		}
+		return m, nil
+	case key.Matches(msg, m.keys.Filter):
+		l.editing = true
+		return m, nil
+	case key.Matches(msg, m.keys.Open):
+		if n == 0 {
+			return m, nil
+		}
+		ln := l.line(l.match[clamp(l.cursor, 0, n-1)])
+		if ln.Finding == "" {
+			m.setMessage("This line is not linked to a finding.")
+			return m, nil
+		}
+		m.selected = ln.Finding
+		m.scroll[screenFinding] = 0
+		m.screen = screenFinding
+		return m, nil
+	case key.Matches(msg, m.keys.Recheck):
+		return m, m.recheckAllIf(msg)
+	default:
+		return m, nil
+	}
+	l.cursor = clamp(l.cursor, 0, n-1)
+	l.follow = l.cursor >= n-1
+	return m, nil
+}
+
+// logFilterKey edits the filter: typed text narrows the lines as it is typed, Enter
+// keeps it, Esc drops it.
+func (m Model) logFilterKey(msg tea.KeyPressMsg) Model {
+	l := m.logs
+	switch msg.String() {
+	case "enter":
+		l.editing = false
+	case "esc":
+		l.editing = false
+		l.setFilter("")
+	case "backspace":
+		if l.filter != "" {
+			_, size := utf8.DecodeLastRuneInString(l.filter)
+			l.setFilter(l.filter[:len(l.filter)-size])
+		}
+	default:
+		if msg.Text != "" && utf8.RuneCountInString(l.filter) < 200 {
+			l.setFilter(l.filter + msg.Text)
+		}
+	}
+	return m
+}
+
+// logsLines renders exactly h lines: heading, the visible window and the selected line
+// in full. Only the window is formatted, so the cost does not grow with the buffer.
+func (m Model) logsLines(w, h int) []string {
+	l := m.logs
+	s := m.styles
+	var out []string
+	state := "following"
+	switch {
+	case m.opts.Logs == nil:
+		state = "no log source"
+	case l.paused:
+		state = fmt.Sprintf("paused (%d new lines)", l.n-l.limit)
+	case l.ended:
+		state = "ended"
+	}
+	shown := l.visible()
+	head := fmt.Sprintf(" %s  %s · %d lines", s.Section.Render("Logs"), state, shown)
+	if l.first > 0 {
+		head += fmt.Sprintf(" (oldest %d dropped)", l.first)
+	}
+	out = append(out, fit(head, w, m.g.ellipsis))
+	switch {
+	case l.editing:
+		out = append(out, fit(" /"+l.filter+"█", w, m.g.ellipsis))
+	case l.filter != "":
+		out = append(out, fit(s.Dim.Render(" filter: "+l.filter+"   (/ to change, esc to clear)"), w, m.g.ellipsis))
+	case l.err != "":
+		out = append(out, fit(s.Error.Render(" "+l.err), w, m.g.ellipsis))
+	default:
+		out = append(out, "")
+	}
+	lh := max(h-5, 1)
+	if m.opts.Logs == nil && shown == 0 {
+		out = append(out, styleLines(wrapIndent("No logs are followed here. The NGINX error log and the agent log show up once they are found.", w, " ", " "), s.Dim.Render)...)
+	}
+	top := clamp(l.top, 0, shown-lh)
+	cursor := clamp(l.cursor, 0, shown-1)
+	if cursor < top || cursor >= top+lh {
+		top = clamp(cursor-lh+1, 0, shown-lh)
+	}
+	for i := top; i < min(top+lh, shown); i++ {
+		out = append(out, m.logRow(l.line(l.match[i]), w, i == cursor))
+	}
+	for len(out) < h-3 {
+		out = append(out, "")
+	}
+	out = out[:h-3]
+	// The selected line in full, wrapped, under a rule.
+	out = append(out, s.Dim.Render(strings.Repeat(m.g.rule, w)))
+	var detail []string
+	if shown > 0 {
+		ln := l.line(l.match[cursor])
+		text := ln.Text
+		if ln.Source != "" {
+			text = ln.Source + ": " + text
+		}
+		detail = wrapIndent(text, w, " ", " ")
+		if ln.Finding != "" {
+			detail = append([]string{s.Bold.Render(fit(" "+m.g.arrow+" "+ln.Finding+" (Enter opens it)", w, m.g.ellipsis))}, detail...)
+		}
+	}
+	for len(detail) < 2 {
+		detail = append(detail, "")
+	}
+	return append(out, detail[:2]...)
+}
+
+// logRow is one log line: time, level and text, a classified event marked and styled.
+func (m Model) logRow(ln *LogLine, w int, selected bool) string {
+	ts := "        "
+	if !ln.Time.IsZero() {
+		ts = ln.Time.Format("15:04:05")
+	}
+	level := pad(ln.Level, 6)
+	if len(level) > 6 {
+		level = level[:6]
+	}
+	mark := "  "
+	if ln.Finding != "" {
+		mark = m.g.arrow + " "
+		if m.opts.ASCII {
+			mark = "> "
+		}
+	}
+	text := strings.ReplaceAll(ln.Text, "\t", " ")
+	plain := fit(fmt.Sprintf(" %s %s %s%s", ts, level, mark, text), w-1, m.g.ellipsis)
+	if selected {
+		return m.styles.Selected.Render(pad(plain, w))
+	}
+	switch {
+	case ln.Finding != "":
+		return m.styles.Warn.Render(plain)
+	case ln.Level == "error" || ln.Level == "crit" || ln.Level == "alert" || ln.Level == "emerg":
+		return m.styles.Fail.Render(plain)
+	case ln.Level == "debug":
+		return m.styles.Dim.Render(plain)
+	}
+	return plain
+}

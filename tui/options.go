@@ -1,0 +1,106 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+)
+
+// Applier applies a finding's fix to files it owns. The demo lab implements it for its own
+// temporary files; outside the demo there is none, and the `a` key is disabled.
+type Applier interface {
+	// Apply fixes findingID and says in one line what it changed.
+	Apply(ctx context.Context, findingID string) (string, error)
+}
+
+// LogLine is one log line as the Logs screen shows it.
+type LogLine struct {
+	// Time is when the line was logged; zero when the line carries no time.
+	Time time.Time
+	// Source is the file the line came from.
+	Source string
+	// Level is the line's level as logged ("info", "error", ...), "" when unknown.
+	Level string
+	// Text is the line's message (or the whole raw line).
+	Text string
+	// Event names the classified mTLS event ("client-cert-expired"); "" when unclassified.
+	Event string
+	// Finding is the ID of the finding the event points to; "" when none.
+	Finding string
+}
+
+// LogSource streams log lines to the Logs screen.
+type LogSource interface {
+	// Follow sends lines to out until ctx is done or the source ends, and returns why it
+	// ended (nil for ctx being done). It must not close out.
+	Follow(ctx context.Context, out chan<- LogLine) error
+}
+
+// LogSourceFunc adapts a function to LogSource.
+type LogSourceFunc func(ctx context.Context, out chan<- LogLine) error
+
+// Follow implements LogSource.
+func (f LogSourceFunc) Follow(ctx context.Context, out chan<- LogLine) error { return f(ctx, out) }
+
+// Options configure the assistant.
+type Options struct {
+	// Engine runs the checks; required.
+	Engine *diagnostics.Engine
+	// Applier applies fixes in the demo lab; nil elsewhere.
+	Applier Applier
+	// Logs is followed on the Logs screen; nil shows no logs.
+	Logs LogSource
+	// Title names what is being diagnosed, shown in the header ("demo: agent-cert-expired").
+	Title string
+	// Input and Output are the terminal; nil means stdin and stdout.
+	Input  io.Reader
+	Output io.Writer
+	// NoColor drops all colour (NO_COLOR); status stays readable as glyph and word.
+	NoColor bool
+	// ASCII replaces Unicode glyphs and bars for terminals without UTF-8.
+	ASCII bool
+	// Redact masks host names and IP addresses in exported reports.
+	Redact bool
+	// ReportDir is where `e` writes reports; "" means the current directory.
+	ReportDir string
+}
+
+// Run shows the assistant until the user quits or ctx is done. The terminal is restored on
+// return, also after a panic.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Engine == nil {
+		return errors.New("tui: no engine")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m := New(opts)
+	m.ctx, m.stop = ctx, cancel
+	popts := []tea.ProgramOption{tea.WithContext(ctx)}
+	if opts.Input != nil {
+		popts = append(popts, tea.WithInput(opts.Input))
+	}
+	out := opts.Output
+	if out == nil {
+		out = os.Stdout
+	}
+	popts = append(popts, tea.WithOutput(out))
+	if opts.NoColor {
+		popts = append(popts, tea.WithColorProfile(colorprofile.Ascii))
+	}
+	_, err := tea.NewProgram(m, popts...).Run()
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrProgramPanic) {
+			return ctx.Err()
+		}
+		return fmt.Errorf("tui: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,313 @@
+package tui
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+// rank orders checks for display: problems first, then what is still running, then the
+// rest; checks never run come last.
+func (m Model) rank(id string) int {
+	switch m.states[id] {
+	case stateRunning:
+		return 2
+	case stateWaiting:
+		return 3
+	}
+	f, ok := m.findings[id]
+	if !ok {
+		return 7
+	}
+	switch f.Severity {
+	case diagnostics.SeverityFail:
+		return 0
+	case diagnostics.SeverityWarn:
+		return 1
+	case diagnostics.SeverityInfo:
+		return 4
+	case diagnostics.SeverityOK:
+		return 5
+	}
+	return 6
+}
+
+// categoryGroup is one category's checks in display order.
+type categoryGroup struct {
+	cat  diagnostics.Category
+	ids  []string
+	best int // the rank of its first check
+}
+
+// groups sorts the catalog into categories, the category with the worst check first.
+func (m Model) groups() []categoryGroup {
+	var out []categoryGroup
+	for _, cat := range diagnostics.Categories {
+		g := categoryGroup{cat: cat}
+		for _, ch := range m.engine.Catalog {
+			if ch.Category == cat {
+				g.ids = append(g.ids, ch.ID)
+			}
+		}
+		if len(g.ids) == 0 {
+			continue
+		}
+		slices.SortStableFunc(g.ids, func(a, b string) int { return cmp.Compare(m.rank(a), m.rank(b)) })
+		g.best = m.rank(g.ids[0])
+		out = append(out, g)
+	}
+	slices.SortStableFunc(out, func(a, b categoryGroup) int { return cmp.Compare(a.best, b.best) })
+	return out
+}
+
+// overviewOrder is every check ID in display order.
+func (m Model) overviewOrder() []string {
+	var ids []string
+	for _, g := range m.groups() {
+		ids = append(ids, g.ids...)
+	}
+	return ids
+}
+
+// overviewKey moves the selection, opens a finding or re-runs everything.
+func (m Model) overviewKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	order := m.overviewOrder()
+	if len(order) == 0 {
+		return m, m.recheckAllIf(msg)
+	}
+	i := max(slices.Index(order, m.cursor), 0)
+	page := max(m.bodyHeight()-2, 1)
+	switch {
+	case key.Matches(msg, m.keys.Up):
+		i--
+	case key.Matches(msg, m.keys.Down):
+		i++
+	case key.Matches(msg, m.keys.PageUp):
+		i -= page
+	case key.Matches(msg, m.keys.PageDown):
+		i += page
+	case key.Matches(msg, m.keys.Top):
+		i = 0
+		m.scroll[screenOverview] = 0
+	case key.Matches(msg, m.keys.Bottom):
+		i = len(order) - 1
+	case key.Matches(msg, m.keys.Open):
+		m.selected = order[i]
+		m.scroll[screenFinding] = 0
+		m.screen = screenFinding
+		return m, nil
+	case key.Matches(msg, m.keys.Recheck):
+		return m, m.recheckAllIf(msg)
+	}
+	m.cursor = order[clamp(i, 0, len(order)-1)]
+	return m, nil
+}
+
+// overviewLines renders the host facts and the checks, with the selected check's line.
+func (m Model) overviewLines(w int) ([]string, int) {
+	lines := m.hostLines(w)
+	lines = append(lines, "", m.countsLine())
+	cursor := -1
+	for _, g := range m.groups() {
+		lines = append(lines, m.categoryLine(g))
+		for _, id := range g.ids {
+			if id == m.cursor {
+				cursor = len(lines)
+			}
+			lines = append(lines, m.checkRow(id, w, id == m.cursor))
+		}
+	}
+	if cursor > 0 && cursor < len(lines) {
+		// Keep the host facts in view when the first check is selected.
+		if cursor == len(m.hostLines(w))+3 {
+			cursor = 0
+		}
+	}
+	return lines, cursor
+}
+
+// label formats one "name   value" line of the host facts.
+func (m Model) label(name, value string, w int) []string {
+	const col = 11
+	first := " " + m.styles.Label.Render(pad(name, col-1))
+	return wrapIndent(value, w, first, strings.Repeat(" ", col))
+}
+
+// hostLines describes what was found on this host.
+func (m Model) hostLines(w int) []string {
+	var out []string
+	add := func(name, value string) { out = append(out, m.label(name, value, w)...) }
+	a := m.host.agent
+	switch {
+	case a == nil && m.run != nil:
+		add("Role", "looking for the NGINX Agent configuration…")
+		return out
+	case a == nil:
+		add("Role", "unknown: the agent configuration was not read")
+		return out
+	case a.Path == "":
+		add("Role", "no NGINX Agent configuration found")
+		if len(a.Searched) > 0 {
+			add("Searched", strings.Join(a.Searched, ", "))
+		}
+	default:
+		add("Role", "agent host ("+formatName(a.Format)+")")
+		cfg := a.Path
+		if a.DynamicPath != "" {
+			cfg += " + " + a.DynamicPath
+		}
+		add("Config", cfg)
+	}
+	if addr := a.Address(); addr != "" {
+		ep := addr
+		if a.TLSEnabled.Value != "true" {
+			ep += "  (plain text, no TLS)"
+		}
+		add("Endpoint", ep)
+	} else {
+		add("Endpoint", "not configured")
+	}
+	sni := a.ServerName.Value
+	if sni == "" && m.host.endpoint != nil {
+		sni = m.host.endpoint.ServerName
+		if sni == "" {
+			sni = "none sent (the host is an IP address)"
+		}
+	}
+	if sni != "" {
+		add("SNI", sni)
+	}
+	for _, s := range []struct {
+		name string
+		set  probes.Setting
+	}{{"Cert", a.Cert}, {"Key", a.Key}, {"CA", a.CA}} {
+		v := s.set.Value
+		if v == "" {
+			v = "not set"
+			if s.name == "CA" {
+				v = "not set (the system trust store is used)"
+			}
+		}
+		add(s.name, v)
+	}
+	return out
+}
+
+// formatName describes an agent configuration format.
+func formatName(f probes.AgentFormat) string {
+	switch f {
+	case probes.FormatV2:
+		return "NGINX Agent v2 config"
+	case probes.FormatV3:
+		return "NGINX Agent v3 config"
+	case probes.FormatNIM1:
+		return "NIM 1.x agent config"
+	}
+	return "format not recognised"
+}
+
+// countsLine totals the checks by status.
+func (m Model) countsLine() string {
+	n := m.counts()
+	s := m.styles
+	parts := []string{s.Section.Render(" Checks")}
+	add := func(sev diagnostics.Severity, word string, count int) {
+		g, _ := m.g.severity(sev)
+		text := fmt.Sprintf("%s %d %s", g, count, word)
+		if count == 0 {
+			parts = append(parts, s.Dim.Render(text))
+		} else {
+			parts = append(parts, s.severity(sev).Render(text))
+		}
+	}
+	add(diagnostics.SeverityFail, "failed", n[diagnostics.SeverityFail])
+	add(diagnostics.SeverityWarn, "warnings", n[diagnostics.SeverityWarn])
+	add(diagnostics.SeverityOK, "passed", n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo])
+	add(diagnostics.SeveritySkip, "skipped", n[diagnostics.SeveritySkip])
+	if r := m.running(); r > 0 {
+		parts = append(parts, s.Running.Render(fmt.Sprintf("%s %d running", m.spin.View(), r)))
+	}
+	return strings.Join(parts, "  ")
+}
+
+// categoryLine is a category heading with its problem counts.
+func (m Model) categoryLine(g categoryGroup) string {
+	n := map[diagnostics.Severity]int{}
+	for _, id := range g.ids {
+		if f, ok := m.findings[id]; ok && m.states[id] == stateIdle {
+			n[f.Severity]++
+		}
+	}
+	line := " " + m.styles.Section.Render(string(g.cat))
+	var notes []string
+	for _, sev := range []diagnostics.Severity{diagnostics.SeverityFail, diagnostics.SeverityWarn} {
+		if n[sev] > 0 {
+			gl, word := m.g.severity(sev)
+			notes = append(notes, m.styles.severity(sev).Render(fmt.Sprintf("%s %d %s", gl, n[sev], word)))
+		}
+	}
+	if ok := n[diagnostics.SeverityOK] + n[diagnostics.SeverityInfo]; ok > 0 {
+		notes = append(notes, m.styles.Dim.Render(fmt.Sprintf("%d ok", ok)))
+	}
+	if len(notes) > 0 {
+		line += "  " + strings.Join(notes, " ")
+	}
+	return line
+}
+
+// status renders a check's state as glyph and word, padded to a fixed width.
+func (m Model) status(id string) string {
+	switch m.states[id] {
+	case stateRunning:
+		return m.spin.View() + " " + m.styles.Running.Render("run ")
+	case stateWaiting:
+		return m.styles.Dim.Render(m.g.wait + " wait")
+	}
+	f, ok := m.findings[id]
+	if !ok {
+		return m.styles.Dim.Render(m.g.wait + " ----")
+	}
+	g, word := m.g.severity(f.Severity)
+	return m.styles.severity(f.Severity).Render(g + " " + pad(word, 4))
+}
+
+// checkRow is one check: status, then the summary for problems and skips, the healthy
+// condition otherwise.
+func (m Model) checkRow(id string, w int, selected bool) string {
+	text := id
+	if ch, ok := m.check(id); ok {
+		text = ch.Title
+	}
+	if f, ok := m.findings[id]; ok && m.states[id] == stateIdle && f.Severity != diagnostics.SeverityOK {
+		text = f.Summary
+	}
+	if selected {
+		plain := fit("  "+m.plainStatus(id)+"  "+text, w-1, m.g.ellipsis)
+		return " " + m.styles.Selected.Render(pad(plain, w-1))
+	}
+	return fit("   "+m.status(id)+"  "+text, w, m.g.ellipsis)
+}
+
+// plainStatus is status without styling, for the reversed selected row.
+func (m Model) plainStatus(id string) string {
+	switch m.states[id] {
+	case stateRunning:
+		return ansi.Strip(m.spin.View()) + " run "
+	case stateWaiting:
+		return m.g.wait + " wait"
+	}
+	f, ok := m.findings[id]
+	if !ok {
+		return m.g.wait + " ----"
+	}
+	g, word := m.g.severity(f.Severity)
+	return g + " " + pad(word, 4)
+}
