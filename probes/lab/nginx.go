@@ -189,7 +189,8 @@ func containsCert(list []*x509.Certificate, c *x509.Certificate) bool {
 }
 
 // clientPurposeOK is OpenSSL's "sslclient" purpose check of the leaf: an EKU, when
-// present, must allow clientAuth; a keyUsage, when present, digitalSignature.
+// present, must allow clientAuth; a keyUsage, when present, digitalSignature or
+// keyAgreement (crypto/x509/v3_purp.c check_purpose_ssl_client).
 func clientPurposeOK(c *x509.Certificate) bool {
 	if len(c.ExtKeyUsage) > 0 || len(c.UnknownExtKeyUsage) > 0 {
 		ok := false
@@ -202,7 +203,7 @@ func clientPurposeOK(c *x509.Certificate) bool {
 			return false
 		}
 	}
-	if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+	if c.KeyUsage != 0 && c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) == 0 {
 		return false
 	}
 	return true

@@ -1,0 +1,285 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+)
+
+// reply is what one request got, from the lab or from NGINX, with the error.log line
+// about it reduced to what does not vary between runs.
+type reply struct {
+	status      int
+	contentType string
+	body        string
+	grpcStatus  string
+	log         string
+}
+
+// logTail cuts "2026/11/30 20:55:01 [info] 1234#1234: *5 " off an error.log line, and the
+// listen address that differs between NGINX and the lab.
+var logHead = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[[a-z]+\]) \d+#\d+: \*\d+ `)
+
+func normalizeLog(line string) string {
+	m := logHead.FindStringSubmatch(line)
+	if m == nil {
+		return ""
+	}
+	s := m[1] + " " + line[len(m[0]):]
+	s = regexp.MustCompile(`open\(\) "[^"]*/html/`).ReplaceAllString(s, `open() "HTML/`)
+	return regexp.MustCompile(`server: 127\.0\.0\.1:\d+`).ReplaceAllString(s, "server: LISTEN")
+}
+
+// requestOnce sends one gRPC POST with the given client chain (sent whatever CA names the
+// server advertises, so the server's verification is what is compared) and returns the
+// reply and the error.log line that mentions host.
+func requestOnce(t *testing.T, addr, logPath, host, path string, chain *tls.Certificate) reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cfg := &tls.Config{
+		ServerName:         ServerName,
+		InsecureSkipVerify: true, // the server side is under test here
+		NextProtos:         []string{"h2"},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if chain == nil {
+				return &tls.Certificate{}, nil
+			}
+			return chain, nil
+		},
+	}
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		t.Fatalf("%s: handshake: %v", addr, err)
+	}
+	status, ctype, body, gs, _, err := h2Post(conn, "https", host, path, true)
+	if err != nil {
+		t.Fatalf("%s: request: %v", addr, err)
+	}
+	r := reply{status: status, contentType: ctype, body: body, grpcStatus: gs}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(logPath)
+		for line := range strings.Lines(string(b)) {
+			if strings.Contains(line, `host: "`+host+`"`) {
+				r.log = normalizeLog(strings.TrimRight(line, "\n"))
+				return r
+			}
+		}
+		if status == http.StatusOK {
+			break // accepted requests log nothing in error.log
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return r
+}
+
+// TestMatchesRealNginx runs the lab and a real NGINX (Debian's 1.22.1 in CI) with the same
+// certificates and configuration, sends both the same client chains, and requires the
+// same status, content type, body and error.log line: the lab's verification, pages and
+// log lines are NGINX's, not a guess.
+func TestMatchesRealNginx(t *testing.T) {
+	nginxlab.Require(t)
+	now := time.Now() // real NGINX judges validity by the wall clock
+	l, err := Start(context.Background(), "healthy", t.TempDir(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	g := pki.New(now)
+
+	issue := func(parent *pki.Cert, spec pki.Spec) *pki.Cert {
+		t.Helper()
+		if spec.CommonName == "" {
+			spec.CommonName = AgentName
+		}
+		c, err := g.Issue(parent, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	client := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	other := issue(nil, pki.Spec{CommonName: otherName, IsCA: true})
+	twin := issue(nil, pki.Spec{CommonName: rootName, IsCA: true})
+	intA := issue(l.root, pki.Spec{CommonName: "nms-agent-int-a", IsCA: true})
+	intB := issue(intA, pki.Spec{CommonName: "nms-agent-int-b", IsCA: true})
+	expiredInt := issue(l.root, pki.Spec{CommonName: "nms-old-int", IsCA: true, From: -400 * day, Until: -day})
+	revoked := issue(l.root, pki.Spec{EKU: client})
+
+	type tc struct {
+		name  string
+		chain []*pki.Cert // leaf first, sent as is; nil sends no certificate
+		path  string
+		crl   bool // to the server block with ssl_crl
+	}
+	good := issue(l.root, pki.Spec{EKU: client})
+	cases := []tc{
+		{"good", []*pki.Cert{good}, "", false},
+		{"no certificate", nil, "", false},
+		{"expired", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: -400 * day, Until: -day})}, "", false},
+		{"not yet valid", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: 2 * day, Until: 400 * day})}, "", false},
+		{"serverAuth only", []*pki.Cert{issue(l.root, pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})}, "", false},
+		{"no EKU", []*pki.Cert{issue(l.root, pki.Spec{})}, "", false},
+		{"keyUsage keyAgreement only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyAgreement})}, "", false},
+		{"keyUsage keyEncipherment only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyEncipherment})}, "", false},
+		{"other CA", []*pki.Cert{issue(other, pki.Spec{EKU: client})}, "", false},
+		{"recreated CA with the same name", []*pki.Cert{issue(twin, pki.Spec{EKU: client})}, "", false},
+		{"self-signed", []*pki.Cert{issue(nil, pki.Spec{EKU: client})}, "", false},
+		{"under the listed intermediate, sent alone", []*pki.Cert{issue(l.inter, pki.Spec{EKU: client})}, "", false},
+		{"under an unlisted intermediate, sent with it", []*pki.Cert{issue(intA, pki.Spec{EKU: client}), intA}, "", false},
+		{"under an unlisted intermediate, sent alone", []*pki.Cert{issue(intA, pki.Spec{EKU: client})}, "", false},
+		{"two intermediates, both sent", []*pki.Cert{issue(intB, pki.Spec{EKU: client}), intB, intA}, "", false},
+		{"expired intermediate", []*pki.Cert{issue(expiredInt, pki.Spec{EKU: client}), expiredInt}, "", false},
+		{"revoked", []*pki.Cert{revoked}, "", true},
+		{"good, with a CRL", []*pki.Cert{good}, "", true},
+		{"unknown method", []*pki.Cert{good}, "/f5.nginx.agent.sdk.Commander/NoSuchMethod", false},
+		{"no location", []*pki.Cert{good}, "/f5.nginx.agent.sdk.NoSuchService/Call", false},
+	}
+
+	// The same configuration for both: the lab's files, plus a CRL revoking one agent.
+	dir := t.TempDir()
+	// With ssl_crl OpenSSL wants a CRL from every CA of the chain (else "3:unable to get
+	// certificate CRL"), so the file holds the root's and the intermediate's.
+	rootCRL, err := g.CRL(l.root, revoked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interCRL, err := g.CRL(l.inter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlPath := filepath.Join(dir, "ca.crl")
+	if err := pki.WriteFile(crlPath, append(pki.CRLPEM(rootCRL), pki.CRLPEM(interCRL)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	backend := nginxlab.StartBackend(t)
+	ngxDir := filepath.Join(dir, "nginx")
+	if err := os.Mkdir(ngxDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := nginxlab.Server{
+		Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: ServerName,
+		Cert: l.path("manager/server.pem"), Key: l.path("manager/server.key"),
+		ClientCA: l.path("manager/client-ca.pem"), VerifyClient: "on",
+		Extra: "server_tokens off;\n" +
+			"location /f5.nginx.agent.sdk.Commander {\n    grpc_pass grpc://" + backend.Addr() + ";\n}\n" +
+			"location /f5.nginx.agent.sdk.MetricsService {\n    grpc_pass grpc://" + backend.Addr() + ";\n}\n",
+	}
+	withCRL := srv
+	withCRL.Port, withCRL.CRL = nginxlab.FreePort(t), crlPath
+	ngx := nginxlab.Start(t, ngxDir, nginxlab.Config{Dir: ngxDir, ServerBlock: srv.Block() + withCRL.Block()}.String())
+	addrs := ngx.Addrs()
+
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var chain *tls.Certificate
+			if c.chain != nil {
+				chain = &tls.Certificate{PrivateKey: c.chain[0].Key}
+				for _, x := range c.chain {
+					chain.Certificate = append(chain.Certificate, x.Cert.Raw)
+				}
+			}
+			path := c.path
+			if path == "" {
+				path = "/f5.nginx.agent.sdk.Commander/CommandChannel"
+			}
+			host := fmt.Sprintf("case%d.test", i)
+			ngxAddr := addrs[0]
+			l.mu.Lock()
+			l.mgr.revoked = nil
+			if c.crl {
+				ngxAddr = addrs[1]
+				l.mgr.revoked = map[string]bool{revoked.Cert.SerialNumber.String(): true}
+			}
+			l.mu.Unlock()
+			want := requestOnce(t, ngxAddr, ngx.ErrorLogPath(), host, path, chain)
+			got := requestOnce(t, l.Addr, l.ErrorLogPath(), host, path, chain)
+			t.Logf("nginx: %d %s grpc-status=%q log=%q", want.status, want.contentType, want.grpcStatus, want.log)
+			// NGINX's grpc module answers an unknown method with what the backend says; the
+			// nginxlab backend answers every method with 0, the management plane with 12.
+			if c.name == "unknown method" {
+				want.grpcStatus = "12"
+			}
+			if got != want {
+				t.Errorf("lab differs from NGINX\n got: %+v\nwant: %+v", got, want)
+			}
+		})
+	}
+
+	t.Run("plaintext", func(t *testing.T) {
+		for _, req := range []string{
+			"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+			"GET /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/1.1\r\nHost: plain.test\r\n\r\n",
+		} {
+			want, wantLog := plainOnce(t, ngx.Addr(), ngx.ErrorLogPath(), req)
+			got, gotLog := plainOnce(t, l.Addr, l.ErrorLogPath(), req)
+			if got != want || gotLog != wantLog {
+				t.Errorf("%q: lab differs from NGINX\n got: %q\n      %q\nwant: %q\n      %q", req, got, gotLog, want, wantLog)
+			}
+		}
+	})
+}
+
+// plainOnce sends a plaintext request to the TLS port and returns the status line and body
+// (headers that vary, like Date, are dropped) and the last error.log line.
+func plainOnce(t *testing.T, addr, logPath, req string) (string, string) {
+	t.Helper()
+	before, _ := os.ReadFile(logPath)
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	status, _ := br.ReadString('\n')
+	var kept []string
+	for {
+		h, err := br.ReadString('\n')
+		if err != nil || h == "\r\n" {
+			break
+		}
+		if k, _, _ := strings.Cut(h, ":"); strings.EqualFold(k, "content-type") || strings.EqualFold(k, "content-length") || strings.EqualFold(k, "connection") {
+			kept = append(kept, h)
+		}
+	}
+	body, _ := io.ReadAll(br)
+	var line string
+	deadline := time.Now().Add(2 * time.Second)
+	for line == "" && time.Now().Before(deadline) {
+		b, _ := os.ReadFile(logPath)
+		if rest := strings.TrimPrefix(string(b), string(before)); strings.Contains(rest, "\n") {
+			for l := range strings.Lines(rest) {
+				if strings.Contains(l, "[info]") {
+					line = normalizeLog(strings.TrimRight(l, "\n"))
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return status + strings.Join(kept, "") + "\r\n" + string(body), line
+}
