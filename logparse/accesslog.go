@@ -1,0 +1,422 @@
+package logparse
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Format is a compiled NGINX log_format: the format string split into literal text and
+// variables, ready to parse the lines it writes.
+//
+// A variable's value runs up to the next literal text of the format. NGINX's default
+// escaping writes `"` as \x22 and JSON escaping as \", so a quoted variable cannot end
+// early; with escape=none a value holding the text that follows it in the format is cut
+// there. Two variables with nothing between them are split at the first space.
+type Format struct {
+	// Name is the log_format name ("combined", "main_ext", …).
+	Name string
+	// Escape is "default", "json" or "none".
+	Escape string
+	// Text is the format string as NGINX compiles it (its parts joined).
+	Text string
+
+	segs []segment
+	time int // index of the time variable in segs, -1 if none
+}
+
+type segment struct {
+	lit  string // literal text; "" for a variable
+	name string // variable name without "$"
+}
+
+// The formats the product meets most: NGINX's predefined combined, and the main_ext and
+// grpc_json formats from the NGINX Instance Manager setup guides (shared/seeds). grpc_json
+// is copied as published, including the missing comma before "rx-bytes".
+const (
+	CombinedFormat = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`
+	MainExtFormat  = `$remote_addr - $remote_user [$time_local] "$request" ` + `$status $body_bytes_sent "$http_referrer" "$http2" ` +
+		`"$http_user_agent" "$http_x_forwarded_for" ` + `"$host" sn="$server_name" ` + `rt=$request_time ` +
+		`ua="$upstream_addr" us="$upstream_status" ` + `ut="$upstream_response_time" ul="$upstream_response_length" ` +
+		`cs=$upstream_cache_status $request_id`
+	GRPCJSONFormat = `{"timestamp":"$time_iso8601","client":"$remote_addr",` + `"uri":"$uri","http-status":$status,` +
+		`"grpc-status":$grpc_status,"upstream":"$upstream_addr"` + `"rx-bytes":$request_length,"tx-bytes":$bytes_sent}`
+)
+
+// Combined, MainExt and GRPCJSON are the predefined formats compiled.
+var (
+	Combined = mustCompile("combined", CombinedFormat, "default")
+	MainExt  = mustCompile("main_ext", MainExtFormat, "default")
+	GRPCJSON = mustCompile("grpc_json", GRPCJSONFormat, "json")
+)
+
+func mustCompile(name, text, escape string) *Format {
+	f, err := CompileFormat(name, text, escape)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// CompileFormat compiles a log_format string. escape is the escape= parameter ("" means
+// "default"). It fails only on formats NGINX itself would refuse: an unknown escape, an
+// empty format, or "${" without its "}".
+func CompileFormat(name, text, escape string) (*Format, error) {
+	switch escape {
+	case "":
+		escape = "default"
+	case "default", "json", "none":
+	default:
+		return nil, fmt.Errorf("log_format %s: unknown escape %q (want default, json or none)", name, escape)
+	}
+	if text == "" {
+		return nil, fmt.Errorf("log_format %s: empty format", name)
+	}
+	f := &Format{Name: name, Escape: escape, Text: text, time: -1}
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			f.segs = append(f.segs, segment{lit: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c != '$' || i+1 == len(text) {
+			lit.WriteByte(c)
+			i++
+			continue
+		}
+		var v string
+		if text[i+1] == '{' {
+			end := strings.IndexByte(text[i+2:], '}')
+			if end < 0 {
+				return nil, fmt.Errorf("log_format %s: the closing bracket in %q variable is missing", name, text[i:])
+			}
+			v, i = text[i+2:i+2+end], i+3+end
+		} else {
+			j := i + 1
+			for j < len(text) && isVarChar(text[j]) {
+				j++
+			}
+			v, i = text[i+1:j], j
+		}
+		if v == "" {
+			lit.WriteByte('$')
+			continue
+		}
+		flush()
+		if f.time < 0 && (v == "time_local" || v == "time_iso8601" || v == "msec") {
+			f.time = len(f.segs)
+		}
+		f.segs = append(f.segs, segment{name: v})
+	}
+	flush()
+	return f, nil
+}
+
+func isVarChar(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// Var is one variable of an access-log line.
+type Var struct {
+	Name  string
+	Value string
+}
+
+// AccessEntry is one access-log line. The named fields are filled from the variables
+// that carry them when the format has them; Vars has every variable.
+type AccessEntry struct {
+	// Time is from $time_local, $time_iso8601 or $msec; zero when the format has none.
+	Time time.Time
+	// RemoteAddr is $remote_addr.
+	RemoteAddr string
+	// Request is $request ("POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0").
+	Request string
+	// URI is $uri, else $request_uri, else the path of Request.
+	URI string
+	// Status is $status, 0 when absent. NGINX logs 495/496/497 as 400 (nginx-facts §3.3).
+	Status int
+	// SSLClientVerify is $ssl_client_verify: SUCCESS, FAILED:<reason> or NONE.
+	SSLClientVerify string
+	// SSLClientSDN and SSLClientIDN are $ssl_client_s_dn and $ssl_client_i_dn.
+	SSLClientSDN, SSLClientIDN string
+	// GRPCStatus is the first variable whose name holds "grpc_status" ($grpc_status of
+	// the seeds' map, $upstream_trailer_grpc_status, $sent_http_grpc_status, …); "" when
+	// empty, which the seeds' JSON format writes as `"grpc-status":,`.
+	GRPCStatus string
+	// Host is $host or $http_host.
+	Host string
+	// UserAgent is $http_user_agent.
+	UserAgent string
+	// Partial is true when the line ended before the format did (a truncated line).
+	Partial bool
+	// Vars are the variables in format order, unescaped; "-" (NGINX's empty value) is "".
+	Vars []Var
+}
+
+// Var returns the value of the named variable and whether the format has it.
+func (e *AccessEntry) Var(name string) (string, bool) {
+	for _, v := range e.Vars {
+		if v.Name == name {
+			return v.Value, true
+		}
+	}
+	return "", false
+}
+
+// Parse parses one line written with f. It reports false when the line does not follow
+// the format; a line cut short after at least one variable parses with Partial set.
+func (f *Format) Parse(line string, loc *time.Location) (AccessEntry, bool) {
+	var e AccessEntry
+	e.Vars = make([]Var, 0, len(f.segs)/2+1)
+	pos, lits := 0, 0
+	for i, s := range f.segs {
+		if s.name == "" {
+			if pos == len(line) && len(e.Vars) > 0 {
+				e.Partial = true
+				break
+			}
+			if !strings.HasPrefix(line[pos:], s.lit) {
+				if len(e.Vars) > 0 && strings.HasPrefix(s.lit, line[pos:]) {
+					e.Partial = true
+					break
+				}
+				return e, false
+			}
+			pos += len(s.lit)
+			lits++
+			continue
+		}
+		end := len(line)
+		switch {
+		case i+1 < len(f.segs) && f.segs[i+1].name == "":
+			if n := f.valueEnd(line[pos:], f.segs[i+1].lit); n >= 0 {
+				end = pos + n
+			} else {
+				e.Partial = true
+			}
+		case i+1 < len(f.segs):
+			if n := strings.IndexByte(line[pos:], ' '); n >= 0 {
+				end = pos + n
+			}
+		}
+		raw := line[pos:end]
+		pos = end
+		e.set(s.name, f.unescape(raw), i == f.time, loc)
+		if e.Partial {
+			break
+		}
+	}
+	if !e.Partial && pos != len(line) {
+		return e, false
+	}
+	if e.URI == "" && e.Request != "" {
+		if _, rest, ok := strings.Cut(e.Request, " "); ok {
+			e.URI, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	// A cut-short line must still have shown the format's shape: any text matches its
+	// first variable alone.
+	return e, len(e.Vars) > 0 && (!e.Partial || lits >= 2)
+}
+
+// valueEnd finds where a variable's value ends: at the next occurrence of lit. Under
+// JSON escaping a quote preceded by an odd number of backslashes is part of the value.
+func (f *Format) valueEnd(s, lit string) int {
+	if f.Escape != "json" || lit[0] != '"' {
+		return strings.Index(s, lit)
+	}
+	off := 0
+	for {
+		n := strings.Index(s[off:], lit)
+		if n < 0 {
+			return -1
+		}
+		at := off + n
+		bs := 0
+		for k := at - 1; k >= 0 && s[k] == '\\'; k-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return at
+		}
+		off = at + 1
+	}
+}
+
+// unescape undoes NGINX's escaping and maps the empty-value "-" to "".
+func (f *Format) unescape(v string) string {
+	if f.Escape != "json" && v == "-" {
+		return ""
+	}
+	if strings.IndexByte(v, '\\') < 0 {
+		return v
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\\' || i+1 == len(v) || f.Escape == "none" {
+			b.WriteByte(c)
+			continue
+		}
+		n := v[i+1]
+		switch {
+		case f.Escape == "default" && n == 'x' && i+3 < len(v) && isHex(v[i+2]) && isHex(v[i+3]):
+			b.WriteByte(unhex(v[i+2])<<4 | unhex(v[i+3]))
+			i += 3
+		case f.Escape == "json" && n == 'u' && i+5 < len(v):
+			r, err := strconv.ParseUint(v[i+2:i+6], 16, 16)
+			if err != nil {
+				b.WriteByte(c)
+				continue
+			}
+			b.WriteRune(rune(r))
+			i += 5
+		case f.Escape == "json" && strings.IndexByte(`"\/bfnrt`, n) >= 0:
+			b.WriteByte(jsonUnescape(n))
+			i++
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func jsonUnescape(c byte) byte {
+	switch c {
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	}
+	return c // " \ /
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+// set stores one variable's value in e.
+func (e *AccessEntry) set(name, v string, isTime bool, loc *time.Location) {
+	e.Vars = append(e.Vars, Var{Name: name, Value: v})
+	switch {
+	case isTime:
+		e.Time, _ = parseAccessTime(name, v, loc)
+	case name == "remote_addr":
+		e.RemoteAddr = v
+	case name == "request":
+		e.Request = v
+	case name == "uri" || name == "request_uri" && e.URI == "":
+		e.URI = v
+	case name == "status":
+		if n, k := atoiPrefix(v); k == len(v) && k > 0 && k <= 3 {
+			e.Status = n
+		}
+	case name == "ssl_client_verify":
+		e.SSLClientVerify = v
+	case name == "ssl_client_s_dn":
+		e.SSLClientSDN = v
+	case name == "ssl_client_i_dn":
+		e.SSLClientIDN = v
+	case name == "host" || name == "http_host" && e.Host == "":
+		e.Host = v
+	case name == "http_user_agent":
+		e.UserAgent = v
+	case strings.Contains(name, "grpc_status") && e.GRPCStatus == "":
+		e.GRPCStatus = v
+	}
+}
+
+var months = map[string]time.Month{
+	"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6,
+	"Jul": 7, "Aug": 8, "Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12,
+}
+
+// parseAccessTime reads $time_local ("22/Nov/2026:16:05:53 +0000"), $time_iso8601
+// ("2026-11-22T16:05:53+00:00") or $msec ("1795450000.123").
+func parseAccessTime(name, v string, loc *time.Location) (time.Time, bool) {
+	switch name {
+	case "time_local":
+		// 02/Jan/2006:15:04:05 -0700, parsed by hand: it is on every line of a scan.
+		if len(v) != 26 || v[2] != '/' || v[6] != '/' || v[11] != ':' || v[14] != ':' || v[17] != ':' || v[20] != ' ' {
+			return time.Time{}, false
+		}
+		d, ok1 := digits(v[0:2])
+		mo, ok2 := months[v[3:6]]
+		y, ok3 := digits(v[7:11])
+		h, ok4 := digits(v[12:14])
+		mi, ok5 := digits(v[15:17])
+		s, ok6 := digits(v[18:20])
+		zh, ok7 := digits(v[22:24])
+		zm, ok8 := digits(v[24:26])
+		if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || (v[21] != '+' && v[21] != '-') {
+			return time.Time{}, false
+		}
+		off := (zh*60 + zm) * 60
+		if v[21] == '-' {
+			off = -off
+		}
+		return time.Date(y, mo, d, h, mi, s, 0, fixedZone(off)), true
+	case "time_iso8601":
+		t, err := time.Parse(time.RFC3339, v)
+		return t, err == nil
+	case "msec":
+		sec, frac, _ := strings.Cut(v, ".")
+		s, n := atoiPrefix(sec)
+		if n == 0 || n != len(sec) {
+			return time.Time{}, false
+		}
+		ms, _ := atoiPrefix(frac)
+		return time.Unix(int64(s), int64(ms)*int64(time.Millisecond)).In(locOrLocal(loc)), true
+	}
+	return time.Time{}, false
+}
+
+// zones caches fixed zones by offset (time.FixedZone allocates); scans share it.
+var zones sync.Map // int → *time.Location
+
+func fixedZone(off int) *time.Location {
+	if off == 0 {
+		return time.UTC
+	}
+	if z, ok := zones.Load(off); ok {
+		return z.(*time.Location)
+	}
+	z, _ := zones.LoadOrStore(off, time.FixedZone("", off))
+	return z.(*time.Location)
+}
+
+func locOrLocal(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.Local
+	}
+	return loc
+}
+
+// validUTF8 replaces invalid UTF-8 so text copied into events renders and marshals cleanly.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

@@ -1,0 +1,161 @@
+package logparse
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// seedLines are real and fact-sheet lines of every format, the fuzzers' starting points.
+var seedLines = []string{
+	// Real NGINX 1.22.1 lines (testdata/logs/nginx-error-real.log).
+	`2026/11/22 16:05:53 [info] 665#665: *1 client SSL certificate verify error: (10:certificate has expired) while reading client request headers, client: 127.0.0.1, server: nim.test.local, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", host: "127.0.0.1:35051"`,
+	`2026/11/22 16:05:53 [error] 669#669: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: nim.test.local, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", upstream: "grpc://127.0.0.1:35545", host: "127.0.0.1:37421"`,
+	`2026/11/22 16:06:16 [info] 779#779: *1 SSL_do_handshake() failed (SSL: error:0A000412:SSL routines::sslv3 alert bad certificate:SSL alert number 42) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:42249`,
+	`2026/11/22 15:57:18 [notice] 27987#27987: signal 3 (SIGQUIT) received from 27981, shutting down`,
+	// Access logs.
+	`10.0.0.5 - - [22/Nov/2026:16:05:53 +0100] "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0" 400 255 "-" "nginx-agent/v2.46.7 grpc-go/1.79.3"`,
+	`{"timestamp":"2026-11-22T16:05:53+00:00","client":"10.0.0.5","uri":"/f5.nginx.agent.sdk.Commander/CommandChannel","http-status":400,"grpc-status":,"upstream":"""rx-bytes":320,"tx-bytes":411}`,
+	`10.0.0.5 - - [22/Nov/2026:16:05:53 +0000] "POST /x HTTP/2.0" 502 150 "-" "h2" "ua" "-" "h" sn="s" rt=0.001 ua="a" us="502" ut="0.000" ul="0" cs=- 0f3a`,
+	// Agent v2 and v3.
+	`time="2025-01-15T10:00:00Z" level=error msg="Unable to create command channel: rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\""`,
+	`time=2025-06-01T10:00:01.123Z level=ERROR msg="Failed to create connection" error="rpc error: code = Unavailable" correlation_id=4f0c server_type=command`,
+	`{"time":"2025-06-01T10:00:01.123Z","level":"WARN","msg":"m","error":"e","server_type":"command"}`,
+	`INFO[0000] Commander initializing`,
+	// Odd input.
+	"", "\xff\xfe\xfd", `"\`, `time="\`, `{"level":1}`, "2026/11/22 16:05:53 [info] 1#1: *",
+}
+
+// realLines returns the lines of the real NGINX error log fixture.
+func realLines(t testing.TB) []string {
+	t.Helper()
+	data, err := os.ReadFile("../testdata/logs/nginx-error-real.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(data)), "\n")
+}
+
+func FuzzParseErrorLine(f *testing.F) {
+	for _, s := range append(seedLines, realLines(f)...) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		e, ok := ParseErrorLine(line, time.UTC)
+		if !ok {
+			return
+		}
+		if LevelRank(e.Level) < 0 {
+			t.Errorf("level %q", e.Level)
+		}
+		for _, field := range []string{e.Message, e.Action, e.Client, e.Server, e.Request, e.Upstream, e.Host} {
+			if !strings.Contains(line, field) {
+				t.Errorf("field %q is not part of the line", field)
+			}
+		}
+		ev, ok := ClassifyError(&e)
+		if ok && ev.Kind == "" {
+			t.Error("classified without a kind")
+		}
+	})
+}
+
+func FuzzParseAccessLine(f *testing.F) {
+	for _, s := range seedLines {
+		f.Add(s, CombinedFormat)
+	}
+	f.Add(`a "b" c`, `$x "$y" $z`)
+	f.Add(`{"a":"\"","b":}`, `{"a":"$a","b":$b}`)
+	f.Fuzz(func(t *testing.T, line, format string) {
+		for _, fm := range DefaultFormats {
+			if e, ok := fm.Parse(line, time.UTC); ok {
+				ClassifyAccess(&e)
+			}
+		}
+		for _, esc := range []string{"default", "json", "none"} {
+			fm, err := CompileFormat("fuzz", format, esc)
+			if err != nil {
+				continue
+			}
+			e, ok := fm.Parse(line, time.UTC)
+			if ok && len(e.Vars) > len(fm.segs) {
+				t.Errorf("%d vars from %d segments", len(e.Vars), len(fm.segs))
+			}
+		}
+	})
+}
+
+func FuzzParseAgentLine(f *testing.F) {
+	for _, s := range seedLines {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		e, ok := ParseAgentLine(line)
+		if !ok {
+			return
+		}
+		if e.Level != strings.ToLower(e.Level) {
+			t.Errorf("level %q not lower case", e.Level)
+		}
+		ClassifyAgent(&e)
+	})
+}
+
+func FuzzParser(f *testing.F) {
+	for _, s := range seedLines {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		var p Parser
+		ev, _, st := p.Parse(line)
+		if st == LineClassified && (ev.Kind == "" || !utf8.ValidString(ev.Line) || len(ev.Line) > MaxLineBytes+len(" …")) {
+			t.Errorf("bad event %+v", ev)
+		}
+	})
+}
+
+// TestHostileLines feeds every parser a 1 MB line, invalid UTF-8 and every prefix of real
+// lines (a line cut anywhere): nothing panics, and a cut error-log line that still holds
+// its header still parses.
+func TestHostileLines(t *testing.T) {
+	huge := strings.Repeat("A", 1<<20)
+	cut := strings.Index(seedLines[0], `request: "`) + len(`request: "`)
+	hugeErr := seedLines[0][:cut] + huge + ` HTTP/2.0", host: "x"`
+	hugeAccess := `10.0.0.5 - - [22/Nov/2026:16:05:53 +0100] "POST /` + huge + ` HTTP/2.0" 400 255 "-" "x"`
+	lines := []string{huge, hugeErr, hugeAccess, `time="x" level=error msg="` + huge, "{" + huge, "\x00\xff" + huge}
+	for _, s := range seedLines {
+		for i := range len(s) {
+			lines = append(lines, s[:i], s[:i]+"\xff")
+		}
+	}
+	for _, s := range lines {
+		var p Parser
+		ev, _, st := p.Parse(s)
+		if st == LineClassified && len(ev.Line) > MaxLineBytes+len(" …") {
+			t.Errorf("event line of %d bytes", len(ev.Line))
+		}
+		ParseAgentLine(s)
+		for _, f := range DefaultFormats {
+			f.Parse(s, nil)
+		}
+	}
+	if e, ok := ParseErrorLine(hugeErr, nil); !ok || e.Level != "info" || e.Host != "x" {
+		t.Errorf("1 MB error line: %v %+v", ok, e.Level)
+	}
+	if e, ok := Combined.Parse(hugeAccess, nil); !ok || e.Status != 400 || len(e.URI) < 1<<20 {
+		t.Errorf("1 MB access line: %v status %d", ok, e.Status)
+	}
+	var p Parser
+	if ev, _, st := p.Parse(hugeErr); st != LineClassified || ev.Kind != KindAgentCertExpired {
+		t.Errorf("1 MB classified line: %v %v", st, ev.Kind)
+	}
+	// A cut error line keeps its header ("… PID#TID: ").
+	real := seedLines[0]
+	for i := strings.Index(real, ": ") + 2; i < len(real); i++ {
+		if _, ok := ParseErrorLine(real[:i], nil); !ok {
+			t.Errorf("prefix %q does not parse", real[:i])
+		}
+	}
+}

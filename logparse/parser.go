@@ -1,0 +1,116 @@
+package logparse
+
+import (
+	"time"
+	"unicode/utf8"
+)
+
+// Type says how a log file's lines are read.
+type Type string
+
+const (
+	// TypeAuto detects each line's format: NGINX error log, agent, then access log.
+	TypeAuto Type = ""
+	// TypeNginxError is an NGINX error_log.
+	TypeNginxError Type = "nginx-error"
+	// TypeNginxAccess is an NGINX access_log in one of Parser.Formats.
+	TypeNginxAccess Type = "nginx-access"
+	// TypeAgent is the agent's agent.log (v2 or v3).
+	TypeAgent Type = "agent"
+)
+
+// LineStatus is what became of one line.
+type LineStatus int
+
+const (
+	// LineUnparsed: the line fits none of the formats (a continuation, a panic stack,
+	// binary garbage). It has no time.
+	LineUnparsed LineStatus = iota
+	// LineUnclassified: the line parsed but is not about the agent's mTLS connection.
+	LineUnclassified
+	// LineClassified: the line is an Event.
+	LineClassified
+)
+
+// MaxLineBytes caps the verbatim line kept in an Event; NGINX itself cuts error-log lines
+// at 2048 bytes (NGX_MAX_ERROR_STR).
+const MaxLineBytes = 4096
+
+// Parser parses and classifies the lines of one log. It remembers which access format
+// matched last, so it is not safe for concurrent use; make one per goroutine.
+type Parser struct {
+	// Type is the log's type; TypeAuto detects it per line.
+	Type Type
+	// Formats are the access-log formats to try, in order; nil means Combined, MainExt
+	// and GRPCJSON.
+	Formats []*Format
+	// Location is the zone of NGINX error-log times, which carry none; nil means
+	// time.Local.
+	Location *time.Location
+
+	last int // index into formats of the last match
+}
+
+// DefaultFormats are the access formats tried when Parser.Formats is nil.
+var DefaultFormats = []*Format{Combined, MainExt, GRPCJSON}
+
+// Parse parses and classifies one line (without its newline). The event's Line is a copy
+// of line cut at MaxLineBytes and made valid UTF-8, so the caller may reuse line's memory.
+func (p *Parser) Parse(line string) (Event, time.Time, LineStatus) {
+	ev, t, st := p.parse(line)
+	if st == LineClassified {
+		ev.Line = Clip(line)
+	}
+	return ev, t, st
+}
+
+func (p *Parser) parse(line string) (Event, time.Time, LineStatus) {
+	if p.Type == TypeNginxError || p.Type == TypeAuto {
+		if e, ok := ParseErrorLine(line, p.Location); ok {
+			return status(ClassifyError(&e))
+		} else if p.Type == TypeNginxError {
+			return Event{}, time.Time{}, LineUnparsed
+		}
+	}
+	if p.Type == TypeAgent || p.Type == TypeAuto {
+		if e, ok := ParseAgentLine(line); ok {
+			ev, ok := ClassifyAgent(&e)
+			ev.Time = e.Time
+			return status(ev, ok)
+		} else if p.Type == TypeAgent {
+			return Event{}, time.Time{}, LineUnparsed
+		}
+	}
+	formats := p.Formats
+	if formats == nil {
+		formats = DefaultFormats
+	}
+	for i := range formats {
+		k := (p.last + i) % len(formats)
+		if e, ok := formats[k].Parse(line, p.Location); ok {
+			p.last = k
+			return status(ClassifyAccess(&e))
+		}
+	}
+	return Event{}, time.Time{}, LineUnparsed
+}
+
+func status(ev Event, ok bool) (Event, time.Time, LineStatus) {
+	if !ok {
+		return ev, ev.Time, LineUnclassified
+	}
+	return ev, ev.Time, LineClassified
+}
+
+// Clip copies s, cut at MaxLineBytes on a rune boundary and made valid UTF-8.
+func Clip(s string) string {
+	if len(s) > MaxLineBytes {
+		cut := MaxLineBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + " …"
+	}
+	s = validUTF8(s)
+	return string([]byte(s)) // a copy: s may alias a reused read buffer
+}
