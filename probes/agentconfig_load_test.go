@@ -290,6 +290,7 @@ func TestLoadAgentConfigErrors(t *testing.T) {
 		{name: "deep flow nesting", content: "server: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", line: 1, col: 73,
 			msg: "flow collections nested deeper than 64 levels"},
 		{name: "too many tokens", content: manyKeys(5000), line: 2731, col: 10, msg: "too many YAML tokens (more than 8192)"},
+		{name: "too many lines", content: "# header\n\n" + manyKeys(9000), line: 8195, col: 1, msg: "too many YAML tokens (more than 8192)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
