@@ -125,10 +125,10 @@ func ParsePEMOrDER(role FileRole, data []byte) FileFacts {
 				errs = append(errs, fmt.Sprintf("line %d: %s: malformed PEM block (no matching END line or bad base64)", b.line, b.typ))
 				continue
 			}
-			pb.Encrypted = b.typ == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.block.Headers["Proc-Type"], "ENCRYPTED")
-			ff.Blocks = append(ff.Blocks, pb)
+			encrypted := b.typ == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.block.Headers["Proc-Type"], "ENCRYPTED")
 			switch {
 			case b.typ == "CERTIFICATE":
+				ff.Blocks = append(ff.Blocks, pb)
 				c, err := x509.ParseCertificate(b.block.Bytes)
 				if err != nil {
 					errs = append(errs, fmt.Sprintf("line %d: CERTIFICATE: %v", b.line, err))
@@ -136,26 +136,38 @@ func ParsePEMOrDER(role FileRole, data []byte) FileFacts {
 				}
 				ff.Certs = append(ff.Certs, c)
 			case isPrivateKeyBlock(b.typ) && !keySeen:
-				// Go (tls.X509KeyPair) uses the first private key block and no other.
+				// Go (tls.X509KeyPair) uses the first private key block and no other, and
+				// ignores the encryption headers: an encrypted block simply does not parse.
 				keySeen = true
-				if pb.Encrypted {
-					errs = append(errs, fmt.Sprintf("line %d: %s: encrypted; the agent has no passphrase option", b.line, b.typ))
-					continue
-				}
 				k, err := parsePrivateKeyFacts(b.typ, b.block.Bytes)
-				if err != nil {
+				switch {
+				case err == nil:
+					ff.Key = k
+				case encrypted:
+					pb.Encrypted = true
+					errs = append(errs, fmt.Sprintf("line %d: %s: encrypted; the agent has no passphrase option", b.line, b.typ))
+				default:
 					errs = append(errs, fmt.Sprintf("line %d: %s: %v", b.line, b.typ, err))
-					continue
 				}
-				ff.Key = k
+				ff.Blocks = append(ff.Blocks, pb)
+			default:
+				// Later key blocks are listed too, marked if encrypted, but not parsed.
+				pb.Encrypted = isPrivateKeyBlock(b.typ) && encrypted
+				ff.Blocks = append(ff.Blocks, pb)
 			}
 		}
 	} else {
 		parseTLSDER(&ff, data, &errs)
 	}
+	if len(errs) > maxParseErrors {
+		errs = append(errs[:maxParseErrors], fmt.Sprintf("... and %d more", len(errs)-maxParseErrors))
+	}
 	ff.ParseError = strings.Join(errs, "\n")
 	return ff
 }
+
+// maxParseErrors bounds ParseError for a damaged file: the first few say what is wrong.
+const maxParseErrors = 20
 
 // parseTLSDER handles a file without PEM blocks: one or more concatenated DER certificates,
 // or one DER private key. Data that is not an ASN.1 SEQUENCE is neither PEM nor DER.
@@ -276,11 +288,11 @@ func parsePrivateKeyFacts(typ string, der []byte) (*KeyFacts, error) {
 	switch typ {
 	case "RSA PRIVATE KEY":
 		_, err := x509.ParsePKCS1PrivateKey(der)
-		return nil, err
+		return nil, fmt.Errorf("not a PKCS#1 private key: %w", err)
 	case "EC PRIVATE KEY":
-		return nil, errEC
+		return nil, fmt.Errorf("not a SEC1 private key: %w", errEC)
 	case "PRIVATE KEY":
-		return nil, err8
+		return nil, fmt.Errorf("not a PKCS#8 private key: %w", err8)
 	}
 	return nil, errors.New("not a PKCS#1, PKCS#8 or SEC1 private key")
 }
