@@ -8,12 +8,13 @@ import (
 
 // agentConf is the Agent v2 nginx-agent.conf the lab writes (nginx-facts.md §1.3).
 type agentConf struct {
-	host      string
-	port      int
-	command   string // server.command and server.metrics: SNI, verified name, :authority
-	tlsEnable bool
-	cert, key string
-	ca        string
+	host       string
+	port       int
+	command    string // server.command and server.metrics: SNI, verified name, :authority
+	tlsEnable  bool
+	cert, key  string
+	ca         string
+	skipVerify bool
 }
 
 func (a agentConf) yaml(scenario string) string {
@@ -29,8 +30,14 @@ func (a agentConf) yaml(scenario string) string {
 			fmt.Fprintf(&b, "  %s: %s\n", kv[0], yamlString(kv[1]))
 		}
 	}
-	b.WriteString("  skip_verify: false\n")
+	fmt.Fprintf(&b, "  skip_verify: %t\n", a.skipVerify)
 	return b.String()
+}
+
+// brokenYAML is conf with the mistake people make most in nginx-agent.conf: a key indented
+// one space too far, which the agent's YAML parser rejects at startup.
+func brokenYAML(conf string) string {
+	return strings.Replace(conf, "\n  grpcPort:", "\n   grpcPort:", 1)
 }
 
 // yamlString writes s plain when that is safe, else double-quoted (temporary directories

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,6 +20,38 @@ var fixes = map[string]func(l *Lab) (string, error){
 	"agent-cert-wrong-purpose": reissueAgent,
 	"agent-cert-unknown-ca":    reissueAgent,
 	"agent-cert-rejected":      reissueAgent,
+	"agent-config-missing":     writeConfig,
+	"agent-config-invalid":     writeConfig,
+	"agent-skip-verify": func(l *Lab) (string, error) {
+		l.agent.conf.skipVerify = false
+		return fmt.Sprintf("set tls.skip_verify to false in %s", l.AgentConfigPath), nil
+	},
+	"agent-cert-not-configured": func(l *Lab) (string, error) {
+		l.agent.conf.cert, l.agent.conf.key = l.path(AgentCertName), l.path(AgentKeyName)
+		return fmt.Sprintf("set tls.cert and tls.key to %s and %s in %s", l.agent.conf.cert, l.agent.conf.key, l.AgentConfigPath), nil
+	},
+	"agent-chain-incomplete": func(l *Lab) (string, error) {
+		if len(l.agent.issuer) == 0 {
+			return "", fmt.Errorf("the agent's certificate is issued by the root; there is no intermediate to add")
+		}
+		l.agent.cert = append(l.agent.cert[:1:1], l.agent.issuer...)
+		return fmt.Sprintf("appended the intermediate %s to %s", l.agent.issuer[0].Cert.Subject.CommonName, l.path(AgentCertName)), nil
+	},
+	"client-verify-depth": func(l *Lab) (string, error) {
+		// From the agent's host a deep chain stays a warning whatever NGINX's depth is, so
+		// the fix the re-check can confirm is the other one the playbook gives: a CA
+		// closer to the root.
+		inter, err := l.gen.Issue(l.root, pki.Spec{CommonName: "nms-agent-int-ca", IsCA: true})
+		if err != nil {
+			return "", err
+		}
+		c, err := l.gen.Issue(inter, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		if err != nil {
+			return "", err
+		}
+		l.agent.cert, l.agent.key, l.agent.issuer = []*pki.Cert{c, inter}, c, []*pki.Cert{inter}
+		return fmt.Sprintf("issued %s a new certificate from %s, one intermediate below %s, within ssl_verify_depth 1", AgentName, "nms-agent-int-ca", rootName), nil
+	},
 	"agent-key-mismatch": func(l *Lab) (string, error) {
 		c, err := l.newAgentCert(pki.Spec{Signer: l.agent.key.Key})
 		if err != nil {
@@ -42,6 +75,20 @@ var fixes = map[string]func(l *Lab) (string, error){
 	"server-cert-expired":       reissueServer,
 	"server-cert-expiring":      reissueServer,
 	"server-cert-not-yet-valid": reissueServer,
+	"server-cert-cn-only":       reissueServer,
+	"server-cert-wrong-purpose": reissueServer,
+	"endpoint-not-tls": func(l *Lab) (string, error) {
+		l.mgr.ssl = true
+		return "added ssl to NGINX's listen directive and restarted the endpoint", nil
+	},
+	"tls-version-mismatch": func(l *Lab) (string, error) {
+		l.mgr.protocols = nil
+		return "set ssl_protocols TLSv1.2 TLSv1.3 and restarted the endpoint", nil
+	},
+	"grpc-backend-unavailable": func(l *Lab) (string, error) {
+		l.mgr.backendDown = false
+		return "started the management plane's gRPC services behind NGINX", nil
+	},
 	"alpn-h2-missing": func(l *Lab) (string, error) {
 		l.mgr.http2 = true
 		return "turned http2 on for NGINX's listener and restarted the endpoint", nil
@@ -73,12 +120,17 @@ var fixes = map[string]func(l *Lab) (string, error){
 	},
 }
 
+func writeConfig(l *Lab) (string, error) {
+	l.agent.config = configOK
+	return "wrote a valid nginx-agent.conf to " + l.AgentConfigPath, nil
+}
+
 func reissueAgent(l *Lab) (string, error) {
 	c, err := l.newAgentCert(pki.Spec{})
 	if err != nil {
 		return "", err
 	}
-	l.agent.cert, l.agent.key = []*pki.Cert{c}, c
+	l.agent.cert, l.agent.key, l.agent.issuer = []*pki.Cert{c}, c, nil
 	return fmt.Sprintf("issued %s a new certificate and key from %s (clientAuth, valid until %s) in %s",
 		AgentName, rootName, c.Cert.NotAfter.UTC().Format("2006-01-02"), l.path(AgentCertName)), nil
 }

@@ -14,6 +14,7 @@ package lab
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -71,16 +72,32 @@ type manager struct {
 	http2        bool        // http2 on
 	locations    []string    // agent service locations with grpc_pass
 	revoked      map[string]bool
-	running      bool // NGINX listens
+	running      bool     // NGINX listens
+	ssl          bool     // the listener has ssl (else plaintext HTTP/2)
+	protocols    []uint16 // ssl_protocols as TLS versions, lowest first; nil: TLSv1.2 TLSv1.3
+	backendDown  bool     // the gRPC services behind NGINX do not answer
+	backendAddr  string   // where grpc_pass points (a closed port while backendDown)
 }
 
 // agentSide is what the agent's files and configuration hold.
 type agentSide struct {
-	cert []*pki.Cert // tls.cert, leaf first
-	key  *pki.Cert   // whose key is in tls.key
-	ca   []*pki.Cert // tls.ca
-	conf agentConf
+	cert   []*pki.Cert // tls.cert, leaf first
+	key    *pki.Cert   // whose key is in tls.key
+	ca     []*pki.Cert // tls.ca
+	issuer []*pki.Cert // the intermediates between the agent's leaf and its root, if any
+	conf   agentConf
+	// config says how nginx-agent.conf is on disk: written, missing or broken.
+	config configState
 }
+
+// configState is the state of the agent's configuration file.
+type configState int
+
+const (
+	configOK configState = iota
+	configMissing
+	configBroken
+)
 
 // Lab is one running scenario.
 type Lab struct {
@@ -147,6 +164,10 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 	}
 	l.Addr = ln.Addr().String()
 	l.agent.conf.port = ln.Addr().(*net.TCPAddr).Port
+	if l.mgr.backendAddr, err = closedPort(); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	if err := l.writeFilesLocked(); err != nil {
 		ln.Close()
 		return nil, err
@@ -168,6 +189,18 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 		l.stopOnDone = context.AfterFunc(ctx, func() { l.Close() })
 	}
 	return l, nil
+}
+
+// closedPort returns a 127.0.0.1 address nothing listens on (at the moment): where the
+// lab's grpc_pass points while its backend is down, so NGINX's log line has a real address.
+func closedPort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("lab: %w", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr, nil
 }
 
 // buildHealthy makes the PKI and the healthy configuration every scenario starts from.
@@ -196,6 +229,7 @@ func (l *Lab) buildHealthy() error {
 		http2:        true,
 		locations:    slices.Sorted(maps.Keys(agentServices)),
 		running:      true,
+		ssl:          true,
 	}
 	l.agent = agentSide{
 		cert: []*pki.Cert{agent},
@@ -286,11 +320,28 @@ func (l *Lab) writeFilesLocked() error {
 		{AgentCertName, func() ([]byte, error) { return pki.CertsPEM(a.cert...), nil }, 0o644},
 		{AgentKeyName, func() ([]byte, error) { return a.key.KeyPEM(pki.PKCS8) }, 0o600},
 		{AgentCAName, func() ([]byte, error) { return pki.CertsPEM(a.ca...), nil }, 0o644},
-		{AgentConfigName, func() ([]byte, error) { return []byte(a.conf.yaml(l.Scenario.Name)), nil }, 0o644},
 		{filepath.Join(managerDir, "server.pem"), func() ([]byte, error) { return pki.CertsPEM(l.mgr.chain...), nil }, 0o644},
 		{filepath.Join(managerDir, "server.key"), func() ([]byte, error) { return l.mgr.chain[0].KeyPEM(pki.PKCS8) }, 0o600},
 		{filepath.Join(managerDir, "client-ca.pem"), func() ([]byte, error) { return pki.CertsPEM(l.mgr.clientCAs...), nil }, 0o644},
 		{filepath.Join(managerDir, "nginx.conf"), func() ([]byte, error) { return []byte(l.nginxConfLocked()), nil }, 0o644},
+	}
+	switch a.config {
+	case configOK:
+		writes = append(writes, struct {
+			name string
+			data func() ([]byte, error)
+			mode os.FileMode
+		}{AgentConfigName, func() ([]byte, error) { return []byte(a.conf.yaml(l.Scenario.Name)), nil }, 0o644})
+	case configBroken:
+		writes = append(writes, struct {
+			name string
+			data func() ([]byte, error)
+			mode os.FileMode
+		}{AgentConfigName, func() ([]byte, error) { return []byte(brokenYAML(a.conf.yaml(l.Scenario.Name))), nil }, 0o644})
+	case configMissing:
+		if err := os.Remove(l.AgentConfigPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("lab: %w", err)
+		}
 	}
 	for _, w := range writes {
 		data, err := w.data()
@@ -314,8 +365,11 @@ func (l *Lab) nginxConfLocked() string {
 		b.WriteString("# NGINX is not running: nothing listens on " + l.Addr + ".\n")
 	}
 	b.WriteString("server {\n")
-	listen := "    listen " + l.Addr + " ssl;\n"
-	b.WriteString(listen)
+	listen := "    listen " + l.Addr
+	if m.ssl {
+		listen += " ssl"
+	}
+	b.WriteString(listen + ";\n")
 	if m.http2 {
 		b.WriteString("    http2 on;\n")
 	}
@@ -324,14 +378,29 @@ func (l *Lab) nginxConfLocked() string {
 	b.WriteString("    ssl_certificate_key    " + l.path(filepath.Join(managerDir, "server.key")) + ";\n")
 	b.WriteString("    ssl_client_certificate " + l.path(filepath.Join(managerDir, "client-ca.pem")) + ";\n")
 	b.WriteString("    ssl_verify_client      " + m.verifyClient + ";\n")
+	if m.protocols != nil {
+		var names []string
+		for _, v := range m.protocols {
+			names = append(names, protocolName[v])
+		}
+		b.WriteString("    ssl_protocols          " + strings.Join(names, " ") + ";\n")
+	}
 	if m.verifyDepth != 1 {
 		b.WriteString("    ssl_verify_depth       " + strconv.Itoa(m.verifyDepth) + ";\n")
 	}
 	b.WriteString("\n    error_log  " + l.ErrorLogPath() + " info;\n")
 	b.WriteString("    access_log " + l.AccessLogPath() + ";\n")
 	for _, loc := range m.locations {
-		b.WriteString("\n    location " + loc + " {\n        grpc_pass grpc://management-plane;\n    }\n")
+		b.WriteString("\n    location " + loc + " {\n        grpc_pass grpc://" + m.backendAddr + ";\n    }\n")
 	}
 	b.WriteString("}\n")
+	if m.backendDown {
+		b.WriteString("# The gRPC services at " + m.backendAddr + " are not running.\n")
+	}
 	return b.String()
+}
+
+// protocolName is ssl_protocols' name of a TLS version.
+var protocolName = map[uint16]string{
+	tls.VersionTLS10: "TLSv1", tls.VersionTLS11: "TLSv1.1", tls.VersionTLS12: "TLSv1.2", tls.VersionTLS13: "TLSv1.3",
 }

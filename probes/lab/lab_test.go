@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goccy/go-yaml"
 )
 
 // testNow is a fixed instant: the lab's certificates are placed around it, so nothing
@@ -62,7 +63,7 @@ func dialAsAgent(t *testing.T, l *Lab, withCert bool) agentResult {
 	if name == "" {
 		name = conf.host
 	}
-	cfg := &tls.Config{ServerName: name, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{ServerName: name, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12, InsecureSkipVerify: conf.skipVerify}
 	caPEM, err := os.ReadFile(conf.ca)
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +170,8 @@ const (
 		"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 	page404 = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n" +
 		"<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+	page502 = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n" +
+		"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 	commandReq = `request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", host: "` + ServerName + `"`
 )
 
@@ -181,13 +184,57 @@ type want struct {
 	grpcStatus   string
 	certSent     bool
 	log          string // substring of the error.log line (which must also have NGINX's layout)
+	// files checks the lab's files, for faults that are in them rather than on the wire.
+	files func(t *testing.T, l *Lab)
 }
 
 var grpcOK = want{status: 200, grpcStatus: "0", certSent: true}
 
+// with returns w with a check of the lab's files.
+func (w want) with(files func(t *testing.T, l *Lab)) want {
+	w.files = files
+	return w
+}
+
 var scenarioWants = map[string]want{
 	"healthy":             grpcOK,
 	"agent-cert-expiring": grpcOK,
+	"agent-config-missing": grpcOK.with(func(t *testing.T, l *Lab) {
+		if _, err := os.Stat(l.AgentConfigPath); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %v, want it missing", l.AgentConfigPath, err)
+		}
+	}),
+	"agent-config-invalid": grpcOK.with(func(t *testing.T, l *Lab) {
+		b, err := os.ReadFile(l.AgentConfigPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := yaml.Unmarshal(b, &v); err == nil {
+			t.Errorf("%s parses as YAML:\n%s", l.AgentConfigPath, b)
+		}
+	}),
+	"agent-skip-verify": grpcOK.with(func(t *testing.T, l *Lab) {
+		if b, _ := os.ReadFile(l.AgentConfigPath); !strings.Contains(string(b), "skip_verify: true") {
+			t.Errorf("config lacks skip_verify: true:\n%s", b)
+		}
+	}),
+	"agent-cert-not-configured": {status: 400, body: page496, log: "client sent no required SSL certificate"},
+	"agent-chain-incomplete":    {status: 400, body: page496, log: "client sent no required SSL certificate"},
+	"endpoint-not-tls": {handshakeErr: "first record does not look like a TLS handshake",
+		log: "[info] %s invalid connection preface while processing HTTP/2 connection, client: 127.0.0.1, server: 127.0.0.1:"},
+	"tls-version-mismatch": {handshakeErr: "protocol version not supported",
+		log: "SSL_do_handshake() failed (SSL: error:0A000102:SSL routines::unsupported protocol) while SSL handshaking"},
+	"server-cert-cn-only":       {handshakeErr: "x509: certificate relies on legacy Common Name field", log: "SSL alert number 42"},
+	"server-cert-expiring":      grpcOK,
+	"server-cert-not-yet-valid": {handshakeErr: "x509: certificate has expired or is not yet valid", log: "SSL alert number 42"},
+	"server-cert-wrong-purpose": {handshakeErr: "x509: certificate specifies an incompatible key usage", log: "SSL alert number 42"},
+	"agent-cert-rejected": {status: 400, body: page495, certSent: true,
+		log: "client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers"},
+	"client-verify-depth": {status: 400, body: page495, certSent: true,
+		log: "client SSL certificate verify error: (20:unable to get local issuer certificate) while reading client request headers"},
+	"grpc-backend-unavailable": {status: 502, body: page502, certSent: true,
+		log: `[error] %s connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: ` + ServerName + `, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", upstream: "grpc://127.0.0.1:`},
 	"agent-cert-expired": {status: 400, body: page495, certSent: true,
 		log: "[info] %s client SSL certificate verify error: (10:certificate has expired) while reading client request headers, client: 127.0.0.1, server: " + ServerName + ", " + commandReq},
 	"agent-cert-not-yet-valid": {status: 400, body: page495, certSent: true,
@@ -232,8 +279,8 @@ func startLab(t *testing.T, name string) *Lab {
 // answer and log; then applies the fix for the scenario's finding and checks that the
 // agent's request reaches the gRPC service.
 func TestScenarios(t *testing.T) {
-	if len(Scenarios()) < 16 {
-		t.Fatalf("%d scenarios, want at least 16", len(Scenarios()))
+	if len(Scenarios()) < 30 {
+		t.Fatalf("%d scenarios, want at least 30", len(Scenarios()))
 	}
 	for _, sc := range Scenarios() {
 		w, ok := scenarioWants[sc.Name]
@@ -260,6 +307,9 @@ func TestScenarios(t *testing.T) {
 
 func checkAgent(t *testing.T, l *Lab, got agentResult, w want) {
 	t.Helper()
+	if w.files != nil {
+		w.files(t, l)
+	}
 	if w.dialErr != "" {
 		if got.dialErr == nil || !strings.Contains(got.dialErr.Error(), w.dialErr) {
 			t.Errorf("dial error %v, want %q", got.dialErr, w.dialErr)
@@ -337,5 +387,3 @@ func TestApplyUnknownFinding(t *testing.T) {
 		t.Fatal("Apply(clock-skew) succeeded; the lab cannot fix the clock")
 	}
 }
-
-var _ = fmt.Sprint

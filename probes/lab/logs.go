@@ -75,8 +75,17 @@ func (w *logWriter) errorReq(ci *connInfo, msg, request, host string) {
 	w.line("error", ci, msg, w.requestTail(request, host))
 }
 
-func (w *logWriter) requestTail(request, host string) string {
+// errorUpstream logs a request-level error line about the upstream.
+func (w *logWriter) errorUpstream(ci *connInfo, msg, request, upstream, host string) {
+	w.line("error", ci, msg, w.requestTail(request, host, upstream))
+}
+
+// requestTail is ", server: NAME, request: ..., upstream: ..., host: ..." after "server: ".
+func (w *logWriter) requestTail(request, host string, upstream ...string) string {
 	s := w.serverName + `, request: "` + escapeLog(request) + `"`
+	for _, u := range upstream {
+		s += `, upstream: "` + escapeLog(u) + `"`
+	}
 	if host != "" {
 		s += `, host: "` + escapeLog(host) + `"`
 	}

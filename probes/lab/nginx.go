@@ -52,6 +52,8 @@ func pageTitle(code int) (title, text string) {
 		return "400 Bad Request", ""
 	case 404:
 		return "404 Not Found", ""
+	case 502:
+		return "502 Bad Gateway", ""
 	}
 	return fmt.Sprintf("%d", code), ""
 }

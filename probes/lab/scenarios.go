@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"time"
 
@@ -26,41 +27,36 @@ type scenario struct {
 
 const day = 24 * time.Hour
 
-// scenarios are the lab's setups, in the order --list shows them.
+// scenarios are the lab's setups, in the order --list shows them: the healthy lab, the
+// default, then the catalog's order (agent config, files, agent certificate, network,
+// server certificate, client authentication, gRPC).
 var scenarios = []scenario{
 	{Scenario: Scenario{Name: "healthy", Title: "everything right: the agent's request reaches the gRPC service"}},
 	{
 		Scenario: Scenario{Name: "agent-cert-expired", Title: "the agent's certificate expired yesterday; the handshake still succeeds"},
 		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: -366 * day, Until: -day}) },
 	},
+
 	{
-		Scenario: Scenario{Name: "agent-cert-expiring", Title: "the agent's certificate expires in 5 days"},
-		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: -360 * day, Until: 5 * day}) },
+		Scenario: Scenario{Name: "agent-config-missing", Title: "the agent's nginx-agent.conf does not exist"},
+		setup:    func(l *Lab) error { l.agent.config = configMissing; return nil },
 	},
 	{
-		Scenario: Scenario{Name: "agent-cert-not-yet-valid", Title: "the agent's certificate is valid only from the day after tomorrow"},
-		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: 2 * day, Until: 367 * day}) },
+		Scenario: Scenario{Name: "agent-config-invalid", Title: "nginx-agent.conf has a key indented one space too far"},
+		setup:    func(l *Lab) error { l.agent.config = configBroken; return nil },
 	},
 	{
-		Scenario: Scenario{Name: "agent-cert-unknown-ca", Title: "the agent's certificate comes from a CA the manager does not list"},
-		setup: func(l *Lab) error {
-			other, err := l.gen.Root(otherName)
-			if err != nil {
-				return err
-			}
-			c, err := l.gen.Issue(other, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-			if err != nil {
-				return err
-			}
-			l.agent.cert, l.agent.key = []*pki.Cert{c}, c
-			return nil
-		},
+		Scenario: Scenario{Name: "agent-tls-disabled", Title: "the agent has tls.enable false and speaks plaintext to the TLS port"},
+		setup:    func(l *Lab) error { l.agent.conf.tlsEnable = false; return nil },
 	},
 	{
-		Scenario: Scenario{Name: "agent-cert-wrong-purpose", Title: "the agent's certificate is for servers only (EKU serverAuth)"},
-		setup: func(l *Lab) error {
-			return l.replaceAgentCert(pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-		},
+		Scenario: Scenario{Name: "agent-skip-verify", Title: "the agent accepts any server certificate (tls.skip_verify true)"},
+		setup:    func(l *Lab) error { l.agent.conf.skipVerify = true; return nil },
+	},
+
+	{
+		Scenario: Scenario{Name: "agent-cert-not-configured", Title: "the agent config names no tls.cert or tls.key"},
+		setup:    func(l *Lab) error { l.agent.conf.cert, l.agent.conf.key = "", ""; return nil },
 	},
 	{
 		Scenario: Scenario{Name: "agent-key-mismatch", Title: "the agent's key file holds another certificate's key"},
@@ -73,13 +69,57 @@ var scenarios = []scenario{
 			return nil
 		},
 	},
+
 	{
-		Scenario: Scenario{Name: "server-name-mismatch", Title: "the agent dials 127.0.0.1 without server.command; the certificate names " + ServerName},
+		Scenario: Scenario{Name: "agent-cert-expiring", Title: "the agent's certificate expires in 5 days"},
+		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: -360 * day, Until: 5 * day}) },
+	},
+	{
+		Scenario: Scenario{Name: "agent-cert-not-yet-valid", Title: "the agent's certificate is valid only from the day after tomorrow"},
+		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: 2 * day, Until: 367 * day}) },
+	},
+	{
+		Scenario: Scenario{Name: "agent-cert-wrong-purpose", Title: "the agent's certificate is for servers only (EKU serverAuth)"},
 		setup: func(l *Lab) error {
-			l.agent.conf.command = ""
+			return l.replaceAgentCert(pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		},
+	},
+	{
+		Scenario: Scenario{Name: "agent-chain-incomplete", Title: "the agent's certificate comes from an intermediate its cert file lacks"},
+		setup: func(l *Lab) error {
+			inter, err := l.gen.Issue(l.root, pki.Spec{CommonName: "nms-agent-int-ca", IsCA: true})
+			if err != nil {
+				return err
+			}
+			c, err := l.gen.Issue(inter, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+			if err != nil {
+				return err
+			}
+			l.agent.cert, l.agent.key, l.agent.issuer = []*pki.Cert{c}, c, []*pki.Cert{inter}
 			return nil
 		},
 	},
+
+	{
+		Scenario: Scenario{Name: "endpoint-refused", Title: "NGINX is not running: the agent's port refuses connections"},
+		setup:    func(l *Lab) error { l.mgr.running = false; return nil },
+	},
+	{
+		Scenario: Scenario{Name: "endpoint-not-tls", Title: "the agent's port is an HTTP/2 listener without ssl"},
+		setup:    func(l *Lab) error { l.mgr.ssl = false; return nil },
+	},
+	{
+		Scenario: Scenario{Name: "tls-version-mismatch", Title: "NGINX allows only TLSv1.1 (ssl_protocols); the agent needs TLS 1.2 or newer"},
+		setup: func(l *Lab) error {
+			l.mgr.protocols = []uint16{tls.VersionTLS11}
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "alpn-h2-missing", Title: "NGINX's listener has no HTTP/2: grpc-go refuses it"},
+		setup:    func(l *Lab) error { l.mgr.http2 = false; return nil },
+	},
+
 	{
 		Scenario: Scenario{Name: "server-cert-untrusted", Title: "the agent's tls.ca holds a CA that did not issue the manager's certificate"},
 		setup: func(l *Lab) error {
@@ -100,43 +140,89 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		Scenario: Scenario{Name: "server-name-mismatch", Title: "the agent dials 127.0.0.1 without server.command; the certificate names " + ServerName},
+		setup:    func(l *Lab) error { l.agent.conf.command = ""; return nil },
+	},
+	{
+		Scenario: Scenario{Name: "server-cert-cn-only", Title: "the manager's certificate has its name only in the CN, no SANs"},
+		setup:    func(l *Lab) error { return l.replaceServerCert(pki.Spec{DNSNames: []string{}}) },
+	},
+	{
 		Scenario: Scenario{Name: "server-cert-expired", Title: "the manager's certificate expired yesterday"},
+		setup:    func(l *Lab) error { return l.replaceServerCert(pki.Spec{From: -366 * day, Until: -day}) },
+	},
+	{
+		Scenario: Scenario{Name: "server-cert-expiring", Title: "the manager's certificate expires in 5 days"},
+		setup:    func(l *Lab) error { return l.replaceServerCert(pki.Spec{From: -360 * day, Until: 5 * day}) },
+	},
+	{
+		Scenario: Scenario{Name: "server-cert-not-yet-valid", Title: "the manager's certificate is valid only from the day after tomorrow"},
+		setup:    func(l *Lab) error { return l.replaceServerCert(pki.Spec{From: 2 * day, Until: 367 * day}) },
+	},
+	{
+		Scenario: Scenario{Name: "server-cert-wrong-purpose", Title: "the manager's certificate is for clients only (EKU clientAuth)"},
 		setup: func(l *Lab) error {
-			c, err := l.newServerCert(pki.Spec{From: -366 * day, Until: -day})
+			return l.replaceServerCert(pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+		},
+	},
+
+	{
+		Scenario: Scenario{Name: "agent-cert-unknown-ca", Title: "the agent's certificate comes from a CA the manager does not list"},
+		setup: func(l *Lab) error {
+			other, err := l.gen.Root(otherName)
 			if err != nil {
 				return err
 			}
-			l.mgr.chain = []*pki.Cert{c, l.inter}
+			c, err := l.gen.Issue(other, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+			if err != nil {
+				return err
+			}
+			l.agent.cert, l.agent.key = []*pki.Cert{c}, c
 			return nil
 		},
 	},
 	{
-		Scenario: Scenario{Name: "alpn-h2-missing", Title: "NGINX's listener has no HTTP/2: grpc-go refuses it"},
+		Scenario: Scenario{Name: "agent-cert-rejected", Title: "the agent's CA was recreated under the same name: Go sends the certificate, NGINX rejects it"},
 		setup: func(l *Lab) error {
-			l.mgr.http2 = false
+			twin, err := l.gen.Root(rootName)
+			if err != nil {
+				return err
+			}
+			c, err := l.gen.Issue(twin, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+			if err != nil {
+				return err
+			}
+			l.agent.cert, l.agent.key = []*pki.Cert{c}, c
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "client-verify-depth", Title: "the agent's certificate sits under two intermediates; ssl_verify_depth is 1"},
+		setup: func(l *Lab) error {
+			a, err := l.gen.Issue(l.root, pki.Spec{CommonName: "nms-agent-int-a", IsCA: true})
+			if err != nil {
+				return err
+			}
+			b, err := l.gen.Issue(a, pki.Spec{CommonName: "nms-agent-int-b", IsCA: true})
+			if err != nil {
+				return err
+			}
+			c, err := l.gen.Issue(b, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+			if err != nil {
+				return err
+			}
+			l.agent.cert, l.agent.key, l.agent.issuer = []*pki.Cert{c, b, a}, c, []*pki.Cert{b, a}
 			return nil
 		},
 	},
 	{
 		Scenario: Scenario{Name: "client-auth-not-required", Title: "ssl_verify_client optional: any client reaches the agent services"},
-		setup: func(l *Lab) error {
-			l.mgr.verifyClient = "optional"
-			return nil
-		},
+		setup:    func(l *Lab) error { l.mgr.verifyClient = "optional"; return nil },
 	},
+
 	{
-		Scenario: Scenario{Name: "agent-tls-disabled", Title: "the agent has tls.enable false and speaks plaintext to the TLS port"},
-		setup: func(l *Lab) error {
-			l.agent.conf.tlsEnable = false
-			return nil
-		},
-	},
-	{
-		Scenario: Scenario{Name: "endpoint-refused", Title: "NGINX is not running: the agent's port refuses connections"},
-		setup: func(l *Lab) error {
-			l.mgr.running = false
-			return nil
-		},
+		Scenario: Scenario{Name: "grpc-backend-unavailable", Title: "the management plane's gRPC services behind NGINX are down"},
+		setup:    func(l *Lab) error { l.mgr.backendDown = true; return nil },
 	},
 	{
 		Scenario: Scenario{Name: "grpc-path-missing", Title: "NGINX has no location for the agent's Commander service"},
@@ -172,12 +258,23 @@ func scenarioByName(name string) (scenario, bool) {
 	return scenario{}, false
 }
 
+// replaceServerCert gives the manager a new certificate from the server CA, served with
+// the intermediate.
+func (l *Lab) replaceServerCert(spec pki.Spec) error {
+	c, err := l.newServerCert(spec)
+	if err != nil {
+		return err
+	}
+	l.mgr.chain = []*pki.Cert{c, l.inter}
+	return nil
+}
+
 // replaceAgentCert gives the agent a new certificate and key from the agent CA.
 func (l *Lab) replaceAgentCert(spec pki.Spec) error {
 	c, err := l.newAgentCert(spec)
 	if err != nil {
 		return err
 	}
-	l.agent.cert, l.agent.key = []*pki.Cert{c}, c
+	l.agent.cert, l.agent.key, l.agent.issuer = []*pki.Cert{c}, c, nil
 	return nil
 }

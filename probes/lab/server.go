@@ -108,8 +108,15 @@ func (c *chanListener) Addr() net.Addr { return c.addr }
 func (l *Lab) startHTTP() {
 	l.conns = newConnTable()
 	l.queue = &chanListener{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, ch: make(chan net.Conn), done: make(chan struct{})}
+	// HTTP/1.1 and HTTP/2 over TLS as ALPN picks, and prior-knowledge HTTP/2 on a
+	// listener without ssl (serveH2C hands over only connections that sent the preface).
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	l.srv = &http.Server{
 		Handler:           http.HandlerFunc(l.serveHTTP),
+		Protocols:         &protocols,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       30 * time.Second,
 		ErrorLog:          nullLogger(),
@@ -168,6 +175,13 @@ func (l *Lab) serveConn(raw net.Conn) {
 		l.dropConn(raw)
 		return
 	}
+	l.mu.Lock()
+	ssl := l.mgr.ssl
+	l.mu.Unlock()
+	if !ssl {
+		l.serveH2C(raw, br, ci)
+		return
+	}
 	if first[0] != 0x16 {
 		l.servePlain(raw, br, ci)
 		l.dropConn(raw)
@@ -202,6 +216,49 @@ func (l *Lab) dropConn(c net.Conn) {
 // listenAddr is what NGINX logs as "server:" before a request exists.
 func (l *Lab) listenAddr() string { return l.Addr }
 
+// h2Preface is the HTTP/2 client connection preface (RFC 9113 §3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// serveH2C is NGINX's `listen ... http2` without ssl: a client that opens with the HTTP/2
+// preface is served in plaintext; anything else (an agent's TLS ClientHello) is logged as
+// "invalid connection preface" and answered with SETTINGS and GOAWAY(PROTOCOL_ERROR).
+func (l *Lab) serveH2C(raw net.Conn, br *bufio.Reader, ci *connInfo) {
+	got, err := br.Peek(len(h2Preface))
+	if !strings.HasPrefix(h2Preface, string(got)) {
+		l.logs.info(ci, "invalid connection preface while processing HTTP/2 connection", l.listenAddr())
+		_, _ = raw.Write(h2Refusal)
+		l.dropConn(raw)
+		return
+	}
+	if err != nil {
+		l.dropConn(raw)
+		return
+	}
+	_ = raw.SetDeadline(time.Time{})
+	pc := &peekedConn{Conn: raw, r: br}
+	l.conns.remove(raw)
+	l.conns.mu.Lock()
+	l.conns.conns[pc] = ci
+	l.conns.mu.Unlock()
+	select {
+	case l.queue.ch <- pc:
+	case <-l.queue.done:
+		l.dropConn(pc)
+	}
+}
+
+// h2Refusal is what NGINX 1.22 writes before closing an HTTP/2 connection with a bad
+// preface: its SETTINGS (128 streams, 64 KiB window, 16 KiB frames), a connection
+// WINDOW_UPDATE, then GOAWAY with PROTOCOL_ERROR.
+var h2Refusal = []byte{
+	0, 0, 18, 4, 0, 0, 0, 0, 0, // SETTINGS, 3 parameters
+	0, 3, 0, 0, 0, 128, // MAX_CONCURRENT_STREAMS 128
+	0, 4, 0, 1, 0, 0, // INITIAL_WINDOW_SIZE 65536
+	0, 5, 0, 0, 64, 0, // MAX_FRAME_SIZE 16384
+	0, 0, 4, 8, 0, 0, 0, 0, 0, 0x7f, 0xff, 0, 0, // WINDOW_UPDATE +2147418112
+	0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, // GOAWAY last 0, PROTOCOL_ERROR
+}
+
 // peekedConn reads through the bufio.Reader that peeked the first byte.
 type peekedConn struct {
 	net.Conn
@@ -235,6 +292,9 @@ func (l *Lab) tlsConfig() *tls.Config {
 	}
 	if m.verifyClient == "off" {
 		cfg.ClientAuth = tls.NoClientCert
+	}
+	if m.protocols != nil {
+		cfg.MinVersion, cfg.MaxVersion = m.protocols[0], m.protocols[len(m.protocols)-1]
 	}
 	if !m.http2 {
 		// NGINX without http2 selects http/1.1 or, for a client offering h2 only (grpc-go),
@@ -393,6 +453,12 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !hasLocation(m.locations, r.URL.Path) {
 		l.logs.errorReq(ci, fmt.Sprintf("open() \"%s%s\" failed (2: No such file or directory)", docRoot, r.URL.Path), request, r.Host)
 		l.writePage(w, r, ci, request, 404)
+		return
+	}
+	if m.backendDown {
+		l.logs.errorUpstream(ci, "connect() failed (111: Connection refused) while connecting to upstream", request,
+			"grpc://"+m.backendAddr, r.Host)
+		l.writePage(w, r, ci, request, http.StatusBadGateway)
 		return
 	}
 	l.grpcReply(w, r, service, method)
