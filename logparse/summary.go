@@ -1,0 +1,177 @@
+package logparse
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
+
+type aggKey struct {
+	kind   Kind
+	source Source
+	code   int
+}
+
+type example struct {
+	t    time.Time
+	line string
+}
+
+type group struct {
+	Summary
+	detailAt time.Time
+	clients  map[string]int
+	files    map[string]bool
+	examples []example // newest first, at most maxExamples
+}
+
+// aggregator groups events. It keeps a bounded amount per group (clients capped at
+// maxClients, three example lines), so its size does not grow with the log.
+type aggregator struct {
+	groups map[aggKey]*group
+}
+
+func newAggregator() *aggregator { return &aggregator{groups: map[aggKey]*group{}} }
+
+// Aggregate summarises events the way Scan does; Follow's consumers and tests use it.
+func Aggregate(events []Event) []Summary {
+	a := newAggregator()
+	for i := range events {
+		a.add(&events[i], "", []byte(events[i].Line))
+	}
+	return a.summaries()
+}
+
+// add counts ev. line is the raw line (it may alias a reused buffer and is copied only
+// when kept as an example); ev's strings may alias it too and are cloned when stored.
+func (a *aggregator) add(ev *Event, file string, line []byte) {
+	k := aggKey{ev.Kind, ev.Source, ev.X509Code}
+	g := a.groups[k]
+	if g == nil {
+		g = &group{
+			Summary: Summary{Kind: ev.Kind, Source: ev.Source, X509Code: ev.X509Code, X509Text: strings.Clone(ev.X509Text)},
+			clients: map[string]int{}, files: map[string]bool{},
+		}
+		a.groups[k] = g
+	}
+	g.Count++
+	if g.FirstSeen.IsZero() || ev.Time.Before(g.FirstSeen) {
+		g.FirstSeen = ev.Time
+	}
+	if ev.Time.After(g.LastSeen) {
+		g.LastSeen = ev.Time
+	}
+	if g.Detail == "" || ev.Time.After(g.detailAt) {
+		g.Detail, g.detailAt = strings.Clone(ev.Detail), ev.Time
+	}
+	if ev.Client != "" {
+		if n, ok := g.clients[ev.Client]; ok {
+			g.clients[ev.Client] = n + 1
+		} else if len(g.clients) < maxClients {
+			g.clients[strings.Clone(ev.Client)] = 1
+		}
+	}
+	if file != "" && !g.files[file] {
+		g.files[file] = true
+	}
+	g.offer(ev.Time, line)
+}
+
+// offer keeps line if it is among the newest maxExamples.
+func (g *group) offer(t time.Time, line []byte) {
+	if len(g.examples) == maxExamples && !t.After(g.examples[maxExamples-1].t) {
+		return
+	}
+	ex := example{t, Clip(string(line))}
+	i, _ := slices.BinarySearchFunc(g.examples, t, func(e example, t time.Time) int { return t.Compare(e.t) })
+	g.examples = slices.Insert(g.examples, i, ex)
+	if len(g.examples) > maxExamples {
+		g.examples = g.examples[:maxExamples]
+	}
+}
+
+// merge adds b's groups into a.
+func (a *aggregator) merge(b *aggregator) {
+	for k, gb := range b.groups {
+		ga := a.groups[k]
+		if ga == nil {
+			a.groups[k] = gb
+			continue
+		}
+		ga.Count += gb.Count
+		if gb.FirstSeen.Before(ga.FirstSeen) {
+			ga.FirstSeen = gb.FirstSeen
+		}
+		if gb.LastSeen.After(ga.LastSeen) {
+			ga.LastSeen = gb.LastSeen
+		}
+		if gb.detailAt.After(ga.detailAt) {
+			ga.Detail, ga.detailAt = gb.Detail, gb.detailAt
+		}
+		for c, n := range gb.clients {
+			if _, ok := ga.clients[c]; ok || len(ga.clients) < maxClients {
+				ga.clients[c] += n
+			}
+		}
+		for f := range gb.files {
+			ga.files[f] = true
+		}
+		for _, ex := range gb.examples {
+			ga.offer(ex.t, []byte(ex.line))
+		}
+	}
+}
+
+// summaries returns the groups in Kinds order, then by source and code.
+func (a *aggregator) summaries() []Summary {
+	rank := map[Kind]int{}
+	for i, k := range Kinds {
+		rank[k] = i
+	}
+	out := make([]Summary, 0, len(a.groups))
+	for _, g := range a.groups {
+		s := g.Summary
+		for c, n := range g.clients {
+			s.Clients = append(s.Clients, ClientCount{c, n})
+		}
+		slices.SortFunc(s.Clients, func(x, y ClientCount) int {
+			return cmp.Or(cmp.Compare(y.Count, x.Count), strings.Compare(x.Client, y.Client))
+		})
+		s.ClientsTotal = len(s.Clients)
+		for _, ex := range g.examples {
+			s.Examples = append(s.Examples, ex.line)
+		}
+		for f := range g.files {
+			s.Files = append(s.Files, f)
+		}
+		slices.Sort(s.Files)
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y Summary) int {
+		return cmp.Or(cmp.Compare(rank[x.Kind], rank[y.Kind]), strings.Compare(string(x.Source), string(y.Source)),
+			cmp.Compare(x.X509Code, y.X509Code))
+	})
+	return out
+}
+
+// TopClients sums the NGINX-side events per client over summaries, most first, at most n.
+func TopClients(sums []Summary, n int) []ClientCount {
+	total := map[string]int{}
+	for _, s := range sums {
+		for _, c := range s.Clients {
+			total[c.Client] += c.Count
+		}
+	}
+	out := make([]ClientCount, 0, len(total))
+	for c, k := range total {
+		out = append(out, ClientCount{c, k})
+	}
+	slices.SortFunc(out, func(x, y ClientCount) int {
+		return cmp.Or(cmp.Compare(y.Count, x.Count), strings.Compare(x.Client, y.Client))
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
