@@ -6,13 +6,47 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
-// wrap breaks plain text into lines of at most width cells, at spaces where it can and
-// inside words where it must (paths, fingerprints). Existing newlines are kept.
+// wrap breaks plain text into lines of at most width cells. It breaks at spaces only, so
+// commands and paths stay copyable, and cuts a word only when it is wider than a line.
+// Existing newlines are kept.
 func wrap(s string, width int) []string {
-	if width < 1 {
-		width = 1
+	if width < 2 {
+		width = 2 // the widest character fits
 	}
-	return strings.Split(ansi.Wrap(s, width, "-/"), "\n")
+	var out []string
+	for _, para := range strings.Split(s, "\n") {
+		var line strings.Builder
+		lw := 0
+		flush := func() {
+			out = append(out, line.String())
+			line.Reset()
+			lw = 0
+		}
+		for _, word := range strings.Fields(para) {
+			ww := ansi.StringWidth(word)
+			if lw > 0 && lw+1+ww > width {
+				flush()
+			}
+			if lw > 0 {
+				line.WriteByte(' ')
+				lw++
+			}
+			for ww > width-lw { // a word too long for any line: cut it
+				head := ansi.Cut(word, 0, width-lw)
+				line.WriteString(head)
+				flush()
+				word = ansi.Cut(word, width, ww)
+				ww = ansi.StringWidth(word)
+				if ww <= width {
+					break
+				}
+			}
+			line.WriteString(word)
+			lw += ww
+		}
+		flush()
+	}
+	return out
 }
 
 // wrapIndent wraps s to width with first in front of the first line and rest in front of

@@ -3,6 +3,8 @@ package tui
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -31,6 +33,8 @@ type logView struct {
 	paused bool   // the view stays where it is while lines keep arriving
 	limit  uint64 // when paused, lines from this sequence on are not shown
 
+	sources []string // the files lines came from, in order of appearance
+
 	ch    chan LogLine
 	errc  chan error
 	ended bool
@@ -50,6 +54,9 @@ func (l *logView) line(seq uint64) *LogLine {
 func (l *logView) add(lines []LogLine) {
 	c := uint64(cap(l.ring))
 	for _, ln := range lines {
+		if ln.Source != "" && (len(l.sources) == 0 || l.sources[len(l.sources)-1] != ln.Source) && !slices.Contains(l.sources, ln.Source) && len(l.sources) < 16 {
+			l.sources = append(l.sources, ln.Source)
+		}
 		seq := l.n
 		if uint64(len(l.ring)) < c {
 			l.ring = append(l.ring, ln)
@@ -95,7 +102,7 @@ func (l *logView) matches(ln *LogLine) bool {
 	if l.filter == "" {
 		return true
 	}
-	for _, s := range []string{ln.Text, ln.Source, ln.Level, ln.Event, ln.Finding} {
+	for _, s := range []string{ln.Text, ln.Source, ln.Event} {
 		if containsFold(s, l.filter) {
 			return true
 		}
@@ -204,9 +211,12 @@ func waitLogs(ctx context.Context, ch chan LogLine, errc chan error) tea.Cmd {
 	}
 }
 
-// logsBodyHeight is the number of log lines shown: the body less the heading and the
-// detail of the selected line.
-func (m Model) logsBodyHeight() int { return max(m.bodyHeight()-5, 1) }
+// logDetail is the number of lines showing the selected line in full.
+const logDetail = 3
+
+// logsBodyHeight is the number of log lines shown: the body less the two heading lines,
+// the rule and the detail of the selected line.
+func (m Model) logsBodyHeight() int { return max(m.bodyHeight()-3-logDetail, 1) }
 
 // logsKey moves through the lines, pauses, filters and jumps to a finding.
 func (m Model) logsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
@@ -244,6 +254,10 @@ func (m Model) logsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		ln := l.line(l.match[clamp(l.cursor, 0, n-1)])
 		if ln.Finding == "" {
 			m.setMessage("This line is not linked to a finding.")
+			return m, nil
+		}
+		if _, ok := m.index[ln.Finding]; !ok {
+			m.setMessage("This line is a " + ln.Event + " event; no check of that name runs here.")
 			return m, nil
 		}
 		m.selected = ln.Finding
@@ -299,7 +313,15 @@ func (m Model) logsLines(w, h int) []string {
 		state = "ended"
 	}
 	shown := l.visible()
-	head := fmt.Sprintf(" %s  %s · %d lines", s.Section.Render("Logs"), state, shown)
+	var names []string
+	for _, src := range l.sources {
+		names = append(names, filepath.Base(src))
+	}
+	head := " " + s.Section.Render("Logs")
+	if len(names) > 0 {
+		head += "  " + strings.Join(names, ", ")
+	}
+	head += fmt.Sprintf("  %s · %s", state, plural(shown, "line"))
 	if l.first > 0 {
 		head += fmt.Sprintf(" (oldest %d dropped)", l.first)
 	}
@@ -314,7 +336,7 @@ func (m Model) logsLines(w, h int) []string {
 	default:
 		out = append(out, "")
 	}
-	lh := max(h-5, 1)
+	lh := max(h-3-logDetail, 1)
 	if m.opts.Logs == nil && shown == 0 {
 		out = append(out, styleLines(wrapIndent("No logs are followed here. The NGINX error log and the agent log show up once they are found.", w, " ", " "), s.Dim.Render)...)
 	}
@@ -326,28 +348,32 @@ func (m Model) logsLines(w, h int) []string {
 	for i := top; i < min(top+lh, shown); i++ {
 		out = append(out, m.logRow(l.line(l.match[i]), w, i == cursor))
 	}
-	for len(out) < h-3 {
+	for len(out) < h-1-logDetail {
 		out = append(out, "")
 	}
-	out = out[:h-3]
+	out = out[:h-1-logDetail]
 	// The selected line in full, wrapped, under a rule.
 	out = append(out, s.Dim.Render(strings.Repeat(m.g.rule, w)))
 	var detail []string
 	if shown > 0 {
 		ln := l.line(l.match[cursor])
-		text := ln.Text
-		if ln.Source != "" {
-			text = ln.Source + ": " + text
+		detail = wrapIndent(ln.Text, w, " ", " ")
+		if len(detail) > logDetail-1 && ln.Finding != "" || len(detail) > logDetail {
+			n := logDetail
+			if ln.Finding != "" {
+				n--
+			}
+			detail = detail[:n]
+			detail[n-1] = fit(detail[n-1]+" "+m.g.ellipsis, w, m.g.ellipsis)
 		}
-		detail = wrapIndent(text, w, " ", " ")
 		if ln.Finding != "" {
 			detail = append([]string{s.Bold.Render(fit(" "+m.g.arrow+" "+ln.Finding+" (Enter opens it)", w, m.g.ellipsis))}, detail...)
 		}
 	}
-	for len(detail) < 2 {
+	for len(detail) < logDetail {
 		detail = append(detail, "")
 	}
-	return append(out, detail[:2]...)
+	return append(out, detail[:logDetail]...)
 }
 
 // logRow is one log line: time, level and text, a classified event marked and styled.
@@ -367,7 +393,11 @@ func (m Model) logRow(ln *LogLine, w int, selected bool) string {
 			mark = "> "
 		}
 	}
-	text := strings.ReplaceAll(ln.Text, "\t", " ")
+	text := ln.Message
+	if text == "" {
+		text = ln.Text
+	}
+	text = strings.ReplaceAll(text, "\t", " ")
 	plain := fit(fmt.Sprintf(" %s %s %s%s", ts, level, mark, text), w-1, m.g.ellipsis)
 	if selected {
 		return m.styles.Selected.Render(pad(plain, w))

@@ -711,3 +711,11 @@ func (m Model) messageLine(w int) string {
 	}
 	return ""
 }
+
+// plural formats a count with its noun, adding "s" unless the count is one.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -29,8 +29,10 @@ type LogLine struct {
 	Source string
 	// Level is the line's level as logged ("info", "error", ...), "" when unknown.
 	Level string
-	// Text is the line's message (or the whole raw line).
+	// Text is the whole line as logged.
 	Text string
+	// Message is the line's message without the header; "" shows Text.
+	Message string
 	// Event names the classified mTLS event ("client-cert-expired"); "" when unclassified.
 	Event string
 	// Finding is the ID of the finding the event points to; "" when none.

@@ -290,7 +290,7 @@ func (m Model) checkRow(id string, w int, selected bool) string {
 		text = f.Summary
 	}
 	if selected {
-		plain := fit("  "+m.plainStatus(id)+"  "+text, w-1, m.g.ellipsis)
+		plain := fit(m.g.pointer+" "+m.plainStatus(id)+"  "+text, w-1, m.g.ellipsis)
 		return " " + m.styles.Selected.Render(pad(plain, w-1))
 	}
 	return fit("   "+m.status(id)+"  "+text, w, m.g.ellipsis)

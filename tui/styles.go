@@ -109,7 +109,7 @@ func (s Styles) severity(sev diagnostics.Severity) lipgloss.Style {
 // glyphs are the symbols drawn on screen; ASCII terminals get plain characters.
 type glyphs struct {
 	fail, warn, ok, info, skip, wait string
-	bullet, arrow, ellipsis          string
+	bullet, arrow, ellipsis, pointer string
 	treeLast, treePipe               string
 	barFull, barEmpty                string
 	rule                             string
@@ -119,12 +119,12 @@ type glyphs struct {
 var (
 	unicodeGlyphs = glyphs{
 		fail: "✖", warn: "‼", ok: "✔", info: "ℹ", skip: "–", wait: "·",
-		bullet: "•", arrow: "→", ellipsis: "…", treeLast: "└─ ", treePipe: "   ",
+		bullet: "•", arrow: "→", ellipsis: "…", pointer: "▸", treeLast: "└─ ", treePipe: "   ",
 		barFull: "█", barEmpty: "░", rule: "─", spinner: spinner.MiniDot,
 	}
 	asciiGlyphs = glyphs{
 		fail: "x", warn: "!", ok: "+", info: "i", skip: "-", wait: ".",
-		bullet: "*", arrow: "->", ellipsis: "~", treeLast: "`- ", treePipe: "   ",
+		bullet: "*", arrow: "->", ellipsis: "~", pointer: ">", treeLast: "`- ", treePipe: "   ",
 		barFull: "#", barEmpty: ".", rule: "-", spinner: spinner.Line,
 	}
 )

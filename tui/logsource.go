@@ -1,0 +1,84 @@
+package tui
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/logparse"
+)
+
+// ParseLogLine turns one raw line of the log at source into a LogLine: the time, level and
+// message when the line is an NGINX error-log or agent line, and the logparse event kind,
+// named after the finding it backs, when the line is about the agent's connection.
+func ParseLogLine(p *logparse.Parser, source, raw string) LogLine {
+	ln := LogLine{Source: source, Text: logparse.Clip(raw)}
+	ev, t, st := p.Parse(raw)
+	ln.Time = t
+	if st == logparse.LineClassified {
+		ln.Event = string(ev.Kind)
+		ln.Finding = string(ev.Kind)
+	}
+	if e, ok := logparse.ParseErrorLine(raw, p.Location); ok {
+		ln.Level, ln.Message = e.Level, e.Message
+		if e.Action != "" {
+			ln.Message += " while " + e.Action
+		}
+		ln.Time = e.Time
+	} else if e, ok := logparse.ParseAgentLine(raw); ok {
+		ln.Level, ln.Message = e.Level, e.Text()
+		if !e.Time.IsZero() {
+			ln.Time = e.Time
+		}
+	}
+	return ln
+}
+
+// RawLogSource adapts a stream of raw lines from the log at path into a LogSource:
+// follow sends the lines (without newlines) until ctx is done. Lines are parsed and
+// classified with logparse; loc is the zone of NGINX's zone-less times (nil: local).
+func RawLogSource(path string, loc *time.Location, follow func(ctx context.Context, out chan<- string) error) LogSource {
+	return LogSourceFunc(func(ctx context.Context, out chan<- LogLine) error {
+		raw := make(chan string, 64)
+		errc := make(chan error, 1)
+		go func() {
+			errc <- follow(ctx, raw)
+			close(raw)
+		}()
+		p := &logparse.Parser{Location: loc}
+		for line := range raw {
+			select {
+			case out <- ParseLogLine(p, path, line):
+			case <-ctx.Done():
+				for range raw { // let follow finish
+				}
+				return <-errc
+			}
+		}
+		return <-errc
+	})
+}
+
+// LogFileSource reads the lines already in path once, then ends: for a log that is not
+// followed (the demo's recorded lines, a copied log). Lines longer than logparse's
+// limit are cut.
+func LogFileSource(path string, loc *time.Location) LogSource {
+	return RawLogSource(path, loc, func(ctx context.Context, out chan<- string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			select {
+			case out <- sc.Text():
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return sc.Err()
+	})
+}

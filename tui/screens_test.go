@@ -1,0 +1,68 @@
+package tui
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/golden"
+)
+
+// realLog is NGINX's own error.log lines, recorded from a real nginx (see its .md).
+// Tests run in the package directory; the path is relative so goldens do not name it.
+var realLog = filepath.Join("..", "testdata", "logs", "nginx-error-real.log")
+
+// TestScreensGolden drives the real program against the demo lab's agent-cert-expired
+// scenario and compares every screen, ANSI stripped, at 80x24 and 120x40.
+func TestScreensGolden(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			tl := startLab(t, "agent-cert-expired")
+			opts := tl.options()
+			opts.Logs = LogFileSource(realLog, time.UTC)
+			h := drive(t, New(opts), size[0], size[1])
+			h.idle()
+			h.waitFor("the log lines", 10*time.Second, func(m Model) bool { return m.logs.ended })
+			shots := []struct {
+				name string
+				keys []string
+			}{
+				{"overview", nil},
+				{"overview-scrolled", []string{"G"}},
+				{"finding", []string{"2"}},
+				{"fix-step1", []string{"enter"}},
+				{"fix-step2", []string{"n"}},
+				{"certificates", []string{"4"}},
+				{"certificates-scrolled", []string{"pgdown"}},
+				{"logs", []string{"5"}},
+				{"logs-filtered", []string{"/", "e", "x", "p", "i", "r", "e", "d", "enter"}},
+				{"help", []string{"?"}},
+			}
+			for _, s := range shots {
+				t.Run(s.name, func(t *testing.T) {
+					h.press(s.keys...)
+					screen := h.screen()
+					assertFits(t, screen, size[0], size[1])
+					golden.RequireEqual(t, normalize(screen))
+				})
+			}
+		})
+	}
+}
+
+// assertFits fails when a frame is not exactly height lines of at most width cells.
+func assertFits(t *testing.T, screen string, width, height int) {
+	t.Helper()
+	lines := strings.Split(screen, "\n")
+	if len(lines) != height {
+		t.Errorf("frame has %d lines, want %d", len(lines), height)
+	}
+	for i, l := range lines {
+		if w := ansi.StringWidth(l); w > width {
+			t.Errorf("line %d is %d cells wide (max %d): %q", i+1, w, width, l)
+		}
+	}
+}
