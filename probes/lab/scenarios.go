@@ -95,7 +95,10 @@ var scenarios = []scenario{
 			if err != nil {
 				return err
 			}
+			// The CA bundle given to agents holds the intermediate, as the issuing CA's bundle
+			// does; only the cert file lacks it.
 			l.agent.cert, l.agent.key, l.agent.issuer = []*pki.Cert{c}, c, []*pki.Cert{inter}
+			l.agent.ca = []*pki.Cert{l.inter, inter, l.root}
 			return nil
 		},
 	},
