@@ -377,8 +377,8 @@ func (m Model) nodeLines(n chainNode, role certRole, depth, w int) []string {
 	}
 	field("valid", c.NotBefore.UTC().Format("2006-01-02")+" "+m.g.arrow+" "+c.NotAfter.UTC().Format("2006-01-02"))
 	out = append(out, body+strings.Repeat(" ", 8)+m.lifeBar(c))
-	field("usage", usageText(c))
-	field("key", keyText(c)+" · signed "+c.SignatureAlgorithm.String())
+	field("usage", strings.ReplaceAll(usageText(c), " · ", " "+m.g.dot+" "))
+	field("key", keyText(c)+" "+m.g.dot+" signed "+c.SignatureAlgorithm.String())
 	sum := sha256.Sum256(c.Raw)
 	hexs := hex.EncodeToString(sum[:])
 	var groups []string

@@ -30,6 +30,9 @@ type engineRun struct {
 	only      []string
 	started   time.Time
 	cancelled bool
+	// finished are the checks whose results arrived before the run was cancelled; later
+	// results were judged on probes cut short, so they are shown as skipped.
+	finished map[string]bool
 }
 
 // Messages from a run; gen tells runs apart so a late message of an old run is dropped.

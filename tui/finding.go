@@ -39,7 +39,7 @@ func (m Model) apply() (Model, tea.Cmd) {
 	if m.selected == "" {
 		return m, nil
 	}
-	m.setMessage("Applying the fix for " + m.selected + " in the lab…")
+	m.setMessage("Applying the fix for " + m.selected + " in the lab"+m.g.ellipsis)
 	return m, applyFix(m.ctx, m.opts.Applier, m.selected)
 }
 
@@ -60,7 +60,7 @@ func (m Model) findingLines(w int) []string {
 	var out []string
 	head := m.status(id) + "  " + m.styles.Bold.Render(id)
 	if ch.Category != "" {
-		head += m.styles.Dim.Render("  · " + string(ch.Category))
+		head += m.styles.Dim.Render("  " + m.g.dot + " " + string(ch.Category))
 	}
 	out = append(out, " "+head)
 	if ch.Title != "" {
@@ -69,7 +69,7 @@ func (m Model) findingLines(w int) []string {
 	out = append(out, "")
 	switch {
 	case m.states[id] != stateIdle:
-		out = append(out, " "+m.spin.View()+" checking…")
+		out = append(out, " "+m.spin.View()+" checking"+m.g.ellipsis)
 	case !ok:
 		out = append(out, " Not checked yet.")
 	default:

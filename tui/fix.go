@@ -217,7 +217,7 @@ func (m Model) fixLines(w int) ([]string, int) {
 		out = append(out, styleLines(wrapIndent("Applied in the lab: "+wk.applied, w, " ", "   "), s.Message.Render)...)
 	}
 	if m.run != nil && m.run.purpose == purposeVerify {
-		out = append(out, "", " "+m.spin.View()+" re-checking "+strings.Join(m.run.only, ", ")+"…")
+		out = append(out, "", " "+m.spin.View()+" re-checking "+strings.Join(m.run.only, ", ")+m.g.ellipsis)
 	} else if len(wk.verdict) > 0 {
 		out = append(out, "")
 		for i, v := range wk.verdict {

@@ -321,14 +321,14 @@ func (m Model) logsLines(w, h int) []string {
 	if len(names) > 0 {
 		head += "  " + strings.Join(names, ", ")
 	}
-	head += fmt.Sprintf("  %s · %s", state, plural(shown, "line"))
+	head += fmt.Sprintf("  %s %s %s", state, m.g.dot, plural(shown, "line"))
 	if l.first > 0 {
 		head += fmt.Sprintf(" (oldest %d dropped)", l.first)
 	}
 	out = append(out, fit(head, w, m.g.ellipsis))
 	switch {
 	case l.editing:
-		out = append(out, fit(" /"+l.filter+"█", w, m.g.ellipsis))
+		out = append(out, fit(" /"+l.filter+m.g.cursor, w, m.g.ellipsis))
 	case l.filter != "":
 		out = append(out, fit(s.Dim.Render(" filter: "+l.filter+"   (/ to change, esc to clear)"), w, m.g.ellipsis))
 	case l.err != "":

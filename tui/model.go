@@ -32,7 +32,10 @@ const (
 // tabs are the screens reachable with Tab and 1-5, in that order.
 var tabs = []screen{screenOverview, screenFinding, screenFix, screenCerts, screenLogs}
 
-var screenNames = [screenCount]string{"Overview", "Finding", "Fix", "Certificates", "Logs", "Help"}
+var (
+	screenNames = [screenCount]string{"Overview", "Finding", "Fix", "Certificates", "Logs", "Help"}
+	shortNames  = [screenCount]string{"Ovw", "Find", "Fix", "Cert", "Logs", "Help"}
+)
 
 // checkState is where a check is in the current run.
 type checkState int
@@ -118,9 +121,7 @@ func New(opts Options) Model {
 	for i, ch := range m.engine.Catalog {
 		m.index[ch.ID] = i
 	}
-	if !opts.ASCII {
-		m.keys.Up.SetHelp("↑/k", "up")
-	} else {
+	if opts.ASCII {
 		m.asciiKeyHelp()
 	}
 	return m
@@ -187,7 +188,7 @@ func (m Model) update(msg tea.Msg) (Model, tea.Cmd) {
 		if msg.err != nil {
 			m.setError("Apply failed: " + msg.err.Error())
 		} else {
-			m.setMessage(msg.text + " — press r to re-check")
+			m.setMessage(msg.text + " " + m.g.dash + " press r to re-check")
 			if m.walk != nil && m.walk.id == msg.id {
 				m.walk.applied = msg.text
 			}
@@ -295,7 +296,7 @@ func (m Model) escape() (Model, tea.Cmd) {
 	case m.run != nil && !m.run.cancelled:
 		m.run.cancelled = true
 		m.run.cancel()
-		m.setMessage("Cancelling the running checks…")
+		m.setMessage("Cancelling the running checks" + m.g.ellipsis)
 	case m.screen == screenHelp:
 		m.screen = m.back
 	case m.screen == screenLogs && m.logs.filter != "":
@@ -372,7 +373,7 @@ func (m Model) startRun(p purpose, only []string) (Model, tea.Cmd) {
 	}
 	m.gen++
 	ctx, cancel := context.WithCancel(m.ctx)
-	run := &engineRun{gen: m.gen, ch: make(chan tea.Msg, 16), cancel: cancel, purpose: p, only: only}
+	run := &engineRun{gen: m.gen, ch: make(chan tea.Msg, 16), cancel: cancel, purpose: p, only: only, finished: map[string]bool{}}
 	m.run = run
 	m.runErr = ""
 	for _, ch := range m.engine.Catalog {
@@ -447,6 +448,11 @@ func (m *Model) engineEvent(ev diagnostics.Event) {
 			}
 		}
 	case diagnostics.EventFinding:
+		if m.run.cancelled {
+			ev.Finding = cancelledFinding(ev.Finding)
+		} else {
+			m.run.finished[ev.Finding.ID] = true
+		}
 		m.findings[ev.Finding.ID] = ev.Finding
 		m.states[ev.Finding.ID] = stateIdle
 		if m.cursor == "" && ev.Finding.Problem() {
@@ -471,6 +477,9 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 	}
 	r := msg.report
 	for _, f := range r.Findings {
+		if run.cancelled && !run.finished[f.ID] {
+			f = cancelledFinding(f)
+		}
 		m.findings[f.ID] = f
 	}
 	if r.Facts != nil {
@@ -498,6 +507,13 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 			n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip]))
 	}
 	return m, nil
+}
+
+// cancelledFinding replaces the result of a check that finished after Esc: its facts were
+// cut short, so its verdict would blame the cancellation on the host.
+func cancelledFinding(f diagnostics.Finding) diagnostics.Finding {
+	return diagnostics.Finding{ID: f.ID, Category: f.Category, Title: f.Title,
+		Severity: diagnostics.SeveritySkip, Summary: "skipped: cancelled before it finished"}
 }
 
 // statusWord names a severity for messages.
@@ -626,12 +642,8 @@ func (m Model) frame() string {
 		off = clamp(off, 0, len(lines)-bh)
 		body = lines[off:min(off+bh, len(lines))]
 		if off+bh < len(lines) && len(body) > 0 {
-			more := m.styles.Dim.Render(fmt.Sprintf(" %s %d more lines", "↓", len(lines)-off-bh))
-			if m.opts.ASCII {
-				more = m.styles.Dim.Render(fmt.Sprintf(" (%d more lines)", len(lines)-off-bh))
-			}
-			body[len(body)-1] = more
 			body = slices.Clone(body)
+			body[len(body)-1] = m.styles.Dim.Render(fmt.Sprintf(" %s %d more lines", m.g.down, len(lines)-off-bh))
 		}
 	}
 	for _, l := range body {
@@ -648,7 +660,7 @@ func (m Model) frame() string {
 func (m Model) headerLine(w int) string {
 	title := "mtls-doctor"
 	if m.opts.Title != "" {
-		title += " · " + m.opts.Title
+		title += " " + m.g.dot + " " + m.opts.Title
 	}
 	var right string
 	switch {
@@ -656,7 +668,7 @@ func (m Model) headerLine(w int) string {
 		done := len(m.findings)
 		right = m.spin.View() + " " + m.styles.Running.Render(fmt.Sprintf("checking %ds", int(m.elapsed().Seconds())))
 		if m.run.cancelled {
-			right = m.styles.Running.Render("cancelling…")
+			right = m.styles.Running.Render("cancelling" + m.g.ellipsis)
 		}
 		_ = done
 	case len(m.findings) > 0:
@@ -681,10 +693,14 @@ func (m Model) tabsLine(w int) string {
 	var b strings.Builder
 	b.WriteString(" ")
 	for i, sc := range tabs {
-		label := fmt.Sprintf(" %d %s ", i+1, screenNames[sc])
-		if w < 72 && sc == screenCerts {
-			label = fmt.Sprintf(" %d Certs ", i+1)
+		name := screenNames[sc]
+		switch {
+		case w < 56:
+			name = shortNames[sc]
+		case w < 72 && sc == screenCerts:
+			name = "Certs"
 		}
+		label := fmt.Sprintf(" %d %s ", i+1, name)
 		if sc == m.screen || (m.screen == screenHelp && sc == m.back) {
 			b.WriteString(m.styles.TabActive.Render(label))
 		} else {
@@ -694,7 +710,7 @@ func (m Model) tabsLine(w int) string {
 	if m.screen == screenHelp {
 		b.WriteString(m.styles.TabActive.Render(" ? Help "))
 	}
-	return b.String()
+	return fit(b.String(), w, "")
 }
 
 // messageLine shows the last note, or what is running.

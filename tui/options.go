@@ -81,10 +81,10 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Engine == nil {
 		return errors.New("tui: no engine")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	m := New(opts)
-	m.ctx, m.stop = ctx, cancel
+	m.stop() // New's own context is replaced by one under ctx
+	m.ctx, m.stop = context.WithCancel(ctx)
+	defer m.stop()
 	popts := []tea.ProgramOption{tea.WithContext(ctx)}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))

@@ -148,7 +148,7 @@ func (m Model) hostLines(w int) []string {
 	a := m.host.agent
 	switch {
 	case a == nil && m.run != nil:
-		add("Role", "looking for the NGINX Agent configuration…")
+		add("Role", "looking for the NGINX Agent configuration"+m.g.ellipsis)
 		return out
 	case a == nil:
 		add("Role", "unknown: the agent configuration was not read")

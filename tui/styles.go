@@ -110,6 +110,7 @@ func (s Styles) severity(sev diagnostics.Severity) lipgloss.Style {
 type glyphs struct {
 	fail, warn, ok, info, skip, wait string
 	bullet, arrow, ellipsis, pointer string
+	dot, dash, down, cursor          string
 	treeLast, treePipe               string
 	barFull, barEmpty                string
 	rule                             string
@@ -119,12 +120,12 @@ type glyphs struct {
 var (
 	unicodeGlyphs = glyphs{
 		fail: "✖", warn: "‼", ok: "✔", info: "ℹ", skip: "–", wait: "·",
-		bullet: "•", arrow: "→", ellipsis: "…", pointer: "▸", treeLast: "└─ ", treePipe: "   ",
+		bullet: "•", arrow: "→", ellipsis: "…", pointer: "▸", dot: "·", dash: "—", down: "↓", cursor: "█", treeLast: "└─ ", treePipe: "   ",
 		barFull: "█", barEmpty: "░", rule: "─", spinner: spinner.MiniDot,
 	}
 	asciiGlyphs = glyphs{
 		fail: "x", warn: "!", ok: "+", info: "i", skip: "-", wait: ".",
-		bullet: "*", arrow: "->", ellipsis: "~", pointer: ">", treeLast: "`- ", treePipe: "   ",
+		bullet: "*", arrow: "->", ellipsis: "~", pointer: ">", dot: "-", dash: "-", down: "v", cursor: "_", treeLast: "`- ", treePipe: "   ",
 		barFull: "#", barEmpty: ".", rule: "-", spinner: spinner.Line,
 	}
 )

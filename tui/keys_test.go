@@ -1,0 +1,373 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/collect"
+)
+
+// TestNavigation walks the screens with Tab, Shift+Tab, digits, Enter, Esc and ?.
+func TestNavigation(t *testing.T) {
+	tl := startLab(t, "agent-cert-expired")
+	h := drive(t, New(tl.options()), 80, 24)
+	h.idle()
+	cur := func() (sc screen, cursor, selected string) {
+		h.inspect(func(m Model) { sc, cursor, selected = m.screen, m.cursor, m.selected })
+		return
+	}
+	if sc, cursor, _ := cur(); sc != screenOverview || cursor != "agent-cert-expired" {
+		t.Fatalf("start: screen %s, cursor %q; want Overview on the first failure", screenNames[sc], cursor)
+	}
+	steps := []struct {
+		key  string
+		want screen
+	}{
+		{"tab", screenFinding}, {"tab", screenFix}, {"tab", screenCerts}, {"tab", screenLogs},
+		{"tab", screenOverview}, {"shift+tab", screenLogs}, {"1", screenOverview}, {"4", screenCerts},
+		{"?", screenHelp}, {"esc", screenCerts}, {"?", screenHelp}, {"?", screenCerts}, {"esc", screenOverview},
+	}
+	for _, s := range steps {
+		h.press(s.key)
+		if sc, _, _ := cur(); sc != s.want {
+			t.Fatalf("after %q: screen %s, want %s", s.key, screenNames[sc], screenNames[s.want])
+		}
+	}
+	// j moves to the next check, k back; Enter opens the selected one; Esc returns.
+	h.press("j")
+	_, second, _ := cur()
+	if second == "agent-cert-expired" || second == "" {
+		t.Fatalf("j did not move the cursor (still %q)", second)
+	}
+	h.press("enter")
+	if sc, _, sel := cur(); sc != screenFinding || sel != second {
+		t.Fatalf("enter: screen %s selected %q, want Finding %q", screenNames[sc], sel, second)
+	}
+	if !strings.Contains(h.screen(), second) {
+		t.Fatalf("finding screen does not name %s:\n%s", second, h.screen())
+	}
+	h.press("esc", "k")
+	if sc, cursor, _ := cur(); sc != screenOverview || cursor != "agent-cert-expired" {
+		t.Fatalf("esc, k: screen %s cursor %q", screenNames[sc], cursor)
+	}
+	h.press("q")
+	h.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// TestWalkthroughApplyRecheck is the whole loop in the demo lab: the Fix screen, a
+// re-check that says what is still wrong, apply, and a re-check that passes.
+func TestWalkthroughApplyRecheck(t *testing.T) {
+	tl := startLab(t, "agent-cert-expired")
+	h := drive(t, New(tl.options()), 80, 24)
+	h.idle()
+	h.press("2", "enter")
+	screen := h.screen()
+	if !strings.Contains(screen, "Step 1 of 2") || !strings.Contains(screen, "Fix agent-cert-expired") {
+		t.Fatalf("Fix screen:\n%s", screen)
+	}
+	h.press("r")
+	h.idle()
+	var verdict string
+	h.inspect(func(m Model) { verdict = strings.Join(m.walk.verdict, "\n") })
+	if !strings.Contains(verdict, "Still wrong") || !strings.Contains(verdict, "agent-cert-expired") {
+		t.Fatalf("re-check before the fix: verdict %q", verdict)
+	}
+	h.press("a")
+	h.waitFor("the lab to apply the fix", 10*time.Second, func(m Model) bool { return m.walk.applied != "" })
+	if s := h.screen(); !strings.Contains(s, "Applied in the lab") {
+		t.Fatalf("no apply note on screen:\n%s", s)
+	}
+	h.press("r")
+	h.idle()
+	var done bool
+	var sev diagnostics.Severity
+	h.inspect(func(m Model) { done, sev = m.walk.done, m.findings["agent-cert-expired"].Severity })
+	if !done || sev != diagnostics.SeverityOK {
+		t.Fatalf("after apply and re-check: done %v, severity %s\n%s", done, sev, h.screen())
+	}
+	if s := h.screen(); !strings.Contains(s, "agent-cert-expired passes now") || !strings.Contains(s, "fixed") {
+		t.Fatalf("screen does not say the finding passes:\n%s", s)
+	}
+}
+
+// TestStepNavigationAndCopy moves between steps and commands and copies a command with
+// OSC 52, read back from the terminal output.
+func TestStepNavigationAndCopy(t *testing.T) {
+	tl := startLab(t, "agent-cert-expired")
+	h := drive(t, New(tl.options()), 120, 40)
+	h.idle()
+	h.press("3", "n", "j")
+	var want string
+	h.inspect(func(m Model) {
+		if m.walk.step != 1 || m.walk.cmd != 1 {
+			t.Errorf("step %d command %d, want step 2 command 2", m.walk.step+1, m.walk.cmd+1)
+		}
+		want = m.walk.steps[1].Commands[1]
+	})
+	h.press("c")
+	enc := base64.StdEncoding.EncodeToString([]byte(want))
+	teatest.WaitFor(t, h.tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "]52;c;"+enc) },
+		teatest.WithDuration(5*time.Second))
+	h.press("p", "p")
+	h.inspect(func(m Model) {
+		if m.walk.step != 0 || m.walk.cmd != 0 {
+			t.Errorf("after p p: step %d command %d", m.walk.step+1, m.walk.cmd+1)
+		}
+	})
+}
+
+// TestEscCancelsBlackHole: a server that accepts and never speaks TLS keeps the probe
+// waiting; the screen shows the checks running, and Esc ends the wait at once.
+func TestEscCancelsBlackHole(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	tl := startLab(t, "healthy")
+	e := *tl.engine
+	e.Gatherer = collect.New(collect.Options{
+		Agent:   probes.AgentConfigOptions{Path: tl.lab.AgentConfigPath, Overrides: probes.AgentOverrides{Server: ln.Addr().String()}},
+		Timeout: time.Minute,
+		Nginx:   probes.NginxOptions{NoBinary: true, Search: []string{filepath.Join(tl.dir, "no-nginx.conf")}},
+	})
+	opts := tl.options()
+	opts.Engine = &e
+	h := drive(t, New(opts), 80, 24)
+	h.waitFor("the endpoint checks to run", 10*time.Second, func(m Model) bool {
+		return m.states["endpoint-timeout"] == stateRunning
+	})
+	if s := h.screen(); !strings.Contains(s, "run ") || !strings.Contains(s, "checking") {
+		t.Fatalf("running checks not shown:\n%s", s)
+	}
+	start := time.Now()
+	h.press("esc")
+	h.idle()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("cancel took %s", d)
+	}
+	h.inspect(func(m Model) {
+		if f := m.findings["endpoint-timeout"]; f.Severity != diagnostics.SeveritySkip || !strings.Contains(f.Summary, "cancel") {
+			t.Errorf("endpoint-timeout after cancel: %s %q", f.Severity, f.Summary)
+		}
+		if !strings.Contains(m.message, "Cancelled") {
+			t.Errorf("message %q", m.message)
+		}
+	})
+}
+
+// TestResize checks that every frame, at any size, is exactly the terminal's height and
+// never wider than it, on every screen.
+func TestResize(t *testing.T) {
+	tl := startLab(t, "server-name-mismatch")
+	opts := tl.options()
+	opts.Logs = LogFileSource(realLog, time.UTC)
+	h := drive(t, New(opts), 80, 24)
+	h.idle()
+	sizes := [][2]int{{80, 24}, {40, 10}, {41, 11}, {200, 60}, {60, 15}, {120, 40}, {39, 9}, {1, 1}, {80, 24}}
+	for _, key := range []string{"1", "2", "3", "4", "5", "?"} {
+		h.press(key)
+		for _, sz := range sizes {
+			h.tm.Send(tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
+			screen := h.screen()
+			lines := strings.Split(screen, "\n")
+			if sz[0] >= minWidth && sz[1] >= minHeight {
+				assertFits(t, screen, sz[0], sz[1])
+			} else if len(lines) > max(sz[1], 1) {
+				t.Errorf("%dx%d: %d lines", sz[0], sz[1], len(lines))
+			}
+		}
+	}
+}
+
+var colourSGR = regexp.MustCompile(`\x1b\[([0-9;:]*)m`)
+
+// TestNoColor: with NoColor no SGR sequence sets a colour, and status still reads as
+// glyph and word.
+func TestNoColor(t *testing.T) {
+	tl := startLab(t, "agent-cert-expired")
+	opts := tl.options()
+	opts.NoColor = true
+	h := drive(t, New(opts), 80, 24)
+	h.idle()
+	for _, key := range []string{"1", "2", "3", "4", "5", "?"} {
+		h.press(key)
+		var frame string
+		h.inspect(func(m Model) { frame = m.frame() })
+		for _, sgr := range colourSGR.FindAllStringSubmatch(frame, -1) {
+			for _, p := range strings.FieldsFunc(sgr[1], func(r rune) bool { return r == ';' || r == ':' }) {
+				switch {
+				case p == "38" || p == "48" || (len(p) == 2 && (p[0] == '3' || p[0] == '4' || p[0] == '9') && p[1] != '9'):
+					t.Fatalf("screen %s sets a colour: %q", key, sgr[0])
+				}
+			}
+		}
+		if key == "1" && !strings.Contains(ansi.Strip(frame), "✖ FAIL") {
+			t.Fatalf("status not readable without colour:\n%s", ansi.Strip(frame))
+		}
+	}
+}
+
+// TestASCII: with ASCII no character outside ASCII is drawn by the assistant itself.
+func TestASCII(t *testing.T) {
+	tl := startLab(t, "agent-cert-expired")
+	opts := tl.options()
+	opts.ASCII = true
+	h := drive(t, New(opts), 100, 30)
+	h.idle()
+	for _, key := range []string{"1", "2", "3", "4", "?"} {
+		h.press(key)
+		for _, r := range h.screen() {
+			if r > 0x7e {
+				t.Fatalf("screen %s draws %q with ASCII set:\n%s", key, r, h.screen())
+			}
+		}
+	}
+}
+
+// TestExportReport writes the Markdown report and checks it names the finding and its
+// fix, never holds the agent's private key, and with Redact names no host or address.
+func TestExportReport(t *testing.T) {
+	for _, redact := range []bool{false, true} {
+		tl := startLab(t, "agent-cert-expired")
+		opts := tl.options()
+		opts.Redact = redact
+		h := drive(t, New(opts), 80, 24)
+		h.idle()
+		h.press("e")
+		var msg string
+		h.waitFor("the report", 10*time.Second, func(m Model) bool { msg = m.message; return strings.Contains(msg, "Report") })
+		path, ok := strings.CutPrefix(msg, "Report written to ")
+		if !ok {
+			t.Fatalf("message %q", msg)
+		}
+		if filepath.Dir(path) != tl.dir {
+			t.Errorf("report %s not in ReportDir %s", path, tl.dir)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("report mode %v, want 0600", st.Mode().Perm())
+		}
+		data, _ := os.ReadFile(path)
+		text := string(data)
+		for _, want := range []string{"# mtls-doctor report", "### FAIL `agent-cert-expired`", "Renew the agent certificate", "## Certificates", "| ok |"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("redact=%v: report lacks %q", redact, want)
+			}
+		}
+		assertNoKey(t, text, filepath.Join(tl.dir, "agent.key"))
+		for _, name := range []string{"nim.test.local", "agent-01.test.local", "127.0.0.1"} {
+			if got := strings.Contains(text, name); got == redact {
+				t.Errorf("redact=%v: report contains %s: %v", redact, name, got)
+			}
+		}
+		if redact && !strings.Contains(text, "host-1") {
+			t.Errorf("redacted report has no placeholder")
+		}
+	}
+}
+
+// assertNoKey fails if text holds a PEM key marker or any line of the key file's base64.
+func assertNoKey(t *testing.T, text, keyPath string) {
+	t.Helper()
+	data, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text, "PRIVATE KEY") {
+		t.Error("report holds a PRIVATE KEY marker")
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if len(l) > 16 && !strings.HasPrefix(l, "-----") && strings.Contains(text, l) {
+			t.Errorf("report holds a line of the private key")
+		}
+	}
+}
+
+// TestRunQuit runs the program as Run does for the command: q ends it, Run returns nil,
+// and the alternate screen entered at start is left again.
+func TestRunQuit(t *testing.T) {
+	tl := startLab(t, "healthy")
+	opts := tl.options()
+	in, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	defer inW.Close()
+	out := &syncBuffer{}
+	opts.Input, opts.Output = in, out
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "mtls-doctor") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	inW.Write([]byte("q"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("q did not quit within 20s")
+	}
+	s := out.String()
+	enter, leave := strings.Index(s, "\x1b[?1049h"), strings.LastIndex(s, "\x1b[?1049l")
+	if enter < 0 || leave < enter {
+		t.Fatalf("alternate screen not entered and left (enter at %d, leave at %d)", enter, leave)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the program's writer and the test's reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
