@@ -39,7 +39,7 @@ func (m Model) apply() (Model, tea.Cmd) {
 	if m.selected == "" {
 		return m, nil
 	}
-	m.setMessage("Applying the fix for " + m.selected + " in the lab"+m.g.ellipsis)
+	m.setMessage("Applying the fix for " + m.selected + " in the lab" + m.g.ellipsis)
 	return m, applyFix(m.ctx, m.opts.Applier, m.selected)
 }
 
