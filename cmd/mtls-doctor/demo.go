@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
-	"github.com/mtls-doctor/mtls-doctor/probes/lab"
+	demolab "github.com/mtls-doctor/mtls-doctor/probes/lab"
 )
 
 // defaultScenario is what `mtls-doctor demo` shows without an argument: the failure every
@@ -31,7 +31,7 @@ It exits 0 when the diagnosis names the planted fault (or finds nothing wrong in
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if list {
-				for _, s := range lab.Scenarios() {
+				for _, s := range demolab.Scenarios() {
 					fmt.Fprintf(stdout, "%-28s %s\n", s.Name, s.Title)
 				}
 				return nil
@@ -52,7 +52,7 @@ It exits 0 when the diagnosis names the planted fault (or finds nothing wrong in
 				return err
 			}
 			defer os.RemoveAll(dir)
-			l, err := lab.Start(ctx, scenario.Name, dir, time.Now())
+			l, err := demolab.Start(ctx, scenario.Name, dir, time.Now())
 			if err != nil {
 				return fmt.Errorf("start demo lab: %w", err)
 			}
@@ -83,18 +83,18 @@ It exits 0 when the diagnosis names the planted fault (or finds nothing wrong in
 	return cmd
 }
 
-func findScenario(name string) (lab.Scenario, bool) {
-	for _, s := range lab.Scenarios() {
+func findScenario(name string) (demolab.Scenario, bool) {
+	for _, s := range demolab.Scenarios() {
 		if s.Name == name {
 			return s, true
 		}
 	}
-	return lab.Scenario{}, false
+	return demolab.Scenario{}, false
 }
 
 // demoVerdict says whether the diagnosis found the planted fault and returns the exit code:
 // 0 when it did (or when a healthy lab is reported healthy), 1 otherwise.
-func demoVerdict(w io.Writer, r *diagnostics.Report, s lab.Scenario) int {
+func demoVerdict(w io.Writer, r *diagnostics.Report, s demolab.Scenario) int {
 	if s.ExpectFinding == "" {
 		if r.Status() == diagnostics.SeverityFail {
 			fmt.Fprintln(w, "Demo: the healthy lab was reported as failing; please report this.")
