@@ -316,16 +316,11 @@ func (v clientVerify) checkAuthLevel(r *verifyResult, report func(code, depth in
 // of the chain needs a CRL from its issuer that is current, correctly signed, and does not
 // list it.
 func (v clientVerify) checkRevocation(r *verifyResult, report func(code, depth int)) {
-	n := len(r.Chain)
 	for i, c := range r.Chain {
-		crl := v.findCRL(c)
+		crl, issuer := v.findCRL(r.Chain, i)
 		if crl == nil {
 			report(x509UnableToGetCRL, i)
 			continue
-		}
-		issuer := c
-		if i < n-1 {
-			issuer = r.Chain[i+1]
 		}
 		if issuer.KeyUsage != 0 && issuer.KeyUsage&x509.KeyUsageCRLSign == 0 {
 			report(x509KeyUsageNoCRLSign, i)
@@ -348,21 +343,49 @@ func (v clientVerify) checkRevocation(r *verifyResult, report func(code, depth i
 	}
 }
 
-// findCRL is get_crl_sk: a CRL whose issuer is c's issuer, preferring one that is current.
-func (v clientVerify) findCRL(c *x509.Certificate) *x509.RevocationList {
+// findCRL is get_crl_sk for chain[i]: a CRL named for its issuer whose signer is in the
+// chain above it (crl_akid_check: the next certificate, or the top itself when chain[i] is
+// the top; then any further one with the CRL's issuer name), preferring a current CRL. A
+// CRL whose signer is not in the chain scores 0 and is not used. It returns the signer too.
+func (v clientVerify) findCRL(chain []*x509.Certificate, i int) (*x509.RevocationList, *x509.Certificate) {
+	c := chain[i]
 	var best *x509.RevocationList
+	var bestSigner *x509.Certificate
 	for _, crl := range v.CRLs {
 		if !bytes.Equal(crl.RawIssuer, c.RawIssuer) {
 			continue
 		}
+		signer := crlSigner(chain, i, crl)
+		if signer == nil {
+			continue
+		}
 		if !v.Now.Before(crl.ThisUpdate) && (crl.NextUpdate.IsZero() || !v.Now.After(crl.NextUpdate)) {
-			return crl
+			return crl, signer
 		}
 		if best == nil {
-			best = crl
+			best, bestSigner = crl, signer
 		}
 	}
-	return best
+	return best, bestSigner
+}
+
+func crlSigner(chain []*x509.Certificate, i int, crl *x509.RevocationList) *x509.Certificate {
+	akidOK := func(c *x509.Certificate) bool {
+		return len(crl.AuthorityKeyId) == 0 || len(c.SubjectKeyId) == 0 || bytes.Equal(crl.AuthorityKeyId, c.SubjectKeyId)
+	}
+	j := i
+	if i < len(chain)-1 {
+		j++
+	}
+	if akidOK(chain[j]) {
+		return chain[j]
+	}
+	for j++; j < len(chain); j++ {
+		if bytes.Equal(chain[j].RawSubject, crl.RawIssuer) && akidOK(chain[j]) {
+			return chain[j]
+		}
+	}
+	return nil
 }
 
 // internalVerify is internal_verify: from the top of the chain down, each certificate's

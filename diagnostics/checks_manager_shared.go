@@ -1,0 +1,766 @@
+package diagnostics
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
+)
+
+// Several findings mean the same thing seen from either end: "client-auth-not-required" is
+// what the agent's probe observes and what the manager's ssl_verify_client says. Such a check
+// keeps one ID and gets a second, manager-side evaluation here: on an agent host it runs as
+// before, on the manager host it judges the NGINX configuration (and --cert), and with both
+// it reports the worse of the two and shows the other as evidence — the cross-check.
+
+// managerSide is the manager half of a check that also has an agent half.
+type managerSide struct {
+	eval func(f *Facts) Result
+	fix  func(f *Facts) []Step
+}
+
+func managerSides() map[string]managerSide {
+	served := func(id string) managerSide {
+		return managerSide{eval: servedCertEval(id), fix: managerReissue(id)}
+	}
+	return map[string]managerSide{
+		"client-auth-not-required":    {eval: mgrAuthNotRequired, fix: fixMgrAuthNotRequired},
+		"agent-cert-unknown-ca":       {eval: mgrUnknownCA, fix: fixMgrUnknownCA},
+		"client-verify-depth":         {eval: mgrVerifyDepth, fix: fixMgrVerifyDepth},
+		"agent-cert-revoked":          {eval: mgrRevoked, fix: fixRevoked},
+		"agent-cert-rejected":         {eval: mgrRejected, fix: fixMgrRejected},
+		"server-chain-incomplete":     {eval: mgrServerChain, fix: fixMgrServerChain},
+		"server-name-mismatch":        {eval: mgrServerName, fix: managerReissue("server-name-mismatch")},
+		"server-cert-untrusted":       served("server-cert-untrusted"),
+		"server-cert-cn-only":         served("server-cert-cn-only"),
+		"server-cert-placeholder-san": served("server-cert-placeholder-san"),
+		"server-cert-expired":         served("server-cert-expired"),
+		"server-cert-not-yet-valid":   served("server-cert-not-yet-valid"),
+		"server-cert-expiring":        served("server-cert-expiring"),
+		"server-cert-wrong-purpose":   served("server-cert-wrong-purpose"),
+	}
+}
+
+// withManagerSide gives the catalog's two-sided checks their manager half.
+func withManagerSide(c Catalog) Catalog {
+	sides := managerSides()
+	for i, ch := range c {
+		if m, ok := sides[ch.ID]; ok {
+			c[i] = bothSides(ch, m)
+		}
+	}
+	return c
+}
+
+// bothSides turns the agent-side check ch into one that also judges the manager side. Its
+// agent needs become wants, so that a manager-only run still evaluates it.
+func bothSides(ch Check, m managerSide) Check {
+	agent := ch
+	wants := append(append([]FactKind{}, agent.Needs...), agent.Wants...)
+	if !containsKind(wants, FactNginx) {
+		wants = append(wants, FactNginx)
+	}
+	ch.Needs, ch.Wants = nil, wants
+	ch.Evaluate = func(f *Facts) Result {
+		a, aok := agentHalf(agent, f)
+		r, mok := managerHalf(m, f)
+		switch {
+		case aok && mok:
+			return mergeSides(a, r)
+		case aok:
+			return a
+		case mok:
+			return r
+		case managerHost(f) && f.Agent == nil:
+			return r // a manager-only run: the manager's reason is the one that matters
+		}
+		return a
+	}
+	ch.Fix = func(f *Facts) []Step {
+		var steps []Step
+		if r, ok := managerHalf(m, f); ok && r.Severity >= SeverityWarn && m.fix != nil {
+			steps = append(steps, m.fix(f)...)
+		}
+		if r, ok := agentHalf(agent, f); ok && r.Severity >= SeverityWarn && agent.Fix != nil {
+			steps = append(steps, agent.Fix(f)...)
+		}
+		if len(steps) == 0 && agent.Fix != nil {
+			return agent.Fix(f) // no facts (mtls-doctor explain): the agent side's playbook
+		}
+		return steps
+	}
+	return ch
+}
+
+func containsKind(list []FactKind, k FactKind) bool {
+	for _, x := range list {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// agentHalf evaluates the agent side when its facts are there; ok is false when it could not
+// judge (missing facts or a skip), and the result then says why.
+func agentHalf(agent Check, f *Facts) (Result, bool) {
+	if f == nil {
+		return Skip("skipped: no facts"), false
+	}
+	for _, k := range agent.Needs {
+		if !f.Has(k) {
+			reason := "not gathered"
+			if msg, ok := f.Errors[k]; ok {
+				reason = msg
+			}
+			return Skip("skipped: %s facts %s", k, reason), false
+		}
+	}
+	r := agent.Evaluate(f)
+	return r, r.Severity != SeveritySkip
+}
+
+// managerHalf evaluates the manager side on a manager host.
+func managerHalf(m managerSide, f *Facts) (Result, bool) {
+	if !managerHost(f) {
+		return Skip("skipped: no NGINX here serves the agents"), false
+	}
+	r := m.eval(f)
+	return r, r.Severity != SeveritySkip
+}
+
+// mergeSides reports the worse of the two halves and keeps the other as evidence.
+func mergeSides(agent, manager Result) Result {
+	primary, other, label := agent, manager, "the NGINX configuration says"
+	if manager.Severity > agent.Severity {
+		primary, other, label = manager, agent, "the probe from the agent's side says"
+	}
+	out := primary
+	out.Evidence = append(append([]Evidence(nil), primary.Evidence...), Note("", "%s (%s): %s", label, other.Severity, other.Summary))
+	out.Evidence = append(out.Evidence, other.Evidence...)
+	return out
+}
+
+// --- the agent certificate judged against NGINX
+
+// predictable says whether NGINX's verdict can be predicted for server s: its CA files must
+// be readable here.
+func predictable(f *Facts, s *probes.NginxServer) (Result, bool) {
+	for _, ff := range []*probes.FileFacts{s.ClientCA, s.TrustedCA} {
+		if ff == nil {
+			continue
+		}
+		if missing, unknown := fileMissing(f, ff); missing || unknown {
+			return Skip("skipped: %s is not on this host, NGINX's verdict cannot be predicted", ff.Path), false
+		}
+		if ff.ReadError != "" {
+			return Skip("skipped: cannot read %s: %s", ff.Path, ff.ReadError), false
+		}
+	}
+	if (s.SSL.ClientCertificate.IsSet() && s.ClientCA == nil) || (s.SSL.TrustedCertificate.IsSet() && s.TrustedCA == nil) {
+		return Skip("skipped: the CA file is named with variables"), false
+	}
+	return Result{}, true
+}
+
+// predictFor predicts NGINX's verdict on chain for server s.
+func predictFor(f *Facts, s *probes.NginxServer, chain []*x509.Certificate) nginxVerdict {
+	return predictAtDepth(f, s, chain, atoiOr(s.SSL.VerifyDepth.Value, 1))
+}
+
+func predictAtDepth(f *Facts, s *probes.NginxServer, chain []*x509.Certificate, depth int) nginxVerdict {
+	var crls []*x509.RevocationList
+	crlCheck := s.SSL.CRL.IsSet() && s.CRL != nil && s.CRL.Exists && s.CRL.ReadError == ""
+	if crlCheck {
+		crls = s.CRL.CRLs
+	}
+	return predictNginx(chain, s.SSL.VerifyClient.Value, verifyStore(s), advertised(s), crlCheck, crls, depth, f.Now)
+}
+
+// judged returns the agent chain to judge and its file, or a skip asking for --cert.
+func judged(f *Facts) ([]*x509.Certificate, string, Result, bool) {
+	files, path := judgedChain(f)
+	if files == nil {
+		if f.Nginx != nil && f.Nginx.AgentCert != nil {
+			ac := f.Nginx.AgentCert
+			switch {
+			case !ac.Exists:
+				return nil, "", Skip("skipped: --cert %s does not exist", ac.Path), false
+			case ac.ReadError != "":
+				return nil, "", Skip("skipped: cannot read --cert %s: %s", ac.Path, ac.ReadError), false
+			}
+			return nil, "", Skip("skipped: --cert %s holds no certificate", ac.Path), false
+		}
+		return nil, "", Skip("skipped: no agent certificate to judge against NGINX (give --cert AGENT.crt)"), false
+	}
+	return files[0].Certs, path, Result{}, true
+}
+
+// predictedLine is NGINX's log line for a verdict, as it appears in error.log.
+func predictedLine(v nginxVerdict) string {
+	return "[info] ... " + v.LogLine() + " while reading client request headers"
+}
+
+// verdictEvidence shows why the prediction is what it is.
+func verdictEvidence(s *probes.NginxServer, v nginxVerdict, path string) []Evidence {
+	var ev []Evidence
+	if v.LogLine() != "" {
+		ev = append(ev, Quoted(s.Pos(), fmt.Sprintf("NGINX would answer %d (sent as 400) and log", v.Status()), predictedLine(v)))
+	}
+	if !v.Sent && len(v.Advertised) > 0 {
+		ev = append(ev, Quoted(s.SSL.ClientCertificate.Directive.Pos(), "CA names NGINX sends (ssl_client_certificate)", dnList(v.Advertised)...))
+	}
+	if len(v.Verify.Errors) > 0 {
+		var lines []string
+		for _, e := range v.Verify.Errors {
+			name := ""
+			if e.Cert != nil {
+				name = " " + certName(e.Cert)
+			}
+			lines = append(lines, fmt.Sprintf("(%d:%s) at depth %d%s", e.Code, e.Text(), e.Depth, name))
+		}
+		ev = append(ev, Quoted(path, "OpenSSL's errors in the order it reports them; NGINX keeps the last", lines...))
+	}
+	return ev
+}
+
+func chainIssuers(chain []*x509.Certificate) string {
+	var out []string
+	for _, c := range chain {
+		if !containsString(out, dn(c.RawIssuer)) {
+			out = append(out, dn(c.RawIssuer))
+		}
+	}
+	return joinNames(out, 3)
+}
+
+// trustCodes are the results that mean "the chain reaches no trusted CA".
+var trustCodes = map[int]bool{x509UnableToGetIssuer: true, x509DepthZeroSelfSigned: true, x509SelfSignedInChain: true,
+	x509UnableToGetIssuerLocally: true, x509UnableToVerifyLeafSig: true}
+
+func mgrUnknownCA(f *Facts) Result {
+	chain, path, skip, ok := judged(f)
+	if !ok {
+		return skip
+	}
+	return perServer(f, func(s *probes.NginxServer) Result {
+		if s.SSL.VerifyClient.Value == "off" {
+			return Skip("skipped: NGINX asks for no client certificate (see client-auth-not-required)")
+		}
+		if r, ok := predictable(f, s); !ok {
+			return r
+		}
+		v := predictFor(f, s, chain)
+		if !v.Sent {
+			r := Fail("NGINX asks for a certificate issued by %s, but %s is issued by %s: Go sends none and NGINX logs %q",
+				joinNames(dnList(v.Advertised), 2), path, chainIssuers(chain), "client sent no required SSL certificate")
+			if v.Outcome != outcomeNoCert {
+				r.Severity = SeverityWarn
+				r.Summary = fmt.Sprintf("NGINX asks for a certificate issued by %s, but %s is issued by %s: Go sends none, and ssl_verify_client %s lets the agent in unauthenticated",
+					joinNames(dnList(v.Advertised), 2), path, chainIssuers(chain), s.SSL.VerifyClient.Value)
+			}
+			return r.With(verdictEvidence(s, v, path)...)
+		}
+		deep := predictAtDepth(f, s, chain, 100)
+		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] {
+			return Fail("%s does not chain to a CA in NGINX's %s: NGINX logs \"client SSL certificate verify error: (%d:%s)\"",
+				path, caFilesText(s), e.Code, e.Text()).With(verdictEvidence(s, v, path)...)
+		}
+		top := deep.Verify.Chain[len(deep.Verify.Chain)-1]
+		return OK("%s chains to %s, which NGINX trusts (%s)", path, certName(top), caFilesText(s))
+	})
+}
+
+func caFilesText(s *probes.NginxServer) string {
+	var out []string
+	if s.SSL.ClientCertificate.IsSet() {
+		out = append(out, "ssl_client_certificate "+s.SSL.ClientCertificate.Value)
+	}
+	if s.SSL.TrustedCertificate.IsSet() {
+		out = append(out, "ssl_trusted_certificate "+s.SSL.TrustedCertificate.Value)
+	}
+	if len(out) == 0 {
+		return "no CA file"
+	}
+	return strings.Join(out, " and ")
+}
+
+func fixMgrUnknownCA(f *Facts) []Step {
+	s := worstServer(f, mgrUnknownCA)
+	if s == nil {
+		return fixUnknownCA(f)
+	}
+	ca := s.SSL.ClientCertificate.Path
+	if ca == "" {
+		ca = s.SSL.TrustedCertificate.Path
+	}
+	_, path := judgedChain(f)
+	return []Step{
+		{
+			Title: "Add the agents' CA to " + ca,
+			Why: "Append the root that issued the agents' certificates (and any intermediate agents do not send) to the " +
+				"file ssl_client_certificate names; NGINX sends its names to agents and verifies their chains against it.",
+			Commands: []string{
+				"openssl x509 -in " + path + " -noout -issuer",
+				"openssl crl2pkcs7 -nocrl -certfile " + ca + " | openssl pkcs7 -print_certs -noout",
+				"sudo cp -p " + ca + " " + ca + ".bak",
+				"sudo sh -c 'cat agents-ca.pem >> " + ca + "'",
+				reloadNginxSignal,
+			},
+			Verify: []string{"agent-cert-unknown-ca", "agent-cert-rejected"},
+		},
+	}
+}
+
+func mgrVerifyDepth(f *Facts) Result {
+	chain, path, skip, ok := judged(f)
+	if !ok {
+		return skip
+	}
+	return perServer(f, func(s *probes.NginxServer) Result {
+		if s.SSL.VerifyClient.Value == "off" {
+			return Skip("skipped: NGINX asks for no client certificate")
+		}
+		if r, ok := predictable(f, s); !ok {
+			return r
+		}
+		v := predictFor(f, s, chain)
+		if !v.Sent {
+			return Skip("skipped: Go would send no certificate (see agent-cert-unknown-ca)")
+		}
+		depth := atoiOr(s.SSL.VerifyDepth.Value, 1)
+		need := neededDepth(f, s, chain)
+		where := "ssl_verify_depth " + s.SSL.VerifyDepth.Value
+		if !s.SSL.VerifyDepth.IsSet() {
+			where = "ssl_verify_depth is not set (default 1)"
+		}
+		if need < 0 {
+			return Skip("skipped: the chain fails at any depth (see agent-cert-unknown-ca)")
+		}
+		if need > depth {
+			return Fail("%s needs ssl_verify_depth %d, but %s: NGINX logs %q", path, need, where, v.LogLine()).
+				With(append([]Evidence{settingNote(s, "ssl_verify_depth", s.SSL.VerifyDepth)}, verdictEvidence(s, v, path)...)...)
+		}
+		return OK("%s needs depth %d; %s", path, need, where)
+	})
+}
+
+// neededDepth is the smallest ssl_verify_depth at which chain verifies as well as it can
+// (-1 when it never gets past building a trusted chain).
+func neededDepth(f *Facts, s *probes.NginxServer, chain []*x509.Certificate) int {
+	best := predictAtDepth(f, s, chain, 100)
+	if e, failed := best.Verify.Last(); failed && trustCodes[e.Code] {
+		return -1
+	}
+	for d := 0; d <= 10; d++ {
+		v := predictAtDepth(f, s, chain, d)
+		if !v.Verify.Has(x509ChainTooLong) && len(v.Verify.Errors) == len(best.Verify.Errors) {
+			return d
+		}
+	}
+	return 10
+}
+
+func fixMgrVerifyDepth(f *Facts) []Step {
+	s := worstServer(f, mgrVerifyDepth)
+	if s == nil {
+		return fixVerifyDepth(f)
+	}
+	chain, _, _, _ := judged(f)
+	need := neededDepth(f, s, chain)
+	return []Step{setServerDirective(s, s.SSL.VerifyDepth, "ssl_verify_depth", fmt.Sprint(need),
+		fmt.Sprintf("Raise ssl_verify_depth to %d", need),
+		"Depth 1 (NGINX's default) allows the agent's certificate and one intermediate below the root; each further intermediate needs one more.",
+		"client-verify-depth", "agent-cert-rejected")}
+}
+
+func mgrRevoked(f *Facts) Result {
+	return perServer(f, func(s *probes.NginxServer) Result {
+		if !s.SSL.CRL.IsSet() {
+			return OK("NGINX checks no CRL (no ssl_crl)")
+		}
+		c, skip, ok := crlServer(f, s)
+		if !ok {
+			return skip
+		}
+		chain, path, skip, ok := judged(f)
+		if !ok {
+			return skip
+		}
+		if r, ok := predictable(f, s); !ok {
+			return r
+		}
+		v := predictFor(f, s, chain)
+		for _, e := range v.Verify.Errors {
+			if e.Code == x509CertRevoked {
+				return Fail("%s (serial %X) is revoked by the CRL from %s in %s: NGINX logs \"(23:certificate revoked)\"",
+					certName(e.Cert), e.Cert.SerialNumber, dn(e.Cert.RawIssuer), c.Path).
+					With(append([]Evidence{directiveNote(s.SSL.CRL.Directive, "ssl_crl")}, verdictEvidence(s, v, path)...)...)
+			}
+		}
+		return OK("no certificate of %s is revoked by the CRLs in %s", path, c.Path)
+	})
+}
+
+func mgrRejected(f *Facts) Result {
+	chain, path, skip, ok := judged(f)
+	if !ok {
+		return skip
+	}
+	return perServer(f, func(s *probes.NginxServer) Result {
+		if s.SSL.VerifyClient.Value == "off" {
+			return OK("NGINX asks for no client certificate, so it rejects none (see client-auth-not-required)")
+		}
+		if r, ok := predictable(f, s); !ok {
+			return r
+		}
+		v := predictFor(f, s, chain)
+		switch v.Outcome {
+		case outcomeNoCert:
+			return Fail("NGINX would answer 400 %q (496): Go sends no certificate for %s", titleNoCert, path).With(verdictEvidence(s, v, path)...)
+		case outcomeVerifyError:
+			return Fail("NGINX would answer 400 %q (495) and log %q", titleCertError, v.LogLine()).With(verdictEvidence(s, v, path)...)
+		}
+		if !v.Sent {
+			return OK("NGINX lets the agent in without a certificate (ssl_verify_client %s; Go sends none)", s.SSL.VerifyClient.Value)
+		}
+		if e, failed := v.Verify.Last(); failed {
+			return OK("NGINX would accept %s under optional_no_ca although it does not verify ($ssl_client_verify FAILED:%s)", path, e.Text())
+		}
+		top := v.Verify.Chain[len(v.Verify.Chain)-1]
+		return OK("NGINX would accept %s (verified up to %s)", path, certName(top))
+	})
+}
+
+// fixMgrRejected points at the specific findings that explain NGINX's verdict.
+func fixMgrRejected(f *Facts) []Step {
+	return []Step{{
+		Title: "Fix the cause OpenSSL reports",
+		Why: "The last error OpenSSL reports is what NGINX logs: 20, 21 or 2 mean a CA is missing (agent-cert-unknown-ca), 22 or a " +
+			"chain-length 20 the depth (client-verify-depth), 3, 12 and 23 the CRLs, 10 and 9 the dates, 26 the purpose.",
+		Commands: []string{"mtls-doctor explain agent-cert-unknown-ca", "mtls-doctor explain client-verify-depth"},
+		Verify:   []string{"agent-cert-rejected", "agent-cert-unknown-ca", "client-verify-depth", "agent-cert-revoked", "crl-missing", "crl-expired"},
+	}}
+}
+
+// --- client-auth-not-required
+
+func mgrAuthNotRequired(f *Facts) Result {
+	n := f.Nginx
+	if len(n.Servers) == 0 && n.NIM1 != nil {
+		c := n.NIM1
+		return Warn("nginx-manager (NIM 1.x) serves agents itself on %s and asks for no client certificate (nginx-manager.conf has no client CA setting)",
+			net.JoinHostPort(c.BindAddress.Value, c.GRPCPort.Value)).With(Note(c.Path, "cert %s, key %s", c.Cert.Value, c.Key.Value))
+	}
+	return perServer(f, func(s *probes.NginxServer) Result {
+		vc := s.SSL.VerifyClient
+		switch vc.Value {
+		case "on":
+			return OK("ssl_verify_client on")
+		case "optional", "optional_no_ca":
+			if ok, r := enforcedByAuthRequest(s); !ok {
+				return Warn("ssl_verify_client %s, and location %s (%s) does not check $ssl_client_verify: a request without a certificate reaches the agent services",
+					vc.Value, r.Location.Path, r.Location.Directive.Pos()).With(directiveNote(vc.Directive, "ssl_verify_client"))
+			}
+			return OK("ssl_verify_client %s, enforced by auth_request in every agent location", vc.Value)
+		}
+		return Warn("the agents' server asks for no client certificate (%s): mutual TLS is not enforced", verifyClientText(vc)).
+			With(settingNote(s, "ssl_verify_client", vc))
+	})
+}
+
+func verifyClientText(vc nginxconf.Setting) string {
+	if vc.Directive == nil {
+		return "ssl_verify_client is not set"
+	}
+	return vc.Directive.String() + " at " + vc.Directive.Pos()
+}
+
+func fixMgrAuthNotRequired(f *Facts) []Step {
+	s := worstServer(f, mgrAuthNotRequired)
+	if s == nil {
+		return fixAuthNotRequired(f)
+	}
+	// NGINX Instance Manager keeps optional for its web UI and enforces mTLS with an
+	// auth_request per agent location; offer that when the check location exists.
+	if vc := s.SSL.VerifyClient.Value; vc == "optional" || vc == "optional_no_ca" {
+		for _, l := range s.Locations {
+			if l.Internal && checksClientVerify(s, l.Path) {
+				var steps []Step
+				for _, r := range s.Routes {
+					if r.GRPCPass != "" && !r.Location.AuthRequest.IsSet() && !containsStep(steps, r.Location.Directive.Pos()) {
+						st := nginxStep("Enforce client certificates in location "+r.Location.Path,
+							"The internal location "+l.Path+" answers 401 unless $ssl_client_verify is SUCCESS.",
+							r.Location.Directive.File, insertAfterDiff(r.Location.Directive, "auth_request "+l.Path+";"),
+							"client-auth-not-required", "agent-cert-rejected")
+						st.Title += " (" + r.Location.Directive.Pos() + ")"
+						steps = append(steps, st)
+					}
+				}
+				if len(steps) > 0 {
+					return steps
+				}
+			}
+		}
+	}
+	return []Step{setServerDirective(s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Require client certificates: ssl_verify_client on",
+		"NGINX then answers any request without a valid certificate with 400 (or the gRPC error your error_page maps 496 to).",
+		"client-auth-not-required", "agent-cert-rejected")}
+}
+
+func containsStep(steps []Step, pos string) bool {
+	for _, s := range steps {
+		if strings.Contains(s.Title, pos) {
+			return true
+		}
+	}
+	return false
+}
+
+// --- the server certificate NGINX serves (ssl_certificate)
+
+// servedCert is one certificate file a manager serves agents: an ssl_certificate of an
+// agent-facing server, or NIM 1.x's cert.
+type servedCert struct {
+	where  string // file:line of the directive
+	path   string
+	file   *probes.FileFacts
+	key    *probes.FileFacts
+	server *probes.NginxServer // nil for NIM 1.x
+}
+
+func servedCerts(f *Facts) []servedCert {
+	var out []servedCert
+	if !managerHost(f) {
+		return nil
+	}
+	for _, s := range f.Nginx.Servers {
+		for i, c := range s.SSL.Certificates {
+			if i >= len(s.Certs) || s.Certs[i] == nil {
+				continue
+			}
+			sc := servedCert{where: c.Directive.Pos(), path: s.Certs[i].Path, file: s.Certs[i], server: s}
+			if i < len(s.Keys) {
+				sc.key = s.Keys[i]
+			}
+			out = append(out, sc)
+		}
+	}
+	if c := f.Nginx.NIM1; c != nil && c.CertFile != nil {
+		out = append(out, servedCert{where: fmt.Sprintf("%s:%d", c.Path, c.Cert.Source.Line), path: c.CertFile.Path, file: c.CertFile, key: c.KeyFile})
+	}
+	return out
+}
+
+// perServedCert judges every served certificate file with fn and merges like perServer.
+func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
+	certs := servedCerts(f)
+	var results []Result
+	var usable []servedCert
+	for _, sc := range certs {
+		missing, unknown := fileMissing(f, sc.file)
+		switch {
+		case unknown:
+			continue
+		case missing, sc.file.ReadError != "", len(sc.file.Certs) == 0:
+			results = append(results, Skip("skipped: %s holds no readable certificate (see nginx-config-invalid)", sc.path))
+			usable = append(usable, sc)
+			continue
+		}
+		results = append(results, fn(sc))
+		usable = append(usable, sc)
+	}
+	if len(results) == 0 {
+		return Skip("skipped: the certificate files NGINX serves are not on this host")
+	}
+	worst := 0
+	for i, r := range results {
+		if r.Severity > results[worst].Severity {
+			worst = i
+		}
+	}
+	out := results[worst]
+	out.Evidence = append([]Evidence{Note(usable[worst].where, "served certificate file %s", usable[worst].path)}, out.Evidence...)
+	for i, r := range results {
+		if i != worst {
+			out.Evidence = append(out.Evidence, Note(usable[i].where, "%s: %s", r.Severity, r.Summary))
+		}
+	}
+	return out
+}
+
+// servedFacts is f with the endpoint replaced by what serving sc's file looks like to the
+// agent: the chain in file order (NGINX sends exactly that), named by the directive.
+func servedFacts(f *Facts, sc servedCert) *Facts {
+	g := *f
+	ep := &probes.EndpointReport{Address: sc.where, Agent: &probes.Attempt{TLS: &probes.TLSObservation{PeerChain: sc.file.Certs}}}
+	if f.Agent != nil {
+		ep.VerifyName = hostOf(f).Name
+	}
+	g.Endpoint = ep
+	return &g
+}
+
+// servedCertEval judges the served certificate files with the agent-side check id's own
+// evaluation, as if the agent had received them.
+func servedCertEval(id string) func(f *Facts) Result {
+	return func(f *Facts) Result {
+		ch, ok := agentSideCheck(id)
+		if !ok {
+			return Skip("skipped: no check %s", id)
+		}
+		if id == "server-cert-untrusted" && (f.Agent == nil || f.Files == nil) {
+			return Skip("skipped: the agents' CA file is not on this host")
+		}
+		return perServedCert(f, func(sc servedCert) Result {
+			r := ch.Evaluate(servedFacts(f, sc))
+			r.Summary = "ssl_certificate " + sc.path + ": " + r.Summary
+			return r
+		})
+	}
+}
+
+// agentSideCheck finds the unwrapped agent-side check id.
+func agentSideCheck(id string) (Check, bool) {
+	for _, group := range [][]Check{serverCertChecks(), clientAuthChecks()} {
+		for _, ch := range group {
+			if ch.ID == id {
+				return ch, true
+			}
+		}
+	}
+	return Check{}, false
+}
+
+func mgrServerChain(f *Facts) Result {
+	return perServedCert(f, func(sc servedCert) Result {
+		chain := sc.file.Certs
+		leaf := chain[0]
+		switch {
+		case selfSigned(leaf):
+			return OK("%s is self-signed; there is no intermediate", certName(leaf))
+		case findIssuer(leaf, chain[1:]) != nil:
+			return OK("%s holds %s with its issuer %s", sc.path, certName(leaf), certName(findIssuer(leaf, chain[1:])))
+		}
+		if issuer := findIssuer(leaf, caCerts(f)); issuer != nil && !selfSigned(issuer) {
+			return Warn("%s lacks the intermediate %s; agents verify only because their CA file holds it", sc.path, certName(issuer))
+		}
+		var store []*x509.Certificate
+		if sc.server != nil {
+			store = verifyStore(sc.server)
+		}
+		if issuer := findIssuer(leaf, store, caCerts(f)); issuer != nil && selfSigned(issuer) {
+			return OK("%s is issued directly by the root %s", certName(leaf), certName(issuer))
+		} else if issuer != nil {
+			return Warn("%s serves %s without its intermediate %s: it works only while every agent's CA file carries that intermediate",
+				sc.path, certName(leaf), certName(issuer))
+		}
+		return Warn("%s serves %s without its issuer %s: if that is an intermediate, agents fail with \"certificate signed by unknown authority\" unless their tls.ca holds it",
+			sc.path, certName(leaf), dn(leaf.RawIssuer))
+	})
+}
+
+func fixMgrServerChain(f *Facts) []Step {
+	path := managerServerCert
+	if certs := servedCerts(f); len(certs) > 0 {
+		path = certs[0].path
+	}
+	return []Step{{
+		Title: "Append the intermediate to " + path,
+		Why: "NGINX sends exactly the certificates in the ssl_certificate file: the server's first, then its intermediate(s). " +
+			"The root stays out; agents have it in their CA file.",
+		Commands: []string{
+			"openssl crl2pkcs7 -nocrl -certfile " + path + " | openssl pkcs7 -print_certs -noout",
+			"sudo cp -p " + path + " " + path + ".bak",
+			"sudo sh -c 'cat ca_int.crt >> " + path + "'",
+			reloadNginxSignal,
+		},
+		Verify: []string{"server-chain-incomplete", "server-cert-untrusted"},
+	}}
+}
+
+// nameServerNames are the server_name values a certificate must match: host names, not
+// "_", regexes or wildcards.
+func plainServerNames(s *probes.NginxServer) []string {
+	var out []string
+	for _, n := range s.ServerNames {
+		if n == "" || n == "_" || strings.HasPrefix(n, "~") || strings.ContainsAny(n, "*$") || strings.HasPrefix(n, ".") {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func mgrServerName(f *Facts) Result {
+	return perServedCert(f, func(sc servedCert) Result {
+		leaf := sc.file.Certs[0]
+		if !hasHostSANs(leaf) {
+			return Skip("skipped: the certificate has no SANs (see server-cert-cn-only)")
+		}
+		if f.Agent != nil {
+			r := evalServerName(servedFacts(f, sc))
+			if r.Severity != SeverityOK {
+				return r
+			}
+		}
+		var names []string
+		if sc.server != nil {
+			names = plainServerNames(sc.server)
+		} else if c := f.Nginx.NIM1; c != nil && c.ServerName.Value != "" {
+			names = []string{c.ServerName.Value}
+		}
+		for _, n := range names {
+			if err := leaf.VerifyHostname(n); err != nil {
+				return Fail("server_name %s is not in the SANs of %s (%s): agents that dial %s fail with %q",
+					n, sc.path, sanText(leaf), n, err.Error())
+			}
+		}
+		if len(names) == 0 {
+			return OK("%s names %s; server_name does not restrict the name", certName(leaf), sanText(leaf))
+		}
+		return OK("%s covers server_name %s", certName(leaf), strings.Join(names, ", "))
+	})
+}
+
+// managerReissue is the playbook for a new server certificate in the files NGINX serves.
+func managerReissue(verify string) func(f *Facts) []Step {
+	return func(f *Facts) []Step {
+		certs := servedCerts(f)
+		if len(certs) == 0 {
+			return fixServerReissue(verify)(f)
+		}
+		sc := certs[0]
+		keyPath := managerServerKey
+		if sc.key != nil {
+			keyPath = sc.key.Path
+		}
+		name := hostOf(f).Name
+		if f.Agent == nil && sc.server != nil {
+			if ns := plainServerNames(sc.server); len(ns) > 0 {
+				name = ns[0]
+			}
+		}
+		san := "DNS:" + name
+		if net.ParseIP(name) != nil {
+			san = "IP:" + name
+		}
+		return []Step{{
+			Title: "Issue a new server certificate for " + name + " into " + sc.path,
+			Why: "The request carries the name agents dial as a SAN; sign it with serverAuth where the CA key lives " +
+				"(make_certs.sh: ca_int.key) and keep the intermediate after the certificate (" + sc.where + ").",
+			Commands: []string{
+				fmt.Sprintf("sudo openssl req -new -key %s -subj %q -addext \"subjectAltName=%s\" -out /tmp/server.csr", keyPath, subjectArg(name), san),
+				"openssl x509 -req -in server.csr -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 " +
+					"-copy_extensions copy -extfile <(printf 'extendedKeyUsage=serverAuth\\n') -out server.crt",
+				"sudo cp -p " + sc.path + " " + sc.path + ".bak",
+				"sudo sh -c 'cat server.crt ca_int.crt > " + sc.path + "'",
+				reloadNginxSignal,
+			},
+			Verify: uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"}),
+		}}
+	}
+}

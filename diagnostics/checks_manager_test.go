@@ -1,0 +1,464 @@
+package diagnostics
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
+)
+
+// healthyConf is the manager's NGINX of the healthy host: NGINX Instance Manager's agent
+// server with mTLS enforced, a CRL, [info] logging and the gRPC error mapping. Line numbers
+// matter to the tests: the server block starts on line 3.
+const healthyConf = `events {}
+http {
+    server {
+        listen 443 ssl http2;
+        server_name nim.example.com;
+        ssl_certificate /etc/nms/certs/manager-server.pem;
+        ssl_certificate_key /etc/nms/certs/manager-server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_client_certificate /etc/nms/certs/ca.pem;
+        ssl_verify_client on;
+        ssl_crl /etc/nms/certs/crl.pem;
+        error_log /var/log/nginx/error.log info;
+        error_page 495 496 = @grpc_unauthenticated;
+        location /f5.nginx.agent.sdk.Commander {
+            grpc_pass grpc://127.0.0.1:10000;
+        }
+        location /f5.nginx.agent.sdk.MetricsService {
+            grpc_pass grpc://127.0.0.1:10000;
+        }
+        location @grpc_unauthenticated {
+            default_type application/grpc;
+            add_header grpc-status 16;
+            add_header grpc-message "client certificate rejected";
+            return 200;
+        }
+    }
+}
+`
+
+const testNginxMain = "/etc/nginx/nginx.conf"
+
+// crlOf returns a CRL issued by ca at testNow (valid a week) that revokes the given certs.
+func crlOf(ca *testCert, thisUpdate time.Time, revoked ...*testCert) *x509.RevocationList {
+	var entries []x509.RevocationListEntry
+	for _, r := range revoked {
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: r.cert.SerialNumber, RevocationTime: thisUpdate})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(1), ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(7 * 24 * time.Hour),
+		RevokedCertificateEntries: entries,
+	}, ca.cert, ca.key)
+	if err != nil {
+		panic(err)
+	}
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		panic(err)
+	}
+	return rl
+}
+
+// testFiles are the manager's files by path, as LoadNginx would find them.
+type testFiles struct {
+	tls  map[string]*probes.FileFacts
+	crls map[string]*probes.CRLFacts
+}
+
+func healthyFiles(p *testPKI) testFiles {
+	return testFiles{
+		tls: map[string]*probes.FileFacts{
+			"/etc/nms/certs/manager-server.pem": certFile(probes.RoleCert, "/etc/nms/certs/manager-server.pem", p.server.cert, p.inter.cert),
+			"/etc/nms/certs/manager-server.key": keyFile("/etc/nms/certs/manager-server.key", p.server),
+			"/etc/nms/certs/ca.pem":             certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", p.root.cert),
+		},
+		crls: map[string]*probes.CRLFacts{
+			"/etc/nms/certs/crl.pem": {Path: "/etc/nms/certs/crl.pem", Exists: true,
+				CRLs: []*x509.RevocationList{crlOf(p.root, testNow.Add(-time.Hour))}},
+		},
+	}
+}
+
+// nginxFacts parses conf as the main file and attaches files as LoadNginx would.
+func nginxFacts(conf string, files testFiles) *probes.NginxFacts {
+	cfg, _ := nginxconf.Parse(testNginxMain, []byte(conf), nginxconf.Options{})
+	n := probes.NewNginxFacts(cfg, probes.NginxFile, 0)
+	n.Main = testNginxMain
+	n.Binary, n.Version = "/usr/sbin/nginx", "1.22.1"
+	tlsFile := func(role probes.FileRole, st nginxconf.Setting) *probes.FileFacts {
+		if !st.IsSet() || st.Path == "" {
+			return nil
+		}
+		if ff, ok := files.tls[st.Path]; ok {
+			return ff
+		}
+		return &probes.FileFacts{Role: role, Path: st.Path}
+	}
+	for _, s := range n.Servers {
+		for _, c := range s.SSL.Certificates {
+			s.Certs = append(s.Certs, tlsFile(probes.RoleCert, c))
+		}
+		for _, k := range s.SSL.CertificateKeys {
+			s.Keys = append(s.Keys, tlsFile(probes.RoleKey, k))
+		}
+		s.ClientCA = tlsFile(probes.RoleCA, s.SSL.ClientCertificate)
+		s.TrustedCA = tlsFile(probes.RoleCA, s.SSL.TrustedCertificate)
+		if st := s.SSL.CRL; st.IsSet() {
+			if c, ok := files.crls[st.Path]; ok {
+				s.CRL = c
+			} else {
+				s.CRL = &probes.CRLFacts{Path: st.Path}
+			}
+		}
+	}
+	return n
+}
+
+func healthyNginx(p *testPKI) *probes.NginxFacts {
+	n := nginxFacts(healthyConf, healthyFiles(p))
+	n.Test = &probes.NginxTest{OK: true}
+	return n
+}
+
+// setConf replaces the manager's configuration, keeping the files (and any added to files).
+func setConf(f *Facts, p *testPKI, conf string, edit ...func(testFiles)) {
+	files := healthyFiles(p)
+	for _, e := range edit {
+		e(files)
+	}
+	old := f.Nginx
+	f.Nginx = nginxFacts(conf, files)
+	if old != nil {
+		f.Nginx.Version, f.Nginx.Explicit, f.Nginx.AgentCert = old.Version, old.Explicit, old.AgentCert
+	}
+}
+
+// confWith is healthyConf with each old line replaced by new ("" deletes it).
+func confWith(pairs ...string) string {
+	conf := healthyConf
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(conf, pairs[i]) {
+			panic("healthyConf lacks " + pairs[i])
+		}
+		conf = strings.Replace(conf, pairs[i], pairs[i+1], 1)
+	}
+	return conf
+}
+
+func TestManagerChecks(t *testing.T) {
+	agentExpired := func(f *Facts, p *testPKI) {
+		p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			notBefore: testNow.AddDate(-1, 0, -2), notAfter: testNow.AddDate(0, 0, -2)}, p.root)
+		f.Files.Cert.Certs = []*x509.Certificate{p.agent.cert}
+	}
+	cases := []checkCase{
+		{name: "no agent locations", id: "nginx-agent-server-missing", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				f.Nginx.Explicit = true
+				setConf(f, p, confWith("location /f5.nginx.agent.sdk.Commander", "location /api",
+					"location /f5.nginx.agent.sdk.MetricsService", "location /ui"))
+			},
+			summary: []string{"no server in /etc/nginx/nginx.conf passes the agent gRPC paths"},
+			fix:     []string{"location /f5.nginx.agent.sdk.Commander {", "grpc_pass grpc://"}},
+		{name: "unbalanced braces", id: "nginx-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("return 200;", "return 200; }"))
+			},
+			summary: []string{`nginx -t would fail: unexpected "}" in /etc/nginx/nginx.conf:27`},
+			fix:     []string{"/etc/nginx/nginx.conf:27", reloadNginxSignal}},
+		{name: "http2 on before 1.25.1", id: "nginx-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;\n        http2 on;"))
+			},
+			summary: []string{`unknown directive "http2"`, "/etc/nginx/nginx.conf:5"}},
+		{name: "key does not match", id: "nginx-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				other := mkCert(t, certSpec{cn: "x"}, p.inter)
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/manager-server.key"] = keyFile("/etc/nms/certs/manager-server.key", other)
+				})
+			},
+			summary: []string{`SSL_CTX_use_PrivateKey("/etc/nms/certs/manager-server.key") failed (key values mismatch)`, "nginx.conf:7"}},
+		{name: "nginx -t says no", id: "nginx-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				f.Nginx.Test = &probes.NginxTest{Error: &nginxconf.Error{File: "/etc/nms/nginx/x.conf", Line: 4, Msg: `unknown directive "foo"`}}
+			},
+			summary: []string{`nginx -t fails: unknown directive "foo" in /etc/nms/nginx/x.conf:4`},
+			fix:     []string{"/etc/nms/nginx/x.conf:4"}},
+		{name: "verify optional without auth_request", id: "client-auth-not-required", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional;"))
+			},
+			summary: []string{"ssl_verify_client optional", "/f5.nginx.agent.sdk.Commander", "nginx.conf:14"},
+			fix:     []string{"@@ -10 +10 @@", "-        ssl_verify_client optional;", "+        ssl_verify_client on;", reloadNginxSignal}},
+		{name: "verify optional with NIM's auth_request", id: "client-auth-not-required", want: SeverityOK,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional;",
+					"grpc_pass grpc://127.0.0.1:10000;\n        }\n        location /f5.nginx.agent.sdk.MetricsService {",
+					"grpc_pass grpc://127.0.0.1:10000;\n            auth_request /check-agent-client-cert;\n        }\n        location /f5.nginx.agent.sdk.MetricsService {\n            auth_request /check-agent-client-cert;",
+					"location @grpc_unauthenticated {",
+					"location /check-agent-client-cert {\n            internal;\n            if ($ssl_client_verify !~* 'SUCCESS') { return 401; }\n            return 200;\n        }\n        location @grpc_unauthenticated {"))
+			}},
+		{name: "NIM's auth_request commented out", id: "client-auth-not-required", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional;",
+					"location @grpc_unauthenticated {",
+					"location /check-agent-client-cert {\n            internal;\n            if ($ssl_client_verify !~* 'SUCCESS') { return 401; }\n            return 200;\n        }\n        location @grpc_unauthenticated {"))
+			},
+			fix: []string{"auth_request /check-agent-client-cert;", "@@ -14 +14,2 @@"}},
+		{name: "verify off", id: "client-auth-not-required", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("        ssl_verify_client on;\n", ""))
+			},
+			summary: []string{"ssl_verify_client is not set"}},
+		{name: "no client CA", id: "nginx-client-ca-missing", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", ""))
+			},
+			summary: []string{"neither ssl_client_certificate nor ssl_trusted_certificate"},
+			fix:     []string{"+        ssl_client_certificate /etc/nms/certs/ca.pem;"}},
+		{name: "client CA file missing", id: "nginx-client-ca-missing", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("ssl_client_certificate /etc/nms/certs/ca.pem;", "ssl_client_certificate /etc/nms/certs/gone.pem;"))
+			},
+			summary: []string{"/etc/nms/certs/gone.pem does not exist"}},
+		{name: "agent from another CA", id: "agent-cert-unknown-ca", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/ca.pem"] = certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", other.cert)
+				})
+			},
+			summary: []string{"NGINX asks for a certificate issued by CN=other-ca", "client sent no required SSL certificate"},
+			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"}},
+		{name: "chain too deep", id: "client-verify-depth", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				a := mkCert(t, certSpec{cn: "agent-int-a", ca: true}, p.root)
+				b := mkCert(t, certSpec{cn: "agent-int-b", ca: true}, a)
+				p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, b)
+				f.Files.Cert.Certs = []*x509.Certificate{p.agent.cert, b.cert, a.cert}
+				f.Files.Key = keyFile(f.Files.Key.Path, p.agent)
+				setConf(f, p, confWith("        ssl_crl /etc/nms/certs/crl.pem;\n", ""))
+			},
+			summary: []string{"needs ssl_verify_depth 2", "(20:unable to get local issuer certificate)"},
+			fix:     []string{"+        ssl_verify_depth 2;"}},
+		{name: "agent revoked", id: "agent-cert-revoked", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.crls["/etc/nms/certs/crl.pem"].CRLs = []*x509.RevocationList{crlOf(p.root, testNow.Add(-time.Hour), p.agent)}
+				})
+			},
+			summary: []string{"is revoked by the CRL from CN=nms-ca", "(23:certificate revoked)"}},
+		{name: "agent expired, predicted", id: "agent-cert-rejected", want: SeverityFail,
+			mutate:  agentExpired,
+			summary: []string{`NGINX would answer 400 "The SSL certificate error" (495)`, "client SSL certificate verify error: (10:certificate has expired)"}},
+		{name: "listen without http2", id: "nginx-http2-missing", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;"))
+			},
+			summary: []string{"missing selected ALPN property"},
+			fix:     []string{"-        listen 443 ssl;", "+        listen 443 ssl http2;"}},
+		{name: "http2 on 1.25.1", id: "nginx-http2-missing", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				f.Nginx.Version = "1.27.4"
+				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;"))
+			},
+			fix: []string{"+        http2 on;"}},
+		{name: "TLSv1.1 still on", id: "nginx-tls-protocols", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.1 TLSv1.2;"))
+			},
+			summary: []string{"TLSv1.1"},
+			fix:     []string{"+        ssl_protocols TLSv1.2 TLSv1.3;"}},
+		{name: "no modern TLS", id: "nginx-tls-protocols", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1;"))
+			}},
+		{name: "server_name not in SANs", id: "server-name-mismatch", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("server_name nim.example.com;", "server_name nim.corp.example;"))
+			},
+			summary: []string{"server_name nim.corp.example is not in the SANs of /etc/nms/certs/manager-server.pem"},
+			fix:     []string{"into /etc/nms/certs/manager-server.pem"}},
+		{name: "leaf served alone", id: "server-chain-incomplete", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/manager-server.pem"] = certFile(probes.RoleCert, "/etc/nms/certs/manager-server.pem", p.server.cert)
+				})
+			},
+			summary: []string{"without its issuer CN=nms-int-ca"},
+			fix:     []string{"cat ca_int.crt >> /etc/nms/certs/manager-server.pem"}},
+		{name: "served certificate expired", id: "server-cert-expired", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				old := mkCert(t, certSpec{cn: "nim.example.com", dns: []string{"nim.example.com"}, notBefore: testNow.AddDate(-1, 0, -1),
+					notAfter: testNow.AddDate(0, 0, -1), eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, p.inter)
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/manager-server.pem"] = certFile(probes.RoleCert, "/etc/nms/certs/manager-server.pem", old.cert, p.inter.cert)
+					fs.tls["/etc/nms/certs/manager-server.key"] = keyFile("/etc/nms/certs/manager-server.key", old)
+				})
+			},
+			summary: []string{"ssl_certificate /etc/nms/certs/manager-server.pem: server certificate CN=nim.example.com expired"}},
+		{name: "stale CRL", id: "crl-expired", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.crls["/etc/nms/certs/crl.pem"].CRLs = []*x509.RevocationList{crlOf(p.root, testNow.AddDate(0, 0, -30))}
+				})
+			},
+			summary: []string{"(12:CRL has expired)"},
+			fix:     []string{"/etc/nms/certs/crl.pem"}},
+		{name: "CRL from another CA only", id: "crl-missing", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.crls["/etc/nms/certs/crl.pem"].CRLs = []*x509.RevocationList{crlOf(p.inter, testNow.Add(-time.Hour))}
+				})
+			},
+			summary: []string{"has no CRL from CN=nms-ca", "(3:unable to get certificate CRL)"}},
+		{name: "error_page inside the location", id: "nginx-error-page-in-location", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("        error_page 495 496 = @grpc_unauthenticated;\n", "",
+					"location /f5.nginx.agent.sdk.Commander {", "location /f5.nginx.agent.sdk.Commander {\n            error_page 495 496 = @grpc_unauthenticated;"))
+			},
+			summary: []string{"error_page 495 496 = @grpc_unauthenticated; at /etc/nginx/nginx.conf:14 sits inside a location"},
+			fix:     []string{"-            error_page 495 496 = @grpc_unauthenticated;", "+        error_page 495 496 = @grpc_unauthenticated;"}},
+		{name: "error log at notice", id: "nginx-log-level-hides-mtls", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("error_log /var/log/nginx/error.log info;", "error_log /var/log/nginx/error.log notice;"))
+			},
+			summary: []string{"at notice"},
+			fix:     []string{"-        error_log /var/log/nginx/error.log notice;", "+        error_log /var/log/nginx/error.log info;"}},
+		{name: "default error log", id: "nginx-log-level-hides-mtls", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("        error_log /var/log/nginx/error.log info;\n", ""))
+			},
+			summary: []string{"at error"}},
+		{name: "no gRPC error mapping", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("        error_page 495 496 = @grpc_unauthenticated;\n", ""))
+			},
+			summary: []string{"no server-level error_page for 495 and 496", "400 (Bad Request)"},
+			fix:     []string{"+        error_page 495 496 = @grpc_unauthenticated;", "default_type application/grpc;"}},
+		{name: "mapping answers 204", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("return 200;", "return 204;"))
+			},
+			summary: []string{"missing HTTP content-type"}},
+		{name: "mapping answers text/plain", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("            default_type application/grpc;\n", ""))
+			},
+			summary: []string{"content-type text/plain", "200 OK"}},
+		{name: "optional_no_ca", id: "nginx-ssl-verify-optional-no-ca", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional_no_ca;"))
+			},
+			fix: []string{"+        ssl_verify_client on;"}},
+	}
+	// Every case starts from a host that is agent and manager at once.
+	for i := range cases {
+		mutate := cases[i].mutate
+		cases[i].mutate = func(f *Facts, p *testPKI) {
+			f.Nginx = healthyNginx(p)
+			mutate(f, p)
+		}
+	}
+	runCases(t, cases)
+}
+
+// TestManagerOnlyRun is `mtls-doctor --check --nginx-config PATH --cert AGENT.crt` on the
+// manager: no agent configuration, so every agent-side check skips quietly, and every
+// manager check (two-sided ones included) judges the configuration and the given cert.
+func TestManagerOnlyRun(t *testing.T) {
+	p := newPKI(t)
+	f := healthyFacts(p)
+	f.Nginx = healthyNginx(p)
+	f.Nginx.AgentCert = f.Files.Cert
+	f.Agent, f.Files, f.Endpoint = nil, nil, nil
+	// What the collector records on a manager-only run.
+	f.Errors[FactAgentConfig] = "not gathered: manager side only (no agent configuration on this host)"
+	f.Errors[FactAgentFiles], f.Errors[FactEndpoint] = "no agent configuration", "no agent configuration"
+	f.Nginx.Explicit = true
+	managerIDs := map[string]bool{}
+	for id := range managerSides() {
+		managerIDs[id] = true
+	}
+	for _, ch := range DefaultCatalog() {
+		fd := ch.run(f)
+		switch {
+		case ch.ID == "server-cert-untrusted":
+			// Trust is the agents' CA file's business, which is not on this host.
+			if fd.Severity != SeveritySkip {
+				t.Errorf("%s: got %s %q, want skip", ch.ID, fd.Severity, fd.Summary)
+			}
+		case ch.Category == CategoryManager || managerIDs[ch.ID]:
+			if fd.Severity != SeverityOK {
+				t.Errorf("%s: got %s %q, want ok", ch.ID, fd.Severity, fd.Summary)
+			}
+		default:
+			if fd.Severity != SeveritySkip || !strings.Contains(fd.Summary, "agent configuration") {
+				t.Errorf("agent-side %s: got %s %q, want a quiet skip", ch.ID, fd.Severity, fd.Summary)
+			}
+		}
+	}
+	// The same run with an agent certificate NGINX rejects.
+	expired := mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		notBefore: testNow.AddDate(-1, 0, -2), notAfter: testNow.AddDate(0, 0, -2)}, p.root)
+	f.Nginx.AgentCert = certFile(probes.RoleCert, "/tmp/agent.crt", expired.cert)
+	ch, _ := DefaultCatalog().Lookup("agent-cert-rejected")
+	fd := ch.run(f)
+	if fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "(10:certificate has expired)") {
+		t.Errorf("agent-cert-rejected: got %s %q", fd.Severity, fd.Summary)
+	}
+	if len(fd.Fix) == 0 {
+		t.Error("agent-cert-rejected: no playbook")
+	}
+}
+
+// TestAgentHostSkipsManagerChecks: an agent host whose own NGINX (the data plane) serves no
+// agent paths judges nothing on the manager side and fails nothing there.
+func TestAgentHostSkipsManagerChecks(t *testing.T) {
+	p := newPKI(t)
+	f := healthyFacts(p)
+	f.Nginx = nginxFacts("events {}\nhttp { server { listen 80; location / { root /srv; } } }\n", testFiles{})
+	for _, ch := range DefaultCatalog() {
+		fd := ch.run(f)
+		if ch.Category == CategoryManager && fd.Severity != SeveritySkip {
+			t.Errorf("%s: got %s %q on an agent host, want skip", ch.ID, fd.Severity, fd.Summary)
+		}
+		if fd.Problem() {
+			t.Errorf("%s: %s %q on a healthy agent host", ch.ID, fd.Severity, fd.Summary)
+		}
+	}
+}
+
+// TestBothSidesCrossCheck: with both ends on one host, a fault only the configuration shows
+// (an expired agent certificate judged against a CRL NGINX has) surfaces on the shared ID,
+// and the probe's view stays as evidence.
+func TestBothSidesCrossCheck(t *testing.T) {
+	p := newPKI(t)
+	f := healthyFacts(p)
+	f.Nginx = healthyNginx(p)
+	setConf(f, p, healthyConf, func(fs testFiles) {
+		fs.crls["/etc/nms/certs/crl.pem"].CRLs = []*x509.RevocationList{crlOf(p.root, testNow.Add(-time.Hour), p.agent)}
+	})
+	ch, _ := DefaultCatalog().Lookup("agent-cert-rejected")
+	fd := ch.run(f)
+	if fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "(23:certificate revoked)") {
+		t.Fatalf("got %s %q", fd.Severity, fd.Summary)
+	}
+	found := false
+	for _, e := range fd.Evidence {
+		if strings.Contains(e.Text, "the probe from the agent's side says (ok)") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the agent side's verdict is not in the evidence: %+v", fd.Evidence)
+	}
+}
