@@ -14,8 +14,9 @@ func DefaultCatalog() Catalog {
 		serverCertChecks(),
 		clientAuthChecks(),
 		grpcChecks(),
+		managerChecks(),
 	} {
 		c = append(c, group...)
 	}
-	return c
+	return withManagerSide(c) // checks seen from both ends also judge the NGINX config
 }

@@ -66,16 +66,15 @@ func TestDefaultCatalogIsInCategoryOrder(t *testing.T) {
 	}
 }
 
-// TestHealthyHostPasses runs the whole catalog over a healthy host: every check is ok, and
-// only the revocation check, which needs the manager's side, is skipped.
+// TestHealthyHostPasses runs the whole catalog over a healthy host that is agent and
+// manager at once: every check is ok (revocation too, judged against the manager's CRL).
 func TestHealthyHostPasses(t *testing.T) {
-	f := healthyFacts(newPKI(t))
+	p := newPKI(t)
+	f := healthyFacts(p)
+	f.Nginx = healthyNginx(p)
 	for _, ch := range DefaultCatalog() {
 		fd := ch.run(f)
 		want := SeverityOK
-		if ch.ID == "agent-cert-revoked" {
-			want = SeveritySkip
-		}
 		if fd.Severity != want {
 			t.Errorf("%s: got %s %q, want %s", ch.ID, fd.Severity, fd.Summary, want)
 		}
