@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -16,16 +17,18 @@ const (
 	FactAgentFiles  FactKind = "agent-files"  // Facts.Files
 	FactEndpoint    FactKind = "endpoint"     // Facts.Endpoint
 	FactNginx       FactKind = "nginx"        // Facts.Nginx
+	FactLogs        FactKind = "logs"         // Facts.Logs
 )
 
 // FactOrder is the order facts are gathered in.
-var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNginx}
+var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNginx, FactLogs}
 
 // factDeps lists the kinds a kind's gathering reads.
 var factDeps = map[FactKind][]FactKind{
 	FactAgentFiles: {FactAgentConfig},
 	FactEndpoint:   {FactAgentConfig, FactAgentFiles},
-	FactNginx:      {FactAgentConfig}, // the agents' port picks agent-facing servers
+	FactNginx:      {FactAgentConfig},            // the agents' port picks agent-facing servers
+	FactLogs:       {FactAgentConfig, FactNginx}, // log.path and error_log/access_log name the files
 }
 
 // Thresholds tune the expiry checks.
@@ -60,6 +63,8 @@ type Facts struct {
 	Endpoint *probes.EndpointReport
 	// Nginx is the manager side: the NGINX configuration agents connect through.
 	Nginx *probes.NginxFacts
+	// Logs is what NGINX and the agent logged in the --since window, classified.
+	Logs *logparse.Report
 
 	// Errors records why a kind could not be gathered.
 	Errors map[FactKind]string
@@ -76,6 +81,8 @@ func (f *Facts) Has(kind FactKind) bool {
 		return f.Endpoint != nil
 	case FactNginx:
 		return f.Nginx != nil
+	case FactLogs:
+		return f.Logs != nil
 	}
 	return false
 }
@@ -91,6 +98,8 @@ func (f *Facts) clear(kind FactKind) {
 		f.Endpoint = nil
 	case FactNginx:
 		f.Nginx = nil
+	case FactLogs:
+		f.Logs = nil
 	}
 	delete(f.Errors, kind)
 }
