@@ -48,7 +48,8 @@ func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *di
 		if f.Agent == nil {
 			return errors.New("no agent configuration")
 		}
-		f.Files = probes.LoadAgentFiles(*f.Agent)
+		files := probes.LoadAgentFiles(*f.Agent)
+		f.Files = &files
 	case diagnostics.FactEndpoint:
 		if f.Agent == nil {
 			return errors.New("no agent configuration")
