@@ -41,6 +41,7 @@ func normalizeLog(line string) string {
 	}
 	s := m[1] + " " + line[len(m[0]):]
 	s = regexp.MustCompile(`open\(\) "[^"]*/html/`).ReplaceAllString(s, `open() "HTML/`)
+	s = regexp.MustCompile(`upstream: "grpc://127\.0\.0\.1:\d+`).ReplaceAllString(s, `upstream: "grpc://UPSTREAM`)
 	return regexp.MustCompile(`server: 127\.0\.0\.1:\d+`).ReplaceAllString(s, "server: LISTEN")
 }
 
@@ -131,29 +132,31 @@ func TestMatchesRealNginx(t *testing.T) {
 		chain []*pki.Cert // leaf first, sent as is; nil sends no certificate
 		path  string
 		crl   bool // to the server block with ssl_crl
+		down  bool // to the server block whose grpc_pass goes to a closed port
 	}
 	good := issue(l.root, pki.Spec{EKU: client})
 	cases := []tc{
-		{"good", []*pki.Cert{good}, "", false},
-		{"no certificate", nil, "", false},
-		{"expired", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: -400 * day, Until: -day})}, "", false},
-		{"not yet valid", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: 2 * day, Until: 400 * day})}, "", false},
-		{"serverAuth only", []*pki.Cert{issue(l.root, pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})}, "", false},
-		{"no EKU", []*pki.Cert{issue(l.root, pki.Spec{})}, "", false},
-		{"keyUsage keyAgreement only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyAgreement})}, "", false},
-		{"keyUsage keyEncipherment only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyEncipherment})}, "", false},
-		{"other CA", []*pki.Cert{issue(other, pki.Spec{EKU: client})}, "", false},
-		{"recreated CA with the same name", []*pki.Cert{issue(twin, pki.Spec{EKU: client})}, "", false},
-		{"self-signed", []*pki.Cert{issue(nil, pki.Spec{EKU: client})}, "", false},
-		{"under the listed intermediate, sent alone", []*pki.Cert{issue(l.inter, pki.Spec{EKU: client})}, "", false},
-		{"under an unlisted intermediate, sent with it", []*pki.Cert{issue(intA, pki.Spec{EKU: client}), intA}, "", false},
-		{"under an unlisted intermediate, sent alone", []*pki.Cert{issue(intA, pki.Spec{EKU: client})}, "", false},
-		{"two intermediates, both sent", []*pki.Cert{issue(intB, pki.Spec{EKU: client}), intB, intA}, "", false},
-		{"expired intermediate", []*pki.Cert{issue(expiredInt, pki.Spec{EKU: client}), expiredInt}, "", false},
-		{"revoked", []*pki.Cert{revoked}, "", true},
-		{"good, with a CRL", []*pki.Cert{good}, "", true},
-		{"unknown method", []*pki.Cert{good}, "/f5.nginx.agent.sdk.Commander/NoSuchMethod", false},
-		{"no location", []*pki.Cert{good}, "/f5.nginx.agent.sdk.NoSuchService/Call", false},
+		{"good", []*pki.Cert{good}, "", false, false},
+		{"no certificate", nil, "", false, false},
+		{"expired", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: -400 * day, Until: -day})}, "", false, false},
+		{"not yet valid", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: 2 * day, Until: 400 * day})}, "", false, false},
+		{"serverAuth only", []*pki.Cert{issue(l.root, pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})}, "", false, false},
+		{"no EKU", []*pki.Cert{issue(l.root, pki.Spec{})}, "", false, false},
+		{"keyUsage keyAgreement only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyAgreement})}, "", false, false},
+		{"keyUsage keyEncipherment only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyEncipherment})}, "", false, false},
+		{"other CA", []*pki.Cert{issue(other, pki.Spec{EKU: client})}, "", false, false},
+		{"recreated CA with the same name", []*pki.Cert{issue(twin, pki.Spec{EKU: client})}, "", false, false},
+		{"self-signed", []*pki.Cert{issue(nil, pki.Spec{EKU: client})}, "", false, false},
+		{"under the listed intermediate, sent alone", []*pki.Cert{issue(l.inter, pki.Spec{EKU: client})}, "", false, false},
+		{"under an unlisted intermediate, sent with it", []*pki.Cert{issue(intA, pki.Spec{EKU: client}), intA}, "", false, false},
+		{"under an unlisted intermediate, sent alone", []*pki.Cert{issue(intA, pki.Spec{EKU: client})}, "", false, false},
+		{"two intermediates, both sent", []*pki.Cert{issue(intB, pki.Spec{EKU: client}), intB, intA}, "", false, false},
+		{"expired intermediate", []*pki.Cert{issue(expiredInt, pki.Spec{EKU: client}), expiredInt}, "", false, false},
+		{"revoked", []*pki.Cert{revoked}, "", true, false},
+		{"good, with a CRL", []*pki.Cert{good}, "", true, false},
+		{"unknown method", []*pki.Cert{good}, "/f5.nginx.agent.sdk.Commander/NoSuchMethod", false, false},
+		{"no location", []*pki.Cert{good}, "/f5.nginx.agent.sdk.NoSuchService/Call", false, false},
+		{"backend down", []*pki.Cert{good}, "", false, true},
 	}
 
 	// The same configuration for both: the lab's files, plus a CRL revoking one agent.
@@ -188,7 +191,11 @@ func TestMatchesRealNginx(t *testing.T) {
 	}
 	withCRL := srv
 	withCRL.Port, withCRL.CRL = nginxlab.FreePort(t), crlPath
-	ngx := nginxlab.Start(t, ngxDir, nginxlab.Config{Dir: ngxDir, ServerBlock: srv.Block() + withCRL.Block()}.String())
+	down := srv
+	down.Port = nginxlab.FreePort(t)
+	closed := fmt.Sprintf("127.0.0.1:%d", nginxlab.FreePort(t))
+	down.Extra = strings.ReplaceAll(srv.Extra, backend.Addr(), closed)
+	ngx := nginxlab.Start(t, ngxDir, nginxlab.Config{Dir: ngxDir, ServerBlock: srv.Block() + withCRL.Block() + down.Block()}.String())
 	addrs := ngx.Addrs()
 
 	for i, c := range cases {
@@ -207,10 +214,13 @@ func TestMatchesRealNginx(t *testing.T) {
 			host := fmt.Sprintf("case%d.test", i)
 			ngxAddr := addrs[0]
 			l.mu.Lock()
-			l.mgr.revoked = nil
+			l.mgr.revoked, l.mgr.backendDown = nil, c.down
 			if c.crl {
 				ngxAddr = addrs[1]
 				l.mgr.revoked = map[string]bool{revoked.Cert.SerialNumber.String(): true}
+			}
+			if c.down {
+				ngxAddr = addrs[2]
 			}
 			l.mu.Unlock()
 			want := requestOnce(t, ngxAddr, ngx.ErrorLogPath(), host, path, chain)
@@ -282,4 +292,95 @@ func plainOnce(t *testing.T, addr, logPath, req string) (string, string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return status + strings.Join(kept, "") + "\r\n" + string(body), line
+}
+
+// TestHandshakeMatchesRealNginx compares the faults that end the connection before any
+// request: the agent must see the same error from the lab as from NGINX, and both must
+// log the same line.
+func TestHandshakeMatchesRealNginx(t *testing.T) {
+	nginxlab.Require(t)
+	backend := nginxlab.StartBackend(t)
+	tests := []struct {
+		scenario string
+		server   func(s *nginxlab.Server)
+		verify   bool // the client verifies the server against the lab's tls.ca
+	}{
+		{"endpoint-not-tls", func(s *nginxlab.Server) { s.SSL = false }, false},
+		{"alpn-h2-missing", func(s *nginxlab.Server) { s.HTTP2 = false }, false},
+		// OpenSSL 3 serves TLS 1.1 only at security level 0 (nginx-error-real.md).
+		{"tls-version-mismatch", func(s *nginxlab.Server) { s.Protocols, s.Ciphers = "TLSv1.1", "DEFAULT@SECLEVEL=0" }, false},
+		{"server-cert-untrusted", func(*nginxlab.Server) {}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.scenario, func(t *testing.T) {
+			l, err := Start(context.Background(), tt.scenario, t.TempDir(), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			srv := nginxlab.Server{
+				Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: ServerName,
+				Cert: l.path("manager/server.pem"), Key: l.path("manager/server.key"),
+				ClientCA: l.path("manager/client-ca.pem"), VerifyClient: "on", Backend: backend.Addr(),
+			}
+			tt.server(&srv)
+			ngxDir := filepath.Join(t.TempDir(), "nginx")
+			if err := os.Mkdir(ngxDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			ngx := nginxlab.Start(t, ngxDir, nginxlab.Config{Dir: ngxDir, ServerBlock: srv.Block()}.String())
+
+			wantErr, wantLog := handshakeOnce(t, l, ngx.Addr(), ngx.ErrorLogPath(), tt.verify)
+			gotErr, gotLog := handshakeOnce(t, l, l.Addr, l.ErrorLogPath(), tt.verify)
+			t.Logf("nginx: %s | %s", wantErr, wantLog)
+			if wantErr == "" || wantLog == "" {
+				t.Fatalf("NGINX did not fail the handshake (%q, %q): the comparison would prove nothing", wantErr, wantLog)
+			}
+			if gotErr != wantErr || gotLog != wantLog {
+				t.Errorf("lab differs from NGINX\n got: %s | %s\nwant: %s | %s", gotErr, gotLog, wantErr, wantLog)
+			}
+		})
+	}
+}
+
+// handshakeOnce does the agent's handshake (ALPN h2 only, TLS 1.2+, its certificate) and
+// returns the error with the address removed, and the error.log line that followed.
+func handshakeOnce(t *testing.T, l *Lab, addr, logPath string, verify bool) (string, string) {
+	t.Helper()
+	before, _ := os.ReadFile(logPath)
+	cfg := &tls.Config{ServerName: ServerName, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12,
+		InsecureSkipVerify: !verify}
+	if verify {
+		cfg.RootCAs = x509.NewCertPool()
+		b, err := os.ReadFile(l.path(AgentCAName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.RootCAs.AppendCertsFromPEM(b)
+	}
+	if pair, err := tls.LoadX509KeyPair(l.path(AgentCertName), l.path(AgentKeyName)); err == nil {
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: cfg}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	msg := ""
+	if err != nil {
+		msg = strings.ReplaceAll(err.Error(), addr, "ADDR")
+	} else {
+		conn.Close()
+	}
+	var line string
+	deadline := time.Now().Add(2 * time.Second)
+	for line == "" && time.Now().Before(deadline) {
+		b, _ := os.ReadFile(logPath)
+		for l := range strings.Lines(strings.TrimPrefix(string(b), string(before))) {
+			if strings.Contains(l, "*") && strings.Contains(l, "client: ") {
+				line = normalizeLog(strings.TrimRight(l, "\n"))
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return msg, line
 }
