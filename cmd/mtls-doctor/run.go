@@ -63,6 +63,7 @@ type checkFlags struct {
 	critDays    int
 	warnPercent int
 	verbose     bool
+	nginx       nginxFlags // --nginx-config, --nginx-prefix (nginx_flags.go)
 }
 
 func (c *checkFlags) register(cmd *cobra.Command) {
@@ -81,6 +82,7 @@ func (c *checkFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&c.critDays, "crit-days", th.CritDays, "fail when a certificate has fewer days left")
 	fl.IntVar(&c.warnPercent, "warn-percent", th.WarnPercent, "warn when less than this percentage of a certificate's lifetime is left")
 	fl.BoolVarP(&c.verbose, "verbose", "v", false, "also list skipped checks and full fix steps for warnings")
+	c.nginx.register(cmd)
 }
 
 func (c *checkFlags) validate() error {
@@ -118,7 +120,7 @@ func (c *checkFlags) engine(env environ) *diagnostics.Engine {
 	}
 	return &diagnostics.Engine{
 		Catalog:    diagnostics.DefaultCatalog(),
-		Gatherer:   collect.New(collect.Options{Agent: agent, Timeout: c.timeout}),
+		Gatherer:   collect.New(collect.Options{Agent: agent, Timeout: c.timeout, Nginx: c.nginx.options()}),
 		Thresholds: c.thresholds(),
 	}
 }
