@@ -23,6 +23,8 @@ type Options struct {
 	Timeout time.Duration
 	// Nginx controls the manager-side NGINX discovery (--nginx-config, --nginx-prefix).
 	Nginx probes.NginxOptions
+	// Logs controls log reading (--logs, --since, --no-logs).
+	Logs LogOptions
 }
 
 // Collector implements diagnostics.Gatherer with the real probes.
@@ -75,6 +77,8 @@ func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *di
 		f.Endpoint = probes.ProbeEndpoint(ctx, opts)
 	case diagnostics.FactNginx:
 		f.Nginx = c.loadNginx(ctx, f)
+	case diagnostics.FactLogs:
+		return c.gatherLogs(ctx, f)
 	default:
 		return fmt.Errorf("unknown fact kind %q", kind)
 	}
