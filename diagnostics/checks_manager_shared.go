@@ -435,12 +435,53 @@ func mgrRejected(f *Facts) Result {
 	})
 }
 
-// fixMgrRejected points at the specific findings that explain NGINX's verdict.
+// fixMgrRejected gives the playbook for the cause OpenSSL reports last, which is what NGINX
+// logs.
 func fixMgrRejected(f *Facts) []Step {
+	code := 0
+	if s := worstServer(f, mgrRejected); s != nil {
+		if chain, _, _, ok := judged(f); ok {
+			v := predictFor(f, s, chain)
+			if v.Outcome == outcomeNoCert {
+				return fixMgrUnknownCA(f)
+			}
+			if e, failed := v.Verify.Last(); failed {
+				code = e.Code
+			}
+		}
+	}
+	_, path := judgedChain(f)
+	reissue := func(title, why string) []Step {
+		st := reissueAgentStep(f, title, why, "agent-cert-rejected")
+		if path != "" && f.Agent == nil {
+			st.Why += " The certificate judged here is " + path + "."
+		}
+		return []Step{st}
+	}
+	switch code {
+	case x509CertHasExpired, x509CertNotYetValid:
+		return reissue("Renew the agent certificate", "NGINX checks every certificate's dates at each connection.")
+	case x509InvalidPurpose, x509EEKeyTooSmall, x509CAMDTooWeak:
+		return reissue("Reissue the agent certificate for TLS clients",
+			"NGINX checks the sslclient purpose (extendedKeyUsage clientAuth, keyUsage digitalSignature) and OpenSSL's security level (RSA 2048, no SHA-1).")
+	case x509ChainTooLong:
+		return fixMgrVerifyDepth(f)
+	case x509CertRevoked:
+		return fixRevoked(f)
+	case x509UnableToGetCRL:
+		return fixCRLMissing(f)
+	case x509CRLHasExpired, x509CRLNotYetValid:
+		return fixCRLExpired(f)
+	case x509UnableToGetIssuerLocally, x509UnableToGetIssuer, x509UnableToVerifyLeafSig, x509DepthZeroSelfSigned, x509SelfSignedInChain:
+		if worstServer(f, mgrVerifyDepth) != nil {
+			return fixMgrVerifyDepth(f)
+		}
+		return fixMgrUnknownCA(f)
+	}
 	return []Step{{
 		Title: "Fix the cause OpenSSL reports",
-		Why: "The last error OpenSSL reports is what NGINX logs: 20, 21 or 2 mean a CA is missing (agent-cert-unknown-ca), 22 or a " +
-			"chain-length 20 the depth (client-verify-depth), 3, 12 and 23 the CRLs, 10 and 9 the dates, 26 the purpose.",
+		Why: "The last error OpenSSL reports is what NGINX logs: 20, 21 or 2 mean a CA is missing (agent-cert-unknown-ca), " +
+			"22 the depth (client-verify-depth), 3, 12 and 23 the CRLs, 10 and 9 the dates, 26 the purpose.",
 		Commands: []string{"mtls-doctor explain agent-cert-unknown-ca", "mtls-doctor explain client-verify-depth"},
 		Verify:   []string{"agent-cert-rejected", "agent-cert-unknown-ca", "client-verify-depth", "agent-cert-revoked", "crl-missing", "crl-expired"},
 	}}
