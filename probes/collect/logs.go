@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,9 +166,34 @@ func LogFiles(agent *probes.AgentConfig, nginx *probes.NginxFacts, extra []strin
 		}
 	}
 
-	all := append(formats, logparse.DefaultFormats...)
-	for _, p := range extra {
-		add(logparse.File{Path: p, Type: logparse.TypeAuto, Formats: all, Origin: OriginFlag})
+	for _, f := range ExtraLogFiles(nginx, extra, OriginFlag) {
+		add(f)
+	}
+	return out
+}
+
+// ExtraLogFiles are files named on the command line: each line's format is detected, and
+// access lines may be in any log_format the NGINX configuration defines or a predefined one.
+func ExtraLogFiles(nginx *probes.NginxFacts, paths []string, origin string) []logparse.File {
+	var formats []*logparse.Format
+	if nginx != nil && nginx.Config != nil {
+		names := make([]string, 0)
+		for name := range nginx.Config.LogFormats() {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			if fm := compileFormat(nginx.Config, name); fm != nil {
+				formats = appendFormat(formats, fm)
+			}
+		}
+	}
+	for _, fm := range logparse.DefaultFormats {
+		formats = appendFormat(formats, fm)
+	}
+	out := make([]logparse.File, 0, len(paths))
+	for _, p := range paths {
+		out = append(out, logparse.File{Path: p, Type: logparse.TypeAuto, Formats: formats, Origin: origin})
 	}
 	return out
 }
