@@ -1,0 +1,107 @@
+package lab
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// logLayout is every line the lab may write to error.log for a client connection.
+var logLayout = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(info|error)\] \d+#\d+: \*\d+ [^\n]+, client: 127\.0\.0\.1, server: \S+[^\n]*$`)
+
+// FuzzServeConn feeds arbitrary client bytes to the endpoint, on its TLS listener and on
+// its plaintext HTTP/2 one: it must neither panic nor hang, must answer plain HTTP with
+// NGINX's 400, and must write only whole, well-formed error.log lines (a client cannot
+// forge or split a line).
+func FuzzServeConn(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"\x00",
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/1.0\r\n\r\n",
+		"GET /\"quoted\\path\x01 HTTP/1.1\r\nHost: \x7fevil\"\r\n\r\n",
+		h2Preface,
+		h2Preface + "\x00\x00\x00\x04\x00\x00\x00\x00\x00",
+		"\x16\x03\x01\x00\x05hello",
+		"\x16\x03\x01\xff\xff",
+		strings.Repeat("A", maxRequestLine+10) + "\r\n",
+		"PRI * HTTP/2.0\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + strings.Repeat("X-A: b\r\n", 100),
+	} {
+		f.Add([]byte(seed), false)
+		f.Add([]byte(seed), true)
+	}
+	// A loopback pair per input: unlike net.Pipe, TCP lets the client half-close, so the
+	// endpoint sees the end of the input at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { ln.Close() })
+	labs := map[bool]*Lab{}
+	for plain, scenario := range map[bool]string{false: "healthy", true: "endpoint-not-tls"} {
+		l, err := Start(context.Background(), scenario, f.TempDir(), testNow)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(func() { l.Close() })
+		labs[plain] = l
+	}
+	f.Fuzz(func(t *testing.T, input []byte, plain bool) {
+		l := labs[plain]
+		before := fileSize(l.ErrorLogPath())
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			l.serveConn(server)
+		}()
+		_ = client.SetDeadline(time.Now().Add(2 * time.Second))
+		go func() {
+			_, _ = client.Write(input)
+			_ = client.(*net.TCPConn).CloseWrite()
+		}()
+		reply, _ := io.ReadAll(client)
+		client.Close()
+		select {
+		case <-done:
+		case <-time.After(handshakeTimeout + 5*time.Second):
+			t.Fatalf("serveConn still running after the client left (input %q)", input)
+		}
+		if !plain && len(input) > 0 && input[0] != 0x16 && len(reply) > 0 && !strings.HasPrefix(string(reply), "HTTP/1.1 400 Bad Request\r\n") {
+			t.Errorf("plain input %q got %q, want NGINX's 400", input, reply)
+		}
+		b, _ := os.ReadFile(l.ErrorLogPath())
+		if int64(len(b)) < before {
+			t.Fatalf("error.log shrank")
+		}
+		for line := range strings.Lines(string(b[before:])) {
+			if !strings.HasSuffix(line, "\n") {
+				continue // a line still being written by another connection
+			}
+			if !logLayout.MatchString(strings.TrimSuffix(line, "\n")) {
+				t.Errorf("input %q wrote a malformed error.log line: %q", input, line)
+			}
+		}
+	})
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
