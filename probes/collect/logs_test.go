@@ -75,7 +75,7 @@ func TestLogFiles(t *testing.T) {
 	if a := got[filepath.Join(agentDir, "agent.log")]; a.Type != logparse.TypeAgent || a.Origin != "log.path in /etc/nginx-agent/nginx-agent.conf" {
 		t.Errorf("agent log %+v", a)
 	}
-	if x := got["/tmp/x.log"]; x.Type != logparse.TypeAuto || len(x.Formats) != 3 || x.Formats[1].Name != "grpc_json" // the seeds' grpc_json equals logparse.GRPCJSON {
+	if x := got["/tmp/x.log"]; x.Type != logparse.TypeAuto || len(x.Formats) != 3 || x.Formats[1].Name != "grpc_json" {
 		t.Errorf("--logs %+v", x)
 	}
 
