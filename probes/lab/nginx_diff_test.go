@@ -147,6 +147,7 @@ func TestMatchesRealNginx(t *testing.T) {
 		{"other CA", []*pki.Cert{issue(other, pki.Spec{EKU: client})}, "", false, false},
 		{"recreated CA with the same name", []*pki.Cert{issue(twin, pki.Spec{EKU: client})}, "", false, false},
 		{"self-signed", []*pki.Cert{issue(nil, pki.Spec{EKU: client})}, "", false, false},
+		{"other CA, sent with its root", []*pki.Cert{issue(other, pki.Spec{EKU: client}), other}, "", false, false},
 		{"under the listed intermediate, sent alone", []*pki.Cert{issue(l.inter, pki.Spec{EKU: client})}, "", false, false},
 		{"under an unlisted intermediate, sent with it", []*pki.Cert{issue(intA, pki.Spec{EKU: client}), intA}, "", false, false},
 		{"under an unlisted intermediate, sent alone", []*pki.Cert{issue(intA, pki.Spec{EKU: client})}, "", false, false},

@@ -365,8 +365,10 @@ func (l *Lab) servePlain(c net.Conn, br *bufio.Reader, ci *connInfo) {
 	if err != nil {
 		return
 	}
-	method, rest, _ := strings.Cut(line, " ")
-	uri, proto, _ := strings.Cut(rest, " ")
+	// "METHOD URI HTTP/1.x"; anything else (the h2c preface "PRI * HTTP/2.0" among them)
+	// is an invalid request line to NGINX's HTTP/1 parser.
+	_, rest, _ := strings.Cut(line, " ")
+	_, proto, _ := strings.Cut(rest, " ")
 	if !strings.HasPrefix(proto, "HTTP/1.") {
 		l.logs.infoReq(ci, "client sent invalid request while reading client request line", line, "")
 		l.writePlain(c, ci, line, 400)
@@ -385,8 +387,6 @@ func (l *Lab) servePlain(c net.Conn, br *bufio.Reader, ci *connInfo) {
 			host = strings.TrimSpace(v)
 		}
 	}
-	_ = method
-	_ = uri
 	l.logs.infoReq(ci, "client sent plain HTTP request to HTTPS port while reading client request headers", line, host)
 	l.writePlain(c, ci, line, 497)
 }
