@@ -265,6 +265,10 @@ func mgrUnknownCA(f *Facts) Result {
 			return r.With(verdictEvidence(s, v, path)...)
 		}
 		deep := predictAtDepth(f, s, chain, 100)
+		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] && v.Outcome != outcomeVerifyError {
+			return Warn("%s does not chain to a CA in NGINX's %s; ssl_verify_client %s lets it in anyway ($ssl_client_verify is \"FAILED:%s\")",
+				path, caFilesText(s), s.SSL.VerifyClient.Value, e.Text()).With(verdictEvidence(s, v, path)...)
+		}
 		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] {
 			return Fail("%s does not chain to a CA in NGINX's %s: NGINX logs \"client SSL certificate verify error: (%d:%s)\"",
 				path, caFilesText(s), e.Code, e.Text()).With(verdictEvidence(s, v, path)...)

@@ -479,6 +479,7 @@ func evalGRPCErrorsUnmapped(f *Facts) Result {
 			}
 		}
 		if len(missing) > 0 {
+			ev = append([]Evidence{Note(s.Pos(), "no error_page for %s in this server block or in http{}", strings.Join(missing, " or "))}, ev...)
 			return Warn("no server-level error_page for %s: a rejected agent gets an HTML 400 and logs \"code = Internal desc = unexpected HTTP status code received from server: 400 (Bad Request); transport: received unexpected content-type \\\"text/html\\\"\"",
 				strings.Join(missing, " and ")).With(ev...)
 		}
