@@ -169,7 +169,7 @@ var mgrScenarios = []mgrScenario{
 	{
 		name: "crl-expired", want: "crl-expired", sev: "fail", verify: true, at: "ssl_crl",
 		setup: func(t *testing.T, l *mgrLab) {
-			der, err := pki.New(time.Now().Add(-30*24*time.Hour)).CRL(&pki.Cert{Cert: l.root.cert, Key: l.root.key})
+			der, err := pki.New(time.Now().Add(-30 * 24 * time.Hour)).CRL(&pki.Cert{Cert: l.root.cert, Key: l.root.key})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -294,7 +294,9 @@ var mgrScenarios = []mgrScenario{
 	},
 	{
 		name: "key-does-not-match", want: "nginx-config-invalid", sev: "fail", rejected: "key values mismatch",
-		setup: func(t *testing.T, l *mgrLab) { l.srv.Key = writeKey(t, l.path("other.key"), l.root.issue(t, leafSpec("x"))) },
+		setup: func(t *testing.T, l *mgrLab) {
+			l.srv.Key = writeKey(t, l.path("other.key"), l.root.issue(t, leafSpec("x")))
+		},
 	},
 	{
 		name: "client-ca-file-missing", want: "nginx-config-invalid", sev: "fail", rejected: "ca-gone.pem",
