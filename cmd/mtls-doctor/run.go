@@ -64,6 +64,7 @@ type checkFlags struct {
 	warnPercent int
 	verbose     bool
 	nginx       nginxFlags // --nginx-config, --nginx-prefix (nginx_flags.go)
+	logs        logFlags   // --logs, --since, --no-logs (logs.go)
 }
 
 func (c *checkFlags) register(cmd *cobra.Command) {
@@ -83,6 +84,7 @@ func (c *checkFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&c.warnPercent, "warn-percent", th.WarnPercent, "warn when less than this percentage of a certificate's lifetime is left")
 	fl.BoolVarP(&c.verbose, "verbose", "v", false, "also list skipped checks and full fix steps for warnings")
 	c.nginx.register(cmd)
+	c.logs.register(cmd)
 }
 
 func (c *checkFlags) validate() error {
@@ -100,7 +102,7 @@ func (c *checkFlags) validate() error {
 	if c.warnPercent < 0 || c.warnPercent > 100 {
 		return errors.New("--warn-percent must be between 0 and 100")
 	}
-	return nil
+	return c.logs.validate()
 }
 
 func (c *checkFlags) thresholds() diagnostics.Thresholds {
@@ -120,7 +122,7 @@ func (c *checkFlags) engine(env environ) *diagnostics.Engine {
 	}
 	return &diagnostics.Engine{
 		Catalog:    diagnostics.DefaultCatalog(),
-		Gatherer:   collect.New(collect.Options{Agent: agent, Timeout: c.timeout, Nginx: c.nginx.options()}),
+		Gatherer:   collect.New(collect.Options{Agent: agent, Timeout: c.timeout, Nginx: c.nginx.options(), Logs: c.logs.options(env)}),
 		Thresholds: c.thresholds(),
 	}
 }
@@ -171,7 +173,8 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 	}
 	root.SetVersionTemplate("mtls-doctor {{.Version}}\n")
 	flags.register(root)
-	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout))
+	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout),
+		newLogsCommand(ctx, env, stdout, stderr))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

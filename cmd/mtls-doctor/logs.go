@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/logparse"
+	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/collect"
+)
+
+// logFlags are the root command's log flags: which logs --check reads, over which window.
+type logFlags struct {
+	paths  []string
+	since  time.Duration
+	noLogs bool
+}
+
+func (l *logFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&l.paths, "logs", nil, "also read these log files (NGINX error/access or agent; comma-separated or repeated)")
+	fl.DurationVar(&l.since, "since", collect.DefaultSince, "how far back the NGINX and agent logs are read")
+	fl.BoolVar(&l.noLogs, "no-logs", false, "read no logs")
+}
+
+func (l *logFlags) validate() error {
+	if l.since <= 0 {
+		return errors.New("--since must be positive")
+	}
+	return nil
+}
+
+// options are the collector's log options.
+func (l *logFlags) options(env environ) collect.LogOptions {
+	return collect.LogOptions{Paths: l.paths, Since: l.since, Disabled: l.noLogs, Location: location(env)}
+}
+
+// location is the zone NGINX wrote its error-log times in: the host's (TZ when set).
+func location(env environ) *time.Location {
+	if tz := env.get("TZ"); tz != "" {
+		if loc, err := time.LoadLocation(strings.TrimPrefix(tz, ":")); err == nil {
+			return loc
+		}
+	}
+	return time.Local
+}
+
+// logsCmd holds the flags of `mtls-doctor logs`.
+type logsCmd struct {
+	since       time.Duration
+	output      string
+	follow      bool
+	agentConfig string
+	nginx       nginxFlags
+}
+
+func newLogsCommand(ctx context.Context, env environ, stdout, stderr io.Writer) *cobra.Command {
+	var lc logsCmd
+	cmd := &cobra.Command{
+		Use:   "logs [FILE...]",
+		Short: "Summarise what NGINX and the agent logged about the agent's mTLS connection",
+		Long: `logs reads the NGINX error and access logs and the agent's log — the files the NGINX and
+agent configurations name, else the default paths, or the FILEs given — over the last
+--since, classifies every line about the agent's mutual TLS connection by the finding it
+backs (mtls-doctor explain KIND), and prints a summary per kind and the clients that
+failed most. Rotated files (.1, .2.gz, …) are read too. With --follow it streams the
+classified events as they are written, until interrupted.
+
+NGINX logs client-certificate rejections at [info]: raise error_log to info to see them.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch lc.output {
+			case "text", "json":
+			default:
+				return fmt.Errorf("unknown output format %q (want text or json)", lc.output)
+			}
+			if lc.since < 0 {
+				return errors.New("--since must not be negative")
+			}
+			files := lc.files(ctx, env, args)
+			if lc.follow {
+				return followLogs(ctx, files, lc.output, location(env), stdout, stderr)
+			}
+			now := time.Now()
+			rep := logparse.Scan(ctx, files, logparse.Options{Now: now, Since: lc.since, Location: location(env)})
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var err error
+			if lc.output == "json" {
+				err = writeLogsJSON(stdout, rep)
+			} else {
+				err = writeLogsText(stdout, rep, lc.since)
+			}
+			if err != nil {
+				return fmt.Errorf("write summary: %w", err)
+			}
+			if !anyRead(rep) {
+				for _, f := range rep.Files {
+					fmt.Fprintf(stderr, "mtls-doctor: %s\n", f.Skipped)
+				}
+				return exitError(exitCannot)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.DurationVar(&lc.since, "since", collect.DefaultSince, "how far back to read (0 reads the whole files)")
+	fl.StringVarP(&lc.output, "output", "o", "text", "output format: text or json")
+	fl.BoolVarP(&lc.follow, "follow", "f", false, "stream classified events as they are written, until Ctrl+C")
+	fl.StringVar(&lc.agentConfig, "agent-config", "", "agent configuration file whose log.path names the agent's log")
+	lc.nginx.register(cmd)
+	return cmd
+}
+
+// files are the FILE arguments, or the logs the configurations name.
+func (lc *logsCmd) files(ctx context.Context, env environ, args []string) []logparse.File {
+	c := collect.New(collect.Options{
+		Agent: probes.AgentConfigOptions{Path: lc.agentConfig, Env: env.vars},
+		Nginx: lc.nginx.options(),
+	})
+	f := &diagnostics.Facts{Errors: map[diagnostics.FactKind]string{}}
+	if len(args) > 0 {
+		// Only the NGINX configuration matters: its log formats.
+		if lc.nginx.config != "" {
+			_ = c.Gather(ctx, diagnostics.FactNginx, f) // no configuration: the predefined formats
+		}
+		return collect.ExtraLogFiles(f.Nginx, args, "argument")
+	}
+	_ = c.Gather(ctx, diagnostics.FactAgentConfig, f) // none found: the default agent log
+	if f.Nginx == nil {
+		_ = c.Gather(ctx, diagnostics.FactNginx, f)
+	}
+	return collect.LogFiles(f.Agent, f.Nginx, nil, collect.DefaultLogFiles())
+}
+
+func anyRead(rep *logparse.Report) bool {
+	for _, f := range rep.Files {
+		if f.Skipped == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// logsJSON is the documented JSON of `mtls-doctor logs -o json`.
+type logsJSON struct {
+	Version int             `json:"version"`
+	Events  []logsJSONEvent `json:"events"`
+}
+
+type logsJSONEvent struct {
+	Kind      string    `json:"kind"`
+	Source    string    `json:"source"`
+	Count     int       `json:"count"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Clients   []string  `json:"clients"`
+	X509Code  int       `json:"x509_code"`
+	Example   string    `json:"example"`
+}
+
+func writeLogsJSON(w io.Writer, rep *logparse.Report) error {
+	out := logsJSON{Version: 1, Events: []logsJSONEvent{}}
+	for _, s := range rep.Summaries {
+		e := logsJSONEvent{
+			Kind: string(s.Kind), Source: string(s.Source), Count: s.Count,
+			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Clients: []string{}, X509Code: s.X509Code,
+		}
+		for _, c := range s.Clients {
+			e.Clients = append(e.Clients, c.Client)
+		}
+		if len(s.Examples) > 0 {
+			e.Example = s.Examples[0]
+		}
+		out.Events = append(out.Events, e)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// textWidth is what the text summary fits in: an 80-column SSH session.
+const textWidth = 80
+
+func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error {
+	var b strings.Builder
+	if rep.From.IsZero() {
+		b.WriteString("Logs read (whole files):\n")
+	} else {
+		fmt.Fprintf(&b, "Logs read (last %s, %s to %s):\n", since, rep.From.Format("2006-01-02 15:04"), rep.To.Format("15:04"))
+	}
+	for _, f := range rep.Files {
+		if f.Skipped != "" {
+			if f.Origin == collect.OriginDefault && strings.HasSuffix(f.Skipped, "does not exist") {
+				continue // a default path for software this host does not run
+			}
+			fmt.Fprintf(&b, "  - %s\n", f.Skipped)
+			continue
+		}
+		what := f.Origin
+		if f.Level != "" {
+			what += ", level " + f.Level
+		}
+		fmt.Fprintf(&b, "  %s (%s)\n      %d lines, %d events", f.Path, what, f.Lines, f.Classified)
+		if n := len(f.Read) - 1; n > 0 {
+			fmt.Fprintf(&b, ", %d rotated file(s)", n)
+		}
+		if f.Err != "" {
+			fmt.Fprintf(&b, ", stopped: %s", f.Err)
+		}
+		b.WriteString("\n")
+		if f.Type == logparse.TypeNginxError && f.Level != "" && logparse.LevelRank(f.Level) < logparse.LevelRank("info") {
+			fmt.Fprintf(&b, "      level %s hides NGINX's client-certificate errors (logged at info)\n", f.Level)
+		}
+	}
+	b.WriteString("\n")
+	if len(rep.Summaries) == 0 {
+		b.WriteString("No mTLS events.\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	b.WriteString("Events:\n")
+	for _, s := range rep.Summaries {
+		fmt.Fprintf(&b, "  %-30s %-12s %5d  last %s\n", s.Kind, s.Source, s.Count, s.LastSeen.Format("2006-01-02 15:04:05"))
+		if s.X509Text != "" {
+			fmt.Fprintf(&b, "      X509 %d: %s\n", s.X509Code, s.X509Text)
+		} else if s.Detail != "" {
+			fmt.Fprintf(&b, "      %s\n", clip(s.Detail, textWidth-6))
+		}
+		if len(s.Clients) > 0 {
+			fmt.Fprintf(&b, "      clients: %s\n", clip(clientList(s.Clients, 4), textWidth-15))
+		}
+		if len(s.Examples) > 0 {
+			fmt.Fprintf(&b, "      %s\n", clip(s.Examples[0], textWidth-6))
+		}
+	}
+	if top := logparse.TopClients(rep.Summaries, 5); len(top) > 0 {
+		b.WriteString("\nTop failing clients:\n")
+		for _, c := range top {
+			fmt.Fprintf(&b, "  %-40s %6d\n", c.Client, c.Count)
+		}
+	}
+	fmt.Fprintf(&b, "\nmtls-doctor explain %s  shows the fix.\n", rep.Summaries[0].Kind)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func clientList(cs []logparse.ClientCount, max int) string {
+	var parts []string
+	for i, c := range cs {
+		if i == max {
+			parts = append(parts, fmt.Sprintf("and %d more", len(cs)-max))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d)", c.Client, c.Count))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// clip cuts s to n runes with an ellipsis.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// followJSON is one line of `logs --follow -o json` (JSON Lines).
+type followJSON struct {
+	Kind     string    `json:"kind"`
+	Source   string    `json:"source"`
+	Time     time.Time `json:"time"`
+	File     string    `json:"file"`
+	Client   string    `json:"client,omitempty"`
+	X509Code int       `json:"x509_code,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	Line     string    `json:"line"`
+}
+
+// followLogs streams the classified events of every file until ctx is done.
+func followLogs(ctx context.Context, files []logparse.File, output string, loc *time.Location, stdout, stderr io.Writer) error {
+	if len(files) == 0 {
+		return errors.New("no log files to follow")
+	}
+	type tagged struct {
+		line logparse.Line
+		file int
+	}
+	merged := make(chan tagged)
+	var wg sync.WaitGroup
+	for i, f := range files {
+		ch := logparse.Follow(ctx, f.Path)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range ch {
+				select {
+				case merged <- tagged{l, i}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(merged) }()
+	parsers := make([]*logparse.Parser, len(files))
+	for i, f := range files {
+		parsers[i] = &logparse.Parser{Type: f.Type, Formats: f.Formats, Location: loc}
+	}
+	if output == "text" {
+		fmt.Fprintf(stderr, "Following %d log file(s); Ctrl+C stops.\n", len(files))
+	}
+	enc := json.NewEncoder(stdout)
+	for t := range merged {
+		if t.line.Err != nil {
+			fmt.Fprintf(stderr, "mtls-doctor: follow %s: %v\n", t.line.Path, t.line.Err)
+			continue
+		}
+		ev, _, st := parsers[t.file].Parse(t.line.Text)
+		if st != logparse.LineClassified {
+			continue
+		}
+		var err error
+		if output == "json" {
+			err = enc.Encode(followJSON{Kind: string(ev.Kind), Source: string(ev.Source), Time: ev.Time, File: t.line.Path,
+				Client: ev.Client, X509Code: ev.X509Code, Detail: ev.Detail, Line: ev.Line})
+		} else {
+			who := ev.Client
+			if who == "" {
+				who = "-"
+			}
+			_, err = fmt.Fprintf(stdout, "%s %-28s %-15s %s\n", ev.Time.Format("15:04:05"), ev.Kind, who, clip(ev.Detail, textWidth-55))
+		}
+		if err != nil {
+			return fmt.Errorf("write event: %w", err)
+		}
+	}
+	return nil // the channels close when ctx is done: Ctrl+C is how --follow ends
+}
