@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,8 @@ const (
 	// CommandChannel can legitimately stay open, and the headers already show that the
 	// request reached a gRPC service.
 	trailerWait = 500 * time.Millisecond
+	// alertWait bounds the extra read that looks for a TLS alert behind a failed request.
+	alertWait = 200 * time.Millisecond
 	// minAddrTimeout is the least time one address gets when several share the TCP step,
 	// as in net.Dialer, so a first black-holed address does not starve the others.
 	minAddrTimeout = 2 * time.Second
@@ -214,11 +217,16 @@ func probeAttempt(ctx context.Context, conn net.Conn, o EndpointOptions, r *Endp
 		a.HTTP = grpcRequest(ctx, conn, o, r.Authority, false)
 		return a
 	}
-	tc, obs := tlsHandshake(ctx, conn, o, r.ServerName, cert)
+	hc := &heldConn{Conn: conn}
+	tc, obs := tlsHandshake(ctx, hc, o, r.ServerName, cert)
 	a.TLS = obs
 	if obs.Error != nil {
 		return a
 	}
+	// net/http closes the connection it is given when a request fails; the socket stays
+	// open until this attempt is done, so tlsCause can still read an alert that came with
+	// the failure (the deferred conn.Close above ends it).
+	hc.held.Store(true)
 	if obs.ALPN != "h2" {
 		// grpc-go refuses the connection here; so does the probe, with its words.
 		a.HTTP = &HTTPObservation{Error: &ProbeError{Kind: ErrProtocol, Message: errNoALPN.Error()}}
@@ -226,6 +234,20 @@ func probeAttempt(ctx context.Context, conn net.Conn, o EndpointOptions, r *Endp
 	}
 	a.HTTP = grpcRequest(ctx, tc, o, r.Authority, true)
 	return a
+}
+
+// heldConn is a connection whose Close, once held is set, is left to its owner. Before
+// that Close works, which is how crypto/tls interrupts a handshake whose context ends.
+type heldConn struct {
+	net.Conn
+	held atomic.Bool
+}
+
+func (c *heldConn) Close() error {
+	if c.held.Load() {
+		return nil
+	}
+	return c.Conn.Close()
 }
 
 // tlsHandshake runs a TLS handshake on conn as the agent's crypto/tls would: ALPN h2, the
@@ -312,10 +334,31 @@ func grpcRequest(ctx context.Context, conn net.Conn, o EndpointOptions, authorit
 	req.Header.Set("User-Agent", "mtls-doctor")
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
+		if tc, ok := conn.(*tls.Conn); ok {
+			err = tlsCause(tc, err)
+		}
 		return &HTTPObservation{Error: Classify(err)}
 	}
 	defer resp.Body.Close()
 	return readGRPCReply(resp, cancel)
+}
+
+// tlsCause returns the TLS alert behind a failed request, or err. Under TLS 1.3 a server
+// that refuses the client certificate says so after the client's handshake, and net/http
+// may report only a generic failure ("http2: client conn could not be established") for
+// it. crypto/tls keeps a received alert as the connection's sticky read error, so one more
+// read, bounded, brings it back even after the transport closed the connection.
+func tlsCause(tc *tls.Conn, err error) error {
+	if _, ok := receivedAlert(err); ok {
+		return err
+	}
+	_ = tc.SetReadDeadline(time.Now().Add(alertWait))
+	if _, rerr := tc.Read(make([]byte, 1)); rerr != nil {
+		if _, ok := receivedAlert(rerr); ok {
+			return rerr
+		}
+	}
+	return err
 }
 
 // readGRPCReply records status, headers, the body's title and the gRPC status. A body or
