@@ -736,7 +736,7 @@ func (d *testDNS) answer(q []byte) []byte {
 	resp = binary.BigEndian.AppendUint16(resp, 0)
 	resp = append(resp, question...)
 	for _, ip := range answers {
-		resp = append(resp, 0xc0, 12)                     // the name: a pointer to the question's
+		resp = append(resp, 0xc0, 12)                      // the name: a pointer to the question's
 		resp = append(resp, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4) // A, IN, TTL 60, 4 bytes
 		resp = append(resp, ip.To4()...)
 	}
