@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const realErrorLog = "../../testdata/logs/nginx-error-real.log"
+
+func runLogs(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, append([]string{"logs"}, args...), environ{vars: []string{"TZ=UTC"}}, strings.NewReader(""), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestLogsJSON checks the documented JSON shape on the real NGINX lines.
+func TestLogsJSON(t *testing.T) {
+	code, out, errOut := runLogs(t, "--since", "0", "-o", "json", realErrorLog)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(raw) != 2 || raw["version"] != float64(1) {
+		t.Fatalf("top level %v", raw)
+	}
+	events := raw["events"].([]any)
+	wantKeys := []string{"clients", "count", "example", "first_seen", "kind", "last_seen", "source", "x509_code"}
+	found := false
+	for _, e := range events {
+		ev := e.(map[string]any)
+		var keys []string
+		for k := range ev {
+			keys = append(keys, k)
+		}
+		if len(keys) != len(wantKeys) {
+			t.Errorf("event keys %v, want %v", keys, wantKeys)
+		}
+		for _, k := range wantKeys {
+			if _, ok := ev[k]; !ok {
+				t.Errorf("event without %q: %v", k, ev)
+			}
+		}
+		if ev["kind"] == "agent-cert-expired" {
+			found = true
+			if ev["x509_code"] != float64(10) || ev["source"] != "nginx-error" || ev["count"] != float64(1) ||
+				ev["first_seen"] != "2026-11-22T16:05:53Z" || !strings.Contains(ev["example"].(string), "(10:certificate has expired)") {
+				t.Errorf("expired event %v", ev)
+			}
+			if cl := ev["clients"].([]any); len(cl) != 1 || cl[0] != "127.0.0.1" {
+				t.Errorf("clients %v", cl)
+			}
+		}
+	}
+	if !found || len(events) != 12 {
+		t.Errorf("%d events (want 12), agent-cert-expired found: %v", len(events), found)
+	}
+}
+
+func TestLogsText(t *testing.T) {
+	code, out, _ := runLogs(t, "--since", "0", realErrorLog)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"23 lines, 13 events", "agent-cert-expired", "X509 10: certificate has expired",
+		"server-cert-rejected-by-agent", "SSL alert number 42", "Top failing clients:", "127.0.0.1", "mtls-doctor explain"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for i, line := range strings.Split(out, "\n") {
+		if n := len([]rune(line)); n > textWidth {
+			t.Errorf("line %d is %d columns: %q", i+1, n, line)
+		}
+	}
+}
+
+// TestLogsWindow: only the lines of the last --since count.
+func TestLogsWindow(t *testing.T) {
+	now := time.Now().UTC()
+	path := filepath.Join(t.TempDir(), "error.log")
+	var b strings.Builder
+	for _, ago := range []time.Duration{3 * time.Hour, 2 * time.Hour, 20 * time.Minute, time.Minute} {
+		fmt.Fprintf(&b, "%s [info] 7#7: *1 client sent no required SSL certificate while reading client request headers, client: 10.0.0.%d, server: nim\n",
+			now.Add(-ago).Format("2006/01/02 15:04:05"), int(ago/time.Minute)%250)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runLogs(t, "-o", "json", path) // default --since 1h
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep logsJSON
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Events) != 1 || rep.Events[0].Kind != "agent-cert-not-sent" || rep.Events[0].Count != 2 || len(rep.Events[0].Clients) != 2 {
+		t.Errorf("events %+v", rep.Events)
+	}
+	code, out, _ = runLogs(t, "-o", "json", "--since", "150m", path)
+	if code != 0 || !strings.Contains(out, `"count": 3`) {
+		t.Errorf("150m: exit %d\n%s", code, out)
+	}
+}
+
+func TestLogsUnreadable(t *testing.T) {
+	code, _, errOut := runLogs(t, filepath.Join(t.TempDir(), "nope.log"))
+	if code != exitCannot || !strings.Contains(errOut, "does not exist") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runLogs(t, "-o", "xml", realErrorLog)
+	if code != exitCannot || !strings.Contains(errOut, "unknown output format") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLogsFollow streams classified events as lines are appended, then stops on cancel.
+func TestLogsFollow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "error.log")
+	if err := os.WriteFile(path, []byte("2026/11/22 16:00:00 [notice] 1#1: start\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"logs", "--follow", "-o", "json", path}, environ{vars: []string{"TZ=UTC"}}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	time.Sleep(500 * time.Millisecond) // the follower starts at the end of the file
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lines, _ := os.ReadFile(realErrorLog)
+	if _, err := f.Write(lines); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(stdout.String(), "\n") < 13 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("logs --follow did not stop after cancel")
+	}
+	var kinds []string
+	for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var ev followJSON
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("%v: %q", err, l)
+		}
+		kinds = append(kinds, ev.Kind)
+	}
+	if len(kinds) != 13 || kinds[len(kinds)-1] != "agent-tls-disabled" {
+		t.Errorf("%d events %v", len(kinds), kinds)
+	}
+}
+
+func TestCheckLogFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--check", "--since", "-5m"}, environ{}, strings.NewReader(""), &stdout, &stderr)
+	if code != exitCannot || !strings.Contains(stderr.String(), "--since must be positive") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
