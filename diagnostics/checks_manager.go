@@ -54,8 +54,8 @@ func managerChecks() []Check {
 		{
 			ID: "nginx-http2-missing", Category: CategoryManager,
 			Title: "the agents' server speaks HTTP/2",
-			Why: "gRPC needs HTTP/2, and grpc-go 1.67 and later refuse a TLS server that does not negotiate ALPN h2. " +
-				"Without \"http2 on\" (or \"listen ... http2\" before NGINX 1.25.1) agents fail with \"missing selected ALPN property\".",
+			Why: "gRPC needs HTTP/2, negotiated with ALPN h2. Without \"http2 on\" (or \"listen ... http2\" before NGINX 1.25.1) " +
+				"NGINX 1.21.4 and later abort the agents' handshakes (\"no application protocol\"); older ones answer without ALPN, which grpc-go 1.67+ refuses.",
 			Needs: need, Evaluate: evalHTTP2Missing, Fix: fixHTTP2Missing,
 		},
 		{

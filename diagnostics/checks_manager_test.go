@@ -263,7 +263,7 @@ func TestManagerChecks(t *testing.T) {
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;"))
 			},
-			summary: []string{"missing selected ALPN property"},
+			summary: []string{"no application protocol"},
 			fix:     []string{"-        listen 443 ssl;", "+        listen 443 ssl http2;"}},
 		{name: "http2 on 1.25.1", id: "nginx-http2-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {

@@ -36,6 +36,21 @@ func http2On(f *Facts, s *probes.NginxServer) bool {
 	return false
 }
 
+// noH2Symptom is what agents see from an NGINX that cannot speak HTTP/2: since 1.21.4
+// NGINX aborts a handshake whose ALPN offers nothing it supports; older ones complete it
+// without ALPN, which grpc-go 1.67+ refuses.
+func noH2Symptom(version string) string {
+	const abort = "NGINX aborts the agents' handshakes (\"remote error: tls: no application protocol\", alert 120)"
+	const noALPN = "agents fail with \"credentials: cannot check peer: missing selected ALPN property\""
+	switch {
+	case version == "":
+		return abort + ", or on NGINX before 1.21.4 " + noALPN
+	case nginxconf.VersionAtLeast(version, "1.21.4"):
+		return abort
+	}
+	return noALPN
+}
+
 func evalHTTP2Missing(f *Facts) Result {
 	return perServer(f, func(s *probes.NginxServer) Result {
 		if http2On(f, s) {
@@ -45,7 +60,7 @@ func evalHTTP2Missing(f *Facts) Result {
 			}
 			return OK("HTTP/2 is on (%s)", how)
 		}
-		r := Fail("the server agents reach has no \"http2 on\" (nor \"listen ... http2\"): it negotiates no ALPN h2 and agents fail with \"credentials: cannot check peer: missing selected ALPN property\"")
+		r := Fail("the server agents reach has no \"http2 on\" (nor \"listen ... http2\"): %s", noH2Symptom(f.Nginx.Version))
 		if len(s.Listens) > 0 {
 			r = r.With(directiveNote(s.Listens[0].Directive, "listen without http2"))
 		}
