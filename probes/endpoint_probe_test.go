@@ -742,3 +742,26 @@ func (d *testDNS) answer(q []byte) []byte {
 	}
 	return resp
 }
+
+// BenchmarkProbeEndpointNginx measures one whole probe (both attempts: DNS-free IP, TCP,
+// TLS 1.3 with the agent's certificate, the gRPC POST through NGINX to the backend, then
+// the attempt without a certificate) against a real NGINX on loopback.
+func BenchmarkProbeEndpointNginx(b *testing.B) {
+	nginxlab.Require(b)
+	p := newLabPKI(b)
+	dir := b.TempDir()
+	write := func(name string, data []byte) string { return tpWrite(b, filepath.Join(dir, name), data, 0o600) }
+	backend := nginxlab.StartBackend(b)
+	srv := nginxlab.Server{Port: nginxlab.FreePort(b), SSL: true, HTTP2: true, ServerName: labName,
+		Cert:     write("server.crt", tpPEM("CERTIFICATE", p.server.cert.Raw)),
+		Key:      write("server.key", tpPEM("PRIVATE KEY", tpPKCS8(b, p.server.key))),
+		ClientCA: write("ca.pem", tpPEM("CERTIFICATE", p.root.cert.Raw)), VerifyClient: "on", Backend: backend.Addr()}
+	inst := nginxlab.Start(b, dir, nginxlab.Config{Dir: dir, ServerBlock: srv.Block(), ErrorLogLevel: "error"}.String())
+	o := EndpointOptions{Address: inst.Addr(), ServerName: labName, Path: commandPath, ClientCert: p.agent.tls(), Timeout: probeTimeout}
+	for b.Loop() {
+		r := ProbeEndpoint(context.Background(), o)
+		if h := r.Agent.HTTP; h == nil || h.Status != 200 || r.NoCert == nil {
+			b.Fatalf("probe failed: %+v", r.Agent)
+		}
+	}
+}
