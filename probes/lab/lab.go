@@ -52,6 +52,7 @@ const (
 	AgentKeyName    = "agent.key"
 	AgentCAName     = "ca.pem"
 	ErrorLogName    = "error.log"
+	NginxConfName   = "nginx.conf" // in the manager directory
 	AccessLogName   = "access.log"
 	managerDir      = "manager"
 )
@@ -275,6 +276,9 @@ func (l *Lab) path(name string) string { return filepath.Join(l.Dir, name) }
 // ErrorLogPath is the lab's NGINX-style error.log (level info).
 func (l *Lab) ErrorLogPath() string { return l.path(ErrorLogName) }
 
+// NginxConfPath is the nginx.conf the endpoint behaves like (not read by the endpoint).
+func (l *Lab) NginxConfPath() string { return l.path(filepath.Join(managerDir, NginxConfName)) }
+
 // AccessLogPath is the lab's NGINX-style access.log (combined format).
 func (l *Lab) AccessLogPath() string { return l.path(AccessLogName) }
 
@@ -323,7 +327,7 @@ func (l *Lab) writeFilesLocked() error {
 		{filepath.Join(managerDir, "server.pem"), func() ([]byte, error) { return pki.CertsPEM(l.mgr.chain...), nil }, 0o644},
 		{filepath.Join(managerDir, "server.key"), func() ([]byte, error) { return l.mgr.chain[0].KeyPEM(pki.PKCS8) }, 0o600},
 		{filepath.Join(managerDir, "client-ca.pem"), func() ([]byte, error) { return pki.CertsPEM(l.mgr.clientCAs...), nil }, 0o644},
-		{filepath.Join(managerDir, "nginx.conf"), func() ([]byte, error) { return []byte(l.nginxConfLocked()), nil }, 0o644},
+		{filepath.Join(managerDir, NginxConfName), func() ([]byte, error) { return []byte(l.nginxConfLocked()), nil }, 0o644},
 	}
 	switch a.config {
 	case configOK:
@@ -355,48 +359,58 @@ func (l *Lab) writeFilesLocked() error {
 	return nil
 }
 
-// nginxConfLocked is the NGINX server block the endpoint behaves like, for reading.
+// nginxConfLocked is a complete nginx.conf for the server the endpoint behaves like: what
+// an operator would have written for NGINX 1.22 and later (http2 as a listen parameter).
+// Nothing reads it to run the endpoint; it is there to be read, by people and by the
+// manager-side checks.
 func (l *Lab) nginxConfLocked() string {
 	m := l.mgr
+	mgr := func(name string) string { return l.path(filepath.Join(managerDir, name)) }
 	var b strings.Builder
 	b.WriteString("# The NGINX configuration the mtls-doctor demo endpoint behaves like (scenario " + l.Scenario.Name + ").\n")
-	b.WriteString("# It is not read by anything: the endpoint runs in-process.\n")
+	b.WriteString("# The endpoint runs in-process; no nginx reads this file.\n")
 	if !m.running {
 		b.WriteString("# NGINX is not running: nothing listens on " + l.Addr + ".\n")
 	}
-	b.WriteString("server {\n")
-	listen := "    listen " + l.Addr
-	if m.ssl {
-		listen += " ssl"
-	}
-	b.WriteString(listen + ";\n")
-	if m.http2 {
-		b.WriteString("    http2 on;\n")
-	}
-	b.WriteString("    server_name " + ServerName + ";\n\n")
-	b.WriteString("    ssl_certificate        " + l.path(filepath.Join(managerDir, "server.pem")) + ";\n")
-	b.WriteString("    ssl_certificate_key    " + l.path(filepath.Join(managerDir, "server.key")) + ";\n")
-	b.WriteString("    ssl_client_certificate " + l.path(filepath.Join(managerDir, "client-ca.pem")) + ";\n")
-	b.WriteString("    ssl_verify_client      " + m.verifyClient + ";\n")
-	if m.protocols != nil {
-		var names []string
-		for _, v := range m.protocols {
-			names = append(names, protocolName[v])
-		}
-		b.WriteString("    ssl_protocols          " + strings.Join(names, " ") + ";\n")
-	}
-	if m.verifyDepth != 1 {
-		b.WriteString("    ssl_verify_depth       " + strconv.Itoa(m.verifyDepth) + ";\n")
-	}
-	b.WriteString("\n    error_log  " + l.ErrorLogPath() + " info;\n")
-	b.WriteString("    access_log " + l.AccessLogPath() + ";\n")
-	for _, loc := range m.locations {
-		b.WriteString("\n    location " + loc + " {\n        grpc_pass grpc://" + m.backendAddr + ";\n    }\n")
-	}
-	b.WriteString("}\n")
 	if m.backendDown {
 		b.WriteString("# The gRPC services at " + m.backendAddr + " are not running.\n")
 	}
+	b.WriteString("pid " + mgr("nginx.pid") + ";\n")
+	b.WriteString("error_log " + l.ErrorLogPath() + " info;\n\n")
+	b.WriteString("events {\n    worker_connections 256;\n}\n\n")
+	b.WriteString("http {\n")
+	b.WriteString("    access_log " + l.AccessLogPath() + ";\n")
+	b.WriteString("    server_tokens off;\n\n")
+	b.WriteString("    server {\n")
+	listen := "        listen " + l.Addr
+	if m.ssl {
+		listen += " ssl"
+	}
+	if m.http2 {
+		listen += " http2"
+	}
+	b.WriteString(listen + ";\n")
+	b.WriteString("        server_name " + ServerName + ";\n\n")
+	if m.ssl {
+		b.WriteString("        ssl_certificate        " + mgr("server.pem") + ";\n")
+		b.WriteString("        ssl_certificate_key    " + mgr("server.key") + ";\n")
+		if m.protocols != nil {
+			var names []string
+			for _, v := range m.protocols {
+				names = append(names, protocolName[v])
+			}
+			b.WriteString("        ssl_protocols          " + strings.Join(names, " ") + ";\n")
+		}
+		b.WriteString("        ssl_client_certificate " + mgr("client-ca.pem") + ";\n")
+		b.WriteString("        ssl_verify_client      " + m.verifyClient + ";\n")
+		if m.verifyDepth != 1 {
+			b.WriteString("        ssl_verify_depth       " + strconv.Itoa(m.verifyDepth) + ";\n")
+		}
+	}
+	for _, loc := range m.locations {
+		b.WriteString("\n        location " + loc + " {\n            grpc_pass grpc://" + m.backendAddr + ";\n        }\n")
+	}
+	b.WriteString("    }\n}\n")
 	return b.String()
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -384,4 +385,29 @@ func handshakeOnce(t *testing.T, l *Lab, addr, logPath string, verify bool) (str
 		time.Sleep(10 * time.Millisecond)
 	}
 	return msg, line
+}
+
+// TestNginxConfAccepted checks that every scenario's nginx.conf, the configuration the
+// endpoint claims to behave like, is one NGINX accepts (nginx -t).
+func TestNginxConfAccepted(t *testing.T) {
+	bin := nginxlab.Require(t)
+	for _, sc := range Scenarios() {
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			l, err := Start(context.Background(), sc.Name, dir, testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, "-t", "-p", dir+"/", "-c", l.NginxConfPath(),
+				"-e", filepath.Join(dir, "nginx-t.log")).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "test is successful") {
+				conf, _ := os.ReadFile(l.NginxConfPath())
+				t.Errorf("nginx -t: %v\n%s\n%s", err, out, conf)
+			}
+		})
+	}
 }
