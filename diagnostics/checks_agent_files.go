@@ -118,7 +118,8 @@ func fileProblems(f *Facts) []fileProblem {
 		switch ff.Role {
 		case probes.RoleCert:
 			if len(ff.Certs) == 0 {
-				if strings.Contains(types, "PRIVATE KEY") {
+				// A DER key has no PEM block to name it, only the parsed Key.
+				if strings.Contains(types, "PRIVATE KEY") || ff.Key != nil {
 					add(SeverityFail, ff, "swapped", "cert %s holds a private key, not a certificate (cert and key swapped?)", ff.Path)
 				} else {
 					add(SeverityFail, ff, "empty", "cert %s holds no certificate%s", ff.Path, blocksSuffix(ff, types))

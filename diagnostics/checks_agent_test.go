@@ -127,6 +127,12 @@ func TestAgentFileChecks(t *testing.T) {
 			},
 			summary: []string{"holds a private key, not a certificate", "and 2 more problems"},
 			fix:     []string{"+  cert: /etc/nginx-agent/agent.key", "+  key: /etc/nginx-agent/agent.crt"}},
+		{name: "DER key as cert", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				f.Files.Cert = keyFile("/etc/nginx-agent/agent.crt", p.agent)
+				f.Files.Cert.Role, f.Files.Cert.Encoding, f.Files.Cert.Blocks = probes.RoleCert, "der", nil
+			},
+			summary: []string{"cert /etc/nginx-agent/agent.crt holds a private key, not a certificate"}},
 		{name: "world-readable key", id: "agent-cert-file-unreadable", want: SeverityWarn,
 			mutate:  func(f *Facts, _ *testPKI) { f.Files.Key.Mode = 0o644 },
 			summary: []string{"key /etc/nginx-agent/agent.key is readable by every user (mode 0644)"},

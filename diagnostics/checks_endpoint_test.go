@@ -55,6 +55,17 @@ func TestNetworkChecks(t *testing.T) {
 					Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 112, Message: "remote error: tls: unrecognized name"}}}
 			},
 			summary: []string{`rejected the server name "nim.example.com"`}, fix: []string{"Set server.command to a name the manager serves"}},
+		{name: "no application protocol alert", id: "alpn-h2-missing", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.Agent = &probes.Attempt{WithClientCert: true, TLS: &probes.TLSObservation{
+					Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 120, Message: "remote error: tls: no application protocol"}}}
+			},
+			summary: []string{`"no application protocol" (alert 120)`}, fix: []string{"+    listen 443 ssl http2;"}},
+		{name: "no application protocol is not a second handshake finding", id: "tls-handshake-failed", want: SeveritySkip,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.Agent = &probes.Attempt{WithClientCert: true, TLS: &probes.TLSObservation{
+					Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 120, Message: "remote error: tls: no application protocol"}}}
+			}},
 		{name: "no ALPN", id: "alpn-h2-missing", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Endpoint.Agent.TLS.ALPN = "" },
 			summary: []string{`negotiated ALPN "none", not h2`}, fix: []string{"+    listen 443 ssl http2;", "http2 on"}},

@@ -254,8 +254,12 @@ func fixTLSVersion(f *Facts) []Step {
 var alertNames = map[int]string{
 	40: "handshake failure", 42: "bad certificate", 45: "expired certificate", 46: "certificate unknown",
 	48: "unknown certificate authority", 70: "protocol version not supported", 80: "internal error",
-	112: "unrecognized name", 116: "certificate required",
+	112: "unrecognized name", 116: "certificate required", 120: "no application protocol",
 }
+
+// alertNoALPN is what OpenSSL (NGINX) sends when the client offers only h2 and the listener
+// has no HTTP/2: it aborts the handshake rather than leaving ALPN empty.
+const alertNoALPN = 120
 
 func evalHandshake(f *Facts) Result {
 	if f.Endpoint.PlainText {
@@ -271,6 +275,8 @@ func evalHandshake(f *Facts) Result {
 	switch {
 	case pe.Kind == probes.ErrTLSAlert && pe.Alert == 112:
 		return Fail("%s rejected the server name %q (alert 112 unrecognized name)", f.Endpoint.Address, f.Endpoint.ServerName)
+	case pe.Kind == probes.ErrTLSAlert && pe.Alert == alertNoALPN:
+		return Skip("skipped: reported by alpn-h2-missing")
 	case pe.Kind == probes.ErrTLSAlert && pe.Alert != 70:
 		name := alertNames[pe.Alert]
 		if name == "" {
@@ -304,6 +310,10 @@ func fixHandshake(f *Facts) []Step {
 }
 
 func evalALPN(f *Facts) Result {
+	if pe := tlsError(f); pe != nil && pe.Kind == probes.ErrTLSAlert && pe.Alert == alertNoALPN {
+		return Fail("%s aborted the handshake with \"no application protocol\" (alert 120): the listener has no HTTP/2, "+
+			"which the agent's gRPC needs", f.Endpoint.Address)
+	}
 	t := handshake(agentAttempt(f))
 	if t == nil {
 		return noHandshake(f)
