@@ -18,5 +18,7 @@ func DefaultCatalog() Catalog {
 	} {
 		c = append(c, group...)
 	}
-	return withManagerSide(c) // checks seen from both ends also judge the NGINX config
+	// Checks seen from both ends also judge the NGINX config; checks named after an event
+	// kind also read the logs (checks_logs.go), and the logs category follows.
+	return withLogs(withManagerSide(c))
 }

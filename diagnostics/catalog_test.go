@@ -72,6 +72,7 @@ func TestHealthyHostPasses(t *testing.T) {
 	p := newPKI(t)
 	f := healthyFacts(p)
 	f.Nginx = healthyNginx(p)
+	f.Logs = healthyLogs()
 	for _, ch := range DefaultCatalog() {
 		fd := ch.run(f)
 		want := SeverityOK

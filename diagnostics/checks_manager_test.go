@@ -400,6 +400,11 @@ func TestManagerOnlyRun(t *testing.T) {
 			if fd.Severity != SeverityOK {
 				t.Errorf("%s: got %s %q, want ok", ch.ID, fd.Severity, fd.Summary)
 			}
+		case ch.Category == CategoryLogs:
+			// This run gathered no logs: the log checks say so.
+			if fd.Severity != SeveritySkip || !strings.Contains(fd.Summary, "logs facts") {
+				t.Errorf("%s: got %s %q, want a skip for the logs", ch.ID, fd.Severity, fd.Summary)
+			}
 		default:
 			if fd.Severity != SeveritySkip || !strings.Contains(fd.Summary, "agent configuration") {
 				t.Errorf("agent-side %s: got %s %q, want a quiet skip", ch.ID, fd.Severity, fd.Summary)

@@ -38,6 +38,10 @@ type File struct {
 	Level string
 }
 
+// OriginDefault is the Origin of a file read because it is a usual path, not because a
+// configuration or the user named it: its absence is no news.
+const OriginDefault = "default path"
+
 // Options tune Scan.
 type Options struct {
 	// Now is the end of the window. Scan reads no clock: a zero Now with a Since reads

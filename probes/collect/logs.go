@@ -52,7 +52,7 @@ func DefaultLogFiles() []logparse.File {
 
 // Origins of log files that no configuration names.
 const (
-	OriginDefault = "default path"
+	OriginDefault = logparse.OriginDefault
 	OriginFlag    = "--logs"
 )
 

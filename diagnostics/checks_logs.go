@@ -1,0 +1,373 @@
+package diagnostics
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/logparse"
+)
+
+// Log evidence. logparse names every event kind after the finding it backs, so the logs
+// join the catalog by ID, one way for every kind:
+//
+//   - a check with that ID also reads the logs (FactLogs becomes one of its wants, and
+//     its needs become wants, so it still runs where only the logs are there, e.g. on
+//     the manager host). Its result keeps its own verdict when that is a problem and
+//     gains the events as evidence: count, first and last seen, clients and up to three
+//     verbatim lines;
+//   - when the check itself could not judge (skipped, or info), the events are the
+//     finding: it fails with a summary such as "NGINX rejected 37 agent connections from
+//     10.0.0.5 in the last hour: certificate has expired";
+//   - when the check passes but the same failure was logged, the pass stands as info
+//     with the events as evidence, or as a warning when the last event is recent
+//     (recentEvent): the running agent may still use what was on disk before a fix;
+//   - a kind no check covers gets a check of its own in the logs category
+//     (agent-cert-not-sent, server-cert-rejected-by-agent), which passes when the
+//     window holds no such event.
+//
+// logs-read says which files were read and why others were not.
+
+// recentEvent is how close to the run an event must be for a passing check to warn: the
+// agent was still failing minutes ago although the files on disk now pass.
+const recentEvent = 10 * time.Minute
+
+// withLogs adds the log evidence to c's checks and the log checks to its end.
+func withLogs(c Catalog) Catalog {
+	for i, ch := range c {
+		if isEventKind(ch.ID) {
+			c[i] = withLogEvidence(ch)
+		}
+	}
+	return append(c, logChecks(c)...)
+}
+
+func isEventKind(id string) bool { return slices.Contains(logparse.Kinds, logparse.Kind(id)) }
+
+// withLogEvidence wraps ch so that it also judges the events of its kind.
+func withLogEvidence(ch Check) Check {
+	inner := ch
+	wants := append(append([]FactKind{}, inner.Needs...), inner.Wants...)
+	if !containsKind(wants, FactLogs) {
+		wants = append(wants, FactLogs)
+	}
+	ch.Needs, ch.Wants = nil, wants
+	ch.Evaluate = func(f *Facts) Result {
+		r, _ := agentHalf(inner, f) // the check's own verdict, or the skip its needs cause
+		return joinLogs(r, f, ch.ID)
+	}
+	return ch
+}
+
+// joinLogs combines a check's result with the events of its kind (see the top of the file).
+func joinLogs(r Result, f *Facts, id string) Result {
+	sums := logSummaries(f, id)
+	if len(sums) == 0 {
+		return r
+	}
+	ev := logEvidence(f, sums)
+	sentence := logSentence(f, sums)
+	last := lastSeen(sums)
+	switch {
+	case r.Severity >= SeverityWarn:
+		return r.With(ev...)
+	case r.Severity == SeverityOK && !f.Now.IsZero() && f.Now.Sub(last) <= recentEvent:
+		out := Warn("%s now, but %s, the last at %s: whatever runs may still use the configuration from before",
+			strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05"))
+		return out.With(r.Evidence...).With(ev...)
+	case r.Severity == SeverityOK:
+		out := Info("%s; earlier, %s (the last at %s)", strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05"))
+		return out.With(r.Evidence...).With(ev...)
+	}
+	out := Fail("%s", sentence).With(ev...)
+	if r.Severity == SeverityInfo {
+		out = out.With(Note("", "%s", r.Summary))
+	}
+	return out.With(r.Evidence...)
+}
+
+// logSummaries are the summaries of kind id, most events first.
+func logSummaries(f *Facts, id string) []logparse.Summary {
+	if f == nil || f.Logs == nil {
+		return nil
+	}
+	var out []logparse.Summary
+	for _, s := range f.Logs.Summaries {
+		if string(s.Kind) == id {
+			out = append(out, s)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b logparse.Summary) int { return b.Count - a.Count })
+	return out
+}
+
+func lastSeen(sums []logparse.Summary) time.Time {
+	var t time.Time
+	for _, s := range sums {
+		if s.LastSeen.After(t) {
+			t = s.LastSeen
+		}
+	}
+	return t
+}
+
+// window says over what the logs were read: "in the last hour", "in the logs read".
+func window(f *Facts) string {
+	if f.Logs == nil || f.Logs.From.IsZero() {
+		return "in the logs read"
+	}
+	d := f.Logs.To.Sub(f.Logs.From)
+	switch {
+	case d == time.Hour:
+		return "in the last hour"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("in the last %d hours", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("in the last %d minutes", d/time.Minute)
+	}
+	return "in the last " + d.String()
+}
+
+// logSentence is the one-line account of the events of one kind, led by the largest group.
+func logSentence(f *Facts, sums []logparse.Summary) string {
+	s := sums[0]
+	n := 0
+	for _, x := range sums {
+		n += x.Count
+	}
+	from := ""
+	if len(s.Clients) > 0 {
+		from = " from " + clientNames(s.Clients, 2)
+	}
+	reason := s.X509Text
+	if reason == "" {
+		reason = s.Detail
+	}
+	win := window(f)
+	var out string
+	switch {
+	case s.Source == logparse.SourceAgent:
+		out = fmt.Sprintf("the agent logged %s %s: %s", plural(s.Count, "connection error"), win, reason)
+	case s.Kind == logparse.KindServerCertRejectedByAgent:
+		out = fmt.Sprintf("clients%s aborted %s %s because they refused NGINX's certificate (%s)",
+			from, plural(s.Count, "TLS handshake"), win, reason)
+	case s.Kind == logparse.KindALPNH2Missing || s.Kind == logparse.KindTLSVersionMismatch:
+		out = fmt.Sprintf("NGINX failed %s%s %s: %s", plural(s.Count, "TLS handshake"), from, win, reason)
+	case s.Kind == logparse.KindAgentTLSDisabled:
+		out = fmt.Sprintf("NGINX received plaintext on its TLS port %s%s %s: %s", plural(s.Count, "time"), from, win, reason)
+	case s.Kind == logparse.KindGRPCBackendUnavailable:
+		out = fmt.Sprintf("NGINX could not reach the agents' gRPC backend for %s%s %s: %s",
+			plural(s.Count, "request"), from, win, reason)
+	case s.Kind == logparse.KindMisdirectedRequest:
+		out = fmt.Sprintf("NGINX answered %s%s with 421 Misdirected Request %s", plural(s.Count, "request"), from, win)
+	case s.Kind == logparse.KindAgentCertNotSent:
+		out = fmt.Sprintf("NGINX rejected %s%s %s: no client certificate was sent", plural(s.Count, "agent connection"), from, win)
+	default:
+		out = fmt.Sprintf("NGINX rejected %s%s %s: %s", plural(s.Count, "agent connection"), from, win, reason)
+	}
+	if rest := n - s.Count; rest > 0 {
+		out += fmt.Sprintf(" (%d more such lines in other logs)", rest)
+	}
+	return out
+}
+
+// logEvidence is one Evidence per summary: what, when, who, where, and the lines.
+func logEvidence(f *Facts, sums []logparse.Summary) []Evidence {
+	var out []Evidence
+	for _, s := range sums {
+		text := fmt.Sprintf("%s in %s", plural(s.Count, "line"), s.Source)
+		switch {
+		case s.X509Code != 0:
+			text += fmt.Sprintf(", X509 error %d (%s)", s.X509Code, s.X509Text)
+		case s.X509Text != "":
+			text += ", " + s.X509Text
+		case s.Detail != "":
+			text += ": " + s.Detail
+		}
+		text += ", " + seenSpan(f, s)
+		if len(s.Clients) > 0 {
+			text += ", clients " + clientCounts(s.Clients, 5)
+		}
+		out = append(out, Evidence{Text: text, Location: strings.Join(s.Files, ", "), Quote: s.Examples})
+	}
+	return out
+}
+
+func seenSpan(f *Facts, s logparse.Summary) string {
+	layout := "15:04:05"
+	if f.Now.IsZero() || f.Now.Sub(s.FirstSeen) > 20*time.Hour {
+		layout = "2006-01-02 15:04:05"
+	}
+	if s.FirstSeen.Equal(s.LastSeen) {
+		return "at " + s.LastSeen.Format(layout)
+	}
+	return "from " + s.FirstSeen.Format(layout) + " to " + s.LastSeen.Format(layout)
+}
+
+func clientNames(cs []logparse.ClientCount, max int) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Client
+	}
+	return joinNames(names, max)
+}
+
+func clientCounts(cs []logparse.ClientCount, max int) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = fmt.Sprintf("%s (%d)", c.Client, c.Count)
+	}
+	return joinNames(names, max)
+}
+
+// logChecks are the checks of the logs category: one per event kind that no check in c
+// covers, and logs-read.
+func logChecks(c Catalog) []Check {
+	var out []Check
+	for _, k := range logparse.Kinds {
+		if _, ok := c.Lookup(string(k)); ok {
+			continue
+		}
+		out = append(out, logOnlyCheck(k))
+	}
+	return append(out, Check{
+		ID: "logs-read", Category: CategoryLogs,
+		Title: "logs of NGINX and the agent can be read",
+		Why: "NGINX writes the reason it rejected an agent only into its error log, and the agent writes its side " +
+			"into agent.log. Without them a rejection shows up only as a bare 400 or \"code = Internal\".",
+		Needs: []FactKind{FactLogs}, Evaluate: evalLogsRead, Fix: fixLogsRead,
+	})
+}
+
+// logOnly describes the checks of kinds that only the logs show.
+var logOnly = map[logparse.Kind]struct {
+	title, why string
+	fix        func(f *Facts) []Step
+}{
+	logparse.KindAgentCertNotSent: {
+		title: "agents send their client certificate",
+		why: "NGINX logs \"client sent no required SSL certificate\" (496, answered as 400) when an agent connects " +
+			"without one. Go sends none when the agent's chain is issued by none of the CAs NGINX advertises, so a " +
+			"configured certificate can still go unsent.",
+		fix: fixNotSent,
+	},
+	logparse.KindServerCertRejectedByAgent: {
+		title: "agents accept NGINX's server certificate",
+		why: "An agent that refuses the certificate NGINX serves aborts the handshake with alert 42 (bad certificate), " +
+			"and NGINX logs \"SSL_do_handshake() failed ... alert bad certificate\". The agent's own log says why: " +
+			"unknown authority, a name mismatch or expiry.",
+		fix: fixRejectedByAgent,
+	},
+}
+
+func logOnlyCheck(k logparse.Kind) Check {
+	d, ok := logOnly[k]
+	if !ok {
+		d.title = "the logs show no " + string(k) + " events"
+		d.why = "mtls-doctor classified NGINX or agent log lines as " + string(k) + ". The lines are the evidence."
+		d.fix = fixLogKind(k)
+	}
+	id := string(k)
+	return Check{
+		ID: id, Category: CategoryLogs, Title: d.title, Why: d.why,
+		Needs: []FactKind{FactLogs},
+		Evaluate: func(f *Facts) Result {
+			sums := logSummaries(f, id)
+			if len(sums) == 0 {
+				return OK("no such event %s", window(f))
+			}
+			return Fail("%s", logSentence(f, sums)).With(logEvidence(f, sums)...)
+		},
+		Fix: d.fix,
+	}
+}
+
+func fixNotSent(*Facts) []Step {
+	return []Step{
+		{
+			Title: "Find out why the agent sends no certificate",
+			Why: "Either none is configured, its files do not load, or Go withholds it because no CA NGINX advertises " +
+				"issued it. Run mtls-doctor on the agent's host to see which.",
+			Commands: []string{"mtls-doctor explain agent-cert-unknown-ca", "mtls-doctor explain agent-cert-not-configured"},
+			Verify:   []string{"agent-cert-not-sent", "agent-cert-unknown-ca"},
+		},
+	}
+}
+
+func fixRejectedByAgent(*Facts) []Step {
+	return []Step{
+		{
+			Title: "Read the agent's reason for refusing the certificate",
+			Why:   "The agent logs the Go error that made it send the alert; mtls-doctor on the agent's host names the fix.",
+			Commands: []string{
+				"sudo grep -E 'x509:|tls:' /var/log/nginx-agent/agent.log | tail -n 5",
+				"mtls-doctor explain server-cert-untrusted",
+				"mtls-doctor explain server-name-mismatch",
+			},
+			Verify: []string{"server-cert-rejected-by-agent", "server-cert-untrusted", "server-name-mismatch"},
+		},
+	}
+}
+
+func fixLogKind(k logparse.Kind) func(*Facts) []Step {
+	return func(*Facts) []Step {
+		return []Step{{
+			Title:    "Read the logged lines",
+			Why:      "They name the client and the reason.",
+			Commands: []string{"mtls-doctor logs"},
+			Verify:   []string{string(k)},
+		}}
+	}
+}
+
+func evalLogsRead(f *Facts) Result {
+	var read, skipped []logparse.FileReport
+	lines, events := 0, 0
+	for _, fr := range f.Logs.Files {
+		switch {
+		case fr.Skipped == "":
+			read = append(read, fr)
+			lines += fr.Lines
+			events += fr.Classified
+		case fr.Origin == logparse.OriginDefault && strings.HasSuffix(fr.Skipped, "does not exist"):
+			// A default path for software this host does not run: not worth a word.
+		default:
+			skipped = append(skipped, fr)
+		}
+	}
+	var ev []Evidence
+	for _, fr := range read {
+		text := fmt.Sprintf("%s, %s %s", plural(fr.Lines, "line"), plural(fr.Classified, "event"), window(f))
+		if n := len(fr.Read) - 1; n > 0 {
+			text += fmt.Sprintf(", %s", plural(n, "rotated file"))
+		}
+		if fr.Err != "" {
+			text += "; stopped: " + fr.Err
+		}
+		ev = append(ev, Note(fr.Path, "%s (%s)", text, fr.Origin))
+	}
+	for _, fr := range skipped {
+		ev = append(ev, Note(fr.Path, "%s (%s)", fr.Skipped, fr.Origin))
+	}
+	switch {
+	case len(read) == 0 && len(skipped) == 0:
+		return Skip("skipped: no NGINX or agent log on this host (use --logs PATH)")
+	case len(read) == 0:
+		return Skip("skipped: %s", skipped[0].Skipped).With(ev...)
+	case len(skipped) > 0:
+		return Info("read %s (%s, %s %s); %s", plural(len(read), "log"), plural(lines, "line"),
+			plural(events, "event"), window(f), skipped[0].Skipped).With(ev...)
+	}
+	return OK("read %s: %s, %s %s", plural(len(read), "log"), plural(lines, "line"), plural(events, "event"), window(f)).With(ev...)
+}
+
+func fixLogsRead(*Facts) []Step {
+	return []Step{{
+		Title: "Let mtls-doctor read the logs",
+		Why: "NGINX's logs belong to www-data:adm (mode 0640) on Debian and Ubuntu; the agent's log is root's. Run " +
+			"as root, or join the adm group (log in again afterwards).",
+		Commands: []string{"sudo mtls-doctor --check", "sudo usermod -aG adm \"$USER\""},
+		Verify:   []string{"logs-read"},
+	}}
+}
