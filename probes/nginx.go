@@ -240,8 +240,7 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 	}
 
 	if n.Config != nil {
-		n.HTTPServers = n.Config.HTTPServers()
-		n.Servers = agentServers(n.HTTPServers, opts.AgentPort)
+		n.findServers(opts.AgentPort)
 		files := fileCache{}
 		for _, s := range n.Servers {
 			files.load(s)
@@ -319,6 +318,23 @@ func (n *NginxFacts) readDump(r io.Reader, opts nginxconf.Options) {
 	}
 	n.Main = cfg.Main
 	n.setConfig(cfg, NginxDump)
+}
+
+// NewNginxFacts describes an already parsed configuration: its files, errors and the
+// servers that serve agents (agentPort as in NginxOptions). The files those servers name
+// are not read; LoadNginx does that.
+func NewNginxFacts(cfg *nginxconf.Config, src NginxSource, agentPort int) *NginxFacts {
+	n := &NginxFacts{}
+	n.setConfig(cfg, src)
+	if n.Config != nil {
+		n.findServers(agentPort)
+	}
+	return n
+}
+
+func (n *NginxFacts) findServers(agentPort int) {
+	n.HTTPServers = n.Config.HTTPServers()
+	n.Servers = agentServers(n.HTTPServers, agentPort)
 }
 
 func (n *NginxFacts) setConfig(cfg *nginxconf.Config, src NginxSource) {
