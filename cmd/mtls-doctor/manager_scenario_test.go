@@ -88,6 +88,12 @@ func (l *mgrLab) write(t *testing.T) {
 	if err := os.MkdirAll(ngx, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The temp paths nginxlab.Config names; nginx -t and -T create nothing themselves.
+	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		if err := os.MkdirAll(filepath.Join(ngx, "tmp", p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	l.conf = nginxlab.Config{Dir: ngx, ServerBlock: l.srv.Block(), ErrorLogLevel: l.level}.String()
 	l.confPath = filepath.Join(ngx, nginxlab.ConfName)
 	writeFile(t, l.confPath, []byte(l.conf), 0o644)
@@ -487,5 +493,97 @@ func TestManagerScenarioCatalogIDs(t *testing.T) {
 		if _, ok := c.Lookup(sc.want); sc.want != "" && !ok {
 			t.Errorf("scenario %s expects %s, which the catalog does not have", sc.name, sc.want)
 		}
+	}
+}
+
+// TestManagerFromNginxDump is the support engineer's path: `nginx -T` output collected on
+// the manager and fed to --nginx-config - on standard input. Findings point into the
+// original files, and the certificate files, absent here, are not reported missing.
+func TestManagerFromNginxDump(t *testing.T) {
+	bin := nginxlab.Require(t)
+	l := newMgrLab(t)
+	l.srv.VerifyClient = "optional"
+	l.srv.Protocols = "TLSv1.1 TLSv1.2"
+	l.write(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dump, err := nginxconf.Dump(ctx, bin, l.confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdin bytes.Buffer
+	if _, err := stdin.ReadFrom(dump); err != nil {
+		t.Fatal(err)
+	}
+	// The files the configuration names stay on the manager.
+	for _, p := range []string{l.srv.Cert, l.srv.Key, l.srv.ClientCA} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--check", "-o", "json", "--nginx-config", "-"}, environ{}, &stdin, &stdout, &stderr)
+	var res checkResult
+	res.exit = code
+	if err := json.Unmarshal(stdout.Bytes(), &res.report); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, stdout.String(), stderr.String())
+	}
+	for id, line := range map[string]string{"client-auth-not-required": "ssl_verify_client optional", "nginx-tls-protocols": "ssl_protocols"} {
+		f, ok := res.find(id)
+		if !ok || f.Severity != "warn" || !strings.Contains(findingText(f), l.lineOf(t, line)) {
+			t.Errorf("%s: got %+v, want a warning naming %s", id, f, l.lineOf(t, line))
+		}
+	}
+	for _, id := range []string{"nginx-config-invalid", "nginx-client-ca-missing"} {
+		if f, _ := res.find(id); f.Severity == "fail" {
+			t.Errorf("%s fails on files that are only absent from this host: %s", id, f.Summary)
+		}
+	}
+	if res.exit != exitWarning {
+		t.Errorf("exit %d, want 1:\n%s", res.exit, res.excerpt())
+	}
+}
+
+// TestBothSidesRealNginx runs the agent-side lab with --nginx-config as well: the agent's
+// probe sees NGINX's 400, and the configuration explains it; the prediction in the
+// evidence is the line NGINX logs.
+func TestBothSidesRealNginx(t *testing.T) {
+	nginxlab.Require(t)
+	l := newLab(t)
+	a := l.root.issue(t, caSpec("nms-agent-int-a"))
+	b := a.issue(t, caSpec("nms-agent-int-b"))
+	leaf := b.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
+	l.conf.cert = writeCerts(t, l.path("agent-deep.crt"), leaf, b, a)
+	l.conf.key = writeKey(t, l.path("agent-deep.key"), leaf)
+	l.srv.ClientCA = l.rootPEM
+	cfg := l.start(t)
+	confPath := filepath.Join(l.dir, "nginx", nginxlab.ConfName)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"--check", "-o", "json", "--agent-config", cfg, "--nginx-config", confPath, "--timeout", "2s"},
+		environ{}, strings.NewReader(""), &stdout, &stderr)
+	var res checkResult
+	res.exit = code
+	if err := json.Unmarshal(stdout.Bytes(), &res.report); err != nil {
+		t.Fatalf("exit %d: %v\n%s", code, err, stderr.String())
+	}
+	f, _ := res.find("client-verify-depth")
+	text := findingText(f)
+	if f.Severity != "fail" || !strings.Contains(text, "needs ssl_verify_depth 2") {
+		t.Fatalf("client-verify-depth: %s %q\n%s", f.Severity, f.Summary, res.excerpt())
+	}
+	// Both halves failed: one leads, the other is evidence.
+	if !strings.Contains(text, "the NGINX configuration says (fail)") && !strings.Contains(text, "the probe from the agent's side says (fail)") {
+		t.Errorf("the finding does not show both sides:\n%s", text)
+	}
+	predicted := nginxVerdictRE.FindString(text)
+	line, ok := l.nginx.WaitErrorLog("client SSL certificate verify error", 3*time.Second)
+	if !ok || predicted == "" || nginxVerdictRE.FindString(line) != predicted {
+		t.Errorf("predicted %q, NGINX logged %q", predicted, line)
+	}
+	if res.exit != exitFailure {
+		t.Errorf("exit %d, want 2", res.exit)
 	}
 }
