@@ -8,7 +8,8 @@ import (
 
 // CertLife is one certificate's remaining validity, for perfdata, metrics and the TUI.
 type CertLife struct {
-	// Role is "agent", "server" or "ca" (a certificate from the agent's CA file).
+	// Role is "agent", "server", "ca" (a certificate from the agent's CA file) or "served"
+	// (an ssl_certificate the manager's NGINX serves agents).
 	Role    string
 	Subject string
 	// NotAfter is the end of the validity period.
@@ -46,6 +47,16 @@ func CertLives(f *Facts) []CertLife {
 		for _, c := range f.Files.CA.Certs {
 			add("ca", c)
 		}
+	}
+	// On the manager: the certificates NGINX serves, and the agent certificate given with
+	// --cert when this host has no agent of its own.
+	for _, sc := range servedCerts(f) {
+		if sc.file != nil && len(sc.file.Certs) > 0 {
+			add("served", sc.file.Certs[0])
+		}
+	}
+	if f.Files == nil && f.Nginx != nil && f.Nginx.AgentCert != nil && len(f.Nginx.AgentCert.Certs) > 0 {
+		add("agent", f.Nginx.AgentCert.Certs[0])
 	}
 	return out
 }

@@ -30,6 +30,8 @@ type JSONTarget struct {
 	AgentFormat string `json:"agent_format,omitempty"`
 	Address     string `json:"address,omitempty"`
 	ServerName  string `json:"server_name,omitempty"`
+	// NginxConfig is the manager's NGINX configuration judged (--nginx-config or found).
+	NginxConfig string `json:"nginx_config,omitempty"`
 }
 
 // JSONFinding is one check's result.
@@ -78,6 +80,12 @@ func NewJSONReport(r *Report) JSONReport {
 		if a := r.Facts.Agent; a != nil {
 			out.Target = &JSONTarget{AgentConfig: a.Path, AgentFormat: string(a.Format),
 				Address: a.Address(), ServerName: a.ServerName.Value}
+		}
+		if n := r.Facts.Nginx; n.Manager() {
+			if out.Target == nil {
+				out.Target = &JSONTarget{}
+			}
+			out.Target.NginxConfig = n.Main
 		}
 		for _, c := range CertLives(r.Facts) {
 			out.Certificates = append(out.Certificates, JSONCert{Role: c.Role, Subject: c.Subject,

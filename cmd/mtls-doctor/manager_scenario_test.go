@@ -375,7 +375,7 @@ func TestManagerScenariosRealNginx(t *testing.T) {
 			res := checkManager(t, l)
 			t.Logf("RESULT %s: exit=%d fail=%v warn=%v", sc.name, res.exit, res.bySeverity("fail"), res.bySeverity("warn"))
 			if sc.want == "" {
-				assertManagerHealthy(t, res)
+				assertManagerHealthy(t, l, res)
 			} else {
 				assertManagerFinding(t, l, sc, res)
 			}
@@ -415,8 +415,18 @@ func agentRequest(t *testing.T, l *mgrLab) *probes.EndpointReport {
 	return rep
 }
 
-func assertManagerHealthy(t *testing.T, res checkResult) {
+func assertManagerHealthy(t *testing.T, l *mgrLab, res checkResult) {
 	t.Helper()
+	if tg := res.report.Target; tg == nil || tg.NginxConfig != l.confPath {
+		t.Errorf("JSON target %+v, want nginx_config %s", tg, l.confPath)
+	}
+	roles := map[string]int{}
+	for _, c := range res.report.Certificates {
+		roles[c.Role]++
+	}
+	if roles["served"] != 1 || roles["agent"] != 1 {
+		t.Errorf("certificates by role %v, want the served one and the --cert one", roles)
+	}
 	if res.exit != exitOK {
 		t.Errorf("healthy manager: exit %d, want 0:\n%s", res.exit, res.excerpt())
 	}
