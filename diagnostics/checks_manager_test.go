@@ -287,6 +287,13 @@ func TestManagerChecks(t *testing.T) {
 			},
 			summary: []string{"server_name nim.corp.example is not in the SANs of /etc/nms/certs/manager-server.pem"},
 			fix:     []string{"into /etc/nms/certs/manager-server.pem"}},
+		{name: "agents' name picks another server", id: "server-name-mismatch", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("server_name nim.example.com;", "server_name nim.corp.example;",
+					"    server {\n        listen 443 ssl http2;",
+					"    server {\n        listen 443 ssl default_server;\n        server_name ui.example.com;\n        ssl_certificate /etc/nms/certs/manager-server.pem;\n        ssl_certificate_key /etc/nms/certs/manager-server.key;\n    }\n    server {\n        listen 443 ssl http2;"))
+			},
+			summary: []string{"the agents' server name nim.example.com selects the server at /etc/nginx/nginx.conf:3", "server_name ui.example.com"}},
 		{name: "leaf served alone", id: "server-chain-incomplete", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {
@@ -465,5 +472,36 @@ func TestBothSidesCrossCheck(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the agent side's verdict is not in the evidence: %+v", fd.Evidence)
+	}
+}
+
+// TestNIM1Manager: NIM 1.x's nginx-manager serves agents itself; its certificate is judged
+// like an ssl_certificate, and it enforces no client certificate.
+func TestNIM1Manager(t *testing.T) {
+	p := newPKI(t)
+	f := healthyFacts(p)
+	conf := "/etc/nginx-manager/nginx-manager.conf"
+	set := func(v string, line int) probes.Setting {
+		return probes.Setting{Value: v, Source: probes.Source{Kind: probes.SourceFile, Name: conf, Line: line}}
+	}
+	f.Nginx = &probes.NginxFacts{NIM1: &probes.NIMManagerConfig{Path: conf,
+		BindAddress: set("0.0.0.0", 1), GRPCPort: set("10000", 2), ServerName: set("nim.example.com", 3),
+		Cert: set("/etc/ssl/nginx-manager/nginx-manager.crt", 4), Key: set("/etc/ssl/nginx-manager/nginx-manager.key", 5),
+		CertFile: certFile(probes.RoleCert, "/etc/ssl/nginx-manager/nginx-manager.crt", p.server.cert, p.inter.cert),
+		KeyFile:  keyFile("/etc/ssl/nginx-manager/nginx-manager.key", p.server)}}
+	c := DefaultCatalog()
+	for id, want := range map[string]Severity{
+		"nginx-agent-server-missing": SeverityOK, "client-auth-not-required": SeverityWarn, "server-cert-expired": SeverityOK,
+		"server-name-mismatch": SeverityOK, "nginx-config-invalid": SeverityOK, "nginx-http2-missing": SeveritySkip,
+	} {
+		ch, _ := c.Lookup(id)
+		if fd := ch.run(f); fd.Severity != want {
+			t.Errorf("%s: got %s %q, want %s", id, fd.Severity, fd.Summary, want)
+		}
+	}
+	f.Nginx.NIM1.ServerName = set("nim.corp.example", 3)
+	ch, _ := c.Lookup("server-name-mismatch")
+	if fd := ch.run(f); fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "server_name nim.corp.example") {
+		t.Errorf("server-name-mismatch: got %s %q", fd.Severity, fd.Summary)
 	}
 }
