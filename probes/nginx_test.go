@@ -414,3 +414,26 @@ func FuzzParseCRLs(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadNginxPrefix: --nginx-prefix is where relative log paths resolve, as nginx -p.
+func TestLoadNginxPrefix(t *testing.T) {
+	dir := writeTree(t, map[string]string{"conf/nginx.conf": `error_log logs/error.log info;
+events {}
+http {
+    server {
+        listen 443 ssl;
+        location /mpi.v1. { grpc_pass grpc://127.0.0.1:10000; }
+    }
+}
+`})
+	main := filepath.Join(dir, "conf/nginx.conf")
+	for prefix, want := range map[string]string{"": filepath.Join(dir, "conf/logs/error.log"), "/srv/nginx/": "/srv/nginx/logs/error.log"} {
+		n := LoadNginx(context.Background(), NginxOptions{Config: main, Prefix: prefix, NoBinary: true, NIMFiles: []string{}})
+		if len(n.Servers) != 1 {
+			t.Fatalf("prefix %q: %d agent servers", prefix, len(n.Servers))
+		}
+		if got := n.Servers[0].ErrorLogs[0].Path; got != want {
+			t.Errorf("prefix %q: error log %s, want %s", prefix, got, want)
+		}
+	}
+}
