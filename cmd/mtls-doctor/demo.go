@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -62,8 +63,14 @@ It exits 0 when the diagnosis names the planted fault (or finds nothing wrong in
 			fmt.Fprintf(stdout, "  manager endpoint %s (in-process, behaves like NGINX with ssl_verify_client on)\n", l.Addr)
 			fmt.Fprintf(stdout, "  agent config     %s\n\n", l.AgentConfigPath)
 
+			// The lab is both sides: its agent configuration and the NGINX configuration its
+			// endpoint behaves like. Nothing of the host's own agent, NGINX or logs may leak
+			// in, nor its NGINX_AGENT_* variables. The lab's own error.log is shown after the
+			// report rather than read by the checks: on one host the probe's own requests
+			// (the one without a certificate among them) would count as the agent's.
 			flags.agentConfig = l.AgentConfigPath
-			// The host's own NGINX_AGENT_* variables must not leak into the lab's agent.
+			flags.nginx.config = l.NginxConfPath()
+			flags.logs.noLogs = true
 			report := flags.engine(environ{}).Run(ctx, nil, nil, nil)
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -75,12 +82,32 @@ It exits 0 when the diagnosis names the planted fault (or finds nothing wrong in
 				return exitCodeError(demoVerdict(io.Discard, report, scenario))
 			}
 			fmt.Fprintln(stdout)
+			showLabLog(stdout, l.ErrorLogPath())
 			return exitCodeError(demoVerdict(stdout, report, scenario))
 		},
 	}
 	flags.register(cmd)
 	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios")
 	return cmd
+}
+
+// labLogLines is how many of the lab's last error.log lines the demo shows.
+const labLogLines = 6
+
+// showLabLog prints the end of the lab's error.log: NGINX's own words for what it did,
+// which a real NGINX writes only at error_log level info.
+func showLabLog(w io.Writer, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) == 0 {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	lines = lines[max(0, len(lines)-labLogLines):]
+	fmt.Fprintln(w, "What the lab's NGINX logged (error_log info; mtls-doctor's second request carries no certificate):")
+	for _, line := range lines {
+		fmt.Fprintln(w, "  "+line)
+	}
+	fmt.Fprintln(w)
 }
 
 func findScenario(name string) (demolab.Scenario, bool) {
@@ -96,9 +123,13 @@ func findScenario(name string) (demolab.Scenario, bool) {
 // 0 when it did (or when a healthy lab is reported healthy), 1 otherwise.
 func demoVerdict(w io.Writer, r *diagnostics.Report, s demolab.Scenario) int {
 	if s.ExpectFinding == "" {
-		if r.Status() == diagnostics.SeverityFail {
+		switch r.Status() {
+		case diagnostics.SeverityFail:
 			fmt.Fprintln(w, "Demo: the healthy lab was reported as failing; please report this.")
 			return 1
+		case diagnostics.SeverityWarn:
+			fmt.Fprintln(w, "Demo: the healthy lab has no failures; the warnings above are advice for its NGINX configuration.")
+			return 0
 		}
 		fmt.Fprintln(w, "Demo: the healthy lab passed every check.")
 		return 0
