@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"maps"
@@ -82,7 +83,7 @@ var fixes = map[string]func(l *Lab) (string, error){
 		return "added ssl to NGINX's listen directive and restarted the endpoint", nil
 	},
 	"tls-version-mismatch": func(l *Lab) (string, error) {
-		l.mgr.protocols = nil
+		l.mgr.protocols = []uint16{tls.VersionTLS12, tls.VersionTLS13}
 		return "set ssl_protocols TLSv1.2 TLSv1.3 and restarted the endpoint", nil
 	},
 	"grpc-backend-unavailable": func(l *Lab) (string, error) {

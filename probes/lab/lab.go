@@ -75,7 +75,7 @@ type manager struct {
 	revoked      map[string]bool
 	running      bool     // NGINX listens
 	ssl          bool     // the listener has ssl (else plaintext HTTP/2)
-	protocols    []uint16 // ssl_protocols as TLS versions, lowest first; nil: TLSv1.2 TLSv1.3
+	protocols    []uint16 // ssl_protocols as TLS versions, lowest first
 	backendDown  bool     // the gRPC services behind NGINX do not answer
 	backendAddr  string   // where grpc_pass points (a closed port while backendDown)
 }
@@ -231,6 +231,7 @@ func (l *Lab) buildHealthy() error {
 		locations:    slices.Sorted(maps.Keys(agentServices)),
 		running:      true,
 		ssl:          true,
+		protocols:    []uint16{tls.VersionTLS12, tls.VersionTLS13},
 	}
 	l.agent = agentSide{
 		cert: []*pki.Cert{agent},
@@ -394,13 +395,11 @@ func (l *Lab) nginxConfLocked() string {
 	if m.ssl {
 		b.WriteString("        ssl_certificate        " + mgr("server.pem") + ";\n")
 		b.WriteString("        ssl_certificate_key    " + mgr("server.key") + ";\n")
-		if m.protocols != nil {
-			var names []string
-			for _, v := range m.protocols {
-				names = append(names, protocolName[v])
-			}
-			b.WriteString("        ssl_protocols          " + strings.Join(names, " ") + ";\n")
+		var names []string
+		for _, v := range m.protocols {
+			names = append(names, protocolName[v])
 		}
+		b.WriteString("        ssl_protocols          " + strings.Join(names, " ") + ";\n")
 		b.WriteString("        ssl_client_certificate " + mgr("client-ca.pem") + ";\n")
 		b.WriteString("        ssl_verify_client      " + m.verifyClient + ";\n")
 		if m.verifyDepth != 1 {

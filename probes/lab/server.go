@@ -293,9 +293,7 @@ func (l *Lab) tlsConfig() *tls.Config {
 	if m.verifyClient == "off" {
 		cfg.ClientAuth = tls.NoClientCert
 	}
-	if m.protocols != nil {
-		cfg.MinVersion, cfg.MaxVersion = m.protocols[0], m.protocols[len(m.protocols)-1]
-	}
+	cfg.MinVersion, cfg.MaxVersion = m.protocols[0], m.protocols[len(m.protocols)-1]
 	if !m.http2 {
 		// NGINX without http2 selects http/1.1 or, for a client offering h2 only (grpc-go),
 		// aborts the handshake with "no application protocol".
