@@ -70,6 +70,9 @@ type NginxOptions struct {
 	AgentPort int
 	// AgentCert is a certificate file to judge against this NGINX (--cert on a manager).
 	AgentCert string
+	// Off looks for nothing: no file is read and no nginx is run (the demo lab and tests
+	// that must not depend on the host's NGINX).
+	Off bool
 }
 
 // NginxFacts is what the manager side's NGINX configuration says, with file:line for
@@ -182,6 +185,9 @@ type NIMFile struct {
 // deadline); -t only on a local main file that serves agents.
 func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 	n := &NginxFacts{Explicit: opts.Config != ""}
+	if opts.Off {
+		return &NginxFacts{}
+	}
 	var build *nginxconf.BuildInfo
 	if !opts.NoBinary {
 		bin := opts.Binary

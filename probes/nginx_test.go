@@ -137,6 +137,10 @@ func TestLoadNginxDiscovery(t *testing.T) {
 	if none.Config != nil || none.Manager() || none.ReadError != "" {
 		t.Errorf("nothing to find: %+v", none)
 	}
+	off := LoadNginx(context.Background(), NginxOptions{Off: true, Search: []string{filepath.Join(dir, "nginx.conf")}, NIM1Paths: []string{nim1}})
+	if off.Config != nil || off.Manager() || off.Binary != "" || len(off.Searched) != 0 {
+		t.Errorf("Off still looked: %+v", off)
+	}
 }
 
 // TestLoadNginxAgentPort: a server on the agents' port that passes anything to gRPC is
