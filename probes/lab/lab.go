@@ -111,7 +111,8 @@ type Lab struct {
 	// Scenario is the scenario the lab was started with.
 	Scenario Scenario
 
-	now               time.Time
+	now               time.Time // the lab's clock at start (Start's now)
+	started           time.Time // the wall clock at start, for the monotonic elapsed time
 	gen               *pki.Generator
 	root, inter       *pki.Cert
 	serverCA, agentCA *pki.Cert // issuers of the server and agent certificates
@@ -149,7 +150,7 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 	if err := os.MkdirAll(filepath.Join(dir, managerDir), 0o755); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
-	l := &Lab{Dir: dir, Scenario: sc.Scenario, now: now, gen: pki.New(now),
+	l := &Lab{Dir: dir, Scenario: sc.Scenario, now: now, started: time.Now(), gen: pki.New(now),
 		AgentConfigPath: filepath.Join(dir, AgentConfigName)}
 	if err := l.buildHealthy(); err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 		ln.Close()
 		return nil, err
 	}
-	if l.logs, err = openLogs(dir); err != nil {
+	if l.logs, err = openLogs(dir, l.Clock); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -271,6 +272,11 @@ func (l *Lab) newAgentCert(spec pki.Spec) (*pki.Cert, error) {
 	}
 	return l.gen.Issue(l.agentCA, spec)
 }
+
+// Clock is the lab's time: Start's now plus the time elapsed since. The endpoint judges
+// certificates, stamps its Date header and its log lines with it, so a lab started at a
+// fixed instant is consistent with an engine judging at that instant.
+func (l *Lab) Clock() time.Time { return l.now.Add(time.Since(l.started)) }
 
 func (l *Lab) path(name string) string { return filepath.Join(l.Dir, name) }
 

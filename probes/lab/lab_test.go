@@ -28,12 +28,8 @@ type agentResult struct {
 	handshakeErr error // TLS, as the agent (grpc-go) verifies the server
 	certSent     bool
 	acceptable   int // CA names the server advertised
-	status       int
-	contentType  string
-	body         string
-	grpcStatus   string
-	grpcMessage  string
-	httpErr      error
+	h2Reply
+	httpErr error
 }
 
 // dialAsAgent connects the way NGINX Agent v2 does with the lab's configuration: the
@@ -56,14 +52,16 @@ func dialAsAgent(t *testing.T, l *Lab, withCert bool) agentResult {
 	_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
 	path := "/f5.nginx.agent.sdk.Commander/CommandChannel"
 	if !conf.tlsEnable {
-		res.status, res.contentType, res.body, res.grpcStatus, res.grpcMessage, res.httpErr = h2Post(raw, "http", l.Addr, path, false)
+		res.h2Reply, res.httpErr = h2Post(raw, "http", l.Addr, path, false)
 		return res
 	}
 	name := conf.command
 	if name == "" {
 		name = conf.host
 	}
-	cfg := &tls.Config{ServerName: name, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12, InsecureSkipVerify: conf.skipVerify}
+	// The agent lives at the lab's time (its clock may be far from the wall clock in a test).
+	cfg := &tls.Config{ServerName: name, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12,
+		InsecureSkipVerify: conf.skipVerify, Time: l.Clock}
 	caPEM, err := os.ReadFile(conf.ca)
 	if err != nil {
 		t.Fatal(err)
@@ -88,12 +86,20 @@ func dialAsAgent(t *testing.T, l *Lab, withCert bool) agentResult {
 		res.handshakeErr = err
 		return res
 	}
-	res.status, res.contentType, res.body, res.grpcStatus, res.grpcMessage, res.httpErr = h2Post(conn, "https", name, path, true)
+	res.h2Reply, res.httpErr = h2Post(conn, "https", name, path, true)
 	return res
 }
 
+// h2Reply is a reply read by h2Post.
+type h2Reply struct {
+	status                  int
+	contentType, body       string
+	grpcStatus, grpcMessage string
+	header                  http.Header
+}
+
 // h2Post sends one gRPC request over conn with HTTP/2 and reads the whole reply.
-func h2Post(conn net.Conn, scheme, authority, path string, isTLS bool) (status int, ctype, body, grpcStatus, grpcMessage string, err error) {
+func h2Post(conn net.Conn, scheme, authority, path string, isTLS bool) (h2Reply, error) {
 	var protocols http.Protocols
 	if isTLS {
 		protocols.SetHTTP2(true)
@@ -126,18 +132,19 @@ func h2Post(conn net.Conn, scheme, authority, path string, isTLS bool) (status i
 	req.Header.Set("User-Agent", "nginx-agent/v2.46.7 grpc-go/1.79.3")
 	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
-		return 0, "", "", "", "", err
+		return h2Reply{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, "", "", "", "", err
+		return h2Reply{}, err
 	}
-	gs, gm := resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
-	if gs == "" {
-		gs, gm = resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message")
+	r := h2Reply{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: string(b),
+		grpcStatus: resp.Header.Get("Grpc-Status"), grpcMessage: resp.Header.Get("Grpc-Message"), header: resp.Header}
+	if r.grpcStatus == "" {
+		r.grpcStatus, r.grpcMessage = resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message")
 	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b), gs, gm, nil
+	return r, nil
 }
 
 // nginxLine is the layout of an NGINX error.log line for a connection.
@@ -385,5 +392,34 @@ func TestApplyUnknownFinding(t *testing.T) {
 	l := startLab(t, "healthy")
 	if _, err := l.Apply(context.Background(), "clock-skew"); err == nil {
 		t.Fatal("Apply(clock-skew) succeeded; the lab cannot fix the clock")
+	}
+}
+
+// TestClock starts a lab at an instant far from the wall clock: the endpoint's Date header,
+// its log lines and its certificate judgement all follow the lab's clock.
+func TestClock(t *testing.T) {
+	at := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+	l, err := Start(context.Background(), "agent-cert-expired", t.TempDir(), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := dialAsAgent(t, l, true)
+	if got.status != 400 || got.body != page495 {
+		t.Fatalf("status %d body %q, want 495's page: the expired certificate judged at the lab's clock", got.status, got.body)
+	}
+	date, err := http.ParseTime(got.header.Get("Date"))
+	if err != nil {
+		t.Fatalf("Date header %q: %v", got.header.Get("Date"), err)
+	}
+	if d := date.Sub(at); d < -time.Second || d > time.Minute {
+		t.Errorf("Date %s, want the lab's clock near %s", date, at)
+	}
+	line, ok := waitLog(t, l.ErrorLogPath(), "certificate has expired")
+	if !ok || !strings.HasPrefix(line, "2031/01/02 03:0") {
+		t.Errorf("error.log line %q, want it stamped 2031/01/02 03:0x", line)
+	}
+	if d := l.Clock().Sub(at); d < 0 || d > time.Minute {
+		t.Errorf("Clock() is %s after the start instant", d)
 	}
 }

@@ -17,10 +17,10 @@ type logWriter struct {
 	errs, acc   *os.File
 	pid         int
 	serverName  string
-	timeNowFunc func() time.Time
+	timeNowFunc func() time.Time // the lab's clock
 }
 
-func openLogs(dir string) (*logWriter, error) {
+func openLogs(dir string, clock func() time.Time) (*logWriter, error) {
 	open := func(name string) (*os.File, error) {
 		return os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	}
@@ -33,7 +33,7 @@ func openLogs(dir string) (*logWriter, error) {
 		errs.Close()
 		return nil, fmt.Errorf("lab: %w", err)
 	}
-	return &logWriter{errs: errs, acc: acc, pid: os.Getpid(), serverName: ServerName, timeNowFunc: time.Now}, nil
+	return &logWriter{errs: errs, acc: acc, pid: os.Getpid(), serverName: ServerName, timeNowFunc: clock}, nil
 }
 
 func (w *logWriter) Close() error {

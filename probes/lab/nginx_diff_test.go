@@ -73,11 +73,11 @@ func requestOnce(t *testing.T, addr, logPath, host, path string, chain *tls.Cert
 	if err := conn.HandshakeContext(ctx); err != nil {
 		t.Fatalf("%s: handshake: %v", addr, err)
 	}
-	status, ctype, body, gs, _, err := h2Post(conn, "https", host, path, true)
+	h, err := h2Post(conn, "https", host, path, true)
 	if err != nil {
 		t.Fatalf("%s: request: %v", addr, err)
 	}
-	r := reply{status: status, contentType: ctype, body: body, grpcStatus: gs}
+	r := reply{status: h.status, contentType: h.contentType, body: h.body, grpcStatus: h.grpcStatus}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(logPath)
@@ -87,7 +87,7 @@ func requestOnce(t *testing.T, addr, logPath, host, path string, chain *tls.Cert
 				return r
 			}
 		}
-		if status == http.StatusOK {
+		if h.status == http.StatusOK {
 			break // accepted requests log nothing in error.log
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -408,7 +408,7 @@ func (l *Lab) writePlain(c net.Conn, ci *connInfo, request string, code int) {
 	body := errorPage(code)
 	status := wireStatus(code)
 	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		status, http.StatusText(status), serverHeader, time.Now().UTC().Format(http.TimeFormat), len(body), body)
+		status, http.StatusText(status), serverHeader, l.Clock().UTC().Format(http.TimeFormat), len(body), body)
 	l.logs.access(ci.client, request, status, len(body), "")
 }
 
@@ -421,10 +421,11 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.mu.Lock()
 	m := l.mgr
-	now := l.now
 	l.mu.Unlock()
+	now := l.Clock()
 	request := r.Method + " " + r.RequestURI + " " + r.Proto
 	w.Header().Set("Server", serverHeader)
+	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
 
 	if r.TLS != nil && m.verifyClient != "off" {
 		sent := r.TLS.PeerCertificates
