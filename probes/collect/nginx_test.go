@@ -1,0 +1,82 @@
+package collect
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+const managerConf = `events {}
+http {
+    server {
+        listen 443 ssl;
+        location /f5.nginx.agent.sdk.Commander { grpc_pass grpc://127.0.0.1:10000; }
+    }
+}
+`
+
+const dataPlaneConf = "events {}\nhttp { server { listen 80; location / { root /srv; } } }\n"
+
+func writeConf(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRoleDetection: which side a run judges follows from what is on the host.
+func TestRoleDetection(t *testing.T) {
+	agentConf := writeConf(t, "nginx-agent.conf", "server:\n  host: nim.example.com\n  grpcPort: 443\ntls:\n  enable: true\n")
+	noAgent := []string{filepath.Join(t.TempDir(), "none.conf")}
+	quiet := probes.NginxOptions{NoBinary: true, NIMFiles: []string{}, NIM1Paths: []string{}}
+	for name, tc := range map[string]struct {
+		agent       probes.AgentConfigOptions
+		nginx       probes.NginxOptions
+		managerOnly bool // the agent-side facts are skipped
+		manager     bool // the NGINX facts show an agent-facing server
+	}{
+		"agent only": {agent: probes.AgentConfigOptions{Path: agentConf},
+			nginx: with(quiet, func(o *probes.NginxOptions) { o.Search = []string{writeConf(t, "nginx.conf", dataPlaneConf)} })},
+		"manager by discovery": {agent: probes.AgentConfigOptions{SearchPaths: noAgent}, managerOnly: true, manager: true,
+			nginx: with(quiet, func(o *probes.NginxOptions) { o.Search = []string{writeConf(t, "nginx.conf", managerConf)} })},
+		"manager named, --cert given": {agent: probes.AgentConfigOptions{SearchPaths: noAgent, Overrides: probes.AgentOverrides{Cert: "/x/agent.crt"}},
+			managerOnly: true, manager: true,
+			nginx: with(quiet, func(o *probes.NginxOptions) { o.Config = writeConf(t, "nginx.conf", managerConf) })},
+		"both": {agent: probes.AgentConfigOptions{Path: agentConf}, manager: true,
+			nginx: with(quiet, func(o *probes.NginxOptions) { o.Config = writeConf(t, "nginx.conf", managerConf) })},
+		"neither": {agent: probes.AgentConfigOptions{SearchPaths: noAgent},
+			nginx: with(quiet, func(o *probes.NginxOptions) { o.Search = []string{writeConf(t, "nginx.conf", dataPlaneConf)} })},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := New(Options{Agent: tc.agent, Nginx: tc.nginx})
+			f := &diagnostics.Facts{Errors: map[diagnostics.FactKind]string{}}
+			err := c.Gather(context.Background(), diagnostics.FactAgentConfig, f)
+			if got := err != nil && strings.Contains(err.Error(), "manager side only"); got != tc.managerOnly {
+				t.Fatalf("manager-only %v (err %v), want %v", got, err, tc.managerOnly)
+			}
+			if f.Nginx == nil {
+				if err := c.Gather(context.Background(), diagnostics.FactNginx, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if f.Nginx.Manager() != tc.manager {
+				t.Errorf("manager %v, want %v", f.Nginx.Manager(), tc.manager)
+			}
+			if tc.managerOnly && tc.agent.Overrides.Cert != "" && (f.Nginx.AgentCert == nil || f.Nginx.AgentCert.Path != "/x/agent.crt") {
+				t.Errorf("--cert is not the agent certificate judged: %+v", f.Nginx.AgentCert)
+			}
+		})
+	}
+}
+
+func with(o probes.NginxOptions, edit func(*probes.NginxOptions)) probes.NginxOptions {
+	edit(&o)
+	return o
+}
