@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	demolab "github.com/mtls-doctor/mtls-doctor/probes/lab"
+	"github.com/mtls-doctor/mtls-doctor/tui"
 )
 
 // defaultScenario is what `mtls-doctor demo` shows without an argument: the failure every
@@ -27,7 +29,9 @@ func newDemoCommand(ctx context.Context, env environ, stdout, stderr io.Writer) 
 		Long: `demo starts, in this process and on 127.0.0.1 only, a manager endpoint that behaves
 like NGINX with ssl_verify_client on, a PKI generated for it in a temporary directory, and
 an agent configuration pointing at it, with one fault planted; then runs the checks.
-It exits 0 when the diagnosis names the planted fault (or finds nothing wrong in
+On a terminal it opens the assistant, where the fix walkthrough's "a" key applies a
+fix to the lab. With --check, or when stdout is not a terminal, it prints the report and
+exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 "healthy"), 1 when it does not, 3 when the lab could not start.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -59,19 +63,15 @@ It exits 0 when the diagnosis names the planted fault (or finds nothing wrong in
 			}
 			defer l.Close()
 
+			if !flags.check && isTerminal(stdout) {
+				return runDemoTUI(ctx, l, flags, env, stdout)
+			}
+
 			fmt.Fprintf(stdout, "Demo lab %q: %s\n", scenario.Name, scenario.Title)
 			fmt.Fprintf(stdout, "  manager endpoint %s (in-process, behaves like NGINX with ssl_verify_client on)\n", l.Addr)
 			fmt.Fprintf(stdout, "  agent config     %s\n\n", l.AgentConfigPath)
 
-			// The lab is both sides: its agent configuration and the NGINX configuration its
-			// endpoint behaves like. Nothing of the host's own agent, NGINX or logs may leak
-			// in, nor its NGINX_AGENT_* variables. The lab's own error.log is shown after the
-			// report rather than read by the checks: on one host the probe's own requests
-			// (the one without a certificate among them) would count as the agent's.
-			flags.agentConfig = l.AgentConfigPath
-			flags.nginx.config = l.NginxConfPath()
-			flags.logs.noLogs = true
-			report := flags.engine(environ{}).Run(ctx, nil, nil, nil)
+			report := labEngine(l, flags).Run(ctx, nil, nil, nil)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -89,6 +89,70 @@ It exits 0 when the diagnosis names the planted fault (or finds nothing wrong in
 	flags.register(cmd)
 	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios")
 	return cmd
+}
+
+// labEngine is the engine over the lab: its agent configuration and the NGINX
+// configuration its endpoint behaves like. Nothing of the host's own agent, NGINX or logs
+// may leak in, nor its NGINX_AGENT_* variables. The lab's error.log is shown beside the
+// checks rather than read by them: on one host the probe's own requests (the one without
+// a certificate among them) would count as the agent's, and lines from before a fix would
+// keep the re-check failing.
+func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
+	flags.agentConfig = l.AgentConfigPath
+	flags.nginx.config = l.NginxConfPath()
+	flags.logs.noLogs = true
+	return flags.engine(environ{})
+}
+
+// runDemoTUI opens the assistant on the lab, with the lab as the fix walkthrough's
+// Applier (the `a` key) and its error.log on the Logs screen.
+func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, env environ, stdout io.Writer) error {
+	text := textOptions(stdout, env, flags.verbose)
+	return tui.Run(ctx, tui.Options{
+		Engine:  labEngine(l, flags),
+		Applier: l,
+		Logs:    tui.RawLogSource(l.ErrorLogPath(), time.Local, followFile(l.ErrorLogPath(), 200*time.Millisecond)),
+		Title:   "demo: " + l.Scenario.Name,
+		Output:  stdout,
+		NoColor: !text.Color,
+		ASCII:   text.ASCII,
+	})
+}
+
+// followFile sends path's lines, those already there and those appended later, until ctx
+// is done; it looks for new lines every poll. A line is sent once it is complete.
+func followFile(path string, poll time.Duration) func(ctx context.Context, out chan<- string) error {
+	return func(ctx context.Context, out chan<- string) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r := bufio.NewReader(f)
+		var partial string
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		for {
+			for {
+				chunk, err := r.ReadString('\n')
+				partial += chunk
+				if err != nil {
+					break // io.EOF: wait for more
+				}
+				select {
+				case out <- strings.TrimRight(partial, "\r\n"):
+				case <-ctx.Done():
+					return nil
+				}
+				partial = ""
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
 }
 
 // labLogLines is how many of the lab's last error.log lines the demo shows.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,16 +92,6 @@ func TestDemoJSON(t *testing.T) {
 	}
 }
 
-// labEngine is the engine the demo runs, pointed at a lab.
-func labEngine(l *demolab.Lab) *diagnostics.Engine {
-	flags := checkFlags{output: "text", agentConfig: l.AgentConfigPath, timeout: 2 * time.Second}
-	flags.nginx.config = l.NginxConfPath()
-	flags.logs = logFlags{noLogs: true, since: time.Hour}
-	th := diagnostics.DefaultThresholds()
-	flags.warnDays, flags.critDays, flags.warnPercent = th.WarnDays, th.CritDays, th.WarnPercent
-	return flags.engine(environ{})
-}
-
 func finding(r *diagnostics.Report, id string) (diagnostics.Finding, bool) {
 	for _, f := range r.Findings {
 		if f.ID == id {
@@ -135,6 +127,7 @@ func problems(r *diagnostics.Report) string {
 // problem before and gone after, and nothing may fail any more (warnings about the lab's
 // NGINX configuration, such as unmapped 495/496, stay: they are advice, not faults).
 func TestDemoApplyFixes(t *testing.T) {
+	th := diagnostics.DefaultThresholds()
 	for _, sc := range demolab.Scenarios() {
 		if sc.ExpectFinding == "" {
 			continue
@@ -148,7 +141,8 @@ func TestDemoApplyFixes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			e := labEngine(l)
+			e := labEngine(l, checkFlags{output: "text", timeout: 2 * time.Second,
+				warnDays: th.WarnDays, critDays: th.CritDays, warnPercent: th.WarnPercent, logs: logFlags{since: time.Hour}})
 
 			before := e.Run(ctx, nil, nil, nil)
 			if f, ok := finding(before, sc.ExpectFinding); !ok || !f.Problem() {
@@ -167,5 +161,51 @@ func TestDemoApplyFixes(t *testing.T) {
 				t.Errorf("after %q the lab still fails:\n%s", did, p)
 			}
 		})
+	}
+}
+
+// TestFollowFile checks the Logs screen's follower: lines already in the file, lines
+// appended later, a line completed in two writes, and the end when ctx is done.
+func TestFollowFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "error.log")
+	if err := os.WriteFile(path, []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan string, 10)
+	done := make(chan error, 1)
+	go func() { done <- followFile(path, 5*time.Millisecond)(ctx, out) }()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("thr")
+	time.Sleep(20 * time.Millisecond)
+	f.WriteString("ee\r\nfour\n")
+	var got []string
+	deadline := time.After(5 * time.Second)
+	for len(got) < 4 {
+		select {
+		case l := <-out:
+			got = append(got, l)
+		case <-deadline:
+			t.Fatalf("got %q, want four lines", got)
+		}
+	}
+	if strings.Join(got, "|") != "one|two|three|four" {
+		t.Errorf("lines %q", got)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("follow ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow did not end when ctx was done")
+	}
+	if err := followFile(filepath.Join(t.TempDir(), "missing"), time.Millisecond)(context.Background(), out); err == nil {
+		t.Error("following a missing file succeeded")
 	}
 }
