@@ -82,17 +82,17 @@ var fixes = map[string]func(l *Lab) (string, error){
 		l.mgr.ssl = true
 		return "added ssl to NGINX's listen directive and restarted the endpoint", nil
 	},
-	"tls-version-mismatch": func(l *Lab) (string, error) {
-		l.mgr.protocols = []uint16{tls.VersionTLS12, tls.VersionTLS13}
-		return "set ssl_protocols TLSv1.2 TLSv1.3 and restarted the endpoint", nil
-	},
+	"tls-version-mismatch": modernProtocols,
 	"grpc-backend-unavailable": func(l *Lab) (string, error) {
 		l.mgr.backendDown = false
 		return "started the management plane's gRPC services behind NGINX", nil
 	},
-	"alpn-h2-missing": func(l *Lab) (string, error) {
-		l.mgr.http2 = true
-		return "turned http2 on for NGINX's listener and restarted the endpoint", nil
+	"alpn-h2-missing":     enableHTTP2,
+	"nginx-http2-missing": enableHTTP2,
+	"nginx-tls-protocols": modernProtocols,
+	"nginx-grpc-errors-unmapped": func(l *Lab) (string, error) {
+		l.mgr.grpcErrors = true
+		return "mapped 495 and 496 to grpc-status 16 (error_page 495 496 = @grpc_unauthenticated) and restarted the endpoint", nil
 	},
 	"client-auth-not-required": func(l *Lab) (string, error) {
 		l.mgr.verifyClient = "on"
@@ -119,6 +119,16 @@ var fixes = map[string]func(l *Lab) (string, error){
 		}
 		return "added `location " + strings.Join(added, "`, `location ") + "` with grpc_pass and restarted the endpoint", nil
 	},
+}
+
+func enableHTTP2(l *Lab) (string, error) {
+	l.mgr.http2 = true
+	return "turned http2 on for NGINX's listener and restarted the endpoint", nil
+}
+
+func modernProtocols(l *Lab) (string, error) {
+	l.mgr.protocols = []uint16{tls.VersionTLS12, tls.VersionTLS13}
+	return "set ssl_protocols TLSv1.2 TLSv1.3 and restarted the endpoint", nil
 }
 
 func writeConfig(l *Lab) (string, error) {

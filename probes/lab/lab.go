@@ -78,6 +78,9 @@ type manager struct {
 	protocols    []uint16 // ssl_protocols as TLS versions, lowest first
 	backendDown  bool     // the gRPC services behind NGINX do not answer
 	backendAddr  string   // where grpc_pass points (a closed port while backendDown)
+	// grpcErrors maps 495 and 496 to grpc-status 16 at server level (error_page to a
+	// named location), as NGINX's errors.grpc_conf does; off, rejected agents get HTML.
+	grpcErrors bool
 }
 
 // agentSide is what the agent's files and configuration hold.
@@ -411,6 +414,14 @@ func (l *Lab) nginxConfLocked() string {
 		if m.verifyDepth != 1 {
 			b.WriteString("        ssl_verify_depth       " + strconv.Itoa(m.verifyDepth) + ";\n")
 		}
+	}
+	if m.grpcErrors {
+		b.WriteString("\n        error_page 495 496 = @grpc_unauthenticated;\n")
+		b.WriteString("        location @grpc_unauthenticated {\n")
+		b.WriteString("            default_type application/grpc;\n")
+		b.WriteString("            add_header grpc-status " + grpcUnauthenticated + ";\n")
+		b.WriteString("            add_header grpc-message \"" + grpcRejectedMessage + "\";\n")
+		b.WriteString("            return 200;\n        }\n")
 	}
 	for _, loc := range m.locations {
 		b.WriteString("\n        location " + loc + " {\n            grpc_pass grpc://" + m.backendAddr + ";\n        }\n")

@@ -423,3 +423,24 @@ func TestClock(t *testing.T) {
 		t.Errorf("Clock() is %s after the start instant", d)
 	}
 }
+
+// TestGRPCErrorMapping applies the 495/496 mapping: NGINX still logs why it refused the
+// agent, but answers with a gRPC error the agent understands instead of HTML.
+func TestGRPCErrorMapping(t *testing.T) {
+	l := startLab(t, "agent-cert-expired")
+	if _, err := l.Apply(context.Background(), "nginx-grpc-errors-unmapped"); err != nil {
+		t.Fatal(err)
+	}
+	got := dialAsAgent(t, l, true)
+	if got.status != 200 || got.contentType != "application/grpc" || got.grpcStatus != "16" || got.grpcMessage != "client certificate rejected" {
+		t.Errorf("got %d %q grpc-status %q %q, want 200 application/grpc 16 \"client certificate rejected\"",
+			got.status, got.contentType, got.grpcStatus, got.grpcMessage)
+	}
+	if _, ok := waitLog(t, l.ErrorLogPath(), "client SSL certificate verify error: (10:certificate has expired)"); !ok {
+		t.Error("the mapped rejection was not logged")
+	}
+	conf, _ := os.ReadFile(l.NginxConfPath())
+	if !strings.Contains(string(conf), "error_page 495 496 = @grpc_unauthenticated;") {
+		t.Errorf("nginx.conf lacks the mapping:\n%s", conf)
+	}
+}

@@ -28,6 +28,7 @@ type reply struct {
 	contentType string
 	body        string
 	grpcStatus  string
+	grpcMessage string
 	log         string
 }
 
@@ -77,7 +78,7 @@ func requestOnce(t *testing.T, addr, logPath, host, path string, chain *tls.Cert
 	if err != nil {
 		t.Fatalf("%s: request: %v", addr, err)
 	}
-	r := reply{status: h.status, contentType: h.contentType, body: h.body, grpcStatus: h.grpcStatus}
+	r := reply{status: h.status, contentType: h.contentType, body: h.body, grpcStatus: h.grpcStatus, grpcMessage: h.grpcMessage}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		b, _ := os.ReadFile(logPath)
@@ -134,31 +135,36 @@ func TestMatchesRealNginx(t *testing.T) {
 		path  string
 		crl   bool // to the server block with ssl_crl
 		down  bool // to the server block whose grpc_pass goes to a closed port
+		// mapped goes to the server block that maps 495 and 496 to grpc-status 16.
+		mapped bool
 	}
 	good := issue(l.root, pki.Spec{EKU: client})
 	cases := []tc{
-		{"good", []*pki.Cert{good}, "", false, false},
-		{"no certificate", nil, "", false, false},
-		{"expired", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: -400 * day, Until: -day})}, "", false, false},
-		{"not yet valid", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: 2 * day, Until: 400 * day})}, "", false, false},
-		{"serverAuth only", []*pki.Cert{issue(l.root, pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})}, "", false, false},
-		{"no EKU", []*pki.Cert{issue(l.root, pki.Spec{})}, "", false, false},
-		{"keyUsage keyAgreement only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyAgreement})}, "", false, false},
-		{"keyUsage keyEncipherment only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyEncipherment})}, "", false, false},
-		{"other CA", []*pki.Cert{issue(other, pki.Spec{EKU: client})}, "", false, false},
-		{"recreated CA with the same name", []*pki.Cert{issue(twin, pki.Spec{EKU: client})}, "", false, false},
-		{"self-signed", []*pki.Cert{issue(nil, pki.Spec{EKU: client})}, "", false, false},
-		{"other CA, sent with its root", []*pki.Cert{issue(other, pki.Spec{EKU: client}), other}, "", false, false},
-		{"under the listed intermediate, sent alone", []*pki.Cert{issue(l.inter, pki.Spec{EKU: client})}, "", false, false},
-		{"under an unlisted intermediate, sent with it", []*pki.Cert{issue(intA, pki.Spec{EKU: client}), intA}, "", false, false},
-		{"under an unlisted intermediate, sent alone", []*pki.Cert{issue(intA, pki.Spec{EKU: client})}, "", false, false},
-		{"two intermediates, both sent", []*pki.Cert{issue(intB, pki.Spec{EKU: client}), intB, intA}, "", false, false},
-		{"expired intermediate", []*pki.Cert{issue(expiredInt, pki.Spec{EKU: client}), expiredInt}, "", false, false},
-		{"revoked", []*pki.Cert{revoked}, "", true, false},
-		{"good, with a CRL", []*pki.Cert{good}, "", true, false},
-		{"unknown method", []*pki.Cert{good}, "/f5.nginx.agent.sdk.Commander/NoSuchMethod", false, false},
-		{"no location", []*pki.Cert{good}, "/f5.nginx.agent.sdk.NoSuchService/Call", false, false},
-		{"backend down", []*pki.Cert{good}, "", false, true},
+		{"good", []*pki.Cert{good}, "", false, false, false},
+		{"no certificate", nil, "", false, false, false},
+		{"expired", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: -400 * day, Until: -day})}, "", false, false, false},
+		{"not yet valid", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: 2 * day, Until: 400 * day})}, "", false, false, false},
+		{"serverAuth only", []*pki.Cert{issue(l.root, pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})}, "", false, false, false},
+		{"no EKU", []*pki.Cert{issue(l.root, pki.Spec{})}, "", false, false, false},
+		{"keyUsage keyAgreement only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyAgreement})}, "", false, false, false},
+		{"keyUsage keyEncipherment only", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, KeyUsage: x509.KeyUsageKeyEncipherment})}, "", false, false, false},
+		{"other CA", []*pki.Cert{issue(other, pki.Spec{EKU: client})}, "", false, false, false},
+		{"recreated CA with the same name", []*pki.Cert{issue(twin, pki.Spec{EKU: client})}, "", false, false, false},
+		{"self-signed", []*pki.Cert{issue(nil, pki.Spec{EKU: client})}, "", false, false, false},
+		{"other CA, sent with its root", []*pki.Cert{issue(other, pki.Spec{EKU: client}), other}, "", false, false, false},
+		{"under the listed intermediate, sent alone", []*pki.Cert{issue(l.inter, pki.Spec{EKU: client})}, "", false, false, false},
+		{"under an unlisted intermediate, sent with it", []*pki.Cert{issue(intA, pki.Spec{EKU: client}), intA}, "", false, false, false},
+		{"under an unlisted intermediate, sent alone", []*pki.Cert{issue(intA, pki.Spec{EKU: client})}, "", false, false, false},
+		{"two intermediates, both sent", []*pki.Cert{issue(intB, pki.Spec{EKU: client}), intB, intA}, "", false, false, false},
+		{"expired intermediate", []*pki.Cert{issue(expiredInt, pki.Spec{EKU: client}), expiredInt}, "", false, false, false},
+		{"revoked", []*pki.Cert{revoked}, "", true, false, false},
+		{"good, with a CRL", []*pki.Cert{good}, "", true, false, false},
+		{"unknown method", []*pki.Cert{good}, "/f5.nginx.agent.sdk.Commander/NoSuchMethod", false, false, false},
+		{"no location", []*pki.Cert{good}, "/f5.nginx.agent.sdk.NoSuchService/Call", false, false, false},
+		{"backend down", []*pki.Cert{good}, "", false, true, false},
+		{"expired, 495 mapped to gRPC", []*pki.Cert{issue(l.root, pki.Spec{EKU: client, From: -400 * day, Until: -day})}, "", false, false, true},
+		{"no certificate, 496 mapped to gRPC", nil, "", false, false, true},
+		{"good, with the mapping", []*pki.Cert{good}, "", false, false, true},
 	}
 
 	// The same configuration for both: the lab's files, plus a CRL revoking one agent.
@@ -197,7 +203,14 @@ func TestMatchesRealNginx(t *testing.T) {
 	down.Port = nginxlab.FreePort(t)
 	closed := fmt.Sprintf("127.0.0.1:%d", nginxlab.FreePort(t))
 	down.Extra = strings.ReplaceAll(srv.Extra, backend.Addr(), closed)
-	ngx := nginxlab.Start(t, ngxDir, nginxlab.Config{Dir: ngxDir, ServerBlock: srv.Block() + withCRL.Block() + down.Block()}.String())
+	mapped := srv
+	mapped.Port = nginxlab.FreePort(t)
+	mapped.Extra += "error_page 495 496 = @grpc_unauthenticated;\n" +
+		"location @grpc_unauthenticated {\n    default_type application/grpc;\n" +
+		"    add_header grpc-status " + grpcUnauthenticated + ";\n    add_header grpc-message \"" + grpcRejectedMessage + "\";\n" +
+		"    return 200;\n}\n"
+	ngx := nginxlab.Start(t, ngxDir, nginxlab.Config{Dir: ngxDir,
+		ServerBlock: srv.Block() + withCRL.Block() + down.Block() + mapped.Block()}.String())
 	addrs := ngx.Addrs()
 
 	for i, c := range cases {
@@ -216,13 +229,16 @@ func TestMatchesRealNginx(t *testing.T) {
 			host := fmt.Sprintf("case%d.test", i)
 			ngxAddr := addrs[0]
 			l.mu.Lock()
-			l.mgr.revoked, l.mgr.backendDown = nil, c.down
+			l.mgr.revoked, l.mgr.backendDown, l.mgr.grpcErrors = nil, c.down, c.mapped
 			if c.crl {
 				ngxAddr = addrs[1]
 				l.mgr.revoked = map[string]bool{revoked.Cert.SerialNumber.String(): true}
 			}
 			if c.down {
 				ngxAddr = addrs[2]
+			}
+			if c.mapped {
+				ngxAddr = addrs[3]
 			}
 			l.mu.Unlock()
 			want := requestOnce(t, ngxAddr, ngx.ErrorLogPath(), host, path, chain)
@@ -231,7 +247,7 @@ func TestMatchesRealNginx(t *testing.T) {
 			// NGINX's grpc module answers an unknown method with what the backend says; the
 			// nginxlab backend answers every method with 0, the management plane with 12.
 			if c.name == "unknown method" {
-				want.grpcStatus = "12"
+				want.grpcStatus, want.grpcMessage = "12", "unknown method NoSuchMethod for service f5.nginx.agent.sdk.Commander"
 			}
 			if got != want {
 				t.Errorf("lab differs from NGINX\n got: %+v\nwant: %+v", got, want)

@@ -432,7 +432,7 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case len(sent) == 0 && m.verifyClient == "on":
 			l.logs.infoReq(ci, "client sent no required SSL certificate while reading client request headers", request, r.Host)
-			l.writePage(w, r, ci, request, 496)
+			l.reject(w, r, ci, request, 496, m.grpcErrors)
 			return
 		case len(sent) > 0:
 			cas := make([]*x509.Certificate, len(m.clientCAs))
@@ -442,7 +442,7 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			if code := verifyClientChain(sent, cas, m.verifyDepth, m.revoked, now); code != 0 {
 				l.logs.infoReq(ci, fmt.Sprintf("client SSL certificate verify error: (%d:%s) while reading client request headers",
 					code, x509ErrText[code]), request, r.Host)
-				l.writePage(w, r, ci, request, 495)
+				l.reject(w, r, ci, request, 495, m.grpcErrors)
 				return
 			}
 		}
@@ -461,6 +461,30 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.grpcReply(w, r, service, method)
+	l.logs.access(ci.client, request, http.StatusOK, 0, r.UserAgent())
+}
+
+// The answer of the error_page mapping the lab applies for nginx-grpc-errors-unmapped
+// (the diagnostics' playbook's snippet).
+const (
+	grpcUnauthenticated = "16"
+	grpcRejectedMessage = "client certificate rejected"
+)
+
+// reject answers a request NGINX refused over the client certificate (495 or 496): its
+// HTML 400 page, or with the gRPC mapping `return 200` from the named location, whose
+// add_header lines and default_type make it a trailers-only gRPC error.
+func (l *Lab) reject(w http.ResponseWriter, r *http.Request, ci *connInfo, request string, code int, grpcErrors bool) {
+	if !grpcErrors {
+		l.writePage(w, r, ci, request, code)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Content-Length", "0")
+	h.Set("Grpc-Status", grpcUnauthenticated)
+	h.Set("Grpc-Message", grpcRejectedMessage)
+	w.WriteHeader(http.StatusOK)
 	l.logs.access(ci.client, request, http.StatusOK, 0, r.UserAgent())
 }
 
