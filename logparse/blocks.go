@@ -25,6 +25,7 @@ const blockBuf = blockSize + maxScanLine + 8192
 // block is a run of whole lines in file order.
 type block struct {
 	file int    // index into the scan's files
+	mem  []byte // the buffer buf lies in, recycled once the block is parsed
 	buf  []byte // whole lines separated by '\n' (no trailing partial line)
 	// cut counts lines longer than maxScanLine that were shortened.
 	cut int
@@ -36,16 +37,18 @@ type backward struct {
 	r     io.ReaderAt
 	off   int64  // bytes [0, off) are still unread
 	carry []byte // the head of the lines after off whose start is still unread
+	head  []byte // the next carry, swapped with carry (no allocation per block)
 	cut   bool   // carry was shortened
 	done  bool
 }
 
 func newBackward(r io.ReaderAt, size int64) *backward {
-	return &backward{r: r, off: size, carry: make([]byte, 0, maxScanLine)}
+	return &backward{r: r, off: size, carry: make([]byte, 0, blockSize), head: make([]byte, 0, blockSize)}
 }
 
 // next fills buf (which must have capacity blockBuf) with the block that precedes the
-// previous one. It returns io.EOF once the start of the file was returned.
+// previous one and returns it (a part of buf). It returns io.EOF once the start of the
+// file was returned.
 func (b *backward) next(buf []byte) ([]byte, int, error) {
 	if b.done {
 		return nil, 0, io.EOF
@@ -80,15 +83,16 @@ func (b *backward) next(buf []byte) ([]byte, int, error) {
 		}
 		// buf[:nl] is the tail of a line that starts before this chunk: it becomes the
 		// next carry once buf[nl+1:] + carry is the block.
-		head := append([]byte(nil), buf[:nl]...)
+		b.head = append(b.head[:0], buf[:nl]...)
 		body, cuts := b.attach(buf, nl+1)
-		b.carry = append(b.carry[:0], head...)
+		b.carry, b.head = b.head, b.carry
 		return body, cuts, nil
 	}
 }
 
-// attach returns buf[from:] followed by the carry, moved to the front of buf, with the
-// line that spans the two cut to maxScanLine; it reports whether that line was cut.
+// attach returns buf[from:] followed by the carry (in buf's memory, which has room for
+// it), with the line that spans the two cut to maxScanLine; it reports whether that line
+// was cut.
 func (b *backward) attach(buf []byte, from int) ([]byte, int) {
 	body := buf[from:]
 	spanStart := bytes.LastIndexByte(body, '\n') + 1
@@ -102,8 +106,7 @@ func (b *backward) attach(buf []byte, from int) ([]byte, int) {
 		body = body[:spanStart+maxScanLine]
 	}
 	b.carry, b.cut = b.carry[:0], false
-	m := copy(buf[:cap(buf)], body) // body may overlap buf's front; copy is a memmove
-	return buf[:m], cuts
+	return body, cuts
 }
 
 // forward reads a stream (a .gz rotated file) from the start in blocks of whole lines.

@@ -153,6 +153,24 @@ func ClassifyError(e *ErrorEntry) (ev Event, ok bool) {
 	return ev, false
 }
 
+// errorPrefixes are the message starts ClassifyError can classify. Parser checks them
+// before it splits the fields of a line, which most lines of a busy log never need.
+var errorPrefixes = []string{
+	"client SSL certificate verify error: ", "client sent ", "client attempted to request ",
+	"SSL_do_handshake() failed", "connect() failed", "no live upstreams", "upstream timed out",
+}
+
+// mayClassifyError reports whether a message can classify: false means ClassifyError is
+// false for every line with this message.
+func mayClassifyError(msg string) bool {
+	for _, p := range errorPrefixes {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // handshakeAlerts maps the TLS alert numbers a client sends when it refuses the server's
 // certificate: 42 bad certificate (what Go sends), 45 certificate expired, 46 certificate
 // unknown, 48 unknown CA.

@@ -52,36 +52,63 @@ var errorFields = [...]string{"client", "server", "request", "subrequest", "upst
 // when the line does not start with an error-log header; a header followed by anything
 // at all parses, so truncated lines still give their time, level and message.
 func ParseErrorLine(line string, loc *time.Location) (ErrorEntry, bool) {
-	var e ErrorEntry
-	t, ok := parseErrorTime(line, loc)
-	if !ok {
-		return e, false
+	e, rest, ok := parseErrorHeader(line, loc, nil)
+	if ok {
+		parseErrorBody(&e, rest)
 	}
-	e.Time = t
-	rest := line[19:]
+	return e, ok
+}
+
+// timeCache remembers the last header time parsed: consecutive lines mostly share the second.
+type timeCache struct {
+	text string
+	loc  *time.Location
+	t    time.Time
+}
+
+// parseErrorHeader reads "YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CONN ]" and returns the
+// rest of the line.
+func parseErrorHeader(line string, loc *time.Location, cache *timeCache) (e ErrorEntry, rest string, ok bool) {
+	if len(line) < 19 {
+		return e, "", false
+	}
+	if cache != nil && cache.loc == loc && cache.text == line[:19] {
+		e.Time = cache.t
+	} else {
+		t, ok := parseErrorTime(line, loc)
+		if !ok {
+			return e, "", false
+		}
+		e.Time = t
+		if cache != nil {
+			*cache = timeCache{text: strings.Clone(line[:19]), loc: loc, t: t}
+		}
+	}
+	rest = line[19:]
 	if len(rest) < 4 || rest[0] != ' ' || rest[1] != '[' {
-		return e, false
+		return e, "", false
 	}
 	end := strings.IndexByte(rest[:min(len(rest), 12)], ']')
 	if end < 0 {
-		return e, false
+		return e, "", false
 	}
 	e.Level = rest[2:end]
 	if LevelRank(e.Level) < 0 {
-		return e, false
+		return e, "", false
 	}
+	e.Level = errorLevels[LevelRank(e.Level)] // not an alias of the line
 	rest = rest[end+1:]
 	if !strings.HasPrefix(rest, " ") {
-		return e, false
+		return e, "", false
 	}
 	rest = rest[1:]
 	var n int
 	if e.PID, n = atoiPrefix(rest); n == 0 || n >= len(rest) || rest[n] != '#' {
-		return e, false
+		return e, "", false
 	}
 	rest = rest[n+1:]
 	if e.TID, n = atoiPrefix(rest); n == 0 || !strings.HasPrefix(rest[n:], ": ") {
-		return e, false
+		return e, "", false
 	}
 	rest = rest[n+2:]
 	if strings.HasPrefix(rest, "*") {
@@ -91,23 +118,27 @@ func ParseErrorLine(line string, loc *time.Location) (ErrorEntry, bool) {
 			rest = rest[n+2:]
 		}
 	}
+	return e, rest, true
+}
+
+// parseErrorBody splits the message, the " while " action and the trailing fields.
+func parseErrorBody(e *ErrorEntry, rest string) {
 	msg := rest
 	if i := strings.Index(rest, ", client: "); i >= 0 {
 		msg = rest[:i]
-		parseErrorFields(&e, rest[i+2:])
+		parseErrorFields(e, rest[i+2:])
 	}
 	if i := strings.LastIndex(msg, " while "); i >= 0 {
 		e.Action = msg[i+len(" while "):]
 		msg = msg[:i]
 	}
 	e.Message = msg
-	return e, true
 }
 
 // parseErrorFields reads "client: a, server: b, request: "…", …". A value runs up to the
-// next ", key: " of a field that may follow it; quoted values also need the closing quote
-// before that separator, so a request line holding ", host: " stays whole unless it also
-// holds the quote.
+// next ", key: " of a field that may follow it; a quoted value also needs its closing
+// quote right before that separator, so a request line holding ", host: " stays whole
+// unless it also holds the quote.
 func parseErrorFields(e *ErrorEntry, s string) {
 	dst := [...]*string{&e.Client, &e.Server, &e.Request, &e.Subrequest, &e.Upstream, &e.Host, &e.Referrer}
 	next := 0
@@ -126,35 +157,55 @@ func parseErrorFields(e *ErrorEntry, s string) {
 		}
 		s = s[len(errorFields[k])+2:]
 		quoted := strings.HasPrefix(s, `"`)
-		from := 0
+		end := fieldEnd(s, k, quoted)
+		v := s
+		if end >= 0 {
+			v = s[:end]
+		}
 		if quoted {
-			from = 1 // the closing quote cannot be the opening one
-		}
-		end, sepLen := len(s), 0
-		for j := k + 1; j < len(errorFields); j++ {
-			sep := ", " + errorFields[j] + ": "
-			if quoted {
-				sep = `"` + sep
+			v = v[1:] // the opening quote
+			if end < 0 {
+				v = strings.TrimSuffix(v, `"`)
+			} else {
+				v = v[:len(v)-1] // the closing quote
 			}
-			if i := strings.Index(s[from:end], sep); i >= 0 {
-				end, sepLen = from+i, len(sep)
-			}
-		}
-		v := s[from:end]
-		if quoted && sepLen == 0 {
-			v = strings.TrimSuffix(v, `"`)
 		}
 		*dst[k] = v
-		if sepLen == 0 {
+		if end < 0 {
 			return
 		}
-		skip := len(", ")
-		if quoted {
-			skip++
-		}
-		s = s[end+skip:] // starts with the next "name: "
+		s = s[end+len(", "):] // starts with the next "name: "
 		next = k + 1
 	}
+}
+
+// fieldEnd finds the ", " that ends the value of field k at the start of s: the first
+// one followed by the name of a later field and ": " (and, for a quoted value, preceded
+// by the closing quote, which cannot be the opening one). -1 means the value runs to the
+// end of the line.
+func fieldEnd(s string, k int, quoted bool) int {
+	from := 0
+	if quoted {
+		from = 2 // past the opening quote and a closing one right after it
+	}
+	for from < len(s) {
+		i := strings.Index(s[from:], ", ")
+		if i < 0 {
+			return -1
+		}
+		at := from + i
+		if !quoted || s[at-1] == '"' {
+			after := s[at+2:]
+			for j := k + 1; j < len(errorFields); j++ {
+				name := errorFields[j]
+				if len(after) > len(name)+1 && after[:len(name)] == name && after[len(name)] == ':' && after[len(name)+1] == ' ' {
+					return at
+				}
+			}
+		}
+		from = at + 1
+	}
+	return -1
 }
 
 // parseErrorTime reads "YYYY/MM/DD HH:MM:SS" at the start of line.

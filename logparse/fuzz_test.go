@@ -59,6 +59,14 @@ func FuzzParseErrorLine(f *testing.F) {
 		if ok && ev.Kind == "" {
 			t.Error("classified without a kind")
 		}
+		// The Parser's shortcut (no field split unless the message may classify) must
+		// agree with the full parse.
+		p := Parser{Type: TypeNginxError, Location: time.UTC}
+		pev, pt, st := p.Parse(line)
+		if (st == LineClassified) != ok || !pt.Equal(e.Time) ||
+			ok && (pev.Kind != ev.Kind || pev.X509Code != ev.X509Code || pev.Client != ev.Client || pev.Detail != ev.Detail) {
+			t.Errorf("parser %v %+v, full parse %v %+v", st, pev, ok, ev)
+		}
 	})
 }
 

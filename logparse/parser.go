@@ -48,7 +48,8 @@ type Parser struct {
 	// time.Local.
 	Location *time.Location
 
-	last int // index into formats of the last match
+	last  int       // index into formats of the last match
+	times timeCache // the last error-log header time
 }
 
 // DefaultFormats are the access formats tried when Parser.Formats is nil.
@@ -66,7 +67,11 @@ func (p *Parser) Parse(line string) (Event, time.Time, LineStatus) {
 
 func (p *Parser) parse(line string) (Event, time.Time, LineStatus) {
 	if p.Type == TypeNginxError || p.Type == TypeAuto {
-		if e, ok := ParseErrorLine(line, p.Location); ok {
+		if e, rest, ok := parseErrorHeader(line, p.Location, &p.times); ok {
+			if !mayClassifyError(rest) {
+				return Event{}, e.Time, LineUnclassified
+			}
+			parseErrorBody(&e, rest)
 			return status(ClassifyError(&e))
 		} else if p.Type == TypeNginxError {
 			return Event{}, time.Time{}, LineUnparsed

@@ -63,7 +63,10 @@ func (a *aggregator) add(ev *Event, file string, line []byte) {
 		g.LastSeen = ev.Time
 	}
 	if g.Detail == "" || ev.Time.After(g.detailAt) {
-		g.Detail, g.detailAt = strings.Clone(ev.Detail), ev.Time
+		if ev.Detail != g.Detail {
+			g.Detail = strings.Clone(ev.Detail)
+		}
+		g.detailAt = ev.Time
 	}
 	if ev.Client != "" {
 		if n, ok := g.clients[ev.Client]; ok {
