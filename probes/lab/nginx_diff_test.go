@@ -404,26 +404,34 @@ func handshakeOnce(t *testing.T, l *Lab, addr, logPath string, verify bool) (str
 }
 
 // TestNginxConfAccepted checks that every scenario's nginx.conf, the configuration the
-// endpoint claims to behave like, is one NGINX accepts (nginx -t).
+// endpoint claims to behave like, is one NGINX accepts (nginx -t), also with the 495/496
+// mapping Apply can add.
 func TestNginxConfAccepted(t *testing.T) {
 	bin := nginxlab.Require(t)
+	nginxT := func(t *testing.T, l *Lab) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, "-t", "-p", l.Dir+"/", "-c", l.NginxConfPath(),
+			"-e", filepath.Join(l.Dir, "nginx-t.log")).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "test is successful") {
+			conf, _ := os.ReadFile(l.NginxConfPath())
+			t.Errorf("nginx -t: %v\n%s\n%s", err, out, conf)
+		}
+	}
 	for _, sc := range Scenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			l, err := Start(context.Background(), sc.Name, dir, testNow)
+			l, err := Start(context.Background(), sc.Name, t.TempDir(), testNow)
 			if err != nil {
 				t.Fatal(err)
 			}
-			l.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, bin, "-t", "-p", dir+"/", "-c", l.NginxConfPath(),
-				"-e", filepath.Join(dir, "nginx-t.log")).CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "test is successful") {
-				conf, _ := os.ReadFile(l.NginxConfPath())
-				t.Errorf("nginx -t: %v\n%s\n%s", err, out, conf)
+			defer l.Close()
+			nginxT(t, l)
+			if _, err := l.Apply(context.Background(), "nginx-grpc-errors-unmapped"); err != nil {
+				t.Fatal(err)
 			}
+			nginxT(t, l)
 		})
 	}
 }
