@@ -170,14 +170,21 @@ func (l *Lab) serveConn(raw net.Conn) {
 	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	br := bufio.NewReader(raw)
 	first, err := br.Peek(1)
-	if err != nil {
-		l.logs.info(ci, "client closed connection while SSL handshaking", l.listenAddr())
-		l.dropConn(raw)
-		return
-	}
 	l.mu.Lock()
 	ssl := l.mgr.ssl
 	l.mu.Unlock()
+	if err != nil {
+		if ssl {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				l.logs.info(ci, "client timed out (110: Connection timed out) while SSL handshaking", l.listenAddr())
+			} else {
+				l.logs.info(ci, "client closed connection while SSL handshaking", l.listenAddr())
+			}
+		}
+		l.dropConn(raw)
+		return
+	}
 	if !ssl {
 		l.serveH2C(raw, br, ci)
 		return
