@@ -138,7 +138,7 @@ func ClassifyError(e *ErrorEntry) (ev Event, ok bool) {
 		ev.Kind, ev.Detail = KindAgentTLSDisabled, m
 		return ev, true
 	case strings.HasPrefix(e.Request, "PRI * HTTP/2.0") && strings.HasPrefix(m, "client sent invalid "):
-		ev.Kind, ev.Detail = KindAgentTLSDisabled, m+`, request: "PRI * HTTP/2.0"`
+		ev.Kind, ev.Detail = KindAgentTLSDisabled, `request "PRI * HTTP/2.0": an HTTP/2 preface without TLS`
 		return ev, true
 	case m == "client attempted to request the server name different from the one that was negotiated":
 		ev.Kind, ev.Detail = KindMisdirectedRequest, m
@@ -147,7 +147,7 @@ func ClassifyError(e *ErrorEntry) (ev Event, ok bool) {
 		return classifyHandshake(ev, m)
 	case e.Action == "connecting to upstream" && isGRPCUpstream(e.Upstream) &&
 		(strings.HasPrefix(m, "connect() failed") || m == "no live upstreams" || strings.HasPrefix(m, "upstream timed out")):
-		ev.Kind, ev.Detail = KindGRPCBackendUnavailable, m+" to "+e.Upstream
+		ev.Kind, ev.Detail = KindGRPCBackendUnavailable, m // the line names the upstream
 		return ev, true
 	}
 	return ev, false
@@ -179,7 +179,7 @@ var handshakeAlerts = map[string]bool{"42": true, "45": true, "46": true, "48": 
 func classifyHandshake(ev Event, m string) (Event, bool) {
 	if i := strings.Index(m, "SSL alert number "); i >= 0 {
 		n, _, _ := strings.Cut(m[i+len("SSL alert number "):], ")")
-		ev.Detail = "SSL alert number " + n
+		ev.Detail = m[i : i+len("SSL alert number ")+len(n)]
 		switch {
 		case handshakeAlerts[n]:
 			ev.Kind = KindServerCertRejectedByAgent

@@ -217,3 +217,33 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// TestScanClientCountsAcrossBlocks spreads many clients over many blocks: the counts
+// must be exact although the parsed text lives in buffers that are reused.
+func TestScanClientCountsAcrossBlocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "error.log")
+	want := map[string]int{}
+	var lines []string
+	for i := range 60_000 {
+		client := fmt.Sprintf("10.%d.0.%d", i%3, i%97)
+		if i%11 == 0 {
+			client = "10.9.9.9" // runs of one client, then a change
+		}
+		want[client]++
+		lines = append(lines, errorLine(scanNow.Add(-time.Duration(60_000-i)*time.Millisecond*50), client, 10, "certificate has expired"))
+	}
+	writeLog(t, path, lines, scanNow)
+	rep := Scan(context.Background(), []File{{Path: path, Type: TypeNginxError}}, Options{Now: scanNow, Since: time.Hour, Location: time.UTC, Workers: 4})
+	if len(rep.Summaries) != 1 {
+		t.Fatalf("summaries %+v", rep.Summaries)
+	}
+	s := rep.Summaries[0]
+	if s.Count != len(lines) || len(s.Clients) != len(want) {
+		t.Fatalf("%d events, %d clients; want %d, %d", s.Count, len(s.Clients), len(lines), len(want))
+	}
+	for _, c := range s.Clients {
+		if want[c.Client] != c.Count {
+			t.Errorf("%s: %d, want %d", c.Client, c.Count, want[c.Client])
+		}
+	}
+}

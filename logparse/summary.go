@@ -21,15 +21,20 @@ type example struct {
 type group struct {
 	Summary
 	detailAt time.Time
-	clients  map[string]int
-	files    map[string]bool
-	examples []example // newest first, at most maxExamples
+	clients  map[string]*clientCount
+	// lastClient spares the map lookup for a client seen twice in a row.
+	lastClient *clientCount
+	files      map[string]bool
+	examples   []example // newest first, at most maxExamples
 }
 
 // aggregator groups events. It keeps a bounded amount per group (clients capped at
 // maxClients, three example lines), so its size does not grow with the log.
 type aggregator struct {
 	groups map[aggKey]*group
+	// last spares the map lookup while events of one group follow each other.
+	lastKey   aggKey
+	lastGroup *group
 }
 
 func newAggregator() *aggregator { return &aggregator{groups: map[aggKey]*group{}} }
@@ -47,13 +52,17 @@ func Aggregate(events []Event) []Summary {
 // when kept as an example); ev's strings may alias it too and are cloned when stored.
 func (a *aggregator) add(ev *Event, file string, line []byte) {
 	k := aggKey{ev.Kind, ev.Source, ev.X509Code}
-	g := a.groups[k]
-	if g == nil {
-		g = &group{
-			Summary: Summary{Kind: ev.Kind, Source: ev.Source, X509Code: ev.X509Code, X509Text: strings.Clone(ev.X509Text)},
-			clients: map[string]int{}, files: map[string]bool{},
+	g := a.lastGroup
+	if g == nil || k != a.lastKey {
+		g = a.groups[k]
+		if g == nil {
+			g = &group{
+				Summary: Summary{Kind: ev.Kind, Source: ev.Source, X509Code: ev.X509Code, X509Text: strings.Clone(ev.X509Text)},
+				clients: map[string]*clientCount{}, files: map[string]bool{},
+			}
+			a.groups[k] = g
 		}
-		a.groups[k] = g
+		a.lastKey, a.lastGroup = k, g
 	}
 	g.Count++
 	if g.FirstSeen.IsZero() || ev.Time.Before(g.FirstSeen) {
@@ -69,16 +78,37 @@ func (a *aggregator) add(ev *Event, file string, line []byte) {
 		g.detailAt = ev.Time
 	}
 	if ev.Client != "" {
-		if n, ok := g.clients[ev.Client]; ok {
-			g.clients[ev.Client] = n + 1
-		} else if len(g.clients) < maxClients {
-			g.clients[strings.Clone(ev.Client)] = 1
-		}
+		g.countClient(ev.Client, 1)
 	}
 	if file != "" && !g.files[file] {
 		g.files[file] = true
 	}
 	g.offer(ev.Time, line)
+}
+
+// clientCount is one client's tally; name is its own copy of the address.
+type clientCount struct {
+	name string
+	n    int
+}
+
+// countClient adds n events of client c (which may alias a reused buffer: only a copy
+// is kept).
+func (g *group) countClient(c string, n int) {
+	if g.lastClient != nil && c == g.lastClient.name {
+		g.lastClient.n += n
+		return
+	}
+	p := g.clients[c]
+	if p == nil {
+		if len(g.clients) >= maxClients {
+			return
+		}
+		p = &clientCount{name: strings.Clone(c)}
+		g.clients[p.name] = p
+	}
+	p.n += n
+	g.lastClient = p
 }
 
 // offer keeps line if it is among the newest maxExamples.
@@ -113,9 +143,7 @@ func (a *aggregator) merge(b *aggregator) {
 			ga.Detail, ga.detailAt = gb.Detail, gb.detailAt
 		}
 		for c, n := range gb.clients {
-			if _, ok := ga.clients[c]; ok || len(ga.clients) < maxClients {
-				ga.clients[c] += n
-			}
+			ga.countClient(c, n.n)
 		}
 		for f := range gb.files {
 			ga.files[f] = true
@@ -136,7 +164,7 @@ func (a *aggregator) summaries() []Summary {
 	for _, g := range a.groups {
 		s := g.Summary
 		for c, n := range g.clients {
-			s.Clients = append(s.Clients, ClientCount{c, n})
+			s.Clients = append(s.Clients, ClientCount{c, n.n})
 		}
 		slices.SortFunc(s.Clients, func(x, y ClientCount) int {
 			return cmp.Or(cmp.Compare(y.Count, x.Count), strings.Compare(x.Client, y.Client))
