@@ -24,6 +24,22 @@ import (
 // tlsOn reports whether the agent uses TLS at all (tls.enable, or v3's derived value).
 func tlsOn(f *Facts) bool { return f.Agent != nil && f.Agent.TLSEnabled.Value == "true" }
 
+// agentUsable reports whether an agent configuration was read and names the manager: only
+// then do its settings describe what the agent does, and only then can they be judged or
+// cross-checked against NGINX. agent-config-missing and agent-config-invalid say why not.
+func agentUsable(f *Facts) bool {
+	return f.Agent != nil && f.Agent.Error == nil && f.Agent.Address() != ""
+}
+
+// noTLSSkip is the skip of a check about the agent's TLS settings when the agent does not
+// use TLS, or when there is no usable configuration to say whether it does.
+func noTLSSkip(f *Facts) Result {
+	if !agentUsable(f) {
+		return Skip("skipped: no usable agent configuration")
+	}
+	return Skip("skipped: the agent does not use TLS")
+}
+
 // agentChain is the agent's cert file in file order: what the agent sends (leaf first).
 func agentChain(f *Facts) []*x509.Certificate {
 	if f.Files == nil || f.Files.Cert == nil {

@@ -57,15 +57,9 @@ func (c Catalog) Validate() error {
 // check never takes the whole run down.
 func (ch Check) run(f *Facts) (fd Finding) {
 	fd = Finding{ID: ch.ID, Category: ch.Category, Title: ch.Title}
-	for _, k := range ch.Needs {
-		if !f.Has(k) {
-			reason := "not gathered"
-			if msg, ok := f.Errors[k]; ok {
-				reason = msg
-			}
-			fd.Severity, fd.Summary = SeveritySkip, fmt.Sprintf("skipped: %s facts %s", k, reason)
-			return fd
-		}
+	if r, missing := missingFacts(ch.Needs, f); missing {
+		fd.Severity, fd.Summary = r.Severity, r.Summary
+		return fd
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -80,4 +74,19 @@ func (ch Check) run(f *Facts) (fd Finding) {
 		fd.Fix = ch.Fix(f)
 	}
 	return fd
+}
+
+// missingFacts is the skip for a check whose needed facts were not gathered, with the
+// gatherer's reason; missing is false when every needed kind is there.
+func missingFacts(needs []FactKind, f *Facts) (r Result, missing bool) {
+	for _, k := range needs {
+		if !f.Has(k) {
+			reason := "not gathered"
+			if msg, ok := f.Errors[k]; ok {
+				reason = msg
+			}
+			return Skip("skipped: no %s facts: %s", k, reason), true
+		}
+	}
+	return Result{}, false
 }

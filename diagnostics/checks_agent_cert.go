@@ -64,7 +64,7 @@ func agentCertChecks() []Check {
 func agentCert(f *Facts) (*x509.Certificate, Result, bool) {
 	switch {
 	case !tlsOn(f):
-		return nil, Skip("skipped: the agent does not use TLS"), false
+		return nil, noTLSSkip(f), false
 	case f.Agent.Cert.Value == "":
 		return nil, Skip("skipped: no client certificate is configured"), false
 	}

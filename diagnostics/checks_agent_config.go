@@ -303,6 +303,9 @@ func speaksTLS(f *Facts) (bool, string) {
 
 func evalTLSDisabled(f *Facts) Result {
 	a := f.Agent
+	if !agentUsable(f) {
+		return Skip("skipped: no usable agent configuration")
+	}
 	if tlsOn(f) {
 		return OK("TLS is enabled (%s)", where(a.TLSEnabled))
 	}
@@ -332,7 +335,7 @@ func fixTLSDisabled(f *Facts) []Step {
 func evalSkipVerify(f *Facts) Result {
 	a := f.Agent
 	if !tlsOn(f) {
-		return Skip("skipped: the agent does not use TLS")
+		return noTLSSkip(f)
 	}
 	if a.SkipVerify.Value == "true" {
 		return Warn("skip_verify is on (%s): the agent accepts any server certificate", where(a.SkipVerify))

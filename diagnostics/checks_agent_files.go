@@ -54,7 +54,7 @@ func agentFileChecks() []Check {
 func evalCertNotConfigured(f *Facts) Result {
 	a := f.Agent
 	if !tlsOn(f) {
-		return Skip("skipped: the agent does not use TLS")
+		return noTLSSkip(f)
 	}
 	h := hostOf(f)
 	switch {
@@ -196,7 +196,7 @@ func firstLine(s string) string {
 
 func evalFilesUnreadable(f *Facts) Result {
 	if !tlsOn(f) {
-		return Skip("skipped: the agent does not use TLS")
+		return noTLSSkip(f)
 	}
 	ps := fileProblems(f)
 	if len(ps) == 0 {
@@ -309,7 +309,7 @@ func evalKeyEncrypted(f *Facts) Result {
 	k := f.Files.Key
 	switch {
 	case !tlsOn(f):
-		return Skip("skipped: the agent does not use TLS")
+		return noTLSSkip(f)
 	case k == nil:
 		return Skip("skipped: no key file is configured")
 	case !k.Exists || k.ReadError != "":
@@ -340,7 +340,7 @@ func fixKeyEncrypted(f *Facts) []Step {
 
 func evalKeyMismatch(f *Facts) Result {
 	if !tlsOn(f) {
-		return Skip("skipped: the agent does not use TLS")
+		return noTLSSkip(f)
 	}
 	leaf := agentLeaf(f)
 	if leaf == nil || f.Files.Key == nil || f.Files.Key.Key == nil {

@@ -111,14 +111,8 @@ func agentHalf(agent Check, f *Facts) (Result, bool) {
 	if f == nil {
 		return Skip("skipped: no facts"), false
 	}
-	for _, k := range agent.Needs {
-		if !f.Has(k) {
-			reason := "not gathered"
-			if msg, ok := f.Errors[k]; ok {
-				reason = msg
-			}
-			return Skip("skipped: %s facts %s", k, reason), false
-		}
+	if r, missing := missingFacts(agent.Needs, f); missing {
+		return r, false
 	}
 	r := agent.Evaluate(f)
 	return r, r.Severity != SeveritySkip
@@ -643,7 +637,7 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 func servedFacts(f *Facts, sc servedCert) *Facts {
 	g := *f
 	ep := &probes.EndpointReport{Address: sc.where, Agent: &probes.Attempt{TLS: &probes.TLSObservation{PeerChain: sc.file.Certs}}}
-	if f.Agent != nil {
+	if agentUsable(f) {
 		ep.VerifyName = hostOf(f).Name
 	}
 	g.Endpoint = ep
@@ -658,7 +652,7 @@ func servedCertEval(id string) func(f *Facts) Result {
 		if !ok {
 			return Skip("skipped: no check %s", id)
 		}
-		if id == "server-cert-untrusted" && (f.Agent == nil || f.Files == nil) {
+		if id == "server-cert-untrusted" && (!agentUsable(f) || f.Files == nil) {
 			return Skip("skipped: the agents' CA file is not on this host")
 		}
 		return perServedCert(f, func(sc servedCert) Result {
@@ -831,7 +825,7 @@ func mgrServerName(f *Facts) Result {
 		if !hasHostSANs(leaf) {
 			return Skip("skipped: the certificate has no SANs (see server-cert-cn-only)")
 		}
-		if f.Agent != nil {
+		if agentUsable(f) {
 			if r, wrong := sniSelectsOther(f, sc); wrong {
 				return r
 			}
@@ -872,7 +866,7 @@ func managerReissue(verify string) func(f *Facts) []Step {
 			keyPath = sc.key.Path
 		}
 		name := hostOf(f).Name
-		if f.Agent == nil && sc.server != nil {
+		if !agentUsable(f) && sc.server != nil {
 			if ns := plainServerNames(sc.server); len(ns) > 0 {
 				name = ns[0]
 			}

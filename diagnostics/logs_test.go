@@ -131,7 +131,7 @@ func TestJoinLogs(t *testing.T) {
 	c := withLogs(Catalog{{ID: "agent-cert-expired", Category: CategoryAgentCert, Title: "t", Needs: []FactKind{FactAgentConfig},
 		Evaluate: func(*Facts) Result { return OK("x") }}})
 	f := &Facts{Now: testNow, Logs: healthyLogs(), Errors: map[FactKind]string{FactAgentConfig: "no agent configuration found"}}
-	if fd := c[0].run(f); fd.Severity != SeveritySkip || fd.Summary != "skipped: agent-config facts no agent configuration found" {
+	if fd := c[0].run(f); fd.Severity != SeveritySkip || fd.Summary != "skipped: no agent-config facts: no agent configuration found" {
 		t.Errorf("got %s %q", fd.Severity, fd.Summary)
 	}
 }
@@ -192,7 +192,7 @@ func TestLogsRead(t *testing.T) {
 	// --no-logs: the log checks say so, the others judge without the logs.
 	f = healthyFacts(newPKI(t))
 	f.Errors[FactLogs] = "not read (--no-logs)"
-	if fd := ch.run(f); fd.Severity != SeveritySkip || fd.Summary != "skipped: logs facts not read (--no-logs)" {
+	if fd := ch.run(f); fd.Severity != SeveritySkip || fd.Summary != "skipped: no logs facts: not read (--no-logs)" {
 		t.Errorf("got %s %q", fd.Severity, fd.Summary)
 	}
 	exp, _ := DefaultCatalog().Lookup("agent-cert-expired")

@@ -67,9 +67,13 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 				return runDemoTUI(ctx, l, flags, env, stdout)
 			}
 
-			fmt.Fprintf(stdout, "Demo lab %q: %s\n", scenario.Name, scenario.Title)
-			fmt.Fprintf(stdout, "  manager endpoint %s (in-process, behaves like NGINX with ssl_verify_client on)\n", l.Addr)
-			fmt.Fprintf(stdout, "  agent config     %s\n\n", l.AgentConfigPath)
+			// Machine formats keep stdout to the report alone; the lab's description goes
+			// with the text report only.
+			if flags.output == "text" {
+				fmt.Fprintf(stdout, "Demo lab %q: %s\n", scenario.Name, scenario.Title)
+				fmt.Fprintf(stdout, "  manager endpoint %s (in-process, behaves like NGINX with ssl_verify_client on)\n", l.Addr)
+				fmt.Fprintf(stdout, "  agent config     %s\n\n", l.AgentConfigPath)
+			}
 
 			report := labEngine(l, flags).Run(ctx, nil, nil, nil)
 			if ctx.Err() != nil {
