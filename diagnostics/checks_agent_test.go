@@ -114,10 +114,14 @@ func TestAgentFileChecks(t *testing.T) {
 			summary: []string{"cert /etc/nginx-agent/agent.crt does not exist"},
 			fix:     []string{"sudo ls -l /etc/nginx-agent"}},
 		{name: "no configuration: TLS off is not judged", id: "agent-tls-disabled", want: SeveritySkip,
-			mutate:  func(f *Facts, _ *testPKI) { f.Agent = &probes.AgentConfig{Searched: []string{"/etc/nginx-agent/nginx-agent.conf"}} },
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent = &probes.AgentConfig{Searched: []string{"/etc/nginx-agent/nginx-agent.conf"}}
+			},
 			summary: []string{"no usable agent configuration"}},
 		{name: "no configuration: files are not judged", id: "agent-cert-file-unreadable", want: SeveritySkip,
-			mutate:  func(f *Facts, _ *testPKI) { f.Agent = &probes.AgentConfig{Searched: []string{"/etc/nginx-agent/nginx-agent.conf"}} },
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent = &probes.AgentConfig{Searched: []string{"/etc/nginx-agent/nginx-agent.conf"}}
+			},
 			summary: []string{"no usable agent configuration"}},
 		{name: "permission denied", id: "agent-cert-file-unreadable", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
