@@ -10,13 +10,14 @@
 #   mtls-doctor logs --since 1h -o json FILE      (parse + classify every line, summary)
 #   LC_ALL=C grep -c -E 'PATTERNS' FILE             (count the lines the classifier looks for)
 #
-# with the file in the page cache, and prints each tool's median wall time and peak RSS
-# (GNU time), the ratio, and both counts. Targets: ours within 2× grep, peak RSS ≤ 64 MB.
+# with the file in the page cache, and prints each tool's median wall and CPU time and
+# peak RSS (GNU time), the ratios, and both counts. Targets: ours within 2× grep, peak RSS ≤ 64 MB.
 # Then it runs the Go benchmarks of logparse (parse+classify per format, Scan).
 #
 #   bench/logs.sh
 #   SIZE_MB=2048 RUNS=5 bench/logs.sh
 #   GOBENCH=0 bench/logs.sh       # skip the go test -bench part
+#   KEEP=1 bench/logs.sh          # keep the temp dir (the log) for a profile
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-1024}
@@ -30,7 +31,7 @@ done
 [ -x /usr/bin/time ] || { echo "logs.sh: GNU time (/usr/bin/time) not found: apt-get install time" >&2; exit 3; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mtls-doctor-logs.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+if [ -n "${KEEP:-}" ]; then trap 'echo "kept $WORK" >&2' EXIT; else trap 'rm -rf "$WORK"' EXIT; fi
 
 echo "building mtls-doctor" >&2
 (cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
@@ -63,9 +64,9 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 : >"$WORK/ours.t"
 : >"$WORK/grep.t"
 for i in $(seq "$RUNS"); do
-	/usr/bin/time -f '%e %M' -o "$WORK/t" "$WORK/mtls-doctor" logs --since 1h -o json "$LOG" >"$WORK/ours.json"
+	/usr/bin/time -f '%e %M %U %S' -o "$WORK/t" "$WORK/mtls-doctor" logs --since 1h -o json "$LOG" >"$WORK/ours.json"
 	cat "$WORK/t" >>"$WORK/ours.t"
-	/usr/bin/time -f '%e %M' -o "$WORK/t" env LC_ALL=C grep -c -E "$PATTERNS" "$LOG" >"$WORK/grep.count" || true
+	/usr/bin/time -f '%e %M %U %S' -o "$WORK/t" env LC_ALL=C grep -c -E "$PATTERNS" "$LOG" >"$WORK/grep.count" || true
 	cat "$WORK/t" >>"$WORK/grep.t"
 	echo "run $i: ours $(tail -n1 "$WORK/ours.t" | cut -d' ' -f1)s, grep $(tail -n1 "$WORK/grep.t" | cut -d' ' -f1)s" >&2
 done
@@ -74,21 +75,23 @@ ours_s=$(cut -d' ' -f1 "$WORK/ours.t" | median)
 grep_s=$(cut -d' ' -f1 "$WORK/grep.t" | median)
 ours_rss=$(cut -d' ' -f2 "$WORK/ours.t" | sort -n | tail -n1)
 grep_rss=$(cut -d' ' -f2 "$WORK/grep.t" | sort -n | tail -n1)
+ours_cpu=$(awk '{ print $3 + $4 }' "$WORK/ours.t" | median)
+grep_cpu=$(awk '{ print $3 + $4 }' "$WORK/grep.t" | median)
 ours_events=$(grep -o '"count": [0-9]*' "$WORK/ours.json" | awk '{ s += $2 } END { print s + 0 }')
 grep_count=$(cat "$WORK/grep.count")
 
 awk -v b="$BYTES" -v l="$LINES" -v os="$ours_s" -v gs="$grep_s" -v orss="$ours_rss" -v grss="$grep_rss" \
-	-v oe="$ours_events" -v gc="$grep_count" -v runs="$RUNS" 'BEGIN {
+	-v oe="$ours_events" -v gc="$grep_count" -v runs="$RUNS" -v oc="$ours_cpu" -v gcpu="$grep_cpu" 'BEGIN {
 	mb = b / 1048576
 	printf "log: %.0f MiB, %d lines (real nginx 1.22.1 lines), %d runs, medians\n", mb, l, runs
-	printf "  mtls-doctor logs   %6.2f s  %7.1f MiB/s  peak RSS %6.1f MiB  %d events\n", os, mb / os, orss / 1024, oe
-	printf "  grep -c -E         %6.2f s  %7.1f MiB/s  peak RSS %6.1f MiB  %d matching lines\n", gs, mb / gs, grss / 1024, gc
-	printf "  ratio ours/grep    %6.2f  (target <= 2)   RSS target <= 64 MiB: %s\n", os / gs, (orss / 1024 <= 64 ? "met" : "MISSED")
+	printf "  mtls-doctor logs   %6.2f s wall %6.2f s CPU  %7.1f MiB/s  peak RSS %6.1f MiB  %d events\n", os, oc, mb / os, orss / 1024, oe
+	printf "  grep -c -E         %6.2f s wall %6.2f s CPU  %7.1f MiB/s  peak RSS %6.1f MiB  %d matching lines\n", gs, gcpu, mb / gs, grss / 1024, gc
+	printf "  ratio ours/grep    %6.2f wall (target <= 2), %.2f CPU; RSS target <= 64 MiB: %s\n", os / gs, oc / gcpu, (orss / 1024 <= 64 ? "met" : "MISSED")
 }'
 [ "$ours_events" = "$grep_count" ] || echo "note: event count differs from grep's line count" >&2
 
 if [ "${GOBENCH:-1}" != 0 ]; then
 	echo
 	(cd "$ROOT" && go test -run '^$' -bench 'ParseClassify' ./logparse | grep -E '^Benchmark')
-	(cd "$ROOT" && MTLS_BENCH_LOG_MB=$SIZE_MB go test -run '^$' -bench 'Scan' -benchtime 3x ./logparse | grep -E '^Benchmark')
+	(cd "$ROOT" && MTLS_BENCH_LOG_FILE=$LOG go test -run '^$' -bench 'Scan' -benchtime 3x ./logparse | grep -E '^Benchmark')
 fi

@@ -69,7 +69,8 @@ func BenchmarkParseClassify(b *testing.B) {
 
 // BenchmarkScan builds a synthetic NGINX error log of MTLS_BENCH_LOG_MB megabytes
 // (default 1024) from the real lines, stamped inside the last hour, and scans it whole
-// with Scan: MB/s, and peak heap and RSS while scanning.
+// with Scan: MB/s, and peak heap and RSS while scanning. MTLS_BENCH_LOG_FILE scans a
+// given file instead, over the hour before now.
 func BenchmarkScan(b *testing.B) {
 	size := int64(1024)
 	if v, err := strconv.Atoi(os.Getenv("MTLS_BENCH_LOG_MB")); err == nil && v > 0 {
@@ -77,8 +78,18 @@ func BenchmarkScan(b *testing.B) {
 	}
 	now := time.Date(2026, 11, 22, 17, 0, 0, 0, time.Local)
 	path := filepath.Join(b.TempDir(), "error.log")
-	written := writeSyntheticLog(b, path, size<<20, now, realLines(b))
+	var written int64
 	files := []File{{Path: path, Type: TypeNginxError}}
+	if p := os.Getenv("MTLS_BENCH_LOG_FILE"); p != "" {
+		// A log built elsewhere (bench/logs.sh), read as `mtls-doctor logs FILE` does.
+		st, err := os.Stat(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		now, written, files = time.Now(), st.Size(), []File{{Path: p, Type: TypeAuto}}
+	} else {
+		written = writeSyntheticLog(b, path, size<<20, now, realLines(b))
+	}
 	b.SetBytes(written)
 	// Sample the Go heap without stopping the world (runtime/metrics, not ReadMemStats).
 	var peakHeap atomic.Uint64

@@ -160,15 +160,22 @@ var errorPrefixes = []string{
 	"SSL_do_handshake() failed", "connect() failed", "no live upstreams", "upstream timed out",
 }
 
-// mayClassifyError reports whether a message can classify: false means ClassifyError is
+// mayClassifyError reports whether a message can classify, and up to which field of the
+// line ClassifyError reads (an index into errorFields). ok false means ClassifyError is
 // false for every line with this message.
-func mayClassifyError(msg string) bool {
+func mayClassifyError(msg string) (last int, ok bool) {
 	for _, p := range errorPrefixes {
 		if strings.HasPrefix(msg, p) {
-			return true
+			switch p {
+			case "client sent ":
+				return 2, true // request: the "PRI * HTTP/2.0" check
+			case "connect() failed", "no live upstreams", "upstream timed out":
+				return 4, true // upstream: grpc:// or not
+			}
+			return 1, true // client and server
 		}
 	}
-	return false
+	return 0, false
 }
 
 // handshakeAlerts maps the TLS alert numbers a client sends when it refuses the server's

@@ -37,10 +37,23 @@ var errorLevels = []string{"emerg", "alert", "crit", "error", "warn", "notice", 
 // LevelRank returns the severity rank of an NGINX error-log level: 0 for emerg up to 7
 // for debug, -1 for an unknown name. error_log LEVEL keeps lines whose rank is ≤ LEVEL's.
 func LevelRank(level string) int {
-	for i, l := range errorLevels {
-		if l == level {
-			return i
-		}
+	switch level { // a switch, not a loop: it runs on every line of a scan
+	case "emerg":
+		return 0
+	case "alert":
+		return 1
+	case "crit":
+		return 2
+	case "error":
+		return 3
+	case "warn":
+		return 4
+	case "notice":
+		return 5
+	case "info":
+		return 6
+	case "debug":
+		return 7
 	}
 	return -1
 }
@@ -54,7 +67,7 @@ var errorFields = [...]string{"client", "server", "request", "subrequest", "upst
 func ParseErrorLine(line string, loc *time.Location) (ErrorEntry, bool) {
 	e, rest, ok := parseErrorHeader(line, loc, nil)
 	if ok {
-		parseErrorBody(&e, rest)
+		parseErrorBody(&e, rest, len(errorFields)-1)
 	}
 	return e, ok
 }
@@ -92,11 +105,11 @@ func parseErrorHeader(line string, loc *time.Location, cache *timeCache) (e Erro
 	if end < 0 {
 		return e, "", false
 	}
-	e.Level = rest[2:end]
-	if LevelRank(e.Level) < 0 {
+	rank := LevelRank(rest[2:end])
+	if rank < 0 {
 		return e, "", false
 	}
-	e.Level = errorLevels[LevelRank(e.Level)] // not an alias of the line
+	e.Level = errorLevels[rank] // not an alias of the line
 	rest = rest[end+1:]
 	if !strings.HasPrefix(rest, " ") {
 		return e, "", false
@@ -121,12 +134,13 @@ func parseErrorHeader(line string, loc *time.Location, cache *timeCache) (e Erro
 	return e, rest, true
 }
 
-// parseErrorBody splits the message, the " while " action and the trailing fields.
-func parseErrorBody(e *ErrorEntry, rest string) {
+// parseErrorBody splits the message, the " while " action and the trailing fields up to
+// field index last (len(errorFields)-1 for all).
+func parseErrorBody(e *ErrorEntry, rest string, last int) {
 	msg := rest
 	if i := strings.Index(rest, ", client: "); i >= 0 {
 		msg = rest[:i]
-		parseErrorFields(e, rest[i+2:])
+		parseErrorFields(e, rest[i+2:], last)
 	}
 	if i := strings.LastIndex(msg, " while "); i >= 0 {
 		e.Action = msg[i+len(" while "):]
@@ -135,11 +149,12 @@ func parseErrorBody(e *ErrorEntry, rest string) {
 	e.Message = msg
 }
 
-// parseErrorFields reads "client: a, server: b, request: "…", …". A value runs up to the
+// parseErrorFields reads "client: a, server: b, request: "…", …", up to field index
+// last. A value runs up to the
 // next ", key: " of a field that may follow it; a quoted value also needs its closing
 // quote right before that separator, so a request line holding ", host: " stays whole
 // unless it also holds the quote.
-func parseErrorFields(e *ErrorEntry, s string) {
+func parseErrorFields(e *ErrorEntry, s string, last int) {
 	dst := [...]*string{&e.Client, &e.Server, &e.Request, &e.Subrequest, &e.Upstream, &e.Host, &e.Referrer}
 	next := 0
 	for s != "" {
@@ -171,7 +186,7 @@ func parseErrorFields(e *ErrorEntry, s string) {
 			}
 		}
 		*dst[k] = v
-		if end < 0 {
+		if end < 0 || k >= last {
 			return
 		}
 		s = s[end+len(", "):] // starts with the next "name: "

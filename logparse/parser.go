@@ -68,10 +68,11 @@ func (p *Parser) Parse(line string) (Event, time.Time, LineStatus) {
 func (p *Parser) parse(line string) (Event, time.Time, LineStatus) {
 	if p.Type == TypeNginxError || p.Type == TypeAuto {
 		if e, rest, ok := parseErrorHeader(line, p.Location, &p.times); ok {
-			if !mayClassifyError(rest) {
+			last, ok := mayClassifyError(rest)
+			if !ok {
 				return Event{}, e.Time, LineUnclassified
 			}
-			parseErrorBody(&e, rest)
+			parseErrorBody(&e, rest, last)
 			return status(ClassifyError(&e))
 		} else if p.Type == TypeNginxError {
 			return Event{}, time.Time{}, LineUnparsed

@@ -32,10 +32,18 @@ type group struct {
 // maxClients, three example lines), so its size does not grow with the log.
 type aggregator struct {
 	groups map[aggKey]*group
-	// last spares the map lookup while events of one group follow each other.
-	lastKey   aggKey
-	lastGroup *group
+	// recent are the first groups made, searched before the map: a log holds a few
+	// kinds, and comparing three fields is cheaper than hashing them.
+	recent []recentGroup
 }
+
+type recentGroup struct {
+	k aggKey
+	g *group
+}
+
+// maxRecent bounds the linear search.
+const maxRecent = 16
 
 func newAggregator() *aggregator { return &aggregator{groups: map[aggKey]*group{}} }
 
@@ -51,19 +59,7 @@ func Aggregate(events []Event) []Summary {
 // add counts ev. line is the raw line (it may alias a reused buffer and is copied only
 // when kept as an example); ev's strings may alias it too and are cloned when stored.
 func (a *aggregator) add(ev *Event, file string, line []byte) {
-	k := aggKey{ev.Kind, ev.Source, ev.X509Code}
-	g := a.lastGroup
-	if g == nil || k != a.lastKey {
-		g = a.groups[k]
-		if g == nil {
-			g = &group{
-				Summary: Summary{Kind: ev.Kind, Source: ev.Source, X509Code: ev.X509Code, X509Text: strings.Clone(ev.X509Text)},
-				clients: map[string]*clientCount{}, files: map[string]bool{},
-			}
-			a.groups[k] = g
-		}
-		a.lastKey, a.lastGroup = k, g
-	}
+	g := a.group(ev)
 	g.Count++
 	if g.FirstSeen.IsZero() || ev.Time.Before(g.FirstSeen) {
 		g.FirstSeen = ev.Time
@@ -90,6 +86,28 @@ func (a *aggregator) add(ev *Event, file string, line []byte) {
 type clientCount struct {
 	name string
 	n    int
+}
+
+// group finds or makes the group of ev.
+func (a *aggregator) group(ev *Event) *group {
+	for _, r := range a.recent {
+		if r.k.code == ev.X509Code && r.k.source == ev.Source && r.k.kind == ev.Kind {
+			return r.g
+		}
+	}
+	k := aggKey{ev.Kind, ev.Source, ev.X509Code}
+	g := a.groups[k]
+	if g == nil {
+		g = &group{
+			Summary: Summary{Kind: ev.Kind, Source: ev.Source, X509Code: ev.X509Code, X509Text: strings.Clone(ev.X509Text)},
+			clients: map[string]*clientCount{}, files: map[string]bool{},
+		}
+		a.groups[k] = g
+		if len(a.recent) < maxRecent {
+			a.recent = append(a.recent, recentGroup{k, g})
+		}
+	}
+	return g
 }
 
 // countClient adds n events of client c (which may alias a reused buffer: only a copy
