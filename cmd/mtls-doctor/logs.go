@@ -197,7 +197,7 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error
 	if rep.From.IsZero() {
 		b.WriteString("Logs read (whole files):\n")
 	} else {
-		fmt.Fprintf(&b, "Logs read (last %s, %s to %s):\n", since, rep.From.Format("2006-01-02 15:04"), rep.To.Format("15:04"))
+		fmt.Fprintf(&b, "Logs read (last %s, %s to %s):\n", shortDuration(since), rep.From.Format("2006-01-02 15:04"), rep.To.Format("15:04"))
 	}
 	for _, f := range rep.Files {
 		if f.Skipped != "" {
@@ -253,6 +253,18 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error
 	fmt.Fprintf(&b, "\nmtls-doctor explain %s  shows the fix.\n", rep.Summaries[0].Kind)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// shortDuration prints 1h rather than 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func clientList(cs []logparse.ClientCount, max int) string {
