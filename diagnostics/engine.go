@@ -108,11 +108,17 @@ func (e *Engine) Run(ctx context.Context, only []string, prev *Facts, observe fu
 		facts.clear(k)
 	}
 
+	// A kind is resolved once gathered or failed; kinds not being gathered (kept from prev)
+	// count as resolved. Checks are judged as soon as what they read is resolved.
+	resolved := map[FactKind]bool{}
+	for _, k := range FactOrder {
+		resolved[k] = !slices.Contains(needed, k) || facts.Has(k)
+	}
 	done := make([]bool, len(checks))
 	findings := make([]Finding, len(checks))
 	evaluateReady := func() {
 		for i, ch := range checks {
-			if done[i] || !ready(ch, facts) {
+			if done[i] || !ready(ch, resolved) {
 				continue
 			}
 			findings[i] = ch.run(facts)
@@ -121,22 +127,7 @@ func (e *Engine) Run(ctx context.Context, only []string, prev *Facts, observe fu
 		}
 	}
 	evaluateReady()
-	for _, k := range FactOrder {
-		if !slices.Contains(needed, k) || facts.Has(k) {
-			continue
-		}
-		if ctx.Err() != nil {
-			facts.Errors[k] = "cancelled"
-		} else {
-			observe(Event{Type: EventGathering, Fact: k})
-			err := e.Gatherer.Gather(ctx, k, facts)
-			if err != nil {
-				facts.Errors[k] = err.Error()
-			}
-			observe(Event{Type: EventGathered, Fact: k, Err: err})
-		}
-		evaluateReady()
-	}
+	e.gather(ctx, facts, resolved, observe, evaluateReady)
 	// Anything left needs a kind that was never gathered; run reports the skip.
 	for i, ch := range checks {
 		if !done[i] {
@@ -191,14 +182,67 @@ func neededKinds(checks []Check) []FactKind {
 	return out
 }
 
-// ready reports whether every fact ch needs or wants has been gathered or has failed to
-// gather.
-func ready(ch Check, f *Facts) bool {
-	for _, k := range slices.Concat(ch.Needs, ch.Wants) {
-		if !f.Has(k) {
-			if _, failed := f.Errors[k]; !failed {
-				return false
+// gather gathers every unresolved kind, each as soon as the kinds it reads are resolved, so
+// that independent kinds (the endpoint probe and the NGINX configuration) overlap. Each
+// gatherer fills its own snapshot of facts, adopted when it returns, so checks judged
+// meanwhile never see a half-written kind; only this goroutine writes facts.
+func (e *Engine) gather(ctx context.Context, facts *Facts, resolved map[FactKind]bool, observe func(Event), after func()) {
+	type result struct {
+		kind FactKind
+		work *Facts
+		err  error
+	}
+	results := make(chan result)
+	running := map[FactKind]bool{}
+	start := func() {
+		for _, k := range FactOrder {
+			if resolved[k] || running[k] || !depsResolved(k, resolved) {
+				continue
 			}
+			if ctx.Err() != nil {
+				facts.Errors[k] = "cancelled"
+				resolved[k] = true
+				continue
+			}
+			running[k] = true
+			observe(Event{Type: EventGathering, Fact: k})
+			work := facts.snapshot()
+			go func() { results <- result{k, work, e.Gatherer.Gather(ctx, k, work)} }()
+		}
+	}
+	start()
+	for len(running) > 0 {
+		r := <-results
+		delete(running, r.kind)
+		facts.adopt(r.work)
+		resolved[r.kind] = true
+		if r.err != nil {
+			facts.Errors[r.kind] = r.err.Error()
+		}
+		observe(Event{Type: EventGathered, Fact: r.kind, Err: r.err})
+		after()
+		start()
+		if len(running) == 0 {
+			after() // kinds resolved by cancellation in start
+		}
+	}
+}
+
+func depsResolved(k FactKind, resolved map[FactKind]bool) bool {
+	for _, d := range factDeps[k] {
+		if !resolved[d] {
+			return false
+		}
+	}
+	return true
+}
+
+// ready reports whether every fact ch needs or wants is resolved (gathered, failed, or not
+// being gathered in this run).
+func ready(ch Check, resolved map[FactKind]bool) bool {
+	for _, k := range slices.Concat(ch.Needs, ch.Wants) {
+		if !resolved[k] {
+			return false
 		}
 	}
 	return true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,12 +15,15 @@ import (
 
 // recordingGatherer fills facts with empty values and records what it was asked for.
 type recordingGatherer struct {
+	mu    sync.Mutex // kinds whose dependencies are met are gathered concurrently
 	asked []FactKind
 	fail  map[FactKind]error
 }
 
 func (g *recordingGatherer) Gather(_ context.Context, k FactKind, f *Facts) error {
+	g.mu.Lock()
 	g.asked = append(g.asked, k)
+	g.mu.Unlock()
 	if err := g.fail[k]; err != nil {
 		return err
 	}
@@ -140,5 +144,62 @@ func TestEngineCancelledSkipsGathering(t *testing.T) {
 		if f.Severity != SeveritySkip || !strings.Contains(f.Summary, "cancelled") {
 			t.Fatalf("%s = %s %q", f.ID, f.Severity, f.Summary)
 		}
+	}
+}
+
+// TestEngineOverlapsIndependentKinds: the endpoint probe and the NGINX configuration read
+// nothing of each other, so neither waits for the other; logs wait for NGINX.
+func TestEngineOverlapsIndependentKinds(t *testing.T) {
+	endpointStarted, nginxStarted := make(chan struct{}), make(chan struct{})
+	var overlapped, logsAfterNginx bool
+	var nginxDone bool
+	var mu sync.Mutex
+	wait := func(ch chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+	g := GathererFunc(func(_ context.Context, k FactKind, f *Facts) error {
+		switch k {
+		case FactAgentConfig:
+			f.Agent = &probes.AgentConfig{}
+		case FactAgentFiles:
+			f.Files = &probes.AgentFiles{}
+		case FactEndpoint:
+			close(endpointStarted)
+			ok := wait(nginxStarted)
+			mu.Lock()
+			overlapped = ok
+			mu.Unlock()
+			f.Endpoint = &probes.EndpointReport{}
+		case FactNginx:
+			close(nginxStarted)
+			wait(endpointStarted)
+			f.Nginx = &probes.NginxFacts{}
+			mu.Lock()
+			nginxDone = true
+			mu.Unlock()
+		case FactLogs:
+			mu.Lock()
+			logsAfterNginx = nginxDone
+			mu.Unlock()
+		}
+		return nil
+	})
+	cat := Catalog{{ID: "all", Category: CategoryNetwork, Title: "all",
+		Needs:    []FactKind{FactEndpoint, FactNginx, FactLogs},
+		Evaluate: func(f *Facts) Result { return OK("endpoint %v nginx %v", f.Endpoint != nil, f.Nginx != nil) }}}
+	r := (&Engine{Catalog: cat, Gatherer: g}).Run(context.Background(), nil, nil, nil)
+	if !overlapped {
+		t.Error("the endpoint probe waited for the NGINX configuration (or the other way round)")
+	}
+	if !logsAfterNginx {
+		t.Error("logs were gathered before the NGINX configuration they read")
+	}
+	if r.Facts.Endpoint == nil || r.Facts.Nginx == nil {
+		t.Errorf("gathered facts were not adopted: endpoint %v nginx %v", r.Facts.Endpoint, r.Facts.Nginx)
 	}
 }

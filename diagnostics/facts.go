@@ -103,3 +103,40 @@ func (f *Facts) clear(kind FactKind) {
 	}
 	delete(f.Errors, kind)
 }
+
+// take copies kind's field from src.
+func (f *Facts) take(kind FactKind, src *Facts) {
+	switch kind {
+	case FactAgentConfig:
+		f.Agent = src.Agent
+	case FactAgentFiles:
+		f.Files = src.Files
+	case FactEndpoint:
+		f.Endpoint = src.Endpoint
+	case FactNginx:
+		f.Nginx = src.Nginx
+	case FactLogs:
+		f.Logs = src.Logs
+	}
+}
+
+// snapshot is a copy of f for one gatherer to read and fill while others run.
+func (f *Facts) snapshot() *Facts {
+	c := *f
+	c.Errors = make(map[FactKind]string, len(f.Errors))
+	for k, v := range f.Errors {
+		c.Errors[k] = v
+	}
+	return &c
+}
+
+// adopt takes from work every kind it gathered that f does not have yet: the kind a
+// gatherer was started for, and any it filled on the way (the agent-config gatherer reads
+// NGINX's configuration to tell a manager-only host).
+func (f *Facts) adopt(work *Facts) {
+	for _, k := range FactOrder {
+		if work.Has(k) && !f.Has(k) {
+			f.take(k, work)
+		}
+	}
+}
