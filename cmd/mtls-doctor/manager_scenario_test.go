@@ -31,7 +31,7 @@ import (
 // NGINX's agent server block and the agent certificate handed to --cert.
 type mgrLab struct {
 	dir                        string
-	root, inter, server, agent *labCert
+	root, inter, server, agent *pki.Cert
 	rootPEM, caPEM             string
 	srv                        nginxlab.Server
 	level                      string // error_log level ("" = info)
@@ -55,12 +55,12 @@ func newMgrLab(t *testing.T) *mgrLab {
 	t.Helper()
 	l := &mgrLab{dir: t.TempDir()}
 	l.root = newRoot(t, "nms-ca")
-	l.inter = l.root.issue(t, caSpec("nms-int-ca"))
-	l.server = l.inter.issue(t, certSpec{subject: leafSpec(labName).subject, dns: []string{labName},
-		eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	l.inter = issue(t, l.root, caSpec("nms-int-ca"))
+	l.server = issue(t, l.inter, pki.Spec{CommonName: labName, DNSNames: []string{labName},
+		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	l.rootPEM = writeCerts(t, l.path("root.pem"), l.root)
 	l.caPEM = writeCerts(t, l.path("ca.pem"), l.inter, l.root)
-	l.useAgent(t, l.root.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+	l.useAgent(t, issue(t, l.root, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 	l.backend = nginxlab.StartBackend(t)
 	l.srv = nginxlab.Server{
 		Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
@@ -74,7 +74,7 @@ func newMgrLab(t *testing.T) *mgrLab {
 func (l *mgrLab) path(name string) string { return filepath.Join(l.dir, name) }
 
 // useAgent makes chain (leaf first) the agent's certificate file.
-func (l *mgrLab) useAgent(t *testing.T, chain ...*labCert) {
+func (l *mgrLab) useAgent(t *testing.T, chain ...*pki.Cert) {
 	t.Helper()
 	l.agent = chain[0]
 	l.agentCert = writeCerts(t, l.path(fmt.Sprintf("agent-%d.crt", time.Now().UnixNano())), chain...)
@@ -133,49 +133,47 @@ var mgrScenarios = []mgrScenario{
 		name: "chain-exceeds-verify-depth", want: "client-verify-depth", sev: "fail", verify: true,
 		at: "server {",
 		setup: func(t *testing.T, l *mgrLab) {
-			a := l.root.issue(t, caSpec("nms-agent-int-a"))
-			b := a.issue(t, caSpec("nms-agent-int-b"))
-			l.useAgent(t, b.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)), b, a)
+			a := issue(t, l.root, caSpec("nms-agent-int-a"))
+			b := issue(t, a, caSpec("nms-agent-int-b"))
+			l.useAgent(t, issue(t, b, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)), b, a)
 		},
 	},
 	{
 		name: "agent-from-other-ca", want: "agent-cert-unknown-ca", sev: "fail", verify: true,
 		at: "ssl_client_certificate",
 		setup: func(t *testing.T, l *mgrLab) {
-			l.useAgent(t, newRoot(t, "other-ca").issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+			l.useAgent(t, issue(t, newRoot(t, "other-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 	},
 	{
 		name: "agent-from-recreated-ca", want: "agent-cert-unknown-ca", sev: "fail", verify: true,
 		setup: func(t *testing.T, l *mgrLab) {
-			l.useAgent(t, newRoot(t, "nms-ca").issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+			l.useAgent(t, issue(t, newRoot(t, "nms-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 	},
 	{
 		name: "agent-cert-expired", want: "agent-cert-rejected", sev: "fail", verify: true,
 		setup: func(t *testing.T, l *mgrLab) {
-			spec := leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)
-			spec.notBefore, spec.notAfter = time.Now().Add(-400*24*time.Hour), time.Now().Add(-24*time.Hour)
-			l.useAgent(t, l.root.issue(t, spec))
+			l.useAgent(t, issue(t, l.root, expiredSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 	},
 	{
 		name: "agent-cert-serverauth-only", want: "agent-cert-rejected", sev: "fail", verify: true,
 		setup: func(t *testing.T, l *mgrLab) {
-			l.useAgent(t, l.root.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageServerAuth)))
+			l.useAgent(t, issue(t, l.root, leafSpec("agent-01.test.local", x509.ExtKeyUsageServerAuth)))
 		},
 	},
 	{
 		name: "agent-cert-revoked", want: "agent-cert-revoked", sev: "fail", verify: true, at: "ssl_crl",
 		setup: func(t *testing.T, l *mgrLab) {
 			l.srv.CRL = l.path("crl.pem")
-			writeFile(t, l.srv.CRL, l.root.crlPEM(t, l.agent), 0o644)
+			writeFile(t, l.srv.CRL, crlPEM(t, l.root, l.agent), 0o644)
 		},
 	},
 	{
 		name: "crl-expired", want: "crl-expired", sev: "fail", verify: true, at: "ssl_crl",
 		setup: func(t *testing.T, l *mgrLab) {
-			der, err := pki.New(time.Now().Add(-30 * 24 * time.Hour)).CRL(&pki.Cert{Cert: l.root.cert, Key: l.root.key})
+			der, err := pki.New(time.Now().Add(-30 * 24 * time.Hour)).CRL(l.root)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,9 +184,9 @@ var mgrScenarios = []mgrScenario{
 	{
 		name: "crl-missing-for-intermediate", want: "crl-missing", sev: "fail", verify: true, at: "ssl_crl",
 		setup: func(t *testing.T, l *mgrLab) {
-			l.useAgent(t, l.inter.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)), l.inter)
+			l.useAgent(t, issue(t, l.inter, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)), l.inter)
 			l.srv.CRL = l.path("crl.pem")
-			writeFile(t, l.srv.CRL, l.root.crlPEM(t), 0o644)
+			writeFile(t, l.srv.CRL, crlPEM(t, l.root), 0o644)
 		},
 	},
 	{
@@ -216,7 +214,7 @@ var mgrScenarios = []mgrScenario{
 		name: "optional-no-ca", want: "nginx-ssl-verify-optional-no-ca", sev: "warn", at: "ssl_verify_client optional_no_ca",
 		setup: func(t *testing.T, l *mgrLab) {
 			l.srv.VerifyClient = "optional_no_ca"
-			l.useAgent(t, newRoot(t, "other-ca").issue(t, leafSpec("intruder", x509.ExtKeyUsageClientAuth)))
+			l.useAgent(t, issue(t, newRoot(t, "other-ca"), leafSpec("intruder", x509.ExtKeyUsageClientAuth)))
 			l.srv.Extra += "ssl_trusted_certificate " + l.rootPEM + ";\n"
 			l.srv.ClientCA = ""
 		},
@@ -231,9 +229,7 @@ var mgrScenarios = []mgrScenario{
 		setup: func(t *testing.T, l *mgrLab) {
 			l.srv.Extra = strings.Replace(grpcErrors, "error_page 495 496 = @grpc_unauthenticated;\n", "", 1) +
 				"location /f5.nginx.agent.sdk.Commander/ {\n    error_page 495 496 = @grpc_unauthenticated;\n    grpc_pass grpc://" + l.backend.Addr() + ";\n}\n"
-			spec := leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)
-			spec.notBefore, spec.notAfter = time.Now().Add(-400*24*time.Hour), time.Now().Add(-24*time.Hour)
-			l.useAgent(t, l.root.issue(t, spec))
+			l.useAgent(t, issue(t, l.root, expiredSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 		client: func(t *testing.T, l *mgrLab, rep *probes.EndpointReport) {
 			if h := rep.Agent.HTTP; h == nil || h.Status != 400 || h.ContentType != "text/html" {
@@ -245,9 +241,7 @@ var mgrScenarios = []mgrScenario{
 		name: "error-log-at-notice", want: "nginx-log-level-hides-mtls", sev: "warn", at: "error_log ",
 		setup: func(t *testing.T, l *mgrLab) {
 			l.level = "notice"
-			spec := leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)
-			spec.notBefore, spec.notAfter = time.Now().Add(-400*24*time.Hour), time.Now().Add(-24*time.Hour)
-			l.useAgent(t, l.root.issue(t, spec))
+			l.useAgent(t, issue(t, l.root, expiredSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 		client: func(t *testing.T, l *mgrLab, rep *probes.EndpointReport) {
 			time.Sleep(200 * time.Millisecond) // NGINX writes a request's lines as it handles it
@@ -260,7 +254,7 @@ var mgrScenarios = []mgrScenario{
 		name: "grpc-errors-unmapped", want: "nginx-grpc-errors-unmapped", sev: "warn", at: "server {",
 		setup: func(t *testing.T, l *mgrLab) {
 			l.srv.Extra = ""
-			l.useAgent(t, newRoot(t, "nms-ca").issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+			l.useAgent(t, issue(t, newRoot(t, "nms-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 		client: func(t *testing.T, l *mgrLab, rep *probes.EndpointReport) {
 			if h := rep.Agent.HTTP; h == nil || h.Status != 400 || h.ContentType != "text/html" {
@@ -302,7 +296,7 @@ var mgrScenarios = []mgrScenario{
 	{
 		name: "key-does-not-match", want: "nginx-config-invalid", sev: "fail", rejected: "key values mismatch",
 		setup: func(t *testing.T, l *mgrLab) {
-			l.srv.Key = writeKey(t, l.path("other.key"), l.root.issue(t, leafSpec("x")))
+			l.srv.Key = writeKey(t, l.path("other.key"), issue(t, l.root, leafSpec("x")))
 		},
 	},
 	{
@@ -560,9 +554,9 @@ func TestManagerFromNginxDump(t *testing.T) {
 func TestBothSidesRealNginx(t *testing.T) {
 	nginxlab.Require(t)
 	l := newLab(t)
-	a := l.root.issue(t, caSpec("nms-agent-int-a"))
-	b := a.issue(t, caSpec("nms-agent-int-b"))
-	leaf := b.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
+	a := issue(t, l.root, caSpec("nms-agent-int-a"))
+	b := issue(t, a, caSpec("nms-agent-int-b"))
+	leaf := issue(t, b, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
 	l.conf.cert = writeCerts(t, l.path("agent-deep.crt"), leaf, b, a)
 	l.conf.key = writeKey(t, l.path("agent-deep.key"), leaf)
 	l.srv.ClientCA = l.rootPEM

@@ -3,16 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,145 +15,71 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // labName is the management plane's name: in the server certificate's SANs, NGINX's
 // server_name and the agent's server.command.
 const labName = "nim.test.local"
 
-// labCert is a certificate generated at test time with its key (ECDSA P-256: quick to
-// make, and what NGINX and Go both take without fuss).
-type labCert struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-// certSpec says what to issue. Zero values give a one-year leaf valid from an hour ago.
-type certSpec struct {
-	subject   pkix.Name
-	dns       []string
-	ips       []net.IP
-	ca        bool
-	eku       []x509.ExtKeyUsage
-	notBefore time.Time
-	notAfter  time.Time
+// issue signs spec with parent (nil: self-signed), its validity placed around now. Keys
+// are ECDSA P-256: quick to make, and what NGINX and Go both take without fuss.
+func issue(t testing.TB, parent *pki.Cert, spec pki.Spec) *pki.Cert {
+	t.Helper()
+	c, err := pki.New(time.Now()).Issue(parent, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // newRoot makes a self-signed root CA.
-func newRoot(t testing.TB, cn string) *labCert {
-	t.Helper()
-	return issue(t, nil, certSpec{subject: pkix.Name{Organization: []string{"mtls-doctor lab"}, CommonName: cn}, ca: true})
-}
-
-// issue signs spec with parent (nil: self-signed).
-func (parent *labCert) issue(t testing.TB, spec certSpec) *labCert {
-	t.Helper()
-	return issue(t, parent, spec)
-}
-
-func issue(t testing.TB, parent *labCert, spec certSpec) *labCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if spec.notBefore.IsZero() {
-		spec.notBefore = now.Add(-time.Hour)
-	}
-	if spec.notAfter.IsZero() {
-		spec.notAfter = now.Add(365 * 24 * time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               spec.subject,
-		NotBefore:             spec.notBefore,
-		NotAfter:              spec.notAfter,
-		BasicConstraintsValid: true,
-		IsCA:                  spec.ca,
-		DNSNames:              spec.dns,
-		IPAddresses:           spec.ips,
-		ExtKeyUsage:           spec.eku,
-	}
-	if spec.ca {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	}
-	signer, signerKey := tmpl, crypto.Signer(key)
-	if parent != nil {
-		signer, signerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, key.Public(), signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &labCert{cert: c, key: key}
-}
+func newRoot(t testing.TB, cn string) *pki.Cert { return issue(t, nil, caSpec(cn)) }
 
 // leafSpec is an end-entity certificate named cn with the given purposes.
-func leafSpec(cn string, eku ...x509.ExtKeyUsage) certSpec {
-	return certSpec{subject: pkix.Name{Organization: []string{"mtls-doctor lab"}, CommonName: cn}, eku: eku}
+func leafSpec(cn string, eku ...x509.ExtKeyUsage) pki.Spec {
+	return pki.Spec{CommonName: cn, EKU: eku}
 }
 
-// caSpec is an intermediate CA named cn.
-func caSpec(cn string) certSpec {
-	return certSpec{subject: pkix.Name{Organization: []string{"mtls-doctor lab"}, CommonName: cn}, ca: true}
+// caSpec is a CA named cn.
+func caSpec(cn string) pki.Spec { return pki.Spec{CommonName: cn, IsCA: true} }
+
+// expiredSpec is leafSpec valid from 400 days ago until yesterday.
+func expiredSpec(cn string, eku ...x509.ExtKeyUsage) pki.Spec {
+	s := leafSpec(cn, eku...)
+	s.From, s.Until = -400*24*time.Hour, -24*time.Hour
+	return s
 }
 
-// crlPEM returns a PEM CRL signed by c that revokes the given certificates.
-func (c *labCert) crlPEM(t testing.TB, revoked ...*labCert) []byte {
+// crlPEM returns a PEM CRL signed by issuer that revokes the given certificates.
+func crlPEM(t testing.TB, issuer *pki.Cert, revoked ...*pki.Cert) []byte {
 	t.Helper()
-	var entries []x509.RevocationListEntry
-	for _, r := range revoked {
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: r.cert.SerialNumber,
-			RevocationTime: time.Now().Add(-time.Hour)})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number:                    big.NewInt(1),
-		ThisUpdate:                time.Now().Add(-time.Hour),
-		NextUpdate:                time.Now().Add(7 * 24 * time.Hour),
-		RevokedCertificateEntries: entries,
-	}, c.cert, c.key)
+	der, err := pki.New(time.Now()).CRL(issuer, revoked...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+	return pki.CRLPEM(der)
 }
 
 // writeCerts writes the certificates, in order, as one PEM file and returns its path.
-func writeCerts(t testing.TB, path string, certs ...*labCert) string {
+func writeCerts(t testing.TB, path string, certs ...*pki.Cert) string {
 	t.Helper()
-	var b bytes.Buffer
-	for _, c := range certs {
-		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.cert.Raw})
-	}
-	writeFile(t, path, b.Bytes(), 0o644)
+	writeFile(t, path, pki.CertsPEM(certs...), 0o644)
 	return path
 }
 
 // writeKey writes c's key as PKCS#8 PEM with mode 0600 and returns its path.
-func writeKey(t testing.TB, path string, c *labCert) string {
+func writeKey(t testing.TB, path string, c *pki.Cert) string {
 	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(c.key)
-	if err != nil {
+	if err := pki.WriteKey(path, c); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 	return path
 }
 
 func writeFile(t testing.TB, path string, data []byte, mode os.FileMode) {
 	t.Helper()
-	if err := os.WriteFile(path, data, mode); err != nil {
+	if err := pki.WriteFile(path, data, mode); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -197,7 +116,7 @@ func (a agentConf) yaml() string {
 type lab struct {
 	dir string
 
-	root, inter, server, agent *labCert
+	root, inter, server, agent *pki.Cert
 
 	// Files the defaults point at.
 	rootPEM     string // the root alone
@@ -223,13 +142,10 @@ func newLab(t *testing.T) *lab {
 	dir := t.TempDir()
 	l := &lab{dir: dir}
 	l.root = newRoot(t, "nms-ca")
-	l.inter = l.root.issue(t, caSpec("nms-int-ca"))
-	l.server = l.inter.issue(t, certSpec{
-		subject: pkix.Name{Organization: []string{"mtls-doctor lab"}, CommonName: labName},
-		dns:     []string{labName}, ips: []net.IP{net.IPv4(127, 0, 0, 1)},
-		eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	l.agent = l.root.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
+	l.inter = issue(t, l.root, caSpec("nms-int-ca"))
+	l.server = issue(t, l.inter, pki.Spec{CommonName: labName, DNSNames: []string{labName},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	l.agent = issue(t, l.root, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
 
 	l.rootPEM = writeCerts(t, l.path("root.pem"), l.root)
 	l.caPEM = writeCerts(t, l.path("ca.pem"), l.inter, l.root)

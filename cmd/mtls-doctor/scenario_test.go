@@ -9,6 +9,7 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // scenario is one setup of the real-NGINX suite: the healthy lab with one thing broken,
@@ -44,7 +45,7 @@ var scenarios = []scenario{
 		name: "agent-cert-from-other-ca", want: "agent-cert-unknown-ca", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
 			other := newRoot(t, "other-ca")
-			agent := other.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
+			agent := issue(t, other, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
 			l.conf.cert = writeCerts(t, l.path("agent-other.crt"), agent)
 			l.conf.key = writeKey(t, l.path("agent-other.key"), agent)
 		},
@@ -54,9 +55,7 @@ var scenarios = []scenario{
 	{
 		name: "agent-cert-expired", want: "agent-cert-expired", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
-			spec := leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)
-			spec.notBefore, spec.notAfter = time.Now().Add(-400*24*time.Hour), time.Now().Add(-24*time.Hour)
-			l.useAgent(t, l.root.issue(t, spec))
+			l.useAgent(t, issue(t, l.root, expiredSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 		nginxLog: "[info]|client SSL certificate verify error: (10:certificate has expired) while reading client request headers",
 	},
@@ -64,15 +63,15 @@ var scenarios = []scenario{
 		name: "agent-cert-not-yet-valid", want: "agent-cert-not-yet-valid", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
 			spec := leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)
-			spec.notBefore, spec.notAfter = time.Now().Add(48*time.Hour), time.Now().Add(400*24*time.Hour)
-			l.useAgent(t, l.root.issue(t, spec))
+			spec.From, spec.Until = 48*time.Hour, 400*24*time.Hour
+			l.useAgent(t, issue(t, l.root, spec))
 		},
 		nginxLog: "[info]|client SSL certificate verify error: (9:certificate is not yet valid) while reading client request headers",
 	},
 	{
 		name: "agent-cert-serverauth-only", want: "agent-cert-wrong-purpose", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
-			l.useAgent(t, l.root.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageServerAuth)))
+			l.useAgent(t, issue(t, l.root, leafSpec("agent-01.test.local", x509.ExtKeyUsageServerAuth)))
 		},
 		nginxLog: "[info]|client SSL certificate verify error: (26:unsuitable certificate purpose) while reading client request headers",
 	},
@@ -83,7 +82,7 @@ var scenarios = []scenario{
 		wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
 			crl := l.path("ca.crl")
-			writeFile(t, crl, l.root.crlPEM(t, l.agent), 0o644)
+			writeFile(t, crl, crlPEM(t, l.root, l.agent), 0o644)
 			l.srv.CRL = crl
 		},
 		nginxLog: "[info]|client SSL certificate verify error: (23:certificate revoked) while reading client request headers",
@@ -94,7 +93,7 @@ var scenarios = []scenario{
 			// A CA made again with the same name: Go sends the agent's certificate (its
 			// issuer DN is advertised), NGINX cannot verify it.
 			twin := newRoot(t, "nms-ca")
-			l.useAgent(t, twin.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+			l.useAgent(t, issue(t, twin, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 		nginxLog: "[info]|client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers",
 	},
@@ -105,7 +104,7 @@ var scenarios = []scenario{
 	{
 		name: "server-cert-cn-only", want: "server-cert-cn-only", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
-			srv := l.inter.issue(t, leafSpec(labName, x509.ExtKeyUsageServerAuth))
+			srv := issue(t, l.inter, leafSpec(labName, x509.ExtKeyUsageServerAuth))
 			l.srv.Cert = writeCerts(t, l.path("server-cn-only.pem"), srv, l.inter)
 			l.srv.Key = writeKey(t, l.path("server-cn-only.key"), srv)
 		},
@@ -126,7 +125,7 @@ var scenarios = []scenario{
 	{
 		name: "agent-key-mismatch", want: "agent-key-mismatch", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
-			other := l.root.issue(t, leafSpec("agent-02.test.local", x509.ExtKeyUsageClientAuth))
+			other := issue(t, l.root, leafSpec("agent-02.test.local", x509.ExtKeyUsageClientAuth))
 			l.conf.key = writeKey(t, l.path("agent-other.key"), other)
 		},
 		// The agent cannot load the pair, so it offers no certificate at all.
@@ -174,9 +173,9 @@ var scenarios = []scenario{
 		// and checks to its default ssl_verify_depth of 1.
 		name: "verify-depth-exceeded", want: "client-verify-depth", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
-			a := l.root.issue(t, caSpec("nms-agent-int-a"))
-			b := a.issue(t, caSpec("nms-agent-int-b"))
-			leaf := b.issue(t, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
+			a := issue(t, l.root, caSpec("nms-agent-int-a"))
+			b := issue(t, a, caSpec("nms-agent-int-b"))
+			leaf := issue(t, b, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
 			l.conf.cert = writeCerts(t, l.path("agent-deep.crt"), leaf, b, a)
 			l.conf.key = writeKey(t, l.path("agent-deep.key"), leaf)
 			l.srv.ClientCA = l.rootPEM
@@ -188,7 +187,7 @@ var scenarios = []scenario{
 }
 
 // useAgent replaces the agent's certificate and key files.
-func (l *lab) useAgent(t *testing.T, c *labCert) {
+func (l *lab) useAgent(t *testing.T, c *pki.Cert) {
 	t.Helper()
 	l.conf.cert = writeCerts(t, l.path("agent-alt.crt"), c)
 	l.conf.key = writeKey(t, l.path("agent-alt.key"), c)
