@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 func TestClassify(t *testing.T) {
@@ -70,9 +72,9 @@ func TestClassify(t *testing.T) {
 // TestClassifyReceivedAlert classifies an alert sent by a real peer: crypto/tls reports
 // it as a net.OpError "remote error" around an unexported alert type.
 func TestClassifyReceivedAlert(t *testing.T) {
-	server := tpIssue(t, nil, tpSpec{cn: "server", dns: []string{"server"}})
+	server := tpIssue(t, nil, pki.Spec{CommonName: "server", DNSNames: []string{"server"}})
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{server.cert.Raw}, PrivateKey: server.key}},
+		Certificates: []tls.Certificate{{Certificate: [][]byte{server.Cert.Raw}, PrivateKey: server.Key}},
 		MinVersion:   tls.VersionTLS13,
 	})
 	if err != nil {

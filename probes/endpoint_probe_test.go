@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 const (
@@ -30,33 +31,34 @@ const (
 // labPKI is a root, a server certificate for labName and 127.0.0.1, and agent certificates:
 // good, expired and from another CA.
 type labPKI struct {
-	root, other               *tpCert
-	server                    *tpCert
-	agent, expired, foreigner *tpCert
+	root, other               *pki.Cert
+	server                    *pki.Cert
+	agent, expired, foreigner *pki.Cert
 }
 
 func newLabPKI(t testing.TB) *labPKI {
 	t.Helper()
 	p := &labPKI{}
-	p.root = tpIssue(t, nil, tpSpec{cn: "probe test root", ca: true})
-	p.other = tpIssue(t, nil, tpSpec{cn: "some other root", ca: true})
-	p.server = tpIssue(t, p.root, tpSpec{cn: labName, dns: []string{labName}, ips: []net.IP{net.IPv4(127, 0, 0, 1)},
-		eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	p.root = tpIssue(t, nil, pki.Spec{CommonName: "probe test root", IsCA: true})
+	p.other = tpIssue(t, nil, pki.Spec{CommonName: "some other root", IsCA: true})
+	p.server = tpIssue(t, p.root, pki.Spec{CommonName: labName, DNSNames: []string{labName}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	clientAuth := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	p.agent = tpIssue(t, p.root, tpSpec{cn: "agent-01", eku: clientAuth})
-	p.expired = tpIssue(t, p.root, tpSpec{cn: "agent-old", eku: clientAuth,
-		notBefore: time.Now().Add(-400 * 24 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)})
-	p.foreigner = tpIssue(t, p.other, tpSpec{cn: "agent-foreign", eku: clientAuth})
+	p.agent = tpIssue(t, p.root, pki.Spec{CommonName: "agent-01", EKU: clientAuth})
+	p.expired = tpIssue(t, p.root, pki.Spec{CommonName: "agent-old", EKU: clientAuth,
+		From: -400 * 24 * time.Hour, Until: -24 * time.Hour})
+	p.foreigner = tpIssue(t, p.other, pki.Spec{CommonName: "agent-foreign", EKU: clientAuth})
 	return p
 }
 
-func (c *tpCert) tls() *tls.Certificate {
-	return &tls.Certificate{Certificate: [][]byte{c.cert.Raw}, PrivateKey: c.key, Leaf: c.cert}
+// tlsCert is c alone as a TLS certificate.
+func tlsCert(c *pki.Cert) *tls.Certificate {
+	return &tls.Certificate{Certificate: [][]byte{c.Cert.Raw}, PrivateKey: c.Key, Leaf: c.Cert}
 }
 
 func (p *labPKI) rootPool() *x509.CertPool {
 	pool := x509.NewCertPool()
-	pool.AddCert(p.root.cert)
+	pool.AddCert(p.root.Cert)
 	return pool
 }
 
@@ -132,7 +134,7 @@ func startGoServer(t *testing.T, cfg *tls.Config, h http.Handler) string {
 }
 
 func (p *labPKI) serverTLS(auth tls.ClientAuthType) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{*p.server.tls()}, ClientAuth: auth, ClientCAs: p.rootPool()}
+	return &tls.Config{Certificates: []tls.Certificate{*tlsCert(p.server)}, ClientAuth: auth, ClientCAs: p.rootPool()}
 }
 
 func TestProbeEndpointGoServer(t *testing.T) {
@@ -141,7 +143,7 @@ func TestProbeEndpointGoServer(t *testing.T) {
 	addr := startGoServer(t, p.serverTLS(tls.VerifyClientCertIfGiven), grpcHandler(rec))
 
 	r := ProbeEndpoint(context.Background(), EndpointOptions{
-		Address: addr, ServerName: labName, Path: commandPath, ClientCert: p.agent.tls(), Timeout: probeTimeout,
+		Address: addr, ServerName: labName, Path: commandPath, ClientCert: tlsCert(p.agent), Timeout: probeTimeout,
 	})
 	if r.ServerName != labName || r.VerifyName != labName || r.Authority != labName {
 		t.Errorf("names = %q %q %q, want the override for all three", r.ServerName, r.VerifyName, r.Authority)
@@ -157,10 +159,10 @@ func TestProbeEndpointGoServer(t *testing.T) {
 	if tl.Version != tls.VersionTLS13 || tl.ALPN != "h2" || tl.CipherSuite == 0 || tl.Duration <= 0 {
 		t.Errorf("TLS = version %x ALPN %q suite %x in %v", tl.Version, tl.ALPN, tl.CipherSuite, tl.Duration)
 	}
-	if len(tl.PeerChain) != 1 || !tl.PeerChain[0].Equal(p.server.cert) {
+	if len(tl.PeerChain) != 1 || !tl.PeerChain[0].Equal(p.server.Cert) {
 		t.Errorf("peer chain = %d certs", len(tl.PeerChain))
 	}
-	if !tl.CertRequested || len(tl.AcceptableCAs) != 1 || !bytes.Equal(tl.AcceptableCAs[0], p.root.cert.RawSubject) {
+	if !tl.CertRequested || len(tl.AcceptableCAs) != 1 || !bytes.Equal(tl.AcceptableCAs[0], p.root.Cert.RawSubject) {
 		t.Errorf("cert request = %v, %d CA names", tl.CertRequested, len(tl.AcceptableCAs))
 	}
 	if !tl.ClientCertSent || tl.ClientChainLen != 1 {
@@ -281,20 +283,20 @@ func TestProbeEndpointClientCertChoice(t *testing.T) {
 	addr := startGoServer(t, p.serverTLS(tls.VerifyClientCertIfGiven), grpcHandler(&recorder{}))
 	// Go withholds a certificate whose chain reaches none of the CA names the server sent.
 	r := ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, Path: commandPath,
-		ClientCert: p.foreigner.tls(), Timeout: probeTimeout})
+		ClientCert: tlsCert(p.foreigner), Timeout: probeTimeout})
 	tl := r.Agent.TLS
 	if !r.Agent.WithClientCert || !tl.CertRequested || tl.ClientCertSent || tl.ClientChainLen != 0 {
 		t.Errorf("foreign cert: %+v", tl)
 	}
 	// A leaf issued by an intermediate goes only when the file carries the intermediate,
 	// whose issuer is the CA the server names: the classic trap (nginx-facts §2.4).
-	inter := tpIssue(t, p.root, tpSpec{cn: "probe test intermediate", ca: true})
-	leaf := tpIssue(t, inter, tpSpec{cn: "agent-02", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	inter := tpIssue(t, p.root, pki.Spec{CommonName: "probe test intermediate", IsCA: true})
+	leaf := tpIssue(t, inter, pki.Spec{CommonName: "agent-02", EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	for _, c := range []struct {
 		chain [][]byte
 		sent  bool
-	}{{[][]byte{leaf.cert.Raw}, false}, {[][]byte{leaf.cert.Raw, inter.cert.Raw}, true}} {
-		cert := &tls.Certificate{Certificate: c.chain, PrivateKey: leaf.key, Leaf: leaf.cert}
+	}{{[][]byte{leaf.Cert.Raw}, false}, {[][]byte{leaf.Cert.Raw, inter.Cert.Raw}, true}} {
+		cert := &tls.Certificate{Certificate: c.chain, PrivateKey: leaf.Key, Leaf: leaf.Cert}
 		r = ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, Path: commandPath, ClientCert: cert, Timeout: probeTimeout})
 		tl := r.Agent.TLS
 		if tl.ClientCertSent != c.sent || (c.sent && tl.ClientChainLen != 2) {
@@ -306,7 +308,7 @@ func TestProbeEndpointClientCertChoice(t *testing.T) {
 	open.ClientCAs = nil
 	addr = startGoServer(t, open, grpcHandler(&recorder{}))
 	r = ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, Path: commandPath,
-		ClientCert: p.foreigner.tls(), Timeout: probeTimeout})
+		ClientCert: tlsCert(p.foreigner), Timeout: probeTimeout})
 	tl = r.Agent.TLS
 	if !tl.CertRequested || len(tl.AcceptableCAs) != 0 || !tl.ClientCertSent || r.Agent.HTTP.Status != 200 {
 		t.Errorf("no CA names: %+v, HTTP %+v", tl, r.Agent.HTTP)
@@ -315,7 +317,7 @@ func TestProbeEndpointClientCertChoice(t *testing.T) {
 	// client's handshake is done, so the client hears it on its first read: the request.
 	addr = startGoServer(t, p.serverTLS(tls.RequireAndVerifyClientCert), grpcHandler(&recorder{}))
 	r = ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, Path: commandPath,
-		ClientCert: p.foreigner.tls(), Timeout: probeTimeout})
+		ClientCert: tlsCert(p.foreigner), Timeout: probeTimeout})
 	if r.Agent.TLS.Error != nil || r.Agent.HTTP == nil || r.Agent.HTTP.Error == nil ||
 		r.Agent.HTTP.Error.Kind != ErrTLSAlert || r.Agent.HTTP.Error.Alert != 116 {
 		t.Errorf("TLS 1.3 required cert: TLS %+v, HTTP %+v", r.Agent.TLS.Error, r.Agent.HTTP)
@@ -325,7 +327,7 @@ func TestProbeEndpointClientCertChoice(t *testing.T) {
 	tls12.MaxVersion = tls.VersionTLS12
 	addr = startGoServer(t, tls12, grpcHandler(&recorder{}))
 	r = ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, Path: commandPath,
-		ClientCert: p.foreigner.tls(), Timeout: probeTimeout})
+		ClientCert: tlsCert(p.foreigner), Timeout: probeTimeout})
 	if e := r.Agent.TLS.Error; e == nil || e.Kind != ErrTLSAlert || e.Alert != 40 || r.Agent.TLS.Version != tls.VersionTLS12 {
 		t.Errorf("TLS 1.2 required cert: %+v", r.Agent.TLS)
 	}
@@ -419,7 +421,7 @@ func TestProbeEndpointFailures(t *testing.T) {
 		const step = 400 * time.Millisecond
 		start := time.Now()
 		r := ProbeEndpoint(context.Background(), EndpointOptions{Address: ln.Addr().String(), Path: commandPath,
-			ClientCert: p.agent.tls(), Timeout: step})
+			ClientCert: tlsCert(p.agent), Timeout: step})
 		if d := time.Since(start); d > step+2*time.Second {
 			t.Errorf("probe took %v with a %v step timeout", d, step)
 		}
@@ -461,7 +463,7 @@ func TestProbeEndpointFailures(t *testing.T) {
 		go srv.Serve(ln)
 		defer srv.Close()
 		r := ProbeEndpoint(context.Background(), EndpointOptions{Address: ln.Addr().String(), Path: commandPath,
-			ClientCert: p.agent.tls(), Timeout: probeTimeout})
+			ClientCert: tlsCert(p.agent), Timeout: probeTimeout})
 		e := r.Agent.TLS.Error
 		if e == nil || e.Kind != ErrNotTLS || e.Message != "tls: first record does not look like a TLS handshake" {
 			t.Errorf("TLS error = %+v", e)
@@ -549,9 +551,9 @@ func TestProbeEndpointNginx(t *testing.T) {
 	p := newLabPKI(t)
 	dir := t.TempDir()
 	write := func(name string, data []byte) string { return tpWrite(t, filepath.Join(dir, name), data, 0o600) }
-	srvCert := write("server.crt", tpPEM("CERTIFICATE", p.server.cert.Raw))
-	srvKey := write("server.key", tpPEM("PRIVATE KEY", tpPKCS8(t, p.server.key)))
-	ca := write("ca.pem", tpPEM("CERTIFICATE", p.root.cert.Raw))
+	srvCert := write("server.crt", pki.CertsPEM(p.server))
+	srvKey := write("server.key", tpKeyPEM(t, p.server, pki.PKCS8))
+	ca := write("ca.pem", pki.CertsPEM(p.root))
 
 	backend := nginxlab.StartBackend(t)
 	mtls := nginxlab.Server{Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
@@ -562,10 +564,10 @@ func TestProbeEndpointNginx(t *testing.T) {
 	inst := nginxlab.Start(t, dir, nginxlab.Config{Dir: dir, ServerBlock: mtls.Block() + noH2.Block() + plain.Block()}.String())
 	addrs := inst.Addrs()
 
-	probe := func(addr string, cert *tpCert) *EndpointReport {
+	probe := func(addr string, cert *pki.Cert) *EndpointReport {
 		o := EndpointOptions{Address: addr, ServerName: labName, Path: commandPath, Timeout: probeTimeout}
 		if cert != nil {
-			o.ClientCert = cert.tls()
+			o.ClientCert = tlsCert(cert)
 		}
 		return ProbeEndpoint(context.Background(), o)
 	}
@@ -580,7 +582,7 @@ func TestProbeEndpointNginx(t *testing.T) {
 		if tl.Error != nil || tl.ALPN != "h2" || !tl.CertRequested || !tl.ClientCertSent {
 			t.Fatalf("TLS = %+v", tl)
 		}
-		if len(tl.AcceptableCAs) != 1 || !bytes.Equal(tl.AcceptableCAs[0], p.root.cert.RawSubject) {
+		if len(tl.AcceptableCAs) != 1 || !bytes.Equal(tl.AcceptableCAs[0], p.root.Cert.RawSubject) {
 			t.Errorf("NGINX advertised %d CA names, want the root's subject", len(tl.AcceptableCAs))
 		}
 		if h.Error != nil || h.Status != 200 || h.ContentType != "application/grpc" || h.GRPCStatus == nil || *h.GRPCStatus != 0 {
@@ -753,11 +755,11 @@ func BenchmarkProbeEndpointNginx(b *testing.B) {
 	write := func(name string, data []byte) string { return tpWrite(b, filepath.Join(dir, name), data, 0o600) }
 	backend := nginxlab.StartBackend(b)
 	srv := nginxlab.Server{Port: nginxlab.FreePort(b), SSL: true, HTTP2: true, ServerName: labName,
-		Cert:     write("server.crt", tpPEM("CERTIFICATE", p.server.cert.Raw)),
-		Key:      write("server.key", tpPEM("PRIVATE KEY", tpPKCS8(b, p.server.key))),
-		ClientCA: write("ca.pem", tpPEM("CERTIFICATE", p.root.cert.Raw)), VerifyClient: "on", Backend: backend.Addr()}
+		Cert:     write("server.crt", pki.CertsPEM(p.server)),
+		Key:      write("server.key", tpKeyPEM(b, p.server, pki.PKCS8)),
+		ClientCA: write("ca.pem", pki.CertsPEM(p.root)), VerifyClient: "on", Backend: backend.Addr()}
 	inst := nginxlab.Start(b, dir, nginxlab.Config{Dir: dir, ServerBlock: srv.Block(), ErrorLogLevel: "error"}.String())
-	o := EndpointOptions{Address: inst.Addr(), ServerName: labName, Path: commandPath, ClientCert: p.agent.tls(), Timeout: probeTimeout}
+	o := EndpointOptions{Address: inst.Addr(), ServerName: labName, Path: commandPath, ClientCert: tlsCert(p.agent), Timeout: probeTimeout}
 	for b.Loop() {
 		r := ProbeEndpoint(context.Background(), o)
 		if h := r.Agent.HTTP; h == nil || h.Status != 200 || r.NoCert == nil {

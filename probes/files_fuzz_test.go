@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"strings"
 	"testing"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // pemCorpus seeds FuzzParsePEMOrDER. Real certificates and keys are added at run time
@@ -56,13 +58,13 @@ func FuzzParsePEMOrDER(f *testing.F) {
 	for _, s := range pemCorpus {
 		f.Add([]byte(s))
 	}
-	root := tpIssue(f, nil, tpSpec{cn: "fuzz root", ca: true})
-	leaf := tpIssue(f, root, tpSpec{cn: "fuzz leaf"})
-	f.Add(root.cert.Raw)
-	f.Add(append(tpPEM("CERTIFICATE", leaf.cert.Raw), tpPEM("CERTIFICATE", root.cert.Raw)...))
-	f.Add(append(tpPEM("CERTIFICATE", leaf.cert.Raw), tpPEM("EC PRIVATE KEY", mustSEC1(f, leaf.key))...))
-	f.Add(tpPEM("PRIVATE KEY", tpPKCS8(f, leaf.key)))
-	f.Add(tpPKCS8(f, leaf.key))
+	root := tpIssue(f, nil, pki.Spec{CommonName: "fuzz root", IsCA: true})
+	leaf := tpIssue(f, root, pki.Spec{CommonName: "fuzz leaf"})
+	f.Add(root.Cert.Raw)
+	f.Add(pki.CertsPEM(leaf, root))
+	f.Add(append(pki.CertsPEM(leaf), tpKeyPEM(f, leaf, pki.SEC1)...))
+	f.Add(tpKeyPEM(f, leaf, pki.PKCS8))
+	f.Add(tpPKCS8(f, leaf.Key))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ff := ParsePEMOrDER(RoleKey, data)

@@ -9,95 +9,39 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
-// tpCert is a certificate generated at test time with its private key.
-type tpCert struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-// tpSpec says what to issue; zero values give a one-day ECDSA P-256 leaf valid from an
-// hour ago.
-type tpSpec struct {
-	cn        string
-	ca        bool
-	dns       []string
-	ips       []net.IP
-	eku       []x509.ExtKeyUsage
-	key       crypto.Signer
-	notBefore time.Time
-	notAfter  time.Time
-}
-
-func tpECKey(t testing.TB) crypto.Signer {
+// tpIssue signs spec with parent (nil: self-signed), its validity placed around now.
+func tpIssue(t testing.TB, parent *pki.Cert, spec pki.Spec) *pki.Cert {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := pki.New(time.Now()).Issue(parent, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k
+	return c
 }
 
-// tpIssue signs spec with parent, or self-signs it when parent is nil.
-func tpIssue(t testing.TB, parent *tpCert, spec tpSpec) *tpCert {
+// tpKeyPEM is c's private key as PEM in format.
+func tpKeyPEM(t testing.TB, c *pki.Cert, format pki.KeyFormat) []byte {
 	t.Helper()
-	key := spec.key
-	if key == nil {
-		key = tpECKey(t)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 100))
+	b, err := c.KeyPEM(format)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if spec.notBefore.IsZero() {
-		spec.notBefore = time.Now().Add(-time.Hour)
-	}
-	if spec.notAfter.IsZero() {
-		spec.notAfter = time.Now().Add(24 * time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{Organization: []string{"mtls-doctor probes test"}, CommonName: spec.cn},
-		NotBefore:             spec.notBefore,
-		NotAfter:              spec.notAfter,
-		BasicConstraintsValid: true,
-		IsCA:                  spec.ca,
-		DNSNames:              spec.dns,
-		IPAddresses:           spec.ips,
-		ExtKeyUsage:           spec.eku,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-	}
-	if spec.ca {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	}
-	signer, parentCert := key, tmpl
-	if parent != nil {
-		signer, parentCert = parent.key, parent.cert
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parentCert, key.Public(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tpCert{cert: c, key: key}
+	return b
 }
 
 func tpPEM(typ string, der []byte) []byte {
@@ -115,10 +59,7 @@ func tpPKCS8(t testing.TB, k crypto.Signer) []byte {
 
 func tpWrite(t testing.TB, path string, data []byte, mode os.FileMode) string {
 	t.Helper()
-	if err := os.WriteFile(path, data, mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil { // WriteFile's mode is masked by umask
+	if err := pki.WriteFile(path, data, mode); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -136,14 +77,17 @@ func blockTypesOf(ff FileFacts) string {
 }
 
 func TestParsePEMOrDER(t *testing.T) {
-	root := tpIssue(t, nil, tpSpec{cn: "root", ca: true})
-	inter := tpIssue(t, root, tpSpec{cn: "inter", ca: true})
-	leaf := tpIssue(t, inter, tpSpec{cn: "agent", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	root := tpIssue(t, nil, pki.Spec{CommonName: "root", IsCA: true})
+	inter := tpIssue(t, root, pki.Spec{CommonName: "inter", IsCA: true})
+	leaf := tpIssue(t, inter, pki.Spec{CommonName: "agent", EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecKey := tpECKey(t).(*ecdsa.PrivateKey)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -159,8 +103,8 @@ func TestParsePEMOrDER(t *testing.T) {
 	procType := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY",
 		Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00112233445566778899AABBCCDDEEFF"},
 		Bytes:   []byte("ciphertext that is not a key")})
-	chain := append(tpPEM("CERTIFICATE", leaf.cert.Raw), tpPEM("CERTIFICATE", inter.cert.Raw)...)
-	leafLines := bytes.Count(tpPEM("CERTIFICATE", leaf.cert.Raw), []byte("\n"))
+	chain := pki.CertsPEM(leaf, inter)
+	leafLines := bytes.Count(pki.CertsPEM(leaf), []byte("\n"))
 
 	cases := []struct {
 		name      string
@@ -178,7 +122,7 @@ func TestParsePEMOrDER(t *testing.T) {
 		{name: "empty", role: RoleCert, data: nil},
 		{name: "whitespace only", role: RoleCert, data: []byte("\n \r\n")},
 		{name: "garbage", role: RoleCert, data: []byte("hello, I am not a certificate\n")},
-		{name: "one certificate", role: RoleCert, data: tpPEM("CERTIFICATE", leaf.cert.Raw),
+		{name: "one certificate", role: RoleCert, data: pki.CertsPEM(leaf),
 			encoding: "pem", blocks: "CERTIFICATE@1", certs: 1},
 		{name: "chain, with text before it", role: RoleCert,
 			data:     append([]byte("Certificate:\n    Data: (openssl x509 -text)\n"), chain...),
@@ -186,8 +130,8 @@ func TestParsePEMOrDER(t *testing.T) {
 		{name: "CRLF line endings", role: RoleCA,
 			data:     bytes.ReplaceAll(chain, []byte("\n"), []byte("\r\n")),
 			encoding: "pem", blocks: fmt.Sprintf("CERTIFICATE@1,CERTIFICATE@%d", 1+leafLines), certs: 2},
-		{name: "DER certificate", role: RoleCA, data: root.cert.Raw, encoding: "der", certs: 1},
-		{name: "two DER certificates", role: RoleCA, data: append(append([]byte{}, root.cert.Raw...), inter.cert.Raw...),
+		{name: "DER certificate", role: RoleCA, data: root.Cert.Raw, encoding: "der", certs: 1},
+		{name: "two DER certificates", role: RoleCA, data: append(append([]byte{}, root.Cert.Raw...), inter.Cert.Raw...),
 			encoding: "der", certs: 2},
 		{name: "RSA PKCS#1", role: RoleKey, data: tpPEM("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)),
 			encoding: "pem", blocks: "RSA PRIVATE KEY@1", keyAlg: "RSA", keyBits: 2048, keyEnc: "PKCS#1", keyPublic: &rsaKey.PublicKey},
@@ -207,22 +151,22 @@ func TestParsePEMOrDER(t *testing.T) {
 			encoding: "pem", blocks: "ENCRYPTED PRIVATE KEY@1(enc)", parseErr: "encrypted"},
 		{name: "Proc-Type encrypted", role: RoleKey, data: procType,
 			encoding: "pem", blocks: "RSA PRIVATE KEY@1(enc)", parseErr: "encrypted"},
-		{name: "swapped: certificate in the key file", role: RoleKey, data: tpPEM("CERTIFICATE", leaf.cert.Raw),
+		{name: "swapped: certificate in the key file", role: RoleKey, data: pki.CertsPEM(leaf),
 			encoding: "pem", blocks: "CERTIFICATE@1", certs: 1},
 		{name: "swapped: key in the cert file", role: RoleCert, data: tpPEM("PRIVATE KEY", tpPKCS8(t, ecKey)),
 			encoding: "pem", blocks: "PRIVATE KEY@1", keyAlg: "ECDSA", keyBits: 256, keyEnc: "PKCS#8", keyPublic: &ecKey.PublicKey},
 		{name: "combined cert and key", role: RoleCert,
-			data:     append(tpPEM("CERTIFICATE", leaf.cert.Raw), tpPEM("PRIVATE KEY", tpPKCS8(t, leaf.key))...),
+			data:     append(pki.CertsPEM(leaf), tpKeyPEM(t, leaf, pki.PKCS8)...),
 			encoding: "pem", blocks: fmt.Sprintf("CERTIFICATE@1,PRIVATE KEY@%d", 1+leafLines), certs: 1,
-			keyAlg: "ECDSA", keyBits: 256, keyEnc: "PKCS#8", keyPublic: leaf.key.Public()},
+			keyAlg: "ECDSA", keyBits: 256, keyEnc: "PKCS#8", keyPublic: leaf.Key.Public()},
 		{name: "first key block wins, as in crypto/tls", role: RoleKey,
 			data:     append(tpPEM("PRIVATE KEY", []byte("junk")), tpPEM("PRIVATE KEY", tpPKCS8(t, ecKey))...),
 			encoding: "pem", blocks: "PRIVATE KEY@1,PRIVATE KEY@4", parseErr: "line 1: PRIVATE KEY: not a PKCS#8 private key: "},
 		{name: "certificate that does not parse", role: RoleCert,
-			data:     append(tpPEM("CERTIFICATE", []byte("not DER")), tpPEM("CERTIFICATE", root.cert.Raw)...),
+			data:     append(tpPEM("CERTIFICATE", []byte("not DER")), pki.CertsPEM(root)...),
 			encoding: "pem", blocks: "CERTIFICATE@1,CERTIFICATE@4", certs: 1, parseErr: "line 1: CERTIFICATE: x509:"},
 		{name: "block without END, then a good one", role: RoleCA,
-			data:     append([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n"), tpPEM("CERTIFICATE", root.cert.Raw)...),
+			data:     append([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n"), pki.CertsPEM(root)...),
 			encoding: "pem", blocks: "CERTIFICATE@1,CERTIFICATE@3", certs: 1, parseErr: "line 1: CERTIFICATE: malformed PEM block"},
 		{name: "BEGIN in mid-line is not a block (Go ignores it)", role: RoleCA,
 			data: []byte("x -----BEGIN CERTIFICATE-----\n"), encoding: ""},
@@ -368,9 +312,9 @@ func TestParsePEMOrDEROpenSSLKeys(t *testing.T) {
 
 func TestLoadTLSFile(t *testing.T) {
 	dir := t.TempDir()
-	leaf := tpIssue(t, nil, tpSpec{cn: "agent"})
-	certPath := tpWrite(t, filepath.Join(dir, "agent.crt"), tpPEM("CERTIFICATE", leaf.cert.Raw), 0o644)
-	keyPath := tpWrite(t, filepath.Join(dir, "agent.key"), tpPEM("PRIVATE KEY", tpPKCS8(t, leaf.key)), 0o640)
+	leaf := tpIssue(t, nil, pki.Spec{CommonName: "agent"})
+	certPath := tpWrite(t, filepath.Join(dir, "agent.crt"), pki.CertsPEM(leaf), 0o644)
+	keyPath := tpWrite(t, filepath.Join(dir, "agent.key"), tpKeyPEM(t, leaf, pki.PKCS8), 0o640)
 
 	t.Run("cert", func(t *testing.T) {
 		ff := LoadTLSFile(RoleCert, certPath)
@@ -443,13 +387,13 @@ func TestLoadTLSFile(t *testing.T) {
 
 func TestLoadAgentFiles(t *testing.T) {
 	dir := t.TempDir()
-	root := tpIssue(t, nil, tpSpec{cn: "root", ca: true})
-	leaf := tpIssue(t, root, tpSpec{cn: "agent"})
+	root := tpIssue(t, nil, pki.Spec{CommonName: "root", IsCA: true})
+	leaf := tpIssue(t, root, pki.Spec{CommonName: "agent"})
 	set := func(v string) Setting { return Setting{Value: v, Source: Source{Kind: SourceFile, Name: "test"}} }
 	cfg := AgentConfig{
-		Cert: set(tpWrite(t, filepath.Join(dir, "a.crt"), tpPEM("CERTIFICATE", leaf.cert.Raw), 0o644)),
-		Key:  set(tpWrite(t, filepath.Join(dir, "a.key"), tpPEM("EC PRIVATE KEY", mustSEC1(t, leaf.key)), 0o600)),
-		CA:   set(tpWrite(t, filepath.Join(dir, "ca.pem"), tpPEM("CERTIFICATE", root.cert.Raw), 0o644)),
+		Cert: set(tpWrite(t, filepath.Join(dir, "a.crt"), pki.CertsPEM(leaf), 0o644)),
+		Key:  set(tpWrite(t, filepath.Join(dir, "a.key"), tpKeyPEM(t, leaf, pki.SEC1), 0o600)),
+		CA:   set(tpWrite(t, filepath.Join(dir, "ca.pem"), pki.CertsPEM(root), 0o644)),
 	}
 	af := LoadAgentFiles(cfg)
 	if af.Cert == nil || af.Cert.Role != RoleCert || len(af.Cert.Certs) != 1 {
@@ -474,23 +418,14 @@ func TestLoadAgentFiles(t *testing.T) {
 	}
 }
 
-func mustSEC1(t testing.TB, k crypto.Signer) []byte {
-	t.Helper()
-	der, err := x509.MarshalECPrivateKey(k.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
 func TestLoadClientCertificate(t *testing.T) {
 	dir := t.TempDir()
-	root := tpIssue(t, nil, tpSpec{cn: "root", ca: true})
-	leaf := tpIssue(t, root, tpSpec{cn: "agent"})
-	other := tpIssue(t, root, tpSpec{cn: "other"})
-	certPath := tpWrite(t, filepath.Join(dir, "a.crt"), tpPEM("CERTIFICATE", leaf.cert.Raw), 0o644)
-	keyPath := tpWrite(t, filepath.Join(dir, "a.key"), tpPEM("PRIVATE KEY", tpPKCS8(t, leaf.key)), 0o600)
-	otherKey := tpWrite(t, filepath.Join(dir, "o.key"), tpPEM("PRIVATE KEY", tpPKCS8(t, other.key)), 0o600)
+	root := tpIssue(t, nil, pki.Spec{CommonName: "root", IsCA: true})
+	leaf := tpIssue(t, root, pki.Spec{CommonName: "agent"})
+	other := tpIssue(t, root, pki.Spec{CommonName: "other"})
+	certPath := tpWrite(t, filepath.Join(dir, "a.crt"), pki.CertsPEM(leaf), 0o644)
+	keyPath := tpWrite(t, filepath.Join(dir, "a.key"), tpKeyPEM(t, leaf, pki.PKCS8), 0o600)
+	otherKey := tpWrite(t, filepath.Join(dir, "o.key"), tpKeyPEM(t, other, pki.PKCS8), 0o600)
 
 	c, err := LoadClientCertificate(certPath, keyPath)
 	if err != nil {

@@ -2,13 +2,6 @@ package probes
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // writeTree writes files (relative names) under a temp dir and returns it.
@@ -360,29 +354,19 @@ func FuzzParseNIMManagerConfig(f *testing.F) {
 	})
 }
 
+// testCRL is an empty DER CRL from a fresh root.
 func testCRL(t testing.TB) []byte {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	t.Helper()
+	der, err := pki.New(time.Now()).CRL(tpIssue(t, nil, pki.Spec{CommonName: "ca", IsCA: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCRLSign | x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now, NextUpdate: now.Add(time.Hour)}, ca, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return crl
+	return der
 }
 
 func TestParseCRLs(t *testing.T) {
 	der := testCRL(t)
-	block := string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+	block := string(pki.CRLPEM(der))
 	for name, tc := range map[string]struct {
 		data    string
 		n       int
@@ -406,7 +390,7 @@ func TestParseCRLs(t *testing.T) {
 
 func FuzzParseCRLs(f *testing.F) {
 	der := testCRL(f)
-	f.Add(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+	f.Add(pki.CRLPEM(der))
 	f.Add(der)
 	f.Add([]byte("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n-----BEGIN X509 CRL-----\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
