@@ -2,15 +2,9 @@ package logparse_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -22,54 +16,19 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // The test imports probes only in tests: logparse itself imports nothing of ours.
 
-type testCert struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func issue(t *testing.T, tmpl *x509.Certificate, parent *testCert) *testCert {
+// issue signs spec with parent (nil: self-signed), its validity placed around now.
+func issue(t *testing.T, parent *pki.Cert, spec pki.Spec) *pki.Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := pki.New(time.Now()).Issue(parent, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl.SerialNumber = serial
-	signer, parentCert := key, tmpl
-	if parent != nil {
-		signer, parentCert = parent.key, parent.cert
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parentCert, &key.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCert{c, key}
-}
-
-func writePEM(t *testing.T, path string, c *testCert) {
-	t.Helper()
-	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.cert.Raw})
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if c.key != nil && strings.HasSuffix(path, ".crt") {
-		der, err := x509.MarshalECPrivateKey(c.key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
-		if err := os.WriteFile(strings.TrimSuffix(path, ".crt")+".key", key, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return c
 }
 
 // TestRealNginxLines starts a real NGINX with ssl_verify_client on, connects as an agent
@@ -78,16 +37,17 @@ func writePEM(t *testing.T, path string, c *testCert) {
 func TestRealNginxLines(t *testing.T) {
 	nginxlab.Require(t)
 	dir := t.TempDir()
-	now := time.Now()
-	root := issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "nms-ca"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(48 * time.Hour)}, nil)
-	server := issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "nim.test.local"}, DNSNames: []string{"nim.test.local"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}, root)
-	expired := issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "agent-1"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature, NotBefore: now.Add(-30 * time.Hour), NotAfter: now.Add(-6 * time.Hour)}, root)
-	writePEM(t, filepath.Join(dir, "ca.pem"), &testCert{cert: root.cert})
-	writePEM(t, filepath.Join(dir, "server.crt"), server)
+	root := issue(t, nil, pki.Spec{CommonName: "nms-ca", IsCA: true})
+	server := issue(t, root, pki.Spec{CommonName: "nim.test.local", DNSNames: []string{"nim.test.local"},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	expired := issue(t, root, pki.Spec{CommonName: "agent-1", EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		From: -30 * time.Hour, Until: -6 * time.Hour})
+	for _, err := range []error{pki.WriteCerts(filepath.Join(dir, "ca.pem"), root),
+		pki.WriteCerts(filepath.Join(dir, "server.crt"), server), pki.WriteKey(filepath.Join(dir, "server.key"), server)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	backend := nginxlab.StartBackend(t)
 	srv := nginxlab.Server{Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: "nim.test.local",
@@ -101,12 +61,12 @@ func TestRealNginxLines(t *testing.T) {
 	inst := nginxlab.Start(t, labDir, conf)
 
 	pool := x509.NewCertPool()
-	pool.AddCert(root.cert)
-	post := func(cert *testCert) int {
+	pool.AddCert(root.Cert)
+	post := func(cert *pki.Cert) int {
 		t.Helper()
 		cfg := &tls.Config{RootCAs: pool, ServerName: "nim.test.local", NextProtos: []string{"h2"}}
 		if cert != nil {
-			cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.cert.Raw}, PrivateKey: cert.key}}
+			cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.Cert.Raw}, PrivateKey: cert.Key}}
 		}
 		var protos http.Protocols
 		protos.SetHTTP2(true)

@@ -2,16 +2,10 @@ package nginxlab
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 func TestConfigStaysInsideDir(t *testing.T) {
@@ -159,33 +155,20 @@ func TestPlainHTTPAndStop(t *testing.T) {
 func TestMTLSThroughToBackend(t *testing.T) {
 	Require(t)
 	dir := t.TempDir()
-	ca, caKey := newCert(t, nil, nil, "lab-ca", true, nil)
-	server, serverKey := newCert(t, ca, caKey, "nim.test.local", false,
-		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
-	agent, agentKey := newCert(t, ca, caKey, "agent", false,
-		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
-	write := func(name string, der []byte, typ string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	caPath := write("ca.pem", ca.Raw, "CERTIFICATE")
-	srvPath := write("server.crt", server.Raw, "CERTIFICATE")
-	srvKeyPath := write("server.key", marshalKey(t, serverKey), "PRIVATE KEY")
+	p := newTestPKI(t, dir)
+	agent := issue(t, p.ca, pki.Spec{CommonName: "agent", EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 
 	backend := StartBackend(t)
 	srv := Server{Port: FreePort(t), SSL: true, HTTP2: true, ServerName: "nim.test.local",
-		Cert: srvPath, Key: srvKeyPath, ClientCA: caPath, VerifyClient: "on", Backend: backend.Addr()}
+		Cert: p.cert, Key: p.key, ClientCA: p.caFile, VerifyClient: "on", Backend: backend.Addr()}
 	inst := Start(t, dir, Config{Dir: dir, ServerBlock: srv.Block()}.String())
 
 	roots := x509.NewCertPool()
-	roots.AddCert(ca)
+	roots.AddCert(p.ca.Cert)
 	post := func(withCert bool) (*http.Response, string) {
 		cfg := &tls.Config{RootCAs: roots, ServerName: "nim.test.local", NextProtos: []string{"h2"}}
 		if withCert {
-			cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{agent.Raw}, PrivateKey: agentKey}}
+			cfg.Certificates = []tls.Certificate{{Certificate: [][]byte{agent.Cert.Raw}, PrivateKey: agent.Key}}
 		}
 		var protocols http.Protocols
 		protocols.SetHTTP2(true)
@@ -225,50 +208,34 @@ func TestMTLSThroughToBackend(t *testing.T) {
 	t.Logf("error log: %s", line)
 }
 
-func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, cn string, isCA bool,
-	eku []x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
+// issue signs spec with parent (nil: self-signed), its validity placed around now.
+func issue(t *testing.T, parent *pki.Cert, spec pki.Spec) *pki.Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := pki.New(time.Now()).Issue(parent, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-		ExtKeyUsage:           eku,
-	}
-	if isCA {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.DNSNames = []string{cn}
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
+	return c
 }
 
-func marshalKey(t *testing.T, k *ecdsa.PrivateKey) []byte {
+// testPKI is a CA and a server certificate for nim.test.local, written as PEM files.
+type testPKI struct {
+	ca, server        *pki.Cert
+	caFile, cert, key string
+}
+
+func newTestPKI(t *testing.T, dir string) *testPKI {
 	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
+	p := &testPKI{caFile: filepath.Join(dir, "ca.pem"), cert: filepath.Join(dir, "server.crt"), key: filepath.Join(dir, "server.key")}
+	p.ca = issue(t, nil, pki.Spec{CommonName: "lab-ca", IsCA: true})
+	p.server = issue(t, p.ca, pki.Spec{CommonName: "nim.test.local", DNSNames: []string{"nim.test.local"},
+		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	for _, err := range []error{pki.WriteCerts(p.caFile, p.ca), pki.WriteCerts(p.cert, p.server), pki.WriteKey(p.key, p.server)} {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	return der
+	return p
 }
 
 // TestNginxHandshakeLogLines pins what Debian's NGINX logs for failures the agent causes
@@ -279,23 +246,9 @@ func marshalKey(t *testing.T, k *ecdsa.PrivateKey) []byte {
 func TestNginxHandshakeLogLines(t *testing.T) {
 	Require(t)
 	dir := t.TempDir()
-	ca, caKey := newCert(t, nil, nil, "lab-ca", true, nil)
-	server, serverKey := newCert(t, ca, caKey, "nim.test.local", false,
-		[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
-	srvPath := filepath.Join(dir, "server.crt")
-	keyPath := filepath.Join(dir, "server.key")
-	caPath := filepath.Join(dir, "ca.pem")
-	for p, b := range map[string]*pem.Block{
-		srvPath: {Type: "CERTIFICATE", Bytes: server.Raw},
-		keyPath: {Type: "PRIVATE KEY", Bytes: marshalKey(t, serverKey)},
-		caPath:  {Type: "CERTIFICATE", Bytes: ca.Raw},
-	} {
-		if err := os.WriteFile(p, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p := newTestPKI(t, dir)
 	h2 := Server{Port: FreePort(t), SSL: true, HTTP2: true, ServerName: "nim.test.local",
-		Cert: srvPath, Key: keyPath, ClientCA: caPath, VerifyClient: "on"}
+		Cert: p.cert, Key: p.key, ClientCA: p.caFile, VerifyClient: "on"}
 	noH2 := h2
 	noH2.Port, noH2.HTTP2 = FreePort(t), false
 	inst := Start(t, dir, Config{Dir: dir, ServerBlock: h2.Block() + noH2.Block()}.String())
@@ -311,9 +264,8 @@ func TestNginxHandshakeLogLines(t *testing.T) {
 		}
 		return err
 	}
-	otherCA, _ := newCert(t, nil, nil, "other-ca", true, nil)
 	wrongRoots := x509.NewCertPool()
-	wrongRoots.AddCert(otherCA)
+	wrongRoots.AddCert(issue(t, nil, pki.Spec{CommonName: "other-ca", IsCA: true}).Cert)
 
 	cases := []struct {
 		name      string
