@@ -9,6 +9,7 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
+	"github.com/mtls-doctor/mtls-doctor/probes/osslverify"
 )
 
 // Several findings mean the same thing seen from either end: "client-auth-not-required" is
@@ -233,8 +234,8 @@ func chainIssuers(chain []*x509.Certificate) string {
 }
 
 // trustCodes are the results that mean "the chain reaches no trusted CA".
-var trustCodes = map[int]bool{x509UnableToGetIssuer: true, x509DepthZeroSelfSigned: true, x509SelfSignedInChain: true,
-	x509UnableToGetIssuerLocally: true, x509UnableToVerifyLeafSig: true}
+var trustCodes = map[int]bool{osslverify.UnableToGetIssuer: true, osslverify.DepthZeroSelfSigned: true, osslverify.SelfSignedInChain: true,
+	osslverify.UnableToGetIssuerLocally: true, osslverify.UnableToVerifyLeafSig: true}
 
 func mgrUnknownCA(f *Facts) Result {
 	chain, path, skip, ok := judged(f)
@@ -356,7 +357,7 @@ func neededDepth(f *Facts, s *probes.NginxServer, chain []*x509.Certificate) int
 	}
 	for d := 0; d <= 10; d++ {
 		v := predictAtDepth(f, s, chain, d)
-		if !v.Verify.Has(x509ChainTooLong) && len(v.Verify.Errors) == len(best.Verify.Errors) {
+		if !v.Verify.Has(osslverify.ChainTooLong) && len(v.Verify.Errors) == len(best.Verify.Errors) {
 			return d
 		}
 	}
@@ -394,7 +395,7 @@ func mgrRevoked(f *Facts) Result {
 		}
 		v := predictFor(f, s, chain)
 		for _, e := range v.Verify.Errors {
-			if e.Code == x509CertRevoked {
+			if e.Code == osslverify.CertRevoked {
 				return Fail("%s (serial %X) is revoked by the CRL from %s in %s: NGINX logs \"(23:certificate revoked)\"",
 					certName(e.Cert), e.Cert.SerialNumber, dn(e.Cert.RawIssuer), c.Path).
 					With(append([]Evidence{directiveNote(s.SSL.CRL.Directive, "ssl_crl")}, verdictEvidence(s, v, path)...)...)
@@ -458,20 +459,20 @@ func fixMgrRejected(f *Facts) []Step {
 		return []Step{st}
 	}
 	switch code {
-	case x509CertHasExpired, x509CertNotYetValid:
+	case osslverify.CertHasExpired, osslverify.CertNotYetValid:
 		return reissue("Renew the agent certificate", "NGINX checks every certificate's dates at each connection.")
-	case x509InvalidPurpose, x509EEKeyTooSmall, x509CAMDTooWeak:
+	case osslverify.InvalidPurpose, osslverify.EEKeyTooSmall, osslverify.CAMDTooWeak:
 		return reissue("Reissue the agent certificate for TLS clients",
 			"NGINX checks the sslclient purpose (extendedKeyUsage clientAuth, keyUsage digitalSignature) and OpenSSL's security level (RSA 2048, no SHA-1).")
-	case x509ChainTooLong:
+	case osslverify.ChainTooLong:
 		return fixMgrVerifyDepth(f)
-	case x509CertRevoked:
+	case osslverify.CertRevoked:
 		return fixRevoked(f)
-	case x509UnableToGetCRL:
+	case osslverify.UnableToGetCRL:
 		return fixCRLMissing(f)
-	case x509CRLHasExpired, x509CRLNotYetValid:
+	case osslverify.CRLHasExpired, osslverify.CRLNotYetValid:
 		return fixCRLExpired(f)
-	case x509UnableToGetIssuerLocally, x509UnableToGetIssuer, x509UnableToVerifyLeafSig, x509DepthZeroSelfSigned, x509SelfSignedInChain:
+	case osslverify.UnableToGetIssuerLocally, osslverify.UnableToGetIssuer, osslverify.UnableToVerifyLeafSig, osslverify.DepthZeroSelfSigned, osslverify.SelfSignedInChain:
 		if worstServer(f, mgrVerifyDepth) != nil {
 			return fixMgrVerifyDepth(f)
 		}

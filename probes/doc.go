@@ -6,6 +6,6 @@
 // network operation has a deadline. Private key material is parsed only to learn its public
 // half and is never kept, printed or returned.
 //
-// probes imports nothing else of this module; its subpackages (nginxconf, pki, lab, collect)
+// probes imports nothing else of this module; its subpackages (nginxconf, pki, osslverify, lab, collect)
 // are documented separately.
 package probes

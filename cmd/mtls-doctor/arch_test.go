@@ -12,13 +12,14 @@ import (
 func TestImportDirection(t *testing.T) {
 	const mod = "github.com/mtls-doctor/mtls-doctor"
 	rules := map[string][]string{
-		"probes":           {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
-		"probes/pki":       {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
-		"probes/nginxconf": {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
-		"logparse":         {mod + "/probes", mod + "/diagnostics", mod + "/tui", mod + "/cmd", "charm.land/"},
-		"diagnostics":      {mod + "/tui", mod + "/cmd", "charm.land/", "github.com/charmbracelet/"},
-		"probes/collect":   {mod + "/tui", mod + "/cmd", "charm.land/"},
-		"probes/lab":       {mod + "/diagnostics", mod + "/tui", mod + "/cmd", "charm.land/"},
+		"probes":            {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
+		"probes/pki":        {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
+		"probes/osslverify": {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
+		"probes/nginxconf":  {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
+		"logparse":          {mod + "/probes", mod + "/diagnostics", mod + "/tui", mod + "/cmd", "charm.land/"},
+		"diagnostics":       {mod + "/tui", mod + "/cmd", "charm.land/", "github.com/charmbracelet/"},
+		"probes/collect":    {mod + "/tui", mod + "/cmd", "charm.land/"},
+		"probes/lab":        {mod + "/diagnostics", mod + "/tui", mod + "/cmd", "charm.land/"},
 	}
 	for pkg, forbidden := range rules {
 		out, err := exec.Command("go", "list", "-deps", mod+"/"+pkg).CombinedOutput()

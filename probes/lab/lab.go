@@ -72,15 +72,16 @@ type manager struct {
 	verifyDepth  int         // ssl_verify_depth
 	http2        bool        // http2 on
 	locations    []string    // agent service locations with grpc_pass
-	revoked      map[string]bool
-	running      bool     // NGINX listens
-	ssl          bool     // the listener has ssl (else plaintext HTTP/2)
-	protocols    []uint16 // ssl_protocols as TLS versions, lowest first
-	backendDown  bool     // the gRPC services behind NGINX do not answer
-	backendAddr  string   // where grpc_pass points (a closed port while backendDown)
+	running      bool        // NGINX listens
+	ssl          bool        // the listener has ssl (else plaintext HTTP/2)
+	protocols    []uint16    // ssl_protocols as TLS versions, lowest first
+	backendDown  bool        // the gRPC services behind NGINX do not answer
+	backendAddr  string      // where grpc_pass points (a closed port while backendDown)
 	// grpcErrors maps 495 and 496 to grpc-status 16 at server level (error_page to a
 	// named location), as NGINX's errors.grpc_conf does; off, rejected agents get HTML.
 	grpcErrors bool
+	// crls are what ssl_crl loads; none means revocation is not checked.
+	crls []*x509.RevocationList
 }
 
 // agentSide is what the agent's files and configuration hold.

@@ -179,6 +179,14 @@ func TestMatchesRealNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var crls []*x509.RevocationList // what NGINX loads from crlPath
+	for _, der := range [][]byte{rootCRL, interCRL} {
+		rl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crls = append(crls, rl)
+	}
 	crlPath := filepath.Join(dir, "ca.crl")
 	if err := pki.WriteFile(crlPath, append(pki.CRLPEM(rootCRL), pki.CRLPEM(interCRL)...), 0o644); err != nil {
 		t.Fatal(err)
@@ -229,10 +237,10 @@ func TestMatchesRealNginx(t *testing.T) {
 			host := fmt.Sprintf("case%d.test", i)
 			ngxAddr := addrs[0]
 			l.mu.Lock()
-			l.mgr.revoked, l.mgr.backendDown, l.mgr.grpcErrors = nil, c.down, c.mapped
+			l.mgr.crls, l.mgr.backendDown, l.mgr.grpcErrors = nil, c.down, c.mapped
 			if c.crl {
 				ngxAddr = addrs[1]
-				l.mgr.revoked = map[string]bool{revoked.Cert.SerialNumber.String(): true}
+				l.mgr.crls = crls
 			}
 			if c.down {
 				ngxAddr = addrs[2]

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/osslverify"
 )
 
 // Bounds of the endpoint: how long a client may take to finish the handshake or send a
@@ -446,9 +448,11 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			for i, c := range m.clientCAs {
 				cas[i] = c.Cert
 			}
-			if code := verifyClientChain(sent, cas, m.verifyDepth, m.revoked, now); code != 0 {
+			res := osslverify.Verify{Sent: sent, Trusted: cas, CRLCheck: len(m.crls) > 0, CRLs: m.crls,
+				Depth: m.verifyDepth, Now: now}.Run()
+			if e, failed := res.Last(); failed {
 				l.logs.infoReq(ci, fmt.Sprintf("client SSL certificate verify error: (%d:%s) while reading client request headers",
-					code, x509ErrText[code]), request, r.Host)
+					e.Code, e.Text()), request, r.Host)
 				l.reject(w, r, ci, request, 495, m.grpcErrors)
 				return
 			}
