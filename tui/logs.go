@@ -110,13 +110,24 @@ func (l *logView) matches(ln *LogLine) bool {
 	return false
 }
 
-// containsFold is a case-insensitive strings.Contains for an ASCII-lowered needle.
+// containsFold is a case-insensitive strings.Contains for a lower-case needle. It
+// compares ASCII bytes directly and falls back to EqualFold around non-ASCII, so a filter
+// over the whole buffer stays fast and allocates nothing.
 func containsFold(s, lowerNeedle string) bool {
-	if len(lowerNeedle) > len(s) {
-		return false
+	n := len(lowerNeedle)
+	if n == 0 {
+		return true
 	}
-	for i := 0; i+len(lowerNeedle) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(lowerNeedle)], lowerNeedle) {
+	first := lowerNeedle[0]
+	for i := 0; i+n <= len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != first && c < utf8.RuneSelf && first < utf8.RuneSelf {
+			continue
+		}
+		if strings.EqualFold(s[i:i+n], lowerNeedle) {
 			return true
 		}
 	}
