@@ -91,7 +91,7 @@ func ParseNIMManagerConfig(path string, data []byte) *NIMManagerConfig {
 		return c
 	}
 	for _, doc := range f.Docs {
-		for _, mv := range mappingValues(doc.Body) {
+		for _, mv := range entries(doc.Body) {
 			key := strings.ToLower(scalarText(mv.Key))
 			var dst *Setting
 			switch key {
@@ -110,27 +110,11 @@ func ParseNIMManagerConfig(path string, data []byte) *NIMManagerConfig {
 			default:
 				continue
 			}
-			v := scalarText(mv.Value)
-			line := 0
-			if tk := mv.Key.GetToken(); tk != nil && tk.Position != nil {
-				line = tk.Position.Line
-			}
-			*dst = Setting{Value: v, Source: Source{Kind: SourceFile, Name: path, Line: line}}
+			*dst = Setting{Value: scalarText(mv.Value), Source: Source{Kind: SourceFile, Name: path, Line: lineOf(mv.Key)}}
 		}
 		break // nginx-manager reads the first document only
 	}
 	return c
-}
-
-// mappingValues returns the key/value pairs of a top-level mapping (nil for anything else).
-func mappingValues(n ast.Node) []*ast.MappingValueNode {
-	switch m := n.(type) {
-	case *ast.MappingNode:
-		return m.Values
-	case *ast.MappingValueNode:
-		return []*ast.MappingValueNode{m}
-	}
-	return nil
 }
 
 // scalarText is a scalar node's value, quotes removed; "" for mappings, sequences and nil.
@@ -155,16 +139,12 @@ func scalarText(n ast.Node) string {
 
 // yamlError turns a go-yaml error into a ConfigError with the line it names.
 func yamlError(path string, err error) *ConfigError {
-	ce := &ConfigError{Path: path, Message: err.Error()}
 	var te interface {
 		GetToken() *token.Token
 		GetMessage() string
 	}
 	if errors.As(err, &te) {
-		ce.Message = te.GetMessage()
-		if tk := te.GetToken(); tk != nil && tk.Position != nil {
-			ce.Line, ce.Column = tk.Position.Line, tk.Position.Column
-		}
+		return tokenError(path, te.GetToken(), te.GetMessage())
 	}
-	return ce
+	return &ConfigError{Path: path, Message: err.Error()}
 }
