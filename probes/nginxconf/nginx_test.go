@@ -9,23 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
 	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
-
-const nginxBinary = "/usr/sbin/nginx"
-
-// needNginx returns the nginx binary, skipping the test when it is missing, unless
-// CI=true: there a missing nginx is a failure.
-func needNginx(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(nginxBinary); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %s is missing: %v", nginxBinary, err)
-		}
-		t.Skipf("%s not installed; skipping the comparison with the real nginx", nginxBinary)
-	}
-	return nginxBinary
-}
 
 // nginxArgs keep nginx away from /var and /run: everything lives under dir.
 func nginxArgs(dir string, flag string) []string {
@@ -36,7 +22,7 @@ func nginxArgs(dir string, flag string) []string {
 // TestErrorsMatchNginx runs `nginx -t` on every bad fixture and requires our first
 // error to be nginx's, word for word, with the same file and line.
 func TestErrorsMatchNginx(t *testing.T) {
-	bin := needNginx(t)
+	bin := nginxlab.Require(t)
 	for name, tc := range badConfigs {
 		t.Run(name, func(t *testing.T) {
 			if tc.nginxSkip != "" {
@@ -64,7 +50,7 @@ func TestErrorsMatchNginx(t *testing.T) {
 // TestDumpMatchesLoad builds a configuration tree, has the real nginx dump it with
 // -T, and requires ParseDump of the dump to equal Load of the tree, positions too.
 func TestDumpMatchesLoad(t *testing.T) {
-	bin := needNginx(t)
+	bin := nginxlab.Require(t)
 	dir := writeTree(t, map[string]string{
 		"nginx.conf": `events { worker_connections 64; }
 http {
@@ -175,7 +161,7 @@ func writeCert(t *testing.T, dir string) {
 }
 
 func TestBinaryHelpers(t *testing.T) {
-	bin := needNginx(t)
+	bin := nginxlab.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := exec.LookPath("nginx"); err == nil {
