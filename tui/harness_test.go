@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -57,7 +56,10 @@ func startLab(t testing.TB, scenario string) *testLab {
 		Gatherer: collect.New(collect.Options{
 			Agent:   probes.AgentConfigOptions{Path: l.AgentConfigPath},
 			Timeout: 5 * time.Second,
-			Nginx:   probes.NginxOptions{NoBinary: true, Search: []string{filepath.Join(dir, "no-nginx.conf")}},
+			// As the demo does: the lab's own nginx.conf, no host logs. No nginx binary
+			// either, so `nginx -V` of this host does not reach the goldens.
+			Nginx: probes.NginxOptions{Config: l.NginxConfPath(), NoBinary: true},
+			Logs:  collect.LogOptions{Disabled: true},
 		}),
 		Thresholds: th,
 		Now:        func() time.Time { return testNow },

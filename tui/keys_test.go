@@ -28,7 +28,7 @@ func TestNavigation(t *testing.T) {
 	h := drive(t, New(tl.options()), 80, 24)
 	h.idle()
 	cur := func() (sc screen, cursor, selected string) {
-		h.inspect(func(m Model) { sc, cursor, selected = m.screen, m.cursor, m.selected })
+		h.inspect(func(m Model) { sc, cursor, selected = m.screen, m.cursorID(), m.selected })
 		return
 	}
 	if sc, cursor, _ := cur(); sc != screenOverview || cursor != "agent-cert-expired" {
@@ -159,7 +159,8 @@ func TestEscCancelsBlackHole(t *testing.T) {
 	e.Gatherer = collect.New(collect.Options{
 		Agent:   probes.AgentConfigOptions{Path: tl.lab.AgentConfigPath, Overrides: probes.AgentOverrides{Server: ln.Addr().String()}},
 		Timeout: time.Minute,
-		Nginx:   probes.NginxOptions{NoBinary: true, Search: []string{filepath.Join(tl.dir, "no-nginx.conf")}},
+		Nginx:   probes.NginxOptions{Config: tl.lab.NginxConfPath(), NoBinary: true},
+		Logs:    collect.LogOptions{Disabled: true},
 	})
 	opts := tl.options()
 	opts.Engine = &e

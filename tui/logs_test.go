@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,76 @@ func TestContainsFold(t *testing.T) {
 		if got := containsFold(c.s, strings.ToLower(c.needle)); got != c.want {
 			t.Errorf("containsFold(%q, %q) = %v", c.s, c.needle, got)
 		}
+	}
+}
+
+// TestFollowLogFiles follows a real file: lines appended after the start arrive parsed
+// and classified, and the follow ends with its context.
+func TestFollowLogFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "error.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan LogLine, 64)
+	done := make(chan error, 1)
+	go func() {
+		done <- FollowLogFiles([]logparse.File{{Path: path, Type: logparse.TypeNginxError}}, time.UTC).Follow(ctx, out)
+	}()
+	var want []string
+	for _, ln := range realLines(t) {
+		want = append(want, ln.Text)
+	}
+	// The follower starts at the end of the file: keep appending until the first line
+	// shows up, then append the rest.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []LogLine
+	deadline := time.After(15 * time.Second)
+	fmt.Fprintln(f, want[0])
+	for len(got) == 0 {
+		select {
+		case ln := <-out:
+			got = append(got, ln)
+		case <-time.After(300 * time.Millisecond):
+			fmt.Fprintln(f, want[0])
+		case <-deadline:
+			t.Fatal("no line followed within 15s")
+		}
+	}
+	for _, l := range want[1:] {
+		fmt.Fprintln(f, l)
+	}
+	for !strings.Contains(got[len(got)-1].Text, "plain HTTP request") {
+		select {
+		case ln := <-out:
+			got = append(got, ln)
+		case <-deadline:
+			t.Fatalf("followed %d lines within 15s", len(got))
+		}
+	}
+	classified := 0
+	for _, ln := range got {
+		if ln.Source != path || ln.Time.IsZero() {
+			t.Errorf("line %+v", ln)
+		}
+		if ln.Finding != "" {
+			classified++
+		}
+	}
+	if classified < 10 {
+		t.Errorf("%d classified lines", classified)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Follow: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Follow did not end with its context")
 	}
 }

@@ -3,7 +3,10 @@ package tui
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
@@ -80,5 +83,54 @@ func LogFileSource(path string, loc *time.Location) LogSource {
 			}
 		}
 		return sc.Err()
+	})
+}
+
+// FollowLogFiles follows files from now on (across rotation, with logparse.Follow) and
+// streams their lines, parsed with each file's type and formats. loc is the zone of
+// NGINX's zone-less times (nil: local).
+func FollowLogFiles(files []logparse.File, loc *time.Location) LogSource {
+	return LogSourceFunc(func(ctx context.Context, out chan<- LogLine) error {
+		if len(files) == 0 {
+			return errors.New("no NGINX or agent log found to follow (name one with --logs)")
+		}
+		type tagged struct {
+			line logparse.Line
+			file int
+		}
+		merged := make(chan tagged)
+		var wg sync.WaitGroup
+		for i, f := range files {
+			ch := logparse.Follow(ctx, f.Path)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for l := range ch {
+					select {
+					case merged <- tagged{l, i}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(merged) }()
+		parsers := make([]*logparse.Parser, len(files))
+		for i, f := range files {
+			parsers[i] = &logparse.Parser{Type: f.Type, Formats: f.Formats, Location: loc}
+		}
+		var errs []error
+		for t := range merged {
+			if t.line.Err != nil {
+				errs = append(errs, fmt.Errorf("follow %s: %w", t.line.Path, t.line.Err))
+				continue
+			}
+			select {
+			case out <- ParseLogLine(parsers[t.file], t.line.Path, t.line.Text):
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return errors.Join(errs...)
 	})
 }

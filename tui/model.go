@@ -82,7 +82,7 @@ type Model struct {
 	now      time.Time // latest spinner tick, for elapsed times
 	runErr   string
 
-	cursor   string // check selected on Overview
+	cursor   string // check selected on Overview; "" follows the top row until a key moves it
 	selected string // finding shown on Finding and Fix
 	walk     *walkthrough
 	logs     *logView
@@ -455,9 +455,6 @@ func (m *Model) engineEvent(ev diagnostics.Event) {
 		}
 		m.findings[ev.Finding.ID] = ev.Finding
 		m.states[ev.Finding.ID] = stateIdle
-		if m.cursor == "" && ev.Finding.Problem() {
-			m.cursor = ev.Finding.ID
-		}
 	}
 }
 
@@ -486,11 +483,6 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 		m.facts = r.Facts
 		m.host = hostFacts{agent: r.Facts.Agent, files: r.Facts.Files, endpoint: r.Facts.Endpoint}
 	}
-	if m.cursor == "" {
-		if order := m.overviewOrder(); len(order) > 0 {
-			m.cursor = order[0]
-		}
-	}
 	switch {
 	case run.cancelled:
 		m.setMessage("Cancelled; checks that did not finish are marked skipped.")
@@ -502,8 +494,8 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 		}
 	default:
 		n := m.counts()
-		m.setMessage(fmt.Sprintf("Checked %d checks: %d failed, %d warnings, %d passed, %d skipped.",
-			len(r.Findings), n[diagnostics.SeverityFail], n[diagnostics.SeverityWarn],
+		m.setMessage(fmt.Sprintf("Checked %s: %d failed, %s, %d passed, %d skipped.",
+			plural(len(r.Findings), "check"), n[diagnostics.SeverityFail], plural(n[diagnostics.SeverityWarn], "warning"),
 			n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip]))
 	}
 	return m, nil

@@ -77,13 +77,25 @@ func (m Model) overviewOrder() []string {
 	return ids
 }
 
+// cursorID is the selected check: the one the user moved to, else the top row (the worst
+// check, which changes while results stream in).
+func (m Model) cursorID() string {
+	if m.cursor != "" {
+		return m.cursor
+	}
+	if order := m.overviewOrder(); len(order) > 0 {
+		return order[0]
+	}
+	return ""
+}
+
 // overviewKey moves the selection, opens a finding or re-runs everything.
 func (m Model) overviewKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	order := m.overviewOrder()
 	if len(order) == 0 {
 		return m, m.recheckAllIf(msg)
 	}
-	i := max(slices.Index(order, m.cursor), 0)
+	i := max(slices.Index(order, m.cursorID()), 0)
 	page := max(m.bodyHeight()-2, 1)
 	switch {
 	case key.Matches(msg, m.keys.Up):
@@ -116,13 +128,14 @@ func (m Model) overviewLines(w int) ([]string, int) {
 	lines := m.hostLines(w)
 	lines = append(lines, "", m.countsLine())
 	cursor := -1
+	sel := m.cursorID()
 	for _, g := range m.groups() {
 		lines = append(lines, m.categoryLine(g))
 		for _, id := range g.ids {
-			if id == m.cursor {
+			if id == sel {
 				cursor = len(lines)
 			}
-			lines = append(lines, m.checkRow(id, w, id == m.cursor))
+			lines = append(lines, m.checkRow(id, w, id == sel))
 		}
 	}
 	if cursor > 0 && cursor < len(lines) {
@@ -221,7 +234,10 @@ func (m Model) countsLine() string {
 	parts := []string{s.Section.Render(" Checks")}
 	add := func(sev diagnostics.Severity, word string, count int) {
 		g, _ := m.g.severity(sev)
-		text := fmt.Sprintf("%s %d %s", g, count, word)
+		text := g + " " + plural(count, word)
+		if sev != diagnostics.SeverityWarn {
+			text = fmt.Sprintf("%s %d %s", g, count, word)
+		}
 		if count == 0 {
 			parts = append(parts, s.Dim.Render(text))
 		} else {
@@ -229,7 +245,7 @@ func (m Model) countsLine() string {
 		}
 	}
 	add(diagnostics.SeverityFail, "failed", n[diagnostics.SeverityFail])
-	add(diagnostics.SeverityWarn, "warnings", n[diagnostics.SeverityWarn])
+	add(diagnostics.SeverityWarn, "warning", n[diagnostics.SeverityWarn])
 	add(diagnostics.SeverityOK, "passed", n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo])
 	add(diagnostics.SeveritySkip, "skipped", n[diagnostics.SeveritySkip])
 	if r := m.running(); r > 0 {
