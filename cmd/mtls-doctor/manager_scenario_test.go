@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -316,16 +315,7 @@ var mgrScenarios = []mgrScenario{
 // in-process, with no agent configuration.
 func checkManager(t *testing.T, l *mgrLab) checkResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--check", "-o", "json", "--nginx-config", l.confPath, "--cert", l.agentCert, "--timeout", "2s"},
-		environ{}, strings.NewReader(""), &stdout, &stderr)
-	res := checkResult{exit: code, stdout: stdout.String(), stderr: stderr.String()}
-	if err := json.Unmarshal(stdout.Bytes(), &res.report); err != nil {
-		t.Fatalf("exit %d, stdout is not the JSON report (%v)\nstdout:\n%s\nstderr:\n%s", code, err, res.stdout, res.stderr)
-	}
-	return res
+	return checkJSON(t, nil, "--nginx-config", l.confPath, "--cert", l.agentCert, "--timeout", "2s")
 }
 
 // nginxVerdictRE finds NGINX's client-certificate verdict in a log line or a finding.
@@ -525,13 +515,7 @@ func TestManagerFromNginxDump(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--check", "-o", "json", "--nginx-config", "-"}, environ{}, &stdin, &stdout, &stderr)
-	var res checkResult
-	res.exit = code
-	if err := json.Unmarshal(stdout.Bytes(), &res.report); err != nil {
-		t.Fatalf("exit %d: %v\n%s\n%s", code, err, stdout.String(), stderr.String())
-	}
+	res := checkJSON(t, &stdin, "--nginx-config", "-")
 	for id, line := range map[string]string{"client-auth-not-required": "ssl_verify_client optional", "nginx-tls-protocols": "ssl_protocols"} {
 		f, ok := res.find(id)
 		if !ok || f.Severity != "warn" || !strings.Contains(findingText(f), l.lineOf(t, line)) {
@@ -563,16 +547,7 @@ func TestBothSidesRealNginx(t *testing.T) {
 	cfg := l.start(t)
 	confPath := filepath.Join(l.dir, "nginx", nginxlab.ConfName)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--check", "-o", "json", "--agent-config", cfg, "--nginx-config", confPath, "--timeout", "2s"},
-		environ{}, strings.NewReader(""), &stdout, &stderr)
-	var res checkResult
-	res.exit = code
-	if err := json.Unmarshal(stdout.Bytes(), &res.report); err != nil {
-		t.Fatalf("exit %d: %v\n%s", code, err, stderr.String())
-	}
+	res := checkJSON(t, nil, "--agent-config", cfg, "--nginx-config", confPath, "--timeout", "2s")
 	f, _ := res.find("client-verify-depth")
 	text := findingText(f)
 	if f.Severity != "fail" || !strings.Contains(text, "needs ssl_verify_depth 2") {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -230,15 +231,23 @@ func (r checkResult) excerpt() string {
 	return string(b)
 }
 
-// check runs the CLI in-process on the agent configuration, bounded by a deadline well
-// above the per-step --timeout.
+// check runs `mtls-doctor --check -o json` in-process on the agent configuration.
 func check(t *testing.T, agentConfig string) checkResult {
+	t.Helper()
+	return checkJSON(t, nil, "--agent-config", agentConfig, "--timeout", "2s")
+}
+
+// checkJSON runs `mtls-doctor --check -o json ARGS` in-process with stdin (nil: empty),
+// bounded by a deadline well above the per-step --timeout, and decodes the report.
+func checkJSON(t *testing.T, stdin io.Reader, args ...string) checkResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"--check", "-o", "json", "--agent-config", agentConfig, "--timeout", "2s"},
-		environ{}, strings.NewReader(""), &stdout, &stderr)
+	code := run(ctx, append([]string{"--check", "-o", "json"}, args...), environ{}, stdin, &stdout, &stderr)
 	res := checkResult{exit: code, stdout: stdout.String(), stderr: stderr.String()}
 	if err := json.Unmarshal(stdout.Bytes(), &res.report); err != nil {
 		t.Fatalf("exit %d, stdout is not the JSON report (%v)\nstdout:\n%s\nstderr:\n%s", code, err, res.stdout, res.stderr)
