@@ -152,6 +152,7 @@ func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdou
 
 func newRootCommand(ctx context.Context, env environ, stdout, stderr io.Writer) *cobra.Command {
 	var flags checkFlags
+	var tf tuiFlags
 	root := &cobra.Command{
 		Use:   "mtls-doctor",
 		Short: "Find out why an NGINX Agent cannot reach its management plane over mutual TLS",
@@ -169,11 +170,15 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 			if err := flags.validate(); err != nil {
 				return err
 			}
+			if wantTUI(flags, stdout) {
+				return runTUI(ctx, flags, tf, env, stdout)
+			}
 			return runCheck(ctx, flags.engine(env), flags, env, stdout)
 		},
 	}
 	root.SetVersionTemplate("mtls-doctor {{.Version}}\n")
 	flags.register(root)
+	tf.register(root)
 	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout),
 		newLogsCommand(ctx, env, stdout, stderr))
 	root.CompletionOptions.DisableDefaultCmd = true
