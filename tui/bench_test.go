@@ -9,7 +9,6 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/colorprofile"
 )
 
 // loadedModel is the assistant at 120x40 after a full run against the lab, with 10,000
@@ -71,8 +70,10 @@ func BenchmarkFirstFrame(b *testing.B) {
 	tl := startLab(b, "agent-cert-expired")
 	for b.Loop() {
 		pr, pw := io.Pipe()
-		p := tea.NewProgram(New(tl.options()), tea.WithInput(nil), tea.WithOutput(pw),
-			tea.WithWindowSize(120, 40), tea.WithColorProfile(colorprofile.Ascii), tea.WithoutSignals())
+		opts := tl.options()
+		opts.Output = pw
+		p := tea.NewProgram(New(opts), append(programOptions(context.Background(), opts),
+			tea.WithInput(nil), tea.WithWindowSize(120, 40), tea.WithoutSignals())...)
 		done := make(chan struct{})
 		go func() {
 			p.Run()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -75,17 +77,10 @@ type Options struct {
 	ReportDir string
 }
 
-// Run shows the assistant until the user quits or ctx is done. The terminal is restored on
-// return, also after a panic.
-func Run(ctx context.Context, opts Options) error {
-	if opts.Engine == nil {
-		return errors.New("tui: no engine")
-	}
-	m := New(opts)
-	m.stop() // New's own context is replaced by one under ctx
-	m.ctx, m.stop = context.WithCancel(ctx)
-	defer m.stop()
-	popts := []tea.ProgramOption{tea.WithContext(ctx)}
+// programOptions are the tea.Program options Run uses.
+func programOptions(ctx context.Context, opts Options) []tea.ProgramOption {
+	// 120 fps halves the wait for the first frame (the renderer flushes on its ticker).
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(120)}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}
@@ -97,7 +92,25 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.NoColor {
 		popts = append(popts, tea.WithColorProfile(colorprofile.Ascii))
 	}
-	_, err := tea.NewProgram(m, popts...).Run()
+	// Under tmux, colour detection runs `tmux info` (~50 ms) to learn whether tmux passes
+	// 24-bit colour through. The styles use 256-colour palette entries only, so the answer
+	// cannot change what is drawn; without TMUX, TERM decides.
+	return append(popts, tea.WithEnvironment(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "TMUX=")
+	})))
+}
+
+// Run shows the assistant until the user quits or ctx is done. The terminal is restored on
+// return, also after a panic.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Engine == nil {
+		return errors.New("tui: no engine")
+	}
+	m := New(opts)
+	m.stop() // New's own context is replaced by one under ctx
+	m.ctx, m.stop = context.WithCancel(ctx)
+	defer m.stop()
+	_, err := tea.NewProgram(m, programOptions(ctx, opts)...).Run()
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrProgramPanic) {
 			return ctx.Err()
