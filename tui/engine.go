@@ -68,8 +68,16 @@ type observingGatherer struct {
 	gen   int
 }
 
-func (g observingGatherer) Gather(ctx context.Context, kind diagnostics.FactKind, f *diagnostics.Facts) error {
-	err := g.inner.Gather(ctx, kind, f)
+// Gather implements diagnostics.Gatherer. A panicking probe becomes the kind's error: the
+// engine gathers on goroutines of its own, where a panic would end the process with the
+// terminal still in raw mode.
+func (g observingGatherer) Gather(ctx context.Context, kind diagnostics.FactKind, f *diagnostics.Facts) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error while gathering: %v (please report this)", p)
+		}
+	}()
+	err = g.inner.Gather(ctx, kind, f)
 	g.send(factMsg{gen: g.gen, kind: kind, agent: f.Agent, files: f.Files, endpoint: f.Endpoint})
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"image/color"
 	"net"
 	"os"
 	"path/filepath"
@@ -371,4 +372,58 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestGathererPanic: a gatherer that panics (on the engine's own goroutine) skips the
+// checks that needed its facts, saying why; the program keeps running and answers keys.
+func TestGathererPanic(t *testing.T) {
+	tl := startLab(t, "healthy")
+	e := *tl.engine
+	inner := e.Gatherer
+	e.Gatherer = diagnostics.GathererFunc(func(ctx context.Context, kind diagnostics.FactKind, f *diagnostics.Facts) error {
+		if kind == diagnostics.FactEndpoint {
+			var m map[string]int
+			m["boom"]++ // a nil-map write, as a buggy probe would do
+		}
+		return inner.Gather(ctx, kind, f)
+	})
+	opts := tl.options()
+	opts.Engine = &e
+	h := drive(t, New(opts), 80, 24)
+	h.idle()
+	h.inspect(func(m Model) {
+		f := m.findings["endpoint-timeout"]
+		if f.Severity != diagnostics.SeveritySkip || !strings.Contains(f.Summary, "internal error while gathering") {
+			t.Errorf("endpoint-timeout after the panic: %s %q", f.Severity, f.Summary)
+		}
+	})
+	h.press("4")
+	h.inspect(func(m Model) {
+		if m.screen != screenCerts {
+			t.Errorf("keys no longer answered after the panic")
+		}
+	})
+}
+
+// TestLightBackground: the terminal's answer to the background query switches the
+// styles; the screen stays the same text.
+func TestLightBackground(t *testing.T) {
+	tl := startLab(t, "agent-cert-expired")
+	h := drive(t, New(tl.options()), 80, 24)
+	h.idle()
+	dark := h.screen()
+	var darkFrame string
+	h.inspect(func(m Model) { darkFrame = m.frame() })
+	h.tm.Send(tea.BackgroundColorMsg{Color: color.White})
+	h.inspect(func(m Model) {
+		if m.dark {
+			t.Error("white background taken for dark")
+		}
+		if m.frame() == darkFrame {
+			t.Error("light styles draw the same bytes as dark ones")
+		}
+	})
+	if h.screen() != dark {
+		t.Error("the text changed with the background")
+	}
 }
