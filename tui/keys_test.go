@@ -169,7 +169,7 @@ func TestEscCancelsBlackHole(t *testing.T) {
 	h.waitFor("the endpoint checks to run", 10*time.Second, func(m Model) bool {
 		return m.states["endpoint-timeout"] == stateRunning
 	})
-	if s := h.screen(); !strings.Contains(s, "run ") || !strings.Contains(s, "checking") {
+	if s := h.screen(); !strings.Contains(s, " running") || !strings.Contains(s, "checking") {
 		t.Fatalf("running checks not shown:\n%s", s)
 	}
 	start := time.Now()
