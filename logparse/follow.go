@@ -43,10 +43,14 @@ func Follow(ctx context.Context, path string) <-chan Line { return PollFollower{
 // (through its logger, synchronously and before it reopens), reads the old file from the
 // last delivered offset to its end first. What copytruncate cuts off between a poll and
 // the truncation is gone from the file, as with every reader of that rotation.
-type PollFollower struct{}
+type PollFollower struct {
+	// FromStart delivers the lines already in the file first (a log that is small and
+	// entirely of interest, such as the demo lab's); by default following starts at the end.
+	FromStart bool
+}
 
 // Follow implements Follower.
-func (PollFollower) Follow(ctx context.Context, path string) <-chan Line {
+func (p PollFollower) Follow(ctx context.Context, path string) <-chan Line {
 	out := make(chan Line, 64)
 	f := &follower{ctx: ctx, path: path, out: out, events: make(chan tailEvent)}
 	cfg := tail.Config{
@@ -54,9 +58,13 @@ func (PollFollower) Follow(ctx context.Context, path string) <-chan Line {
 		Logger: hookLogger{f},
 	}
 	if st, err := os.Stat(path); err == nil {
-		// Start at the current end; remember it as the delivered offset.
-		cfg.Location = &tail.SeekInfo{Offset: 0, Whence: io.SeekEnd}
-		f.open(st.Size())
+		if p.FromStart {
+			f.open(0)
+		} else {
+			// Start at the current end; remember it as the delivered offset.
+			cfg.Location = &tail.SeekInfo{Offset: 0, Whence: io.SeekEnd}
+			f.open(st.Size())
+		}
 	}
 	t, err := tail.TailFile(path, cfg)
 	if err != nil {

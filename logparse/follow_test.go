@@ -108,6 +108,22 @@ func TestFollowStartsAtTheEnd(t *testing.T) {
 	expect(t, ch, &got, w.write(4))
 }
 
+func TestFollowFromStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "error.log")
+	w := newLogWriter(t, path)
+	before := w.write(3)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := PollFollower{FromStart: true}.Follow(ctx, path)
+	t.Cleanup(func() {
+		cancel()
+		for range ch {
+		}
+	})
+	var got []string
+	expect(t, ch, &got, before)
+	expect(t, ch, &got, append(before, w.write(2)...))
+}
+
 // TestFollowRenameCreate is logrotate's default (create): the file is renamed, the writer
 // still writes to the renamed file until it reopens, then writes to a new file.
 func TestFollowRenameCreate(t *testing.T) {

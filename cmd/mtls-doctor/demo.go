@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	demolab "github.com/mtls-doctor/mtls-doctor/probes/lab"
 	"github.com/mtls-doctor/mtls-doctor/tui"
 )
@@ -63,7 +63,7 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 			}
 			defer l.Close()
 
-			if !flags.check && isTerminal(stdout) {
+			if !flags.check && flags.output == "text" && isTerminal(stdout) {
 				return runDemoTUI(ctx, l, flags, env, stdout)
 			}
 
@@ -115,48 +115,12 @@ func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, env envir
 	return tui.Run(ctx, tui.Options{
 		Engine:  labEngine(l, flags),
 		Applier: l,
-		Logs:    tui.RawLogSource(l.ErrorLogPath(), time.Local, followFile(l.ErrorLogPath(), 200*time.Millisecond)),
+		Logs:    tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
 		Title:   "demo: " + l.Scenario.Name,
 		Output:  stdout,
 		NoColor: !text.Color,
 		ASCII:   text.ASCII,
 	})
-}
-
-// followFile sends path's lines, those already there and those appended later, until ctx
-// is done; it looks for new lines every poll. A line is sent once it is complete.
-func followFile(path string, poll time.Duration) func(ctx context.Context, out chan<- string) error {
-	return func(ctx context.Context, out chan<- string) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r := bufio.NewReader(f)
-		var partial string
-		t := time.NewTicker(poll)
-		defer t.Stop()
-		for {
-			for {
-				chunk, err := r.ReadString('\n')
-				partial += chunk
-				if err != nil {
-					break // io.EOF: wait for more
-				}
-				select {
-				case out <- strings.TrimRight(partial, "\r\n"):
-				case <-ctx.Done():
-					return nil
-				}
-				partial = ""
-			}
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	}
 }
 
 // labLogLines is how many of the lab's last error.log lines the demo shows.
@@ -210,4 +174,22 @@ func demoVerdict(w io.Writer, r *diagnostics.Report, s demolab.Scenario) int {
 	}
 	fmt.Fprintf(w, "Demo: the planted fault %s was not reported; please report this.\n", s.ExpectFinding)
 	return 1
+}
+
+// followFromStart sends the lab's log lines, those already there and those appended later,
+// until ctx is done: the lab's whole log is of interest, and it is small.
+func followFromStart(path string) func(ctx context.Context, out chan<- string) error {
+	return func(ctx context.Context, out chan<- string) error {
+		for l := range (logparse.PollFollower{FromStart: true}).Follow(ctx, path) {
+			if l.Err != nil {
+				return l.Err
+			}
+			select {
+			case out <- l.Text:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return nil
+	}
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,51 +174,5 @@ func TestDemoApplyFixes(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestFollowFile checks the Logs screen's follower: lines already in the file, lines
-// appended later, a line completed in two writes, and the end when ctx is done.
-func TestFollowFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "error.log")
-	if err := os.WriteFile(path, []byte("one\ntwo\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan string, 10)
-	done := make(chan error, 1)
-	go func() { done <- followFile(path, 5*time.Millisecond)(ctx, out) }()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	f.WriteString("thr")
-	time.Sleep(20 * time.Millisecond)
-	f.WriteString("ee\r\nfour\n")
-	var got []string
-	deadline := time.After(5 * time.Second)
-	for len(got) < 4 {
-		select {
-		case l := <-out:
-			got = append(got, l)
-		case <-deadline:
-			t.Fatalf("got %q, want four lines", got)
-		}
-	}
-	if strings.Join(got, "|") != "one|two|three|four" {
-		t.Errorf("lines %q", got)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("follow ended with %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("follow did not end when ctx was done")
-	}
-	if err := followFile(filepath.Join(t.TempDir(), "missing"), time.Millisecond)(context.Background(), out); err == nil {
-		t.Error("following a missing file succeeded")
 	}
 }
