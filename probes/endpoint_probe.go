@@ -98,16 +98,26 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 	}
 	r.TCPAddr = conn.RemoteAddr().String()
 
+	if o.PlainText || o.ClientCert == nil {
+		r.Agent = probeAttempt(ctx, conn, o, r, o.ClientCert)
+		return r
+	}
+	// The attempt without a certificate runs beside the agent's, so the probe costs one
+	// round of handshakes, not two; it is kept only when the agent's reached TLS.
+	noCert := make(chan *Attempt, 1)
+	go func() {
+		c, err := dialFirst(ctx, []string{hostOfAddr(r.TCPAddr)}, port, o.Timeout)
+		if err != nil {
+			noCert <- &Attempt{TLS: &TLSObservation{Error: Classify(err)}}
+			return
+		}
+		noCert <- probeAttempt(ctx, c, o, r, nil)
+	}()
 	r.Agent = probeAttempt(ctx, conn, o, r, o.ClientCert)
-	if o.PlainText || o.ClientCert == nil || !reachedTLS(r.Agent) {
-		return r
+	second := <-noCert
+	if reachedTLS(r.Agent) {
+		r.NoCert = second
 	}
-	conn, err = dialFirst(ctx, []string{hostOfAddr(r.TCPAddr)}, port, o.Timeout)
-	if err != nil {
-		r.NoCert = &Attempt{TLS: &TLSObservation{Error: Classify(err)}}
-		return r
-	}
-	r.NoCert = probeAttempt(ctx, conn, o, r, nil)
 	return r
 }
 
