@@ -228,3 +228,48 @@ func TestFollowStops(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowFilesMerges: lines from two files arrive on one channel, each with its own
+// file's parser.
+func TestFollowFilesMerges(t *testing.T) {
+	dir := t.TempDir()
+	errPath, agentPath := filepath.Join(dir, "error.log"), filepath.Join(dir, "agent.log")
+	ew, aw := newLogWriter(t, errPath), newLogWriter(t, agentPath)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := FollowFiles(ctx, []File{{Path: errPath, Type: TypeNginxError}, {Path: agentPath, Type: TypeAgent}}, time.UTC)
+	defer func() {
+		cancel()
+		for range ch {
+		}
+	}()
+	waitPoll()
+	want := map[string]Type{}
+	for _, l := range ew.write(2) {
+		want[l] = TypeNginxError
+	}
+	for _, l := range aw.write(2) {
+		want[l+" "] = TypeAgent // distinct keys: the writers number their lines alike
+	}
+	got := map[string]Type{}
+	deadline := time.After(5 * time.Second)
+	for len(got) < 4 {
+		select {
+		case fl := <-ch:
+			if fl.Err != nil {
+				t.Fatal(fl.Err)
+			}
+			key := fl.Text
+			if fl.Path == agentPath {
+				key += " "
+			}
+			got[key] = fl.Parser.Type
+		case <-deadline:
+			t.Fatalf("got %v, want 4 lines", got)
+		}
+	}
+	for k, typ := range want {
+		if got[k] != typ {
+			t.Errorf("line %q: parser type %v, want %v", k, got[k], typ)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
@@ -94,39 +93,14 @@ func FollowLogFiles(files []logparse.File, loc *time.Location) LogSource {
 		if len(files) == 0 {
 			return errors.New("no NGINX or agent log found to follow (name one with --logs)")
 		}
-		type tagged struct {
-			line logparse.Line
-			file int
-		}
-		merged := make(chan tagged)
-		var wg sync.WaitGroup
-		for i, f := range files {
-			ch := logparse.Follow(ctx, f.Path)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for l := range ch {
-					select {
-					case merged <- tagged{l, i}:
-					case <-ctx.Done():
-						return
-					}
-				}
-			}()
-		}
-		go func() { wg.Wait(); close(merged) }()
-		parsers := make([]*logparse.Parser, len(files))
-		for i, f := range files {
-			parsers[i] = &logparse.Parser{Type: f.Type, Formats: f.Formats, Location: loc}
-		}
 		var errs []error
-		for t := range merged {
-			if t.line.Err != nil {
-				errs = append(errs, fmt.Errorf("follow %s: %w", t.line.Path, t.line.Err))
+		for fl := range logparse.FollowFiles(ctx, files, loc) {
+			if fl.Err != nil {
+				errs = append(errs, fmt.Errorf("follow %s: %w", fl.Path, fl.Err))
 				continue
 			}
 			select {
-			case out <- ParseLogLine(parsers[t.file], t.line.Path, t.line.Text):
+			case out <- ParseLogLine(fl.Parser, fl.Path, fl.Text):
 			case <-ctx.Done():
 				return nil
 			}

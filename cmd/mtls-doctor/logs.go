@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -305,47 +304,22 @@ func followLogs(ctx context.Context, files []logparse.File, output string, loc *
 	if len(files) == 0 {
 		return errors.New("no log files to follow")
 	}
-	type tagged struct {
-		line logparse.Line
-		file int
-	}
-	merged := make(chan tagged)
-	var wg sync.WaitGroup
-	for i, f := range files {
-		ch := logparse.Follow(ctx, f.Path)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for l := range ch {
-				select {
-				case merged <- tagged{l, i}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(merged) }()
-	parsers := make([]*logparse.Parser, len(files))
-	for i, f := range files {
-		parsers[i] = &logparse.Parser{Type: f.Type, Formats: f.Formats, Location: loc}
-	}
 	if output == "text" {
 		fmt.Fprintf(stderr, "Following %d log file(s); Ctrl+C stops.\n", len(files))
 	}
 	enc := json.NewEncoder(stdout)
-	for t := range merged {
-		if t.line.Err != nil {
-			fmt.Fprintf(stderr, "mtls-doctor: follow %s: %v\n", t.line.Path, t.line.Err)
+	for fl := range logparse.FollowFiles(ctx, files, loc) {
+		if fl.Err != nil {
+			fmt.Fprintf(stderr, "mtls-doctor: follow %s: %v\n", fl.Path, fl.Err)
 			continue
 		}
-		ev, _, st := parsers[t.file].Parse(t.line.Text)
+		ev, _, st := fl.Parser.Parse(fl.Text)
 		if st != logparse.LineClassified {
 			continue
 		}
 		var err error
 		if output == "json" {
-			err = enc.Encode(followJSON{Kind: string(ev.Kind), Source: string(ev.Source), Time: ev.Time, File: t.line.Path,
+			err = enc.Encode(followJSON{Kind: string(ev.Kind), Source: string(ev.Source), Time: ev.Time, File: fl.Path,
 				Client: ev.Client, X509Code: ev.X509Code, Detail: ev.Detail, Line: ev.Line})
 		} else {
 			who := ev.Client
