@@ -1,6 +1,7 @@
 package logparse
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -57,13 +58,23 @@ var DefaultFormats = []*Format{Combined, MainExt, GRPCJSON}
 
 // Parse parses and classifies one line (without its newline). The event's Line is a copy
 // of line cut at MaxLineBytes and made valid UTF-8, so the caller may reuse line's memory.
+//
+// Lines about mtls-doctor's own request without a certificate (OwnProbeQuery) are
+// unclassified: that rejection is the probe's, not an agent's.
 func (p *Parser) Parse(line string) (Event, time.Time, LineStatus) {
 	ev, t, st := p.parse(line)
 	if st == LineClassified {
+		if strings.Contains(line, OwnProbeQuery) {
+			return Event{}, t, LineUnclassified
+		}
 		ev.Line = Clip(line)
 	}
 	return ev, t, st
 }
+
+// OwnProbeQuery is the query string mtls-doctor's endpoint probe adds to its request
+// without a client certificate (probes.NoCertQuery; logparse imports nothing of ours).
+const OwnProbeQuery = "mtls-doctor-probe=no-cert"
 
 func (p *Parser) parse(line string) (Event, time.Time, LineStatus) {
 	if p.Type == TypeNginxError || p.Type == TypeAuto {

@@ -62,6 +62,13 @@ type EndpointOptions struct {
 	Resolver *net.Resolver
 }
 
+// NoCertQuery marks the request of the attempt without a certificate, so that the line
+// NGINX logs for it ("client sent no required SSL certificate ... request: "POST
+// /f5...?mtls-doctor-probe=no-cert ...") is not taken for an agent's by a later log scan.
+// NGINX rejects the missing certificate before it looks at the URI, and an optional
+// ssl_verify_client still routes the request by its path. logparse keeps the same string.
+const NoCertQuery = "mtls-doctor-probe=no-cert"
+
 // ProbeEndpoint dials the endpoint the way the agent does and records what happened at each
 // step: DNS, TCP, the TLS handshake with the agent's certificate, then one HTTP/2 gRPC POST
 // on o.Path over that connection. When the first attempt got as far as TLS, a second one
@@ -111,7 +118,9 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 			noCert <- &Attempt{TLS: &TLSObservation{Error: Classify(err)}}
 			return
 		}
-		noCert <- probeAttempt(ctx, c, o, r, nil)
+		marked := o
+		marked.Path += "?" + NoCertQuery
+		noCert <- probeAttempt(ctx, c, marked, r, nil)
 	}()
 	r.Agent = probeAttempt(ctx, conn, o, r, o.ClientCert)
 	second := <-noCert

@@ -595,6 +595,11 @@ func TestProbeEndpointNginx(t *testing.T) {
 		if n == nil || n.HTTP == nil || n.HTTP.Status != 400 || n.HTTP.BodyTitle != titleNoCert {
 			t.Errorf("no-cert attempt = %+v", n)
 		}
+		// The probe's own rejection is marked, so that log scans can tell it from an agent's.
+		line, ok := inst.WaitErrorLog("client sent no required SSL certificate", 5*time.Second)
+		if !ok || !strings.Contains(line, commandPath+"?"+NoCertQuery+" HTTP/2.0") {
+			t.Errorf("NGINX's line for the no-cert attempt %q does not carry %q", line, NoCertQuery)
+		}
 	})
 
 	t.Run("certificate from another CA", func(t *testing.T) {
