@@ -133,7 +133,7 @@ func managerHost(f *Facts) bool { return f != nil && f.Nginx.Manager() }
 func serverLabel(s *probes.NginxServer) string {
 	var ls []string
 	for _, l := range s.Listens {
-		ls = append(ls, listenText(l))
+		ls = append(ls, l.String())
 	}
 	if len(ls) == 0 {
 		ls = []string{"80"}
@@ -141,15 +141,6 @@ func serverLabel(s *probes.NginxServer) string {
 	return fmt.Sprintf("server at %s (listen %s)", s.Pos(), strings.Join(ls, ", "))
 }
 
-func listenText(l nginxconf.Listen) string {
-	switch {
-	case l.Unix != "":
-		return "unix:" + l.Unix
-	case l.Addr == "" || l.Addr == "*":
-		return strconv.Itoa(l.Port)
-	}
-	return net.JoinHostPort(l.Addr, strconv.Itoa(l.Port))
-}
 
 // perServer judges every agent-facing server with fn and merges the results: the worst
 // leads, prefixed with its server when there are several; the others follow as evidence.

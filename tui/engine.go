@@ -53,6 +53,7 @@ type (
 		agent    *probes.AgentConfig
 		files    *probes.AgentFiles
 		endpoint *probes.EndpointReport
+		nginx    *probes.NginxFacts
 	}
 	engineDoneMsg struct {
 		gen    int
@@ -78,7 +79,7 @@ func (g observingGatherer) Gather(ctx context.Context, kind diagnostics.FactKind
 		}
 	}()
 	err = g.inner.Gather(ctx, kind, f)
-	g.send(factMsg{gen: g.gen, kind: kind, agent: f.Agent, files: f.Files, endpoint: f.Endpoint})
+	g.send(factMsg{gen: g.gen, kind: kind, agent: f.Agent, files: f.Files, endpoint: f.Endpoint, nginx: f.Nginx})
 	return err
 }
 

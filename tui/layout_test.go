@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
 func TestWrap(t *testing.T) {
@@ -56,4 +59,24 @@ func FuzzWrap(f *testing.F) {
 			t.Fatalf("text changed: %q -> %q", want, joined)
 		}
 	})
+}
+
+// TestHostLinesManagerOnly: on a host where NGINX serves the agents and there is no agent
+// configuration, the host facts say so and name the agent-facing servers at file:line.
+func TestHostLinesManagerOnly(t *testing.T) {
+	m := New(Options{NoColor: true})
+	srv := &nginxconf.Server{Directive: &nginxconf.Directive{File: "/etc/nginx/conf.d/nms-http.conf", Line: 14},
+		Listens: []nginxconf.Listen{{Port: 443, SSL: true}, {Addr: "::1", Port: 8443}}, ServerNames: []string{"nim.example.com"}}
+	m.host = hostFacts{nginx: &probes.NginxFacts{Main: "/etc/nginx/nginx.conf", Version: "1.22.1",
+		Servers: []*probes.NginxServer{{Server: srv}}}}
+	got := ansi.Strip(strings.Join(m.hostLines(120), "\n"))
+	for _, want := range []string{"manager host (NGINX serves the agents)", "/etc/nginx/nginx.conf (NGINX 1.22.1)",
+		"nim.example.com listen 443, [::1]:8443 /etc/nginx/conf.d/nms-http.conf:14"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("host facts lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "agent configuration was not read") {
+		t.Errorf("a manager host is described as missing its agent configuration:\n%s", got)
+	}
 }

@@ -52,6 +52,7 @@ type hostFacts struct {
 	agent    *probes.AgentConfig
 	files    *probes.AgentFiles
 	endpoint *probes.EndpointReport
+	nginx    *probes.NginxFacts
 }
 
 // Model is the assistant's state. It is a value: Update returns a new one.
@@ -422,6 +423,9 @@ func (m Model) engineMsg(msg tea.Msg) (Model, tea.Cmd) {
 		case diagnostics.FactEndpoint:
 			m.host.endpoint = msg.endpoint
 		}
+		if msg.nginx != nil { // the agent-config gatherer may read NGINX first (role detection)
+			m.host.nginx = msg.nginx
+		}
 	case engineDoneMsg:
 		return m.runDone(msg)
 	}
@@ -481,7 +485,7 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 	}
 	if r.Facts != nil {
 		m.facts = r.Facts
-		m.host = hostFacts{agent: r.Facts.Agent, files: r.Facts.Files, endpoint: r.Facts.Endpoint}
+		m.host = hostFacts{agent: r.Facts.Agent, files: r.Facts.Files, endpoint: r.Facts.Endpoint, nginx: r.Facts.Nginx}
 	}
 	switch {
 	case run.cancelled:

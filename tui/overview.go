@@ -159,7 +159,11 @@ func (m Model) hostLines(w int) []string {
 	var out []string
 	add := func(name, value string) { out = append(out, m.label(name, value, w)...) }
 	a := m.host.agent
+	manager := m.host.nginx.Manager()
 	switch {
+	case a == nil && manager:
+		add("Role", "manager host (NGINX serves the agents)")
+		return append(out, m.nginxLines(w)...)
 	case a == nil && m.run != nil:
 		add("Role", "looking for the NGINX Agent configuration"+m.g.ellipsis)
 		return out
@@ -171,6 +175,14 @@ func (m Model) hostLines(w int) []string {
 		if len(a.Searched) > 0 {
 			add("Searched", strings.Join(a.Searched, ", "))
 		}
+	case manager:
+		add("Role", "agent and manager ("+formatName(a.Format)+")")
+		out = append(out, m.nginxLines(w)...)
+		cfg := a.Path
+		if a.DynamicPath != "" {
+			cfg += " + " + a.DynamicPath
+		}
+		add("Config", cfg)
 	default:
 		add("Role", "agent host ("+formatName(a.Format)+")")
 		cfg := a.Path
@@ -326,4 +338,45 @@ func (m Model) plainStatus(id string) string {
 	}
 	g, word := m.g.severity(f.Severity)
 	return g + " " + pad(word, 4)
+}
+
+// maxServerLines caps the agent-facing servers listed in the host facts; the manager
+// checks name every one of them.
+const maxServerLines = 3
+
+// nginxLines describes the manager side: the NGINX configuration and the servers in it
+// that pass the agents' gRPC paths on.
+func (m Model) nginxLines(w int) []string {
+	n := m.host.nginx
+	var out []string
+	add := func(name, value string) { out = append(out, m.label(name, value, w)...) }
+	if n.NIM1 != nil && n.NIM1.Path != "" && len(n.Servers) == 0 {
+		add("Manager", "nginx-manager (NIM 1.x) "+n.NIM1.Path)
+		return out
+	}
+	main := n.Main
+	if n.Version != "" {
+		main += "  (NGINX " + n.Version + ")"
+	}
+	add("NGINX", main)
+	for i, s := range n.Servers {
+		if i == maxServerLines {
+			add("", fmt.Sprintf("and %d more", len(n.Servers)-i))
+			break
+		}
+		var listens []string
+		for _, l := range s.Listens {
+			listens = append(listens, l.String())
+		}
+		name := strings.Join(s.ServerNames, " ")
+		if name == "" {
+			name = "(no server_name)"
+		}
+		label := ""
+		if i == 0 {
+			label = "Agents at"
+		}
+		add(label, fmt.Sprintf("%s  listen %s  %s", name, strings.Join(listens, ", "), s.Pos()))
+	}
+	return out
 }

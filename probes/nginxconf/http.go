@@ -177,6 +177,18 @@ type Server struct {
 	Locations []Location
 }
 
+// String is the listen address as an admin writes it: "443", "10.0.0.5:443", "[::1]:443"
+// or "unix:/run/nginx.sock".
+func (l Listen) String() string {
+	switch {
+	case l.Unix != "":
+		return "unix:" + l.Unix
+	case l.Addr == "" || l.Addr == "*":
+		return strconv.Itoa(l.Port)
+	}
+	return net.JoinHostPort(l.Addr, strconv.Itoa(l.Port))
+}
+
 // HTTP2Enabled reports whether the server negotiates h2 on any of its listeners:
 // "http2 on" or a listen with the http2 parameter.
 func (s *Server) HTTP2Enabled() bool {

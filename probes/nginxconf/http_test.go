@@ -232,3 +232,20 @@ func check(t *testing.T, what string, s Setting, value string, line int) {
 		t.Errorf("%s = %q from line %d, want %q from line %d", what, s.Value, gotLine, value, line)
 	}
 }
+
+func TestListenString(t *testing.T) {
+	for _, c := range []struct {
+		l    Listen
+		want string
+	}{
+		{Listen{Port: 443}, "443"},
+		{Listen{Addr: "*", Port: 443}, "443"},
+		{Listen{Addr: "10.0.0.5", Port: 8443}, "10.0.0.5:8443"},
+		{Listen{Addr: "::1", Port: 443}, "[::1]:443"},
+		{Listen{Unix: "/run/nginx.sock"}, "unix:/run/nginx.sock"},
+	} {
+		if got := c.l.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.l, got, c.want)
+		}
+	}
+}
