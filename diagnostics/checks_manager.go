@@ -141,7 +141,6 @@ func serverLabel(s *probes.NginxServer) string {
 	return fmt.Sprintf("server at %s (listen %s)", s.Pos(), strings.Join(ls, ", "))
 }
 
-
 // perServer judges every agent-facing server with fn and merges the results: the worst
 // leads, prefixed with its server when there are several; the others follow as evidence.
 func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
