@@ -148,3 +148,26 @@ func writeSyntheticLog(b *testing.B, path string, size int64, now time.Time, lin
 	os.Chtimes(path, now, now)
 	return n
 }
+
+// BenchmarkScanSmallFiles is the usual --check on a host: an empty error log, a short
+// access log and no agent log. Its bytes/op is what every run pays for the log facts.
+func BenchmarkScanSmallFiles(b *testing.B) {
+	dir := b.TempDir()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	errLog, accessLog := filepath.Join(dir, "error.log"), filepath.Join(dir, "access.log")
+	var access strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&access, "10.0.0.%d - - [30/Nov/2026:11:%02d:00 +0000] \"GET / HTTP/1.1\" 200 612 \"-\" \"curl/7.88.1\"\n", i, 30+i)
+	}
+	for path, data := range map[string]string{errLog: "", accessLog: access.String()} {
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	files := []File{{Path: errLog, Type: TypeNginxError}, {Path: accessLog, Type: TypeNginxAccess},
+		{Path: filepath.Join(dir, "agent.log"), Type: TypeAgent}}
+	b.ReportAllocs()
+	for b.Loop() {
+		Scan(context.Background(), files, Options{Now: now, Since: time.Hour, Location: time.UTC})
+	}
+}

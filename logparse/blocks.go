@@ -43,7 +43,9 @@ type backward struct {
 }
 
 func newBackward(r io.ReaderAt, size int64) *backward {
-	return &backward{r: r, off: size, carry: make([]byte, 0, blockSize), head: make([]byte, 0, blockSize)}
+	// A carry never holds more than the file: a small file needs small ones.
+	c := int(min(size, blockSize))
+	return &backward{r: r, off: size, carry: make([]byte, 0, c), head: make([]byte, 0, c)}
 }
 
 // next fills buf (which must have capacity blockBuf) with the block that precedes the

@@ -158,10 +158,9 @@ func Scan(ctx context.Context, files []File, o Options) *Report {
 		return rep
 	}
 
+	// Buffers are made as the reader needs them, up to the bound: a scan of a few small or
+	// empty files (the usual --check) then costs kilobytes, not 2*workers+2 megabytes.
 	free := make(chan []byte, 2*workers+2)
-	for range cap(free) {
-		free <- make([]byte, 0, blockBuf)
-	}
 	work := make(chan block)
 	results := make([]*worker, workers)
 	var wg sync.WaitGroup
@@ -177,7 +176,7 @@ func Scan(ctx context.Context, files []File, o Options) *Report {
 		}(results[w])
 	}
 
-	rd := reader{ctx: ctx, work: work, free: free, cutoff: cutoff, loc: o.Location, maxRot: maxRot}
+	rd := reader{ctx: ctx, work: work, free: free, maxBufs: cap(free), cutoff: cutoff, loc: o.Location, maxRot: maxRot}
 	for i := range files {
 		rd.file(i, &rep.Files[i])
 	}
@@ -208,12 +207,15 @@ func Scan(ctx context.Context, files []File, o Options) *Report {
 
 // reader feeds blocks to the workers, file by file, newest data first.
 type reader struct {
-	ctx    context.Context
-	work   chan<- block
-	free   chan []byte
-	cutoff time.Time
-	loc    *time.Location
-	maxRot int
+	ctx  context.Context
+	work chan<- block
+	free chan []byte
+	// made counts the buffers made so far, at most maxBufs (free's capacity, so that
+	// returning one never blocks). Only the reader's goroutine makes them.
+	made, maxBufs int
+	cutoff        time.Time
+	loc           *time.Location
+	maxRot        int
 }
 
 // file reads one File and its rotated siblings until the window's start is passed.
@@ -324,8 +326,18 @@ func (r *reader) gzip(i int, f *os.File, p *Parser, fr *FileReport) (more bool, 
 	}
 }
 
-// take waits for a free block buffer.
+// take returns a free block buffer, making one while fewer than maxBufs exist, else
+// waiting for a worker to return one.
 func (r *reader) take() ([]byte, error) {
+	select {
+	case b := <-r.free:
+		return b, nil
+	default:
+	}
+	if r.made < r.maxBufs {
+		r.made++
+		return make([]byte, 0, blockBuf), nil
+	}
 	select {
 	case b := <-r.free:
 		return b, nil
