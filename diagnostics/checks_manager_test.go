@@ -360,7 +360,12 @@ func TestManagerChecks(t *testing.T) {
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("            default_type application/grpc;\n", ""))
 			},
-			summary: []string{"content-type text/plain", "200 OK"}},
+			summary: []string{"content-type text/plain", `code = Unknown desc = transport: received unexpected content-type \"text/plain\"`}},
+		{name: "mapping answers 401 text/plain", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("            default_type application/grpc;\n", "", "return 200;", "return 401;"))
+			},
+			summary: []string{`code = Unauthenticated desc = unexpected HTTP status code received from server: 401 (Unauthorized); transport: received unexpected content-type \"text/plain\"`}},
 		{name: "optional_no_ca", id: "nginx-ssl-verify-optional-no-ca", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional_no_ca;"))

@@ -2,6 +2,7 @@ package diagnostics
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -451,12 +452,29 @@ func errorMapping(s *probes.NginxServer, ep nginxconf.ErrorPage) Result {
 	case ret == "204":
 		return Warn("%s answers \"return 204\", which drops Content-Type: agents see \"code = Unknown ... malformed header: missing HTTP content-type\"", ep.URI)
 	case !strings.HasPrefix(loc.DefaultType.Value, "application/grpc"):
-		return Warn("%s answers with content-type %s, not application/grpc: agents see \"code = Unknown desc = unexpected HTTP status code received from server: %s\"",
-			ep.URI, loc.DefaultType.Value, statusText(atoiOr(ret, 200)))
+		return Warn("%s answers with content-type %s, not application/grpc: agents see %q",
+			ep.URI, loc.DefaultType.Value, grpcGoNonGRPCError(atoiOr(ret, 200), loc.DefaultType.Value))
 	case grpcStatus == "":
 		return Warn("%s sets no grpc-status header", ep.URI)
 	}
 	return OK("%s answers grpc-status %s", ep.URI, grpcStatus)
+}
+
+// grpcGoNonGRPCError is the error grpc-go reports for a response that is not gRPC
+// (internal/transport/http2_client.go, operateHeaders): the code comes from the HTTP
+// status (HTTPStatusConvTab; Unknown for any other, 200 included), and the message names
+// the status only when it is not 200, then the content type.
+func grpcGoNonGRPCError(status int, contentType string) string {
+	code := map[int]string{400: "Internal", 401: "Unauthenticated", 403: "PermissionDenied", 404: "Unimplemented",
+		429: "Unavailable", 502: "Unavailable", 503: "Unavailable", 504: "Unavailable"}[status]
+	if code == "" {
+		code = "Unknown"
+	}
+	desc := fmt.Sprintf("transport: received unexpected content-type %q", contentType)
+	if status != 200 {
+		desc = fmt.Sprintf("unexpected HTTP status code received from server: %d (%s); %s", status, http.StatusText(status), desc)
+	}
+	return "code = " + code + " desc = " + desc
 }
 
 func atoiOr(s string, def int) int {
