@@ -253,7 +253,10 @@ func mgrUnknownCA(f *Facts) Result {
 		if !v.Sent {
 			r := Fail("NGINX asks for a certificate issued by %s, but %s is issued by %s: Go sends none and NGINX logs %q",
 				joinNames(dnList(v.Advertised), 2), path, chainIssuers(chain), "client sent no required SSL certificate")
-			if v.Outcome != outcomeNoCert {
+			if v.Outcome != outcomeNoCert && authRequestEnforced(s) {
+				r.Summary = fmt.Sprintf("NGINX asks for a certificate issued by %s, but %s is issued by %s: Go sends none, and the auth_request in every agent location answers 401",
+					joinNames(dnList(v.Advertised), 2), path, chainIssuers(chain))
+			} else if v.Outcome != outcomeNoCert {
 				r.Severity = SeverityWarn
 				r.Summary = fmt.Sprintf("NGINX asks for a certificate issued by %s, but %s is issued by %s: Go sends none, and ssl_verify_client %s lets the agent in unauthenticated",
 					joinNames(dnList(v.Advertised), 2), path, chainIssuers(chain), s.SSL.VerifyClient.Value)
@@ -261,6 +264,10 @@ func mgrUnknownCA(f *Facts) Result {
 			return r.With(verdictEvidence(s, v, path)...)
 		}
 		deep := predictAtDepth(f, s, chain, 100)
+		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] && v.Outcome != outcomeVerifyError && authRequestEnforced(s) {
+			return Fail("%s does not chain to a CA in NGINX's %s: $ssl_client_verify is \"FAILED:%s\", so the auth_request in every agent location answers 401",
+				path, caFilesText(s), e.Text()).With(verdictEvidence(s, v, path)...)
+		}
 		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] && v.Outcome != outcomeVerifyError {
 			return Warn("%s does not chain to a CA in NGINX's %s; ssl_verify_client %s lets it in anyway ($ssl_client_verify is \"FAILED:%s\")",
 				path, caFilesText(s), s.SSL.VerifyClient.Value, e.Text()).With(verdictEvidence(s, v, path)...)
@@ -272,6 +279,17 @@ func mgrUnknownCA(f *Facts) Result {
 		top := deep.Verify.Chain[len(deep.Verify.Chain)-1]
 		return OK("%s chains to %s, which NGINX trusts (%s)", path, certName(top), caFilesText(s))
 	})
+}
+
+// authRequestEnforced reports whether s passes agents on only after an auth_request that
+// checks $ssl_client_verify (NIM 2.x's /check-agent-client-cert): under optional or
+// optional_no_ca an agent NGINX lets through without a verified certificate still gets 401.
+func authRequestEnforced(s *probes.NginxServer) bool {
+	if s.SSL.VerifyClient.Value == "on" || len(s.Routes) == 0 {
+		return false
+	}
+	ok, _ := enforcedByAuthRequest(s)
+	return ok
 }
 
 func caFilesText(s *probes.NginxServer) string {
@@ -424,8 +442,16 @@ func mgrRejected(f *Facts) Result {
 		case outcomeVerifyError:
 			return Fail("NGINX would answer 400 %q (495) and log %q", titleCertError, v.LogLine()).With(verdictEvidence(s, v, path)...)
 		}
+		if !v.Sent && authRequestEnforced(s) {
+			return Fail("NGINX's auth_request in every agent location answers 401: Go sends no certificate for %s (ssl_verify_client %s)",
+				path, s.SSL.VerifyClient.Value).With(verdictEvidence(s, v, path)...)
+		}
 		if !v.Sent {
 			return OK("NGINX lets the agent in without a certificate (ssl_verify_client %s; Go sends none)", s.SSL.VerifyClient.Value)
+		}
+		if e, failed := v.Verify.Last(); failed && authRequestEnforced(s) {
+			return Fail("NGINX's auth_request in every agent location answers 401: $ssl_client_verify is \"FAILED:%s\" for %s under optional_no_ca",
+				e.Text(), path).With(verdictEvidence(s, v, path)...)
 		}
 		if e, failed := v.Verify.Last(); failed {
 			return OK("NGINX would accept %s under optional_no_ca although it does not verify ($ssl_client_verify FAILED:%s)", path, e.Text())
@@ -442,7 +468,7 @@ func fixMgrRejected(f *Facts) []Step {
 	if s := worstServer(f, mgrRejected); s != nil {
 		if chain, _, _, ok := judged(f); ok {
 			v := predictFor(f, s, chain)
-			if v.Outcome == outcomeNoCert {
+			if v.Outcome == outcomeNoCert || !v.Sent {
 				return fixMgrUnknownCA(f)
 			}
 			if e, failed := v.Verify.Last(); failed {

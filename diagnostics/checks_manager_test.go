@@ -152,6 +152,14 @@ func confWith(pairs ...string) string {
 	return conf
 }
 
+// nimAuthRequest turns healthyConf into NIM 2.x's enforcement: ssl_verify_client optional
+// and an auth_request to /check-agent-client-cert in both agent locations.
+var nimAuthRequest = []string{"ssl_verify_client on;", "ssl_verify_client optional;",
+	"grpc_pass grpc://127.0.0.1:10000;\n        }\n        location /f5.nginx.agent.sdk.MetricsService {",
+	"grpc_pass grpc://127.0.0.1:10000;\n            auth_request /check-agent-client-cert;\n        }\n        location /f5.nginx.agent.sdk.MetricsService {\n            auth_request /check-agent-client-cert;",
+	"location @grpc_unauthenticated {",
+	"location /check-agent-client-cert {\n            internal;\n            if ($ssl_client_verify !~* 'SUCCESS') { return 401; }\n            return 200;\n        }\n        location @grpc_unauthenticated {"}
+
 func TestManagerChecks(t *testing.T) {
 	agentExpired := func(f *Facts, p *testPKI) {
 		p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
@@ -237,6 +245,23 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"NGINX asks for a certificate issued by CN=other-ca", "client sent no required SSL certificate"},
+			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"}},
+		{name: "agent from another CA, optional with NIM's auth_request", id: "agent-cert-unknown-ca", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
+				setConf(f, p, confWith(nimAuthRequest...), func(fs testFiles) {
+					fs.tls["/etc/nms/certs/ca.pem"] = certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", other.cert)
+				})
+			},
+			summary: []string{"Go sends none, and the auth_request in every agent location answers 401"}},
+		{name: "agent from another CA, optional with NIM's auth_request, predicted", id: "agent-cert-rejected", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
+				setConf(f, p, confWith(nimAuthRequest...), func(fs testFiles) {
+					fs.tls["/etc/nms/certs/ca.pem"] = certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", other.cert)
+				})
+			},
+			summary: []string{"auth_request in every agent location answers 401: Go sends no certificate"},
 			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"}},
 		{name: "chain too deep", id: "client-verify-depth", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
