@@ -315,6 +315,10 @@ func fixMgrUnknownCA(f *Facts) []Step {
 	if ca == "" {
 		ca = s.SSL.TrustedCertificate.Path
 	}
+	if ca == "" {
+		// optional_no_ca without a CA file: there is no file to add to; name one.
+		return fixClientCAMissing(f)
+	}
 	_, path := judgedChain(f)
 	return []Step{
 		{

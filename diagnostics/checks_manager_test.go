@@ -263,6 +263,12 @@ func TestManagerChecks(t *testing.T) {
 			},
 			summary: []string{"auth_request in every agent location answers 401: Go sends no certificate"},
 			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"}},
+		{name: "optional_no_ca without a CA file", id: "agent-cert-unknown-ca", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", "", "ssl_verify_client on;", "ssl_verify_client optional_no_ca;"))
+			},
+			summary: []string{"lets it in anyway"},
+			fix:     []string{"Point ssl_client_certificate at the CA that issues agent certificates", "+        ssl_client_certificate /etc/nms/certs/ca.pem;"}},
 		{name: "chain too deep", id: "client-verify-depth", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				a := mkCert(t, certSpec{cn: "agent-int-a", ca: true}, p.root)
