@@ -736,8 +736,38 @@ func mgrServerChain(f *Facts) Result {
 
 func fixMgrServerChain(f *Facts) []Step {
 	path := managerServerCert
+	appendCmd := "sudo sh -c 'cat ca_int.crt >> " + path + "'"
 	if certs := servedCerts(f); len(certs) > 0 {
 		path = certs[0].path
+		appendCmd = "sudo sh -c 'cat ca_int.crt >> " + path + "'"
+		// The intermediate is often on this host already, in the client CA file
+		// (make_certs.sh's ca.pem): copy it from there.
+		for _, sc := range certs {
+			if len(sc.file.Certs) == 0 || selfSigned(sc.file.Certs[0]) || findIssuer(sc.file.Certs[0], sc.file.Certs[1:]) != nil {
+				continue
+			}
+			files := []*probes.FileFacts{}
+			if sc.server != nil {
+				files = append(files, sc.server.ClientCA, sc.server.TrustedCA)
+			}
+			if f.Files != nil {
+				files = append(files, f.Files.CA)
+			}
+			var pool []*x509.Certificate
+			for _, ff := range files {
+				if ff != nil {
+					pool = append(pool, ff.Certs...)
+				}
+			}
+			path = sc.path
+			appendCmd = "sudo sh -c 'cat ca_int.crt >> " + path + "'"
+			if issuer := findIssuer(sc.file.Certs[0], pool); issuer != nil && !selfSigned(issuer) {
+				if cmd, ok := pemBlockCommand(issuer, files...); ok {
+					appendCmd = cmd + " | sudo tee -a " + path + " >/dev/null"
+				}
+			}
+			break
+		}
 	}
 	return []Step{{
 		Title: "Append the intermediate to " + path,
@@ -746,11 +776,37 @@ func fixMgrServerChain(f *Facts) []Step {
 		Commands: []string{
 			"openssl crl2pkcs7 -nocrl -certfile " + path + " | openssl pkcs7 -print_certs -noout",
 			"sudo cp -p " + path + " " + path + ".bak",
-			"sudo sh -c 'cat ca_int.crt >> " + path + "'",
+			appendCmd,
 			reloadNginxSignal,
 		},
 		Verify: []string{"server-chain-incomplete", "server-cert-untrusted"},
 	}}
+}
+
+// pemBlockCommand returns a command that prints c's PEM block from the first of files that
+// holds it: sed from its BEGIN line to the END line after it. ok is false when no PEM file
+// holds it, or a file's blocks cannot be matched to its certificates one to one.
+func pemBlockCommand(c *x509.Certificate, files ...*probes.FileFacts) (string, bool) {
+	for _, ff := range files {
+		if ff == nil || ff.Encoding != "pem" || ff.ParseError != "" {
+			continue
+		}
+		var lines []int
+		for _, b := range ff.Blocks {
+			if b.Type == "CERTIFICATE" {
+				lines = append(lines, b.Line)
+			}
+		}
+		if len(lines) != len(ff.Certs) {
+			continue
+		}
+		for i, x := range ff.Certs {
+			if x.Equal(c) {
+				return fmt.Sprintf("sed -n '%d,/-----END CERTIFICATE-----/p' %s", lines[i], ff.Path), true
+			}
+		}
+	}
+	return "", false
 }
 
 // nameServerNames are the server_name values a certificate must match: host names, not

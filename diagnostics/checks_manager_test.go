@@ -333,6 +333,15 @@ func TestManagerChecks(t *testing.T) {
 			},
 			summary: []string{"without its issuer CN=nms-int-ca"},
 			fix:     []string{"cat ca_int.crt >> /etc/nms/certs/manager-server.pem"}},
+		{name: "leaf served alone, intermediate in the client CA file", id: "server-chain-incomplete", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/manager-server.pem"] = certFile(probes.RoleCert, "/etc/nms/certs/manager-server.pem", p.server.cert)
+					fs.tls["/etc/nms/certs/ca.pem"] = certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", p.root.cert, p.inter.cert)
+				})
+			},
+			summary: []string{"without its intermediate CN=nms-int-ca"},
+			fix:     []string{"sed -n '21,/-----END CERTIFICATE-----/p' /etc/nms/certs/ca.pem | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"}},
 		{name: "served certificate expired", id: "server-cert-expired", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				old := mkCert(t, certSpec{cn: "nim.example.com", dns: []string{"nim.example.com"}, notBefore: testNow.AddDate(-1, 0, -1),
