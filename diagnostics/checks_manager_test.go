@@ -400,7 +400,8 @@ func TestManagerChecks(t *testing.T) {
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("            default_type application/grpc;\n", ""))
 			},
-			summary: []string{"content-type text/plain", `code = Unknown desc = transport: received unexpected content-type \"text/plain\"`}},
+			summary: []string{"content-type text/plain", `code = Unknown desc = transport: received unexpected content-type \"text/plain\"`},
+			fix:     []string{"Answer application/grpc from @grpc_unauthenticated", "@@ -20 +20,2 @@", "+            default_type application/grpc;"}},
 		{name: "mapping answers 401 text/plain", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("            default_type application/grpc;\n", "", "return 200;", "return 401;"))

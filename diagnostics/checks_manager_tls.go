@@ -523,6 +523,40 @@ func evalGRPCErrorsUnmapped(f *Facts) Result {
 	})
 }
 
+// untypedMapping returns the named location that s's error_page 495 and 496 both go to
+// when it sets grpc-status and answers with a body but without content-type
+// application/grpc; nil otherwise.
+func untypedMapping(s *probes.NginxServer) *nginxconf.Location {
+	var loc *nginxconf.Location
+	for _, code := range []int{495, 496} {
+		var ep *nginxconf.ErrorPage
+		for i := range s.ErrorPages {
+			if s.ErrorPages[i].Maps(code) {
+				ep = &s.ErrorPages[i]
+				break
+			}
+		}
+		if ep == nil || !strings.HasPrefix(ep.URI, "@") {
+			return nil
+		}
+		l := namedLocation(s, ep.URI)
+		if l == nil || (loc != nil && l != loc) || l.Directive == nil || l.Directive.File == "" {
+			return nil
+		}
+		loc = l
+	}
+	r := errorMapping(s, nginxconf.ErrorPage{URI: loc.Path})
+	hasStatus := false
+	for _, h := range loc.AddHeaders {
+		hasStatus = hasStatus || strings.EqualFold(strings.Trim(h.Arg(0), `'"`), "grpc-status")
+	}
+	if r.Severity != SeverityWarn || !hasStatus || (loc.Return != nil && loc.Return.Arg(0) == "204") ||
+		strings.HasPrefix(loc.DefaultType.Value, "application/grpc") {
+		return nil
+	}
+	return loc
+}
+
 func fixGRPCErrorsUnmapped(f *Facts) []Step {
 	lines := []string{
 		"error_page 495 496 = @grpc_unauthenticated;",
@@ -537,6 +571,13 @@ func fixGRPCErrorsUnmapped(f *Facts) []Step {
 		"NGINX's own errors.grpc_conf maps 495 and 496 the same way."
 	file, diff := managerConfPath(f), " server {\n+    "+strings.Join(lines, "\n+    ")
 	if s := worstServer(f, evalGRPCErrorsUnmapped); s != nil {
+		if loc := untypedMapping(s); loc != nil {
+			// The mapping is there and sets grpc-status; only its content type is wrong. A
+			// second error_page and @grpc_unauthenticated would shadow or be shadowed by it.
+			return []Step{nginxStep("Answer application/grpc from "+loc.Path,
+				"Without a gRPC content type grpc-go ignores the grpc-status header. "+why,
+				loc.Directive.File, insertAfterDiff(loc.Directive, "default_type application/grpc;"), "nginx-grpc-errors-unmapped")}
+		}
 		anchor := serverAnchor(s, "ssl_verify_client", "ssl_client_certificate", "server_name")
 		file, diff = anchor.File, insertAfterDiff(anchor, lines...)
 	}
