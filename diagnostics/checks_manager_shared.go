@@ -204,7 +204,7 @@ func predictedLine(v nginxVerdict) string {
 func verdictEvidence(s *probes.NginxServer, v nginxVerdict, path string) []Evidence {
 	var ev []Evidence
 	if v.LogLine() != "" {
-		ev = append(ev, Quoted(s.Pos(), fmt.Sprintf("NGINX would answer %d (sent as 400) and log", v.Status()), predictedLine(v)))
+		ev = append(ev, Quoted(s.Pos(), fmt.Sprintf("NGINX would answer %s and log", rejectionAnswer(s, v.Status())), predictedLine(v)))
 	}
 	if !v.Sent && len(v.Advertised) > 0 {
 		ev = append(ev, Quoted(s.SSL.ClientCertificate.Directive.Pos(), "CA names NGINX sends (ssl_client_certificate)", dnList(v.Advertised)...))
@@ -427,6 +427,21 @@ func mgrRevoked(f *Facts) Result {
 	})
 }
 
+// rejectionAnswer is what NGINX sends an agent it rejects with code (495 or 496) on s: the
+// error_page target when s maps the code (NIM's @grpc_unauthenticated), else the 400 page.
+func rejectionAnswer(s *probes.NginxServer, code int) string {
+	for i := range s.ErrorPages {
+		if s.ErrorPages[i].Maps(code) {
+			return fmt.Sprintf("%d (error_page sends it to %s)", code, s.ErrorPages[i].URI)
+		}
+	}
+	title := titleCertError
+	if code == 496 {
+		title = titleNoCert
+	}
+	return fmt.Sprintf("400 %q (%d)", title, code)
+}
+
 func mgrRejected(f *Facts) Result {
 	chain, path, skip, ok := judged(f)
 	if !ok {
@@ -442,9 +457,9 @@ func mgrRejected(f *Facts) Result {
 		v := predictFor(f, s, chain)
 		switch v.Outcome {
 		case outcomeNoCert:
-			return Fail("NGINX would answer 400 %q (496): Go sends no certificate for %s", titleNoCert, path).With(verdictEvidence(s, v, path)...)
+			return Fail("NGINX would answer %s: Go sends no certificate for %s", rejectionAnswer(s, 496), path).With(verdictEvidence(s, v, path)...)
 		case outcomeVerifyError:
-			return Fail("NGINX would answer 400 %q (495) and log %q", titleCertError, v.LogLine()).With(verdictEvidence(s, v, path)...)
+			return Fail("NGINX would answer %s and log %q", rejectionAnswer(s, 495), v.LogLine()).With(verdictEvidence(s, v, path)...)
 		}
 		if !v.Sent && authRequestEnforced(s) {
 			return Fail("NGINX's auth_request in every agent location answers 401: Go sends no certificate for %s (ssl_verify_client %s)",

@@ -289,7 +289,13 @@ func TestManagerChecks(t *testing.T) {
 			summary: []string{"is revoked by the CRL from CN=nms-ca", "(23:certificate revoked)"}},
 		{name: "agent expired, predicted", id: "agent-cert-rejected", want: SeverityFail,
 			mutate:  agentExpired,
-			summary: []string{`NGINX would answer 400 "The SSL certificate error" (495)`, "client SSL certificate verify error: (10:certificate has expired)"}},
+			summary: []string{`NGINX would answer 495 (error_page sends it to @grpc_unauthenticated) and log`, "client SSL certificate verify error: (10:certificate has expired)"}},
+		{name: "agent expired, predicted, no error_page", id: "agent-cert-rejected", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				agentExpired(f, p)
+				setConf(f, p, confWith("        error_page 495 496 = @grpc_unauthenticated;\n", ""))
+			},
+			summary: []string{`NGINX would answer 400 "The SSL certificate error" (495) and log`}},
 		{name: "listen without http2", id: "nginx-http2-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;"))
