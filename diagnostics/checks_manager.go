@@ -206,11 +206,16 @@ func settingNote(s *probes.NginxServer, name string, st nginxconf.Setting) Evide
 	return Note(s.Pos(), "%s is not set: NGINX's default %q applies", name, def)
 }
 
-// indentOf is the indentation a directive at d's nesting depth has in a tidy file.
+// indentOf is the indentation a directive at d's nesting depth within its own file has in
+// a tidy file.
 func indentOf(d *nginxconf.Directive) string {
+	// Only the blocks open in d's own file indent it: a server in conf.d/*.conf sits at
+	// column 0 although http{} in nginx.conf encloses it.
 	n := 0
 	for p := d.Parent; p != nil; p = p.Parent {
-		n++
+		if p.File == d.File {
+			n++
+		}
 	}
 	return strings.Repeat("    ", n)
 }

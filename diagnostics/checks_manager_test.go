@@ -557,3 +557,41 @@ func TestNIM1Manager(t *testing.T) {
 		t.Errorf("server-name-mismatch: got %s %q", fd.Severity, fd.Summary)
 	}
 }
+
+// TestInsertAfterDiffIncludedFile: a diff into an included file (NIM's conf.d/nms-http.conf,
+// errors-grpc.server_conf) indents as that file does, not by the depth of http{} around it,
+// so its context line matches the file.
+func TestInsertAfterDiffIncludedFile(t *testing.T) {
+	dump := "# configuration file /etc/nginx/nginx.conf:\nevents {}\nhttp {\n    include /etc/nginx/conf.d/nms-http.conf;\n}\n\n" +
+		"# configuration file /etc/nginx/conf.d/nms-http.conf:\nserver {\n    listen 443 ssl http2;\n    location /f5.nginx.agent.sdk.Commander {\n        grpc_pass grpc://127.0.0.1:10000;\n    }\n}\n"
+	cfg, err := nginxconf.ParseDump(strings.NewReader(dump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var server, loc *nginxconf.Directive
+	for _, d := range cfg.Files[0].Parsed {
+		for _, c := range d.Block {
+			if c.Name == "server" {
+				server = c
+			}
+		}
+	}
+	if server == nil {
+		t.Fatal("no server parsed")
+	}
+	for _, c := range server.Block {
+		if c.Name == "location" {
+			loc = c
+		}
+	}
+	if loc == nil {
+		t.Fatal("no location parsed")
+	}
+	want := "@@ -3 +3,2 @@\n     location /f5.nginx.agent.sdk.Commander {\n+        auth_request /check-agent-client-cert;"
+	if got := insertAfterDiff(loc, "auth_request /check-agent-client-cert;"); got != want {
+		t.Errorf("insertAfterDiff:\n%s\nwant\n%s", got, want)
+	}
+	if got := indentOf(server); got != "" {
+		t.Errorf("indentOf(server in conf.d) = %q, want none", got)
+	}
+}
