@@ -93,11 +93,21 @@ func LoadAgentFiles(cfg AgentConfig) AgentFiles {
 	return af
 }
 
-// LoadClientCertificate loads the agent's key pair exactly as the agent does, with
-// tls.LoadX509KeyPair; the error is Go's, verbatim (e.g. "tls: private key does not match
-// public key"), which the agent logs after "could not load X509 keypair: ".
+// LoadClientCertificate loads the agent's key pair as the agent does, with Go's
+// tls.X509KeyPair; the error is Go's, verbatim (e.g. "tls: private key does not match
+// public key"), which the agent logs after "could not load X509 keypair: ". The files are
+// read capped at MaxTLSFileSize rather than with tls.LoadX509KeyPair, which reads a path
+// like /dev/zero until memory runs out.
 func LoadClientCertificate(certPath, keyPath string) (*tls.Certificate, error) {
-	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	certPEM, err := readTLSFileCapped(certPath, MaxTLSFileSize)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := readTLSFileCapped(keyPath, MaxTLSFileSize)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, err
 	}

@@ -445,4 +445,18 @@ func TestLoadClientCertificate(t *testing.T) {
 			t.Errorf("LoadClientCertificate(%s, %s) = %v, %v; want %q", tc.cert, tc.key, c, err, tc.want)
 		}
 	}
+
+	// A key path naming something endless (/dev/zero) or huge must not be read whole:
+	// tls.LoadX509KeyPair would read /dev/zero until memory runs out. A file one byte over
+	// the cap stands in for it here.
+	big := filepath.Join(dir, "big.key")
+	if err := os.WriteFile(big, make([]byte, MaxTLSFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ cert, key string }{{certPath, big}, {big, keyPath}} {
+		c, err := LoadClientCertificate(tc.cert, tc.key)
+		if c != nil || err == nil || !strings.Contains(err.Error(), "too large") {
+			t.Errorf("LoadClientCertificate(%s, %s) = %v, %v; want a too-large error", tc.cert, tc.key, c, err)
+		}
+	}
 }
