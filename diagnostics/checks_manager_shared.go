@@ -159,6 +159,11 @@ func predictable(f *Facts, s *probes.NginxServer) (Result, bool) {
 	if (s.SSL.ClientCertificate.IsSet() && s.ClientCA == nil) || (s.SSL.TrustedCertificate.IsSet() && s.TrustedCA == nil) {
 		return Skip("skipped: the CA file is named with variables"), false
 	}
+	if mode := s.SSL.VerifyClient.Value; (mode == "on" || mode == "optional") && !s.SSL.ClientCertificate.IsSet() && !s.SSL.TrustedCertificate.IsSet() {
+		// NGINX refuses to load it ("no ssl_client_certificate for ssl_verify_client"):
+		// there is no verdict on an agent to predict.
+		return Skip("skipped: ssl_verify_client %s without a CA file does not load (see nginx-client-ca-missing)", mode), false
+	}
 	return Result{}, true
 }
 

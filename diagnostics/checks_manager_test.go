@@ -269,6 +269,13 @@ func TestManagerChecks(t *testing.T) {
 			},
 			summary: []string{"lets it in anyway"},
 			fix:     []string{"Point ssl_client_certificate at the CA that issues agent certificates", "+        ssl_client_certificate /etc/nms/certs/ca.pem;"}},
+		{name: "verify on without a CA file: nothing to predict", id: "agent-cert-rejected", want: SeveritySkip,
+			mutate: func(f *Facts, p *testPKI) {
+				f.Agent, f.Files, f.Endpoint = nil, nil, nil
+				f.Nginx.AgentCert = certFile(probes.RoleCert, "/tmp/agent.crt", p.agent.cert)
+				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", ""))
+			},
+			summary: []string{"does not load (see nginx-client-ca-missing)"}},
 		{name: "chain too deep", id: "client-verify-depth", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				a := mkCert(t, certSpec{cn: "agent-int-a", ca: true}, p.root)
