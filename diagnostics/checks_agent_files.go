@@ -143,6 +143,11 @@ func fileProblems(f *Facts) []fileProblem {
 				add(SeverityWarn, ff, "no-ca", "CA file %s holds only non-CA certificates (%s)", ff.Path, certName(ff.Certs[0]))
 			}
 		}
+		// The agent reads PEM only (tls.LoadX509KeyPair, AppendCertsFromPEM): a DER file
+		// that parses here still fails it. Wrong content was reported above.
+		if ff.Encoding == "der" && (len(ff.Certs) > 0 && ff.Role != probes.RoleKey || ff.Key != nil && ff.Role == probes.RoleKey) {
+			add(SeverityFail, ff, "der", "%s %s is DER; the agent reads only PEM", ff.Role, ff.Path)
+		}
 		if ff.ParseError != "" && !(ff.Role == probes.RoleKey && encrypted(ff)) {
 			add(SeverityWarn, ff, "parse", "%s %s has blocks that do not parse: %s", ff.Role, ff.Path, firstLine(ff.ParseError))
 		}
@@ -250,6 +255,17 @@ func fixFilesUnreadable(f *Facts) []Step {
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
 		case "unreadable":
+			// Only a permission problem is fixed with chmod; a directory, a device such as
+			// /dev/zero or an oversized file is the wrong path.
+			if !strings.Contains(p.file.ReadError, "permission denied") {
+				steps = append(steps, Step{
+					Title:    "Point the " + string(p.file.Role) + " setting at the " + string(p.file.Role) + " file",
+					Why:      path + " is not a PEM file the agent can read (" + firstLine(p.file.ReadError) + "); correct the path in " + h.Config + " or the flag that set it.",
+					Commands: []string{"sudo ls -ld " + path, "sudo grep -rn '" + string(p.file.Role) + ":' " + h.Config},
+					Verify:   []string{"agent-cert-file-unreadable"},
+				})
+				continue
+			}
 			steps = append(steps, Step{
 				Title:    "Let the agent's user read " + path,
 				Why:      "The agent runs as the user in its systemd unit (root unless changed); it must be able to open the file.",
@@ -277,6 +293,20 @@ func fixFilesUnreadable(f *Facts) []Step {
 				Commands: []string{"sudo head -3 " + path, "sudo openssl x509 -inform der -in " + path + " -out " + path + ".pem"},
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
+		case "der":
+			convert := "sudo openssl x509 -inform der -in " + path + " -out " + path + ".pem"
+			set := map[probes.FileRole]setting{probes.RoleCert: setCert, probes.RoleKey: setKey, probes.RoleCA: setCA}[p.file.Role]
+			if p.file.Role == probes.RoleKey {
+				convert = "sudo openssl pkey -inform der -in " + path + " -out " + path + ".pem && sudo chmod 0600 " + path + ".pem"
+			}
+			steps = append(steps, Step{
+				Title:    "Convert " + path + " to PEM",
+				Why:      "The agent loads its certificate and key with Go's tls.LoadX509KeyPair and its CA with AppendCertsFromPEM; both read PEM only.",
+				Commands: []string{convert},
+				Verify:   []string{"agent-cert-file-unreadable"},
+			})
+			steps = append(steps, h.editStep("Point the agent at the PEM file", "", []string{"agent-cert-file-unreadable"},
+				edit{set, path + ".pem"}))
 		case "no-ca":
 			steps = append(steps, Step{
 				Title: "Put the CA certificate that issued the server's certificate into " + path,

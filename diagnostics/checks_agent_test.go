@@ -143,6 +143,30 @@ func TestAgentFileChecks(t *testing.T) {
 				f.Files.Cert.Role, f.Files.Cert.Encoding, f.Files.Cert.Blocks = probes.RoleCert, "der", nil
 			},
 			summary: []string{"cert /etc/nginx-agent/agent.crt holds a private key, not a certificate"}},
+		// The agent loads its pair with tls.LoadX509KeyPair and its CA with
+		// AppendCertsFromPEM: PEM only, so a well-formed DER file still fails it.
+		{name: "DER certificate", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate:  func(f *Facts, _ *testPKI) { f.Files.Cert.Encoding, f.Files.Cert.Blocks = "der", nil },
+			summary: []string{"cert /etc/nginx-agent/agent.crt is DER; the agent reads only PEM"},
+			fix:     []string{"sudo openssl x509 -inform der -in /etc/nginx-agent/agent.crt -out /etc/nginx-agent/agent.crt.pem"}},
+		{name: "DER key", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate:  func(f *Facts, _ *testPKI) { f.Files.Key.Encoding, f.Files.Key.Blocks = "der", nil },
+			summary: []string{"key /etc/nginx-agent/agent.key is DER; the agent reads only PEM"},
+			fix:     []string{"sudo openssl pkey -inform der -in /etc/nginx-agent/agent.key -out /etc/nginx-agent/agent.key.pem"},
+			notFix:  []string{"openssl x509 -inform der -in /etc/nginx-agent/agent.key"}},
+		{name: "DER CA file", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate:  func(f *Facts, _ *testPKI) { f.Files.CA.Encoding, f.Files.CA.Blocks = "der", nil },
+			summary: []string{"ca /etc/nginx-agent/ca.pem is DER; the agent reads only PEM"}},
+		// Only a permission problem is fixed with chmod: --key /dev/zero or a directory is
+		// the wrong path, and "sudo chmod 0600 /dev/zero" would break the host.
+		{name: "key too large", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Files.Key = &probes.FileFacts{Role: probes.RoleKey, Path: "/dev/zero", Exists: true,
+					ReadError: "/dev/zero is larger than 1048576 bytes, too large for a certificate, key or CA file"}
+			},
+			summary: []string{"key /dev/zero cannot be read"},
+			fix:     []string{"sudo grep -rn 'key:' /etc/nginx-agent/nginx-agent.conf"},
+			notFix:  []string{"chmod", "Let the agent's user read"}},
 		{name: "world-readable key", id: "agent-cert-file-unreadable", want: SeverityWarn,
 			mutate:  func(f *Facts, _ *testPKI) { f.Files.Key.Mode = 0o644 },
 			summary: []string{"key /etc/nginx-agent/agent.key is readable by every user (mode 0644)"},

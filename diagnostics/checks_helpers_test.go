@@ -18,6 +18,8 @@ type checkCase struct {
 	// summary and fix are substrings the summary and the joined playbook must contain.
 	summary []string
 	fix     []string
+	// notFix are substrings the playbook must not contain (a command wrong for this host).
+	notFix []string
 }
 
 // runCases runs each case on a fresh healthy host. Every case also runs the whole catalog
@@ -50,6 +52,11 @@ func runCases(t *testing.T, cases []checkCase) {
 			for _, s := range tc.fix {
 				if !strings.Contains(fix, s) {
 					t.Errorf("playbook does not contain %q:\n%s", s, fix)
+				}
+			}
+			for _, s := range tc.notFix {
+				if strings.Contains(fix, s) {
+					t.Errorf("playbook contains %q:\n%s", s, fix)
 				}
 			}
 			for _, other := range c {
