@@ -270,16 +270,16 @@ func mgrUnknownCA(f *Facts) Result {
 		}
 		deep := predictAtDepth(f, s, chain, 100)
 		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] && v.Outcome != outcomeVerifyError && authRequestEnforced(s) {
-			return Fail("%s does not chain to a CA in NGINX's %s: $ssl_client_verify is \"FAILED:%s\", so the auth_request in every agent location answers 401",
-				path, caFilesText(s), e.Text()).With(verdictEvidence(s, v, path)...)
+			return Fail("%s does not chain to %s: $ssl_client_verify is \"FAILED:%s\", so the auth_request in every agent location answers 401",
+				path, trustedCAText(s), e.Text()).With(verdictEvidence(s, v, path)...)
 		}
 		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] && v.Outcome != outcomeVerifyError {
-			return Warn("%s does not chain to a CA in NGINX's %s; ssl_verify_client %s lets it in anyway ($ssl_client_verify is \"FAILED:%s\")",
-				path, caFilesText(s), s.SSL.VerifyClient.Value, e.Text()).With(verdictEvidence(s, v, path)...)
+			return Warn("%s does not chain to %s; ssl_verify_client %s lets it in anyway ($ssl_client_verify is \"FAILED:%s\")",
+				path, trustedCAText(s), s.SSL.VerifyClient.Value, e.Text()).With(verdictEvidence(s, v, path)...)
 		}
 		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] {
-			return Fail("%s does not chain to a CA in NGINX's %s: NGINX logs \"client SSL certificate verify error: (%d:%s)\"",
-				path, caFilesText(s), e.Code, e.Text()).With(verdictEvidence(s, v, path)...)
+			return Fail("%s does not chain to %s: NGINX logs \"client SSL certificate verify error: (%d:%s)\"",
+				path, trustedCAText(s), e.Code, e.Text()).With(verdictEvidence(s, v, path)...)
 		}
 		top := deep.Verify.Chain[len(deep.Verify.Chain)-1]
 		return OK("%s chains to %s, which NGINX trusts (%s)", path, certName(top), caFilesText(s))
@@ -295,6 +295,15 @@ func authRequestEnforced(s *probes.NginxServer) bool {
 	}
 	ok, _ := enforcedByAuthRequest(s)
 	return ok
+}
+
+// trustedCAText names what an agent certificate must chain to: "a CA in NGINX's
+// ssl_client_certificate /etc/nms/certs/ca.pem", or, without a CA file, says so.
+func trustedCAText(s *probes.NginxServer) string {
+	if !s.SSL.ClientCertificate.IsSet() && !s.SSL.TrustedCertificate.IsSet() {
+		return "any CA NGINX trusts (it has no CA file)"
+	}
+	return "a CA in NGINX's " + caFilesText(s)
 }
 
 func caFilesText(s *probes.NginxServer) string {

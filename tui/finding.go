@@ -84,7 +84,11 @@ func (m Model) findingLines(w int) []string {
 		out = append(out, m.evidenceLines(f.Evidence, w)...)
 	}
 	if ok && len(f.Fix) > 0 {
-		out = append(out, "", m.section(fmt.Sprintf("Fix (%d steps)", len(f.Fix)))+m.styles.Dim.Render("  Enter walks through them"))
+		title, hint := fmt.Sprintf("Fix (%d steps)", len(f.Fix)), "  Enter walks through them"
+		if len(f.Fix) == 1 {
+			title, hint = "Fix (1 step)", "  Enter walks through it"
+		}
+		out = append(out, "", m.section(title)+m.styles.Dim.Render(hint))
 		for i, st := range f.Fix {
 			num := fmt.Sprintf("   %d. ", i+1)
 			out = append(out, wrapIndent(st.Title, w, num, strings.Repeat(" ", len(num)))...)
