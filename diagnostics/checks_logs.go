@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -336,6 +337,16 @@ func evalLogsRead(f *Facts) Result {
 			skipped = append(skipped, fr)
 		}
 	}
+	// A file the user named with --logs (collect.OriginFlag) leads: it is the one they
+	// asked about, and the summary is all the text report shows of an info or skip.
+	sort.SliceStable(skipped, func(i, j int) bool { return skipped[i].Origin == "--logs" && skipped[j].Origin != "--logs" })
+	why := ""
+	if len(skipped) > 0 {
+		why = skipped[0].Skipped
+		if len(skipped) > 1 {
+			why += fmt.Sprintf(" (and %d more)", len(skipped)-1)
+		}
+	}
 	var ev []Evidence
 	for _, fr := range read {
 		text := fmt.Sprintf("%s, %s %s", plural(fr.Lines, "line"), plural(fr.Classified, "event"), window(f))
@@ -354,10 +365,10 @@ func evalLogsRead(f *Facts) Result {
 	case len(read) == 0 && len(skipped) == 0:
 		return Skip("skipped: no NGINX or agent log on this host (use --logs PATH)")
 	case len(read) == 0:
-		return Skip("skipped: %s", skipped[0].Skipped).With(ev...)
+		return Skip("skipped: %s", why).With(ev...)
 	case len(skipped) > 0:
 		return Info("read %s (%s, %s %s); %s", plural(len(read), "log"), plural(lines, "line"),
-			plural(events, "event"), window(f), skipped[0].Skipped).With(ev...)
+			plural(events, "event"), window(f), why).With(ev...)
 	}
 	return OK("read %s: %s, %s %s", plural(len(read), "log"), plural(lines, "line"), plural(events, "event"), window(f)).With(ev...)
 }

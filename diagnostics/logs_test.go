@@ -189,6 +189,12 @@ func TestLogsRead(t *testing.T) {
 	if fd := ch.run(f); fd.Severity != SeveritySkip || fd.Summary != "skipped: "+denied {
 		t.Errorf("got %s %q", fd.Severity, fd.Summary)
 	}
+	// A file the user named with --logs that cannot be read leads the summary, ahead of
+	// the files found in the configuration: it is the one they asked about.
+	f.Logs.Files = append(f.Logs.Files, logparse.FileReport{File: logparse.File{Path: "/tmp/x.log", Origin: "--logs"}, Skipped: "/tmp/x.log does not exist"})
+	if fd := ch.run(f); !strings.HasPrefix(fd.Summary, "skipped: /tmp/x.log does not exist") || !strings.Contains(fd.Summary, "and 1 more") {
+		t.Errorf("with an unreadable --logs file: got %s %q", fd.Severity, fd.Summary)
+	}
 	// --no-logs: the log checks say so, the others judge without the logs.
 	f = healthyFacts(newPKI(t))
 	f.Errors[FactLogs] = "not read (--no-logs)"
