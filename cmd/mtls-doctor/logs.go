@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -303,6 +304,13 @@ type followJSON struct {
 func followLogs(ctx context.Context, files []logparse.File, output string, loc *time.Location, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return errors.New("no log files to follow")
+	}
+	// The tail reads each line up to its newline, so a device such as /dev/zero grows
+	// without bound; refuse what the one-shot read refuses. A missing file may appear.
+	for _, f := range files {
+		if fi, err := os.Stat(f.Path); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", f.Path)
+		}
 	}
 	if output == "text" {
 		fmt.Fprintf(stderr, "Following %d log file(s); Ctrl+C stops.\n", len(files))

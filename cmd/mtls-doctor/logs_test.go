@@ -128,6 +128,18 @@ func TestLogsUnreadable(t *testing.T) {
 	}
 }
 
+// TestLogsFollowNotRegular: --follow refuses what the one-shot read refuses. The tail reads
+// a line until its newline, so following /dev/zero grew without bound until the OOM
+// killer ended the process; a directory stands in for it here.
+func TestLogsFollowNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now()
+	code, _, errOut := runLogs(t, "--follow", dir)
+	if code != exitCannot || !strings.Contains(errOut, dir+" is not a regular file") || time.Since(start) > 10*time.Second {
+		t.Errorf("logs --follow DIR: exit %d after %s, stderr %q", code, time.Since(start), errOut)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for one writer and one reader goroutine.
 type syncBuffer struct {
 	mu sync.Mutex
