@@ -312,7 +312,11 @@ func (n *NginxFacts) readFile(path string, opts nginxconf.Options) {
 		n.readDump(io.MultiReader(bytes.NewReader(head), f), opts)
 		return
 	}
-	cfg, _ := nginxconf.Load(abs, opts)
+	cfg, err := nginxconf.Load(abs, opts)
+	if cfg == nil { // the main file itself did not read (a directory, an endless file)
+		n.ReadError = err.Error()
+		return
+	}
 	n.setConfig(cfg, NginxFile)
 }
 

@@ -425,3 +425,14 @@ http {
 		}
 	}
 }
+
+// TestLoadNginxUnreadableMain: a --nginx-config that opens but does not read as a file (a
+// directory) is a ReadError; the facts used to name it as Main with neither a Config nor
+// an error, and the nginx checks dereferenced the missing Config.
+func TestLoadNginxUnreadableMain(t *testing.T) {
+	dir := t.TempDir()
+	n := LoadNginx(context.Background(), NginxOptions{Config: dir, NoBinary: true, NIMFiles: []string{}})
+	if n.Config != nil || n.ReadError == "" {
+		t.Errorf("--nginx-config DIR: Config %v, ReadError %q; want a ReadError", n.Config, n.ReadError)
+	}
+}

@@ -147,9 +147,18 @@ type source interface {
 type fsSource struct{}
 
 func (fsSource) read(name string) ([]byte, error) {
-	data, err := os.ReadFile(name)
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, openError(name, err)
+	}
+	defer f.Close()
+	// Read no more than the parse budget: os.ReadFile of /dev/zero never returns.
+	data, err := io.ReadAll(io.LimitReader(f, maxParsedBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf(`read() "%s" failed (%v)`, name, err)
+	}
+	if len(data) > maxParsedBytes {
+		return nil, fmt.Errorf(`"%s" is larger than %d MiB, too large for an NGINX configuration`, name, maxParsedBytes>>20)
 	}
 	return data, nil
 }
