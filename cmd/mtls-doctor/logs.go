@@ -300,17 +300,25 @@ type followJSON struct {
 	Line     string    `json:"line"`
 }
 
+// followable refuses files that exist but are not regular files, as the one-shot read
+// does: the tail reads each line up to its newline, so following a device such as
+// /dev/zero grows without bound. A missing file may still appear.
+func followable(files []logparse.File) error {
+	for _, f := range files {
+		if fi, err := os.Stat(f.Path); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", f.Path)
+		}
+	}
+	return nil
+}
+
 // followLogs streams the classified events of every file until ctx is done.
 func followLogs(ctx context.Context, files []logparse.File, output string, loc *time.Location, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		return errors.New("no log files to follow")
 	}
-	// The tail reads each line up to its newline, so a device such as /dev/zero grows
-	// without bound; refuse what the one-shot read refuses. A missing file may appear.
-	for _, f := range files {
-		if fi, err := os.Stat(f.Path); err == nil && !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", f.Path)
-		}
+	if err := followable(files); err != nil {
+		return err
 	}
 	if output == "text" {
 		fmt.Fprintf(stderr, "Following %d log file(s); Ctrl+C stops.\n", len(files))

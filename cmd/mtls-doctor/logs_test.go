@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
 
 const realErrorLog = "../../testdata/logs/nginx-error-real.log"
@@ -212,5 +214,19 @@ func TestCheckLogFlags(t *testing.T) {
 	code := run(context.Background(), []string{"--check", "--since", "-5m"}, environ{}, strings.NewReader(""), &stdout, &stderr)
 	if code != exitCannot || !strings.Contains(stderr.String(), "--since must be positive") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestFollowable: the assistant's Logs screen follows through the same gate; a device
+// or a directory is refused, a regular or not-yet-existing file passes.
+func TestFollowable(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{{"/dev/zero", false}, {dir, false}, {realErrorLog, true}, {filepath.Join(dir, "later.log"), true}} {
+		if err := followable([]logparse.File{{Path: tc.path}}); (err == nil) != tc.ok {
+			t.Errorf("followable(%s) = %v, want ok %v", tc.path, err, tc.ok)
+		}
 	}
 }

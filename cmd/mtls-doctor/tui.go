@@ -69,6 +69,9 @@ func liveLogs(flags checkFlags, env environ) tui.LogSource {
 			_ = c.Gather(ctx, diagnostics.FactNginx, f)
 		}
 		files := collect.LogFiles(f.Agent, f.Nginx, flags.logs.paths, collect.DefaultLogFiles())
+		if err := followable(files); err != nil { // --logs /dev/zero ran the TUI out of memory
+			return err
+		}
 		return tui.FollowLogFiles(files, location(env)).Follow(ctx, out)
 	})
 }
