@@ -275,24 +275,18 @@ func reissueAgentStep(f *Facts, title, why string, verify ...string) Step {
 	}
 	return Step{
 		Title: title,
-		Why: why + " Sign the request on the host that holds the CA key (make_certs.sh names it ca.key), " +
-			"with extendedKeyUsage=clientAuth, then copy the new certificate to " + h.Cert + ".",
+		Why: why + " Sign the request where the CA key is (make_certs.sh names it ca.key; copy " + csr + " there if that is " +
+			"another host), with extendedKeyUsage=clientAuth, then install the new certificate as " + h.Cert + ".",
 		Commands: []string{
 			fmt.Sprintf("sudo openssl req -new -key %s -subj %q -out %s", h.Key, subjectArg(cn), csr),
 			fmt.Sprintf("openssl x509 -req -in %s -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -sha256 "+
 				"-extfile <(printf 'extendedKeyUsage=clientAuth\\nkeyUsage=digitalSignature,keyEncipherment\\n') -out agent.crt",
-				baseName(csr)),
+				csr),
 			"sudo cp -p " + h.Cert + " " + h.Cert + ".bak",
+			"sudo install -m 0644 agent.crt " + h.Cert,
 			showCert(h.Cert),
 			restartAgent,
 		},
 		Verify: verify,
 	}
-}
-
-func baseName(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }

@@ -997,7 +997,7 @@ func managerReissue(verify string) func(f *Facts) []Step {
 				"(make_certs.sh: ca_int.key) and keep the intermediate after the certificate (" + sc.where + ").",
 			Commands: []string{
 				fmt.Sprintf("sudo openssl req -new -key %s -subj %q -addext \"subjectAltName=%s\" -out /tmp/server.csr", keyPath, subjectArg(name), san),
-				"openssl x509 -req -in server.csr -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 " +
+				"openssl x509 -req -in /tmp/server.csr -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 " +
 					"-copy_extensions copy -extfile <(printf 'extendedKeyUsage=serverAuth\\n') -out server.crt",
 				"sudo cp -p " + sc.path + " " + sc.path + ".bak",
 				"sudo sh -c 'cat server.crt ca_int.crt > " + sc.path + "'",

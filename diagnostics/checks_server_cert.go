@@ -397,7 +397,7 @@ func fixServerReissue(verify string) func(f *Facts) []Step {
 				Commands: []string{
 					fmt.Sprintf("sudo openssl req -new -key %s -subj %q -addext \"subjectAltName=%s\" -out %s", managerServerKey, subjectArg(name), san, csr),
 					fmt.Sprintf("openssl x509 -req -in %s -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 "+
-						"-copy_extensions copy -extfile <(printf 'extendedKeyUsage=serverAuth\\n') -out manager-server.crt", baseName(csr)),
+						"-copy_extensions copy -extfile <(printf 'extendedKeyUsage=serverAuth\\n') -out manager-server.crt", csr),
 					"sudo cp -p " + managerServerCert + " " + managerServerCert + ".bak",
 					"sudo sh -c 'cat manager-server.crt ca_int.crt > " + managerServerCert + "'",
 					reloadNginx,
