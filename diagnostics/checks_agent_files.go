@@ -108,7 +108,7 @@ func fileProblems(f *Facts) []fileProblem {
 		}
 		switch {
 		case !ff.Exists:
-			add(SeverityFail, ff, "missing", "%s %s does not exist", ff.Role, ff.Path)
+			add(SeverityFail, ff, "missing", "%s %s does not exist%s", ff.Role, ff.Path, relativeNote(f, ff.Path))
 			continue
 		case ff.ReadError != "":
 			add(SeverityFail, ff, "unreadable", "%s %s cannot be read: %s", ff.Role, ff.Path, ff.ReadError)
@@ -414,4 +414,19 @@ func fixKeyMismatch(f *Facts) []Step {
 			"If the matching key is lost, the certificate must be reissued for the key the agent has.",
 			"agent-key-mismatch"),
 	}
+}
+
+// relativeNote says, for a path that was relative in the agent's configuration, which
+// working directory it was resolved against: the agent resolves it against its own.
+func relativeNote(f *Facts, path string) string {
+	if f.Agent == nil {
+		return ""
+	}
+	for _, s := range []probes.Setting{f.Agent.Cert, f.Agent.Key, f.Agent.CA} {
+		if s.Written != "" && s.Value == path {
+			return fmt.Sprintf(" (%q in %s is relative: resolved against the agent's working directory %s)",
+				s.Written, where(s), f.Agent.WorkDir)
+		}
+	}
+	return ""
 }

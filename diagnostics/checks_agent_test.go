@@ -113,6 +113,13 @@ func TestAgentFileChecks(t *testing.T) {
 			},
 			summary: []string{"cert /etc/nginx-agent/agent.crt does not exist"},
 			fix:     []string{"sudo ls -l /etc/nginx-agent"}},
+		{name: "relative cert path missing names the working directory", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Cert = fileSetting("/agent.crt", 6)
+				f.Agent.Cert.Written, f.Agent.WorkDir = "agent.crt", "/"
+				f.Files.Cert = &probes.FileFacts{Role: probes.RoleCert, Path: "/agent.crt"}
+			},
+			summary: []string{`cert /agent.crt does not exist ("agent.crt" in /etc/nginx-agent/nginx-agent.conf:6 is relative: resolved against the agent's working directory /)`}},
 		{name: "no configuration: TLS off is not judged", id: "agent-tls-disabled", want: SeveritySkip,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Agent = &probes.AgentConfig{Searched: []string{"/etc/nginx-agent/nginx-agent.conf"}}

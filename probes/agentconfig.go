@@ -44,6 +44,9 @@ type Source struct {
 type Setting struct {
 	Value  string `json:"value"`
 	Source Source `json:"source"`
+	// Written is the value as written where it was set, when it differs from Value: a
+	// relative TLS path, which Value holds resolved against the agent's working directory.
+	Written string `json:"written,omitempty"`
 }
 
 // IsSet reports whether anything other than the default set the value.

@@ -406,6 +406,7 @@ func (l *agentLoader) resolvePaths() {
 	for _, f := range []agentField{fieldCert, fieldKey, fieldCA} {
 		s := &l.vals[f]
 		if s.Value != "" && !filepath.IsAbs(s.Value) {
+			s.Written = s.Value
 			s.Value = filepath.Join(l.o.WorkDir, s.Value)
 			l.relative = true
 		}

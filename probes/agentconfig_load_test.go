@@ -135,8 +135,9 @@ func TestLoadAgentConfigFormats(t *testing.T) {
 			return AgentConfig{Format: FormatV2, WorkDir: "/var/lib/nginx-agent",
 				Host: fileAt("nim.example.com", p, 2), Port: fileAt("8443", p, 3),
 				ServerName: fileAt("nim.example.com", p, 4), TLSEnabled: fileAt("true", p, 6),
-				Cert: fileAt("/var/lib/nginx-agent/agent.crt", p, 7), Key: fileAt("/var/lib/nginx-agent/private/agent.key", p, 8),
-				CA: fileAt("/etc/nms/certs/ca.pem", p, 9), SkipVerify: fileAt("true", p, 10), LogPath: dflt("")}
+				Cert: written(fileAt("/var/lib/nginx-agent/agent.crt", p, 7), "agent.crt"),
+				Key:  written(fileAt("/var/lib/nginx-agent/private/agent.key", p, 8), "private/agent.key"),
+				CA:   fileAt("/etc/nms/certs/ca.pem", p, 9), SkipVerify: fileAt("true", p, 10), LogPath: dflt("")}
 		}},
 		{"v2-anchors.conf", func(p string) AgentConfig {
 			// tls: merges the anchored defaults; its own cert wins over the merged one.
@@ -596,7 +597,7 @@ func TestLoadAgentConfigEnv(t *testing.T) {
 		{"relative path from the environment resolves against WorkDir", string(v2),
 			[]string{"NGINX_AGENT_TLS_KEY=keys/agent.key"},
 			func(t *testing.T, c AgentConfig) {
-				if c.Key != envSet("/keys/agent.key", "NGINX_AGENT_TLS_KEY") || c.WorkDir != "/" {
+				if c.Key != written(envSet("/keys/agent.key", "NGINX_AGENT_TLS_KEY"), "keys/agent.key") || c.WorkDir != "/" {
 					t.Errorf("Key = %+v, WorkDir = %q", c.Key, c.WorkDir)
 				}
 			}},
@@ -767,4 +768,10 @@ func TestLoadAgentConfigEmptyFiles(t *testing.T) {
 			t.Errorf("%q: Error %+v, Path %q, Format %q, Host %+v", conf, got.Error, got.Path, got.Format, got.Host)
 		}
 	}
+}
+
+// written is s with the relative path it was written as.
+func written(s Setting, as string) Setting {
+	s.Written = as
+	return s
 }
