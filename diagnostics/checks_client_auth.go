@@ -107,7 +107,7 @@ func fixUnknownCA(f *Facts) []Step {
 			Commands: []string{
 				"sudo grep -rn ssl_client_certificate /etc/nginx/",
 				"sudo cp -p " + managerCA + " " + managerCA + ".bak",
-				reloadNginx,
+				reloadNginxFor(f),
 			},
 			Verify: []string{"agent-cert-unknown-ca", "agent-cert-rejected"},
 		},
@@ -235,7 +235,7 @@ func fixRejected(f *Facts) []Step {
 			Commands: []string{
 				"sudo grep -rn error_log /etc/nginx/nginx.conf /etc/nginx/conf.d/",
 				"sudo sed -i 's|^\\(\\s*error_log\\s\\+/var/log/nginx/error.log\\).*;|\\1 info;|' /etc/nginx/nginx.conf",
-				reloadNginx,
+				reloadNginxFor(f),
 				"sudo grep -E 'client SSL certificate verify error|client sent no required SSL certificate' /var/log/nginx/error.log | tail -n 5",
 			},
 			Verify: []string{"agent-cert-rejected"},
@@ -315,7 +315,7 @@ func fixVerifyDepth(f *Facts) []Step {
 			"). Alternatively issue agent certificates from a CA closer to the root.",
 		File:     managerNginxConf,
 		Diff:     fmt.Sprintf("     ssl_verify_client on;\n+    ssl_verify_depth %d;", depth),
-		Commands: []string{"sudo grep -rn 'ssl_verify_depth\\|ssl_verify_client' /etc/nginx/", "sudoedit " + managerNginxConf, reloadNginx},
+		Commands: []string{"sudo grep -rn 'ssl_verify_depth\\|ssl_verify_client' /etc/nginx/", "sudoedit " + managerNginxConf, reloadNginxFor(f)},
 		Verify:   []string{"client-verify-depth", "agent-cert-rejected"},
 	}}
 }
@@ -360,7 +360,7 @@ func fixAuthNotRequired(f *Facts) []Step {
 			"gRPC location of " + managerNginxConf + ".",
 		File:     managerNginxConf,
 		Diff:     "-    # auth_request /check-agent-client-cert;\n+    auth_request /check-agent-client-cert;",
-		Commands: []string{"sudo grep -n 'ssl_verify_client\\|auth_request' " + managerNginxConf, "sudoedit " + managerNginxConf, reloadNginx},
+		Commands: []string{"sudo grep -n 'ssl_verify_client\\|auth_request' " + managerNginxConf, "sudoedit " + managerNginxConf, reloadNginxFor(f)},
 		Verify:   []string{"client-auth-not-required", "agent-cert-rejected"},
 	}}
 }

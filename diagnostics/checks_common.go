@@ -23,7 +23,6 @@ const (
 	managerNginxConf  = "/etc/nginx/conf.d/nms-http.conf"
 
 	restartAgent = "sudo systemctl restart nginx-agent"
-	reloadNginx  = "sudo nginx -t && sudo systemctl reload nginx"
 )
 
 // hostInfo holds the names and paths fix steps are written with: the host's own from the

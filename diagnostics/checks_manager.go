@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,8 +17,16 @@ import (
 // has an agent side (client-auth-not-required, server-cert-*, ...) get their manager half
 // in checks_manager_shared.go.
 
-// reloadNginxSignal is how the manager playbooks end: test, then reload the running NGINX.
-const reloadNginxSignal = "sudo nginx -t && sudo nginx -s reload"
+// reloadNginxFor is how the manager playbooks end: test, then reload the running NGINX —
+// the one whose configuration was judged, so a --nginx-config outside nginx's default
+// paths is named with -c (nginx -s reload -c reads that configuration's pid file).
+func reloadNginxFor(f *Facts) string {
+	if f != nil && f.Nginx != nil && f.Nginx.Explicit && f.Nginx.Source == probes.NginxFile && f.Nginx.Main != "" &&
+		!slices.Contains(nginxconf.DefaultPaths(), f.Nginx.Main) {
+		return fmt.Sprintf("sudo nginx -t -c %s && sudo nginx -s reload -c %s", f.Nginx.Main, f.Nginx.Main)
+	}
+	return "sudo nginx -t && sudo nginx -s reload"
+}
 
 func managerChecks() []Check {
 	need := []FactKind{FactNginx}
@@ -255,10 +264,10 @@ func removeDiff(d *nginxconf.Directive) string {
 }
 
 // nginxStep is a playbook step that edits the NGINX configuration, then tests and reloads it.
-func nginxStep(title, why, file, diff string, verify ...string) Step {
+func nginxStep(f *Facts, title, why, file, diff string, verify ...string) Step {
 	return Step{
 		Title: title, Why: why, File: file, Diff: diff,
-		Commands: []string{"sudoedit " + file, reloadNginxSignal},
+		Commands: []string{"sudoedit " + file, reloadNginxFor(f)},
 		Verify:   verify,
 	}
 }
@@ -279,13 +288,13 @@ func serverAnchor(s *probes.NginxServer, near ...string) *nginxconf.Directive {
 
 // setServerDirective is the step that sets name to value in server s: it replaces the
 // directive in effect when the server itself has it, else adds one to the server block.
-func setServerDirective(s *probes.NginxServer, st nginxconf.Setting, name, value, title, why string, verify ...string) Step {
+func setServerDirective(f *Facts, s *probes.NginxServer, st nginxconf.Setting, name, value, title, why string, verify ...string) Step {
 	text := name + " " + value + ";"
 	if st.Directive != nil && st.Directive.Parent == s.Directive {
-		return nginxStep(title, why, st.Directive.File, replaceDiff(st.Directive, text), verify...)
+		return nginxStep(f, title, why, st.Directive.File, replaceDiff(st.Directive, text), verify...)
 	}
 	anchor := serverAnchor(s, "ssl_verify_client", "ssl_client_certificate", "ssl_certificate_key", "server_name")
-	return nginxStep(title, why, anchor.File, insertAfterDiff(anchor, text), verify...)
+	return nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, text), verify...)
 }
 
 // managerConfPath names the file playbooks edit when no facts say which: NIM 2.x's.
@@ -366,7 +375,7 @@ func fixAgentServer(f *Facts) []Step {
 			}
 		}
 	}
-	return []Step{nginxStep("Route the agents' gRPC services to the management plane",
+	return []Step{nginxStep(f, "Route the agents' gRPC services to the management plane",
 		"Add a location per agent service (agent v3: /mpi.v1.) to the TLS server agents reach, with grpc_pass to the "+
 			"manager's gRPC listener; NGINX Instance Manager 2.x ships them in "+managerNginxConf+".",
 		file, diff, "nginx-agent-server-missing")}
@@ -552,7 +561,7 @@ func fixNginxInvalid(f *Facts) []Step {
 		Title: "Fix what nginx -t names at " + where,
 		Why: "nginx -t prints the first error with its file and line. \"http2 on\" needs NGINX 1.25.1 (older: add http2 " +
 			"to the listen directive); a key must belong to the first certificate of its ssl_certificate file.",
-		Commands: []string{"sudo " + bin + " -t", "sudoedit " + file, reloadNginxSignal},
+		Commands: []string{"sudo " + bin + " -t", "sudoedit " + file, reloadNginxFor(f)},
 		Verify:   []string{"nginx-config-invalid"},
 	}}
 }
@@ -642,7 +651,7 @@ func evalClientCAMissing(f *Facts) Result {
 
 func fixClientCAMissing(f *Facts) []Step {
 	caPath := managerCA
-	step := nginxStep("Point ssl_client_certificate at the CA that issues agent certificates",
+	step := nginxStep(f, "Point ssl_client_certificate at the CA that issues agent certificates",
 		"The file holds the CA certificates (root, and the intermediates if agents do not send them). NGINX sends "+
 			"their names to agents, so it must include the CA that issued the agents' certificates.",
 		managerNginxConf, "     ssl_verify_client on;\n+    ssl_client_certificate "+caPath+";", "nginx-client-ca-missing", "agent-cert-unknown-ca")
@@ -650,7 +659,7 @@ func fixClientCAMissing(f *Facts) []Step {
 		if s.SSL.ClientCertificate.Path != "" {
 			caPath = s.SSL.ClientCertificate.Path
 		}
-		step = setServerDirective(s, s.SSL.ClientCertificate, "ssl_client_certificate", caPath, step.Title, step.Why,
+		step = setServerDirective(f, s, s.SSL.ClientCertificate, "ssl_client_certificate", caPath, step.Title, step.Why,
 			"nginx-client-ca-missing", "agent-cert-unknown-ca")
 	}
 	step.Commands = append([]string{"openssl crl2pkcs7 -nocrl -certfile " + caPath + " | openssl pkcs7 -print_certs -noout"}, step.Commands...)
@@ -711,10 +720,10 @@ func fixOptionalNoCA(f *Facts) []Step {
 	why := "on makes NGINX refuse any agent whose certificate does not verify against ssl_client_certificate; keep " +
 		"optional only if a web UI on the same server must work without certificates."
 	if s := worstServer(f, evalOptionalNoCA); s != nil {
-		return []Step{setServerDirective(s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Set ssl_verify_client on", why,
+		return []Step{setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Set ssl_verify_client on", why,
 			"nginx-ssl-verify-optional-no-ca", "client-auth-not-required")}
 	}
-	return []Step{nginxStep("Set ssl_verify_client on", why, managerNginxConf,
+	return []Step{nginxStep(f, "Set ssl_verify_client on", why, managerNginxConf,
 		"-    ssl_verify_client optional_no_ca;\n+    ssl_verify_client on;", "nginx-ssl-verify-optional-no-ca", "client-auth-not-required")}
 }
 

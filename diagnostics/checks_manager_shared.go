@@ -344,7 +344,7 @@ func fixMgrUnknownCA(f *Facts) []Step {
 				"openssl crl2pkcs7 -nocrl -certfile " + ca + " | openssl pkcs7 -print_certs -noout",
 				"sudo cp -p " + ca + " " + ca + ".bak",
 				"sudo sh -c 'cat agents-ca.pem >> " + ca + "'",
-				reloadNginxSignal,
+				reloadNginxFor(f),
 			},
 			Verify: []string{"agent-cert-unknown-ca", "agent-cert-rejected"},
 		},
@@ -407,7 +407,7 @@ func fixMgrVerifyDepth(f *Facts) []Step {
 	}
 	chain, _, _, _ := judged(f)
 	need := neededDepth(f, s, chain)
-	return []Step{setServerDirective(s, s.SSL.VerifyDepth, "ssl_verify_depth", fmt.Sprint(need),
+	return []Step{setServerDirective(f, s, s.SSL.VerifyDepth, "ssl_verify_depth", fmt.Sprint(need),
 		fmt.Sprintf("Raise ssl_verify_depth to %d", need),
 		"Depth 1 (NGINX's default) allows the agent's certificate and one intermediate below the root; each further intermediate needs one more.",
 		"client-verify-depth", "agent-cert-rejected")}
@@ -592,7 +592,7 @@ func fixMgrAuthNotRequired(f *Facts) []Step {
 				var steps []Step
 				for _, r := range s.Routes {
 					if r.GRPCPass != "" && !r.Location.AuthRequest.IsSet() && !containsStep(steps, r.Location.Directive.Pos()) {
-						st := nginxStep("Enforce client certificates in location "+r.Location.Path,
+						st := nginxStep(f, "Enforce client certificates in location "+r.Location.Path,
 							"The internal location "+l.Path+" answers 401 unless $ssl_client_verify is SUCCESS.",
 							r.Location.Directive.File, insertAfterDiff(r.Location.Directive, "auth_request "+l.Path+";"),
 							"client-auth-not-required", "agent-cert-rejected")
@@ -606,7 +606,7 @@ func fixMgrAuthNotRequired(f *Facts) []Step {
 			}
 		}
 	}
-	return []Step{setServerDirective(s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Require client certificates: ssl_verify_client on",
+	return []Step{setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Require client certificates: ssl_verify_client on",
 		"NGINX then answers any request without a valid certificate with 400 (or the gRPC error your error_page maps 496 to).",
 		"client-auth-not-required", "agent-cert-rejected")}
 }
@@ -806,7 +806,7 @@ func fixMgrServerChain(f *Facts) []Step {
 			"openssl crl2pkcs7 -nocrl -certfile " + path + " | openssl pkcs7 -print_certs -noout",
 			"sudo cp -p " + path + " " + path + ".bak",
 			appendCmd,
-			reloadNginxSignal,
+			reloadNginxFor(f),
 		},
 		Verify: []string{"server-chain-incomplete", "server-cert-untrusted"},
 	}}
@@ -1001,7 +1001,7 @@ func managerReissue(verify string) func(f *Facts) []Step {
 					"-copy_extensions copy -extfile <(printf 'extendedKeyUsage=serverAuth\\n') -out server.crt",
 				"sudo cp -p " + sc.path + " " + sc.path + ".bak",
 				"sudo sh -c 'cat server.crt ca_int.crt > " + sc.path + "'",
-				reloadNginxSignal,
+				reloadNginxFor(f),
 			},
 			Verify: uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"}),
 		}}

@@ -180,7 +180,7 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("return 200;", "return 200; }"))
 			},
 			summary: []string{`nginx -t would fail: unexpected "}" in /etc/nginx/nginx.conf:27`},
-			fix:     []string{"/etc/nginx/nginx.conf:27", reloadNginxSignal}},
+			fix:     []string{"/etc/nginx/nginx.conf:27", "sudo nginx -t && sudo nginx -s reload"}},
 		{name: "http2 on before 1.25.1", id: "nginx-config-invalid", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;\n        http2 on;"))
@@ -205,7 +205,7 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional;"))
 			},
 			summary: []string{"ssl_verify_client optional", "/f5.nginx.agent.sdk.Commander", "nginx.conf:14"},
-			fix:     []string{"@@ -10 +10 @@", "-        ssl_verify_client optional;", "+        ssl_verify_client on;", reloadNginxSignal}},
+			fix:     []string{"@@ -10 +10 @@", "-        ssl_verify_client optional;", "+        ssl_verify_client on;", "sudo nginx -t && sudo nginx -s reload"}},
 		{name: "verify optional with NIM's auth_request", id: "client-auth-not-required", want: SeverityOK,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional;",
@@ -600,5 +600,26 @@ func TestInsertAfterDiffIncludedFile(t *testing.T) {
 	}
 	if got := indentOf(server); got != "" {
 		t.Errorf("indentOf(server in conf.d) = %q, want none", got)
+	}
+}
+
+// TestReloadNginxFor: playbooks test and reload the configuration that was judged.
+func TestReloadNginxFor(t *testing.T) {
+	const plain = "sudo nginx -t && sudo nginx -s reload"
+	for _, c := range []struct {
+		name string
+		n    *probes.NginxFacts
+		want string
+	}{
+		{"agent host", nil, plain},
+		{"discovered", &probes.NginxFacts{Source: probes.NginxFile, Main: "/etc/nginx/nginx.conf"}, plain},
+		{"named default path", &probes.NginxFacts{Explicit: true, Source: probes.NginxFile, Main: "/etc/nginx/nginx.conf"}, plain},
+		{"named elsewhere", &probes.NginxFacts{Explicit: true, Source: probes.NginxFile, Main: "/srv/nms/nginx.conf"},
+			"sudo nginx -t -c /srv/nms/nginx.conf && sudo nginx -s reload -c /srv/nms/nginx.conf"},
+		{"nginx -T dump", &probes.NginxFacts{Explicit: true, Source: probes.NginxDump, Main: "/srv/nms/nginx.conf"}, plain},
+	} {
+		if got := reloadNginxFor(&Facts{Nginx: c.n}); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
 	}
 }

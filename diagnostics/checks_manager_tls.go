@@ -73,16 +73,16 @@ func fixHTTP2Missing(f *Facts) []Step {
 	why := "NGINX 1.25.1 and later take \"http2 on;\" in the server block; older versions need the http2 parameter on the listen directive."
 	s := worstServer(f, evalHTTP2Missing)
 	if s == nil || len(s.Listens) == 0 {
-		return []Step{nginxStep("Turn on HTTP/2 for the agents' server", why, managerConfPath(f),
+		return []Step{nginxStep(f, "Turn on HTTP/2 for the agents' server", why, managerConfPath(f),
 			"     listen 443 ssl;\n+    http2 on;", "nginx-http2-missing", "alpn-h2-missing")}
 	}
 	l := s.Listens[0].Directive
 	if v := f.Nginx.Version; v != "" && !nginxconf.VersionAtLeast(v, "1.25.1") {
 		text := strings.TrimSuffix(l.String(), ";") + " http2;"
-		return []Step{nginxStep("Add http2 to the listen directive (NGINX "+v+")", why, l.File, replaceDiff(l, text),
+		return []Step{nginxStep(f, "Add http2 to the listen directive (NGINX "+v+")", why, l.File, replaceDiff(l, text),
 			"nginx-http2-missing", "alpn-h2-missing")}
 	}
-	return []Step{nginxStep("Turn on HTTP/2 for the agents' server", why, l.File, insertAfterDiff(l, "http2 on;"),
+	return []Step{nginxStep(f, "Turn on HTTP/2 for the agents' server", why, l.File, insertAfterDiff(l, "http2 on;"),
 		"nginx-http2-missing", "alpn-h2-missing")}
 }
 
@@ -140,10 +140,10 @@ func evalTLSProtocols(f *Facts) Result {
 func fixTLSProtocols(f *Facts) []Step {
 	title, why := "Offer TLS 1.2 and 1.3 only", "Agents speak TLS 1.2 and 1.3; nothing needs the older versions."
 	if s := worstServer(f, evalTLSProtocols); s != nil {
-		return []Step{setServerDirective(s, s.SSL.Protocols, "ssl_protocols", "TLSv1.2 TLSv1.3", title, why,
+		return []Step{setServerDirective(f, s, s.SSL.Protocols, "ssl_protocols", "TLSv1.2 TLSv1.3", title, why,
 			"nginx-tls-protocols", "tls-version-mismatch")}
 	}
-	return []Step{nginxStep(title, why, managerConfPath(f), "-    ssl_protocols TLSv1.1 TLSv1.2;\n+    ssl_protocols TLSv1.2 TLSv1.3;",
+	return []Step{nginxStep(f, title, why, managerConfPath(f), "-    ssl_protocols TLSv1.1 TLSv1.2;\n+    ssl_protocols TLSv1.2 TLSv1.3;",
 		"nginx-tls-protocols", "tls-version-mismatch")}
 }
 
@@ -215,7 +215,7 @@ func fixCRLExpired(f *Facts) []Step {
 			"sudo cp -p " + path + " " + path + ".bak",
 			"openssl ca -gencrl -keyfile ca.key -cert ca.pem -out new-crl.pem",
 			"sudo cp new-crl.pem " + path,
-			reloadNginxSignal,
+			reloadNginxFor(f),
 		},
 		Verify: []string{"crl-expired", "crl-missing"},
 	}}
@@ -290,7 +290,7 @@ func fixCRLMissing(f *Facts) []Step {
 			"openssl ca -gencrl -keyfile ca.key -cert ca.pem -out root-crl.pem",
 			"sudo cp -p " + path + " " + path + ".bak",
 			"sudo sh -c 'cat root-crl.pem >> " + path + "'",
-			reloadNginxSignal,
+			reloadNginxFor(f),
 		},
 		Verify: []string{"crl-missing", "agent-cert-rejected"},
 	}}
@@ -355,13 +355,13 @@ func fixErrorPageInLocation(f *Facts) []Step {
 	why := "Move the error_page to the server block agents reach; named locations it points to stay where they are."
 	s := worstServer(f, evalErrorPageInLocation)
 	if s == nil {
-		return []Step{nginxStep("Move error_page 495/496 to the server level", why, managerConfPath(f),
+		return []Step{nginxStep(f, "Move error_page 495/496 to the server level", why, managerConfPath(f),
 			" server {\n+    error_page 495 496 = @grpc_unauthenticated;", "nginx-error-page-in-location", "nginx-grpc-errors-unmapped")}
 	}
 	ep := locationErrorPages(s)[0].Directive
 	anchor := serverAnchor(s, "ssl_verify_client", "ssl_client_certificate", "server_name")
-	steps := []Step{nginxStep("Remove "+ep.String()+" from the location", why, ep.File, removeDiff(ep), "nginx-error-page-in-location")}
-	steps = append(steps, nginxStep("Add it to the server block", "495, 496 and 497 are only seen at server level.",
+	steps := []Step{nginxStep(f, "Remove "+ep.String()+" from the location", why, ep.File, removeDiff(ep), "nginx-error-page-in-location")}
+	steps = append(steps, nginxStep(f, "Add it to the server block", "495, 496 and 497 are only seen at server level.",
 		anchor.File, insertAfterDiff(anchor, ep.String()), "nginx-error-page-in-location", "nginx-grpc-errors-unmapped"))
 	steps[0].Commands = []string{"sudoedit " + ep.File} // test and reload once, after both edits
 	return steps
@@ -405,16 +405,16 @@ func fixLogLevel(f *Facts) []Step {
 		"troubleshooting if the volume matters."
 	s := worstServer(f, evalLogLevel)
 	if s == nil || len(s.ErrorLogs) == 0 {
-		return []Step{nginxStep(title, why, "/etc/nginx/nginx.conf",
+		return []Step{nginxStep(f, title, why, "/etc/nginx/nginx.conf",
 			"-error_log /var/log/nginx/error.log;\n+error_log /var/log/nginx/error.log info;", "nginx-log-level-hides-mtls")}
 	}
 	l := s.ErrorLogs[0]
 	if l.Directive != nil {
 		text := "error_log " + l.Target + " info;"
-		return []Step{nginxStep(title, why, l.Directive.File, replaceDiff(l.Directive, text), "nginx-log-level-hides-mtls")}
+		return []Step{nginxStep(f, title, why, l.Directive.File, replaceDiff(l.Directive, text), "nginx-log-level-hides-mtls")}
 	}
 	anchor := serverAnchor(s, "server_name")
-	return []Step{nginxStep(title, why, anchor.File, insertAfterDiff(anchor, "error_log /var/log/nginx/error.log info;"), "nginx-log-level-hides-mtls")}
+	return []Step{nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, "error_log /var/log/nginx/error.log info;"), "nginx-log-level-hides-mtls")}
 }
 
 // --- nginx-grpc-errors-unmapped
@@ -574,12 +574,12 @@ func fixGRPCErrorsUnmapped(f *Facts) []Step {
 		if loc := untypedMapping(s); loc != nil {
 			// The mapping is there and sets grpc-status; only its content type is wrong. A
 			// second error_page and @grpc_unauthenticated would shadow or be shadowed by it.
-			return []Step{nginxStep("Answer application/grpc from "+loc.Path,
+			return []Step{nginxStep(f, "Answer application/grpc from "+loc.Path,
 				"Without a gRPC content type grpc-go ignores the grpc-status header. "+why,
 				loc.Directive.File, insertAfterDiff(loc.Directive, "default_type application/grpc;"), "nginx-grpc-errors-unmapped")}
 		}
 		anchor := serverAnchor(s, "ssl_verify_client", "ssl_client_certificate", "server_name")
 		file, diff = anchor.File, insertAfterDiff(anchor, lines...)
 	}
-	return []Step{nginxStep("Map 495 and 496 to grpc-status 16 at server level", why, file, diff, "nginx-grpc-errors-unmapped")}
+	return []Step{nginxStep(f, "Map 495 and 496 to grpc-status 16 at server level", why, file, diff, "nginx-grpc-errors-unmapped")}
 }

@@ -246,7 +246,7 @@ func fixTLSVersion(f *Facts) []Step {
 			"keeps it in " + managerNginxConf + "), then reload NGINX.",
 		File:     managerNginxConf,
 		Diff:     "-    ssl_protocols TLSv1 TLSv1.1;\n+    ssl_protocols TLSv1.2 TLSv1.3;",
-		Commands: []string{"sudo grep -rn ssl_protocols /etc/nginx/", "sudoedit " + managerNginxConf, reloadNginx},
+		Commands: []string{"sudo grep -rn ssl_protocols /etc/nginx/", "sudoedit " + managerNginxConf, reloadNginxFor(f)},
 		Verify:   []string{"tls-version-mismatch"},
 	}}
 }
@@ -336,7 +336,7 @@ func fixALPN(f *Facts) []Step {
 			"12 ships 1.22): add http2 to the listen line, as shown.",
 		File:     managerNginxConf,
 		Diff:     fmt.Sprintf("-    listen %s ssl;\n+    listen %s ssl http2;", h.Port, h.Port),
-		Commands: []string{"nginx -v", "sudo nginx -T 2>/dev/null | grep -n 'listen.*" + h.Port + "\\|http2'", "sudoedit " + managerNginxConf, reloadNginx},
+		Commands: []string{"nginx -v", "sudo nginx -T 2>/dev/null | grep -n 'listen.*" + h.Port + "\\|http2'", "sudoedit " + managerNginxConf, reloadNginxFor(f)},
 		Verify:   []string{"alpn-h2-missing"},
 	}}
 }

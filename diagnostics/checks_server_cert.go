@@ -197,7 +197,7 @@ func fixServerChain(f *Facts) []Step {
 		Commands: []string{
 			"sudo cp -p " + managerServerCert + " " + managerServerCert + ".bak",
 			"sudo sh -c 'cat ca_int.crt >> " + managerServerCert + "'",
-			reloadNginx,
+			reloadNginxFor(f),
 			"openssl s_client -connect " + h.Addr + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:'",
 		},
 		Verify: []string{"server-chain-incomplete", "server-cert-untrusted"},
@@ -400,7 +400,7 @@ func fixServerReissue(verify string) func(f *Facts) []Step {
 						"-copy_extensions copy -extfile <(printf 'extendedKeyUsage=serverAuth\\n') -out manager-server.crt", csr),
 					"sudo cp -p " + managerServerCert + " " + managerServerCert + ".bak",
 					"sudo sh -c 'cat manager-server.crt ca_int.crt > " + managerServerCert + "'",
-					reloadNginx,
+					reloadNginxFor(f),
 				},
 				Verify: uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"}),
 			},
