@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,5 +163,34 @@ func healthyFacts(p *testPKI) *Facts {
 			Agent:  &probes.Attempt{WithClientCert: true, TLS: tlsObs(true), HTTP: grpcOK()},
 			NoCert: &probes.Attempt{TLS: tlsObs(false), HTTP: nginx400(titleNoCert)},
 		},
+	}
+}
+
+// TestCertExpiry: what the Certificates screen shows is what the expiry checks say,
+// short-lived certificates judged by the share of their lifetime left.
+func TestCertExpiry(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	th := DefaultThresholds()
+	cert := func(from, until time.Duration) *x509.Certificate {
+		return &x509.Certificate{NotBefore: now.Add(from), NotAfter: now.Add(until)}
+	}
+	for _, c := range []struct {
+		name string
+		c    *x509.Certificate
+		sev  Severity
+		text string
+	}{
+		{"expired", cert(-48*time.Hour, -24*time.Hour), SeverityFail, "expired 2026-11-29 12:00:00 UTC (24h0m0s ago)"},
+		{"not yet valid", cert(2*time.Hour, 48*time.Hour), SeverityFail, "not valid until 2026-11-30 14:00:00 UTC (in 2h0m0s)"},
+		{"a year left", cert(-time.Hour, 365*24*time.Hour), SeverityOK, "365 days left"},
+		{"20 days left", cert(-300*24*time.Hour, 20*24*time.Hour), SeverityWarn, "20 days left"},
+		// A 24-hour certificate with 12 hours left has half its life: fine on its own scale.
+		{"short-lived, half left", cert(-12*time.Hour, 12*time.Hour), SeverityOK, "50% of its"},
+		{"short-lived, 10% left", cert(-(21*time.Hour + 36*time.Minute), 144*time.Minute), SeverityWarn, "10% of its"},
+	} {
+		sev, text := CertExpiry(c.c, now, th)
+		if sev != c.sev || !strings.Contains(text, c.text) {
+			t.Errorf("%s: %s %q, want %s with %q", c.name, sev, text, c.sev, c.text)
+		}
 	}
 }

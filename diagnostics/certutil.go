@@ -189,9 +189,9 @@ func sans(c *x509.Certificate) []string {
 // hasHostSANs reports whether c has a SAN a host name or IP can match.
 func hasHostSANs(c *x509.Certificate) bool { return len(c.DNSNames)+len(c.IPAddresses) > 0 }
 
-// ekuAllows reports whether c's extended key usage permits want. A certificate without
+// EKUAllows reports whether c's extended key usage permits want. A certificate without
 // the extension permits every usage.
-func ekuAllows(c *x509.Certificate, want x509.ExtKeyUsage) bool {
+func EKUAllows(c *x509.Certificate, want x509.ExtKeyUsage) bool {
 	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
 		return true
 	}
@@ -232,8 +232,8 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && b != nil && eq.Equal(b)
 }
 
-// keyDesc describes a public key ("RSA 2048", "ECDSA P-256", "Ed25519").
-func keyDesc(pub crypto.PublicKey) string {
+// KeyDescription describes a public key ("RSA 2048", "ECDSA P-256", "Ed25519").
+func KeyDescription(pub crypto.PublicKey) string {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		return fmt.Sprintf("RSA %d", k.N.BitLen())
@@ -245,9 +245,9 @@ func keyDesc(pub crypto.PublicKey) string {
 	return fmt.Sprintf("%T", pub)
 }
 
-// weaknesses lists what makes c unacceptable to a current OpenSSL (security level 1+):
+// CertWeaknesses lists what makes c unacceptable to a current OpenSSL (security level 1+):
 // a short RSA key or a SHA-1/MD5 signature.
-func weaknesses(c *x509.Certificate) []string {
+func CertWeaknesses(c *x509.Certificate) []string {
 	var out []string
 	if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
 		out = append(out, fmt.Sprintf("%s has a %d-bit RSA key (2048 is the minimum)", certName(c), k.N.BitLen()))
@@ -324,6 +324,19 @@ func expiry(c *x509.Certificate, now time.Time, th Thresholds) (Severity, string
 		return SeverityWarn, until
 	}
 	return SeverityOK, until
+}
+
+// CertExpiry is the expiry checks' verdict on c at now, for views that show certificates
+// (the TUI): outside the validity period a failure saying when it ended or starts, else
+// what agent-cert-expiring and server-cert-expiring would say (SeverityOK: nothing due).
+func CertExpiry(c *x509.Certificate, now time.Time, th Thresholds) (Severity, string) {
+	switch lifeOf(c, now) {
+	case lifeExpired:
+		return SeverityFail, fmt.Sprintf("expired %s (%s ago)", stamp(c.NotAfter), now.Sub(c.NotAfter).Round(time.Minute))
+	case lifeNotYet:
+		return SeverityFail, fmt.Sprintf("not valid until %s (in %s)", stamp(c.NotBefore), c.NotBefore.Sub(now).Round(time.Minute))
+	}
+	return expiry(c, now, th)
 }
 
 func lifetimeText(d time.Duration) string {

@@ -182,7 +182,7 @@ func purposeProblems(c *x509.Certificate) []string {
 	if c.BasicConstraintsValid && c.IsCA {
 		out = append(out, fmt.Sprintf("%s is a CA certificate (CA:TRUE), not an agent certificate", certName(c)))
 	}
-	if !ekuAllows(c, x509.ExtKeyUsageClientAuth) {
+	if !EKUAllows(c, x509.ExtKeyUsageClientAuth) {
 		out = append(out, fmt.Sprintf("%s has extended key usage %s, without clientAuth", certName(c), ekuList(c)))
 	}
 	if c.KeyUsage != 0 && c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) == 0 {
@@ -228,10 +228,10 @@ func evalAgentWeak(f *Facts) Result {
 	}
 	var ws []string
 	for _, c := range agentChain(f) {
-		ws = append(ws, weaknesses(c)...)
+		ws = append(ws, CertWeaknesses(c)...)
 	}
 	if len(ws) == 0 {
-		return OK("agent certificate %s: %s key, %s", certName(leaf), keyDesc(leaf.PublicKey), leaf.SignatureAlgorithm)
+		return OK("agent certificate %s: %s key, %s", certName(leaf), KeyDescription(leaf.PublicKey), leaf.SignatureAlgorithm)
 	}
 	r := Fail("%s", ws[0])
 	for _, w := range ws[1:] {

@@ -387,7 +387,7 @@ func evalKeyMismatch(f *Facts) Result {
 		}
 	}
 	return Fail("key %s (%s %d) does not belong to %s in %s (%s)", f.Files.Key.Path, k.Algorithm, k.Bits,
-		certName(leaf), f.Files.Cert.Path, keyDesc(leaf.PublicKey))
+		certName(leaf), f.Files.Cert.Path, KeyDescription(leaf.PublicKey))
 }
 
 func fixKeyMismatch(f *Facts) []Step {

@@ -143,7 +143,7 @@ func rejectReasons(f *Facts, code int) (reasons []string, checks []string) {
 		add("agent-cert-wrong-purpose", "%s", p)
 	}
 	for _, c := range agentChain(f) {
-		for _, w := range weaknesses(c) {
+		for _, w := range CertWeaknesses(c) {
 			add("agent-cert-weak-key", "%s", w)
 		}
 	}

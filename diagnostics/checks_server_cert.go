@@ -371,7 +371,7 @@ func evalServerPurpose(f *Facts) Result {
 	if !ok {
 		return skip
 	}
-	if !ekuAllows(leaf, x509.ExtKeyUsageServerAuth) {
+	if !EKUAllows(leaf, x509.ExtKeyUsageServerAuth) {
 		return Fail("%s has extended key usage %s, without serverAuth", certName(leaf), ekuList(leaf))
 	}
 	return OK("%s may serve TLS", certName(leaf))

@@ -2,8 +2,6 @@ package tui
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -241,12 +239,12 @@ func (m Model) problems(c *x509.Certificate, role certRole, leaf bool) []certPro
 		if c.IsCA {
 			add(diagnostics.SeverityFail, "a CA certificate (CA:TRUE) used as the agent's own")
 		}
-		if !ekuAllows(c, x509.ExtKeyUsageClientAuth) {
+		if !diagnostics.EKUAllows(c, x509.ExtKeyUsageClientAuth) {
 			add(diagnostics.SeverityFail, "extended key usage lacks clientAuth")
 		}
 	}
 	if leaf && role == roleServer {
-		if !ekuAllows(c, x509.ExtKeyUsageServerAuth) {
+		if !diagnostics.EKUAllows(c, x509.ExtKeyUsageServerAuth) {
 			add(diagnostics.SeverityFail, "extended key usage lacks serverAuth")
 		}
 		if len(c.DNSNames)+len(c.IPAddresses) == 0 {
@@ -267,40 +265,18 @@ func (m Model) problems(c *x509.Certificate, role certRole, leaf bool) []certPro
 	return out
 }
 
-// lifeProblem judges c's validity period at the run's instant with the run's thresholds.
+// lifeProblem judges c's validity period at the run's instant with the run's thresholds,
+// exactly as the expiry checks do.
 func (m Model) lifeProblem(c *x509.Certificate) (certProblem, bool) {
-	now, th := m.clock(), m.thresholds()
+	now := m.clock()
 	if now.IsZero() {
 		return certProblem{}, false
 	}
-	days := diagnostics.DaysLeft(c, now)
-	life := c.NotAfter.Sub(c.NotBefore)
-	left := c.NotAfter.Sub(now)
-	switch {
-	case now.After(c.NotAfter):
-		return certProblem{diagnostics.SeverityFail, "expired " + agoText(now.Sub(c.NotAfter)) + " ago"}, true
-	case now.Before(c.NotBefore):
-		return certProblem{diagnostics.SeverityFail, fmt.Sprintf("not valid until %s (in %s)",
-			c.NotBefore.UTC().Format("2006-01-02 15:04 UTC"), agoText(c.NotBefore.Sub(now)))}, true
-	case days < th.CritDays:
-		return certProblem{diagnostics.SeverityFail, "expires in " + agoText(left)}, true
-	case days < th.WarnDays || (life > 0 && float64(left) < float64(life)*float64(th.WarnPercent)/100):
-		return certProblem{diagnostics.SeverityWarn, "expires in " + agoText(left)}, true
+	sev, text := diagnostics.CertExpiry(c, now, m.thresholds())
+	if sev < diagnostics.SeverityWarn {
+		return certProblem{}, false
 	}
-	return certProblem{}, false
-}
-
-// ekuAllows reports whether c may be used for want (no EKU means any purpose).
-func ekuAllows(c *x509.Certificate, want x509.ExtKeyUsage) bool {
-	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
-		return true
-	}
-	for _, u := range c.ExtKeyUsage {
-		if u == want || u == x509.ExtKeyUsageAny {
-			return true
-		}
-	}
-	return false
+	return certProblem{sev, text}, true
 }
 
 // agoText formats a duration as days, or hours and minutes under two days.
@@ -378,7 +354,7 @@ func (m Model) nodeLines(n chainNode, role certRole, depth, w int) []string {
 	field("valid", c.NotBefore.UTC().Format("2006-01-02")+" "+m.g.arrow+" "+c.NotAfter.UTC().Format("2006-01-02"))
 	out = append(out, body+strings.Repeat(" ", 8)+m.lifeBar(c))
 	field("usage", strings.ReplaceAll(usageText(c), " · ", " "+m.g.dot+" "))
-	field("key", keyText(c)+" "+m.g.dot+" signed "+c.SignatureAlgorithm.String())
+	field("key", diagnostics.KeyDescription(c.PublicKey)+" "+m.g.dot+" signed "+c.SignatureAlgorithm.String())
 	sum := sha256.Sum256(c.Raw)
 	hexs := hex.EncodeToString(sum[:])
 	var groups []string
@@ -488,15 +464,3 @@ func usageText(c *x509.Certificate) string {
 	return strings.Join(parts, " · ")
 }
 
-// keyText names a public key's type and size.
-func keyText(c *x509.Certificate) string {
-	switch k := c.PublicKey.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA %d", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "ECDSA " + k.Curve.Params().Name
-	case ed25519.PublicKey:
-		return "Ed25519"
-	}
-	return c.PublicKeyAlgorithm.String()
-}
