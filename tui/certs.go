@@ -463,4 +463,3 @@ func usageText(c *x509.Certificate) string {
 	}
 	return strings.Join(parts, " · ")
 }
-
