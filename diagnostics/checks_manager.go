@@ -19,13 +19,20 @@ import (
 
 // reloadNginxFor is how the manager playbooks end: test, then reload the running NGINX —
 // the one whose configuration was judged, so a --nginx-config outside nginx's default
-// paths is named with -c (nginx -s reload -c reads that configuration's pid file).
+// paths is named with -c (nginx -s reload -c reads that configuration's pid file), and a
+// --nginx-prefix with -p.
 func reloadNginxFor(f *Facts) string {
-	if f != nil && f.Nginx != nil && f.Nginx.Explicit && f.Nginx.Source == probes.NginxFile && f.Nginx.Main != "" &&
-		!slices.Contains(nginxconf.DefaultPaths(), f.Nginx.Main) {
-		return fmt.Sprintf("sudo nginx -t -c %s && sudo nginx -s reload -c %s", f.Nginx.Main, f.Nginx.Main)
+	var args string
+	if f != nil && f.Nginx != nil {
+		n := f.Nginx
+		if n.Prefix != "" {
+			args += " -p " + n.Prefix
+		}
+		if n.Explicit && n.Source == probes.NginxFile && n.Main != "" && !slices.Contains(nginxconf.DefaultPaths(), n.Main) {
+			args += " -c " + n.Main
+		}
 	}
-	return "sudo nginx -t && sudo nginx -s reload"
+	return "sudo nginx -t" + args + " && sudo nginx -s reload" + args
 }
 
 func managerChecks() []Check {

@@ -617,6 +617,8 @@ func TestReloadNginxFor(t *testing.T) {
 		{"named elsewhere", &probes.NginxFacts{Explicit: true, Source: probes.NginxFile, Main: "/srv/nms/nginx.conf"},
 			"sudo nginx -t -c /srv/nms/nginx.conf && sudo nginx -s reload -c /srv/nms/nginx.conf"},
 		{"nginx -T dump", &probes.NginxFacts{Explicit: true, Source: probes.NginxDump, Main: "/srv/nms/nginx.conf"}, plain},
+		{"named with a prefix", &probes.NginxFacts{Explicit: true, Source: probes.NginxFile, Main: "/srv/nms/nginx.conf", Prefix: "/srv/nms/"},
+			"sudo nginx -t -p /srv/nms/ -c /srv/nms/nginx.conf && sudo nginx -s reload -p /srv/nms/ -c /srv/nms/nginx.conf"},
 	} {
 		if got := reloadNginxFor(&Facts{Nginx: c.n}); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)

@@ -80,6 +80,8 @@ type NginxOptions struct {
 type NginxFacts struct {
 	// Explicit is true when the configuration was named (--nginx-config).
 	Explicit bool `json:"explicit,omitempty"`
+	// Prefix is the -p prefix that was named (--nginx-prefix); "" for nginx's own.
+	Prefix string `json:"prefix,omitempty"`
 	// Source says what the configuration was read from.
 	Source NginxSource `json:"source"`
 	// Main is the main configuration file (for a dump: the first file in it).
@@ -184,7 +186,7 @@ type NIMFile struct {
 // runs the nginx binary only with -V and -t, each bounded by ctx (10 s without a
 // deadline); -t only on a local main file that serves agents.
 func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
-	n := &NginxFacts{Explicit: opts.Config != ""}
+	n := &NginxFacts{Explicit: opts.Config != "", Prefix: opts.Prefix}
 	if opts.Off {
 		return &NginxFacts{}
 	}
