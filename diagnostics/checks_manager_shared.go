@@ -181,6 +181,25 @@ func predictAtDepth(f *Facts, s *probes.NginxServer, chain []*x509.Certificate, 
 	return predictNginx(chain, s.SSL.VerifyClient.Value, verifyStore(s), advertised(s), crlCheck, crls, depth, f.Now)
 }
 
+// perServerVerdict judges the agent certificate (--cert, or the agent's own) against every
+// agent-facing server whose verdict can be predicted: judge gets NGINX's predicted verdict.
+// A server that asks for no certificate gets off.
+func perServerVerdict(f *Facts, off Result, judge func(s *probes.NginxServer, v nginxVerdict, chain []*x509.Certificate, path string) Result) Result {
+	chain, path, skip, ok := judged(f)
+	if !ok {
+		return skip
+	}
+	return perServer(f, func(s *probes.NginxServer) Result {
+		if s.SSL.VerifyClient.Value == "off" {
+			return off
+		}
+		if r, ok := predictable(f, s); !ok {
+			return r
+		}
+		return judge(s, predictFor(f, s, chain), chain, path)
+	})
+}
+
 // judged returns the agent chain to judge and its file, or a skip asking for --cert.
 func judged(f *Facts) ([]*x509.Certificate, string, Result, bool) {
 	files, path := judgedChain(f)
@@ -243,18 +262,7 @@ var trustCodes = map[int]bool{osslverify.UnableToGetIssuer: true, osslverify.Dep
 	osslverify.UnableToGetIssuerLocally: true, osslverify.UnableToVerifyLeafSig: true}
 
 func mgrUnknownCA(f *Facts) Result {
-	chain, path, skip, ok := judged(f)
-	if !ok {
-		return skip
-	}
-	return perServer(f, func(s *probes.NginxServer) Result {
-		if s.SSL.VerifyClient.Value == "off" {
-			return Skip("skipped: NGINX asks for no client certificate (see client-auth-not-required)")
-		}
-		if r, ok := predictable(f, s); !ok {
-			return r
-		}
-		v := predictFor(f, s, chain)
+	return perServerVerdict(f, Skip("skipped: NGINX asks for no client certificate (see client-auth-not-required)"), func(s *probes.NginxServer, v nginxVerdict, chain []*x509.Certificate, path string) Result {
 		if !v.Sent {
 			r := Fail("NGINX asks for a certificate issued by %s, but %s is issued by %s: Go sends none and NGINX logs %q",
 				joinNames(dnList(v.Advertised), 2), path, chainIssuers(chain), "client sent no required SSL certificate")
@@ -352,18 +360,7 @@ func fixMgrUnknownCA(f *Facts) []Step {
 }
 
 func mgrVerifyDepth(f *Facts) Result {
-	chain, path, skip, ok := judged(f)
-	if !ok {
-		return skip
-	}
-	return perServer(f, func(s *probes.NginxServer) Result {
-		if s.SSL.VerifyClient.Value == "off" {
-			return Skip("skipped: NGINX asks for no client certificate")
-		}
-		if r, ok := predictable(f, s); !ok {
-			return r
-		}
-		v := predictFor(f, s, chain)
+	return perServerVerdict(f, Skip("skipped: NGINX asks for no client certificate"), func(s *probes.NginxServer, v nginxVerdict, chain []*x509.Certificate, path string) Result {
 		if !v.Sent {
 			return Skip("skipped: Go would send no certificate (see agent-cert-unknown-ca)")
 		}
@@ -457,18 +454,7 @@ func rejectionAnswer(s *probes.NginxServer, code int) string {
 }
 
 func mgrRejected(f *Facts) Result {
-	chain, path, skip, ok := judged(f)
-	if !ok {
-		return skip
-	}
-	return perServer(f, func(s *probes.NginxServer) Result {
-		if s.SSL.VerifyClient.Value == "off" {
-			return OK("NGINX asks for no client certificate, so it rejects none (see client-auth-not-required)")
-		}
-		if r, ok := predictable(f, s); !ok {
-			return r
-		}
-		v := predictFor(f, s, chain)
+	return perServerVerdict(f, OK("NGINX asks for no client certificate, so it rejects none (see client-auth-not-required)"), func(s *probes.NginxServer, v nginxVerdict, chain []*x509.Certificate, path string) Result {
 		switch v.Outcome {
 		case outcomeNoCert:
 			return Fail("NGINX would answer %s: Go sends no certificate for %s", rejectionAnswer(s, 496), path).With(verdictEvidence(s, v, path)...)
