@@ -18,6 +18,8 @@ type CertLife struct {
 	DaysLeft int
 	// Lifetime is NotAfter - NotBefore.
 	Lifetime time.Duration
+	// Cert is the certificate itself, for views that show more than its life.
+	Cert *x509.Certificate
 }
 
 // DaysLeft returns the whole days from now until c expires (negative once it has).
@@ -33,7 +35,7 @@ func CertLives(f *Facts) []CertLife {
 	add := func(role string, c *x509.Certificate) {
 		out = append(out, CertLife{
 			Role: role, Subject: c.Subject.String(), NotAfter: c.NotAfter,
-			DaysLeft: DaysLeft(c, f.Now), Lifetime: c.NotAfter.Sub(c.NotBefore),
+			DaysLeft: DaysLeft(c, f.Now), Lifetime: c.NotAfter.Sub(c.NotBefore), Cert: c,
 		})
 	}
 	if f.Files != nil && f.Files.Cert != nil && len(f.Files.Cert.Certs) > 0 {

@@ -258,12 +258,15 @@ func TestASCII(t *testing.T) {
 }
 
 // TestExportReport writes the Markdown report and checks it names the finding and its
-// fix, never holds the agent's private key, and with Redact names no host or address.
+// fix, never holds the agent's private key, and with Redact names no host or address. It
+// records the version and command line, and its file name the host and the failure.
 func TestExportReport(t *testing.T) {
 	for _, redact := range []bool{false, true} {
 		tl := startLab(t, "agent-cert-expired")
 		opts := tl.options()
 		opts.Redact = redact
+		opts.Version, opts.Hostname = "1.2.3 (commit abc)", "agent-01.test.local"
+		opts.Args = []string{"demo", "--token", "t0ps3cret"}
 		h := drive(t, New(opts), 80, 24)
 		h.idle()
 		h.press("e")
@@ -285,7 +288,18 @@ func TestExportReport(t *testing.T) {
 		}
 		data, _ := os.ReadFile(path)
 		text := string(data)
-		for _, want := range []string{"# mtls-doctor report", "### FAIL `agent-cert-expired`", "Renew the agent certificate", "## Certificates", "| ok |"} {
+		wantName := "mtls-doctor-agent-01.test.local-agent-cert-expired-"
+		if redact {
+			wantName = "mtls-doctor-host-agent-cert-expired-"
+		}
+		if !strings.HasPrefix(filepath.Base(path), wantName) {
+			t.Errorf("redact=%v: report file %s, want a name starting %s", redact, filepath.Base(path), wantName)
+		}
+		if strings.Contains(text, "t0ps3cret") {
+			t.Errorf("report holds the token from the command line")
+		}
+		for _, want := range []string{"# mtls-doctor report", "### FAIL `agent-cert-expired`", "Renew the agent certificate", "## Certificates", "| ok |",
+			"| mtls-doctor | 1.2.3 (commit abc) |", "| Command | `mtls-doctor demo --token '[redacted]'` |"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("redact=%v: report lacks %q", redact, want)
 			}

@@ -61,7 +61,12 @@ func newVersionCommand(stdout io.Writer) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(*cobra.Command, []string) {
-			fmt.Fprintf(stdout, "mtls-doctor %s (commit %s, built %s)\n", version, commit, strings.TrimSpace(date))
+			fmt.Fprintf(stdout, "mtls-doctor %s\n", versionString())
 		},
 	}
+}
+
+// versionString is the release version with its commit and build date.
+func versionString() string {
+	return fmt.Sprintf("%s (commit %s, built %s)", version, commit, strings.TrimSpace(date))
 }
