@@ -202,6 +202,7 @@ func TestLogsFollow(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &ev); err != nil {
 			t.Fatalf("%v: %q", err, l)
 		}
+		validateJSON(t, "logLine", []byte(l))
 		kinds = append(kinds, ev.Kind)
 	}
 	if len(kinds) != 13 || kinds[len(kinds)-1] != "agent-tls-disabled" {
