@@ -17,6 +17,19 @@ func newExplainCommand(stdout io.Writer) *cobra.Command {
 		Use:   "explain [ID]",
 		Short: "Print the playbook for a finding (--list shows every check ID)",
 		Args:  cobra.MaximumNArgs(1),
+		// Tab completes check IDs, with their titles as descriptions (zsh, fish).
+		ValidArgsFunction: func(_ *cobra.Command, args []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var ids []cobra.Completion
+			for _, ch := range diagnostics.DefaultCatalog() {
+				if strings.HasPrefix(ch.ID, prefix) {
+					ids = append(ids, cobra.CompletionWithDesc(ch.ID, ch.Title))
+				}
+			}
+			return ids, cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			catalog := diagnostics.DefaultCatalog()
 			if list || len(args) == 0 {

@@ -108,14 +108,56 @@ func TestGenCompletion(t *testing.T) {
 			t.Errorf("%s: %v, or no %q", name, err, marker)
 		}
 	}
+	// Load the script into a real bash as a login shell would (with bash-completion, which
+	// cobra's script uses when it is installed) and complete "mtls-doctor de": the script
+	// asks the binary (this test binary standing in, see TestMain) and must offer demo.
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Skip("no bash to load the completion into")
 	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(self, filepath.Join(bin, "mtls-doctor")); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bash, "--norc", "-c", `source "$1" && complete -p mtls-doctor`, "bash", filepath.Join(dir, "mtls-doctor.bash")).CombinedOutput()
+	const complete = `f=/usr/share/bash-completion/bash_completion; if [ -r "$f" ]; then . "$f"; fi
+source "$1" && complete -p mtls-doctor || exit 1
+type _get_comp_words_by_ref >/dev/null 2>&1 || { echo "no bash-completion: cannot complete"; exit 0; }
+COMP_WORDS=(mtls-doctor de); COMP_CWORD=1; COMP_LINE="mtls-doctor de"; COMP_POINT=${#COMP_LINE}
+__start_mtls-doctor mtls-doctor de mtls-doctor 2>/dev/null
+printf 'reply:%s\n' "${COMPREPLY[@]}"`
+	cmd := exec.CommandContext(ctx, bash, "--norc", "-c", complete, "bash", filepath.Join(dir, "mtls-doctor.bash"))
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "MTLS_DOCTOR_TEST_AS_MAIN=1")
+	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "__start_mtls-doctor") {
-		t.Errorf("bash did not load the completion: %v\n%s", err, out)
+		t.Fatalf("bash did not load the completion: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "no bash-completion") && !strings.Contains(string(out), "reply:demo\n") {
+		t.Errorf("bash completed \"mtls-doctor de\" without offering demo:\n%s", out)
+	}
+}
+
+// TestCompletionCandidates asks the binary what the shells ask it: check IDs for explain,
+// the formats for -o.
+func TestCompletionCandidates(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		want, not string
+	}{
+		{[]string{"__complete", "explain", "agent-cert-ex"}, "agent-cert-expired\t", "agent-config-missing"},
+		{[]string{"__complete", "--check", "-o", ""}, "markdown\n", "agent-cert-expired"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), tc.args, environ{}, strings.NewReader(""), &stdout, &stderr); code != exitOK {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, stderr.String())
+		}
+		if out := stdout.String(); !strings.Contains(out, tc.want) || strings.Contains(out, tc.not) {
+			t.Errorf("%q offered:\n%s", tc.args, out)
+		}
 	}
 }

@@ -77,6 +77,8 @@ func (c *checkFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&c.check, "check", false, "run the checks once and print the result (no TUI)")
 	fl.StringVarP(&c.output, "output", "o", "text", "output format of --check: text, json, markdown, nagios or prometheus")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]cobra.Completion{"text", "json", "markdown", "nagios", "prometheus"}, cobra.ShellCompDirectiveNoFileComp))
 	fl.StringVar(&c.agentConfig, "agent-config", "", "agent configuration file (default: the agent's own search order)")
 	fl.StringVar(&c.server, "server", "", "management plane endpoint HOST:PORT (overrides the agent config)")
 	fl.StringVar(&c.serverName, "server-name", "", "TLS server name: SNI and the name verified (overrides server.command / command.tls.server_name)")
