@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/charmbracelet/x/exp/golden"
 )
@@ -98,4 +99,29 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("CommandLine(%q) = %q, want %q", tc.args, got, tc.want)
 		}
 	}
+}
+
+// FuzzWriteMarkdown feeds arbitrary evidence, titles and arguments through the renderer:
+// it must not fail, and its output must carry no control characters (a report printed to
+// a terminal cannot drive it) and none of a private key block's body.
+func FuzzWriteMarkdown(f *testing.F) {
+	f.Add("2026/11/22 09:59:58 [info] verify error", "--token", "x", "CN=a|b`c")
+	f.Add("\x1b]52;c;AAAA\x07", "--api-key=1", "", "```")
+	f.Add("-----BEGIN EC PRIVATE KEY-----\nSECRETBODY\n-----END EC PRIVATE KEY-----", "", "", "\u2028")
+	f.Fuzz(func(t *testing.T, quote, arg1, arg2, summary string) {
+		r := &Report{Findings: []Finding{{ID: "agent-cert-expired", Category: CategoryAgentCert, Severity: SeverityFail,
+			Title: "t", Summary: summary, Evidence: []Evidence{Quoted("f", summary, strings.Split(quote, "\n")...)},
+			Fix: []Step{{Title: summary, Commands: []string{quote}, File: "f", Diff: quote}}}}}
+		var b bytes.Buffer
+		if err := WriteMarkdown(&b, r, MarkdownOptions{Args: []string{arg1, arg2}, Title: summary, Redact: true}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		if i := strings.IndexFunc(out, func(r rune) bool { return r != '\n' && r != '\t' && unicode.IsControl(r) }); i >= 0 {
+			t.Fatalf("control character %q in the report", out[i:i+1])
+		}
+		if strings.Contains(quote, "-----BEGIN EC PRIVATE KEY-----\nSECRETBODY") && strings.Contains(out, "SECRETBODY") {
+			t.Fatal("private key body in the report")
+		}
+	})
 }
