@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"image/color"
 	"net"
 	"os"
@@ -124,6 +125,11 @@ func TestStepNavigationAndCopy(t *testing.T) {
 	enc := base64.StdEncoding.EncodeToString([]byte(want))
 	teatest.WaitFor(t, h.tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "]52;c;"+enc) },
 		teatest.WithDuration(5*time.Second))
+	h.inspect(func(m Model) {
+		if wantMsg := fmt.Sprintf("Sent %d bytes by OSC 52. Empty paste? Allow OSC 52 (tmux: set-clipboard on).", len(want)); m.message != wantMsg {
+			t.Errorf("message %q, want %q", m.message, wantMsg)
+		}
+	})
 	h.press("p", "p")
 	h.inspect(func(m Model) {
 		if m.walk.step != 0 || m.walk.cmd != 0 {
