@@ -268,7 +268,7 @@ func writeLogsMarkdown(b *strings.Builder, f *Facts) {
 	lr := f.Logs
 	if lr == nil {
 		if reason := f.Errors[FactLogs]; reason != "" {
-			p("## Logs\n\nNot read: %s\n\n", mdText(reason))
+			p("## Logs\n\n%s\n\n", mdText(reason))
 		}
 		return
 	}

@@ -29,6 +29,10 @@ func TestDemoMarkdown(t *testing.T) {
 				t.Errorf("redact=%v: report lacks %q", redact, want)
 			}
 		}
+		// Nobody passed --no-logs: the report says why the demo's logs are not judged.
+		if strings.Contains(stdout, "--no-logs") || !strings.Contains(stdout, "## Logs\n\nnot judged in the demo") {
+			t.Errorf("redact=%v: the Logs section does not give the demo's reason", redact)
+		}
 		if strings.Contains(stdout, "PRIVATE KEY") || strings.Contains(stdout, "Demo lab") {
 			t.Errorf("redact=%v: the report holds a key marker or the text-only lab banner", redact)
 		}
