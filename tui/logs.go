@@ -10,6 +10,8 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 )
 
 // logCapacity bounds the lines kept for the Logs screen; older lines are dropped.
@@ -332,7 +334,7 @@ func (m Model) logsLines(w, h int) []string {
 	if len(names) > 0 {
 		head += "  " + strings.Join(names, ", ")
 	}
-	head += fmt.Sprintf("  %s %s %s", state, m.g.dot, plural(shown, "line"))
+	head += fmt.Sprintf("  %s %s %s", state, m.g.dot, diagnostics.Plural(shown, "line"))
 	if l.first > 0 {
 		head += fmt.Sprintf(" (oldest %d dropped)", l.first)
 	}

@@ -499,7 +499,7 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 	default:
 		n := m.counts()
 		m.setMessage(fmt.Sprintf("Checked %s: %d failed, %s, %d passed, %d skipped.",
-			plural(len(r.Findings), "check"), n[diagnostics.SeverityFail], plural(n[diagnostics.SeverityWarn], "warning"),
+			diagnostics.Plural(len(r.Findings), "check"), n[diagnostics.SeverityFail], diagnostics.Plural(n[diagnostics.SeverityWarn], "warning"),
 			n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip]))
 	}
 	return m, nil
@@ -722,12 +722,4 @@ func (m Model) messageLine(w int) string {
 		return m.styles.Running.Render(fit(fmt.Sprintf(" %d checks running", m.running()), w, m.g.ellipsis))
 	}
 	return ""
-}
-
-// plural formats a count with its noun, adding "s" unless the count is one.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

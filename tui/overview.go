@@ -246,7 +246,7 @@ func (m Model) countsLine() string {
 	parts := []string{s.Section.Render(" Checks")}
 	add := func(sev diagnostics.Severity, word string, count int) {
 		g, _ := m.g.severity(sev)
-		text := g + " " + plural(count, word)
+		text := g + " " + diagnostics.Plural(count, word)
 		if sev != diagnostics.SeverityWarn {
 			text = fmt.Sprintf("%s %d %s", g, count, word)
 		}

@@ -176,3 +176,47 @@ func TestDemoApplyFixes(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoNumbers runs the demo as a user would (the wall clock, a certificate that expired
+// a day and some milliseconds ago) and checks that every output counts that as one day:
+// the text says "1 day ago", JSON and Nagios say -1, and Nagios has one label per role.
+func TestDemoNumbers(t *testing.T) {
+	code, text, stderr := runDemo(t, "agent-cert-expired", "--check", "--timeout", "2s")
+	if code != exitOK || !strings.Contains(text, "(1 day ago)") || strings.Contains(text, "h0m0s") {
+		t.Errorf("text: exit %d, want \"(1 day ago)\" and no Go duration:\n%s\n%s", code, text, stderr)
+	}
+	_, nagios, _ := runDemo(t, "agent-cert-expired", "--check", "-o", "nagios", "--timeout", "2s")
+	_, perf, _ := strings.Cut(strings.SplitN(nagios, "\n", 2)[0], " | ")
+	labels := map[string]bool{}
+	for _, p := range strings.Fields(perf) {
+		name, _, _ := strings.Cut(p, "=")
+		if labels[name] {
+			t.Errorf("perfdata label %s repeated: %s", name, perf)
+		}
+		labels[name] = true
+	}
+	if !strings.Contains(perf, "agent_cert_days=-1;") || labels["served_cert_days"] || labels["ca2_cert_days"] {
+		t.Errorf("perfdata %q: want agent_cert_days=-1 and one label per role", perf)
+	}
+	_, js, _ := runDemo(t, "agent-cert-expired", "--check", "-o", "json", "--timeout", "2s")
+	if !strings.Contains(js, `"days_left": -1`) || strings.Contains(js, `"days_left": -2`) {
+		t.Errorf("JSON days_left is not -1 for a certificate that expired a day ago:\n%s", js)
+	}
+}
+
+// TestDemoHealthyClean: the healthy lab passes with no warning, and skipped checks that
+// share a reason are one row.
+func TestDemoHealthyClean(t *testing.T) {
+	code, stdout, stderr := runDemo(t, "healthy", "--check", "-v", "--timeout", "2s")
+	if code != exitOK || !strings.Contains(stdout, "Demo: the healthy lab passed every check.") ||
+		!strings.Contains(stdout, "0 warnings") {
+		t.Errorf("demo healthy: exit %d, want a clean pass:\n%s\n%s", code, stdout, stderr)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(stdout, "\n") {
+		if strings.Contains(l, "skipped:") && seen[l] {
+			t.Errorf("repeated row %q:\n%s", l, stdout)
+		}
+		seen[l] = true
+	}
+}
