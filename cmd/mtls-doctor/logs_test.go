@@ -83,10 +83,45 @@ func TestLogsText(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	for i, line := range strings.Split(out, "\n") {
-		if n := len([]rune(line)); n > textWidth {
-			t.Errorf("line %d is %d columns: %q", i+1, n, line)
+	// Piped, the sample lines are whole: the newest expired-certificate line as NGINX wrote it.
+	raw, err := os.ReadFile(realErrorLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.Contains(l, "certificate has expired") {
+			newest = l
 		}
+	}
+	if newest == "" || !strings.Contains(out, newest) {
+		t.Errorf("the sample line is not printed whole (want %q):\n%s", newest, out)
+	}
+	if strings.Contains(out, "…") {
+		t.Errorf("piped output is clipped:\n%s", out)
+	}
+}
+
+// TestLogsOlderThanWindow: a window with no events says how many came before it, how old
+// the newest is and which --since reaches it; with that --since they are counted.
+func TestLogsOlderThanWindow(t *testing.T) {
+	now := time.Now().UTC()
+	path := filepath.Join(t.TempDir(), "error.log")
+	var b strings.Builder
+	for _, ago := range []time.Duration{80 * time.Hour, 75 * time.Hour, 3*24*time.Hour + time.Hour} {
+		fmt.Fprintf(&b, "%s [info] 7#7: *1 client sent no required SSL certificate while reading client request headers, client: 10.0.0.9, server: nim\n",
+			now.Add(-ago).Format("2006/01/02 15:04:05"))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runLogs(t, path)
+	want := "No mTLS events in the last 1h: 3 events before the window; newest 3 days ago"
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "use --since 96h") {
+		t.Fatalf("exit %d, want %q and --since 96h:\n%s%s", code, want, out, errOut)
+	}
+	if code, out, _ = runLogs(t, "--since", "96h", path); code != 0 || !strings.Contains(out, "3 events") || strings.Contains(out, "No mTLS events") {
+		t.Errorf("--since 96h does not reach the events: exit %d\n%s", code, out)
 	}
 }
 
