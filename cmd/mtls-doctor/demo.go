@@ -63,7 +63,7 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 			}
 			defer l.Close()
 
-			if !flags.check && flags.output == "text" && isTerminal(stdout) {
+			if wantTUI(flags, env, stdout, stderr) {
 				return runDemoTUI(ctx, l, flags, env, stdout)
 			}
 

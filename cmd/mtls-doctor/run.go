@@ -170,7 +170,7 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 			if err := flags.validate(); err != nil {
 				return err
 			}
-			if wantTUI(flags, stdout) {
+			if wantTUI(flags, env, stdout, stderr) {
 				return runTUI(ctx, flags, tf, env, stdout)
 			}
 			return runCheck(ctx, flags.engine(env), flags, env, stdout)

@@ -25,12 +25,6 @@ func (t *tuiFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&t.reportDir, "report-dir", "", "where the assistant's e key writes reports (default: the current directory)")
 }
 
-// wantTUI reports whether the root command opens the assistant: stdout is a terminal and
-// neither --check nor a machine output format was asked for.
-func wantTUI(flags checkFlags, stdout io.Writer) bool {
-	return !flags.check && flags.output == "text" && isTerminal(stdout)
-}
-
 // runTUI opens the assistant over the live probes, following the NGINX and agent logs the
 // configurations name (unless --no-logs).
 func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
