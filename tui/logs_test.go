@@ -121,14 +121,14 @@ func TestLogsFollowPauseJump(t *testing.T) {
 	if s := h.screen(); !strings.Contains(s, "following") || !strings.Contains(s, "10 lines") {
 		t.Fatalf("screen:\n%s", s)
 	}
-	h.press("space")
+	h.press("p")
 	send(lines[10:])
 	h.waitFor("all lines", 5*time.Second, count(len(lines)))
 	s := h.screen()
 	if !strings.Contains(s, fmt.Sprintf("paused (%d new lines)", len(lines)-10)) || !strings.Contains(s, "10 lines") {
 		t.Fatalf("paused screen:\n%s", s)
 	}
-	h.press("space")
+	h.press("p")
 	if s := h.screen(); !strings.Contains(s, fmt.Sprintf("%d lines", len(lines))) {
 		t.Fatalf("resumed screen:\n%s", s)
 	}
