@@ -643,6 +643,13 @@ func window(n, cursor, off, h int) (start, end int, more bool) {
 	if n <= h {
 		return 0, n, false
 	}
+	if h <= 1 { // no room for the marker
+		if cursor >= 0 {
+			return cursor, cursor + 1, false
+		}
+		off = clamp(off, 0, n-1)
+		return off, off + 1, false
+	}
 	off = clamp(off, 0, n-h)
 	if cursor >= 0 {
 		if cursor < off {
