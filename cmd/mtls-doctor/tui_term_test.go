@@ -71,3 +71,46 @@ func TestDumbTerminalFallsBack(t *testing.T) {
 		t.Errorf("the full-screen assistant was drawn on a dumb terminal:\n%s", screen)
 	}
 }
+
+// TestOverviewCursorInTmux runs the demo at 80x24 in a real terminal (tmux), scrolls the
+// Overview to the bottom and back with j, G, space and PgDn, and checks after each key
+// that the cursor row (▸) is on screen and the footer still offers ? help and q quit.
+func TestOverviewCursorInTmux(t *testing.T) {
+	bin, dir := buildForTmux(t)
+	script := fmt.Sprintf("cd %s && TERM=xterm-256color %s demo agent-cert-expired; echo \"EXITED $?\"; sleep 60", dir, bin)
+	s := startTmux(t, "cursor", 80, 24, script)
+	s.waitFor(30*time.Second, "Checked ", "Problems")
+	check := func(after string) {
+		t.Helper()
+		// The frame is redrawn after the key arrives; wait for it to settle on the pointer.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			screen := s.capture()
+			lines := strings.Split(strings.TrimRight(screen, "\n"), "\n")
+			if strings.Contains(screen, "▸") && strings.HasSuffix(strings.TrimSpace(lines[len(lines)-1]), "? help • q quit") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s the cursor row or the footer is off screen:\n%s", after, screen)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	s.keys("G")
+	s.waitFor(5*time.Second, "logs of NGINX and the agent can be read")
+	check("G")
+	s.keys("g")
+	s.waitFor(5*time.Second, "Problems")
+	for i := range 40 {
+		s.keys("j")
+		if i%5 == 4 {
+			check(fmt.Sprintf("%d presses of j", i+1))
+		}
+	}
+	for _, k := range []string{"Space", "PageDown", "PageDown", "b", "PageUp", "End", "Home"} {
+		s.keys(k)
+		check(k)
+	}
+	s.keys("q")
+	s.waitFor(10*time.Second, "EXITED")
+}
