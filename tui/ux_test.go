@@ -348,3 +348,32 @@ func contrast(a, b color.Color) float64 {
 	la, lb := lum(a), lum(b)
 	return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
 }
+
+// TestLogsMatchKeys: on Logs, n and N step through the filtered lines, wrapping, and do
+// nothing without a filter.
+func TestLogsMatchKeys(t *testing.T) {
+	m := New(Options{})
+	m.screen = screenLogs
+	var lines []LogLine
+	for i := range 6 {
+		text := fmt.Sprintf("line %d", i)
+		if i%2 == 0 {
+			text += " ssl"
+		}
+		lines = append(lines, LogLine{Text: text})
+	}
+	m.logs.add(lines)
+	m, _ = m.logsKey(keyMsg("n"))
+	if m.logs.cursor != 5 {
+		t.Fatalf("n without a filter moved the cursor to %d", m.logs.cursor)
+	}
+	m.logs.setFilter("ssl") // lines 0, 2, 4; the cursor follows the newest
+	var got []int
+	for _, k := range []string{"n", "n", "N", "N"} {
+		m, _ = m.logsKey(keyMsg(k))
+		got = append(got, m.logs.cursor)
+	}
+	if fmt.Sprint(got) != "[0 1 0 2]" {
+		t.Errorf("cursor after n n N N: %v, want [0 1 0 2]", got)
+	}
+}
