@@ -135,7 +135,6 @@ func TestDemoApplyFixes(t *testing.T) {
 	}
 	// The manager-side findings the lab's NGINX configuration draws can be applied too.
 	fixes = append(fixes,
-		fix{"healthy", "nginx-grpc-errors-unmapped"},
 		fix{"alpn-h2-missing", "nginx-http2-missing"},
 		fix{"tls-version-mismatch", "nginx-tls-protocols"},
 	)

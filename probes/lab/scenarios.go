@@ -239,6 +239,10 @@ var scenarios = []scenario{
 			return nil
 		},
 	},
+	{
+		// The fault is NGINX's default, which every other scenario keeps.
+		Scenario: Scenario{Name: "nginx-grpc-errors-unmapped", Title: "NGINX has no error_page for 495/496: a rejected agent gets an HTML 400"},
+	},
 }
 
 // Scenarios lists the lab's scenarios in display order: "healthy" first, then one per
