@@ -53,9 +53,12 @@ func (c Catalog) Validate() error {
 	return nil
 }
 
-// run evaluates ch over f, turning a missing fact or a panic into a finding so that one bad
-// check never takes the whole run down.
-func (ch Check) run(f *Facts) (fd Finding) {
+// run evaluates ch over f into a finding that is safe to show (Finding.cleaned).
+func (ch Check) run(f *Facts) Finding { return ch.evaluate(f).cleaned() }
+
+// evaluate turns a missing fact or a panic into a finding so that one bad check never
+// takes the whole run down.
+func (ch Check) evaluate(f *Facts) (fd Finding) {
 	fd = Finding{ID: ch.ID, Category: ch.Category, Title: ch.Title}
 	if r, missing := missingFacts(ch.Needs, f); missing {
 		fd.Severity, fd.Summary = r.Severity, r.Summary

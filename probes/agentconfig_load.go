@@ -323,6 +323,10 @@ func (l *agentLoader) set(f agentField, v string, src Source) {
 	case fieldToken:
 		l.tokenSet = v != ""
 	case fieldServer:
+		if s := newSetting(v, src); s.Secret != "" {
+			l.vals[fieldHost], l.vals[fieldPort] = s, s
+			return
+		}
 		host, port, err := net.SplitHostPort(v)
 		if err != nil {
 			host, port = v, ""
@@ -332,7 +336,7 @@ func (l *agentLoader) set(f agentField, v string, src Source) {
 	case fieldTLSEnable, fieldSkipVerify:
 		l.vals[f] = Setting{Value: strconv.FormatBool(agentBool(v)), Source: src}
 	default:
-		l.vals[f] = Setting{Value: v, Source: src}
+		l.vals[f] = newSetting(v, src)
 	}
 }
 
@@ -405,7 +409,7 @@ func (l *agentLoader) anyEnv(keys []agentKey, deprecated bool) bool {
 func (l *agentLoader) resolvePaths() {
 	for _, f := range []agentField{fieldCert, fieldKey, fieldCA} {
 		s := &l.vals[f]
-		if s.Value != "" && !filepath.IsAbs(s.Value) {
+		if s.Value != "" && s.Secret == "" && !filepath.IsAbs(s.Value) {
 			s.Written = s.Value
 			s.Value = filepath.Join(l.o.WorkDir, s.Value)
 			l.relative = true
@@ -419,7 +423,9 @@ func (l *agentLoader) resolvePaths() {
 func (l *agentLoader) applyFlags() {
 	ov := l.o.Overrides
 	flag := func(name string) Source { return Source{Kind: SourceFlag, Name: name} }
-	if ov.Server != "" {
+	if s := newSetting(ov.Server, flag("--server")); s.Secret != "" {
+		l.vals[fieldHost], l.vals[fieldPort] = s, s
+	} else if ov.Server != "" {
 		host, port, err := net.SplitHostPort(ov.Server)
 		if err != nil {
 			host, port = ov.Server, ""
@@ -437,7 +443,7 @@ func (l *agentLoader) applyFlags() {
 		{ov.CA, "--ca", fieldCA},
 	} {
 		if f.v != "" {
-			l.vals[f.field] = Setting{Value: f.v, Source: flag(f.name)}
+			l.vals[f.field] = newSetting(f.v, flag(f.name))
 		}
 	}
 	if l.cfg.Format == FormatUnknown && ov != (AgentOverrides{}) {

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // MaxTLSFileSize bounds how much of a cert, key or CA file is read. The largest real input,
@@ -25,6 +27,9 @@ const MaxTLSFileSize = 1 << 20
 // parses it with ParsePEMOrDER. It never fails: a missing, unreadable or oversized file is
 // recorded in the facts.
 func LoadTLSFile(role FileRole, path string) *FileFacts {
+	if kind := safetext.SecretKind(path); kind != "" {
+		return notPathFacts(role, kind)
+	}
 	ff := &FileFacts{Role: role, Path: path}
 	if abs, err := filepath.Abs(path); err == nil {
 		ff.Path = abs
@@ -74,14 +79,14 @@ func readTLSFileCapped(path string, limit int64) ([]byte, error) {
 // store, so that is loaded instead.
 func LoadAgentFiles(cfg AgentConfig) AgentFiles {
 	var af AgentFiles
-	if p := cfg.Cert.Value; p != "" {
-		af.Cert = LoadTLSFile(RoleCert, p)
+	if cfg.Cert.Value != "" {
+		af.Cert = loadSettingFile(RoleCert, cfg.Cert)
 	}
-	if p := cfg.Key.Value; p != "" {
-		af.Key = LoadTLSFile(RoleKey, p)
+	if cfg.Key.Value != "" {
+		af.Key = loadSettingFile(RoleKey, cfg.Key)
 	}
-	if p := cfg.CA.Value; p != "" {
-		af.CA = LoadTLSFile(RoleCA, p)
+	if cfg.CA.Value != "" {
+		af.CA = loadSettingFile(RoleCA, cfg.CA)
 	} else {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
@@ -91,6 +96,22 @@ func LoadAgentFiles(cfg AgentConfig) AgentFiles {
 		}
 	}
 	return af
+}
+
+// loadSettingFile loads the file a setting names; a setting that holds key material
+// instead of a path is recorded as such and nothing is opened.
+func loadSettingFile(role FileRole, s Setting) *FileFacts {
+	if s.Secret != "" {
+		return notPathFacts(role, s.Secret)
+	}
+	return LoadTLSFile(role, s.Value)
+}
+
+// notPathFacts describes a path argument that holds key material or a token (kind is
+// safetext.SecretKind's) without keeping it.
+func notPathFacts(role FileRole, kind string) *FileFacts {
+	return &FileFacts{Role: role, Path: safetext.Placeholder(kind), Exists: true, NotPath: kind,
+		ReadError: "holds " + kind + ", not a path"}
 }
 
 // LoadClientCertificate loads the agent's key pair as the agent does, with Go's

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/collect"
 )
@@ -145,7 +146,8 @@ func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdou
 	case ctx.Err() != nil:
 		return exitInterrup
 	default:
-		fmt.Fprintf(stderr, "mtls-doctor: %v\n", err)
+		// An error may quote a flag's value or a file: show it as text, without secrets.
+		fmt.Fprintf(stderr, "mtls-doctor: %s\n", safetext.Clean(err.Error()))
 		return exitCannot
 	}
 }

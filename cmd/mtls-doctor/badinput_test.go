@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+)
+
+// runOutput runs mtls-doctor ARGS in-process with env, bounded by a deadline, and returns
+// the exit code, stdout and stderr.
+func runOutput(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, environ{vars: env}, strings.NewReader(""), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// keyLines are the base64 lines of a PEM private key: none may appear in any output.
+func keyLines(keyPEM string) []string {
+	var out []string
+	for _, l := range strings.Split(keyPEM, "\n") {
+		if l != "" && !strings.HasPrefix(l, "-----") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func assertNoKeyMaterial(t *testing.T, what, out, keyPEM string) {
+	t.Helper()
+	if strings.Contains(out, "BEGIN PRIVATE KEY") {
+		t.Errorf("%s: the key's BEGIN line is printed", what)
+	}
+	for _, l := range keyLines(keyPEM) {
+		if strings.Contains(out, l[:min(len(l), 12)]) {
+			t.Errorf("%s: key material %q… is printed:\n%s", what, l[:12], out)
+			return
+		}
+	}
+}
+
+// TestPastedKeyIsNeverPrinted: a private key pasted where its path belongs (the --key
+// flag, NGINX_AGENT_TLS_KEY, a YAML block scalar) is named as PEM data in every output
+// format and never echoed.
+func TestPastedKeyIsNeverPrinted(t *testing.T) {
+	dir := t.TempDir()
+	agent := issue(t, newRoot(t, "ca"), leafSpec("agent", x509.ExtKeyUsageClientAuth))
+	certPath := writeCerts(t, dir+"/agent.crt", agent)
+	keyPEM, err := agent.KeyPEM(pki.PKCS8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := string(keyPEM)
+	indented := "    " + strings.ReplaceAll(strings.TrimSpace(key), "\n", "\n    ")
+	yamlConf := dir + "/yaml-block.conf"
+	writeFile(t, yamlConf, []byte("server:\n  host: 127.0.0.1\n  grpcPort: 1\ntls:\n  enable: true\n  cert: "+certPath+
+		"\n  key: |\n"+indented+"\n"), 0o644)
+	plainConf := dir + "/plain.conf"
+	writeFile(t, plainConf, []byte("server:\n  host: 127.0.0.1\n  grpcPort: 1\ntls:\n  enable: true\n  cert: "+certPath+"\n"), 0o644)
+
+	cases := map[string]struct {
+		env  []string
+		args []string
+	}{
+		"--key flag":          {nil, []string{"--agent-config", plainConf, "--key", key}},
+		"NGINX_AGENT_TLS_KEY": {[]string{"NGINX_AGENT_TLS_KEY=" + key}, []string{"--agent-config", plainConf}},
+		"YAML key: | block":   {nil, []string{"--agent-config", yamlConf}},
+	}
+	for name, c := range cases {
+		for _, format := range []string{"text", "json", "nagios", "prometheus"} {
+			t.Run(name+"/"+format, func(t *testing.T) {
+				args := append([]string{"--check", "-o", format, "--timeout", "1s", "--no-logs", "-v"}, c.args...)
+				code, stdout, stderr := runOutput(t, c.env, args...)
+				if code != exitFailure {
+					t.Errorf("exit %d, want %d (a key where its path belongs fails)\n%s%s", code, exitFailure, stdout, stderr)
+				}
+				assertNoKeyMaterial(t, "stdout", stdout, key)
+				assertNoKeyMaterial(t, "stderr", stderr, key)
+				if format != "prometheus" && !strings.Contains(stdout, "tls.key holds PEM data, not a path") {
+					t.Errorf("no 'tls.key holds PEM data, not a path' in:\n%s", stdout)
+				}
+			})
+		}
+	}
+}
+
+// TestErrorsDoNotEchoKey: a key given to a flag that rejects its value is not repeated in
+// the error message.
+func TestErrorsDoNotEchoKey(t *testing.T) {
+	agent := issue(t, newRoot(t, "ca"), leafSpec("agent", x509.ExtKeyUsageClientAuth))
+	keyPEM, err := agent.KeyPEM(pki.PKCS8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runOutput(t, nil, "--check", "-o", string(keyPEM))
+	if code != exitCannot || !strings.Contains(stderr, "unknown output format") {
+		t.Errorf("exit %d, stderr %q: want exit 3 and the reason", code, stderr)
+	}
+	assertNoKeyMaterial(t, "stdout", stdout, string(keyPEM))
+	assertNoKeyMaterial(t, "stderr", stderr, string(keyPEM))
+}
