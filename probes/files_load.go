@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
@@ -59,7 +60,7 @@ func LoadTLSFile(role FileRole, path string) *FileFacts {
 
 // readTLSFileCapped reads at most limit bytes of path and fails when the file holds more.
 func readTLSFileCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path) // a FIFO would block os.Open for ever
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
@@ -298,7 +299,7 @@ func (n *NginxFacts) readFile(path string, opts nginxconf.Options) {
 		abs = path
 	}
 	n.Main = abs
-	f, err := os.Open(abs)
+	f, err := regularfile.Open(abs) // a FIFO would block os.Open for ever
 	if err != nil {
 		n.ReadError = err.Error()
 		return

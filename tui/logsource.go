@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
@@ -73,7 +73,7 @@ func RawLogSource(path string, loc *time.Location, follow func(ctx context.Conte
 // limit are cut.
 func LogFileSource(path string, loc *time.Location) LogSource {
 	return RawLogSource(path, loc, func(ctx context.Context, out chan<- string) error {
-		f, err := os.Open(path)
+		f, err := regularfile.Open(path)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,4 +106,67 @@ func TestErrorsDoNotEchoKey(t *testing.T) {
 	}
 	assertNoKeyMaterial(t, "stdout", stdout, string(keyPEM))
 	assertNoKeyMaterial(t, "stderr", stderr, string(keyPEM))
+}
+
+// runBounded is runOutput that fails the test when the run does not end within 20 s
+// (a blocking open ignores the context, so the deadline is the test's own).
+func runBounded(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, args, environ{}, strings.NewReader(""), &stdout, &stderr)
+		done <- result{code, stdout.String(), stderr.String()}
+	}()
+	select {
+	case r := <-done:
+		return r.code, r.stdout, r.stderr
+	case <-time.After(25 * time.Second):
+		t.Fatalf("mtls-doctor %s did not end within 25 s", strings.Join(args, " "))
+	}
+	return 0, "", ""
+}
+
+// TestFIFOsNeverBlock: a FIFO given as --cert, --key, --ca, --nginx-config, included by the
+// NGINX configuration, or given to `logs`, is refused as "not a regular file" at once.
+func TestFIFOsNeverBlock(t *testing.T) {
+	dir := t.TempDir()
+	fifo := dir + "/fifo"
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent := issue(t, newRoot(t, "ca"), leafSpec("agent", x509.ExtKeyUsageClientAuth))
+	cert, key := writeCerts(t, dir+"/agent.crt", agent), writeKey(t, dir+"/agent.key", agent)
+	includer := dir + "/nginx.conf"
+	writeFile(t, includer, []byte("events {}\nhttp { include "+fifo+"; }\n"), 0o644)
+	common := []string{"--check", "-o", "json", "--agent-config", "/nonexistent/nginx-agent.conf", "--server", "127.0.0.1:1",
+		"--timeout", "1s", "--no-logs", "--nginx-config", "/nonexistent/nginx.conf"}
+	for name, args := range map[string][]string{
+		"--cert":                 {"--cert", fifo, "--key", key},
+		"--key":                  {"--cert", cert, "--key", fifo},
+		"--ca":                   {"--cert", cert, "--key", key, "--ca", fifo},
+		"--nginx-config":         {"--nginx-config", fifo},
+		"include of a FIFO":      {"--nginx-config", includer},
+		"--nginx-config and ca":  {"--nginx-config", fifo, "--ca", fifo},
+		"manager --cert is FIFO": {"--nginx-config", includer, "--cert", fifo},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := runBounded(t, append(append([]string{}, common...), args...)...)
+			if code == exitOK || !strings.Contains(stdout+stderr, "not a regular file") {
+				t.Errorf("exit %d; want a problem saying 'not a regular file'\n%s\n%s", code, stdout, stderr)
+			}
+		})
+	}
+	t.Run("logs", func(t *testing.T) {
+		code, stdout, stderr := runBounded(t, "logs", fifo)
+		if code != exitCannot || !strings.Contains(stdout+stderr, "not a regular file") {
+			t.Errorf("exit %d; want 3 and 'not a regular file'\n%s\n%s", code, stdout, stderr)
+		}
+	})
 }
