@@ -20,9 +20,12 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
-// MaxTLSFileSize bounds how much of a cert, key or CA file is read. The largest real input,
-// a full public CA bundle, is about 250 KB; anything past this is not a TLS file.
-const MaxTLSFileSize = 1 << 20
+// MaxTLSFileSize bounds how much of a cert, key, CA or CRL file is read. Neither the agent
+// (os.ReadFile, then tls.X509KeyPair or AppendCertsFromPEM) nor NGINX (PEM_read_bio) caps
+// these files, and CA bundles of thousands of certificates are real (5,001 certificates
+// are 2.9 MB), so the cap sits well above any of them: it only stops a path like
+// /dev/zero or a disk image from being read whole.
+const MaxTLSFileSize = 16 << 20
 
 // LoadTLSFile stats and reads the file at path (following symlinks, as the agent does) and
 // parses it with ParsePEMOrDER. It never fails: a missing, unreadable or oversized file is

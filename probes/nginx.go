@@ -572,7 +572,7 @@ func LoadCRLFile(path string) *CRLFacts {
 		cf.ReadError = err.Error()
 		return cf
 	}
-	data, err := readTLSFileCapped(path, MaxTLSFileSize*16) // CRLs of big CAs run to megabytes
+	data, err := readTLSFileCapped(path, MaxTLSFileSize) // CRLs of big CAs run to megabytes
 	if err != nil {
 		cf.ReadError = err.Error()
 		return cf

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,6 +168,44 @@ func TestFIFOsNeverBlock(t *testing.T) {
 		code, stdout, stderr := runBounded(t, "logs", fifo)
 		if code != exitCannot || !strings.Contains(stdout+stderr, "not a regular file") {
 			t.Errorf("exit %d; want 3 and 'not a regular file'\n%s\n%s", code, stdout, stderr)
+		}
+	})
+}
+
+// TestBigAndEmptyCAFiles: a CA bundle of 5,001 certificates (2.9 MB; the agent reads it)
+// is judged, not "unreadable", and an empty CA file is reported as such without also
+// failing server-chain-incomplete, which cannot be judged without trust anchors.
+func TestBigAndEmptyCAFiles(t *testing.T) {
+	t.Run("5001 certificates", func(t *testing.T) {
+		l := newLab(t)
+		other := newRoot(t, "unrelated-ca")
+		certs := []*pki.Cert{l.inter, l.root}
+		for len(certs) < 5001 {
+			certs = append(certs, other)
+		}
+		big := writeCerts(t, l.path("big-ca.pem"), certs...)
+		if st, err := os.Stat(big); err != nil || st.Size() < 2<<20 {
+			t.Fatalf("bundle is %v bytes (%v), want over 2 MiB", st.Size(), err)
+		}
+		l.conf.ca = big
+		r := check(t, l.start(t))
+		for _, id := range []string{"agent-cert-file-unreadable", "server-chain-incomplete", "server-cert-untrusted"} {
+			if f, ok := r.find(id); !ok || f.Severity != "ok" {
+				t.Errorf("%s: %+v, want ok\n%s", id, f, r.excerpt())
+			}
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		l := newLab(t)
+		empty := l.path("empty-ca.pem")
+		writeFile(t, empty, nil, 0o644)
+		l.conf.ca = empty
+		r := check(t, l.start(t))
+		if f, ok := r.find("agent-cert-file-unreadable"); !ok || f.Severity != "fail" || !strings.Contains(f.Summary, "holds no certificate") {
+			t.Errorf("agent-cert-file-unreadable: %+v, want a failure naming the empty CA file", f)
+		}
+		if f, _ := r.find("server-chain-incomplete"); f.Severity == "fail" || f.Severity == "warn" {
+			t.Errorf("server-chain-incomplete %s: %s — the empty CA file is not a chain problem", f.Severity, f.Summary)
 		}
 	})
 }
