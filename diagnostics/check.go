@@ -18,6 +18,11 @@ type Check struct {
 	// Wants lists fact kinds Evaluate reads when they are there: the engine gathers them
 	// before evaluating, but a failure to gather them does not skip the check.
 	Wants []FactKind
+	// Core marks the check that judges the agent's connection end to end. Skipped on a
+	// host whose agent names a server, it means the connection was not judged: the engine
+	// then makes it a warning unless another check failed (and so explains it), so that a
+	// run which probed nothing never says OK.
+	Core bool
 	// Evaluate judges the facts. It must not do I/O or read the clock (use Facts.Now).
 	Evaluate func(f *Facts) Result
 	// Fix returns the playbook for this host, used when Evaluate warns or fails and by

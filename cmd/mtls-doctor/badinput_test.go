@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -208,4 +211,104 @@ func TestBigAndEmptyCAFiles(t *testing.T) {
 			t.Errorf("server-chain-incomplete %s: %s — the empty CA file is not a chain problem", f.Severity, f.Summary)
 		}
 	})
+}
+
+// badH2Server serves TLS with ALPN h2 on 127.0.0.1 with the lab's server certificate (so
+// the agent trusts it) and answers every connection with misbehave, after the handshake.
+func badH2Server(t *testing.T, l *lab, misbehave func(c net.Conn)) int {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(l.serverChain, l.serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"},
+		ClientAuth: tls.RequestClientCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := c.(*tls.Conn).Handshake(); err != nil {
+					return
+				}
+				misbehave(c)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// h2Frame is an HTTP/2 frame (RFC 9113 §4.1).
+func h2Frame(typ, flags byte, stream uint32, payload []byte) []byte {
+	n := len(payload)
+	return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags,
+		byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}, payload...)
+}
+
+// TestNothingProbedIsNotOK: a host the agent cannot dial as written, and an endpoint that
+// completes TLS with ALPN h2 and then misbehaves, never give "OK" with nothing judged.
+func TestNothingProbedIsNotOK(t *testing.T) {
+	t.Run("bracketed IPv4 literal is dialled", func(t *testing.T) {
+		l := newLab(t)
+		l.conf.host = "\"[127.0.0.1]\""
+		r := check(t, l.start(t))
+		if f, _ := r.find("grpc-backend-unavailable"); f.Severity != "ok" {
+			t.Errorf("grpc-backend-unavailable %s: %s; want the request judged ok\n%s", f.Severity, f.Summary, r.excerpt())
+		}
+	})
+	for _, host := range []string{"\"exa]mple\"", "\"[nim\"", "\"nim example\""} {
+		t.Run("host "+host, func(t *testing.T) {
+			l := newLab(t)
+			l.noNginx = true
+			l.conf.host, l.conf.port = host, 443
+			r := check(t, l.start(t))
+			if f, _ := r.find("endpoint-dns"); r.exit != exitFailure || f.Severity != "fail" || !strings.Contains(f.Summary, "not an address") {
+				t.Errorf("exit %d, endpoint-dns %s: %s; want exit 2 and a failure naming the address", r.exit, f.Severity, f.Summary)
+			}
+		})
+	}
+	settings := h2Frame(0x4, 0, 0, nil)
+	for name, misbehave := range map[string]func(c net.Conn){
+		"closes after the handshake": func(c net.Conn) {},
+		"sends GOAWAY": func(c net.Conn) {
+			_, _ = c.Write(append(settings, h2Frame(0x7, 0, 0, make([]byte, 8))...))
+			_, _ = io.Copy(io.Discard, c)
+		},
+		"sends endless CONTINUATION": func(c net.Conn) {
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+			_, _ = c.Write(settings)
+			time.Sleep(100 * time.Millisecond)
+			// HEADERS without END_HEADERS on stream 1, then CONTINUATION frames for ever.
+			if _, err := c.Write(h2Frame(0x1, 0, 1, []byte{0x88})); err != nil {
+				return
+			}
+			block := h2Frame(0x9, 0, 1, bytes.Repeat([]byte{0x40, 0x01, 'x', 0x01, 'y'}, 3000))
+			for {
+				if _, err := c.Write(block); err != nil {
+					return
+				}
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := newLab(t)
+			l.noNginx = true
+			l.conf.port = badH2Server(t, l, misbehave)
+			r := check(t, l.start(t))
+			if r.exit == exitOK {
+				t.Errorf("exit 0 (OK) although the gRPC request was never answered\n%s", r.excerpt())
+			}
+			if f, _ := r.find("grpc-backend-unavailable"); f.Severity == "skip" || f.Severity == "ok" {
+				t.Errorf("grpc-backend-unavailable %s: %s; want the unjudged request to show", f.Severity, f.Summary)
+			}
+		})
+	}
 }
