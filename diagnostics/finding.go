@@ -115,7 +115,7 @@ func (f Finding) cleaned() Finding {
 	if f.Evidence != nil {
 		ev := make([]Evidence, len(f.Evidence))
 		for i, e := range f.Evidence {
-			ev[i] = Evidence{Text: safetext.Clean(e.Text), Location: safetext.Clean(e.Location), Quote: cleanAll(e.Quote)}
+			ev[i] = Evidence{Text: safetext.Clean(e.Text), Location: safetext.Clean(e.Location), Quote: cleanLines(e.Quote)}
 		}
 		f.Evidence = ev
 	}
@@ -128,6 +128,20 @@ func (f Finding) cleaned() Finding {
 		f.Fix = steps
 	}
 	return f
+}
+
+// cleanLines cleans consecutive lines (nginx's output, a log excerpt) as one stream, so
+// that a private key nginx printed across lines is removed from each of them.
+func cleanLines(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	var secrets safetext.LineScrubber
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = safetext.Escape(secrets.Scrub(s))
+	}
+	return out
 }
 
 func cleanAll(ss []string) []string {

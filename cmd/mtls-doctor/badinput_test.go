@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
 	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
@@ -310,5 +312,35 @@ func TestNothingProbedIsNotOK(t *testing.T) {
 				t.Errorf("grpc-backend-unavailable %s: %s; want the unjudged request to show", f.Severity, f.Summary)
 			}
 		})
+	}
+}
+
+// TestNginxTestOutputIsScrubbed: nginx -t rejecting an ssl_certificate_key "data:" value
+// prints the key's lines; none of them reaches any output format.
+func TestNginxTestOutputIsScrubbed(t *testing.T) {
+	l := newLab(t)
+	keyPEM, err := l.server.KeyPEM(pki.PKCS8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(keyPEM)), "\n")
+	cut := strings.Join(lines[:3], "\n") // BEGIN and two lines: nginx cannot load it
+	l.srv.Key = `"data:` + cut + `"`
+	ngx := l.path("nginx")
+	if err := os.Mkdir(ngx, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(ngx, "nginx.conf")
+	writeFile(t, main, []byte(nginxlab.Config{Dir: ngx, ServerBlock: l.srv.Block()}.String()), 0o644)
+	for _, format := range []string{"text", "json", "nagios"} {
+		code, stdout, stderr := runOutput(t, nil, "--check", "-o", format, "--no-logs", "--timeout", "1s",
+			"--agent-config", "/nonexistent/nginx-agent.conf", "--nginx-config", main, "-v")
+		if code == exitOK {
+			t.Errorf("%s: exit 0 with a configuration nginx -t rejects", format)
+		}
+		if !strings.Contains(stdout, "cannot load certificate key") {
+			t.Errorf("%s: nginx -t's complaint is not shown:\n%s", format, stdout)
+		}
+		assertNoKeyMaterial(t, format, stdout+stderr, string(keyPEM))
 	}
 }
