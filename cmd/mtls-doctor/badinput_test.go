@@ -344,3 +344,23 @@ func TestNginxTestOutputIsScrubbed(t *testing.T) {
 		assertNoKeyMaterial(t, format, stdout+stderr, string(keyPEM))
 	}
 }
+
+// failingWriter fails every write, as /dev/full does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// TestWriteErrorsAreNotSwallowed: output that cannot be written ends the run with exit 3
+// and a message, for every command that prints.
+func TestWriteErrorsAreNotSwallowed(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"explain", "--list"}, {"--help"}, {"demo", "--list"},
+		{"explain", "agent-cert-expired"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		var stderr bytes.Buffer
+		code := run(ctx, args, environ{}, strings.NewReader(""), failingWriter{}, &stderr)
+		cancel()
+		if code != exitCannot || !strings.Contains(stderr.String(), "no space left on device") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 3 and the write error", args, code, stderr.String())
+		}
+	}
+}
