@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // TextOptions control the human-readable --check output.
@@ -217,5 +219,6 @@ func Headline(f *Facts) string {
 		}
 		parts = append(parts, target)
 	}
-	return strings.Join(parts, " ")
+	// The path, host and name come from the user's files, environment and flags.
+	return safetext.CleanLine(strings.Join(parts, " "))
 }

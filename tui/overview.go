@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -422,6 +423,7 @@ func (m Model) checkRow(id string, w int, selected bool) string {
 			text = m.check2title(id) + " " + m.g.dash + " " + reason
 		}
 	}
+	text = safetext.CleanLine(text)
 	if selected {
 		plain := fit(m.g.pointer+" "+m.plainStatus(id)+"  "+text, w-1, m.g.ellipsis)
 		return " " + m.styles.Selected.Render(pad(plain, w-1))
