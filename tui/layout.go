@@ -123,6 +123,7 @@ func clamp(v, lo, hi int) int {
 // A word wider than a line keeps its own line whole. Lines of a multi-line command (a
 // here-document) are laid out one by one and keep their newlines.
 func shellLines(cmd string, width int) []string {
+	cmd = safetext.Clean(cmd) // built from paths and names read on the host
 	var out []string
 	for _, physical := range strings.Split(cmd, "\n") {
 		words := shellWords(physical)

@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // logCapacity bounds the lines kept for the Logs screen; older lines are dropped.
@@ -361,9 +362,9 @@ func (m Model) logsLines(w, h int) []string {
 	out = append(out, fit(head, w, m.g.ellipsis))
 	switch {
 	case l.editing:
-		out = append(out, fit(" /"+l.filter+m.g.cursor, w, m.g.ellipsis))
+		out = append(out, fit(" /"+safetext.CleanLine(l.filter)+m.g.cursor, w, m.g.ellipsis))
 	case l.filter != "":
-		out = append(out, fit(s.Dim.Render(" filter: "+l.filter+"   (n/N next/previous, / change, esc clear)"), w, m.g.ellipsis))
+		out = append(out, fit(s.Dim.Render(" filter: "+safetext.CleanLine(l.filter)+"   (n/N next/previous, / change, esc clear)"), w, m.g.ellipsis))
 	case l.err != "":
 		out = append(out, fit(s.Error.Render(" "+l.err), w, m.g.ellipsis))
 	default:

@@ -184,9 +184,9 @@ func (m Model) overviewLines(w int) ([]string, int) {
 	lines = append(lines, m.countsLine())
 	switch {
 	case m.editing:
-		lines = append(lines, fit(" /"+m.filter+m.g.cursor, w, m.g.ellipsis))
+		lines = append(lines, fit(" /"+safetext.CleanLine(m.filter)+m.g.cursor, w, m.g.ellipsis))
 	case m.filter != "":
-		lines = append(lines, fit(m.styles.Dim.Render(" filter: "+m.filter+"   (n/N next/previous, / change, esc clear)"), w, m.g.ellipsis))
+		lines = append(lines, fit(m.styles.Dim.Render(" filter: "+safetext.CleanLine(m.filter)+"   (n/N next/previous, / change, esc clear)"), w, m.g.ellipsis))
 	}
 	head := len(lines)
 	cursor := -1
@@ -216,7 +216,7 @@ func (m Model) hostSummary(w int) []string {
 	value := func(name string) string {
 		for _, f := range facts {
 			if f.name == name {
-				return f.value
+				return safetext.CleanLine(f.value) // paths and names from the host's files
 			}
 		}
 		return ""

@@ -377,3 +377,24 @@ func TestLogsMatchKeys(t *testing.T) {
 		t.Errorf("cursor after n n N N: %v, want [0 1 0 2]", got)
 	}
 }
+
+// TestUntrustedInNewRows: a command, a host fact and a typed filter holding terminal
+// controls reach the screen escaped.
+func TestUntrustedInNewRows(t *testing.T) {
+	for _, l := range shellLines("cat '/etc/\x1b]52;c;ZXZpbA==\x07x.pem' --and more words to wrap", 20) {
+		if strings.ContainsAny(l, "\x1b\x07") {
+			t.Errorf("command line %q carries a control character", l)
+		}
+	}
+	m := New(Options{NoColor: true})
+	m.filter, m.editing = "ev\x1b[2Jil", true
+	lines, _ := m.overviewLines(80)
+	m.screen = screenLogs
+	m.logs.filter, m.logs.editing = "ev\x1b[2Jil", true
+	lines = append(lines, m.logsLines(80, 20)...)
+	for _, l := range lines {
+		if strings.Contains(l, "\x1b[2J") {
+			t.Errorf("line %q carries a raw escape", l)
+		}
+	}
+}
