@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
@@ -85,6 +86,14 @@ func LogFileSource(path string, loc *time.Location) LogSource {
 	})
 }
 
+// NoticeLogLine is the Logs screen's line for a followed file that was rotated, truncated
+// or removed, noticed at now.
+func NoticeLogLine(l logparse.Line, now time.Time) LogLine {
+	return LogLine{Time: now, Source: l.Path, Level: "notice", Notice: string(l.Notice),
+		Text:    fmt.Sprintf("%s %s: %s", l.Path, l.Notice, l.Notice.Describe()),
+		Message: fmt.Sprintf("%s %s: %s", filepath.Base(l.Path), l.Notice, l.Notice.Describe())}
+}
+
 // FollowLogFiles follows files from now on (across rotation, with logparse.Follow) and
 // streams their lines, parsed with each file's type and formats. loc is the zone of
 // NGINX's zone-less times (nil: local).
@@ -99,8 +108,12 @@ func FollowLogFiles(files []logparse.File, loc *time.Location) LogSource {
 				errs = append(errs, fmt.Errorf("follow %s: %w", fl.Path, fl.Err))
 				continue
 			}
+			ln := ParseLogLine(fl.Parser, fl.Path, fl.Text)
+			if fl.Notice != "" {
+				ln = NoticeLogLine(fl.Line, time.Now())
+			}
 			select {
-			case out <- ParseLogLine(fl.Parser, fl.Path, fl.Text):
+			case out <- ln:
 			case <-ctx.Done():
 				return nil
 			}

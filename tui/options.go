@@ -39,6 +39,9 @@ type LogLine struct {
 	Event string
 	// Finding is the ID of the finding the event points to; "" when none.
 	Finding string
+	// Notice is set on a line of mtls-doctor's own that says the followed file was
+	// "rotated", "truncated" or "removed" (logparse.Notice).
+	Notice string
 }
 
 // LogSource streams log lines to the Logs screen.
