@@ -109,10 +109,11 @@ func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
 }
 
 // runDemoTUI opens the assistant on the lab, with the lab as the fix walkthrough's
-// Applier (the `a` key) and its error.log on the Logs screen.
+// Applier (the `a` key) and its error.log on the Logs screen. It exits as the assistant
+// does everywhere (assistantExit): with the last run's verdict on the lab.
 func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, env environ, stdout io.Writer) error {
 	text := textOptions(stdout, env, flags.verbose)
-	return tui.Run(ctx, tui.Options{
+	return assistantExit(tui.Run(ctx, tui.Options{
 		Engine:  labEngine(l, flags),
 		Applier: l,
 		Logs:    tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
@@ -120,7 +121,7 @@ func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, env envir
 		Output:  stdout,
 		NoColor: !text.Color,
 		ASCII:   text.ASCII,
-	})
+	}))
 }
 
 // labLogLines is how many of the lab's last error.log lines the demo shows.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/charmbracelet/x/term"
@@ -24,6 +25,8 @@ const (
 	exitFailure  = 2
 	exitCannot   = 3 // could not run: bad flags, unwritable output, internal error
 	exitInterrup = 130
+	// exitBrokenPipe is 128+SIGPIPE, what a shell reports for a writer whose reader left.
+	exitBrokenPipe = 128 + int(syscall.SIGPIPE)
 )
 
 // version, commit and date are set by the release build (-ldflags -X).
@@ -144,6 +147,8 @@ func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdou
 		return int(code)
 	case ctx.Err() != nil:
 		return exitInterrup
+	case errors.Is(err, syscall.EPIPE):
+		return exitBrokenPipe // the reader left (`| head`): nobody to tell
 	default:
 		fmt.Fprintf(stderr, "mtls-doctor: %v\n", err)
 		return exitCannot
