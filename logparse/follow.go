@@ -93,9 +93,10 @@ func Follow(ctx context.Context, path string) <-chan Line { return PollFollower{
 // start once it appears. It never ends the process: an error ends the follow with a Line
 // that carries it.
 //
-// It replaced github.com/nxadm/tail, whose poll mode reopens a renamed or deleted file
-// without reading what the writer still appends to the old one, reads lines of any
-// length into memory, and calls os.Exit(1) on a stat error other than "not found".
+// It replaced github.com/nxadm/tail v1.4.11, whose poll mode reopens a renamed or deleted
+// file without reading what the writer still appends to the old one, reads each line
+// whole into memory (tail.go readLine), and calls os.Exit(1) on a stat error other than
+// "not found" (watch/polling.go, util.Fatal).
 type PollFollower struct {
 	// FromStart delivers the lines already in the file first (a log that is small and
 	// entirely of interest, such as the demo lab's); by default following starts at the end.
