@@ -18,6 +18,7 @@
 // Time is always injected (Options.Now, the Location of zone-less timestamps); nothing
 // here reads the clock on its own except Follow, which stamps nothing.
 //
-// The package imports only the standard library, nothing of ours: discovery of which
-// files to read (from the NGINX and agent configuration) lives with the callers.
+// The package imports only the standard library and internal/regularfile (opening logs
+// without blocking on a FIFO), nothing else of ours: discovery of which files to read
+// (from the NGINX and agent configuration) lives with the callers.
 package logparse

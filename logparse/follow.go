@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 )
 
 // MaxFollowLine caps one followed line. NGINX cuts its error-log lines at 2 KB
@@ -300,7 +302,7 @@ func (w *watch) recoverCopy(t *tracked) bool {
 			continue
 		}
 		checked++
-		f, err := openRegular(filepath.Join(dir, name))
+		f, err := regularfile.Open(filepath.Join(dir, name))
 		if err != nil {
 			continue
 		}
@@ -422,7 +424,7 @@ func (w *watch) closeAll() {
 
 // openTracked opens path for following.
 func openTracked(path string) (*tracked, error) {
-	f, err := openRegular(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -432,24 +434,6 @@ func openTracked(path string) (*tracked, error) {
 		return nil, err
 	}
 	return &tracked{f: f, info: fi}, nil
-}
-
-// openRegular opens path for reading without blocking on a FIFO or device, and refuses
-// what is not a regular file: following /dev/zero would never end a line.
-func openRegular(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlock, 0)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file", path)
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 // readMark returns the markLen bytes before off (fewer near the start of the file).

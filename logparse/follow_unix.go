@@ -7,9 +7,6 @@ import (
 	"syscall"
 )
 
-// openNonBlock keeps open(2) from waiting for a writer on a FIFO.
-const openNonBlock = syscall.O_NONBLOCK
-
 // linked reports whether f still has a name: a renamed file has, a removed one has not.
 func linked(f *os.File) bool {
 	fi, err := f.Stat()

@@ -232,3 +232,20 @@ func TestDemoCleansUpOnSignalAndBrokenPipe(t *testing.T) {
 		})
 	}
 }
+
+// TestClosedPipeExits141: output cut short by a reader that left ends any command with
+// 141, quietly, also where the write error itself is not checked (a list).
+func TestClosedPipeExits141(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	var stderr bytes.Buffer
+	// In-process the runtime's SIGPIPE would end the test binary on fd 1 or 2 only; w is
+	// neither, so the write just fails with EPIPE, as it does for main once it took SIGPIPE.
+	if code := run(context.Background(), []string{"demo", "--list"}, environ{}, strings.NewReader(""), w, &stderr); code != exitBrokenPipe || stderr.Len() > 0 {
+		t.Errorf("exit %d, stderr %q; want %d and nothing", code, stderr.String(), exitBrokenPipe)
+	}
+}
