@@ -226,6 +226,30 @@ func TestFollowLogFiles(t *testing.T) {
 	if classified < 10 {
 		t.Errorf("%d classified lines", classified)
 	}
+	// copytruncate: the screen says so, then shows the lines written after it.
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, want[0])
+	var notice LogLine
+	for {
+		var ln LogLine
+		select {
+		case ln = <-out:
+		case <-deadline:
+			t.Fatal("no notice and line after the truncation within 15s")
+		}
+		if ln.Notice != "" {
+			notice = ln
+			continue
+		}
+		if ln.Text == want[0] {
+			break
+		}
+	}
+	if notice.Source != path || notice.Notice != "truncated" || !strings.Contains(notice.Message, "error.log truncated: reading it again from its start") || notice.Time.IsZero() {
+		t.Errorf("notice %+v", notice)
+	}
 	cancel()
 	select {
 	case err := <-done:

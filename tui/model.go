@@ -94,6 +94,11 @@ type Model struct {
 
 	message string
 	msgErr  bool
+
+	// verdict is every check's result as of the last run that finished, in catalog order
+	// (nil before one has); interrupted says the user left with Ctrl+C. Run returns both.
+	verdict     []diagnostics.Finding
+	interrupted bool
 }
 
 // New returns the assistant's model; Run shows it. Tests drive it directly or through
@@ -292,6 +297,7 @@ func (m Model) quit() (Model, tea.Cmd) {
 // key handles a key press.
 func (m Model) key(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	if msg.String() == "ctrl+c" {
+		m.interrupted = true
 		return m.quit()
 	}
 	// A filter being typed takes every key, so typing "/expired" does not export a report.
@@ -543,6 +549,7 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 		}
 		m.findings[f.ID] = f
 	}
+	m.verdict = m.latestFindings()
 	if r.Facts != nil {
 		m.facts = r.Facts
 		m.host = hostFacts{agent: r.Facts.Agent, files: r.Facts.Files, endpoint: r.Facts.Endpoint, nginx: r.Facts.Nginx}
@@ -563,6 +570,25 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 			n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip]))
 	}
 	return m, nil
+}
+
+// latestFindings is the latest result of every check, in catalog order.
+func (m Model) latestFindings() []diagnostics.Finding {
+	out := make([]diagnostics.Finding, 0, len(m.findings))
+	for _, f := range m.findings {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b diagnostics.Finding) int { return m.index[a.ID] - m.index[b.ID] })
+	return out
+}
+
+// result is how the assistant ended, for Run.
+func (m Model) result() Result {
+	r := Result{Interrupted: m.interrupted}
+	if m.verdict != nil {
+		r.Verdict = &diagnostics.Report{Findings: m.verdict}
+	}
+	return r
 }
 
 // cancelledFinding replaces the result of a check that finished after Esc: its facts were

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,5 +223,72 @@ func TestDemoHealthyClean(t *testing.T) {
 			t.Errorf("repeated row %q:\n%s", l, stdout)
 		}
 		seen[l] = true
+	}
+}
+
+// TestDemoCleansUpOnSignalAndBrokenPipe runs the built binary the ways a demo gets cut
+// short outside the assistant (the assistant's signals are TestTUISignals): a signal
+// while the checks run, and a reader that leaves (`mtls-doctor demo | head -1`). Each
+// must exit with 128+N, quietly, and leave no temporary PKI (private keys) behind.
+func TestDemoCleansUpOnSignalAndBrokenPipe(t *testing.T) {
+	bin := buildBinary(t)
+	for _, sig := range []syscall.Signal{syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "demo", "agent-cert-expired")
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The first line comes once the lab is up, before the checks run.
+			first, err := bufio.NewReader(out).ReadString('\n')
+			if !strings.HasPrefix(first, "Demo lab ") {
+				t.Fatalf("first line %q (%v)", first, err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "mtls-doctor-demo-*")); len(left) != 1 {
+				t.Fatalf("lab directories while it runs: %v", left)
+			}
+			if sig == syscall.SIGPIPE {
+				out.Close() // what head does after its line: the report's write fails
+			} else if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(sig) {
+				t.Errorf("ended with %v, want exit code %d; stderr:\n%s", err, 128+int(sig), stderr.String())
+			}
+			if stderr.Len() > 0 {
+				t.Errorf("stderr: %s", stderr.String())
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "mtls-doctor-demo-*")); len(left) > 0 {
+				t.Errorf("demo directories left behind: %v", left)
+			}
+		})
+	}
+}
+
+// TestClosedPipeExits141: output cut short by a reader that left ends any command with
+// 141, quietly, also where the write error itself is not checked (a list).
+func TestClosedPipeExits141(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	var stderr bytes.Buffer
+	// In-process the runtime's SIGPIPE would end the test binary on fd 1 or 2 only; w is
+	// neither, so the write just fails with EPIPE, as it does for main once it took SIGPIPE.
+	if code := run(context.Background(), []string{"demo", "--list"}, environ{}, strings.NewReader(""), w, &stderr); code != exitBrokenPipe || stderr.Len() > 0 {
+		t.Errorf("exit %d, stderr %q; want %d and nothing", code, stderr.String(), exitBrokenPipe)
 	}
 }

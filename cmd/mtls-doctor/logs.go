@@ -358,9 +358,29 @@ type followJSON struct {
 	Line     string    `json:"line"`
 }
 
+// followNoticeJSON is a line of `logs --follow -o json` that says what happened to a
+// followed file; it has "notice" where events have "kind".
+type followNoticeJSON struct {
+	Notice string    `json:"notice"` // rotated, truncated or removed
+	Time   time.Time `json:"time"`   // when mtls-doctor noticed it
+	File   string    `json:"file"`
+	Detail string    `json:"detail"`
+}
+
+// writeFollowNotice says, in the event stream, that a followed file was rotated, truncated
+// or removed, and what the follower does about it.
+func writeFollowNotice(w io.Writer, enc *json.Encoder, output string, l logparse.Line, now time.Time) error {
+	if output == "json" {
+		return enc.Encode(followNoticeJSON{Notice: string(l.Notice), Time: now, File: l.Path, Detail: l.Notice.Describe()})
+	}
+	_, err := fmt.Fprintf(w, "%s %-28s %s %s: %s\n", now.Format("15:04:05"), "notice", safetext.EscapeLine(l.Path), l.Notice, l.Notice.Describe())
+	return err
+}
+
 // followable refuses files that exist but are not regular files, as the one-shot read
-// does: the tail reads each line up to its newline, so following a device such as
-// /dev/zero grows without bound. A missing file may still appear.
+// does, before the follow starts: a device such as /dev/zero never ends a line, and the
+// follower, which refuses it too, would only say so once the screen is up. A missing
+// file may still appear.
 func followable(files []logparse.File) error {
 	for _, f := range files {
 		if fi, err := os.Stat(f.Path); err == nil && !fi.Mode().IsRegular() {
@@ -388,11 +408,17 @@ func followLogs(ctx context.Context, files []logparse.File, output string, loc *
 			fmt.Fprintf(stderr, "mtls-doctor: follow %s\n", safetext.Clean(fl.Path+": "+fl.Err.Error()))
 			continue
 		}
+		var err error
+		if fl.Notice != "" {
+			if err := writeFollowNotice(stdout, enc, output, fl.Line, time.Now()); err != nil {
+				return fmt.Errorf("write notice: %w", err)
+			}
+			continue
+		}
 		ev, _, st := fl.Parser.Parse(fl.Text)
 		if st != logparse.LineClassified {
 			continue
 		}
-		var err error
 		if output == "json" {
 			err = enc.Encode(followJSON{Kind: string(ev.Kind), Source: string(ev.Source), Time: ev.Time, File: fl.Path,
 				Client: ev.Client, X509Code: ev.X509Code, Detail: safetext.Scrub(ev.Detail), Line: safetext.Scrub(ev.Line)})
