@@ -7,44 +7,47 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
-var (
-	pemKeyRE = regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`)
-	secretRE = regexp.MustCompile(`(?i)\b(token|password|passwd|secret|api[_-]?key|private[_-]?key|authorization)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;|'"]+)`)
-	bearerRE = regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+`)
-	// secretFlagRE names command-line flags whose value is a secret (--token X, --password=X).
-	secretFlagRE = regexp.MustCompile(`(?i)^--?[a-z0-9-]*(token|password|passwd|secret|api-?key)[a-z0-9-]*$`)
-)
+// secretFlagRE names command-line flags whose value is a secret (--token X, --password=X).
+var secretFlagRE = regexp.MustCompile(`(?i)^--?[a-z0-9-]*(token|password|passwd|secret|api-?key)[a-z0-9-]*$`)
 
-// ScrubSecrets removes private key blocks and the values of token-like settings. The facts
-// never hold key material, but evidence quotes lines from files and logs, and an agent's
-// configuration may carry a token (server.token, auth.token).
-func ScrubSecrets(s string) string {
-	s = pemKeyRE.ReplaceAllString(s, "[private key removed]")
-	// Bearer first: "Authorization: Bearer X" would otherwise lose only the word Bearer.
-	s = bearerRE.ReplaceAllString(s, "${1} [redacted]")
-	return secretRE.ReplaceAllString(s, "${1}${2}[redacted]")
-}
+// maskedValue stands for a secret flag's value in a recorded command line.
+const maskedValue = "[redacted]"
 
-// MaskArgs returns a command line with the values of secret-bearing flags replaced by
-// [redacted], for reports that record how they were made.
-func MaskArgs(args []string) []string {
-	out := make([]string, len(args))
+// CommandLine shows args (without the program name) as one pasteable sh command for a
+// report: values of secret-bearing flags are masked, any other secret text is scrubbed
+// (safetext.Scrub), and words are quoted for POSIX sh where they need it.
+func CommandLine(args []string) string {
+	words := []string{"mtls-doctor"}
 	maskNext := false
-	for i, a := range args {
-		switch name, _, hasValue := strings.Cut(a, "="); {
+	for _, a := range args {
+		name, _, hasValue := strings.Cut(a, "=")
+		switch {
 		case maskNext:
-			out[i], maskNext = "[redacted]", false
+			words, maskNext = append(words, maskedValue), false
 		case secretFlagRE.MatchString(name) && hasValue:
-			out[i] = name + "=[redacted]"
+			words = append(words, name+"="+maskedValue)
 		case secretFlagRE.MatchString(name):
-			out[i], maskNext = a, true
+			words, maskNext = append(words, a), true
 		default:
-			out[i] = ScrubSecrets(a)
+			words = append(words, shellWord(safetext.Scrub(a)))
 		}
 	}
-	return out
+	return strings.Join(words, " ")
+}
+
+var plainWordRE = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_-]+$`)
+
+// shellWord quotes s for POSIX sh when it needs it. A masked value stays bare: quoted, the
+// report's final scrub would take the closing quote for part of the secret.
+func shellWord(s string) string {
+	if plainWordRE.MatchString(strings.ReplaceAll(s, maskedValue, "x")) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // HostNames are the host names and addresses the facts mention, for --redact: the agent's

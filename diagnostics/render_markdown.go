@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // MarkdownOptions say where a Markdown report came from and how much it may show.
@@ -31,11 +31,11 @@ type MarkdownOptions struct {
 
 // WriteMarkdown renders a report for a ticket: where and how it was made, the problems with
 // evidence and fix steps, the certificates, the logs read, and every check. Private key
-// blocks and token values never appear, whatever the evidence quoted; with opt.Redact host
-// names and addresses are masked too. Control characters from files and logs are dropped,
-// so printing the report to a terminal cannot drive it.
+// blocks and token values never appear, whatever the evidence quoted, and terminal controls
+// from files and logs are shown escaped (safetext.Clean over the whole text, so nothing
+// assembled here slips past it); with opt.Redact host names and addresses are masked too.
 func WriteMarkdown(w io.Writer, r *Report, opt MarkdownOptions) error {
-	text := ScrubSecrets(markdown(r, opt))
+	text := safetext.Clean(markdown(r, opt))
 	if opt.Redact {
 		names := HostNames(r.Facts)
 		if opt.Hostname != "" {
@@ -43,7 +43,7 @@ func WriteMarkdown(w io.Writer, r *Report, opt MarkdownOptions) error {
 		}
 		text = RedactHosts(text, names)
 	}
-	_, err := io.WriteString(w, stripControls(text))
+	_, err := io.WriteString(w, text)
 	return err
 }
 
@@ -67,7 +67,7 @@ func markdown(r *Report, opt MarkdownOptions) string {
 		p("%s\n\n", mdText(opt.Title))
 	}
 	p("**%s**: %d failed, %s, %d passed, %d skipped.\n\n", StatusWord(r.Status()), n[SeverityFail],
-		plural(n[SeverityWarn], "warning"), n[SeverityOK]+n[SeverityInfo], n[SeveritySkip])
+		Plural(n[SeverityWarn], "warning"), n[SeverityOK]+n[SeverityInfo], n[SeveritySkip])
 
 	p("| | |\n|---|---|\n")
 	if opt.Hostname != "" {
@@ -92,25 +92,6 @@ func markdown(r *Report, opt MarkdownOptions) string {
 		p("| %s | %s | %s |\n", f.Severity, mdCellCode(f.ID), mdCell(cmp.Or(f.Summary, f.Title)))
 	}
 	return b.String()
-}
-
-// CommandLine shows args as one pasteable sh command, secrets masked.
-func CommandLine(args []string) string {
-	words := []string{"mtls-doctor"}
-	for _, a := range MaskArgs(args) {
-		words = append(words, shellWord(a))
-	}
-	return strings.Join(words, " ")
-}
-
-var plainWordRE = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_-]+$`)
-
-// shellWord quotes s for POSIX sh when it needs it.
-func shellWord(s string) string {
-	if plainWordRE.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func writeTargetMarkdown(b *strings.Builder, f *Facts) {
@@ -246,7 +227,7 @@ func writeCertsMarkdown(b *strings.Builder, f *Facts) {
 		p("  - issuer %s\n", mdText(c.Issuer.String()))
 		p("  - valid %s to %s", stamp(c.NotBefore), stamp(c.NotAfter))
 		if l.DaysLeft >= 0 {
-			p(" (%s left)", plural(l.DaysLeft, "day"))
+			p(" (%s left)", Plural(l.DaysLeft, "day"))
 		}
 		p("\n")
 		if sev, text := CertExpiry(c, f.Now, f.Thresholds); sev != SeverityOK {
@@ -281,7 +262,7 @@ func writeLogsMarkdown(b *strings.Builder, f *Facts) {
 			p("- %s: not read: %s\n", mdCode(fr.Path), mdText(fr.Skipped))
 			continue
 		}
-		p("- %s: %s in the window, %d classified\n", mdCode(fr.Path), plural(fr.Lines, "line"), fr.Classified)
+		p("- %s: %s in the window, %d classified\n", mdCode(fr.Path), Plural(fr.Lines, "line"), fr.Classified)
 	}
 	if len(lr.Summaries) > 0 {
 		p("\n| event | source | count | last seen | detail |\n|---|---|---|---|---|\n")
@@ -325,15 +306,4 @@ func mdCodes(ss []string) string {
 		out[i] = mdCode(s)
 	}
 	return strings.Join(out, ", ")
-}
-
-// stripControls drops control characters other than newline and tab: evidence quotes log
-// lines and file contents, and an escape sequence among them must not reach a terminal.
-func stripControls(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029') {
-			return -1
-		}
-		return r
-	}, s)
 }

@@ -57,7 +57,7 @@ func TestWriteMarkdownScrubs(t *testing.T) {
 			t.Errorf("report contains %q", secret)
 		}
 	}
-	for _, want := range []string{"[private key removed]", "token: [redacted]", "--token '[redacted]'", "'--api-key=[redacted]'", "````"} {
+	for _, want := range []string{"[private key removed]", "token: [redacted]", "--token [redacted] --api-key=[redacted]", "````"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -92,7 +92,8 @@ func TestCommandLine(t *testing.T) {
 		{nil, "mtls-doctor"},
 		{[]string{"--check", "--server", "nim:443"}, "mtls-doctor --check --server nim:443"},
 		{[]string{"--cert", "it's.pem"}, `mtls-doctor --cert 'it'\''s.pem'`},
-		{[]string{"--password", "x", "--check"}, "mtls-doctor --password '[redacted]' --check"},
+		{[]string{"--password", "x", "--check"}, "mtls-doctor --password [redacted] --check"},
+		{[]string{"--logs", "token=abc"}, "mtls-doctor --logs token=[redacted]"},
 		{[]string{"--since="}, "mtls-doctor --since="},
 	} {
 		if got := CommandLine(tc.args); got != tc.want {

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -30,24 +29,31 @@ func (m Model) exportCmd() tea.Cmd {
 	if len(m.findings) == 0 {
 		return func() tea.Msg { return reportDoneMsg{err: errors.New("nothing has been checked yet")} }
 	}
-	r := &diagnostics.Report{Findings: m.sortedFindings(), Facts: m.facts}
-	var text bytes.Buffer
-	err := diagnostics.WriteMarkdown(&text, r, diagnostics.MarkdownOptions{
-		Title: m.opts.Title, Version: m.opts.Version, Args: m.opts.Args, Hostname: m.opts.Hostname,
-		Catalog: m.engine.Catalog, Redact: m.opts.Redact,
-	})
-	name := reportName(m.opts.Hostname, r, m.opts.Redact)
+	text := m.markdownReport()
+	name := reportName(m.opts.Hostname, m.report(), m.opts.Redact)
 	dir, stamp := m.opts.ReportDir, m.clock()
 	return func() tea.Msg {
-		if err != nil {
-			return reportDoneMsg{err: err}
-		}
 		if stamp.IsZero() {
 			stamp = time.Now()
 		}
-		path, err := writeReport(dir, name+"-"+stamp.UTC().Format("20060102-150405"), text.Bytes())
+		path, err := writeReport(dir, name+"-"+stamp.UTC().Format("20060102-150405"), []byte(text))
 		return reportDoneMsg{path: path, err: err}
 	}
+}
+
+// report is the latest findings, in catalog order, over the last run's facts.
+func (m Model) report() *diagnostics.Report {
+	return &diagnostics.Report{Findings: m.sortedFindings(), Facts: m.facts}
+}
+
+// markdownReport is the report `e` writes: the same Markdown as --check -o markdown.
+func (m Model) markdownReport() string {
+	var text strings.Builder // writing to a Builder cannot fail
+	_ = diagnostics.WriteMarkdown(&text, m.report(), diagnostics.MarkdownOptions{
+		Title: m.opts.Title, Version: m.opts.Version, Args: m.opts.Args, Hostname: m.opts.Hostname,
+		Catalog: m.engine.Catalog, Redact: m.opts.Redact,
+	})
+	return text.String()
 }
 
 var unsafeNameRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
