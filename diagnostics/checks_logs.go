@@ -73,7 +73,7 @@ func joinLogs(r Result, f *Facts, id string) Result {
 	switch {
 	case r.Severity >= SeverityWarn:
 		return r.With(ev...)
-	case r.Severity == SeverityOK && !f.Now.IsZero() && f.Now.Sub(last) <= recentEvent:
+	case r.Severity == SeverityOK && !f.Now.IsZero() && f.Now.Sub(last) <= recentEvent && !bareAccess(sums):
 		out := Warn("%s now, but %s, the last at %s: whatever runs may still use the configuration from before",
 			strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05"))
 		return out.With(r.Evidence...).With(ev...)
@@ -86,6 +86,20 @@ func joinLogs(r Result, f *Facts, id string) Result {
 		out = out.With(Note("", "%s", r.Summary))
 	}
 	return out.With(r.Evidence...)
+}
+
+// bareAccess reports whether every summary is of access-log lines that give no reason: a
+// bare 400 on an agent path. An access log whose format writes neither the query nor the
+// user agent (NIM's grpc_json writes $uri) records mtls-doctor's own request without a
+// certificate that way too (logparse.OwnProbe cannot tell), so against a passing check
+// such lines are info, not a warning.
+func bareAccess(sums []logparse.Summary) bool {
+	for _, s := range sums {
+		if s.Source != logparse.SourceNginxAccess || s.X509Code != 0 || s.X509Text != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // logSummaries are the summaries of kind id, most events first.
@@ -352,6 +366,9 @@ func evalLogsRead(f *Facts) Result {
 		text := fmt.Sprintf("%s, %s %s", plural(fr.Lines, "line"), plural(fr.Classified, "event"), window(f))
 		if n := len(fr.Read) - 1; n > 0 {
 			text += fmt.Sprintf(", %s", plural(n, "rotated file"))
+		}
+		if fr.OwnProbe > 0 {
+			text += fmt.Sprintf(", %s about mtls-doctor's own probe (not counted)", plural(fr.OwnProbe, "line"))
 		}
 		if fr.Err != "" {
 			text += "; stopped: " + fr.Err
