@@ -625,3 +625,48 @@ func TestReloadNginxFor(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentServerMissingNeedsAReason: an NGINX without agent locations fails only when
+// something on the host says agents should reach it.
+func TestAgentServerMissingNeedsAReason(t *testing.T) {
+	proxy := `http {
+    server {
+        listen 443 ssl;
+        server_name www.example.com;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+}
+`
+	ch, _ := DefaultCatalog().Lookup("nginx-agent-server-missing")
+	for _, tc := range []struct {
+		name string
+		set  func(f *Facts)
+		want Severity
+	}{
+		{"nothing says agents", func(*Facts) {}, SeverityInfo},
+		{"NIM installed", func(f *Facts) { f.Nginx.NIMFiles = []probes.NIMFile{{Path: "/etc/nms/nginx/oidc.conf"}} }, SeverityFail},
+		{"--cert to judge", func(f *Facts) { f.Nginx.AgentCert = &probes.FileFacts{Path: "/tmp/agent.crt"} }, SeverityFail},
+		{"agent points at it by name", func(f *Facts) {
+			f.Agent = &probes.AgentConfig{Host: probes.Setting{Value: "www.example.com"}, Port: probes.Setting{Value: "443"}}
+		}, SeverityFail},
+		{"agent points at loopback", func(f *Facts) {
+			f.Agent = &probes.AgentConfig{Host: probes.Setting{Value: "127.0.0.1"}, Port: probes.Setting{Value: "443"}}
+		}, SeverityFail},
+		{"agent points elsewhere", func(f *Facts) {
+			f.Agent = &probes.AgentConfig{Host: probes.Setting{Value: "nim.example.com"}, Port: probes.Setting{Value: "443"}}
+		}, SeverityInfo},
+		{"agent on another port", func(f *Facts) {
+			f.Agent = &probes.AgentConfig{Host: probes.Setting{Value: "127.0.0.1"}, Port: probes.Setting{Value: "8443"}}
+		}, SeverityInfo},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &Facts{Now: testNow, Nginx: nginxFacts(proxy, testFiles{})}
+			f.Nginx.Explicit = true
+			tc.set(f)
+			r := ch.Evaluate(f)
+			if r.Severity != tc.want {
+				t.Errorf("%s %q, want %s", r.Severity, r.Summary, tc.want)
+			}
+		})
+	}
+}

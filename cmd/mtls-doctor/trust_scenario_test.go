@@ -51,3 +51,33 @@ func TestHealthyBothSidesRepeated(t *testing.T) {
 		t.Errorf("agent-cert-not-sent after two runs: %s %s", f.Severity, f.Summary)
 	}
 }
+
+// TestPlainProxyNotAManager: a real NGINX that is an ordinary TLS reverse proxy, named with
+// --nginx-config on a host without NGINX Instance Manager or an agent, serves no agents and
+// is not broken for it: nginx-agent-server-missing is info and the run does not fail. With
+// --server pointing at its port the user says agents should reach it, and it fails.
+func TestPlainProxyNotAManager(t *testing.T) {
+	nginxlab.Require(t)
+	l := newMgrLab(t)
+	l.srv.Backend, l.srv.ClientCA, l.srv.VerifyClient, l.srv.ServerName = "", "", "", "www.test.local"
+	l.srv.Extra = "location / {\n    proxy_pass http://" + l.backend.Addr() + ";\n}\n"
+	l.write(t)
+	l.nginx = nginxlab.Start(t, filepath.Dir(l.confPath), l.conf)
+
+	res := checkJSON(t, nil, "--nginx-config", l.confPath, "--timeout", "2s")
+	f, _ := res.find("nginx-agent-server-missing")
+	t.Logf("plain proxy: exit=%d fail=%v warn=%v; %s: %s", res.exit, res.bySeverity("fail"), res.bySeverity("warn"), f.Severity, f.Summary)
+	if f.Severity != "info" || !strings.Contains(f.Summary, "serves no agents") {
+		t.Errorf("nginx-agent-server-missing on a plain proxy: %s %q, want info", f.Severity, f.Summary)
+	}
+	if fails := res.bySeverity("fail"); len(fails) > 0 || res.exit > exitWarning {
+		t.Errorf("plain proxy: exit %d, failures %v; want 0 or 1 and none:\n%s", res.exit, fails, res.excerpt())
+	}
+
+	res = checkJSON(t, nil, "--nginx-config", l.confPath, "--server", l.nginx.Addr(), "--timeout", "2s")
+	f, _ = res.find("nginx-agent-server-missing")
+	if f.Severity != "fail" || !strings.Contains(findingText(f), l.nginx.Addr()) || res.exit != exitFailure {
+		t.Errorf("with --server %s: %s %q (exit %d), want a failure naming the address:\n%s",
+			l.nginx.Addr(), f.Severity, f.Summary, res.exit, findingText(f))
+	}
+}
