@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,5 +80,45 @@ func TestPlainProxyNotAManager(t *testing.T) {
 	if f.Severity != "fail" || !strings.Contains(findingText(f), l.nginx.Addr()) || res.exit != exitFailure {
 		t.Errorf("with --server %s: %s %q (exit %d), want a failure naming the address:\n%s",
 			l.nginx.Addr(), f.Severity, f.Summary, res.exit, findingText(f))
+	}
+}
+
+// TestChainFromNginxCAFile: the agent's certificate is issued by an intermediate and its
+// cert file holds only the leaf, but NGINX's ssl_client_certificate holds the intermediate
+// (and advertises it), and the default ssl_verify_depth 1 allows it: NGINX accepts the
+// agent and the request reaches the backend. agent-chain-incomplete warns, naming NGINX's
+// CA file as what supplies the intermediate, and nothing fails — on the agent side alone
+// and with both sides.
+func TestChainFromNginxCAFile(t *testing.T) {
+	nginxlab.Require(t)
+	l := newLab(t)
+	l.srv.Protocols, l.srv.Extra = "TLSv1.2 TLSv1.3", grpcErrors
+	leaf := issue(t, l.inter, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
+	l.conf.cert = writeCerts(t, l.path("agent-leaf-only.crt"), leaf)
+	l.conf.key = writeKey(t, l.path("agent-leaf-only.key"), leaf)
+	cfg := l.start(t)
+	confPath := filepath.Join(l.dir, "nginx", nginxlab.ConfName)
+	for _, args := range [][]string{
+		{"--agent-config", cfg, "--timeout", "2s"},
+		{"--agent-config", cfg, "--nginx-config", confPath, "--timeout", "2s"},
+	} {
+		res := checkJSON(t, nil, args...)
+		f, _ := res.find("agent-chain-incomplete")
+		t.Logf("%v: exit=%d fail=%v warn=%v; agent-chain-incomplete %s: %s", args, res.exit, res.bySeverity("fail"), res.bySeverity("warn"), f.Severity, f.Summary)
+		if f.Severity != "warn" || !strings.Contains(f.Summary, "ssl_client_certificate") {
+			t.Errorf("agent-chain-incomplete: %s %q, want a warning naming ssl_client_certificate", f.Severity, f.Summary)
+		}
+		if fails := res.bySeverity("fail"); len(fails) > 0 || res.exit != exitWarning {
+			t.Errorf("exit %d, failures %v; want 1 and none:\n%s", res.exit, fails, res.excerpt())
+		}
+	}
+	if line, ok := l.nginx.WaitAccessLog(`"POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0" 200`, 3*time.Second); !ok ||
+		!strings.Contains(line, "verify=SUCCESS") {
+		t.Errorf("NGINX did not accept the agent's leaf-only certificate:\n%s", l.nginx.AccessLog())
+	} else {
+		t.Logf("nginx access: %s", line)
+	}
+	if l.backend.Requests() == 0 {
+		t.Error("the agent's request never reached the backend")
 	}
 }
