@@ -122,3 +122,35 @@ func TestChainFromNginxCAFile(t *testing.T) {
 		t.Error("the agent's request never reached the backend")
 	}
 }
+
+// TestRelativeTLSPathsNextToConfig: the agent's configuration names its certificate, key
+// and CA relative ("agent.crt"), and they sit next to the configuration, not in "/" where
+// a systemd agent without WorkingDirectory= looks. The run judges those files (the
+// certificate checks pass instead of being skipped), warns which directory it assumed and
+// why, and the probe with them reaches the backend through a real NGINX.
+func TestRelativeTLSPathsNextToConfig(t *testing.T) {
+	nginxlab.Require(t)
+	l := newLab(t)
+	l.conf.cert, l.conf.key, l.conf.ca = filepath.Base(l.agentCert), filepath.Base(l.agentKey), filepath.Base(l.caPEM)
+	cfg := l.start(t)
+	res := check(t, cfg)
+	f, _ := res.find("agent-tls-path-relative")
+	t.Logf("exit=%d fail=%v warn=%v; %s: %s", res.exit, res.bySeverity("fail"), res.bySeverity("warn"), f.Severity, f.Summary)
+	if f.Severity != "warn" || !strings.Contains(f.Summary, "the configuration file's directory") ||
+		!strings.Contains(f.Summary, l.agentCert) || !strings.Contains(f.Summary, "working directory") {
+		t.Errorf("agent-tls-path-relative: %s %q, want a warning naming %s and the directory assumed", f.Severity, f.Summary, l.agentCert)
+	}
+	for _, id := range []string{"agent-cert-expired", "agent-key-mismatch", "agent-cert-rejected", "server-cert-untrusted"} {
+		if g, _ := res.find(id); g.Severity != "ok" {
+			t.Errorf("%s is %s (%s), want ok: the files were there to judge", id, g.Severity, g.Summary)
+		}
+	}
+	if fails := res.bySeverity("fail"); len(fails) > 0 || res.exit != exitWarning {
+		t.Errorf("exit %d, failures %v; want 1 and none:\n%s", res.exit, fails, res.excerpt())
+	}
+	if line, ok := l.nginx.WaitAccessLog(`"POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0" 200`, 3*time.Second); !ok {
+		t.Errorf("NGINX did not accept the probe with the assumed files:\n%s", l.nginx.AccessLog())
+	} else {
+		t.Logf("nginx access: %s", line)
+	}
+}
