@@ -37,7 +37,7 @@ const recentEvent = 10 * time.Minute
 // withLogs adds the log evidence to c's checks and the log checks to its end.
 func withLogs(c Catalog) Catalog {
 	for i, ch := range c {
-		if isEventKind(ch.ID) {
+		if isEventKind(ch.ID) || containsString(liveVerdictIDs, ch.ID) {
 			c[i] = withLogEvidence(ch)
 		}
 	}
@@ -109,12 +109,23 @@ func logSummaries(f *Facts, id string) []logparse.Summary {
 	}
 	var out []logparse.Summary
 	for _, s := range f.Logs.Summaries {
-		if string(s.Kind) == id {
+		if summaryFinding(f, s) == id {
 			out = append(out, s)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b logparse.Summary) int { return b.Count - a.Count })
 	return out
+}
+
+// summaryFinding is the finding a summary backs: its kind, or for a verify error logparse
+// leaves generic (agent-cert-rejected) the finding its OpenSSL code names (verifyFinding).
+func summaryFinding(f *Facts, s logparse.Summary) string {
+	if s.Kind == logparse.KindAgentCertRejected && s.X509Code != 0 {
+		if id := verifyFinding(f, s.X509Code); id != "" {
+			return id
+		}
+	}
+	return string(s.Kind)
 }
 
 func lastSeen(sums []logparse.Summary) time.Time {

@@ -108,7 +108,7 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 		r.TCPError = Classify(err)
 		return r
 	}
-	r.TCPAddr = conn.RemoteAddr().String()
+	r.TCPAddr, r.LocalAddr = conn.RemoteAddr().String(), conn.LocalAddr().String()
 
 	if o.PlainText || o.ClientCert == nil {
 		r.Agent = probeAttempt(ctx, conn, o, r, o.ClientCert)

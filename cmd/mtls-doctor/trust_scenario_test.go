@@ -154,3 +154,52 @@ func TestRelativeTLSPathsNextToConfig(t *testing.T) {
 		t.Logf("nginx access: %s", line)
 	}
 }
+
+// TestLiveVerdictNamesTheCause: on the agent's host with NGINX's error log at hand
+// (--logs), the reason NGINX logged for mtls-doctor's own request names the finding in
+// the same run: a revocation (ssl_crl, invisible from the agent's files) fails
+// agent-cert-revoked, an expired certificate agent-cert-expired, a CA recreated under
+// the same name (21) agent-cert-unknown-ca; agent-cert-rejected then says NGINX's reason
+// and which ID carries it.
+func TestLiveVerdictNamesTheCause(t *testing.T) {
+	nginxlab.Require(t)
+	for _, tc := range []struct {
+		name, want, logged string
+		setup              func(t *testing.T, l *lab)
+	}{
+		{"revoked", "agent-cert-revoked", "(23:certificate revoked)", func(t *testing.T, l *lab) {
+			l.srv.CRL = l.path("ca.crl")
+			writeFile(t, l.srv.CRL, crlPEM(t, l.root, l.agent), 0o644)
+		}},
+		{"expired", "agent-cert-expired", "(10:certificate has expired)", func(t *testing.T, l *lab) {
+			l.useAgent(t, issue(t, l.root, expiredSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+		}},
+		{"recreated-ca", "agent-cert-unknown-ca", "(21:unable to verify the first certificate)", func(t *testing.T, l *lab) {
+			l.useAgent(t, issue(t, newRoot(t, "nms-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t)
+			tc.setup(t, l)
+			cfg := l.start(t)
+			res := checkJSON(t, nil, "--agent-config", cfg, "--logs", l.nginx.ErrorLogPath(), "--timeout", "2s")
+			t.Logf("exit=%d fail=%v warn=%v", res.exit, res.bySeverity("fail"), res.bySeverity("warn"))
+			line, ok := l.nginx.WaitErrorLog(tc.logged, 3*time.Second)
+			if !ok || !strings.Contains(line, "[info]") {
+				t.Fatalf("NGINX did not log %s at info:\n%s", tc.logged, l.nginx.ErrorLog())
+			}
+			f, _ := res.find(tc.want)
+			if f.Severity != "fail" || !strings.Contains(findingText(f), tc.logged) {
+				t.Errorf("%s: %s %q, want a failure quoting NGINX's %s:\n%s", tc.want, f.Severity, f.Summary, tc.logged, findingText(f))
+			}
+			rej, _ := res.find("agent-cert-rejected")
+			if rej.Severity == "fail" || !strings.Contains(rej.Summary, tc.logged) || !strings.Contains(rej.Summary, "reported as "+tc.want) {
+				t.Errorf("agent-cert-rejected: %s %q, want NGINX's reason and a pointer to %s", rej.Severity, rej.Summary, tc.want)
+			}
+			if res.exit != exitFailure {
+				t.Errorf("exit %d, want 2", res.exit)
+			}
+		})
+	}
+}
