@@ -109,7 +109,8 @@ func fixMeshReissue(f *Facts) []Step {
 		subject = subjectArg(leaf.Subject.CommonName)
 	}
 	rootCert, rootKey := "<root-cert-path>", "<root-key-path>"
-	if leaf != nil && selfSigned(leaf) && ca.bundle == nil {
+	promote := leaf != nil && selfSigned(leaf) && ca.bundle == nil
+	if promote {
 		// The upstream CA is the root: keep it as the root and sign an intermediate with it.
 		rootCert, rootKey, bundle = cert, key, cert
 		cert, key = "intermediateCA.crt", "intermediateCA.key"
@@ -132,7 +133,7 @@ func fixMeshReissue(f *Facts) []Step {
 		},
 		Verify: []string{"mesh-ca-pathlen", "mesh-ca-not-a-ca", "mesh-ca-weak", "mesh-ca-expired", "mesh-ca-expiring"},
 	}}
-	if cert != "intermediateCA.crt" {
+	if !promote {
 		steps = append(steps, Step{
 			Title: "Install the new upstream CA and its key",
 			Why:   "Back up the old pair first; the key file stays readable only by you.",
