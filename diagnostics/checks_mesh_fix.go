@@ -32,10 +32,7 @@ func caFilePath(cf *mesh.CAFile, example string) string {
 // redeployMesh are the commands that hand a changed upstream CA to SPIRE: nginx-meshctl
 // reads the files only when it deploys.
 func redeployMesh(f *Facts) []string {
-	conf := "upstream-ca.yaml"
-	if f.Mesh.Upstream != nil {
-		conf = f.Mesh.Upstream.Path
-	}
+	conf := upstreamConfName(f)
 	return []string{"nginx-meshctl remove", "nginx-meshctl deploy --mtls-mode strict --mtls-upstream-ca-conf " + shellQuote(conf)}
 }
 
@@ -44,38 +41,61 @@ func fixMeshFileFormat(f *Facts) []Step {
 	ca := meshCAOf(f)
 	cert := caFilePath(ca.cert, "intermediateCA.crt")
 	key := caFilePath(ca.key, "intermediateCA.key")
-	return []Step{
-		{
-			Title: "Keep one certificate in the certificate file and the rest in the bundle",
-			Why: "nginx-meshctl refuses a chain in cert_file_path. The first certificate is the upstream CA; the ones " +
-				"after it go to bundle_file_path, up to the root.",
-			Commands: []string{
-				"cp -p " + shellQuote(cert) + " " + shellQuote(cert+".bak"),
-				"openssl x509 -in " + shellQuote(cert+".bak") + " -out " + shellQuote(cert),
-				"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(cert+".bak") + " | openssl pkcs7 -print_certs | sed -n '/^subject=/p'",
-			},
-			Verify: []string{"mesh-ca-file-format", "mesh-ca-bundle-incomplete"},
-		},
-		{
-			Title: "Write the key as one unencrypted PEM block",
-			Why: "openssl pkey writes the key alone (without the EC PARAMETERS block `openssl ecparam -genkey` adds) " +
-				"and asks for the passphrase of an encrypted key once; SPIRE has no passphrase setting. Keep the file " +
-				"readable only by you.",
-			Commands: []string{
-				"cp -p " + shellQuote(key) + " " + shellQuote(key+".bak"),
-				"(umask 077 && openssl pkey -in " + shellQuote(key+".bak") + " -out " + shellQuote(key) + ")",
-			},
-			Verify: []string{"mesh-ca-file-format", "mesh-ca-key-mismatch"},
-		},
-		{
-			Title: "Convert a DER file to PEM",
-			Why:   "nginx-meshctl reads PEM only (\"not pem encoded\").",
-			Commands: []string{
-				"openssl x509 -inform DER -in " + shellQuote(cert+".der") + " -out " + shellQuote(cert),
-			},
-			Verify: []string{"mesh-ca-file-format"},
-		},
+	// Without files (explain) every step is shown; otherwise only those for what is wrong.
+	all := len(f.Mesh.CAFiles) == 0
+	wrong := func(cf *mesh.CAFile, test func(*mesh.CAFile) bool) bool {
+		return all || cf != nil && cf.File != nil && len(caFileProblems(cf, f.Mesh.Dir)) > 0 && test(cf)
 	}
+	chain := wrong(ca.cert, func(cf *mesh.CAFile) bool { return len(cf.File.Blocks) > 1 })
+	badKey := wrong(ca.key, func(cf *mesh.CAFile) bool { return cf.File.Encoding == "pem" })
+	der := wrong(ca.cert, func(cf *mesh.CAFile) bool { return cf.File.Encoding == "der" })
+	var steps []Step
+	for _, st := range []struct {
+		want bool
+		step Step
+	}{{chain, Step{
+		Title: "Keep one certificate in the certificate file and the rest in the bundle",
+		Why: "nginx-meshctl refuses a chain in cert_file_path. The first certificate is the upstream CA; the ones " +
+			"after it go to bundle_file_path, up to the root.",
+		Commands: []string{
+			"cp -p " + shellQuote(cert) + " " + shellQuote(cert+".bak"),
+			"openssl x509 -in " + shellQuote(cert+".bak") + " -out " + shellQuote(cert),
+			"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(cert+".bak") + " | openssl pkcs7 -print_certs | sed -n '/^subject=/p'",
+		},
+		Verify: []string{"mesh-ca-file-format", "mesh-ca-bundle-incomplete"},
+	}}, {badKey, Step{
+		Title: "Write the key as one unencrypted PEM block",
+		Why: "openssl pkey writes the key alone (without the EC PARAMETERS block `openssl ecparam -genkey` adds) " +
+			"and asks for the passphrase of an encrypted key once; SPIRE has no passphrase setting. Keep the file " +
+			"readable only by you.",
+		Commands: []string{
+			"cp -p " + shellQuote(key) + " " + shellQuote(key+".bak"),
+			"(umask 077 && openssl pkey -in " + shellQuote(key+".bak") + " -out " + shellQuote(key) + ")",
+		},
+		Verify: []string{"mesh-ca-file-format", "mesh-ca-key-mismatch"},
+	}}, {der, Step{
+		Title: "Convert the DER certificate to PEM",
+		Why:   "nginx-meshctl reads PEM only (\"not pem encoded\").",
+		Commands: []string{
+			"cp -p " + shellQuote(cert) + " " + shellQuote(cert+".der"),
+			"openssl x509 -inform DER -in " + shellQuote(cert+".der") + " -out " + shellQuote(cert),
+		},
+		Verify: []string{"mesh-ca-file-format"},
+	}}} {
+		if st.want {
+			steps = append(steps, st.step)
+		}
+	}
+	if len(steps) == 0 {
+		steps = append(steps, Step{
+			Title: "Point each setting at a readable PEM file",
+			Why: "A relative path resolves against the directory nginx-meshctl runs in; the evidence names the " +
+				"path that was tried. Bundles hold CERTIFICATE blocks only.",
+			Commands: []string{"ls -l " + shellQuote(cert) + " " + shellQuote(key)},
+			Verify:   []string{"mesh-ca-file-format"},
+		})
+	}
+	return steps
 }
 
 func fixMeshKeyMismatch(f *Facts) []Step {
@@ -149,7 +169,7 @@ func fixMeshReissue(f *Facts) []Step {
 		steps = append(steps, Step{
 			Title: "Use the new intermediate as the upstream CA and the root as the bundle",
 			Why:   "SPIRE then signs with the intermediate and hands the root out as the trust bundle.",
-			File:  "upstream-ca.yaml",
+			File:  printable(upstreamConfName(f)),
 			Diff: "-  cert_file_path: " + printable(rootCert) + "\n-  key_file_path: " + printable(rootKey) + "\n" +
 				"+  cert_file_path: intermediateCA.crt\n+  key_file_path: intermediateCA.key\n+  bundle_file_path: " + printable(rootCert) + "\n",
 			Verify: []string{"mesh-ca-bundle-incomplete", "mesh-ca-pathlen"},
@@ -215,7 +235,7 @@ func fixMeshBundle(f *Facts) []Step {
 		{
 			Title:  "Name the bundle in the upstream authority configuration",
 			Why:    "Without bundle_file_path SPIRE accepts only a self-signed upstream CA.",
-			File:   "upstream-ca.yaml",
+			File:   printable(upstreamConfName(f)),
 			Diff:   " config:\n   cert_file_path: " + printable(cert) + "\n+  bundle_file_path: " + printable(bundle) + "\n",
 			Verify: []string{"mesh-ca-bundle-incomplete"},
 		},
@@ -420,4 +440,12 @@ func annotationDiff(w meshWorkload) string {
 	}
 	b.WriteString("+" + ind + "  " + mtlsModeAnnotation + ": \"strict\"\n")
 	return b.String()
+}
+
+// upstreamConfName is the upstream authority configuration's path, or an example.
+func upstreamConfName(f *Facts) string {
+	if f.Mesh != nil && f.Mesh.Upstream != nil {
+		return f.Mesh.Upstream.Path
+	}
+	return "upstream-ca.yaml"
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/mesh"
 	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
@@ -493,4 +494,45 @@ func TestMeshCatalogIsValid(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzMeshInputs feeds one text as every mesh input (upstream authority configuration,
+// mesh config, values, manifest): no check may panic or report an internal error, and
+// nothing unprintable may reach a summary or evidence.
+func FuzzMeshInputs(f *testing.F) {
+	for _, s := range []string{
+		"apiVersion: v1\nupstreamAuthority: vault\nconfig:\n  token_auth: {token: x}\n  pki_mount_point: p\n",
+		"apiVersion: nsm.nginx.com/v1alpha2\nkind: MeshConfig\nspec:\n  mtls: {mode: strict, caTTL: 12h}\n",
+		`{"mtls": {"mode": "off"}, "enableUDP": true, "nginxErrorLogLevel": 3}`,
+		"kind: List\nitems:\n- kind: CronJob\n  spec: {jobTemplate: {spec: {template: {metadata: {annotations: {config.nsm.nginx.com/mtls-mode: off}}}}}}\n",
+		"mtls:\n  mode: \"\\x1b[31m\"\n  upstreamAuthority: {disk: {cert: x}}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		read := func(name string) *mesh.Input {
+			in := &mesh.Input{Path: name}
+			in.Docs, in.Error = probes.ParseDocuments(name, data)
+			return in
+		}
+		facts := &Facts{Now: meshNow, Thresholds: DefaultThresholds(), Mesh: &mesh.Facts{Dir: "/nonexistent",
+			Upstream: read("upstream.yaml"), MeshConfig: read("meshconfig"), Values: read("values.yaml"),
+			Manifests: []*mesh.Input{read("app.yaml")}}}
+		for _, ch := range MeshCatalog() {
+			fd := ch.run(facts)
+			if strings.Contains(fd.Summary, "internal error") {
+				t.Fatalf("%s: %s", ch.ID, fd.Summary)
+			}
+			texts := []string{fd.Summary}
+			for _, e := range fd.Evidence {
+				texts = append(texts, e.Text, e.Location)
+				texts = append(texts, e.Quote...)
+			}
+			for _, s := range texts {
+				if strings.ContainsAny(s, "\x1b\r\x00\a\b") {
+					t.Fatalf("%s: control character in %q", ch.ID, s)
+				}
+			}
+		}
+	})
 }

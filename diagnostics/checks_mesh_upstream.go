@@ -144,7 +144,9 @@ type upstreamConf struct {
 	path string
 	// authority is upstreamAuthority when it is one of the five names.
 	authority string
-	config    *probes.Node
+	// written are apiVersion and upstreamAuthority as written ("" when absent or not text).
+	writtenVersion, writtenAuthority string
+	config                           *probes.Node
 	// invalid are what makes nginx-meshctl refuse the file, or SPIRE get nothing usable;
 	// ignored are keys nginx-meshctl accepts and then drops.
 	invalid, ignored []meshProblem
@@ -182,6 +184,8 @@ func judgeUpstream(in *mesh.Input) *upstreamConf {
 			add(root, k, "missing (required)")
 		}
 	}
+	u.writtenVersion = scalarText(valueAt(root, "apiVersion"))
+	u.writtenAuthority = scalarText(valueAt(root, "upstreamAuthority"))
 	if e := root.Get("apiVersion"); e != nil {
 		v, ok := e.Value.Text()
 		switch {
@@ -423,7 +427,7 @@ var upstreamTemplates = map[string][]string{
 func upstreamDiff(u *upstreamConf, authority string) string {
 	var b strings.Builder
 	if u != nil && u.config != nil && u.config.Kind == probes.NodeMap {
-		b.WriteString(" apiVersion: v1\n upstreamAuthority: " + authority + "\n config:\n")
+		b.WriteString(replaced("apiVersion", u.writtenVersion, "v1") + replaced("upstreamAuthority", u.writtenAuthority, authority) + " config:\n")
 		shape := authorityShape(authority)
 		kept := map[string]bool{}
 		for _, e := range u.config.Entries {
@@ -460,4 +464,15 @@ func upstreamDiff(u *upstreamConf, authority string) string {
 		b.WriteString("+  " + line + "\n")
 	}
 	return b.String()
+}
+
+// replaced is a diff line for a top-level key: context when it already has want.
+func replaced(key, had, want string) string {
+	switch had {
+	case want:
+		return " " + key + ": " + want + "\n"
+	case "":
+		return "+" + key + ": " + want + "\n"
+	}
+	return "-" + key + ": " + printable(had) + "\n+" + key + ": " + want + "\n"
 }
