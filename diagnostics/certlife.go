@@ -8,8 +8,9 @@ import (
 
 // CertLife is one certificate's remaining validity, for perfdata, metrics and the TUI.
 type CertLife struct {
-	// Role is "agent", "server", "ca" (a certificate from the agent's CA file) or "served"
-	// (an ssl_certificate the manager's NGINX serves agents).
+	// Role is "agent", "server", "ca" (a certificate from the agent's CA file), "served"
+	// (an ssl_certificate the manager's NGINX serves agents), "mesh-upstream" (the upstream
+	// CA SPIRE signs with) or "mesh-ca" (a CA above it).
 	Role    string
 	Subject string
 	// NotAfter is the end of the validity period.
@@ -57,6 +58,17 @@ func CertLives(f *Facts) []CertLife {
 	}
 	if f.Files == nil && f.Nginx != nil && f.Nginx.AgentCert != nil && len(f.Nginx.AgentCert.Certs) > 0 {
 		add("agent", f.Nginx.AgentCert.Certs[0])
+	}
+	// NGINX Service Mesh: the upstream CA SPIRE signs with, then the CAs above it.
+	if f.Mesh != nil {
+		ca := meshCAOf(f)
+		for _, c := range ca.judged() {
+			role := "mesh-ca"
+			if c == ca.upstreamCert() {
+				role = "mesh-upstream"
+			}
+			add(role, c)
+		}
 	}
 	return out
 }

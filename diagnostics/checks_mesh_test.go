@@ -536,3 +536,18 @@ func FuzzMeshInputs(f *testing.F) {
 		}
 	})
 }
+
+// TestMeshCertLives: the upstream CA and its root are reported for perfdata and JSON.
+func TestMeshCertLives(t *testing.T) {
+	l := newMeshLab(t)
+	l.production()
+	m, err := mesh.Load(l.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lives := CertLives(&Facts{Now: meshNow, Mesh: m})
+	if len(lives) != 2 || lives[0].Role != "mesh-upstream" || lives[1].Role != "mesh-ca" ||
+		!strings.Contains(lives[1].Subject, "Mesh Root CA") || lives[0].DaysLeft != 365 {
+		t.Fatalf("got %+v, want the intermediate (365 days left) then the root", lives)
+	}
+}
