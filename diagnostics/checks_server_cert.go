@@ -180,7 +180,12 @@ func evalServerChain(f *Facts) Result {
 			With(chainEvidence(f))
 	}
 	v, _ := verifyServer(f)
-	if v.NoRoots == "" && v.Err == nil {
+	if v.NoRoots != "" {
+		// Without trust anchors a missing issuer cannot be told from an unknown one; the
+		// unusable CA file is agent-cert-file-unreadable's finding, not a chain problem.
+		return Skip("skipped: %s, so the chain cannot be judged", v.NoRoots)
+	}
+	if v.Err == nil {
 		return OK("%s verifies with the certificates the server sends", certName(leaf))
 	}
 	return Fail("the server sends %s without the certificate that issued it (%s); if that is an intermediate, "+

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // nagiosState maps a status to the Nagios plugin word; the exit code is the same number.
@@ -45,16 +47,22 @@ func WriteNagios(w io.Writer, r *Report) error {
 			perf = append(perf, fmt.Sprintf("%s=%d;%d:;%d:;;", label, c.DaysLeft, th.WarnDays, th.CritDays))
 		}
 	}
-	// '|' separates perfdata in the plugin protocol, so it must not appear in the text.
-	head = strings.ReplaceAll(head, "|", "/")
+	// '|' separates perfdata in the plugin protocol, so it must not appear in the text, and
+	// the status line is one line.
+	head = nagiosText(head)
 	_, err := fmt.Fprintf(w, "MTLS-DOCTOR %s - %s | %s\n", nagiosState[status], head, strings.Join(perf, " "))
 	for _, f := range problems {
 		if err == nil {
 			_, err = fmt.Fprintf(w, "%s %s: %s\n", strings.ToUpper(f.Severity.String()), f.ID,
-				strings.ReplaceAll(f.Summary, "|", "/"))
+				nagiosText(f.Summary))
 		}
 	}
 	return err
+}
+
+// nagiosText is s on one line without the plugin protocol's perfdata separator.
+func nagiosText(s string) string {
+	return strings.ReplaceAll(safetext.CleanLine(s), "|", "/")
 }
 
 // promSeverity is the numeric value of a finding in the Prometheus output.
@@ -99,15 +107,10 @@ func WritePrometheus(w io.Writer, r *Report) error {
 }
 
 // promEscape keeps label values within what %q produces and Prometheus accepts: Go's %q
-// may emit \x.. or \u.... escapes, which the exposition format does not know, so drop
-// non-printable runes first.
+// may emit \x.. or \u.... escapes, which the exposition format does not know, so control
+// characters are first written out as text (safetext.EscapeLine), which %q then quotes.
 func promEscape(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
+	return safetext.CleanLine(s)
 }
 
 // ExitCode is the Nagios-style exit code of a report: 0 ok, 1 warnings only, 2 any failure.

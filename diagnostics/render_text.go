@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // TextOptions control the human-readable --check output.
@@ -193,7 +195,8 @@ func Headline(f *Facts) string {
 		}
 		parts = append(parts, target)
 	}
-	return strings.Join(parts, " ")
+	// The path, host and name come from the user's files, environment and flags.
+	return safetext.CleanLine(strings.Join(parts, " "))
 }
 
 // plural formats a count with its noun, adding "s" unless the count is one.

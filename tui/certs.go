@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // certProblem is one thing wrong with a certificate, shown where the certificate is.
@@ -99,7 +100,7 @@ func dnString(s string) string {
 	if s == "" {
 		return "(empty name)"
 	}
-	return s
+	return safetext.Clean(s) // a name in a certificate may carry escape sequences
 }
 
 // certGroup is one of the screen's sections.
@@ -299,11 +300,11 @@ func (m Model) certLines(w int) []string {
 		}
 		head := " " + m.styles.Section.Render(g.title)
 		if g.source != "" {
-			head += m.styles.Dim.Render("  " + g.source)
+			head += m.styles.Dim.Render("  " + safetext.CleanLine(g.source))
 		}
 		out = append(out, fit(head, w, m.g.ellipsis))
 		if g.note != "" {
-			out = append(out, m.styles.Dim.Render(fit("   "+g.note, w, m.g.ellipsis)))
+			out = append(out, m.styles.Dim.Render(fit("   "+safetext.CleanLine(g.note), w, m.g.ellipsis)))
 		}
 		role := [...]certRole{roleAgent, roleServer, roleCA}[gi]
 		for _, chain := range g.chains {
@@ -335,7 +336,7 @@ func (m Model) nodeLines(n chainNode, role certRole, depth, w int) []string {
 	var out []string
 	out = append(out, fit(branch+s.severity(worst).Render(g+" "+pad(word, 4))+" "+s.Bold.Render(subject), w, m.g.ellipsis))
 	if n.where != "" {
-		out = append(out, s.Dim.Render(fit(body+"("+n.where+")", w, m.g.ellipsis)))
+		out = append(out, s.Dim.Render(fit(body+"("+safetext.CleanLine(n.where)+")", w, m.g.ellipsis)))
 	}
 	for _, p := range probs {
 		pg, _ := m.g.severity(p.sev)

@@ -4,12 +4,16 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // wrap breaks plain text into lines of at most width cells. It breaks at spaces only, so
 // commands and paths stay copyable, and cuts a word only when it is wider than a line.
-// Existing newlines are kept.
+// Existing newlines are kept. s is shown as text: control sequences and secrets in it are
+// made harmless (safetext.Clean), whoever wrote it.
 func wrap(s string, width int) []string {
+	s = safetext.Clean(s)
 	if width < 2 {
 		width = 2 // the widest character fits
 	}

@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
 
@@ -34,6 +35,9 @@ func ParseLogLine(p *logparse.Parser, source, raw string) LogLine {
 			ln.Time = e.Time
 		}
 	}
+	// Shown as text: a line may hold escape sequences or a secret the application logged.
+	ln.Source, ln.Text, ln.Message = safetext.Clean(source), safetext.Clean(ln.Text), safetext.Clean(ln.Message)
+	ln.Level = safetext.EscapeLine(ln.Level)
 	return ln
 }
 
@@ -49,7 +53,9 @@ func RawLogSource(path string, loc *time.Location, follow func(ctx context.Conte
 			close(raw)
 		}()
 		p := &logparse.Parser{Location: loc}
+		var secrets safetext.LineScrubber // a key logged across lines is removed from each
 		for line := range raw {
+			line = secrets.Scrub(line)
 			select {
 			case out <- ParseLogLine(p, path, line):
 			case <-ctx.Done():
@@ -67,7 +73,7 @@ func RawLogSource(path string, loc *time.Location, follow func(ctx context.Conte
 // limit are cut.
 func LogFileSource(path string, loc *time.Location) LogSource {
 	return RawLogSource(path, loc, func(ctx context.Context, out chan<- string) error {
-		f, err := os.Open(path)
+		f, err := regularfile.Open(path)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -317,6 +318,7 @@ func (m Model) checkRow(id string, w int, selected bool) string {
 	if f, ok := m.findings[id]; ok && m.states[id] == stateIdle && f.Severity != diagnostics.SeverityOK {
 		text = f.Summary
 	}
+	text = safetext.CleanLine(text)
 	if selected {
 		plain := fit(m.g.pointer+" "+m.plainStatus(id)+"  "+text, w-1, m.g.ellipsis)
 		return " " + m.styles.Selected.Render(pad(plain, w-1))

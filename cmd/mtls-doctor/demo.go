@@ -117,7 +117,7 @@ func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, env envir
 		Applier: l,
 		Logs:    tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
 		Title:   "demo: " + l.Scenario.Name,
-		Output:  stdout,
+		Output:  unwrapWriter(stdout),
 		NoColor: !text.Color,
 		ASCII:   text.ASCII,
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/collect"
@@ -106,7 +107,7 @@ NGINX logs client-certificate rejections at [info]: raise error_log to info to s
 			}
 			if !anyRead(rep) {
 				for _, f := range rep.Files {
-					fmt.Fprintf(stderr, "mtls-doctor: %s\n", f.Skipped)
+					fmt.Fprintf(stderr, "mtls-doctor: %s\n", safetext.Clean(f.Skipped))
 				}
 				return exitError(exitCannot)
 			}
@@ -180,7 +181,7 @@ func writeLogsJSON(w io.Writer, rep *logparse.Report) error {
 			e.Clients = append(e.Clients, c.Client)
 		}
 		if len(s.Examples) > 0 {
-			e.Example = s.Examples[0]
+			e.Example = safetext.Scrub(s.Examples[0]) // JSON escapes control characters itself
 		}
 		out.Events = append(out.Events, e)
 	}
@@ -226,7 +227,7 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error
 	b.WriteString("\n")
 	if len(rep.Summaries) == 0 {
 		b.WriteString("No mTLS events.\n")
-		_, err := io.WriteString(w, b.String())
+		_, err := io.WriteString(w, safetext.Clean(b.String()))
 		return err
 	}
 	b.WriteString("Events:\n")
@@ -251,7 +252,8 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error
 		}
 	}
 	fmt.Fprintf(&b, "\nmtls-doctor explain %s  shows the fix.\n", rep.Summaries[0].Kind)
-	_, err := io.WriteString(w, b.String())
+	// Paths, clients and examples come from the logs: no escape sequences, no secrets.
+	_, err := io.WriteString(w, safetext.Clean(b.String()))
 	return err
 }
 
@@ -326,7 +328,7 @@ func followLogs(ctx context.Context, files []logparse.File, output string, loc *
 	enc := json.NewEncoder(stdout)
 	for fl := range logparse.FollowFiles(ctx, files, loc) {
 		if fl.Err != nil {
-			fmt.Fprintf(stderr, "mtls-doctor: follow %s: %v\n", fl.Path, fl.Err)
+			fmt.Fprintf(stderr, "mtls-doctor: follow %s\n", safetext.Clean(fl.Path+": "+fl.Err.Error()))
 			continue
 		}
 		ev, _, st := fl.Parser.Parse(fl.Text)
@@ -336,13 +338,14 @@ func followLogs(ctx context.Context, files []logparse.File, output string, loc *
 		var err error
 		if output == "json" {
 			err = enc.Encode(followJSON{Kind: string(ev.Kind), Source: string(ev.Source), Time: ev.Time, File: fl.Path,
-				Client: ev.Client, X509Code: ev.X509Code, Detail: ev.Detail, Line: ev.Line})
+				Client: ev.Client, X509Code: ev.X509Code, Detail: safetext.Scrub(ev.Detail), Line: safetext.Scrub(ev.Line)})
 		} else {
 			who := ev.Client
 			if who == "" {
 				who = "-"
 			}
-			_, err = fmt.Fprintf(stdout, "%s %-28s %-15s %s\n", ev.Time.Format("15:04:05"), ev.Kind, who, clip(ev.Detail, textWidth-55))
+			_, err = fmt.Fprintf(stdout, "%s %-28s %-15s %s\n", ev.Time.Format("15:04:05"), ev.Kind,
+				safetext.EscapeLine(who), safetext.EscapeLine(clip(safetext.Scrub(ev.Detail), textWidth-55)))
 		}
 		if err != nil {
 			return fmt.Errorf("write event: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/collect"
 )
@@ -130,14 +131,20 @@ func (c *checkFlags) engine(env environ) *diagnostics.Engine {
 
 // run is the whole program with its I/O injected; it returns the exit code.
 func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRootCommand(ctx, env, stdout, stderr)
+	out := &writeTracker{w: stdout}
+	root := newRootCommand(ctx, env, out, stderr)
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
+	root.SetOut(out)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	var code exitError
 	switch {
+	case out.err != nil && (err == nil || errors.As(err, &code) && int(code) < exitCannot):
+		// Output that did not arrive (a full disk, a closed pipe) is a run that failed,
+		// whatever printed it: version, --help, explain --list, demo --list, a report.
+		fmt.Fprintf(stderr, "mtls-doctor: write: %v\n", out.err)
+		return exitCannot
 	case err == nil:
 		return exitOK
 	case errors.As(err, &code):
@@ -145,9 +152,33 @@ func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdou
 	case ctx.Err() != nil:
 		return exitInterrup
 	default:
-		fmt.Fprintf(stderr, "mtls-doctor: %v\n", err)
+		// An error may quote a flag's value or a file: show it as text, without secrets.
+		fmt.Fprintf(stderr, "mtls-doctor: %s\n", safetext.Clean(err.Error()))
 		return exitCannot
 	}
+}
+
+// writeTracker remembers the first error writing to w, so that no command's failed write
+// goes unnoticed.
+type writeTracker struct {
+	w   io.Writer
+	err error
+}
+
+func (t *writeTracker) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// unwrapWriter is the writer under a writeTracker: the terminal the assistant drives.
+func unwrapWriter(w io.Writer) io.Writer {
+	if t, ok := w.(*writeTracker); ok {
+		return t.w
+	}
+	return w
 }
 
 func newRootCommand(ctx context.Context, env environ, stdout, stderr io.Writer) *cobra.Command {
@@ -239,6 +270,6 @@ func utf8Locale(env environ) bool {
 // isTerminal reports whether w is a terminal. A character device is not enough:
 // /dev/null is one too, and `mtls-doctor demo >/dev/null` must not open the TUI.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := unwrapWriter(w).(*os.File)
 	return ok && term.IsTerminal(f.Fd())
 }

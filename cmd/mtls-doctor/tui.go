@@ -47,7 +47,7 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 		Engine:    flags.engine(env),
 		Logs:      logs,
 		Title:     title,
-		Output:    stdout,
+		Output:    unwrapWriter(stdout),
 		NoColor:   !text.Color,
 		ASCII:     text.ASCII,
 		Redact:    tf.redact,
