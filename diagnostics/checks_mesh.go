@@ -2,7 +2,6 @@ package diagnostics
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -41,23 +40,11 @@ const (
 func meshWhere(file string, line, col int) string {
 	switch {
 	case line <= 0:
-		return printable(file)
+		return file
 	case col <= 0:
-		return fmt.Sprintf("%s:%d", printable(file), line)
+		return fmt.Sprintf("%s:%d", file, line)
 	}
-	return fmt.Sprintf("%s:%d:%d", printable(file), line, col)
-}
-
-// printable escapes control and other non-graphic characters of a string read from a file,
-// so that nothing from the inputs reaches a terminal as an escape sequence.
-func printable(s string) string {
-	for _, r := range s {
-		if !strconv.IsGraphic(r) || r == '\\' {
-			q := strconv.QuoteToGraphic(s)
-			return q[1 : len(q)-1]
-		}
-	}
-	return s
+	return fmt.Sprintf("%s:%d:%d", file, line, col)
 }
 
 // shellQuote quotes s for a POSIX shell: single quotes, with embedded ones closed and
@@ -84,7 +71,7 @@ func meshInputError(ins ...*mesh.Input) (*probes.ConfigError, bool) {
 
 // configErrorText words a ConfigError with its position.
 func configErrorText(e *probes.ConfigError) string {
-	return meshWhere(e.Path, e.Line, e.Column) + ": " + printable(e.Message)
+	return meshWhere(e.Path, e.Line, e.Column) + ": " + e.Message
 }
 
 // firstDoc is the first document of an input, or nil.

@@ -42,7 +42,7 @@ func (w meshWorkload) ref() string {
 	if ns == "" {
 		ns = "default"
 	}
-	return fmt.Sprintf("%s/%s (namespace %s)", strings.ToLower(w.kind), printable(w.name), printable(ns))
+	return fmt.Sprintf("%s/%s (namespace %s)", strings.ToLower(w.kind), w.name, ns)
 }
 
 func (w meshWorkload) annotationKey() string {
@@ -116,10 +116,10 @@ func annotationVerdict(w meshWorkload, global string) (invalid, plaintext string
 	switch {
 	case !slices.Contains([]string{"off", "permissive", "strict"}, lower):
 		return fmt.Sprintf("%q is not off, permissive or strict: the injector logs \"Invalid annotation value '%s', "+
-			"defaulting to configured MTLS mode\" and uses the global mode", printable(v), printable(v)), ""
+			"defaulting to configured MTLS mode\" and uses the global mode", v, v), ""
 	case global == "strict" && lower != "strict":
 		return fmt.Sprintf("%q under global strict: the injector refuses to inject the pods (\"global mtls mode is 'strict'; "+
-			"mtls annotation for '%s' cannot conflict\")", printable(v), printable(w.name)), ""
+			"mtls annotation for '%s' cannot conflict\")", v, w.name), ""
 	case global == "permissive" && lower == "off":
 		return "", "mTLS is off for this workload: its pods send and accept plaintext"
 	}

@@ -166,11 +166,11 @@ func (ca *meshCA) judged() []*x509.Certificate {
 func (ca *meshCA) label(c *x509.Certificate) string {
 	switch {
 	case c == ca.upstreamCert():
-		return "upstream CA " + printable(certName(c)) + " (" + caFileWhere(ca.cert) + ")"
+		return "upstream CA " + certName(c) + " (" + caFileWhere(ca.cert) + ")"
 	case ca.bundle != nil && slices.Contains(ca.bundle.File.Certs, c):
-		return printable(certName(c)) + " (" + caFileWhere(ca.bundle) + ")"
+		return certName(c) + " (" + caFileWhere(ca.bundle) + ")"
 	}
-	return printable(certName(c)) + " (" + caFileWhere(ca.cert) + ")"
+	return certName(c) + " (" + caFileWhere(ca.cert) + ")"
 }
 
 // caFileWhere says which setting names a CA file and where it resolved to.
@@ -180,7 +180,7 @@ func caFileWhere(cf *mesh.CAFile) string {
 	}
 	s := meshWhere(cf.Source, cf.Line, cf.Column) + " " + cf.Key
 	if cf.Written != "" && cf.File != nil && cf.File.Path != cf.Written {
-		s += " → " + printable(cf.File.Path)
+		s += " → " + cf.File.Path
 	}
 	return s
 }
@@ -209,9 +209,9 @@ func caFileProblems(cf *mesh.CAFile, dir string) []string {
 	case ff == nil:
 		return nil
 	case !ff.Exists:
-		return []string{fmt.Sprintf("no such file (a relative path resolves against %s, where nginx-meshctl runs)", printable(dir))}
+		return []string{fmt.Sprintf("no such file (a relative path resolves against %s, where nginx-meshctl runs)", dir)}
 	case ff.ReadError != "":
-		return []string{"cannot be read: " + printable(ff.ReadError)}
+		return []string{"cannot be read: " + ff.ReadError}
 	case ff.Encoding == "der":
 		return []string{"DER, not PEM: nginx-meshctl refuses it (\"not pem encoded\")"}
 	case len(ff.Blocks) == 0:
@@ -221,7 +221,7 @@ func caFileProblems(cf *mesh.CAFile, dir string) []string {
 	isKey := cf.Role == mesh.RoleUpstreamKey || cf.Role == mesh.RoleClientKey
 	var types []string
 	for _, b := range ff.Blocks {
-		types = append(types, fmt.Sprintf("%s (line %d)", printable(b.Type), b.Line))
+		types = append(types, fmt.Sprintf("%s (line %d)", b.Type, b.Line))
 	}
 	if cf.Role != mesh.RoleBundle && len(ff.Blocks) > 1 {
 		msg := fmt.Sprintf("holds %d PEM blocks, %s; nginx-meshctl takes one (\"chain not allowed\")", len(ff.Blocks), strings.Join(types, ", "))
@@ -237,14 +237,14 @@ func caFileProblems(cf *mesh.CAFile, dir string) []string {
 		case isKey && b.Encrypted:
 			out = append(out, fmt.Sprintf("line %d: the key is encrypted; SPIRE has no passphrase setting", b.Line))
 		case isKey && b.Type != "EC PARAMETERS" && !slices.Contains(pemKeyTypes, b.Type):
-			out = append(out, fmt.Sprintf("line %d: a %s block where SPIRE expects %s", b.Line, printable(b.Type), strings.Join(pemKeyTypes, ", ")))
+			out = append(out, fmt.Sprintf("line %d: a %s block where SPIRE expects %s", b.Line, b.Type, strings.Join(pemKeyTypes, ", ")))
 		case !isKey && b.Type != "CERTIFICATE":
-			out = append(out, fmt.Sprintf("line %d: a %s block where SPIRE expects CERTIFICATE", b.Line, printable(b.Type)))
+			out = append(out, fmt.Sprintf("line %d: a %s block where SPIRE expects CERTIFICATE", b.Line, b.Type))
 		}
 	}
 	if ff.ParseError != "" && !slices.ContainsFunc(ff.Blocks, func(b probes.PEMBlock) bool { return b.Encrypted }) {
 		for _, line := range strings.Split(ff.ParseError, "\n") {
-			out = append(out, printable(line))
+			out = append(out, line)
 		}
 	}
 	if isKey && ff.Key == nil && len(out) == 0 {
@@ -299,11 +299,11 @@ func evalMeshKeyMismatch(f *Facts) Result {
 	}
 	if !publicKeysEqual(leaf.PublicKey, ca.key.File.Key.Public) {
 		return Fail("the key in %s does not belong to %s: SPIRE refuses to start (\"certificate and private key do not match\")",
-			ca.key.Key, printable(certName(leaf))).With(
-			Note(caFileWhere(ca.cert), "certificate %s, %s key", printable(certName(leaf)), KeyDescription(leaf.PublicKey)),
+			ca.key.Key, certName(leaf)).With(
+			Note(caFileWhere(ca.cert), "certificate %s, %s key", certName(leaf), KeyDescription(leaf.PublicKey)),
 			Note(caFileWhere(ca.key), "%s %s key", ca.key.File.Key.Encoding, KeyDescription(ca.key.File.Key.Public)))
 	}
-	return OK("the key matches %s", printable(certName(leaf)))
+	return OK("the key matches %s", certName(leaf))
 }
 
 func evalMeshNotCA(f *Facts) Result {
@@ -503,7 +503,7 @@ func (ca *meshCA) chainEvidence(now time.Time, th Thresholds) Evidence {
 		case selfSigned(c):
 			role = "root"
 		}
-		lines = append(lines, fmt.Sprintf("%s%s %s: %s, %s, %s", strings.Repeat("  ", i+2), role, printable(certName(c)),
+		lines = append(lines, fmt.Sprintf("%s%s %s: %s, %s, %s", strings.Repeat("  ", i+2), role, certName(c),
 			pathlenText(c), KeyDescription(c.PublicKey), life))
 	}
 	if !ca.root {
@@ -545,7 +545,7 @@ func evalMeshPathlen(f *Facts) Result {
 		// Cannot happen: Go's verifier enforces pathlen. Trust the numbers and say so.
 		return Fail("%s", ev[0].Text).With(append(ev, chain)...)
 	}
-	text := printable(v.err.Error())
+	text := v.err.Error()
 	if v.culprit != nil {
 		text = ca.label(v.culprit) + ": " + text
 	}
@@ -558,7 +558,7 @@ func evalMeshPathlen(f *Facts) Result {
 func chainNames(path []*x509.Certificate) []string {
 	var out []string
 	for _, c := range path {
-		out = append(out, printable(certName(c)))
+		out = append(out, certName(c))
 	}
 	return out
 }
@@ -583,11 +583,11 @@ func evalMeshBundle(f *Facts) Result {
 	chain := ca.chainEvidence(f.Now, f.Thresholds)
 	if ca.bundle == nil {
 		if selfSigned(leaf) && len(ca.cert.File.Certs) == 1 {
-			return OK("%s is self-signed and is its own trust bundle", printable(certName(leaf)))
+			return OK("%s is self-signed and is its own trust bundle", certName(leaf))
 		}
 		return Fail("%s is not self-signed and no bundle_file_path is set: SPIRE's disk plugin accepts only a self-signed CA then "+
-			"(\"certificate cannot be validated with the provided bundle or is not self-signed\")", printable(certName(leaf))).
-			With(Note(caFileWhere(ca.cert), "issued by %s", printable(dn(leaf.RawIssuer))), chain)
+			"(\"certificate cannot be validated with the provided bundle or is not self-signed\")", certName(leaf)).
+			With(Note(caFileWhere(ca.cert), "issued by %s", dn(leaf.RawIssuer)), chain)
 	}
 	bundle := ca.bundleCerts()
 	if len(bundle) == 0 {
@@ -612,19 +612,19 @@ func evalMeshBundle(f *Facts) Result {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	var bundled []string
 	for _, c := range bundle {
-		bundled = append(bundled, printable(certName(c)))
+		bundled = append(bundled, certName(c))
 	}
 	bundleNote := Note(caFileWhere(ca.bundle), "the bundle holds %s", joinNames(bundled, 5))
 	switch {
 	case err != nil:
-		return Fail("%s does not verify against the bundle: SPIRE's disk plugin refuses it (%s)", printable(certName(leaf)),
-			printable(verifyErrText(err))).With(Note(caFileWhere(ca.cert), "issued by %s", printable(dn(leaf.RawIssuer))), bundleNote, chain)
+		return Fail("%s does not verify against the bundle: SPIRE's disk plugin refuses it (%s)", certName(leaf),
+			verifyErrText(err)).With(Note(caFileWhere(ca.cert), "issued by %s", dn(leaf.RawIssuer)), bundleNote, chain)
 	case !ca.root:
 		top := ca.path[len(ca.path)-1]
-		return Fail("the bundle ends at %s, which is not self-signed: NGINX sidecars (OpenSSL) cannot reach a root", printable(certName(top))).
-			With(Note("", "%s is issued by %s, which is not in the bundle", printable(certName(top)), printable(dn(top.RawIssuer))), bundleNote, chain)
+		return Fail("the bundle ends at %s, which is not self-signed: NGINX sidecars (OpenSSL) cannot reach a root", certName(top)).
+			With(Note("", "%s is issued by %s, which is not in the bundle", certName(top), dn(top.RawIssuer)), bundleNote, chain)
 	}
-	return OK("the bundle chains %s to the root %s", printable(certName(leaf)), printable(certName(ca.path[len(ca.path)-1]))).With(chain)
+	return OK("the bundle chains %s to the root %s", certName(leaf), certName(ca.path[len(ca.path)-1])).With(chain)
 }
 
 // meshLifeFindings judges each certificate of the chain with judge, collecting evidence.
@@ -702,7 +702,7 @@ func evalMeshExpiring(f *Facts) Result {
 					soonest = c
 				}
 			}
-			return OK("the first to expire is %s: %s", printable(certName(soonest)), leftText(soonest, f.Now))
+			return OK("the first to expire is %s: %s", certName(soonest), leftText(soonest, f.Now))
 		}
 	}
 	return r
@@ -716,7 +716,7 @@ func evalMeshWeak(f *Facts) Result {
 	var ev []Evidence
 	for _, c := range ca.judged() {
 		for _, w := range CertWeaknesses(c) {
-			ev = append(ev, Note("", "%s", printable(w)))
+			ev = append(ev, Note("", "%s", w))
 		}
 	}
 	if len(ev) > 0 {

@@ -169,15 +169,15 @@ func fixMeshReissue(f *Facts) []Step {
 		steps = append(steps, Step{
 			Title: "Use the new intermediate as the upstream CA and the root as the bundle",
 			Why:   "SPIRE then signs with the intermediate and hands the root out as the trust bundle.",
-			File:  printable(upstreamConfName(f)),
-			Diff: "-  cert_file_path: " + printable(rootCert) + "\n-  key_file_path: " + printable(rootKey) + "\n" +
-				"+  cert_file_path: intermediateCA.crt\n+  key_file_path: intermediateCA.key\n+  bundle_file_path: " + printable(rootCert) + "\n",
+			File:  upstreamConfName(f),
+			Diff: "-  cert_file_path: " + rootCert + "\n-  key_file_path: " + rootKey + "\n" +
+				"+  cert_file_path: intermediateCA.crt\n+  key_file_path: intermediateCA.key\n+  bundle_file_path: " + rootCert + "\n",
 			Verify: []string{"mesh-ca-bundle-incomplete", "mesh-ca-pathlen"},
 		})
 	}
 	if root := rootFault(ca, f); root != nil {
 		steps = append(steps, Step{
-			Title: "Replace the root " + printable(certName(root)),
+			Title: "Replace the root " + certName(root),
 			Why: "The root itself is expired, weak, or has a pathlen below 2; no intermediate it signs can fix that. " +
 				"Create a new root (pathlen unset or at least 2), sign the intermediate with it, and put it in the bundle: " +
 				"the mesh's trust changes, so every workload needs new SVIDs (redeploy and restart the workloads).",
@@ -235,8 +235,8 @@ func fixMeshBundle(f *Facts) []Step {
 		{
 			Title:  "Name the bundle in the upstream authority configuration",
 			Why:    "Without bundle_file_path SPIRE accepts only a self-signed upstream CA.",
-			File:   printable(upstreamConfName(f)),
-			Diff:   " config:\n   cert_file_path: " + printable(cert) + "\n+  bundle_file_path: " + printable(bundle) + "\n",
+			File:   upstreamConfName(f),
+			Diff:   " config:\n   cert_file_path: " + cert + "\n+  bundle_file_path: " + bundle + "\n",
 			Verify: []string{"mesh-ca-bundle-incomplete"},
 		},
 	}
@@ -297,7 +297,7 @@ func settingSteps(f *Facts, name, value, why string, verify ...string) []Step {
 	steps = append(steps, Step{
 		Title:    "Set " + name + " to " + value + " where the mesh is deployed from",
 		Why:      why + " Keep the Helm values (or the nginx-meshctl deploy flags) in step, so a redeploy does not undo it.",
-		File:     printable(values),
+		File:     values,
 		Diff:     diff,
 		Commands: []string{"nginx-meshctl deploy " + sp.flag + "=" + shellQuote(value)},
 		Verify:   verify,
@@ -314,7 +314,7 @@ func yamlDiffLines(path []string, cur meshSetting, value string) string {
 	ind := strings.Repeat("  ", len(path)-1)
 	leaf := path[len(path)-1]
 	if cur.file != "" {
-		b.WriteString("-" + ind + leaf + ": " + printable(cur.value) + "\n")
+		b.WriteString("-" + ind + leaf + ": " + cur.value + "\n")
 	}
 	b.WriteString("+" + ind + leaf + ": " + value + "\n")
 	return b.String()
@@ -400,7 +400,7 @@ func fixMeshAnnotations(f *Facts) []Step {
 			Commands: []string{
 				"kubectl patch " + strings.ToLower(w.kind) + " " + shellQuote(w.name) + " -n " + shellQuote(ns) + " --type merge -p " + shellQuote(patch),
 			},
-			File:   printable(w.file),
+			File:   w.file,
 			Diff:   annotationDiff(w),
 			Verify: []string{"mesh-annotation-invalid", "mesh-annotation-disables-mtls"},
 		}
@@ -428,7 +428,7 @@ func annotationDiff(w meshWorkload) string {
 	meta := podTemplateMeta[w.kind]
 	var b strings.Builder
 	if w.misplaced != nil {
-		b.WriteString(" metadata:\n   annotations:\n-    " + mtlsModeAnnotation + ": " + printable(scalarText(w.misplaced.Value)) + "\n")
+		b.WriteString(" metadata:\n   annotations:\n-    " + mtlsModeAnnotation + ": " + scalarText(w.misplaced.Value) + "\n")
 	}
 	for i, p := range meta {
 		b.WriteString(" " + strings.Repeat("  ", i) + p + ":\n")
@@ -436,7 +436,7 @@ func annotationDiff(w meshWorkload) string {
 	ind := strings.Repeat("  ", len(meta))
 	b.WriteString(" " + ind + "annotations:\n")
 	if w.mode != nil {
-		b.WriteString("-" + ind + "  " + mtlsModeAnnotation + ": " + printable(scalarText(w.mode.Value)) + "\n")
+		b.WriteString("-" + ind + "  " + mtlsModeAnnotation + ": " + scalarText(w.mode.Value) + "\n")
 	}
 	b.WriteString("+" + ind + "  " + mtlsModeAnnotation + ": \"strict\"\n")
 	return b.String()

@@ -102,7 +102,7 @@ func meshSettingsOf(f *Facts) *meshSettings {
 	for _, in := range append([]*mesh.Input{m.MeshConfig, m.Values}, m.Manifests...) {
 		if in != nil && in.Error != nil {
 			s.problems = append(s.problems, meshProblem{file: in.Error.Path, line: in.Error.Line, column: in.Error.Column,
-				text: printable(in.Error.Message)})
+				text: in.Error.Message})
 		}
 	}
 	type layer struct {
@@ -182,7 +182,7 @@ func (s *meshSettings) meshConfigLayer(file string, doc *probes.Node) (meshConfi
 		av := doc.Lookup("apiVersion")
 		if v := scalarText(valueAt(doc, "apiVersion")); v != "nsm.nginx.com/v1alpha2" {
 			p := meshProblem{file: file, line: doc.Line, column: doc.Column, key: prefix + "apiVersion",
-				text: fmt.Sprintf("%q: the MeshConfig this tool knows is nsm.nginx.com/v1alpha2", printable(v))}
+				text: fmt.Sprintf("%q: the MeshConfig this tool knows is nsm.nginx.com/v1alpha2", v)}
 			if av != nil {
 				p.line, p.column = av.Value.Line, av.Value.Column
 			}
@@ -214,9 +214,9 @@ func invalidSetting(sp meshSettingSpec, n *probes.Node) string {
 	v, _ := n.Text()
 	switch {
 	case sp.enum != nil && !slices.Contains(sp.enum, v):
-		return fmt.Sprintf("%q is not one of %s", printable(v), strings.Join(sp.enum, ", "))
+		return fmt.Sprintf("%q is not one of %s", v, strings.Join(sp.enum, ", "))
 	case sp.pattern != nil && !sp.pattern.MatchString(v):
-		return fmt.Sprintf("%q does not match %s", printable(v), sp.pattern)
+		return fmt.Sprintf("%q does not match %s", v, sp.pattern)
 	}
 	return ""
 }
@@ -289,9 +289,9 @@ func settingSkip(set meshSetting) (Result, bool) {
 func meshSettingNote(set meshSetting) Evidence {
 	v := set.value
 	if set.file != "" {
-		return Note(set.where(), "%s: %s", set.key, printable(v))
+		return Note(set.where(), "%s: %s", set.key, v)
 	}
-	return Note(set.where(), "%s: %s (not set in the inputs)", set.spec.name, printable(v))
+	return Note(set.where(), "%s: %s (not set in the inputs)", set.spec.name, v)
 }
 
 func evalMeshOff(f *Facts) Result {
@@ -360,7 +360,7 @@ func evalMeshSettingInvalid(f *Facts) Result {
 // or one in the Helm values.
 func hasUpstreamCA(f *Facts) (bool, string) {
 	if f.Mesh.Upstream != nil {
-		return true, printable(f.Mesh.Upstream.Path)
+		return true, f.Mesh.Upstream.Path
 	}
 	if e := firstDoc(f.Mesh.Values).Lookup("mtls", "upstreamAuthority"); e != nil && e.Value.Kind == probes.NodeMap && len(e.Value.Entries) > 0 {
 		return true, meshWhere(f.Mesh.Values.Path, e.Line, e.Column) + " mtls.upstreamAuthority"

@@ -166,7 +166,7 @@ func judgeUpstream(in *mesh.Input) *upstreamConf {
 	}
 	if in.Error != nil {
 		u.invalid = append(u.invalid, meshProblem{file: in.Error.Path, line: in.Error.Line, column: in.Error.Column,
-			text: printable(in.Error.Message)})
+			text: in.Error.Message})
 		return u
 	}
 	root := firstDoc(in)
@@ -176,7 +176,7 @@ func judgeUpstream(in *mesh.Input) *upstreamConf {
 	}
 	for _, e := range root.Entries {
 		if !slices.Contains([]string{"apiVersion", "upstreamAuthority", "config"}, e.Key) {
-			add(e.Value, printable(e.Key), "unknown key (the schema allows only apiVersion, upstreamAuthority and config)")
+			add(e.Value, e.Key, "unknown key (the schema allows only apiVersion, upstreamAuthority and config)")
 		}
 	}
 	for _, k := range []string{"apiVersion", "upstreamAuthority", "config"} {
@@ -192,10 +192,10 @@ func judgeUpstream(in *mesh.Input) *upstreamConf {
 		case e.Value.TypeName() != "string":
 			add(e.Value, "apiVersion", "must be a string, not %s", e.Value.TypeName())
 		case !ok || !regexp.MustCompile(`v[0-9]+`).MatchString(v):
-			add(e.Value, "apiVersion", "%q does not match the schema's pattern v[0-9]+", printable(v))
+			add(e.Value, "apiVersion", "%q does not match the schema's pattern v[0-9]+", v)
 		case v != "v1":
 			// upstream_authority.go: supportedVersions holds only v1.
-			add(e.Value, "apiVersion", "unsupported upstream authority version %q (only v1 is)", printable(v))
+			add(e.Value, "apiVersion", "unsupported upstream authority version %q (only v1 is)", v)
 		}
 	}
 	if e := root.Get("upstreamAuthority"); e != nil {
@@ -204,7 +204,7 @@ func judgeUpstream(in *mesh.Input) *upstreamConf {
 		case e.Value.TypeName() != "string":
 			add(e.Value, "upstreamAuthority", "must be a string, not %s", e.Value.TypeName())
 		case authorityShape(v) == nil:
-			add(e.Value, "upstreamAuthority", "%q is not one of %s", printable(v), strings.Join(authorityNames(), ", "))
+			add(e.Value, "upstreamAuthority", "%q is not one of %s", v, strings.Join(authorityNames(), ", "))
 		default:
 			u.authority = v
 		}
@@ -247,7 +247,7 @@ func validateShape(file string, n *probes.Node, shape *uaShape, prefix string) [
 		out = append(out, meshProblem{file: file, line: at.Line, column: at.Column, key: key, text: fmt.Sprintf(format, a...)})
 	}
 	for _, e := range n.Entries {
-		key := prefix + "." + printable(e.Key)
+		key := prefix + "." + e.Key
 		f, known := shape.field(e.Key)
 		if !known {
 			if shape.closed {
@@ -261,7 +261,7 @@ func validateShape(file string, n *probes.Node, shape *uaShape, prefix string) [
 		case f.sub != nil:
 			out = append(out, validateShape(file, e.Value, f.sub, key)...)
 		case f.pattern != nil && !f.pattern.MatchString(e.Value.Value):
-			add(e.Value, key, "%q is not an ARN (the schema's pattern is %s)", printable(e.Value.Value), f.pattern)
+			add(e.Value, key, "%q is not an ARN (the schema's pattern is %s)", e.Value.Value, f.pattern)
 		case f.minLen > 0 && len(e.Value.Value) < f.minLen:
 			add(e.Value, key, "must not be empty")
 		}
@@ -290,7 +290,7 @@ func droppedKeys(file string, n *probes.Node, shape *uaShape, prefix string) []m
 	var out []meshProblem
 	for _, e := range n.Entries {
 		f, known := shape.field(e.Key)
-		p := meshProblem{file: file, line: e.Line, column: e.Column, key: prefix + "." + printable(e.Key)}
+		p := meshProblem{file: file, line: e.Line, column: e.Column, key: prefix + "." + e.Key}
 		switch {
 		case !known:
 			p.text = "not read by nginx-meshctl (the schema lets it through, the authority's settings have no such key)"
@@ -315,7 +315,7 @@ func article(typ string) string {
 // yaml11Hint explains a plain yes/no/on/off read as a boolean.
 func yaml11Hint(n *probes.Node) string {
 	if n.Kind == probes.NodeScalar && n.Plain && n.Type == probes.ScalarBoolean && n.Value != "true" && n.Value != "false" {
-		return fmt.Sprintf(" (YAML 1.1, which nginx-meshctl, Helm and kubectl read, takes an unquoted %s as a boolean: quote it)", printable(n.Value))
+		return fmt.Sprintf(" (YAML 1.1, which nginx-meshctl, Helm and kubectl read, takes an unquoted %s as a boolean: quote it)", n.Value)
 	}
 	return ""
 }
@@ -355,9 +355,9 @@ func evalUpstreamInvalid(f *Facts) Result {
 	}
 	u := judgeUpstream(f.Mesh.Upstream)
 	if len(u.invalid) > 0 {
-		return Fail("%s: %s", printable(u.path), u.invalid[0].text).With(problemsEvidence(u.invalid)...)
+		return Fail("%s: %s", u.path, u.invalid[0].text).With(problemsEvidence(u.invalid)...)
 	}
-	return OK("%s: upstream authority %s, accepted by nginx-meshctl's schema", printable(u.path), u.authority)
+	return OK("%s: upstream authority %s, accepted by nginx-meshctl's schema", u.path, u.authority)
 }
 
 func evalUpstreamIgnored(f *Facts) Result {
@@ -367,12 +367,12 @@ func evalUpstreamIgnored(f *Facts) Result {
 	u := judgeUpstream(f.Mesh.Upstream)
 	switch {
 	case len(u.ignored) > 0:
-		return Warn("%s: %s never reaches SPIRE", printable(u.path), joinNames(problemKeys(u.ignored), 3)).
+		return Warn("%s: %s never reaches SPIRE", u.path, joinNames(problemKeys(u.ignored), 3)).
 			With(problemsEvidence(u.ignored)...)
 	case len(u.invalid) > 0:
 		return Skip("skipped: the configuration is invalid (mesh-upstream-conf-invalid)")
 	}
-	return OK("%s: every key is read by nginx-meshctl", printable(u.path))
+	return OK("%s: every key is read by nginx-meshctl", u.path)
 }
 
 func problemKeys(ps []meshProblem) []string {
@@ -397,10 +397,10 @@ func fixUpstreamConf(f *Facts) []Step {
 		}
 	}
 	step := Step{
-		Title: "Correct " + printable(path) + " for the " + authority + " upstream authority",
+		Title: "Correct " + path + " for the " + authority + " upstream authority",
 		Why: "Keep apiVersion v1 and only the keys nginx-meshctl's schema lists for " + authority + "; values in <> " +
 			"are yours to fill in. Vault's PKI mount cannot be set through nginx-meshctl: mount the PKI engine at \"pki\".",
-		File: printable(path),
+		File: path,
 		Diff: upstreamDiff(u, authority),
 		Commands: []string{
 			"nginx-meshctl deploy --mtls-mode strict --mtls-upstream-ca-conf " + shellQuote(path),
@@ -435,19 +435,19 @@ func upstreamDiff(u *upstreamConf, authority string) string {
 			v, scalar := e.Value.Text()
 			switch {
 			case known && fd.dropped == "" && fd.sub == nil && scalar && e.Value.TypeName() == fd.typ && !fd.secret:
-				b.WriteString("   " + printable(e.Key) + ": " + printable(v) + "\n")
+				b.WriteString("   " + e.Key + ": " + v + "\n")
 				kept[e.Key] = true
 			case known && fd.secret && e.Value.TypeName() == fd.typ:
-				b.WriteString("   " + printable(e.Key) + ": <unchanged>\n")
+				b.WriteString("   " + e.Key + ": <unchanged>\n")
 				kept[e.Key] = true
 			case known && fd.sub != nil && fd.dropped == "":
-				b.WriteString("   " + printable(e.Key) + ": <unchanged>\n")
+				b.WriteString("   " + e.Key + ": <unchanged>\n")
 				kept[e.Key] = true
 			default:
 				if scalar && !fd.secret {
-					b.WriteString("-  " + printable(e.Key) + ": " + printable(v) + "\n")
+					b.WriteString("-  " + e.Key + ": " + v + "\n")
 				} else {
-					b.WriteString("-  " + printable(e.Key) + ": ...\n")
+					b.WriteString("-  " + e.Key + ": ...\n")
 				}
 			}
 		}
@@ -474,5 +474,5 @@ func replaced(key, had, want string) string {
 	case "":
 		return "+" + key + ": " + want + "\n"
 	}
-	return "-" + key + ": " + printable(had) + "\n+" + key + ": " + want + "\n"
+	return "-" + key + ": " + had + "\n+" + key + ": " + want + "\n"
 }
