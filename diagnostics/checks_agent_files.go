@@ -247,7 +247,7 @@ func evalFilesUnreadable(f *Facts) Result {
 		}
 	}
 	if len(ps) > 1 {
-		summary += fmt.Sprintf(" (and %s)", plural(len(ps)-1, "more problem"))
+		summary += fmt.Sprintf(" (and %s)", Plural(len(ps)-1, "more problem"))
 	}
 	return Result{Severity: worst, Summary: summary, Evidence: ev}
 }

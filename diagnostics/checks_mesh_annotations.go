@@ -173,7 +173,7 @@ func evalMeshAnnotationInvalid(f *Facts) Result {
 		return Warn("%s: %s", ws[slices.IndexFunc(ws, func(w meshWorkload) bool { bad, _ := annotationVerdict(w, global); return bad != "" })].ref(),
 			ev[0].Text).With(append(ev, Note("", "%s", how))...)
 	}
-	return OK("%s: every mTLS annotation is applied (%s)", plural(len(ws), "workload"), how)
+	return OK("%s: every mTLS annotation is applied (%s)", Plural(len(ws), "workload"), how)
 }
 
 func evalMeshAnnotationOff(f *Facts) Result {

@@ -320,7 +320,7 @@ func evalMeshNotCA(f *Facts) Result {
 	if len(ev) > 0 {
 		return Fail("%s", ev[0].Text).With(ev...)
 	}
-	return OK("%s fit to sign SPIRE's CA", plural(len(ca.judged()), "CA certificate")+" are")
+	return OK("%s fit to sign SPIRE's CA", Plural(len(ca.judged()), "CA certificate")+" are")
 }
 
 // caProblems lists what keeps c from being a CA in the mesh's chain. upstream marks the
@@ -526,7 +526,7 @@ func evalMeshPathlen(f *Facts) Result {
 	for _, i := range short {
 		c := ca.path[i]
 		ev = append(ev, Note("", "%s has %s, but the chain puts %s below it (SPIRE's CA%s): it needs pathlen:%d or none",
-			ca.label(c), pathlenText(c), plural(i+1, "CA"), strings.Repeat(" and one more", min(i, 1)), i+1))
+			ca.label(c), pathlenText(c), Plural(i+1, "CA"), strings.Repeat(" and one more", min(i, 1)), i+1))
 	}
 	if !ca.root {
 		// Without a root there is no chain to verify; the numbers alone are judged.

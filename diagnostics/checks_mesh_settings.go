@@ -353,7 +353,7 @@ func evalMeshSettingInvalid(f *Facts) Result {
 	if len(set) == 0 {
 		return OK("no mesh setting is set; the chart's defaults apply")
 	}
-	return OK("%s valid", joinNames(set, 4)+plural(len(set), " setting")[1:]+" are")
+	return OK("%s valid", joinNames(set, 4)+Plural(len(set), " setting")[1:]+" are")
 }
 
 // hasUpstreamCA reports whether the mesh has an upstream authority: a configuration file,

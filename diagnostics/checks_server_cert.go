@@ -286,7 +286,7 @@ func evalServerCNOnly(f *Facts) Result {
 	if !hasHostSANs(leaf) {
 		return Fail("%s has no SANs; Go ignores its Common Name", certName(leaf))
 	}
-	return OK("%s has %s", certName(leaf), plural(len(leaf.DNSNames)+len(leaf.IPAddresses), "SAN"))
+	return OK("%s has %s", certName(leaf), Plural(len(leaf.DNSNames)+len(leaf.IPAddresses), "SAN"))
 }
 
 // isPlaceholder reports a name left from the docs, like <NGINX-INSTANCE-MANAGER-FQDN>.
@@ -329,7 +329,7 @@ func evalServerExpired(f *Facts) Result {
 			if i > 0 {
 				what = "intermediate"
 			}
-			return Fail("%s %s expired %s (%s ago)", what, certName(c), stamp(c.NotAfter), ago(f.Now.Sub(c.NotAfter)))
+			return Fail("%s %s expired %s (%s ago)", what, certName(c), stamp(c.NotAfter), HumanDuration(f.Now.Sub(c.NotAfter)))
 		}
 	}
 	return OK("%s is valid until %s", certName(leaf), stamp(leaf.NotAfter))
@@ -341,7 +341,7 @@ func evalServerNotYet(f *Facts) Result {
 		return skip
 	}
 	if lifeOf(leaf, f.Now) == lifeNotYet {
-		r := Fail("%s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), ago(leaf.NotBefore.Sub(f.Now)))
+		r := Fail("%s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), HumanDuration(leaf.NotBefore.Sub(f.Now)))
 		if note, skewed := skewNote(f); skewed {
 			r.Summary += "; " + note
 		}

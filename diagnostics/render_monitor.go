@@ -37,14 +37,21 @@ func WriteNagios(w io.Writer, r *Report) error {
 		fmt.Sprintf("warnings=%d;1;;0;", n[SeverityWarn]),
 	}
 	if r.Facts != nil {
+		// One label per role, with the role's soonest expiry: a label per certificate would
+		// change with the number of CA certificates and break the graphs keyed on it.
 		th := r.Facts.Thresholds
-		seen := map[string]int{}
+		var roles []string
+		soonest := map[string]int{}
 		for _, c := range CertLives(r.Facts) {
-			label := c.Role + "_cert_days"
-			if seen[c.Role]++; seen[c.Role] > 1 {
-				label = fmt.Sprintf("%s%d_cert_days", c.Role, seen[c.Role])
+			if d, ok := soonest[c.Role]; !ok || c.DaysLeft < d {
+				if !ok {
+					roles = append(roles, c.Role)
+				}
+				soonest[c.Role] = c.DaysLeft
 			}
-			perf = append(perf, fmt.Sprintf("%s=%d;%d:;%d:;;", label, c.DaysLeft, th.WarnDays, th.CritDays))
+		}
+		for _, role := range roles {
+			perf = append(perf, fmt.Sprintf("%s_cert_days=%d;%d:;%d:;;", role, soonest[role], th.WarnDays, th.CritDays))
 		}
 	}
 	// '|' separates perfdata in the plugin protocol, so it must not appear in the text, and

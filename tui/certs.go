@@ -280,17 +280,6 @@ func (m Model) lifeProblem(c *x509.Certificate) (certProblem, bool) {
 	return certProblem{sev, text}, true
 }
 
-// agoText formats a duration as days, or hours and minutes under two days.
-func agoText(d time.Duration) string {
-	if d >= 48*time.Hour {
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
-	}
-	if d >= time.Hour {
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dm", int(math.Ceil(d.Minutes())))
-}
-
 // certLines renders the three sections as trees.
 func (m Model) certLines(w int) []string {
 	var out []string
@@ -391,13 +380,11 @@ func (m Model) lifeBar(c *x509.Certificate) string {
 	}
 	switch {
 	case now.After(c.NotAfter):
-		text = "expired " + agoText(now.Sub(c.NotAfter)) + " ago"
+		text = "expired " + diagnostics.HumanDuration(now.Sub(c.NotAfter)) + " ago"
 	case now.Before(c.NotBefore):
 		text = "not valid yet"
-	case days == 1:
-		text = "1 day left"
 	default:
-		text = fmt.Sprintf("%d days left", days)
+		text = diagnostics.Plural(days, "day") + " left"
 	}
 	bar := "[" + strings.Repeat(m.g.barFull, full) + strings.Repeat(m.g.barEmpty, width-full) + "]"
 	return m.styles.severity(sev).Render(bar + " " + text)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
@@ -91,6 +92,15 @@ func LogFileSource(path string, loc *time.Location) LogSource {
 	})
 }
 
+// NoticeLogLine is the Logs screen's line for a followed file that was rotated, truncated
+// or removed, noticed at now.
+func NoticeLogLine(l logparse.Line, now time.Time) LogLine {
+	path := safetext.EscapeLine(l.Path)
+	return LogLine{Time: now, Source: path, Level: "notice", Notice: string(l.Notice),
+		Text:    fmt.Sprintf("%s %s: %s", path, l.Notice, l.Notice.Describe()),
+		Message: fmt.Sprintf("%s %s: %s", filepath.Base(path), l.Notice, l.Notice.Describe())}
+}
+
 // FollowLogFiles follows files from now on (across rotation, with logparse.Follow) and
 // streams their lines, parsed with each file's type and formats. loc is the zone of
 // NGINX's zone-less times (nil: local).
@@ -105,8 +115,12 @@ func FollowLogFiles(files []logparse.File, loc *time.Location) LogSource {
 				errs = append(errs, fmt.Errorf("follow %s: %w", fl.Path, fl.Err))
 				continue
 			}
+			ln := ParseLogLine(fl.Parser, fl.Path, fl.Text)
+			if fl.Notice != "" {
+				ln = NoticeLogLine(fl.Line, time.Now())
+			}
 			select {
-			case out <- ParseLogLine(fl.Parser, fl.Path, fl.Text):
+			case out <- ln:
 			case <-ctx.Done():
 				return nil
 			}

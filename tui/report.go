@@ -110,8 +110,8 @@ func (m Model) markdownReport() string {
 	if now := m.clock(); !now.IsZero() {
 		p("Checked %s. ", now.UTC().Format("2006-01-02 15:04:05 UTC"))
 	}
-	p("**%s**: %d failed, %d warnings, %d passed, %d skipped.\n\n", status, n[diagnostics.SeverityFail],
-		n[diagnostics.SeverityWarn], n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip])
+	p("**%s**: %d failed, %s, %d passed, %d skipped.\n\n", status, n[diagnostics.SeverityFail],
+		diagnostics.Plural(n[diagnostics.SeverityWarn], "warning"), n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip])
 
 	p("## Host\n\n")
 	for _, l := range m.hostLines(1 << 20) {

@@ -48,7 +48,7 @@ func (m *meshFlags) checkFlags() checkFlags {
 	return c
 }
 
-func newMeshCommand(ctx context.Context, env environ, stdout io.Writer) *cobra.Command {
+func newMeshCommand(ctx context.Context, env environ, stdout, stderr io.Writer) *cobra.Command {
 	var m meshFlags
 	cmd := &cobra.Command{
 		Use:   "mesh [--upstream-ca-conf FILE] [--mesh-config FILE|-] [--values FILE] [-f MANIFEST]...",
@@ -76,10 +76,10 @@ once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 				m.inputs.Stdin = cmd.InOrStdin()
 			}
 			engine := meshEngine(m.inputs, flags.thresholds())
-			if wantTUI(flags, stdout) {
+			if wantTUI(flags, env, stdout, stderr) {
 				text := textOptions(stdout, env, m.verbose)
-				return tui.Run(ctx, tui.Options{Engine: engine, Title: "NGINX Service Mesh", Output: stdout,
-					NoColor: !text.Color, ASCII: text.ASCII})
+				return assistantExit(tui.Run(ctx, tui.Options{Engine: engine, Title: "NGINX Service Mesh",
+					Output: unwrapWriter(stdout), NoColor: !text.Color, ASCII: text.ASCII}))
 			}
 			return runCheck(ctx, engine, flags, env, stdout)
 		},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/charmbracelet/x/term"
@@ -25,6 +26,8 @@ const (
 	exitFailure  = 2
 	exitCannot   = 3 // could not run: bad flags, unwritable output, internal error
 	exitInterrup = 130
+	// exitBrokenPipe is 128+SIGPIPE, what a shell reports for a writer whose reader left.
+	exitBrokenPipe = 128 + int(syscall.SIGPIPE)
 )
 
 // version, commit and date are set by the release build (-ldflags -X).
@@ -140,6 +143,8 @@ func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdou
 	err := root.ExecuteContext(ctx)
 	var code exitError
 	switch {
+	case errors.Is(out.err, syscall.EPIPE) || errors.Is(err, syscall.EPIPE):
+		return exitBrokenPipe // the reader left (`| head`): nobody to tell
 	case out.err != nil && (err == nil || errors.As(err, &code) && int(code) < exitCannot):
 		// Output that did not arrive (a full disk, a closed pipe) is a run that failed,
 		// whatever printed it: version, --help, explain --list, demo --list, a report.
@@ -201,7 +206,7 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 			if err := flags.validate(); err != nil {
 				return err
 			}
-			if wantTUI(flags, stdout) {
+			if wantTUI(flags, env, stdout, stderr) {
 				return runTUI(ctx, flags, tf, env, stdout)
 			}
 			return runCheck(ctx, flags.engine(env), flags, env, stdout)
@@ -211,7 +216,7 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 	flags.register(root)
 	tf.register(root)
 	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout),
-		newLogsCommand(ctx, env, stdout, stderr), newMeshCommand(ctx, env, stdout))
+		newLogsCommand(ctx, env, stdout, stderr), newMeshCommand(ctx, env, stdout, stderr))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }
