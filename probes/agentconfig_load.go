@@ -576,12 +576,40 @@ type yamlDoc struct {
 // parseAgentYAML parses data, refusing inputs past the size limits. The error carries the
 // library's message and the position it points at.
 func parseAgentYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) {
+	f, cerr := parseLimitedYAML(path, data)
+	if cerr != nil {
+		return nil, cerr
+	}
+	doc = &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
+	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
+		return doc, nil
+	}
+	doc.collectAnchors(f.Docs[0].Body)
+	body := doc.resolve(f.Docs[0].Body)
+	switch body.(type) {
+	case nil, *ast.NullNode:
+		return doc, nil
+	case *ast.MappingNode, *ast.MappingValueNode:
+		doc.root = body
+		return doc, nil
+	}
+	e := &yaml.UnexpectedNodeTypeError{Actual: body.Type(), Expected: ast.MappingType, Token: body.GetToken()}
+	return nil, tokenError(path, e.GetToken(), e.GetMessage())
+}
+
+// parseLimitedYAML parses every document of data, refusing inputs past the size limits
+// (a YAML bomb, a megabyte of keys). The error carries the library's message and the
+// position it points at. Every YAML reader of the tool parses through it.
+func parseLimitedYAML(path string, data []byte) (f *ast.File, cerr *ConfigError) {
 	defer func() {
 		// The parser is third-party code fed untrusted input: a panic is a decode error.
 		if r := recover(); r != nil {
-			doc, cerr = nil, &ConfigError{Path: path, Message: fmt.Sprintf("YAML parser failed: %v", r)}
+			f, cerr = nil, &ConfigError{Path: path, Message: fmt.Sprintf("YAML parser failed: %v", r)}
 		}
 	}()
+	if len(data) > maxAgentConfigBytes {
+		return nil, tooLarge(path, len(data))
+	}
 	if line := contentLineOver(data, maxAgentConfigTokens); line > 0 {
 		// Every such line holds a token; refusing here spares lexing a megabyte (0.8 s).
 		return nil, &ConfigError{Path: path, Line: line, Column: 1,
@@ -602,21 +630,7 @@ func parseAgentYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) 
 		}
 		return nil, &ConfigError{Path: path, Message: err.Error()}
 	}
-	doc = &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
-	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
-		return doc, nil
-	}
-	doc.collectAnchors(f.Docs[0].Body)
-	body := doc.resolve(f.Docs[0].Body)
-	switch body.(type) {
-	case nil, *ast.NullNode:
-		return doc, nil
-	case *ast.MappingNode, *ast.MappingValueNode:
-		doc.root = body
-		return doc, nil
-	}
-	e := &yaml.UnexpectedNodeTypeError{Actual: body.Type(), Expected: ast.MappingType, Token: body.GetToken()}
-	return nil, tokenError(path, e.GetToken(), e.GetMessage())
+	return f, nil
 }
 
 func tokenError(path string, tk *token.Token, msg string) *ConfigError {
