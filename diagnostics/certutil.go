@@ -252,11 +252,20 @@ func CertWeaknesses(c *x509.Certificate) []string {
 	if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
 		out = append(out, fmt.Sprintf("%s has a %d-bit RSA key (2048 is the minimum)", certName(c), k.N.BitLen()))
 	}
-	switch c.SignatureAlgorithm {
-	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+	if weakSignature(c) {
 		out = append(out, fmt.Sprintf("%s is signed with %s", certName(c), c.SignatureAlgorithm))
 	}
 	return out
+}
+
+// weakSignature reports a SHA-1 or MD5 signature, which OpenSSL rejects and Go's verifier
+// does not check at all.
+func weakSignature(c *x509.Certificate) bool {
+	switch c.SignatureAlgorithm {
+	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+		return true
+	}
+	return false
 }
 
 // timeLayout is how the checks print instants: UTC, to the second.
@@ -285,11 +294,7 @@ func lifeOf(c *x509.Certificate, now time.Time) lifeState {
 
 // leftText says how long c has left in words a human reads at a glance.
 func leftText(c *x509.Certificate, now time.Time) string {
-	left := c.NotAfter.Sub(now)
-	if left < 48*time.Hour {
-		return fmt.Sprintf("%s left", left.Round(time.Minute))
-	}
-	return fmt.Sprintf("%d days left", DaysLeft(c, now))
+	return HumanDuration(c.NotAfter.Sub(now)) + " left"
 }
 
 // expiry judges how close c is to expiring. A certificate whose whole lifetime is no longer
@@ -332,9 +337,9 @@ func expiry(c *x509.Certificate, now time.Time, th Thresholds) (Severity, string
 func CertExpiry(c *x509.Certificate, now time.Time, th Thresholds) (Severity, string) {
 	switch lifeOf(c, now) {
 	case lifeExpired:
-		return SeverityFail, fmt.Sprintf("expired %s (%s ago)", stamp(c.NotAfter), now.Sub(c.NotAfter).Round(time.Minute))
+		return SeverityFail, fmt.Sprintf("expired %s (%s ago)", stamp(c.NotAfter), HumanDuration(now.Sub(c.NotAfter)))
 	case lifeNotYet:
-		return SeverityFail, fmt.Sprintf("not valid until %s (in %s)", stamp(c.NotBefore), c.NotBefore.Sub(now).Round(time.Minute))
+		return SeverityFail, fmt.Sprintf("not valid until %s (in %s)", stamp(c.NotBefore), HumanDuration(c.NotBefore.Sub(now)))
 	}
 	return expiry(c, now, th)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 )
 
 // Limits on the configuration files read, so that a huge file or a YAML bomb gives a
@@ -337,6 +339,10 @@ func (l *agentLoader) set(f agentField, v string, src Source) {
 	case fieldToken:
 		l.tokenSet = v != ""
 	case fieldServer:
+		if s := newSetting(v, src); s.Secret != "" {
+			l.vals[fieldHost], l.vals[fieldPort] = s, s
+			return
+		}
 		host, port, err := net.SplitHostPort(v)
 		if err != nil {
 			host, port = v, ""
@@ -346,7 +352,7 @@ func (l *agentLoader) set(f agentField, v string, src Source) {
 	case fieldTLSEnable, fieldSkipVerify:
 		l.vals[f] = Setting{Value: strconv.FormatBool(agentBool(v)), Source: src}
 	default:
-		l.vals[f] = Setting{Value: v, Source: src}
+		l.vals[f] = newSetting(v, src)
 	}
 }
 
@@ -419,7 +425,7 @@ func (l *agentLoader) anyEnv(keys []agentKey, deprecated bool) bool {
 func (l *agentLoader) resolvePaths() {
 	for _, f := range []agentField{fieldCert, fieldKey, fieldCA} {
 		s := &l.vals[f]
-		if s.Value != "" && !filepath.IsAbs(s.Value) {
+		if s.Value != "" && s.Secret == "" && !filepath.IsAbs(s.Value) {
 			s.Written = s.Value
 			s.Value = filepath.Join(l.o.WorkDir, s.Value)
 			l.relative = true
@@ -481,7 +487,9 @@ func fileExists(path string) bool {
 func (l *agentLoader) applyFlags() {
 	ov := l.o.Overrides
 	flag := func(name string) Source { return Source{Kind: SourceFlag, Name: name} }
-	if ov.Server != "" {
+	if s := newSetting(ov.Server, flag("--server")); s.Secret != "" {
+		l.vals[fieldHost], l.vals[fieldPort] = s, s
+	} else if ov.Server != "" {
 		host, port, err := net.SplitHostPort(ov.Server)
 		if err != nil {
 			host, port = ov.Server, ""
@@ -499,7 +507,7 @@ func (l *agentLoader) applyFlags() {
 		{ov.CA, "--ca", fieldCA},
 	} {
 		if f.v != "" {
-			l.vals[f.field] = Setting{Value: f.v, Source: flag(f.name)}
+			l.vals[f.field] = newSetting(f.v, flag(f.name))
 		}
 	}
 	if l.cfg.Format == FormatUnknown && ov != (AgentOverrides{}) {
@@ -590,17 +598,7 @@ func parseEnv(env []string) map[string]string {
 // readConfigFile reads a regular file, at most one byte over the size limit, so that
 // /dev/zero, a FIFO or a multi-gigabyte file neither hangs nor fills memory.
 func readConfigFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
-	}
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -641,12 +639,40 @@ type yamlDoc struct {
 // parseAgentYAML parses data, refusing inputs past the size limits. The error carries the
 // library's message and the position it points at.
 func parseAgentYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) {
+	f, cerr := parseLimitedYAML(path, data)
+	if cerr != nil {
+		return nil, cerr
+	}
+	doc = &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
+	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
+		return doc, nil
+	}
+	doc.collectAnchors(f.Docs[0].Body)
+	body := doc.resolve(f.Docs[0].Body)
+	switch body.(type) {
+	case nil, *ast.NullNode:
+		return doc, nil
+	case *ast.MappingNode, *ast.MappingValueNode:
+		doc.root = body
+		return doc, nil
+	}
+	e := &yaml.UnexpectedNodeTypeError{Actual: body.Type(), Expected: ast.MappingType, Token: body.GetToken()}
+	return nil, tokenError(path, e.GetToken(), e.GetMessage())
+}
+
+// parseLimitedYAML parses every document of data, refusing inputs past the size limits
+// (a YAML bomb, a megabyte of keys). The error carries the library's message and the
+// position it points at. Every YAML reader of the tool parses through it.
+func parseLimitedYAML(path string, data []byte) (f *ast.File, cerr *ConfigError) {
 	defer func() {
 		// The parser is third-party code fed untrusted input: a panic is a decode error.
 		if r := recover(); r != nil {
-			doc, cerr = nil, &ConfigError{Path: path, Message: fmt.Sprintf("YAML parser failed: %v", r)}
+			f, cerr = nil, &ConfigError{Path: path, Message: fmt.Sprintf("YAML parser failed: %v", r)}
 		}
 	}()
+	if len(data) > maxAgentConfigBytes {
+		return nil, tooLarge(path, len(data))
+	}
 	if line := contentLineOver(data, maxAgentConfigTokens); line > 0 {
 		// Every such line holds a token; refusing here spares lexing a megabyte (0.8 s).
 		return nil, &ConfigError{Path: path, Line: line, Column: 1,
@@ -667,21 +693,7 @@ func parseAgentYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) 
 		}
 		return nil, &ConfigError{Path: path, Message: err.Error()}
 	}
-	doc = &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
-	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
-		return doc, nil
-	}
-	doc.collectAnchors(f.Docs[0].Body)
-	body := doc.resolve(f.Docs[0].Body)
-	switch body.(type) {
-	case nil, *ast.NullNode:
-		return doc, nil
-	case *ast.MappingNode, *ast.MappingValueNode:
-		doc.root = body
-		return doc, nil
-	}
-	e := &yaml.UnexpectedNodeTypeError{Actual: body.Type(), Expected: ast.MappingType, Token: body.GetToken()}
-	return nil, tokenError(path, e.GetToken(), e.GetMessage())
+	return f, nil
 }
 
 func tokenError(path string, tk *token.Token, msg string) *ConfigError {
