@@ -144,3 +144,24 @@ func TestRelativePathAssumed(t *testing.T) {
 		t.Errorf("key assumed %+v", b)
 	}
 }
+
+// FuzzUnitWorkDir: any unit file gives an absolute directory or none, never a panic.
+func FuzzUnitWorkDir(f *testing.F) {
+	f.Add("[Service]\nWorkingDirectory=/var/lib/nginx-agent\n")
+	f.Add("[Service]\nWorkingDirectory=-~\nWorkingDirectory=\n")
+	f.Add("[Unit]\nWorkingDirectory=/x\n[Service]\nWorkingDirectory=relative\n")
+	f.Fuzz(func(t *testing.T, unit string) {
+		p := filepath.Join(t.TempDir(), "nginx-agent.service")
+		if err := os.WriteFile(p, []byte(unit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := unitWorkDir([]string{p}); ok && (!filepath.IsAbs(d.Dir) || d.Why == "") {
+			t.Errorf("unit %q gave %+v", unit, d)
+		}
+		args := [][]byte{[]byte("nginx-agent")}
+		for _, a := range strings.Fields(unit) {
+			args = append(args, []byte(a))
+		}
+		_ = readsConfig(args, unit)
+	})
+}
