@@ -225,7 +225,7 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 	flags.register(root)
 	tf.register(root)
 	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout),
-		newLogsCommand(ctx, env, stdout, stderr), newGenCommand(stdout))
+		newLogsCommand(ctx, env, stdout, stderr), newMeshCommand(ctx, env, stdout, stderr), newGenCommand(stdout))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }
@@ -270,7 +270,7 @@ func markdownOptions(flags checkFlags, env environ, title string) diagnostics.Ma
 	host, _ := os.Hostname()
 	return diagnostics.MarkdownOptions{
 		Title: title, Version: versionString(), Args: env.args, Hostname: host,
-		Catalog: diagnostics.DefaultCatalog(), Redact: flags.redact,
+		Catalog: append(diagnostics.DefaultCatalog(), diagnostics.MeshCatalog()...), Redact: flags.redact,
 	}
 }
 
