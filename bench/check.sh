@@ -5,7 +5,7 @@
 # It makes a PKI with openssl the way the NGINX docs' make_certs.sh does (root →
 # intermediate → server; agent from the root), starts a real nginx on 127.0.0.1 with
 # `ssl_verify_client on`, HTTP/2 and the agent's gRPC locations proxied to an in-process
-# gRPC backend (bench/labup, built on probes/nginxlab), then alternates N runs of each
+# gRPC backend (bench/labup, built on internal/nginxtest), then alternates N runs of each
 # command and prints the medians and their ratio. Target: ours ≤ 1.5× openssl.
 #
 # Everything lives in a temp dir and on loopback; everything started is stopped on exit.

@@ -2,7 +2,7 @@
 # the way the NGINX docs' make_certs.sh does (root → intermediate → server; agent from the
 # root), and a healthy mTLS management-plane endpoint on 127.0.0.1: a real nginx with
 # `ssl_verify_client on`, HTTP/2 and the agent's gRPC locations proxied to an in-process
-# gRPC backend (bench/labup, built on probes/nginxlab).
+# gRPC backend (bench/labup, built on internal/nginxtest).
 #
 # The caller sets WORK (a temp dir it removes) and NAME (the server name), and stops
 # LAB_PID on exit.

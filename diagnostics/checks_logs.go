@@ -362,7 +362,7 @@ func evalLogsRead(f *Facts) Result {
 			skipped = append(skipped, fr)
 		}
 	}
-	// A file the user named with --logs (collect.OriginFlag) leads: it is the one they
+	// A file the user named with --logs (gather.OriginFlag) leads: it is the one they
 	// asked about, and the summary is all the text report shows of an info or skip.
 	sort.SliceStable(skipped, func(i, j int) bool { return skipped[i].Origin == "--logs" && skipped[j].Origin != "--logs" })
 	why := ""

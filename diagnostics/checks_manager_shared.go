@@ -7,9 +7,9 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
-	"github.com/mtls-doctor/mtls-doctor/probes/osslverify"
 )
 
 // Several findings mean the same thing seen from either end: "client-auth-not-required" is
@@ -264,8 +264,8 @@ func chainIssuers(chain []*x509.Certificate) string {
 }
 
 // trustCodes are the results that mean "the chain reaches no trusted CA".
-var trustCodes = map[int]bool{osslverify.UnableToGetIssuer: true, osslverify.DepthZeroSelfSigned: true, osslverify.SelfSignedInChain: true,
-	osslverify.UnableToGetIssuerLocally: true, osslverify.UnableToVerifyLeafSig: true}
+var trustCodes = map[int]bool{opensslverdict.UnableToGetIssuer: true, opensslverdict.DepthZeroSelfSigned: true, opensslverdict.SelfSignedInChain: true,
+	opensslverdict.UnableToGetIssuerLocally: true, opensslverdict.UnableToVerifyLeafSig: true}
 
 func mgrUnknownCA(f *Facts) Result {
 	return perServerVerdict(f, Skip("skipped: NGINX asks for no client certificate (see client-auth-not-required)"), func(s *probes.NginxServer, v nginxVerdict, chain []*x509.Certificate, path string) Result {
@@ -396,7 +396,7 @@ func neededDepth(f *Facts, s *probes.NginxServer, chain []*x509.Certificate) int
 	}
 	for d := 0; d <= 10; d++ {
 		v := predictAtDepth(f, s, chain, d)
-		if !v.Verify.Has(osslverify.ChainTooLong) && len(v.Verify.Errors) == len(best.Verify.Errors) {
+		if !v.Verify.Has(opensslverdict.ChainTooLong) && len(v.Verify.Errors) == len(best.Verify.Errors) {
 			return d
 		}
 	}
@@ -434,7 +434,7 @@ func mgrRevoked(f *Facts) Result {
 		}
 		v := predictFor(f, s, chain)
 		for _, e := range v.Verify.Errors {
-			if e.Code == osslverify.CertRevoked {
+			if e.Code == opensslverdict.CertRevoked {
 				return Fail("%s (serial %X) is revoked by the CRL from %s in %s: NGINX logs \"(23:certificate revoked)\"",
 					certName(e.Cert), e.Cert.SerialNumber, dn(e.Cert.RawIssuer), c.Path).
 					With(append([]Evidence{directiveNote(s.SSL.CRL.Directive, "ssl_crl")}, verdictEvidence(s, v, path)...)...)
@@ -514,20 +514,20 @@ func fixMgrRejected(f *Facts) []Step {
 		return []Step{st}
 	}
 	switch code {
-	case osslverify.CertHasExpired, osslverify.CertNotYetValid:
+	case opensslverdict.CertHasExpired, opensslverdict.CertNotYetValid:
 		return reissue("Renew the agent certificate", "NGINX checks every certificate's dates at each connection.")
-	case osslverify.InvalidPurpose, osslverify.EEKeyTooSmall, osslverify.CAMDTooWeak:
+	case opensslverdict.InvalidPurpose, opensslverdict.EEKeyTooSmall, opensslverdict.CAMDTooWeak:
 		return reissue("Reissue the agent certificate for TLS clients",
 			"NGINX checks the sslclient purpose (extendedKeyUsage clientAuth, keyUsage digitalSignature) and OpenSSL's security level (RSA 2048, no SHA-1).")
-	case osslverify.ChainTooLong:
+	case opensslverdict.ChainTooLong:
 		return fixMgrVerifyDepth(f)
-	case osslverify.CertRevoked:
+	case opensslverdict.CertRevoked:
 		return fixRevoked(f)
-	case osslverify.UnableToGetCRL:
+	case opensslverdict.UnableToGetCRL:
 		return fixCRLMissing(f)
-	case osslverify.CRLHasExpired, osslverify.CRLNotYetValid:
+	case opensslverdict.CRLHasExpired, opensslverdict.CRLNotYetValid:
 		return fixCRLExpired(f)
-	case osslverify.UnableToGetIssuerLocally, osslverify.UnableToGetIssuer, osslverify.UnableToVerifyLeafSig, osslverify.DepthZeroSelfSigned, osslverify.SelfSignedInChain:
+	case opensslverdict.UnableToGetIssuerLocally, opensslverdict.UnableToGetIssuer, opensslverdict.UnableToVerifyLeafSig, opensslverdict.DepthZeroSelfSigned, opensslverdict.SelfSignedInChain:
 		if worstServer(f, mgrVerifyDepth) != nil {
 			return fixMgrVerifyDepth(f)
 		}

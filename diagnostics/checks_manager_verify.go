@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/osslverify"
+	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 )
 
 // This file predicts NGINX's verdict on an agent certificate offline: which chain Go sends,
-// what OpenSSL makes of it (probes/osslverify, X509_verify_cert as NGINX calls it for
+// what OpenSSL makes of it (internal/opensslverdict, X509_verify_cert as NGINX calls it for
 // ssl_verify_client), and the line NGINX logs. The scenario tests compare it with what a
 // real NGINX logs.
 
@@ -38,7 +38,7 @@ type nginxVerdict struct {
 	// Sent is false when Go withholds the agent's chain because it reaches none of them.
 	Sent bool
 	// Verify is OpenSSL's result on the sent chain (zero when nothing was verified).
-	Verify osslverify.Result
+	Verify opensslverdict.Result
 	// Outcome is NGINX's answer.
 	Outcome nginxOutcome
 }
@@ -82,7 +82,7 @@ func predictNginx(chain []*x509.Certificate, mode string, store []*x509.Certific
 		}
 		return v
 	}
-	v.Verify = osslverify.Verify{Sent: chain, Trusted: store, CRLCheck: crlCheck, CRLs: crls, Depth: depth, Now: now}.Run()
+	v.Verify = opensslverdict.Verify{Sent: chain, Trusted: store, CRLCheck: crlCheck, CRLs: crls, Depth: depth, Now: now}.Run()
 	if e, failed := v.Verify.Last(); failed && !(mode == "optional_no_ca" && optionalNoCAErrors[e.Code]) {
 		v.Outcome = outcomeVerifyError
 	}

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // verifyCase is one client chain against one NGINX server configuration.
@@ -228,7 +228,7 @@ var (
 // makes one request, and the line NGINX logs (or its silence and $ssl_client_verify) must
 // be the prediction.
 func TestPredictionMatchesNginx(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	now := time.Now()
 	w := newVerifyWorld(t, now)
 	cases := verifyCases(t, w)
@@ -252,8 +252,8 @@ func TestPredictionMatchesNginx(t *testing.T) {
 	var conf strings.Builder
 	ports := make([]int, len(cases))
 	for i, c := range cases {
-		ports[i] = nginxlab.FreePort(t)
-		s := nginxlab.Server{Port: ports[i], SSL: true, ServerName: fmt.Sprintf("case%d", i), Cert: certPath, Key: keyPath,
+		ports[i] = nginxtest.FreePort(t)
+		s := nginxtest.Server{Port: ports[i], SSL: true, ServerName: fmt.Sprintf("case%d", i), Cert: certPath, Key: keyPath,
 			VerifyClient: c.mode, VerifyDepth: c.depth}
 		if s.VerifyClient == "" {
 			s.VerifyClient = "on"
@@ -278,7 +278,7 @@ func TestPredictionMatchesNginx(t *testing.T) {
 		s.Extra = extra
 		conf.WriteString(s.Block())
 	}
-	inst := nginxlab.Start(t, dir, nginxlab.Config{Dir: dir, ServerBlock: conf.String()}.String())
+	inst := nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: conf.String()}.String())
 
 	for i, c := range cases {
 		chain := tls.Certificate{PrivateKey: c.sent[0].Key}

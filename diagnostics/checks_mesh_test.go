@@ -14,16 +14,16 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/mesh"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // meshNow pins the clock of the mesh corpus.
 var meshNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // meshLab writes a mesh case's files into a temporary directory: CA material made with
-// probes/pki at test time, and the YAML/JSON inputs.
+// internal/pki at test time, and the YAML/JSON inputs.
 type meshLab struct {
 	t    *testing.T
 	dir  string

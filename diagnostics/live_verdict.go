@@ -5,9 +5,9 @@ import (
 	"net"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
-	"github.com/mtls-doctor/mtls-doctor/probes/osslverify"
 )
 
 // NGINX knows why it rejects an agent certificate and logs it as OpenSSL's verify result,
@@ -120,24 +120,24 @@ func predictedVerdict(f *Facts) (liveVerdict, bool) {
 // logs 20 for that), or the CA is not NGINX's.
 func verifyFinding(f *Facts, code int) string {
 	switch code {
-	case osslverify.CertNotYetValid:
+	case opensslverdict.CertNotYetValid:
 		return "agent-cert-not-yet-valid"
-	case osslverify.CertHasExpired:
+	case opensslverdict.CertHasExpired:
 		return "agent-cert-expired"
-	case osslverify.CertRevoked:
+	case opensslverdict.CertRevoked:
 		return "agent-cert-revoked"
-	case osslverify.InvalidPurpose:
+	case opensslverdict.InvalidPurpose:
 		return "agent-cert-wrong-purpose"
-	case osslverify.EEKeyTooSmall, osslverify.CAKeyTooSmall, osslverify.CAMDTooWeak:
+	case opensslverdict.EEKeyTooSmall, opensslverdict.CAKeyTooSmall, opensslverdict.CAMDTooWeak:
 		return "agent-cert-weak-key"
-	case osslverify.CRLHasExpired, osslverify.CRLNotYetValid:
+	case opensslverdict.CRLHasExpired, opensslverdict.CRLNotYetValid:
 		return "crl-expired"
-	case osslverify.UnableToGetCRL:
+	case opensslverdict.UnableToGetCRL:
 		return "crl-missing"
-	case osslverify.ChainTooLong:
+	case opensslverdict.ChainTooLong:
 		return "client-verify-depth"
-	case osslverify.UnableToGetIssuerLocally, osslverify.UnableToGetIssuer, osslverify.UnableToVerifyLeafSig,
-		osslverify.DepthZeroSelfSigned, osslverify.SelfSignedInChain:
+	case opensslverdict.UnableToGetIssuerLocally, opensslverdict.UnableToGetIssuer, opensslverdict.UnableToVerifyLeafSig,
+		opensslverdict.DepthZeroSelfSigned, opensslverdict.SelfSignedInChain:
 		g := chainFacts(f)
 		if g != nil && agentLeaf(g) != nil && !selfSigned(agentLeaf(g)) {
 			st := agentChainOf(g)
@@ -198,7 +198,7 @@ func liveVerdictCheck(ch Check) Check {
 
 // verdictText says what NGINX said, and where it was learnt.
 func verdictText(v liveVerdict) string {
-	text := osslverify.Error{Code: v.Code}.Text()
+	text := opensslverdict.Error{Code: v.Code}.Text()
 	if v.Logged {
 		return fmt.Sprintf("it logged (%d:%s) for mtls-doctor's request", v.Code, text)
 	}

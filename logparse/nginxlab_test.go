@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // The test imports probes only in tests: logparse itself imports nothing of ours.
@@ -35,7 +35,7 @@ func issue(t *testing.T, parent *pki.Cert, spec pki.Spec) *pki.Cert {
 // would (Go crypto/tls, ALPN h2, a gRPC POST) once with an expired client certificate and
 // once with none, and classifies the lines NGINX wrote to its error and access logs.
 func TestRealNginxLines(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	dir := t.TempDir()
 	root := issue(t, nil, pki.Spec{CommonName: "nms-ca", IsCA: true})
 	server := issue(t, root, pki.Spec{CommonName: "nim.test.local", DNSNames: []string{"nim.test.local"},
@@ -49,16 +49,16 @@ func TestRealNginxLines(t *testing.T) {
 		}
 	}
 
-	backend := nginxlab.StartBackend(t)
-	srv := nginxlab.Server{Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: "nim.test.local",
+	backend := nginxtest.StartBackend(t)
+	srv := nginxtest.Server{Port: nginxtest.FreePort(t), SSL: true, HTTP2: true, ServerName: "nim.test.local",
 		Cert: filepath.Join(dir, "server.crt"), Key: filepath.Join(dir, "server.key"),
 		ClientCA: filepath.Join(dir, "ca.pem"), VerifyClient: "on", Backend: backend.Addr()}
 	labDir := filepath.Join(dir, "lab")
 	if err := os.Mkdir(labDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	conf := nginxlab.Config{Dir: labDir, ServerBlock: srv.Block()}.String()
-	inst := nginxlab.Start(t, labDir, conf)
+	conf := nginxtest.Config{Dir: labDir, ServerBlock: srv.Block()}.String()
+	inst := nginxtest.Start(t, labDir, conf)
 
 	pool := x509.NewCertPool()
 	pool.AddCert(root.Cert)

@@ -155,7 +155,7 @@ func TestParseAccessFormats(t *testing.T) {
 }
 
 func TestCompileFormat(t *testing.T) {
-	// The nginxlab format, with the verify variables.
+	// The nginxtest format, with the verify variables.
 	lab, err := CompileFormat("lab", `$remote_addr [$time_local] "$request" $status $body_bytes_sent `+
 		`host="$host" ssl=$ssl_protocol/$ssl_cipher verify=$ssl_client_verify dn="$ssl_client_s_dn"`, "")
 	if err != nil {

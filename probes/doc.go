@@ -6,6 +6,7 @@
 // network operation has a deadline. Private key material is parsed only to learn its public
 // half and is never kept, printed or returned.
 //
-// probes imports nothing else of this module; its subpackages (nginxconf, pki, osslverify, lab, collect)
-// are documented separately.
+// probes imports nothing else of this module but its internal leaves; its subpackages
+// (nginxconf, mesh) are documented separately. internal/gather composes the probes into
+// the facts the diagnostics engine judges.
 package probes

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 const (
@@ -555,7 +555,7 @@ func TestProbeEndpointPlainText(t *testing.T) {
 // good, a foreign and an expired certificate, without one, on a listener without http2 and
 // on a plaintext one.
 func TestProbeEndpointNginx(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	p := newLabPKI(t)
 	dir := t.TempDir()
 	write := func(name string, data []byte) string { return tpWrite(t, filepath.Join(dir, name), data, 0o600) }
@@ -563,13 +563,13 @@ func TestProbeEndpointNginx(t *testing.T) {
 	srvKey := write("server.key", tpKeyPEM(t, p.server, pki.PKCS8))
 	ca := write("ca.pem", pki.CertsPEM(p.root))
 
-	backend := nginxlab.StartBackend(t)
-	mtls := nginxlab.Server{Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
+	backend := nginxtest.StartBackend(t)
+	mtls := nginxtest.Server{Port: nginxtest.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
 		Cert: srvCert, Key: srvKey, ClientCA: ca, VerifyClient: "on", Backend: backend.Addr()}
 	noH2 := mtls
-	noH2.Port, noH2.HTTP2 = nginxlab.FreePort(t), false
-	plain := nginxlab.Server{Port: nginxlab.FreePort(t), HTTP2: true, ServerName: labName, Backend: backend.Addr()}
-	inst := nginxlab.Start(t, dir, nginxlab.Config{Dir: dir, ServerBlock: mtls.Block() + noH2.Block() + plain.Block()}.String())
+	noH2.Port, noH2.HTTP2 = nginxtest.FreePort(t), false
+	plain := nginxtest.Server{Port: nginxtest.FreePort(t), HTTP2: true, ServerName: labName, Backend: backend.Addr()}
+	inst := nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: mtls.Block() + noH2.Block() + plain.Block()}.String())
 	addrs := inst.Addrs()
 
 	probe := func(addr string, cert *pki.Cert) *EndpointReport {
@@ -659,7 +659,7 @@ func TestProbeEndpointNginx(t *testing.T) {
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		r := probe(fmt.Sprintf("127.0.0.1:%d", nginxlab.FreePort(t)), p.agent)
+		r := probe(fmt.Sprintf("127.0.0.1:%d", nginxtest.FreePort(t)), p.agent)
 		if r.TCPError == nil || r.TCPError.Kind != ErrRefused {
 			t.Errorf("TCPError = %+v", r.TCPError)
 		}
@@ -762,16 +762,16 @@ func (d *testDNS) answer(q []byte) []byte {
 // TLS 1.3 with the agent's certificate, the gRPC POST through NGINX to the backend, then
 // the attempt without a certificate) against a real NGINX on loopback.
 func BenchmarkProbeEndpointNginx(b *testing.B) {
-	nginxlab.Require(b)
+	nginxtest.Require(b)
 	p := newLabPKI(b)
 	dir := b.TempDir()
 	write := func(name string, data []byte) string { return tpWrite(b, filepath.Join(dir, name), data, 0o600) }
-	backend := nginxlab.StartBackend(b)
-	srv := nginxlab.Server{Port: nginxlab.FreePort(b), SSL: true, HTTP2: true, ServerName: labName,
+	backend := nginxtest.StartBackend(b)
+	srv := nginxtest.Server{Port: nginxtest.FreePort(b), SSL: true, HTTP2: true, ServerName: labName,
 		Cert:     write("server.crt", pki.CertsPEM(p.server)),
 		Key:      write("server.key", tpKeyPEM(b, p.server, pki.PKCS8)),
 		ClientCA: write("ca.pem", pki.CertsPEM(p.root)), VerifyClient: "on", Backend: backend.Addr()}
-	inst := nginxlab.Start(b, dir, nginxlab.Config{Dir: dir, ServerBlock: srv.Block(), ErrorLogLevel: "error"}.String())
+	inst := nginxtest.Start(b, dir, nginxtest.Config{Dir: dir, ServerBlock: srv.Block(), ErrorLogLevel: "error"}.String())
 	o := EndpointOptions{Address: inst.Addr(), ServerName: labName, Path: commandPath, ClientCert: tlsCert(p.agent), Timeout: probeTimeout}
 	for b.Loop() {
 		r := ProbeEndpoint(context.Background(), o)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // pemCorpus seeds FuzzParsePEMOrDER. Real certificates and keys are added at run time

@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // tpIssue signs spec with parent (nil: self-signed), its validity placed around now.

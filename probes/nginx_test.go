@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // writeTree writes files (relative names) under a temp dir and returns it.

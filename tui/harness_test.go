@@ -16,9 +16,9 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
+	"github.com/mtls-doctor/mtls-doctor/internal/gather"
 	"github.com/mtls-doctor/mtls-doctor/probes"
-	"github.com/mtls-doctor/mtls-doctor/probes/collect"
-	"github.com/mtls-doctor/mtls-doctor/probes/lab"
 )
 
 // testNow pins the clock: the lab's certificates are dated around it and the engine judges
@@ -30,7 +30,7 @@ const labDirPrefix = "/tmp/mtls-tui-"
 
 // testLab is a running demo lab with an engine over the real probes pointed at it.
 type testLab struct {
-	lab    *lab.Lab
+	lab    *demolab.Lab
 	engine *diagnostics.Engine
 	dir    string
 }
@@ -43,7 +43,7 @@ func startLab(t testing.TB, scenario string) *testLab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	l, err := lab.Start(context.Background(), scenario, dir, testNow)
+	l, err := demolab.Start(context.Background(), scenario, dir, testNow)
 	if err != nil {
 		t.Fatalf("start lab %s: %v", scenario, err)
 	}
@@ -53,13 +53,13 @@ func startLab(t testing.TB, scenario string) *testLab {
 	th.MaxSkew = 100000 * time.Hour
 	e := &diagnostics.Engine{
 		Catalog: diagnostics.DefaultCatalog(),
-		Gatherer: collect.New(collect.Options{
+		Gatherer: gather.New(gather.Options{
 			Agent:   probes.AgentConfigOptions{Path: l.AgentConfigPath},
 			Timeout: 5 * time.Second,
 			// As the demo does: the lab's own nginx.conf, no host logs. No nginx binary
 			// either, so `nginx -V` of this host does not reach the goldens.
 			Nginx: probes.NginxOptions{Config: l.NginxConfPath(), NoBinary: true},
-			Logs:  collect.LogOptions{Disabled: true},
+			Logs:  gather.LogOptions{Disabled: true},
 		}),
 		Thresholds: th,
 		Now:        func() time.Time { return testNow },

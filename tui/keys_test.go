@@ -20,8 +20,8 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/gather"
 	"github.com/mtls-doctor/mtls-doctor/probes"
-	"github.com/mtls-doctor/mtls-doctor/probes/collect"
 )
 
 // TestNavigation walks the screens with Tab, Shift+Tab, digits, Enter, Esc and ?.
@@ -163,11 +163,11 @@ func TestEscCancelsBlackHole(t *testing.T) {
 	}()
 	tl := startLab(t, "healthy")
 	e := *tl.engine
-	e.Gatherer = collect.New(collect.Options{
+	e.Gatherer = gather.New(gather.Options{
 		Agent:   probes.AgentConfigOptions{Path: tl.lab.AgentConfigPath, Overrides: probes.AgentOverrides{Server: ln.Addr().String()}},
 		Timeout: time.Minute,
 		Nginx:   probes.NginxOptions{Config: tl.lab.NginxConfPath(), NoBinary: true},
-		Logs:    collect.LogOptions{Disabled: true},
+		Logs:    gather.LogOptions{Disabled: true},
 	})
 	opts := tl.options()
 	opts.Engine = &e

@@ -1,5 +1,5 @@
 // Command labup runs a healthy mTLS management-plane endpoint for bench/check.sh: a real
-// NGINX on 127.0.0.1 (probes/nginxlab) with `ssl_verify_client on`, HTTP/2 and the agent's
+// NGINX on 127.0.0.1 (internal/nginxtest) with `ssl_verify_client on`, HTTP/2 and the agent's
 // gRPC locations proxied to an in-process h2c gRPC backend, plus an Agent v2
 // nginx-agent.conf that points at it.
 //
@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 )
 
 func main() {
@@ -56,7 +56,7 @@ func run() error {
 		return err
 	}
 
-	backend, err := nginxlab.ListenBackend()
+	backend, err := nginxtest.ListenBackend()
 	if err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
@@ -66,12 +66,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv := nginxlab.Server{Port: port, SSL: true, HTTP2: true, ServerName: *serverName,
+	srv := nginxtest.Server{Port: port, SSL: true, HTTP2: true, ServerName: *serverName,
 		Cert: *serverCert, Key: *serverKey, ClientCA: *clientCA, VerifyClient: "on",
 		Backend: backend.Addr()}
-	ctx, cancel := context.WithTimeout(context.Background(), nginxlab.StartTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), nginxtest.StartTimeout)
 	defer cancel()
-	inst, err := nginxlab.Launch(ctx, abs, nginxlab.Config{Dir: abs, ServerBlock: srv.Block()}.String())
+	inst, err := nginxtest.Launch(ctx, abs, nginxtest.Config{Dir: abs, ServerBlock: srv.Block()}.String())
 	if err != nil {
 		return err
 	}

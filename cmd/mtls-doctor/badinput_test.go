@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // runOutput runs mtls-doctor ARGS in-process with env, bounded by a deadline, and returns
@@ -331,7 +331,7 @@ func TestNginxTestOutputIsScrubbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	main := filepath.Join(ngx, "nginx.conf")
-	writeFile(t, main, []byte(nginxlab.Config{Dir: ngx, ServerBlock: l.srv.Block()}.String()), 0o644)
+	writeFile(t, main, []byte(nginxtest.Config{Dir: ngx, ServerBlock: l.srv.Block()}.String()), 0o644)
 	for _, format := range []string{"text", "json", "nagios"} {
 		code, stdout, stderr := runOutput(t, nil, "--check", "-o", format, "--no-logs", "--timeout", "1s",
 			"--agent-config", "/nonexistent/nginx-agent.conf", "--nginx-config", main, "-v")

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
-	demolab "github.com/mtls-doctor/mtls-doctor/probes/lab"
 	"github.com/mtls-doctor/mtls-doctor/tui"
 )
 

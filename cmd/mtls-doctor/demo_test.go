@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
-	demolab "github.com/mtls-doctor/mtls-doctor/probes/lab"
+	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 )
 
 // demoTimeout bounds one demo run: the lab is on loopback, so every step answers at once

@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/gather"
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
-	"github.com/mtls-doctor/mtls-doctor/probes/collect"
 )
 
 // logFlags are the root command's log flags: which logs --check reads, over which window.
@@ -31,7 +31,7 @@ type logFlags struct {
 func (l *logFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringSliceVar(&l.paths, "logs", nil, "also read these log files (NGINX error/access or agent; comma-separated or repeated)")
-	fl.DurationVar(&l.since, "since", collect.DefaultSince, "how far back the NGINX and agent logs are read")
+	fl.DurationVar(&l.since, "since", gather.DefaultSince, "how far back the NGINX and agent logs are read")
 	fl.BoolVar(&l.noLogs, "no-logs", false, "read no logs")
 }
 
@@ -43,8 +43,8 @@ func (l *logFlags) validate() error {
 }
 
 // options are the collector's log options.
-func (l *logFlags) options(env environ) collect.LogOptions {
-	return collect.LogOptions{Paths: l.paths, Since: l.since, Disabled: l.noLogs, DisabledReason: l.offReason, Location: location(env)}
+func (l *logFlags) options(env environ) gather.LogOptions {
+	return gather.LogOptions{Paths: l.paths, Since: l.since, Disabled: l.noLogs, DisabledReason: l.offReason, Location: location(env)}
 }
 
 // location is the zone NGINX wrote its error-log times in: the host's (TZ when set).
@@ -127,7 +127,7 @@ NGINX logs client-certificate rejections at [info]: raise error_log to info to s
 		},
 	}
 	fl := cmd.Flags()
-	fl.DurationVar(&lc.since, "since", collect.DefaultSince, "how far back to read (0 reads the whole files)")
+	fl.DurationVar(&lc.since, "since", gather.DefaultSince, "how far back to read (0 reads the whole files)")
 	fl.StringVarP(&lc.output, "output", "o", "text", "output format: text or json")
 	fl.BoolVarP(&lc.follow, "follow", "f", false, "stream classified events as they are written, until Ctrl+C")
 	fl.StringVar(&lc.agentConfig, "agent-config", "", "agent configuration file whose log.path names the agent's log")
@@ -137,7 +137,7 @@ NGINX logs client-certificate rejections at [info]: raise error_log to info to s
 
 // files are the FILE arguments, or the logs the configurations name.
 func (lc *logsCmd) files(ctx context.Context, env environ, args []string) []logparse.File {
-	c := collect.New(collect.Options{
+	c := gather.New(gather.Options{
 		Agent: probes.AgentConfigOptions{Path: lc.agentConfig, Env: env.vars},
 		Nginx: lc.nginx.options(),
 	})
@@ -147,13 +147,13 @@ func (lc *logsCmd) files(ctx context.Context, env environ, args []string) []logp
 		if lc.nginx.config != "" {
 			_ = c.Gather(ctx, diagnostics.FactNginx, f) // no configuration: the predefined formats
 		}
-		return collect.ExtraLogFiles(f.Nginx, args, "argument")
+		return gather.ExtraLogFiles(f.Nginx, args, "argument")
 	}
 	_ = c.Gather(ctx, diagnostics.FactAgentConfig, f) // none found: the default agent log
 	if f.Nginx == nil {
 		_ = c.Gather(ctx, diagnostics.FactNginx, f)
 	}
-	return collect.LogFiles(f.Agent, f.Nginx, nil, collect.DefaultLogFiles())
+	return gather.LogFiles(f.Agent, f.Nginx, nil, gather.DefaultLogFiles())
 }
 
 func anyRead(rep *logparse.Report) bool {
@@ -254,7 +254,7 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration, width
 	}
 	for _, f := range rep.Files {
 		if f.Skipped != "" {
-			if f.Origin == collect.OriginDefault && strings.HasSuffix(f.Skipped, "does not exist") {
+			if f.Origin == gather.OriginDefault && strings.HasSuffix(f.Skipped, "does not exist") {
 				continue // a default path for software this host does not run
 			}
 			fmt.Fprintf(&b, "  - %s\n", f.Skipped)

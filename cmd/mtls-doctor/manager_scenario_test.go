@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
 )
 
 // The manager-side suite: `mtls-doctor --check -o json --nginx-config PATH --cert AGENT.crt`
@@ -32,12 +32,12 @@ type mgrLab struct {
 	dir                        string
 	root, inter, server, agent *pki.Cert
 	rootPEM, caPEM             string
-	srv                        nginxlab.Server
+	srv                        nginxtest.Server
 	level                      string // error_log level ("" = info)
 	agentCert, agentKey        string
-	backend                    *nginxlab.Backend
+	backend                    *nginxtest.Backend
 	conf, confPath             string
-	nginx                      *nginxlab.Instance
+	nginx                      *nginxtest.Instance
 }
 
 // grpcErrors is the server-level mapping of NGINX's own errors.grpc_conf for 495/496.
@@ -60,9 +60,9 @@ func newMgrLab(t *testing.T) *mgrLab {
 	l.rootPEM = writeCerts(t, l.path("root.pem"), l.root)
 	l.caPEM = writeCerts(t, l.path("ca.pem"), l.inter, l.root)
 	l.useAgent(t, issue(t, l.root, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
-	l.backend = nginxlab.StartBackend(t)
-	l.srv = nginxlab.Server{
-		Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
+	l.backend = nginxtest.StartBackend(t)
+	l.srv = nginxtest.Server{
+		Port: nginxtest.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
 		Cert: writeCerts(t, l.path("server-chain.pem"), l.server, l.inter), Key: writeKey(t, l.path("server.key"), l.server),
 		Protocols: "TLSv1.2 TLSv1.3", ClientCA: l.rootPEM, VerifyClient: "on",
 		Backend: l.backend.Addr(), Extra: grpcErrors,
@@ -87,14 +87,14 @@ func (l *mgrLab) write(t *testing.T) {
 	if err := os.MkdirAll(ngx, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// The temp paths nginxlab.Config names; nginx -t and -T create nothing themselves.
+	// The temp paths nginxtest.Config names; nginx -t and -T create nothing themselves.
 	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
 		if err := os.MkdirAll(filepath.Join(ngx, "tmp", p), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	l.conf = nginxlab.Config{Dir: ngx, ServerBlock: l.srv.Block(), ErrorLogLevel: l.level}.String()
-	l.confPath = filepath.Join(ngx, nginxlab.ConfName)
+	l.conf = nginxtest.Config{Dir: ngx, ServerBlock: l.srv.Block(), ErrorLogLevel: l.level}.String()
+	l.confPath = filepath.Join(ngx, nginxtest.ConfName)
 	writeFile(t, l.confPath, []byte(l.conf), 0o644)
 }
 
@@ -350,7 +350,7 @@ func findingText(f diagnostics.JSONFinding) string {
 }
 
 func TestManagerScenariosRealNginx(t *testing.T) {
-	bin := nginxlab.Require(t)
+	bin := nginxtest.Require(t)
 	if len(mgrScenarios) < 11 {
 		t.Fatalf("%d scenarios, want at least 10 broken setups and the healthy one", len(mgrScenarios))
 	}
@@ -371,7 +371,7 @@ func TestManagerScenariosRealNginx(t *testing.T) {
 				}
 				t.Logf("nginx -t: %v", err)
 			} else {
-				l.nginx = nginxlab.Start(t, filepath.Dir(l.confPath), l.conf)
+				l.nginx = nginxtest.Start(t, filepath.Dir(l.confPath), l.conf)
 			}
 
 			res := checkManager(t, l)
@@ -530,7 +530,7 @@ func TestManagerScenarioCatalogIDs(t *testing.T) {
 // the manager and fed to --nginx-config - on standard input. Findings point into the
 // original files, and the certificate files, absent here, are not reported missing.
 func TestManagerFromNginxDump(t *testing.T) {
-	bin := nginxlab.Require(t)
+	bin := nginxtest.Require(t)
 	l := newMgrLab(t)
 	l.srv.VerifyClient = "optional"
 	l.srv.Protocols = "TLSv1.1 TLSv1.2"
@@ -572,7 +572,7 @@ func TestManagerFromNginxDump(t *testing.T) {
 // probe sees NGINX's 400, and the configuration explains it; the prediction in the
 // evidence is the line NGINX logs.
 func TestBothSidesRealNginx(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	l := newLab(t)
 	a := issue(t, l.root, caSpec("nms-agent-int-a"))
 	b := issue(t, a, caSpec("nms-agent-int-b"))
@@ -581,7 +581,7 @@ func TestBothSidesRealNginx(t *testing.T) {
 	l.conf.key = writeKey(t, l.path("agent-deep.key"), leaf)
 	l.srv.ClientCA = l.rootPEM
 	cfg := l.start(t)
-	confPath := filepath.Join(l.dir, "nginx", nginxlab.ConfName)
+	confPath := filepath.Join(l.dir, "nginx", nginxtest.ConfName)
 
 	res := checkJSON(t, nil, "--agent-config", cfg, "--nginx-config", confPath, "--timeout", "2s")
 	f, _ := res.find("client-verify-depth")

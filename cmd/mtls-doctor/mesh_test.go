@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // runMesh runs `mtls-doctor mesh --check -o json ARGS` and decodes the report.

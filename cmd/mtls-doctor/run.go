@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/gather"
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/probes"
-	"github.com/mtls-doctor/mtls-doctor/probes/collect"
 )
 
 // Exit codes follow the Nagios plugin convention so monitoring can use them directly.
@@ -135,7 +135,7 @@ func (c *checkFlags) engine(env environ) *diagnostics.Engine {
 	}
 	return &diagnostics.Engine{
 		Catalog:    diagnostics.DefaultCatalog(),
-		Gatherer:   collect.New(collect.Options{Agent: agent, Timeout: c.timeout, Nginx: c.nginx.options(), Logs: c.logs.options(env)}),
+		Gatherer:   gather.New(gather.Options{Agent: agent, Timeout: c.timeout, Nginx: c.nginx.options(), Logs: c.logs.options(env)}),
 		Thresholds: c.thresholds(),
 	}
 }

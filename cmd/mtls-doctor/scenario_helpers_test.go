@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // labName is the management plane's name: in the server certificate's SANs, NGINX's
@@ -128,13 +128,13 @@ type lab struct {
 	agentCert   string
 	agentKey    string
 
-	backend *nginxlab.Backend
-	srv     nginxlab.Server
+	backend *nginxtest.Backend
+	srv     nginxtest.Server
 	conf    agentConf
 	// noNginx leaves NGINX stopped, so the agent's port is closed.
 	noNginx bool
 
-	nginx *nginxlab.Instance
+	nginx *nginxtest.Instance
 }
 
 // newLab builds the healthy lab: every scenario starts from it and breaks one thing.
@@ -156,9 +156,9 @@ func newLab(t *testing.T) *lab {
 	l.agentCert = writeCerts(t, l.path("agent.crt"), l.agent)
 	l.agentKey = writeKey(t, l.path("agent.key"), l.agent)
 
-	l.backend = nginxlab.StartBackend(t)
-	l.srv = nginxlab.Server{
-		Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
+	l.backend = nginxtest.StartBackend(t)
+	l.srv = nginxtest.Server{
+		Port: nginxtest.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
 		Cert: l.serverChain, Key: l.serverKey, ClientCA: l.caPEM, VerifyClient: "on",
 		Backend: l.backend.Addr(),
 	}
@@ -184,7 +184,7 @@ func (l *lab) start(t *testing.T) string {
 		if err := os.Mkdir(ngx, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		l.nginx = nginxlab.Start(t, ngx, nginxlab.Config{Dir: ngx, ServerBlock: l.srv.Block()}.String())
+		l.nginx = nginxtest.Start(t, ngx, nginxtest.Config{Dir: ngx, ServerBlock: l.srv.Block()}.String())
 	}
 	return cfg
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // scenario is one setup of the real-NGINX suite: the healthy lab with one thing broken,
@@ -149,7 +149,7 @@ var scenarios = []scenario{
 	{
 		name: "tls-agent-to-plaintext-port", want: "endpoint-not-tls", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
-			l.srv = nginxlab.Server{Port: l.srv.Port, HTTP2: true, ServerName: labName, Backend: l.backend.Addr()}
+			l.srv = nginxtest.Server{Port: l.srv.Port, HTTP2: true, ServerName: labName, Backend: l.backend.Addr()}
 		},
 		nginxLog: "[info]|invalid connection preface while processing HTTP/2 connection",
 	},
@@ -164,7 +164,7 @@ var scenarios = []scenario{
 	{
 		name: "grpc-backend-down", want: "grpc-backend-unavailable", wantSeverity: "fail", wantExit: exitFailure,
 		setup: func(t *testing.T, l *lab) {
-			l.srv.Backend = fmt.Sprintf("127.0.0.1:%d", nginxlab.FreePort(t))
+			l.srv.Backend = fmt.Sprintf("127.0.0.1:%d", nginxtest.FreePort(t))
 		},
 		nginxLog: "[error]|connect() failed (111: Connection refused) while connecting to upstream",
 	},
@@ -197,7 +197,7 @@ func (l *lab) useAgent(t *testing.T, c *pki.Cert) {
 // NGINX on 127.0.0.1 for the healthy lab and for each broken setup, and asserts the exit
 // code, the finding that names the fault, and what NGINX logged.
 func TestScenariosRealNginx(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	if len(scenarios) < 16 {
 		t.Fatalf("%d scenarios, want at least 15 broken setups and the healthy one", len(scenarios))
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	demolab "github.com/mtls-doctor/mtls-doctor/probes/lab"
+	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 )
 
 // schemaPath is the published JSON schema of every JSON document mtls-doctor writes.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
 )
 
 // TestHealthyBothSidesRepeated is the cron or Nagios check on a healthy host that runs both
@@ -17,12 +17,12 @@ import (
 // a row must both exit 0 with no failure or warning, the logs must have been read, and
 // the probe's lines must be counted as its own.
 func TestHealthyBothSidesRepeated(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	l := newLab(t)
 	// The manager's side as the manager suite's healthy NGINX has it.
 	l.srv.Protocols, l.srv.Extra = "TLSv1.2 TLSv1.3", grpcErrors
 	cfg := l.start(t)
-	confPath := filepath.Join(l.dir, "nginx", nginxlab.ConfName)
+	confPath := filepath.Join(l.dir, "nginx", nginxtest.ConfName)
 	for run := 1; run <= 2; run++ {
 		res := checkJSON(t, nil, "--agent-config", cfg, "--nginx-config", confPath, "--timeout", "2s")
 		t.Logf("run %d: exit=%d fail=%v warn=%v", run, res.exit, res.bySeverity("fail"), res.bySeverity("warn"))
@@ -58,12 +58,12 @@ func TestHealthyBothSidesRepeated(t *testing.T) {
 // is not broken for it: nginx-agent-server-missing is info and the run does not fail. With
 // --server pointing at its port the user says agents should reach it, and it fails.
 func TestPlainProxyNotAManager(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	l := newMgrLab(t)
 	l.srv.Backend, l.srv.ClientCA, l.srv.VerifyClient, l.srv.ServerName = "", "", "", "www.test.local"
 	l.srv.Extra = "location / {\n    proxy_pass http://" + l.backend.Addr() + ";\n}\n"
 	l.write(t)
-	l.nginx = nginxlab.Start(t, filepath.Dir(l.confPath), l.conf)
+	l.nginx = nginxtest.Start(t, filepath.Dir(l.confPath), l.conf)
 
 	res := checkJSON(t, nil, "--nginx-config", l.confPath, "--timeout", "2s")
 	f, _ := res.find("nginx-agent-server-missing")
@@ -90,14 +90,14 @@ func TestPlainProxyNotAManager(t *testing.T) {
 // CA file as what supplies the intermediate, and nothing fails — on the agent side alone
 // and with both sides.
 func TestChainFromNginxCAFile(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	l := newLab(t)
 	l.srv.Protocols, l.srv.Extra = "TLSv1.2 TLSv1.3", grpcErrors
 	leaf := issue(t, l.inter, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth))
 	l.conf.cert = writeCerts(t, l.path("agent-leaf-only.crt"), leaf)
 	l.conf.key = writeKey(t, l.path("agent-leaf-only.key"), leaf)
 	cfg := l.start(t)
-	confPath := filepath.Join(l.dir, "nginx", nginxlab.ConfName)
+	confPath := filepath.Join(l.dir, "nginx", nginxtest.ConfName)
 	for _, args := range [][]string{
 		{"--agent-config", cfg, "--timeout", "2s"},
 		{"--agent-config", cfg, "--nginx-config", confPath, "--timeout", "2s"},
@@ -129,7 +129,7 @@ func TestChainFromNginxCAFile(t *testing.T) {
 // certificate checks pass instead of being skipped), warns which directory it assumed and
 // why, and the probe with them reaches the backend through a real NGINX.
 func TestRelativeTLSPathsNextToConfig(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	l := newLab(t)
 	l.conf.cert, l.conf.key, l.conf.ca = filepath.Base(l.agentCert), filepath.Base(l.agentKey), filepath.Base(l.caPEM)
 	cfg := l.start(t)
@@ -162,7 +162,7 @@ func TestRelativeTLSPathsNextToConfig(t *testing.T) {
 // the same name (21) agent-cert-unknown-ca; agent-cert-rejected then says NGINX's reason
 // and which ID carries it.
 func TestLiveVerdictNamesTheCause(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	for _, tc := range []struct {
 		name, want, logged string
 		setup              func(t *testing.T, l *lab)

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/gather"
 	"github.com/mtls-doctor/mtls-doctor/probes"
-	"github.com/mtls-doctor/mtls-doctor/probes/collect"
 	"github.com/mtls-doctor/mtls-doctor/tui"
 )
 
@@ -71,7 +71,7 @@ func assistantExit(r tui.Result, err error) error {
 // the agent and NGINX configurations, which must not hold up the first frame.
 func liveLogs(flags checkFlags, env environ) tui.LogSource {
 	return tui.LogSourceFunc(func(ctx context.Context, out chan<- tui.LogLine) error {
-		c := collect.New(collect.Options{
+		c := gather.New(gather.Options{
 			Agent: probes.AgentConfigOptions{Path: flags.agentConfig, Env: env.vars},
 			Nginx: flags.nginx.options(),
 		})
@@ -80,7 +80,7 @@ func liveLogs(flags checkFlags, env environ) tui.LogSource {
 		if f.Nginx == nil {
 			_ = c.Gather(ctx, diagnostics.FactNginx, f)
 		}
-		files := collect.LogFiles(f.Agent, f.Nginx, flags.logs.paths, collect.DefaultLogFiles())
+		files := gather.LogFiles(f.Agent, f.Nginx, flags.logs.paths, gather.DefaultLogFiles())
 		if err := followable(files); err != nil { // --logs /dev/zero ran the TUI out of memory
 			return err
 		}

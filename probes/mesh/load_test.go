@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 func TestLoad(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 )
 
 // syntaxErrors are the messages that come from nginx's tokenizer, block checks and include,
@@ -33,7 +33,7 @@ const randomConfigs = 300
 // rejects it for another reason (unknown directive, context) at line N, any error of
 // ours must not come earlier; when it parses, we must too.
 func TestRandomConfigsMatchNginx(t *testing.T) {
-	bin := nginxlab.Require(t)
+	bin := nginxtest.Require(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // nginxArgs keep nginx away from /var and /run: everything lives under dir.
@@ -22,7 +22,7 @@ func nginxArgs(dir string, flag string) []string {
 // TestErrorsMatchNginx runs `nginx -t` on every bad fixture and requires our first
 // error to be nginx's, word for word, with the same file and line.
 func TestErrorsMatchNginx(t *testing.T) {
-	bin := nginxlab.Require(t)
+	bin := nginxtest.Require(t)
 	for name, tc := range badConfigs {
 		t.Run(name, func(t *testing.T) {
 			if tc.nginxSkip != "" {
@@ -50,7 +50,7 @@ func TestErrorsMatchNginx(t *testing.T) {
 // TestDumpMatchesLoad builds a configuration tree, has the real nginx dump it with
 // -T, and requires ParseDump of the dump to equal Load of the tree, positions too.
 func TestDumpMatchesLoad(t *testing.T) {
-	bin := nginxlab.Require(t)
+	bin := nginxtest.Require(t)
 	dir := writeTree(t, map[string]string{
 		"nginx.conf": `events { worker_connections 64; }
 http {
@@ -161,7 +161,7 @@ func writeCert(t *testing.T, dir string) {
 }
 
 func TestBinaryHelpers(t *testing.T) {
-	bin := nginxlab.Require(t)
+	bin := nginxtest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := exec.LookPath("nginx"); err == nil {

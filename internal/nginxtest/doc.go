@@ -1,4 +1,4 @@
-// Package nginxlab runs a real NGINX on the loopback interface for tests and benchmarks.
+// Package nginxtest runs a real NGINX on the loopback interface for tests and benchmarks.
 //
 // A lab NGINX lives entirely inside one directory: its configuration, pid file, error and
 // access logs and every temp path (client body, proxy, fastcgi, uwsgi, scgi) are written
@@ -9,13 +9,13 @@
 //
 // The usual test looks like:
 //
-//	bin := nginxlab.Require(t) // skips (or fails under CI=true) without nginx
+//	bin := nginxtest.Require(t) // skips (or fails under CI=true) without nginx
 //	dir := t.TempDir()
-//	backend := nginxlab.StartBackend(t)
-//	srv := nginxlab.Server{Port: nginxlab.FreePort(t), SSL: true, HTTP2: true,
+//	backend := nginxtest.StartBackend(t)
+//	srv := nginxtest.Server{Port: nginxtest.FreePort(t), SSL: true, HTTP2: true,
 //		Cert: certPath, Key: keyPath, ClientCA: caPath, VerifyClient: "on",
 //		Backend: backend.Addr()}
-//	inst := nginxlab.Start(t, dir, nginxlab.Config{Dir: dir, ServerBlock: srv.Block()}.String())
+//	inst := nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: srv.Block()}.String())
 //	// ... dial inst.Addr(), then read inst.ErrorLog() ...
 //
 // Start registers a cleanup that stops NGINX (SIGQUIT, then SIGKILL after a grace period).
@@ -28,4 +28,4 @@
 //
 // Debian's nginx is 1.22, so the generated configuration uses `listen ... ssl http2;`
 // rather than the `http2 on;` directive of 1.25.1 and later.
-package nginxlab
+package nginxtest

@@ -1,9 +1,9 @@
-// Package collect gathers live facts for the diagnostics engine: it is the one place where
+// Package gather gathers live facts for the diagnostics engine: it is the one place where
 // the probes are composed into a diagnostics.Facts, shared by `--check` and the TUI.
 //
 // It sits above probes (it imports diagnostics for the Facts type), so nothing in probes or
 // logparse may import it.
-package collect
+package gather
 
 import (
 	"context"

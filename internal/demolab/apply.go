@@ -1,4 +1,4 @@
-package lab
+package demolab
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // fixes repair the lab for one finding: each changes the lab's state and says what it

@@ -1,4 +1,4 @@
-package lab
+package demolab
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"crypto/x509"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // Scenario is one fault the lab can plant.

@@ -1,4 +1,4 @@
-// Package lab is the demo's manager endpoint: an in-process server on 127.0.0.1 that
+// Package demolab is the demo's manager endpoint: an in-process server on 127.0.0.1 that
 // behaves like NGINX with ssl_verify_client on in front of an NGINX Agent gRPC management
 // plane, with a PKI generated for it and an Agent v2 configuration pointing at it, and one
 // fault planted per scenario.
@@ -10,7 +10,7 @@
 // reply the management plane's backend would give. No nginx binary is needed.
 //
 // Apply repairs the lab for one finding, so the fix walkthrough can be tried end to end.
-package lab
+package demolab
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // Names used throughout the lab, as NGINX Instance Manager's make_certs.sh lays out a PKI:

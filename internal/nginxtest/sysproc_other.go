@@ -1,6 +1,6 @@
 //go:build !linux
 
-package nginxlab
+package nginxtest
 
 import "syscall"
 

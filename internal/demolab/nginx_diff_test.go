@@ -1,4 +1,4 @@
-package lab
+package demolab
 
 import (
 	"bufio"
@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // reply is what one request got, from the lab or from NGINX, with the error.log line
@@ -101,7 +101,7 @@ func requestOnce(t *testing.T, addr, logPath, host, path string, chain *tls.Cert
 // same status, content type, body and error.log line: the lab's verification, pages and
 // log lines are NGINX's, not a guess.
 func TestMatchesRealNginx(t *testing.T) {
-	nginxlab.Require(t)
+	nginxtest.Require(t)
 	now := time.Now() // real NGINX judges validity by the wall clock
 	l, err := Start(context.Background(), "healthy", t.TempDir(), now)
 	if err != nil {
@@ -192,13 +192,13 @@ func TestMatchesRealNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	backend := nginxlab.StartBackend(t)
+	backend := nginxtest.StartBackend(t)
 	ngxDir := filepath.Join(dir, "nginx")
 	if err := os.Mkdir(ngxDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	srv := nginxlab.Server{
-		Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: ServerName,
+	srv := nginxtest.Server{
+		Port: nginxtest.FreePort(t), SSL: true, HTTP2: true, ServerName: ServerName,
 		Cert: l.path("manager/server.pem"), Key: l.path("manager/server.key"),
 		ClientCA: l.path("manager/client-ca.pem"), VerifyClient: "on",
 		Extra: "server_tokens off;\n" +
@@ -206,18 +206,18 @@ func TestMatchesRealNginx(t *testing.T) {
 			"location /f5.nginx.agent.sdk.MetricsService {\n    grpc_pass grpc://" + backend.Addr() + ";\n}\n",
 	}
 	withCRL := srv
-	withCRL.Port, withCRL.CRL = nginxlab.FreePort(t), crlPath
+	withCRL.Port, withCRL.CRL = nginxtest.FreePort(t), crlPath
 	down := srv
-	down.Port = nginxlab.FreePort(t)
-	closed := fmt.Sprintf("127.0.0.1:%d", nginxlab.FreePort(t))
+	down.Port = nginxtest.FreePort(t)
+	closed := fmt.Sprintf("127.0.0.1:%d", nginxtest.FreePort(t))
 	down.Extra = strings.ReplaceAll(srv.Extra, backend.Addr(), closed)
 	mapped := srv
-	mapped.Port = nginxlab.FreePort(t)
+	mapped.Port = nginxtest.FreePort(t)
 	mapped.Extra += "error_page 495 496 = @grpc_unauthenticated;\n" +
 		"location @grpc_unauthenticated {\n    default_type application/grpc;\n" +
 		"    add_header grpc-status " + grpcUnauthenticated + ";\n    add_header grpc-message \"" + grpcRejectedMessage + "\";\n" +
 		"    return 200;\n}\n"
-	ngx := nginxlab.Start(t, ngxDir, nginxlab.Config{Dir: ngxDir,
+	ngx := nginxtest.Start(t, ngxDir, nginxtest.Config{Dir: ngxDir,
 		ServerBlock: srv.Block() + withCRL.Block() + down.Block() + mapped.Block()}.String())
 	addrs := ngx.Addrs()
 
@@ -253,7 +253,7 @@ func TestMatchesRealNginx(t *testing.T) {
 			got := requestOnce(t, l.Addr, l.ErrorLogPath(), host, path, chain)
 			t.Logf("nginx: %d %s grpc-status=%q log=%q", want.status, want.contentType, want.grpcStatus, want.log)
 			// NGINX's grpc module answers an unknown method with what the backend says; the
-			// nginxlab backend answers every method with 0, the management plane with 12.
+			// nginxtest backend answers every method with 0, the management plane with 12.
 			if c.name == "unknown method" {
 				want.grpcStatus, want.grpcMessage = "12", "unknown method NoSuchMethod for service f5.nginx.agent.sdk.Commander"
 			}
@@ -324,18 +324,18 @@ func plainOnce(t *testing.T, addr, logPath, req string) (string, string) {
 // request: the agent must see the same error from the lab as from NGINX, and both must
 // log the same line.
 func TestHandshakeMatchesRealNginx(t *testing.T) {
-	nginxlab.Require(t)
-	backend := nginxlab.StartBackend(t)
+	nginxtest.Require(t)
+	backend := nginxtest.StartBackend(t)
 	tests := []struct {
 		scenario string
-		server   func(s *nginxlab.Server)
+		server   func(s *nginxtest.Server)
 		verify   bool // the client verifies the server against the lab's tls.ca
 	}{
-		{"endpoint-not-tls", func(s *nginxlab.Server) { s.SSL = false }, false},
-		{"alpn-h2-missing", func(s *nginxlab.Server) { s.HTTP2 = false }, false},
+		{"endpoint-not-tls", func(s *nginxtest.Server) { s.SSL = false }, false},
+		{"alpn-h2-missing", func(s *nginxtest.Server) { s.HTTP2 = false }, false},
 		// OpenSSL 3 serves TLS 1.1 only at security level 0 (nginx-error-real.md).
-		{"tls-version-mismatch", func(s *nginxlab.Server) { s.Protocols, s.Ciphers = "TLSv1.1", "DEFAULT@SECLEVEL=0" }, false},
-		{"server-cert-untrusted", func(*nginxlab.Server) {}, true},
+		{"tls-version-mismatch", func(s *nginxtest.Server) { s.Protocols, s.Ciphers = "TLSv1.1", "DEFAULT@SECLEVEL=0" }, false},
+		{"server-cert-untrusted", func(*nginxtest.Server) {}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
@@ -344,8 +344,8 @@ func TestHandshakeMatchesRealNginx(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			srv := nginxlab.Server{
-				Port: nginxlab.FreePort(t), SSL: true, HTTP2: true, ServerName: ServerName,
+			srv := nginxtest.Server{
+				Port: nginxtest.FreePort(t), SSL: true, HTTP2: true, ServerName: ServerName,
 				Cert: l.path("manager/server.pem"), Key: l.path("manager/server.key"),
 				ClientCA: l.path("manager/client-ca.pem"), VerifyClient: "on", Backend: backend.Addr(),
 			}
@@ -354,7 +354,7 @@ func TestHandshakeMatchesRealNginx(t *testing.T) {
 			if err := os.Mkdir(ngxDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			ngx := nginxlab.Start(t, ngxDir, nginxlab.Config{Dir: ngxDir, ServerBlock: srv.Block()}.String())
+			ngx := nginxtest.Start(t, ngxDir, nginxtest.Config{Dir: ngxDir, ServerBlock: srv.Block()}.String())
 
 			wantErr, wantLog := handshakeOnce(t, l, ngx.Addr(), ngx.ErrorLogPath(), tt.verify)
 			gotErr, gotLog := handshakeOnce(t, l, l.Addr, l.ErrorLogPath(), tt.verify)
@@ -415,7 +415,7 @@ func handshakeOnce(t *testing.T, l *Lab, addr, logPath string, verify bool) (str
 // endpoint claims to behave like, is one NGINX accepts (nginx -t), also with the 495/496
 // mapping Apply can add.
 func TestNginxConfAccepted(t *testing.T) {
-	bin := nginxlab.Require(t)
+	bin := nginxtest.Require(t)
 	nginxT := func(t *testing.T, l *Lab) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,4 +1,4 @@
-package nginxlab
+package nginxtest
 
 import (
 	"io"
@@ -30,7 +30,7 @@ func StartBackend(t testing.TB) *Backend {
 	t.Helper()
 	b, err := ListenBackend()
 	if err != nil {
-		t.Fatalf("nginxlab: backend: %v", err)
+		t.Fatalf("nginxtest: backend: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
 	return b

@@ -1,4 +1,4 @@
-package nginxlab
+package nginxtest
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-// Package osslverify predicts OpenSSL 3.0's verdict on a TLS client's certificate chain
+// Package opensslverdict predicts OpenSSL 3.0's verdict on a TLS client's certificate chain
 // offline, as NGINX gets it for ssl_verify_client: X509_verify_cert with a verify callback
 // that always returns 1, so OpenSSL carries on after every error and the result NGINX reads
 // (SSL_get_verify_result, logged as "client SSL certificate verify error: (N:text)") is the
@@ -10,7 +10,7 @@
 // internal_verify (signatures and dates, from the top down). The diagnostics' prediction
 // and the demo lab's NGINX stand-in both use it; their tests compare it with what a real
 // NGINX logs.
-package osslverify
+package opensslverdict
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package nginxlab
+package nginxtest
 
 import (
 	"bytes"
@@ -79,7 +79,7 @@ func FreePort(t testing.TB) int {
 	t.Helper()
 	p, err := freePort()
 	if err != nil {
-		t.Fatalf("nginxlab: free port: %v", err)
+		t.Fatalf("nginxtest: free port: %v", err)
 	}
 	return p
 }
@@ -132,7 +132,7 @@ func (c Config) String() string {
 	}
 	tmp := filepath.Join(dir, tempDirName)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# nginx.conf written by nginxlab: everything stays in %s\n", dir)
+	fmt.Fprintf(&b, "# nginx.conf written by nginxtest: everything stays in %s\n", dir)
 	fmt.Fprintf(&b, "pid %s;\n", filepath.Join(dir, PidName))
 	fmt.Fprintf(&b, "error_log %s %s;\n", filepath.Join(dir, ErrorLogName), level)
 	b.WriteString("events {\n    worker_connections 256;\n}\n")
@@ -268,11 +268,11 @@ func Start(t testing.TB, dir, nginxConf string) *Instance {
 	defer cancel()
 	inst, err := Launch(ctx, dir, nginxConf)
 	if err != nil {
-		t.Fatalf("nginxlab: %v", err)
+		t.Fatalf("nginxtest: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := inst.Stop(); err != nil {
-			t.Logf("nginxlab: stop: %v", err)
+			t.Logf("nginxtest: stop: %v", err)
 		}
 	})
 	return inst

@@ -1,11 +1,11 @@
-package osslverify
+package opensslverdict
 
 import (
 	"crypto/x509"
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 var testNow = time.Date(2026, 11, 30, 20, 55, 1, 0, time.UTC)

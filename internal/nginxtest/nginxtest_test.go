@@ -1,4 +1,4 @@
-package nginxlab
+package nginxtest
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 func TestConfigStaysInsideDir(t *testing.T) {

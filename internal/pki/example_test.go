@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/pki"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
 // The PKI of NGINX Instance Manager's make_certs.sh: root → intermediate → server

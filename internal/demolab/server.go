@@ -1,4 +1,4 @@
-package lab
+package demolab
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mtls-doctor/mtls-doctor/probes/osslverify"
+	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 )
 
 // Bounds of the endpoint: how long a client may take to finish the handshake or send a
@@ -448,7 +448,7 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			for i, c := range m.clientCAs {
 				cas[i] = c.Cert
 			}
-			res := osslverify.Verify{Sent: sent, Trusted: cas, CRLCheck: len(m.crls) > 0, CRLs: m.crls,
+			res := opensslverdict.Verify{Sent: sent, Trusted: cas, CRLCheck: len(m.crls) > 0, CRLs: m.crls,
 				Depth: m.verifyDepth, Now: now}.Run()
 			if e, failed := res.Last(); failed {
 				l.logs.infoReq(ci, fmt.Sprintf("client SSL certificate verify error: (%d:%s) while reading client request headers",
