@@ -360,7 +360,7 @@ func evalAgentServer(f *Facts) Result {
 		n.Main, why[0].Text).With(why[1:]...)
 	for _, s := range n.HTTPServers {
 		ns := &probes.NginxServer{Server: s}
-		loc := probes.SelectLocation(s, probes.PathV2CommandChannel)
+		loc := nginxconf.SelectLocation(s, probes.PathV2CommandChannel)
 		r = r.With(routeNote(ns, probes.AgentRoute{Path: probes.PathV2CommandChannel, Location: loc}))
 	}
 	if len(n.HTTPServers) == 0 {
@@ -741,7 +741,7 @@ func enforcedByAuthRequest(s *probes.NginxServer) (bool, *probes.AgentRoute) {
 
 // checksClientVerify reports whether the location serving uri tests $ssl_client_verify.
 func checksClientVerify(s *probes.NginxServer, uri string) bool {
-	loc := probes.SelectLocation(s.Server, uri)
+	loc := nginxconf.SelectLocation(s.Server, uri)
 	if loc == nil {
 		return false
 	}

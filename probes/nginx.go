@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
@@ -416,7 +415,7 @@ func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
 		ns := &NginxServer{Server: s}
 		serves := false
 		for _, p := range AgentPaths {
-			r := AgentRoute{Path: p, Location: SelectLocation(s, p)}
+			r := AgentRoute{Path: p, Location: nginxconf.SelectLocation(s, p)}
 			if r.Location != nil && r.Location.GRPCPass.IsSet() {
 				r.GRPCPass = r.Location.GRPCPass.Value
 				serves = true
@@ -444,78 +443,6 @@ func listensOn(s *nginxconf.Server, port int) bool {
 		}
 	}
 	return false
-}
-
-// SelectLocation returns the location nginx chooses for uri in server s, following
-// ngx_http_core_find_location: an exact match wins; otherwise the longest prefix, then
-// its nested locations, then the regular expressions in order unless the prefix has "^~".
-// Named locations never match a request. Nil means no location matches.
-func SelectLocation(s *nginxconf.Server, uri string) *nginxconf.Location {
-	byDirective := map[*nginxconf.Directive]*nginxconf.Location{}
-	for i := range s.Locations {
-		byDirective[s.Locations[i].Directive] = &s.Locations[i]
-	}
-	d, _ := findLocation(s.Directive.Block, byDirective, uri)
-	if d == nil {
-		return nil
-	}
-	return byDirective[d]
-}
-
-func findLocation(block []*nginxconf.Directive, locs map[*nginxconf.Directive]*nginxconf.Location, uri string) (*nginxconf.Directive, bool) {
-	var best *nginxconf.Directive
-	var bestLen int
-	noregex := false
-	var regexes []*nginxconf.Location
-	for _, d := range block {
-		l := locs[d]
-		if l == nil || strings.HasPrefix(l.Path, "@") {
-			continue
-		}
-		switch l.Modifier {
-		case "=":
-			if l.Path == uri {
-				return d, true
-			}
-		case "", "^~":
-			if strings.HasPrefix(uri, l.Path) && (best == nil || len(l.Path) > bestLen) {
-				best, bestLen, noregex = d, len(l.Path), l.Modifier == "^~"
-			}
-		case "~", "~*":
-			regexes = append(regexes, l)
-		}
-	}
-	cur := best
-	if best != nil {
-		if nested, final := findLocation(best.Block, locs, uri); nested != nil {
-			if final {
-				return nested, true
-			}
-			cur = nested
-		}
-	}
-	if !noregex {
-		for _, l := range regexes {
-			if locationRegexMatch(l, uri) {
-				if nested, _ := findLocation(l.Directive.Block, locs, uri); nested != nil {
-					return nested, true
-				}
-				return l.Directive, true
-			}
-		}
-	}
-	return cur, false
-}
-
-// locationRegexMatch matches uri against a regex location. nginx uses PCRE; a pattern
-// Go's RE2 cannot compile (backreferences, lookaround) is treated as not matching.
-func locationRegexMatch(l *nginxconf.Location, uri string) bool {
-	pat := l.Path
-	if l.Modifier == "~*" {
-		pat = "(?i)" + pat
-	}
-	re, err := regexp.Compile(pat)
-	return err == nil && re.MatchString(uri)
 }
 
 // fileCache loads each file an agent server names once.

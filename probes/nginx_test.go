@@ -249,42 +249,6 @@ http {
 	}
 }
 
-func TestSelectLocation(t *testing.T) {
-	conf := `http { server {
-    location / { }
-    location /f5 { }
-    location ^~ /f5.nginx.agent.sdk.Commander { }
-    location = /mpi.v1.CommandService/CreateConnection { }
-    location ~* \.sdk\.metrics { }
-    location /mpi.v1. { location ~ File { } }
-    location @named { }
-} }`
-	cfg, err := nginxconf.Parse("/t/nginx.conf", []byte(conf), nginxconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := cfg.HTTPServers()[0]
-	for uri, want := range map[string]string{
-		"/f5.nginx.agent.sdk.Commander/CommandChannel": "/f5.nginx.agent.sdk.Commander", // ^~ stops regexes
-		"/f5.nginx.agent.sdk.MetricsService/Stream":    `\.sdk\.metrics`,                // regex beats prefix, case-insensitive
-		"/mpi.v1.CommandService/CreateConnection":      "/mpi.v1.CommandService/CreateConnection",
-		"/mpi.v1.FileService/GetFile":                  "File", // nested regex
-		"/mpi.v1.CommandService/Subscribe":             "/mpi.v1.",
-		"/f5x":                                         "/f5",
-		"/other":                                       "/",
-		"/@named":                                      "/", // named locations never match
-	} {
-		l := SelectLocation(s, uri)
-		if l == nil || l.Path != want {
-			t.Errorf("%s: got %+v, want %s", uri, l, want)
-		}
-	}
-	cfg, _ = nginxconf.Parse("/t/nginx.conf", []byte("http { server { location /api { } } }"), nginxconf.Options{})
-	if l := SelectLocation(cfg.HTTPServers()[0], "/f5.nginx.agent.sdk.Commander/CommandChannel"); l != nil {
-		t.Errorf("no location should match, got %s", l.Path)
-	}
-}
-
 func TestParseNIMManagerConfig(t *testing.T) {
 	for name, tc := range map[string]struct {
 		data    string

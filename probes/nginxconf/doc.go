@@ -12,11 +12,12 @@
 //     of the main file), with include-loop detection (nginx itself crashes on a loop);
 //   - a reader for `nginx -T` output (ParseDump), what support engineers collect;
 //   - queries that apply nginx's inheritance (HTTPServers, ErrorLogs, LogFormats);
+//   - nginx's choice of location for a request URI (SelectLocation);
 //   - small helpers that run the nginx binary (-v, -V, -t, -T) with a deadline.
 //
 // Block directives are recognised from a short list; other directives are accepted
 // with or without a block, so third-party modules parse. Unknown directives, argument
 // counts and values are not checked: `nginx -t` (Test) is the authority on those.
 //
-// The package imports only the standard library.
+// The package imports only the standard library and internal/regularfile.
 package nginxconf
