@@ -110,6 +110,7 @@ func checkSteps(t *testing.T, c Catalog, id string, steps []Step) {
 		if strings.Contains(text, "PRIVATE KEY") {
 			t.Errorf("%s step %d: mentions PRIVATE KEY: %q", id, i+1, text)
 		}
+		checkShellSyntax(t, id, s.Commands)
 	}
 }
 

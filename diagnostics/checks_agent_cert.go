@@ -241,14 +241,14 @@ func fixAgentWeak(f *Facts) []Step {
 		"A weak key cannot be strengthened: make a new key, then a request for it. If the signature is SHA-1, the issuing CA must sign with SHA-256.",
 		"agent-cert-weak-key")
 	step.Commands = append([]string{
-		"sudo install -m 0600 /dev/null " + newKey,
-		"sudo openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + newKey,
+		"sudo install -m 0600 /dev/null " + shellQuote(newKey),
+		"sudo openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + shellQuote(newKey),
 	}, step.Commands...)
 	// The request must be made for the new key.
 	for i, c := range step.Commands {
-		step.Commands[i] = strings.Replace(c, "-key "+h.Key+" ", "-key "+newKey+" ", 1)
+		step.Commands[i] = strings.Replace(c, "-key "+shellQuote(h.Key)+" ", "-key "+shellQuote(newKey)+" ", 1)
 	}
-	step.Commands = append(step.Commands[:len(step.Commands)-1], "sudo mv "+newKey+" "+h.Key, restartAgent)
+	step.Commands = append(step.Commands[:len(step.Commands)-1], "sudo mv "+shellQuote(newKey)+" "+shellQuote(h.Key), restartAgent)
 	return []Step{step}
 }
 
@@ -435,7 +435,7 @@ func appendFromCAFile(f *Facts, c *x509.Certificate, certPath string) string {
 	}
 	for i, x := range ca.Certs {
 		if x.Equal(c) {
-			return fmt.Sprintf("sudo sh -c \"sed -n '%d,/-----END CERTIFICATE-----/p' %s >> %s\"", lines[i], ca.Path, certPath)
+			return fmt.Sprintf("sudo sed -n '%d,/-----END CERTIFICATE-----/p' %s | sudo tee -a %s >/dev/null", lines[i], shellQuote(ca.Path), shellQuote(certPath))
 		}
 	}
 	return ""
@@ -447,28 +447,28 @@ func fixAgentChain(f *Facts) []Step {
 		return []Step{{
 			Title:    "Append the intermediate certificate to " + h.Cert,
 			Why:      "The agent's certificate comes first, then the intermediate that issued it; the root stays out.",
-			Commands: []string{showCert(h.Cert), "sudo cp -p " + h.Cert + " " + h.Cert + ".bak", restartAgent},
+			Commands: []string{showCert(h.Cert), "sudo cp -p " + shellQuote(h.Cert) + " " + shellQuote(h.Cert) + ".bak", restartAgent},
 			Verify:   []string{"agent-chain-incomplete", "agent-cert-unknown-ca"},
 		}}
 	}
 	st := agentChainOf(f)
-	cmds := []string{"sudo cp -p " + h.Cert + " " + h.Cert + ".bak"}
+	cmds := []string{"sudo cp -p " + shellQuote(h.Cert) + " " + shellQuote(h.Cert) + ".bak"}
 	why := "The agent's certificate comes first, then each intermediate up to (not including) the root."
 	for _, c := range st.missing {
 		if cmd := appendFromCAFile(f, c, h.Cert); cmd != "" {
 			cmds = append(cmds, cmd)
 		} else {
 			why += " Copy the block of " + certName(c) + " from " + h.CA + "."
-			cmds = append(cmds, "openssl crl2pkcs7 -nocrl -certfile "+h.CA+" | openssl pkcs7 -print_certs -noout")
+			cmds = append(cmds, "openssl crl2pkcs7 -nocrl -certfile "+shellQuote(h.CA)+" | openssl pkcs7 -print_certs -noout")
 		}
 	}
 	if len(st.missing) == 0 && st.lostIssuer != nil {
 		why += " Get the intermediate " + dn(st.lostIssuer) + " from whoever issued the certificate."
 		if urls := st.leaf.IssuingCertificateURL; len(urls) > 0 {
-			cmds = append(cmds, "curl -fsS "+urls[0]+" | openssl x509 -inform der | sudo tee -a "+h.Cert+" >/dev/null")
+			cmds = append(cmds, "curl -fsS "+shellQuote(urls[0])+" | openssl x509 -inform der | sudo tee -a "+shellQuote(h.Cert)+" >/dev/null")
 		}
 	}
-	cmds = append(cmds, "openssl crl2pkcs7 -nocrl -certfile "+h.Cert+" | openssl pkcs7 -print_certs -noout", restartAgent)
+	cmds = append(cmds, "openssl crl2pkcs7 -nocrl -certfile "+shellQuote(h.Cert)+" | openssl pkcs7 -print_certs -noout", restartAgent)
 	return []Step{{
 		Title:    "Append the intermediate certificate to " + h.Cert,
 		Why:      why,

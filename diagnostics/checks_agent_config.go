@@ -261,7 +261,7 @@ func fixConfigInvalid(f *Facts) []Step {
 		steps = append(steps, Step{
 			Title:    "Fix the YAML error in " + a.Error.Path,
 			Why:      "YAML is indentation-sensitive: use spaces, not tabs, and keep each key under its parent block.",
-			Commands: []string{"sudo vi" + line + " " + a.Error.Path, restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
+			Commands: []string{"sudo vi" + line + " " + shellQuote(a.Error.Path), restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
 			Verify:   []string{"agent-config-invalid"},
 		})
 	}
@@ -273,7 +273,7 @@ func fixConfigInvalid(f *Facts) []Step {
 		steps = append(steps, Step{
 			Title:    "Remove the keys of the other agent generation from " + h.Config,
 			Why:      why + " Keys: " + strings.Join(a.MixedKeys, ", ") + ".",
-			Commands: []string{"nginx-agent --version", "sudoedit " + h.Config, restartAgent},
+			Commands: []string{"nginx-agent --version", "sudoedit " + shellQuote(h.Config), restartAgent},
 			Verify:   []string{"agent-config-invalid"},
 		})
 	}
@@ -283,14 +283,14 @@ func fixConfigInvalid(f *Facts) []Step {
 			Why: "Use the manager's real host name (one in its server certificate; replace any placeholder copied from " +
 				"the docs) and the port NGINX takes agents on: 443 on NGINX Instance Manager 2.x. The agent's install " +
 				"log or the manager's URL shows both.",
-			Commands: []string{"sudoedit " + h.Config, restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
+			Commands: []string{"sudoedit " + shellQuote(h.Config), restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
 			Verify:   []string{"agent-config-invalid", "endpoint-dns", "endpoint-refused"},
 		})
 	}
 	if len(steps) == 0 {
 		steps = append(steps, Step{
 			Title:    "Check the agent's configuration",
-			Commands: []string{"sudoedit " + h.Config, restartAgent},
+			Commands: []string{"sudoedit " + shellQuote(h.Config), restartAgent},
 			Verify:   []string{"agent-config-invalid"},
 		})
 	}

@@ -75,7 +75,7 @@ func fixCertNotConfigured(f *Facts) []Step {
 		{
 			Title:    "Find the agent's certificate and key on this host",
 			Why:      "Certificates issued for the agent are usually next to its config or under /etc/nms/certs or /etc/ssl.",
-			Commands: []string{"sudo ls -l " + dir + " /etc/nms/certs /etc/ssl/nginx-agent 2>/dev/null"},
+			Commands: []string{"sudo ls -l " + shellQuote(dir) + " /etc/nms/certs /etc/ssl/nginx-agent 2>/dev/null"},
 			Verify:   []string{"agent-cert-not-configured"},
 		},
 		h.editStep("Point the agent at its certificate and key",
@@ -162,9 +162,9 @@ func fileProblems(f *Facts) []fileProblem {
 // pemCheckCommand shows what a TLS file holds without printing any key material (unlike
 // head or cat): its PEM BEGIN lines and, for a key, whether openssl can parse it.
 func pemCheckCommand(role probes.FileRole, path string) string {
-	c := "sudo grep -n -- '-----BEGIN' " + path
+	c := "sudo grep -n -- '-----BEGIN' " + shellQuote(path)
 	if role == probes.RoleKey {
-		c += "; sudo openssl pkey -in " + path + " -noout"
+		c += "; sudo openssl pkey -in " + shellQuote(path) + " -noout"
 	}
 	return c
 }
@@ -267,23 +267,23 @@ func fixFilesUnreadable(f *Facts) []Step {
 		case "not-a-path":
 			file := map[probes.FileRole]string{probes.RoleCert: defaultCertPath, probes.RoleKey: defaultKeyPath, probes.RoleCA: defaultCAPath}[p.file.Role]
 			name := h.keyName(settingOfRole[p.file.Role])
-			verify := "sudo openssl x509 -in " + file + " -noout -subject"
+			verify := "sudo openssl x509 -in " + shellQuote(file) + " -noout -subject"
 			if p.file.Role == probes.RoleKey {
-				verify = "sudo openssl pkey -in " + file + " -noout" // prints nothing when the key parses
+				verify = "sudo openssl pkey -in " + shellQuote(file) + " -noout" // prints nothing when the key parses
 			}
 			steps = append(steps, Step{
 				Title: "Save the " + string(p.file.Role) + " in a file and set " + name + " to its path",
 				Why: "The agent reads " + name + " as a file name. Paste the PEM into the file, then set " + name + " (or the flag or " +
 					"environment variable that set it) to " + file + ". A private key that was pasted on a command line or into the " +
 					"environment is in shell history and the process list: consider issuing a new one.",
-				Commands: []string{"sudo install -m 0600 /dev/null " + file, "sudoedit " + file, verify},
+				Commands: []string{"sudo install -m 0600 /dev/null " + shellQuote(file), "sudoedit " + shellQuote(file), verify},
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
 		case "missing":
 			steps = append(steps, Step{
 				Title:    "Put the " + string(p.file.Role) + " file at " + path,
 				Why:      "Copy it from where the certificate was issued, or correct the path in " + h.Config + "; relative paths resolve against the agent's working directory (/ under systemd).",
-				Commands: []string{"sudo ls -l " + filepath.Dir(path), "sudo grep -rn '" + string(p.file.Role) + ":' " + h.Config},
+				Commands: []string{"sudo ls -l " + shellQuote(filepath.Dir(path)), "sudo grep -rn '" + string(p.file.Role) + ":' " + shellQuote(h.Config)},
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
 		case "unreadable":
@@ -293,7 +293,7 @@ func fixFilesUnreadable(f *Facts) []Step {
 				steps = append(steps, Step{
 					Title:    "Point the " + string(p.file.Role) + " setting at the " + string(p.file.Role) + " file",
 					Why:      path + " is not a PEM file the agent can read (" + firstLine(p.file.ReadError) + "); correct the path in " + h.Config + " or the flag that set it.",
-					Commands: []string{"sudo ls -ld " + path, "sudo grep -rn '" + string(p.file.Role) + ":' " + h.Config},
+					Commands: []string{"sudo ls -ld " + shellQuote(path), "sudo grep -rn '" + string(p.file.Role) + ":' " + shellQuote(h.Config)},
 					Verify:   []string{"agent-cert-file-unreadable"},
 				})
 				continue
@@ -301,18 +301,18 @@ func fixFilesUnreadable(f *Facts) []Step {
 			steps = append(steps, Step{
 				Title:    "Let the agent's user read " + path,
 				Why:      "The agent runs as the user in its systemd unit (root unless changed); it must be able to open the file.",
-				Commands: []string{"systemctl show nginx-agent -p User", "sudo namei -l " + path, "sudo chmod 0644 " + path},
+				Commands: []string{"systemctl show nginx-agent -p User", "sudo namei -l " + shellQuote(path), "sudo chmod 0644 " + shellQuote(path)},
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
 			if p.file.Role == probes.RoleKey {
-				steps[len(steps)-1].Commands[2] = "sudo chmod 0600 " + path
+				steps[len(steps)-1].Commands[2] = "sudo chmod 0600 " + shellQuote(path)
 				steps[len(steps)-1].Why += " Keep a key private to that user: chown it to the agent's user and mode 0600."
 			}
 		case "swapped":
 			steps = append(steps, Step{
 				Title:    "Swap the certificate and key paths",
 				Why:      "The file configured as the certificate holds the key (or the other way round).",
-				Commands: []string{"sudo head -1 " + h.Cert + " " + h.Key},
+				Commands: []string{"sudo head -1 " + shellQuote(h.Cert) + " " + shellQuote(h.Key)},
 				Verify:   []string{"agent-cert-file-unreadable", "agent-key-mismatch"},
 			})
 			steps = append(steps, h.editStep("Point cert and key at the right files", "",
@@ -322,14 +322,14 @@ func fixFilesUnreadable(f *Facts) []Step {
 			steps = append(steps, Step{
 				Title:    "Replace " + path + " with a PEM file of the right type",
 				Why:      "The agent reads PEM: CERTIFICATE blocks for cert and ca, a private key block for key. A DER file converts with openssl.",
-				Commands: []string{pemCheckCommand(p.file.Role, path), "sudo openssl x509 -inform der -in " + path + " -out " + path + ".pem"},
+				Commands: []string{pemCheckCommand(p.file.Role, path), "sudo openssl x509 -inform der -in " + shellQuote(path) + " -out " + shellQuote(path) + ".pem"},
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
 		case "der":
-			convert := "sudo openssl x509 -inform der -in " + path + " -out " + path + ".pem"
+			convert := "sudo openssl x509 -inform der -in " + shellQuote(path) + " -out " + shellQuote(path) + ".pem"
 			set := map[probes.FileRole]setting{probes.RoleCert: setCert, probes.RoleKey: setKey, probes.RoleCA: setCA}[p.file.Role]
 			if p.file.Role == probes.RoleKey {
-				convert = "sudo openssl pkey -inform der -in " + path + " -out " + path + ".pem && sudo chmod 0600 " + path + ".pem"
+				convert = "sudo openssl pkey -inform der -in " + shellQuote(path) + " -out " + shellQuote(path) + ".pem && sudo chmod 0600 " + shellQuote(path) + ".pem"
 			}
 			steps = append(steps, Step{
 				Title:    "Convert " + path + " to PEM",
@@ -344,14 +344,14 @@ func fixFilesUnreadable(f *Facts) []Step {
 				Title: "Put the CA certificate that issued the server's certificate into " + path,
 				Why: "tls.ca replaces the system trust store, so it must hold the root (and any intermediate) " +
 					"of the manager's server certificate. This shows the chain the server sends; its last issuer is the CA to add.",
-				Commands: []string{"openssl s_client -connect " + h.Addr + " -servername " + h.Name + " -showcerts </dev/null"},
+				Commands: []string{"openssl s_client -connect " + shellQuote(h.Addr) + " -servername " + shellQuote(h.Name) + " -showcerts </dev/null"},
 				Verify:   []string{"agent-cert-file-unreadable", "server-cert-untrusted"},
 			})
 		case "world-readable":
 			steps = append(steps, Step{
 				Title:    "Make " + path + " readable only by its owner",
 				Why:      "Anyone who can read the key can connect to the manager as this agent.",
-				Commands: []string{"sudo chmod 0600 " + path, "ls -l " + path},
+				Commands: []string{"sudo chmod 0600 " + shellQuote(path), "ls -l " + shellQuote(path)},
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
 		}
@@ -360,7 +360,7 @@ func fixFilesUnreadable(f *Facts) []Step {
 		steps = append(steps, Step{
 			Title:    "Check that the agent's files exist and hold PEM of the right type",
 			Why:      "cert holds CERTIFICATE blocks (the agent's first), key one private key block readable only by its owner, ca the CA certificates.",
-			Commands: []string{"sudo ls -l " + h.Cert + " " + h.Key + " " + h.CA, "sudo head -1 " + h.Cert + " " + h.Key + " " + h.CA, "sudo chmod 0600 " + h.Key},
+			Commands: []string{"sudo ls -l " + shellQuote(h.Cert) + " " + shellQuote(h.Key) + " " + shellQuote(h.CA), "sudo head -1 " + shellQuote(h.Cert) + " " + shellQuote(h.Key) + " " + shellQuote(h.CA), "sudo chmod 0600 " + shellQuote(h.Key)},
 			Verify:   []string{"agent-cert-file-unreadable"},
 		})
 	}
@@ -390,10 +390,10 @@ func fixKeyEncrypted(f *Facts) []Step {
 		Why: "openssl asks for the passphrase once and writes the same key unencrypted; the file is created " +
 			"with mode 0600 first, so the plain key is never readable by others. The old file is kept as .bak.",
 		Commands: []string{
-			"sudo install -m 0600 /dev/null " + tmp,
-			"sudo openssl pkey -in " + h.Key + " -out " + tmp,
-			"sudo cp -p " + h.Key + " " + h.Key + ".bak",
-			"sudo mv " + tmp + " " + h.Key,
+			"sudo install -m 0600 /dev/null " + shellQuote(tmp),
+			"sudo openssl pkey -in " + shellQuote(h.Key) + " -out " + shellQuote(tmp),
+			"sudo cp -p " + shellQuote(h.Key) + " " + shellQuote(h.Key) + ".bak",
+			"sudo mv " + shellQuote(tmp) + " " + shellQuote(h.Key),
 			restartAgent,
 		},
 		Verify: []string{"agent-key-encrypted", "agent-key-mismatch"},
@@ -429,8 +429,8 @@ func fixKeyMismatch(f *Facts) []Step {
 			Title: "Compare the public keys of the certificate and the key",
 			Why:   "The two hashes must be equal. Only public keys are printed and hashed.",
 			Commands: []string{
-				"openssl x509 -in " + h.Cert + " -noout -pubkey | openssl sha256",
-				"sudo openssl pkey -in " + h.Key + " -pubout | openssl sha256",
+				"openssl x509 -in " + shellQuote(h.Cert) + " -noout -pubkey | openssl sha256",
+				"sudo openssl pkey -in " + shellQuote(h.Key) + " -pubout | openssl sha256",
 			},
 			Verify: []string{"agent-key-mismatch"},
 		},
@@ -438,7 +438,7 @@ func fixKeyMismatch(f *Facts) []Step {
 			Title: "Find the key that belongs to the certificate",
 			Why:   "After a renewal the matching key is often the newer file next to the old one; point tls.key at it.",
 			Commands: []string{
-				"for k in " + filepath.Dir(h.Key) + "/*.key; do echo \"$k $(sudo openssl pkey -in \"$k\" -pubout 2>/dev/null | openssl sha256)\"; done",
+				"for k in " + shellQuote(filepath.Dir(h.Key)) + "/*.key; do echo \"$k $(sudo openssl pkey -in \"$k\" -pubout 2>/dev/null | openssl sha256)\"; done",
 			},
 			Verify: []string{"agent-key-mismatch"},
 		},

@@ -280,7 +280,7 @@ func TestAgentCertChecks(t *testing.T) {
 				reissueAgent(t, f, p, certSpec{eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 			},
 			summary: []string{"CN=agent-1.example.com has extended key usage serverAuth, without clientAuth"},
-			fix:     []string{"extendedKeyUsage=clientAuth", "sudo openssl req -new -key /etc/nginx-agent/agent.key -subj \"/CN=agent-1.example.com\" -out /etc/nginx-agent/agent.csr"}},
+			fix:     []string{"extendedKeyUsage=clientAuth", "sudo openssl req -new -key /etc/nginx-agent/agent.key -subj /CN=agent-1.example.com -out /etc/nginx-agent/agent.csr"}},
 		{name: "CA certificate as the agent's", id: "agent-cert-wrong-purpose", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				f.Files.Cert.Certs = []*x509.Certificate{p.root.cert}
@@ -308,7 +308,7 @@ func TestAgentCertChecks(t *testing.T) {
 				f.Files.CA = certFile(probes.RoleCA, "/etc/nginx-agent/ca.pem", p.root.cert, p.inter.cert)
 			},
 			summary: []string{"/etc/nginx-agent/agent.crt lacks the intermediate CN=nms-int-ca", "(it is in /etc/nginx-agent/ca.pem)"},
-			fix:     []string{"sudo sh -c \"sed -n '21,/-----END CERTIFICATE-----/p' /etc/nginx-agent/ca.pem >> /etc/nginx-agent/agent.crt\""}},
+			fix:     []string{"sudo sed -n '21,/-----END CERTIFICATE-----/p' /etc/nginx-agent/ca.pem | sudo tee -a /etc/nginx-agent/agent.crt >/dev/null"}},
 		{name: "intermediate in the cert file", id: "agent-chain-incomplete", want: SeverityOK,
 			mutate: func(f *Facts, p *testPKI) {
 				p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, p.inter)

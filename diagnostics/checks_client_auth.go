@@ -95,8 +95,8 @@ func fixUnknownCA(f *Facts) []Step {
 			Title: "See which CA names the server asks for",
 			Why:   "openssl prints them under \"Acceptable client certificate CA names\".",
 			Commands: []string{
-				"openssl s_client -connect " + h.Addr + serverNameArg(h) + " </dev/null 2>/dev/null | sed -n '/Acceptable client certificate CA names/,/Requested Signature/p'",
-				"openssl x509 -in " + h.Cert + " -noout -issuer",
+				"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " </dev/null 2>/dev/null | sed -n '/Acceptable client certificate CA names/,/Requested Signature/p'",
+				"openssl x509 -in " + shellQuote(h.Cert) + " -noout -issuer",
 			},
 			Verify: []string{"agent-cert-unknown-ca"},
 		},
@@ -265,7 +265,7 @@ func evalRevoked(*Facts) Result {
 
 func fixRevoked(f *Facts) []Step {
 	h := hostOf(f)
-	serial := "$(openssl x509 -in " + h.Cert + " -noout -serial | cut -d= -f2)"
+	serial := "$(openssl x509 -in " + shellQuote(h.Cert) + " -noout -serial | cut -d= -f2)"
 	if leaf := agentLeaf(f); leaf != nil {
 		serial = fmt.Sprintf("%X", leaf.SerialNumber)
 	}
@@ -275,7 +275,7 @@ func fixRevoked(f *Facts) []Step {
 			Why:   "Run on the manager: ssl_crl names the CRL file; a revoked certificate must be reissued, not un-revoked.",
 			Commands: []string{
 				"sudo grep -rn ssl_crl /etc/nginx/",
-				"sudo openssl crl -in /etc/nms/certs/crl.pem -noout -text | grep -i -A1 'Serial Number: " + serial + "'",
+				"sudo openssl crl -in /etc/nms/certs/crl.pem -noout -text | grep -i -A1 \"Serial Number: " + serial + "\"",
 			},
 			Verify: []string{"agent-cert-revoked"},
 		},

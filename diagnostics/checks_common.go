@@ -184,7 +184,7 @@ func (h hostInfo) editStep(title, why string, verify []string, edits ...edit) St
 	}
 	if len(diff) > 0 {
 		st.File, st.Diff = file, strings.Join(diff, "\n")
-		st.Commands = append(st.Commands, "sudoedit "+file)
+		st.Commands = append(st.Commands, "sudoedit "+shellQuote(file))
 	}
 	if len(envs) > 0 {
 		st.Why = strings.TrimSpace(st.Why + " The environment of the nginx-agent service overrides the file here; set " +
@@ -235,24 +235,24 @@ func nimServerDiff(h hostInfo, e edit) []string {
 
 // s_client commands as the agent connects: SNI and verify name, its CA file, its cert.
 func (h hostInfo) sClient(withCert bool) string {
-	cmd := "openssl s_client -connect " + h.Addr
+	cmd := "openssl s_client -connect " + shellQuote(h.Addr)
 	if net.ParseIP(h.Name) == nil {
-		cmd += " -servername " + h.Name + " -verify_hostname " + h.Name
+		cmd += " -servername " + shellQuote(h.Name) + " -verify_hostname " + shellQuote(h.Name)
 	} else {
-		cmd += " -verify_ip " + h.Name
+		cmd += " -verify_ip " + shellQuote(h.Name)
 	}
 	if h.CASet {
-		cmd += " -CAfile " + h.CA
+		cmd += " -CAfile " + shellQuote(h.CA)
 	}
 	if withCert {
-		cmd += " -cert " + h.Cert + " -key " + h.Key
+		cmd += " -cert " + shellQuote(h.Cert) + " -key " + shellQuote(h.Key)
 	}
 	return cmd + " -verify_return_error -brief </dev/null"
 }
 
 // showCert is the openssl command that prints what the checks read from a cert file.
 func showCert(path string) string {
-	return "openssl x509 -in " + path + " -noout -subject -issuer -dates -ext subjectAltName,extendedKeyUsage,basicConstraints"
+	return "openssl x509 -in " + shellQuote(path) + " -noout -subject -issuer -dates -ext subjectAltName,extendedKeyUsage,basicConstraints"
 }
 
 // subjectArg formats a certificate subject for `openssl req -subj`.
@@ -277,12 +277,12 @@ func reissueAgentStep(f *Facts, title, why string, verify ...string) Step {
 		Why: why + " Sign the request where the CA key is (make_certs.sh names it ca.key; copy " + csr + " there if that is " +
 			"another host), with extendedKeyUsage=clientAuth, then install the new certificate as " + h.Cert + ".",
 		Commands: []string{
-			fmt.Sprintf("sudo openssl req -new -key %s -subj %q -out %s", h.Key, subjectArg(cn), csr),
-			fmt.Sprintf("openssl x509 -req -in %s -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -sha256 "+
-				"-extfile <(printf 'extendedKeyUsage=clientAuth\\nkeyUsage=digitalSignature,keyEncipherment\\n') -out agent.crt",
-				csr),
-			"sudo cp -p " + h.Cert + " " + h.Cert + ".bak",
-			"sudo install -m 0644 agent.crt " + h.Cert,
+			"sudo openssl req -new -key " + shellQuote(h.Key) + " -subj " + shellQuote(subjectArg(cn)) + " -out " + shellQuote(csr),
+			"printf 'extendedKeyUsage=clientAuth\\nkeyUsage=digitalSignature,keyEncipherment\\n' >agent-ext.cnf",
+			"openssl x509 -req -in " + shellQuote(csr) + " -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -sha256 " +
+				"-extfile agent-ext.cnf -out agent.crt",
+			"sudo cp -p " + shellQuote(h.Cert) + " " + shellQuote(h.Cert) + ".bak",
+			"sudo install -m 0644 agent.crt " + shellQuote(h.Cert),
 			showCert(h.Cert),
 			restartAgent,
 		},

@@ -197,7 +197,7 @@ func TestClientAuthChecks(t *testing.T) {
 				f.Endpoint.Agent.TLS.ClientCertSent = false
 			},
 			summary: []string{"issued by CN=nms-ca, but the agent's is issued by CN=nms-int-ca"},
-			fix:     []string{"sed -n '21,/-----END CERTIFICATE-----/p' /etc/nginx-agent/ca.pem >> /etc/nginx-agent/agent.crt"}},
+			fix:     []string{"sudo sed -n '21,/-----END CERTIFICATE-----/p' /etc/nginx-agent/ca.pem | sudo tee -a /etc/nginx-agent/agent.crt >/dev/null"}},
 		{name: "495 with an expired agent cert", id: "agent-cert-rejected", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				reissueAgent(t, f, p, certSpec{notBefore: testNow.AddDate(-1, 0, 0), notAfter: testNow.Add(-days(2))})

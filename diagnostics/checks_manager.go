@@ -26,10 +26,10 @@ func reloadNginxFor(f *Facts) string {
 	if f != nil && f.Nginx != nil {
 		n := f.Nginx
 		if n.Prefix != "" {
-			args += " -p " + n.Prefix
+			args += " -p " + shellQuote(n.Prefix)
 		}
 		if n.Explicit && n.Source == probes.NginxFile && n.Main != "" && !slices.Contains(nginxconf.DefaultPaths(), n.Main) {
-			args += " -c " + n.Main
+			args += " -c " + shellQuote(n.Main)
 		}
 	}
 	return "sudo nginx -t" + args + " && sudo nginx -s reload" + args
@@ -274,7 +274,7 @@ func removeDiff(d *nginxconf.Directive) string {
 func nginxStep(f *Facts, title, why, file, diff string, verify ...string) Step {
 	return Step{
 		Title: title, Why: why, File: file, Diff: diff,
-		Commands: []string{"sudoedit " + file, reloadNginxFor(f)},
+		Commands: []string{"sudoedit " + shellQuote(file), reloadNginxFor(f)},
 		Verify:   verify,
 	}
 }
@@ -553,7 +553,7 @@ func evalNginxInvalid(f *Facts) Result {
 		return r
 	}
 	if t := n.Test; t != nil && t.Error != nil {
-		return Fail("nginx -t fails: %s", t.Error.Error()).With(Quoted(n.Binary, "nginx -t -c "+n.Main, "nginx: [emerg] "+t.Error.Error()))
+		return Fail("nginx -t fails: %s", t.Error.Error()).With(Quoted(n.Binary, "nginx -t -c "+shellQuote(n.Main), "nginx: [emerg] "+t.Error.Error()))
 	}
 	problems := offlineProblems(f)
 	if t := n.Test; t != nil && t.OK {
@@ -615,7 +615,7 @@ func fixNginxInvalid(f *Facts) []Step {
 		Title: "Fix what nginx -t names at " + where,
 		Why: "nginx -t prints the first error with its file and line. \"http2 on\" needs NGINX 1.25.1 (older: add http2 " +
 			"to the listen directive); a key must belong to the first certificate of its ssl_certificate file.",
-		Commands: []string{"sudo " + bin + " -t", "sudoedit " + file, reloadNginxFor(f)},
+		Commands: []string{"sudo " + shellQuote(bin) + " -t", "sudoedit " + shellQuote(file), reloadNginxFor(f)},
 		Verify:   []string{"nginx-config-invalid"},
 	}}
 }
@@ -716,7 +716,7 @@ func fixClientCAMissing(f *Facts) []Step {
 		step = setServerDirective(f, s, s.SSL.ClientCertificate, "ssl_client_certificate", caPath, step.Title, step.Why,
 			"nginx-client-ca-missing", "agent-cert-unknown-ca")
 	}
-	step.Commands = append([]string{"openssl crl2pkcs7 -nocrl -certfile " + caPath + " | openssl pkcs7 -print_certs -noout"}, step.Commands...)
+	step.Commands = append([]string{"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(caPath) + " | openssl pkcs7 -print_certs -noout"}, step.Commands...)
 	return []Step{step}
 }
 

@@ -354,10 +354,10 @@ func fixMgrUnknownCA(f *Facts) []Step {
 			Why: "Append the root that issued the agents' certificates (and any intermediate agents do not send) to the " +
 				"file ssl_client_certificate names; NGINX sends its names to agents and verifies their chains against it.",
 			Commands: []string{
-				"openssl x509 -in " + path + " -noout -issuer",
-				"openssl crl2pkcs7 -nocrl -certfile " + ca + " | openssl pkcs7 -print_certs -noout",
-				"sudo cp -p " + ca + " " + ca + ".bak",
-				"sudo sh -c 'cat agents-ca.pem >> " + ca + "'",
+				"openssl x509 -in " + shellQuote(path) + " -noout -issuer",
+				"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(ca) + " | openssl pkcs7 -print_certs -noout",
+				"sudo cp -p " + shellQuote(ca) + " " + shellQuote(ca) + ".bak",
+				"cat agents-ca.pem | sudo tee -a " + shellQuote(ca) + " >/dev/null",
 				reloadNginxFor(f),
 			},
 			Verify: []string{"agent-cert-unknown-ca", "agent-cert-rejected"},
@@ -761,10 +761,10 @@ func mgrServerChain(f *Facts) Result {
 
 func fixMgrServerChain(f *Facts) []Step {
 	path := managerServerCert
-	appendCmd := "sudo sh -c 'cat ca_int.crt >> " + path + "'"
+	appendCmd := "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
 	if certs := servedCerts(f); len(certs) > 0 {
 		path = certs[0].path
-		appendCmd = "sudo sh -c 'cat ca_int.crt >> " + path + "'"
+		appendCmd = "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
 		// The intermediate is often on this host already, in the client CA file
 		// (make_certs.sh's ca.pem): copy it from there.
 		for _, sc := range certs {
@@ -785,10 +785,10 @@ func fixMgrServerChain(f *Facts) []Step {
 				}
 			}
 			path = sc.path
-			appendCmd = "sudo sh -c 'cat ca_int.crt >> " + path + "'"
+			appendCmd = "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
 			if issuer := findIssuer(sc.file.Certs[0], pool); issuer != nil && !selfSigned(issuer) {
 				if cmd, ok := pemBlockCommand(issuer, files...); ok {
-					appendCmd = cmd + " | sudo tee -a " + path + " >/dev/null"
+					appendCmd = cmd + " | sudo tee -a " + shellQuote(path) + " >/dev/null"
 				}
 			}
 			break
@@ -799,8 +799,8 @@ func fixMgrServerChain(f *Facts) []Step {
 		Why: "NGINX sends exactly the certificates in the ssl_certificate file: the server's first, then its intermediate(s). " +
 			"The root stays out; agents have it in their CA file.",
 		Commands: []string{
-			"openssl crl2pkcs7 -nocrl -certfile " + path + " | openssl pkcs7 -print_certs -noout",
-			"sudo cp -p " + path + " " + path + ".bak",
+			"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(path) + " | openssl pkcs7 -print_certs -noout",
+			"sudo cp -p " + shellQuote(path) + " " + shellQuote(path) + ".bak",
 			appendCmd,
 			reloadNginxFor(f),
 		},
@@ -992,11 +992,13 @@ func managerReissue(verify string) func(f *Facts) []Step {
 			Why: "The request carries the name agents dial as a SAN; sign it with serverAuth where the CA key lives " +
 				"(make_certs.sh: ca_int.key) and keep the intermediate after the certificate (" + sc.where + ").",
 			Commands: []string{
-				fmt.Sprintf("sudo openssl req -new -key %s -subj %q -addext \"subjectAltName=%s\" -out /tmp/server.csr", keyPath, subjectArg(name), san),
+				"sudo openssl req -new -key " + shellQuote(keyPath) + " -subj " + shellQuote(subjectArg(name)) +
+					" -addext " + shellQuote("subjectAltName="+san) + " -out /tmp/server.csr",
+				"printf 'extendedKeyUsage=serverAuth\\n' >server-ext.cnf",
 				"openssl x509 -req -in /tmp/server.csr -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 " +
-					"-copy_extensions copy -extfile <(printf 'extendedKeyUsage=serverAuth\\n') -out server.crt",
-				"sudo cp -p " + sc.path + " " + sc.path + ".bak",
-				"sudo sh -c 'cat server.crt ca_int.crt > " + sc.path + "'",
+					"-copy_extensions copy -extfile server-ext.cnf -out server.crt",
+				"sudo cp -p " + shellQuote(sc.path) + " " + shellQuote(sc.path) + ".bak",
+				"cat server.crt ca_int.crt | sudo tee " + shellQuote(sc.path) + " >/dev/null",
 				reloadNginxFor(f),
 			},
 			Verify: uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"}),

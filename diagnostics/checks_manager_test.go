@@ -349,7 +349,7 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"without its issuer CN=nms-int-ca"},
-			fix:     []string{"cat ca_int.crt >> /etc/nms/certs/manager-server.pem"}},
+			fix:     []string{"cat ca_int.crt | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"}},
 		{name: "leaf served alone, intermediate in the client CA file", id: "server-chain-incomplete", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {

@@ -210,10 +210,10 @@ func fixCRLExpired(f *Facts) []Step {
 		Why: "Each CA publishes a new CRL before the old one's nextUpdate; fetch (or generate) the current ones, " +
 			"concatenate them in one PEM file, and reload NGINX, which reads CRLs only at (re)load.",
 		Commands: []string{
-			"openssl crl -in " + path + " -noout -issuer -lastupdate -nextupdate",
-			"sudo cp -p " + path + " " + path + ".bak",
+			"openssl crl -in " + shellQuote(path) + " -noout -issuer -lastupdate -nextupdate",
+			"sudo cp -p " + shellQuote(path) + " " + shellQuote(path) + ".bak",
 			"openssl ca -gencrl -keyfile ca.key -cert ca.pem -out new-crl.pem",
-			"sudo cp new-crl.pem " + path,
+			"sudo cp new-crl.pem " + shellQuote(path),
 			reloadNginxFor(f),
 		},
 		Verify: []string{"crl-expired", "crl-missing"},
@@ -285,10 +285,10 @@ func fixCRLMissing(f *Facts) []Step {
 		Why: "NGINX checks the whole chain against CRLs (X509_V_FLAG_CRL_CHECK_ALL). Generate or download the missing " +
 			"CA's CRL and append it; the file may hold any number of PEM CRLs.",
 		Commands: []string{
-			"grep -c 'BEGIN X509 CRL' " + path,
+			"grep -c 'BEGIN X509 CRL' " + shellQuote(path),
 			"openssl ca -gencrl -keyfile ca.key -cert ca.pem -out root-crl.pem",
-			"sudo cp -p " + path + " " + path + ".bak",
-			"sudo sh -c 'cat root-crl.pem >> " + path + "'",
+			"sudo cp -p " + shellQuote(path) + " " + shellQuote(path) + ".bak",
+			"cat root-crl.pem | sudo tee -a " + shellQuote(path) + " >/dev/null",
 			reloadNginxFor(f),
 		},
 		Verify: []string{"crl-missing", "agent-cert-rejected"},
@@ -362,7 +362,7 @@ func fixErrorPageInLocation(f *Facts) []Step {
 	steps := []Step{nginxStep(f, "Remove "+ep.String()+" from the location", why, ep.File, removeDiff(ep), "nginx-error-page-in-location")}
 	steps = append(steps, nginxStep(f, "Add it to the server block", "495, 496 and 497 are only seen at server level.",
 		anchor.File, insertAfterDiff(anchor, ep.String()), "nginx-error-page-in-location", "nginx-grpc-errors-unmapped"))
-	steps[0].Commands = []string{"sudoedit " + ep.File} // test and reload once, after both edits
+	steps[0].Commands = []string{"sudoedit " + shellQuote(ep.File)} // test and reload once, after both edits
 	return steps
 }
 

@@ -47,17 +47,6 @@ func meshWhere(file string, line, col int) string {
 	return fmt.Sprintf("%s:%d:%d", file, line, col)
 }
 
-// shellQuote quotes s for a POSIX shell: single quotes, with embedded ones closed and
-// escaped. Playbook commands quote every path and value they take from the inputs.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:@,+%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // meshInputError is the first read or syntax error among the inputs a check reads, worded
 // for a summary; "" when they all parsed.
 func meshInputError(ins ...*mesh.Input) (*probes.ConfigError, bool) {

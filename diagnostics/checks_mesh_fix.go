@@ -339,13 +339,16 @@ func fixMeshSettingInvalid(f *Facts) []Step {
 		}
 	}
 	if len(steps) == 0 {
-		steps = append(steps, Step{
+		st := Step{
 			Title: "Fix the file at the position the finding names",
 			Why: "A syntax error or a document of the wrong kind stops nginx-meshctl, Helm or kubectl before any " +
 				"setting is read. Quote off and on.",
-			Commands: []string{"kubectl apply --dry-run=client -f <file>"},
-			Verify:   []string{"mesh-setting-invalid"},
-		})
+			Verify: []string{"mesh-setting-invalid"},
+		}
+		if len(s.problems) > 0 && s.problems[0].file != "" {
+			st.Commands = []string{"kubectl apply --dry-run=client -f " + shellQuote(s.problems[0].file)}
+		}
+		steps = append(steps, st)
 	}
 	return steps
 }

@@ -97,7 +97,7 @@ func fixDNS(f *Facts) []Step {
 		Title: "Check the name " + h.Host + " on this host",
 		Why: "The name must resolve here, through DNS or /etc/hosts. If the manager has no DNS name, use its IP " +
 			"as the host and set the server name to a name in its certificate.",
-		Commands: []string{"getent ahosts " + h.Host, "resolvectl query " + h.Host, "grep -n " + h.Host + " /etc/hosts"},
+		Commands: []string{"getent ahosts " + shellQuote(h.Host), "resolvectl query " + shellQuote(h.Host), "grep -n " + shellQuote(h.Host) + " /etc/hosts"},
 		Verify:   []string{"endpoint-dns"},
 	}}
 }
@@ -142,7 +142,7 @@ func fixRefused(f *Facts) []Step {
 		{
 			Title:    "Check the port on the manager",
 			Why:      "Run these on the manager: NGINX must be running and listening on port " + h.Port + " on an address this host can reach.",
-			Commands: []string{"sudo ss -ltnp 'sport = :" + h.Port + "'", "sudo systemctl status nginx --no-pager", "sudo nginx -T 2>/dev/null | grep -n 'listen'"},
+			Commands: []string{"sudo ss -ltnp " + shellQuote("sport = :"+h.Port), "sudo systemctl status nginx --no-pager", "sudo nginx -T 2>/dev/null | grep -n 'listen'"},
 			Verify:   []string{"endpoint-refused"},
 		},
 		h.editStep("Or correct the port in the agent configuration",
@@ -176,9 +176,9 @@ func fixTimeout(f *Facts) []Step {
 		Why: "A timeout is a firewall, security group or routing problem between this host and " + h.Addr +
 			". Check this host's outbound rules, then the manager's inbound rules for port " + h.Port + ".",
 		Commands: []string{
-			"nc -vz -w 5 " + h.Host + " " + h.Port,
-			"tracepath -n " + h.Host,
-			"sudo iptables -S OUTPUT; sudo nft list ruleset 2>/dev/null | grep -n " + h.Port,
+			"nc -vz -w 5 " + shellQuote(h.Host) + " " + shellQuote(h.Port),
+			"tracepath -n " + shellQuote(h.Host),
+			"sudo iptables -S OUTPUT; sudo nft list ruleset 2>/dev/null | grep -n " + shellQuote(h.Port),
 		},
 		Verify: []string{"endpoint-timeout"},
 	}}
@@ -305,7 +305,7 @@ func fixHandshake(f *Facts) []Step {
 			Title: fmt.Sprintf("Set %s to a name the manager serves", h.keyName(setServerName)),
 			Why: "The manager refuses the name " + h.Name + ": it matches no server_name (ssl_reject_handshake, or a " +
 				"stream proxy's ssl_preread map). List the manager's names (on the manager), then put one in " + h.Config + ".",
-			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'server_name\\|ssl_reject_handshake\\|ssl_preread'", "sudoedit " + h.Config, restartAgent},
+			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'server_name\\|ssl_reject_handshake\\|ssl_preread'", "sudoedit " + shellQuote(h.Config), restartAgent},
 			Verify:   []string{"tls-handshake-failed", "server-name-mismatch"},
 		})
 	}
@@ -339,7 +339,7 @@ func fixALPN(f *Facts) []Step {
 			"12 ships 1.22): add http2 to the listen line, as shown.",
 		File:     managerNginxConf,
 		Diff:     fmt.Sprintf("-    listen %s ssl;\n+    listen %s ssl http2;", h.Port, h.Port),
-		Commands: []string{"nginx -v", "sudo nginx -T 2>/dev/null | grep -n 'listen.*" + h.Port + "\\|http2'", "sudoedit " + managerNginxConf, reloadNginxFor(f)},
+		Commands: []string{"nginx -v", "sudo nginx -T 2>/dev/null | grep -n " + shellQuote("listen.*"+h.Port+`\|http2`), "sudoedit " + managerNginxConf, reloadNginxFor(f)},
 		Verify:   []string{"alpn-h2-missing"},
 	}}
 }

@@ -125,8 +125,8 @@ func fixServerUntrusted(f *Facts) []Step {
 		Title: "See which CA issued the server's chain",
 		Why:   "The last issuer (i:) in the chain is the root the agent must trust.",
 		Commands: []string{
-			"openssl s_client -connect " + h.Addr + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:|^ *i:'",
-			"openssl crl2pkcs7 -nocrl -certfile " + h.CA + " | openssl pkcs7 -print_certs -noout",
+			"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:|^ *i:'",
+			"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(h.CA) + " | openssl pkcs7 -print_certs -noout",
 		},
 		Verify: []string{"server-cert-untrusted"},
 	}}
@@ -136,8 +136,8 @@ func fixServerUntrusted(f *Facts) []Step {
 			Why: "tls.ca replaces the system store, so it must hold the root that issued the manager's certificate " +
 				"(on NGINX Instance Manager: " + managerCA + " on the manager). Copy it over and restart the agent.",
 			Commands: []string{
-				"sudo cp -p " + h.CA + " " + h.CA + ".bak",
-				"scp " + h.Host + ":" + managerCA + " /tmp/manager-ca.pem && sudo sh -c 'cat /tmp/manager-ca.pem >> " + h.CA + "'",
+				"sudo cp -p " + shellQuote(h.CA) + " " + shellQuote(h.CA) + ".bak",
+				"scp " + shellQuote(h.Host) + ":" + managerCA + " /tmp/manager-ca.pem && cat /tmp/manager-ca.pem | sudo tee -a " + shellQuote(h.CA) + " >/dev/null",
 				h.sClient(false),
 				restartAgent,
 			},
@@ -156,7 +156,7 @@ func serverNameArg(h hostInfo) string {
 	if net.ParseIP(h.Name) != nil {
 		return ""
 	}
-	return " -servername " + h.Name
+	return " -servername " + shellQuote(h.Name)
 }
 
 func evalServerChain(f *Facts) Result {
@@ -201,9 +201,9 @@ func fixServerChain(f *Facts) []Step {
 			"certificate (make_certs.sh writes ca_int.crt).",
 		Commands: []string{
 			"sudo cp -p " + managerServerCert + " " + managerServerCert + ".bak",
-			"sudo sh -c 'cat ca_int.crt >> " + managerServerCert + "'",
+			"cat ca_int.crt | sudo tee -a " + managerServerCert + " >/dev/null",
 			reloadNginxFor(f),
-			"openssl s_client -connect " + h.Addr + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:'",
+			"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:'",
 		},
 		Verify: []string{"server-chain-incomplete", "server-cert-untrusted"},
 	}}
@@ -400,11 +400,13 @@ func fixServerReissue(verify string) func(f *Facts) []Step {
 					"The request carries the SAN the agent verifies; sign it with serverAuth on the host that holds the CA key " +
 					"(make_certs.sh: ca_int.key), keeping the intermediate after the certificate.",
 				Commands: []string{
-					fmt.Sprintf("sudo openssl req -new -key %s -subj %q -addext \"subjectAltName=%s\" -out %s", managerServerKey, subjectArg(name), san, csr),
-					fmt.Sprintf("openssl x509 -req -in %s -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 "+
-						"-copy_extensions copy -extfile <(printf 'extendedKeyUsage=serverAuth\\n') -out manager-server.crt", csr),
+					"sudo openssl req -new -key " + managerServerKey + " -subj " + shellQuote(subjectArg(name)) +
+						" -addext " + shellQuote("subjectAltName="+san) + " -out " + csr,
+					"printf 'extendedKeyUsage=serverAuth\\n' >server-ext.cnf",
+					"openssl x509 -req -in " + csr + " -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 " +
+						"-copy_extensions copy -extfile server-ext.cnf -out manager-server.crt",
 					"sudo cp -p " + managerServerCert + " " + managerServerCert + ".bak",
-					"sudo sh -c 'cat manager-server.crt ca_int.crt > " + managerServerCert + "'",
+					"cat manager-server.crt ca_int.crt | sudo tee " + managerServerCert + " >/dev/null",
 					reloadNginxFor(f),
 				},
 				Verify: uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"}),

@@ -39,15 +39,14 @@ func CommandLine(args []string) string {
 	return strings.Join(words, " ")
 }
 
-var plainWordRE = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_-]+$`)
-
-// shellWord quotes s for POSIX sh when it needs it. A masked value stays bare: quoted, the
-// report's final scrub would take the closing quote for part of the secret.
+// shellWord is shellQuote for a command-line word in a report, except that a masked value
+// stays bare: quoted, the report's final scrub would take the closing quote for part of
+// the secret.
 func shellWord(s string) string {
-	if plainWordRE.MatchString(strings.ReplaceAll(s, maskedValue, "x")) {
+	if bare := strings.ReplaceAll(s, maskedValue, "x"); shellQuote(bare) == bare {
 		return s
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return shellQuote(s)
 }
 
 // HostNames are the host names and addresses the facts mention, for --redact: the agent's
