@@ -487,7 +487,8 @@ func tlsVersionName(v uint16) string {
 	return fmt.Sprintf("TLS version 0x%04x", v)
 }
 
-// Titles NGINX puts on its 400 pages for client-certificate rejections (nginx-facts §3.3).
+// Titles NGINX puts on its 400 pages for client-certificate rejections
+// (src/http/ngx_http_special_response.c, ngx_http_error_495_page and _496_page).
 const (
 	titleCertError = "The SSL certificate error"            // 495
 	titleNoCert    = "No required SSL certificate was sent" // 496

@@ -139,7 +139,8 @@ type AccessEntry struct {
 	Request string
 	// URI is $uri, else $request_uri, else the path of Request.
 	URI string
-	// Status is $status, 0 when absent. NGINX logs 495/496/497 as 400 (nginx-facts §3.3).
+	// Status is $status, 0 when absent. NGINX logs 495/496/497 as 400
+	// (src/http/ngx_http_special_response.c sets err_status; ngx_http_log_module.c logs it).
 	Status int
 	// SSLClientVerify is $ssl_client_verify: SUCCESS, FAILED:<reason> or NONE.
 	SSLClientVerify string

@@ -23,7 +23,9 @@ const (
 	AgentSlogJSON AgentFormat = "slog-json"
 )
 
-// AgentEntry is one NGINX Agent log line (nginx-facts.md §2.2).
+// AgentEntry is one NGINX Agent log line: logrus TextFormatter in v2
+// (nginx/agent v2 src/core/logger/log.go), log/slog TextHandler in v3
+// (v3 internal/logger/logger.go).
 type AgentEntry struct {
 	// Time is the line's timestamp (RFC 3339 with the writer's offset); zero for the
 	// TTY format, which shows seconds since start.

@@ -234,7 +234,8 @@ func parseVerifyReason(r string) (int, string) {
 }
 
 // x509Kind maps OpenSSL's verify text to a kind. The text, not the number, decides:
-// numbers have moved between OpenSSL versions (nginx-facts.md §3.8).
+// numbers have moved between OpenSSL versions (openssl include/openssl/x509_vfy.h.in,
+// crypto/x509/x509_txt.c).
 func x509Kind(text string) Kind {
 	switch {
 	case text == "certificate has expired":
@@ -288,7 +289,8 @@ func IsAgentPath(uri string) bool {
 	return false
 }
 
-// ClassifyAccess classifies an access-log entry by its status (nginx-facts.md §3.3):
+// ClassifyAccess classifies an access-log entry by its status (NGINX
+// src/http/ngx_http_special_response.c):
 // 495/496/497 appear as such only when an error_page keeps them; NGINX logs them as
 // 400, so a 400 is judged by $ssl_client_verify and the request.
 func ClassifyAccess(e *AccessEntry) (ev Event, ok bool) {
@@ -345,7 +347,8 @@ func statusText(s int) string {
 }
 
 // agentRules match the agent's error text (Go crypto/tls and crypto/x509, grpc-go and the
-// agent's own messages, nginx-facts.md §2.3–§2.5), most specific first. Every string in
+// agent's own messages in nginx/agent v2 sdk/client/commander.go and v3
+// internal/grpc/grpc.go), most specific first. Every string in
 // a rule must appear.
 var agentRules = []struct {
 	all  []string

@@ -134,7 +134,8 @@ func TestClassify(t *testing.T) {
 			`{"timestamp":"2026-11-22T16:05:53+00:00","client":"10.0.0.7","uri":"/mpi.v1.CommandService/CreateConnection","http-status":200,"grpc-status":0,"upstream":"unix:/x""rx-bytes":320,"tx-bytes":411}`,
 			"", 0, "", ""},
 
-		// Agent v2 and v3 (nginx-facts.md §2.6 and the Go / grpc-go strings of §2.4–2.5).
+		// Agent v2 and v3, from their format strings (nginx/agent v2 sdk/client/commander.go,
+		// v3 internal/grpc/grpc.go) with Go crypto/x509 and grpc-go error texts.
 		"v2 unknown authority": {TypeAgent,
 			`time="2025-01-15T10:00:00Z" level=error msg="Unable to create command channel: rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\""`,
 			KindServerCertUntrusted, 0, "", "x509: certificate signed by unknown authority"},

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// ErrorEntry is one line of an NGINX error log (nginx-facts.md §3.1):
+// ErrorEntry is one line of an NGINX error log (src/core/ngx_log.c, ngx_log_error_core):
 //
 //	YYYY/MM/DD HH:MM:SS [level] PID#TID: *CONN message[ (errno: text)][ while action][, client: …, server: …, request: "…", upstream: "…", host: "…", referrer: "…"]
 type ErrorEntry struct {

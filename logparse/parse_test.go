@@ -204,7 +204,7 @@ func TestParseAgentLine(t *testing.T) {
 		want AgentEntry // Attrs compared by count
 		n    int
 	}{
-		"v2 logrus (nginx-facts §2.6)": {
+		"v2 logrus": {
 			line: `time="2025-01-15T10:00:00Z" level=error msg="Unable to create command channel: rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\""`,
 			want: AgentEntry{Time: time.Date(2025, 1, 15, 10, 0, 0, 0, time.UTC), Level: "error", Format: AgentLogrus,
 				Msg: `Unable to create command channel: rpc error: code = Unavailable desc = connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`},
@@ -214,7 +214,7 @@ func TestParseAgentLine(t *testing.T) {
 			want: AgentEntry{Time: time.Date(2025, 10, 15, 15, 30, 14, 0, time.UTC), Level: "warn", Format: AgentLogrus,
 				Msg: "NGINX Error log stderr is not readable or is disabled. ..."},
 		},
-		"v3 slog text (nginx-facts §2.6)": {
+		"v3 slog text": {
 			line: `time=2025-06-01T10:00:01.123Z level=ERROR msg="Failed to create connection" error="rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2025-06-01T10:00:01Z is after 2025-05-31T00:00:00Z\"" correlation_id=4f0c server_type=command`,
 			want: AgentEntry{Time: time.Date(2025, 6, 1, 10, 0, 1, 123e6, time.UTC), Level: "error", Format: AgentSlogText,
 				Msg:   "Failed to create connection",

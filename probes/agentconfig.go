@@ -168,7 +168,8 @@ func (c AgentConfig) GRPCPath() string {
 	return PathV2CommandChannel
 }
 
-// The agents' first gRPC calls, as request paths (nginx-facts.md §1.1).
+// The agents' first gRPC calls, as request paths (nginx/agent v2
+// sdk/proto/command_svc.pb.go, v3 api/grpc/mpi/v1/command_grpc.pb.go).
 const (
 	PathV2CommandChannel   = "/f5.nginx.agent.sdk.Commander/CommandChannel"
 	PathV3CreateConnection = "/mpi.v1.CommandService/CreateConnection"

@@ -35,7 +35,7 @@ const (
 )
 
 // defaultAgentSearchPaths is agent v2's search order for nginx-agent.conf, before the working
-// directory (nginx-facts.md §1.3); agent v3 searches /etc/nginx-agent/ and the working directory.
+// directory (nginx/agent v2 src/core/config/defaults.go); agent v3 searches /etc/nginx-agent/ and the working directory.
 var defaultAgentSearchPaths = []string{
 	"/etc/nginx-manager/nginx-agent.conf",
 	"/etc/nginx-agent/nginx-agent.conf",
@@ -43,7 +43,7 @@ var defaultAgentSearchPaths = []string{
 }
 
 // defaultAgentDynamicPaths are agent v2's agent-dynamic.conf locations, newest first
-// (nginx-facts.md §1.3). An agent reads one of them; the first that exists is taken.
+// (nginx/agent v2 src/core/config/defaults.go, DynamicConfigFileAbsPath). An agent reads one of them; the first that exists is taken.
 var defaultAgentDynamicPaths = []string{
 	"/var/lib/nginx-agent/agent-dynamic.conf", // v2.26.0 and later
 	"/etc/nginx-agent/agent-dynamic.conf",     // up to v2.25.x
@@ -116,7 +116,9 @@ type agentKey struct {
 	field agentField
 }
 
-// The keys each generation reads (nginx-facts.md §1.2-1.4).
+// The keys each generation reads: NIM 1.x from its docs (nginx/documentation
+// content/nms/nim/previous-versions/v1/getting-started/agent.md), v2 from nginx/agent v2
+// src/core/config/{types.go,flags.go}, v3 from nginx/agent v3 internal/config/types.go.
 var (
 	nim1Keys = []agentKey{
 		{"server", "", fieldServer},

@@ -293,7 +293,8 @@ func TestProbeEndpointClientCertChoice(t *testing.T) {
 		t.Errorf("foreign cert: %+v", tl)
 	}
 	// A leaf issued by an intermediate goes only when the file carries the intermediate,
-	// whose issuer is the CA the server names: the classic trap (nginx-facts §2.4).
+	// whose issuer is the CA the server names: the classic trap
+	// (Go crypto/tls CertificateRequestInfo.SupportsCertificate).
 	inter := tpIssue(t, p.root, pki.Spec{CommonName: "probe test intermediate", IsCA: true})
 	leaf := tpIssue(t, inter, pki.Spec{CommonName: "agent-02", EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	for _, c := range []struct {

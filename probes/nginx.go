@@ -36,7 +36,8 @@ const (
 const StdinName = "-"
 
 // Request paths of the agents' gRPC calls that NGINX must pass to the management plane
-// (nginx-facts.md §1.1). PathV2CommandChannel and PathV3CreateConnection are the first
+// (nginx/agent v2 sdk/proto/command_svc.pb.go and metrics.svc.pb.go; v3
+// api/grpc/mpi/v1/command_grpc.pb.go). PathV2CommandChannel and PathV3CreateConnection are the first
 // calls; the metrics stream is the other service an agent v2 opens.
 const PathV2MetricsStream = "/f5.nginx.agent.sdk.MetricsService/Stream"
 

@@ -10,7 +10,8 @@ import (
 	"github.com/goccy/go-yaml/token"
 )
 
-// NIM 1.x's nginx-manager (nginx-facts.md §4.2) serves the agents' gRPC itself, with its
+// NIM 1.x's nginx-manager (nginx/documentation content/nms/nim/previous-versions/v1/,
+// getting-started/encrypt.md) serves the agents' gRPC itself, with its
 // own TLS: bind_address:grpc_port, the certificate cert and key, and server_name.
 
 // NIM 1.x defaults, used when nginx-manager.conf leaves a key out.

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// agentConf is the Agent v2 nginx-agent.conf the lab writes (nginx-facts.md §1.3).
+// agentConf is the Agent v2 nginx-agent.conf the lab writes (nginx/agent v2
+// nginx-agent.conf and src/core/config/types.go).
 type agentConf struct {
 	host       string
 	port       int

@@ -57,7 +57,8 @@ const (
 	managerDir      = "manager"
 )
 
-// The agent v2 gRPC services NGINX Instance Manager routes (nginx-facts.md §1.1, §4.1),
+// The agent v2 gRPC services NGINX Instance Manager routes (nginx/agent v2
+// sdk/proto/command_svc.pb.go, metrics.svc.pb.go; NIM's nms-http.conf),
 // with their methods.
 var agentServices = map[string][]string{
 	"/f5.nginx.agent.sdk.Commander":      {"CommandChannel", "Download", "Upload"},

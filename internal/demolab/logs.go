@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// logWriter writes NGINX's error.log and access.log lines (nginx-facts.md §3.1).
+// logWriter writes NGINX's error.log and access.log lines (src/core/ngx_log.c and
+// ngx_http_log_module.c's combined format).
 type logWriter struct {
 	mu          sync.Mutex
 	errs, acc   *os.File

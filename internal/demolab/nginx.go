@@ -6,7 +6,7 @@ import (
 )
 
 // What the lab says where NGINX would say it. The texts are NGINX's own
-// (src/http/ngx_http_special_response.c, ngx_http_request.c; nginx-facts.md §3), with
+// (src/http/ngx_http_special_response.c, ngx_http_request.c), with
 // server_tokens off so no version is claimed.
 const (
 	serverHeader = "nginx"

@@ -36,7 +36,8 @@ type LogOptions struct {
 // DefaultSince is --since's default.
 const DefaultSince = time.Hour
 
-// Default log paths of the NGINX packages and of NGINX Agent (nginx-facts.md §2.1).
+// Default log paths of the NGINX packages (nginx.org packages' nginx.conf) and of NGINX
+// Agent (nginx/agent v2 nginx-agent.conf, src/core/logger/log.go).
 const (
 	DefaultNginxErrorLog  = "/var/log/nginx/error.log"
 	DefaultNginxAccessLog = "/var/log/nginx/access.log"
@@ -89,8 +90,8 @@ func (c *Collector) gatherLogs(ctx context.Context, f *diagnostics.Facts) error 
 //   - every error_log file of the NGINX configuration, with its level;
 //   - the access_log files of the servers that serve agents (of every server when none
 //     does), each with the log_format it is written in;
-//   - the agent's log: log.path's agent.log when log.path is a directory (nginx-facts
-//     §2.1), nothing when it is set empty (the agent then logs to stdout only);
+//   - the agent's log: log.path's agent.log when log.path is a directory (nginx/agent
+//     src/core/logger/log.go), nothing when it is set empty (the agent then logs to stdout only);
 //   - the defaults for what no configuration names;
 //   - extra (--logs), parsed in any format the configuration defines.
 func LogFiles(agent *probes.AgentConfig, nginx *probes.NginxFacts, extra []string, defaults []logparse.File) []logparse.File {
