@@ -15,9 +15,9 @@ const (
 	defaultCertPath   = "/etc/nginx-agent/agent.crt"
 	defaultKeyPath    = "/etc/nginx-agent/agent.key"
 	defaultCAPath     = "/etc/nginx-agent/ca.pem"
-	// NIM 2.x's server certificate and nginx config (the nms-http.conf
-	// copied in nginx/documentation content/nms/admin-guides/authentication/oidc/oidc-entra.md); the manager may
-	// differ, and the steps say so.
+	// NIM 2.x's server certificate and nginx config (the nms-http.conf copied in
+	// nginx/documentation content/nms/admin-guides/authentication/oidc/oidc-entra.md); the
+	// manager may differ, and the steps say so.
 	managerServerCert = "/etc/nms/certs/manager-server.pem"
 	managerServerKey  = "/etc/nms/certs/manager-server.key"
 	managerCA         = "/etc/nms/certs/ca.pem"

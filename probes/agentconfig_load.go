@@ -35,7 +35,8 @@ const (
 )
 
 // defaultAgentSearchPaths is agent v2's search order for nginx-agent.conf, before the working
-// directory (nginx/agent v2 src/core/config/defaults.go); agent v3 searches /etc/nginx-agent/ and the working directory.
+// directory (nginx/agent v2 src/core/config/defaults.go); agent v3 searches /etc/nginx-agent/
+// and the working directory.
 var defaultAgentSearchPaths = []string{
 	"/etc/nginx-manager/nginx-agent.conf",
 	"/etc/nginx-agent/nginx-agent.conf",
@@ -43,7 +44,8 @@ var defaultAgentSearchPaths = []string{
 }
 
 // defaultAgentDynamicPaths are agent v2's agent-dynamic.conf locations, newest first
-// (nginx/agent v2 src/core/config/defaults.go, DynamicConfigFileAbsPath). An agent reads one of them; the first that exists is taken.
+// (nginx/agent v2 src/core/config/defaults.go, DynamicConfigFileAbsPath). An agent reads
+// one of them; the first that exists is taken.
 var defaultAgentDynamicPaths = []string{
 	"/var/lib/nginx-agent/agent-dynamic.conf", // v2.26.0 and later
 	"/etc/nginx-agent/agent-dynamic.conf",     // up to v2.25.x

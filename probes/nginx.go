@@ -37,8 +37,8 @@ const StdinName = "-"
 
 // Request paths of the agents' gRPC calls that NGINX must pass to the management plane
 // (nginx/agent v2 sdk/proto/command_svc.pb.go and metrics.svc.pb.go; v3
-// api/grpc/mpi/v1/command_grpc.pb.go). PathV2CommandChannel and PathV3CreateConnection are the first
-// calls; the metrics stream is the other service an agent v2 opens.
+// api/grpc/mpi/v1/command_grpc.pb.go). PathV2CommandChannel and PathV3CreateConnection are
+// the first calls; the metrics stream is the other service an agent v2 opens.
 const PathV2MetricsStream = "/f5.nginx.agent.sdk.MetricsService/Stream"
 
 // AgentPaths are the request paths a server must pass to gRPC to serve agents.
