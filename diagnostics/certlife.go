@@ -78,7 +78,7 @@ func CertLives(f *Facts) []CertLife {
 	// NGINX Service Mesh: the upstream CA SPIRE signs with, then the CAs above it.
 	if f.Mesh != nil {
 		ca := meshCAOf(f)
-		for _, c := range ca.judged() {
+		for _, c := range ca.certsToJudge() {
 			role := "mesh-ca"
 			if c == ca.upstreamCert() {
 				role = "mesh-upstream"

@@ -111,7 +111,7 @@ func fixTLSPathRelative(f *Facts) []Step {
 	edits := []edit{{setCert, h.Cert}, {setKey, h.Key}, {setCA, h.CA}}
 	if f != nil && f.Agent != nil {
 		edits = edits[:0]
-		for s, st := range map[setting]probes.Setting{setCert: f.Agent.Cert, setKey: f.Agent.Key, setCA: f.Agent.CA} {
+		for s, st := range map[agentKeyID]probes.Setting{setCert: f.Agent.Cert, setKey: f.Agent.Key, setCA: f.Agent.CA} {
 			if st.Written != "" {
 				edits = append(edits, edit{s, st.Value})
 			}
@@ -142,7 +142,7 @@ func where(s probes.Setting) string {
 func evalConfigMissing(f *Facts) Result {
 	a := f.Agent
 	if a.Path != "" {
-		return OK("using %s (agent %s format)", a.Path, formatName(a.Format))
+		return OK("using %s (agent %s format)", a.Path, a.Format.Title())
 	}
 	searched := Note("", "searched: %s", strings.Join(a.Searched, ", "))
 	if a.Host.IsSet() {
@@ -172,18 +172,6 @@ func fixConfigMissing(f *Facts) []Step {
 	}
 }
 
-func formatName(f probes.AgentFormat) string {
-	switch f {
-	case probes.FormatNIM1:
-		return "NIM 1.x"
-	case probes.FormatV2:
-		return "v2"
-	case probes.FormatV3:
-		return "v3"
-	}
-	return "unknown"
-}
-
 // configProblems lists what makes the configuration unusable, with evidence.
 func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 	if e := a.Error; e != nil {
@@ -202,7 +190,7 @@ func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 		if a.Format == probes.FormatV3 {
 			other = "v2"
 		}
-		problems = append(problems, fmt.Sprintf("agent %s file holds %s keys: %s", formatName(a.Format), other, joinNames(a.MixedKeys, 3)))
+		problems = append(problems, fmt.Sprintf("agent %s file holds %s keys: %s", a.Format.Title(), other, joinNames(a.MixedKeys, 3)))
 		ev = append(ev, Note(a.Path, "keys of the other agent generation: %s", strings.Join(a.MixedKeys, ", ")))
 	}
 	if a.Error == nil {
@@ -237,7 +225,7 @@ func evalConfigInvalid(f *Facts) Result {
 	}
 	problems, ev := configProblems(a)
 	if len(problems) == 0 {
-		return OK("agent %s config names server %s (host from %s)", formatName(a.Format), a.Address(), where(a.Host))
+		return OK("agent %s config names server %s (host from %s)", a.Format.Title(), a.Address(), where(a.Host))
 	}
 	r := Fail("%s", problems[0])
 	if len(problems) > 1 {

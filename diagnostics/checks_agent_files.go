@@ -170,7 +170,7 @@ func pemCheckCommand(role probes.FileRole, path string) string {
 }
 
 // settingOfRole is the agent setting that names a file of each role.
-var settingOfRole = map[probes.FileRole]setting{probes.RoleCert: setCert, probes.RoleKey: setKey, probes.RoleCA: setCA}
+var settingOfRole = map[probes.FileRole]agentKeyID{probes.RoleCert: setCert, probes.RoleKey: setKey, probes.RoleCA: setCA}
 
 func blockTypes(ff *probes.FileFacts) string {
 	var t []string
@@ -327,7 +327,7 @@ func fixFilesUnreadable(f *Facts) []Step {
 			})
 		case "der":
 			convert := "sudo openssl x509 -inform der -in " + shellQuote(path) + " -out " + shellQuote(path) + ".pem"
-			set := map[probes.FileRole]setting{probes.RoleCert: setCert, probes.RoleKey: setKey, probes.RoleCA: setCA}[p.file.Role]
+			set := map[probes.FileRole]agentKeyID{probes.RoleCert: setCert, probes.RoleKey: setKey, probes.RoleCA: setCA}[p.file.Role]
 			if p.file.Role == probes.RoleKey {
 				convert = "sudo openssl pkey -inform der -in " + shellQuote(path) + " -out " + shellQuote(path) + ".pem && sudo chmod 0600 " + shellQuote(path) + ".pem"
 			}

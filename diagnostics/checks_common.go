@@ -83,11 +83,11 @@ func hostOf(f *Facts) hostInfo {
 	return h
 }
 
-// setting names one agent configuration key independent of the agent generation.
-type setting int
+// agentKeyID names one agent configuration key independent of the agent generation.
+type agentKeyID int
 
 const (
-	setHost setting = iota
+	setHost agentKeyID = iota
 	setPort
 	setServerName
 	setTLSEnable
@@ -99,16 +99,16 @@ const (
 
 // yamlPath is where a setting lives in the config file of format; nil when that
 // generation has no such key.
-func yamlPath(format probes.AgentFormat, s setting) []string {
+func yamlPath(format probes.AgentFormat, s agentKeyID) []string {
 	if format == probes.FormatV3 {
-		return map[setting][]string{
+		return map[agentKeyID][]string{
 			setHost: {"command", "server", "host"}, setPort: {"command", "server", "port"},
 			setServerName: {"command", "tls", "server_name"}, setCert: {"command", "tls", "cert"},
 			setKey: {"command", "tls", "key"}, setCA: {"command", "tls", "ca"},
 			setSkipVerify: {"command", "tls", "skip_verify"},
 		}[s]
 	}
-	p := map[setting][]string{
+	p := map[agentKeyID][]string{
 		setHost: {"server", "host"}, setPort: {"server", "grpcPort"},
 		setServerName: {"server", "command"}, setTLSEnable: {"tls", "enable"},
 		setCert: {"tls", "cert"}, setKey: {"tls", "key"}, setCA: {"tls", "ca"},
@@ -121,10 +121,10 @@ func yamlPath(format probes.AgentFormat, s setting) []string {
 }
 
 // keyName is the dotted key ("tls.cert", "command.tls.server_name").
-func (h hostInfo) keyName(s setting) string { return strings.Join(yamlPath(h.Format, s), ".") }
+func (h hostInfo) keyName(s agentKeyID) string { return strings.Join(yamlPath(h.Format, s), ".") }
 
 // current returns the effective setting s, if the facts hold it.
-func (h hostInfo) current(s setting) probes.Setting {
+func (h hostInfo) current(s agentKeyID) probes.Setting {
 	if h.agent == nil {
 		return probes.Setting{}
 	}
@@ -151,7 +151,7 @@ func (h hostInfo) current(s setting) probes.Setting {
 
 // edit is one change of an agent setting.
 type edit struct {
-	s     setting
+	s     agentKeyID
 	value string
 }
 

@@ -208,7 +208,7 @@ func perServerVerdict(f *Facts, off Result, judge func(s *probes.NginxServer, v 
 
 // judged returns the agent chain to judge and its file, or a skip asking for --cert.
 func judged(f *Facts) ([]*x509.Certificate, string, Result, bool) {
-	files, path := judgedChain(f)
+	files, path := agentChainForManagerChecks(f)
 	if files == nil {
 		if f.Nginx != nil && f.Nginx.AgentCert != nil {
 			ac := f.Nginx.AgentCert
@@ -347,7 +347,7 @@ func fixMgrUnknownCA(f *Facts) []Step {
 		// optional_no_ca without a CA file: there is no file to add to; name one.
 		return fixClientCAMissing(f)
 	}
-	_, path := judgedChain(f)
+	_, path := agentChainForManagerChecks(f)
 	return []Step{
 		{
 			Title: "Add the agents' CA to " + ca,
@@ -505,7 +505,7 @@ func fixMgrRejected(f *Facts) []Step {
 			}
 		}
 	}
-	_, path := judgedChain(f)
+	_, path := agentChainForManagerChecks(f)
 	reissue := func(title, why string) []Step {
 		st := reissueAgentStep(f, title, why, "agent-cert-rejected")
 		if path != "" && f.Agent == nil {

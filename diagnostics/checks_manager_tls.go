@@ -220,9 +220,9 @@ func fixCRLExpired(f *Facts) []Step {
 	}}
 }
 
-// judgedChain is the agent certificate chain the manager checks judge: the agent's own cert
+// agentChainForManagerChecks is the agent certificate chain the manager checks judge: the agent's own cert
 // file when this host has the agent too, else --cert. The label names its file.
-func judgedChain(f *Facts) ([]*probes.FileFacts, string) {
+func agentChainForManagerChecks(f *Facts) ([]*probes.FileFacts, string) {
 	if f.Files != nil && f.Files.Cert != nil && len(f.Files.Cert.Certs) > 0 {
 		return []*probes.FileFacts{f.Files.Cert}, f.Files.Cert.Path
 	}
@@ -247,7 +247,7 @@ func evalCRLMissing(f *Facts) Result {
 			}
 			return false
 		}
-		if files, path := judgedChain(f); files != nil {
+		if files, path := agentChainForManagerChecks(f); files != nil {
 			v := predictFor(f, s, files[0].Certs)
 			var missing []string
 			for _, x := range v.Verify.Chain {

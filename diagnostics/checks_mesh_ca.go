@@ -153,9 +153,9 @@ func (ca *meshCA) bundleCerts() []*x509.Certificate {
 	return ca.bundle.File.Certs
 }
 
-// judged are the certificates the validity and strength checks judge: the path from the
+// certsToJudge are the certificates the validity and strength checks judge: the path from the
 // upstream CA to its root, or without an upstream certificate (aws_pca) the bundle.
-func (ca *meshCA) judged() []*x509.Certificate {
+func (ca *meshCA) certsToJudge() []*x509.Certificate {
 	if len(ca.path) > 0 {
 		return ca.path
 	}
@@ -186,7 +186,7 @@ func caFileWhere(cf *mesh.CAFile) string {
 }
 
 func noMeshCA(f *Facts, ca *meshCA) (Result, bool) {
-	if len(ca.judged()) > 0 {
+	if len(ca.certsToJudge()) > 0 {
 		return Result{}, false
 	}
 	switch {
@@ -312,7 +312,7 @@ func evalMeshNotCA(f *Facts) Result {
 		return r
 	}
 	var ev []Evidence
-	for i, c := range ca.judged() {
+	for i, c := range ca.certsToJudge() {
 		for _, p := range caProblems(c, i == 0 && len(ca.path) > 0, ca.bundle != nil) {
 			ev = append(ev, Note("", "%s: %s", ca.label(c), p))
 		}
@@ -320,7 +320,7 @@ func evalMeshNotCA(f *Facts) Result {
 	if len(ev) > 0 {
 		return Fail("%s", ev[0].Text).With(ev...)
 	}
-	return OK("%s fit to sign SPIRE's CA", Plural(len(ca.judged()), "CA certificate")+" are")
+	return OK("%s fit to sign SPIRE's CA", Plural(len(ca.certsToJudge()), "CA certificate")+" are")
 }
 
 // caProblems lists what keeps c from being a CA in the mesh's chain. upstream marks the
@@ -635,7 +635,7 @@ func meshLife(f *Facts, judge func(c *x509.Certificate) (Severity, string)) Resu
 	}
 	worst, first := SeverityOK, ""
 	var ev []Evidence
-	for _, c := range ca.judged() {
+	for _, c := range ca.certsToJudge() {
 		sev, text := judge(c)
 		if sev < SeverityWarn {
 			continue
@@ -696,8 +696,8 @@ func evalMeshExpiring(f *Facts) Result {
 			if skip, ok := noMeshCA(f, ca); ok {
 				return skip
 			}
-			soonest := ca.judged()[0]
-			for _, c := range ca.judged() {
+			soonest := ca.certsToJudge()[0]
+			for _, c := range ca.certsToJudge() {
 				if c.NotAfter.Before(soonest.NotAfter) {
 					soonest = c
 				}
@@ -714,7 +714,7 @@ func evalMeshWeak(f *Facts) Result {
 		return r
 	}
 	var ev []Evidence
-	for _, c := range ca.judged() {
+	for _, c := range ca.certsToJudge() {
 		for _, w := range CertWeaknesses(c) {
 			ev = append(ev, Note("", "%s", w))
 		}

@@ -16,6 +16,19 @@ const (
 	FormatV3 AgentFormat = "v3"
 )
 
+// Title names the format in a sentence: "v2", "v3", "NIM 1.x" or "unknown".
+func (f AgentFormat) Title() string {
+	switch f {
+	case FormatNIM1:
+		return "NIM 1.x"
+	case FormatV2:
+		return "v2"
+	case FormatV3:
+		return "v3"
+	}
+	return "unknown"
+}
+
 // SourceKind says where an effective setting came from.
 type SourceKind string
 

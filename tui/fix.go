@@ -239,9 +239,7 @@ func (m Model) fixLines(w int) ([]string, int) {
 		}
 	}
 	if wk.step < len(wk.steps)-1 && !wk.done {
-		out = append(out, "", s.Dim.Render(fmt.Sprintf(" Next: %s", st2title(wk.steps[wk.step+1]))))
+		out = append(out, "", s.Dim.Render(fmt.Sprintf(" Next: %s", wk.steps[wk.step+1].Title)))
 	}
 	return out, cursor
 }
-
-func st2title(s diagnostics.Step) string { return s.Title }

@@ -278,7 +278,7 @@ func (m Model) hostFacts() []hostFact {
 			add("Searched", strings.Join(a.Searched, ", "))
 		}
 	case manager:
-		add("Role", "agent and manager ("+formatName(a.Format)+")")
+		add("Role", "agent and manager (NGINX Agent "+a.Format.Title()+" config)")
 		out = append(out, m.nginxFacts()...)
 		cfg := a.Path
 		if a.DynamicPath != "" {
@@ -286,7 +286,7 @@ func (m Model) hostFacts() []hostFact {
 		}
 		add("Config", cfg)
 	default:
-		add("Role", "agent host ("+formatName(a.Format)+")")
+		add("Role", "agent host (NGINX Agent "+a.Format.Title()+" config)")
 		cfg := a.Path
 		if a.DynamicPath != "" {
 			cfg += " + " + a.DynamicPath
@@ -326,19 +326,6 @@ func (m Model) hostFacts() []hostFact {
 		add(s.name, v)
 	}
 	return out
-}
-
-// formatName describes an agent configuration format.
-func formatName(f probes.AgentFormat) string {
-	switch f {
-	case probes.FormatV2:
-		return "NGINX Agent v2 config"
-	case probes.FormatV3:
-		return "NGINX Agent v3 config"
-	case probes.FormatNIM1:
-		return "NIM 1.x agent config"
-	}
-	return "format not recognised"
 }
 
 // countsLine totals the checks by status.

@@ -21,11 +21,11 @@ import (
 
 // Exit codes follow the Nagios plugin convention so monitoring can use them directly.
 const (
-	exitOK       = 0
-	exitWarning  = 1
-	exitFailure  = 2
-	exitCannot   = 3 // could not run: bad flags, unwritable output, internal error
-	exitInterrup = 130
+	exitOK          = 0
+	exitWarning     = 1
+	exitFailure     = 2
+	exitCannot      = 3 // could not run: bad flags, unwritable output, internal error
+	exitInterrupted = 130
 	// exitBrokenPipe is 128+SIGPIPE, what a shell reports for a writer whose reader left.
 	exitBrokenPipe = 128 + int(syscall.SIGPIPE)
 )
@@ -164,7 +164,7 @@ func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdou
 	case errors.As(err, &code):
 		return int(code)
 	case ctx.Err() != nil:
-		return exitInterrup
+		return exitInterrupted
 	default:
 		// An error may quote a flag's value or a file: show it as text, without secrets.
 		fmt.Fprintf(stderr, "mtls-doctor: %s\n", safetext.Clean(err.Error()))

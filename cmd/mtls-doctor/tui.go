@@ -60,7 +60,7 @@ func assistantExit(r tui.Result, err error) error {
 	case err != nil:
 		return err
 	case r.Interrupted:
-		return exitError(exitInterrup)
+		return exitError(exitInterrupted)
 	case r.Verdict == nil:
 		return exitError(exitCannot)
 	}
