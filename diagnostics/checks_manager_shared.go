@@ -463,7 +463,9 @@ func mgrRejected(f *Facts) Result {
 	return perServerVerdict(f, OK("NGINX asks for no client certificate, so it rejects none (see client-auth-not-required)"), func(s *probes.NginxServer, v nginxVerdict, chain []*x509.Certificate, path string) Result {
 		switch v.Outcome {
 		case outcomeNoCert:
-			return Fail("NGINX would answer %s: Go sends no certificate for %s", rejectionAnswer(s, 496), path).With(verdictEvidence(s, v, path)...)
+			// agent-cert-unknown-ca fails for the same prediction (mgrUnknownCA).
+			return Info("NGINX would answer %s: Go sends no certificate for %s; the cause is reported as agent-cert-unknown-ca",
+				rejectionAnswer(s, 496), path).With(verdictEvidence(s, v, path)...)
 		case outcomeVerifyError:
 			if e, _ := v.Verify.Last(); verifyFinding(f, e.Code) != "" {
 				return Info("NGINX would answer %s and log %q; the cause is reported as %s",

@@ -246,6 +246,16 @@ func TestManagerChecks(t *testing.T) {
 			},
 			summary: []string{"NGINX asks for a certificate issued by CN=other-ca", "client sent no required SSL certificate"},
 			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"}},
+		// Go sends nothing and NGINX answers 496: agent-cert-unknown-ca carries the cause,
+		// agent-cert-rejected names it.
+		{name: "agent from another CA, 496 predicted", id: "agent-cert-rejected", want: SeverityInfo,
+			mutate: func(f *Facts, p *testPKI) {
+				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/ca.pem"] = certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", other.cert)
+				})
+			},
+			summary: []string{"NGINX would answer 496", "Go sends no certificate", "the cause is reported as agent-cert-unknown-ca"}},
 		{name: "agent from another CA, optional with NIM's auth_request", id: "agent-cert-unknown-ca", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
