@@ -1,0 +1,54 @@
+package main
+
+import (
+	"crypto/x509"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+)
+
+// TestShortTimeoutIsNotBlamedOnTheNetwork: --timeout 1ms against a loopback listener that
+// accepts and never answers says the timeout was too short for the step and asks for a larger
+// one; --timeout 1s against the same listener still fails it as a dropped path.
+func TestShortTimeoutIsNotBlamedOnTheNetwork(t *testing.T) {
+	dir := t.TempDir()
+	agent := issue(t, newRoot(t, "ca"), leafSpec("agent", x509.ExtKeyUsageClientAuth))
+	cert, key := writeCerts(t, dir+"/agent.crt", agent), writeKey(t, dir+"/agent.key", agent)
+	// The kernel completes the TCP handshake from the backlog; nobody ever reads.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	args := []string{"--agent-config", "/nonexistent/nginx-agent.conf", "--server", ln.Addr().String(),
+		"--cert", cert, "--key", key, "--no-logs", "--nginx-config", "/nonexistent/nginx.conf"}
+
+	short := checkJSON(t, nil, append(args, "--timeout", "1ms")...)
+	f, ok := short.find("endpoint-timeout")
+	if !ok {
+		t.Fatalf("no endpoint-timeout finding:\n%s", short.stdout)
+	}
+	if f.Severity != "warn" || !strings.Contains(f.Summary, "--timeout 1ms, too short for this step") ||
+		strings.Contains(f.Summary, "dropped") {
+		t.Errorf("--timeout 1ms: endpoint-timeout %s %q, want a warning that the timeout was too short", f.Severity, f.Summary)
+	}
+	if fix := fixText(f); !strings.Contains(fix, "mtls-doctor --check --timeout 5s") || strings.Contains(fix, "iptables") {
+		t.Errorf("--timeout 1ms: the fix does not ask for a larger --timeout (or blames a firewall):\n%s", fix)
+	}
+
+	long := checkJSON(t, nil, append(args, "--timeout", "1s")...)
+	if f, _ := long.find("endpoint-timeout"); f.Severity != "fail" || !strings.Contains(f.Summary, "timed out") {
+		t.Errorf("--timeout 1s: endpoint-timeout %s %q, want the timeout failed", f.Severity, f.Summary)
+	}
+}
+
+// fixText is every command of a finding's playbook, one a line.
+func fixText(f diagnostics.JSONFinding) string {
+	var cmds []string
+	for _, s := range f.Fix {
+		cmds = append(cmds, s.Commands...)
+	}
+	return strings.Join(cmds, "\n")
+}
