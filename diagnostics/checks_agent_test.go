@@ -39,6 +39,14 @@ func TestAgentConfigChecks(t *testing.T) {
 		{name: "host missing", id: "agent-config-invalid", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Agent.Host = probes.Setting{} },
 			summary: []string{"no server host is set"}},
+		{name: "port written as a list", id: "agent-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Port = probes.Setting{}
+				f.Agent.TypeErrors = []probes.TypeError{{Key: "server.grpcPort", Type: "a list",
+					Source: probes.Source{Kind: probes.SourceFile, Name: "/etc/nginx agent/nginx-agent.conf", Line: 3}}}
+			},
+			summary: []string{"/etc/nginx agent/nginx-agent.conf:3: server.grpcPort is a list, not one value"},
+			fix:     []string{"sudo vi +3 '/etc/nginx agent/nginx-agent.conf'"}, notFix: []string{"Set server.host and server.grpcPort"}},
 		{name: "placeholder host", id: "agent-config-invalid", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Agent.Host = fileSetting("<NGINX-INSTANCE-MANAGER-FQDN>", 2) },
 			summary: []string{"placeholder"}},

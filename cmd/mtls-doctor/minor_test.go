@@ -52,3 +52,24 @@ func fixText(f diagnostics.JSONFinding) string {
 	}
 	return strings.Join(cmds, "\n")
 }
+
+// TestWrongTypedSettingIsNamed: `grpcPort: [1,2]` is reported as a list at its file:line,
+// not as a port that is unset.
+func TestWrongTypedSettingIsNamed(t *testing.T) {
+	conf := t.TempDir() + "/nginx-agent.conf"
+	writeFile(t, conf, []byte("server:\n  host: 127.0.0.1\n  grpcPort: [1,2]\ntls:\n  enable: true\n"), 0o644)
+	res := checkJSON(t, nil, "--agent-config", conf, "--no-logs", "--timeout", "1s", "--nginx-config", "/nonexistent/nginx.conf")
+	f, ok := res.find("agent-config-invalid")
+	if !ok || f.Severity != "fail" {
+		t.Fatalf("agent-config-invalid: %+v\n%s", f, res.excerpt())
+	}
+	if want := conf + ":3: server.grpcPort is a list, not one value"; !strings.Contains(f.Summary, want) {
+		t.Errorf("summary %q does not contain %q", f.Summary, want)
+	}
+	if text := findingText(f); strings.Contains(text, "no server port is set") || strings.Contains(text, "is not a port number") {
+		t.Errorf("the list is reported as an unset port:\n%s", text)
+	}
+	if fix := fixText(f); !strings.Contains(fix, "sudo vi +3 "+conf) {
+		t.Errorf("the fix does not open the line:\n%s", fix)
+	}
+}
