@@ -3,6 +3,9 @@ package main
 import (
 	"crypto/x509"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -71,5 +74,51 @@ func TestWrongTypedSettingIsNamed(t *testing.T) {
 	}
 	if fix := fixText(f); !strings.Contains(fix, "sudo vi +3 "+conf) {
 		t.Errorf("the fix does not open the line:\n%s", fix)
+	}
+}
+
+// TestPKCS12GetsConversionHint: a .p12 bundle made by `openssl pkcs12 -export`, given as the
+// agent's cert and key, is named as PKCS#12 (not "holds no certificate") and the fix converts
+// it with openssl pkcs12, the path quoted for sh.
+func TestPKCS12GetsConversionHint(t *testing.T) {
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("openssl is required under CI=true")
+		}
+		t.Skip("openssl not installed")
+	}
+	dir := filepath.Join(t.TempDir(), "agent certs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	agent := issue(t, newRoot(t, "ca"), leafSpec("agent", x509.ExtKeyUsageClientAuth))
+	cert, key := writeCerts(t, dir+"/agent.crt", agent), writeKey(t, dir+"/agent.key", agent)
+	bundle := dir + "/agent.p12"
+	out, err := exec.Command(bin, "pkcs12", "-export", "-in", cert, "-inkey", key, "-out", bundle, "-passout", "pass:secret").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl pkcs12 -export: %v\n%s", err, out)
+	}
+	res := checkJSON(t, nil, "--agent-config", "/nonexistent/nginx-agent.conf", "--server", "127.0.0.1:1",
+		"--cert", bundle, "--key", bundle, "--no-logs", "--timeout", "1s", "--nginx-config", "/nonexistent/nginx.conf")
+	f, ok := res.find("agent-cert-file-unreadable")
+	if !ok || f.Severity != "fail" {
+		t.Fatalf("agent-cert-file-unreadable: %+v\n%s", f, res.excerpt())
+	}
+	if want := "cert " + bundle + " is a PKCS#12 bundle (.p12/.pfx)"; !strings.Contains(f.Summary, want) {
+		t.Errorf("summary %q does not contain %q", f.Summary, want)
+	}
+	if text := findingText(f); strings.Contains(text, "holds no certificate") || strings.Contains(text, "do not parse") {
+		t.Errorf("the bundle is reported as an empty or broken file:\n%s", text)
+	}
+	q := "'" + dir + "/agent"
+	fix := fixText(f)
+	for _, want := range []string{
+		"sudo openssl pkcs12 -in " + q + ".p12' -clcerts -nokeys -out " + q + "-cert.pem'",
+		"sudo openssl pkcs12 -in " + q + ".p12' -nocerts -nodes -out " + q + "-key.pem'",
+	} {
+		if !strings.Contains(fix, want) {
+			t.Errorf("the fix lacks %q:\n%s", want, fix)
+		}
 	}
 }
