@@ -2,12 +2,14 @@ package main
 
 import (
 	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 )
@@ -120,5 +122,27 @@ func TestPKCS12GetsConversionHint(t *testing.T) {
 		if !strings.Contains(fix, want) {
 			t.Errorf("the fix lacks %q:\n%s", want, fix)
 		}
+	}
+}
+
+// stdinHint is the start of the line --nginx-config - prints when stdin is a terminal.
+const stdinHint = "mtls-doctor: reading `nginx -T` output from standard input (this terminal); end it with Ctrl-D"
+
+// TestNginxConfigStdinHintOnTerminal: --nginx-config - with stdin a terminal (a tmux pane)
+// says what it waits for, and Ctrl-D ends the wait; with stdin a pipe it says nothing.
+func TestNginxConfigStdinHintOnTerminal(t *testing.T) {
+	bin, dir := buildForTmux(t)
+	script := fmt.Sprintf("cd %s && TERM=dumb %s --check --agent-config /nonexistent/nginx-agent.conf --no-logs --nginx-config -; echo \"EXITED $?\"; sleep 60", dir, bin)
+	s := startTmux(t, "stdin-hint", 220, 40, script)
+	s.waitFor(60*time.Second, stdinHint, "sudo nginx -T | mtls-doctor --nginx-config -")
+	if screen := s.capture(); strings.Contains(screen, "EXITED") {
+		t.Fatalf("the run ended before the end of its input:\n%s", screen)
+	}
+	s.keys("C-d")
+	s.waitFor(60*time.Second, "EXITED")
+
+	code, _, stderr := runOutput(t, nil, "--check", "--agent-config", "/nonexistent/nginx-agent.conf", "--no-logs", "--nginx-config", "-")
+	if strings.Contains(stderr, "reading `nginx -T`") {
+		t.Errorf("exit %d: the terminal hint is printed for piped input:\n%s", code, stderr)
 	}
 }
