@@ -9,8 +9,9 @@ import (
 // CertLife is one certificate's remaining validity, for perfdata, metrics and the TUI.
 type CertLife struct {
 	// Role is "agent", "server" (the manager's certificate, as served to the probe or as
-	// the ssl_certificate NGINX serves agents) or "ca" (a certificate from the agent's CA
-	// file). Monitoring keys on it, so one certificate appears under one role, once.
+	// the ssl_certificate NGINX serves agents), "ca" (a certificate from the agent's CA
+	// file), "mesh-upstream" (the upstream CA SPIRE signs with) or "mesh-ca" (a CA above
+	// it). Monitoring keys on it, so one certificate appears under one role, once.
 	Role    string
 	Subject string
 	// NotAfter is the end of the validity period.
@@ -71,6 +72,17 @@ func CertLives(f *Facts) []CertLife {
 	}
 	if f.Files == nil && f.Nginx != nil && f.Nginx.AgentCert != nil && len(f.Nginx.AgentCert.Certs) > 0 {
 		add("agent", f.Nginx.AgentCert.Certs[0])
+	}
+	// NGINX Service Mesh: the upstream CA SPIRE signs with, then the CAs above it.
+	if f.Mesh != nil {
+		ca := meshCAOf(f)
+		for _, c := range ca.judged() {
+			role := "mesh-ca"
+			if c == ca.upstreamCert() {
+				role = "mesh-upstream"
+			}
+			add(role, c)
+		}
 	}
 	return out
 }

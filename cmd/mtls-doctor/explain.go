@@ -18,7 +18,8 @@ func newExplainCommand(stdout io.Writer) *cobra.Command {
 		Short: "Print the playbook for a finding (--list shows every check ID)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			catalog := diagnostics.DefaultCatalog()
+			// The mesh command's checks have their own catalog; explain knows both.
+			catalog := append(diagnostics.DefaultCatalog(), diagnostics.MeshCatalog()...)
 			if list || len(args) == 0 {
 				for _, ch := range catalog {
 					fmt.Fprintf(stdout, "%-32s %-13s %s\n", ch.ID, ch.Category, ch.Title)
