@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -144,5 +145,44 @@ func TestNginxConfigStdinHintOnTerminal(t *testing.T) {
 	code, _, stderr := runOutput(t, nil, "--check", "--agent-config", "/nonexistent/nginx-agent.conf", "--no-logs", "--nginx-config", "-")
 	if strings.Contains(stderr, "reading `nginx -T`") {
 		t.Errorf("exit %d: the terminal hint is printed for piped input:\n%s", code, stderr)
+	}
+}
+
+// TestLogsFollowMissingFileSaysItWaits: `logs --follow` on a path that does not exist says on
+// stderr which path it waits for and that it starts when it appears; when the file is
+// created its lines are streamed.
+func TestLogsFollowMissingFileSaysItWaits(t *testing.T) {
+	lines, err := os.ReadFile(realErrorLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "error.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"logs", "--follow", "-o", "json", path}, environ{vars: []string{"TZ=UTC"}}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s after 15 s; stdout:\n%s\nstderr:\n%s", what, stdout.String(), stderr.String())
+			}
+		}
+	}
+	want := "mtls-doctor: " + path + " does not exist yet; waiting for it, and it is read from its start when it appears."
+	waitFor("word about the missing file", func() bool { return strings.Contains(stderr.String(), want) })
+	writeFile(t, path, lines, 0o644)
+	waitFor("event from the created file", func() bool { return strings.Contains(stdout.String(), `"kind"`) })
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("logs --follow did not stop after cancel")
 	}
 }
