@@ -79,6 +79,11 @@ type Options struct {
 	ASCII bool
 	// Redact masks host names and IP addresses in exported reports.
 	Redact bool
+	// Version, Args and Hostname say in an exported report which mtls-doctor ran, with
+	// which command line (secrets masked) and on which machine; Hostname also names the file.
+	Version  string
+	Args     []string
+	Hostname string
 	// ReportDir is where `e` writes reports; "" means the current directory.
 	ReportDir string
 }
