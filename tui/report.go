@@ -214,7 +214,7 @@ func (m Model) markdownReport() string {
 				if now := m.clock(); !now.IsZero() {
 					p(" (%d days left)", diagnostics.DaysLeft(c, now))
 				}
-				p("\n%s  SANs %s; %s; %s\n", ind, cmp.Or(strings.Join(sanList(c), ", "), "none"), usageText(c), diagnostics.KeyDescription(c.PublicKey))
+				p("\n%s  SANs %s; %s; %s\n", ind, cmp.Or(strings.Join(diagnostics.SANs(c), ", "), "none"), usageText(c), diagnostics.KeyDescription(c.PublicKey))
 				p("%s  SHA-256 %s\n", ind, hex.EncodeToString(sum[:]))
 				for _, pr := range m.problems(c, role, depth == 0) {
 					p("%s  - %s: %s\n", ind, strings.ToUpper(pr.sev.String()), pr.text)
