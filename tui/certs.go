@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
@@ -89,7 +91,7 @@ type certGroup struct {
 // certGroups collects the agent's chain, the served chain and the CA bundle.
 func (m Model) certGroups() []certGroup {
 	var out []certGroup
-	files, ep := m.host.files, m.host.endpoint
+	files, ep := m.host.Files, m.host.Endpoint
 	var caCerts []*x509.Certificate
 	caWhere := "from the CA file"
 	if files != nil && files.CA != nil {
@@ -178,28 +180,6 @@ func issuesOther(c *x509.Certificate, list []*x509.Certificate) bool {
 	return false
 }
 
-// thresholds are the expiry thresholds of the last run.
-func (m Model) thresholds() diagnostics.Thresholds {
-	if m.facts != nil && m.facts.Thresholds != (diagnostics.Thresholds{}) {
-		return m.facts.Thresholds
-	}
-	if m.engine.Thresholds != (diagnostics.Thresholds{}) {
-		return m.engine.Thresholds
-	}
-	return diagnostics.DefaultThresholds()
-}
-
-// clock is the instant certificates are judged at: the last run's.
-func (m Model) clock() time.Time {
-	if m.facts != nil && !m.facts.Now.IsZero() {
-		return m.facts.Now
-	}
-	if m.engine.Now != nil {
-		return m.engine.Now()
-	}
-	return time.Time{}
-}
-
 // problems lists what is wrong with the certificate at position i of a chain.
 func (m Model) problems(c *x509.Certificate, role certRole, leaf bool) []certProblem {
 	var out []certProblem
@@ -223,7 +203,7 @@ func (m Model) problems(c *x509.Certificate, role certRole, leaf bool) []certPro
 		}
 		if len(c.DNSNames)+len(c.IPAddresses) == 0 {
 			add(diagnostics.SeverityFail, "no subject alternative names: Go ignores the CN")
-		} else if ep := m.host.endpoint; ep != nil && ep.VerifyName != "" && c.VerifyHostname(ep.VerifyName) != nil {
+		} else if ep := m.host.Endpoint; ep != nil && ep.VerifyName != "" && c.VerifyHostname(ep.VerifyName) != nil {
 			add(diagnostics.SeverityFail, "does not cover %s, the name the agent verifies", ep.VerifyName)
 		}
 	}
@@ -253,8 +233,39 @@ func (m Model) lifeProblem(c *x509.Certificate) (certProblem, bool) {
 	return certProblem{sev, text}, true
 }
 
-// certLines renders the three sections as trees.
-func (m Model) certLines(w int) []string {
+// certsPage is the Certificates screen: the agent's chain, the served chain and the CA
+// bundle as trees.
+type certsPage struct{ scrolled }
+
+func newCertsPage() *certsPage {
+	p := &certsPage{}
+	p.render = p.lines
+	return p
+}
+
+func (p *certsPage) title(width int) string {
+	switch {
+	case width < 56:
+		return "Cert"
+	case width < 72:
+		return "Certs"
+	}
+	return "Certificates"
+}
+
+// shortHelp implements page.
+func (p *certsPage) shortHelp(m *Model) []key.Binding {
+	return []key.Binding{m.keys.move("scroll"), m.keys.Recheck, m.keys.next()}
+}
+
+// update scrolls and re-checks everything.
+func (p *certsPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	p.scrollKey(m.keys, msg)
+	return m.recheckAllIf(msg)
+}
+
+// lines renders the three sections as trees.
+func (p *certsPage) lines(m *Model, w int) ([]string, int) {
 	var out []string
 	for gi, g := range m.certGroups() {
 		if gi > 0 {
@@ -275,7 +286,7 @@ func (m Model) certLines(w int) []string {
 			}
 		}
 	}
-	return out
+	return out, -1
 }
 
 // nodeLines draws one certificate of a chain at its depth.

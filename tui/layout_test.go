@@ -6,6 +6,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
@@ -67,7 +68,7 @@ func TestHostLinesManagerOnly(t *testing.T) {
 	m := New(Options{NoColor: true})
 	srv := &nginxconf.Server{Directive: &nginxconf.Directive{File: "/etc/nginx/conf.d/nms-http.conf", Line: 14},
 		Listens: []nginxconf.Listen{{Port: 443, SSL: true}, {Addr: "::1", Port: 8443}}, ServerNames: []string{"nim.example.com"}}
-	m.host = hostFacts{nginx: &probes.NginxFacts{Main: "/etc/nginx/nginx.conf", Version: "1.22.1",
+	m.host = &diagnostics.Facts{Nginx: &probes.NginxFacts{Main: "/etc/nginx/nginx.conf", Version: "1.22.1",
 		Servers: []*probes.NginxServer{{Server: srv}}}}
 	got := ansi.Strip(strings.Join(m.hostLines(120), "\n"))
 	for _, want := range []string{"manager host (NGINX serves the agents)", "/etc/nginx/nginx.conf (NGINX 1.22.1)",

@@ -119,8 +119,8 @@ func (m Model) markdownReport() string {
 			p("- **%s** %s\n", f[0], strings.Join(f[1:], " "))
 		}
 	}
-	if m.host.endpoint != nil && m.host.endpoint.Path != "" {
-		p("- **gRPC path** `%s`\n", m.host.endpoint.Path)
+	if m.host.Endpoint != nil && m.host.Endpoint.Path != "" {
+		p("- **gRPC path** `%s`\n", m.host.Endpoint.Path)
 	}
 	p("\n")
 
@@ -266,10 +266,10 @@ func (m Model) hostNames() []string {
 			}
 		}
 	}
-	if a := m.host.agent; a != nil {
+	if a := m.host.Agent; a != nil {
 		add(a.Host.Value, a.ServerName.Value)
 	}
-	if ep := m.host.endpoint; ep != nil {
+	if ep := m.host.Endpoint; ep != nil {
 		if h, _, err := net.SplitHostPort(ep.Address); err == nil {
 			add(h)
 		}
