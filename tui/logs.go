@@ -343,7 +343,6 @@ func (p *logsPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-
 // maxFilter bounds a typed filter, in runes.
 const maxFilter = 200
 
