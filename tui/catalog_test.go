@@ -49,7 +49,7 @@ func testCatalog() diagnostics.Catalog {
 					Verify: []string{"agent-key-private"}}}
 			}},
 		{ID: "agent-cert-expired", Category: diagnostics.CategoryAgentCert, Title: "agent certificate is within its validity period",
-			Why: "NGINX refuses an expired client certificate during the handshake; the agent cannot connect until it is renewed.",
+			Why:   "NGINX refuses an expired client certificate during the handshake; the agent cannot connect until it is renewed.",
 			Needs: files, Evaluate: func(f *diagnostics.Facts) diagnostics.Result {
 				leaf := f.Files.Cert.Certs[0]
 				_, text := diagnostics.CertExpiry(leaf, f.Now, f.Thresholds)
