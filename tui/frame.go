@@ -55,7 +55,7 @@ func (m Model) frame() string {
 // footer is the screen's own keys, then the global ones (? help, q quit), which are never
 // cut: the screen's keys give way first, from the right.
 func (m Model) footer(w int) string {
-	h := m.help
+	h := *m.help
 	h.SetWidth(0) // bubbles' own cut lets the last item overflow when no ellipsis fits
 	global := h.ShortHelpView(m.keys.ShortHelp())
 	sep := h.Styles.ShortSeparator.Render(h.ShortSeparator)

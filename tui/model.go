@@ -19,10 +19,13 @@ type Model struct {
 	opts   Options
 	ctx    context.Context
 	stop   context.CancelFunc
-	keys   KeyMap
-	styles Styles
+	// keys, styles and help are pointers so that the Model, copied for every View and
+	// handed to its pages, stays small; each is replaced whole, never changed in place,
+	// except help's width and styles, which only Update sets.
+	keys   *KeyMap
+	styles *Styles
 	g      glyphs
-	help   help.Model
+	help   *help.Model
 	spin   spinner.Model
 	dark   bool
 
@@ -64,21 +67,22 @@ func New(opts Options) Model {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	m := Model{
-		opts: opts, ctx: ctx, stop: stop, keys: DefaultKeyMap(), dark: true,
+		opts: opts, ctx: ctx, stop: stop, dark: true,
 		engine:   *opts.Engine,
 		index:    map[string]int{},
 		findings: map[string]diagnostics.Finding{},
 		states:   map[string]checkState{},
 		host:     &diagnostics.Facts{},
 	}
-	m.newPages()
-	m.resize(80, 24)
 	m.g = unicodeGlyphs
 	if opts.ASCII {
 		m.g = asciiGlyphs
 	}
-	m.styles = newStyles(m.dark, opts.NoColor)
-	m.help = help.New()
+	keys := DefaultKeyMap()
+	m.keys = &keys
+	m.setStyles()
+	h := help.New()
+	m.help = &h
 	m.help.Styles = m.styles.Help
 	if opts.ASCII {
 		m.help.ShortSeparator, m.help.Ellipsis = " | ", "~"
@@ -87,6 +91,8 @@ func New(opts Options) Model {
 	for i, ch := range m.engine.Catalog {
 		m.index[ch.ID] = i
 	}
+	m.newPages()
+	m.resize(80, 24)
 	if opts.ASCII {
 		m.asciiKeyHelp()
 	}
@@ -133,7 +139,7 @@ func (m Model) update(msg tea.Msg) (Model, tea.Cmd) {
 		return m, nil
 	case tea.BackgroundColorMsg:
 		m.dark = msg.IsDark()
-		m.styles = newStyles(m.dark, m.opts.NoColor)
+		m.setStyles()
 		m.help.Styles = m.styles.Help
 		m.spin.Style = m.styles.Running
 		return m, nil
@@ -186,6 +192,12 @@ func (m Model) update(msg tea.Msg) (Model, tea.Cmd) {
 		return m, nil
 	}
 	return m, nil
+}
+
+// setStyles builds the styles for the terminal's background.
+func (m *Model) setStyles() {
+	s := newStyles(m.dark, m.opts.NoColor)
+	m.styles = &s
 }
 
 // resize gives every page the body between the frame's header and footer.

@@ -123,7 +123,7 @@ func (s *scrolled) keepVisible(m *Model) {
 func (s *scrolled) scrollTop() { s.offset = 0 }
 
 // scrollKey moves a page without a cursor; it reports whether msg was a moving key.
-func (s *scrolled) scrollKey(km KeyMap, msg tea.KeyPressMsg) bool {
+func (s *scrolled) scrollKey(km *KeyMap, msg tea.KeyPressMsg) bool {
 	switch {
 	case key.Matches(msg, km.Up):
 		s.offset--
