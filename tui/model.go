@@ -16,9 +16,9 @@ import (
 // Model is the assistant's state. It is a value: Update returns a new one. Its pages are
 // pointers shared by the copies, changed only by Update (as the Logs buffer always was).
 type Model struct {
-	opts   Options
-	ctx    context.Context
-	stop   context.CancelFunc
+	opts Options
+	ctx  context.Context
+	stop context.CancelFunc
 	// keys, styles and help are pointers so that the Model, copied for every View and
 	// handed to its pages, stays small; each is replaced whole, never changed in place,
 	// except help's width and styles, which only Update sets.
