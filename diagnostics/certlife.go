@@ -20,6 +20,8 @@ type CertLife struct {
 	DaysLeft int
 	// Lifetime is NotAfter - NotBefore.
 	Lifetime time.Duration
+	// Cert is the certificate itself, for views that show more than its life.
+	Cert *x509.Certificate
 }
 
 // DaysLeft returns the whole days between now and c's expiry, counted toward now as
@@ -48,7 +50,7 @@ func CertLives(f *Facts) []CertLife {
 		seen = append(seen, c)
 		out = append(out, CertLife{
 			Role: role, Subject: c.Subject.String(), NotAfter: c.NotAfter,
-			DaysLeft: DaysLeft(c, f.Now), Lifetime: c.NotAfter.Sub(c.NotBefore),
+			DaysLeft: DaysLeft(c, f.Now), Lifetime: c.NotAfter.Sub(c.NotBefore), Cert: c,
 		})
 	}
 	if f.Files != nil && f.Files.Cert != nil && len(f.Files.Cert.Certs) > 0 {

@@ -2,6 +2,7 @@ package diagnostics
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,7 +58,69 @@ func agentConfigChecks() []Check {
 			Evaluate: evalSkipVerify,
 			Fix:      fixSkipVerify,
 		},
+		{
+			ID: "agent-tls-path-relative", Category: CategoryAgentConfig,
+			Title: "agent's relative TLS paths name its files",
+			Why: "The agent opens a relative tls.cert, tls.key or tls.ca from its own working directory: / under " +
+				"systemd unless the unit sets WorkingDirectory=, or wherever it was started by hand. The same " +
+				"configuration then works from a shell and fails as a service.",
+			Needs:    []FactKind{FactAgentConfig},
+			Wants:    []FactKind{FactAgentFiles},
+			Evaluate: evalTLSPathRelative,
+			Fix:      fixTLSPathRelative,
+		},
 	}
+}
+
+func evalTLSPathRelative(f *Facts) Result {
+	a := f.Agent
+	if !tlsOn(f) {
+		return noTLSSkip(f)
+	}
+	var written []string
+	for _, st := range []probes.Setting{a.Cert, a.Key, a.CA} {
+		if st.Written != "" {
+			written = append(written, fmt.Sprintf("%q", st.Written))
+		}
+	}
+	if len(written) == 0 {
+		return OK("the agent's TLS paths are absolute")
+	}
+	dir := fmt.Sprintf("the agent's working directory %s (%s)", a.WorkDir, a.WorkDirWhy)
+	if len(a.Assumed) > 0 {
+		x := a.Assumed[0]
+		r := Warn("%s %q is not in %s; judged %s instead, found in %s: the agent does not look there",
+			x.Setting, x.Written, dir, x.Path, x.Why)
+		for _, y := range a.Assumed {
+			r = r.With(Note(y.Path, "%s %q: %s does not exist; %s (%s) has it", y.Setting, y.Written, y.Missing, y.Dir, y.Why))
+		}
+		return r
+	}
+	if f.Files != nil {
+		for _, ff := range []*probes.FileFacts{f.Files.Cert, f.Files.Key, f.Files.CA} {
+			if ff != nil && !ff.Exists && relativeNote(f, ff.Path) != "" {
+				return Info("%s resolve against %s, where %s does not exist", joinNames(written, 3), dir, ff.Path)
+			}
+		}
+	}
+	return OK("%s resolve against %s", joinNames(written, 3), dir)
+}
+
+func fixTLSPathRelative(f *Facts) []Step {
+	h := hostOf(f)
+	edits := []edit{{setCert, h.Cert}, {setKey, h.Key}, {setCA, h.CA}}
+	if f != nil && f.Agent != nil {
+		edits = edits[:0]
+		for s, st := range map[setting]probes.Setting{setCert: f.Agent.Cert, setKey: f.Agent.Key, setCA: f.Agent.CA} {
+			if st.Written != "" {
+				edits = append(edits, edit{s, st.Value})
+			}
+		}
+		slices.SortFunc(edits, func(a, b edit) int { return int(a.s) - int(b.s) })
+	}
+	return []Step{h.editStep("Write the agent's TLS paths as absolute paths",
+		"An absolute path opens the same file whatever directory the agent starts in.",
+		[]string{"agent-tls-path-relative", "agent-cert-file-unreadable"}, edits...)}
 }
 
 // where formats a setting's provenance ("/etc/nginx-agent/nginx-agent.conf:12").

@@ -456,8 +456,12 @@ func relativeNote(f *Facts, path string) string {
 	}
 	for _, s := range []probes.Setting{f.Agent.Cert, f.Agent.Key, f.Agent.CA} {
 		if s.Written != "" && s.Value == path {
-			return fmt.Sprintf(" (%q in %s is relative: resolved against the agent's working directory %s)",
-				s.Written, where(s), f.Agent.WorkDir)
+			why := ""
+			if f.Agent.WorkDirWhy != "" {
+				why = ": " + f.Agent.WorkDirWhy
+			}
+			return fmt.Sprintf(" (%q in %s is relative: resolved against the agent's working directory %s%s)",
+				s.Written, where(s), f.Agent.WorkDir, why)
 		}
 	}
 	return ""

@@ -29,8 +29,10 @@ var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNg
 var factDeps = map[FactKind][]FactKind{
 	FactAgentFiles: {FactAgentConfig},
 	FactEndpoint:   {FactAgentConfig, FactAgentFiles},
-	FactNginx:      {FactAgentConfig},            // the agents' port picks agent-facing servers
-	FactLogs:       {FactAgentConfig, FactNginx}, // log.path and error_log/access_log name the files
+	FactNginx:      {FactAgentConfig}, // the agents' port picks agent-facing servers
+	// log.path and error_log/access_log name the files; after the probe, so that NGINX's
+	// line for the probe's own request is read (liveVerdict).
+	FactLogs: {FactAgentConfig, FactNginx, FactEndpoint},
 }
 
 // Thresholds tune the expiry checks.

@@ -130,6 +130,26 @@ type AgentConfig struct {
 	// WorkDir is the directory relative TLS paths were resolved against (the agent's
 	// working directory, "/" under systemd). Empty when no path was relative.
 	WorkDir string `json:"work_dir,omitempty"`
+	// WorkDirWhy says how WorkDir was found (AgentWorkDir.Why); "" when it was given.
+	WorkDirWhy string `json:"work_dir_why,omitempty"`
+	// Assumed are the relative TLS paths missing in WorkDir that were found, and are
+	// judged, in another directory; Cert, Key or CA then holds the path found.
+	Assumed []AssumedPath `json:"assumed,omitempty"`
+}
+
+// AssumedPath is a relative TLS path judged in a directory other than the agent's
+// working directory, because it exists there and not in the working directory.
+type AssumedPath struct {
+	// Setting is the agent's key ("tls.cert").
+	Setting string `json:"setting"`
+	// Written is the path as configured; Missing is it in WorkDir; Path is the file judged.
+	Written string `json:"written"`
+	Missing string `json:"missing"`
+	Path    string `json:"path"`
+	// Dir is the directory assumed and Why says which it is ("the configuration file's
+	// directory", "mtls-doctor's current directory").
+	Dir string `json:"dir"`
+	Why string `json:"why"`
 }
 
 // Address returns host:port as the agent dials it, or "" when host or port is unset.

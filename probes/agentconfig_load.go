@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,8 +75,15 @@ type AgentConfigOptions struct {
 	// environment consulted.
 	Env []string
 	// WorkDir is the agent's working directory: relative TLS paths resolve against it and
-	// the search ends there. "" means "/", systemd's default for the agent.
+	// the search ends there. "" asks FindWorkDir, or means "/", systemd's default.
 	WorkDir string
+	// FindWorkDir finds the working directory of the agent that reads the configuration
+	// file (Path; "" for the agent's own search) when WorkDir is "" (FindAgentWorkDir on a
+	// live host); nil means "/".
+	FindWorkDir func(configPath string) AgentWorkDir
+	// CurrentDir is mtls-doctor's own directory, where a relative TLS path missing in
+	// WorkDir is looked for last; "" means os.Getwd.
+	CurrentDir string
 	// Overrides are mtls-doctor's flags.
 	Overrides AgentOverrides
 	// ReadFile reads a file; nil reads regular files of at most 1 MiB from disk.
@@ -180,8 +188,13 @@ func LoadAgentConfig(o AgentConfigOptions) AgentConfig {
 	if l.read == nil {
 		l.read = readConfigFile
 	}
-	if l.o.WorkDir == "" {
-		l.o.WorkDir = "/"
+	switch {
+	case l.o.WorkDir != "":
+	case o.FindWorkDir != nil:
+		wd := o.FindWorkDir(o.Path)
+		l.o.WorkDir, l.workDirWhy = wd.Dir, wd.Why
+	default:
+		l.o.WorkDir, l.workDirWhy = "/", "systemd's default for services"
 	}
 	for i := range l.vals {
 		l.vals[i] = Setting{Source: Source{Kind: SourceDefault}}
@@ -199,6 +212,8 @@ type agentLoader struct {
 	vals     [numAgentFields]Setting
 	tokenSet bool
 	relative bool // a TLS path was resolved against WorkDir
+	// workDirWhy says how WorkDir was found.
+	workDirWhy string
 }
 
 func (l *agentLoader) load() {
@@ -414,11 +429,59 @@ func (l *agentLoader) resolvePaths() {
 			s.Written = s.Value
 			s.Value = filepath.Join(l.o.WorkDir, s.Value)
 			l.relative = true
+			if !fileExists(s.Value) {
+				l.assume(f, s)
+			}
 		}
 	}
 	if l.relative {
-		l.cfg.WorkDir = l.o.WorkDir
+		l.cfg.WorkDir, l.cfg.WorkDirWhy = l.o.WorkDir, l.workDirWhy
 	}
+}
+
+// assume looks for a relative TLS path that is missing in the agent's working directory
+// where it was likely meant: next to the configuration file, or in mtls-doctor's own
+// directory (where the user may have started the agent by hand). A file found there is
+// judged, and recorded as assumed, rather than every certificate check being skipped.
+func (l *agentLoader) assume(f agentField, s *Setting) {
+	cwd := l.o.CurrentDir
+	if cwd == "" {
+		cwd, _ = os.Getwd()
+	}
+	type candidate struct{ dir, why string }
+	var cands []candidate
+	if l.cfg.Path != "" {
+		cands = append(cands, candidate{filepath.Dir(l.cfg.Path), "the configuration file's directory"})
+	}
+	if cwd != "" {
+		cands = append(cands, candidate{cwd, "mtls-doctor's current directory"})
+	}
+	for _, c := range cands {
+		p := filepath.Join(c.dir, s.Written)
+		if p == s.Value || !fileExists(p) {
+			continue
+		}
+		l.cfg.Assumed = append(l.cfg.Assumed, AssumedPath{Setting: tlsKeyName(l.cfg.Format, f),
+			Written: s.Written, Missing: s.Value, Path: p, Dir: c.dir, Why: c.why})
+		s.Value = p
+		return
+	}
+}
+
+// tlsKeyName is the agent's name for a TLS path setting.
+func tlsKeyName(format AgentFormat, f agentField) string {
+	name := map[agentField]string{fieldCert: "cert", fieldKey: "key", fieldCA: "ca"}[f]
+	if format == FormatV3 {
+		return "command.tls." + name
+	}
+	return "tls." + name
+}
+
+// fileExists reports whether path names an existing file (of any type: the file checks
+// say what is wrong with it).
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (l *agentLoader) applyFlags() {

@@ -116,6 +116,9 @@ type EndpointReport struct {
 	// TCPAddr is the address connected to; TCPError is set when no connection was made.
 	TCPAddr  string      `json:"tcp_addr,omitempty"`
 	TCPError *ProbeError `json:"tcp_error,omitempty"`
+	// LocalAddr is the probe's own end of that connection: the client address NGINX logs
+	// for the probe's requests.
+	LocalAddr string `json:"local_addr,omitempty"`
 
 	// Agent is the attempt with the agent's certificate (or without one, if the agent has none).
 	Agent *Attempt `json:"agent,omitempty"`

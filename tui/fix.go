@@ -64,6 +64,11 @@ func (p *fixPage) shortHelp(m *Model) []key.Binding {
 	return []key.Binding{step, cp, apply, km.Recheck, km.next()}
 }
 
+// osc52Sent says what a copy sent and what to do when nothing arrives: the terminal (or
+// tmux without set-clipboard) may drop OSC 52 silently, and nothing tells us. A command's
+// message fits the 80-column message line.
+const osc52Sent = "Sent %d bytes by OSC 52. Empty paste? Allow OSC 52 (tmux: set-clipboard on)."
+
 // ensureWalk starts a walkthrough of the selected finding unless one is under way.
 func (p *fixPage) ensureWalk(m *Model) {
 	if p.walk != nil && p.walk.id == m.selected {
@@ -111,14 +116,14 @@ func (p *fixPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, m.keys.Copy):
 		if len(step.Commands) == 0 {
 			if step.Diff != "" {
-				m.setMessage("This step is a config edit; copied the diff.")
+				m.setMessage(fmt.Sprintf("Config edit: the diff. "+osc52Sent, len(step.Diff)))
 				return tea.SetClipboard(step.Diff)
 			}
 			m.setMessage("This step has no command to copy.")
 			return nil
 		}
 		c := step.Commands[w.cmd]
-		m.setMessage("Copied to the clipboard (OSC 52): " + c)
+		m.setMessage(fmt.Sprintf(osc52Sent, len(c)))
 		return tea.SetClipboard(c)
 	case key.Matches(msg, m.keys.Apply):
 		return m.apply()

@@ -24,6 +24,8 @@ type logFlags struct {
 	paths  []string
 	since  time.Duration
 	noLogs bool
+	// offReason, when set, says why the logs are off instead of naming --no-logs.
+	offReason string
 }
 
 func (l *logFlags) register(cmd *cobra.Command) {
@@ -42,7 +44,7 @@ func (l *logFlags) validate() error {
 
 // options are the collector's log options.
 func (l *logFlags) options(env environ) collect.LogOptions {
-	return collect.LogOptions{Paths: l.paths, Since: l.since, Disabled: l.noLogs, Location: location(env)}
+	return collect.LogOptions{Paths: l.paths, Since: l.since, Disabled: l.noLogs, DisabledReason: l.offReason, Location: location(env)}
 }
 
 // location is the zone NGINX wrote its error-log times in: the host's (TZ when set).

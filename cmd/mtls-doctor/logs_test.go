@@ -290,6 +290,7 @@ func TestLogsFollow(t *testing.T) {
 				}
 				var n followNoticeJSON
 				if json.Unmarshal([]byte(l), &n) == nil && n.Notice != "" {
+					validateJSON(t, "logNotice", []byte(l))
 					notices++
 					if n.Notice != "rotated" || n.File != path || n.Time.IsZero() || n.Detail == "" {
 						t.Errorf("notice %+v", n)
@@ -300,6 +301,7 @@ func TestLogsFollow(t *testing.T) {
 				if err := json.Unmarshal([]byte(l), &ev); err != nil {
 					t.Fatalf("%v: %q", err, l)
 				}
+				validateJSON(t, "logLine", []byte(l))
 				kinds = append(kinds, ev.Kind)
 			}
 			if notices != 1 || len(kinds) != primed+2*events || kinds[len(kinds)-1] != "agent-tls-disabled" {

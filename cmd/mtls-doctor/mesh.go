@@ -31,7 +31,7 @@ func (m *meshFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&m.inputs.Values, "values", "", "Helm values the mesh is deployed with (mtls.mode, mtls.spireServerKeyManager, ...)")
 	fl.StringArrayVarP(&m.inputs.Manifests, "filename", "f", nil, "Kubernetes manifests whose pod templates carry mTLS annotations (repeatable)")
 	fl.BoolVar(&m.check, "check", false, "run the checks once and print the result (no TUI)")
-	fl.StringVarP(&m.output, "output", "o", "text", "output format of --check: text, json, nagios or prometheus")
+	fl.StringVarP(&m.output, "output", "o", "text", "output format of --check: text, json, markdown, nagios or prometheus")
 	th := diagnostics.DefaultThresholds()
 	fl.IntVar(&m.warnDays, "warn-days", th.WarnDays, "warn when a CA certificate has fewer days left")
 	fl.IntVar(&m.critDays, "crit-days", th.CritDays, "with --warn-days, the ratio that grades short-lived CAs by --warn-percent")
@@ -78,8 +78,10 @@ once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 			engine := meshEngine(m.inputs, flags.thresholds())
 			if wantTUI(flags, env, stdout, stderr) {
 				text := textOptions(stdout, env, m.verbose)
+				md := markdownOptions(flags, env, "")
 				return assistantExit(tui.Run(ctx, tui.Options{Engine: engine, Title: "NGINX Service Mesh",
-					Output: unwrapWriter(stdout), NoColor: !text.Color, ASCII: text.ASCII}))
+					Output: unwrapWriter(stdout), NoColor: !text.Color, ASCII: text.ASCII,
+					Version: md.Version, Args: md.Args, Hostname: md.Hostname}))
 			}
 			return runCheck(ctx, engine, flags, env, stdout)
 		},

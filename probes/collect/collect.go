@@ -41,7 +41,14 @@ func New(o Options) *Collector { return &Collector{Options: o} }
 func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *diagnostics.Facts) error {
 	switch kind {
 	case diagnostics.FactAgentConfig:
-		cfg := probes.LoadAgentConfig(c.Options.Agent)
+		opts := c.Options.Agent
+		if opts.WorkDir == "" && opts.FindWorkDir == nil {
+			// Relative TLS paths resolve where the running agent (or its unit) works.
+			opts.FindWorkDir = func(path string) probes.AgentWorkDir {
+				return probes.FindAgentWorkDir(path, probes.WorkDirOptions{})
+			}
+		}
+		cfg := probes.LoadAgentConfig(opts)
 		if c.managerOnly(ctx, cfg, f) {
 			return errManagerOnly
 		}
