@@ -217,6 +217,8 @@ func judged(f *Facts) ([]*x509.Certificate, string, Result, bool) {
 				return nil, "", Skip("skipped: --cert %s does not exist", ac.Path), false
 			case ac.ReadError != "":
 				return nil, "", Skip("skipped: cannot read --cert %s: %s", ac.Path, ac.ReadError), false
+			case ac.Encoding == "pkcs12":
+				return nil, "", Skip("skipped: --cert %s is a PKCS#12 bundle; give the PEM certificate (%s)", ac.Path, pkcs12CertCommand(ac.Path, "cert.pem")), false
 			}
 			return nil, "", Skip("skipped: --cert %s holds no certificate", ac.Path), false
 		}

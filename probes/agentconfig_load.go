@@ -214,6 +214,14 @@ type agentLoader struct {
 	relative bool // a TLS path was resolved against WorkDir
 	// workDirWhy says how WorkDir was found.
 	workDirWhy string
+	// typeErrors are the keys written as a list or a map, with the field each left unset.
+	typeErrors []fieldTypeError
+}
+
+// fieldTypeError is a TypeError with the field it concerns.
+type fieldTypeError struct {
+	field agentField
+	TypeError
 }
 
 func (l *agentLoader) load() {
@@ -325,7 +333,12 @@ func (l *agentLoader) applyDoc(d *yamlDoc, f AgentFormat, kind SourceKind) bool 
 		}
 		v, ok := d.scalar(mv.Value)
 		if !ok {
-			continue // null or a mapping/sequence: the agent reads it as unset
+			// null or a mapping/sequence: the agent reads it as unset; the latter is a mistake.
+			if wrong := d.collectionKind(mv.Value); wrong != "" {
+				src := Source{Kind: kind, Name: d.path, Line: lineOf(mv.Key)}
+				l.typeErrors = append(l.typeErrors, fieldTypeError{k.field, TypeError{Key: k.key, Type: wrong, Source: src}})
+			}
+			continue
 		}
 		l.set(k.field, v, Source{Kind: kind, Name: d.path, Line: lineOf(mv.Key)})
 		applied = true
@@ -570,7 +583,25 @@ func (l *agentLoader) result() AgentConfig {
 	}
 	c.TokenSet = l.tokenSet
 	c.LogPath = l.vals[fieldLogPath]
+	for _, te := range l.typeErrors {
+		if l.setLater(te.field) {
+			continue
+		}
+		c.TypeErrors = append(c.TypeErrors, te.TypeError)
+	}
 	return c
+}
+
+// setLater reports whether field got a value despite a wrong-typed key for it: another
+// source (or another key, for the token) set it.
+func (l *agentLoader) setLater(field agentField) bool {
+	switch field {
+	case fieldToken:
+		return l.tokenSet
+	case fieldServer:
+		field = fieldHost
+	}
+	return l.vals[field].IsSet()
 }
 
 // agentBool reads a boolean as viper's GetBool does (strconv.ParseBool, non-zero integers
@@ -912,6 +943,17 @@ func (d *yamlDoc) scalar(n ast.Node) (string, bool) {
 		return v.GetToken().Value, true
 	}
 	return "", false
+}
+
+// collectionKind is "a list" or "a map" for a sequence or mapping node, else "".
+func (d *yamlDoc) collectionKind(n ast.Node) string {
+	switch d.resolve(n).(type) {
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a map"
+	}
+	return ""
 }
 
 // mixedKeys lists top-level keys that belong to the other agent generation.
