@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -132,15 +133,46 @@ func certName(c *x509.Certificate) string {
 
 // selfSigned reports whether c is a root: issued by itself, with a valid self-signature.
 func selfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && signedBy(c, c)
 }
+
+// signedBy reports whether parent's key verifies c's signature (CheckSignatureFrom).
+// The answer is remembered per pair of certificates: a configuration with thousands of
+// server blocks names the same few files, which the probes load once and share, and a
+// signature check costs far more than the rest of a server's judgement.
+func signedBy(c, parent *x509.Certificate) bool {
+	key := [2]*x509.Certificate{c, parent}
+	signatures.Lock()
+	ok, seen := signatures.verdict[key]
+	signatures.Unlock()
+	if seen {
+		return ok
+	}
+	ok = c.CheckSignatureFrom(parent) == nil
+	signatures.Lock()
+	if len(signatures.verdict) >= maxRememberedSignatures {
+		clear(signatures.verdict) // bounded: the TUI re-reads the files on every re-check
+	}
+	signatures.verdict[key] = ok
+	signatures.Unlock()
+	return ok
+}
+
+// maxRememberedSignatures bounds signedBy's memory (two pointers and a bool each).
+const maxRememberedSignatures = 4096
+
+// signatures holds signedBy's verdicts; the engine runs checks concurrently.
+var signatures = struct {
+	sync.Mutex
+	verdict map[[2]*x509.Certificate]bool
+}{verdict: map[[2]*x509.Certificate]bool{}}
 
 // findIssuer returns the first certificate among pools whose subject is c's issuer and
 // whose key verifies c's signature; nil when none does.
 func findIssuer(c *x509.Certificate, pools ...[]*x509.Certificate) *x509.Certificate {
 	for _, pool := range pools {
 		for _, p := range pool {
-			if p != c && bytes.Equal(p.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(p) == nil {
+			if p != c && bytes.Equal(p.RawSubject, c.RawIssuer) && signedBy(c, p) {
 				return p
 			}
 		}
