@@ -103,13 +103,26 @@ func ParseDumpWith(r io.Reader, opts Options) (*Config, error) {
 // and must not change while the Config is in use.
 func ParseDumpBytes(data []byte, opts Options) (*Config, error) {
 	if len(data) > maxDumpSize {
-		return nil, fmt.Errorf("nginx -T output is larger than %d MiB", maxDumpSize>>20)
+		return nil, tooBigDump
 	}
 	src, order := splitDump(data)
 	if len(order) == 0 {
 		return nil, errors.New(`not nginx -T output: no "# configuration file PATH:" line`)
 	}
 	return parseMain(order[0], src[order[0]], src, opts)
+}
+
+// tooBigDump refuses `nginx -T` output over maxDumpSize.
+var tooBigDump = Error{Msg: fmt.Sprintf("nginx -T output is larger than %d MiB", maxDumpSize>>20)}
+
+// readDumpError words a failed read; an Error is ReadDump's own verdict, passed on by a
+// reader that replays it (a re-run over standard input read once).
+func readDumpError(err error) error {
+	var own Error
+	if errors.As(err, &own) {
+		return err
+	}
+	return fmt.Errorf("read nginx -T output: %w", err)
 }
 
 // dumpHeadSize is how far into its input `nginx -T` output names its first file: its
@@ -125,7 +138,7 @@ func ReadDump(r io.Reader) ([]byte, error) {
 	if b, ok := r.(*bytes.Buffer); ok {
 		data := b.Bytes()
 		if len(data) > maxDumpSize {
-			return nil, fmt.Errorf("nginx -T output is larger than %d MiB", maxDumpSize>>20)
+			return nil, tooBigDump
 		}
 		return data, nil
 	}
@@ -136,9 +149,9 @@ func ReadDump(r io.Reader) ([]byte, error) {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return head, nil // all of it; ParseDumpBytes says what it lacks
 	case err != nil:
-		return nil, fmt.Errorf("read nginx -T output: %w", err)
+		return nil, readDumpError(err)
 	case !IsDump(head):
-		return nil, fmt.Errorf(`not nginx -T output: no "# configuration file PATH:" line in its first %d KiB`, dumpHeadSize>>10)
+		return nil, Error{Msg: fmt.Sprintf(`not nginx -T output: no "# configuration file PATH:" line in its first %d KiB`, dumpHeadSize>>10)}
 	}
 	chunks := [][]byte{head}
 	total := len(head)
@@ -147,13 +160,13 @@ func ReadDump(r io.Reader) ([]byte, error) {
 		n, err := io.ReadFull(r, chunk)
 		chunks, total = append(chunks, chunk[:n]), total+n
 		if total > maxDumpSize {
-			return nil, fmt.Errorf("nginx -T output is larger than %d MiB", maxDumpSize>>20)
+			return nil, tooBigDump
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return bytes.Join(chunks, nil), nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read nginx -T output: %w", err)
+			return nil, readDumpError(err)
 		}
 	}
 }
