@@ -2,6 +2,7 @@ package logparse
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -91,8 +92,21 @@ func FuzzParseAccessLine(f *testing.F) {
 			if ok && len(e.Vars) > len(fm.segs) {
 				t.Errorf("%d vars from %d segments", len(e.Vars), len(fm.segs))
 			}
+			sameAsScan(t, fm, line, e, ok)
 		}
 	})
+}
+
+// sameAsScan checks that the scan's match, which copies only the named fields, accepts
+// what Parse accepts and fills those fields alike.
+func sameAsScan(t *testing.T, fm *Format, line string, want AccessEntry, wantOK bool) {
+	t.Helper()
+	var got AccessEntry
+	ok := fm.match(line, time.UTC, &got, false)
+	want.Vars = nil
+	if ok != wantOK || ok && !reflect.DeepEqual(got, want) {
+		t.Errorf("format %q line %q: match = %v %+v, Parse = %v %+v", fm.Text, line, ok, got, wantOK, want)
+	}
 }
 
 func FuzzParseAgentLine(f *testing.F) {
