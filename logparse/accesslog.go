@@ -26,6 +26,9 @@ type Format struct {
 
 	segs []segment
 	time int // index of the time variable in segs, -1 if none
+	// status and grpc are the indexes of $status and of the first grpc_status variable,
+	// -1 if none: once both are known to rule a line out, the scan stops matching it.
+	status, grpc int
 }
 
 type segment struct {
@@ -78,7 +81,7 @@ func CompileFormat(name, text, escape string) (*Format, error) {
 	if text == "" {
 		return nil, fmt.Errorf("log_format %s: empty format", name)
 	}
-	f := &Format{Name: name, Escape: escape, Text: text, time: -1}
+	f := &Format{Name: name, Escape: escape, Text: text, time: -1, status: -1, grpc: -1}
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
@@ -114,6 +117,12 @@ func CompileFormat(name, text, escape string) (*Format, error) {
 		flush()
 		if f.time < 0 && (v == "time_local" || v == "time_iso8601" || v == "msec") {
 			f.time = len(f.segs)
+		}
+		switch {
+		case v == "status" && f.status < 0:
+			f.status = len(f.segs)
+		case strings.Contains(v, "grpc_status") && f.grpc < 0:
+			f.grpc = len(f.segs)
 		}
 		f.segs = append(f.segs, segment{name: v, named: f.time == len(f.segs) || namedVar(v)})
 	}
@@ -181,10 +190,13 @@ func (f *Format) Parse(line string, loc *time.Location) (AccessEntry, bool) {
 	return e, ok
 }
 
-// match is Parse into e. Without vars it fills only the named fields and leaves Vars
-// nil: the literals still locate every value, so a line is accepted or refused alike,
-// but the values nothing reads are neither unescaped nor copied (the history scan's
-// path, where most lines are not about the agent at all).
+// match is Parse into e, or, without vars, the history scan's shortcut: it fills only
+// the named fields and leaves Vars nil, so the values nothing reads are neither
+// unescaped nor copied; and once the time is read and the status (with the grpc status,
+// when the format has one) rules out every event ClassifyAccess reports, it accepts the
+// line without matching the rest. Most lines of a busy access log are such lines. A line
+// whose tail does not follow the format is then counted as read rather than unparsed;
+// any line that may be an event is matched whole, as Parse does.
 func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars bool) bool {
 	pos, lits, seen := 0, 0, 0
 	for i, s := range f.segs {
@@ -230,6 +242,9 @@ func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars boo
 		if e.Partial {
 			break
 		}
+		if !vars && s.named && f.ruledOut(i, e) {
+			return true
+		}
 	}
 	if !e.Partial && pos != len(line) {
 		return false
@@ -242,6 +257,15 @@ func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars boo
 	// A cut-short line must still have shown the format's shape: any text matches its
 	// first variable alone.
 	return seen > 0 && (!e.Partial || lits >= 2)
+}
+
+// ruledOut reports whether the line, read up to segment i into e, can be no event:
+// its time is known and its status and grpc status are not ones ClassifyAccess reports.
+func (f *Format) ruledOut(i int, e *AccessEntry) bool {
+	if f.time < 0 || f.status < 0 || i < f.time || i < f.status || mayClassifyStatus(e.Status) {
+		return false
+	}
+	return f.grpc < 0 || i >= f.grpc && e.GRPCStatus != "16"
 }
 
 // valueEnd finds where a variable's value ends: at the next occurrence of lit. Under
