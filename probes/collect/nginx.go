@@ -63,6 +63,9 @@ func (c *Collector) managerOnly(ctx context.Context, cfg probes.AgentConfig, f *
 // certificate to judge against the configuration.
 func (c *Collector) loadNginx(ctx context.Context, f *diagnostics.Facts) *probes.NginxFacts {
 	opts := c.Options.Nginx
+	c.mu.Lock()
+	opts.Build, c.build = c.build, nil
+	c.mu.Unlock()
 	if opts.Config == probes.StdinName {
 		opts.Stdin = c.stdin.reader(opts.Stdin)
 	}
