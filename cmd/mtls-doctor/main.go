@@ -14,9 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mtls-doctor/mtls-doctor/cmd/mtls-doctor/internal/tmuxquiet"
 )
 
 func main() {
+	tmuxquiet.Restore()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], environ{vars: os.Environ()}, os.Stdin, os.Stdout, os.Stderr)
 	stop()
