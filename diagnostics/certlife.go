@@ -1,15 +1,16 @@
 package diagnostics
 
 import (
+	"bytes"
 	"crypto/x509"
-	"math"
 	"time"
 )
 
 // CertLife is one certificate's remaining validity, for perfdata, metrics and the TUI.
 type CertLife struct {
-	// Role is "agent", "server", "ca" (a certificate from the agent's CA file) or "served"
-	// (an ssl_certificate the manager's NGINX serves agents).
+	// Role is "agent", "server" (the manager's certificate, as served to the probe or as
+	// the ssl_certificate NGINX serves agents) or "ca" (a certificate from the agent's CA
+	// file). Monitoring keys on it, so one certificate appears under one role, once.
 	Role    string
 	Subject string
 	// NotAfter is the end of the validity period.
@@ -20,17 +21,30 @@ type CertLife struct {
 	Lifetime time.Duration
 }
 
-// DaysLeft returns the whole days from now until c expires (negative once it has).
-// It rounds towards negative infinity so a certificate that expired an hour ago shows -1.
+// DaysLeft returns the whole days between now and c's expiry, counted toward now as
+// HumanDuration counts them: 47 hours left is 1 day, expired 24 (or 47) hours ago is -1.
+// An expired certificate is never 0, so "negative once expired" holds for monitoring.
 func DaysLeft(c *x509.Certificate, now time.Time) int {
-	return int(math.Floor(c.NotAfter.Sub(now).Hours() / 24))
+	left := c.NotAfter.Sub(now)
+	days := int(left / day) // truncates toward zero, that is toward now
+	if left < 0 && days == 0 {
+		return -1
+	}
+	return days
 }
 
 // CertLives lists the certificates the facts hold: the agent's leaf, the server's leaf as
 // served, and the certificates of the agent's CA file.
 func CertLives(f *Facts) []CertLife {
 	var out []CertLife
+	var seen []*x509.Certificate
 	add := func(role string, c *x509.Certificate) {
+		for _, s := range seen {
+			if bytes.Equal(s.Raw, c.Raw) {
+				return // the served certificate the probe received is also in ssl_certificate
+			}
+		}
+		seen = append(seen, c)
 		out = append(out, CertLife{
 			Role: role, Subject: c.Subject.String(), NotAfter: c.NotAfter,
 			DaysLeft: DaysLeft(c, f.Now), Lifetime: c.NotAfter.Sub(c.NotBefore),
@@ -52,7 +66,7 @@ func CertLives(f *Facts) []CertLife {
 	// --cert when this host has no agent of its own.
 	for _, sc := range servedCerts(f) {
 		if sc.file != nil && len(sc.file.Certs) > 0 {
-			add("served", sc.file.Certs[0])
+			add("server", sc.file.Certs[0])
 		}
 	}
 	if f.Files == nil && f.Nginx != nil && f.Nginx.AgentCert != nil && len(f.Nginx.AgentCert.Certs) > 0 {

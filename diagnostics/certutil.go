@@ -317,11 +317,7 @@ func lifeOf(c *x509.Certificate, now time.Time) lifeState {
 
 // leftText says how long c has left in words a human reads at a glance.
 func leftText(c *x509.Certificate, now time.Time) string {
-	left := c.NotAfter.Sub(now)
-	if left < 48*time.Hour {
-		return fmt.Sprintf("%s left", left.Round(time.Minute))
-	}
-	return fmt.Sprintf("%d days left", DaysLeft(c, now))
+	return HumanDuration(c.NotAfter.Sub(now)) + " left"
 }
 
 // expiry judges how close c is to expiring. A certificate whose whole lifetime is no longer
@@ -364,9 +360,9 @@ func expiry(c *x509.Certificate, now time.Time, th Thresholds) (Severity, string
 func CertExpiry(c *x509.Certificate, now time.Time, th Thresholds) (Severity, string) {
 	switch lifeOf(c, now) {
 	case lifeExpired:
-		return SeverityFail, fmt.Sprintf("expired %s (%s ago)", stamp(c.NotAfter), now.Sub(c.NotAfter).Round(time.Minute))
+		return SeverityFail, fmt.Sprintf("expired %s (%s ago)", stamp(c.NotAfter), HumanDuration(now.Sub(c.NotAfter)))
 	case lifeNotYet:
-		return SeverityFail, fmt.Sprintf("not valid until %s (in %s)", stamp(c.NotBefore), c.NotBefore.Sub(now).Round(time.Minute))
+		return SeverityFail, fmt.Sprintf("not valid until %s (in %s)", stamp(c.NotBefore), HumanDuration(c.NotBefore.Sub(now)))
 	}
 	return expiry(c, now, th)
 }

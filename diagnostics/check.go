@@ -18,6 +18,11 @@ type Check struct {
 	// Wants lists fact kinds Evaluate reads when they are there: the engine gathers them
 	// before evaluating, but a failure to gather them does not skip the check.
 	Wants []FactKind
+	// Core marks the check that judges the agent's connection end to end. Skipped on a
+	// host whose agent names a server, it means the connection was not judged: the engine
+	// then makes it a warning unless another check failed (and so explains it), so that a
+	// run which probed nothing never says OK.
+	Core bool
 	// Evaluate judges the facts. It must not do I/O or read the clock (use Facts.Now).
 	Evaluate func(f *Facts) Result
 	// Fix returns the playbook for this host, used when Evaluate warns or fails and by
@@ -53,9 +58,12 @@ func (c Catalog) Validate() error {
 	return nil
 }
 
-// run evaluates ch over f, turning a missing fact or a panic into a finding so that one bad
-// check never takes the whole run down.
-func (ch Check) run(f *Facts) (fd Finding) {
+// run evaluates ch over f into a finding that is safe to show (Finding.cleaned).
+func (ch Check) run(f *Facts) Finding { return ch.evaluate(f).cleaned() }
+
+// evaluate turns a missing fact or a panic into a finding so that one bad check never
+// takes the whole run down.
+func (ch Check) evaluate(f *Facts) (fd Finding) {
 	fd = Finding{ID: ch.ID, Category: ch.Category, Title: ch.Title}
 	if r, missing := missingFacts(ch.Needs, f); missing {
 		fd.Severity, fd.Summary = r.Severity, r.Summary

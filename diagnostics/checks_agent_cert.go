@@ -81,16 +81,9 @@ func evalAgentExpired(f *Facts) Result {
 		return skip
 	}
 	if lifeOf(leaf, f.Now) == lifeExpired {
-		return Fail("agent certificate %s expired %s (%s ago)", certName(leaf), stamp(leaf.NotAfter), ago(f.Now.Sub(leaf.NotAfter)))
+		return Fail("agent certificate %s expired %s (%s ago)", certName(leaf), stamp(leaf.NotAfter), HumanDuration(f.Now.Sub(leaf.NotAfter)))
 	}
 	return OK("agent certificate %s is valid until %s", certName(leaf), stamp(leaf.NotAfter))
-}
-
-func ago(d time.Duration) string {
-	if d >= 48*time.Hour {
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
-	}
-	return d.Round(time.Minute).String()
 }
 
 // serverDate is the server's Date header from any reply, or zero.
@@ -131,7 +124,7 @@ func evalAgentNotYetValid(f *Facts) Result {
 	if lifeOf(leaf, f.Now) != lifeNotYet {
 		return OK("agent certificate %s has been valid since %s", certName(leaf), stamp(leaf.NotBefore))
 	}
-	r := Fail("agent certificate %s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), ago(leaf.NotBefore.Sub(f.Now)))
+	r := Fail("agent certificate %s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), HumanDuration(leaf.NotBefore.Sub(f.Now)))
 	if note, skewed := skewNote(f); skewed {
 		r.Summary += "; " + note
 	}
@@ -340,7 +333,7 @@ func evalAgentChain(f *Facts) Result {
 	if len(st.inter) == 0 {
 		return OK("agent certificate is issued directly by the root %s", certName(st.root))
 	}
-	return OK("%s carries %s up to the root %s", f.Agent.Cert.Value, plural(len(st.inter), "intermediate"), certName(st.root))
+	return OK("%s carries %s up to the root %s", f.Agent.Cert.Value, Plural(len(st.inter), "intermediate"), certName(st.root))
 }
 
 // appendFromCAFile returns a command that appends c from the CA file to the cert file, by

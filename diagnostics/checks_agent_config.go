@@ -178,7 +178,7 @@ func evalConfigInvalid(f *Facts) Result {
 	}
 	r := Fail("%s", problems[0])
 	if len(problems) > 1 {
-		r = Fail("%s (and %s)", problems[0], plural(len(problems)-1, "more problem"))
+		r = Fail("%s (and %s)", problems[0], Plural(len(problems)-1, "more problem"))
 	}
 	for _, p := range problems[1:] {
 		ev = append(ev, Note("", "%s", p))

@@ -107,6 +107,10 @@ func fileProblems(f *Facts) []fileProblem {
 			continue
 		}
 		switch {
+		case ff.NotPath != "":
+			// The value itself is never shown: a pasted private key stays out of every output.
+			add(SeverityFail, ff, "not-a-path", "%s holds %s, not a path", hostOf(f).keyName(settingOfRole[ff.Role]), ff.NotPath)
+			continue
 		case !ff.Exists:
 			add(SeverityFail, ff, "missing", "%s %s does not exist%s", ff.Role, ff.Path, relativeNote(f, ff.Path))
 			continue
@@ -154,6 +158,19 @@ func fileProblems(f *Facts) []fileProblem {
 	}
 	return out
 }
+
+// pemCheckCommand shows what a TLS file holds without printing any key material (unlike
+// head or cat): its PEM BEGIN lines and, for a key, whether openssl can parse it.
+func pemCheckCommand(role probes.FileRole, path string) string {
+	c := "sudo grep -n -- '-----BEGIN' " + path
+	if role == probes.RoleKey {
+		c += "; sudo openssl pkey -in " + path + " -noout"
+	}
+	return c
+}
+
+// settingOfRole is the agent setting that names a file of each role.
+var settingOfRole = map[probes.FileRole]setting{probes.RoleCert: setCert, probes.RoleKey: setKey, probes.RoleCA: setCA}
 
 func blockTypes(ff *probes.FileFacts) string {
 	var t []string
@@ -230,7 +247,7 @@ func evalFilesUnreadable(f *Facts) Result {
 		}
 	}
 	if len(ps) > 1 {
-		summary += fmt.Sprintf(" (and %s)", plural(len(ps)-1, "more problem"))
+		summary += fmt.Sprintf(" (and %s)", Plural(len(ps)-1, "more problem"))
 	}
 	return Result{Severity: worst, Summary: summary, Evidence: ev}
 }
@@ -247,6 +264,21 @@ func fixFilesUnreadable(f *Facts) []Step {
 		seen[key] = true
 		path := p.file.Path
 		switch p.kind {
+		case "not-a-path":
+			file := map[probes.FileRole]string{probes.RoleCert: defaultCertPath, probes.RoleKey: defaultKeyPath, probes.RoleCA: defaultCAPath}[p.file.Role]
+			name := h.keyName(settingOfRole[p.file.Role])
+			verify := "sudo openssl x509 -in " + file + " -noout -subject"
+			if p.file.Role == probes.RoleKey {
+				verify = "sudo openssl pkey -in " + file + " -noout" // prints nothing when the key parses
+			}
+			steps = append(steps, Step{
+				Title: "Save the " + string(p.file.Role) + " in a file and set " + name + " to its path",
+				Why: "The agent reads " + name + " as a file name. Paste the PEM into the file, then set " + name + " (or the flag or " +
+					"environment variable that set it) to " + file + ". A private key that was pasted on a command line or into the " +
+					"environment is in shell history and the process list: consider issuing a new one.",
+				Commands: []string{"sudo install -m 0600 /dev/null " + file, "sudoedit " + file, verify},
+				Verify:   []string{"agent-cert-file-unreadable"},
+			})
 		case "missing":
 			steps = append(steps, Step{
 				Title:    "Put the " + string(p.file.Role) + " file at " + path,
@@ -290,7 +322,7 @@ func fixFilesUnreadable(f *Facts) []Step {
 			steps = append(steps, Step{
 				Title:    "Replace " + path + " with a PEM file of the right type",
 				Why:      "The agent reads PEM: CERTIFICATE blocks for cert and ca, a private key block for key. A DER file converts with openssl.",
-				Commands: []string{"sudo head -3 " + path, "sudo openssl x509 -inform der -in " + path + " -out " + path + ".pem"},
+				Commands: []string{pemCheckCommand(p.file.Role, path), "sudo openssl x509 -inform der -in " + path + " -out " + path + ".pem"},
 				Verify:   []string{"agent-cert-file-unreadable"},
 			})
 		case "der":

@@ -264,17 +264,17 @@ func TestAgentCertChecks(t *testing.T) {
 			mutate: func(f *Facts, p *testPKI) {
 				reissueAgent(t, f, p, certSpec{notBefore: testNow.Add(-days(0.5)), notAfter: testNow.Add(days(0.5))})
 			},
-			summary: []string{"12h0m0s left", "50% of its 24h lifetime"}},
+			summary: []string{"12 hours left", "50% of its 24h lifetime"}},
 		{name: "24h cert under WarnPercent", id: "agent-cert-expiring", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				reissueAgent(t, f, p, certSpec{notBefore: testNow.Add(-days(20.0 / 24)), notAfter: testNow.Add(days(4.0 / 24))})
 			},
-			summary: []string{"4h0m0s left", "17% of its 24h lifetime"}},
+			summary: []string{"4 hours left", "17% of its 24h lifetime"}},
 		{name: "24h cert nearly gone", id: "agent-cert-expiring", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				reissueAgent(t, f, p, certSpec{notBefore: testNow.Add(-days(23.5 / 24)), notAfter: testNow.Add(days(0.5 / 24))})
 			},
-			summary: []string{"30m0s left"}},
+			summary: []string{"30 minutes left"}},
 		{name: "serverAuth-only EKU", id: "agent-cert-wrong-purpose", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				reissueAgent(t, f, p, certSpec{eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})

@@ -15,7 +15,7 @@ func grpcChecks() []Check {
 			Title: "the agent's request reaches the manager's gRPC service",
 			Why: "NGINX proxies the agent's gRPC calls to the manager's own services. When those are down NGINX " +
 				"answers 502, 503 or 504 and the agent logs \"code = Unavailable\", even though TLS and certificates are fine.",
-			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalBackend, Fix: fixBackend,
+			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalBackend, Fix: fixBackend, Core: true,
 		},
 		{
 			ID: "grpc-path-missing", Category: CategoryGRPC,

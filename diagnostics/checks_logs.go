@@ -149,23 +149,23 @@ func logSentence(f *Facts, sums []logparse.Summary) string {
 	var out string
 	switch {
 	case s.Source == logparse.SourceAgent:
-		out = fmt.Sprintf("the agent logged %s %s: %s", plural(s.Count, "connection error"), win, reason)
+		out = fmt.Sprintf("the agent logged %s %s: %s", Plural(s.Count, "connection error"), win, reason)
 	case s.Kind == logparse.KindServerCertRejectedByAgent:
 		out = fmt.Sprintf("clients%s aborted %s %s because they refused NGINX's certificate (%s)",
-			from, plural(s.Count, "TLS handshake"), win, reason)
+			from, Plural(s.Count, "TLS handshake"), win, reason)
 	case s.Kind == logparse.KindALPNH2Missing || s.Kind == logparse.KindTLSVersionMismatch:
-		out = fmt.Sprintf("NGINX failed %s%s %s: %s", plural(s.Count, "TLS handshake"), from, win, reason)
+		out = fmt.Sprintf("NGINX failed %s%s %s: %s", Plural(s.Count, "TLS handshake"), from, win, reason)
 	case s.Kind == logparse.KindAgentTLSDisabled:
-		out = fmt.Sprintf("NGINX received plaintext on its TLS port %s%s %s: %s", plural(s.Count, "time"), from, win, reason)
+		out = fmt.Sprintf("NGINX received plaintext on its TLS port %s%s %s: %s", Plural(s.Count, "time"), from, win, reason)
 	case s.Kind == logparse.KindGRPCBackendUnavailable:
 		out = fmt.Sprintf("NGINX could not reach the agents' gRPC backend for %s%s %s: %s",
-			plural(s.Count, "request"), from, win, reason)
+			Plural(s.Count, "request"), from, win, reason)
 	case s.Kind == logparse.KindMisdirectedRequest:
-		out = fmt.Sprintf("NGINX answered %s%s with 421 Misdirected Request %s", plural(s.Count, "request"), from, win)
+		out = fmt.Sprintf("NGINX answered %s%s with 421 Misdirected Request %s", Plural(s.Count, "request"), from, win)
 	case s.Kind == logparse.KindAgentCertNotSent:
-		out = fmt.Sprintf("NGINX rejected %s%s %s: no client certificate was sent", plural(s.Count, "agent connection"), from, win)
+		out = fmt.Sprintf("NGINX rejected %s%s %s: no client certificate was sent", Plural(s.Count, "agent connection"), from, win)
 	default:
-		out = fmt.Sprintf("NGINX rejected %s%s %s: %s", plural(s.Count, "agent connection"), from, win, reason)
+		out = fmt.Sprintf("NGINX rejected %s%s %s: %s", Plural(s.Count, "agent connection"), from, win, reason)
 	}
 	if rest := n - s.Count; rest > 0 {
 		out += fmt.Sprintf(" (%d more such lines in other logs)", rest)
@@ -177,7 +177,7 @@ func logSentence(f *Facts, sums []logparse.Summary) string {
 func logEvidence(f *Facts, sums []logparse.Summary) []Evidence {
 	var out []Evidence
 	for _, s := range sums {
-		text := fmt.Sprintf("%s in %s", plural(s.Count, "line"), s.Source)
+		text := fmt.Sprintf("%s in %s", Plural(s.Count, "line"), s.Source)
 		switch {
 		case s.X509Code != 0:
 			text += fmt.Sprintf(", X509 error %d (%s)", s.X509Code, s.X509Text)
@@ -349,9 +349,9 @@ func evalLogsRead(f *Facts) Result {
 	}
 	var ev []Evidence
 	for _, fr := range read {
-		text := fmt.Sprintf("%s, %s %s", plural(fr.Lines, "line"), plural(fr.Classified, "event"), window(f))
+		text := fmt.Sprintf("%s, %s %s", Plural(fr.Lines, "line"), Plural(fr.Classified, "event"), window(f))
 		if n := len(fr.Read) - 1; n > 0 {
-			text += fmt.Sprintf(", %s", plural(n, "rotated file"))
+			text += fmt.Sprintf(", %s", Plural(n, "rotated file"))
 		}
 		if fr.Err != "" {
 			text += "; stopped: " + fr.Err
@@ -367,10 +367,10 @@ func evalLogsRead(f *Facts) Result {
 	case len(read) == 0:
 		return Skip("skipped: %s", why).With(ev...)
 	case len(skipped) > 0:
-		return Info("read %s (%s, %s %s); %s", plural(len(read), "log"), plural(lines, "line"),
-			plural(events, "event"), window(f), why).With(ev...)
+		return Info("read %s (%s, %s %s); %s", Plural(len(read), "log"), Plural(lines, "line"),
+			Plural(events, "event"), window(f), why).With(ev...)
 	}
-	return OK("read %s: %s, %s %s", plural(len(read), "log"), plural(lines, "line"), plural(events, "event"), window(f)).With(ev...)
+	return OK("read %s: %s, %s %s", Plural(len(read), "log"), Plural(lines, "line"), Plural(events, "event"), window(f)).With(ev...)
 }
 
 func fixLogsRead(*Facts) []Step {

@@ -97,7 +97,7 @@ func managerChecks() []Check {
 		},
 		{
 			ID: "nginx-error-page-in-location", Category: CategoryManager,
-			Title: "client-certificate error pages sit at server level",
+			Title: "no error_page for 495/496 inside a location, where it never fires",
 			Why: "NGINX raises 495, 496 and 497 while reading the request headers, before it chooses a location, so an " +
 				"error_page for them inside a location never fires. It has to be in the server block (or http).",
 			Needs: need, Evaluate: evalErrorPageInLocation, Fix: fixErrorPageInLocation,
@@ -642,7 +642,7 @@ func evalClientCAMissing(f *Facts) Result {
 				}
 			}
 			if cas == 0 {
-				return Fail("%s %s holds %s but no CA certificate", x.name, x.ff.Path, plural(len(x.ff.Certs), "certificate")).
+				return Fail("%s %s holds %s but no CA certificate", x.name, x.ff.Path, Plural(len(x.ff.Certs), "certificate")).
 					With(directiveNote(x.st.Directive, x.name))
 			}
 		}
@@ -651,7 +651,7 @@ func evalClientCAMissing(f *Facts) Result {
 				With(directiveNote(tc.Directive, "ssl_trusted_certificate"))
 		}
 		names := dnList(advertised(s))
-		r := OK("ssl_client_certificate %s holds %s", cc.Value, plural(len(names), "CA"))
+		r := OK("ssl_client_certificate %s holds %s", cc.Value, Plural(len(names), "CA"))
 		return r.With(Quoted(cc.Directive.Pos(), "CA names NGINX sends to agents", names...))
 	})
 }

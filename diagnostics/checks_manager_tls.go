@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
@@ -176,7 +175,7 @@ func evalCRLExpired(f *Facts) Result {
 			return skip
 		}
 		where := directiveNote(s.SSL.CRL.Directive, "ssl_crl")
-		worst := OK("%s of %s %s current", plural(len(c.CRLs), "CRL"), c.Path, map[bool]string{true: "is", false: "are"}[len(c.CRLs) == 1])
+		worst := OK("%s of %s %s current", Plural(len(c.CRLs), "CRL"), c.Path, map[bool]string{true: "is", false: "are"}[len(c.CRLs) == 1])
 		for _, rl := range c.CRLs {
 			issuer := dn(rl.RawIssuer)
 			var r Result
@@ -186,11 +185,11 @@ func evalCRLExpired(f *Facts) Result {
 					issuer, c.Path, stamp(rl.ThisUpdate))
 			case !rl.NextUpdate.IsZero() && f.Now.After(rl.NextUpdate):
 				r = Fail("the CRL from %s in %s expired %s (%s ago): NGINX rejects every agent with \"(12:CRL has expired)\"",
-					issuer, c.Path, stamp(rl.NextUpdate), ago(f.Now.Sub(rl.NextUpdate)))
+					issuer, c.Path, stamp(rl.NextUpdate), HumanDuration(f.Now.Sub(rl.NextUpdate)))
 			case !rl.NextUpdate.IsZero():
 				life, left := rl.NextUpdate.Sub(rl.ThisUpdate), rl.NextUpdate.Sub(f.Now)
 				if life > 0 && float64(left) < float64(life)*float64(f.Thresholds.WarnPercent)/100 {
-					r = Warn("the CRL from %s in %s expires %s (%s left)", issuer, c.Path, stamp(rl.NextUpdate), left.Round(time.Minute))
+					r = Warn("the CRL from %s in %s expires %s (%s left)", issuer, c.Path, stamp(rl.NextUpdate), HumanDuration(left))
 				}
 			}
 			if r.Severity > worst.Severity {

@@ -74,6 +74,9 @@ func evalDNS(f *Facts) Result {
 	e := f.Endpoint
 	host, _, _ := net.SplitHostPort(e.Address)
 	if e.DNSError != nil {
+		if e.DNSError.Kind == probes.ErrBadAddress {
+			return Fail("%s", e.DNSError.Message)
+		}
 		if e.DNSError.Kind == probes.ErrDNSNotFound {
 			return Fail("%s does not resolve: %s", host, e.DNSError.Message)
 		}

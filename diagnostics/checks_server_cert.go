@@ -180,7 +180,12 @@ func evalServerChain(f *Facts) Result {
 			With(chainEvidence(f))
 	}
 	v, _ := verifyServer(f)
-	if v.NoRoots == "" && v.Err == nil {
+	if v.NoRoots != "" {
+		// Without trust anchors a missing issuer cannot be told from an unknown one; the
+		// unusable CA file is agent-cert-file-unreadable's finding, not a chain problem.
+		return Skip("skipped: %s, so the chain cannot be judged", v.NoRoots)
+	}
+	if v.Err == nil {
 		return OK("%s verifies with the certificates the server sends", certName(leaf))
 	}
 	return Fail("the server sends %s without the certificate that issued it (%s); if that is an intermediate, "+
@@ -281,7 +286,7 @@ func evalServerCNOnly(f *Facts) Result {
 	if !hasHostSANs(leaf) {
 		return Fail("%s has no SANs; Go ignores its Common Name", certName(leaf))
 	}
-	return OK("%s has %s", certName(leaf), plural(len(leaf.DNSNames)+len(leaf.IPAddresses), "SAN"))
+	return OK("%s has %s", certName(leaf), Plural(len(leaf.DNSNames)+len(leaf.IPAddresses), "SAN"))
 }
 
 // isPlaceholder reports a name left from the docs, like <NGINX-INSTANCE-MANAGER-FQDN>.
@@ -324,7 +329,7 @@ func evalServerExpired(f *Facts) Result {
 			if i > 0 {
 				what = "intermediate"
 			}
-			return Fail("%s %s expired %s (%s ago)", what, certName(c), stamp(c.NotAfter), ago(f.Now.Sub(c.NotAfter)))
+			return Fail("%s %s expired %s (%s ago)", what, certName(c), stamp(c.NotAfter), HumanDuration(f.Now.Sub(c.NotAfter)))
 		}
 	}
 	return OK("%s is valid until %s", certName(leaf), stamp(leaf.NotAfter))
@@ -336,7 +341,7 @@ func evalServerNotYet(f *Facts) Result {
 		return skip
 	}
 	if lifeOf(leaf, f.Now) == lifeNotYet {
-		r := Fail("%s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), ago(leaf.NotBefore.Sub(f.Now)))
+		r := Fail("%s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), HumanDuration(leaf.NotBefore.Sub(f.Now)))
 		if note, skewed := skewNote(f); skewed {
 			r.Summary += "; " + note
 		}

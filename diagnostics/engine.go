@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -135,7 +136,29 @@ func (e *Engine) Run(ctx context.Context, only []string, prev *Facts, observe fu
 			observe(Event{Type: EventFinding, Finding: findings[i]})
 		}
 	}
+	unjudged(checks, findings, facts)
 	return &Report{Findings: findings, Facts: facts, Duration: now().Sub(start)}
+}
+
+// unjudged turns the skip of a Core check into a warning on a host whose agent names a
+// server, unless a check failed: the connection the agent needs was then not judged (an
+// address that does not parse, a server that closes the HTTP/2 connection), and the run
+// must not say OK.
+func unjudged(checks []Check, findings []Finding, f *Facts) {
+	if f.Agent == nil || f.Agent.Address() == "" {
+		return
+	}
+	for _, fd := range findings {
+		if fd.Severity == SeverityFail {
+			return
+		}
+	}
+	for i, ch := range checks {
+		if ch.Core && findings[i].Severity == SeveritySkip {
+			findings[i].Severity = SeverityWarn
+			findings[i].Summary = "not judged: " + strings.TrimPrefix(findings[i].Summary, "skipped: ")
+		}
+	}
 }
 
 // selected returns the checks named in only, in catalog order (all when only is nil).

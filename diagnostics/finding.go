@@ -3,6 +3,8 @@ package diagnostics
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // Severity grades one finding. The zero value is SeveritySkip.
@@ -104,6 +106,54 @@ type Finding struct {
 
 // Problem reports whether the finding needs action (warn or fail).
 func (f Finding) Problem() bool { return f.Severity >= SeverityWarn }
+
+// cleaned returns f with every string made safe to show (safetext.Clean): a finding quotes
+// certificates, log lines, nginx's output and the user's own flags and files, any of which
+// may hold key material or terminal control sequences. f's slices are not modified.
+func (f Finding) cleaned() Finding {
+	f.Title, f.Summary = safetext.Clean(f.Title), safetext.Clean(f.Summary)
+	if f.Evidence != nil {
+		ev := make([]Evidence, len(f.Evidence))
+		for i, e := range f.Evidence {
+			ev[i] = Evidence{Text: safetext.Clean(e.Text), Location: safetext.Clean(e.Location), Quote: cleanLines(e.Quote)}
+		}
+		f.Evidence = ev
+	}
+	if f.Fix != nil {
+		steps := make([]Step, len(f.Fix))
+		for i, st := range f.Fix {
+			steps[i] = Step{Title: safetext.Clean(st.Title), Why: safetext.Clean(st.Why), Commands: cleanAll(st.Commands),
+				File: safetext.Clean(st.File), Diff: safetext.Clean(st.Diff), Verify: st.Verify}
+		}
+		f.Fix = steps
+	}
+	return f
+}
+
+// cleanLines cleans consecutive lines (nginx's output, a log excerpt) as one stream, so
+// that a private key nginx printed across lines is removed from each of them.
+func cleanLines(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	var secrets safetext.LineScrubber
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = safetext.Escape(secrets.Scrub(s))
+	}
+	return out
+}
+
+func cleanAll(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = safetext.Clean(s)
+	}
+	return out
+}
 
 // Result is what a check's Evaluate returns; the engine completes it into a Finding.
 type Result struct {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // WriteExplain prints a check's playbook: what it tests, why it fails, and the fix steps.
@@ -42,7 +44,8 @@ func WriteExplain(w io.Writer, ch Check, f *Facts) error {
 			fmt.Fprintf(&b, "  Verified by: %s\n", strings.Join(s.Verify, ", "))
 		}
 	}
-	_, err := io.WriteString(w, b.String())
+	// The steps name this host's paths and values, which may hold anything.
+	_, err := io.WriteString(w, safetext.Clean(b.String()))
 	return err
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // nagiosState maps a status to the Nagios plugin word; the exit code is the same number.
@@ -35,26 +37,39 @@ func WriteNagios(w io.Writer, r *Report) error {
 		fmt.Sprintf("warnings=%d;1;;0;", n[SeverityWarn]),
 	}
 	if r.Facts != nil {
+		// One label per role, with the role's soonest expiry: a label per certificate would
+		// change with the number of CA certificates and break the graphs keyed on it.
 		th := r.Facts.Thresholds
-		seen := map[string]int{}
+		var roles []string
+		soonest := map[string]int{}
 		for _, c := range CertLives(r.Facts) {
-			label := c.Role + "_cert_days"
-			if seen[c.Role]++; seen[c.Role] > 1 {
-				label = fmt.Sprintf("%s%d_cert_days", c.Role, seen[c.Role])
+			if d, ok := soonest[c.Role]; !ok || c.DaysLeft < d {
+				if !ok {
+					roles = append(roles, c.Role)
+				}
+				soonest[c.Role] = c.DaysLeft
 			}
-			perf = append(perf, fmt.Sprintf("%s=%d;%d:;%d:;;", label, c.DaysLeft, th.WarnDays, th.CritDays))
+		}
+		for _, role := range roles {
+			perf = append(perf, fmt.Sprintf("%s_cert_days=%d;%d:;%d:;;", role, soonest[role], th.WarnDays, th.CritDays))
 		}
 	}
-	// '|' separates perfdata in the plugin protocol, so it must not appear in the text.
-	head = strings.ReplaceAll(head, "|", "/")
+	// '|' separates perfdata in the plugin protocol, so it must not appear in the text, and
+	// the status line is one line.
+	head = nagiosText(head)
 	_, err := fmt.Fprintf(w, "MTLS-DOCTOR %s - %s | %s\n", nagiosState[status], head, strings.Join(perf, " "))
 	for _, f := range problems {
 		if err == nil {
 			_, err = fmt.Fprintf(w, "%s %s: %s\n", strings.ToUpper(f.Severity.String()), f.ID,
-				strings.ReplaceAll(f.Summary, "|", "/"))
+				nagiosText(f.Summary))
 		}
 	}
 	return err
+}
+
+// nagiosText is s on one line without the plugin protocol's perfdata separator.
+func nagiosText(s string) string {
+	return strings.ReplaceAll(safetext.CleanLine(s), "|", "/")
 }
 
 // promSeverity is the numeric value of a finding in the Prometheus output.
@@ -99,15 +114,10 @@ func WritePrometheus(w io.Writer, r *Report) error {
 }
 
 // promEscape keeps label values within what %q produces and Prometheus accepts: Go's %q
-// may emit \x.. or \u.... escapes, which the exposition format does not know, so drop
-// non-printable runes first.
+// may emit \x.. or \u.... escapes, which the exposition format does not know, so control
+// characters are first written out as text (safetext.EscapeLine), which %q then quotes.
 func promEscape(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
+	return safetext.CleanLine(s)
 }
 
 // ExitCode is the Nagios-style exit code of a report: 0 ok, 1 warnings only, 2 any failure.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // TextOptions control the human-readable --check output.
@@ -90,12 +92,36 @@ func WriteText(w io.Writer, r *Report, opt TextOptions) error {
 			continue
 		}
 		t.printf("\n%s\n", t.paint(sgrBold, string(cat)))
-		for _, f := range shown {
+		for i, f := range shown {
+			if f.Severity == SeveritySkip {
+				t.skipped(shown, i)
+				continue
+			}
 			t.finding(f)
 		}
 	}
 	t.summary(r)
 	return t.err
+}
+
+// skipped prints shown[i], a skipped check, once for every check of the category skipped
+// for the same reason: several rows of one reason read as a repeated line.
+func (t *textWriter) skipped(shown []Finding, i int) {
+	f := shown[i]
+	var ids []string
+	for j, o := range shown {
+		if o.Severity == SeveritySkip && o.Summary == f.Summary {
+			if j < i {
+				return // printed with the first of them
+			}
+			ids = append(ids, o.ID)
+		}
+	}
+	text := f.Summary
+	if len(ids) > 1 {
+		text += " " + t.paint(sgrDim, "("+strings.Join(ids, ", ")+")")
+	}
+	t.printf("  %s %s\n", t.glyph(f.Severity), text)
 }
 
 func (t *textWriter) finding(f Finding) {
@@ -155,7 +181,7 @@ func (t *textWriter) summary(r *Report) {
 	word := map[Severity]string{SeverityOK: "OK", SeverityWarn: "WARNING", SeverityFail: "FAIL"}[status]
 	sgr := map[Severity]string{SeverityOK: sgrGreen, SeverityWarn: sgrYellow, SeverityFail: sgrRed}[status]
 	t.printf("\n%s %d failed, %s, %d passed, %d skipped\n", t.paint(sgrBold+sgr, word+":"),
-		n[SeverityFail], plural(n[SeverityWarn], "warning"), n[SeverityOK]+n[SeverityInfo], n[SeveritySkip])
+		n[SeverityFail], Plural(n[SeverityWarn], "warning"), n[SeverityOK]+n[SeverityInfo], n[SeveritySkip])
 	var problems []Finding
 	for _, sev := range []Severity{SeverityFail, SeverityWarn} {
 		for _, f := range r.Findings {
@@ -193,13 +219,6 @@ func Headline(f *Facts) string {
 		}
 		parts = append(parts, target)
 	}
-	return strings.Join(parts, " ")
-}
-
-// plural formats a count with its noun, adding "s" unless the count is one.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	// The path, host and name come from the user's files, environment and flags.
+	return safetext.CleanLine(strings.Join(parts, " "))
 }

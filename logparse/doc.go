@@ -12,13 +12,13 @@
 //   - a history scan (Scan) over a live log and its rotated siblings (.1, .2.gz, ...)
 //     that reads from the end of each file in fixed-size chunks, so memory stays bounded
 //     whatever the file size, and aggregates a Summary per event kind;
-//   - Follow, which streams the lines appended to a file across rotation (over
-//     github.com/nxadm/tail in poll mode).
+//   - Follow, which streams the lines appended to a file across rotation with a small
+//     poller of its own, and says when the file was rotated, truncated or removed.
 //
 // Time is always injected (Options.Now, the Location of zone-less timestamps); nothing
 // here reads the clock on its own except Follow, which stamps nothing.
 //
-// The package imports only the standard library and github.com/nxadm/tail, nothing of
-// ours: discovery of which files to read (from the NGINX and agent configuration) lives
-// with the callers.
+// The package imports only the standard library and internal/regularfile (opening logs
+// without blocking on a FIFO), nothing else of ours: discovery of which files to read
+// (from the NGINX and agent configuration) lives with the callers.
 package logparse

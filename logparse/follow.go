@@ -1,228 +1,462 @@
 package logparse
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
-	"github.com/nxadm/tail"
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 )
 
-// Line is one line appended to a followed file.
+// MaxFollowLine caps one followed line. NGINX cuts its error-log lines at 2 KB
+// (NGX_MAX_ERROR_STR in src/core/ngx_log.h), access-log lines are as long as their
+// variables make them; the rest of a longer line is dropped and the line marked Truncated.
+const MaxFollowLine = 64 << 10
+
+// Default timings of PollFollower.
+const (
+	// DefaultPollInterval is how often the path and the open files are looked at.
+	DefaultPollInterval = 250 * time.Millisecond
+	// DefaultLinger is how long a renamed or removed file is still read after it last grew:
+	// NGINX writes to the renamed file until it reopens its logs (USR1, sent by logrotate's
+	// postrotate), and a writer that never reopens keeps writing to a removed file.
+	DefaultLinger = time.Minute
+)
+
+// maxDraining bounds the renamed or removed files read at once; the oldest goes first.
+const maxDraining = 4
+
+// Notice says what happened to a followed path.
+type Notice string
+
+// The notices Follow sends.
+const (
+	// NoticeRotated: the path names a new file. The old one is still read until it is
+	// idle, and the new one is read from its start.
+	NoticeRotated Notice = "rotated"
+	// NoticeTruncated: the file shrank (copytruncate) and is read again from its start.
+	// What was appended between the last poll and the truncation is recovered from the
+	// copy when one lies beside the file (error.log.1, error.log-20261122); otherwise it
+	// is lost, as for every reader of that rotation.
+	NoticeTruncated Notice = "truncated"
+	// NoticeRemoved: the path no longer exists. The open file is still read until it is
+	// idle, and the path is followed again once it is created.
+	NoticeRemoved Notice = "removed"
+)
+
+// Describe says in a few words what the follower does after n ("reading it again from
+// its start").
+func (n Notice) Describe() string {
+	switch n {
+	case NoticeRotated:
+		return "reading the old file until it is idle, and the new file from its start"
+	case NoticeTruncated:
+		return "reading it again from its start"
+	case NoticeRemoved:
+		return "reading the open file until it is idle, then waiting for the path to come back"
+	}
+	return string(n)
+}
+
+// Line is one line appended to a followed file, or a notice about the file.
 type Line struct {
 	// Path is the followed file.
 	Path string
-	// Text is the line without its newline, cut at 1 MiB.
+	// Text is the line without its newline, cut at MaxFollowLine bytes.
 	Text string
+	// Truncated says Text was cut at MaxFollowLine.
+	Truncated bool
+	// Notice is set, and Text empty, when the value reports what happened to the path.
+	Notice Notice
 	// Err is set on the last value sent when following failed; the channel closes after it.
 	Err error
 }
 
-// Follower streams the lines appended to a file. The implementation behind it is
-// replaceable (a hand-rolled stat poller would do); callers depend only on this.
+// Follower streams the lines appended to a file. Callers depend only on this.
 type Follower interface {
 	Follow(ctx context.Context, path string) <-chan Line
 }
 
 // Follow streams the lines appended to path from now on until ctx is done, then closes
-// the channel. It survives logrotate's rename+create and copytruncate and the file being
-// deleted and created again; a file that does not exist yet is read from its start once
-// it appears. It is PollFollower's Follow.
+// the channel. It is PollFollower's Follow with the default timings.
 func Follow(ctx context.Context, path string) <-chan Line { return PollFollower{}.Follow(ctx, path) }
 
-// PollFollower follows with github.com/nxadm/tail (v1.4.11) in poll mode, which polls the
-// path every 250 ms: inotify misses events under rotation (see go-libs.md §2).
+// PollFollower follows a file by polling it (inotify misses events across rotation and
+// is not available on every file system). It survives logrotate's rename+create (reading
+// the renamed file for as long as the writer still appends to it), copytruncate, and the
+// file being removed and created again; a file that does not exist yet is read from its
+// start once it appears. It never ends the process: an error ends the follow with a Line
+// that carries it.
 //
-// nxadm/tail reopens a renamed or deleted file without reading what was appended to the
-// old one since its last poll, so lines written just before a rotation, and those NGINX
-// writes to the renamed file until it reopens its logs, would be lost. PollFollower keeps
-// its own descriptor of the file being followed and, when the tail announces the reopen
-// (through its logger, synchronously and before it reopens), reads the old file from the
-// last delivered offset to its end first. What copytruncate cuts off between a poll and
-// the truncation is gone from the file, as with every reader of that rotation.
+// It replaced github.com/nxadm/tail v1.4.11, whose poll mode reopens a renamed or deleted
+// file without reading what the writer still appends to the old one, reads each line
+// whole into memory (tail.go readLine), and calls os.Exit(1) on a stat error other than
+// "not found" (watch/polling.go, util.Fatal).
 type PollFollower struct {
 	// FromStart delivers the lines already in the file first (a log that is small and
 	// entirely of interest, such as the demo lab's); by default following starts at the end.
 	FromStart bool
+	// Interval is the polling period; 0 means DefaultPollInterval.
+	Interval time.Duration
+	// Linger is how long a renamed or removed file is read after it last grew; 0 means
+	// DefaultLinger.
+	Linger time.Duration
 }
 
-// Follow implements Follower.
+// Follow implements Follower. The file is opened before Follow returns, so every line
+// appended after that is delivered.
 func (p PollFollower) Follow(ctx context.Context, path string) <-chan Line {
-	out := make(chan Line, 64)
-	f := &follower{ctx: ctx, path: path, out: out, events: make(chan tailEvent)}
-	cfg := tail.Config{
-		Follow: true, ReOpen: true, Poll: true, MustExist: false, CompleteLines: true,
-		Logger: hookLogger{f},
+	interval := orDefault(p.Interval, DefaultPollInterval)
+	w := &watch{ctx: ctx, path: path, out: make(chan Line, 64),
+		lingerPolls: int(max(1, orDefault(p.Linger, DefaultLinger)/interval))}
+	if err := w.start(p.FromStart); err != nil {
+		w.out <- Line{Path: path, Err: err}
+		close(w.out)
+		return w.out
 	}
-	if st, err := os.Stat(path); err == nil {
-		if p.FromStart {
-			f.open(0)
-		} else {
-			// Start at the current end; remember it as the delivered offset.
-			cfg.Location = &tail.SeekInfo{Offset: 0, Whence: io.SeekEnd}
-			f.open(st.Size())
-		}
+	go w.run(interval)
+	return w.out
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
 	}
-	t, err := tail.TailFile(path, cfg)
+	return d
+}
+
+// watch is the state of one Follow.
+type watch struct {
+	ctx         context.Context
+	path        string
+	out         chan Line
+	lingerPolls int
+
+	cur      *tracked   // the file the path names, nil while it does not exist
+	draining []*tracked // renamed or removed files still read until idle
+	buf      []byte
+}
+
+// tracked is an open file and how far it was read.
+type tracked struct {
+	f    *os.File
+	info os.FileInfo // at open, to tell whether the path still names this file
+	off  int64       // next byte to read
+	// line holds the start of a line whose newline has not been read yet; cut says the
+	// line went past MaxFollowLine and the rest up to its newline is being dropped.
+	line []byte
+	cut  bool
+	// mark is the last bytes before off: when they change, the file was truncated and has
+	// grown past off again since the last poll.
+	mark []byte
+	idle int // polls since a draining file last grew
+}
+
+// markLen is how many bytes before the read offset are remembered to notice truncation.
+const markLen = 64
+
+func (w *watch) start(fromStart bool) error {
+	t, err := openTracked(w.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // read from its start once it appears
+	}
 	if err != nil {
-		out <- Line{Path: path, Err: err}
-		close(out)
-		f.closeOwn()
-		return out
+		return err
 	}
-	go f.run(t)
-	return out
+	if !fromStart {
+		t.off = t.info.Size()
+		t.mark = readMark(t.f, t.off)
+	}
+	w.cur = t
+	return nil
 }
 
-// tailEvent is a reopen announced by the tail's logger; done is closed once handled.
-type tailEvent struct {
-	kind string // "moved" (renamed or deleted) or "reopened"
-	done chan struct{}
-}
-
-type follower struct {
-	ctx    context.Context
-	path   string
-	out    chan<- Line
-	events chan tailEvent
-
-	own       *os.File // our descriptor of the file the tail reads
-	delivered int64    // offset just past the last line delivered from own
-}
-
-func (f *follower) run(t *tail.Tail) {
-	defer close(f.out)
-	defer f.closeOwn()
-	defer t.Stop() //nolint:errcheck // stopping; the error is t.Err, reported below
+func (w *watch) run(interval time.Duration) {
+	defer close(w.out)
+	defer w.closeAll()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
 	for {
-		select {
-		case <-f.ctx.Done():
+		if err := w.poll(); err != nil {
+			if w.ctx.Err() == nil {
+				w.send(Line{Path: w.path, Err: err})
+			}
 			return
-		case ev := <-f.events:
-			switch ev.kind {
-			case "moved":
-				f.drain()
-			case "reopened":
-				f.closeOwn()
-				f.open(0)
-			}
-			close(ev.done)
-		case l, ok := <-t.Lines:
-			if !ok {
-				if err := t.Err(); err != nil && !errors.Is(err, tail.ErrStop) {
-					f.send(Line{Path: f.path, Err: err})
-				}
-				return
-			}
-			if l.Err != nil {
-				continue // rate-limiter notices; none are configured
-			}
-			if f.own == nil {
-				// The file appeared after Follow started: the tail reads it from its start.
-				f.open(l.SeekInfo.Offset - int64(len(l.Text)) - 1)
-			}
-			f.delivered = l.SeekInfo.Offset
-			if !f.send(Line{Path: f.path, Text: capLine(l.Text)}) {
-				return
-			}
+		}
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-tick.C:
 		}
 	}
 }
 
-// open takes our own descriptor of the path, delivered up to off.
-func (f *follower) open(off int64) {
-	fd, err := os.Open(f.path)
-	if err != nil {
-		return
-	}
-	f.own, f.delivered = fd, max(off, 0)
-}
+// errStopped ends poll when ctx is done while a line waits to be sent.
+var errStopped = errors.New("stopped")
 
-func (f *follower) closeOwn() {
-	if f.own != nil {
-		f.own.Close()
-		f.own = nil
-	}
-}
-
-// drain delivers what the old file holds past the last delivered line, including a last
-// line without its newline (the file is finished), and lets the descriptor go.
-func (f *follower) drain() {
-	if f.own == nil {
-		return
-	}
-	defer f.closeOwn()
-	r := bufio.NewReader(io.NewSectionReader(f.own, f.delivered, 1<<62))
-	for {
-		line, err := r.ReadString('\n')
-		if line != "" {
-			if !f.send(Line{Path: f.path, Text: capLine(strings.TrimSuffix(line, "\n"))}) {
-				return
+// poll reads what was appended to every open file and notices rotation, truncation and
+// removal. The renamed or removed files are read first: their lines were written before
+// those of the file that replaced them.
+func (w *watch) poll() error {
+	for i := 0; i < len(w.draining); i++ {
+		t := w.draining[i]
+		grew, err := w.read(t)
+		if err != nil {
+			return err
+		}
+		if grew {
+			t.idle = 0
+		} else if t.idle++; t.idle >= w.lingerPolls {
+			if !w.flush(t) {
+				return errStopped
 			}
+			t.f.Close()
+			w.draining = slices.Delete(w.draining, i, i+1)
+			i--
+		}
+	}
+	if w.cur != nil {
+		if err := w.readCurrent(); err != nil {
+			return err
+		}
+	}
+	fi, err := os.Stat(w.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if w.cur != nil {
+			notice := NoticeRemoved
+			if linked(w.cur.f) {
+				notice = NoticeRotated // renamed; the new file is not there yet
+			}
+			w.retire()
+			if !w.send(Line{Path: w.path, Notice: notice}) {
+				return errStopped
+			}
+		}
+		return nil
+	case err != nil:
+		return err
+	case w.cur != nil && os.SameFile(fi, w.cur.info):
+		return nil
+	}
+	t, err := openTracked(w.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // gone again between the stat and the open: next poll
+	}
+	if err != nil {
+		return err
+	}
+	if w.cur != nil {
+		w.retire()
+		if !w.send(Line{Path: w.path, Notice: NoticeRotated}) {
+			t.f.Close()
+			return errStopped
+		}
+	}
+	w.cur = t
+	_, err = w.read(t)
+	return err
+}
+
+// readCurrent notices a truncation of the current file, then reads what was appended.
+func (w *watch) readCurrent() error {
+	t := w.cur
+	fi, err := t.f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", w.path, err)
+	}
+	if fi.Size() < t.off || !bytes.Equal(readMark(t.f, t.off), t.mark) {
+		if !w.recoverCopy(t) || !w.flush(t) || !w.send(Line{Path: w.path, Notice: NoticeTruncated}) {
+			return errStopped
+		}
+		t.off, t.mark = 0, nil
+	}
+	_, err = w.read(t)
+	return err
+}
+
+// recoverCopy delivers what copytruncate copied past the offset read so far, from the
+// copy beside the file: the sibling whose bytes before that offset are the ones last read.
+// It reports false only when ctx ended.
+func (w *watch) recoverCopy(t *tracked) bool {
+	if t.off == 0 || len(t.mark) == 0 {
+		return true
+	}
+	dir, base := filepath.Split(w.path)
+	entries, err := os.ReadDir(dirOrDot(dir))
+	if err != nil {
+		return true
+	}
+	checked := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, base) || len(name) == len(base) || strings.HasSuffix(name, ".gz") ||
+			!e.Type().IsRegular() || checked == maxCopyCandidates {
+			continue
+		}
+		checked++
+		f, err := regularfile.Open(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		if !bytes.Equal(readMark(f, t.off), t.mark) {
+			f.Close()
+			continue
+		}
+		c := &tracked{f: f, off: t.off, line: t.line, cut: t.cut}
+		_, err = w.read(c)
+		f.Close()
+		t.line, t.cut = c.line, c.cut
+		return !errors.Is(err, errStopped)
+	}
+	return true
+}
+
+// maxCopyCandidates bounds the siblings looked at for a copytruncate copy.
+const maxCopyCandidates = 32
+
+func dirOrDot(dir string) string {
+	if dir == "" {
+		return "."
+	}
+	return dir
+}
+
+// retire moves the current file to the draining ones.
+func (w *watch) retire() {
+	w.draining = append(w.draining, w.cur)
+	w.cur = nil
+	if len(w.draining) > maxDraining {
+		old := w.draining[0]
+		w.flush(old)
+		old.f.Close()
+		w.draining = w.draining[1:]
+	}
+}
+
+// read delivers the whole lines appended to t since the last read and reports whether
+// it grew.
+func (w *watch) read(t *tracked) (bool, error) {
+	if w.buf == nil {
+		w.buf = make([]byte, 64<<10)
+	}
+	grew := false
+	for {
+		n, err := t.f.ReadAt(w.buf, t.off)
+		if n > 0 {
+			grew = true
+			data := w.buf[:n]
+			t.off += int64(n)
+			t.mark = appendMark(t.mark, data)
+			for {
+				i := bytes.IndexByte(data, '\n')
+				if i < 0 {
+					t.add(data)
+					break
+				}
+				t.add(data[:i])
+				data = data[i+1:]
+				if !w.emit(t) {
+					return grew, errStopped
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+			return grew, nil
 		}
 		if err != nil {
-			return
+			return grew, fmt.Errorf("read %s: %w", w.path, err)
 		}
 	}
 }
 
-func (f *follower) send(l Line) bool {
-	select {
-	case f.out <- l:
+// add appends part of a line, up to MaxFollowLine.
+func (t *tracked) add(b []byte) {
+	if t.cut {
+		return
+	}
+	if room := MaxFollowLine - len(t.line); len(b) > room {
+		b, t.cut = b[:room], true
+	}
+	t.line = append(t.line, b...)
+}
+
+// flush sends an unfinished last line when the file is left (truncated, or idle after a
+// rename or removal) and reports false when ctx ended.
+func (w *watch) flush(t *tracked) bool {
+	if len(t.line) == 0 && !t.cut {
 		return true
-	case <-f.ctx.Done():
+	}
+	return w.emit(t)
+}
+
+// emit sends the line collected so far and reports false when ctx ended.
+func (w *watch) emit(t *tracked) bool {
+	l := Line{Path: w.path, Text: string(t.line), Truncated: t.cut}
+	t.line, t.cut = t.line[:0], false
+	return w.send(l)
+}
+
+func (w *watch) send(l Line) bool {
+	select {
+	case w.out <- l:
+		return true
+	case <-w.ctx.Done():
 		return false
 	}
 }
 
-// announce runs in the tail's goroutine: it hands the event to run and waits until it is
-// handled, so the tail reopens only after the old file was drained.
-func (f *follower) announce(kind string) {
-	ev := tailEvent{kind: kind, done: make(chan struct{})}
-	select {
-	case f.events <- ev:
-	case <-f.ctx.Done():
-		return
+func (w *watch) closeAll() {
+	if w.cur != nil {
+		w.cur.f.Close()
 	}
-	select {
-	case <-ev.done:
-	case <-f.ctx.Done():
+	for _, t := range w.draining {
+		t.f.Close()
 	}
 }
 
-// hookLogger receives nxadm/tail's log messages. Their text is fixed in v1.4.11
-// (tail.go waitForChanges): "Re-opening moved/deleted file %s ..." before a reopen after
-// rename or delete, "Successfully reopened %s" and "Successfully reopened truncated %s"
-// after one.
-type hookLogger struct{ f *follower }
-
-func (h hookLogger) Printf(format string, v ...any) {
-	switch {
-	case strings.HasPrefix(format, "Re-opening moved/deleted file"):
-		h.f.announce("moved")
-	case strings.HasPrefix(format, "Successfully reopened"):
-		h.f.announce("reopened")
+// openTracked opens path for following.
+func openTracked(path string) (*tracked, error) {
+	f, err := regularfile.Open(path)
+	if err != nil {
+		return nil, err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &tracked{f: f, info: fi}, nil
 }
 
-// The tail calls only Printf; the rest of its logger interface is silent, because a
-// library must not exit or panic the program through a logger.
-func (hookLogger) Print(...any)          {}
-func (hookLogger) Println(...any)        {}
-func (hookLogger) Fatal(...any)          {}
-func (hookLogger) Fatalf(string, ...any) {}
-func (hookLogger) Fatalln(...any)        {}
-func (hookLogger) Panic(...any)          {}
-func (hookLogger) Panicf(string, ...any) {}
-func (hookLogger) Panicln(...any)        {}
-
-// capLine cuts a followed line to the scan's line cap.
-func capLine(s string) string {
-	if len(s) > maxScanLine {
-		return s[:maxScanLine]
+// readMark returns the markLen bytes before off (fewer near the start of the file).
+func readMark(f *os.File, off int64) []byte {
+	n := min(off, markLen)
+	if n <= 0 {
+		return nil
 	}
-	return s
+	b := make([]byte, n)
+	if k, _ := f.ReadAt(b, off-n); int64(k) < n {
+		return b[:0:0] // the file is shorter now: differs from any remembered mark
+	}
+	return b
+}
+
+// appendMark keeps the last markLen bytes of mark followed by data.
+func appendMark(mark, data []byte) []byte {
+	if len(data) >= markLen {
+		return append(mark[:0], data[len(data)-markLen:]...)
+	}
+	mark = append(mark, data...)
+	if len(mark) > markLen {
+		mark = append(mark[:0], mark[len(mark)-markLen:]...)
+	}
+	return mark
 }

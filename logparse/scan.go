@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 )
 
 // File is one log to read.
@@ -225,7 +227,13 @@ func (r *reader) file(i int, fr *FileReport) {
 			fr.Err = "cancelled"
 			return
 		}
-		f, err := os.Open(path)
+		f, err := regularfile.Open(path) // a FIFO would block os.Open for ever
+		if errors.Is(err, regularfile.ErrNotRegular) || errors.Is(err, syscall.EISDIR) {
+			if n == 0 {
+				fr.Skipped = path + " is not a regular file"
+			}
+			return
+		}
 		if err != nil {
 			if n == 0 {
 				fr.Skipped = unreadable(path, err)
@@ -233,10 +241,10 @@ func (r *reader) file(i int, fr *FileReport) {
 			return
 		}
 		st, err := f.Stat()
-		if err != nil || !st.Mode().IsRegular() {
+		if err != nil {
 			f.Close()
 			if n == 0 {
-				fr.Skipped = path + " is not a regular file"
+				fr.Skipped = unreadable(path, err)
 			}
 			return
 		}

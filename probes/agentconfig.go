@@ -1,5 +1,7 @@
 package probes
 
+import "github.com/mtls-doctor/mtls-doctor/internal/safetext"
+
 // AgentFormat names the generation of NGINX Agent a configuration file is written for.
 type AgentFormat string
 
@@ -47,6 +49,19 @@ type Setting struct {
 	// Written is the value as written where it was set, when it differs from Value: a
 	// relative TLS path, which Value holds resolved against the agent's working directory.
 	Written string `json:"written,omitempty"`
+	// Secret says what the value held instead of a path or name when it was key material
+	// or a token ("PEM data", "base64 data", "a token"): a key pasted where its path
+	// belongs. Value is then only a placeholder; the value itself is never kept.
+	Secret string `json:"secret,omitempty"`
+}
+
+// newSetting records v from src, keeping a value that is key material or a token only as
+// a placeholder (safetext.SecretKind), so that no output can echo it.
+func newSetting(v string, src Source) Setting {
+	if kind := safetext.SecretKind(v); kind != "" {
+		return Setting{Value: safetext.Placeholder(kind), Source: src, Secret: kind}
+	}
+	return Setting{Value: v, Source: src}
 }
 
 // IsSet reports whether anything other than the default set the value.

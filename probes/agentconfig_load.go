@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 )
 
 // Limits on the configuration files read, so that a huge file or a YAML bomb gives a
@@ -323,6 +324,10 @@ func (l *agentLoader) set(f agentField, v string, src Source) {
 	case fieldToken:
 		l.tokenSet = v != ""
 	case fieldServer:
+		if s := newSetting(v, src); s.Secret != "" {
+			l.vals[fieldHost], l.vals[fieldPort] = s, s
+			return
+		}
 		host, port, err := net.SplitHostPort(v)
 		if err != nil {
 			host, port = v, ""
@@ -332,7 +337,7 @@ func (l *agentLoader) set(f agentField, v string, src Source) {
 	case fieldTLSEnable, fieldSkipVerify:
 		l.vals[f] = Setting{Value: strconv.FormatBool(agentBool(v)), Source: src}
 	default:
-		l.vals[f] = Setting{Value: v, Source: src}
+		l.vals[f] = newSetting(v, src)
 	}
 }
 
@@ -405,7 +410,7 @@ func (l *agentLoader) anyEnv(keys []agentKey, deprecated bool) bool {
 func (l *agentLoader) resolvePaths() {
 	for _, f := range []agentField{fieldCert, fieldKey, fieldCA} {
 		s := &l.vals[f]
-		if s.Value != "" && !filepath.IsAbs(s.Value) {
+		if s.Value != "" && s.Secret == "" && !filepath.IsAbs(s.Value) {
 			s.Written = s.Value
 			s.Value = filepath.Join(l.o.WorkDir, s.Value)
 			l.relative = true
@@ -419,7 +424,9 @@ func (l *agentLoader) resolvePaths() {
 func (l *agentLoader) applyFlags() {
 	ov := l.o.Overrides
 	flag := func(name string) Source { return Source{Kind: SourceFlag, Name: name} }
-	if ov.Server != "" {
+	if s := newSetting(ov.Server, flag("--server")); s.Secret != "" {
+		l.vals[fieldHost], l.vals[fieldPort] = s, s
+	} else if ov.Server != "" {
 		host, port, err := net.SplitHostPort(ov.Server)
 		if err != nil {
 			host, port = ov.Server, ""
@@ -437,7 +444,7 @@ func (l *agentLoader) applyFlags() {
 		{ov.CA, "--ca", fieldCA},
 	} {
 		if f.v != "" {
-			l.vals[f.field] = Setting{Value: f.v, Source: flag(f.name)}
+			l.vals[f.field] = newSetting(f.v, flag(f.name))
 		}
 	}
 	if l.cfg.Format == FormatUnknown && ov != (AgentOverrides{}) {
@@ -528,17 +535,7 @@ func parseEnv(env []string) map[string]string {
 // readConfigFile reads a regular file, at most one byte over the size limit, so that
 // /dev/zero, a FIFO or a multi-gigabyte file neither hangs nor fills memory.
 func readConfigFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
-	}
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ const (
 	ErrTLSVersion  ErrorKind = "tls-version"   // no TLS version in common
 	ErrClosed      ErrorKind = "closed"        // EOF or reset during the handshake or request
 	ErrProtocol    ErrorKind = "protocol"      // HTTP/2 framing or other protocol error
+	ErrBadAddress  ErrorKind = "bad-address"   // the host or port cannot be dialled at all ("exa]mple")
 	ErrOther       ErrorKind = "other"
 )
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"net"
@@ -88,8 +89,12 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 	defer func() { r.Duration = time.Since(start) }()
 
 	host, port, err := net.SplitHostPort(o.Address)
+	if err == nil {
+		err = checkDialAddress(host, port)
+	}
 	if err != nil {
-		r.TCPError = Classify(err)
+		// Nothing can be dialled: said as the lookup's failure, the first step of all.
+		r.DNSError = &ProbeError{Kind: ErrBadAddress, Message: fmt.Sprintf("%s is not an address to connect to: %v", o.Address, err)}
 		return r
 	}
 	setEndpointNames(r, o, host)

@@ -509,9 +509,13 @@ func TestProbeEndpointFailures(t *testing.T) {
 	})
 
 	t.Run("bad address", func(t *testing.T) {
-		r := ProbeEndpoint(context.Background(), EndpointOptions{Address: "nim.test.local", Timeout: probeTimeout})
-		if r.TCPError == nil || !strings.Contains(r.TCPError.Message, "missing port") {
-			t.Errorf("TCPError = %+v", r.TCPError)
+		for addr, why := range map[string]string{"nim.test.local": "missing port", "[[::1]]:443": "missing port",
+			"exa]mple:443": "unexpected ']'", "nim example:443": `holds " "`, "127.0.0.1:0": "not a number from 1 to 65535",
+			"127.0.0.1:https": "not a number"} {
+			r := ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, Timeout: probeTimeout})
+			if r.DNSError == nil || r.DNSError.Kind != ErrBadAddress || !strings.Contains(r.DNSError.Message, why) || r.Agent != nil {
+				t.Errorf("%s: DNSError = %+v, want %s naming %q and no attempt", addr, r.DNSError, ErrBadAddress, why)
+			}
 		}
 	})
 }

@@ -46,6 +46,9 @@ type FileFacts struct {
 	Exists bool `json:"exists"`
 	// ReadError is the error opening or reading the file (e.g. "permission denied").
 	ReadError string `json:"read_error,omitempty"`
+	// NotPath says what the setting held instead of a path ("PEM data"; Setting.Secret):
+	// nothing was read, and Path is only a placeholder.
+	NotPath string `json:"not_path,omitempty"`
 	// Mode, UID and GID are the file's permission bits and owner.
 	Mode fs.FileMode `json:"mode"`
 	UID  int         `json:"uid"`

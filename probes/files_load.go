@@ -15,16 +15,25 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
-// MaxTLSFileSize bounds how much of a cert, key or CA file is read. The largest real input,
-// a full public CA bundle, is about 250 KB; anything past this is not a TLS file.
-const MaxTLSFileSize = 1 << 20
+// MaxTLSFileSize bounds how much of a cert, key, CA or CRL file is read. Neither the agent
+// (os.ReadFile, then tls.X509KeyPair or AppendCertsFromPEM) nor NGINX (PEM_read_bio) caps
+// these files, and CA bundles of thousands of certificates are real (5,001 certificates
+// are 2.9 MB), so the cap sits well above any of them: it only stops a path like
+// /dev/zero or a disk image from being read whole.
+const MaxTLSFileSize = 16 << 20
 
 // LoadTLSFile stats and reads the file at path (following symlinks, as the agent does) and
 // parses it with ParsePEMOrDER. It never fails: a missing, unreadable or oversized file is
 // recorded in the facts.
 func LoadTLSFile(role FileRole, path string) *FileFacts {
+	if kind := safetext.SecretKind(path); kind != "" {
+		return notPathFacts(role, kind)
+	}
 	ff := &FileFacts{Role: role, Path: path}
 	if abs, err := filepath.Abs(path); err == nil {
 		ff.Path = abs
@@ -54,7 +63,7 @@ func LoadTLSFile(role FileRole, path string) *FileFacts {
 
 // readTLSFileCapped reads at most limit bytes of path and fails when the file holds more.
 func readTLSFileCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path) // a FIFO would block os.Open for ever
 	if err != nil {
 		return nil, err
 	}
@@ -74,14 +83,14 @@ func readTLSFileCapped(path string, limit int64) ([]byte, error) {
 // store, so that is loaded instead.
 func LoadAgentFiles(cfg AgentConfig) AgentFiles {
 	var af AgentFiles
-	if p := cfg.Cert.Value; p != "" {
-		af.Cert = LoadTLSFile(RoleCert, p)
+	if cfg.Cert.Value != "" {
+		af.Cert = loadSettingFile(RoleCert, cfg.Cert)
 	}
-	if p := cfg.Key.Value; p != "" {
-		af.Key = LoadTLSFile(RoleKey, p)
+	if cfg.Key.Value != "" {
+		af.Key = loadSettingFile(RoleKey, cfg.Key)
 	}
-	if p := cfg.CA.Value; p != "" {
-		af.CA = LoadTLSFile(RoleCA, p)
+	if cfg.CA.Value != "" {
+		af.CA = loadSettingFile(RoleCA, cfg.CA)
 	} else {
 		pool, err := x509.SystemCertPool()
 		if err != nil {
@@ -91,6 +100,22 @@ func LoadAgentFiles(cfg AgentConfig) AgentFiles {
 		}
 	}
 	return af
+}
+
+// loadSettingFile loads the file a setting names; a setting that holds key material
+// instead of a path is recorded as such and nothing is opened.
+func loadSettingFile(role FileRole, s Setting) *FileFacts {
+	if s.Secret != "" {
+		return notPathFacts(role, s.Secret)
+	}
+	return LoadTLSFile(role, s.Value)
+}
+
+// notPathFacts describes a path argument that holds key material or a token (kind is
+// safetext.SecretKind's) without keeping it.
+func notPathFacts(role FileRole, kind string) *FileFacts {
+	return &FileFacts{Role: role, Path: safetext.Placeholder(kind), Exists: true, NotPath: kind,
+		ReadError: "holds " + kind + ", not a path"}
 }
 
 // LoadClientCertificate loads the agent's key pair as the agent does, with Go's

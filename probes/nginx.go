@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
@@ -336,7 +337,7 @@ func (n *NginxFacts) readFile(path string, opts nginxconf.Options) {
 		abs = path
 	}
 	n.Main = abs
-	f, err := os.Open(abs)
+	f, err := regularfile.Open(abs) // a FIFO would block os.Open for ever
 	if err != nil {
 		n.ReadError = err.Error()
 		return
@@ -609,7 +610,7 @@ func LoadCRLFile(path string) *CRLFacts {
 		cf.ReadError = err.Error()
 		return cf
 	}
-	data, err := readTLSFileCapped(path, MaxTLSFileSize*16) // CRLs of big CAs run to megabytes
+	data, err := readTLSFileCapped(path, MaxTLSFileSize) // CRLs of big CAs run to megabytes
 	if err != nil {
 		cf.ReadError = err.Error()
 		return cf

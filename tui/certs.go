@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // certProblem is one thing wrong with a certificate, shown where the certificate is.
@@ -99,7 +100,7 @@ func dnString(s string) string {
 	if s == "" {
 		return "(empty name)"
 	}
-	return s
+	return safetext.Clean(s) // a name in a certificate may carry escape sequences
 }
 
 // certGroup is one of the screen's sections.
@@ -279,17 +280,6 @@ func (m Model) lifeProblem(c *x509.Certificate) (certProblem, bool) {
 	return certProblem{sev, text}, true
 }
 
-// agoText formats a duration as days, or hours and minutes under two days.
-func agoText(d time.Duration) string {
-	if d >= 48*time.Hour {
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
-	}
-	if d >= time.Hour {
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dm", int(math.Ceil(d.Minutes())))
-}
-
 // certLines renders the three sections as trees.
 func (m Model) certLines(w int) []string {
 	var out []string
@@ -299,11 +289,11 @@ func (m Model) certLines(w int) []string {
 		}
 		head := " " + m.styles.Section.Render(g.title)
 		if g.source != "" {
-			head += m.styles.Dim.Render("  " + g.source)
+			head += m.styles.Dim.Render("  " + safetext.CleanLine(g.source))
 		}
 		out = append(out, fit(head, w, m.g.ellipsis))
 		if g.note != "" {
-			out = append(out, m.styles.Dim.Render(fit("   "+g.note, w, m.g.ellipsis)))
+			out = append(out, m.styles.Dim.Render(fit("   "+safetext.CleanLine(g.note), w, m.g.ellipsis)))
 		}
 		role := [...]certRole{roleAgent, roleServer, roleCA}[gi]
 		for _, chain := range g.chains {
@@ -335,7 +325,7 @@ func (m Model) nodeLines(n chainNode, role certRole, depth, w int) []string {
 	var out []string
 	out = append(out, fit(branch+s.severity(worst).Render(g+" "+pad(word, 4))+" "+s.Bold.Render(subject), w, m.g.ellipsis))
 	if n.where != "" {
-		out = append(out, s.Dim.Render(fit(body+"("+n.where+")", w, m.g.ellipsis)))
+		out = append(out, s.Dim.Render(fit(body+"("+safetext.CleanLine(n.where)+")", w, m.g.ellipsis)))
 	}
 	for _, p := range probs {
 		pg, _ := m.g.severity(p.sev)
@@ -390,13 +380,11 @@ func (m Model) lifeBar(c *x509.Certificate) string {
 	}
 	switch {
 	case now.After(c.NotAfter):
-		text = "expired " + agoText(now.Sub(c.NotAfter)) + " ago"
+		text = "expired " + diagnostics.HumanDuration(now.Sub(c.NotAfter)) + " ago"
 	case now.Before(c.NotBefore):
 		text = "not valid yet"
-	case days == 1:
-		text = "1 day left"
 	default:
-		text = fmt.Sprintf("%d days left", days)
+		text = diagnostics.Plural(days, "day") + " left"
 	}
 	bar := "[" + strings.Repeat(m.g.barFull, full) + strings.Repeat(m.g.barEmpty, width-full) + "]"
 	return m.styles.severity(sev).Render(bar + " " + text)

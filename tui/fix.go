@@ -191,7 +191,12 @@ func (m Model) fixLines(w int) ([]string, int) {
 				}
 			}
 			mark = pad(mark, 5)
-			out = append(out, styleLines(wrapIndent(c, w, mark, "     "), s.Command.Render)...)
+			for j, l := range shellLines(c, w-5) {
+				if j > 0 {
+					mark = "     "
+				}
+				out = append(out, s.Command.Render(mark+l))
+			}
 		}
 	}
 	if st.Diff != "" {

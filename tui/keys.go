@@ -13,40 +13,47 @@ type KeyMap struct {
 	NextScreen       key.Binding
 	PrevScreen       key.Binding
 	Screen           key.Binding // 1-5
+	Filter           key.Binding
+	NextMatch        key.Binding
+	PrevMatch        key.Binding
+	HostFacts        key.Binding
+	Pause            key.Binding
 	Recheck          key.Binding
 	NextStep         key.Binding
 	PrevStep         key.Binding
 	Copy             key.Binding
 	Apply            key.Binding
-	Filter           key.Binding
-	Pause            key.Binding
 	Export           key.Binding
 	Help             key.Binding
 	Quit             key.Binding
 }
 
-// DefaultKeyMap follows common TUI habits (k9s, lazygit): arrows and j/k, Enter, Esc,
-// Tab and digits between screens, q to quit.
+// DefaultKeyMap follows k9s and lnav: arrows and j/k, space and b to page, g and G for the
+// ends, / to filter a list with n and N between matches, Esc to clear the filter and then
+// go back, ←/→ (h/l), Tab and digits between screens, q to quit.
 func DefaultKeyMap() KeyMap {
 	return KeyMap{
 		Up:         key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:       key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
-		PageUp:     key.NewBinding(key.WithKeys("pgup", "ctrl+u"), key.WithHelp("pgup", "page up")),
-		PageDown:   key.NewBinding(key.WithKeys("pgdown", "ctrl+d"), key.WithHelp("pgdn", "page down")),
+		PageUp:     key.NewBinding(key.WithKeys("pgup", "b", "ctrl+u"), key.WithHelp("b/pgup", "page up")),
+		PageDown:   key.NewBinding(key.WithKeys("pgdown", "space", "ctrl+d"), key.WithHelp("space", "page down")),
 		Top:        key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g/home", "top")),
 		Bottom:     key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G/end", "bottom")),
 		Open:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open")),
-		Back:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back/cancel")),
-		NextScreen: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next screen")),
-		PrevScreen: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen")),
+		Back:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter, back")),
+		NextScreen: key.NewBinding(key.WithKeys("tab", "right", "l"), key.WithHelp("→/l/tab", "next screen")),
+		PrevScreen: key.NewBinding(key.WithKeys("shift+tab", "left", "h"), key.WithHelp("←/h", "previous screen")),
 		Screen:     key.NewBinding(key.WithKeys("1", "2", "3", "4", "5"), key.WithHelp("1-5", "go to screen")),
-		Recheck:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "re-check")),
-		NextStep:   key.NewBinding(key.WithKeys("right", "l", "n"), key.WithHelp("→/n", "next step")),
-		PrevStep:   key.NewBinding(key.WithKeys("left", "h", "p"), key.WithHelp("←/p", "previous step")),
-		Copy:       key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy command")),
-		Apply:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "apply fix (demo)")),
 		Filter:     key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
-		Pause:      key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "pause")),
+		NextMatch:  key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "next match")),
+		PrevMatch:  key.NewBinding(key.WithKeys("N"), key.WithHelp("N", "previous match")),
+		HostFacts:  key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "host facts")),
+		Pause:      key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause logs")),
+		Recheck:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "re-check")),
+		NextStep:   key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "next step")),
+		PrevStep:   key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "previous step")),
+		Copy:       key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy command")),
+		Apply:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "apply (demo)")),
 		Export:     key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export report")),
 		Help:       key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -62,16 +69,16 @@ type keyGroup struct {
 // groups lists every binding by topic; FullHelp and the Help screen derive from it.
 func (km KeyMap) groups() []keyGroup {
 	return []keyGroup{
-		{"Move", []key.Binding{km.Up, km.Down, km.PageUp, km.PageDown, km.Top, km.Bottom, km.Open, km.Back}},
+		{"Move", []key.Binding{km.Up, km.Down, km.PageDown, km.PageUp, km.Top, km.Bottom, km.Open, km.Back}},
 		{"Screens", []key.Binding{km.NextScreen, km.PrevScreen, km.Screen, km.Help, km.Quit}},
-		{"Fix", []key.Binding{km.Recheck, km.PrevStep, km.NextStep, km.Copy, km.Apply, km.Export}},
-		{"Logs", []key.Binding{km.Filter, km.Pause}},
+		{"Lists (Overview, Logs)", []key.Binding{km.Filter, km.NextMatch, km.PrevMatch, km.HostFacts, km.Pause}},
+		{"Fix", []key.Binding{km.NextStep, km.PrevStep, km.Copy, km.Apply, km.Recheck, km.Export}},
 	}
 }
 
 // ShortHelp implements help.KeyMap with the keys every screen shares.
 func (km KeyMap) ShortHelp() []key.Binding {
-	return []key.Binding{km.Up, km.Down, km.Open, km.Recheck, km.NextScreen, km.Help, km.Quit}
+	return []key.Binding{km.Help, km.Quit}
 }
 
 // FullHelp implements help.KeyMap.
@@ -83,40 +90,61 @@ func (km KeyMap) FullHelp() [][]key.Binding {
 	return out
 }
 
-// shortHelp is the footer's key list for one screen: the screen's own keys first, then
-// the global ones that fit.
-type shortHelp []key.Binding
+// screenKeys says what applies on the current screen, for the footer's bindings.
+type screenKeys struct {
+	canApply  bool // an Applier is configured (the demo lab)
+	canCopy   bool // the Fix step has a command or a diff
+	canOpen   bool // Enter leads somewhere (a check is selected, the finding has fix steps)
+	filtering bool // the list has a filter, so n and N have matches to move between
+}
 
-func (s shortHelp) ShortHelp() []key.Binding  { return s }
-func (s shortHelp) FullHelp() [][]key.Binding { return [][]key.Binding{s} }
-
-// forScreen returns the footer bindings for sc.
-func (km KeyMap) forScreen(sc screen, canApply bool) shortHelp {
-	up := km.Up
-	up.SetHelp(km.Up.Help().Key+" "+km.Down.Help().Key, "move")
+// forScreen returns the footer's screen keys for sc, the 3-4 that matter there; the footer
+// adds ShortHelp's global keys, which are always shown. Keys that do not apply right now
+// are disabled, and help leaves disabled keys out.
+func (km KeyMap) forScreen(sc screen, k screenKeys) []key.Binding {
+	move := km.Up
+	move.SetHelp("j/k", "move")
+	nextScreen := km.NextScreen
+	nextScreen.SetHelp("tab", "next")
+	open := km.Open
+	open.SetEnabled(k.canOpen)
+	next := km.NextMatch
+	next.SetHelp("n/N", "match")
+	next.SetEnabled(k.filtering)
 	switch sc {
 	case screenOverview:
-		open := km.Open
-		open.SetHelp("enter", "details")
-		return shortHelp{up, open, km.Recheck, km.Export, km.NextScreen, km.Help, km.Quit}
+		open.SetHelp("enter", "open")
+		host := km.HostFacts
+		host.SetHelp("i", "host")
+		return []key.Binding{move, open, km.Filter, next, host, km.Recheck}
 	case screenFinding:
-		open := km.Open
 		open.SetHelp("enter", "walk the fix")
-		return shortHelp{up, open, km.Recheck, km.Back, km.Help, km.Quit}
+		back := km.Back
+		back.SetHelp("esc", "back")
+		return []key.Binding{open, km.Recheck, back, nextScreen}
 	case screenFix:
-		out := shortHelp{km.PrevStep, km.NextStep, km.Copy, km.Recheck}
-		if canApply {
-			out = append(out, km.Apply)
-		}
-		return append(out, km.Back, km.Help, km.Quit)
+		step := km.NextStep
+		step.SetHelp("n/p", "step")
+		cp := km.Copy
+		cp.SetHelp("c", "copy")
+		cp.SetEnabled(k.canCopy)
+		apply := km.Apply
+		apply.SetHelp("a", "apply")
+		apply.SetEnabled(k.canApply)
+		return []key.Binding{step, cp, apply, km.Recheck, nextScreen}
 	case screenCerts:
-		return shortHelp{up, km.Recheck, km.NextScreen, km.Back, km.Help, km.Quit}
+		scroll := move
+		scroll.SetHelp(move.Help().Key, "scroll")
+		return []key.Binding{scroll, km.Recheck, nextScreen}
 	case screenLogs:
-		open := km.Open
 		open.SetHelp("enter", "finding")
-		return shortHelp{up, km.Filter, km.Pause, open, km.Back, km.Help, km.Quit}
+		pause := km.Pause
+		pause.SetHelp("p", "pause")
+		return []key.Binding{km.Filter, next, pause, open}
 	}
+	scroll := move
+	scroll.SetHelp(move.Help().Key, "scroll")
 	back := km.Back
-	back.SetHelp("esc/?", "close help")
-	return shortHelp{up, back, km.Quit}
+	back.SetHelp("esc", "close")
+	return []key.Binding{scroll, back}
 }

@@ -335,7 +335,10 @@ func TestRunQuit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, opts) }()
+	go func() {
+		_, err := Run(ctx, opts)
+		done <- err
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "mtls-doctor") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -426,4 +429,31 @@ func TestLightBackground(t *testing.T) {
 	if h.screen() != dark {
 		t.Error("the text changed with the background")
 	}
+}
+
+// TestResult: q leaves with the last run's verdict, Ctrl+C says it was an interruption,
+// and quitting before any run finished gives no verdict.
+func TestResult(t *testing.T) {
+	tl := startLab(t, "agent-cert-expired")
+	for _, k := range []string{"q", "ctrl+c"} {
+		t.Run(k, func(t *testing.T) {
+			h := drive(t, New(tl.options()), 100, 30)
+			h.idle()
+			h.press(k)
+			h.tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+			r := h.tm.FinalModel(t).(Model).result()
+			if r.Interrupted != (k == "ctrl+c") {
+				t.Errorf("Interrupted = %v after %s", r.Interrupted, k)
+			}
+			if r.Verdict == nil || diagnostics.ExitCode(r.Verdict) != 2 || len(r.Verdict.Findings) != len(tl.engine.Catalog) {
+				t.Fatalf("verdict %+v, want every check with exit code 2 (the expired certificate fails)", r.Verdict)
+			}
+		})
+	}
+	t.Run("before-the-first-run", func(t *testing.T) {
+		m, _ := New(tl.options()).update(keyMsg("q"))
+		if r := m.result(); r.Verdict != nil || r.Interrupted {
+			t.Errorf("result %+v, want no verdict", r)
+		}
+	})
 }

@@ -4,12 +4,16 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // wrap breaks plain text into lines of at most width cells. It breaks at spaces only, so
 // commands and paths stay copyable, and cuts a word only when it is wider than a line.
-// Existing newlines are kept.
+// Existing newlines are kept. s is shown as text: control sequences and secrets in it are
+// made harmless (safetext.Clean), whoever wrote it.
 func wrap(s string, width int) []string {
+	s = safetext.Clean(s)
 	if width < 2 {
 		width = 2 // the widest character fits
 	}
@@ -111,4 +115,66 @@ func clamp(v, lo, hi int) int {
 		v = lo
 	}
 	return v
+}
+
+// shellLines lays out a shell command in lines of at most width cells, breaking only
+// between words outside quotes and ending every line but the last with " \", so that the
+// lines pasted together are still the one command (POSIX sh joins a backslash-newline).
+// A word wider than a line keeps its own line whole. Lines of a multi-line command (a
+// here-document) are laid out one by one and keep their newlines.
+func shellLines(cmd string, width int) []string {
+	cmd = safetext.Clean(cmd) // built from paths and names read on the host
+	var out []string
+	for _, physical := range strings.Split(cmd, "\n") {
+		words := shellWords(physical)
+		if len(words) == 0 {
+			out = append(out, physical)
+			continue
+		}
+		line := words[0]
+		for _, w := range words[1:] {
+			if ansi.StringWidth(line)+1+ansi.StringWidth(w)+2 > width {
+				out = append(out, line+" \\")
+				line = w
+				continue
+			}
+			line += " " + w
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// shellWords splits one line of sh at blanks outside quotes, keeping quotes and escapes in
+// the words, so joining the words with single spaces gives an equivalent command.
+func shellWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	var quote rune
+	escaped := false
+	for _, r := range s {
+		switch {
+		case escaped:
+			escaped = false
+		case r == '\\' && quote != '\'':
+			escaped = true
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '\'' || r == '"':
+			quote = r
+		case r == ' ' || r == '\t':
+			if cur.Len() > 0 {
+				words = append(words, cur.String())
+				cur.Reset()
+			}
+			continue
+		}
+		cur.WriteRune(r)
+	}
+	if cur.Len() > 0 {
+		words = append(words, cur.String())
+	}
+	return words
 }

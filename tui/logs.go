@@ -10,6 +10,9 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // logCapacity bounds the lines kept for the Logs screen; older lines are dropped.
@@ -247,6 +250,16 @@ func (m Model) logsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		l.cursor = 0
 	case key.Matches(msg, m.keys.Bottom):
 		l.cursor = n - 1
+	case key.Matches(msg, m.keys.NextMatch), key.Matches(msg, m.keys.PrevMatch):
+		if n == 0 || l.filter == "" {
+			return m, nil
+		}
+		// Every shown line matches the filter: n and N step through them, wrapping.
+		step := 1
+		if key.Matches(msg, m.keys.PrevMatch) {
+			step = n - 1
+		}
+		l.cursor = (clamp(l.cursor, 0, n-1) + step) % n
 	case key.Matches(msg, m.keys.Pause):
 		l.paused = !l.paused
 		if !l.paused {
@@ -285,27 +298,37 @@ func (m Model) logsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	return m, nil
 }
 
-// logFilterKey edits the filter: typed text narrows the lines as it is typed, Enter
-// keeps it, Esc drops it.
+// logFilterKey edits the Logs filter (see editFilter).
 func (m Model) logFilterKey(msg tea.KeyPressMsg) Model {
 	l := m.logs
+	f, editing := editFilter(l.filter, msg)
+	if f != l.filter {
+		l.setFilter(f)
+	}
+	l.editing = editing
+	return m
+}
+
+// maxFilter bounds a typed filter, in runes.
+const maxFilter = 200
+
+// editFilter applies a key to a `/` filter being typed, the same on every list screen:
+// typed text narrows the list as it is typed, Enter keeps the filter, Esc drops it. It
+// returns the filter, lower case, and whether typing goes on.
+func editFilter(f string, msg tea.KeyPressMsg) (string, bool) {
 	switch msg.String() {
 	case "enter":
-		l.editing = false
+		return f, false
 	case "esc":
-		l.editing = false
-		l.setFilter("")
+		return "", false
 	case "backspace":
-		if l.filter != "" {
-			_, size := utf8.DecodeLastRuneInString(l.filter)
-			l.setFilter(l.filter[:len(l.filter)-size])
-		}
-	default:
-		if msg.Text != "" && utf8.RuneCountInString(l.filter) < 200 {
-			l.setFilter(l.filter + msg.Text)
-		}
+		_, size := utf8.DecodeLastRuneInString(f)
+		return f[:len(f)-size], true
 	}
-	return m
+	if msg.Text != "" && utf8.RuneCountInString(f) < maxFilter {
+		f += strings.ToLower(msg.Text)
+	}
+	return f, true
 }
 
 // logsLines renders exactly h lines: heading, the visible window and the selected line
@@ -332,16 +355,16 @@ func (m Model) logsLines(w, h int) []string {
 	if len(names) > 0 {
 		head += "  " + strings.Join(names, ", ")
 	}
-	head += fmt.Sprintf("  %s %s %s", state, m.g.dot, plural(shown, "line"))
+	head += fmt.Sprintf("  %s %s %s", state, m.g.dot, diagnostics.Plural(shown, "line"))
 	if l.first > 0 {
 		head += fmt.Sprintf(" (oldest %d dropped)", l.first)
 	}
 	out = append(out, fit(head, w, m.g.ellipsis))
 	switch {
 	case l.editing:
-		out = append(out, fit(" /"+l.filter+m.g.cursor, w, m.g.ellipsis))
+		out = append(out, fit(" /"+safetext.CleanLine(l.filter)+m.g.cursor, w, m.g.ellipsis))
 	case l.filter != "":
-		out = append(out, fit(s.Dim.Render(" filter: "+l.filter+"   (/ to change, esc to clear)"), w, m.g.ellipsis))
+		out = append(out, fit(s.Dim.Render(" filter: "+safetext.CleanLine(l.filter)+"   (n/N next/previous, / change, esc clear)"), w, m.g.ellipsis))
 	case l.err != "":
 		out = append(out, fit(s.Error.Render(" "+l.err), w, m.g.ellipsis))
 	default:

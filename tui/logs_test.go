@@ -121,14 +121,14 @@ func TestLogsFollowPauseJump(t *testing.T) {
 	if s := h.screen(); !strings.Contains(s, "following") || !strings.Contains(s, "10 lines") {
 		t.Fatalf("screen:\n%s", s)
 	}
-	h.press("space")
+	h.press("p")
 	send(lines[10:])
 	h.waitFor("all lines", 5*time.Second, count(len(lines)))
 	s := h.screen()
 	if !strings.Contains(s, fmt.Sprintf("paused (%d new lines)", len(lines)-10)) || !strings.Contains(s, "10 lines") {
 		t.Fatalf("paused screen:\n%s", s)
 	}
-	h.press("space")
+	h.press("p")
 	if s := h.screen(); !strings.Contains(s, fmt.Sprintf("%d lines", len(lines))) {
 		t.Fatalf("resumed screen:\n%s", s)
 	}
@@ -225,6 +225,30 @@ func TestFollowLogFiles(t *testing.T) {
 	}
 	if classified < 10 {
 		t.Errorf("%d classified lines", classified)
+	}
+	// copytruncate: the screen says so, then shows the lines written after it.
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, want[0])
+	var notice LogLine
+	for {
+		var ln LogLine
+		select {
+		case ln = <-out:
+		case <-deadline:
+			t.Fatal("no notice and line after the truncation within 15s")
+		}
+		if ln.Notice != "" {
+			notice = ln
+			continue
+		}
+		if ln.Text == want[0] {
+			break
+		}
+	}
+	if notice.Source != path || notice.Notice != "truncated" || !strings.Contains(notice.Message, "error.log truncated: reading it again from its start") || notice.Time.IsZero() {
+		t.Errorf("notice %+v", notice)
 	}
 	cancel()
 	select {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
 
@@ -34,6 +36,9 @@ func ParseLogLine(p *logparse.Parser, source, raw string) LogLine {
 			ln.Time = e.Time
 		}
 	}
+	// Shown as text: a line may hold escape sequences or a secret the application logged.
+	ln.Source, ln.Text, ln.Message = safetext.Clean(source), safetext.Clean(ln.Text), safetext.Clean(ln.Message)
+	ln.Level = safetext.EscapeLine(ln.Level)
 	return ln
 }
 
@@ -49,7 +54,9 @@ func RawLogSource(path string, loc *time.Location, follow func(ctx context.Conte
 			close(raw)
 		}()
 		p := &logparse.Parser{Location: loc}
+		var secrets safetext.LineScrubber // a key logged across lines is removed from each
 		for line := range raw {
+			line = secrets.Scrub(line)
 			select {
 			case out <- ParseLogLine(p, path, line):
 			case <-ctx.Done():
@@ -67,7 +74,7 @@ func RawLogSource(path string, loc *time.Location, follow func(ctx context.Conte
 // limit are cut.
 func LogFileSource(path string, loc *time.Location) LogSource {
 	return RawLogSource(path, loc, func(ctx context.Context, out chan<- string) error {
-		f, err := os.Open(path)
+		f, err := regularfile.Open(path)
 		if err != nil {
 			return err
 		}
@@ -85,6 +92,15 @@ func LogFileSource(path string, loc *time.Location) LogSource {
 	})
 }
 
+// NoticeLogLine is the Logs screen's line for a followed file that was rotated, truncated
+// or removed, noticed at now.
+func NoticeLogLine(l logparse.Line, now time.Time) LogLine {
+	path := safetext.EscapeLine(l.Path)
+	return LogLine{Time: now, Source: path, Level: "notice", Notice: string(l.Notice),
+		Text:    fmt.Sprintf("%s %s: %s", path, l.Notice, l.Notice.Describe()),
+		Message: fmt.Sprintf("%s %s: %s", filepath.Base(path), l.Notice, l.Notice.Describe())}
+}
+
 // FollowLogFiles follows files from now on (across rotation, with logparse.Follow) and
 // streams their lines, parsed with each file's type and formats. loc is the zone of
 // NGINX's zone-less times (nil: local).
@@ -99,8 +115,12 @@ func FollowLogFiles(files []logparse.File, loc *time.Location) LogSource {
 				errs = append(errs, fmt.Errorf("follow %s: %w", fl.Path, fl.Err))
 				continue
 			}
+			ln := ParseLogLine(fl.Parser, fl.Path, fl.Text)
+			if fl.Notice != "" {
+				ln = NoticeLogLine(fl.Line, time.Now())
+			}
 			select {
-			case out <- ParseLogLine(fl.Parser, fl.Path, fl.Text):
+			case out <- ln:
 			case <-ctx.Done():
 				return nil
 			}

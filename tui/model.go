@@ -11,6 +11,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -84,12 +85,20 @@ type Model struct {
 	runErr   string
 
 	cursor   string // check selected on Overview; "" follows the top row until a key moves it
+	filter   string // the Overview's `/` filter, lower case
+	editing  bool   // the Overview's filter is being typed
+	showHost bool   // the Overview lists every host fact, not the one- or two-line summary
 	selected string // finding shown on Finding and Fix
 	walk     *walkthrough
 	logs     *logView
 
 	message string
 	msgErr  bool
+
+	// verdict is every check's result as of the last run that finished, in catalog order
+	// (nil before one has); interrupted says the user left with Ctrl+C. Run returns both.
+	verdict     []diagnostics.Finding
+	interrupted bool
 }
 
 // New returns the assistant's model; Run shows it. Tests drive it directly or through
@@ -132,8 +141,8 @@ func New(opts Options) Model {
 func (m *Model) asciiKeyHelp() {
 	m.keys.Up.SetHelp("up/k", "up")
 	m.keys.Down.SetHelp("down/j", "down")
-	m.keys.NextStep.SetHelp("right/n", "next step")
-	m.keys.PrevStep.SetHelp("left/p", "previous step")
+	m.keys.NextScreen.SetHelp("right/l", "next screen")
+	m.keys.PrevScreen.SetHelp("left/h", "previous screen")
 }
 
 // Init implements tea.Model: it starts the first run and the log follow, and asks the
@@ -218,8 +227,56 @@ func (m Model) update(msg tea.Msg) (Model, tea.Cmd) {
 		m2, cmd := m.key(msg)
 		m2.keepVisible()
 		return m2, cmd
+	case tea.MouseWheelMsg:
+		m2 := m.wheel(msg)
+		m2.keepVisible()
+		return m2, nil
 	}
 	return m, nil
+}
+
+// wheelLines is how far one notch of the mouse wheel moves.
+const wheelLines = 3
+
+// wheel scrolls the screens that take the mouse (see mouseScreen) as the arrow keys do.
+func (m Model) wheel(msg tea.MouseWheelMsg) Model {
+	k := keyPress(m.keys.Down)
+	switch msg.Button {
+	case tea.MouseWheelUp:
+		k = keyPress(m.keys.Up)
+	case tea.MouseWheelDown:
+	default:
+		return m
+	}
+	if !mouseScreen(m.screen) {
+		return m
+	}
+	for range wheelLines {
+		switch m.screen {
+		case screenOverview:
+			m, _ = m.overviewKey(k)
+		case screenLogs:
+			m, _ = m.logsKey(k)
+		default:
+			m = m.scrollKey(k, m.screen)
+		}
+	}
+	return m
+}
+
+// keyPress is the key press of b's first key, for the mouse wheel.
+func keyPress(b key.Binding) tea.KeyPressMsg {
+	if b.Keys()[0] == "up" {
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	}
+	return tea.KeyPressMsg{Code: tea.KeyDown}
+}
+
+// mouseScreen reports whether sc takes mouse events. Terminals stop selecting text with the
+// mouse while a program takes them, so the Finding and Fix screens, whose commands and
+// evidence are copied with the mouse, leave the mouse to the terminal.
+func mouseScreen(sc screen) bool {
+	return sc != screenFinding && sc != screenFix
 }
 
 // setMessage shows a one-line note above the footer until the next one.
@@ -240,10 +297,17 @@ func (m Model) quit() (Model, tea.Cmd) {
 // key handles a key press.
 func (m Model) key(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	if msg.String() == "ctrl+c" {
+		m.interrupted = true
 		return m.quit()
 	}
+	// A filter being typed takes every key, so typing "/expired" does not export a report.
 	if m.screen == screenLogs && m.logs.editing {
 		return m.logFilterKey(msg), nil
+	}
+	if m.screen == screenOverview && m.editing {
+		m.filter, m.editing = editFilter(m.filter, msg)
+		m.cursor = ""
+		return m, nil
 	}
 	km := m.keys
 	switch {
@@ -302,6 +366,8 @@ func (m Model) escape() (Model, tea.Cmd) {
 		m.screen = m.back
 	case m.screen == screenLogs && m.logs.filter != "":
 		m.logs.setFilter("")
+	case m.screen == screenOverview && m.filter != "":
+		m.filter, m.cursor = "", ""
 	case m.screen == screenFix:
 		m.screen = screenFinding
 	case m.screen != screenOverview:
@@ -334,7 +400,7 @@ func (m Model) firstProblem() string {
 
 // scrollKey moves a scroll-only screen.
 func (m Model) scrollKey(msg tea.KeyPressMsg, sc screen) Model {
-	page := max(m.bodyHeight()-1, 1)
+	page := max(m.bodyHeight()-2, 1)
 	switch {
 	case key.Matches(msg, m.keys.Up):
 		m.scroll[sc]--
@@ -483,6 +549,7 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 		}
 		m.findings[f.ID] = f
 	}
+	m.verdict = m.latestFindings()
 	if r.Facts != nil {
 		m.facts = r.Facts
 		m.host = hostFacts{agent: r.Facts.Agent, files: r.Facts.Files, endpoint: r.Facts.Endpoint, nginx: r.Facts.Nginx}
@@ -499,10 +566,29 @@ func (m Model) runDone(msg engineDoneMsg) (Model, tea.Cmd) {
 	default:
 		n := m.counts()
 		m.setMessage(fmt.Sprintf("Checked %s: %d failed, %s, %d passed, %d skipped.",
-			plural(len(r.Findings), "check"), n[diagnostics.SeverityFail], plural(n[diagnostics.SeverityWarn], "warning"),
+			diagnostics.Plural(len(r.Findings), "check"), n[diagnostics.SeverityFail], diagnostics.Plural(n[diagnostics.SeverityWarn], "warning"),
 			n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip]))
 	}
 	return m, nil
+}
+
+// latestFindings is the latest result of every check, in catalog order.
+func (m Model) latestFindings() []diagnostics.Finding {
+	out := make([]diagnostics.Finding, 0, len(m.findings))
+	for _, f := range m.findings {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b diagnostics.Finding) int { return m.index[a.ID] - m.index[b.ID] })
+	return out
+}
+
+// result is how the assistant ended, for Run.
+func (m Model) result() Result {
+	r := Result{Interrupted: m.interrupted}
+	if m.verdict != nil {
+		r.Verdict = &diagnostics.Report{Findings: m.verdict}
+	}
+	return r
 }
 
 // cancelledFinding replaces the result of a check that finished after Esc: its facts were
@@ -572,17 +658,37 @@ func (m *Model) keepVisible() {
 		return
 	}
 	lines, cursor := m.screenLines(m.width)
-	h := m.bodyHeight()
-	off := m.scroll[m.screen]
+	m.scroll[m.screen], _, _ = window(len(lines), cursor, m.scroll[m.screen], m.bodyHeight())
+}
+
+// window picks the lines a body of h rows shows out of n, starting near off and keeping
+// cursor (when >= 0) on screen. While lines remain below, the last row is the "more lines"
+// marker, so the cursor is kept above it. It returns the first and end line and whether the
+// marker is shown.
+func window(n, cursor, off, h int) (start, end int, more bool) {
+	if n <= h {
+		return 0, n, false
+	}
+	if h <= 1 { // no room for the marker
+		if cursor >= 0 {
+			return cursor, cursor + 1, false
+		}
+		off = clamp(off, 0, n-1)
+		return off, off + 1, false
+	}
+	off = clamp(off, 0, n-h)
 	if cursor >= 0 {
 		if cursor < off {
 			off = cursor
 		}
-		if cursor >= off+h {
-			off = cursor - h + 1
+		if off+h < n && cursor >= off+h-1 {
+			off = min(cursor-h+2, n-h)
 		}
 	}
-	m.scroll[m.screen] = clamp(off, 0, len(lines)-h)
+	if off+h >= n {
+		return off, n, false
+	}
+	return off, off + h - 1, true
 }
 
 // screenLines renders the current screen's body as whole lines of at most width cells,
@@ -610,6 +716,9 @@ const minWidth, minHeight = 40, 10
 func (m Model) View() tea.View {
 	v := tea.NewView(m.frame())
 	v.AltScreen = true
+	if mouseScreen(m.screen) {
+		v.MouseMode = tea.MouseModeCellMotion // the wheel scrolls
+	}
 	v.WindowTitle = "mtls-doctor"
 	return v
 }
@@ -631,15 +740,10 @@ func (m Model) frame() string {
 		body = m.logsLines(w, bh)
 	} else {
 		lines, cursor := m.screenLines(w)
-		off := m.scroll[m.screen]
-		if cursor >= 0 && (cursor < off || cursor >= off+bh) {
-			off = cursor - bh/2
-		}
-		off = clamp(off, 0, len(lines)-bh)
-		body = lines[off:min(off+bh, len(lines))]
-		if off+bh < len(lines) && len(body) > 0 {
-			body = slices.Clone(body)
-			body[len(body)-1] = m.styles.Dim.Render(fmt.Sprintf(" %s %d more lines", m.g.down, len(lines)-off-bh))
+		start, end, more := window(len(lines), cursor, m.scroll[m.screen], bh)
+		body = lines[start:end]
+		if more {
+			body = append(slices.Clone(body), m.styles.Dim.Render(fmt.Sprintf(" %s %s", m.g.down, diagnostics.Plural(len(lines)-end, "more line"))))
 		}
 	}
 	for _, l := range body {
@@ -648,8 +752,56 @@ func (m Model) frame() string {
 	for len(out) < h-2 {
 		out = append(out, "")
 	}
-	out = append(out, m.messageLine(w), fit(m.help.View(m.keys.forScreen(m.screen, m.opts.Applier != nil)), w, ""))
+	out = append(out, m.messageLine(w), m.footer(w))
 	return strings.Join(out, "\n")
+}
+
+// footer is the screen's own keys, then the global ones (? help, q quit), which are never
+// cut: the screen's keys give way first, from the right.
+func (m Model) footer(w int) string {
+	h := m.help
+	h.SetWidth(0) // bubbles' own cut lets the last item overflow when no ellipsis fits
+	global := h.ShortHelpView(m.keys.ShortHelp())
+	sep := h.Styles.ShortSeparator.Render(h.ShortSeparator)
+	room := w - ansi.StringWidth(global) - ansi.StringWidth(sep)
+	var local []key.Binding
+	for _, b := range m.keys.forScreen(m.screen, m.screenKeys()) {
+		if b.Enabled() {
+			local = append(local, b)
+		}
+	}
+	for n := len(local); n > 0; n-- {
+		left := h.ShortHelpView(local[:n])
+		if n < len(local) {
+			left += " " + h.Styles.Ellipsis.Render(h.Ellipsis)
+		}
+		if ansi.StringWidth(left) <= room {
+			return left + sep + global
+		}
+	}
+	return fit(global, w, "")
+}
+
+// screenKeys says which of the current screen's keys apply now.
+func (m Model) screenKeys() screenKeys {
+	k := screenKeys{canApply: m.opts.Applier != nil}
+	switch m.screen {
+	case screenOverview:
+		k.canOpen = m.cursorID() != ""
+		k.filtering = m.filter != ""
+	case screenFinding:
+		f, ok := m.findings[m.selected]
+		k.canOpen = ok && len(f.Fix) > 0
+	case screenFix:
+		if w := m.walk; w != nil && len(w.steps) > 0 {
+			st := w.steps[w.step]
+			k.canCopy = len(st.Commands) > 0 || st.Diff != ""
+		}
+	case screenLogs:
+		k.canOpen = m.logs.visible() > 0
+		k.filtering = m.logs.filter != ""
+	}
+	return k
 }
 
 // headerLine is the title on the left and the overall status on the right.
@@ -722,12 +874,4 @@ func (m Model) messageLine(w int) string {
 		return m.styles.Running.Render(fit(fmt.Sprintf(" %d checks running", m.running()), w, m.g.ellipsis))
 	}
 	return ""
-}
-
-// plural formats a count with its noun, adding "s" unless the count is one.
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -39,6 +39,9 @@ type LogLine struct {
 	Event string
 	// Finding is the ID of the finding the event points to; "" when none.
 	Finding string
+	// Notice is set on a line of mtls-doctor's own that says the followed file was
+	// "rotated", "truncated" or "removed" (logparse.Notice).
+	Notice string
 }
 
 // LogSource streams log lines to the Logs screen.
@@ -80,7 +83,11 @@ type Options struct {
 // programOptions are the tea.Program options Run uses.
 func programOptions(ctx context.Context, opts Options) []tea.ProgramOption {
 	// 120 fps halves the wait for the first frame (the renderer flushes on its ticker).
-	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(120)}
+	// Signals are the caller's: it cancels ctx. Bubble Tea's own handler (v2.0.10,
+	// tea.go handleSignals) can block for ever sending to an event loop that has already
+	// ended on that cancellation, while shutdown waits for it: the terminal stayed in the
+	// alternate screen with the cursor hidden.
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(120), tea.WithoutSignalHandler()}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}
@@ -100,22 +107,34 @@ func programOptions(ctx context.Context, opts Options) []tea.ProgramOption {
 	})))
 }
 
-// Run shows the assistant until the user quits or ctx is done. The terminal is restored on
+// Result is how the assistant ended.
+type Result struct {
+	// Interrupted says the user left with Ctrl+C.
+	Interrupted bool
+	// Verdict holds every check's result as of the last run that finished (a re-check of
+	// one finding updates that finding only); nil when the user left before the first
+	// run finished.
+	Verdict *diagnostics.Report
+}
+
+// Run shows the assistant until the user quits or ctx is done, which is how the caller
+// ends it on a signal (Run installs no signal handler). The terminal is restored on
 // return, also after a panic.
-func Run(ctx context.Context, opts Options) error {
+func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.Engine == nil {
-		return errors.New("tui: no engine")
+		return Result{}, errors.New("tui: no engine")
 	}
 	m := New(opts)
 	m.stop() // New's own context is replaced by one under ctx
 	m.ctx, m.stop = context.WithCancel(ctx)
 	defer m.stop()
-	_, err := tea.NewProgram(m, programOptions(ctx, opts)...).Run()
+	final, err := tea.NewProgram(m, programOptions(ctx, opts)...).Run()
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrProgramPanic) {
-			return ctx.Err()
+			return Result{}, ctx.Err()
 		}
-		return fmt.Errorf("tui: %w", err)
+		return Result{}, fmt.Errorf("tui: %w", err)
 	}
-	return nil
+	fm, _ := final.(Model)
+	return fm.result(), nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -40,20 +41,31 @@ func (m Model) rank(id string) int {
 	return 6
 }
 
-// categoryGroup is one category's checks in display order.
+// categoryGroup is one heading of the Overview and its checks in display order.
 type categoryGroup struct {
-	cat  diagnostics.Category
-	ids  []string
-	best int // the rank of its first check
+	title string
+	ids   []string
+	best  int // the rank of its first check
 }
 
-// groups sorts the catalog into categories, the category with the worst check first.
+// problemsTitle heads the group of every failing and warning check, above the categories,
+// so that all problems are on the first screen however many checks pass.
+const problemsTitle = "Problems"
+
+// groups sorts the catalog for the Overview: the problems first, then the other checks by
+// category, the category with the worst check first. With a filter, only matching checks.
 func (m Model) groups() []categoryGroup {
+	problems := categoryGroup{title: problemsTitle}
 	var out []categoryGroup
 	for _, cat := range diagnostics.Categories {
-		g := categoryGroup{cat: cat}
+		g := categoryGroup{title: string(cat)}
 		for _, ch := range m.engine.Catalog {
-			if ch.Category == cat {
+			if ch.Category != cat || !m.matches(ch) {
+				continue
+			}
+			if r := m.rank(ch.ID); r <= 1 {
+				problems.ids = append(problems.ids, ch.ID)
+			} else {
 				g.ids = append(g.ids, ch.ID)
 			}
 		}
@@ -65,7 +77,25 @@ func (m Model) groups() []categoryGroup {
 		out = append(out, g)
 	}
 	slices.SortStableFunc(out, func(a, b categoryGroup) int { return cmp.Compare(a.best, b.best) })
+	if len(problems.ids) > 0 {
+		slices.SortStableFunc(problems.ids, func(a, b string) int { return cmp.Compare(m.rank(a), m.rank(b)) })
+		out = append([]categoryGroup{problems}, out...)
+	}
 	return out
+}
+
+// matches reports whether ch passes the Overview's filter: its ID, category, title or
+// latest summary contains it.
+func (m Model) matches(ch diagnostics.Check) bool {
+	if m.filter == "" {
+		return true
+	}
+	for _, s := range []string{ch.ID, string(ch.Category), ch.Title, m.findings[ch.ID].Summary} {
+		if containsFold(s, m.filter) {
+			return true
+		}
+	}
+	return false
 }
 
 // overviewOrder is every check ID in display order.
@@ -91,6 +121,14 @@ func (m Model) cursorID() string {
 
 // overviewKey moves the selection, opens a finding or re-runs everything.
 func (m Model) overviewKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	switch {
+	case key.Matches(msg, m.keys.Filter):
+		m.editing = true
+		return m, nil
+	case key.Matches(msg, m.keys.HostFacts):
+		m.showHost = !m.showHost
+		return m, nil
+	}
 	order := m.overviewOrder()
 	if len(order) == 0 {
 		return m, m.recheckAllIf(msg)
@@ -111,6 +149,17 @@ func (m Model) overviewKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		m.scroll[screenOverview] = 0
 	case key.Matches(msg, m.keys.Bottom):
 		i = len(order) - 1
+	case key.Matches(msg, m.keys.NextMatch), key.Matches(msg, m.keys.PrevMatch):
+		if m.filter == "" {
+			return m, nil
+		}
+		// Every row shown matches the filter: n and N step through them, wrapping.
+		if key.Matches(msg, m.keys.PrevMatch) {
+			i += len(order) - 1
+		} else {
+			i++
+		}
+		i %= len(order)
 	case key.Matches(msg, m.keys.Open):
 		m.selected = order[i]
 		m.scroll[screenFinding] = 0
@@ -123,10 +172,23 @@ func (m Model) overviewKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	return m, nil
 }
 
-// overviewLines renders the host facts and the checks, with the selected check's line.
+// overviewLines renders the host facts (all of them, or a summary), the counts, the
+// filter and the checks, with the selected check's line.
 func (m Model) overviewLines(w int) ([]string, int) {
-	lines := m.hostLines(w)
-	lines = append(lines, "", m.countsLine())
+	var lines []string
+	if m.showHost {
+		lines = append(m.hostLines(w), "")
+	} else {
+		lines = m.hostSummary(w)
+	}
+	lines = append(lines, m.countsLine())
+	switch {
+	case m.editing:
+		lines = append(lines, fit(" /"+safetext.CleanLine(m.filter)+m.g.cursor, w, m.g.ellipsis))
+	case m.filter != "":
+		lines = append(lines, fit(m.styles.Dim.Render(" filter: "+safetext.CleanLine(m.filter)+"   (n/N next/previous, / change, esc clear)"), w, m.g.ellipsis))
+	}
+	head := len(lines)
 	cursor := -1
 	sel := m.cursorID()
 	for _, g := range m.groups() {
@@ -138,13 +200,41 @@ func (m Model) overviewLines(w int) ([]string, int) {
 			lines = append(lines, m.checkRow(id, w, id == sel))
 		}
 	}
-	if cursor > 0 && cursor < len(lines) {
-		// Keep the host facts in view when the first check is selected.
-		if cursor == len(m.hostLines(w))+3 {
-			cursor = 0
-		}
+	if m.filter != "" && cursor < 0 {
+		lines = append(lines, m.styles.Dim.Render("   no check matches the filter"))
+	}
+	if cursor == head+1 {
+		cursor = 0 // the first check selected: keep the host facts in view too
 	}
 	return lines, cursor
+}
+
+// hostSummary is the host facts in two lines: the role, then where the agent connects
+// (or the NGINX configuration of a manager), with the key that shows them all.
+func (m Model) hostSummary(w int) []string {
+	facts := m.hostFacts()
+	value := func(name string) string {
+		for _, f := range facts {
+			if f.name == name {
+				return safetext.CleanLine(f.value) // paths and names from the host's files
+			}
+		}
+		return ""
+	}
+	out := []string{fit(" "+m.styles.Bold.Render(value("Role")), w, m.g.ellipsis)}
+	var second []string
+	if ep := value("Endpoint"); ep != "" {
+		s := m.styles.Label.Render("Endpoint") + " " + ep
+		if sni := value("SNI"); sni != "" {
+			s += "  " + m.styles.Label.Render("SNI") + " " + sni
+		}
+		second = append(second, s)
+	} else if ng := value("NGINX"); ng != "" {
+		second = append(second, m.styles.Label.Render("NGINX")+" "+ng)
+	}
+	hint := m.styles.Dim.Render(" (i: all host facts)")
+	line := " " + strings.Join(second, "")
+	return append(out, spread(line, hint, w, m.g.ellipsis))
 }
 
 // label formats one "name   value" line of the host facts.
@@ -154,16 +244,28 @@ func (m Model) label(name, value string, w int) []string {
 	return wrapIndent(value, w, first, strings.Repeat(" ", col))
 }
 
-// hostLines describes what was found on this host.
+// hostFact is one "name value" line of the host facts.
+type hostFact struct{ name, value string }
+
+// hostLines describes what was found on this host, one labelled fact after another.
 func (m Model) hostLines(w int) []string {
 	var out []string
-	add := func(name, value string) { out = append(out, m.label(name, value, w)...) }
+	for _, f := range m.hostFacts() {
+		out = append(out, m.label(f.name, f.value, w)...)
+	}
+	return out
+}
+
+// hostFacts lists what was found on this host.
+func (m Model) hostFacts() []hostFact {
+	var out []hostFact
+	add := func(name, value string) { out = append(out, hostFact{name, value}) }
 	a := m.host.agent
 	manager := m.host.nginx.Manager()
 	switch {
 	case a == nil && manager:
 		add("Role", "manager host (NGINX serves the agents)")
-		return append(out, m.nginxLines(w)...)
+		return append(out, m.nginxFacts()...)
 	case a == nil && m.run != nil:
 		add("Role", "looking for the NGINX Agent configuration"+m.g.ellipsis)
 		return out
@@ -177,7 +279,7 @@ func (m Model) hostLines(w int) []string {
 		}
 	case manager:
 		add("Role", "agent and manager ("+formatName(a.Format)+")")
-		out = append(out, m.nginxLines(w)...)
+		out = append(out, m.nginxFacts()...)
 		cfg := a.Path
 		if a.DynamicPath != "" {
 			cfg += " + " + a.DynamicPath
@@ -246,7 +348,7 @@ func (m Model) countsLine() string {
 	parts := []string{s.Section.Render(" Checks")}
 	add := func(sev diagnostics.Severity, word string, count int) {
 		g, _ := m.g.severity(sev)
-		text := g + " " + plural(count, word)
+		text := g + " " + diagnostics.Plural(count, word)
 		if sev != diagnostics.SeverityWarn {
 			text = fmt.Sprintf("%s %d %s", g, count, word)
 		}
@@ -274,7 +376,7 @@ func (m Model) categoryLine(g categoryGroup) string {
 			n[f.Severity]++
 		}
 	}
-	line := " " + m.styles.Section.Render(string(g.cat))
+	line := " " + m.styles.Section.Render(g.title)
 	var notes []string
 	for _, sev := range []diagnostics.Severity{diagnostics.SeverityFail, diagnostics.SeverityWarn} {
 		if n[sev] > 0 {
@@ -316,12 +418,25 @@ func (m Model) checkRow(id string, w int, selected bool) string {
 	}
 	if f, ok := m.findings[id]; ok && m.states[id] == stateIdle && f.Severity != diagnostics.SeverityOK {
 		text = f.Summary
+		if reason, ok := strings.CutPrefix(f.Summary, "skipped: "); ok && f.Severity == diagnostics.SeveritySkip {
+			// Several checks skip for one reason; the title tells their rows apart.
+			text = m.check2title(id) + " " + m.g.dash + " " + reason
+		}
 	}
+	text = safetext.CleanLine(text)
 	if selected {
 		plain := fit(m.g.pointer+" "+m.plainStatus(id)+"  "+text, w-1, m.g.ellipsis)
 		return " " + m.styles.Selected.Render(pad(plain, w-1))
 	}
 	return fit("   "+m.status(id)+"  "+text, w, m.g.ellipsis)
+}
+
+// check2title is the check's title, or its ID when it is not in the catalog.
+func (m Model) check2title(id string) string {
+	if ch, ok := m.check(id); ok {
+		return ch.Title
+	}
+	return id
 }
 
 // plainStatus is status without styling, for the reversed selected row.
@@ -344,12 +459,12 @@ func (m Model) plainStatus(id string) string {
 // checks name every one of them.
 const maxServerLines = 3
 
-// nginxLines describes the manager side: the NGINX configuration and the servers in it
+// nginxFacts describes the manager side: the NGINX configuration and the servers in it
 // that pass the agents' gRPC paths on.
-func (m Model) nginxLines(w int) []string {
+func (m Model) nginxFacts() []hostFact {
 	n := m.host.nginx
-	var out []string
-	add := func(name, value string) { out = append(out, m.label(name, value, w)...) }
+	var out []hostFact
+	add := func(name, value string) { out = append(out, hostFact{name, value}) }
 	if n.NIM1 != nil && n.NIM1.Path != "" && len(n.Servers) == 0 {
 		add("Manager", "nginx-manager (NIM 1.x) "+n.NIM1.Path)
 		return out

@@ -18,6 +18,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // reportDoneMsg says where a report was written, or why it was not.
@@ -88,7 +89,8 @@ func writeReport(dir string, stamp time.Time, text string) (string, error) {
 }
 
 // markdownReport renders host facts, problems with evidence and steps, certificates and
-// every check, for pasting into a ticket. Secrets are scrubbed from the whole text.
+// every check, for pasting into a ticket. Secrets and control sequences are removed from
+// the whole text (safetext.Clean).
 func (m Model) markdownReport() string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
@@ -108,8 +110,8 @@ func (m Model) markdownReport() string {
 	if now := m.clock(); !now.IsZero() {
 		p("Checked %s. ", now.UTC().Format("2006-01-02 15:04:05 UTC"))
 	}
-	p("**%s**: %d failed, %d warnings, %d passed, %d skipped.\n\n", status, n[diagnostics.SeverityFail],
-		n[diagnostics.SeverityWarn], n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip])
+	p("**%s**: %d failed, %s, %d passed, %d skipped.\n\n", status, n[diagnostics.SeverityFail],
+		diagnostics.Plural(n[diagnostics.SeverityWarn], "warning"), n[diagnostics.SeverityOK]+n[diagnostics.SeverityInfo], n[diagnostics.SeveritySkip])
 
 	p("## Host\n\n")
 	for _, l := range m.hostLines(1 << 20) {
@@ -230,7 +232,7 @@ func (m Model) markdownReport() string {
 		}
 		p("| %s | `%s` | %s |\n", f.Severity, f.ID, strings.ReplaceAll(text, "|", `\|`))
 	}
-	return scrubSecrets(b.String())
+	return safetext.Clean(b.String())
 }
 
 // sortedFindings are the latest findings in catalog order.
@@ -253,20 +255,6 @@ func (m Model) sortedFindings() []diagnostics.Finding {
 var ansiRE = regexp.MustCompile(`\x1b\[[0-9;:]*[A-Za-z]`)
 
 func stripANSI(s string) string { return ansiRE.ReplaceAllString(s, "") }
-
-var (
-	pemKeyRE = regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)`)
-	secretRE = regexp.MustCompile(`(?i)\b(token|password|passwd|secret|api[_-]?key|private[_-]?key|authorization)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;|]+)`)
-	bearerRE = regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+`)
-)
-
-// scrubSecrets removes private key blocks and the values of token-like settings. The
-// facts never hold key material, but evidence quotes lines from files and logs.
-func scrubSecrets(s string) string {
-	s = pemKeyRE.ReplaceAllString(s, "[private key removed]")
-	s = secretRE.ReplaceAllString(s, "${1}${2}[redacted]")
-	return bearerRE.ReplaceAllString(s, "${1} [redacted]")
-}
 
 // hostNames are the host names and addresses the facts mention, for --redact.
 func (m Model) hostNames() []string {

@@ -16,9 +16,9 @@ import (
 var realLog = filepath.Join("..", "testdata", "logs", "nginx-error-real.log")
 
 // TestScreensGolden drives the real program against the demo lab's agent-cert-expired
-// scenario and compares every screen, ANSI stripped, at 80x24 and 120x40.
+// scenario and compares every screen, ANSI stripped, at 80x24, 120x40 and 60x20.
 func TestScreensGolden(t *testing.T) {
-	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+	for _, size := range [][2]int{{80, 24}, {120, 40}, {60, 20}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			tl := startLab(t, "agent-cert-expired")
 			opts := tl.options()

@@ -81,7 +81,7 @@ func newStyles(isDark, noColor bool) Styles {
 		DiffAdd:   fg(green),
 		DiffDel:   fg(red),
 		DiffHunk:  fg(purple),
-		Help:      help.DefaultStyles(isDark),
+		Help:      helpStyles(isDark),
 	}
 	if noColor {
 		plain := lipgloss.NewStyle()
@@ -90,6 +90,25 @@ func newStyles(isDark, noColor bool) Styles {
 	}
 	return s
 }
+
+// helpStyles are the footer's and the Help screen's styles. Bubbles' defaults draw the
+// descriptions in 256-colour greys (#4A4A4A on dark) that barely show on a dark terminal
+// over SSH; keys here are bold in the terminal's own foreground and descriptions a grey
+// with at least 4.5:1 contrast (WCAG 2.1 AA) against black or white.
+func helpStyles(isDark bool) help.Styles {
+	ld := lipgloss.LightDark(isDark)
+	key := lipgloss.NewStyle().Bold(true)
+	desc := lipgloss.NewStyle().Foreground(ld(helpDescLight, helpDescDark))
+	sep := lipgloss.NewStyle().Foreground(ld(lipgloss.Color("245"), lipgloss.Color("244")))
+	return help.Styles{Ellipsis: sep, ShortKey: key, ShortDesc: desc, ShortSeparator: sep,
+		FullKey: key, FullDesc: desc, FullSeparator: sep}
+}
+
+// The help descriptions' greys: 240 (#585858) on light backgrounds, 250 (#bcbcbc) on dark.
+var (
+	helpDescLight = lipgloss.Color("240")
+	helpDescDark  = lipgloss.Color("250")
+)
 
 // severity returns the style of a severity.
 func (s Styles) severity(sev diagnostics.Severity) lipgloss.Style {

@@ -63,7 +63,7 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 			}
 			defer l.Close()
 
-			if !flags.check && flags.output == "text" && isTerminal(stdout) {
+			if wantTUI(flags, env, stdout, stderr) {
 				return runDemoTUI(ctx, l, flags, env, stdout)
 			}
 
@@ -109,18 +109,19 @@ func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
 }
 
 // runDemoTUI opens the assistant on the lab, with the lab as the fix walkthrough's
-// Applier (the `a` key) and its error.log on the Logs screen.
+// Applier (the `a` key) and its error.log on the Logs screen. It exits as the assistant
+// does everywhere (assistantExit): with the last run's verdict on the lab.
 func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, env environ, stdout io.Writer) error {
 	text := textOptions(stdout, env, flags.verbose)
-	return tui.Run(ctx, tui.Options{
+	return assistantExit(tui.Run(ctx, tui.Options{
 		Engine:  labEngine(l, flags),
 		Applier: l,
 		Logs:    tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
 		Title:   "demo: " + l.Scenario.Name,
-		Output:  stdout,
+		Output:  unwrapWriter(stdout),
 		NoColor: !text.Color,
 		ASCII:   text.ASCII,
-	})
+	}))
 }
 
 // labLogLines is how many of the lab's last error.log lines the demo shows.
@@ -183,6 +184,9 @@ func followFromStart(path string) func(ctx context.Context, out chan<- string) e
 		for l := range (logparse.PollFollower{FromStart: true}).Follow(ctx, path) {
 			if l.Err != nil {
 				return l.Err
+			}
+			if l.Notice != "" {
+				continue // the lab's log is not rotated; nobody else writes it
 			}
 			select {
 			case out <- l.Text:

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,7 +141,6 @@ func TestDemoApplyFixes(t *testing.T) {
 	}
 	// The manager-side findings the lab's NGINX configuration draws can be applied too.
 	fixes = append(fixes,
-		fix{"healthy", "nginx-grpc-errors-unmapped"},
 		fix{"alpn-h2-missing", "nginx-http2-missing"},
 		fix{"tls-version-mismatch", "nginx-tls-protocols"},
 	)
@@ -174,5 +179,116 @@ func TestDemoApplyFixes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDemoNumbers runs the demo as a user would (the wall clock, a certificate that expired
+// a day and some milliseconds ago) and checks that every output counts that as one day:
+// the text says "1 day ago", JSON and Nagios say -1, and Nagios has one label per role.
+func TestDemoNumbers(t *testing.T) {
+	code, text, stderr := runDemo(t, "agent-cert-expired", "--check", "--timeout", "2s")
+	if code != exitOK || !strings.Contains(text, "(1 day ago)") || strings.Contains(text, "h0m0s") {
+		t.Errorf("text: exit %d, want \"(1 day ago)\" and no Go duration:\n%s\n%s", code, text, stderr)
+	}
+	_, nagios, _ := runDemo(t, "agent-cert-expired", "--check", "-o", "nagios", "--timeout", "2s")
+	_, perf, _ := strings.Cut(strings.SplitN(nagios, "\n", 2)[0], " | ")
+	labels := map[string]bool{}
+	for _, p := range strings.Fields(perf) {
+		name, _, _ := strings.Cut(p, "=")
+		if labels[name] {
+			t.Errorf("perfdata label %s repeated: %s", name, perf)
+		}
+		labels[name] = true
+	}
+	if !strings.Contains(perf, "agent_cert_days=-1;") || labels["served_cert_days"] || labels["ca2_cert_days"] {
+		t.Errorf("perfdata %q: want agent_cert_days=-1 and one label per role", perf)
+	}
+	_, js, _ := runDemo(t, "agent-cert-expired", "--check", "-o", "json", "--timeout", "2s")
+	if !strings.Contains(js, `"days_left": -1`) || strings.Contains(js, `"days_left": -2`) {
+		t.Errorf("JSON days_left is not -1 for a certificate that expired a day ago:\n%s", js)
+	}
+}
+
+// TestDemoHealthyClean: the healthy lab passes with no warning, and skipped checks that
+// share a reason are one row.
+func TestDemoHealthyClean(t *testing.T) {
+	code, stdout, stderr := runDemo(t, "healthy", "--check", "-v", "--timeout", "2s")
+	if code != exitOK || !strings.Contains(stdout, "Demo: the healthy lab passed every check.") ||
+		!strings.Contains(stdout, "0 warnings") {
+		t.Errorf("demo healthy: exit %d, want a clean pass:\n%s\n%s", code, stdout, stderr)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(stdout, "\n") {
+		if strings.Contains(l, "skipped:") && seen[l] {
+			t.Errorf("repeated row %q:\n%s", l, stdout)
+		}
+		seen[l] = true
+	}
+}
+
+// TestDemoCleansUpOnSignalAndBrokenPipe runs the built binary the ways a demo gets cut
+// short outside the assistant (the assistant's signals are TestTUISignals): a signal
+// while the checks run, and a reader that leaves (`mtls-doctor demo | head -1`). Each
+// must exit with 128+N, quietly, and leave no temporary PKI (private keys) behind.
+func TestDemoCleansUpOnSignalAndBrokenPipe(t *testing.T) {
+	bin := buildBinary(t)
+	for _, sig := range []syscall.Signal{syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "demo", "agent-cert-expired")
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The first line comes once the lab is up, before the checks run.
+			first, err := bufio.NewReader(out).ReadString('\n')
+			if !strings.HasPrefix(first, "Demo lab ") {
+				t.Fatalf("first line %q (%v)", first, err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "mtls-doctor-demo-*")); len(left) != 1 {
+				t.Fatalf("lab directories while it runs: %v", left)
+			}
+			if sig == syscall.SIGPIPE {
+				out.Close() // what head does after its line: the report's write fails
+			} else if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 128+int(sig) {
+				t.Errorf("ended with %v, want exit code %d; stderr:\n%s", err, 128+int(sig), stderr.String())
+			}
+			if stderr.Len() > 0 {
+				t.Errorf("stderr: %s", stderr.String())
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "mtls-doctor-demo-*")); len(left) > 0 {
+				t.Errorf("demo directories left behind: %v", left)
+			}
+		})
+	}
+}
+
+// TestClosedPipeExits141: output cut short by a reader that left ends any command with
+// 141, quietly, also where the write error itself is not checked (a list).
+func TestClosedPipeExits141(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	var stderr bytes.Buffer
+	// In-process the runtime's SIGPIPE would end the test binary on fd 1 or 2 only; w is
+	// neither, so the write just fails with EPIPE, as it does for main once it took SIGPIPE.
+	if code := run(context.Background(), []string{"demo", "--list"}, environ{}, strings.NewReader(""), w, &stderr); code != exitBrokenPipe || stderr.Len() > 0 {
+		t.Errorf("exit %d, stderr %q; want %d and nothing", code, stderr.String(), exitBrokenPipe)
 	}
 }

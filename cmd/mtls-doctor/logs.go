@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/collect"
@@ -99,14 +100,24 @@ NGINX logs client-certificate rejections at [info]: raise error_log to info to s
 			if lc.output == "json" {
 				err = writeLogsJSON(stdout, rep)
 			} else {
-				err = writeLogsText(stdout, rep, lc.since)
+				var older *olderEvents
+				if len(rep.Summaries) == 0 && lc.since > 0 && anyRead(rep) {
+					// Nothing in the window: read the whole files once to say whether the
+					// events are just older, and how far back --since has to reach.
+					older = countOlder(logparse.Scan(ctx, files, logparse.Options{Now: now, Location: location(env)}), now)
+				}
+				width := 0 // piped: whole lines, for grep and tickets
+				if isTerminal(stdout) {
+					width = textWidth
+				}
+				err = writeLogsText(stdout, rep, lc.since, width, older)
 			}
 			if err != nil {
 				return fmt.Errorf("write summary: %w", err)
 			}
 			if !anyRead(rep) {
 				for _, f := range rep.Files {
-					fmt.Fprintf(stderr, "mtls-doctor: %s\n", f.Skipped)
+					fmt.Fprintf(stderr, "mtls-doctor: %s\n", safetext.Clean(f.Skipped))
 				}
 				return exitError(exitCannot)
 			}
@@ -180,7 +191,7 @@ func writeLogsJSON(w io.Writer, rep *logparse.Report) error {
 			e.Clients = append(e.Clients, c.Client)
 		}
 		if len(s.Examples) > 0 {
-			e.Example = s.Examples[0]
+			e.Example = safetext.Scrub(s.Examples[0]) // JSON escapes control characters itself
 		}
 		out.Events = append(out.Events, e)
 	}
@@ -189,10 +200,50 @@ func writeLogsJSON(w io.Writer, rep *logparse.Report) error {
 	return enc.Encode(out)
 }
 
-// textWidth is what the text summary fits in: an 80-column SSH session.
+// textWidth is what the text summary fits in on a terminal: an 80-column SSH session.
 const textWidth = 80
 
-func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error {
+// olderEvents are the classified events before the --since window.
+type olderEvents struct {
+	count  int
+	newest time.Time
+	age    time.Duration // of the newest, at the scan's end
+}
+
+// countOlder totals the events of a whole-file scan (made when the window had none).
+func countOlder(whole *logparse.Report, now time.Time) *olderEvents {
+	o := &olderEvents{}
+	for _, s := range whole.Summaries {
+		o.count += s.Count
+		if s.LastSeen.After(o.newest) {
+			o.newest = s.LastSeen
+		}
+	}
+	if o.count == 0 {
+		return nil
+	}
+	o.age = now.Sub(o.newest)
+	return o
+}
+
+// sinceToReach is a --since that reaches back past age: whole hours under a day, else
+// whole days (as hours, which --since parses), rounded up with a little to spare.
+func sinceToReach(age time.Duration) string {
+	if age < 24*time.Hour {
+		return fmt.Sprintf("%dh", int(age/time.Hour)+2)
+	}
+	return fmt.Sprintf("%dh", (int(age/(24*time.Hour))+1)*24)
+}
+
+// writeLogsText writes the summary; width > 0 clips long lines to it (a terminal), 0
+// keeps them whole.
+func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration, width int, older *olderEvents) error {
+	clipTo := func(s string, indent int) string {
+		if width == 0 {
+			return s
+		}
+		return clip(s, width-indent)
+	}
 	var b strings.Builder
 	if rep.From.IsZero() {
 		b.WriteString("Logs read (whole files):\n")
@@ -211,9 +262,9 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error
 		if f.Level != "" {
 			what += ", level " + f.Level
 		}
-		fmt.Fprintf(&b, "  %s (%s)\n      %d lines, %d events", f.Path, what, f.Lines, f.Classified)
+		fmt.Fprintf(&b, "  %s (%s)\n      %s, %s", f.Path, what, diagnostics.Plural(f.Lines, "line"), diagnostics.Plural(f.Classified, "event"))
 		if n := len(f.Read) - 1; n > 0 {
-			fmt.Fprintf(&b, ", %d rotated file(s)", n)
+			fmt.Fprintf(&b, ", %s", diagnostics.Plural(n, "rotated file"))
 		}
 		if f.Err != "" {
 			fmt.Fprintf(&b, ", stopped: %s", f.Err)
@@ -225,8 +276,14 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error
 	}
 	b.WriteString("\n")
 	if len(rep.Summaries) == 0 {
-		b.WriteString("No mTLS events.\n")
-		_, err := io.WriteString(w, b.String())
+		if older != nil {
+			fmt.Fprintf(&b, "No mTLS events in the last %s: %s before the window; newest %s ago (%s) %s use --since %s.\n",
+				shortDuration(since), diagnostics.Plural(older.count, "event"), diagnostics.HumanDuration(older.age),
+				older.newest.Format("2006-01-02 15:04"), "—", sinceToReach(older.age))
+		} else {
+			b.WriteString("No mTLS events.\n")
+		}
+		_, err := io.WriteString(w, safetext.Clean(b.String()))
 		return err
 	}
 	b.WriteString("Events:\n")
@@ -235,13 +292,13 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error
 		if s.X509Text != "" {
 			fmt.Fprintf(&b, "      X509 %d: %s\n", s.X509Code, s.X509Text)
 		} else if s.Detail != "" {
-			fmt.Fprintf(&b, "      %s\n", clip(s.Detail, textWidth-6))
+			fmt.Fprintf(&b, "      %s\n", clipTo(s.Detail, 6))
 		}
 		if len(s.Clients) > 0 {
-			fmt.Fprintf(&b, "      clients: %s\n", clip(clientList(s.Clients, 4), textWidth-15))
+			fmt.Fprintf(&b, "      clients: %s\n", clipTo(clientList(s.Clients, 4), 15))
 		}
 		if len(s.Examples) > 0 {
-			fmt.Fprintf(&b, "      %s\n", clip(s.Examples[0], textWidth-6))
+			fmt.Fprintf(&b, "      %s\n", clipTo(s.Examples[0], 6))
 		}
 	}
 	if top := logparse.TopClients(rep.Summaries, 5); len(top) > 0 {
@@ -251,7 +308,8 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration) error
 		}
 	}
 	fmt.Fprintf(&b, "\nmtls-doctor explain %s  shows the fix.\n", rep.Summaries[0].Kind)
-	_, err := io.WriteString(w, b.String())
+	// Paths, clients and examples come from the logs: no escape sequences, no secrets.
+	_, err := io.WriteString(w, safetext.Clean(b.String()))
 	return err
 }
 
@@ -300,9 +358,29 @@ type followJSON struct {
 	Line     string    `json:"line"`
 }
 
+// followNoticeJSON is a line of `logs --follow -o json` that says what happened to a
+// followed file; it has "notice" where events have "kind".
+type followNoticeJSON struct {
+	Notice string    `json:"notice"` // rotated, truncated or removed
+	Time   time.Time `json:"time"`   // when mtls-doctor noticed it
+	File   string    `json:"file"`
+	Detail string    `json:"detail"`
+}
+
+// writeFollowNotice says, in the event stream, that a followed file was rotated, truncated
+// or removed, and what the follower does about it.
+func writeFollowNotice(w io.Writer, enc *json.Encoder, output string, l logparse.Line, now time.Time) error {
+	if output == "json" {
+		return enc.Encode(followNoticeJSON{Notice: string(l.Notice), Time: now, File: l.Path, Detail: l.Notice.Describe()})
+	}
+	_, err := fmt.Fprintf(w, "%s %-28s %s %s: %s\n", now.Format("15:04:05"), "notice", safetext.EscapeLine(l.Path), l.Notice, l.Notice.Describe())
+	return err
+}
+
 // followable refuses files that exist but are not regular files, as the one-shot read
-// does: the tail reads each line up to its newline, so following a device such as
-// /dev/zero grows without bound. A missing file may still appear.
+// does, before the follow starts: a device such as /dev/zero never ends a line, and the
+// follower, which refuses it too, would only say so once the screen is up. A missing
+// file may still appear.
 func followable(files []logparse.File) error {
 	for _, f := range files {
 		if fi, err := os.Stat(f.Path); err == nil && !fi.Mode().IsRegular() {
@@ -321,28 +399,40 @@ func followLogs(ctx context.Context, files []logparse.File, output string, loc *
 		return err
 	}
 	if output == "text" {
-		fmt.Fprintf(stderr, "Following %d log file(s); Ctrl+C stops.\n", len(files))
+		fmt.Fprintf(stderr, "Following %s; Ctrl+C stops.\n", diagnostics.Plural(len(files), "log file"))
 	}
 	enc := json.NewEncoder(stdout)
+	clipped := isTerminal(stdout) // piped lines stay whole
 	for fl := range logparse.FollowFiles(ctx, files, loc) {
 		if fl.Err != nil {
-			fmt.Fprintf(stderr, "mtls-doctor: follow %s: %v\n", fl.Path, fl.Err)
+			fmt.Fprintf(stderr, "mtls-doctor: follow %s\n", safetext.Clean(fl.Path+": "+fl.Err.Error()))
+			continue
+		}
+		var err error
+		if fl.Notice != "" {
+			if err := writeFollowNotice(stdout, enc, output, fl.Line, time.Now()); err != nil {
+				return fmt.Errorf("write notice: %w", err)
+			}
 			continue
 		}
 		ev, _, st := fl.Parser.Parse(fl.Text)
 		if st != logparse.LineClassified {
 			continue
 		}
-		var err error
 		if output == "json" {
 			err = enc.Encode(followJSON{Kind: string(ev.Kind), Source: string(ev.Source), Time: ev.Time, File: fl.Path,
-				Client: ev.Client, X509Code: ev.X509Code, Detail: ev.Detail, Line: ev.Line})
+				Client: ev.Client, X509Code: ev.X509Code, Detail: safetext.Scrub(ev.Detail), Line: safetext.Scrub(ev.Line)})
 		} else {
 			who := ev.Client
 			if who == "" {
 				who = "-"
 			}
-			_, err = fmt.Fprintf(stdout, "%s %-28s %-15s %s\n", ev.Time.Format("15:04:05"), ev.Kind, who, clip(ev.Detail, textWidth-55))
+			detail := safetext.Scrub(ev.Detail)
+			if clipped {
+				detail = clip(detail, textWidth-55)
+			}
+			_, err = fmt.Fprintf(stdout, "%s %-28s %-15s %s\n", ev.Time.Format("15:04:05"), ev.Kind,
+				safetext.EscapeLine(who), safetext.EscapeLine(detail))
 		}
 		if err != nil {
 			return fmt.Errorf("write event: %w", err)

@@ -83,10 +83,45 @@ func TestLogsText(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	for i, line := range strings.Split(out, "\n") {
-		if n := len([]rune(line)); n > textWidth {
-			t.Errorf("line %d is %d columns: %q", i+1, n, line)
+	// Piped, the sample lines are whole: the newest expired-certificate line as NGINX wrote it.
+	raw, err := os.ReadFile(realErrorLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.Contains(l, "certificate has expired") {
+			newest = l
 		}
+	}
+	if newest == "" || !strings.Contains(out, newest) {
+		t.Errorf("the sample line is not printed whole (want %q):\n%s", newest, out)
+	}
+	if strings.Contains(out, "…") {
+		t.Errorf("piped output is clipped:\n%s", out)
+	}
+}
+
+// TestLogsOlderThanWindow: a window with no events says how many came before it, how old
+// the newest is and which --since reaches it; with that --since they are counted.
+func TestLogsOlderThanWindow(t *testing.T) {
+	now := time.Now().UTC()
+	path := filepath.Join(t.TempDir(), "error.log")
+	var b strings.Builder
+	for _, ago := range []time.Duration{80 * time.Hour, 75 * time.Hour, 3*24*time.Hour + time.Hour} {
+		fmt.Fprintf(&b, "%s [info] 7#7: *1 client sent no required SSL certificate while reading client request headers, client: 10.0.0.9, server: nim\n",
+			now.Add(-ago).Format("2006/01/02 15:04:05"))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runLogs(t, path)
+	want := "No mTLS events in the last 1h: 3 events before the window; newest 3 days ago"
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "use --since 96h") {
+		t.Fatalf("exit %d, want %q and --since 96h:\n%s%s", code, want, out, errOut)
+	}
+	if code, out, _ = runLogs(t, "--since", "96h", path); code != 0 || !strings.Contains(out, "3 events") || strings.Contains(out, "No mTLS events") {
+		t.Errorf("--since 96h does not reach the events: exit %d\n%s", code, out)
 	}
 }
 
@@ -160,52 +195,117 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestLogsFollow streams classified events as lines are appended, then stops on cancel.
+// TestLogsFollow streams classified events as lines are appended, says when the file is
+// rotated, keeps streaming from the new file, then stops on cancel; in JSON and in text.
 func TestLogsFollow(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "error.log")
-	if err := os.WriteFile(path, []byte("2026/11/22 16:00:00 [notice] 1#1: start\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int)
-	go func() {
-		done <- run(ctx, []string{"logs", "--follow", "-o", "json", path}, environ{vars: []string{"TZ=UTC"}}, strings.NewReader(""), &stdout, &stderr)
-	}()
-	time.Sleep(500 * time.Millisecond) // the follower starts at the end of the file
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	lines, err := os.ReadFile(realErrorLog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	lines, _ := os.ReadFile(realErrorLog)
-	if _, err := f.Write(lines); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(stdout.String(), "\n") < 13 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d: %s", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("logs --follow did not stop after cancel")
-	}
-	var kinds []string
-	for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-		var ev followJSON
-		if err := json.Unmarshal([]byte(l), &ev); err != nil {
-			t.Fatalf("%v: %q", err, l)
-		}
-		kinds = append(kinds, ev.Kind)
-	}
-	if len(kinds) != 13 || kinds[len(kinds)-1] != "agent-tls-disabled" {
-		t.Errorf("%d events %v", len(kinds), kinds)
+	const events = 13 // classified lines in realErrorLog
+	for _, output := range []string{"json", "text"} {
+		t.Run(output, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "error.log")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { f.Close() }()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stdout, stderr syncBuffer
+			done := make(chan int)
+			go func() {
+				done <- run(ctx, []string{"logs", "--follow", "-o", output, path}, environ{vars: []string{"TZ=UTC"}}, strings.NewReader(""), &stdout, &stderr)
+			}()
+			outLines := func() []string {
+				s := strings.TrimSpace(stdout.String())
+				if s == "" {
+					return nil
+				}
+				return strings.Split(s, "\n")
+			}
+			waitLines := func(n int, write func()) {
+				t.Helper()
+				deadline := time.Now().Add(15 * time.Second)
+				for len(outLines()) < n {
+					if time.Now().After(deadline) {
+						t.Fatalf("%d lines after 15s, want %d:\n%s\nstderr: %s", len(outLines()), n, stdout.String(), stderr.String())
+					}
+					if write != nil {
+						write()
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			// The follower starts at the end of the file, once the command has started:
+			// append the log until its events arrive, then count from there.
+			waitLines(1, func() {
+				if len(outLines()) == 0 {
+					f.Write(lines)
+				}
+			})
+			waitLines(events, nil)
+			primed := len(outLines())
+			if primed%events != 0 {
+				t.Fatalf("%d events, not whole copies of the log's %d", primed, events)
+			}
+			// Rotation: rename, the writer goes on in the renamed file, then a new file.
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			f.Write(lines)
+			f.Close()
+			if f, err = os.Create(path); err != nil {
+				t.Fatal(err)
+			}
+			f.Write(lines)
+			waitLines(primed+2*events+1, nil)
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("exit %d: %s", code, stderr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("logs --follow did not stop after cancel")
+			}
+			got := outLines()
+			if len(got) != primed+2*events+1 {
+				t.Fatalf("%d lines, want %d:\n%s", len(got), primed+2*events+1, stdout.String())
+			}
+			var kinds []string
+			notices := 0
+			for _, l := range got {
+				if output == "text" {
+					if strings.Contains(l, " notice ") {
+						notices++
+						if !strings.Contains(l, path+" rotated: reading the old file until it is idle") {
+							t.Errorf("notice line %q", l)
+						}
+						continue
+					}
+					kinds = append(kinds, strings.Fields(l)[1])
+					continue
+				}
+				var n followNoticeJSON
+				if json.Unmarshal([]byte(l), &n) == nil && n.Notice != "" {
+					notices++
+					if n.Notice != "rotated" || n.File != path || n.Time.IsZero() || n.Detail == "" {
+						t.Errorf("notice %+v", n)
+					}
+					continue
+				}
+				var ev followJSON
+				if err := json.Unmarshal([]byte(l), &ev); err != nil {
+					t.Fatalf("%v: %q", err, l)
+				}
+				kinds = append(kinds, ev.Kind)
+			}
+			if notices != 1 || len(kinds) != primed+2*events || kinds[len(kinds)-1] != "agent-tls-disabled" {
+				t.Errorf("%d notices, %d events %v", notices, len(kinds), kinds)
+			}
+		})
 	}
 }
 

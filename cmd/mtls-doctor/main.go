@@ -7,21 +7,30 @@
 //	mtls-doctor --check         one-shot check; exit 0 ok, 1 warnings, 2 failures, 3 could not run
 //	mtls-doctor explain ID      the playbook for a finding
 //	mtls-doctor demo [SCENARIO] a built-in lab with a chosen fault
+//
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT end it with 128+N after it has restored the
+// terminal and removed its temporary files.
 package main
 
 import (
 	"context"
+	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/mtls-doctor/mtls-doctor/cmd/mtls-doctor/internal/tmuxquiet"
 )
 
 func main() {
 	tmuxquiet.Restore()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	restore := terminalRestorer(os.Stdin, os.Stdout)
+	sigs := handleSignals(cancel, func(code int) {
+		restore()
+		fmt.Fprintf(os.Stderr, "\nmtls-doctor: still cleaning up after signal %d; exiting now\n", code-128)
+		os.Exit(code)
+	})
 	code := run(ctx, os.Args[1:], environ{vars: os.Environ()}, os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	sigs.stop()
+	cancel()
+	os.Exit(sigs.exitCode(code))
 }

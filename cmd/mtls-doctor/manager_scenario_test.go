@@ -408,8 +408,8 @@ func assertManagerHealthy(t *testing.T, l *mgrLab, res checkResult) {
 	for _, c := range res.report.Certificates {
 		roles[c.Role]++
 	}
-	if roles["served"] != 1 || roles["agent"] != 1 {
-		t.Errorf("certificates by role %v, want the served one and the --cert one", roles)
+	if roles["server"] != 1 || roles["agent"] != 1 {
+		t.Errorf("certificates by role %v, want the served one (role server) and the --cert one", roles)
 	}
 	if res.exit != exitOK {
 		t.Errorf("healthy manager: exit %d, want 0:\n%s", res.exit, res.excerpt())

@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/collect"
 )
@@ -24,6 +26,8 @@ const (
 	exitFailure  = 2
 	exitCannot   = 3 // could not run: bad flags, unwritable output, internal error
 	exitInterrup = 130
+	// exitBrokenPipe is 128+SIGPIPE, what a shell reports for a writer whose reader left.
+	exitBrokenPipe = 128 + int(syscall.SIGPIPE)
 )
 
 // version, commit and date are set by the release build (-ldflags -X).
@@ -130,14 +134,22 @@ func (c *checkFlags) engine(env environ) *diagnostics.Engine {
 
 // run is the whole program with its I/O injected; it returns the exit code.
 func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRootCommand(ctx, env, stdout, stderr)
+	out := &writeTracker{w: stdout}
+	root := newRootCommand(ctx, env, out, stderr)
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
+	root.SetOut(out)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	var code exitError
 	switch {
+	case errors.Is(out.err, syscall.EPIPE) || errors.Is(err, syscall.EPIPE):
+		return exitBrokenPipe // the reader left (`| head`): nobody to tell
+	case out.err != nil && (err == nil || errors.As(err, &code) && int(code) < exitCannot):
+		// Output that did not arrive (a full disk, a closed pipe) is a run that failed,
+		// whatever printed it: version, --help, explain --list, demo --list, a report.
+		fmt.Fprintf(stderr, "mtls-doctor: write: %v\n", out.err)
+		return exitCannot
 	case err == nil:
 		return exitOK
 	case errors.As(err, &code):
@@ -145,9 +157,33 @@ func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdou
 	case ctx.Err() != nil:
 		return exitInterrup
 	default:
-		fmt.Fprintf(stderr, "mtls-doctor: %v\n", err)
+		// An error may quote a flag's value or a file: show it as text, without secrets.
+		fmt.Fprintf(stderr, "mtls-doctor: %s\n", safetext.Clean(err.Error()))
 		return exitCannot
 	}
+}
+
+// writeTracker remembers the first error writing to w, so that no command's failed write
+// goes unnoticed.
+type writeTracker struct {
+	w   io.Writer
+	err error
+}
+
+func (t *writeTracker) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// unwrapWriter is the writer under a writeTracker: the terminal the assistant drives.
+func unwrapWriter(w io.Writer) io.Writer {
+	if t, ok := w.(*writeTracker); ok {
+		return t.w
+	}
+	return w
 }
 
 func newRootCommand(ctx context.Context, env environ, stdout, stderr io.Writer) *cobra.Command {
@@ -170,7 +206,7 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 			if err := flags.validate(); err != nil {
 				return err
 			}
-			if wantTUI(flags, stdout) {
+			if wantTUI(flags, env, stdout, stderr) {
 				return runTUI(ctx, flags, tf, env, stdout)
 			}
 			return runCheck(ctx, flags.engine(env), flags, env, stdout)
@@ -239,6 +275,6 @@ func utf8Locale(env environ) bool {
 // isTerminal reports whether w is a terminal. A character device is not enough:
 // /dev/null is one too, and `mtls-doctor demo >/dev/null` must not open the TUI.
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := unwrapWriter(w).(*os.File)
 	return ok && term.IsTerminal(f.Fd())
 }

@@ -25,12 +25,6 @@ func (t *tuiFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&t.reportDir, "report-dir", "", "where the assistant's e key writes reports (default: the current directory)")
 }
 
-// wantTUI reports whether the root command opens the assistant: stdout is a terminal and
-// neither --check nor a machine output format was asked for.
-func wantTUI(flags checkFlags, stdout io.Writer) bool {
-	return !flags.check && flags.output == "text" && isTerminal(stdout)
-}
-
 // runTUI opens the assistant over the live probes, following the NGINX and agent logs the
 // configurations name (unless --no-logs).
 func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
@@ -43,16 +37,31 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 	if h, err := os.Hostname(); err == nil && h != "" {
 		title = h
 	}
-	return tui.Run(ctx, tui.Options{
+	return assistantExit(tui.Run(ctx, tui.Options{
 		Engine:    flags.engine(env),
 		Logs:      logs,
 		Title:     title,
-		Output:    stdout,
+		Output:    unwrapWriter(stdout),
 		NoColor:   !text.Color,
 		ASCII:     text.ASCII,
 		Redact:    tf.redact,
 		ReportDir: tf.reportDir,
-	})
+	}))
+}
+
+// assistantExit turns how the assistant ended into the command's result: after q the
+// last run's verdict (0, 1 or 2, as --check), 130 after Ctrl+C, 3 when the user left
+// before the first run finished. On a signal, main exits with 128+N whatever this says.
+func assistantExit(r tui.Result, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case r.Interrupted:
+		return exitError(exitInterrup)
+	case r.Verdict == nil:
+		return exitError(exitCannot)
+	}
+	return exitCodeError(diagnostics.ExitCode(r.Verdict))
 }
 
 // liveLogs finds the logs when the Logs screen starts following them: finding them reads

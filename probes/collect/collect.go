@@ -78,7 +78,7 @@ func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *di
 		}
 		// Offer the agent's certificate only when it loads as the agent would load it; if
 		// it does not, the agent never connects and the file checks say why.
-		if !opts.PlainText && f.Agent.Cert.Value != "" && f.Agent.Key.Value != "" {
+		if !opts.PlainText && f.Agent.Cert.Value != "" && f.Agent.Key.Value != "" && f.Agent.Cert.Secret == "" && f.Agent.Key.Secret == "" {
 			if cert, err := probes.LoadClientCertificate(f.Agent.Cert.Value, f.Agent.Key.Value); err == nil {
 				opts.ClientCert = cert
 			}

@@ -31,7 +31,12 @@ const day = 24 * time.Hour
 // default, then the catalog's order (agent config, files, agent certificate, network,
 // server certificate, client authentication, gRPC).
 var scenarios = []scenario{
-	{Scenario: Scenario{Name: "healthy", Title: "everything right: the agent's request reaches the gRPC service"}},
+	{
+		Scenario: Scenario{Name: "healthy", Title: "everything right: the agent's request reaches the gRPC service"},
+		// Everything right includes the server-level error_page that turns 495/496 into
+		// grpc-status 16; the fault scenarios keep NGINX's default HTML 400, as most hosts do.
+		setup: func(l *Lab) error { l.mgr.grpcErrors = true; return nil },
+	},
 	{
 		Scenario: Scenario{Name: "agent-cert-expired", Title: "the agent's certificate expired yesterday; the handshake still succeeds"},
 		setup:    func(l *Lab) error { return l.replaceAgentCert(pki.Spec{From: -366 * day, Until: -day}) },
@@ -233,6 +238,10 @@ var scenarios = []scenario{
 			l.mgr.locations = []string{"/f5.nginx.agent.sdk.MetricsService"}
 			return nil
 		},
+	},
+	{
+		// The fault is NGINX's default, which every other scenario keeps.
+		Scenario: Scenario{Name: "nginx-grpc-errors-unmapped", Title: "NGINX has no error_page for 495/496: a rejected agent gets an HTML 400"},
 	},
 }
 

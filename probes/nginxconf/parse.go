@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
 )
 
 // Options tell the parser what nginx's command line and build would.
@@ -212,7 +213,7 @@ type source interface {
 type fsSource struct{}
 
 func (fsSource) read(name string) ([]byte, error) {
-	f, err := os.Open(name)
+	f, err := regularfile.Open(name) // an include of a FIFO would block os.Open for ever
 	if err != nil {
 		return nil, openError(name, err)
 	}
@@ -288,6 +289,9 @@ func openError(name string, err error) error {
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf(`open() "%s" failed (2: No such file or directory)`, name)
+	}
+	if errors.Is(err, regularfile.ErrNotRegular) {
+		return fmt.Errorf(`open() "%s" failed (%v)`, name, regularfile.ErrNotRegular)
 	}
 	return fmt.Errorf(`open() "%s" failed (%v)`, name, err)
 }
