@@ -119,9 +119,9 @@ bench() {
 	: >"$WORK/grep.t"
 	for i in $(seq "$RUNS"); do
 		/usr/bin/time -f '%e %M %U %S' -o "$WORK/t" "$WORK/mtls-doctor" logs --since 1h -o json "$@" "$log" >"$WORK/ours.json"
-		cat "$WORK/t" >>"$WORK/ours.t"
+		tail -n1 "$WORK/t" >>"$WORK/ours.t" # after any "Command exited with non-zero status"
 		/usr/bin/time -f '%e %M %U %S' -o "$WORK/t" env LC_ALL=C grep -c -E "$patterns" "$log" >"$WORK/grep.count" || true
-		cat "$WORK/t" >>"$WORK/grep.t"
+		tail -n1 "$WORK/t" >>"$WORK/grep.t"
 		echo "$name run $i: ours $(tail -n1 "$WORK/ours.t" | cut -d' ' -f1)s, grep $(tail -n1 "$WORK/grep.t" | cut -d' ' -f1)s" >&2
 	done
 	local bytes lines ours_s grep_s ours_rss grep_rss ours_cpu grep_cpu ours_events grep_count
