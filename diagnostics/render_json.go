@@ -96,24 +96,29 @@ func NewJSONReport(r *Report) JSONReport {
 		}
 	}
 	for _, f := range r.Findings {
-		jf := JSONFinding{ID: f.ID, Category: string(f.Category), Severity: f.Severity.String(),
-			Title: f.Title, Summary: f.Summary, Evidence: []JSONEvidence{}, Fix: []JSONStep{}}
-		for _, e := range f.Evidence {
-			jf.Evidence = append(jf.Evidence, JSONEvidence(e))
-		}
-		for _, s := range f.Fix {
-			js := JSONStep{Title: s.Title, Why: s.Why, Commands: s.Commands, File: s.File, Diff: s.Diff, Verify: s.Verify}
-			if js.Commands == nil {
-				js.Commands = []string{}
-			}
-			if js.Verify == nil {
-				js.Verify = []string{}
-			}
-			jf.Fix = append(jf.Fix, js)
-		}
-		out.Findings = append(out.Findings, jf)
+		out.Findings = append(out.Findings, jsonFinding(f))
 	}
 	return out
+}
+
+// jsonFinding is one finding in its documented JSON form.
+func jsonFinding(f Finding) JSONFinding {
+	jf := JSONFinding{ID: f.ID, Category: string(f.Category), Severity: f.Severity.String(),
+		Title: f.Title, Summary: f.Summary, Evidence: make([]JSONEvidence, 0, len(f.Evidence)), Fix: []JSONStep{}}
+	for _, e := range f.Evidence {
+		jf.Evidence = append(jf.Evidence, JSONEvidence(e))
+	}
+	for _, s := range f.Fix {
+		js := JSONStep{Title: s.Title, Why: s.Why, Commands: s.Commands, File: s.File, Diff: s.Diff, Verify: s.Verify}
+		if js.Commands == nil {
+			js.Commands = []string{}
+		}
+		if js.Verify == nil {
+			js.Verify = []string{}
+		}
+		jf.Fix = append(jf.Fix, js)
+	}
+	return jf
 }
 
 // WriteJSON writes the report as one indented JSON document, the bytes a json.Encoder
@@ -121,9 +126,8 @@ func NewJSONReport(r *Report) JSONReport {
 // 10,000 server blocks has tens of megabytes of evidence, which a whole-document encode
 // held three times over (the value, its encoding, its indented copy).
 func WriteJSON(w io.Writer, r *Report) error {
-	doc := NewJSONReport(r)
-	findings := doc.Findings
-	doc.Findings = []JSONFinding{}
+	doc := NewJSONReport(&Report{Facts: r.Facts}) // the frame, without findings
+	doc.Status = r.Status().String()
 	frame, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
@@ -136,19 +140,18 @@ func WriteJSON(w io.Writer, r *Report) error {
 	}
 	bw := bufio.NewWriter(w)
 	bw.Write(frame[:at+len(key)-1]) // up to and with "["
-	for i := range findings {
+	for i, f := range r.Findings {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		b, err := json.MarshalIndent(findings[i], "    ", "  ")
+		b, err := json.MarshalIndent(jsonFinding(f), "    ", "  ")
 		if err != nil {
 			return err
 		}
-		findings[i] = JSONFinding{} // let the encoded finding's evidence go
 		bw.WriteString("\n    ")
 		bw.Write(b)
 	}
-	if len(findings) > 0 {
+	if len(r.Findings) > 0 {
 		bw.WriteString("\n  ")
 	}
 	bw.Write(frame[at+len(key)-1:])
