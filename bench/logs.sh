@@ -26,6 +26,7 @@
 #   bench/logs.sh
 #   SIZE_MB=256 RUNS=5 bench/logs.sh
 #   LOGS="access" bench/logs.sh   # only the access log (or "error")
+#   BIN=/path/to/mtls-doctor bench/logs.sh   # time that build instead
 #   GOBENCH=0 bench/logs.sh       # skip the go test -bench part
 #   KEEP=1 bench/logs.sh          # keep the temp dir (the logs) for a profile
 set -euo pipefail
@@ -44,8 +45,12 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mtls-doctor-logs.XXXXXX")
 if [ -n "${KEEP:-}" ]; then trap 'echo "kept $WORK" >&2' EXIT; else trap 'rm -rf "$WORK"' EXIT; fi
 
-echo "building mtls-doctor" >&2
-(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
+if [ -n "${BIN:-}" ]; then
+	cp "$BIN" "$WORK/mtls-doctor" # time another build (e.g. an older one)
+else
+	echo "building mtls-doctor" >&2
+	(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
+fi
 
 # grow BLOCK OUT: BLOCK doubled until it is about 1 MiB, then repeated to SIZE_MB.
 grow() {

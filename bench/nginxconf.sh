@@ -16,6 +16,7 @@
 #
 #   bench/nginxconf.sh
 #   SERVERS="10000" RUNS=5 bench/nginxconf.sh
+#   BIN=/path/to/mtls-doctor bench/nginxconf.sh   # time that build instead
 #   GOBENCH=0 bench/nginxconf.sh
 set -euo pipefail
 
@@ -30,8 +31,12 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mtls-doctor-conf.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-echo "building mtls-doctor" >&2
-(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
+if [ -n "${BIN:-}" ]; then
+	cp "$BIN" "$WORK/mtls-doctor" # time another build (e.g. an older one)
+else
+	echo "building mtls-doctor" >&2
+	(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
+fi
 
 (
 	cd "$WORK"
