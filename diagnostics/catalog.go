@@ -20,5 +20,6 @@ func DefaultCatalog() Catalog {
 	}
 	// Checks seen from both ends also judge the NGINX config; checks named after an event
 	// kind also read the logs (checks_logs.go), and the logs category follows.
-	return withLogs(withManagerSide(c))
+	// NGINX's live verdict names its cause by ID (live_verdict.go).
+	return withLogs(withLiveVerdict(withManagerSide(c)))
 }

@@ -9,8 +9,9 @@ import (
 // CertLife is one certificate's remaining validity, for perfdata, metrics and the TUI.
 type CertLife struct {
 	// Role is "agent", "server" (the manager's certificate, as served to the probe or as
-	// the ssl_certificate NGINX serves agents) or "ca" (a certificate from the agent's CA
-	// file). Monitoring keys on it, so one certificate appears under one role, once.
+	// the ssl_certificate NGINX serves agents), "ca" (a certificate from the agent's CA
+	// file), "mesh-upstream" (the upstream CA SPIRE signs with) or "mesh-ca" (a CA above
+	// it). Monitoring keys on it, so one certificate appears under one role, once.
 	Role    string
 	Subject string
 	// NotAfter is the end of the validity period.
@@ -19,6 +20,8 @@ type CertLife struct {
 	DaysLeft int
 	// Lifetime is NotAfter - NotBefore.
 	Lifetime time.Duration
+	// Cert is the certificate itself, for views that show more than its life.
+	Cert *x509.Certificate
 }
 
 // DaysLeft returns the whole days between now and c's expiry, counted toward now as
@@ -47,7 +50,7 @@ func CertLives(f *Facts) []CertLife {
 		seen = append(seen, c)
 		out = append(out, CertLife{
 			Role: role, Subject: c.Subject.String(), NotAfter: c.NotAfter,
-			DaysLeft: DaysLeft(c, f.Now), Lifetime: c.NotAfter.Sub(c.NotBefore),
+			DaysLeft: DaysLeft(c, f.Now), Lifetime: c.NotAfter.Sub(c.NotBefore), Cert: c,
 		})
 	}
 	if f.Files != nil && f.Files.Cert != nil && len(f.Files.Cert.Certs) > 0 {
@@ -71,6 +74,17 @@ func CertLives(f *Facts) []CertLife {
 	}
 	if f.Files == nil && f.Nginx != nil && f.Nginx.AgentCert != nil && len(f.Nginx.AgentCert.Certs) > 0 {
 		add("agent", f.Nginx.AgentCert.Certs[0])
+	}
+	// NGINX Service Mesh: the upstream CA SPIRE signs with, then the CAs above it.
+	if f.Mesh != nil {
+		ca := meshCAOf(f)
+		for _, c := range ca.judged() {
+			role := "mesh-ca"
+			if c == ca.upstreamCert() {
+				role = "mesh-upstream"
+			}
+			add(role, c)
+		}
 	}
 	return out
 }

@@ -284,11 +284,20 @@ func CertWeaknesses(c *x509.Certificate) []string {
 	if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
 		out = append(out, fmt.Sprintf("%s has a %d-bit RSA key (2048 is the minimum)", certName(c), k.N.BitLen()))
 	}
-	switch c.SignatureAlgorithm {
-	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+	if weakSignature(c) {
 		out = append(out, fmt.Sprintf("%s is signed with %s", certName(c), c.SignatureAlgorithm))
 	}
 	return out
+}
+
+// weakSignature reports a SHA-1 or MD5 signature, which OpenSSL rejects and Go's verifier
+// does not check at all.
+func weakSignature(c *x509.Certificate) bool {
+	switch c.SignatureAlgorithm {
+	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+		return true
+	}
+	return false
 }
 
 // timeLayout is how the checks print instants: UTC, to the second.

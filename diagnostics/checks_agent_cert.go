@@ -54,7 +54,8 @@ func agentCertChecks() []Check {
 			Title: "agent certificate file carries its intermediate certificates",
 			Why: "The agent sends only what is in its certificate file. If its certificate was issued by an " +
 				"intermediate that is not in the file, Go withholds the certificate when NGINX asks for one from the " +
-				"root (NGINX then says no certificate was sent), or NGINX cannot build the chain.",
+				"root (NGINX then says no certificate was sent), or NGINX cannot build the chain. When NGINX's own CA " +
+				"file holds the intermediate it works, but only as long as that file does.",
 			Needs: need, Wants: []FactKind{FactEndpoint}, Evaluate: evalAgentChain, Fix: fixAgentChain,
 		},
 	}
@@ -310,12 +311,7 @@ func evalAgentChain(f *Facts) Result {
 	}
 	st := agentChainOf(f)
 	if len(st.missing) > 0 {
-		names := make([]string, len(st.missing))
-		for i, c := range st.missing {
-			names[i] = certName(c)
-		}
-		return Fail("%s lacks the intermediate %s that issued the agent certificate (it is in %s)",
-			f.Agent.Cert.Value, strings.Join(names, ", "), f.Agent.CA.Value)
+		return chainMissing(f, st)
 	}
 	if st.lostIssuer != nil {
 		issuer := dn(st.lostIssuer)
@@ -334,6 +330,91 @@ func evalAgentChain(f *Facts) Result {
 		return OK("agent certificate is issued directly by the root %s", certName(st.root))
 	}
 	return OK("%s carries %s up to the root %s", f.Agent.Cert.Value, Plural(len(st.inter), "intermediate"), certName(st.root))
+}
+
+// chainMissing judges a cert file without the intermediates that issued the agent
+// certificate. The agent sends what the file holds; whether that works depends on two
+// other parties. Go withholds the certificate when NGINX names CAs and the file reaches
+// none of them (crypto/tls, Certificate.SupportsCertificate), and NGINX builds the rest
+// of the chain only from its own ssl_client_certificate and ssl_trusted_certificate
+// (X509_verify_cert with that store). It fails when one of them cannot, and warns, naming
+// who supplies the intermediate today, when both can.
+func chainMissing(f *Facts, st agentChainState) Result {
+	names := make([]string, len(st.missing))
+	for i, c := range st.missing {
+		names[i] = certName(c)
+	}
+	what := fmt.Sprintf("%s lacks the intermediate %s that issued the agent certificate (it is in %s)",
+		f.Agent.Cert.Value, strings.Join(names, ", "), f.Agent.CA.Value)
+	chain := agentChain(f)
+	a := agentAttempt(f)
+	t := handshake(a)
+	if cas := acceptableCAs(f); len(cas) > 0 && !acceptableMatch(chain, cas) {
+		return Fail("%s: the server asks for certificates issued by %s, which the file alone does not reach, so Go sends none",
+			what, joinNames(dnList(cas), 2)).With(Quoted(f.Endpoint.Address, "CA names the server advertised", dnList(cas)...))
+	}
+	if t != nil && a.WithClientCert && t.CertRequested && t.ClientCertSent {
+		if h := httpReply(a); h != nil {
+			switch code := rejection(h); {
+			case code == 495 || code == 16:
+				return Fail("%s, and NGINX rejected the certificate (%s): it cannot build the chain without it", what, replyText(h))
+			case code == 0:
+				return Warn("%s; it works today because NGINX accepted it (%s): the CA file behind ssl_client_certificate supplies the intermediate%s",
+					what, replyText(h), advertisedNote(t.AcceptableCAs, st.missing))
+			}
+		}
+	}
+	if r, ok := chainMissingOnManager(f, chain, st.missing, what); ok {
+		return r
+	}
+	return Warn("%s; whether NGINX's ssl_client_certificate supplies it could not be seen from here (no answer from the server)", what)
+}
+
+// advertisedNote says when the server lists the missing intermediate among its CA names.
+func advertisedNote(cas [][]byte, missing []*x509.Certificate) string {
+	for _, ca := range cas {
+		if bytes.Equal(ca, missing[0].RawSubject) {
+			return " (the server lists " + certName(missing[0]) + " among the CAs it asks for)"
+		}
+	}
+	return ""
+}
+
+// chainMissingOnManager judges a cert file without its intermediates against this host's
+// NGINX, when it serves the agents: whether its verify store holds them and OpenSSL's
+// predicted verdict on the file as the agent sends it.
+func chainMissingOnManager(f *Facts, chain, missing []*x509.Certificate, what string) (Result, bool) {
+	if !managerHost(f) {
+		return Result{}, false
+	}
+	port := atoiOr(f.Agent.Port.Value, 0)
+	for _, s := range f.Nginx.Servers {
+		if port > 0 && !listensOn(s, port) || s.SSL.VerifyClient.Value == "off" {
+			continue
+		}
+		if _, ok := predictable(f, s); !ok {
+			continue
+		}
+		v := predictFor(f, s, chain)
+		ca := caFilesText(s)
+		holds := true
+		for _, c := range missing {
+			holds = holds && containsCert(verifyStore(s), c)
+		}
+		switch {
+		case !v.Sent:
+			return Fail("%s: the %s names CAs the file alone does not reach, so Go sends none", what, serverLabel(s)), true
+		case !holds:
+			r := Fail("%s, and %s of the %s lacks it too: NGINX cannot build the chain", what, ca, serverLabel(s))
+			if v.LogLine() != "" {
+				r = r.With(Quoted(s.Pos(), "NGINX would log", predictedLine(v)))
+			}
+			return r, true
+		default:
+			return Warn("%s; NGINX builds the chain today because %s of the %s holds the intermediate", what, ca, serverLabel(s)), true
+		}
+	}
+	return Result{}, false
 }
 
 // appendFromCAFile returns a command that appends c from the CA file to the cert file, by

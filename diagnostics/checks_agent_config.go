@@ -2,6 +2,7 @@ package diagnostics
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,7 +58,69 @@ func agentConfigChecks() []Check {
 			Evaluate: evalSkipVerify,
 			Fix:      fixSkipVerify,
 		},
+		{
+			ID: "agent-tls-path-relative", Category: CategoryAgentConfig,
+			Title: "agent's relative TLS paths name its files",
+			Why: "The agent opens a relative tls.cert, tls.key or tls.ca from its own working directory: / under " +
+				"systemd unless the unit sets WorkingDirectory=, or wherever it was started by hand. The same " +
+				"configuration then works from a shell and fails as a service.",
+			Needs:    []FactKind{FactAgentConfig},
+			Wants:    []FactKind{FactAgentFiles},
+			Evaluate: evalTLSPathRelative,
+			Fix:      fixTLSPathRelative,
+		},
 	}
+}
+
+func evalTLSPathRelative(f *Facts) Result {
+	a := f.Agent
+	if !tlsOn(f) {
+		return noTLSSkip(f)
+	}
+	var written []string
+	for _, st := range []probes.Setting{a.Cert, a.Key, a.CA} {
+		if st.Written != "" {
+			written = append(written, fmt.Sprintf("%q", st.Written))
+		}
+	}
+	if len(written) == 0 {
+		return OK("the agent's TLS paths are absolute")
+	}
+	dir := fmt.Sprintf("the agent's working directory %s (%s)", a.WorkDir, a.WorkDirWhy)
+	if len(a.Assumed) > 0 {
+		x := a.Assumed[0]
+		r := Warn("%s %q is not in %s; judged %s instead, found in %s: the agent does not look there",
+			x.Setting, x.Written, dir, x.Path, x.Why)
+		for _, y := range a.Assumed {
+			r = r.With(Note(y.Path, "%s %q: %s does not exist; %s (%s) has it", y.Setting, y.Written, y.Missing, y.Dir, y.Why))
+		}
+		return r
+	}
+	if f.Files != nil {
+		for _, ff := range []*probes.FileFacts{f.Files.Cert, f.Files.Key, f.Files.CA} {
+			if ff != nil && !ff.Exists && relativeNote(f, ff.Path) != "" {
+				return Info("%s resolve against %s, where %s does not exist", joinNames(written, 3), dir, ff.Path)
+			}
+		}
+	}
+	return OK("%s resolve against %s", joinNames(written, 3), dir)
+}
+
+func fixTLSPathRelative(f *Facts) []Step {
+	h := hostOf(f)
+	edits := []edit{{setCert, h.Cert}, {setKey, h.Key}, {setCA, h.CA}}
+	if f != nil && f.Agent != nil {
+		edits = edits[:0]
+		for s, st := range map[setting]probes.Setting{setCert: f.Agent.Cert, setKey: f.Agent.Key, setCA: f.Agent.CA} {
+			if st.Written != "" {
+				edits = append(edits, edit{s, st.Value})
+			}
+		}
+		slices.SortFunc(edits, func(a, b edit) int { return int(a.s) - int(b.s) })
+	}
+	return []Step{h.editStep("Write the agent's TLS paths as absolute paths",
+		"An absolute path opens the same file whatever directory the agent starts in.",
+		[]string{"agent-tls-path-relative", "agent-cert-file-unreadable"}, edits...)}
 }
 
 // where formats a setting's provenance ("/etc/nginx-agent/nginx-agent.conf:12").
@@ -142,13 +205,21 @@ func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 		problems = append(problems, fmt.Sprintf("agent %s file holds %s keys: %s", formatName(a.Format), other, joinNames(a.MixedKeys, 3)))
 		ev = append(ev, Note(a.Path, "keys of the other agent generation: %s", strings.Join(a.MixedKeys, ", ")))
 	}
+	for _, te := range a.TypeErrors {
+		loc := where(probes.Setting{Source: te.Source})
+		problems = append(problems, fmt.Sprintf("%s: %s is %s, not one value; the agent reads it as unset", loc, te.Key, te.Type))
+	}
 	if a.Error == nil {
-		if a.Host.Value == "" {
+		if hasTypeError(a, setHost) {
+			// said above, with its line
+		} else if a.Host.Value == "" {
 			problems = append(problems, "no server host is set")
 		} else if strings.ContainsAny(a.Host.Value, "<>") {
 			problems = append(problems, fmt.Sprintf("server host %q is a placeholder from the docs", a.Host.Value))
 		}
-		if a.Port.Value == "" {
+		if hasTypeError(a, setPort) {
+			// said above, with its line
+		} else if a.Port.Value == "" {
 			problems = append(problems, "no server port is set")
 		} else if p, err := strconv.Atoi(a.Port.Value); err != nil || p < 1 || p > 65535 {
 			problems = append(problems, fmt.Sprintf("server port %q is not a port number", a.Port.Value))
@@ -160,11 +231,32 @@ func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 	return problems, ev
 }
 
+// hasTypeError reports whether setting s is unset because its key was written as a list or
+// a map (NIM 1.x's one server key holds both host and port).
+func hasTypeError(a *probes.AgentConfig, s setting) bool {
+	key := strings.Join(yamlPath(a.Format, s), ".")
+	for _, te := range a.TypeErrors {
+		if te.Key == key || (a.Format == probes.FormatNIM1 && te.Key == "server" && (s == setHost || s == setPort)) {
+			return true
+		}
+	}
+	return false
+}
+
+// typeErrorsOf is a's wrong-typed settings; none when a is nil.
+func typeErrorsOf(a *probes.AgentConfig) []probes.TypeError {
+	if a == nil {
+		return nil
+	}
+	return a.TypeErrors
+}
+
 // hostPortProblem reports a missing, placeholder or malformed server host or port.
 func hostPortProblem(a *probes.AgentConfig) bool {
 	p, err := strconv.Atoi(a.Port.Value)
-	return a.Host.Value == "" || isPlaceholder(a.Host.Value) || isPlaceholder(a.ServerName.Value) ||
-		err != nil || p < 1 || p > 65535
+	hostBad := a.Host.Value == "" && !hasTypeError(a, setHost)
+	portBad := (err != nil || p < 1 || p > 65535) && !hasTypeError(a, setPort)
+	return hostBad || portBad || isPlaceholder(a.Host.Value) || isPlaceholder(a.ServerName.Value)
 }
 
 func evalConfigInvalid(f *Facts) Result {
@@ -199,6 +291,14 @@ func fixConfigInvalid(f *Facts) []Step {
 			Title:    "Fix the YAML error in " + a.Error.Path,
 			Why:      "YAML is indentation-sensitive: use spaces, not tabs, and keep each key under its parent block.",
 			Commands: []string{"sudo vi" + line + " " + a.Error.Path, restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
+			Verify:   []string{"agent-config-invalid"},
+		})
+	}
+	for _, te := range typeErrorsOf(a) {
+		steps = append(steps, Step{
+			Title:    fmt.Sprintf("Write %s in %s as one value, not %s", te.Key, te.Source.Name, te.Type),
+			Why:      "The agent reads a list or a map where it expects one value as unset. Write it on one line, e.g. `grpcPort: 443`.",
+			Commands: []string{fmt.Sprintf("sudo vi +%d %s", te.Source.Line, shellWord(te.Source.Name)), restartAgent},
 			Verify:   []string{"agent-config-invalid"},
 		})
 	}

@@ -192,12 +192,18 @@ func evalRejected(f *Facts) Result {
 	default:
 		said = fmt.Sprintf("NGINX then answered grpc-status 16 Unauthenticated (%q)", h.GRPCMessage)
 	}
+	ev := []Evidence{Quoted(f.Endpoint.Address, "reply to POST "+f.Endpoint.Path, replyText(h))}
+	if v, ok := verdictOf(f); ok && code != 496 {
+		if id := verifyFinding(f, v.Code); id != "" {
+			return Info("%s: %s; the cause is reported as %s", said, verdictText(v), id).With(verdictQuote(v)).With(ev...)
+		}
+		return Fail("the TLS handshake succeeded; %s: %s", said, verdictText(v)).With(verdictQuote(v)).With(ev...)
+	}
 	reasons, _ := rejectReasons(f, code)
 	r := Fail("the TLS handshake succeeded; %s", said)
 	if len(reasons) > 0 {
 		r.Summary += "; likely: " + reasons[0]
 	}
-	ev := []Evidence{Quoted(f.Endpoint.Address, "reply to POST "+f.Endpoint.Path, replyText(h))}
 	for _, x := range reasons[min(1, len(reasons)):] {
 		ev = append(ev, Note("", "also: %s", x))
 	}

@@ -36,6 +36,31 @@ func TestNetworkChecks(t *testing.T) {
 				f.Endpoint.Agent, f.Endpoint.NoCert = nil, nil
 			},
 			summary: []string{"timed out"}, fix: []string{"nc -vz -w 5 nim.example.com 443"}},
+		{name: "handshake cut off by a 1ms --timeout", id: "endpoint-timeout", want: SeverityWarn,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.StepTimeout = time.Millisecond
+				f.Endpoint.Agent = &probes.Attempt{WithClientCert: true, TLS: &probes.TLSObservation{
+					Error: &probes.ProbeError{Kind: probes.ErrTimeout, Deadline: true, Message: "read tcp: i/o timeout"}}}
+				f.Endpoint.NoCert = nil
+			},
+			summary: []string{"the TLS handshake with nim.example.com:443 did not finish within --timeout 1ms, too short"},
+			fix:     []string{"mtls-doctor --check --timeout 5s"}, notFix: []string{"nc -vz"}},
+		{name: "kernel timeout under a short --timeout still blames the path", id: "endpoint-timeout", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.StepTimeout = 500 * time.Millisecond
+				f.Endpoint.TCPError = &probes.ProbeError{Kind: probes.ErrTimeout, Message: "connect: connection timed out"}
+				f.Endpoint.Agent, f.Endpoint.NoCert = nil, nil
+			},
+			summary: []string{"packets are dropped"}},
+		{name: "lookup cut off by a 1ms --timeout", id: "endpoint-dns", want: SeverityWarn,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.StepTimeout = time.Millisecond
+				f.Endpoint.DNSAddrs = nil
+				f.Endpoint.DNSError = &probes.ProbeError{Kind: probes.ErrDNSFailure, Deadline: true, Message: "lookup nim.example.com: i/o timeout"}
+				f.Endpoint.Agent, f.Endpoint.NoCert = nil, nil
+			},
+			summary: []string{"looking up nim.example.com did not finish within --timeout 1ms"},
+			fix:     []string{"mtls-doctor --check --timeout 5s"}, notFix: []string{"getent"}},
 		{name: "plaintext port", id: "endpoint-not-tls", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.Agent = &probes.Attempt{WithClientCert: true, TLS: &probes.TLSObservation{

@@ -37,7 +37,7 @@ const recentEvent = 10 * time.Minute
 // withLogs adds the log evidence to c's checks and the log checks to its end.
 func withLogs(c Catalog) Catalog {
 	for i, ch := range c {
-		if isEventKind(ch.ID) {
+		if isEventKind(ch.ID) || containsString(liveVerdictIDs, ch.ID) {
 			c[i] = withLogEvidence(ch)
 		}
 	}
@@ -73,7 +73,7 @@ func joinLogs(r Result, f *Facts, id string) Result {
 	switch {
 	case r.Severity >= SeverityWarn:
 		return r.With(ev...)
-	case r.Severity == SeverityOK && !f.Now.IsZero() && f.Now.Sub(last) <= recentEvent:
+	case r.Severity == SeverityOK && !f.Now.IsZero() && f.Now.Sub(last) <= recentEvent && !bareAccess(sums):
 		out := Warn("%s now, but %s, the last at %s: whatever runs may still use the configuration from before",
 			strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05"))
 		return out.With(r.Evidence...).With(ev...)
@@ -88,6 +88,20 @@ func joinLogs(r Result, f *Facts, id string) Result {
 	return out.With(r.Evidence...)
 }
 
+// bareAccess reports whether every summary is of access-log lines that give no reason: a
+// bare 400 on an agent path. An access log whose format writes neither the query nor the
+// user agent (NIM's grpc_json writes $uri) records mtls-doctor's own request without a
+// certificate that way too (logparse.OwnProbe cannot tell), so against a passing check
+// such lines are info, not a warning.
+func bareAccess(sums []logparse.Summary) bool {
+	for _, s := range sums {
+		if s.Source != logparse.SourceNginxAccess || s.X509Code != 0 || s.X509Text != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // logSummaries are the summaries of kind id, most events first.
 func logSummaries(f *Facts, id string) []logparse.Summary {
 	if f == nil || f.Logs == nil {
@@ -95,12 +109,23 @@ func logSummaries(f *Facts, id string) []logparse.Summary {
 	}
 	var out []logparse.Summary
 	for _, s := range f.Logs.Summaries {
-		if string(s.Kind) == id {
+		if summaryFinding(f, s) == id {
 			out = append(out, s)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b logparse.Summary) int { return b.Count - a.Count })
 	return out
+}
+
+// summaryFinding is the finding a summary backs: its kind, or for a verify error logparse
+// leaves generic (agent-cert-rejected) the finding its OpenSSL code names (verifyFinding).
+func summaryFinding(f *Facts, s logparse.Summary) string {
+	if s.Kind == logparse.KindAgentCertRejected && s.X509Code != 0 {
+		if id := verifyFinding(f, s.X509Code); id != "" {
+			return id
+		}
+	}
+	return string(s.Kind)
 }
 
 func lastSeen(sums []logparse.Summary) time.Time {
@@ -352,6 +377,9 @@ func evalLogsRead(f *Facts) Result {
 		text := fmt.Sprintf("%s, %s %s", Plural(fr.Lines, "line"), Plural(fr.Classified, "event"), window(f))
 		if n := len(fr.Read) - 1; n > 0 {
 			text += fmt.Sprintf(", %s", Plural(n, "rotated file"))
+		}
+		if fr.OwnProbe > 0 {
+			text += fmt.Sprintf(", %s about mtls-doctor's own probe (not counted)", Plural(fr.OwnProbe, "line"))
 		}
 		if fr.Err != "" {
 			text += "; stopped: " + fr.Err

@@ -44,7 +44,7 @@ func managerChecks() []Check {
 			Title: "an NGINX server passes the agents' gRPC calls on",
 			Why: "Agents call /f5.nginx.agent.sdk.* (agent v2, NGINX Instance Manager) or /mpi.v1.* (agent v3). " +
 				"The server they reach needs a location with grpc_pass for those paths, or every call ends in 404 or an HTML page.",
-			Needs: need, Evaluate: evalAgentServer, Fix: fixAgentServer,
+			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalAgentServer, Fix: fixAgentServer,
 		},
 		{
 			ID: "nginx-config-invalid", Category: CategoryManager,
@@ -349,10 +349,15 @@ func evalAgentServer(f *Facts) Result {
 		}
 		return OK("%s %s the agent gRPC paths on", joinNames(labels, 2), map[bool]string{true: "passes", false: "pass"}[len(labels) == 1]).With(ev...)
 	}
-	if !n.Explicit {
-		return Skip("skipped: no NGINX server here passes the agent gRPC paths on (not a manager host)")
+	why := agentsExpected(f)
+	if len(why) == 0 {
+		if !n.Explicit {
+			return Skip("skipped: no NGINX server here passes the agent gRPC paths on (not a manager host)")
+		}
+		return Info("no server in %s passes the agent gRPC paths on: this NGINX serves no agents, and nothing on this host says it should", n.Main)
 	}
-	r := Fail("no server in %s passes the agent gRPC paths (/f5.nginx.agent.sdk.*, /mpi.v1.*) to grpc_pass", n.Main)
+	r := Fail("no server in %s passes the agent gRPC paths (/f5.nginx.agent.sdk.*, /mpi.v1.*) to grpc_pass, though %s",
+		n.Main, why[0].Text).With(why[1:]...)
 	for _, s := range n.HTTPServers {
 		ns := &probes.NginxServer{Server: s}
 		loc := probes.SelectLocation(s, probes.PathV2CommandChannel)
@@ -362,6 +367,48 @@ func evalAgentServer(f *Facts) Result {
 		r = r.With(Note(n.Main, "the configuration has no http server at all"))
 	}
 	return r
+}
+
+// agentsExpected lists what says this NGINX should serve agents: NGINX Instance Manager's
+// files on this host, an agent configuration (or --server) that points at one of its
+// servers, or an agent certificate given to judge against it (--cert). Without any, an
+// NGINX without agent locations is an ordinary web server or proxy, not a broken manager.
+func agentsExpected(f *Facts) []Evidence {
+	var why []Evidence
+	n := f.Nginx
+	for _, nf := range n.NIMFiles {
+		why = append(why, Note(nf.Path, "NGINX Instance Manager's %s is on this host", nf.Path))
+	}
+	if f.Agent != nil && f.Agent.Address() != "" {
+		host, port := f.Agent.Host.Value, atoiOr(f.Agent.Port.Value, 0)
+		for _, s := range n.HTTPServers {
+			ns := &probes.NginxServer{Server: s}
+			if port == 0 || !listensOn(ns, port) || !namesThisServer(ns, host, f.Agent.ServerName.Value) {
+				continue
+			}
+			why = append(why, Note(s.Pos(), "the agent's server (%s) is %s, which the %s listens on",
+				where(f.Agent.Host), f.Agent.Address(), serverLabel(ns)))
+			break
+		}
+	}
+	if n.AgentCert != nil {
+		why = append(why, Note(n.AgentCert.Path, "--cert names an agent certificate to judge against this NGINX"))
+	}
+	return why
+}
+
+// namesThisServer reports whether an agent's host (or its TLS server name) reaches this
+// host's server s: a loopback address, localhost, or one of s's server names.
+func namesThisServer(s *probes.NginxServer, host, serverName string) bool {
+	if ip := net.ParseIP(strings.Trim(host, "[]")); ip != nil && ip.IsLoopback() || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	for _, name := range plainServerNames(s) {
+		if strings.EqualFold(name, host) || serverName != "" && strings.EqualFold(name, serverName) {
+			return true
+		}
+	}
+	return false
 }
 
 func fixAgentServer(f *Facts) []Step {

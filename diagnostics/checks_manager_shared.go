@@ -43,6 +43,12 @@ func managerSides() map[string]managerSide {
 		"server-cert-not-yet-valid":   served("server-cert-not-yet-valid"),
 		"server-cert-expiring":        served("server-cert-expiring"),
 		"server-cert-wrong-purpose":   served("server-cert-wrong-purpose"),
+		// --cert on a manager-only run, judged as the agent's own certificate.
+		"agent-cert-expired":       givenCertSide("agent-cert-expired"),
+		"agent-cert-not-yet-valid": givenCertSide("agent-cert-not-yet-valid"),
+		"agent-cert-expiring":      givenCertSide("agent-cert-expiring"),
+		"agent-cert-wrong-purpose": givenCertSide("agent-cert-wrong-purpose"),
+		"agent-cert-weak-key":      givenCertSide("agent-cert-weak-key"),
 	}
 }
 
@@ -211,6 +217,8 @@ func judged(f *Facts) ([]*x509.Certificate, string, Result, bool) {
 				return nil, "", Skip("skipped: --cert %s does not exist", ac.Path), false
 			case ac.ReadError != "":
 				return nil, "", Skip("skipped: cannot read --cert %s: %s", ac.Path, ac.ReadError), false
+			case ac.Encoding == "pkcs12":
+				return nil, "", Skip("skipped: --cert %s is a PKCS#12 bundle; give the PEM certificate (%s)", ac.Path, pkcs12CertCommand(ac.Path, "cert.pem")), false
 			}
 			return nil, "", Skip("skipped: --cert %s holds no certificate", ac.Path), false
 		}
@@ -459,6 +467,10 @@ func mgrRejected(f *Facts) Result {
 		case outcomeNoCert:
 			return Fail("NGINX would answer %s: Go sends no certificate for %s", rejectionAnswer(s, 496), path).With(verdictEvidence(s, v, path)...)
 		case outcomeVerifyError:
+			if e, _ := v.Verify.Last(); verifyFinding(f, e.Code) != "" {
+				return Info("NGINX would answer %s and log %q; the cause is reported as %s",
+					rejectionAnswer(s, 495), v.LogLine(), verifyFinding(f, e.Code)).With(verdictEvidence(s, v, path)...)
+			}
 			return Fail("NGINX would answer %s and log %q", rejectionAnswer(s, 495), v.LogLine()).With(verdictEvidence(s, v, path)...)
 		}
 		if !v.Sent && authRequestEnforced(s) {
@@ -711,7 +723,7 @@ func servedCertEval(id string) func(f *Facts) Result {
 
 // agentSideCheck finds the unwrapped agent-side check id.
 func agentSideCheck(id string) (Check, bool) {
-	for _, group := range [][]Check{serverCertChecks(), clientAuthChecks()} {
+	for _, group := range [][]Check{agentCertChecks(), serverCertChecks(), clientAuthChecks()} {
 		for _, ch := range group {
 			if ch.ID == id {
 				return ch, true

@@ -294,10 +294,14 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"is revoked by the CRL from CN=nms-ca", "(23:certificate revoked)"}},
-		{name: "agent expired, predicted", id: "agent-cert-rejected", want: SeverityFail,
-			mutate:  agentExpired,
-			summary: []string{`NGINX would answer 495 (error_page sends it to @grpc_unauthenticated) and log`, "client SSL certificate verify error: (10:certificate has expired)"}},
-		{name: "agent expired, predicted, no error_page", id: "agent-cert-rejected", want: SeverityFail,
+		// The predicted code has a finding of its own: agent-cert-rejected names it and
+		// agent-cert-expired fails.
+		{name: "agent expired, predicted", id: "agent-cert-rejected", want: SeverityInfo,
+			mutate: agentExpired,
+			summary: []string{`NGINX would answer 495 (error_page sends it to @grpc_unauthenticated) and log`, "client SSL certificate verify error: (10:certificate has expired)",
+				"the cause is reported as agent-cert-expired"}},
+		{name: "agent expired, predicted, own ID", id: "agent-cert-expired", want: SeverityFail, mutate: agentExpired},
+		{name: "agent expired, predicted, no error_page", id: "agent-cert-rejected", want: SeverityInfo,
 			mutate: func(f *Facts, p *testPKI) {
 				agentExpired(f, p)
 				setConf(f, p, confWith("        error_page 495 496 = @grpc_unauthenticated;\n", ""))
@@ -483,11 +487,13 @@ func TestManagerOnlyRun(t *testing.T) {
 	f.Nginx.AgentCert = certFile(probes.RoleCert, "/tmp/agent.crt", expired.cert)
 	ch, _ := DefaultCatalog().Lookup("agent-cert-rejected")
 	fd := ch.run(f)
-	if fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "(10:certificate has expired)") {
+	if fd.Severity != SeverityInfo || !strings.Contains(fd.Summary, "(10:certificate has expired)") ||
+		!strings.Contains(fd.Summary, "reported as agent-cert-expired") {
 		t.Errorf("agent-cert-rejected: got %s %q", fd.Severity, fd.Summary)
 	}
-	if len(fd.Fix) == 0 {
-		t.Error("agent-cert-rejected: no playbook")
+	ch, _ = DefaultCatalog().Lookup("agent-cert-expired")
+	if fd := ch.run(f); fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "--cert /tmp/agent.crt") || len(fd.Fix) == 0 {
+		t.Errorf("agent-cert-expired: got %s %q (%d steps)", fd.Severity, fd.Summary, len(fd.Fix))
 	}
 }
 
@@ -509,8 +515,8 @@ func TestAgentHostSkipsManagerChecks(t *testing.T) {
 }
 
 // TestBothSidesCrossCheck: with both ends on one host, a fault only the configuration shows
-// (an expired agent certificate judged against a CRL NGINX has) surfaces on the shared ID,
-// and the probe's view stays as evidence.
+// (the agent certificate revoked by a CRL NGINX has) fails its own ID, and
+// agent-cert-rejected names it with the probe's view as evidence.
 func TestBothSidesCrossCheck(t *testing.T) {
 	p := newPKI(t)
 	f := healthyFacts(p)
@@ -518,10 +524,14 @@ func TestBothSidesCrossCheck(t *testing.T) {
 	setConf(f, p, healthyConf, func(fs testFiles) {
 		fs.crls["/etc/nms/certs/crl.pem"].CRLs = []*x509.RevocationList{crlOf(p.root, testNow.Add(-time.Hour), p.agent)}
 	})
-	ch, _ := DefaultCatalog().Lookup("agent-cert-rejected")
+	ch, _ := DefaultCatalog().Lookup("agent-cert-revoked")
+	if fd := ch.run(f); fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "(23:certificate revoked)") {
+		t.Fatalf("agent-cert-revoked: got %s %q", fd.Severity, fd.Summary)
+	}
+	ch, _ = DefaultCatalog().Lookup("agent-cert-rejected")
 	fd := ch.run(f)
-	if fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "(23:certificate revoked)") {
-		t.Fatalf("got %s %q", fd.Severity, fd.Summary)
+	if fd.Severity != SeverityInfo || !strings.Contains(fd.Summary, "(23:certificate revoked)") || !strings.Contains(fd.Summary, "reported as agent-cert-revoked") {
+		t.Fatalf("agent-cert-rejected: got %s %q", fd.Severity, fd.Summary)
 	}
 	found := false
 	for _, e := range fd.Evidence {
@@ -623,5 +633,50 @@ func TestReloadNginxFor(t *testing.T) {
 		if got := reloadNginxFor(&Facts{Nginx: c.n}); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// TestAgentServerMissingNeedsAReason: an NGINX without agent locations fails only when
+// something on the host says agents should reach it.
+func TestAgentServerMissingNeedsAReason(t *testing.T) {
+	proxy := `http {
+    server {
+        listen 443 ssl;
+        server_name www.example.com;
+        location / { proxy_pass http://127.0.0.1:8080; }
+    }
+}
+`
+	ch, _ := DefaultCatalog().Lookup("nginx-agent-server-missing")
+	for _, tc := range []struct {
+		name string
+		set  func(f *Facts)
+		want Severity
+	}{
+		{"nothing says agents", func(*Facts) {}, SeverityInfo},
+		{"NIM installed", func(f *Facts) { f.Nginx.NIMFiles = []probes.NIMFile{{Path: "/etc/nms/nginx/oidc.conf"}} }, SeverityFail},
+		{"--cert to judge", func(f *Facts) { f.Nginx.AgentCert = &probes.FileFacts{Path: "/tmp/agent.crt"} }, SeverityFail},
+		{"agent points at it by name", func(f *Facts) {
+			f.Agent = &probes.AgentConfig{Host: probes.Setting{Value: "www.example.com"}, Port: probes.Setting{Value: "443"}}
+		}, SeverityFail},
+		{"agent points at loopback", func(f *Facts) {
+			f.Agent = &probes.AgentConfig{Host: probes.Setting{Value: "127.0.0.1"}, Port: probes.Setting{Value: "443"}}
+		}, SeverityFail},
+		{"agent points elsewhere", func(f *Facts) {
+			f.Agent = &probes.AgentConfig{Host: probes.Setting{Value: "nim.example.com"}, Port: probes.Setting{Value: "443"}}
+		}, SeverityInfo},
+		{"agent on another port", func(f *Facts) {
+			f.Agent = &probes.AgentConfig{Host: probes.Setting{Value: "127.0.0.1"}, Port: probes.Setting{Value: "8443"}}
+		}, SeverityInfo},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &Facts{Now: testNow, Nginx: nginxFacts(proxy, testFiles{})}
+			f.Nginx.Explicit = true
+			tc.set(f)
+			r := ch.Evaluate(f)
+			if r.Severity != tc.want {
+				t.Errorf("%s %q, want %s", r.Severity, r.Summary, tc.want)
+			}
+		})
 	}
 }

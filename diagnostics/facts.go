@@ -5,6 +5,7 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/mesh"
 )
 
 // FactKind names one kind of fact the engine can gather. Kinds are gathered in the order of
@@ -18,17 +19,20 @@ const (
 	FactEndpoint    FactKind = "endpoint"     // Facts.Endpoint
 	FactNginx       FactKind = "nginx"        // Facts.Nginx
 	FactLogs        FactKind = "logs"         // Facts.Logs
+	FactMesh        FactKind = "mesh"         // Facts.Mesh
 )
 
 // FactOrder is the order facts are gathered in.
-var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNginx, FactLogs}
+var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNginx, FactLogs, FactMesh}
 
 // factDeps lists the kinds a kind's gathering reads.
 var factDeps = map[FactKind][]FactKind{
 	FactAgentFiles: {FactAgentConfig},
 	FactEndpoint:   {FactAgentConfig, FactAgentFiles},
-	FactNginx:      {FactAgentConfig},            // the agents' port picks agent-facing servers
-	FactLogs:       {FactAgentConfig, FactNginx}, // log.path and error_log/access_log name the files
+	FactNginx:      {FactAgentConfig}, // the agents' port picks agent-facing servers
+	// log.path and error_log/access_log name the files; after the probe, so that NGINX's
+	// line for the probe's own request is read (liveVerdict).
+	FactLogs: {FactAgentConfig, FactNginx, FactEndpoint},
 }
 
 // Thresholds tune the expiry checks.
@@ -65,6 +69,8 @@ type Facts struct {
 	Nginx *probes.NginxFacts
 	// Logs is what NGINX and the agent logged in the --since window, classified.
 	Logs *logparse.Report
+	// Mesh is NGINX Service Mesh's settings and upstream CA files (`mtls-doctor mesh`).
+	Mesh *mesh.Facts
 
 	// Errors records why a kind could not be gathered.
 	Errors map[FactKind]string
@@ -83,6 +89,8 @@ func (f *Facts) Has(kind FactKind) bool {
 		return f.Nginx != nil
 	case FactLogs:
 		return f.Logs != nil
+	case FactMesh:
+		return f.Mesh != nil
 	}
 	return false
 }
@@ -100,6 +108,8 @@ func (f *Facts) clear(kind FactKind) {
 		f.Nginx = nil
 	case FactLogs:
 		f.Logs = nil
+	case FactMesh:
+		f.Mesh = nil
 	}
 	delete(f.Errors, kind)
 }
@@ -117,6 +127,8 @@ func (f *Facts) take(kind FactKind, src *Facts) {
 		f.Nginx = src.Nginx
 	case FactLogs:
 		f.Logs = src.Logs
+	case FactMesh:
+		f.Mesh = src.Mesh
 	}
 }
 

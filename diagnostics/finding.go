@@ -56,12 +56,13 @@ const (
 	CategoryGRPC        Category = "grpc"         // what answers behind NGINX
 	CategoryManager     Category = "manager"      // the manager's NGINX configuration
 	CategoryLogs        Category = "logs"         // what NGINX and the agent logged
+	CategoryMesh        Category = "mesh"         // NGINX Service Mesh: SPIRE's upstream CA, mTLS settings, annotations
 )
 
 // Categories is the display order of categories.
 var Categories = []Category{
 	CategoryAgentConfig, CategoryAgentFiles, CategoryAgentCert, CategoryNetwork,
-	CategoryServerCert, CategoryClientAuth, CategoryGRPC, CategoryManager, CategoryLogs,
+	CategoryServerCert, CategoryClientAuth, CategoryGRPC, CategoryManager, CategoryLogs, CategoryMesh,
 }
 
 // Evidence is one observation that backs a finding.

@@ -206,3 +206,37 @@ func TestLogsRead(t *testing.T) {
 		t.Errorf("agent-cert-expired without logs: %s %q", fd.Severity, fd.Summary)
 	}
 }
+
+// TestJoinLogsBareAccess: a passing check with a recent access-log 400 that gives no reason
+// (NIM's grpc_json format, which cannot show mtls-doctor's own request apart) stays info;
+// with NGINX's reason ($ssl_client_verify) it warns.
+func TestJoinLogsBareAccess(t *testing.T) {
+	recent := testNow.Add(-2 * time.Minute).Format(time.RFC3339)
+	bare := `{"timestamp":"` + recent + `","client":"127.0.0.1","uri":"/f5.nginx.agent.sdk.Commander/CommandChannel","http-status":400,"grpc-status":,"upstream":"""rx-bytes":120,"tx-bytes":400}`
+	reasoned := `127.0.0.1 [` + testNow.Add(-2*time.Minute).Format("02/Jan/2006:15:04:05 -0700") +
+		`] "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0" 400 verify=FAILED:certificate revoked`
+	withVerify, err := logparse.CompileFormat("v", `$remote_addr [$time_local] "$request" $status verify=$ssl_client_verify`, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		line   string
+		format *logparse.Format
+		want   Severity
+	}{
+		{bare, logparse.GRPCJSON, SeverityInfo},
+		{reasoned, withVerify, SeverityWarn},
+	} {
+		p := logparse.Parser{Type: logparse.TypeNginxAccess, Formats: []*logparse.Format{tc.format}, Location: time.UTC}
+		ev, _, st := p.Parse(tc.line)
+		if st != logparse.LineClassified {
+			t.Fatalf("not classified: %s", tc.line)
+		}
+		f := healthyFacts(newPKI(t))
+		f.Logs = &logparse.Report{From: testNow.Add(-time.Hour), To: testNow, Summaries: logparse.Aggregate([]logparse.Event{ev})}
+		r := joinLogs(OK("NGINX accepted the agent certificate"), f, string(ev.Kind))
+		if r.Severity != tc.want {
+			t.Errorf("%s: %s %q, want %s", tc.line, r.Severity, r.Summary, tc.want)
+		}
+	}
+}

@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// JSONVersion is the version of the --check -o json document. It changes only when a field
-// is removed or changes meaning; new fields may appear without a bump.
+// JSONVersion is the version of the --check -o json document, published as the JSON schema
+// schema/report.v1.json. Within a version fields are only added; it changes only when a
+// field is removed or changes meaning or type.
 const JSONVersion = 1
 
 // JSONReport is the documented JSON document of `--check -o json`. It is kept apart from

@@ -267,21 +267,3 @@ func TestParseAgentLine(t *testing.T) {
 		}
 	}
 }
-
-// TestOwnProbeIgnored: NGINX's lines about mtls-doctor's own request without a certificate
-// (marked with OwnProbeQuery) are not agent events; the same line for an agent's is.
-func TestOwnProbeIgnored(t *testing.T) {
-	const agent = `2026/11/30 21:53:00 [info] 8536#8536: *2 client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: nim.test.local, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", host: "nim.test.local"`
-	own := strings.Replace(agent, "CommandChannel HTTP/2.0", "CommandChannel?"+OwnProbeQuery+" HTTP/2.0", 1)
-	p := &Parser{Type: TypeNginxError, Location: time.UTC}
-	if ev, _, st := p.Parse(agent); st != LineClassified || ev.Kind != KindAgentCertNotSent {
-		t.Fatalf("agent's line: %v %v", st, ev.Kind)
-	}
-	if _, _, st := p.Parse(own); st != LineUnclassified {
-		t.Errorf("the probe's own line was classified (%v)", st)
-	}
-	access := `127.0.0.1 - - [30/Nov/2026:21:53:00 +0000] "POST /f5.nginx.agent.sdk.Commander/CommandChannel?` + OwnProbeQuery + ` HTTP/2.0" 400 255 "-" "Go-http-client/2.0"`
-	if _, _, st := (&Parser{Type: TypeNginxAccess}).Parse(access); st != LineUnclassified {
-		t.Errorf("the probe's own access line was classified (%v)", st)
-	}
-}

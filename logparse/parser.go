@@ -1,7 +1,6 @@
 package logparse
 
 import (
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -31,6 +30,8 @@ const (
 	LineUnclassified
 	// LineClassified: the line is an Event.
 	LineClassified
+	// LineOwnProbe: the line records mtls-doctor's own probe (OwnProbe), not an agent.
+	LineOwnProbe
 )
 
 // MaxLineBytes caps the verbatim line kept in an Event; NGINX itself cuts error-log lines
@@ -59,24 +60,26 @@ var DefaultFormats = []*Format{Combined, MainExt, GRPCJSON}
 // Parse parses and classifies one line (without its newline). The event's Line is a copy
 // of line cut at MaxLineBytes and made valid UTF-8, so the caller may reuse line's memory.
 //
-// Lines about mtls-doctor's own request without a certificate (OwnProbeQuery) are
-// unclassified: that rejection is the probe's, not an agent's.
+// Lines about mtls-doctor's own probe (OwnProbe) are LineOwnProbe, with no event: what
+// the probe met is judged from the probe, not as an agent's.
 func (p *Parser) Parse(line string) (Event, time.Time, LineStatus) {
 	ev, t, st := p.parse(line)
 	if st == LineClassified {
-		if strings.Contains(line, OwnProbeQuery) {
-			return Event{}, t, LineUnclassified
-		}
 		ev.Line = Clip(line)
 	}
 	return ev, t, st
 }
 
-// OwnProbeQuery is the query string mtls-doctor's endpoint probe adds to its request
-// without a client certificate (probes.NoCertQuery; logparse imports nothing of ours).
-const OwnProbeQuery = "mtls-doctor-probe=no-cert"
-
+// parse is Parse without the copy of the line.
 func (p *Parser) parse(line string) (Event, time.Time, LineStatus) {
+	ev, t, st := p.parseLine(line)
+	if st != LineUnparsed && OwnProbe(line) {
+		return Event{}, t, LineOwnProbe
+	}
+	return ev, t, st
+}
+
+func (p *Parser) parseLine(line string) (Event, time.Time, LineStatus) {
 	if p.Type == TypeNginxError || p.Type == TypeAuto {
 		if e, rest, ok := parseErrorHeader(line, p.Location, &p.times); ok {
 			last, ok := mayClassifyError(rest)

@@ -76,9 +76,10 @@ type FileReport struct {
 	Err string
 	// Bytes is how much was read.
 	Bytes int64
-	// Lines counts the lines in the window; Classified, Unclassified and Unparsed split
-	// them (unparsed lines have no time and are counted wherever they were read).
-	Lines, Classified, Unclassified, Unparsed int
+	// Lines counts the lines in the window; Classified, Unclassified, OwnProbe and
+	// Unparsed split them (unparsed lines have no time and are counted wherever they were
+	// read). OwnProbe lines record mtls-doctor's own probe and are in no Summary.
+	Lines, Classified, Unclassified, OwnProbe, Unparsed int
 	// Cut counts lines longer than the scan's 1 MiB line cap, read shortened.
 	Cut int
 	// Oldest and Newest are the times of the first and last line in the window.
@@ -193,6 +194,7 @@ func Scan(ctx context.Context, files []File, o Options) *Report {
 			fr.Lines += st.lines
 			fr.Classified += st.classified
 			fr.Unclassified += st.unclassified
+			fr.OwnProbe += st.ownProbe
 			fr.Unparsed += st.unparsed
 			fr.Cut += st.cut
 			if !st.oldest.IsZero() && (fr.Oldest.IsZero() || st.oldest.Before(fr.Oldest)) {
@@ -445,8 +447,8 @@ func trimCR(b []byte) []byte {
 
 // fileStats are one worker's counts for one file.
 type fileStats struct {
-	lines, classified, unclassified, unparsed, cut int
-	oldest, newest                                 time.Time
+	lines, classified, unclassified, ownProbe, unparsed, cut int
+	oldest, newest                                           time.Time
 }
 
 // worker parses and classifies blocks; each has its own parsers and aggregator.
@@ -498,7 +500,11 @@ func (w *worker) block(b block) {
 		if t.After(st.newest) {
 			st.newest = t
 		}
-		if status != LineClassified {
+		switch status {
+		case LineOwnProbe:
+			st.ownProbe++
+			continue
+		case LineUnclassified:
 			st.unclassified++
 			continue
 		}

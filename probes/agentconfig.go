@@ -78,6 +78,17 @@ type ConfigError struct {
 	Message string `json:"message"`
 }
 
+// TypeError is a setting written as a list or a map where the agent reads one value
+// (`grpcPort: [1,2]`). The agent reads such a value as unset.
+type TypeError struct {
+	// Key is the key as the agent documents it, e.g. server.grpcPort.
+	Key string `json:"key"`
+	// Type is what was written instead: "a list" or "a map".
+	Type string `json:"type"`
+	// Source is the file and line of the key.
+	Source Source `json:"source"`
+}
+
 // EnvOverride is an environment variable that changed an agent setting.
 type EnvOverride struct {
 	// Name is the variable, e.g. NGINX_AGENT_TLS_CERT.
@@ -104,6 +115,9 @@ type AgentConfig struct {
 	// MixedKeys lists keys of the other generation found in the file (e.g. a v2 `tls:`
 	// block in a v3 file, which agent v3 refuses at startup), as "key (line N)".
 	MixedKeys []string `json:"mixed_keys,omitempty"`
+	// TypeErrors lists the settings written as a list or a map that nothing later (the
+	// dynamic file, the environment, a flag) replaced: each leaves its setting unset.
+	TypeErrors []TypeError `json:"type_errors,omitempty"`
 
 	// Host and Port are the management-plane endpoint the agent dials.
 	Host Setting `json:"host"`
@@ -130,6 +144,26 @@ type AgentConfig struct {
 	// WorkDir is the directory relative TLS paths were resolved against (the agent's
 	// working directory, "/" under systemd). Empty when no path was relative.
 	WorkDir string `json:"work_dir,omitempty"`
+	// WorkDirWhy says how WorkDir was found (AgentWorkDir.Why); "" when it was given.
+	WorkDirWhy string `json:"work_dir_why,omitempty"`
+	// Assumed are the relative TLS paths missing in WorkDir that were found, and are
+	// judged, in another directory; Cert, Key or CA then holds the path found.
+	Assumed []AssumedPath `json:"assumed,omitempty"`
+}
+
+// AssumedPath is a relative TLS path judged in a directory other than the agent's
+// working directory, because it exists there and not in the working directory.
+type AssumedPath struct {
+	// Setting is the agent's key ("tls.cert").
+	Setting string `json:"setting"`
+	// Written is the path as configured; Missing is it in WorkDir; Path is the file judged.
+	Written string `json:"written"`
+	Missing string `json:"missing"`
+	Path    string `json:"path"`
+	// Dir is the directory assumed and Why says which it is ("the configuration file's
+	// directory", "mtls-doctor's current directory").
+	Dir string `json:"dir"`
+	Why string `json:"why"`
 }
 
 // Address returns host:port as the agent dials it, or "" when host or port is unset.

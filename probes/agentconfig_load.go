@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,8 +75,15 @@ type AgentConfigOptions struct {
 	// environment consulted.
 	Env []string
 	// WorkDir is the agent's working directory: relative TLS paths resolve against it and
-	// the search ends there. "" means "/", systemd's default for the agent.
+	// the search ends there. "" asks FindWorkDir, or means "/", systemd's default.
 	WorkDir string
+	// FindWorkDir finds the working directory of the agent that reads the configuration
+	// file (Path; "" for the agent's own search) when WorkDir is "" (FindAgentWorkDir on a
+	// live host); nil means "/".
+	FindWorkDir func(configPath string) AgentWorkDir
+	// CurrentDir is mtls-doctor's own directory, where a relative TLS path missing in
+	// WorkDir is looked for last; "" means os.Getwd.
+	CurrentDir string
 	// Overrides are mtls-doctor's flags.
 	Overrides AgentOverrides
 	// ReadFile reads a file; nil reads regular files of at most 1 MiB from disk.
@@ -180,8 +188,13 @@ func LoadAgentConfig(o AgentConfigOptions) AgentConfig {
 	if l.read == nil {
 		l.read = readConfigFile
 	}
-	if l.o.WorkDir == "" {
-		l.o.WorkDir = "/"
+	switch {
+	case l.o.WorkDir != "":
+	case o.FindWorkDir != nil:
+		wd := o.FindWorkDir(o.Path)
+		l.o.WorkDir, l.workDirWhy = wd.Dir, wd.Why
+	default:
+		l.o.WorkDir, l.workDirWhy = "/", "systemd's default for services"
 	}
 	for i := range l.vals {
 		l.vals[i] = Setting{Source: Source{Kind: SourceDefault}}
@@ -199,6 +212,16 @@ type agentLoader struct {
 	vals     [numAgentFields]Setting
 	tokenSet bool
 	relative bool // a TLS path was resolved against WorkDir
+	// workDirWhy says how WorkDir was found.
+	workDirWhy string
+	// typeErrors are the keys written as a list or a map, with the field each left unset.
+	typeErrors []fieldTypeError
+}
+
+// fieldTypeError is a TypeError with the field it concerns.
+type fieldTypeError struct {
+	field agentField
+	TypeError
 }
 
 func (l *agentLoader) load() {
@@ -310,7 +333,12 @@ func (l *agentLoader) applyDoc(d *yamlDoc, f AgentFormat, kind SourceKind) bool 
 		}
 		v, ok := d.scalar(mv.Value)
 		if !ok {
-			continue // null or a mapping/sequence: the agent reads it as unset
+			// null or a mapping/sequence: the agent reads it as unset; the latter is a mistake.
+			if wrong := d.collectionKind(mv.Value); wrong != "" {
+				src := Source{Kind: kind, Name: d.path, Line: lineOf(mv.Key)}
+				l.typeErrors = append(l.typeErrors, fieldTypeError{k.field, TypeError{Key: k.key, Type: wrong, Source: src}})
+			}
+			continue
 		}
 		l.set(k.field, v, Source{Kind: kind, Name: d.path, Line: lineOf(mv.Key)})
 		applied = true
@@ -414,11 +442,59 @@ func (l *agentLoader) resolvePaths() {
 			s.Written = s.Value
 			s.Value = filepath.Join(l.o.WorkDir, s.Value)
 			l.relative = true
+			if !fileExists(s.Value) {
+				l.assume(f, s)
+			}
 		}
 	}
 	if l.relative {
-		l.cfg.WorkDir = l.o.WorkDir
+		l.cfg.WorkDir, l.cfg.WorkDirWhy = l.o.WorkDir, l.workDirWhy
 	}
+}
+
+// assume looks for a relative TLS path that is missing in the agent's working directory
+// where it was likely meant: next to the configuration file, or in mtls-doctor's own
+// directory (where the user may have started the agent by hand). A file found there is
+// judged, and recorded as assumed, rather than every certificate check being skipped.
+func (l *agentLoader) assume(f agentField, s *Setting) {
+	cwd := l.o.CurrentDir
+	if cwd == "" {
+		cwd, _ = os.Getwd()
+	}
+	type candidate struct{ dir, why string }
+	var cands []candidate
+	if l.cfg.Path != "" {
+		cands = append(cands, candidate{filepath.Dir(l.cfg.Path), "the configuration file's directory"})
+	}
+	if cwd != "" {
+		cands = append(cands, candidate{cwd, "mtls-doctor's current directory"})
+	}
+	for _, c := range cands {
+		p := filepath.Join(c.dir, s.Written)
+		if p == s.Value || !fileExists(p) {
+			continue
+		}
+		l.cfg.Assumed = append(l.cfg.Assumed, AssumedPath{Setting: tlsKeyName(l.cfg.Format, f),
+			Written: s.Written, Missing: s.Value, Path: p, Dir: c.dir, Why: c.why})
+		s.Value = p
+		return
+	}
+}
+
+// tlsKeyName is the agent's name for a TLS path setting.
+func tlsKeyName(format AgentFormat, f agentField) string {
+	name := map[agentField]string{fieldCert: "cert", fieldKey: "key", fieldCA: "ca"}[f]
+	if format == FormatV3 {
+		return "command.tls." + name
+	}
+	return "tls." + name
+}
+
+// fileExists reports whether path names an existing file (of any type: the file checks
+// say what is wrong with it).
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (l *agentLoader) applyFlags() {
@@ -507,7 +583,25 @@ func (l *agentLoader) result() AgentConfig {
 	}
 	c.TokenSet = l.tokenSet
 	c.LogPath = l.vals[fieldLogPath]
+	for _, te := range l.typeErrors {
+		if l.setLater(te.field) {
+			continue
+		}
+		c.TypeErrors = append(c.TypeErrors, te.TypeError)
+	}
 	return c
+}
+
+// setLater reports whether field got a value despite a wrong-typed key for it: another
+// source (or another key, for the token) set it.
+func (l *agentLoader) setLater(field agentField) bool {
+	switch field {
+	case fieldToken:
+		return l.tokenSet
+	case fieldServer:
+		field = fieldHost
+	}
+	return l.vals[field].IsSet()
 }
 
 // agentBool reads a boolean as viper's GetBool does (strconv.ParseBool, non-zero integers
@@ -575,38 +669,14 @@ type yamlDoc struct {
 	anchors    map[string][]*ast.AnchorNode // by name, in document order
 }
 
-// parseYAML parses the first document of data, refusing inputs past the size limits
-// (goccy/go-yaml is quadratic beyond them). The error carries the library's message and
-// the position it points at. A top level that is not a mapping leaves root nil and is
-// kept in notMapping.
-func parseYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) {
-	defer func() {
-		// The parser is third-party code fed untrusted input: a panic is a decode error.
-		if r := recover(); r != nil {
-			doc, cerr = nil, &ConfigError{Path: path, Message: fmt.Sprintf("YAML parser failed: %v", r)}
-		}
-	}()
-	if line := contentLineOver(data, maxAgentConfigTokens); line > 0 {
-		// Every such line holds a token; refusing here spares lexing a megabyte (0.8 s).
-		return nil, &ConfigError{Path: path, Line: line, Column: 1,
-			Message: fmt.Sprintf("too many YAML tokens (more than %d)", maxAgentConfigTokens)}
+// parseYAML parses the first document of data through parseLimitedYAML. A top level that
+// is not a mapping leaves root nil and is kept in notMapping.
+func parseYAML(path string, data []byte) (*yamlDoc, *ConfigError) {
+	f, cerr := parseLimitedYAML(path, data)
+	if cerr != nil {
+		return nil, cerr
 	}
-	toks := lexer.Tokenize(string(data))
-	if tk := toks.InvalidToken(); tk != nil {
-		return nil, tokenError(path, tk, tk.Error)
-	}
-	if tk, msg := checkTokenLimits(toks); tk != nil {
-		return nil, tokenError(path, tk, msg)
-	}
-	f, err := parser.Parse(toks, 0)
-	if err != nil {
-		var ye yaml.Error
-		if errors.As(err, &ye) {
-			return nil, tokenError(path, ye.GetToken(), ye.GetMessage())
-		}
-		return nil, &ConfigError{Path: path, Message: err.Error()}
-	}
-	doc = &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
+	doc := &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
 	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
 		return doc, nil
 	}
@@ -632,6 +702,42 @@ func parseAgentYAML(path string, data []byte) (*yamlDoc, *ConfigError) {
 	body := doc.notMapping
 	e := &yaml.UnexpectedNodeTypeError{Actual: body.Type(), Expected: ast.MappingType, Token: body.GetToken()}
 	return nil, tokenError(path, e.GetToken(), e.GetMessage())
+}
+
+// parseLimitedYAML parses every document of data, refusing inputs past the size limits
+// (a YAML bomb, a megabyte of keys). The error carries the library's message and the
+// position it points at. Every YAML reader of the tool parses through it.
+func parseLimitedYAML(path string, data []byte) (f *ast.File, cerr *ConfigError) {
+	defer func() {
+		// The parser is third-party code fed untrusted input: a panic is a decode error.
+		if r := recover(); r != nil {
+			f, cerr = nil, &ConfigError{Path: path, Message: fmt.Sprintf("YAML parser failed: %v", r)}
+		}
+	}()
+	if len(data) > maxAgentConfigBytes {
+		return nil, tooLarge(path, len(data))
+	}
+	if line := contentLineOver(data, maxAgentConfigTokens); line > 0 {
+		// Every such line holds a token; refusing here spares lexing a megabyte (0.8 s).
+		return nil, &ConfigError{Path: path, Line: line, Column: 1,
+			Message: fmt.Sprintf("too many YAML tokens (more than %d)", maxAgentConfigTokens)}
+	}
+	toks := lexer.Tokenize(string(data))
+	if tk := toks.InvalidToken(); tk != nil {
+		return nil, tokenError(path, tk, tk.Error)
+	}
+	if tk, msg := checkTokenLimits(toks); tk != nil {
+		return nil, tokenError(path, tk, msg)
+	}
+	f, err := parser.Parse(toks, 0)
+	if err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) {
+			return nil, tokenError(path, ye.GetToken(), ye.GetMessage())
+		}
+		return nil, &ConfigError{Path: path, Message: err.Error()}
+	}
+	return f, nil
 }
 
 func tokenError(path string, tk *token.Token, msg string) *ConfigError {
@@ -850,6 +956,17 @@ func (d *yamlDoc) scalar(n ast.Node) (string, bool) {
 		return v.GetToken().Value, true
 	}
 	return "", false
+}
+
+// collectionKind is "a list" or "a map" for a sequence or mapping node, else "".
+func (d *yamlDoc) collectionKind(n ast.Node) string {
+	switch d.resolve(n).(type) {
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a map"
+	}
+	return ""
 }
 
 // mixedKeys lists top-level keys that belong to the other agent generation.

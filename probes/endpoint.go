@@ -33,6 +33,9 @@ type ProbeError struct {
 	Alert int `json:"alert,omitempty"`
 	// Message is the underlying Go error text, verbatim.
 	Message string `json:"message"`
+	// Deadline is true when the step ended because the probe's own deadline passed, not
+	// because the network answered (an ETIMEDOUT from the kernel leaves it false).
+	Deadline bool `json:"deadline,omitempty"`
 }
 
 func (e *ProbeError) Error() string { return string(e.Kind) + ": " + e.Message }
@@ -106,6 +109,8 @@ type EndpointReport struct {
 	Authority string `json:"authority"`
 	// Path is the gRPC request path.
 	Path string `json:"path"`
+	// StepTimeout is the deadline each step had (--timeout).
+	StepTimeout time.Duration `json:"step_timeout"`
 	// PlainText is true when the agent would not use TLS (tls.enable false): the probe
 	// then speaks h2c, as the agent does.
 	PlainText bool `json:"plain_text,omitempty"`
@@ -116,6 +121,9 @@ type EndpointReport struct {
 	// TCPAddr is the address connected to; TCPError is set when no connection was made.
 	TCPAddr  string      `json:"tcp_addr,omitempty"`
 	TCPError *ProbeError `json:"tcp_error,omitempty"`
+	// LocalAddr is the probe's own end of that connection: the client address NGINX logs
+	// for the probe's requests.
+	LocalAddr string `json:"local_addr,omitempty"`
 
 	// Agent is the attempt with the agent's certificate (or without one, if the agent has none).
 	Agent *Attempt `json:"agent,omitempty"`

@@ -70,6 +70,11 @@ type EndpointOptions struct {
 // ssl_verify_client still routes the request by its path. logparse keeps the same string.
 const NoCertQuery = "mtls-doctor-probe=no-cert"
 
+// UserAgent is the User-Agent of both of the probe's requests. It starts with the same
+// token as NoCertQuery, so that an access log whose format writes $http_user_agent but no
+// query string still shows the lines as the probe's.
+const UserAgent = "mtls-doctor-probe"
+
 // ProbeEndpoint dials the endpoint the way the agent does and records what happened at each
 // step: DNS, TCP, the TLS handshake with the agent's certificate, then one HTTP/2 gRPC POST
 // on o.Path over that connection. When the first attempt got as far as TLS, a second one
@@ -85,7 +90,7 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 	if o.Path == "" {
 		o.Path = "/"
 	}
-	r := &EndpointReport{Address: o.Address, Path: o.Path, PlainText: o.PlainText}
+	r := &EndpointReport{Address: o.Address, Path: o.Path, PlainText: o.PlainText, StepTimeout: o.Timeout}
 	defer func() { r.Duration = time.Since(start) }()
 
 	host, port, err := net.SplitHostPort(o.Address)
@@ -108,7 +113,7 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 		r.TCPError = Classify(err)
 		return r
 	}
-	r.TCPAddr = conn.RemoteAddr().String()
+	r.TCPAddr, r.LocalAddr = conn.RemoteAddr().String(), conn.LocalAddr().String()
 
 	if o.PlainText || o.ClientCert == nil {
 		r.Agent = probeAttempt(ctx, conn, o, r, o.ClientCert)
@@ -355,7 +360,7 @@ func grpcRequest(ctx context.Context, conn net.Conn, o EndpointOptions, authorit
 	req.Host = authority
 	req.Header.Set("Content-Type", "application/grpc")
 	req.Header.Set("Te", "trailers")
-	req.Header.Set("User-Agent", "mtls-doctor")
+	req.Header.Set("User-Agent", UserAgent)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		if tc, ok := conn.(*tls.Conn); ok {

@@ -27,6 +27,11 @@ type walkthrough struct {
 }
 
 // ensureWalk starts a walkthrough of the selected finding unless one is under way.
+// osc52Sent says what a copy sent and what to do when nothing arrives: the terminal (or
+// tmux without set-clipboard) may drop OSC 52 silently, and nothing tells us. A command's
+// message fits the 80-column message line.
+const osc52Sent = "Sent %d bytes by OSC 52. Empty paste? Allow OSC 52 (tmux: set-clipboard on)."
+
 func (m *Model) ensureWalk() {
 	if m.walk != nil && m.walk.id == m.selected {
 		return
@@ -65,14 +70,14 @@ func (m Model) fixKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Copy):
 		if len(step.Commands) == 0 {
 			if step.Diff != "" {
-				m.setMessage("This step is a config edit; copied the diff.")
+				m.setMessage(fmt.Sprintf("Config edit: the diff. "+osc52Sent, len(step.Diff)))
 				return m, tea.SetClipboard(step.Diff)
 			}
 			m.setMessage("This step has no command to copy.")
 			return m, nil
 		}
 		c := step.Commands[w.cmd]
-		m.setMessage("Copied to the clipboard (OSC 52): " + c)
+		m.setMessage(fmt.Sprintf(osc52Sent, len(c)))
 		return m, tea.SetClipboard(c)
 	case key.Matches(msg, m.keys.Apply):
 		return m.apply()

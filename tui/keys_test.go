@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"image/color"
 	"net"
 	"os"
@@ -124,6 +125,11 @@ func TestStepNavigationAndCopy(t *testing.T) {
 	enc := base64.StdEncoding.EncodeToString([]byte(want))
 	teatest.WaitFor(t, h.tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "]52;c;"+enc) },
 		teatest.WithDuration(5*time.Second))
+	h.inspect(func(m Model) {
+		if wantMsg := fmt.Sprintf("Sent %d bytes by OSC 52. Empty paste? Allow OSC 52 (tmux: set-clipboard on).", len(want)); m.message != wantMsg {
+			t.Errorf("message %q, want %q", m.message, wantMsg)
+		}
+	})
 	h.press("p", "p")
 	h.inspect(func(m Model) {
 		if m.walk.step != 0 || m.walk.cmd != 0 {
@@ -258,12 +264,15 @@ func TestASCII(t *testing.T) {
 }
 
 // TestExportReport writes the Markdown report and checks it names the finding and its
-// fix, never holds the agent's private key, and with Redact names no host or address.
+// fix, never holds the agent's private key, and with Redact names no host or address. It
+// records the version and command line, and its file name the host and the failure.
 func TestExportReport(t *testing.T) {
 	for _, redact := range []bool{false, true} {
 		tl := startLab(t, "agent-cert-expired")
 		opts := tl.options()
 		opts.Redact = redact
+		opts.Version, opts.Hostname = "1.2.3 (commit abc)", "agent-01.test.local"
+		opts.Args = []string{"demo", "--token", "t0ps3cret"}
 		h := drive(t, New(opts), 80, 24)
 		h.idle()
 		h.press("e")
@@ -285,7 +294,18 @@ func TestExportReport(t *testing.T) {
 		}
 		data, _ := os.ReadFile(path)
 		text := string(data)
-		for _, want := range []string{"# mtls-doctor report", "### FAIL `agent-cert-expired`", "Renew the agent certificate", "## Certificates", "| ok |"} {
+		wantName := "mtls-doctor-agent-01.test.local-agent-cert-expired-"
+		if redact {
+			wantName = "mtls-doctor-host-agent-cert-expired-"
+		}
+		if !strings.HasPrefix(filepath.Base(path), wantName) {
+			t.Errorf("redact=%v: report file %s, want a name starting %s", redact, filepath.Base(path), wantName)
+		}
+		if strings.Contains(text, "t0ps3cret") {
+			t.Errorf("report holds the token from the command line")
+		}
+		for _, want := range []string{"# mtls-doctor report", "### FAIL `agent-cert-expired`", "Renew the agent certificate", "## Certificates", "| ok |",
+			"| mtls-doctor | 1.2.3 (commit abc) |", "| Command | `mtls-doctor demo --token [redacted]` |"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("redact=%v: report lacks %q", redact, want)
 			}

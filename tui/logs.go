@@ -410,6 +410,9 @@ func (m Model) logsLines(w, h int) []string {
 	return append(out, detail[:logDetail]...)
 }
 
+// ownProbeLabel leads a line about mtls-doctor's own probe request, which is not an agent's.
+const ownProbeLabel = "(mtls-doctor's probe) "
+
 // logRow is one log line: time, level and text, a classified event marked and styled.
 func (m Model) logRow(ln *LogLine, w int, selected bool) string {
 	ts := "        "
@@ -432,11 +435,16 @@ func (m Model) logRow(ln *LogLine, w int, selected bool) string {
 		text = ln.Text
 	}
 	text = strings.ReplaceAll(text, "\t", " ")
+	if ln.OwnProbe {
+		text = ownProbeLabel + text
+	}
 	plain := fit(fmt.Sprintf(" %s %s %s%s", ts, level, mark, text), w-1, m.g.ellipsis)
 	if selected {
 		return m.styles.Selected.Render(pad(plain, w))
 	}
 	switch {
+	case ln.OwnProbe:
+		return m.styles.Dim.Render(plain)
 	case ln.Finding != "":
 		return m.styles.Warn.Render(plain)
 	case ln.Level == "error" || ln.Level == "crit" || ln.Level == "alert" || ln.Level == "emerg":

@@ -260,3 +260,26 @@ func TestFollowLogFiles(t *testing.T) {
 		t.Fatal("Follow did not end with its context")
 	}
 }
+
+// TestOwnProbeLineLabelled: NGINX's line about mtls-doctor's own request without a
+// certificate is shown dimmed and labelled as the probe's, and links to no finding; the
+// same line for an agent's request links to agent-cert-not-sent.
+func TestOwnProbeLineLabelled(t *testing.T) {
+	const agent = `2026/11/30 21:53:00 [info] 8536#8536: *2 client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: nim.test.local, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", host: "nim.test.local"`
+	own := strings.Replace(agent, "CommandChannel HTTP/2.0", "CommandChannel?"+logparse.OwnProbeQuery+" HTTP/2.0", 1)
+	p := &logparse.Parser{Location: time.UTC}
+	m := New(Options{})
+	a, o := ParseLogLine(p, "error.log", agent), ParseLogLine(p, "error.log", own)
+	if a.Finding != "agent-cert-not-sent" || a.OwnProbe {
+		t.Errorf("agent's line: finding %q, own %v", a.Finding, a.OwnProbe)
+	}
+	if o.Finding != "" || o.Event != "" || !o.OwnProbe || o.Time.IsZero() {
+		t.Errorf("probe's line: finding %q, event %q, own %v, time %v", o.Finding, o.Event, o.OwnProbe, o.Time)
+	}
+	if row := m.logRow(&o, 200, false); !strings.Contains(row, ownProbeLabel) {
+		t.Errorf("the probe's row is not labelled: %q", row)
+	}
+	if row := m.logRow(&a, 200, false); strings.Contains(row, ownProbeLabel) {
+		t.Errorf("the agent's row is labelled as the probe's: %q", row)
+	}
+}

@@ -20,9 +20,12 @@ func ParseLogLine(p *logparse.Parser, source, raw string) LogLine {
 	ln := LogLine{Source: source, Text: logparse.Clip(raw)}
 	ev, t, st := p.Parse(raw)
 	ln.Time = t
-	if st == logparse.LineClassified {
+	switch st {
+	case logparse.LineClassified:
 		ln.Event = string(ev.Kind)
 		ln.Finding = string(ev.Kind)
+	case logparse.LineOwnProbe:
+		ln.OwnProbe = true
 	}
 	if e, ok := logparse.ParseErrorLine(raw, p.Location); ok {
 		ln.Level, ln.Message = e.Level, e.Message

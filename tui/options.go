@@ -39,6 +39,9 @@ type LogLine struct {
 	Event string
 	// Finding is the ID of the finding the event points to; "" when none.
 	Finding string
+	// OwnProbe marks a line about mtls-doctor's own probe request (logparse.OwnProbe):
+	// shown dimmed and labelled, never linked to a finding.
+	OwnProbe bool
 	// Notice is set on a line of mtls-doctor's own that says the followed file was
 	// "rotated", "truncated" or "removed" (logparse.Notice).
 	Notice string
@@ -76,6 +79,11 @@ type Options struct {
 	ASCII bool
 	// Redact masks host names and IP addresses in exported reports.
 	Redact bool
+	// Version, Args and Hostname say in an exported report which mtls-doctor ran, with
+	// which command line (secrets masked) and on which machine; Hostname also names the file.
+	Version  string
+	Args     []string
+	Hostname string
 	// ReportDir is where `e` writes reports; "" means the current directory.
 	ReportDir string
 }

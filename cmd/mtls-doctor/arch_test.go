@@ -16,6 +16,7 @@ func TestImportDirection(t *testing.T) {
 		"probes/pki":        {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
 		"probes/osslverify": {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
 		"probes/nginxconf":  {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
+		"probes/mesh":       {mod + "/diagnostics", mod + "/tui", mod + "/logparse", mod + "/cmd", "charm.land/"},
 		"logparse":          {mod + "/probes", mod + "/diagnostics", mod + "/tui", mod + "/cmd", "charm.land/"},
 		"diagnostics":       {mod + "/tui", mod + "/cmd", "charm.land/", "github.com/charmbracelet/"},
 		"probes/collect":    {mod + "/tui", mod + "/cmd", "charm.land/"},

@@ -22,6 +22,7 @@ const defaultScenario = "agent-cert-expired"
 
 func newDemoCommand(ctx context.Context, env environ, stdout, stderr io.Writer) *cobra.Command {
 	var flags checkFlags
+	var tf tuiFlags
 	var list bool
 	cmd := &cobra.Command{
 		Use:   "demo [SCENARIO]",
@@ -64,7 +65,7 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 			defer l.Close()
 
 			if wantTUI(flags, env, stdout, stderr) {
-				return runDemoTUI(ctx, l, flags, env, stdout)
+				return runDemoTUI(ctx, l, flags, tf, env, stdout)
 			}
 
 			// Machine formats keep stdout to the report alone; the lab's description goes
@@ -79,7 +80,7 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if err := writeReport(stdout, report, flags, env); err != nil {
+			if err := writeReport(stdout, report, flags, env, "demo: "+scenario.Name); err != nil {
 				return fmt.Errorf("write report: %w", err)
 			}
 			if flags.output != "text" {
@@ -91,6 +92,7 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 		},
 	}
 	flags.register(cmd)
+	tf.register(cmd)
 	cmd.Flags().BoolVar(&list, "list", false, "list the scenarios")
 	return cmd
 }
@@ -105,22 +107,29 @@ func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
 	flags.agentConfig = l.AgentConfigPath
 	flags.nginx.config = l.NginxConfPath()
 	flags.logs.noLogs = true
+	flags.logs.offReason = "not judged in the demo: the lab's error.log records mtls-doctor's own probes (the text report shows its last lines)"
 	return flags.engine(environ{})
 }
 
 // runDemoTUI opens the assistant on the lab, with the lab as the fix walkthrough's
 // Applier (the `a` key) and its error.log on the Logs screen. It exits as the assistant
 // does everywhere (assistantExit): with the last run's verdict on the lab.
-func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, env environ, stdout io.Writer) error {
+func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
 	text := textOptions(stdout, env, flags.verbose)
+	md := markdownOptions(flags, env, "")
 	return assistantExit(tui.Run(ctx, tui.Options{
-		Engine:  labEngine(l, flags),
-		Applier: l,
-		Logs:    tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
-		Title:   "demo: " + l.Scenario.Name,
-		Output:  unwrapWriter(stdout),
-		NoColor: !text.Color,
-		ASCII:   text.ASCII,
+		Engine:    labEngine(l, flags),
+		Applier:   l,
+		Logs:      tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
+		Title:     "demo: " + l.Scenario.Name,
+		Output:    unwrapWriter(stdout),
+		NoColor:   !text.Color,
+		ASCII:     text.ASCII,
+		Redact:    flags.redact,
+		ReportDir: tf.reportDir,
+		Version:   md.Version,
+		Args:      md.Args,
+		Hostname:  md.Hostname,
 	}))
 }
 

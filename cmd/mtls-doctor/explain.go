@@ -17,8 +17,22 @@ func newExplainCommand(stdout io.Writer) *cobra.Command {
 		Use:   "explain [ID]",
 		Short: "Print the playbook for a finding (--list shows every check ID)",
 		Args:  cobra.MaximumNArgs(1),
+		// Tab completes check IDs, with their titles as descriptions (zsh, fish).
+		ValidArgsFunction: func(_ *cobra.Command, args []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var ids []cobra.Completion
+			for _, ch := range diagnostics.DefaultCatalog() {
+				if strings.HasPrefix(ch.ID, prefix) {
+					ids = append(ids, cobra.CompletionWithDesc(ch.ID, ch.Title))
+				}
+			}
+			return ids, cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			catalog := diagnostics.DefaultCatalog()
+			// The mesh command's checks have their own catalog; explain knows both.
+			catalog := append(diagnostics.DefaultCatalog(), diagnostics.MeshCatalog()...)
 			if list || len(args) == 0 {
 				for _, ch := range catalog {
 					fmt.Fprintf(stdout, "%-32s %-13s %s\n", ch.ID, ch.Category, ch.Title)
@@ -61,7 +75,12 @@ func newVersionCommand(stdout io.Writer) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(*cobra.Command, []string) {
-			fmt.Fprintf(stdout, "mtls-doctor %s (commit %s, built %s)\n", version, commit, strings.TrimSpace(date))
+			fmt.Fprintf(stdout, "mtls-doctor %s\n", versionString())
 		},
 	}
+}
+
+// versionString is the release version with its commit and build date.
+func versionString() string {
+	return fmt.Sprintf("%s (commit %s, built %s)", version, commit, strings.TrimSpace(date))
 }

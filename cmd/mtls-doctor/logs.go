@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -24,6 +25,8 @@ type logFlags struct {
 	paths  []string
 	since  time.Duration
 	noLogs bool
+	// offReason, when set, says why the logs are off instead of naming --no-logs.
+	offReason string
 }
 
 func (l *logFlags) register(cmd *cobra.Command) {
@@ -42,7 +45,7 @@ func (l *logFlags) validate() error {
 
 // options are the collector's log options.
 func (l *logFlags) options(env environ) collect.LogOptions {
-	return collect.LogOptions{Paths: l.paths, Since: l.since, Disabled: l.noLogs, Location: location(env)}
+	return collect.LogOptions{Paths: l.paths, Since: l.since, Disabled: l.noLogs, DisabledReason: l.offReason, Location: location(env)}
 }
 
 // location is the zone NGINX wrote its error-log times in: the host's (TZ when set).
@@ -400,6 +403,13 @@ func followLogs(ctx context.Context, files []logparse.File, output string, loc *
 	}
 	if output == "text" {
 		fmt.Fprintf(stderr, "Following %s; Ctrl+C stops.\n", diagnostics.Plural(len(files), "log file"))
+	}
+	// A missing file is waited for: say so, or the command looks hung.
+	for _, f := range files {
+		if _, err := os.Stat(f.Path); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(stderr, "mtls-doctor: %s does not exist yet; waiting for it, and it is read from its start when it appears.\n",
+				safetext.Clean(f.Path))
+		}
 	}
 	enc := json.NewEncoder(stdout)
 	clipped := isTerminal(stdout) // piped lines stay whole

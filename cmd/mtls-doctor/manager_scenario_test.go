@@ -151,15 +151,33 @@ var mgrScenarios = []mgrScenario{
 		},
 	},
 	{
-		name: "agent-cert-expired", want: "agent-cert-rejected", sev: "fail", verify: true,
+		// --cert is judged by the agent-certificate checks' own rules: the cause has its
+		// own ID, and agent-cert-rejected names it with NGINX's predicted line.
+		name: "agent-cert-expired", want: "agent-cert-expired", sev: "fail", verify: true,
 		setup: func(t *testing.T, l *mgrLab) {
 			l.useAgent(t, issue(t, l.root, expiredSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 	},
 	{
-		name: "agent-cert-serverauth-only", want: "agent-cert-rejected", sev: "fail", verify: true,
+		name: "agent-cert-not-yet-valid", want: "agent-cert-not-yet-valid", sev: "fail", verify: true,
+		setup: func(t *testing.T, l *mgrLab) {
+			spec := leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)
+			spec.From, spec.Until = 48*time.Hour, 400*24*time.Hour
+			l.useAgent(t, issue(t, l.root, spec))
+		},
+	},
+	{
+		name: "agent-cert-serverauth-only", want: "agent-cert-wrong-purpose", sev: "fail", verify: true,
 		setup: func(t *testing.T, l *mgrLab) {
 			l.useAgent(t, issue(t, l.root, leafSpec("agent-01.test.local", x509.ExtKeyUsageServerAuth)))
+		},
+	},
+	{
+		name: "agent-cert-rsa-1024", want: "agent-cert-weak-key", sev: "fail", verify: true,
+		setup: func(t *testing.T, l *mgrLab) {
+			spec := leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)
+			spec.Key, spec.Bits = pki.RSA, 1024
+			l.useAgent(t, issue(t, l.root, spec))
 		},
 	},
 	{

@@ -42,8 +42,12 @@ type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
-// environ is the process environment, injected so tests control it.
-type environ struct{ vars []string }
+// environ is the process environment and command line, injected so tests control them.
+type environ struct {
+	vars []string
+	// args is the command line without the program name, recorded in Markdown reports.
+	args []string
+}
 
 func (e environ) get(key string) string {
 	for _, kv := range e.vars {
@@ -68,6 +72,7 @@ type checkFlags struct {
 	critDays    int
 	warnPercent int
 	verbose     bool
+	redact      bool
 	nginx       nginxFlags // --nginx-config, --nginx-prefix (nginx_flags.go)
 	logs        logFlags   // --logs, --since, --no-logs (logs.go)
 }
@@ -75,7 +80,9 @@ type checkFlags struct {
 func (c *checkFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&c.check, "check", false, "run the checks once and print the result (no TUI)")
-	fl.StringVarP(&c.output, "output", "o", "text", "output format of --check: text, json, nagios or prometheus")
+	fl.StringVarP(&c.output, "output", "o", "text", "output format of --check: text, json, markdown, nagios or prometheus")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]cobra.Completion{"text", "json", "markdown", "nagios", "prometheus"}, cobra.ShellCompDirectiveNoFileComp))
 	fl.StringVar(&c.agentConfig, "agent-config", "", "agent configuration file (default: the agent's own search order)")
 	fl.StringVar(&c.server, "server", "", "management plane endpoint HOST:PORT (overrides the agent config)")
 	fl.StringVar(&c.serverName, "server-name", "", "TLS server name: SNI and the name verified (overrides server.command / command.tls.server_name)")
@@ -88,15 +95,16 @@ func (c *checkFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&c.critDays, "crit-days", th.CritDays, "fail when a certificate has fewer days left")
 	fl.IntVar(&c.warnPercent, "warn-percent", th.WarnPercent, "warn when less than this percentage of a certificate's lifetime is left")
 	fl.BoolVarP(&c.verbose, "verbose", "v", false, "also list skipped checks and full fix steps for warnings")
+	fl.BoolVar(&c.redact, "redact", false, "mask host names and IP addresses in Markdown reports (-o markdown and the assistant's e key)")
 	c.nginx.register(cmd)
 	c.logs.register(cmd)
 }
 
 func (c *checkFlags) validate() error {
 	switch c.output {
-	case "text", "json", "nagios", "prometheus":
+	case "text", "json", "markdown", "nagios", "prometheus":
 	default:
-		return fmt.Errorf("unknown output format %q (want text, json, nagios or prometheus)", c.output)
+		return fmt.Errorf("unknown output format %q (want text, json, markdown, nagios or prometheus)", c.output)
 	}
 	if c.timeout <= 0 {
 		return errors.New("--timeout must be positive")
@@ -134,6 +142,7 @@ func (c *checkFlags) engine(env environ) *diagnostics.Engine {
 
 // run is the whole program with its I/O injected; it returns the exit code.
 func run(ctx context.Context, args []string, env environ, stdin io.Reader, stdout, stderr io.Writer) int {
+	env.args = args
 	out := &writeTracker{w: stdout}
 	root := newRootCommand(ctx, env, out, stderr)
 	root.SetArgs(args)
@@ -216,7 +225,7 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 	flags.register(root)
 	tf.register(root)
 	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout),
-		newLogsCommand(ctx, env, stdout, stderr))
+		newLogsCommand(ctx, env, stdout, stderr), newMeshCommand(ctx, env, stdout, stderr), newGenCommand(stdout))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }
@@ -227,7 +236,7 @@ func runCheck(ctx context.Context, e *diagnostics.Engine, flags checkFlags, env 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err := writeReport(stdout, report, flags, env); err != nil {
+	if err := writeReport(stdout, report, flags, env, ""); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return exitCodeError(diagnostics.ExitCode(report))
@@ -240,8 +249,11 @@ func exitCodeError(code int) error {
 	return exitError(code)
 }
 
-func writeReport(w io.Writer, r *diagnostics.Report, flags checkFlags, env environ) error {
+// writeReport prints r in the format of -o; title heads a Markdown report ("" names the host).
+func writeReport(w io.Writer, r *diagnostics.Report, flags checkFlags, env environ, title string) error {
 	switch flags.output {
+	case "markdown":
+		return diagnostics.WriteMarkdown(w, r, markdownOptions(flags, env, title))
 	case "json":
 		return diagnostics.WriteJSON(w, r)
 	case "nagios":
@@ -250,6 +262,16 @@ func writeReport(w io.Writer, r *diagnostics.Report, flags checkFlags, env envir
 		return diagnostics.WritePrometheus(w, r)
 	}
 	return diagnostics.WriteText(w, r, textOptions(w, env, flags.verbose))
+}
+
+// markdownOptions describe a Markdown report made by this process: its version, command
+// line and host. title, when set, replaces the host name as the line under the heading.
+func markdownOptions(flags checkFlags, env environ, title string) diagnostics.MarkdownOptions {
+	host, _ := os.Hostname()
+	return diagnostics.MarkdownOptions{
+		Title: title, Version: versionString(), Args: env.args, Hostname: host,
+		Catalog: append(diagnostics.DefaultCatalog(), diagnostics.MeshCatalog()...), Redact: flags.redact,
+	}
 }
 
 // textOptions decides colour and glyphs: colour only on a terminal without NO_COLOR,

@@ -13,15 +13,14 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/tui"
 )
 
-// tuiFlags are the root command's flags for the assistant.
+// tuiFlags are the flags of the assistant (root and demo); --redact is a checkFlag, as it
+// also applies to -o markdown.
 type tuiFlags struct {
-	redact    bool
 	reportDir string
 }
 
 func (t *tuiFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.BoolVar(&t.redact, "redact", false, "mask host names and IP addresses in reports exported from the assistant (e)")
 	fl.StringVar(&t.reportDir, "report-dir", "", "where the assistant's e key writes reports (default: the current directory)")
 }
 
@@ -37,6 +36,7 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 	if h, err := os.Hostname(); err == nil && h != "" {
 		title = h
 	}
+	md := markdownOptions(flags, env, "")
 	return assistantExit(tui.Run(ctx, tui.Options{
 		Engine:    flags.engine(env),
 		Logs:      logs,
@@ -44,8 +44,11 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 		Output:    unwrapWriter(stdout),
 		NoColor:   !text.Color,
 		ASCII:     text.ASCII,
-		Redact:    tf.redact,
+		Redact:    flags.redact,
 		ReportDir: tf.reportDir,
+		Version:   md.Version,
+		Args:      md.Args,
+		Hostname:  md.Hostname,
 	}))
 }
 

@@ -50,7 +50,14 @@ func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *di
 		c.mu.Lock()
 		c.build = probes.StartNginxBuild(ctx, c.Options.Nginx)
 		c.mu.Unlock()
-		cfg := probes.LoadAgentConfig(c.Options.Agent)
+		opts := c.Options.Agent
+		if opts.WorkDir == "" && opts.FindWorkDir == nil {
+			// Relative TLS paths resolve where the running agent (or its unit) works.
+			opts.FindWorkDir = func(path string) probes.AgentWorkDir {
+				return probes.FindAgentWorkDir(path, probes.WorkDirOptions{})
+			}
+		}
+		cfg := probes.LoadAgentConfig(opts)
 		if c.managerOnly(ctx, cfg, f) {
 			return errManagerOnly
 		}

@@ -23,6 +23,9 @@ type LogOptions struct {
 	Since time.Duration
 	// Disabled reads no logs (--no-logs).
 	Disabled bool
+	// DisabledReason replaces "not read (--no-logs)" as the log checks' skip reason when
+	// something other than the flag turned the logs off (the demo).
+	DisabledReason string
 	// Location is the zone of NGINX error-log times, which carry none; nil means
 	// time.Local (NGINX writes the host's local time).
 	Location *time.Location
@@ -64,6 +67,9 @@ var errLogsDisabled = errors.New("not read (--no-logs)")
 func (c *Collector) gatherLogs(ctx context.Context, f *diagnostics.Facts) error {
 	o := c.Options.Logs
 	if o.Disabled {
+		if o.DisabledReason != "" {
+			return errors.New(o.DisabledReason)
+		}
 		return errLogsDisabled
 	}
 	since := o.Since

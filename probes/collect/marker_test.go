@@ -8,9 +8,17 @@ import (
 )
 
 // TestOwnProbeMarker: the log scan ignores exactly the requests the probe marks as its own
-// (probes and logparse import nothing of each other, so each keeps the string).
+// (probes and logparse import nothing of each other, so each keeps the strings).
 func TestOwnProbeMarker(t *testing.T) {
 	if probes.NoCertQuery != logparse.OwnProbeQuery {
 		t.Fatalf("probes.NoCertQuery %q != logparse.OwnProbeQuery %q", probes.NoCertQuery, logparse.OwnProbeQuery)
+	}
+	if probes.UserAgent != logparse.OwnProbeUserAgent {
+		t.Fatalf("probes.UserAgent %q != logparse.OwnProbeUserAgent %q", probes.UserAgent, logparse.OwnProbeUserAgent)
+	}
+	for _, mark := range []string{probes.NoCertQuery, probes.UserAgent} {
+		if !logparse.OwnProbe(`127.0.0.1 "` + mark + `"`) {
+			t.Errorf("logparse.OwnProbe does not recognise %q", mark)
+		}
 	}
 }

@@ -239,7 +239,7 @@ var scenarioWants = map[string]want{
 	"server-cert-not-yet-valid": {handshakeErr: "x509: certificate has expired or is not yet valid", log: "SSL alert number 42"},
 	"server-cert-wrong-purpose": {handshakeErr: "x509: certificate specifies an incompatible key usage", log: "SSL alert number 42"},
 	"agent-cert-rejected": {status: 400, body: page495, certSent: true,
-		log: "client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers"},
+		log: "client SSL certificate verify error: (7:certificate signature failure) while reading client request headers"},
 	"client-verify-depth": {status: 400, body: page495, certSent: true,
 		log: "client SSL certificate verify error: (20:unable to get local issuer certificate) while reading client request headers"},
 	"grpc-backend-unavailable": {status: 502, body: page502, certSent: true,

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"time"
@@ -190,16 +191,22 @@ var scenarios = []scenario{
 		},
 	},
 	{
-		Scenario: Scenario{Name: "agent-cert-rejected", Title: "the agent's CA was recreated under the same name: Go sends the certificate, NGINX rejects it"},
+		// A cause with no finding of its own: OpenSSL's (7:certificate signature failure).
+		// (A CA recreated under the same name gives 21, which agent-cert-unknown-ca names.)
+		Scenario: Scenario{Name: "agent-cert-rejected", Title: "the agent's certificate carries a damaged signature: Go sends it, NGINX rejects it"},
 		setup: func(l *Lab) error {
-			twin, err := l.gen.Root(rootName)
+			c, err := l.gen.Issue(l.root, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 			if err != nil {
 				return err
 			}
-			c, err := l.gen.Issue(twin, pki.Spec{CommonName: AgentName, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+			// The signature is the DER's last field: flipping its last byte breaks only it.
+			raw := bytes.Clone(c.Cert.Raw)
+			raw[len(raw)-1] ^= 0xff
+			damaged, err := x509.ParseCertificate(raw)
 			if err != nil {
 				return err
 			}
+			c = &pki.Cert{Cert: damaged, Key: c.Key}
 			l.agent.cert, l.agent.key = []*pki.Cert{c}, c
 			return nil
 		},
