@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -136,8 +137,39 @@ func selfSigned(c *x509.Certificate) bool { return IssuedBy(c, c) }
 // IssuedBy reports whether parent issued c: c's issuer is parent's subject and parent's
 // key verifies c's signature. A same-name CA whose key differs (a re-created CA) did not.
 func IssuedBy(c, parent *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, parent.RawSubject) && c.CheckSignatureFrom(parent) == nil
+	return bytes.Equal(c.RawIssuer, parent.RawSubject) && signedBy(c, parent)
 }
+
+// signedBy reports whether parent's key verifies c's signature (CheckSignatureFrom).
+// The answer is remembered per pair of certificates: a configuration with thousands of
+// server blocks names the same few files, which the probes load once and share, and a
+// signature check costs far more than the rest of a server's judgement.
+func signedBy(c, parent *x509.Certificate) bool {
+	key := [2]*x509.Certificate{c, parent}
+	signatures.Lock()
+	ok, seen := signatures.verdict[key]
+	signatures.Unlock()
+	if seen {
+		return ok
+	}
+	ok = c.CheckSignatureFrom(parent) == nil
+	signatures.Lock()
+	if len(signatures.verdict) >= maxRememberedSignatures {
+		clear(signatures.verdict) // bounded: the TUI re-reads the files on every re-check
+	}
+	signatures.verdict[key] = ok
+	signatures.Unlock()
+	return ok
+}
+
+// maxRememberedSignatures bounds signedBy's memory (two pointers and a bool each).
+const maxRememberedSignatures = 4096
+
+// signatures holds signedBy's verdicts; the engine runs checks concurrently.
+var signatures = struct {
+	sync.Mutex
+	verdict map[[2]*x509.Certificate]bool
+}{verdict: map[[2]*x509.Certificate]bool{}}
 
 // findIssuer returns the first certificate among pools whose subject is c's issuer and
 // whose key verifies c's signature; nil when none does.

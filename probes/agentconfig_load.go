@@ -662,19 +662,21 @@ func tooLarge(path string, n int) *ConfigError {
 // yamlDoc is one parsed configuration file. Lookups resolve anchors, aliases and merge
 // keys lazily and only along the keys asked for, so aliases are never expanded wholesale.
 type yamlDoc struct {
-	path    string
-	root    ast.Node                     // the top-level mapping; nil for an empty file
-	anchors map[string][]*ast.AnchorNode // by name, in document order
+	path string
+	root ast.Node // the top-level mapping; nil for an empty file
+	// notMapping is the top level when it is a scalar or a sequence (root is nil).
+	notMapping ast.Node
+	anchors    map[string][]*ast.AnchorNode // by name, in document order
 }
 
-// parseAgentYAML parses data, refusing inputs past the size limits. The error carries the
-// library's message and the position it points at.
-func parseAgentYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) {
+// parseYAML parses the first document of data through parseLimitedYAML. A top level that
+// is not a mapping leaves root nil and is kept in notMapping.
+func parseYAML(path string, data []byte) (*yamlDoc, *ConfigError) {
 	f, cerr := parseLimitedYAML(path, data)
 	if cerr != nil {
 		return nil, cerr
 	}
-	doc = &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
+	doc := &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
 	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
 		return doc, nil
 	}
@@ -687,6 +689,17 @@ func parseAgentYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) 
 		doc.root = body
 		return doc, nil
 	}
+	doc.notMapping = body
+	return doc, nil
+}
+
+// parseAgentYAML is parseYAML for the agent's files, whose top level must be a mapping.
+func parseAgentYAML(path string, data []byte) (*yamlDoc, *ConfigError) {
+	doc, cerr := parseYAML(path, data)
+	if cerr != nil || doc.notMapping == nil {
+		return doc, cerr
+	}
+	body := doc.notMapping
 	e := &yaml.UnexpectedNodeTypeError{Actual: body.Type(), Expected: ast.MappingType, Token: body.GetToken()}
 	return nil, tokenError(path, e.GetToken(), e.GetMessage())
 }

@@ -77,6 +77,46 @@ type NginxOptions struct {
 	// Off looks for nothing: no file is read and no nginx is run (the demo lab and tests
 	// that must not depend on the host's NGINX).
 	Off bool
+	// Build is the answer of `nginx -V` for Binary when it was started beforehand
+	// (StartNginxBuild), so that it overlaps other work; nil runs it in LoadNginx.
+	Build *NginxBuild
+}
+
+// NginxBuild is `nginx -V` running in the background.
+type NginxBuild struct {
+	Binary string
+	done   chan struct{}
+	info   nginxconf.BuildInfo
+	err    error
+}
+
+// StartNginxBuild starts `nginx -V` for the binary opts name (or the one nginxconf.Binary
+// finds), bounded by ctx; nil when opts run no nginx or none is installed. It costs a
+// few milliseconds that would otherwise sit on the critical path of a run, before the
+// configuration can be read.
+func StartNginxBuild(ctx context.Context, opts NginxOptions) *NginxBuild {
+	if opts.Off || opts.NoBinary {
+		return nil
+	}
+	bin := opts.Binary
+	if bin == "" {
+		bin, _ = nginxconf.Binary()
+	}
+	if bin == "" {
+		return nil
+	}
+	b := &NginxBuild{Binary: bin, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.info, b.err = nginxconf.Build(ctx, bin)
+	}()
+	return b
+}
+
+// Wait returns the build once `nginx -V` has answered.
+func (b *NginxBuild) Wait() (nginxconf.BuildInfo, error) {
+	<-b.done
+	return b.info, b.err
 }
 
 // NginxFacts is what the manager side's NGINX configuration says, with file:line for
@@ -199,18 +239,16 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 		return &NginxFacts{}
 	}
 	var build *nginxconf.BuildInfo
-	if !opts.NoBinary {
-		bin := opts.Binary
-		if bin == "" {
-			bin, _ = nginxconf.Binary()
-		}
-		if bin != "" {
-			n.Binary = bin
-			if b, err := nginxconf.Build(ctx, bin); err == nil {
-				build = &b
-			} else {
-				n.VersionError = err.Error()
-			}
+	started := opts.Build
+	if started == nil {
+		started = StartNginxBuild(ctx, opts)
+	}
+	if started != nil {
+		n.Binary = started.Binary
+		if b, err := started.Wait(); err == nil {
+			build = &b
+		} else {
+			n.VersionError = err.Error()
 		}
 	}
 	popts := nginxconf.Options{Prefix: opts.Prefix}
