@@ -6,7 +6,7 @@
 # intermediate → server; agent from the root), starts a real nginx on 127.0.0.1 with
 # `ssl_verify_client on`, HTTP/2 and the agent's gRPC locations proxied to an in-process
 # gRPC backend (bench/labup, built on internal/nginxtest), then alternates N runs of each
-# command and prints the medians and their ratio. Target: ours ≤ 1.5× openssl.
+# command and prints the medians and their ratio. Target: ours ≤ 1.0× openssl.
 #
 # Everything lives in a temp dir and on loopback; everything started is stopped on exit.
 #
@@ -99,7 +99,7 @@ minmax_ms() { sort -n "$1" | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.1f–%.1f"
 ours=$(median_ms "$WORK/ours.ns")
 theirs=$(median_ms "$WORK/openssl.ns")
 ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a/b}')
-verdict=$(awk -v r="$ratio" 'BEGIN {print (r <= 1.5) ? "within target (≤ 1.5×)" : "OVER target (≤ 1.5×)"}')
+verdict=$(awk -v r="$ratio" 'BEGIN {print (r <= 1.0) ? "within target (≤ 1.0×)" : "OVER target (≤ 1.0×)"}')
 
 printf '\n%-44s %10s %16s\n' "command ($N runs, alternating)" "median ms" "min–max ms"
 printf '%-44s %10s %16s\n' "mtls-doctor --check -o json (exit $rc)" "$ours" "$(minmax_ms "$WORK/ours.ns")"

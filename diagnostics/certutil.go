@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -131,16 +132,51 @@ func certName(c *x509.Certificate) string {
 }
 
 // selfSigned reports whether c is a root: issued by itself, with a valid self-signature.
-func selfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+func selfSigned(c *x509.Certificate) bool { return IssuedBy(c, c) }
+
+// IssuedBy reports whether parent issued c: c's issuer is parent's subject and parent's
+// key verifies c's signature. A same-name CA whose key differs (a re-created CA) did not.
+func IssuedBy(c, parent *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, parent.RawSubject) && signedBy(c, parent)
 }
+
+// signedBy reports whether parent's key verifies c's signature (CheckSignatureFrom).
+// The answer is remembered per pair of certificates: a configuration with thousands of
+// server blocks names the same few files, which the probes load once and share, and a
+// signature check costs far more than the rest of a server's judgement.
+func signedBy(c, parent *x509.Certificate) bool {
+	key := [2]*x509.Certificate{c, parent}
+	signatures.Lock()
+	ok, seen := signatures.verdict[key]
+	signatures.Unlock()
+	if seen {
+		return ok
+	}
+	ok = c.CheckSignatureFrom(parent) == nil
+	signatures.Lock()
+	if len(signatures.verdict) >= maxRememberedSignatures {
+		clear(signatures.verdict) // bounded: the TUI re-reads the files on every re-check
+	}
+	signatures.verdict[key] = ok
+	signatures.Unlock()
+	return ok
+}
+
+// maxRememberedSignatures bounds signedBy's memory (two pointers and a bool each).
+const maxRememberedSignatures = 4096
+
+// signatures holds signedBy's verdicts; the engine runs checks concurrently.
+var signatures = struct {
+	sync.Mutex
+	verdict map[[2]*x509.Certificate]bool
+}{verdict: map[[2]*x509.Certificate]bool{}}
 
 // findIssuer returns the first certificate among pools whose subject is c's issuer and
 // whose key verifies c's signature; nil when none does.
 func findIssuer(c *x509.Certificate, pools ...[]*x509.Certificate) *x509.Certificate {
 	for _, pool := range pools {
 		for _, p := range pool {
-			if p != c && bytes.Equal(p.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(p) == nil {
+			if p != c && IssuedBy(c, p) {
 				return p
 			}
 		}
@@ -148,33 +184,91 @@ func findIssuer(c *x509.Certificate, pools ...[]*x509.Certificate) *x509.Certifi
 	return nil
 }
 
-// chainWalk follows issuers from leaf through pools. It returns the intermediates found
-// (leaf and root excluded), the root if one was reached, and whether the walk ended on an
-// issuer that none of the pools holds.
-func chainWalk(leaf *x509.Certificate, pools ...[]*x509.Certificate) (inter []*x509.Certificate, root *x509.Certificate, lost bool) {
-	c := leaf
-	for range 10 { // a loop guard: real chains are short
-		if selfSigned(c) {
-			if c != leaf {
-				root = c
-			}
-			return inter, root, false
-		}
-		next := findIssuer(c, pools...)
-		if next == nil {
-			return inter, nil, true
-		}
-		if selfSigned(next) {
-			return inter, next, false
-		}
-		inter = append(inter, next)
-		c = next
-	}
-	return inter, nil, true
+// maxChainDepth bounds a chain walk: real chains are short, and a loop of cross-signed
+// CAs must end.
+const maxChainDepth = 10
+
+// ChainLink is one certificate of a walked chain.
+type ChainLink struct {
+	Cert *x509.Certificate
+	// Pool is the index of the pool the certificate was found in; -1 for the leaf.
+	Pool int
 }
 
-// sans lists c's subject alternative names as text (DNS names, then IPs, then URIs).
-func sans(c *x509.Certificate) []string {
+// Chain is a chain followed from a leaf through pools of certificates by WalkChain.
+type Chain struct {
+	// Links are the leaf, then each issuer found, in order.
+	Links []ChainLink
+	// Rooted says the walk ended on a self-signed certificate (the last link, which is
+	// the leaf itself for a self-signed leaf).
+	Rooted bool
+	// NameOnly, when the walk ended on an issuer not found, is a certificate of the pools
+	// named as that issuer whose key did not sign the last link (a re-created CA).
+	NameOnly *x509.Certificate
+}
+
+// Last is the certificate the walk ended on.
+func (ch Chain) Last() *x509.Certificate { return ch.Links[len(ch.Links)-1].Cert }
+
+// WalkChain follows issuers from leaf through pools, looking in the pools in order and
+// never using a certificate twice. It is the one chain walker of the checks and the
+// assistant's Certificates screen.
+func WalkChain(leaf *x509.Certificate, pools ...[]*x509.Certificate) Chain {
+	ch := Chain{Links: []ChainLink{{Cert: leaf, Pool: -1}}}
+	seen := map[*x509.Certificate]bool{leaf: true}
+	c := leaf
+	for range maxChainDepth {
+		if selfSigned(c) {
+			ch.Rooted = true
+			return ch
+		}
+		next, pool := ch.issuerOf(c, seen, pools)
+		if next == nil {
+			return ch
+		}
+		seen[next] = true
+		ch.Links = append(ch.Links, ChainLink{Cert: next, Pool: pool})
+		c = next
+	}
+	return ch
+}
+
+// issuerOf finds c's issuer among the pools' unseen certificates, noting a certificate
+// that has the issuer's name only in ch.NameOnly.
+func (ch *Chain) issuerOf(c *x509.Certificate, seen map[*x509.Certificate]bool, pools [][]*x509.Certificate) (*x509.Certificate, int) {
+	for i, pool := range pools {
+		for _, p := range pool {
+			if seen[p] {
+				continue
+			}
+			if IssuedBy(c, p) {
+				return p, i
+			}
+			if ch.NameOnly == nil && bytes.Equal(c.RawIssuer, p.RawSubject) {
+				ch.NameOnly = p
+			}
+		}
+	}
+	return nil, -1
+}
+
+// chainWalk is WalkChain for the checks: the intermediates found (leaf and root
+// excluded), the root if one was reached, and whether the walk ended on an issuer that
+// none of the pools holds.
+func chainWalk(leaf *x509.Certificate, pools ...[]*x509.Certificate) (inter []*x509.Certificate, root *x509.Certificate, lost bool) {
+	ch := WalkChain(leaf, pools...)
+	for _, l := range ch.Links[1:] {
+		inter = append(inter, l.Cert)
+	}
+	if ch.Rooted && len(inter) > 0 {
+		root, inter = inter[len(inter)-1], inter[:len(inter)-1]
+	}
+	return inter, root, !ch.Rooted
+}
+
+// SANs lists c's subject alternative names as text: DNS names, then IPs, URIs and email
+// addresses.
+func SANs(c *x509.Certificate) []string {
 	var out []string
 	out = append(out, c.DNSNames...)
 	for _, ip := range c.IPAddresses {
@@ -183,7 +277,7 @@ func sans(c *x509.Certificate) []string {
 	for _, u := range c.URIs {
 		out = append(out, u.String())
 	}
-	return out
+	return append(out, c.EmailAddresses...)
 }
 
 // hasHostSANs reports whether c has a SAN a host name or IP can match.
@@ -211,7 +305,10 @@ var ekuNames = map[x509.ExtKeyUsage]string{
 }
 
 // ekuList names c's extended key usages ("serverAuth, 1.2.3.4").
-func ekuList(c *x509.Certificate) string {
+func ekuList(c *x509.Certificate) string { return strings.Join(EKUNames(c), ", ") }
+
+// EKUNames names c's extended key usages, unknown ones by their OID.
+func EKUNames(c *x509.Certificate) []string {
 	var out []string
 	for _, u := range c.ExtKeyUsage {
 		if n, ok := ekuNames[u]; ok {
@@ -223,7 +320,7 @@ func ekuList(c *x509.Certificate) string {
 	for _, oid := range c.UnknownExtKeyUsage {
 		out = append(out, oid.String())
 	}
-	return strings.Join(out, ", ")
+	return out
 }
 
 // publicKeysEqual compares two public keys with their Equal method.

@@ -193,13 +193,21 @@ func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 		problems = append(problems, fmt.Sprintf("agent %s file holds %s keys: %s", a.Format.Title(), other, joinNames(a.MixedKeys, 3)))
 		ev = append(ev, Note(a.Path, "keys of the other agent generation: %s", strings.Join(a.MixedKeys, ", ")))
 	}
+	for _, te := range a.TypeErrors {
+		loc := where(probes.Setting{Source: te.Source})
+		problems = append(problems, fmt.Sprintf("%s: %s is %s, not one value; the agent reads it as unset", loc, te.Key, te.Type))
+	}
 	if a.Error == nil {
-		if a.Host.Value == "" {
+		if hasTypeError(a, setHost) {
+			// said above, with its line
+		} else if a.Host.Value == "" {
 			problems = append(problems, "no server host is set")
 		} else if strings.ContainsAny(a.Host.Value, "<>") {
 			problems = append(problems, fmt.Sprintf("server host %q is a placeholder from the docs", a.Host.Value))
 		}
-		if a.Port.Value == "" {
+		if hasTypeError(a, setPort) {
+			// said above, with its line
+		} else if a.Port.Value == "" {
 			problems = append(problems, "no server port is set")
 		} else if p, err := strconv.Atoi(a.Port.Value); err != nil || p < 1 || p > 65535 {
 			problems = append(problems, fmt.Sprintf("server port %q is not a port number", a.Port.Value))
@@ -211,11 +219,32 @@ func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 	return problems, ev
 }
 
+// hasTypeError reports whether setting s is unset because its key was written as a list or
+// a map (NIM 1.x's one server key holds both host and port).
+func hasTypeError(a *probes.AgentConfig, s agentKeyID) bool {
+	key := strings.Join(yamlPath(a.Format, s), ".")
+	for _, te := range a.TypeErrors {
+		if te.Key == key || (a.Format == probes.FormatNIM1 && te.Key == "server" && (s == setHost || s == setPort)) {
+			return true
+		}
+	}
+	return false
+}
+
+// typeErrorsOf is a's wrong-typed settings; none when a is nil.
+func typeErrorsOf(a *probes.AgentConfig) []probes.TypeError {
+	if a == nil {
+		return nil
+	}
+	return a.TypeErrors
+}
+
 // hostPortProblem reports a missing, placeholder or malformed server host or port.
 func hostPortProblem(a *probes.AgentConfig) bool {
 	p, err := strconv.Atoi(a.Port.Value)
-	return a.Host.Value == "" || isPlaceholder(a.Host.Value) || isPlaceholder(a.ServerName.Value) ||
-		err != nil || p < 1 || p > 65535
+	hostBad := a.Host.Value == "" && !hasTypeError(a, setHost)
+	portBad := (err != nil || p < 1 || p > 65535) && !hasTypeError(a, setPort)
+	return hostBad || portBad || isPlaceholder(a.Host.Value) || isPlaceholder(a.ServerName.Value)
 }
 
 func evalConfigInvalid(f *Facts) Result {
@@ -250,6 +279,14 @@ func fixConfigInvalid(f *Facts) []Step {
 			Title:    "Fix the YAML error in " + a.Error.Path,
 			Why:      "YAML is indentation-sensitive: use spaces, not tabs, and keep each key under its parent block.",
 			Commands: []string{"sudo vi" + line + " " + shellQuote(a.Error.Path), restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
+			Verify:   []string{"agent-config-invalid"},
+		})
+	}
+	for _, te := range typeErrorsOf(a) {
+		steps = append(steps, Step{
+			Title:    fmt.Sprintf("Write %s in %s as one value, not %s", te.Key, te.Source.Name, te.Type),
+			Why:      "The agent reads a list or a map where it expects one value as unset. Write it on one line, e.g. `grpcPort: 443`.",
+			Commands: []string{fmt.Sprintf("sudo vi +%d %s", te.Source.Line, shellWord(te.Source.Name)), restartAgent},
 			Verify:   []string{"agent-config-invalid"},
 		})
 	}

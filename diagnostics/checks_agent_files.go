@@ -118,6 +118,10 @@ func fileProblems(f *Facts) []fileProblem {
 			add(SeverityFail, ff, "unreadable", "%s %s cannot be read: %s", ff.Role, ff.Path, ff.ReadError)
 			continue
 		}
+		if ff.Encoding == "pkcs12" {
+			add(SeverityFail, ff, "pkcs12", "%s %s is a PKCS#12 bundle (.p12/.pfx); the agent reads only PEM", ff.Role, ff.Path)
+			continue
+		}
 		types := blockTypes(ff)
 		switch ff.Role {
 		case probes.RoleCert:
@@ -339,6 +343,8 @@ func fixFilesUnreadable(f *Facts) []Step {
 			})
 			steps = append(steps, h.editStep("Point the agent at the PEM file", "", []string{"agent-cert-file-unreadable"},
 				edit{set, path + ".pem"}))
+		case "pkcs12":
+			steps = append(steps, pkcs12Steps(h, p.file)...)
 		case "no-ca":
 			steps = append(steps, Step{
 				Title: "Put the CA certificate that issued the server's certificate into " + path,
@@ -367,6 +373,48 @@ func fixFilesUnreadable(f *Facts) []Step {
 	return steps
 }
 
+// pkcs12CertCommand writes the leaf certificate of the PKCS#12 bundle in to out, as PEM.
+func pkcs12CertCommand(in, out string) string {
+	return "openssl pkcs12 -in " + shellWord(in) + " -clcerts -nokeys -out " + shellWord(out)
+}
+
+// pkcs12Steps convert a PKCS#12 bundle configured as the agent's cert, key or CA into the PEM
+// files the agent reads, next to it, and point the agent at them. The key is written to a
+// file created 0600 first, so it is never readable by others.
+func pkcs12Steps(h hostInfo, ff *probes.FileFacts) []Step {
+	stem := strings.TrimSuffix(ff.Path, filepath.Ext(ff.Path))
+	certOut, keyOut, caOut := stem+"-cert.pem", stem+"-key.pem", stem+"-cacerts.pem"
+	keyCommands := []string{
+		"sudo install -m 0600 /dev/null " + shellWord(keyOut),
+		"sudo openssl pkcs12 -in " + shellWord(ff.Path) + " -nocerts -nodes -out " + shellWord(keyOut),
+	}
+	var commands []string
+	var edits []edit
+	switch ff.Role {
+	case probes.RoleCA:
+		commands = []string{"sudo openssl pkcs12 -in " + shellWord(ff.Path) + " -cacerts -nokeys -out " + shellWord(caOut)}
+		edits = []edit{{setCA, caOut}}
+	case probes.RoleKey:
+		commands, edits = keyCommands, []edit{{setKey, keyOut}}
+	default:
+		// The bundle's key belongs to its certificate: take both, so that they match.
+		commands = append([]string{"sudo " + pkcs12CertCommand(ff.Path, certOut)}, keyCommands...)
+		edits = []edit{{setCert, certOut}, {setKey, keyOut}}
+	}
+	verify := []string{"agent-cert-file-unreadable", "agent-key-mismatch"}
+	return []Step{
+		{
+			Title: "Convert the PKCS#12 bundle " + ff.Path + " to PEM",
+			Why: "The agent reads PEM files only (Go's tls.LoadX509KeyPair and AppendCertsFromPEM). openssl asks for the " +
+				"bundle's import password; -nodes writes the key without one, since the agent has no passphrase option. " +
+				"An old bundle that OpenSSL 3 refuses as unsupported converts with -legacy added.",
+			Commands: commands,
+			Verify:   verify,
+		},
+		h.editStep("Point the agent at the PEM files", "", verify, edits...),
+	}
+}
+
 func evalKeyEncrypted(f *Facts) Result {
 	k := f.Files.Key
 	switch {
@@ -376,6 +424,8 @@ func evalKeyEncrypted(f *Facts) Result {
 		return Skip("skipped: no key file is configured")
 	case !k.Exists || k.ReadError != "":
 		return Skip("skipped: the key file cannot be read")
+	case k.Encoding == "pkcs12":
+		return Skip("skipped: key %s is a PKCS#12 bundle (see agent-cert-file-unreadable)", k.Path)
 	case encrypted(k):
 		return Fail("key %s is encrypted with a passphrase; the agent cannot load it", k.Path)
 	}

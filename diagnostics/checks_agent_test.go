@@ -39,6 +39,14 @@ func TestAgentConfigChecks(t *testing.T) {
 		{name: "host missing", id: "agent-config-invalid", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Agent.Host = probes.Setting{} },
 			summary: []string{"no server host is set"}},
+		{name: "port written as a list", id: "agent-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Port = probes.Setting{}
+				f.Agent.TypeErrors = []probes.TypeError{{Key: "server.grpcPort", Type: "a list",
+					Source: probes.Source{Kind: probes.SourceFile, Name: "/etc/nginx agent/nginx-agent.conf", Line: 3}}}
+			},
+			summary: []string{"/etc/nginx agent/nginx-agent.conf:3: server.grpcPort is a list, not one value"},
+			fix:     []string{"sudo vi +3 '/etc/nginx agent/nginx-agent.conf'"}, notFix: []string{"Set server.host and server.grpcPort"}},
 		{name: "placeholder host", id: "agent-config-invalid", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Agent.Host = fileSetting("<NGINX-INSTANCE-MANAGER-FQDN>", 2) },
 			summary: []string{"placeholder"}},
@@ -183,6 +191,26 @@ func TestAgentFileChecks(t *testing.T) {
 				f.Files.CA = &probes.FileFacts{Role: probes.RoleCA, Path: "/etc/nginx-agent/ca.pem", Exists: true, Mode: 0o644}
 			},
 			summary: []string{"CA file /etc/nginx-agent/ca.pem holds no certificate"}},
+		{name: "PKCS#12 key", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Files.Key = &probes.FileFacts{Role: probes.RoleKey, Path: "/etc/nginx-agent/agent.pfx", Exists: true, Mode: 0o600, Encoding: "pkcs12"}
+			},
+			summary: []string{"key /etc/nginx-agent/agent.pfx is a PKCS#12 bundle (.p12/.pfx); the agent reads only PEM"},
+			fix: []string{"sudo install -m 0600 /dev/null /etc/nginx-agent/agent-key.pem",
+				"sudo openssl pkcs12 -in /etc/nginx-agent/agent.pfx -nocerts -nodes -out /etc/nginx-agent/agent-key.pem",
+				"+  key: /etc/nginx-agent/agent-key.pem"},
+			notFix: []string{"-clcerts"}},
+		{name: "PKCS#12 key is not judged for a passphrase", id: "agent-key-encrypted", want: SeveritySkip,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Files.Key = &probes.FileFacts{Role: probes.RoleKey, Path: "/etc/nginx-agent/agent.pfx", Exists: true, Mode: 0o600, Encoding: "pkcs12"}
+			},
+			summary: []string{"PKCS#12"}},
+		{name: "PKCS#12 CA file", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Files.CA = &probes.FileFacts{Role: probes.RoleCA, Path: "/etc/nginx-agent/ca.p12", Exists: true, Mode: 0o644, Encoding: "pkcs12"}
+			},
+			summary: []string{"ca /etc/nginx-agent/ca.p12 is a PKCS#12 bundle"},
+			fix:     []string{"sudo openssl pkcs12 -in /etc/nginx-agent/ca.p12 -cacerts -nokeys -out /etc/nginx-agent/ca-cacerts.pem"}},
 		{name: "CA file with only a leaf", id: "agent-cert-file-unreadable", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				f.Files.CA = certFile(probes.RoleCA, "/etc/nginx-agent/ca.pem", p.server.cert)

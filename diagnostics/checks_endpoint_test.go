@@ -36,6 +36,31 @@ func TestNetworkChecks(t *testing.T) {
 				f.Endpoint.Agent, f.Endpoint.NoCert = nil, nil
 			},
 			summary: []string{"timed out"}, fix: []string{"nc -vz -w 5 nim.example.com 443"}},
+		{name: "handshake cut off by a 1ms --timeout", id: "endpoint-timeout", want: SeverityWarn,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.StepTimeout = time.Millisecond
+				f.Endpoint.Agent = &probes.Attempt{WithClientCert: true, TLS: &probes.TLSObservation{
+					Error: &probes.ProbeError{Kind: probes.ErrTimeout, Deadline: true, Message: "read tcp: i/o timeout"}}}
+				f.Endpoint.NoCert = nil
+			},
+			summary: []string{"the TLS handshake with nim.example.com:443 did not finish within --timeout 1ms, too short"},
+			fix:     []string{"mtls-doctor --check --timeout 5s"}, notFix: []string{"nc -vz"}},
+		{name: "kernel timeout under a short --timeout still blames the path", id: "endpoint-timeout", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.StepTimeout = 500 * time.Millisecond
+				f.Endpoint.TCPError = &probes.ProbeError{Kind: probes.ErrTimeout, Message: "connect: connection timed out"}
+				f.Endpoint.Agent, f.Endpoint.NoCert = nil, nil
+			},
+			summary: []string{"packets are dropped"}},
+		{name: "lookup cut off by a 1ms --timeout", id: "endpoint-dns", want: SeverityWarn,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.StepTimeout = time.Millisecond
+				f.Endpoint.DNSAddrs = nil
+				f.Endpoint.DNSError = &probes.ProbeError{Kind: probes.ErrDNSFailure, Deadline: true, Message: "lookup nim.example.com: i/o timeout"}
+				f.Endpoint.Agent, f.Endpoint.NoCert = nil, nil
+			},
+			summary: []string{"looking up nim.example.com did not finish within --timeout 1ms"},
+			fix:     []string{"mtls-doctor --check --timeout 5s"}, notFix: []string{"getent"}},
 		{name: "plaintext port", id: "endpoint-not-tls", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.Agent = &probes.Attempt{WithClientCert: true, TLS: &probes.TLSObservation{
@@ -205,12 +230,40 @@ func TestClientAuthChecks(t *testing.T) {
 			},
 			summary: []string{`the TLS handshake succeeded; NGINX then answered 400 "The SSL certificate error"`, "likely: the certificate expired"},
 			fix:     []string{"client SSL certificate verify error"}},
-		{name: "496 although a cert is configured", id: "agent-cert-rejected", want: SeverityFail,
+		// A 496 whose cause has its own failing ID: agent-cert-rejected is info naming it.
+		{name: "496 although a cert is configured", id: "agent-cert-rejected", want: SeverityInfo,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.Agent.TLS.ClientCertSent = false
 				f.Endpoint.Agent.HTTP = nginx400(titleNoCert)
 			},
-			summary: []string{`400 "No required SSL certificate was sent"`, "Go withheld the certificate"}},
+			summary: []string{`400 "No required SSL certificate was sent" (496)`, "no certificate was sent although the agent's issuer CN=nms-ca",
+				"the cause is reported as agent-cert-unknown-ca"}},
+		{name: "496, the same cause's own ID", id: "agent-cert-unknown-ca", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.Agent.TLS.ClientCertSent = false
+				f.Endpoint.Agent.HTTP = nginx400(titleNoCert)
+			}},
+		{name: "496 from a CA the server does not list", id: "agent-cert-rejected", want: SeverityInfo,
+			mutate: func(f *Facts, _ *testPKI) {
+				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
+				f.Endpoint.Agent.TLS.AcceptableCAs = [][]byte{other.cert.RawSubject}
+				f.Endpoint.Agent.TLS.ClientCertSent = false
+				f.Endpoint.Agent.HTTP = &probes.HTTPObservation{Status: 200, ContentType: "application/grpc", GRPCStatus: intp(16), GRPCMessage: "client certificate rejected"}
+			},
+			summary: []string{"grpc-status 16", "asks for a certificate issued by CN=other-ca", "the cause is reported as agent-cert-unknown-ca"}},
+		{name: "496 with no certificate configured", id: "agent-cert-rejected", want: SeverityInfo,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Cert, f.Agent.Key = probes.Setting{}, probes.Setting{}
+				f.Files.Cert, f.Files.Key = nil, nil
+				f.Endpoint.Agent.WithClientCert = false
+				f.Endpoint.Agent.TLS.ClientCertSent = false
+				f.Endpoint.Agent.HTTP = nginx400(titleNoCert)
+			},
+			summary: []string{"no client certificate configured", "the cause is reported as agent-cert-not-configured"}},
+		// Nothing on this host explains the 496: it stays the failure.
+		{name: "496 with the certificate sent", id: "agent-cert-rejected", want: SeverityFail,
+			mutate:  func(f *Facts, _ *testPKI) { f.Endpoint.Agent.HTTP = nginx400(titleNoCert) },
+			summary: []string{`400 "No required SSL certificate was sent" (496)`}},
 		{name: "mapped to grpc-status 16", id: "agent-cert-rejected", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.Agent.HTTP = &probes.HTTPObservation{Status: 200, ContentType: "application/grpc", GRPCStatus: intp(16), GRPCMessage: "401. Unauthorized."}

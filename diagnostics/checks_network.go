@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
@@ -73,6 +74,9 @@ func networkChecks() []Check {
 func evalDNS(f *Facts) Result {
 	e := f.Endpoint
 	host, _, _ := net.SplitHostPort(e.Address)
+	if deadlineTooShort(e, e.DNSError) {
+		return tooShort("looking up "+host, e)
+	}
 	if e.DNSError != nil {
 		if e.DNSError.Kind == probes.ErrBadAddress {
 			return Fail("%s", e.DNSError.Message)
@@ -92,6 +96,9 @@ func evalDNS(f *Facts) Result {
 }
 
 func fixDNS(f *Facts) []Step {
+	if f.Endpoint != nil && deadlineTooShort(f.Endpoint, f.Endpoint.DNSError) {
+		return []Step{largerTimeoutStep(f, "endpoint-dns")}
+	}
 	h := hostOf(f)
 	return []Step{{
 		Title: "Check the name " + h.Host + " on this host",
@@ -151,26 +158,78 @@ func fixRefused(f *Facts) []Step {
 	}
 }
 
-func evalTimeout(f *Facts) Result {
+// minJudgingTimeout is the shortest step deadline whose expiry says something about the
+// network: TCP waits one initial retransmission timeout, 1 s (RFC 6298, section 2.1), before
+// it resends a lost SYN, so a shorter deadline cannot tell one lost packet from a dropped path.
+const minJudgingTimeout = time.Second
+
+// deadlineTooShort reports whether pe is the probe's own deadline passing under a --timeout too
+// short to blame the network for it.
+func deadlineTooShort(e *probes.EndpointReport, pe *probes.ProbeError) bool {
+	return e != nil && pe != nil && pe.Deadline && e.StepTimeout > 0 && e.StepTimeout < minJudgingTimeout
+}
+
+// tooShort is the verdict on a step cut off by a --timeout under minJudgingTimeout: a warning
+// that asks for a larger one, never blame on the network.
+func tooShort(step string, e *probes.EndpointReport) Result {
+	return Warn("%s did not finish within --timeout %s, too short for this step to judge the network; "+
+		"re-run with a larger --timeout (default %s)", step, e.StepTimeout, probes.DefaultStepTimeout)
+}
+
+// timedOutStep names the step of the agent's attempt that timed out ("connecting to ADDR")
+// and returns its error and its verdict when the deadline was long enough to judge; the step
+// is "" when none timed out.
+func timedOutStep(f *Facts) (string, *probes.ProbeError, Result) {
 	e := f.Endpoint
 	if pe := dialFailed(e, probes.ErrTimeout); pe != nil {
-		return Fail("connecting to %s timed out: packets are dropped on the way", e.Address)
+		return "connecting to " + e.Address, pe,
+			Fail("connecting to %s timed out: packets are dropped on the way", e.Address)
 	}
 	a := agentAttempt(f)
 	if a != nil && a.TLS != nil && a.TLS.Error != nil && a.TLS.Error.Kind == probes.ErrTimeout {
-		return Fail("%s accepted the connection but the TLS handshake timed out", e.Address)
+		return "the TLS handshake with " + e.Address, a.TLS.Error,
+			Fail("%s accepted the connection but the TLS handshake timed out", e.Address)
 	}
 	if a != nil && a.HTTP != nil && a.HTTP.Error != nil && a.HTTP.Error.Kind == probes.ErrTimeout {
-		return Warn("%s did not answer the gRPC request in time", e.Address)
+		return "the gRPC request to " + e.Address, a.HTTP.Error,
+			Warn("%s did not answer the gRPC request in time", e.Address)
 	}
-	if e.TCPError != nil || e.DNSError != nil {
+	return "", nil, Result{}
+}
+
+func evalTimeout(f *Facts) Result {
+	e := f.Endpoint
+	step, pe, verdict := timedOutStep(f)
+	switch {
+	case deadlineTooShort(e, pe):
+		return tooShort(step, e)
+	case step != "":
+		return verdict
+	case e.TCPError != nil || e.DNSError != nil:
 		return Skip("skipped: the connection failed before any timeout applied")
 	}
 	return OK("%s answered in %s", e.Address, e.Duration.Round(1e6))
 }
 
+// largerTimeoutStep asks for a re-run with the default --timeout after a shorter one cut a
+// step off before the network could answer.
+func largerTimeoutStep(f *Facts, verify string) Step {
+	return Step{
+		Title: "Re-run with a larger --timeout",
+		Why: "--timeout " + f.Endpoint.StepTimeout.String() + " ended the step before a round trip could finish, " +
+			"so the probe could not judge " + hostOf(f).Addr + ". The agent itself waits far longer.",
+		Commands: []string{"mtls-doctor --check --timeout " + probes.DefaultStepTimeout.String()},
+		Verify:   []string{verify},
+	}
+}
+
 func fixTimeout(f *Facts) []Step {
 	h := hostOf(f)
+	if f.Endpoint != nil {
+		if _, pe, _ := timedOutStep(f); deadlineTooShort(f.Endpoint, pe) {
+			return []Step{largerTimeoutStep(f, "endpoint-timeout")}
+		}
+	}
 	return []Step{{
 		Title: "Find where the packets are dropped",
 		Why: "A timeout is a firewall, security group or routing problem between this host and " + h.Addr +

@@ -219,7 +219,7 @@ func verifyName(f *Facts) string {
 }
 
 func sanText(c *x509.Certificate) string {
-	s := sans(c)
+	s := SANs(c)
 	if len(s) == 0 {
 		return "no SANs"
 	}

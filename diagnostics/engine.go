@@ -40,6 +40,10 @@ type Event struct {
 	Fact    FactKind
 	Err     error
 	Finding Finding
+	// Facts, with EventGathering and EventGathered, is a copy of the facts as they stand
+	// (kinds being gathered are nil until gathered), for views that show facts as they
+	// arrive. Its fields are never written again.
+	Facts *Facts
 }
 
 // Engine runs a catalog over gathered facts.
@@ -228,7 +232,7 @@ func (e *Engine) gather(ctx context.Context, facts *Facts, resolved map[FactKind
 				continue
 			}
 			running[k] = true
-			observe(Event{Type: EventGathering, Fact: k})
+			observe(Event{Type: EventGathering, Fact: k, Facts: facts.snapshot()})
 			work := facts.snapshot()
 			go func() { results <- result{k, work, e.Gatherer.Gather(ctx, k, work)} }()
 		}
@@ -242,7 +246,7 @@ func (e *Engine) gather(ctx context.Context, facts *Facts, resolved map[FactKind
 		if r.err != nil {
 			facts.Errors[r.kind] = r.err.Error()
 		}
-		observe(Event{Type: EventGathered, Fact: r.kind, Err: r.err})
+		observe(Event{Type: EventGathered, Fact: r.kind, Err: r.err, Facts: facts.snapshot()})
 		after()
 		start()
 		if len(running) == 0 {

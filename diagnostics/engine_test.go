@@ -203,3 +203,29 @@ func TestEngineOverlapsIndependentKinds(t *testing.T) {
 		t.Errorf("gathered facts were not adopted: endpoint %v nginx %v", r.Facts.Endpoint, r.Facts.Nginx)
 	}
 }
+
+// TestEngineEventFacts: gathering events carry a copy of the facts as they stand — the
+// kind being gathered absent when it starts and present once gathered — never the
+// report's own facts, so an observer may keep them while the run goes on.
+func TestEngineEventFacts(t *testing.T) {
+	var events []Event
+	r := testEngine(&recordingGatherer{}).Run(context.Background(), nil, nil, func(e Event) {
+		if e.Type != EventFinding {
+			events = append(events, e)
+		}
+	})
+	if len(events) != 6 {
+		t.Fatalf("%d gathering events, want 6 (3 kinds, started and done)", len(events))
+	}
+	for _, e := range events {
+		if e.Facts == nil || e.Facts == r.Facts {
+			t.Fatalf("%v %s: facts %p, report's %p", e.Type, e.Fact, e.Facts, r.Facts)
+		}
+		if got, want := e.Facts.Has(e.Fact), e.Type == EventGathered; got != want {
+			t.Errorf("%v %s: has the kind %v, want %v", e.Type, e.Fact, got, want)
+		}
+	}
+	if last := events[len(events)-1].Facts; last.Agent != r.Facts.Agent || last.Endpoint != r.Facts.Endpoint {
+		t.Errorf("the last snapshot lacks the gathered facts")
+	}
+}

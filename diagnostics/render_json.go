@@ -1,7 +1,10 @@
 package diagnostics
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"time"
 )
@@ -94,29 +97,65 @@ func NewJSONReport(r *Report) JSONReport {
 		}
 	}
 	for _, f := range r.Findings {
-		jf := JSONFinding{ID: f.ID, Category: string(f.Category), Severity: f.Severity.String(),
-			Title: f.Title, Summary: f.Summary, Evidence: []JSONEvidence{}, Fix: []JSONStep{}}
-		for _, e := range f.Evidence {
-			jf.Evidence = append(jf.Evidence, JSONEvidence(e))
-		}
-		for _, s := range f.Fix {
-			js := JSONStep{Title: s.Title, Why: s.Why, Commands: s.Commands, File: s.File, Diff: s.Diff, Verify: s.Verify}
-			if js.Commands == nil {
-				js.Commands = []string{}
-			}
-			if js.Verify == nil {
-				js.Verify = []string{}
-			}
-			jf.Fix = append(jf.Fix, js)
-		}
-		out.Findings = append(out.Findings, jf)
+		out.Findings = append(out.Findings, jsonFinding(f))
 	}
 	return out
 }
 
-// WriteJSON writes the report as one indented JSON document.
+// jsonFinding is one finding in its documented JSON form.
+func jsonFinding(f Finding) JSONFinding {
+	jf := JSONFinding{ID: f.ID, Category: string(f.Category), Severity: f.Severity.String(),
+		Title: f.Title, Summary: f.Summary, Evidence: make([]JSONEvidence, 0, len(f.Evidence)), Fix: []JSONStep{}}
+	for _, e := range f.Evidence {
+		jf.Evidence = append(jf.Evidence, JSONEvidence(e))
+	}
+	for _, s := range f.Fix {
+		js := JSONStep{Title: s.Title, Why: s.Why, Commands: s.Commands, File: s.File, Diff: s.Diff, Verify: s.Verify}
+		if js.Commands == nil {
+			js.Commands = []string{}
+		}
+		if js.Verify == nil {
+			js.Verify = []string{}
+		}
+		jf.Fix = append(jf.Fix, js)
+	}
+	return jf
+}
+
+// WriteJSON writes the report as one indented JSON document, the bytes a json.Encoder
+// with two-space indent writes. The findings are encoded one at a time: a manager with
+// 10,000 server blocks has tens of megabytes of evidence, which a whole-document encode
+// held three times over (the value, its encoding, its indented copy).
 func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(NewJSONReport(r))
+	doc := NewJSONReport(&Report{Facts: r.Facts}) // the frame, without findings
+	doc.Status = r.Status().String()
+	frame, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	// The one unescaped `"findings": []` is the key: a quote inside a string is \".
+	const key = "\n  \"findings\": []"
+	at := bytes.Index(frame, []byte(key))
+	if at < 0 {
+		return fmt.Errorf("json: no findings key in %.40q", frame)
+	}
+	bw := bufio.NewWriter(w)
+	bw.Write(frame[:at+len(key)-1]) // up to and with "["
+	for i, f := range r.Findings {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		b, err := json.MarshalIndent(jsonFinding(f), "    ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(r.Findings) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.Write(frame[at+len(key)-1:])
+	bw.WriteByte('\n')
+	return bw.Flush()
 }

@@ -233,7 +233,7 @@ func writeCertsMarkdown(b *strings.Builder, f *Facts) {
 		if sev, text := CertExpiry(c, f.Now, f.Thresholds); sev != SeverityOK {
 			p("  - %s: %s\n", strings.ToUpper(sev.String()), mdText(text))
 		}
-		p("  - SANs %s; EKU %s; key %s\n", mdText(cmp.Or(strings.Join(sans(c), ", "), "none")),
+		p("  - SANs %s; EKU %s; key %s\n", mdText(cmp.Or(strings.Join(SANs(c), ", "), "none")),
 			cmp.Or(ekuList(c), "none"), KeyDescription(c.PublicKey))
 		sum := sha256.Sum256(c.Raw)
 		p("  - SHA-256 %s\n", hex.EncodeToString(sum[:]))

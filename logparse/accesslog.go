@@ -26,11 +26,17 @@ type Format struct {
 
 	segs []segment
 	time int // index of the time variable in segs, -1 if none
+	// status and grpc are the indexes of $status and of the first grpc_status variable,
+	// -1 if none: once both are known to rule a line out, the scan stops matching it.
+	status, grpc int
 }
 
 type segment struct {
 	lit  string // literal text; "" for a variable
 	name string // variable name without "$"
+	// named: the variable fills a named field of AccessEntry (or is the time), so
+	// classification needs its value; the others are only located, never copied.
+	named bool
 }
 
 // The formats the product meets most: NGINX's predefined combined, and the main_ext and
@@ -75,7 +81,7 @@ func CompileFormat(name, text, escape string) (*Format, error) {
 	if text == "" {
 		return nil, fmt.Errorf("log_format %s: empty format", name)
 	}
-	f := &Format{Name: name, Escape: escape, Text: text, time: -1}
+	f := &Format{Name: name, Escape: escape, Text: text, time: -1, status: -1, grpc: -1}
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
@@ -112,7 +118,13 @@ func CompileFormat(name, text, escape string) (*Format, error) {
 		if f.time < 0 && (v == "time_local" || v == "time_iso8601" || v == "msec") {
 			f.time = len(f.segs)
 		}
-		f.segs = append(f.segs, segment{name: v})
+		switch {
+		case v == "status" && f.status < 0:
+			f.status = len(f.segs)
+		case strings.Contains(v, "grpc_status") && f.grpc < 0:
+			f.grpc = len(f.segs)
+		}
+		f.segs = append(f.segs, segment{name: v, named: f.time == len(f.segs) || namedVar(v)})
 	}
 	flush()
 	return f, nil
@@ -175,19 +187,31 @@ func (e *AccessEntry) Var(name string) (string, bool) {
 func (f *Format) Parse(line string, loc *time.Location) (AccessEntry, bool) {
 	var e AccessEntry
 	e.Vars = make([]Var, 0, len(f.segs)/2+1)
-	pos, lits := 0, 0
+	ok := f.match(line, loc, &e, true)
+	return e, ok
+}
+
+// match is Parse into e, or, without vars, the history scan's shortcut: it fills only
+// the named fields and leaves Vars nil, so the values nothing reads are neither
+// unescaped nor copied; and once the time is read and the status (with the grpc status,
+// when the format has one) rules out every event ClassifyAccess reports, it accepts the
+// line without matching the rest. Most lines of a busy access log are such lines. A line
+// whose tail does not follow the format is then counted as read rather than unparsed;
+// any line that may be an event is matched whole, as Parse does.
+func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars bool) bool {
+	pos, lits, seen := 0, 0, 0
 	for i, s := range f.segs {
 		if s.name == "" {
-			if pos == len(line) && len(e.Vars) > 0 {
+			if pos == len(line) && seen > 0 {
 				e.Partial = true
 				break
 			}
 			if !strings.HasPrefix(line[pos:], s.lit) {
-				if len(e.Vars) > 0 && strings.HasPrefix(s.lit, line[pos:]) {
+				if seen > 0 && strings.HasPrefix(s.lit, line[pos:]) {
 					e.Partial = true
 					break
 				}
-				return e, false
+				return false
 			}
 			pos += len(s.lit)
 			lits++
@@ -208,13 +232,23 @@ func (f *Format) Parse(line string, loc *time.Location) (AccessEntry, bool) {
 		}
 		raw := line[pos:end]
 		pos = end
-		e.set(s.name, f.unescape(raw), i == f.time, loc)
+		seen++
+		if vars || s.named {
+			v := f.unescape(raw)
+			if vars {
+				e.Vars = append(e.Vars, Var{Name: s.name, Value: v})
+			}
+			e.set(s.name, v, i == f.time, loc)
+		}
 		if e.Partial {
 			break
 		}
+		if !vars && s.named && f.ruledOut(i, e) {
+			return true
+		}
 	}
 	if !e.Partial && pos != len(line) {
-		return e, false
+		return false
 	}
 	if e.URI == "" && e.Request != "" {
 		if _, rest, ok := strings.Cut(e.Request, " "); ok {
@@ -223,7 +257,16 @@ func (f *Format) Parse(line string, loc *time.Location) (AccessEntry, bool) {
 	}
 	// A cut-short line must still have shown the format's shape: any text matches its
 	// first variable alone.
-	return e, len(e.Vars) > 0 && (!e.Partial || lits >= 2)
+	return seen > 0 && (!e.Partial || lits >= 2)
+}
+
+// ruledOut reports whether the line, read up to segment i into e, can be no event:
+// its time is known and its status and grpc status are not ones ClassifyAccess reports.
+func (f *Format) ruledOut(i int, e *AccessEntry) bool {
+	if f.time < 0 || f.status < 0 || i < f.time || i < f.status || mayClassifyStatus(e.Status) {
+		return false
+	}
+	return f.grpc < 0 || i >= f.grpc && e.GRPCStatus != "16"
 }
 
 // valueEnd finds where a variable's value ends: at the next occurrence of lit. Under
@@ -317,9 +360,18 @@ func unhex(c byte) byte {
 	return c - '0'
 }
 
-// set stores one variable's value in e.
+// namedVar reports whether set stores the variable in a named field of AccessEntry.
+func namedVar(name string) bool {
+	switch name {
+	case "remote_addr", "request", "uri", "request_uri", "status", "ssl_client_verify",
+		"ssl_client_s_dn", "ssl_client_i_dn", "host", "http_host", "http_user_agent":
+		return true
+	}
+	return strings.Contains(name, "grpc_status")
+}
+
+// set stores one variable's value in the named field that carries it (namedVar).
 func (e *AccessEntry) set(name, v string, isTime bool, loc *time.Location) {
-	e.Vars = append(e.Vars, Var{Name: name, Value: v})
 	switch {
 	case isTime:
 		e.Time, _ = parseAccessTime(name, v, loc)

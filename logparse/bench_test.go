@@ -29,6 +29,11 @@ var benchLines = map[string]struct {
 		`{"timestamp":"2026-11-22T16:05:53+00:00","client":"10.0.0.7","uri":"/mpi.v1.CommandService/CreateConnection","http-status":200,"grpc-status":16,"upstream":"""rx-bytes":320,"tx-bytes":411}`,
 		`{"timestamp":"2026-11-22T16:05:53+00:00","client":"10.0.0.7","uri":"/mpi.v1.CommandService/Subscribe","http-status":200,"grpc-status":0,"upstream":"unix:/x""rx-bytes":320,"tx-bytes":411}`,
 	}},
+	"custom-mtls": {Parser{Type: TypeNginxAccess, Formats: []*Format{benchMTLSFormat}}, []string{
+		`10.0.0.5 - - [22/Nov/2026:16:05:53 +0000] "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0" 200 255 "-" "nginx-agent/v2.46.7 grpc-go/1.79.3" verify=SUCCESS sdn="CN=agent-17,O=Example" alpn=h2 sni=nim.example.com rt=0.004`,
+		`10.0.0.6 - - [22/Nov/2026:16:05:54 +0000] "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0" 400 255 "-" "nginx-agent/v2.46.7 grpc-go/1.79.3" verify=FAILED:certificate has expired sdn="CN=agent-18,O=Example" alpn=h2 sni=nim.example.com rt=0.000`,
+		`10.0.0.9 - - [22/Nov/2026:16:05:54 +0000] "GET /ui/index.html HTTP/1.1" 200 5120 "https://nim.example.com/" "Mozilla/5.0 (X11; Linux x86_64)" verify=NONE sdn="-" alpn=http/1.1 sni=nim.example.com rt=0.012`,
+	}},
 	"agent-v2": {Parser{Type: TypeAgent}, []string{
 		`time="2025-01-15T10:00:00Z" level=error msg="Unable to create command channel: rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\""`,
 		`time="2025-01-15T10:00:00Z" level=info msg="Commander retrying to connect to nim.example.com:443"`,
@@ -43,15 +48,24 @@ var benchLines = map[string]struct {
 	}},
 }
 
+// benchMTLSFormat is a custom access format of the kind an mTLS front end logs: the
+// client certificate's verdict and subject, ALPN and SNI after the combined fields.
+var benchMTLSFormat = mustCompile("mtls", CombinedFormat+` verify=$ssl_client_verify sdn="$ssl_client_s_dn" alpn=$ssl_alpn_protocol sni=$ssl_server_name rt=$request_time`, "default")
+
 // BenchmarkParseClassify measures parse+classify per line format.
 func BenchmarkParseClassify(b *testing.B) {
-	for _, name := range []string{"nginx-error", "combined", "grpc_json", "agent-v2", "agent-v3-text", "agent-v3-json"} {
-		c := benchLines[name]
+	for _, name := range []string{"nginx-error", "combined", "custom-mtls", "grpc_json", "agent-v2", "agent-v3-text", "agent-v3-json",
+		"auto/nginx-error", "auto/custom-mtls", "auto/grpc_json"} {
+		auto := strings.HasPrefix(name, "auto/")
+		c := benchLines[strings.TrimPrefix(name, "auto/")]
 		if c.lines == nil {
 			c.lines = realLines(b)
 		}
 		b.Run(name, func(b *testing.B) {
 			p := c.p
+			if auto {
+				p.Type = TypeAuto // as for files named on the command line
+			}
 			var bytes int64
 			for _, l := range c.lines {
 				bytes += int64(len(l))
@@ -169,5 +183,19 @@ func BenchmarkScanSmallFiles(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Scan(context.Background(), files, Options{Now: now, Since: time.Hour, Location: time.UTC})
+	}
+}
+
+// The scan's matcher (named fields only) and Parse agree on the benchmark lines of every
+// access format, which exercise each named field.
+func TestMatchAgreesWithParse(t *testing.T) {
+	for _, name := range []string{"combined", "custom-mtls", "grpc_json"} {
+		c := benchLines[name]
+		for _, line := range c.lines {
+			for _, fm := range append(c.p.Formats, DefaultFormats...) {
+				e, ok := fm.Parse(line, time.UTC)
+				sameAsScan(t, fm, line, e, ok)
+			}
+		}
 	}
 }

@@ -328,6 +328,17 @@ func ClassifyAccess(e *AccessEntry) (ev Event, ok bool) {
 	return ev, true
 }
 
+// mayClassifyStatus reports whether ClassifyAccess may report a line with this status
+// whatever its grpc status: the statuses its cases name (400 stands for 495, 496 and 497,
+// as NGINX logs them). Keep it in step with ClassifyAccess.
+func mayClassifyStatus(status int) bool {
+	switch status {
+	case 400, 421, 495, 496, 497, 502:
+		return true
+	}
+	return false
+}
+
 func statusText(s int) string {
 	switch s {
 	case 400:

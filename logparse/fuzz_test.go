@@ -2,6 +2,7 @@ package logparse
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -91,8 +92,35 @@ func FuzzParseAccessLine(f *testing.F) {
 			if ok && len(e.Vars) > len(fm.segs) {
 				t.Errorf("%d vars from %d segments", len(e.Vars), len(fm.segs))
 			}
+			sameAsScan(t, fm, line, e, ok)
 		}
 	})
+}
+
+// sameAsScan checks that the scan's match, which copies only the named fields and may
+// stop early on a line that can be no event, judges every line as Parse does: the same
+// time for every line Parse accepts, the same event for every line it classifies, and
+// no event from a line Parse refuses.
+func sameAsScan(t *testing.T, fm *Format, line string, want AccessEntry, wantOK bool) {
+	t.Helper()
+	var got AccessEntry
+	ok := fm.match(line, time.UTC, &got, false)
+	gotEv, gotClass := ClassifyAccess(&got)
+	if !wantOK {
+		if ok && gotClass {
+			t.Errorf("format %q line %q: match classified %+v, Parse refused the line", fm.Text, line, gotEv)
+		}
+		return
+	}
+	wantEv, wantClass := ClassifyAccess(&want)
+	switch {
+	case !ok:
+		t.Errorf("format %q line %q: match refused the line, Parse accepted it", fm.Text, line)
+	case !got.Time.Equal(want.Time):
+		t.Errorf("format %q line %q: match time %v, Parse %v", fm.Text, line, got.Time, want.Time)
+	case gotClass != wantClass || gotClass && !reflect.DeepEqual(gotEv, wantEv):
+		t.Errorf("format %q line %q: match classified %v %+v, Parse %v %+v", fm.Text, line, gotClass, gotEv, wantClass, wantEv)
+	}
 }
 
 func FuzzParseAgentLine(f *testing.F) {

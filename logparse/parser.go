@@ -107,7 +107,8 @@ func (p *Parser) parseLine(line string) (Event, time.Time, LineStatus) {
 	}
 	for i := range formats {
 		k := (p.last + i) % len(formats)
-		if e, ok := formats[k].Parse(line, p.Location); ok {
+		var e AccessEntry
+		if formats[k].match(line, p.Location, &e, false) {
 			p.last = k
 			return status(ClassifyAccess(&e))
 		}

@@ -91,6 +91,17 @@ type ConfigError struct {
 	Message string `json:"message"`
 }
 
+// TypeError is a setting written as a list or a map where the agent reads one value
+// (`grpcPort: [1,2]`). The agent reads such a value as unset.
+type TypeError struct {
+	// Key is the key as the agent documents it, e.g. server.grpcPort.
+	Key string `json:"key"`
+	// Type is what was written instead: "a list" or "a map".
+	Type string `json:"type"`
+	// Source is the file and line of the key.
+	Source Source `json:"source"`
+}
+
 // EnvOverride is an environment variable that changed an agent setting.
 type EnvOverride struct {
 	// Name is the variable, e.g. NGINX_AGENT_TLS_CERT.
@@ -117,6 +128,9 @@ type AgentConfig struct {
 	// MixedKeys lists keys of the other generation found in the file (e.g. a v2 `tls:`
 	// block in a v3 file, which agent v3 refuses at startup), as "key (line N)".
 	MixedKeys []string `json:"mixed_keys,omitempty"`
+	// TypeErrors lists the settings written as a list or a map that nothing later (the
+	// dynamic file, the environment, a flag) replaced: each leaves its setting unset.
+	TypeErrors []TypeError `json:"type_errors,omitempty"`
 
 	// Host and Port are the management-plane endpoint the agent dials.
 	Host Setting `json:"host"`

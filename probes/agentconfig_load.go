@@ -218,6 +218,14 @@ type agentLoader struct {
 	relative bool // a TLS path was resolved against WorkDir
 	// workDirWhy says how WorkDir was found.
 	workDirWhy string
+	// typeErrors are the keys written as a list or a map, with the field each left unset.
+	typeErrors []fieldTypeError
+}
+
+// fieldTypeError is a TypeError with the field it concerns.
+type fieldTypeError struct {
+	field agentField
+	TypeError
 }
 
 func (l *agentLoader) load() {
@@ -329,7 +337,12 @@ func (l *agentLoader) applyDoc(d *yamlDoc, f AgentFormat, kind SourceKind) bool 
 		}
 		v, ok := d.scalar(mv.Value)
 		if !ok {
-			continue // null or a mapping/sequence: the agent reads it as unset
+			// null or a mapping/sequence: the agent reads it as unset; the latter is a mistake.
+			if wrong := d.collectionKind(mv.Value); wrong != "" {
+				src := Source{Kind: kind, Name: d.path, Line: lineOf(mv.Key)}
+				l.typeErrors = append(l.typeErrors, fieldTypeError{k.field, TypeError{Key: k.key, Type: wrong, Source: src}})
+			}
+			continue
 		}
 		l.set(k.field, v, Source{Kind: kind, Name: d.path, Line: lineOf(mv.Key)})
 		applied = true
@@ -574,7 +587,25 @@ func (l *agentLoader) result() AgentConfig {
 	}
 	c.TokenSet = l.tokenSet
 	c.LogPath = l.vals[fieldLogPath]
+	for _, te := range l.typeErrors {
+		if l.setLater(te.field) {
+			continue
+		}
+		c.TypeErrors = append(c.TypeErrors, te.TypeError)
+	}
 	return c
+}
+
+// setLater reports whether field got a value despite a wrong-typed key for it: another
+// source (or another key, for the token) set it.
+func (l *agentLoader) setLater(field agentField) bool {
+	switch field {
+	case fieldToken:
+		return l.tokenSet
+	case fieldServer:
+		field = fieldHost
+	}
+	return l.vals[field].IsSet()
 }
 
 // agentBool reads a boolean as viper's GetBool does (strconv.ParseBool, non-zero integers
@@ -635,19 +666,21 @@ func tooLarge(path string, n int) *ConfigError {
 // yamlDoc is one parsed configuration file. Lookups resolve anchors, aliases and merge
 // keys lazily and only along the keys asked for, so aliases are never expanded wholesale.
 type yamlDoc struct {
-	path    string
-	root    ast.Node                     // the top-level mapping; nil for an empty file
-	anchors map[string][]*ast.AnchorNode // by name, in document order
+	path string
+	root ast.Node // the top-level mapping; nil for an empty file
+	// notMapping is the top level when it is a scalar or a sequence (root is nil).
+	notMapping ast.Node
+	anchors    map[string][]*ast.AnchorNode // by name, in document order
 }
 
-// parseAgentYAML parses data, refusing inputs past the size limits. The error carries the
-// library's message and the position it points at.
-func parseAgentYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) {
+// parseYAML parses the first document of data through parseLimitedYAML. A top level that
+// is not a mapping leaves root nil and is kept in notMapping.
+func parseYAML(path string, data []byte) (*yamlDoc, *ConfigError) {
 	f, cerr := parseLimitedYAML(path, data)
 	if cerr != nil {
 		return nil, cerr
 	}
-	doc = &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
+	doc := &yamlDoc{path: path, anchors: map[string][]*ast.AnchorNode{}}
 	if len(f.Docs) == 0 || f.Docs[0] == nil || f.Docs[0].Body == nil {
 		return doc, nil
 	}
@@ -660,6 +693,17 @@ func parseAgentYAML(path string, data []byte) (doc *yamlDoc, cerr *ConfigError) 
 		doc.root = body
 		return doc, nil
 	}
+	doc.notMapping = body
+	return doc, nil
+}
+
+// parseAgentYAML is parseYAML for the agent's files, whose top level must be a mapping.
+func parseAgentYAML(path string, data []byte) (*yamlDoc, *ConfigError) {
+	doc, cerr := parseYAML(path, data)
+	if cerr != nil || doc.notMapping == nil {
+		return doc, cerr
+	}
+	body := doc.notMapping
 	e := &yaml.UnexpectedNodeTypeError{Actual: body.Type(), Expected: ast.MappingType, Token: body.GetToken()}
 	return nil, tokenError(path, e.GetToken(), e.GetMessage())
 }
@@ -916,6 +960,17 @@ func (d *yamlDoc) scalar(n ast.Node) (string, bool) {
 		return v.GetToken().Value, true
 	}
 	return "", false
+}
+
+// collectionKind is "a list" or "a map" for a sequence or mapping node, else "".
+func (d *yamlDoc) collectionKind(n ast.Node) string {
+	switch d.resolve(n).(type) {
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a map"
+	}
+	return ""
 }
 
 // mixedKeys lists top-level keys that belong to the other agent generation.

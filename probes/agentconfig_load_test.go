@@ -455,6 +455,47 @@ func TestLoadAgentConfigValues(t *testing.T) {
 	}
 }
 
+// TestLoadAgentConfigTypeErrors: a list or a map where the agent reads one value is named
+// with its key, what it is and its line, unless a later source sets the value; null is not.
+func TestLoadAgentConfigTypeErrors(t *testing.T) {
+	p, dyn := "/etc/nginx-agent/nginx-agent.conf", "/var/lib/nginx-agent/agent-dynamic.conf"
+	at := func(key, typ string, line int) TypeError {
+		return TypeError{Key: key, Type: typ, Source: Source{Kind: SourceFile, Name: p, Line: line}}
+	}
+	tests := []struct {
+		name, content, dynamic string
+		env                    []string
+		want                   []TypeError
+	}{
+		{"flow list port", "server:\n  host: h\n  grpcPort: [1,2]\n", "", nil,
+			[]TypeError{at("server.grpcPort", "a list", 3)}},
+		{"block list and map", "server:\n  host:\n    - a\n    - b\ntls:\n  cert: {path: /a.crt}\n", "", nil,
+			[]TypeError{at("server.host", "a list", 2), at("tls.cert", "a map", 6)}},
+		{"alias to a list", "ports: &p [1, 2]\nserver:\n  host: h\n  grpcPort: *p\n", "", nil,
+			[]TypeError{at("server.grpcPort", "a list", 4)}},
+		{"v3 port", "command:\n  server:\n    host: h\n    port: [443]\n", "", nil,
+			[]TypeError{at("command.server.port", "a list", 4)}},
+		{"null is only unset", "server:\n  host: h\n  grpcPort:\n", "", nil, nil},
+		{"the environment sets it", "server:\n  host: h\n  grpcPort: [1,2]\n", "", []string{"NGINX_AGENT_SERVER_GRPCPORT=443"}, nil},
+		{"the dynamic file sets it", "server:\n  host: h\n  grpcPort: [1,2]\n", "server:\n  grpcPort: 443\n", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := map[string]string{p: tt.content}
+			if tt.dynamic != "" {
+				files[dyn] = tt.dynamic
+			}
+			got := LoadAgentConfig(AgentConfigOptions{Path: p, DynamicPaths: []string{dyn}, Env: tt.env, ReadFile: memFiles(files)})
+			if got.Error != nil {
+				t.Fatalf("Error = %+v", got.Error)
+			}
+			if !slices.Equal(got.TypeErrors, tt.want) {
+				t.Errorf("TypeErrors = %+v, want %+v", got.TypeErrors, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadAgentConfigDynamic(t *testing.T) {
 	main := "/etc/nginx-agent/nginx-agent.conf"
 	dynNew, dynOld := "/var/lib/nginx-agent/agent-dynamic.conf", "/etc/nginx-agent/agent-dynamic.conf"

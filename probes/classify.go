@@ -21,6 +21,7 @@ func Classify(err error) *ProbeError {
 	}
 	pe := &ProbeError{Kind: ErrOther, Message: err.Error()}
 	pe.Kind, pe.Alert = kindOf(err)
+	pe.Deadline = ownDeadline(err)
 	return pe
 }
 
@@ -64,6 +65,16 @@ func kindOf(err error) (ErrorKind, int) {
 		return ErrProtocol, 0
 	}
 	return ErrOther, 0
+}
+
+// ownDeadline reports whether err is the probe's own deadline passing (a context or
+// SetDeadline expiry, or a lookup cut short by one) rather than something the network did.
+func ownDeadline(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTimeout
+	}
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // receivedAlert returns the number of a TLS alert the peer sent. crypto/tls reports one as

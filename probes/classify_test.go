@@ -69,6 +69,27 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestClassifyOwnDeadline: only the probe's own deadline (a SetDeadline or context expiry,
+// a lookup cut short) sets Deadline; the kernel giving up on a connection does not.
+func TestClassifyOwnDeadline(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"read deadline", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, true},
+		{"context deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded), true},
+		{"lookup cut short", &net.DNSError{Err: "i/o timeout", Name: "nim.test", IsTimeout: true}, true},
+		{"kernel ETIMEDOUT", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ETIMEDOUT)}, false},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
+		{"DNS not found", &net.DNSError{Err: "no such host", Name: "nim.invalid", IsNotFound: true}, false},
+	} {
+		if got := Classify(c.err).Deadline; got != c.want {
+			t.Errorf("%s: Deadline = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // TestClassifyReceivedAlert classifies an alert sent by a real peer: crypto/tls reports
 // it as a net.OpError "remote error" around an unexported alert type.
 func TestClassifyReceivedAlert(t *testing.T) {

@@ -33,6 +33,9 @@ type ProbeError struct {
 	Alert int `json:"alert,omitempty"`
 	// Message is the underlying Go error text, verbatim.
 	Message string `json:"message"`
+	// Deadline is true when the step ended because the probe's own deadline passed, not
+	// because the network answered (an ETIMEDOUT from the kernel leaves it false).
+	Deadline bool `json:"deadline,omitempty"`
 }
 
 func (e *ProbeError) Error() string { return string(e.Kind) + ": " + e.Message }
@@ -106,6 +109,8 @@ type EndpointReport struct {
 	Authority string `json:"authority"`
 	// Path is the gRPC request path.
 	Path string `json:"path"`
+	// StepTimeout is the deadline each step had (--timeout).
+	StepTimeout time.Duration `json:"step_timeout"`
 	// PlainText is true when the agent would not use TLS (tls.enable false): the probe
 	// then speaks h2c, as the agent does.
 	PlainText bool `json:"plain_text,omitempty"`

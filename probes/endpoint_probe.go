@@ -90,7 +90,7 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 	if o.Path == "" {
 		o.Path = "/"
 	}
-	r := &EndpointReport{Address: o.Address, Path: o.Path, PlainText: o.PlainText}
+	r := &EndpointReport{Address: o.Address, Path: o.Path, PlainText: o.PlainText, StepTimeout: o.Timeout}
 	defer func() { r.Duration = time.Since(start) }()
 
 	host, port, err := net.SplitHostPort(o.Address)

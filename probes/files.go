@@ -53,7 +53,8 @@ type FileFacts struct {
 	Mode fs.FileMode `json:"mode"`
 	UID  int         `json:"uid"`
 	GID  int         `json:"gid"`
-	// Encoding is "pem", "der" or "" when neither could be recognised.
+	// Encoding is "pem", "der", "pkcs12" (a .p12/.pfx bundle, not opened further) or ""
+	// when none could be recognised.
 	Encoding string `json:"encoding,omitempty"`
 	// Blocks lists the PEM blocks in order.
 	Blocks []PEMBlock `json:"blocks,omitempty"`

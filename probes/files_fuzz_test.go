@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"strings"
 	"testing"
@@ -65,6 +66,7 @@ func FuzzParsePEMOrDER(f *testing.F) {
 	f.Add(append(pki.CertsPEM(leaf), tpKeyPEM(f, leaf, pki.SEC1)...))
 	f.Add(tpKeyPEM(f, leaf, pki.PKCS8))
 	f.Add(tpPKCS8(f, leaf.Key))
+	f.Add(minimalPFX(f))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ff := ParsePEMOrDER(RoleKey, data)
@@ -81,6 +83,9 @@ func FuzzParsePEMOrDER(f *testing.F) {
 		}
 		if ff.Key != nil && (ff.Key.Public == nil || ff.Key.Algorithm == "") {
 			t.Fatalf("key without public half: %+v", ff.Key)
+		}
+		if ff.Encoding == "pkcs12" && (len(ff.Certs) > 0 || ff.Key != nil || ff.ParseError != "") {
+			t.Fatalf("a PKCS#12 bundle is not opened, yet: %+v", ff)
 		}
 		if ff.Encoding != "pem" {
 			return
@@ -113,6 +118,22 @@ func FuzzParsePEMOrDER(f *testing.F) {
 			t.Fatalf("Go's first key block parses: %v; ParsePEMOrDER key: %+v (blocks %+v)", goKey == 1, ff.Key, ff.Blocks)
 		}
 	})
+}
+
+// minimalPFX is the outer PKCS#12 structure (RFC 7292, section 4) around empty data.
+func minimalPFX(t testing.TB) []byte {
+	var pfx pfxPDU
+	pfx.Version = 3
+	pfx.AuthSafe.ContentType = oidPKCS7Data
+	pfx.AuthSafe.Content = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: []byte{0x04, 0x00}}
+	b, err := asn1.Marshal(pfx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isPKCS12(b) {
+		t.Fatalf("minimalPFX is not recognised")
+	}
+	return b
 }
 
 // goParsesKey is crypto/tls's parsePrivateKey: PKCS#1, PKCS#8 (RSA, ECDSA, Ed25519), SEC1.

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -210,6 +211,12 @@ func parseTLSDER(ff *FileFacts, data []byte, errs *[]string) {
 	if data[0] != 0x30 {
 		return
 	}
+	if isPKCS12(data) {
+		// A .p12/.pfx bundle: the agent reads none of it, so its contents (often behind
+		// a password) are not opened; the finding says how to convert it.
+		ff.Encoding = "pkcs12"
+		return
+	}
 	ff.Encoding = "der"
 	certs, certErr := x509.ParseCertificates(data)
 	if certErr == nil && len(certs) > 0 {
@@ -222,6 +229,32 @@ func parseTLSDER(ff *FileFacts, data []byte, errs *[]string) {
 		return
 	}
 	*errs = append(*errs, fmt.Sprintf("DER: not a certificate (%v) nor a private key (%v)", certErr, keyErr))
+}
+
+// pfxPDU is the outer structure of a PKCS#12 file (RFC 7292, section 4): version 3 and an
+// authSafe ContentInfo of type data (password integrity) or signedData (public-key integrity).
+type pfxPDU struct {
+	Version  int
+	AuthSafe struct {
+		ContentType asn1.ObjectIdentifier
+		Content     asn1.RawValue `asn1:"explicit,tag:0,optional"`
+	}
+	MacData asn1.RawValue `asn1:"optional"`
+}
+
+var (
+	oidPKCS7Data       = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oidPKCS7SignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+)
+
+// isPKCS12 reports whether data is a DER PKCS#12 PFX, as openssl pkcs12 -export writes it.
+func isPKCS12(data []byte) bool {
+	var pfx pfxPDU
+	if _, err := asn1.Unmarshal(data, &pfx); err != nil {
+		return false
+	}
+	ct := pfx.AuthSafe.ContentType
+	return pfx.Version == 3 && (ct.Equal(oidPKCS7Data) || ct.Equal(oidPKCS7SignedData))
 }
 
 // pemFound is one BEGIN marker in a file: the decoded block, or nil when it is malformed.

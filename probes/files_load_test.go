@@ -310,6 +310,59 @@ func TestParsePEMOrDEROpenSSLKeys(t *testing.T) {
 	}
 }
 
+// TestParsePEMOrDERPKCS12 recognises bundles made by `openssl pkcs12 -export` (with a key,
+// with certificates only, without a password) as PKCS#12 rather than as a broken DER file,
+// and a truncated bundle or a DER certificate as not PKCS#12.
+func TestParsePEMOrDERPKCS12(t *testing.T) {
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("openssl is required under CI=true")
+		}
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	root := tpIssue(t, nil, pki.Spec{CommonName: "p12 root", IsCA: true})
+	leaf := tpIssue(t, root, pki.Spec{CommonName: "p12 agent"})
+	cert := tpWrite(t, filepath.Join(dir, "agent.crt"), pki.CertsPEM(leaf), 0o644)
+	key := tpWrite(t, filepath.Join(dir, "agent.key"), tpKeyPEM(t, leaf, pki.PKCS8), 0o600)
+	ca := tpWrite(t, filepath.Join(dir, "ca.crt"), pki.CertsPEM(root), 0o644)
+	export := func(t *testing.T, args ...string) []byte {
+		t.Helper()
+		out := filepath.Join(dir, "out.p12")
+		cmd := exec.Command(bin, append([]string{"pkcs12", "-export", "-out", out}, args...)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl pkcs12 -export %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for name, args := range map[string][]string{
+		"cert, key and CA":  {"-in", cert, "-inkey", key, "-certfile", ca, "-passout", "pass:secret"},
+		"no password":       {"-in", cert, "-inkey", key, "-passout", "pass:"},
+		"certificates only": {"-in", ca, "-nokeys", "-passout", "pass:secret"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			data := export(t, args...)
+			for _, role := range []FileRole{RoleCert, RoleKey, RoleCA} {
+				ff := ParsePEMOrDER(role, data)
+				if ff.Encoding != "pkcs12" || ff.ParseError != "" || len(ff.Certs) > 0 || ff.Key != nil {
+					t.Errorf("%s: Encoding %q, ParseError %q, %d certs, key %v; want a PKCS#12 bundle", role, ff.Encoding, ff.ParseError, len(ff.Certs), ff.Key != nil)
+				}
+			}
+			if ff := ParsePEMOrDER(RoleCert, data[:len(data)/2]); ff.Encoding == "pkcs12" {
+				t.Errorf("half a bundle is taken for PKCS#12")
+			}
+		})
+	}
+	if ff := ParsePEMOrDER(RoleCert, leaf.Cert.Raw); ff.Encoding != "der" || len(ff.Certs) != 1 {
+		t.Errorf("a DER certificate: Encoding %q, %d certs", ff.Encoding, len(ff.Certs))
+	}
+}
+
 func TestLoadTLSFile(t *testing.T) {
 	dir := t.TempDir()
 	leaf := tpIssue(t, nil, pki.Spec{CommonName: "agent"})

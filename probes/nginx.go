@@ -71,9 +71,52 @@ type NginxOptions struct {
 	AgentPort int
 	// AgentCert is a certificate file to judge against this NGINX (--cert on a manager).
 	AgentCert string
+	// AgentKey and AgentCA are the key and CA files given beside AgentCert (--key, --ca),
+	// judged as the agent's own; they are read only with AgentCert.
+	AgentKey, AgentCA string
 	// Off looks for nothing: no file is read and no nginx is run (the demo lab and tests
 	// that must not depend on the host's NGINX).
 	Off bool
+	// Build is the answer of `nginx -V` for Binary when it was started beforehand
+	// (StartNginxBuild), so that it overlaps other work; nil runs it in LoadNginx.
+	Build *NginxBuild
+}
+
+// NginxBuild is `nginx -V` running in the background.
+type NginxBuild struct {
+	Binary string
+	done   chan struct{}
+	info   nginxconf.BuildInfo
+	err    error
+}
+
+// StartNginxBuild starts `nginx -V` for the binary opts name (or the one nginxconf.Binary
+// finds), bounded by ctx; nil when opts run no nginx or none is installed. It costs a
+// few milliseconds that would otherwise sit on the critical path of a run, before the
+// configuration can be read.
+func StartNginxBuild(ctx context.Context, opts NginxOptions) *NginxBuild {
+	if opts.Off || opts.NoBinary {
+		return nil
+	}
+	bin := opts.Binary
+	if bin == "" {
+		bin, _ = nginxconf.Binary()
+	}
+	if bin == "" {
+		return nil
+	}
+	b := &NginxBuild{Binary: bin, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.info, b.err = nginxconf.Build(ctx, bin)
+	}()
+	return b
+}
+
+// Wait returns the build once `nginx -V` has answered.
+func (b *NginxBuild) Wait() (nginxconf.BuildInfo, error) {
+	<-b.done
+	return b.info, b.err
 }
 
 // NginxFacts is what the manager side's NGINX configuration says, with file:line for
@@ -118,6 +161,10 @@ type NginxFacts struct {
 	NIM1 *NIMManagerConfig `json:"nim1,omitempty"`
 	// AgentCert is the agent certificate given to judge against this NGINX.
 	AgentCert *FileFacts `json:"agent_cert,omitempty"`
+	// AgentKey and AgentCA are the agent's key and CA files given beside it; nil when not
+	// given.
+	AgentKey *FileFacts `json:"agent_key,omitempty"`
+	AgentCA  *FileFacts `json:"agent_ca,omitempty"`
 }
 
 // Manager reports whether this host terminates the agents' connections: an NGINX
@@ -192,18 +239,16 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 		return &NginxFacts{}
 	}
 	var build *nginxconf.BuildInfo
-	if !opts.NoBinary {
-		bin := opts.Binary
-		if bin == "" {
-			bin, _ = nginxconf.Binary()
-		}
-		if bin != "" {
-			n.Binary = bin
-			if b, err := nginxconf.Build(ctx, bin); err == nil {
-				build = &b
-			} else {
-				n.VersionError = err.Error()
-			}
+	started := opts.Build
+	if started == nil {
+		started = StartNginxBuild(ctx, opts)
+	}
+	if started != nil {
+		n.Binary = started.Binary
+		if b, err := started.Wait(); err == nil {
+			build = &b
+		} else {
+			n.VersionError = err.Error()
 		}
 	}
 	popts := nginxconf.Options{Prefix: opts.Prefix}
@@ -273,6 +318,12 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 	}
 	if opts.AgentCert != "" {
 		n.AgentCert = LoadTLSFile(RoleCert, opts.AgentCert)
+		if opts.AgentKey != "" {
+			n.AgentKey = LoadTLSFile(RoleKey, opts.AgentKey)
+		}
+		if opts.AgentCA != "" {
+			n.AgentCA = LoadTLSFile(RoleCA, opts.AgentCA)
+		}
 	}
 	if n.Source == NginxFile && n.Binary != "" && len(n.Servers) > 0 {
 		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)

@@ -3,11 +3,6 @@ package probes
 import (
 	"errors"
 	"io/fs"
-	"strings"
-
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
 )
 
 // NIM 1.x's nginx-manager (nginx/documentation content/nms/nim/previous-versions/v1/,
@@ -86,66 +81,22 @@ func ParseNIMManagerConfig(path string, data []byte) *NIMManagerConfig {
 	if data == nil {
 		return c
 	}
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		c.Error = yamlError(path, err)
+	doc, cerr := parseYAML(path, data) // the agent config's hardened path: bounded, linear
+	if cerr != nil {
+		c.Error = cerr
 		return c
 	}
-	for _, doc := range f.Docs {
-		for _, mv := range entries(doc.Body) {
-			key := strings.ToLower(scalarText(mv.Key))
-			var dst *Setting
-			switch key {
-			case "bind_address":
-				dst = &c.BindAddress
-			case "grpc_port":
-				dst = &c.GRPCPort
-			case "gateway_port":
-				dst = &c.GatewayPort
-			case "server_name":
-				dst = &c.ServerName
-			case "cert":
-				dst = &c.Cert
-			case "key":
-				dst = &c.Key
-			default:
-				continue
-			}
-			*dst = Setting{Value: scalarText(mv.Value), Source: Source{Kind: SourceFile, Name: path, Line: lineOf(mv.Key)}}
+	for _, k := range []struct {
+		key string
+		dst *Setting
+	}{
+		{"bind_address", &c.BindAddress}, {"grpc_port", &c.GRPCPort}, {"gateway_port", &c.GatewayPort},
+		{"server_name", &c.ServerName}, {"cert", &c.Cert}, {"key", &c.Key},
+	} {
+		if mv := doc.lookup(k.key); mv != nil {
+			v, _ := doc.scalar(mv.Value) // a mapping or a sequence reads as ""
+			*k.dst = Setting{Value: v, Source: Source{Kind: SourceFile, Name: path, Line: lineOf(mv.Key)}}
 		}
-		break // nginx-manager reads the first document only
 	}
 	return c
-}
-
-// scalarText is a scalar node's value, quotes removed; "" for mappings, sequences and nil.
-func scalarText(n ast.Node) string {
-	if n == nil {
-		return ""
-	}
-	switch v := n.(type) {
-	case *ast.StringNode:
-		return v.Value
-	case *ast.NullNode:
-		return ""
-	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode, *ast.AnchorNode, *ast.AliasNode:
-		return ""
-	case ast.ScalarNode:
-		if tk := v.GetToken(); tk != nil {
-			return tk.Value
-		}
-	}
-	return ""
-}
-
-// yamlError turns a go-yaml error into a ConfigError with the line it names.
-func yamlError(path string, err error) *ConfigError {
-	var te interface {
-		GetToken() *token.Token
-		GetMessage() string
-	}
-	if errors.As(err, &te) {
-		return tokenError(path, te.GetToken(), te.GetMessage())
-	}
-	return &ConfigError{Path: path, Message: err.Error()}
 }

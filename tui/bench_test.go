@@ -41,10 +41,10 @@ func loadedModel(b *testing.B, scenario string) Model {
 func BenchmarkView(b *testing.B) {
 	m := loadedModel(b, "agent-cert-expired")
 	m.selected = "agent-cert-expired"
-	m.ensureWalk()
+	m.fix.ensureWalk(&m)
 	for _, sc := range []screen{screenOverview, screenFinding, screenFix, screenCerts, screenLogs, screenHelp} {
 		m.screen = sc
-		b.Run(screenNames[sc], func(b *testing.B) {
+		b.Run(screenName(sc), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if v := m.View(); v.Content == "" {

@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"bytes"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -9,7 +8,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
@@ -44,54 +45,30 @@ type certSource struct {
 	where string
 }
 
-// issuedBy reports whether parent issued c: names match and the signature verifies.
-// A same-name CA whose key differs (a re-created CA) matches by name only.
-func issuedBy(c, parent *x509.Certificate) (nameOK, sigOK bool) {
-	if !bytes.Equal(c.RawIssuer, parent.RawSubject) {
-		return false, false
-	}
-	return true, c.CheckSignatureFrom(parent) == nil
-}
-
-func selfIssued(c *x509.Certificate) bool { return bytes.Equal(c.RawIssuer, c.RawSubject) }
-
-// chainFrom walks from leaf to its root, looking for each issuer in the sources in order.
+// chainFrom walks from leaf to its root with the checks' own walker, looking for each
+// issuer in the sources in order, and draws a gap where an issuer was not found.
 func chainFrom(leaf *x509.Certificate, sources ...certSource) []chainNode {
-	nodes := []chainNode{{cert: leaf}}
-	seen := map[*x509.Certificate]bool{leaf: true}
-	cur := leaf
-	for depth := 0; depth < 8 && !selfIssued(cur); depth++ {
-		var next *x509.Certificate
-		var where string
-		var nameOnly *x509.Certificate
-		for _, src := range sources {
-			for _, c := range src.certs {
-				if seen[c] {
-					continue
-				}
-				if nameOK, sigOK := issuedBy(cur, c); sigOK {
-					next, where = c, src.where
-					break
-				} else if nameOK && nameOnly == nil {
-					nameOnly = c
-				}
-			}
-			if next != nil {
-				break
-			}
+	pools := make([][]*x509.Certificate, len(sources))
+	for i, src := range sources {
+		pools[i] = src.certs
+	}
+	ch := diagnostics.WalkChain(leaf, pools...)
+	nodes := make([]chainNode, 0, len(ch.Links)+1)
+	for _, l := range ch.Links {
+		n := chainNode{cert: l.Cert}
+		if l.Pool >= 0 {
+			n.where = sources[l.Pool].where
 		}
-		if next == nil {
-			gap := "issuer " + dnString(cur.Issuer.String()) + " not found"
-			if nameOnly != nil {
-				gap = "a certificate named " + dnString(cur.Issuer.String()) +
-					" is present, but it did not sign this one (a re-created CA with the same name?)"
-			}
-			nodes = append(nodes, chainNode{gap: gap})
-			break
+		nodes = append(nodes, n)
+	}
+	if !ch.Rooted {
+		issuer := dnString(ch.Last().Issuer.String())
+		gap := "issuer " + issuer + " not found"
+		if ch.NameOnly != nil {
+			gap = "a certificate named " + issuer +
+				" is present, but it did not sign this one (a re-created CA with the same name?)"
 		}
-		seen[next] = true
-		nodes = append(nodes, chainNode{cert: next, where: where})
-		cur = next
+		nodes = append(nodes, chainNode{gap: gap})
 	}
 	return nodes
 }
@@ -114,7 +91,7 @@ type certGroup struct {
 // certGroups collects the agent's chain, the served chain and the CA bundle.
 func (m Model) certGroups() []certGroup {
 	var out []certGroup
-	files, ep := m.host.files, m.host.endpoint
+	files, ep := m.host.Files, m.host.Endpoint
 	var caCerts []*x509.Certificate
 	caWhere := "from the CA file"
 	if files != nil && files.CA != nil {
@@ -196,35 +173,11 @@ func (m Model) certGroups() []certGroup {
 // issuesOther reports whether c signed another certificate of the list.
 func issuesOther(c *x509.Certificate, list []*x509.Certificate) bool {
 	for _, o := range list {
-		if o != c && !selfIssued(o) {
-			if _, ok := issuedBy(o, c); ok {
-				return true
-			}
+		if o != c && !diagnostics.IssuedBy(o, o) && diagnostics.IssuedBy(o, c) {
+			return true
 		}
 	}
 	return false
-}
-
-// thresholds are the expiry thresholds of the last run.
-func (m Model) thresholds() diagnostics.Thresholds {
-	if m.facts != nil && m.facts.Thresholds != (diagnostics.Thresholds{}) {
-		return m.facts.Thresholds
-	}
-	if m.engine.Thresholds != (diagnostics.Thresholds{}) {
-		return m.engine.Thresholds
-	}
-	return diagnostics.DefaultThresholds()
-}
-
-// clock is the instant certificates are judged at: the last run's.
-func (m Model) clock() time.Time {
-	if m.facts != nil && !m.facts.Now.IsZero() {
-		return m.facts.Now
-	}
-	if m.engine.Now != nil {
-		return m.engine.Now()
-	}
-	return time.Time{}
 }
 
 // problems lists what is wrong with the certificate at position i of a chain.
@@ -250,14 +203,14 @@ func (m Model) problems(c *x509.Certificate, role certRole, leaf bool) []certPro
 		}
 		if len(c.DNSNames)+len(c.IPAddresses) == 0 {
 			add(diagnostics.SeverityFail, "no subject alternative names: Go ignores the CN")
-		} else if ep := m.host.endpoint; ep != nil && ep.VerifyName != "" && c.VerifyHostname(ep.VerifyName) != nil {
+		} else if ep := m.host.Endpoint; ep != nil && ep.VerifyName != "" && c.VerifyHostname(ep.VerifyName) != nil {
 			add(diagnostics.SeverityFail, "does not cover %s, the name the agent verifies", ep.VerifyName)
 		}
 	}
 	if pub, ok := c.PublicKey.(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
 		add(diagnostics.SeverityFail, "RSA key of %d bits (at least 2048 needed)", pub.N.BitLen())
 	}
-	if !selfIssued(c) {
+	if !diagnostics.IssuedBy(c, c) { // a root's own signature is not checked
 		switch c.SignatureAlgorithm {
 		case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA, x509.DSAWithSHA1:
 			add(diagnostics.SeverityFail, "signed with %s, which OpenSSL refuses", c.SignatureAlgorithm)
@@ -280,8 +233,39 @@ func (m Model) lifeProblem(c *x509.Certificate) (certProblem, bool) {
 	return certProblem{sev, text}, true
 }
 
-// certLines renders the three sections as trees.
-func (m Model) certLines(w int) []string {
+// certsPage is the Certificates screen: the agent's chain, the served chain and the CA
+// bundle as trees.
+type certsPage struct{ scrolled }
+
+func newCertsPage() *certsPage {
+	p := &certsPage{}
+	p.render = p.lines
+	return p
+}
+
+func (p *certsPage) title(width int) string {
+	switch {
+	case width < 56:
+		return "Cert"
+	case width < 72:
+		return "Certs"
+	}
+	return "Certificates"
+}
+
+// shortHelp implements page.
+func (p *certsPage) shortHelp(m *Model) []key.Binding {
+	return []key.Binding{m.keys.move("scroll"), m.keys.Recheck, m.keys.next()}
+}
+
+// update scrolls and re-checks everything.
+func (p *certsPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	p.scrollKey(m.keys, msg)
+	return m.recheckAllIf(msg)
+}
+
+// lines renders the three sections as trees.
+func (p *certsPage) lines(m *Model, w int) ([]string, int) {
 	var out []string
 	for gi, g := range m.certGroups() {
 		if gi > 0 {
@@ -302,7 +286,7 @@ func (m Model) certLines(w int) []string {
 			}
 		}
 	}
-	return out
+	return out, -1
 }
 
 // nodeLines draws one certificate of a chain at its depth.
@@ -336,7 +320,7 @@ func (m Model) nodeLines(n chainNode, role certRole, depth, w int) []string {
 		out = append(out, wrapIndent(value, w, first, body+strings.Repeat(" ", 8))...)
 	}
 	field("issuer", dnString(c.Issuer.String()))
-	if sans := sanList(c); len(sans) > 0 {
+	if sans := diagnostics.SANs(c); len(sans) > 0 {
 		field("SANs", strings.Join(sans, ", "))
 	} else {
 		field("SANs", "none")
@@ -390,26 +374,6 @@ func (m Model) lifeBar(c *x509.Certificate) string {
 	return m.styles.severity(sev).Render(bar + " " + text)
 }
 
-// sanList lists a certificate's subject alternative names.
-func sanList(c *x509.Certificate) []string {
-	var out []string
-	out = append(out, c.DNSNames...)
-	for _, ip := range c.IPAddresses {
-		out = append(out, ip.String())
-	}
-	for _, u := range c.URIs {
-		out = append(out, u.String())
-	}
-	out = append(out, c.EmailAddresses...)
-	return out
-}
-
-var ekuNames = map[x509.ExtKeyUsage]string{
-	x509.ExtKeyUsageAny: "any", x509.ExtKeyUsageServerAuth: "serverAuth", x509.ExtKeyUsageClientAuth: "clientAuth",
-	x509.ExtKeyUsageCodeSigning: "codeSigning", x509.ExtKeyUsageEmailProtection: "emailProtection",
-	x509.ExtKeyUsageTimeStamping: "timeStamping", x509.ExtKeyUsageOCSPSigning: "OCSPSigning",
-}
-
 var kuNames = []struct {
 	bit  x509.KeyUsage
 	name string
@@ -422,17 +386,7 @@ var kuNames = []struct {
 
 // usageText describes the extended and plain key usages and the CA flag.
 func usageText(c *x509.Certificate) string {
-	var eku []string
-	for _, u := range c.ExtKeyUsage {
-		if n, ok := ekuNames[u]; ok {
-			eku = append(eku, n)
-		} else {
-			eku = append(eku, fmt.Sprintf("eku(%d)", u))
-		}
-	}
-	for _, oid := range c.UnknownExtKeyUsage {
-		eku = append(eku, oid.String())
-	}
+	eku := diagnostics.EKUNames(c)
 	var ku []string
 	for _, k := range kuNames {
 		if c.KeyUsage&k.bit != 0 {

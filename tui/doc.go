@@ -9,6 +9,11 @@
 // lnav (/ filters a list, n/N between matches, esc clears then goes back); the footer always
 // shows ? help and q quit; `e` writes a Markdown report. Everything fits 80x24.
 //
+// Each screen is a page (page.go) after soft-serve's components: it owns its state, size,
+// keys, body and footer keys; the Model holds the list and what pages share (findings,
+// facts, the selected finding). engine.go runs the checks, frame.go draws the header, tabs
+// and footer around the current page.
+//
 // All I/O happens in commands: the engine and the log follow run in goroutines whose
 // results arrive as messages, so Update and View never block and Esc can always cancel.
 package tui

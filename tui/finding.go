@@ -10,15 +10,42 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 )
 
-// findingKey scrolls, opens the walkthrough or re-checks this finding.
-func (m Model) findingKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+// findingPage is the Finding screen: the selected finding's summary, why, evidence and
+// fix steps.
+type findingPage struct{ scrolled }
+
+func newFindingPage() *findingPage {
+	p := &findingPage{}
+	p.render = p.lines
+	return p
+}
+
+func (p *findingPage) title(width int) string {
+	if width < 56 {
+		return "Find"
+	}
+	return "Finding"
+}
+
+// mouse is off: the evidence and commands are selected with the mouse to be copied.
+func (p *findingPage) mouse() bool { return false }
+
+// shortHelp implements page.
+func (p *findingPage) shortHelp(m *Model) []key.Binding {
+	f, ok := m.findings[m.selected]
+	return []key.Binding{m.keys.open("walk the fix", ok && len(f.Fix) > 0), m.keys.Recheck, m.keys.back("back"), m.keys.next()}
+}
+
+// update scrolls, opens the walkthrough or re-checks this finding.
+func (p *findingPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, m.keys.Open):
 		if f, ok := m.findings[m.selected]; ok && len(f.Fix) > 0 {
-			return m.goTo(screenFix), nil
+			m.goTo(screenFix)
+			return nil
 		}
 		m.setMessage("This finding has no fix steps.")
-		return m, nil
+		return nil
 	case key.Matches(msg, m.keys.Recheck):
 		if m.selected == "" {
 			return m.startRun(purposeAll, nil)
@@ -27,33 +54,34 @@ func (m Model) findingKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Apply):
 		return m.apply()
 	}
-	return m.scrollKey(msg, screenFinding), nil
+	p.scrollKey(m.keys, msg)
+	return nil
 }
 
 // apply asks the Applier to fix the selected finding.
-func (m Model) apply() (Model, tea.Cmd) {
+func (m *Model) apply() tea.Cmd {
 	if m.opts.Applier == nil {
 		m.setMessage("Apply is only available in the demo lab; run the commands shown instead.")
-		return m, nil
+		return nil
 	}
 	if m.selected == "" {
-		return m, nil
+		return nil
 	}
 	m.setMessage("Applying the fix for " + m.selected + " in the lab" + m.g.ellipsis)
-	return m, applyFix(m.ctx, m.opts.Applier, m.selected)
+	return applyFix(m.ctx, m.opts.Applier, m.selected)
 }
 
 // section starts a titled block.
 func (m Model) section(title string) string { return " " + m.styles.Section.Render(title) }
 
-// findingLines renders the selected finding: status and summary, why, evidence, fix steps.
-func (m Model) findingLines(w int) []string {
+// lines renders the selected finding: status and summary, why, evidence, fix steps.
+func (p *findingPage) lines(m *Model, w int) ([]string, int) {
 	id := m.selected
 	if id == "" {
 		if len(m.findings) == 0 {
-			return []string{"", " Checks are running; findings appear here as they finish."}
+			return []string{"", " Checks are running; findings appear here as they finish."}, -1
 		}
-		return append([]string{""}, styleLines(wrapIndent("No problems found. Select any check on the Overview (1) and press Enter to see its details.", w, " ", " "), m.styles.OK.Render)...)
+		return append([]string{""}, styleLines(wrapIndent("No problems found. Select any check on the Overview (1) and press Enter to see its details.", w, " ", " "), m.styles.OK.Render)...), -1
 	}
 	ch, _ := m.check(id)
 	f, ok := m.findings[id]
@@ -94,7 +122,7 @@ func (m Model) findingLines(w int) []string {
 			out = append(out, wrapIndent(st.Title, w, num, strings.Repeat(" ", len(num)))...)
 		}
 	}
-	return out
+	return out, -1
 }
 
 // evidenceLines lists observations with their location and quoted lines.

@@ -26,42 +26,88 @@ type walkthrough struct {
 	applied    string
 }
 
-// ensureWalk starts a walkthrough of the selected finding unless one is under way.
+// fixPage is the Fix screen: the selected finding's steps, one at a time.
+type fixPage struct {
+	scrolled
+	walk *walkthrough
+}
+
+func newFixPage() *fixPage {
+	p := &fixPage{}
+	p.render = p.lines
+	return p
+}
+
+func (p *fixPage) title(int) string { return "Fix" }
+
+// mouse is off: the commands are selected with the mouse to be copied.
+func (p *fixPage) mouse() bool { return false }
+
+// escape goes back to the finding.
+func (p *fixPage) escape(m *Model) { m.screen = screenFinding }
+
+// shortHelp implements page.
+func (p *fixPage) shortHelp(m *Model) []key.Binding {
+	km := m.keys
+	step := km.NextStep
+	step.SetHelp("n/p", "step")
+	cp := km.Copy
+	cp.SetHelp("c", "copy")
+	cp.SetEnabled(false)
+	if w := p.walk; w != nil && len(w.steps) > 0 {
+		st := w.steps[w.step]
+		cp.SetEnabled(len(st.Commands) > 0 || st.Diff != "")
+	}
+	apply := km.Apply
+	apply.SetHelp("a", "apply")
+	apply.SetEnabled(m.opts.Applier != nil)
+	return []key.Binding{step, cp, apply, km.Recheck, km.next()}
+}
+
 // osc52Sent says what a copy sent and what to do when nothing arrives: the terminal (or
 // tmux without set-clipboard) may drop OSC 52 silently, and nothing tells us. A command's
 // message fits the 80-column message line.
 const osc52Sent = "Sent %d bytes by OSC 52. Empty paste? Allow OSC 52 (tmux: set-clipboard on)."
 
-func (m *Model) ensureWalk() {
-	if m.walk != nil && m.walk.id == m.selected {
+// ensureWalk starts a walkthrough of the selected finding unless one is under way.
+func (p *fixPage) ensureWalk(m *Model) {
+	if p.walk != nil && p.walk.id == m.selected {
 		return
 	}
 	f, ok := m.findings[m.selected]
 	if !ok {
-		m.walk = nil
+		p.walk = nil
 		return
 	}
-	m.walk = &walkthrough{id: f.ID, steps: f.Fix}
-	m.scroll[screenFix] = 0
+	p.walk = &walkthrough{id: f.ID, steps: f.Fix}
+	p.offset = 0
 }
 
-// fixKey moves between steps and commands, copies, applies and re-checks.
-func (m Model) fixKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
-	w := m.walk
+// applied notes what the lab changed under the walkthrough of finding id.
+func (p *fixPage) applied(id, text string) {
+	if p.walk != nil && p.walk.id == id {
+		p.walk.applied = text
+	}
+}
+
+// update moves between steps and commands, copies, applies and re-checks.
+func (p *fixPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	w := p.walk
 	if w == nil || len(w.steps) == 0 {
-		return m.scrollKey(msg, screenFix), m.recheckAllIf(msg)
+		p.scrollKey(m.keys, msg)
+		return m.recheckAllIf(msg)
 	}
 	step := w.steps[w.step]
 	switch {
 	case key.Matches(msg, m.keys.NextStep), key.Matches(msg, m.keys.Open):
 		if w.step < len(w.steps)-1 {
 			w.step, w.cmd, w.verdict = w.step+1, 0, nil
-			m.scroll[screenFix] = 0
+			p.offset = 0
 		}
 	case key.Matches(msg, m.keys.PrevStep):
 		if w.step > 0 {
 			w.step, w.cmd, w.verdict = w.step-1, 0, nil
-			m.scroll[screenFix] = 0
+			p.offset = 0
 		}
 	case key.Matches(msg, m.keys.Up) && len(step.Commands) > 1:
 		w.cmd = max(w.cmd-1, 0)
@@ -71,28 +117,28 @@ func (m Model) fixKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		if len(step.Commands) == 0 {
 			if step.Diff != "" {
 				m.setMessage(fmt.Sprintf("Config edit: the diff. "+osc52Sent, len(step.Diff)))
-				return m, tea.SetClipboard(step.Diff)
+				return tea.SetClipboard(step.Diff)
 			}
 			m.setMessage("This step has no command to copy.")
-			return m, nil
+			return nil
 		}
 		c := step.Commands[w.cmd]
 		m.setMessage(fmt.Sprintf(osc52Sent, len(c)))
-		return m, tea.SetClipboard(c)
+		return tea.SetClipboard(c)
 	case key.Matches(msg, m.keys.Apply):
 		return m.apply()
 	case key.Matches(msg, m.keys.Recheck):
-		return m.startRun(purposeVerify, m.verifyIDs())
+		return m.startRun(purposeVerify, p.verifyIDs())
 	default:
-		return m.scrollKey(msg, screenFix), nil
+		p.scrollKey(m.keys, msg)
 	}
-	return m, nil
+	return nil
 }
 
 // verifyIDs are the checks a re-check of the current step runs: the step's own and the
 // finding's, since the walkthrough ends when the finding passes.
-func (m Model) verifyIDs() []string {
-	w := m.walk
+func (p *fixPage) verifyIDs() []string {
+	w := p.walk
 	ids := slices.Clone(w.steps[w.step].Verify)
 	if !slices.Contains(ids, w.id) {
 		ids = append(ids, w.id)
@@ -107,8 +153,8 @@ func passed(f diagnostics.Finding) bool {
 
 // verified judges a step's re-check: the finding passing ends the walkthrough; the step's
 // checks passing advances it; otherwise it says what is still wrong.
-func (m *Model) verified(r *diagnostics.Report) {
-	w := m.walk
+func (p *fixPage) verified(m *Model, r *diagnostics.Report) {
+	w := p.walk
 	if w == nil {
 		return
 	}
@@ -117,7 +163,7 @@ func (m *Model) verified(r *diagnostics.Report) {
 		byID[f.ID] = f
 	}
 	var wrong []string
-	for _, id := range m.verifyIDs() {
+	for _, id := range p.verifyIDs() {
 		if f, ok := byID[id]; ok && !passed(f) && id != w.id {
 			g, word := m.g.severity(f.Severity)
 			wrong = append(wrong, fmt.Sprintf("%s %s %s: %s", g, word, id, f.Summary))
@@ -138,7 +184,7 @@ func (m *Model) verified(r *diagnostics.Report) {
 		w.verdictSev = diagnostics.SeverityOK
 		w.verdict = []string{fmt.Sprintf("%s Step %d verified. %s", m.g.ok, w.step+1, "Now step "+fmt.Sprint(w.step+2)+".")}
 		w.step, w.cmd = w.step+1, 0
-		m.scroll[screenFix] = 0
+		p.offset = 0
 		m.setMessage(fmt.Sprintf("Step %d verified.", w.step))
 	default:
 		w.verdictSev = diagnostics.SeverityFail
@@ -152,9 +198,9 @@ func (m *Model) verified(r *diagnostics.Report) {
 	}
 }
 
-// fixLines renders the current step, with the selected command's first line as cursor.
-func (m Model) fixLines(w int) ([]string, int) {
-	wk := m.walk
+// lines renders the current step, with the selected command's first line as cursor.
+func (p *fixPage) lines(m *Model, w int) ([]string, int) {
+	wk := p.walk
 	if m.selected == "" || wk == nil {
 		return []string{"", " No finding selected. Pick a problem on the Overview (1) and press Enter twice."}, -1
 	}

@@ -205,3 +205,10 @@ func keyMsg(k string) tea.KeyPressMsg {
 	r := []rune(k)
 	return tea.KeyPressMsg{Code: r[0], Text: k}
 }
+
+// screenName names sc for test messages, as its tab does on a wide terminal.
+func screenName(sc screen) string {
+	m := New(Options{})
+	defer m.stop()
+	return m.pages[sc].title(200)
+}

@@ -5,14 +5,43 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 )
 
 // helpColumn is the width of one column of the Help screen: two fit in 80 columns.
 const helpColumn = 39
 
-// helpLines lists every key, grouped in columns, from the same KeyMap the footer and Update
+// helpPage is the Help screen, opened with ? over any page: every key, by topic.
+type helpPage struct{ scrolled }
+
+func newHelpPage() *helpPage {
+	p := &helpPage{}
+	p.render = p.lines
+	return p
+}
+
+func (p *helpPage) title(int) string { return "Help" }
+
+// tab is false: ? opens Help over the page it returns to.
+func (p *helpPage) tab() bool { return false }
+
+// escape returns to the page Help was opened over.
+func (p *helpPage) escape(m *Model) { m.screen = m.back }
+
+// shortHelp implements page.
+func (p *helpPage) shortHelp(m *Model) []key.Binding {
+	return []key.Binding{m.keys.move("scroll"), m.keys.back("close")}
+}
+
+// update scrolls.
+func (p *helpPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	p.scrollKey(m.keys, msg)
+	return nil
+}
+
+// lines lists every key, grouped in columns, from the same KeyMap the footer and Update
 // use, then the legend of the status glyphs.
-func (m Model) helpLines(w int) []string {
+func (p *helpPage) lines(m *Model, w int) ([]string, int) {
 	colW := min(helpColumn, max(w-1, 20))
 	if w < 2*helpColumn+1 && w >= 2*28+1 {
 		colW = (w - 1) / 2 // two narrower columns at 60 wide
@@ -49,12 +78,12 @@ func (m Model) helpLines(w int) []string {
 		out = append(out, " "+strings.TrimRight(line.String(), " "))
 	}
 	return append(out, wrapIndent("Status reads without colour: "+
-		m.g.fail+" FAIL, "+m.g.warn+" WARN, "+m.g.ok+" ok, "+m.g.info+" info, "+m.g.skip+" skip.", w, " ", " ")...)
+		m.g.fail+" FAIL, "+m.g.warn+" WARN, "+m.g.ok+" ok, "+m.g.info+" info, "+m.g.skip+" skip.", w, " ", " ")...), -1
 }
 
 // helpEntry is one key and what it does, in a column of width w; false for keys that are
 // switched off.
-func (m Model) helpEntry(kb key.Binding, w int) (string, bool) {
+func (m *Model) helpEntry(kb key.Binding, w int) (string, bool) {
 	if !kb.Enabled() {
 		return "", false
 	}

@@ -90,61 +90,42 @@ func (km KeyMap) FullHelp() [][]key.Binding {
 	return out
 }
 
-// screenKeys says what applies on the current screen, for the footer's bindings.
-type screenKeys struct {
-	canApply  bool // an Applier is configured (the demo lab)
-	canCopy   bool // the Fix step has a command or a diff
-	canOpen   bool // Enter leads somewhere (a check is selected, the finding has fix steps)
-	filtering bool // the list has a filter, so n and N have matches to move between
+// The footer's variants of shared keys: shorter help text, switched off when they do not
+// apply now (help leaves disabled keys out).
+
+// move is Up shown as "j/k" with desc.
+func (km KeyMap) move(desc string) key.Binding {
+	b := km.Up
+	b.SetHelp("j/k", desc)
+	return b
 }
 
-// forScreen returns the footer's screen keys for sc, the 3-4 that matter there; the footer
-// adds ShortHelp's global keys, which are always shown. Keys that do not apply right now
-// are disabled, and help leaves disabled keys out.
-func (km KeyMap) forScreen(sc screen, k screenKeys) []key.Binding {
-	move := km.Up
-	move.SetHelp("j/k", "move")
-	nextScreen := km.NextScreen
-	nextScreen.SetHelp("tab", "next")
-	open := km.Open
-	open.SetEnabled(k.canOpen)
-	next := km.NextMatch
-	next.SetHelp("n/N", "match")
-	next.SetEnabled(k.filtering)
-	switch sc {
-	case screenOverview:
-		open.SetHelp("enter", "open")
-		host := km.HostFacts
-		host.SetHelp("i", "host")
-		return []key.Binding{move, open, km.Filter, next, host, km.Recheck}
-	case screenFinding:
-		open.SetHelp("enter", "walk the fix")
-		back := km.Back
-		back.SetHelp("esc", "back")
-		return []key.Binding{open, km.Recheck, back, nextScreen}
-	case screenFix:
-		step := km.NextStep
-		step.SetHelp("n/p", "step")
-		cp := km.Copy
-		cp.SetHelp("c", "copy")
-		cp.SetEnabled(k.canCopy)
-		apply := km.Apply
-		apply.SetHelp("a", "apply")
-		apply.SetEnabled(k.canApply)
-		return []key.Binding{step, cp, apply, km.Recheck, nextScreen}
-	case screenCerts:
-		scroll := move
-		scroll.SetHelp(move.Help().Key, "scroll")
-		return []key.Binding{scroll, km.Recheck, nextScreen}
-	case screenLogs:
-		open.SetHelp("enter", "finding")
-		pause := km.Pause
-		pause.SetHelp("p", "pause")
-		return []key.Binding{km.Filter, next, pause, open}
-	}
-	scroll := move
-	scroll.SetHelp(move.Help().Key, "scroll")
-	back := km.Back
-	back.SetHelp("esc", "close")
-	return []key.Binding{scroll, back}
+// next is NextScreen shown as "tab next".
+func (km KeyMap) next() key.Binding {
+	b := km.NextScreen
+	b.SetHelp("tab", "next")
+	return b
+}
+
+// open is Open with desc, enabled when Enter leads somewhere.
+func (km KeyMap) open(desc string, enabled bool) key.Binding {
+	b := km.Open
+	b.SetHelp("enter", desc)
+	b.SetEnabled(enabled)
+	return b
+}
+
+// matches is NextMatch shown as "n/N match", enabled while a list has a filter.
+func (km KeyMap) matches(filtering bool) key.Binding {
+	b := km.NextMatch
+	b.SetHelp("n/N", "match")
+	b.SetEnabled(filtering)
+	return b
+}
+
+// back is Back with desc.
+func (km KeyMap) back(desc string) key.Binding {
+	b := km.Back
+	b.SetHelp("esc", desc)
+	return b
 }

@@ -30,11 +30,11 @@ func TestNavigation(t *testing.T) {
 	h := drive(t, New(tl.options()), 80, 24)
 	h.idle()
 	cur := func() (sc screen, cursor, selected string) {
-		h.inspect(func(m Model) { sc, cursor, selected = m.screen, m.cursorID(), m.selected })
+		h.inspect(func(m Model) { sc, cursor, selected = m.screen, m.overview.cursorID(&m), m.selected })
 		return
 	}
 	if sc, cursor, _ := cur(); sc != screenOverview || cursor != "agent-cert-expired" {
-		t.Fatalf("start: screen %s, cursor %q; want Overview on the first failure", screenNames[sc], cursor)
+		t.Fatalf("start: screen %s, cursor %q; want Overview on the first failure", screenName(sc), cursor)
 	}
 	steps := []struct {
 		key  string
@@ -47,7 +47,7 @@ func TestNavigation(t *testing.T) {
 	for _, s := range steps {
 		h.press(s.key)
 		if sc, _, _ := cur(); sc != s.want {
-			t.Fatalf("after %q: screen %s, want %s", s.key, screenNames[sc], screenNames[s.want])
+			t.Fatalf("after %q: screen %s, want %s", s.key, screenName(sc), screenName(s.want))
 		}
 	}
 	// j moves to the next check, k back; Enter opens the selected one; Esc returns.
@@ -58,14 +58,14 @@ func TestNavigation(t *testing.T) {
 	}
 	h.press("enter")
 	if sc, _, sel := cur(); sc != screenFinding || sel != second {
-		t.Fatalf("enter: screen %s selected %q, want Finding %q", screenNames[sc], sel, second)
+		t.Fatalf("enter: screen %s selected %q, want Finding %q", screenName(sc), sel, second)
 	}
 	if !strings.Contains(h.screen(), second) {
 		t.Fatalf("finding screen does not name %s:\n%s", second, h.screen())
 	}
 	h.press("esc", "k")
 	if sc, cursor, _ := cur(); sc != screenOverview || cursor != "agent-cert-expired" {
-		t.Fatalf("esc, k: screen %s cursor %q", screenNames[sc], cursor)
+		t.Fatalf("esc, k: screen %s cursor %q", screenName(sc), cursor)
 	}
 	h.press("q")
 	h.tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
@@ -85,12 +85,12 @@ func TestWalkthroughApplyRecheck(t *testing.T) {
 	h.press("r")
 	h.idle()
 	var verdict string
-	h.inspect(func(m Model) { verdict = strings.Join(m.walk.verdict, "\n") })
+	h.inspect(func(m Model) { verdict = strings.Join(m.fix.walk.verdict, "\n") })
 	if !strings.Contains(verdict, "Still wrong") || !strings.Contains(verdict, "agent-cert-expired") {
 		t.Fatalf("re-check before the fix: verdict %q", verdict)
 	}
 	h.press("a")
-	h.waitFor("the lab to apply the fix", 10*time.Second, func(m Model) bool { return m.walk.applied != "" })
+	h.waitFor("the lab to apply the fix", 10*time.Second, func(m Model) bool { return m.fix.walk.applied != "" })
 	if s := h.screen(); !strings.Contains(s, "Applied in the lab") {
 		t.Fatalf("no apply note on screen:\n%s", s)
 	}
@@ -98,7 +98,7 @@ func TestWalkthroughApplyRecheck(t *testing.T) {
 	h.idle()
 	var done bool
 	var sev diagnostics.Severity
-	h.inspect(func(m Model) { done, sev = m.walk.done, m.findings["agent-cert-expired"].Severity })
+	h.inspect(func(m Model) { done, sev = m.fix.walk.done, m.findings["agent-cert-expired"].Severity })
 	if !done || sev != diagnostics.SeverityOK {
 		t.Fatalf("after apply and re-check: done %v, severity %s\n%s", done, sev, h.screen())
 	}
@@ -116,10 +116,10 @@ func TestStepNavigationAndCopy(t *testing.T) {
 	h.press("3", "n", "j")
 	var want string
 	h.inspect(func(m Model) {
-		if m.walk.step != 1 || m.walk.cmd != 1 {
-			t.Errorf("step %d command %d, want step 2 command 2", m.walk.step+1, m.walk.cmd+1)
+		if m.fix.walk.step != 1 || m.fix.walk.cmd != 1 {
+			t.Errorf("step %d command %d, want step 2 command 2", m.fix.walk.step+1, m.fix.walk.cmd+1)
 		}
-		want = m.walk.steps[1].Commands[1]
+		want = m.fix.walk.steps[1].Commands[1]
 	})
 	h.press("c")
 	enc := base64.StdEncoding.EncodeToString([]byte(want))
@@ -132,8 +132,8 @@ func TestStepNavigationAndCopy(t *testing.T) {
 	})
 	h.press("p", "p")
 	h.inspect(func(m Model) {
-		if m.walk.step != 0 || m.walk.cmd != 0 {
-			t.Errorf("after p p: step %d command %d", m.walk.step+1, m.walk.cmd+1)
+		if m.fix.walk.step != 0 || m.fix.walk.cmd != 0 {
+			t.Errorf("after p p: step %d command %d", m.fix.walk.step+1, m.fix.walk.cmd+1)
 		}
 	})
 }

@@ -1,12 +1,18 @@
 package tui
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/mesh"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
@@ -67,7 +73,7 @@ func TestHostLinesManagerOnly(t *testing.T) {
 	m := New(Options{NoColor: true})
 	srv := &nginxconf.Server{Directive: &nginxconf.Directive{File: "/etc/nginx/conf.d/nms-http.conf", Line: 14},
 		Listens: []nginxconf.Listen{{Port: 443, SSL: true}, {Addr: "::1", Port: 8443}}, ServerNames: []string{"nim.example.com"}}
-	m.host = hostFacts{nginx: &probes.NginxFacts{Main: "/etc/nginx/nginx.conf", Version: "1.22.1",
+	m.host = &diagnostics.Facts{Nginx: &probes.NginxFacts{Main: "/etc/nginx/nginx.conf", Version: "1.22.1",
 		Servers: []*probes.NginxServer{{Server: srv}}}}
 	got := ansi.Strip(strings.Join(m.hostLines(120), "\n"))
 	for _, want := range []string{"manager host (NGINX serves the agents)", "/etc/nginx/nginx.conf (NGINX 1.22.1)",
@@ -78,5 +84,48 @@ func TestHostLinesManagerOnly(t *testing.T) {
 	}
 	if strings.Contains(got, "agent configuration was not read") {
 		t.Errorf("a manager host is described as missing its agent configuration:\n%s", got)
+	}
+}
+
+// TestHostLinesMesh: with the mesh catalog (`mtls-doctor mesh`), the header describes
+// the mesh inputs being judged, not a missing agent configuration — while they are read,
+// once read, and when they could not be.
+func TestHostLinesMesh(t *testing.T) {
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte("mtls:\n  mode: strict\n  spireServerKeyManager: memory\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, values string
+		want         []string
+	}{
+		{"read", values, []string{"NGINX Service Mesh: the mTLS inputs, read offline", "Inputs values " + values}},
+		{"unreadable", values + ".missing", []string{"Inputs values " + values + ".missing"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := &diagnostics.Engine{Catalog: diagnostics.MeshCatalog(), Now: func() time.Time { return testNow },
+				Gatherer: diagnostics.GathererFunc(func(_ context.Context, _ diagnostics.FactKind, f *diagnostics.Facts) error {
+					mf, err := mesh.Load(mesh.Options{Values: c.values})
+					f.Mesh = mf
+					return err
+				})}
+			m := New(Options{Engine: e, NoColor: true, Title: "NGINX Service Mesh"})
+			defer m.stop()
+			m.run = &engineRun{} // a run under way, before the inputs are read
+			if got := ansi.Strip(strings.Join(m.hostLines(120), "\n")); !strings.Contains(got, "reading the NGINX Service Mesh inputs") {
+				t.Errorf("while running: %q", got)
+			}
+			m.run = nil
+			m.host = e.Run(context.Background(), nil, nil, nil).Facts
+			got := ansi.Strip(strings.Join(m.hostLines(120), "\n")) + "\n" + ansi.Strip(strings.Join(m.hostSummary(120), "\n"))
+			for _, want := range c.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("host facts lack %q:\n%s", want, got)
+				}
+			}
+			if strings.Contains(got, "agent") {
+				t.Errorf("the mesh header talks about an agent:\n%s", got)
+			}
+		})
 	}
 }

@@ -228,15 +228,62 @@ func waitLogs(ctx context.Context, ch chan LogLine, errc chan error) tea.Cmd {
 // logDetail is the number of lines showing the selected line in full.
 const logDetail = 3
 
-// logsBodyHeight is the number of log lines shown: the body less the two heading lines,
-// the rule and the detail of the selected line.
-func (m Model) logsBodyHeight() int { return max(m.bodyHeight()-3-logDetail, 1) }
+// logsPage is the Logs screen: a live follow of the NGINX and agent logs, drawn from its
+// own window over the buffer (only the visible lines are formatted).
+type logsPage struct {
+	sized
+	*logView
+}
 
-// logsKey moves through the lines, pauses, filters and jumps to a finding.
-func (m Model) logsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
-	l := m.logs
+func newLogsPage(capacity int) *logsPage { return &logsPage{logView: newLogView(capacity)} }
+
+func (p *logsPage) title(int) string { return "Logs" }
+
+func (p *logsPage) typing() bool { return p.editing }
+
+// escape clears the filter, else goes back to the Overview.
+func (p *logsPage) escape(m *Model) {
+	if p.filter != "" {
+		p.setFilter("")
+		return
+	}
+	m.screen = screenOverview
+}
+
+// scrollTop moves to the oldest line, as g does.
+func (p *logsPage) scrollTop() { p.cursor, p.follow = 0, false }
+
+// shortHelp implements page.
+func (p *logsPage) shortHelp(m *Model) []key.Binding {
+	pause := m.keys.Pause
+	pause.SetHelp("p", "pause")
+	return []key.Binding{m.keys.Filter, m.keys.matches(p.filter != ""), pause, m.keys.open("finding", p.visible() > 0)}
+}
+
+// lineRows is the number of log lines shown: the body less the two heading lines, the
+// rule and the detail of the selected line.
+func (p *logsPage) lineRows() int { return max(p.height-3-logDetail, 1) }
+
+// keepVisible implements page.
+func (p *logsPage) keepVisible(*Model) { p.logView.keepVisible(p.lineRows()) }
+
+// view implements page.
+func (p *logsPage) view(m *Model) []string { return p.lines(m, p.width, p.height) }
+
+// update moves through the lines, pauses, filters and jumps to a finding; while the
+// filter is typed, it takes every key.
+func (p *logsPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	l := p.logView
+	if l.editing {
+		f, editing := editFilter(l.filter, msg)
+		if f != l.filter {
+			l.setFilter(f)
+		}
+		l.editing = editing
+		return nil
+	}
 	n := l.visible()
-	h := m.logsBodyHeight()
+	h := p.lineRows()
 	switch {
 	case key.Matches(msg, m.keys.Up):
 		l.cursor--
@@ -252,7 +299,7 @@ func (m Model) logsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		l.cursor = n - 1
 	case key.Matches(msg, m.keys.NextMatch), key.Matches(msg, m.keys.PrevMatch):
 		if n == 0 || l.filter == "" {
-			return m, nil
+			return nil
 		}
 		// Every shown line matches the filter: n and N step through them, wrapping.
 		step := 1
@@ -267,46 +314,33 @@ func (m Model) logsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			l.follow = true
 			l.cursor = l.visible() - 1
 		}
-		return m, nil
+		return nil
 	case key.Matches(msg, m.keys.Filter):
 		l.editing = true
-		return m, nil
+		return nil
 	case key.Matches(msg, m.keys.Open):
 		if n == 0 {
-			return m, nil
+			return nil
 		}
 		ln := l.line(l.match[clamp(l.cursor, 0, n-1)])
 		if ln.Finding == "" {
 			m.setMessage("This line is not linked to a finding.")
-			return m, nil
+			return nil
 		}
 		if _, ok := m.index[ln.Finding]; !ok {
 			m.setMessage("This line is a " + ln.Event + " event; no check of that name runs here.")
-			return m, nil
+			return nil
 		}
-		m.selected = ln.Finding
-		m.scroll[screenFinding] = 0
-		m.screen = screenFinding
-		return m, nil
+		m.openFinding(ln.Finding)
+		return nil
 	case key.Matches(msg, m.keys.Recheck):
-		return m, m.recheckAllIf(msg)
+		return m.recheckAllIf(msg)
 	default:
-		return m, nil
+		return nil
 	}
 	l.cursor = clamp(l.cursor, 0, n-1)
 	l.follow = l.cursor >= n-1
-	return m, nil
-}
-
-// logFilterKey edits the Logs filter (see editFilter).
-func (m Model) logFilterKey(msg tea.KeyPressMsg) Model {
-	l := m.logs
-	f, editing := editFilter(l.filter, msg)
-	if f != l.filter {
-		l.setFilter(f)
-	}
-	l.editing = editing
-	return m
+	return nil
 }
 
 // maxFilter bounds a typed filter, in runes.
@@ -333,8 +367,8 @@ func editFilter(f string, msg tea.KeyPressMsg) (string, bool) {
 
 // logsLines renders exactly h lines: heading, the visible window and the selected line
 // in full. Only the window is formatted, so the cost does not grow with the buffer.
-func (m Model) logsLines(w, h int) []string {
-	l := m.logs
+func (p *logsPage) lines(m *Model, w, h int) []string {
+	l := p.logView
 	s := m.styles
 	var out []string
 	state := "following"
@@ -414,7 +448,7 @@ func (m Model) logsLines(w, h int) []string {
 const ownProbeLabel = "(mtls-doctor's probe) "
 
 // logRow is one log line: time, level and text, a classified event marked and styled.
-func (m Model) logRow(ln *LogLine, w int, selected bool) string {
+func (m *Model) logRow(ln *LogLine, w int, selected bool) string {
 	ts := "        "
 	if !ln.Time.IsZero() {
 		ts = ln.Time.Format("15:04:05")

@@ -135,7 +135,7 @@ func TestLogsFollowPauseJump(t *testing.T) {
 	h.press("/", "h", "a", "s", " ", "e", "x", "p", "enter", "enter")
 	h.inspect(func(m Model) {
 		if m.screen != screenFinding || m.selected != "agent-cert-expired" {
-			t.Errorf("enter on the expired line: screen %s, finding %q", screenNames[m.screen], m.selected)
+			t.Errorf("enter on the expired line: screen %s, finding %q", screenName(m.screen), m.selected)
 		}
 	})
 	h.press("5", "esc")

@@ -13,7 +13,48 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/mesh"
 )
+
+// overviewPage is the Overview: the host facts, the counts, every problem first and then
+// the checks by category, with a cursor, a `/` filter and the host facts fold.
+type overviewPage struct {
+	scrolled
+	cursor   string // check selected; "" follows the top row until a key moves it
+	filter   string // the `/` filter, lower case
+	editing  bool   // the filter is being typed
+	showHost bool   // every host fact is listed, not the one- or two-line summary
+}
+
+func newOverviewPage() *overviewPage {
+	p := &overviewPage{}
+	p.render = p.lines
+	return p
+}
+
+func (p *overviewPage) title(width int) string {
+	if width < 56 {
+		return "Ovw"
+	}
+	return "Overview"
+}
+
+func (p *overviewPage) typing() bool { return p.editing }
+
+// escape clears the filter; the Overview is where Esc ends.
+func (p *overviewPage) escape(*Model) {
+	if p.filter != "" {
+		p.filter, p.cursor = "", ""
+	}
+}
+
+// shortHelp implements page.
+func (p *overviewPage) shortHelp(m *Model) []key.Binding {
+	km := m.keys
+	host := km.HostFacts
+	host.SetHelp("i", "host")
+	return []key.Binding{km.move("move"), km.open("open", p.cursorID(m) != ""), km.Filter, km.matches(p.filter != ""), host, km.Recheck}
+}
 
 // rank orders checks for display: problems first, then what is still running, then the
 // rest; checks never run come last.
@@ -54,13 +95,13 @@ const problemsTitle = "Problems"
 
 // groups sorts the catalog for the Overview: the problems first, then the other checks by
 // category, the category with the worst check first. With a filter, only matching checks.
-func (m Model) groups() []categoryGroup {
+func (p *overviewPage) groups(m *Model) []categoryGroup {
 	problems := categoryGroup{title: problemsTitle}
 	var out []categoryGroup
 	for _, cat := range diagnostics.Categories {
 		g := categoryGroup{title: string(cat)}
 		for _, ch := range m.engine.Catalog {
-			if ch.Category != cat || !m.matches(ch) {
+			if ch.Category != cat || !p.matches(m, ch) {
 				continue
 			}
 			if r := m.rank(ch.ID); r <= 1 {
@@ -86,22 +127,22 @@ func (m Model) groups() []categoryGroup {
 
 // matches reports whether ch passes the Overview's filter: its ID, category, title or
 // latest summary contains it.
-func (m Model) matches(ch diagnostics.Check) bool {
-	if m.filter == "" {
+func (p *overviewPage) matches(m *Model, ch diagnostics.Check) bool {
+	if p.filter == "" {
 		return true
 	}
 	for _, s := range []string{ch.ID, string(ch.Category), ch.Title, m.findings[ch.ID].Summary} {
-		if containsFold(s, m.filter) {
+		if containsFold(s, p.filter) {
 			return true
 		}
 	}
 	return false
 }
 
-// overviewOrder is every check ID in display order.
-func (m Model) overviewOrder() []string {
+// order is every check ID in display order.
+func (p *overviewPage) order(m *Model) []string {
 	var ids []string
-	for _, g := range m.groups() {
+	for _, g := range p.groups(m) {
 		ids = append(ids, g.ids...)
 	}
 	return ids
@@ -109,49 +150,54 @@ func (m Model) overviewOrder() []string {
 
 // cursorID is the selected check: the one the user moved to, else the top row (the worst
 // check, which changes while results stream in).
-func (m Model) cursorID() string {
-	if m.cursor != "" {
-		return m.cursor
+func (p *overviewPage) cursorID(m *Model) string {
+	if p.cursor != "" {
+		return p.cursor
 	}
-	if order := m.overviewOrder(); len(order) > 0 {
+	if order := p.order(m); len(order) > 0 {
 		return order[0]
 	}
 	return ""
 }
 
-// overviewKey moves the selection, opens a finding or re-runs everything.
-func (m Model) overviewKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+// update moves the selection, opens a finding or re-runs everything; while the filter is
+// typed, it takes every key.
+func (p *overviewPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	if p.editing {
+		p.filter, p.editing = editFilter(p.filter, msg)
+		p.cursor = ""
+		return nil
+	}
 	switch {
 	case key.Matches(msg, m.keys.Filter):
-		m.editing = true
-		return m, nil
+		p.editing = true
+		return nil
 	case key.Matches(msg, m.keys.HostFacts):
-		m.showHost = !m.showHost
-		return m, nil
+		p.showHost = !p.showHost
+		return nil
 	}
-	order := m.overviewOrder()
+	order := p.order(m)
 	if len(order) == 0 {
-		return m, m.recheckAllIf(msg)
+		return m.recheckAllIf(msg)
 	}
-	i := max(slices.Index(order, m.cursorID()), 0)
-	page := max(m.bodyHeight()-2, 1)
+	i := max(slices.Index(order, p.cursorID(m)), 0)
 	switch {
 	case key.Matches(msg, m.keys.Up):
 		i--
 	case key.Matches(msg, m.keys.Down):
 		i++
 	case key.Matches(msg, m.keys.PageUp):
-		i -= page
+		i -= p.page()
 	case key.Matches(msg, m.keys.PageDown):
-		i += page
+		i += p.page()
 	case key.Matches(msg, m.keys.Top):
 		i = 0
-		m.scroll[screenOverview] = 0
+		p.offset = 0
 	case key.Matches(msg, m.keys.Bottom):
 		i = len(order) - 1
 	case key.Matches(msg, m.keys.NextMatch), key.Matches(msg, m.keys.PrevMatch):
-		if m.filter == "" {
-			return m, nil
+		if p.filter == "" {
+			return nil
 		}
 		// Every row shown matches the filter: n and N step through them, wrapping.
 		if key.Matches(msg, m.keys.PrevMatch) {
@@ -161,37 +207,35 @@ func (m Model) overviewKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 		i %= len(order)
 	case key.Matches(msg, m.keys.Open):
-		m.selected = order[i]
-		m.scroll[screenFinding] = 0
-		m.screen = screenFinding
-		return m, nil
+		m.openFinding(order[i])
+		return nil
 	case key.Matches(msg, m.keys.Recheck):
-		return m, m.recheckAllIf(msg)
+		return m.recheckAllIf(msg)
 	}
-	m.cursor = order[clamp(i, 0, len(order)-1)]
-	return m, nil
+	p.cursor = order[clamp(i, 0, len(order)-1)]
+	return nil
 }
 
-// overviewLines renders the host facts (all of them, or a summary), the counts, the
+// lines renders the host facts (all of them, or a summary), the counts, the
 // filter and the checks, with the selected check's line.
-func (m Model) overviewLines(w int) ([]string, int) {
+func (p *overviewPage) lines(m *Model, w int) ([]string, int) {
 	var lines []string
-	if m.showHost {
+	if p.showHost {
 		lines = append(m.hostLines(w), "")
 	} else {
 		lines = m.hostSummary(w)
 	}
 	lines = append(lines, m.countsLine())
 	switch {
-	case m.editing:
-		lines = append(lines, fit(" /"+safetext.CleanLine(m.filter)+m.g.cursor, w, m.g.ellipsis))
-	case m.filter != "":
-		lines = append(lines, fit(m.styles.Dim.Render(" filter: "+safetext.CleanLine(m.filter)+"   (n/N next/previous, / change, esc clear)"), w, m.g.ellipsis))
+	case p.editing:
+		lines = append(lines, fit(" /"+safetext.CleanLine(p.filter)+m.g.cursor, w, m.g.ellipsis))
+	case p.filter != "":
+		lines = append(lines, fit(m.styles.Dim.Render(" filter: "+safetext.CleanLine(p.filter)+"   (n/N next/previous, / change, esc clear)"), w, m.g.ellipsis))
 	}
 	head := len(lines)
 	cursor := -1
-	sel := m.cursorID()
-	for _, g := range m.groups() {
+	sel := p.cursorID(m)
+	for _, g := range p.groups(m) {
 		lines = append(lines, m.categoryLine(g))
 		for _, id := range g.ids {
 			if id == sel {
@@ -200,7 +244,7 @@ func (m Model) overviewLines(w int) ([]string, int) {
 			lines = append(lines, m.checkRow(id, w, id == sel))
 		}
 	}
-	if m.filter != "" && cursor < 0 {
+	if p.filter != "" && cursor < 0 {
 		lines = append(lines, m.styles.Dim.Render("   no check matches the filter"))
 	}
 	if cursor == head+1 {
@@ -231,6 +275,8 @@ func (m Model) hostSummary(w int) []string {
 		second = append(second, s)
 	} else if ng := value("NGINX"); ng != "" {
 		second = append(second, m.styles.Label.Render("NGINX")+" "+ng)
+	} else if in := value("Inputs"); in != "" {
+		second = append(second, m.styles.Label.Render("Inputs")+" "+in)
 	}
 	hint := m.styles.Dim.Render(" (i: all host facts)")
 	line := " " + strings.Join(second, "")
@@ -256,12 +302,15 @@ func (m Model) hostLines(w int) []string {
 	return out
 }
 
-// hostFacts lists what was found on this host.
+// hostFacts lists what was found on this host: the subject being judged.
 func (m Model) hostFacts() []hostFact {
+	if m.judgesMesh() {
+		return m.meshFacts()
+	}
 	var out []hostFact
 	add := func(name, value string) { out = append(out, hostFact{name, value}) }
-	a := m.host.agent
-	manager := m.host.nginx.Manager()
+	a := m.host.Agent
+	manager := m.host.Nginx.Manager()
 	switch {
 	case a == nil && manager:
 		add("Role", "manager host (NGINX serves the agents)")
@@ -303,8 +352,8 @@ func (m Model) hostFacts() []hostFact {
 		add("Endpoint", "not configured")
 	}
 	sni := a.ServerName.Value
-	if sni == "" && m.host.endpoint != nil {
-		sni = m.host.endpoint.ServerName
+	if sni == "" && m.host.Endpoint != nil {
+		sni = m.host.Endpoint.ServerName
 		if sni == "" {
 			sni = "none sent (the host is an IP address)"
 		}
@@ -449,7 +498,7 @@ const maxServerLines = 3
 // nginxFacts describes the manager side: the NGINX configuration and the servers in it
 // that pass the agents' gRPC paths on.
 func (m Model) nginxFacts() []hostFact {
-	n := m.host.nginx
+	n := m.host.Nginx
 	var out []hostFact
 	add := func(name, value string) { out = append(out, hostFact{name, value}) }
 	if n.NIM1 != nil && n.NIM1.Path != "" && len(n.Servers) == 0 {
@@ -479,6 +528,71 @@ func (m Model) nginxFacts() []hostFact {
 			label = "Agents at"
 		}
 		add(label, fmt.Sprintf("%s  listen %s  %s", name, strings.Join(listens, ", "), s.Pos()))
+	}
+	return out
+}
+
+// judgesMesh reports whether the catalog judges NGINX Service Mesh's inputs (`mtls-doctor
+// mesh`) rather than an agent or manager host: every check reads the mesh facts.
+func (m Model) judgesMesh() bool {
+	for _, ch := range m.engine.Catalog {
+		if !slices.Contains(ch.Needs, diagnostics.FactMesh) {
+			return false
+		}
+	}
+	return len(m.engine.Catalog) > 0
+}
+
+// meshFacts describes the mesh inputs being judged: the files given and the CA files the
+// upstream authority settings name.
+func (m Model) meshFacts() []hostFact {
+	var out []hostFact
+	add := func(name, value string) { out = append(out, hostFact{name, value}) }
+	mf := m.host.Mesh
+	switch {
+	case mf == nil && m.run != nil:
+		add("Role", "reading the NGINX Service Mesh inputs"+m.g.ellipsis)
+		return out
+	case mf == nil:
+		reason := "not read"
+		if err := m.host.Errors[diagnostics.FactMesh]; err != "" {
+			reason += ": " + err
+		}
+		add("Role", "NGINX Service Mesh inputs "+reason)
+		return out
+	}
+	add("Role", "NGINX Service Mesh: the mTLS inputs, read offline")
+	var inputs []string
+	for _, in := range []struct {
+		name  string
+		input *mesh.Input
+	}{{"upstream CA conf", mf.Upstream}, {"mesh config", mf.MeshConfig}, {"values", mf.Values}} {
+		if in.input != nil {
+			inputs = append(inputs, in.name+" "+in.input.Path)
+		}
+	}
+	if len(mf.Manifests) > 0 {
+		var paths []string
+		for _, in := range mf.Manifests {
+			paths = append(paths, in.Path)
+		}
+		inputs = append(inputs, diagnostics.Plural(len(paths), "manifest")+" "+strings.Join(paths, ", "))
+	}
+	add("Inputs", strings.Join(inputs, "; "))
+	for i, ca := range mf.CAFiles {
+		if i == maxServerLines {
+			add("", fmt.Sprintf("and %d more", len(mf.CAFiles)-i))
+			break
+		}
+		where := ca.Written
+		if where == "" {
+			where = "inline PEM"
+		}
+		label := ""
+		if i == 0 {
+			label = "CA files"
+		}
+		add(label, fmt.Sprintf("%s %s  (%s %s)", ca.Role, where, ca.Source, ca.Key))
 	}
 	return out
 }

@@ -15,13 +15,13 @@ import (
 // Tests run in the package directory; the path is relative so goldens do not name it.
 var realLog = filepath.Join("..", "testdata", "logs", "nginx-error-real.log")
 
-// TestScreensGolden drives the real program against the demo lab's agent-cert-expired
-// scenario and compares every screen, ANSI stripped, at 80x24, 120x40 and 60x20.
+// TestScreensGolden drives the real program over the fixed test catalog and host
+// (catalog_test.go) and compares every screen, ANSI stripped, at 80x24, 120x40 and 60x20.
+// A check added to or reworded in diagnostics changes none of these.
 func TestScreensGolden(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {120, 40}, {60, 20}} {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
-			tl := startLab(t, "agent-cert-expired")
-			opts := tl.options()
+			opts := fixedOptions(t)
 			opts.Logs = LogFileSource(realLog, time.UTC)
 			h := drive(t, New(opts), size[0], size[1])
 			h.idle()
@@ -51,6 +51,17 @@ func TestScreensGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEndToEndGolden is the one golden over the real catalog: the demo lab's
+// agent-cert-expired scenario on the Overview at 80x24, through the real probes.
+func TestEndToEndGolden(t *testing.T) {
+	tl := startLab(t, "agent-cert-expired")
+	h := drive(t, New(tl.options()), 80, 24)
+	h.idle()
+	screen := h.screen()
+	assertFits(t, screen, 80, 24)
+	golden.RequireEqual(t, normalize(screen))
 }
 
 // assertFits fails when a frame is not exactly height lines of at most width cells.

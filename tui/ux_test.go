@@ -130,7 +130,7 @@ func TestFooterKeys(t *testing.T) {
 // TestHelpFits80x24: the Help screen shows every key at 80x24 without scrolling.
 func TestHelpFits80x24(t *testing.T) {
 	m := New(Options{})
-	m.width, m.height = 80, 24
+	m.resize(80, 24)
 	m.screen = screenHelp
 	s := ansi.Strip(m.frame())
 	if strings.Contains(s, "more line") {
@@ -174,9 +174,9 @@ func TestOverviewFilter(t *testing.T) {
 	h.press("/", "e", "x", "p", "i", "r", "e", "d", "enter")
 	var order []string
 	h.inspect(func(m Model) {
-		order = m.overviewOrder()
-		if m.filter != "expired" || m.editing || strings.Contains(m.message, "Report") || m.screen != screenOverview {
-			t.Errorf("filter %q editing %v message %q screen %s", m.filter, m.editing, m.message, screenNames[m.screen])
+		order = m.overview.order(&m)
+		if m.overview.filter != "expired" || m.overview.editing || strings.Contains(m.message, "Report") || m.screen != screenOverview {
+			t.Errorf("filter %q editing %v message %q screen %s", m.overview.filter, m.overview.editing, m.message, screenName(m.screen))
 		}
 	})
 	if len(order) < 2 || len(order) > 10 || !strings.Contains(strings.Join(order, " "), "agent-cert-expired") {
@@ -185,7 +185,7 @@ func TestOverviewFilter(t *testing.T) {
 	if entries, _ := filepath.Glob(filepath.Join(tl.dir, "*.md")); len(entries) > 0 {
 		t.Errorf("typing the filter wrote a report: %v", entries)
 	}
-	cursor := func() (id string) { h.inspect(func(m Model) { id = m.cursorID() }); return }
+	cursor := func() (id string) { h.inspect(func(m Model) { id = m.overview.cursorID(&m) }); return }
 	first := cursor()
 	h.press("N")
 	if got := cursor(); got != order[len(order)-1] {
@@ -200,14 +200,14 @@ func TestOverviewFilter(t *testing.T) {
 	}
 	h.press("esc")
 	h.inspect(func(m Model) {
-		if m.filter != "" || len(m.overviewOrder()) != len(m.engine.Catalog) {
-			t.Errorf("esc kept the filter %q", m.filter)
+		if m.overview.filter != "" || len(m.overview.order(&m)) != len(m.engine.Catalog) {
+			t.Errorf("esc kept the filter %q", m.overview.filter)
 		}
 	})
 	h.press("esc")
 	h.inspect(func(m Model) {
 		if m.screen != screenOverview {
-			t.Errorf("esc on the Overview went to %s", screenNames[m.screen])
+			t.Errorf("esc on the Overview went to %s", screenName(m.screen))
 		}
 	})
 }
@@ -225,14 +225,14 @@ func TestScreenKeysArrows(t *testing.T) {
 		h.press(s.key)
 		h.inspect(func(m Model) {
 			if m.screen != s.want {
-				t.Fatalf("after %q: %s, want %s", s.key, screenNames[m.screen], screenNames[s.want])
+				t.Fatalf("after %q: %s, want %s", s.key, screenName(m.screen), screenName(s.want))
 			}
 		})
 	}
 	h.press("3", "n")
 	h.inspect(func(m Model) {
-		if m.screen != screenFix || m.walk == nil || m.walk.step != 1 {
-			t.Fatalf("n on Fix: screen %s", screenNames[m.screen])
+		if m.screen != screenFix || m.fix.walk == nil || m.fix.walk.step != 1 {
+			t.Fatalf("n on Fix: screen %s", screenName(m.screen))
 		}
 	})
 }
@@ -248,7 +248,7 @@ func TestMouseOnlyWhereNoCopy(t *testing.T) {
 			want = tea.MouseModeNone
 		}
 		if got := m.View().MouseMode; got != want {
-			t.Errorf("%s: mouse mode %v, want %v", screenNames[sc], got, want)
+			t.Errorf("%s: mouse mode %v, want %v", screenName(sc), got, want)
 		}
 	}
 }
@@ -363,14 +363,14 @@ func TestLogsMatchKeys(t *testing.T) {
 		lines = append(lines, LogLine{Text: text})
 	}
 	m.logs.add(lines)
-	m, _ = m.logsKey(keyMsg("n"))
+	m.logs.update(&m, keyMsg("n"))
 	if m.logs.cursor != 5 {
 		t.Fatalf("n without a filter moved the cursor to %d", m.logs.cursor)
 	}
 	m.logs.setFilter("ssl") // lines 0, 2, 4; the cursor follows the newest
 	var got []int
 	for _, k := range []string{"n", "n", "N", "N"} {
-		m, _ = m.logsKey(keyMsg(k))
+		m.logs.update(&m, keyMsg(k))
 		got = append(got, m.logs.cursor)
 	}
 	if fmt.Sprint(got) != "[0 1 0 2]" {
@@ -387,11 +387,11 @@ func TestUntrustedInNewRows(t *testing.T) {
 		}
 	}
 	m := New(Options{NoColor: true})
-	m.filter, m.editing = "ev\x1b[2Jil", true
-	lines, _ := m.overviewLines(80)
+	m.overview.filter, m.overview.editing = "ev\x1b[2Jil", true
+	lines, _ := m.overview.lines(&m, 80)
 	m.screen = screenLogs
 	m.logs.filter, m.logs.editing = "ev\x1b[2Jil", true
-	lines = append(lines, m.logsLines(80, 20)...)
+	lines = append(lines, m.logs.lines(&m, 80, 20)...)
 	for _, l := range lines {
 		if strings.Contains(l, "\x1b[2J") {
 			t.Errorf("line %q carries a raw escape", l)

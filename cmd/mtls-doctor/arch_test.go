@@ -27,6 +27,8 @@ var packageLayers = map[string]int{
 	"internal/opensslverdict": 1, // OpenSSL's verdict on a client chain (tests use pki)
 	"internal/nginxtest":      1, // a real nginx on 127.0.0.1 for tests and benchmarks
 	"internal/demolab":        2, // the demo's NGINX stand-in and its PKI
+	// Hides TMUX from Lip Gloss's init; it imports only os, so it initialises first.
+	"cmd/mtls-doctor/internal/tmuxquiet": 0,
 	// Facts.
 	"probes/nginxconf": 2,
 	"probes":           3,

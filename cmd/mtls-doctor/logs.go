@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -402,6 +403,13 @@ func followLogs(ctx context.Context, files []logparse.File, output string, loc *
 	}
 	if output == "text" {
 		fmt.Fprintf(stderr, "Following %s; Ctrl+C stops.\n", diagnostics.Plural(len(files), "log file"))
+	}
+	// A missing file is waited for: say so, or the command looks hung.
+	for _, f := range files {
+		if _, err := os.Stat(f.Path); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(stderr, "mtls-doctor: %s does not exist yet; waiting for it, and it is read from its start when it appears.\n",
+				safetext.Clean(f.Path))
+		}
 	}
 	enc := json.NewEncoder(stdout)
 	clipped := isTerminal(stdout) // piped lines stay whole

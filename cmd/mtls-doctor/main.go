@@ -16,9 +16,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+
+	"github.com/mtls-doctor/mtls-doctor/cmd/mtls-doctor/internal/tmuxquiet"
 )
 
 func main() {
+	tmuxquiet.Restore()
 	ctx, cancel := context.WithCancel(context.Background())
 	restore := terminalRestorer(os.Stdin, os.Stdout)
 	sigs := handleSignals(cancel, func(code int) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
@@ -32,6 +33,9 @@ type Collector struct {
 	Options Options
 
 	stdin stdinDump // --nginx-config -: nginx -T output, read once
+
+	mu    sync.Mutex
+	build *probes.NginxBuild // nginx -V started with the run, taken by loadNginx
 }
 
 // New returns a Collector.
@@ -41,6 +45,11 @@ func New(o Options) *Collector { return &Collector{Options: o} }
 func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *diagnostics.Facts) error {
 	switch kind {
 	case diagnostics.FactAgentConfig:
+		// Every run starts here (the NGINX facts depend on it): start `nginx -V` now so
+		// that it overlaps reading the agent's configuration instead of following it.
+		c.mu.Lock()
+		c.build = probes.StartNginxBuild(ctx, c.Options.Nginx)
+		c.mu.Unlock()
 		opts := c.Options.Agent
 		if opts.WorkDir == "" && opts.FindWorkDir == nil {
 			// Relative TLS paths resolve where the running agent (or its unit) works.

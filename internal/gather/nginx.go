@@ -10,14 +10,12 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
 // errManagerOnly skips the agent-side checks on a host that only terminates the agents'
 // connections: their skip reason reads "agent-config facts <this>".
 var errManagerOnly = errors.New("not gathered: manager side only (no agent configuration on this host)")
-
-// maxStdinDump bounds the `nginx -T` output read from standard input.
-const maxStdinDump = 64 << 20
 
 // stdinDump holds `nginx -T` output read from standard input once, so that a re-run
 // (the TUI's) parses the same configuration again.
@@ -32,12 +30,12 @@ func (s *stdinDump) reader(r io.Reader) io.Reader {
 		if r == nil {
 			return
 		}
-		s.data, s.err = io.ReadAll(io.LimitReader(r, maxStdinDump+1))
+		s.data, s.err = nginxconf.ReadDump(r)
 	})
 	if s.err != nil {
 		return errReader{s.err}
 	}
-	return bytes.NewReader(s.data)
+	return bytes.NewBuffer(s.data) // parsed in place: ReadDump takes a Buffer without a copy
 }
 
 type errReader struct{ err error }
@@ -62,16 +60,20 @@ func (c *Collector) managerOnly(ctx context.Context, cfg probes.AgentConfig, f *
 
 // loadNginx gathers the NGINX facts. With an agent configuration, its port marks the
 // servers agents reach; without one (a manager-side run) --cert names the agent
-// certificate to judge against the configuration.
+// certificate to judge against the configuration, with --key and --ca beside it.
 func (c *Collector) loadNginx(ctx context.Context, f *diagnostics.Facts) *probes.NginxFacts {
 	opts := c.Options.Nginx
+	c.mu.Lock()
+	opts.Build, c.build = c.build, nil
+	c.mu.Unlock()
 	if opts.Config == probes.StdinName {
 		opts.Stdin = c.stdin.reader(opts.Stdin)
 	}
 	if f.Agent != nil {
 		opts.AgentPort, _ = strconv.Atoi(f.Agent.Port.Value)
 	} else if opts.AgentCert == "" {
-		opts.AgentCert = c.Options.Agent.Overrides.Cert
+		ov := c.Options.Agent.Overrides
+		opts.AgentCert, opts.AgentKey, opts.AgentCA = ov.Cert, ov.Key, ov.CA
 	}
 	return probes.LoadNginx(ctx, opts)
 }

@@ -206,18 +206,19 @@ func (s *Server) HTTP2Enabled() bool {
 // HTTPServers returns the server blocks of http{} with their effective settings.
 func (c *Config) HTTPServers() []*Server {
 	var out []*Server
-	main := c.Tree()
-	for _, http := range children(main, "http") {
-		for _, d := range children(http.Block, "server") {
-			out = append(out, c.server(d, http, main))
+	main := newLevel(c.Tree())
+	for _, http := range main.children("http") {
+		outer := newLevel(http.Block) // indexed once: every server inherits from it
+		for _, d := range outer.children("server") {
+			out = append(out, c.server(d, outer, main))
 		}
 	}
 	return out
 }
 
-func (c *Config) server(d, http *Directive, main []*Directive) *Server {
+func (c *Config) server(d *Directive, http, main level) *Server {
 	srv := &Server{Directive: d}
-	levels := [][]*Directive{d.Block, http.Block}
+	levels := []level{newLevel(d.Block), http}
 	for _, l := range children(d.Block, "listen") {
 		srv.Listens = append(srv.Listens, parseListen(l))
 	}
@@ -242,7 +243,7 @@ func (c *Config) server(d, http *Directive, main []*Directive) *Server {
 	srv.SSL.Legacy = c.setting(levels, "ssl", "off", false)
 
 	srv.ErrorPages = errorPages(nearest(levels, "error_page"))
-	srv.ErrorLogs = c.errorLogs(nearest(append(levels, main), "error_log"))
+	srv.ErrorLogs = c.errorLogs(nearest([]level{levels[0], http, main}, "error_log"))
 	srv.AccessLogs = c.accessLogs(nearest(levels, "access_log"))
 	c.locations(srv, d.Block, levels)
 	return srv
@@ -250,9 +251,9 @@ func (c *Config) server(d, http *Directive, main []*Directive) *Server {
 
 // locations collects the locations in block (depth first); outer are the levels
 // enclosing block, innermost first.
-func (c *Config) locations(srv *Server, block []*Directive, outer [][]*Directive) {
+func (c *Config) locations(srv *Server, block []*Directive, outer []level) {
 	for _, d := range children(block, "location") {
-		levels := append([][]*Directive{d.Block}, outer...)
+		levels := append([]level{newLevel(d.Block)}, outer...)
 		loc := Location{Directive: d}
 		switch len(d.Args) {
 		case 1:
@@ -284,16 +285,16 @@ func (c *Config) locations(srv *Server, block []*Directive, outer [][]*Directive
 
 // nearest returns the directives named name at the innermost level that has any:
 // how nginx merges a setting (and whole lists such as error_page) into a child.
-func nearest(levels [][]*Directive, name string) []*Directive {
+func nearest(levels []level, name string) []*Directive {
 	for _, l := range levels {
-		if ds := children(l, name); len(ds) > 0 {
+		if ds := l.children(name); len(ds) > 0 {
 			return ds
 		}
 	}
 	return nil
 }
 
-func (c *Config) setting(levels [][]*Directive, name, def string, file bool) Setting {
+func (c *Config) setting(levels []level, name, def string, file bool) Setting {
 	if ds := nearest(levels, name); len(ds) > 0 {
 		return c.fromDirective(ds[0], file) // a second one is nginx's "is duplicate" error
 	}
@@ -492,4 +493,37 @@ func (c *Config) logFormats() map[string]LogFormat {
 		}
 	}
 	return out
+}
+
+// level is one block's directives as a merge source. A block with many directives
+// (http{} with thousands of servers) is indexed by name once, so that looking a setting
+// up for each of its servers costs O(1) rather than a scan of the whole block.
+type level struct {
+	block  []*Directive
+	byName map[string][]*Directive // nil for a small block, which is scanned
+}
+
+// indexFrom is the block size from which a level is indexed; below it a scan is
+// cheaper than building the map.
+const indexFrom = 32
+
+func newLevel(block []*Directive) level {
+	l := level{block: block}
+	if len(block) >= indexFrom {
+		l.byName = make(map[string][]*Directive)
+		for _, d := range block {
+			l.byName[d.Name] = append(l.byName[d.Name], d)
+		}
+	}
+	return l
+}
+
+// children returns the level's directives named name, in order. The slice is the
+// caller's to keep but not to append to in place.
+func (l level) children(name string) []*Directive {
+	if l.byName != nil {
+		ds := l.byName[name]
+		return ds[:len(ds):len(ds)]
+	}
+	return children(l.block, name)
 }

@@ -93,18 +93,83 @@ func ParseDump(r io.Reader) (*Config, error) { return ParseDumpWith(r, Options{}
 
 // ParseDumpWith is ParseDump with Options.
 func ParseDumpWith(r io.Reader, opts Options) (*Config, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxDumpSize+1))
+	data, err := ReadDump(r)
 	if err != nil {
-		return nil, fmt.Errorf("read nginx -T output: %w", err)
+		return nil, err
 	}
+	return ParseDumpBytes(data, opts)
+}
+
+// ParseDumpBytes is ParseDumpWith over output already in memory; data is not copied,
+// and must not change while the Config is in use.
+func ParseDumpBytes(data []byte, opts Options) (*Config, error) {
 	if len(data) > maxDumpSize {
-		return nil, fmt.Errorf("nginx -T output is larger than %d MiB", maxDumpSize>>20)
+		return nil, tooBigDump
 	}
 	src, order := splitDump(data)
 	if len(order) == 0 {
 		return nil, errors.New(`not nginx -T output: no "# configuration file PATH:" line`)
 	}
 	return parseMain(order[0], src[order[0]], src, opts)
+}
+
+// tooBigDump refuses `nginx -T` output over maxDumpSize.
+var tooBigDump = Error{Msg: fmt.Sprintf("nginx -T output is larger than %d MiB", maxDumpSize>>20)}
+
+// readDumpError words a failed read; an Error is ReadDump's own verdict, passed on by a
+// reader that replays it (a re-run over standard input read once).
+func readDumpError(err error) error {
+	var own Error
+	if errors.As(err, &own) {
+		return err
+	}
+	return fmt.Errorf("read nginx -T output: %w", err)
+}
+
+// dumpHeadSize is how far into its input `nginx -T` output names its first file: its
+// "syntax is ok" lines (when stderr was captured too) come before. Input without such
+// a line there is refused before more is read.
+const dumpHeadSize = 64 << 10
+
+// ReadDump reads `nginx -T` output into memory, at most 64 MiB: the input must name its
+// first file in its first 64 KiB, so /dev/zero or a log piped by mistake is refused
+// after 64 KiB. It holds the output once (no doubling buffer), and a *bytes.Buffer is
+// taken as it is, without a copy.
+func ReadDump(r io.Reader) ([]byte, error) {
+	if b, ok := r.(*bytes.Buffer); ok {
+		data := b.Bytes()
+		if len(data) > maxDumpSize {
+			return nil, tooBigDump
+		}
+		return data, nil
+	}
+	head := make([]byte, dumpHeadSize)
+	n, err := io.ReadFull(r, head)
+	head = head[:n]
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return head, nil // all of it; ParseDumpBytes says what it lacks
+	case err != nil:
+		return nil, readDumpError(err)
+	case !IsDump(head):
+		return nil, Error{Msg: fmt.Sprintf(`not nginx -T output: no "# configuration file PATH:" line in its first %d KiB`, dumpHeadSize>>10)}
+	}
+	chunks := [][]byte{head}
+	total := len(head)
+	for {
+		chunk := make([]byte, min(4<<20, maxDumpSize+1-total))
+		n, err := io.ReadFull(r, chunk)
+		chunks, total = append(chunks, chunk[:n]), total+n
+		if total > maxDumpSize {
+			return nil, tooBigDump
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return bytes.Join(chunks, nil), nil
+		}
+		if err != nil {
+			return nil, readDumpError(err)
+		}
+	}
 }
 
 var dumpHeader = regexp.MustCompile(`(?m)^# configuration file (.+):\r?$`)
