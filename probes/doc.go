@@ -6,7 +6,7 @@
 // network operation has a deadline. Private key material is parsed only to learn its public
 // half and is never kept, printed or returned.
 //
-// probes imports nothing else of this module but its internal leaves; its subpackages
-// (nginxconf, mesh) are documented separately. internal/gather composes the probes into
+// Of this module, probes imports only nginxconf and the leaves internal/regularfile and
+// internal/safetext; its subpackages (nginxconf, mesh) are documented separately. internal/gather composes the probes into
 // the facts the diagnostics engine judges.
 package probes
