@@ -159,3 +159,14 @@ func FuzzParserShortcuts(f *testing.F) {
 		}
 	})
 }
+
+func FuzzContainsMark(f *testing.F) {
+	f.Add("x mtls-doctor-probe y")
+	f.Add("bbmtls-doctor-probbe mtls-doctor-prob")
+	f.Add("mtls-doctor-probe")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := containsMark([]byte(s)), strings.Contains(s, OwnProbeMark); got != want {
+			t.Errorf("containsMark(%q) = %v, strings.Contains %v", s, got, want)
+		}
+	})
+}
