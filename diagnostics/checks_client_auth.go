@@ -193,6 +193,11 @@ func evalRejected(f *Facts) Result {
 		said = fmt.Sprintf("NGINX then answered grpc-status 16 Unauthenticated (%q)", h.GRPCMessage)
 	}
 	ev := []Evidence{Quoted(f.Endpoint.Address, "reply to POST "+f.Endpoint.Path, replyText(h))}
+	if code == 496 || code == 16 { // 16: NGINX's error_page may map 496 to grpc-status 16
+		if id, why := noCertCause(f); id != "" {
+			return Info("%s: %s; the cause is reported as %s", said, why, id).With(ev...)
+		}
+	}
 	if v, ok := verdictOf(f); ok && code != 496 {
 		if id := verifyFinding(f, v.Code); id != "" {
 			return Info("%s: %s; the cause is reported as %s", said, verdictText(v), id).With(verdictQuote(v)).With(ev...)
@@ -216,6 +221,35 @@ func evalRejected(f *Facts) Result {
 	}
 	ev = append(ev, Note("", "NGINX logs its exact reason at [info] level in its error log"))
 	return r.With(ev...)
+}
+
+// noCertCause is the failing finding that names why the probe's request carried no
+// certificate, which NGINX answers with 496, and what it says; "" when no finding does.
+// Go withholds a configured certificate whose chain reaches none of the CAs the server
+// lists (agent-cert-unknown-ca); a certificate that is not offered at all is missing,
+// unreadable, encrypted or not its key's (the agent file checks).
+func noCertCause(f *Facts) (id, why string) {
+	a := agentAttempt(f)
+	if a == nil || f.Agent == nil {
+		return "", ""
+	}
+	if a.WithClientCert {
+		if _, missing := missingFacts([]FactKind{FactAgentFiles}, f); !missing {
+			if r := evalUnknownCA(f); r.Severity == SeverityFail {
+				return "agent-cert-unknown-ca", r.Summary
+			}
+		}
+		return "", ""
+	}
+	for _, ch := range agentFileChecks() {
+		if _, missing := missingFacts(ch.Needs, f); missing {
+			continue
+		}
+		if r := ch.Evaluate(f); r.Severity == SeverityFail {
+			return ch.ID, r.Summary
+		}
+	}
+	return "", ""
 }
 
 func fixRejected(f *Facts) []Step {

@@ -230,12 +230,40 @@ func TestClientAuthChecks(t *testing.T) {
 			},
 			summary: []string{`the TLS handshake succeeded; NGINX then answered 400 "The SSL certificate error"`, "likely: the certificate expired"},
 			fix:     []string{"client SSL certificate verify error"}},
-		{name: "496 although a cert is configured", id: "agent-cert-rejected", want: SeverityFail,
+		// A 496 whose cause has its own failing ID: agent-cert-rejected is info naming it.
+		{name: "496 although a cert is configured", id: "agent-cert-rejected", want: SeverityInfo,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.Agent.TLS.ClientCertSent = false
 				f.Endpoint.Agent.HTTP = nginx400(titleNoCert)
 			},
-			summary: []string{`400 "No required SSL certificate was sent"`, "Go withheld the certificate"}},
+			summary: []string{`400 "No required SSL certificate was sent" (496)`, "no certificate was sent although the agent's issuer CN=nms-ca",
+				"the cause is reported as agent-cert-unknown-ca"}},
+		{name: "496, the same cause's own ID", id: "agent-cert-unknown-ca", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.Agent.TLS.ClientCertSent = false
+				f.Endpoint.Agent.HTTP = nginx400(titleNoCert)
+			}},
+		{name: "496 from a CA the server does not list", id: "agent-cert-rejected", want: SeverityInfo,
+			mutate: func(f *Facts, _ *testPKI) {
+				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
+				f.Endpoint.Agent.TLS.AcceptableCAs = [][]byte{other.cert.RawSubject}
+				f.Endpoint.Agent.TLS.ClientCertSent = false
+				f.Endpoint.Agent.HTTP = &probes.HTTPObservation{Status: 200, ContentType: "application/grpc", GRPCStatus: intp(16), GRPCMessage: "client certificate rejected"}
+			},
+			summary: []string{"grpc-status 16", "asks for a certificate issued by CN=other-ca", "the cause is reported as agent-cert-unknown-ca"}},
+		{name: "496 with no certificate configured", id: "agent-cert-rejected", want: SeverityInfo,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Cert, f.Agent.Key = probes.Setting{}, probes.Setting{}
+				f.Files.Cert, f.Files.Key = nil, nil
+				f.Endpoint.Agent.WithClientCert = false
+				f.Endpoint.Agent.TLS.ClientCertSent = false
+				f.Endpoint.Agent.HTTP = nginx400(titleNoCert)
+			},
+			summary: []string{"no client certificate configured", "the cause is reported as agent-cert-not-configured"}},
+		// Nothing on this host explains the 496: it stays the failure.
+		{name: "496 with the certificate sent", id: "agent-cert-rejected", want: SeverityFail,
+			mutate:  func(f *Facts, _ *testPKI) { f.Endpoint.Agent.HTTP = nginx400(titleNoCert) },
+			summary: []string{`400 "No required SSL certificate was sent" (496)`}},
 		{name: "mapped to grpc-status 16", id: "agent-cert-rejected", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.Agent.HTTP = &probes.HTTPObservation{Status: 200, ContentType: "application/grpc", GRPCStatus: intp(16), GRPCMessage: "401. Unauthorized."}

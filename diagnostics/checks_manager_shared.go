@@ -43,12 +43,15 @@ func managerSides() map[string]managerSide {
 		"server-cert-not-yet-valid":   served("server-cert-not-yet-valid"),
 		"server-cert-expiring":        served("server-cert-expiring"),
 		"server-cert-wrong-purpose":   served("server-cert-wrong-purpose"),
-		// --cert on a manager-only run, judged as the agent's own certificate.
-		"agent-cert-expired":       givenCertSide("agent-cert-expired"),
-		"agent-cert-not-yet-valid": givenCertSide("agent-cert-not-yet-valid"),
-		"agent-cert-expiring":      givenCertSide("agent-cert-expiring"),
-		"agent-cert-wrong-purpose": givenCertSide("agent-cert-wrong-purpose"),
-		"agent-cert-weak-key":      givenCertSide("agent-cert-weak-key"),
+		// --cert (and --key, --ca) on a manager-only run, judged as the agent's own files.
+		"agent-cert-file-unreadable": givenCertSide("agent-cert-file-unreadable"),
+		"agent-key-encrypted":        givenCertSide("agent-key-encrypted"),
+		"agent-key-mismatch":         givenCertSide("agent-key-mismatch"),
+		"agent-cert-expired":         givenCertSide("agent-cert-expired"),
+		"agent-cert-not-yet-valid":   givenCertSide("agent-cert-not-yet-valid"),
+		"agent-cert-expiring":        givenCertSide("agent-cert-expiring"),
+		"agent-cert-wrong-purpose":   givenCertSide("agent-cert-wrong-purpose"),
+		"agent-cert-weak-key":        givenCertSide("agent-cert-weak-key"),
 	}
 }
 
@@ -465,7 +468,9 @@ func mgrRejected(f *Facts) Result {
 	return perServerVerdict(f, OK("NGINX asks for no client certificate, so it rejects none (see client-auth-not-required)"), func(s *probes.NginxServer, v nginxVerdict, chain []*x509.Certificate, path string) Result {
 		switch v.Outcome {
 		case outcomeNoCert:
-			return Fail("NGINX would answer %s: Go sends no certificate for %s", rejectionAnswer(s, 496), path).With(verdictEvidence(s, v, path)...)
+			// agent-cert-unknown-ca fails for the same prediction (mgrUnknownCA).
+			return Info("NGINX would answer %s: Go sends no certificate for %s; the cause is reported as agent-cert-unknown-ca",
+				rejectionAnswer(s, 496), path).With(verdictEvidence(s, v, path)...)
 		case outcomeVerifyError:
 			if e, _ := v.Verify.Last(); verifyFinding(f, e.Code) != "" {
 				return Info("NGINX would answer %s and log %q; the cause is reported as %s",
@@ -710,12 +715,18 @@ func servedCertEval(id string) func(f *Facts) Result {
 		if !ok {
 			return Skip("skipped: no check %s", id)
 		}
+		agent, label := f, "ssl_certificate "
 		if id == "server-cert-untrusted" && (!agentUsable(f) || f.Files == nil) {
-			return Skip("skipped: the agents' CA file is not on this host")
+			// On a manager-only run, --ca is the agents' trust.
+			g, given := givenCertFacts(f)
+			if !given || g.Files.CA == nil {
+				return Skip("skipped: the agents' CA file is not on this host (give --ca with --cert to judge it)")
+			}
+			agent, label = g, "--ca "+g.Files.CA.Path+", ssl_certificate "
 		}
 		return perServedCert(f, func(sc servedCert) Result {
-			r := ch.Evaluate(servedFacts(f, sc))
-			r.Summary = "ssl_certificate " + sc.path + ": " + r.Summary
+			r := ch.Evaluate(servedFacts(agent, sc))
+			r.Summary = label + sc.path + ": " + r.Summary
 			return r
 		})
 	}
@@ -723,7 +734,7 @@ func servedCertEval(id string) func(f *Facts) Result {
 
 // agentSideCheck finds the unwrapped agent-side check id.
 func agentSideCheck(id string) (Check, bool) {
-	for _, group := range [][]Check{agentCertChecks(), serverCertChecks(), clientAuthChecks()} {
+	for _, group := range [][]Check{agentFileChecks(), agentCertChecks(), serverCertChecks(), clientAuthChecks()} {
 		for _, ch := range group {
 			if ch.ID == id {
 				return ch, true

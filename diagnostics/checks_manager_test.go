@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"crypto/rand"
 	"crypto/x509"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -246,6 +247,16 @@ func TestManagerChecks(t *testing.T) {
 			},
 			summary: []string{"NGINX asks for a certificate issued by CN=other-ca", "client sent no required SSL certificate"},
 			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"}},
+		// Go sends nothing and NGINX answers 496: agent-cert-unknown-ca carries the cause,
+		// agent-cert-rejected names it.
+		{name: "agent from another CA, 496 predicted", id: "agent-cert-rejected", want: SeverityInfo,
+			mutate: func(f *Facts, p *testPKI) {
+				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
+				setConf(f, p, healthyConf, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/ca.pem"] = certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", other.cert)
+				})
+			},
+			summary: []string{"NGINX would answer 496", "Go sends no certificate", "the cause is reported as agent-cert-unknown-ca"}},
 		{name: "agent from another CA, optional with NIM's auth_request", id: "agent-cert-unknown-ca", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
@@ -448,7 +459,7 @@ func TestManagerOnlyRun(t *testing.T) {
 	p := newPKI(t)
 	f := healthyFacts(p)
 	f.Nginx = healthyNginx(p)
-	f.Nginx.AgentCert = f.Files.Cert
+	f.Nginx.AgentCert, f.Nginx.AgentKey = f.Files.Cert, f.Files.Key
 	f.Agent, f.Files, f.Endpoint = nil, nil, nil
 	// What the collector records on a manager-only run.
 	f.Errors[FactAgentConfig] = "not gathered: manager side only (no agent configuration on this host)"
@@ -462,8 +473,8 @@ func TestManagerOnlyRun(t *testing.T) {
 		fd := ch.run(f)
 		switch {
 		case ch.ID == "server-cert-untrusted":
-			// Trust is the agents' CA file's business, which is not on this host.
-			if fd.Severity != SeveritySkip {
+			// Trust is the agents' CA file's business, which is not on this host (no --ca).
+			if fd.Severity != SeveritySkip || !strings.Contains(fd.Summary, "give --ca") {
 				t.Errorf("%s: got %s %q, want skip", ch.ID, fd.Severity, fd.Summary)
 			}
 		case ch.Category == CategoryManager || managerIDs[ch.ID]:
@@ -494,6 +505,74 @@ func TestManagerOnlyRun(t *testing.T) {
 	ch, _ = DefaultCatalog().Lookup("agent-cert-expired")
 	if fd := ch.run(f); fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "--cert /tmp/agent.crt") || len(fd.Fix) == 0 {
 		t.Errorf("agent-cert-expired: got %s %q (%d steps)", fd.Severity, fd.Summary, len(fd.Fix))
+	}
+}
+
+// TestManagerOnlyGivenFiles: on a manager-only run, --key and --ca beside --cert are
+// judged by the agent's own file checks: a key of another certificate, an encrypted key,
+// a --cert that is not there; --ca is the agents' trust for the certificate NGINX serves.
+// Without --key the key checks say so.
+func TestManagerOnlyGivenFiles(t *testing.T) {
+	p := newPKI(t)
+	other := mkCert(t, certSpec{cn: "agent-2.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, p.root)
+	strange := mkCert(t, certSpec{cn: "strange-ca", ca: true}, nil)
+	managerOnly := func(edit func(n *probes.NginxFacts)) *Facts {
+		f := healthyFacts(p)
+		f.Nginx = healthyNginx(p)
+		f.Nginx.Explicit = true
+		f.Nginx.AgentCert = certFile(probes.RoleCert, "/tmp/agent.crt", p.agent.cert)
+		f.Nginx.AgentKey = keyFile("/tmp/agent.key", p.agent)
+		f.Nginx.AgentCA = certFile(probes.RoleCA, "/tmp/ca.pem", p.root.cert)
+		f.Agent, f.Files, f.Endpoint = nil, nil, nil
+		f.Errors[FactAgentConfig] = "not gathered: manager side only (no agent configuration on this host)"
+		f.Errors[FactAgentFiles], f.Errors[FactEndpoint] = "no agent configuration", "no agent configuration"
+		edit(f.Nginx)
+		return f
+	}
+	for _, tc := range []struct {
+		name, id string
+		edit     func(n *probes.NginxFacts)
+		want     Severity
+		summary  []string
+		fix      string
+	}{
+		{"healthy: key", "agent-key-mismatch", func(*probes.NginxFacts) {}, SeverityOK, []string{"--cert /tmp/agent.crt --key /tmp/agent.key --ca /tmp/ca.pem: key /tmp/agent.key"}, ""},
+		{"healthy: files", "agent-cert-file-unreadable", func(*probes.NginxFacts) {}, SeverityOK, []string{"readable and well-formed"}, ""},
+		{"healthy: served certificate against --ca", "server-cert-untrusted", func(*probes.NginxFacts) {}, SeverityOK,
+			[]string{"--ca /tmp/ca.pem, ssl_certificate", "chains to the agent's CA file /tmp/ca.pem"}, ""},
+		{"key of another certificate", "agent-key-mismatch", func(n *probes.NginxFacts) { n.AgentKey = keyFile("/tmp/other.key", other) }, SeverityFail,
+			[]string{"key /tmp/other.key", "does not belong to CN=agent-1.example.com"}, "openssl pkey -in /tmp/other.key -pubout"},
+		{"encrypted key", "agent-key-encrypted", func(n *probes.NginxFacts) {
+			n.AgentKey = &probes.FileFacts{Role: probes.RoleKey, Path: "/tmp/agent.key", Exists: true, Mode: 0o600, Encoding: "pem",
+				Blocks: []probes.PEMBlock{{Type: "ENCRYPTED PRIVATE KEY", Encrypted: true, Line: 1}}}
+		}, SeverityFail, []string{"key /tmp/agent.key is encrypted"}, "openssl pkey -in /tmp/agent.key -out /tmp/agent.key.new"},
+		{"--cert not there", "agent-cert-file-unreadable", func(n *probes.NginxFacts) {
+			n.AgentCert = &probes.FileFacts{Role: probes.RoleCert, Path: "/tmp/gone.crt"}
+		}, SeverityFail, []string{"cert /tmp/gone.crt does not exist"}, ""},
+		{"--cert not there: the certificate checks point at the file check", "agent-cert-expired", func(n *probes.NginxFacts) {
+			n.AgentCert = &probes.FileFacts{Role: probes.RoleCert, Path: "/tmp/gone.crt"}
+		}, SeveritySkip, []string{"see agent-cert-file-unreadable"}, ""},
+		{"--ca does not hold the server's root", "server-cert-untrusted", func(n *probes.NginxFacts) {
+			n.AgentCA = certFile(probes.RoleCA, "/tmp/ca.pem", strange.cert)
+		}, SeverityFail, []string{"does not chain to the agent's CA file /tmp/ca.pem"}, ""},
+		{"no --key", "agent-key-mismatch", func(n *probes.NginxFacts) { n.AgentKey = nil }, SeveritySkip, []string{"no --key given beside --cert /tmp/agent.crt"}, ""},
+		{"no --key: encrypted", "agent-key-encrypted", func(n *probes.NginxFacts) { n.AgentKey = nil }, SeveritySkip, []string{"no --key given"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch, _ := DefaultCatalog().Lookup(tc.id)
+			fd := ch.run(managerOnly(tc.edit))
+			if fd.Severity != tc.want {
+				t.Fatalf("%s: got %s %q, want %s", tc.id, fd.Severity, fd.Summary, tc.want)
+			}
+			for _, s := range tc.summary {
+				if !strings.Contains(fd.Summary, s) {
+					t.Errorf("%s: summary %q lacks %q", tc.id, fd.Summary, s)
+				}
+			}
+			if tc.fix != "" && !strings.Contains(fmt.Sprint(fd.Fix), tc.fix) {
+				t.Errorf("%s: playbook lacks %q:\n%+v", tc.id, tc.fix, fd.Fix)
+			}
+		})
 	}
 }
 

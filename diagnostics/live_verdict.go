@@ -222,26 +222,46 @@ func chainFacts(f *Facts) *Facts {
 	return g
 }
 
-// givenCertFacts is f as if an agent used the certificate given with --cert, on a run
-// with no agent configuration: the agent-certificate checks then judge it by their own
-// rules (expired, not yet valid, purpose, weak key) on the manager's host.
+// givenCertFacts is f as if an agent used the certificate given with --cert (and the key
+// and CA given with --key and --ca), on a run with no agent configuration: the agent
+// checks then judge those files by their own rules (readable PEM, key match, encrypted
+// key, expired, not yet valid, purpose, weak key) on the manager's host. A --cert that
+// cannot be read still counts, so that agent-cert-file-unreadable can say why.
 func givenCertFacts(f *Facts) (*Facts, bool) {
-	if f == nil || f.Agent != nil || f.Nginx == nil || f.Nginx.AgentCert == nil || len(f.Nginx.AgentCert.Certs) == 0 {
+	if f == nil || f.Agent != nil || f.Nginx == nil || f.Nginx.AgentCert == nil {
 		return nil, false
 	}
 	g := *f
-	flag := probes.Source{Kind: probes.SourceFlag, Name: "cert"}
-	g.Agent = &probes.AgentConfig{
-		TLSEnabled: probes.Setting{Value: "true", Source: flag},
-		Cert:       probes.Setting{Value: f.Nginx.AgentCert.Path, Source: flag},
+	flag := func(name string) probes.Source { return probes.Source{Kind: probes.SourceFlag, Name: name} }
+	a := &probes.AgentConfig{
+		TLSEnabled: probes.Setting{Value: "true", Source: flag("cert")},
+		Cert:       probes.Setting{Value: f.Nginx.AgentCert.Path, Source: flag("cert")},
 	}
-	g.Files = &probes.AgentFiles{Cert: f.Nginx.AgentCert}
-	g.Endpoint = nil
+	files := &probes.AgentFiles{Cert: f.Nginx.AgentCert, Key: f.Nginx.AgentKey, CA: f.Nginx.AgentCA}
+	if k := f.Nginx.AgentKey; k != nil {
+		a.Key = probes.Setting{Value: k.Path, Source: flag("key")}
+	}
+	if ca := f.Nginx.AgentCA; ca != nil {
+		a.CA = probes.Setting{Value: ca.Path, Source: flag("ca")}
+	}
+	g.Agent, g.Files, g.Endpoint = a, files, nil
 	return &g, true
 }
 
-// givenCertSide is the manager half of an agent-certificate check: its own evaluation of
-// the --cert certificate on a manager-only run.
+// givenFlags names the files given on a manager-only run: "--cert A --key B".
+func givenFlags(n *probes.NginxFacts) string {
+	out := "--cert " + n.AgentCert.Path
+	if n.AgentKey != nil {
+		out += " --key " + n.AgentKey.Path
+	}
+	if n.AgentCA != nil {
+		out += " --ca " + n.AgentCA.Path
+	}
+	return out
+}
+
+// givenCertSide is the manager half of an agent certificate or file check: its own
+// evaluation of the files given with --cert, --key and --ca on a manager-only run.
 func givenCertSide(id string) managerSide {
 	return managerSide{
 		eval: func(f *Facts) Result {
@@ -250,9 +270,12 @@ func givenCertSide(id string) managerSide {
 			if !ok || !given {
 				return Skip("skipped: no --cert certificate to judge on this manager-only run")
 			}
+			if (id == "agent-key-encrypted" || id == "agent-key-mismatch") && g.Files.Key == nil {
+				return Skip("skipped: no --key given beside --cert %s", f.Nginx.AgentCert.Path)
+			}
 			r := ch.Evaluate(g)
 			if r.Severity != SeveritySkip {
-				r.Summary = "--cert " + f.Nginx.AgentCert.Path + ": " + r.Summary
+				r.Summary = givenFlags(f.Nginx) + ": " + r.Summary
 			}
 			return r
 		},

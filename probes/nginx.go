@@ -71,6 +71,9 @@ type NginxOptions struct {
 	AgentPort int
 	// AgentCert is a certificate file to judge against this NGINX (--cert on a manager).
 	AgentCert string
+	// AgentKey and AgentCA are the key and CA files given beside AgentCert (--key, --ca),
+	// judged as the agent's own; they are read only with AgentCert.
+	AgentKey, AgentCA string
 	// Off looks for nothing: no file is read and no nginx is run (the demo lab and tests
 	// that must not depend on the host's NGINX).
 	Off bool
@@ -158,6 +161,10 @@ type NginxFacts struct {
 	NIM1 *NIMManagerConfig `json:"nim1,omitempty"`
 	// AgentCert is the agent certificate given to judge against this NGINX.
 	AgentCert *FileFacts `json:"agent_cert,omitempty"`
+	// AgentKey and AgentCA are the agent's key and CA files given beside it; nil when not
+	// given.
+	AgentKey *FileFacts `json:"agent_key,omitempty"`
+	AgentCA  *FileFacts `json:"agent_ca,omitempty"`
 }
 
 // Manager reports whether this host terminates the agents' connections: an NGINX
@@ -311,6 +318,12 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 	}
 	if opts.AgentCert != "" {
 		n.AgentCert = LoadTLSFile(RoleCert, opts.AgentCert)
+		if opts.AgentKey != "" {
+			n.AgentKey = LoadTLSFile(RoleKey, opts.AgentKey)
+		}
+		if opts.AgentCA != "" {
+			n.AgentCA = LoadTLSFile(RoleCA, opts.AgentCA)
+		}
 	}
 	if n.Source == NginxFile && n.Binary != "" && len(n.Servers) > 0 {
 		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"crypto/tls"
 	"crypto/x509"
+	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
+	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxlab"
 )
 
@@ -201,5 +206,147 @@ func TestLiveVerdictNamesTheCause(t *testing.T) {
 				t.Errorf("exit %d, want 2", res.exit)
 			}
 		})
+	}
+}
+
+// TestManagerGivenKeyAndCA: on a manager-only run against a real NGINX, --key and --ca
+// beside --cert are judged with the agent's own checks. A key of another certificate
+// fails agent-key-mismatch (Go's key-pair load refuses the same pair), a passphrase-
+// protected key fails agent-key-encrypted, and --ca is the agents' trust for the
+// certificate NGINX serves: the root that issued it passes server-cert-untrusted, another
+// root fails it (a real handshake with that root fails too).
+func TestManagerGivenKeyAndCA(t *testing.T) {
+	nginxlab.Require(t)
+	l := newMgrLab(t)
+	l.write(t)
+	l.nginx = nginxlab.Start(t, filepath.Dir(l.confPath), l.conf)
+	other := issue(t, l.root, leafSpec("agent-02.test.local", x509.ExtKeyUsageClientAuth))
+	otherKey := writeKey(t, l.path("agent-02.key"), other)
+	strangeCA := writeCerts(t, l.path("strange-ca.pem"), newRoot(t, "strange-ca"))
+	encryptedKey := l.path("agent-encrypted.key")
+	if bin, err := exec.LookPath("openssl"); err == nil {
+		if out, err := exec.Command(bin, "pkey", "-in", l.agentKey, "-aes256", "-passout", "pass:secret", "-out", encryptedKey).CombinedOutput(); err != nil {
+			t.Fatalf("openssl pkey -aes256: %v\n%s", err, out)
+		}
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("openssl is required under CI=true")
+	} else {
+		encryptedKey = ""
+	}
+	if _, err := probes.LoadClientCertificate(l.agentCert, otherKey); err == nil || !strings.Contains(err.Error(), "private key does not match public key") {
+		t.Fatalf("Go loaded the mismatched pair: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		want     map[string]string // finding ID → severity
+		text     map[string]string // finding ID → what it must say
+		wantExit int
+	}{
+		{"healthy", []string{"--key", l.agentKey, "--ca", l.rootPEM},
+			map[string]string{"agent-key-mismatch": "ok", "agent-key-encrypted": "ok", "agent-cert-file-unreadable": "ok", "server-cert-untrusted": "ok"},
+			map[string]string{"server-cert-untrusted": "--ca " + l.rootPEM}, exitOK},
+		{"key of another certificate", []string{"--key", otherKey},
+			map[string]string{"agent-key-mismatch": "fail", "agent-cert-file-unreadable": "ok"},
+			map[string]string{"agent-key-mismatch": "key " + otherKey}, exitFailure},
+		{"encrypted key", []string{"--key", encryptedKey},
+			map[string]string{"agent-key-encrypted": "fail", "agent-key-mismatch": "skip"},
+			map[string]string{"agent-key-encrypted": "is encrypted with a passphrase"}, exitFailure},
+		{"--ca of another root", []string{"--key", l.agentKey, "--ca", strangeCA},
+			map[string]string{"server-cert-untrusted": "fail", "agent-key-mismatch": "ok"},
+			map[string]string{"server-cert-untrusted": "the agent's CA file " + strangeCA}, exitFailure},
+		{"--cert not there", []string{"--key", l.agentKey},
+			map[string]string{"agent-cert-file-unreadable": "fail", "agent-cert-expired": "skip"},
+			map[string]string{"agent-cert-file-unreadable": "does not exist"}, exitFailure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "encrypted key" && encryptedKey == "" {
+				t.Skip("needs openssl to write an encrypted key")
+			}
+			cert := l.agentCert
+			if tc.name == "--cert not there" {
+				cert = l.path("gone.crt")
+			}
+			args := append([]string{"--nginx-config", l.confPath, "--cert", cert, "--timeout", "2s"}, tc.args...)
+			res := checkJSON(t, nil, args...)
+			t.Logf("exit=%d fail=%v warn=%v", res.exit, res.bySeverity("fail"), res.bySeverity("warn"))
+			for id, sev := range tc.want {
+				f, ok := res.find(id)
+				if !ok || f.Severity != sev {
+					t.Errorf("%s: %s %q, want %s", id, f.Severity, f.Summary, sev)
+				}
+				if want := tc.text[id]; want != "" && !strings.Contains(findingText(f), want) {
+					t.Errorf("%s: %q does not say %q", id, f.Summary, want)
+				}
+			}
+			if res.exit != tc.wantExit {
+				t.Errorf("exit %d, want %d:\n%s", res.exit, tc.wantExit, res.excerpt())
+			}
+		})
+	}
+
+	// What server-cert-untrusted says for the other root is what a real client sees.
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(strangeCA)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("read %s: %v", strangeCA, err)
+	}
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	conn, err := tls.DialWithDialer(dialer, "tcp", l.nginx.Addr(), &tls.Config{ServerName: labName, RootCAs: pool})
+	if err == nil {
+		conn.Close()
+		t.Fatal("a handshake trusting only strange-ca succeeded")
+	}
+	if !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Errorf("handshake with --ca of another root: %v", err)
+	}
+}
+
+// TestNoCertCauseNamesItsID: the agent's certificate is issued by a CA NGINX does not
+// list, so Go sends none and NGINX answers 496 ("client sent no required SSL
+// certificate", mapped to grpc-status 16 by NIM's error page). agent-cert-unknown-ca fails;
+// agent-cert-rejected is info naming it — on the agent side, on the manager side (--cert,
+// predicted) and with both sides.
+func TestNoCertCauseNamesItsID(t *testing.T) {
+	nginxlab.Require(t)
+	l := newLab(t)
+	l.srv.Protocols, l.srv.Extra = "TLSv1.2 TLSv1.3", grpcErrors
+	l.useAgent(t, issue(t, newRoot(t, "other-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+	cfg := l.start(t)
+	confPath := filepath.Join(l.dir, "nginx", nginxlab.ConfName)
+	for _, args := range [][]string{
+		{"--agent-config", cfg, "--timeout", "2s"},
+		{"--nginx-config", confPath, "--cert", l.conf.cert, "--key", l.conf.key, "--timeout", "2s"},
+		{"--agent-config", cfg, "--nginx-config", confPath, "--timeout", "2s"},
+	} {
+		res := checkJSON(t, nil, args...)
+		t.Logf("%v: exit=%d fail=%v warn=%v", args, res.exit, res.bySeverity("fail"), res.bySeverity("warn"))
+		if f, _ := res.find("agent-cert-unknown-ca"); f.Severity != "fail" || !strings.Contains(f.Summary, "CN=other-ca") {
+			t.Errorf("%v: agent-cert-unknown-ca %s %q, want a failure naming CN=other-ca", args, f.Severity, f.Summary)
+		}
+		rej, _ := res.find("agent-cert-rejected")
+		// The probe sees the 496 as the error page's grpc-status 16; the prediction names 496.
+		if rej.Severity != "info" || !strings.Contains(rej.Summary, "496") && !strings.Contains(rej.Summary, "grpc-status 16") ||
+			!strings.Contains(rej.Summary, "the cause is reported as agent-cert-unknown-ca") {
+			t.Errorf("%v: agent-cert-rejected %s %q, want info naming agent-cert-unknown-ca", args, rej.Severity, rej.Summary)
+		}
+		if res.exit != exitFailure {
+			t.Errorf("%v: exit %d, want 2", args, res.exit)
+		}
+	}
+	// The probe's request with the agent's certificate reached NGINX without one: no
+	// verify result, the 496 mapped to grpc-status 16 by the error page (HTTP 200).
+	if line, ok := l.nginx.WaitAccessLog(`"POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0" 200`, 3*time.Second); !ok ||
+		!strings.Contains(line, "verify=NONE") {
+		t.Errorf("NGINX did not see the agent's request without a certificate:\n%s", l.nginx.AccessLog())
+	} else {
+		t.Logf("nginx access: %s", line)
+	}
+	if _, ok := l.nginx.WaitErrorLog("client sent no required SSL certificate", 3*time.Second); !ok {
+		t.Errorf("NGINX did not log the 496:\n%s", l.nginx.ErrorLog())
+	}
+	if n := l.backend.Requests(); n != 0 {
+		t.Errorf("%d requests reached the backend", n)
 	}
 }

@@ -60,7 +60,7 @@ func (c *Collector) managerOnly(ctx context.Context, cfg probes.AgentConfig, f *
 
 // loadNginx gathers the NGINX facts. With an agent configuration, its port marks the
 // servers agents reach; without one (a manager-side run) --cert names the agent
-// certificate to judge against the configuration.
+// certificate to judge against the configuration, with --key and --ca beside it.
 func (c *Collector) loadNginx(ctx context.Context, f *diagnostics.Facts) *probes.NginxFacts {
 	opts := c.Options.Nginx
 	c.mu.Lock()
@@ -72,7 +72,8 @@ func (c *Collector) loadNginx(ctx context.Context, f *diagnostics.Facts) *probes
 	if f.Agent != nil {
 		opts.AgentPort, _ = strconv.Atoi(f.Agent.Port.Value)
 	} else if opts.AgentCert == "" {
-		opts.AgentCert = c.Options.Agent.Overrides.Cert
+		ov := c.Options.Agent.Overrides
+		opts.AgentCert, opts.AgentKey, opts.AgentCA = ov.Cert, ov.Key, ov.CA
 	}
 	return probes.LoadNginx(ctx, opts)
 }
