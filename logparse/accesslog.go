@@ -187,7 +187,7 @@ func (e *AccessEntry) Var(name string) (string, bool) {
 func (f *Format) Parse(line string, loc *time.Location) (AccessEntry, bool) {
 	var e AccessEntry
 	e.Vars = make([]Var, 0, len(f.segs)/2+1)
-	ok := f.match(line, loc, &e, true)
+	ok := f.match(line, loc, &e, true, nil)
 	return e, ok
 }
 
@@ -198,7 +198,9 @@ func (f *Format) Parse(line string, loc *time.Location) (AccessEntry, bool) {
 // line without matching the rest. Most lines of a busy access log are such lines. A line
 // whose tail does not follow the format is then counted as read rather than unparsed;
 // any line that may be an event is matched whole, as Parse does.
-func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars bool) bool {
+//
+// times, when not nil, remembers the last time read across calls (see accessTimes).
+func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars bool, times *accessTimes) bool {
 	pos, lits, seen := 0, 0, 0
 	for i, s := range f.segs {
 		if s.name == "" {
@@ -238,7 +240,11 @@ func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars boo
 			if vars {
 				e.Vars = append(e.Vars, Var{Name: s.name, Value: v})
 			}
-			e.set(s.name, v, i == f.time, loc)
+			if i == f.time {
+				e.Time = times.parse(s.name, v, loc)
+			} else {
+				e.set(s.name, v)
+			}
 		}
 		if e.Partial {
 			break
@@ -371,10 +377,8 @@ func namedVar(name string) bool {
 }
 
 // set stores one variable's value in the named field that carries it (namedVar).
-func (e *AccessEntry) set(name, v string, isTime bool, loc *time.Location) {
+func (e *AccessEntry) set(name, v string) {
 	switch {
-	case isTime:
-		e.Time, _ = parseAccessTime(name, v, loc)
 	case name == "remote_addr":
 		e.RemoteAddr = v
 	case name == "request":
@@ -398,6 +402,31 @@ func (e *AccessEntry) set(name, v string, isTime bool, loc *time.Location) {
 	case strings.Contains(name, "grpc_status") && e.GRPCStatus == "":
 		e.GRPCStatus = v
 	}
+}
+
+// accessTimes remembers the last access-log time read: consecutive lines of a log mostly
+// share their second, and the scan reads the time of every line. The text is kept in a
+// fixed array so that remembering it allocates nothing (a $msec differs on most lines).
+type accessTimes struct {
+	name string
+	loc  *time.Location
+	text [32]byte
+	n    int
+	t    time.Time
+}
+
+// parse is parseAccessTime's time, from the last call when name, v and loc are the same.
+// A nil cache parses every time.
+func (c *accessTimes) parse(name, v string, loc *time.Location) time.Time {
+	if c != nil && c.n == len(v) && c.name == name && c.loc == loc && string(c.text[:c.n]) == v {
+		return c.t
+	}
+	t, _ := parseAccessTime(name, v, loc)
+	if c != nil && len(v) <= len(c.text) {
+		c.name, c.loc, c.t = name, loc, t // name is the format's own string, not the line's
+		c.n = copy(c.text[:], v)
+	}
+	return t
 }
 
 var months = map[string]time.Month{

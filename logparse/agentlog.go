@@ -162,6 +162,12 @@ func parseLogrusTTY(line string) (AgentEntry, bool) {
 }
 
 func parseAgentJSON(line string) (AgentEntry, bool) {
+	// Without a "level" key the line is no agent line (below); a decode costs
+	// microseconds, and auto-detection tries it on every JSON access line. A key can also
+	// be spelt with \u escapes, which then leave a "\u" in the line.
+	if !strings.Contains(line, "level") && !strings.Contains(line, `\u`) {
+		return AgentEntry{}, false
+	}
 	var m map[string]any
 	d := json.NewDecoder(strings.NewReader(line))
 	d.UseNumber()

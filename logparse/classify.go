@@ -164,6 +164,9 @@ var errorPrefixes = []string{
 // line ClassifyError reads (an index into errorFields). ok false means ClassifyError is
 // false for every line with this message.
 func mayClassifyError(msg string) (last int, ok bool) {
+	if msg == "" || msg[0] != 'c' && msg[0] != 'S' && msg[0] != 'n' && msg[0] != 'u' {
+		return 0, false // the first bytes of errorPrefixes: most messages stop here
+	}
 	for _, p := range errorPrefixes {
 		if strings.HasPrefix(msg, p) {
 			switch p {

@@ -142,11 +142,27 @@ func parseErrorBody(e *ErrorEntry, rest string, last int) {
 		msg = rest[:i]
 		parseErrorFields(e, rest[i+2:], last)
 	}
-	if i := strings.LastIndex(msg, " while "); i >= 0 {
+	if i := lastIndex(msg, " while "); i >= 0 {
 		e.Action = msg[i+len(" while "):]
 		msg = msg[:i]
 	}
 	e.Message = msg
+}
+
+// lastIndex is strings.LastIndex for a separator that occurs once or not at all in most
+// lines: forward searches use the vectorised strings.Index, while strings.LastIndex
+// compares byte by byte from the end.
+func lastIndex(s, sep string) int {
+	last := -1
+	for from := 0; from <= len(s)-len(sep); {
+		i := strings.Index(s[from:], sep)
+		if i < 0 {
+			break
+		}
+		last = from + i
+		from = last + 1
+	}
+	return last
 }
 
 // parseErrorFields reads "client: a, server: b, request: "…", …", up to field index

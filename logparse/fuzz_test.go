@@ -104,7 +104,7 @@ func FuzzParseAccessLine(f *testing.F) {
 func sameAsScan(t *testing.T, fm *Format, line string, want AccessEntry, wantOK bool) {
 	t.Helper()
 	var got AccessEntry
-	ok := fm.match(line, time.UTC, &got, false)
+	ok := fm.match(line, time.UTC, &got, false, nil)
 	gotEv, gotClass := ClassifyAccess(&got)
 	if !wantOK {
 		if ok && gotClass {

@@ -50,8 +50,12 @@ type Parser struct {
 	// time.Local.
 	Location *time.Location
 
-	last  int       // index into formats of the last match
-	times timeCache // the last error-log header time
+	last        int         // index into formats of the last match
+	times       timeCache   // the last error-log header time
+	accessTimes accessTimes // the last access-log time
+	// markChecked says the caller found no OwnProbeMark in the block holding the lines
+	// it parses next, so OwnProbe need not search each line again.
+	markChecked bool
 }
 
 // DefaultFormats are the access formats tried when Parser.Formats is nil.
@@ -73,7 +77,7 @@ func (p *Parser) Parse(line string) (Event, time.Time, LineStatus) {
 // parse is Parse without the copy of the line.
 func (p *Parser) parse(line string) (Event, time.Time, LineStatus) {
 	ev, t, st := p.parseLine(line)
-	if st != LineUnparsed && OwnProbe(line) {
+	if st != LineUnparsed && !p.markChecked && OwnProbe(line) {
 		return Event{}, t, LineOwnProbe
 	}
 	return ev, t, st
@@ -108,7 +112,7 @@ func (p *Parser) parseLine(line string) (Event, time.Time, LineStatus) {
 	for i := range formats {
 		k := (p.last + i) % len(formats)
 		var e AccessEntry
-		if formats[k].match(line, p.Location, &e, false) {
+		if formats[k].match(line, p.Location, &e, false, &p.accessTimes) {
 			p.last = k
 			return status(ClassifyAccess(&e))
 		}
