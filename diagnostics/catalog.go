@@ -15,11 +15,11 @@ func DefaultCatalog() Catalog {
 		clientAuthChecks(),
 		grpcChecks(),
 		managerChecks(),
+		logChecks(),
 	} {
 		c = append(c, group...)
 	}
-	// Checks seen from both ends also judge the NGINX config; checks named after an event
-	// kind also read the logs (checks_logs.go), and the logs category follows.
-	// NGINX's live verdict names its cause by ID (live_verdict.go).
-	return withLogs(withLiveVerdict(withManagerSide(c)))
+	// Each literal declares its manager half, live verdict and log kinds; assembling
+	// combines them into the check that runs (assemble.go).
+	return c.assembled()
 }

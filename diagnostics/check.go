@@ -1,6 +1,10 @@
 package diagnostics
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mtls-doctor/mtls-doctor/logparse"
+)
 
 // Check is one entry of the catalog: a stable ID, the healthy condition it tests, the facts
 // it needs, and two pure functions over those facts.
@@ -28,6 +32,18 @@ type Check struct {
 	// Fix returns the playbook for this host, used when Evaluate warns or fails and by
 	// `mtls-doctor explain`. Nil means the finding carries no steps.
 	Fix func(f *Facts) []Step
+	// Manager is the manager half of a check seen from both ends (nil: agent side only).
+	// The engine runs it where NGINX serves the agents and reports the worse half.
+	Manager *ManagerSide
+	// LiveVerdict marks a check that NGINX's live verdict on the agent certificate can
+	// name (verifyFinding): it fails when NGINX names it, and logged verify errors whose
+	// OpenSSL code names it are its evidence.
+	LiveVerdict bool
+	// LogKinds are the log event kinds that back the check (each claimed by exactly one
+	// check): their events become its evidence, or its verdict when it cannot judge.
+	LogKinds []logparse.Kind
+
+	isAssembled bool // set by assembled: the fields above are combined into Evaluate
 }
 
 // Catalog is an ordered list of checks.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -19,6 +20,9 @@ func agentCertChecks() []Check {
 			Why: "NGINX rejects an expired client certificate after the handshake with 400 \"The SSL certificate " +
 				"error\" (logged as \"certificate has expired\"), so the agent retries for ever without connecting.",
 			Needs: need, Evaluate: evalAgentExpired, Fix: fixAgentRenew,
+			Manager:     givenCertSide("agent-cert-expired", evalAgentExpired, fixAgentRenew),
+			LogKinds:    []logparse.Kind{logparse.KindAgentCertExpired},
+			LiveVerdict: true,
 		},
 		{
 			ID: "agent-cert-not-yet-valid", Category: CategoryAgentCert,
@@ -26,6 +30,9 @@ func agentCertChecks() []Check {
 			Why: "A certificate whose validity starts in the future is rejected like an expired one. It usually " +
 				"means a clock is wrong, on this host or the one that issued the certificate.",
 			Needs: need, Wants: []FactKind{FactEndpoint}, Evaluate: evalAgentNotYetValid, Fix: fixAgentNotYetValid,
+			Manager:     givenCertSide("agent-cert-not-yet-valid", evalAgentNotYetValid, fixAgentNotYetValid),
+			LogKinds:    []logparse.Kind{logparse.KindAgentCertNotYetValid},
+			LiveVerdict: true,
 		},
 		{
 			ID: "agent-cert-expiring", Category: CategoryAgentCert,
@@ -33,6 +40,7 @@ func agentCertChecks() []Check {
 			Why: "When the certificate expires the agent is cut off from the manager. Agent v2 reads its files only " +
 				"at startup, so a renewed certificate also needs an agent restart.",
 			Needs: need, Evaluate: evalAgentExpiring, Fix: fixAgentRenew,
+			Manager: givenCertSide("agent-cert-expiring", evalAgentExpiring, fixAgentRenew),
 		},
 		{
 			ID: "agent-cert-wrong-purpose", Category: CategoryAgentCert,
@@ -41,6 +49,9 @@ func agentCertChecks() []Check {
 				"clientAuth, a key usage without digitalSignature, or a CA certificate used as the agent's own " +
 				"gets 400 \"The SSL certificate error\" (\"unsuitable certificate purpose\").",
 			Needs: need, Evaluate: evalAgentPurpose, Fix: fixAgentPurpose,
+			Manager:     givenCertSide("agent-cert-wrong-purpose", evalAgentPurpose, fixAgentPurpose),
+			LogKinds:    []logparse.Kind{logparse.KindAgentCertWrongPurpose},
+			LiveVerdict: true,
 		},
 		{
 			ID: "agent-cert-weak-key", Category: CategoryAgentCert,
@@ -48,6 +59,8 @@ func agentCertChecks() []Check {
 			Why: "Current OpenSSL builds (and so NGINX) reject RSA keys shorter than 2048 bits and SHA-1 or MD5 " +
 				"signatures (\"ee key too small\", \"ca md too weak\"), so such a certificate is refused.",
 			Needs: need, Evaluate: evalAgentWeak, Fix: fixAgentWeak,
+			Manager:     givenCertSide("agent-cert-weak-key", evalAgentWeak, fixAgentWeak),
+			LiveVerdict: true,
 		},
 		{
 			ID: "agent-chain-incomplete", Category: CategoryAgentCert,
@@ -57,6 +70,7 @@ func agentCertChecks() []Check {
 				"root (NGINX then says no certificate was sent), or NGINX cannot build the chain. When NGINX's own CA " +
 				"file holds the intermediate it works, but only as long as that file does.",
 			Needs: need, Wants: []FactKind{FactEndpoint}, Evaluate: evalAgentChain, Fix: fixAgentChain,
+			LiveVerdict: true,
 		},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -47,6 +48,7 @@ func agentConfigChecks() []Check {
 			Wants:    []FactKind{FactEndpoint},
 			Evaluate: evalTLSDisabled,
 			Fix:      fixTLSDisabled,
+			LogKinds: []logparse.Kind{logparse.KindAgentTLSDisabled},
 		},
 		{
 			ID: "agent-skip-verify", Category: CategoryAgentConfig,

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -29,6 +30,8 @@ func agentFileChecks() []Check {
 			Needs:    []FactKind{FactAgentConfig, FactAgentFiles},
 			Evaluate: evalFilesUnreadable,
 			Fix:      fixFilesUnreadable,
+			Manager:  givenCertSide("agent-cert-file-unreadable", evalFilesUnreadable, fixFilesUnreadable),
+			LogKinds: []logparse.Kind{logparse.KindAgentCertFileUnreadable},
 		},
 		{
 			ID: "agent-key-encrypted", Category: CategoryAgentFiles,
@@ -38,6 +41,7 @@ func agentFileChecks() []Check {
 			Needs:    []FactKind{FactAgentConfig, FactAgentFiles},
 			Evaluate: evalKeyEncrypted,
 			Fix:      fixKeyEncrypted,
+			Manager:  givenCertSide("agent-key-encrypted", evalKeyEncrypted, fixKeyEncrypted),
 		},
 		{
 			ID: "agent-key-mismatch", Category: CategoryAgentFiles,
@@ -47,6 +51,8 @@ func agentFileChecks() []Check {
 			Needs:    []FactKind{FactAgentConfig, FactAgentFiles},
 			Evaluate: evalKeyMismatch,
 			Fix:      fixKeyMismatch,
+			Manager:  givenCertSide("agent-key-mismatch", evalKeyMismatch, fixKeyMismatch),
+			LogKinds: []logparse.Kind{logparse.KindAgentKeyMismatch},
 		},
 	}
 }

@@ -1,6 +1,10 @@
 package diagnostics
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mtls-doctor/mtls-doctor/logparse"
+)
 
 func clientAuthChecks() []Check {
 	return []Check{
@@ -11,6 +15,8 @@ func clientAuthChecks() []Check {
 				"nothing at all when the agent's chain is issued by none of them. NGINX then answers 400 \"No " +
 				"required SSL certificate was sent\" although the agent has a certificate, and the agent logs nothing useful.",
 			Needs: []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint}, Evaluate: evalUnknownCA, Fix: fixUnknownCA,
+			Manager:     &ManagerSide{Evaluate: mgrUnknownCA, Fix: fixMgrUnknownCA},
+			LiveVerdict: true,
 		},
 		{
 			ID: "agent-cert-rejected", Category: CategoryClientAuth,
@@ -20,6 +26,8 @@ func clientAuthChecks() []Check {
 				"or, with the NIM error pages, grpc-status 16. The agent sees only \"code = Internal\" or \"Unauthenticated\".",
 			Needs: []FactKind{FactAgentConfig, FactEndpoint}, Wants: []FactKind{FactAgentFiles},
 			Evaluate: evalRejected, Fix: fixRejected,
+			Manager:  &ManagerSide{Evaluate: mgrRejected, Fix: fixMgrRejected},
+			LogKinds: []logparse.Kind{logparse.KindAgentCertRejected},
 		},
 		{
 			ID: "agent-cert-revoked", Category: CategoryClientAuth,
@@ -27,6 +35,9 @@ func clientAuthChecks() []Check {
 			Why: "If the manager's NGINX checks a CRL (ssl_crl), a revoked agent certificate gets 400 \"The SSL " +
 				"certificate error\" with \"certificate revoked\" in NGINX's log. Only the manager's CRL or log can tell.",
 			Evaluate: evalRevoked, Fix: fixRevoked,
+			Manager:     &ManagerSide{Evaluate: mgrRevoked, Fix: fixRevoked},
+			LogKinds:    []logparse.Kind{logparse.KindAgentCertRevoked},
+			LiveVerdict: true,
 		},
 		{
 			ID: "client-verify-depth", Category: CategoryClientAuth,
@@ -36,6 +47,9 @@ func clientAuthChecks() []Check {
 				"(\"certificate chain too long\" or \"unable to get issuer certificate\") unless the depth is raised.",
 			Needs: []FactKind{FactAgentConfig, FactAgentFiles}, Wants: []FactKind{FactEndpoint},
 			Evaluate: evalVerifyDepth, Fix: fixVerifyDepth,
+			Manager:     &ManagerSide{Evaluate: mgrVerifyDepth, Fix: fixMgrVerifyDepth},
+			LogKinds:    []logparse.Kind{logparse.KindClientVerifyDepth},
+			LiveVerdict: true,
 		},
 		{
 			ID: "client-auth-not-required", Category: CategoryClientAuth,
@@ -44,6 +58,7 @@ func clientAuthChecks() []Check {
 				"Instance Manager ships with ssl_verify_client optional and the auth_request check commented out, " +
 				"so any client reaches the agent gRPC services.",
 			Needs: []FactKind{FactEndpoint}, Evaluate: evalAuthNotRequired, Fix: fixAuthNotRequired,
+			Manager: &ManagerSide{Evaluate: mgrAuthNotRequired, Fix: fixMgrAuthNotRequired},
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -16,6 +17,7 @@ func grpcChecks() []Check {
 			Why: "NGINX proxies the agent's gRPC calls to the manager's own services. When those are down NGINX " +
 				"answers 502, 503 or 504 and the agent logs \"code = Unavailable\", even though TLS and certificates are fine.",
 			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalBackend, Fix: fixBackend, Core: true,
+			LogKinds: []logparse.Kind{logparse.KindGRPCBackendUnavailable},
 		},
 		{
 			ID: "grpc-path-missing", Category: CategoryGRPC,
@@ -30,6 +32,7 @@ func grpcChecks() []Check {
 			Why: "When the TLS server name picks one NGINX server block and the HTTP/2 :authority another that verifies " +
 				"client certificates, NGINX refuses the request with 421 Misdirected Request.",
 			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalMisdirected, Fix: fixMisdirected,
+			LogKinds: []logparse.Kind{logparse.KindMisdirectedRequest},
 		},
 	}
 }

@@ -34,36 +34,25 @@ import (
 // agent was still failing minutes ago although the files on disk now pass.
 const recentEvent = 10 * time.Minute
 
-// withLogs adds the log evidence to c's checks and the log checks to its end.
-func withLogs(c Catalog) Catalog {
-	for i, ch := range c {
-		if isEventKind(ch.ID) || containsString(liveVerdictIDs, ch.ID) {
-			c[i] = withLogEvidence(ch)
-		}
-	}
-	return append(c, logChecks(c)...)
-}
-
-func isEventKind(id string) bool { return slices.Contains(logparse.Kinds, logparse.Kind(id)) }
-
-// withLogEvidence wraps ch so that it also judges the events of its kind.
+// withLogEvidence wraps ch so that it also judges the events of its LogKinds (and, for a
+// LiveVerdict check, the logged verify errors whose OpenSSL code names it).
 func withLogEvidence(ch Check) Check {
 	inner := ch
 	wants := append(append([]FactKind{}, inner.Needs...), inner.Wants...)
-	if !containsKind(wants, FactLogs) {
+	if !slices.Contains(wants, FactLogs) {
 		wants = append(wants, FactLogs)
 	}
 	ch.Needs, ch.Wants = nil, wants
 	ch.Evaluate = func(f *Facts) Result {
 		r, _ := agentHalf(inner, f) // the check's own verdict, or the skip its needs cause
-		return joinLogs(r, f, ch.ID)
+		return joinLogs(r, f, ch)
 	}
 	return ch
 }
 
 // joinLogs combines a check's result with the events of its kind (see the top of the file).
-func joinLogs(r Result, f *Facts, id string) Result {
-	sums := logSummaries(f, id)
+func joinLogs(r Result, f *Facts, ch Check) Result {
+	sums := logSummaries(f, ch)
 	if len(sums) == 0 {
 		return r
 	}
@@ -102,14 +91,14 @@ func bareAccess(sums []logparse.Summary) bool {
 	return true
 }
 
-// logSummaries are the summaries of kind id, most events first.
-func logSummaries(f *Facts, id string) []logparse.Summary {
+// logSummaries are the summaries that back ch, most events first.
+func logSummaries(f *Facts, ch Check) []logparse.Summary {
 	if f == nil || f.Logs == nil {
 		return nil
 	}
 	var out []logparse.Summary
 	for _, s := range f.Logs.Summaries {
-		if summaryFinding(f, s) == id {
+		if backs(f, s, ch) {
 			out = append(out, s)
 		}
 	}
@@ -117,15 +106,16 @@ func logSummaries(f *Facts, id string) []logparse.Summary {
 	return out
 }
 
-// summaryFinding is the finding a summary backs: its kind, or for a verify error logparse
-// leaves generic (agent-cert-rejected) the finding its OpenSSL code names (verifyFinding).
-func summaryFinding(f *Facts, s logparse.Summary) string {
+// backs reports whether summary s is evidence for ch: a verify error logparse leaves
+// generic (agent-cert-rejected) backs the finding its OpenSSL code names (verifyFinding);
+// any other summary backs the check that claims its kind.
+func backs(f *Facts, s logparse.Summary, ch Check) bool {
 	if s.Kind == logparse.KindAgentCertRejected && s.X509Code != 0 {
 		if id := verifyFinding(f, s.X509Code); id != "" {
-			return id
+			return id == ch.ID
 		}
 	}
-	return string(s.Kind)
+	return ch.claims(s.Kind)
 }
 
 func lastSeen(sums []logparse.Summary) time.Time {
@@ -247,66 +237,51 @@ func clientCounts(cs []logparse.ClientCount, max int) string {
 	return joinNames(names, max)
 }
 
-// logChecks are the checks of the logs category: one per event kind that no check in c
-// covers, and logs-read.
-func logChecks(c Catalog) []Check {
-	var out []Check
-	for _, k := range logparse.Kinds {
-		if _, ok := c.Lookup(string(k)); ok {
-			continue
-		}
-		out = append(out, logOnlyCheck(k))
-	}
-	return append(out, Check{
-		ID: "logs-read", Category: CategoryLogs,
-		Title: "logs of NGINX and the agent can be read",
-		Why: "NGINX writes the reason it rejected an agent only into its error log, and the agent writes its side " +
-			"into agent.log. Without them a rejection shows up only as a bare 400 or \"code = Internal\".",
-		Needs: []FactKind{FactLogs}, Evaluate: evalLogsRead, Fix: fixLogsRead,
-	})
-}
-
-// logOnly describes the checks of kinds that only the logs show.
-var logOnly = map[logparse.Kind]struct {
-	title, why string
-	fix        func(f *Facts) []Step
-}{
-	logparse.KindAgentCertNotSent: {
-		title: "agents send their client certificate",
-		why: "NGINX logs \"client sent no required SSL certificate\" (496, answered as 400) when an agent connects " +
-			"without one. Go sends none when the agent's chain is issued by none of the CAs NGINX advertises, so a " +
-			"configured certificate can still go unsent.",
-		fix: fixNotSent,
-	},
-	logparse.KindServerCertRejectedByAgent: {
-		title: "agents accept NGINX's server certificate",
-		why: "An agent that refuses the certificate NGINX serves aborts the handshake with alert 42 (bad certificate), " +
-			"and NGINX logs \"SSL_do_handshake() failed ... alert bad certificate\". The agent's own log says why: " +
-			"unknown authority, a name mismatch or expiry.",
-		fix: fixRejectedByAgent,
-	},
-}
-
-func logOnlyCheck(k logparse.Kind) Check {
-	d, ok := logOnly[k]
-	if !ok {
-		d.title = "the logs show no " + string(k) + " events"
-		d.why = "mtls-doctor classified NGINX or agent log lines as " + string(k) + ". The lines are the evidence."
-		d.fix = fixLogKind(k)
-	}
-	id := string(k)
-	return Check{
-		ID: id, Category: CategoryLogs, Title: d.title, Why: d.why,
-		Needs: []FactKind{FactLogs},
-		Evaluate: func(f *Facts) Result {
-			sums := logSummaries(f, id)
-			if len(sums) == 0 {
-				return OK("no such event %s", window(f))
-			}
-			return Fail("%s", logSentence(f, sums)).With(logEvidence(f, sums)...)
+// logChecks are the checks of the logs category: the event kinds that only the logs show,
+// and logs-read.
+func logChecks() []Check {
+	return []Check{
+		logOnlyCheck(Check{
+			ID: "agent-cert-not-sent", Category: CategoryLogs,
+			Title: "agents send their client certificate",
+			Why: "NGINX logs \"client sent no required SSL certificate\" (496, answered as 400) when an agent connects " +
+				"without one. Go sends none when the agent's chain is issued by none of the CAs NGINX advertises, so a " +
+				"configured certificate can still go unsent.",
+			Fix:      fixNotSent,
+			LogKinds: []logparse.Kind{logparse.KindAgentCertNotSent},
+		}),
+		logOnlyCheck(Check{
+			ID: "server-cert-rejected-by-agent", Category: CategoryLogs,
+			Title: "agents accept NGINX's server certificate",
+			Why: "An agent that refuses the certificate NGINX serves aborts the handshake with alert 42 (bad certificate), " +
+				"and NGINX logs \"SSL_do_handshake() failed ... alert bad certificate\". The agent's own log says why: " +
+				"unknown authority, a name mismatch or expiry.",
+			Fix:      fixRejectedByAgent,
+			LogKinds: []logparse.Kind{logparse.KindServerCertRejectedByAgent},
+		}),
+		{
+			ID: "logs-read", Category: CategoryLogs,
+			Title: "logs of NGINX and the agent can be read",
+			Why: "NGINX writes the reason it rejected an agent only into its error log, and the agent writes its side " +
+				"into agent.log. Without them a rejection shows up only as a bare 400 or \"code = Internal\".",
+			Needs: []FactKind{FactLogs}, Evaluate: evalLogsRead, Fix: fixLogsRead,
 		},
-		Fix: d.fix,
 	}
+}
+
+// logOnlyCheck gives ch, a check of kinds only the logs show, its evaluation: it fails with
+// the events of its LogKinds and passes when the window holds none.
+func logOnlyCheck(ch Check) Check {
+	ch.Needs = []FactKind{FactLogs}
+	ch.Evaluate = func(f *Facts) Result {
+		sums := logSummaries(f, ch)
+		if len(sums) == 0 {
+			return OK("no such event %s", window(f))
+		}
+		return Fail("%s", logSentence(f, sums)).With(logEvidence(f, sums)...)
+	}
+	ch.isAssembled = true // its evaluation already is the log evidence
+	return ch
 }
 
 func fixNotSent(*Facts) []Step {
@@ -333,17 +308,6 @@ func fixRejectedByAgent(*Facts) []Step {
 			},
 			Verify: []string{"server-cert-rejected-by-agent", "server-cert-untrusted", "server-name-mismatch"},
 		},
-	}
-}
-
-func fixLogKind(k logparse.Kind) func(*Facts) []Step {
-	return func(*Facts) []Step {
-		return []Step{{
-			Title:    "Read the logged lines",
-			Why:      "They name the client and the reason.",
-			Commands: []string{"mtls-doctor logs"},
-			Verify:   []string{string(k)},
-		}}
 	}
 }
 

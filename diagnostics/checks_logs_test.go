@@ -1,6 +1,7 @@
 package diagnostics
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,11 +88,12 @@ func TestJoinLogs(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			c := withLogs(Catalog{{
+			c := Catalog{{
 				ID: "agent-cert-expired", Category: CategoryAgentCert, Title: "agent certificate is not expired",
 				Needs:    []FactKind{FactAgentConfig},
 				Evaluate: func(*Facts) Result { return tc.own },
-			}})
+				LogKinds: []logparse.Kind{logparse.KindAgentCertExpired},
+			}}.assembled()
 			f := healthyFacts(newPKI(t))
 			if tc.noAgent {
 				f.Agent, f.Errors[FactAgentConfig] = nil, "no agent configuration found"
@@ -101,7 +103,7 @@ func TestJoinLogs(t *testing.T) {
 				f.Logs = healthyLogs()
 			}
 			ch, _ := c.Lookup("agent-cert-expired")
-			if len(ch.Needs) != 0 || !containsKind(ch.Wants, FactLogs) || !containsKind(ch.Wants, FactAgentConfig) {
+			if len(ch.Needs) != 0 || !slices.Contains(ch.Wants, FactLogs) || !slices.Contains(ch.Wants, FactAgentConfig) {
 				t.Fatalf("needs %v wants %v", ch.Needs, ch.Wants)
 			}
 			fd := ch.run(f)
@@ -128,8 +130,8 @@ func TestJoinLogs(t *testing.T) {
 		})
 	}
 	// A skipped check without events keeps its skip reason.
-	c := withLogs(Catalog{{ID: "agent-cert-expired", Category: CategoryAgentCert, Title: "t", Needs: []FactKind{FactAgentConfig},
-		Evaluate: func(*Facts) Result { return OK("x") }}})
+	c := Catalog{{ID: "agent-cert-expired", Category: CategoryAgentCert, Title: "t", Needs: []FactKind{FactAgentConfig},
+		Evaluate: func(*Facts) Result { return OK("x") }, LogKinds: []logparse.Kind{logparse.KindAgentCertExpired}}}.assembled()
 	f := &Facts{Now: testNow, Logs: healthyLogs(), Errors: map[FactKind]string{FactAgentConfig: "no agent configuration found"}}
 	if fd := c[0].run(f); fd.Severity != SeveritySkip || fd.Summary != "skipped: no agent-config facts: no agent configuration found" {
 		t.Errorf("got %s %q", fd.Severity, fd.Summary)
@@ -234,9 +236,31 @@ func TestJoinLogsBareAccess(t *testing.T) {
 		}
 		f := healthyFacts(newPKI(t))
 		f.Logs = &logparse.Report{From: testNow.Add(-time.Hour), To: testNow, Summaries: logparse.Aggregate([]logparse.Event{ev})}
-		r := joinLogs(OK("NGINX accepted the agent certificate"), f, string(ev.Kind))
+		r := joinLogs(OK("NGINX accepted the agent certificate"), f, Check{ID: string(ev.Kind), LogKinds: []logparse.Kind{ev.Kind}})
 		if r.Severity != tc.want {
 			t.Errorf("%s: %s %q, want %s", tc.line, r.Severity, r.Summary, tc.want)
+		}
+	}
+}
+
+// TestEveryLogKindClaimed: every event kind logparse defines backs exactly one check of the
+// catalog, and every kind a check claims exists, so renaming a check keeps its evidence.
+func TestEveryLogKindClaimed(t *testing.T) {
+	claimedBy := map[logparse.Kind]string{}
+	for _, ch := range DefaultCatalog() {
+		for _, k := range ch.LogKinds {
+			if !slices.Contains(logparse.Kinds, k) {
+				t.Errorf("%s claims %q, which logparse does not define", ch.ID, k)
+			}
+			if other, dup := claimedBy[k]; dup {
+				t.Errorf("%q is claimed by %s and %s", k, other, ch.ID)
+			}
+			claimedBy[k] = ch.ID
+		}
+	}
+	for _, k := range logparse.Kinds {
+		if _, ok := claimedBy[k]; !ok {
+			t.Errorf("no check claims log kind %q", k)
 		}
 	}
 }

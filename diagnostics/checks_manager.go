@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
@@ -87,6 +88,8 @@ func managerChecks() []Check {
 			Why: "With ssl_crl NGINX checks every certificate of the agent's chain against a CRL from its issuer. A CRL " +
 				"past its nextUpdate makes NGINX reject every agent with \"CRL has expired\" until a fresh one is installed.",
 			Needs: need, Evaluate: evalCRLExpired, Fix: fixCRLExpired,
+			LogKinds:    []logparse.Kind{logparse.KindCRLExpired},
+			LiveVerdict: true,
 		},
 		{
 			ID: "crl-missing", Category: CategoryManager,
@@ -94,6 +97,7 @@ func managerChecks() []Check {
 			Why: "ssl_crl turns on CRL checks for the whole chain (X509_V_FLAG_CRL_CHECK_ALL), so NGINX needs a CRL from " +
 				"each CA that issued a certificate in it, the root's own included. A missing one fails every agent with \"unable to get certificate CRL\".",
 			Needs: need, Wants: wants, Evaluate: evalCRLMissing, Fix: fixCRLMissing,
+			LiveVerdict: true,
 		},
 		{
 			ID: "nginx-error-page-in-location", Category: CategoryManager,

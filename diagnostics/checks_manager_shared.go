@@ -12,143 +12,6 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
-// Several findings mean the same thing seen from either end: "client-auth-not-required" is
-// what the agent's probe observes and what the manager's ssl_verify_client says. Such a check
-// keeps one ID and gets a second, manager-side evaluation here: on an agent host it runs as
-// before, on the manager host it judges the NGINX configuration (and --cert), and with both
-// it reports the worse of the two and shows the other as evidence — the cross-check.
-
-// managerSide is the manager half of a check that also has an agent half.
-type managerSide struct {
-	eval func(f *Facts) Result
-	fix  func(f *Facts) []Step
-}
-
-func managerSides() map[string]managerSide {
-	served := func(id string) managerSide {
-		return managerSide{eval: servedCertEval(id), fix: managerReissue(id)}
-	}
-	return map[string]managerSide{
-		"client-auth-not-required":    {eval: mgrAuthNotRequired, fix: fixMgrAuthNotRequired},
-		"agent-cert-unknown-ca":       {eval: mgrUnknownCA, fix: fixMgrUnknownCA},
-		"client-verify-depth":         {eval: mgrVerifyDepth, fix: fixMgrVerifyDepth},
-		"agent-cert-revoked":          {eval: mgrRevoked, fix: fixRevoked},
-		"agent-cert-rejected":         {eval: mgrRejected, fix: fixMgrRejected},
-		"server-chain-incomplete":     {eval: mgrServerChain, fix: fixMgrServerChain},
-		"server-name-mismatch":        {eval: mgrServerName, fix: managerReissue("server-name-mismatch")},
-		"server-cert-untrusted":       served("server-cert-untrusted"),
-		"server-cert-cn-only":         served("server-cert-cn-only"),
-		"server-cert-placeholder-san": served("server-cert-placeholder-san"),
-		"server-cert-expired":         served("server-cert-expired"),
-		"server-cert-not-yet-valid":   served("server-cert-not-yet-valid"),
-		"server-cert-expiring":        served("server-cert-expiring"),
-		"server-cert-wrong-purpose":   served("server-cert-wrong-purpose"),
-		// --cert (and --key, --ca) on a manager-only run, judged as the agent's own files.
-		"agent-cert-file-unreadable": givenCertSide("agent-cert-file-unreadable"),
-		"agent-key-encrypted":        givenCertSide("agent-key-encrypted"),
-		"agent-key-mismatch":         givenCertSide("agent-key-mismatch"),
-		"agent-cert-expired":         givenCertSide("agent-cert-expired"),
-		"agent-cert-not-yet-valid":   givenCertSide("agent-cert-not-yet-valid"),
-		"agent-cert-expiring":        givenCertSide("agent-cert-expiring"),
-		"agent-cert-wrong-purpose":   givenCertSide("agent-cert-wrong-purpose"),
-		"agent-cert-weak-key":        givenCertSide("agent-cert-weak-key"),
-	}
-}
-
-// withManagerSide gives the catalog's two-sided checks their manager half.
-func withManagerSide(c Catalog) Catalog {
-	sides := managerSides()
-	for i, ch := range c {
-		if m, ok := sides[ch.ID]; ok {
-			c[i] = bothSides(ch, m)
-		}
-	}
-	return c
-}
-
-// bothSides turns the agent-side check ch into one that also judges the manager side. Its
-// agent needs become wants, so that a manager-only run still evaluates it.
-func bothSides(ch Check, m managerSide) Check {
-	agent := ch
-	wants := append(append([]FactKind{}, agent.Needs...), agent.Wants...)
-	if !containsKind(wants, FactNginx) {
-		wants = append(wants, FactNginx)
-	}
-	ch.Needs, ch.Wants = nil, wants
-	ch.Evaluate = func(f *Facts) Result {
-		a, aok := agentHalf(agent, f)
-		r, mok := managerHalf(m, f)
-		switch {
-		case aok && mok:
-			return mergeSides(a, r)
-		case aok:
-			return a
-		case mok:
-			return r
-		case managerHost(f) && f.Agent == nil:
-			return r // a manager-only run: the manager's reason is the one that matters
-		}
-		return a
-	}
-	ch.Fix = func(f *Facts) []Step {
-		var steps []Step
-		if r, ok := managerHalf(m, f); ok && r.Severity >= SeverityWarn && m.fix != nil {
-			steps = append(steps, m.fix(f)...)
-		}
-		if r, ok := agentHalf(agent, f); ok && r.Severity >= SeverityWarn && agent.Fix != nil {
-			steps = append(steps, agent.Fix(f)...)
-		}
-		if len(steps) == 0 && agent.Fix != nil {
-			return agent.Fix(f) // no facts (mtls-doctor explain): the agent side's playbook
-		}
-		return steps
-	}
-	return ch
-}
-
-func containsKind(list []FactKind, k FactKind) bool {
-	for _, x := range list {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
-// agentHalf evaluates the agent side when its facts are there; ok is false when it could not
-// judge (missing facts or a skip), and the result then says why.
-func agentHalf(agent Check, f *Facts) (Result, bool) {
-	if f == nil {
-		return Skip("skipped: no facts"), false
-	}
-	if r, missing := missingFacts(agent.Needs, f); missing {
-		return r, false
-	}
-	r := agent.Evaluate(f)
-	return r, r.Severity != SeveritySkip
-}
-
-// managerHalf evaluates the manager side on a manager host.
-func managerHalf(m managerSide, f *Facts) (Result, bool) {
-	if !managerHost(f) {
-		return Skip("skipped: no NGINX here serves the agents"), false
-	}
-	r := m.eval(f)
-	return r, r.Severity != SeveritySkip
-}
-
-// mergeSides reports the worse of the two halves and keeps the other as evidence.
-func mergeSides(agent, manager Result) Result {
-	primary, other, label := agent, manager, "the NGINX configuration says"
-	if manager.Severity > agent.Severity {
-		primary, other, label = manager, agent, "the probe from the agent's side says"
-	}
-	out := primary
-	out.Evidence = append(append([]Evidence(nil), primary.Evidence...), Note("", "%s (%s): %s", label, other.Severity, other.Summary))
-	out.Evidence = append(out.Evidence, other.Evidence...)
-	return out
-}
-
 // --- the agent certificate judged against NGINX
 
 // predictable says whether NGINX's verdict can be predicted for server s: its CA files must
@@ -707,41 +570,29 @@ func servedFacts(f *Facts, sc servedCert) *Facts {
 	return &g
 }
 
-// servedCertEval judges the served certificate files with the agent-side check id's own
-// evaluation, as if the agent had received them.
-func servedCertEval(id string) func(f *Facts) Result {
-	return func(f *Facts) Result {
-		ch, ok := agentSideCheck(id)
-		if !ok {
-			return Skip("skipped: no check %s", id)
-		}
-		agent, label := f, "ssl_certificate "
-		if id == "server-cert-untrusted" && (!agentUsable(f) || f.Files == nil) {
-			// On a manager-only run, --ca is the agents' trust.
-			g, given := givenCertFacts(f)
-			if !given || g.Files.CA == nil {
-				return Skip("skipped: the agents' CA file is not on this host (give --ca with --cert to judge it)")
+// servedSide is the manager half of a served-certificate check: the check's own
+// evaluation (agentEval) applied to each certificate file NGINX serves the agents, as if the
+// agent had received it; the playbook reissues the file.
+func servedSide(id string, agentEval func(f *Facts) Result) *ManagerSide {
+	return &ManagerSide{
+		Evaluate: func(f *Facts) Result {
+			agent, label := f, "ssl_certificate "
+			if id == "server-cert-untrusted" && (!agentUsable(f) || f.Files == nil) {
+				// On a manager-only run, --ca is the agents' trust.
+				g, given := givenCertFacts(f)
+				if !given || g.Files.CA == nil {
+					return Skip("skipped: the agents' CA file is not on this host (give --ca with --cert to judge it)")
+				}
+				agent, label = g, "--ca "+g.Files.CA.Path+", ssl_certificate "
 			}
-			agent, label = g, "--ca "+g.Files.CA.Path+", ssl_certificate "
-		}
-		return perServedCert(f, func(sc servedCert) Result {
-			r := ch.Evaluate(servedFacts(agent, sc))
-			r.Summary = label + sc.path + ": " + r.Summary
-			return r
-		})
+			return perServedCert(f, func(sc servedCert) Result {
+				r := agentEval(servedFacts(agent, sc))
+				r.Summary = label + sc.path + ": " + r.Summary
+				return r
+			})
+		},
+		Fix: managerReissue(id),
 	}
-}
-
-// agentSideCheck finds the unwrapped agent-side check id.
-func agentSideCheck(id string) (Check, bool) {
-	for _, group := range [][]Check{agentFileChecks(), agentCertChecks(), serverCertChecks(), clientAuthChecks()} {
-		for _, ch := range group {
-			if ch.ID == id {
-				return ch, true
-			}
-		}
-	}
-	return Check{}, false
 }
 
 func mgrServerChain(f *Facts) Result {

@@ -466,8 +466,8 @@ func TestManagerOnlyRun(t *testing.T) {
 	f.Errors[FactAgentFiles], f.Errors[FactEndpoint] = "no agent configuration", "no agent configuration"
 	f.Nginx.Explicit = true
 	managerIDs := map[string]bool{}
-	for id := range managerSides() {
-		managerIDs[id] = true
+	for _, ch := range DefaultCatalog() {
+		managerIDs[ch.ID] = ch.Manager != nil
 	}
 	for _, ch := range DefaultCatalog() {
 		fd := ch.run(f)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -17,6 +18,7 @@ func networkChecks() []Check {
 			Why: "The agent dials the host in its configuration; if the name does not resolve on this host, no " +
 				"connection is even attempted and the agent retries for ever.",
 			Needs: need, Evaluate: evalDNS, Fix: fixDNS,
+			LogKinds: []logparse.Kind{logparse.KindEndpointDNS},
 		},
 		{
 			ID: "endpoint-refused", Category: CategoryNetwork,
@@ -24,6 +26,7 @@ func networkChecks() []Check {
 			Why: "\"connection refused\" means the host answered but nothing listens on that port: a wrong port " +
 				"in the agent config, NGINX not running, or not listening on that address.",
 			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalRefused, Fix: fixRefused,
+			LogKinds: []logparse.Kind{logparse.KindEndpointRefused},
 		},
 		{
 			ID: "endpoint-timeout", Category: CategoryNetwork,
@@ -31,6 +34,7 @@ func networkChecks() []Check {
 			Why: "A connection that never completes is almost always a firewall or security group silently " +
 				"dropping packets, or a wrong address. The agent waits and retries without a useful error.",
 			Needs: need, Evaluate: evalTimeout, Fix: fixTimeout,
+			LogKinds: []logparse.Kind{logparse.KindEndpointTimeout},
 		},
 		{
 			ID: "endpoint-not-tls", Category: CategoryNetwork,
@@ -38,6 +42,7 @@ func networkChecks() []Check {
 			Why: "The agent with TLS on expects a TLS server; a plaintext port answers with something else and the " +
 				"agent logs \"tls: first record does not look like a TLS handshake\".",
 			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalNotTLS, Fix: fixNotTLS,
+			LogKinds: []logparse.Kind{logparse.KindEndpointNotTLS},
 		},
 		{
 			ID: "tls-version-mismatch", Category: CategoryNetwork,
@@ -45,6 +50,7 @@ func networkChecks() []Check {
 			Why: "The agent requires TLS 1.2 or newer. A manager NGINX limited to TLSv1 or TLSv1.1 (ssl_protocols) " +
 				"fails the handshake with \"protocol version not supported\".",
 			Needs: need, Evaluate: evalTLSVersion, Fix: fixTLSVersion,
+			LogKinds: []logparse.Kind{logparse.KindTLSVersionMismatch},
 		},
 		{
 			ID: "tls-handshake-failed", Category: CategoryNetwork,
@@ -60,6 +66,7 @@ func networkChecks() []Check {
 			Why: "gRPC runs over HTTP/2, and grpc-go 1.67 and later refuse a TLS server that does not agree to " +
 				"\"h2\" (\"missing selected ALPN property\"). NGINX only offers it with HTTP/2 enabled on the listener.",
 			Needs: need, Evaluate: evalALPN, Fix: fixALPN,
+			LogKinds: []logparse.Kind{logparse.KindALPNH2Missing},
 		},
 		{
 			ID: "clock-skew", Category: CategoryNetwork,

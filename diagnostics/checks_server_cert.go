@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
 
 func serverCertChecks() []Check {
@@ -18,6 +20,8 @@ func serverCertChecks() []Check {
 				"trust store, or against the system store when none is set. A chain that reaches neither fails with " +
 				"\"x509: certificate signed by unknown authority\".",
 			Needs: need, Evaluate: evalServerUntrusted, Fix: fixServerUntrusted,
+			Manager:  servedSide("server-cert-untrusted", evalServerUntrusted),
+			LogKinds: []logparse.Kind{logparse.KindServerCertUntrusted},
 		},
 		{
 			ID: "server-chain-incomplete", Category: CategoryServerCert,
@@ -26,6 +30,7 @@ func serverCertChecks() []Check {
 				"missing intermediate. A server certificate issued by an intermediate therefore verifies only if " +
 				"the file holds the intermediate after the server's certificate.",
 			Needs: need, Evaluate: evalServerChain, Fix: fixServerChain,
+			Manager: &ManagerSide{Evaluate: mgrServerChain, Fix: fixMgrServerChain},
 		},
 		{
 			ID: "server-name-mismatch", Category: CategoryServerCert,
@@ -33,6 +38,8 @@ func serverCertChecks() []Check {
 			Why: "The agent checks the certificate's names (SANs) against its server name: server.command in v2, " +
 				"command.tls.server_name in v3, or else the host it dials. An IP host needs an IP SAN.",
 			Needs: need, Evaluate: evalServerName, Fix: fixServerName,
+			Manager:  &ManagerSide{Evaluate: mgrServerName, Fix: managerReissue("server-name-mismatch")},
+			LogKinds: []logparse.Kind{logparse.KindServerNameMismatch},
 		},
 		{
 			ID: "server-cert-cn-only", Category: CategoryServerCert,
@@ -40,6 +47,8 @@ func serverCertChecks() []Check {
 			Why: "Go ignores the Common Name and only matches SANs, so a certificate with a CN and no SANs fails " +
 				"with \"x509: certificate relies on legacy Common Name field, use SANs instead\".",
 			Needs: need, Evaluate: evalServerCNOnly, Fix: fixServerReissue("server-cert-cn-only"),
+			Manager:  servedSide("server-cert-cn-only", evalServerCNOnly),
+			LogKinds: []logparse.Kind{logparse.KindServerCertCNOnly},
 		},
 		{
 			ID: "server-cert-placeholder-san", Category: CategoryServerCert,
@@ -47,6 +56,7 @@ func serverCertChecks() []Check {
 			Why: "The NGINX guides write names like <NGINX-INSTANCE-MANAGER-FQDN>; a certificate issued with the " +
 				"placeholder left in matches no host, so every agent fails the name check.",
 			Needs: need, Evaluate: evalServerPlaceholder, Fix: fixServerReissue("server-cert-placeholder-san"),
+			Manager: servedSide("server-cert-placeholder-san", evalServerPlaceholder),
 		},
 		{
 			ID: "server-cert-expired", Category: CategoryServerCert,
@@ -54,6 +64,8 @@ func serverCertChecks() []Check {
 			Why: "An expired server certificate (or intermediate) fails verification with \"certificate has " +
 				"expired or is not yet valid\", and every agent is cut off at once.",
 			Needs: need, Evaluate: evalServerExpired, Fix: fixServerReissue("server-cert-expired"),
+			Manager:  servedSide("server-cert-expired", evalServerExpired),
+			LogKinds: []logparse.Kind{logparse.KindServerCertExpired},
 		},
 		{
 			ID: "server-cert-not-yet-valid", Category: CategoryServerCert,
@@ -61,6 +73,8 @@ func serverCertChecks() []Check {
 			Why: "A server certificate that is valid only from a later date is refused like an expired one. Either " +
 				"this host's clock is behind or the certificate was issued on a host whose clock was ahead.",
 			Needs: need, Evaluate: evalServerNotYet, Fix: fixServerNotYet,
+			Manager:  servedSide("server-cert-not-yet-valid", evalServerNotYet),
+			LogKinds: []logparse.Kind{logparse.KindServerCertNotYetValid},
 		},
 		{
 			ID: "server-cert-expiring", Category: CategoryServerCert,
@@ -68,6 +82,7 @@ func serverCertChecks() []Check {
 			Why: "When the manager's certificate expires every agent loses its connection at the same moment. " +
 				"Renew it ahead of time and reload NGINX.",
 			Needs: need, Evaluate: evalServerExpiring, Fix: fixServerReissue("server-cert-expiring"),
+			Manager: servedSide("server-cert-expiring", evalServerExpiring),
 		},
 		{
 			ID: "server-cert-wrong-purpose", Category: CategoryServerCert,
@@ -75,6 +90,8 @@ func serverCertChecks() []Check {
 			Why: "Go requires serverAuth in a server certificate's extended key usage, so a certificate made for " +
 				"clients fails with \"x509: certificate specifies an incompatible key usage\".",
 			Needs: need, Evaluate: evalServerPurpose, Fix: fixServerReissue("server-cert-wrong-purpose"),
+			Manager:  servedSide("server-cert-wrong-purpose", evalServerPurpose),
+			LogKinds: []logparse.Kind{logparse.KindServerCertWrongPurpose},
 		},
 	}
 }

@@ -83,9 +83,9 @@ func TestVerifyFinding(t *testing.T) {
 			t.Errorf("code %d: %q, want %q", tc.code, got, tc.want)
 		}
 	}
-	for _, id := range liveVerdictIDs {
-		if _, ok := DefaultCatalog().Lookup(id); !ok {
-			t.Errorf("%s is not in the catalog", id)
+	for _, id := range []string{"agent-cert-expired", "agent-cert-revoked", "crl-expired", "agent-chain-incomplete", "agent-cert-unknown-ca", "client-verify-depth"} {
+		if ch, ok := DefaultCatalog().Lookup(id); !ok || !ch.LiveVerdict {
+			t.Errorf("%s is not a LiveVerdict check in the catalog", id)
 		}
 	}
 }
@@ -114,16 +114,30 @@ func TestLiveVerdictFromProbeLine(t *testing.T) {
 				line = at(line, testNow.Add(500*time.Millisecond))
 			}
 			f.Logs = logsWith(t, line)
-			inner, _ := agentSideCheck("agent-cert-revoked")
+			inner := declaredCheck(t, "agent-cert-revoked")
 			got := liveVerdictCheck(inner).Evaluate(f)
 			if got.Severity != tc.want {
 				t.Errorf("agent-cert-revoked: %s %q, want %s", got.Severity, got.Summary, tc.want)
 			}
-			rejected, _ := agentSideCheck("agent-cert-rejected")
+			rejected := declaredCheck(t, "agent-cert-rejected")
 			r := rejected.Evaluate(f)
 			if pointed := strings.Contains(r.Summary, "reported as agent-cert-revoked"); pointed != (tc.want == SeverityFail) {
 				t.Errorf("agent-cert-rejected: %s %q", r.Severity, r.Summary)
 			}
 		})
 	}
+}
+
+// declaredCheck is the literal of check id as its group declares it, before assembly.
+func declaredCheck(t *testing.T, id string) Check {
+	t.Helper()
+	for _, group := range [][]Check{agentFileChecks(), agentCertChecks(), serverCertChecks(), clientAuthChecks()} {
+		for _, ch := range group {
+			if ch.ID == id {
+				return ch
+			}
+		}
+	}
+	t.Fatalf("no check %s", id)
+	return Check{}
 }

@@ -92,7 +92,7 @@ func (e *Engine) Run(ctx context.Context, only []string, prev *Facts, observe fu
 		now = e.Now
 	}
 	start := now()
-	checks := e.selected(only)
+	checks := Catalog(e.selected(only)).assembled() // a catalog built by hand runs as DefaultCatalog would
 	facts := &Facts{Thresholds: e.Thresholds, Errors: map[FactKind]string{}}
 	if prev != nil {
 		*facts = *prev

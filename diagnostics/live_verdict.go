@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
@@ -153,30 +154,14 @@ func verifyFinding(f *Facts, code int) string {
 	return ""
 }
 
-// liveVerdictIDs are the findings verifyFinding can name.
-var liveVerdictIDs = []string{
-	"agent-cert-not-yet-valid", "agent-cert-expired", "agent-cert-revoked", "agent-cert-wrong-purpose",
-	"agent-cert-weak-key", "crl-expired", "crl-missing", "client-verify-depth", "agent-chain-incomplete",
-	"agent-cert-unknown-ca",
-}
-
-// withLiveVerdict makes each check verifyFinding can name fail when NGINX's live verdict
-// names it, whatever the check could judge on its own (a revocation or an expired CRL is
-// not visible from the agent's host, and NGINX's clock is the one that counts).
-func withLiveVerdict(c Catalog) Catalog {
-	for i, ch := range c {
-		if containsString(liveVerdictIDs, ch.ID) {
-			c[i] = liveVerdictCheck(ch)
-		}
-	}
-	return c
-}
-
+// liveVerdictCheck makes ch fail when NGINX's live verdict names it (Check.LiveVerdict),
+// whatever the check could judge on its own (a revocation or an expired CRL is not visible
+// from the agent's host, and NGINX's clock is the one that counts).
 func liveVerdictCheck(ch Check) Check {
 	inner, id := ch, ch.ID
 	wants := append(append([]FactKind{}, inner.Needs...), inner.Wants...)
 	for _, k := range []FactKind{FactEndpoint, FactLogs} {
-		if !containsKind(wants, k) {
+		if !slices.Contains(wants, k) {
 			wants = append(wants, k)
 		}
 	}
@@ -260,32 +245,31 @@ func givenFlags(n *probes.NginxFacts) string {
 	return out
 }
 
-// givenCertSide is the manager half of an agent certificate or file check: its own
-// evaluation of the files given with --cert, --key and --ca on a manager-only run.
-func givenCertSide(id string) managerSide {
-	return managerSide{
-		eval: func(f *Facts) Result {
-			ch, ok := agentSideCheck(id)
+// givenCertSide is the manager half of an agent certificate or file check: the check's own
+// evaluation (agentEval, agentFix) of the files given with --cert, --key and --ca on a
+// manager-only run.
+func givenCertSide(id string, agentEval func(f *Facts) Result, agentFix func(f *Facts) []Step) *ManagerSide {
+	return &ManagerSide{
+		Evaluate: func(f *Facts) Result {
 			g, given := givenCertFacts(f)
-			if !ok || !given {
+			if !given {
 				return Skip("skipped: no --cert certificate to judge on this manager-only run")
 			}
 			if (id == "agent-key-encrypted" || id == "agent-key-mismatch") && g.Files.Key == nil {
 				return Skip("skipped: no --key given beside --cert %s", f.Nginx.AgentCert.Path)
 			}
-			r := ch.Evaluate(g)
+			r := agentEval(g)
 			if r.Severity != SeveritySkip {
 				r.Summary = givenFlags(f.Nginx) + ": " + r.Summary
 			}
 			return r
 		},
-		fix: func(f *Facts) []Step {
-			ch, ok := agentSideCheck(id)
+		Fix: func(f *Facts) []Step {
 			g, given := givenCertFacts(f)
-			if !ok || !given || ch.Fix == nil {
+			if !given || agentFix == nil {
 				return nil
 			}
-			return ch.Fix(g)
+			return agentFix(g)
 		},
 	}
 }
