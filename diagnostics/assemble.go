@@ -21,7 +21,7 @@ type ManagerSide struct {
 	// Evaluate judges the manager's side; it runs only where NGINX serves the agents.
 	Evaluate func(f *Facts) Result
 	// Fix is the manager side's playbook, used when its half warns or fails.
-	Fix func(f *Facts) []Step
+	Fix func(f *Facts, r Result) []Step
 }
 
 // assembled returns c with every check assembled (Check.assembled); the checks of c are
@@ -70,28 +70,37 @@ func bothSides(ch Check, m ManagerSide) Check {
 	ch.Evaluate = func(f *Facts) Result {
 		a, aok := agentHalf(agent, f)
 		r, mok := managerHalf(m, f)
+		var out Result
 		switch {
 		case aok && mok:
-			return mergeSides(a, r)
+			out = mergeSides(a, r)
 		case aok:
-			return a
+			out = a
 		case mok:
-			return r
+			out = r
 		case managerHost(f) && f.Agent == nil:
-			return r // a manager-only run: the manager's reason is the one that matters
+			out = r // a manager-only run: the manager's reason is the one that matters
+		default:
+			out = a
 		}
-		return a
+		if aok && a.Severity >= SeverityWarn {
+			out.sides |= agentSideProblem
+		}
+		if mok && r.Severity >= SeverityWarn {
+			out.sides |= managerSideProblem
+		}
+		return out
 	}
-	ch.Fix = func(f *Facts) []Step {
+	ch.Fix = func(f *Facts, r Result) []Step {
 		var steps []Step
-		if r, ok := managerHalf(m, f); ok && r.Severity >= SeverityWarn && m.Fix != nil {
-			steps = append(steps, m.Fix(f)...)
+		if r.sides&managerSideProblem != 0 && m.Fix != nil {
+			steps = append(steps, m.Fix(f, r)...)
 		}
-		if r, ok := agentHalf(agent, f); ok && r.Severity >= SeverityWarn && agent.Fix != nil {
-			steps = append(steps, agent.Fix(f)...)
+		if r.sides&agentSideProblem != 0 && agent.Fix != nil {
+			steps = append(steps, agent.Fix(f, r)...)
 		}
 		if len(steps) == 0 && agent.Fix != nil {
-			return agent.Fix(f) // no facts (mtls-doctor explain): the agent side's playbook
+			return agent.Fix(f, r) // no facts (mtls-doctor explain): the agent side's playbook
 		}
 		return steps
 	}

@@ -124,7 +124,7 @@ func TestPlaybooksWithoutAHost(t *testing.T) {
 			continue
 		}
 		for name, f := range map[string]*Facts{"empty": {}, "host": full} {
-			steps := ch.Fix(f)
+			steps := ch.Fix(f, Result{})
 			if len(steps) == 0 {
 				t.Errorf("%s (%s facts): no steps", ch.ID, name)
 			}

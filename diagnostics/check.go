@@ -17,6 +17,9 @@ type Check struct {
 	Title string
 	// Why explains in two or three plain sentences why this fails and what it breaks.
 	Why string
+	// Subject names what the check judges on this host, when its Result does not say
+	// (nil: the category's default, defaultSubject).
+	Subject func(f *Facts) Subject
 	// Needs lists the fact kinds Evaluate reads. The check is skipped when one is missing.
 	Needs []FactKind
 	// Wants lists fact kinds Evaluate reads when they are there: the engine gathers them
@@ -29,9 +32,11 @@ type Check struct {
 	Core bool
 	// Evaluate judges the facts. It must not do I/O or read the clock (use Facts.Now).
 	Evaluate func(f *Facts) Result
-	// Fix returns the playbook for this host, used when Evaluate warns or fails and by
-	// `mtls-doctor explain`. Nil means the finding carries no steps.
-	Fix func(f *Facts) []Step
+	// Fix returns the playbook for this host from the facts and the Result that Evaluate
+	// returned (switch on its Cause; never evaluate again). It is used when Evaluate warns
+	// or fails and by `mtls-doctor explain`, which passes a zero Result. Nil means the
+	// finding carries no steps.
+	Fix func(f *Facts, r Result) []Step
 	// Manager is the manager half of a check seen from both ends (nil: agent side only).
 	// The engine runs it where NGINX serves the agents and reports the worse half.
 	Manager *ManagerSide
@@ -94,8 +99,16 @@ func (ch Check) evaluate(f *Facts) (fd Finding) {
 	}()
 	r := ch.Evaluate(f)
 	fd.Severity, fd.Summary, fd.Evidence = r.Severity, r.Summary, r.Evidence
+	fd.Subject, fd.Cause = r.Subject, r.Cause
+	switch {
+	case !fd.Subject.IsZero():
+	case ch.Subject != nil:
+		fd.Subject = ch.Subject(f)
+	default:
+		fd.Subject = defaultSubject(ch.Category, f)
+	}
 	if fd.Problem() && ch.Fix != nil {
-		fd.Fix = ch.Fix(f)
+		fd.Fix = ch.Fix(f, r)
 	}
 	return fd
 }

@@ -146,7 +146,7 @@ func evalAgentNotYetValid(f *Facts) Result {
 	return r
 }
 
-func fixAgentNotYetValid(f *Facts) []Step {
+func fixAgentNotYetValid(f *Facts, _ Result) []Step {
 	return append([]Step{{
 		Title: "Check this host's clock",
 		Why: "If the clock is behind, the certificate looks not yet valid here and on any host with the same " +
@@ -170,7 +170,7 @@ func evalAgentExpiring(f *Facts) Result {
 	return Result{Severity: sev, Summary: "agent certificate " + certName(leaf) + " " + msg}
 }
 
-func fixAgentRenew(f *Facts) []Step {
+func fixAgentRenew(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
 		{
@@ -219,7 +219,7 @@ func evalAgentPurpose(f *Facts) Result {
 	return r
 }
 
-func fixAgentPurpose(f *Facts) []Step {
+func fixAgentPurpose(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
 		{Title: "See the certificate's extensions", Commands: []string{showCert(h.Cert)}, Verify: []string{"agent-cert-wrong-purpose"}},
@@ -248,7 +248,7 @@ func evalAgentWeak(f *Facts) Result {
 	return r
 }
 
-func fixAgentWeak(f *Facts) []Step {
+func fixAgentWeak(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	newKey := h.Key + ".new"
 	step := reissueAgentStep(f, "Issue a new certificate with a new 2048-bit (or ECDSA P-256) key and SHA-256",
@@ -455,7 +455,7 @@ func appendFromCAFile(f *Facts, c *x509.Certificate, certPath string) string {
 	return ""
 }
 
-func fixAgentChain(f *Facts) []Step {
+func fixAgentChain(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	if f.Files == nil || agentLeaf(f) == nil {
 		return []Step{{

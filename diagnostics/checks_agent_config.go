@@ -108,7 +108,7 @@ func evalTLSPathRelative(f *Facts) Result {
 	return OK("%s resolve against %s", joinNames(written, 3), dir)
 }
 
-func fixTLSPathRelative(f *Facts) []Step {
+func fixTLSPathRelative(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	edits := []edit{{setCert, h.Cert}, {setKey, h.Key}, {setCA, h.CA}}
 	if f != nil && f.Agent != nil {
@@ -153,7 +153,7 @@ func evalConfigMissing(f *Facts) Result {
 	return Fail("no nginx-agent.conf found in %s", joinNames(a.Searched, 4)).With(searched)
 }
 
-func fixConfigMissing(f *Facts) []Step {
+func fixConfigMissing(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
 		{
@@ -268,7 +268,7 @@ func evalConfigInvalid(f *Facts) Result {
 	return r.With(ev...)
 }
 
-func fixConfigInvalid(f *Facts) []Step {
+func fixConfigInvalid(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	var steps []Step
 	a := f.Agent
@@ -351,7 +351,7 @@ func envOf(f *Facts) []probes.EnvOverride {
 	return f.Agent.Env
 }
 
-func fixEnvOverrides(f *Facts) []Step {
+func fixEnvOverrides(f *Facts, _ Result) []Step {
 	renames := []string{"NMS_TLS_CERT → NGINX_AGENT_TLS_CERT"}
 	if f != nil && f.Agent != nil {
 		renames = nil
@@ -408,7 +408,7 @@ func evalTLSDisabled(f *Facts) Result {
 	return Warn("TLS is off (%s): traffic to %s would be unencrypted", where(a.TLSEnabled), a.Address())
 }
 
-func fixTLSDisabled(f *Facts) []Step {
+func fixTLSDisabled(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	edits := []edit{{setCert, h.Cert}, {setKey, h.Key}, {setCA, h.CA}}
 	why := "Agent v3 turns TLS on as soon as any command.tls key is set."
@@ -433,7 +433,7 @@ func evalSkipVerify(f *Facts) Result {
 	return OK("the agent verifies the server certificate")
 }
 
-func fixSkipVerify(f *Facts) []Step {
+func fixSkipVerify(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
 		{

@@ -74,7 +74,7 @@ func evalCertNotConfigured(f *Facts) Result {
 	return OK("certificate %s, key %s", a.Cert.Value, a.Key.Value)
 }
 
-func fixCertNotConfigured(f *Facts) []Step {
+func fixCertNotConfigured(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	dir := filepath.Dir(h.Cert)
 	return []Step{
@@ -262,7 +262,7 @@ func evalFilesUnreadable(f *Facts) Result {
 	return Result{Severity: worst, Summary: summary, Evidence: ev}
 }
 
-func fixFilesUnreadable(f *Facts) []Step {
+func fixFilesUnreadable(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	var steps []Step
 	seen := map[string]bool{}
@@ -438,7 +438,7 @@ func evalKeyEncrypted(f *Facts) Result {
 	return OK("key %s is not encrypted", k.Path)
 }
 
-func fixKeyEncrypted(f *Facts) []Step {
+func fixKeyEncrypted(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	tmp := h.Key + ".new"
 	return []Step{{
@@ -478,7 +478,7 @@ func evalKeyMismatch(f *Facts) Result {
 		certName(leaf), f.Files.Cert.Path, KeyDescription(leaf.PublicKey))
 }
 
-func fixKeyMismatch(f *Facts) []Step {
+func fixKeyMismatch(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
 		{

@@ -95,11 +95,11 @@ func evalUnknownCA(f *Facts) Result {
 		joinNames(names, 2), dn(leaf.RawIssuer), titleNoCert).With(advertised, issuer)
 }
 
-func fixUnknownCA(f *Facts) []Step {
+func fixUnknownCA(f *Facts, r Result) []Step {
 	h := hostOf(f)
 	var steps []Step
 	if f.Files != nil && agentLeaf(f) != nil && len(agentChainOf(f).missing) > 0 {
-		steps = append(steps, fixAgentChain(f)...)
+		steps = append(steps, fixAgentChain(f, r)...)
 	}
 	issuer := "the CA that issued " + h.Cert
 	if leaf := agentLeaf(f); leaf != nil {
@@ -267,7 +267,7 @@ func noCertCause(f *Facts) (id, why string) {
 	return "", ""
 }
 
-func fixRejected(f *Facts) []Step {
+func fixRejected(f *Facts, _ Result) []Step {
 	verify := []string{"agent-cert-rejected"}
 	if f != nil && f.Endpoint != nil && f.Agent != nil {
 		code := rejection(httpReply(agentAttempt(f)))
@@ -312,7 +312,7 @@ func evalRevoked(*Facts) Result {
 	return Skip("skipped: needs the manager's ssl_crl or NGINX's log")
 }
 
-func fixRevoked(f *Facts) []Step {
+func fixRevoked(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	serial := "$(openssl x509 -in " + shellQuote(h.Cert) + " -noout -serial | cut -d= -f2)"
 	if leaf := agentLeaf(f); leaf != nil {
@@ -359,7 +359,7 @@ func evalVerifyDepth(f *Facts) Result {
 	return Warn("%s", msg)
 }
 
-func fixVerifyDepth(f *Facts) []Step {
+func fixVerifyDepth(f *Facts, _ Result) []Step {
 	depth := 2
 	if f != nil && f.Agent != nil && f.Files != nil && agentLeaf(f) != nil {
 		depth = max(depth, len(agentChainOf(f).inter))
@@ -407,7 +407,7 @@ func evalAuthNotRequired(f *Facts) Result {
 	return Info("a request without a client certificate got %s; whether mTLS is enforced is unclear", replyText(h))
 }
 
-func fixAuthNotRequired(f *Facts) []Step {
+func fixAuthNotRequired(f *Facts, _ Result) []Step {
 	return []Step{{
 		Title: "Require client certificates on the manager",
 		Why: "Run on the manager. Either set ssl_verify_client on in the server block agents reach, or (NGINX " +

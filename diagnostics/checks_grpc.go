@@ -81,7 +81,7 @@ func evalBackend(f *Facts) Result {
 	return Warn("NGINX answered with a non-gRPC reply (%s); the agent cannot use it", replyText(h))
 }
 
-func fixBackend(*Facts) []Step {
+func fixBackend(*Facts, Result) []Step {
 	return []Step{{
 		Title: "Start the manager's services behind NGINX",
 		Why: "Run on the manager. NGINX Instance Manager 2.x proxies agents to nms-dpm (Commander) and " +
@@ -111,7 +111,7 @@ func evalPathMissing(f *Facts) Result {
 	return OK("%s is routed (%s)", path, replyText(h))
 }
 
-func fixPathMissing(f *Facts) []Step {
+func fixPathMissing(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	steps := []Step{{
 		Title: "Check the manager's locations for the agent's services",
@@ -144,7 +144,7 @@ func evalMisdirected(f *Facts) Result {
 	return OK("server name and :authority select the same server (%s)", replyText(h))
 }
 
-func fixMisdirected(f *Facts) []Step {
+func fixMisdirected(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
 		{

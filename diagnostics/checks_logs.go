@@ -284,7 +284,7 @@ func logOnlyCheck(ch Check) Check {
 	return ch
 }
 
-func fixNotSent(*Facts) []Step {
+func fixNotSent(*Facts, Result) []Step {
 	return []Step{
 		{
 			Title: "Find out why the agent sends no certificate",
@@ -296,7 +296,7 @@ func fixNotSent(*Facts) []Step {
 	}
 }
 
-func fixRejectedByAgent(*Facts) []Step {
+func fixRejectedByAgent(*Facts, Result) []Step {
 	return []Step{
 		{
 			Title: "Read the agent's reason for refusing the certificate",
@@ -365,7 +365,7 @@ func evalLogsRead(f *Facts) Result {
 	return OK("read %s: %s, %s %s", Plural(len(read), "log"), Plural(lines, "line"), Plural(events, "event"), window(f)).With(ev...)
 }
 
-func fixLogsRead(*Facts) []Step {
+func fixLogsRead(*Facts, Result) []Step {
 	return []Step{{
 		Title: "Let mtls-doctor read the logs",
 		Why: "NGINX's logs belong to www-data:adm (mode 0640) on Debian and Ubuntu; the agent's log is root's. Run " +

@@ -415,7 +415,7 @@ func namesThisServer(s *probes.NginxServer, host, serverName string) bool {
 	return false
 }
 
-func fixAgentServer(f *Facts) []Step {
+func fixAgentServer(f *Facts, _ Result) []Step {
 	file, diff := managerNginxConf, "+    location /f5.nginx.agent.sdk.Commander {\n+        grpc_pass grpc://127.0.0.1:10000;\n+    }"
 	if f != nil && f.Nginx != nil {
 		for _, s := range f.Nginx.HTTPServers {
@@ -586,7 +586,7 @@ func evalNginxInvalid(f *Facts) Result {
 	return OK("the configuration parses and its agent servers' files load (%s)", how)
 }
 
-func fixNginxInvalid(f *Facts) []Step {
+func fixNginxInvalid(f *Facts, _ Result) []Step {
 	file, line := managerNginxConf, 0
 	bin := "nginx"
 	if f != nil && f.Nginx != nil {
@@ -707,7 +707,7 @@ func evalClientCAMissing(f *Facts) Result {
 	})
 }
 
-func fixClientCAMissing(f *Facts) []Step {
+func fixClientCAMissing(f *Facts, _ Result) []Step {
 	caPath := managerCA
 	step := nginxStep(f, "Point ssl_client_certificate at the CA that issues agent certificates",
 		"The file holds the CA certificates (root, and the intermediates if agents do not send them). NGINX sends "+
@@ -774,7 +774,7 @@ func evalOptionalNoCA(f *Facts) Result {
 	})
 }
 
-func fixOptionalNoCA(f *Facts) []Step {
+func fixOptionalNoCA(f *Facts, _ Result) []Step {
 	why := "on makes NGINX refuse any agent whose certificate does not verify against ssl_client_certificate; keep " +
 		"optional only if a web UI on the same server must work without certificates."
 	if s := worstServer(f, evalOptionalNoCA); s != nil {

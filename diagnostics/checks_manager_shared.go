@@ -202,10 +202,10 @@ func caFilesText(s *probes.NginxServer) string {
 	return strings.Join(out, " and ")
 }
 
-func fixMgrUnknownCA(f *Facts) []Step {
+func fixMgrUnknownCA(f *Facts, r Result) []Step {
 	s := worstServer(f, mgrUnknownCA)
 	if s == nil {
-		return fixUnknownCA(f)
+		return fixUnknownCA(f, r)
 	}
 	ca := s.SSL.ClientCertificate.Path
 	if ca == "" {
@@ -213,7 +213,7 @@ func fixMgrUnknownCA(f *Facts) []Step {
 	}
 	if ca == "" {
 		// optional_no_ca without a CA file: there is no file to add to; name one.
-		return fixClientCAMissing(f)
+		return fixClientCAMissing(f, r)
 	}
 	_, path := agentChainForManagerChecks(f)
 	return []Step{
@@ -271,10 +271,10 @@ func neededDepth(f *Facts, s *probes.NginxServer, chain []*x509.Certificate) int
 	return 10
 }
 
-func fixMgrVerifyDepth(f *Facts) []Step {
+func fixMgrVerifyDepth(f *Facts, r Result) []Step {
 	s := worstServer(f, mgrVerifyDepth)
 	if s == nil {
-		return fixVerifyDepth(f)
+		return fixVerifyDepth(f, r)
 	}
 	chain, _, _, _ := judged(f)
 	need := neededDepth(f, s, chain)
@@ -362,13 +362,13 @@ func mgrRejected(f *Facts) Result {
 
 // fixMgrRejected gives the playbook for the cause OpenSSL reports last, which is what NGINX
 // logs.
-func fixMgrRejected(f *Facts) []Step {
+func fixMgrRejected(f *Facts, r Result) []Step {
 	code := 0
 	if s := worstServer(f, mgrRejected); s != nil {
 		if chain, _, _, ok := judged(f); ok {
 			v := predictFor(f, s, chain)
 			if v.Outcome == outcomeNoCert || !v.Sent {
-				return fixMgrUnknownCA(f)
+				return fixMgrUnknownCA(f, r)
 			}
 			if e, failed := v.Verify.Last(); failed {
 				code = e.Code
@@ -390,18 +390,18 @@ func fixMgrRejected(f *Facts) []Step {
 		return reissue("Reissue the agent certificate for TLS clients",
 			"NGINX checks the sslclient purpose (extendedKeyUsage clientAuth, keyUsage digitalSignature) and OpenSSL's security level (RSA 2048, no SHA-1).")
 	case opensslverdict.ChainTooLong:
-		return fixMgrVerifyDepth(f)
+		return fixMgrVerifyDepth(f, r)
 	case opensslverdict.CertRevoked:
-		return fixRevoked(f)
+		return fixRevoked(f, r)
 	case opensslverdict.UnableToGetCRL:
-		return fixCRLMissing(f)
+		return fixCRLMissing(f, r)
 	case opensslverdict.CRLHasExpired, opensslverdict.CRLNotYetValid:
-		return fixCRLExpired(f)
+		return fixCRLExpired(f, r)
 	case opensslverdict.UnableToGetIssuerLocally, opensslverdict.UnableToGetIssuer, opensslverdict.UnableToVerifyLeafSig, opensslverdict.DepthZeroSelfSigned, opensslverdict.SelfSignedInChain:
 		if worstServer(f, mgrVerifyDepth) != nil {
-			return fixMgrVerifyDepth(f)
+			return fixMgrVerifyDepth(f, r)
 		}
-		return fixMgrUnknownCA(f)
+		return fixMgrUnknownCA(f, r)
 	}
 	return []Step{{
 		Title: "Fix the cause OpenSSL reports",
@@ -445,10 +445,10 @@ func verifyClientText(vc nginxconf.Setting) string {
 	return vc.Directive.String() + " at " + vc.Directive.Pos()
 }
 
-func fixMgrAuthNotRequired(f *Facts) []Step {
+func fixMgrAuthNotRequired(f *Facts, r Result) []Step {
 	s := worstServer(f, mgrAuthNotRequired)
 	if s == nil {
-		return fixAuthNotRequired(f)
+		return fixAuthNotRequired(f, r)
 	}
 	// NGINX Instance Manager keeps optional for its web UI and enforces mTLS with an
 	// auth_request per agent location; offer that when the check location exists.
@@ -623,7 +623,7 @@ func mgrServerChain(f *Facts) Result {
 	})
 }
 
-func fixMgrServerChain(f *Facts) []Step {
+func fixMgrServerChain(f *Facts, r Result) []Step {
 	path := managerServerCert
 	appendCmd := "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
 	if certs := servedCerts(f); len(certs) > 0 {
@@ -830,11 +830,11 @@ func mgrServerName(f *Facts) Result {
 }
 
 // managerReissue is the playbook for a new server certificate in the files NGINX serves.
-func managerReissue(verify string) func(f *Facts) []Step {
-	return func(f *Facts) []Step {
+func managerReissue(verify string) func(f *Facts, r Result) []Step {
+	return func(f *Facts, r Result) []Step {
 		certs := servedCerts(f)
 		if len(certs) == 0 {
-			return fixServerReissue(verify)(f)
+			return fixServerReissue(verify)(f, r)
 		}
 		sc := certs[0]
 		keyPath := managerServerKey

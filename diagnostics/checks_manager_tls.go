@@ -68,7 +68,7 @@ func evalHTTP2Missing(f *Facts) Result {
 	})
 }
 
-func fixHTTP2Missing(f *Facts) []Step {
+func fixHTTP2Missing(f *Facts, _ Result) []Step {
 	why := "NGINX 1.25.1 and later take \"http2 on;\" in the server block; older versions need the http2 parameter on the listen directive."
 	s := worstServer(f, evalHTTP2Missing)
 	if s == nil || len(s.Listens) == 0 {
@@ -136,7 +136,7 @@ func evalTLSProtocols(f *Facts) Result {
 	})
 }
 
-func fixTLSProtocols(f *Facts) []Step {
+func fixTLSProtocols(f *Facts, _ Result) []Step {
 	title, why := "Offer TLS 1.2 and 1.3 only", "Agents speak TLS 1.2 and 1.3; nothing needs the older versions."
 	if s := worstServer(f, evalTLSProtocols); s != nil {
 		return []Step{setServerDirective(f, s, s.SSL.Protocols, "ssl_protocols", "TLSv1.2 TLSv1.3", title, why,
@@ -200,7 +200,7 @@ func evalCRLExpired(f *Facts) Result {
 	})
 }
 
-func fixCRLExpired(f *Facts) []Step {
+func fixCRLExpired(f *Facts, _ Result) []Step {
 	path := "/etc/nms/certs/crl.pem"
 	if s := worstServer(f, evalCRLExpired); s != nil && s.CRL != nil {
 		path = s.CRL.Path
@@ -275,7 +275,7 @@ func evalCRLMissing(f *Facts) Result {
 	})
 }
 
-func fixCRLMissing(f *Facts) []Step {
+func fixCRLMissing(f *Facts, _ Result) []Step {
 	path := "/etc/nms/certs/crl.pem"
 	if s := worstServer(f, evalCRLMissing); s != nil && s.CRL != nil {
 		path = s.CRL.Path
@@ -350,7 +350,7 @@ func evalErrorPageInLocation(f *Facts) Result {
 	})
 }
 
-func fixErrorPageInLocation(f *Facts) []Step {
+func fixErrorPageInLocation(f *Facts, _ Result) []Step {
 	why := "Move the error_page to the server block agents reach; named locations it points to stay where they are."
 	s := worstServer(f, evalErrorPageInLocation)
 	if s == nil {
@@ -398,7 +398,7 @@ func evalLogLevel(f *Facts) Result {
 	})
 }
 
-func fixLogLevel(f *Facts) []Step {
+func fixLogLevel(f *Facts, _ Result) []Step {
 	title := "Log at info where the agents' server logs"
 	why := "Client-certificate rejections are [info] lines. info also logs client disconnects; keep it while " +
 		"troubleshooting if the volume matters."
@@ -556,7 +556,7 @@ func untypedMapping(s *probes.NginxServer) *nginxconf.Location {
 	return loc
 }
 
-func fixGRPCErrorsUnmapped(f *Facts) []Step {
+func fixGRPCErrorsUnmapped(f *Facts, _ Result) []Step {
 	lines := []string{
 		"error_page 495 496 = @grpc_unauthenticated;",
 		"location @grpc_unauthenticated {",

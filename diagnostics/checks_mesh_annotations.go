@@ -135,14 +135,14 @@ func meshAnnotationChecks() []Check {
 			Why: "The sidecar injector reads " + mtlsModeAnnotation + " from the pod template: an unknown value is " +
 				"logged and replaced by the global mode, and under global strict any other value makes the injector " +
 				"refuse the pod (pkg/inject/config.go), where the document says it is ignored.",
-			Needs: need, Evaluate: evalMeshAnnotationInvalid, Fix: fixMeshAnnotations,
+			Needs: need, Subject: meshSettingsSubject, Evaluate: evalMeshAnnotationInvalid, Fix: fixMeshAnnotations,
 		},
 		{
 			ID: "mesh-annotation-disables-mtls", Category: CategoryMesh,
 			Title: "no workload turns mTLS off",
 			Why: "Under global permissive the annotation " + mtlsModeAnnotation + ": \"off\" takes a workload out of " +
 				"mTLS: its pods talk plaintext to the rest of the mesh.",
-			Needs: need, Evaluate: evalMeshAnnotationOff, Fix: fixMeshAnnotations,
+			Needs: need, Subject: meshSettingsSubject, Evaluate: evalMeshAnnotationOff, Fix: fixMeshAnnotations,
 		},
 	}
 }

@@ -27,14 +27,14 @@ func meshCAChecks() []Check {
 			Why: "nginx-meshctl takes exactly one PEM block in the certificate and key files (a chain or the EC " +
 				"PARAMETERS block `openssl ecparam -genkey` writes is refused) and any number in a bundle. SPIRE's " +
 				"pemutil then wants CERTIFICATE blocks and an unencrypted PKCS#1, SEC1 or PKCS#8 key (" + srcSpireDisk + ").",
-			Needs: need, Evaluate: evalMeshFileFormat, Fix: fixMeshFileFormat,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshFileFormat, Fix: fixMeshFileFormat,
 		},
 		{
 			ID: "mesh-ca-key-mismatch", Category: CategoryMesh,
 			Title: "upstream CA key belongs to the upstream CA certificate",
 			Why: "SPIRE's disk upstream authority checks that the key matches the certificate and refuses to start " +
 				"(\"certificate and private key do not match\") when it does not, so the mesh has no CA.",
-			Needs: need, Evaluate: evalMeshKeyMismatch, Fix: fixMeshKeyMismatch,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshKeyMismatch, Fix: fixMeshKeyMismatch,
 		},
 		{
 			ID: "mesh-ca-not-a-ca", Category: CategoryMesh,
@@ -43,7 +43,7 @@ func meshCAChecks() []Check {
 				"(RFC 5280 4.2.1.9 and 4.2.1.3; go-spiffe refuses signing certificates without keyCertSign). An " +
 				"extended key usage must allow serverAuth and clientAuth: SPIRE verifies its upstream CA for serverAuth, " +
 				"and NGINX sidecars verify client SVIDs for clientAuth.",
-			Needs: need, Evaluate: evalMeshNotCA, Fix: fixMeshReissue,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshNotCA, Fix: fixMeshReissue,
 		},
 		{
 			ID: "mesh-ca-pathlen", Category: CategoryMesh,
@@ -52,7 +52,7 @@ func meshCAChecks() []Check {
 				"CA has one CA below it and its issuer two: pathlen must be unset or at least 1 on the upstream CA and " +
 				"at least 2 on the root (" + srcMeshDoc + "). The chain is built and verified with Go's verifier, " +
 				"so name constraints and critical extensions count too.",
-			Needs: need, Evaluate: evalMeshPathlen, Fix: fixMeshReissue,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshPathlen, Fix: fixMeshReissue,
 		},
 		{
 			ID: "mesh-ca-bundle-incomplete", Category: CategoryMesh,
@@ -60,35 +60,35 @@ func meshCAChecks() []Check {
 			Why: "With no bundle_file_path SPIRE's disk plugin accepts only a self-signed CA; with one, the upstream CA " +
 				"must verify against the bundle (" + srcSpireDisk + "). The bundle becomes the mesh's trust bundle, and " +
 				"NGINX sidecars (OpenSSL) need it to reach a self-signed root.",
-			Needs: need, Evaluate: evalMeshBundle, Fix: fixMeshBundle,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshBundle, Fix: fixMeshBundle,
 		},
 		{
 			ID: "mesh-ca-expired", Category: CategoryMesh,
 			Title: "upstream CA chain has not expired",
 			Why: "SPIRE verifies the upstream CA at startup and refuses an expired one; SPIRE's CA and every SVID " +
 				"end no later than the upstream CA (SPIRE clamps their lifetime to it), so the mesh stops.",
-			Needs: need, Evaluate: evalMeshExpired, Fix: fixMeshReissue,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshExpired, Fix: fixMeshReissue,
 		},
 		{
 			ID: "mesh-ca-not-yet-valid", Category: CategoryMesh,
 			Title: "upstream CA chain is already valid",
 			Why: "A CA whose validity starts in the future fails verification like an expired one. It usually means " +
 				"a clock is wrong where the CA was issued or here.",
-			Needs: need, Evaluate: evalMeshNotYetValid, Fix: fixMeshReissue,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshNotYetValid, Fix: fixMeshReissue,
 		},
 		{
 			ID: "mesh-ca-expiring", Category: CategoryMesh,
 			Title: "upstream CA chain is not about to expire",
 			Why: "SPIRE's CA and the SVIDs it issues cannot outlive the upstream CA, so the whole mesh loses mTLS " +
 				"when it expires. Renew it ahead, from the same root, so the trust bundle stays the same.",
-			Needs: need, Evaluate: evalMeshExpiring, Fix: fixMeshReissue,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshExpiring, Fix: fixMeshReissue,
 		},
 		{
 			ID: "mesh-ca-weak", Category: CategoryMesh,
 			Title: "upstream CA chain uses strong keys and signatures",
 			Why: "NGINX sidecars run OpenSSL, which rejects RSA keys shorter than 2048 bits and SHA-1 or MD5 " +
 				"signatures anywhere in the chain, and Go's verifier refuses SHA-1 signatures too.",
-			Needs: need, Evaluate: evalMeshWeak, Fix: fixMeshReissue,
+			Needs: need, Subject: meshCASubject, Evaluate: evalMeshWeak, Fix: fixMeshReissue,
 		},
 	}
 }

@@ -36,7 +36,7 @@ func redeployMesh(f *Facts) []string {
 	return []string{"nginx-meshctl remove", "nginx-meshctl deploy --mtls-mode strict --mtls-upstream-ca-conf " + shellQuote(conf)}
 }
 
-func fixMeshFileFormat(f *Facts) []Step {
+func fixMeshFileFormat(f *Facts, _ Result) []Step {
 	f = withMesh(f)
 	ca := meshCAOf(f)
 	cert := caFilePath(ca.cert, "intermediateCA.crt")
@@ -98,7 +98,7 @@ func fixMeshFileFormat(f *Facts) []Step {
 	return steps
 }
 
-func fixMeshKeyMismatch(f *Facts) []Step {
+func fixMeshKeyMismatch(f *Facts, _ Result) []Step {
 	f = withMesh(f)
 	ca := meshCAOf(f)
 	cert := caFilePath(ca.cert, "intermediateCA.crt")
@@ -117,7 +117,7 @@ func fixMeshKeyMismatch(f *Facts) []Step {
 
 // fixMeshReissue reissues the upstream CA from the same root with the extensions SPIRE's
 // chain needs; when the root itself is at fault it says a new root is needed.
-func fixMeshReissue(f *Facts) []Step {
+func fixMeshReissue(f *Facts, _ Result) []Step {
 	f = withMesh(f)
 	ca := meshCAOf(f)
 	cert := caFilePath(ca.cert, "intermediateCA.crt")
@@ -216,7 +216,7 @@ func rootFault(ca *meshCA, f *Facts) *x509.Certificate {
 	return nil
 }
 
-func fixMeshBundle(f *Facts) []Step {
+func fixMeshBundle(f *Facts, _ Result) []Step {
 	f = withMesh(f)
 	ca := meshCAOf(f)
 	cert := caFilePath(ca.cert, "intermediateCA.crt")
@@ -320,13 +320,13 @@ func yamlDiffLines(path []string, cur meshSetting, value string) string {
 	return b.String()
 }
 
-func fixMeshMode(f *Facts) []Step {
+func fixMeshMode(f *Facts, _ Result) []Step {
 	return settingSteps(f, "mtls.mode", "strict", "strict accepts only mTLS between injected pods. Reach services outside "+
 		"the mesh through the NGINX Ingress Controller's egress, and check first that every workload is injected.",
 		"mesh-mtls-off", "mesh-mtls-permissive")
 }
 
-func fixMeshSettingInvalid(f *Facts) []Step {
+func fixMeshSettingInvalid(f *Facts, _ Result) []Step {
 	f = withMesh(f)
 	s := meshSettingsOf(f)
 	var steps []Step
@@ -353,7 +353,7 @@ func fixMeshSettingInvalid(f *Facts) []Step {
 	return steps
 }
 
-func fixMeshKeyManager(f *Facts) []Step {
+func fixMeshKeyManager(f *Facts, _ Result) []Step {
 	steps := []Step{{
 		Title: "Give SPIRE an upstream CA, so new signing keys chain to the same root",
 		Why: "The document recommends the memory key manager only with an upstream CA. Write the upstream authority " +
@@ -365,17 +365,17 @@ func fixMeshKeyManager(f *Facts) []Step {
 		"Or keep the keys on disk (with persistent storage) so a restart keeps the root.", "mesh-key-manager-memory")...)
 }
 
-func fixMeshUDP(f *Facts) []Step {
+func fixMeshUDP(f *Facts, _ Result) []Step {
 	return settingSteps(f, "enableUDP", "false", "Turn UDP proxying off, or accept that UDP between workloads is plaintext.",
 		"mesh-udp-plaintext")
 }
 
-func fixMeshLogLevel(f *Facts) []Step {
+func fixMeshLogLevel(f *Facts, _ Result) []Step {
 	return settingSteps(f, "nginxErrorLogLevel", "info", "At info the sidecars log why they refuse a certificate.",
 		"mesh-log-level-hides-mtls")
 }
 
-func fixMeshAnnotations(f *Facts) []Step {
+func fixMeshAnnotations(f *Facts, _ Result) []Step {
 	f = withMesh(f)
 	global, _ := globalMode(f)
 	var steps []Step

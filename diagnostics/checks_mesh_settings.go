@@ -229,14 +229,14 @@ func meshSettingChecks() []Check {
 			Title: "mTLS is on in the mesh",
 			Why: "With mode off the sidecars talk plaintext to each other and accept plaintext from anyone: no " +
 				"workload is authenticated and nothing is encrypted (" + srcMeshDoc + ": \"Suitable only for development\").",
-			Needs: need, Evaluate: evalMeshOff, Fix: fixMeshMode,
+			Needs: need, Subject: meshSettingsSubject, Evaluate: evalMeshOff, Fix: fixMeshMode,
 		},
 		{
 			ID: "mesh-mtls-permissive", Category: CategoryMesh,
 			Title: "mTLS is strict in the mesh",
 			Why: "permissive, the default, uses mTLS between injected pods but still accepts plaintext, so a pod " +
 				"outside the mesh reaches every workload unauthenticated. strict is the production mode.",
-			Needs: need, Evaluate: evalMeshPermissive, Fix: fixMeshMode,
+			Needs: need, Subject: meshSettingsSubject, Evaluate: evalMeshPermissive, Fix: fixMeshMode,
 		},
 		{
 			ID: "mesh-setting-invalid", Category: CategoryMesh,
@@ -244,7 +244,7 @@ func meshSettingChecks() []Check {
 			Why: "nginx-meshctl deploy and Helm check the values against the chart's schema (" + srcValuesSchema + "), and " +
 				"Kubernetes checks a MeshConfig against its CRD: a mode, caTTL (24h to 999999h), svidTTL, caKeyType or " +
 				"log level outside them is refused, and an unquoted off or on is a boolean to YAML 1.1.",
-			Needs: need, Evaluate: evalMeshSettingInvalid, Fix: fixMeshSettingInvalid,
+			Needs: need, Subject: meshSettingsSubject, Evaluate: evalMeshSettingInvalid, Fix: fixMeshSettingInvalid,
 		},
 		{
 			ID: "mesh-key-manager-memory", Category: CategoryMesh,
@@ -252,21 +252,21 @@ func meshSettingChecks() []Check {
 			Why: "The memory key manager loses SPIRE's signing keys when the SPIRE server restarts. Without an upstream " +
 				"CA the mesh then has a new root: every agent must be restarted and every workload certificate re-minted. " +
 				"With an upstream CA the new keys chain to the same root.",
-			Needs: need, Evaluate: evalMeshKeyManager, Fix: fixMeshKeyManager,
+			Needs: need, Subject: meshSettingsSubject, Evaluate: evalMeshKeyManager, Fix: fixMeshKeyManager,
 		},
 		{
 			ID: "mesh-udp-plaintext", Category: CategoryMesh,
 			Title: "no UDP traffic bypasses mTLS",
 			Why: "NGINX Service Mesh does not support mTLS for UDP: with enableUDP the sidecars proxy UDP datagrams " +
 				"in plaintext even when mTLS is strict (" + srcMeshDoc + ").",
-			Needs: need, Evaluate: evalMeshUDP, Fix: fixMeshUDP,
+			Needs: need, Subject: meshSettingsSubject, Evaluate: evalMeshUDP, Fix: fixMeshUDP,
 		},
 		{
 			ID: "mesh-log-level-hides-mtls", Category: CategoryMesh,
 			Title: "sidecars log why they reject a certificate",
 			Why: "A sidecar answers a request with a bad client certificate with 400 Bad Request and logs the reason " +
 				"at info level; the chart's default nginxErrorLogLevel, warn, hides it.",
-			Needs: need, Evaluate: evalMeshLogLevel, Fix: fixMeshLogLevel,
+			Needs: need, Subject: meshSettingsSubject, Evaluate: evalMeshLogLevel, Fix: fixMeshLogLevel,
 		},
 	}
 }

@@ -488,7 +488,7 @@ func TestMeshCatalogIsValid(t *testing.T) {
 			t.Errorf("%s: no playbook", ch.ID)
 		}
 		// Playbooks print without a mesh (explain) and never panic.
-		for _, st := range ch.Fix(&Facts{Now: meshNow, Thresholds: DefaultThresholds()}) {
+		for _, st := range ch.Fix(&Facts{Now: meshNow, Thresholds: DefaultThresholds()}, Result{}) {
 			if st.Title == "" || len(st.Verify) == 0 {
 				t.Errorf("%s: step %+v needs a title and the checks that verify it", ch.ID, st)
 			}

@@ -329,7 +329,7 @@ func meshUpstreamChecks() []Check {
 			Why: "nginx-meshctl deploy validates --mtls-upstream-ca-conf against its JSON schema (" + srcUpstreamSchema +
 				") and accepts only apiVersion v1; a file that fails stops the deploy. The schema does not tie config to " +
 				"the authority's name, so a config written for another authority deploys and leaves SPIRE without a CA.",
-			Needs: need, Evaluate: evalUpstreamInvalid, Fix: fixUpstreamConf,
+			Needs: need, Subject: meshCASubject, Evaluate: evalUpstreamInvalid, Fix: fixUpstreamConf,
 		},
 		{
 			ID: "mesh-upstream-conf-ignored-key", Category: CategoryMesh,
@@ -337,7 +337,7 @@ func meshUpstreamChecks() []Check {
 			Why: "Some keys pass nginx-meshctl's schema but are never read (" + srcUpstreamGo + "): Vault's " +
 				"pki_mount_point is read as pki_mount_path, and cert-manager's definition lets any key through. " +
 				"SPIRE then runs with its default for that setting.",
-			Needs: need, Evaluate: evalUpstreamIgnored, Fix: fixUpstreamConf,
+			Needs: need, Subject: meshCASubject, Evaluate: evalUpstreamIgnored, Fix: fixUpstreamConf,
 		},
 	}
 }
@@ -385,7 +385,7 @@ func problemKeys(ps []meshProblem) []string {
 
 // fixUpstreamConf shows the corrected configuration for the named authority and the
 // deploy command that uses it.
-func fixUpstreamConf(f *Facts) []Step {
+func fixUpstreamConf(f *Facts, _ Result) []Step {
 	path := "upstream-ca.yaml"
 	authority := "disk"
 	var u *upstreamConf

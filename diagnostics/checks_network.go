@@ -102,7 +102,7 @@ func evalDNS(f *Facts) Result {
 	return OK("%s resolves to %s", host, joinNames(e.DNSAddrs, 4))
 }
 
-func fixDNS(f *Facts) []Step {
+func fixDNS(f *Facts, _ Result) []Step {
 	if f.Endpoint != nil && deadlineTooShort(f.Endpoint, f.Endpoint.DNSError) {
 		return []Step{largerTimeoutStep(f, "endpoint-dns")}
 	}
@@ -150,7 +150,7 @@ func evalRefused(f *Facts) Result {
 	return OK("connected to %s", addr)
 }
 
-func fixRefused(f *Facts) []Step {
+func fixRefused(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
 		{
@@ -230,7 +230,7 @@ func largerTimeoutStep(f *Facts, verify string) Step {
 	}
 }
 
-func fixTimeout(f *Facts) []Step {
+func fixTimeout(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	if f.Endpoint != nil {
 		if _, pe, _ := timedOutStep(f); deadlineTooShort(f.Endpoint, pe) {
@@ -268,7 +268,7 @@ func evalNotTLS(f *Facts) Result {
 	return OK("%s speaks %s", e.Address, tlsVersionName(a.TLS.Version))
 }
 
-func fixNotTLS(f *Facts) []Step {
+func fixNotTLS(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	steps := []Step{
 		{
@@ -308,7 +308,7 @@ func evalTLSVersion(f *Facts) Result {
 	return OK("negotiated %s", tlsVersionName(t.Version))
 }
 
-func fixTLSVersion(f *Facts) []Step {
+func fixTLSVersion(f *Facts, _ Result) []Step {
 	return []Step{{
 		Title: "Allow TLS 1.2 and 1.3 on the manager",
 		Why: "On the manager, set ssl_protocols in the server block that agents reach (NGINX Instance Manager " +
@@ -358,7 +358,7 @@ func evalHandshake(f *Facts) Result {
 	return Skip("skipped: reported by another check (%s)", pe.Kind)
 }
 
-func fixHandshake(f *Facts) []Step {
+func fixHandshake(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	steps := []Step{{
 		Title:    "Repeat the handshake with openssl to see the server's side",
@@ -397,7 +397,7 @@ func evalALPN(f *Facts) Result {
 	return Fail("%s negotiated ALPN %q, not h2: grpc-go 1.67+ refuses the connection", f.Endpoint.Address, got)
 }
 
-func fixALPN(f *Facts) []Step {
+func fixALPN(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{{
 		Title: "Enable HTTP/2 on the manager's listener for agents",
@@ -421,7 +421,7 @@ func evalClockSkew(f *Facts) Result {
 	return OK("clocks agree within %s", f.Thresholds.MaxSkew)
 }
 
-func fixClockSkew(f *Facts) []Step {
+func fixClockSkew(f *Facts, _ Result) []Step {
 	return []Step{{
 		Title:    "Synchronise the clocks with NTP",
 		Why:      "Run this on both this host and the manager; certificate checks on either side depend on it.",

@@ -136,7 +136,7 @@ func evalServerUntrusted(f *Facts) Result {
 	return Fail("%s does not verify against %s: %s", certName(v.Leaf), v.Roots, verifyErrText(v.Err)).With(chainEvidence(f))
 }
 
-func fixServerUntrusted(f *Facts) []Step {
+func fixServerUntrusted(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	steps := []Step{{
 		Title: "See which CA issued the server's chain",
@@ -209,7 +209,7 @@ func evalServerChain(f *Facts) Result {
 		"NGINX's ssl_certificate lacks it", certName(leaf), dn(leaf.RawIssuer)).With(chainEvidence(f))
 }
 
-func fixServerChain(f *Facts) []Step {
+func fixServerChain(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{{
 		Title: "Append the intermediate to the manager's ssl_certificate file",
@@ -262,7 +262,7 @@ func evalServerName(f *Facts) Result {
 	return OK("%s is valid for %s", certName(leaf), name)
 }
 
-func fixServerName(f *Facts) []Step {
+func fixServerName(f *Facts, r Result) []Step {
 	h := hostOf(f)
 	var steps []Step
 	var dnsSAN string
@@ -283,7 +283,7 @@ func fixServerName(f *Facts) []Step {
 		}
 		steps = append(steps, st)
 	}
-	steps = append(steps, fixServerReissue("server-name-mismatch")(f)...)
+	steps = append(steps, fixServerReissue("server-name-mismatch")(f, r)...)
 	return steps
 }
 
@@ -367,13 +367,13 @@ func evalServerNotYet(f *Facts) Result {
 	return OK("%s has been valid since %s", certName(leaf), stamp(leaf.NotBefore))
 }
 
-func fixServerNotYet(f *Facts) []Step {
+func fixServerNotYet(f *Facts, r Result) []Step {
 	return append([]Step{{
 		Title:    "Check the clocks on this host and the manager",
 		Why:      "If this host's clock is behind, fix it; if the certificate's start date is wrong, reissue it.",
 		Commands: []string{"timedatectl status", "sudo timedatectl set-ntp true"},
 		Verify:   []string{"clock-skew", "server-cert-not-yet-valid"},
-	}}, fixServerReissue("server-cert-not-yet-valid")(f)...)
+	}}, fixServerReissue("server-cert-not-yet-valid")(f, r)...)
 }
 
 func evalServerExpiring(f *Facts) Result {
@@ -401,8 +401,8 @@ func evalServerPurpose(f *Facts) Result {
 
 // fixServerReissue returns the playbook for a new manager server certificate with the SAN
 // the agent verifies.
-func fixServerReissue(verify string) func(f *Facts) []Step {
-	return func(f *Facts) []Step {
+func fixServerReissue(verify string) func(f *Facts, _ Result) []Step {
+	return func(f *Facts, _ Result) []Step {
 		h := hostOf(f)
 		name := h.Name
 		san := "DNS:" + name

@@ -44,7 +44,7 @@ func testCatalog() Catalog {
 			Evaluate: func(f *Facts) Result { return OK("config at %s", f.Agent.Path) }},
 		{ID: "files-warn", Category: CategoryAgentFiles, Title: "files", Needs: []FactKind{FactAgentFiles},
 			Evaluate: func(*Facts) Result { return Warn("key is world-readable") },
-			Fix:      func(*Facts) []Step { return []Step{{Title: "chmod 600", Verify: []string{"files-warn"}}} }},
+			Fix:      func(*Facts, Result) []Step { return []Step{{Title: "chmod 600", Verify: []string{"files-warn"}}} }},
 		{ID: "endpoint-fail", Category: CategoryNetwork, Title: "endpoint", Needs: []FactKind{FactEndpoint},
 			Evaluate: func(f *Facts) Result { return Fail("refused at %s", f.Endpoint.Address) }},
 		{ID: "clock", Category: CategoryNetwork, Title: "clock",

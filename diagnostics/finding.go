@@ -88,6 +88,33 @@ type Step struct {
 	Diff string `json:"diff,omitempty"`
 	// Verify lists the check IDs whose passing confirms the step.
 	Verify []string `json:"verify,omitempty"`
+	// Host is where the commands run: HostAgent, HostManager, or "" for the host judged.
+	Host Host `json:"host,omitempty"`
+	// Changes lists the files the commands write, so an apply can back them up first.
+	Changes []string `json:"changes,omitempty"`
+	// Inputs are the placeholders in Commands that only the user can fill (the CA's key,
+	// a host name, a password), written literally in the commands.
+	Inputs []Input `json:"inputs,omitempty"`
+	// Manual says why the step cannot be run as it is shown; empty when it can.
+	Manual string `json:"manual,omitempty"`
+}
+
+// Host names the machine a step runs on.
+type Host string
+
+const (
+	// HostAgent is the machine the NGINX Agent runs on.
+	HostAgent Host = "agent"
+	// HostManager is the machine whose NGINX serves the agents (the management plane).
+	HostManager Host = "manager"
+)
+
+// Input is a placeholder a step's commands hold until the user fills it.
+type Input struct {
+	// Name is the placeholder as written in the commands, in angle brackets ("<ca-key-path>").
+	Name string `json:"name"`
+	// Prompt says what to put there ("path of the private key of the CA that issues agents").
+	Prompt string `json:"prompt"`
 }
 
 // Finding is the result of one check on this host.
@@ -103,6 +130,10 @@ type Finding struct {
 	Evidence []Evidence `json:"evidence,omitempty"`
 	// Fix is the playbook, present on warn and fail.
 	Fix []Step `json:"fix,omitempty"`
+	// Subject is what was judged (an agent link, a server block, an upstream link …).
+	Subject Subject `json:"subject,omitzero"`
+	// Cause is the machine-readable reason of a warning or failure.
+	Cause Cause `json:"cause,omitzero"`
 }
 
 // Problem reports whether the finding needs action (warn or fail).
@@ -113,6 +144,7 @@ func (f Finding) Problem() bool { return f.Severity >= SeverityWarn }
 // may hold key material or terminal control sequences. f's slices are not modified.
 func (f Finding) cleaned() Finding {
 	f.Title, f.Summary = safetext.Clean(f.Title), safetext.Clean(f.Summary)
+	f.Subject.Name, f.Cause.Code = safetext.Clean(f.Subject.Name), safetext.Clean(f.Cause.Code)
 	if f.Evidence != nil {
 		ev := make([]Evidence, len(f.Evidence))
 		for i, e := range f.Evidence {
@@ -124,7 +156,8 @@ func (f Finding) cleaned() Finding {
 		steps := make([]Step, len(f.Fix))
 		for i, st := range f.Fix {
 			steps[i] = Step{Title: safetext.Clean(st.Title), Why: safetext.Clean(st.Why), Commands: cleanAll(st.Commands),
-				File: safetext.Clean(st.File), Diff: safetext.Clean(st.Diff), Verify: st.Verify}
+				File: safetext.Clean(st.File), Diff: safetext.Clean(st.Diff), Verify: st.Verify,
+				Host: st.Host, Changes: cleanAll(st.Changes), Inputs: cleanInputs(st.Inputs), Manual: safetext.Clean(st.Manual)}
 		}
 		f.Fix = steps
 	}
@@ -145,6 +178,17 @@ func cleanLines(ss []string) []string {
 	return out
 }
 
+func cleanInputs(in []Input) []Input {
+	if in == nil {
+		return nil
+	}
+	out := make([]Input, len(in))
+	for i, x := range in {
+		out[i] = Input{Name: safetext.Clean(x.Name), Prompt: safetext.Clean(x.Prompt)}
+	}
+	return out
+}
+
 func cleanAll(ss []string) []string {
 	if ss == nil {
 		return nil
@@ -161,7 +205,82 @@ type Result struct {
 	Severity Severity
 	Summary  string
 	Evidence []Evidence
+	// Cause is why the check warned or failed, for Fix and tests (the summary is prose).
+	Cause Cause
+	// Subject is what was judged; zero means the engine's default for the check's category
+	// (defaultSubject).
+	Subject Subject
+
+	// sides records which halves of a two-sided check warned or failed (bothSides), so
+	// that its Fix gives each side's playbook without evaluating again.
+	sides problemSides
 }
+
+// Cause is the machine-readable reason behind a warning or a failure, as crypto/x509's
+// CertificateInvalidError carries a Reason: Fix functions and tests switch on it, never
+// on the summary's words.
+type Cause struct {
+	// Code names the reason in kebab-case, stable within its check ("expired",
+	// "unknown-ca", "ip-only-san"); empty when the check has a single reason.
+	Code string `json:"code,omitempty"`
+	// OpenSSL is the X509_V_ERR_* number of the verdict that names the reason
+	// (openssl/x509_vfy.h), 0 when none does.
+	OpenSSL int `json:"openssl_verify_error,omitzero"`
+	// Alert is the TLS alert description the peer sent (RFC 8446 §6.2: 42
+	// bad_certificate, 48 unknown_ca, 116 certificate_required …), 0 when none was
+	// (close_notify is never a cause).
+	Alert int `json:"tls_alert,omitzero"`
+}
+
+// IsZero reports whether no cause is recorded.
+func (c Cause) IsZero() bool { return c == Cause{} }
+
+// SubjectKind names what kind of thing a finding judges.
+type SubjectKind string
+
+const (
+	// SubjectAgentLink is an NGINX Agent's connection to its management plane.
+	SubjectAgentLink SubjectKind = "agent-link"
+	// SubjectNginxServer is an NGINX server block that serves agents.
+	SubjectNginxServer SubjectKind = "nginx-server"
+	// SubjectServedCert is a certificate NGINX presents.
+	SubjectServedCert SubjectKind = "served-cert"
+	// SubjectUpstreamLink is NGINX presenting a client certificate to an upstream.
+	SubjectUpstreamLink SubjectKind = "upstream-link"
+	// SubjectMeshCA is NGINX Service Mesh's upstream certificate authority (SPIRE).
+	SubjectMeshCA SubjectKind = "mesh-ca"
+	// SubjectMesh is NGINX Service Mesh's mTLS settings and annotations.
+	SubjectMesh SubjectKind = "mesh"
+	// SubjectLogs is what the logs say when no link can be named.
+	SubjectLogs SubjectKind = "logs"
+)
+
+// Subject is the thing a finding judges: one agent link, one server block, one upstream
+// link, one CA. Name is how a user would point at it ("nginx-agent → nim.example.com:443",
+// "front.conf:12 → 10.0.0.5:8443").
+type Subject struct {
+	Kind SubjectKind `json:"kind"`
+	Name string      `json:"name,omitempty"`
+}
+
+// IsZero reports whether no subject is recorded.
+func (s Subject) IsZero() bool { return s == Subject{} }
+
+// String is "kind name", or the kind alone.
+func (s Subject) String() string {
+	if s.Name == "" {
+		return string(s.Kind)
+	}
+	return string(s.Kind) + " " + s.Name
+}
+
+// problemSides is a set of the halves of a two-sided check that warned or failed.
+type problemSides uint8
+
+const (
+	agentSideProblem problemSides = 1 << iota
+	managerSideProblem
+)
 
 // OK, Info, Warn, Fail and Skip build Results; the summary is formatted like fmt.Sprintf.
 func OK(format string, a ...any) Result   { return result(SeverityOK, format, a) }
@@ -176,6 +295,18 @@ func result(s Severity, format string, a []any) Result {
 		summary = fmt.Sprintf(format, a...)
 	}
 	return Result{Severity: s, Summary: summary}
+}
+
+// Because returns r with cause code set (see Cause.Code).
+func (r Result) Because(code string) Result {
+	r.Cause.Code = code
+	return r
+}
+
+// About returns r judging subject s.
+func (r Result) About(s Subject) Result {
+	r.Subject = s
+	return r
 }
 
 // With returns r with evidence appended.

@@ -248,7 +248,7 @@ func givenFlags(n *probes.NginxFacts) string {
 // givenCertSide is the manager half of an agent certificate or file check: the check's own
 // evaluation (agentEval, agentFix) of the files given with --cert, --key and --ca on a
 // manager-only run.
-func givenCertSide(id string, agentEval func(f *Facts) Result, agentFix func(f *Facts) []Step) *ManagerSide {
+func givenCertSide(id string, agentEval func(f *Facts) Result, agentFix func(f *Facts, _ Result) []Step) *ManagerSide {
 	return &ManagerSide{
 		Evaluate: func(f *Facts) Result {
 			g, given := givenCertFacts(f)
@@ -264,12 +264,12 @@ func givenCertSide(id string, agentEval func(f *Facts) Result, agentFix func(f *
 			}
 			return r
 		},
-		Fix: func(f *Facts) []Step {
+		Fix: func(f *Facts, r Result) []Step {
 			g, given := givenCertFacts(f)
 			if !given || agentFix == nil {
 				return nil
 			}
-			return agentFix(g)
+			return agentFix(g, r)
 		},
 	}
 }

@@ -21,7 +21,7 @@ func WriteExplain(w io.Writer, ch Check, f *Facts) error {
 	}
 	var steps []Step
 	if ch.Fix != nil {
-		steps = ch.Fix(f)
+		steps = ch.Fix(f, Result{})
 	}
 	if len(steps) == 0 {
 		b.WriteString("\nNo fix steps: this check only reports.\n")

@@ -48,6 +48,10 @@ type JSONFinding struct {
 	Summary  string         `json:"summary"`
 	Evidence []JSONEvidence `json:"evidence"`
 	Fix      []JSONStep     `json:"fix"`
+	// Subject is what the finding judged: an agent link, a server block, an upstream link.
+	Subject *Subject `json:"subject,omitempty"`
+	// Cause is the machine-readable reason of a warning or failure.
+	Cause *Cause `json:"cause,omitempty"`
 }
 
 // JSONEvidence is one observation behind a finding.
@@ -66,6 +70,14 @@ type JSONStep struct {
 	Diff     string   `json:"diff,omitempty"`
 	// Verify lists the check IDs that confirm the step.
 	Verify []string `json:"verify"`
+	// Host is "agent" or "manager" when the step runs on that machine.
+	Host string `json:"host,omitempty"`
+	// Changes are the files the commands write.
+	Changes []string `json:"changes,omitempty"`
+	// Inputs are placeholders in the commands only the user can fill.
+	Inputs []Input `json:"inputs,omitempty"`
+	// Manual says why the step cannot be run as shown.
+	Manual string `json:"manual,omitempty"`
 }
 
 // JSONCert is one certificate's remaining validity.
@@ -106,11 +118,18 @@ func NewJSONReport(r *Report) JSONReport {
 func jsonFinding(f Finding) JSONFinding {
 	jf := JSONFinding{ID: f.ID, Category: string(f.Category), Severity: f.Severity.String(),
 		Title: f.Title, Summary: f.Summary, Evidence: make([]JSONEvidence, 0, len(f.Evidence)), Fix: []JSONStep{}}
+	if !f.Subject.IsZero() {
+		jf.Subject = &f.Subject
+	}
+	if !f.Cause.IsZero() {
+		jf.Cause = &f.Cause
+	}
 	for _, e := range f.Evidence {
 		jf.Evidence = append(jf.Evidence, JSONEvidence(e))
 	}
 	for _, s := range f.Fix {
-		js := JSONStep{Title: s.Title, Why: s.Why, Commands: s.Commands, File: s.File, Diff: s.Diff, Verify: s.Verify}
+		js := JSONStep{Title: s.Title, Why: s.Why, Commands: s.Commands, File: s.File, Diff: s.Diff, Verify: s.Verify,
+			Host: string(s.Host), Changes: s.Changes, Inputs: s.Inputs, Manual: s.Manual}
 		if js.Commands == nil {
 			js.Commands = []string{}
 		}

@@ -134,6 +134,10 @@ func (t *textWriter) finding(f Finding) {
 		return
 	}
 	t.printf("  %s %s %s\n", t.glyph(f.Severity), t.paint(sgrBold, f.Summary), t.paint(sgrDim, "["+f.ID+"]"))
+	if f.Subject.Kind != SubjectAgentLink && f.Subject.Name != "" {
+		// The headline names the agent link; any other subject is said per finding.
+		t.printf("      %s\n", t.paint(sgrDim, "on "+f.Subject.String()))
+	}
 	for _, ev := range f.Evidence {
 		line := ev.Text
 		if ev.Location != "" {

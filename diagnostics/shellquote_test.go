@@ -123,7 +123,7 @@ func TestPlaybooksQuoteHostPaths(t *testing.T) {
 				continue
 			}
 			for name, f := range map[string]*Facts{"agent": agentSide, "manager": managerSide} {
-				for _, st := range ch.Fix(f) {
+				for _, st := range ch.Fix(f, Result{}) {
 					checkShellSyntax(t, ch.ID, st.Commands)
 					for _, cmd := range st.Commands {
 						commands++

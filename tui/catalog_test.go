@@ -44,7 +44,7 @@ func testCatalog() diagnostics.Catalog {
 		{ID: "agent-key-private", Category: diagnostics.CategoryAgentFiles, Title: "agent key is readable by its owner only",
 			Why:   "A key others can read can be copied and used to pose as this agent.",
 			Needs: files, Evaluate: result(diagnostics.Warn("%s is readable by others (mode 0644)", testKey)),
-			Fix: func(*diagnostics.Facts) []diagnostics.Step {
+			Fix: func(*diagnostics.Facts, diagnostics.Result) []diagnostics.Step {
 				return []diagnostics.Step{{Title: "Make the key readable by its owner only", Commands: []string{"chmod 600 " + testKey},
 					Verify: []string{"agent-key-private"}}}
 			}},
@@ -57,7 +57,7 @@ func testCatalog() diagnostics.Catalog {
 					With(diagnostics.Evidence{Text: "notAfter " + leaf.NotAfter.UTC().Format(time.RFC3339), Location: testCert,
 						Quote: []string{"client SSL certificate verify error: (10:certificate has expired)"}})
 			},
-			Fix: func(*diagnostics.Facts) []diagnostics.Step {
+			Fix: func(*diagnostics.Facts, diagnostics.Result) []diagnostics.Step {
 				return []diagnostics.Step{
 					{Title: "Renew the agent certificate", Why: "Sign a new certificate for the agent's key with the same CA.",
 						Commands: []string{
