@@ -387,7 +387,7 @@ func agentsExpected(f *Facts) []Evidence {
 		host, port := f.Agent.Host.Value, atoiOr(f.Agent.Port.Value, 0)
 		for _, s := range n.HTTPServers {
 			ns := &probes.NginxServer{Server: s}
-			if port == 0 || !listensOn(ns, port) || !namesThisServer(ns, host, f.Agent.ServerName.Value) {
+			if port == 0 || !ns.ListensOn(port) || !namesThisServer(ns, host, f.Agent.ServerName.Value) {
 				continue
 			}
 			why = append(why, Note(s.Pos(), "the agent's server (%s) is %s, which the %s listens on",
