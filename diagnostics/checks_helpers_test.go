@@ -20,6 +20,8 @@ type checkCase struct {
 	fix     []string
 	// notFix are substrings the playbook must not contain (a command wrong for this host).
 	notFix []string
+	// cause, when set, is the Cause the finding must carry.
+	cause Cause
 }
 
 // runCases runs each case on a fresh healthy host. Every case also runs the whole catalog
@@ -39,6 +41,9 @@ func runCases(t *testing.T, cases []checkCase) {
 			fd := ch.run(f)
 			if fd.Severity != tc.want {
 				t.Fatalf("%s: got %s %q, want %s", tc.id, fd.Severity, fd.Summary, tc.want)
+			}
+			if !tc.cause.IsZero() && fd.Cause != tc.cause {
+				t.Errorf("%s: cause %+v, want %+v", tc.id, fd.Cause, tc.cause)
 			}
 			for _, s := range tc.summary {
 				if !strings.Contains(fd.Summary, s) {
