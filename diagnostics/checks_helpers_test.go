@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
 // checkCase is one row of a check table: facts broken one way, the check that must notice,
@@ -129,3 +131,34 @@ func reissueServer(t *testing.T, f *Facts, p *testPKI, spec certSpec) {
 }
 
 func days(n float64) time.Duration { return time.Duration(n * 24 * float64(time.Hour)) }
+
+func intp(n int) *int { return &n }
+
+// unreachable makes the endpoint refuse connections: nothing after TCP happened.
+func unreachable(f *Facts) {
+	f.Endpoint.TCPError = &probes.ProbeError{Kind: probes.ErrRefused, Message: "dial tcp 10.0.0.5:443: connect: connection refused"}
+	f.Endpoint.Agent, f.Endpoint.NoCert = nil, nil
+}
+
+// leafUnderInter makes the agent's certificate come from the intermediate, with only the
+// leaf in the cert file and the intermediate in the agent's CA file.
+func leafUnderInter(t *testing.T, f *Facts, p *testPKI) {
+	p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, p.inter)
+	f.Files.Cert.Certs = []*x509.Certificate{p.agent.cert}
+	f.Files.Key = keyFile("/etc/nginx-agent/agent.key", p.agent)
+	f.Files.CA = certFile(probes.RoleCA, "/etc/nginx-agent/ca.pem", p.root.cert, p.inter.cert)
+}
+
+// declaredCheck is the literal of check id as its group declares it, before assembly.
+func declaredCheck(t *testing.T, id string) Check {
+	t.Helper()
+	for _, group := range [][]Check{agentFileChecks(), agentCertChecks(), serverCertChecks(), clientAuthChecks()} {
+		for _, ch := range group {
+			if ch.ID == id {
+				return ch
+			}
+		}
+	}
+	t.Fatalf("no check %s", id)
+	return Check{}
+}
