@@ -179,6 +179,19 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 	if len(servers) == 1 {
 		return results[0]
 	}
+	where := make([]string, len(servers))
+	for i, s := range servers {
+		where[i] = s.Pos()
+	}
+	out, worst := mergeWorst(results, where)
+	out.Summary = serverLabel(servers[worst]) + ": " + out.Summary
+	return out
+}
+
+// mergeWorst merges the results of several things judged alike (servers, served
+// certificates): the worst, first among equals, leads, and every other follows as evidence
+// at its location where[i]. It returns the index of the worst.
+func mergeWorst(results []Result, where []string) (Result, int) {
 	worst := 0
 	for i, r := range results {
 		if r.Severity > results[worst].Severity {
@@ -186,14 +199,13 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 		}
 	}
 	out := results[worst]
-	out.Summary = serverLabel(servers[worst]) + ": " + out.Summary
 	out.Evidence = append([]Evidence(nil), out.Evidence...)
 	for i, r := range results {
 		if i != worst {
-			out.Evidence = append(out.Evidence, Note(servers[i].Pos(), "%s: %s", r.Severity, r.Summary))
+			out.Evidence = append(out.Evidence, Note(where[i], "%s: %s", r.Severity, r.Summary))
 		}
 	}
-	return out
+	return out, worst
 }
 
 // serverSubject names server s as the subject of a finding.

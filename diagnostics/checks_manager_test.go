@@ -412,6 +412,32 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"ssl_certificate /etc/nms/certs/manager-server.pem: server certificate CN=nim.example.com expired"}},
+		// Two servers with their own certificates: the playbook reissues the expired one,
+		// the finding's Subject, not the first served.
+		{name: "second served certificate expired", id: "server-cert-expired", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				old := mkCert(t, certSpec{cn: "agents2.example.com", dns: []string{"agents2.example.com"}, notBefore: testNow.AddDate(-1, 0, -1),
+					notAfter: testNow.AddDate(0, 0, -1), eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, p.inter)
+				setConf(f, p, strings.TrimSuffix(healthyConf, "}\n")+`    server {
+        listen 8443 ssl http2;
+        server_name agents2.example.com;
+        ssl_certificate /etc/nms/certs/agents2.pem;
+        ssl_certificate_key /etc/nms/certs/agents2.key;
+        ssl_client_certificate /etc/nms/certs/ca.pem;
+        ssl_verify_client on;
+        location /f5.nginx.agent.sdk.Commander {
+            grpc_pass grpc://127.0.0.1:10000;
+        }
+    }
+}
+`, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/agents2.pem"] = certFile(probes.RoleCert, "/etc/nms/certs/agents2.pem", old.cert, p.inter.cert)
+					fs.tls["/etc/nms/certs/agents2.key"] = keyFile("/etc/nms/certs/agents2.key", old)
+				})
+			},
+			summary: []string{"ssl_certificate /etc/nms/certs/agents2.pem: server certificate CN=agents2.example.com expired"},
+			fix:     []string{"sudo openssl req -new -key /etc/nms/certs/agents2.key", "| sudo tee /etc/nms/certs/agents2.pem"},
+			notFix:  []string{"manager-server"}},
 		{name: "stale CRL", id: "crl-expired", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {

@@ -68,20 +68,37 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 	if len(results) == 0 {
 		return Skip("skipped: the certificate files NGINX serves are not on this host")
 	}
-	worst := 0
-	for i, r := range results {
-		if r.Severity > results[worst].Severity {
-			worst = i
-		}
+	where := make([]string, len(usable))
+	for i, sc := range usable {
+		where[i] = sc.where
 	}
-	out := results[worst]
+	out, worst := mergeWorst(results, where)
 	out.Evidence = append([]Evidence{Note(usable[worst].where, "served certificate file %s", usable[worst].path)}, out.Evidence...)
-	for i, r := range results {
-		if i != worst {
-			out.Evidence = append(out.Evidence, Note(usable[i].where, "%s: %s", r.Severity, r.Summary))
-		}
+	if out.Subject.IsZero() {
+		out.Subject = usable[worst].subject()
 	}
 	return out
+}
+
+// subject names the served certificate file as a finding's subject: its path and the
+// directive that serves it.
+func (sc servedCert) subject() Subject {
+	return Subject{Kind: SubjectServedCert, Name: sc.path + " (" + sc.where + ")"}
+}
+
+// judgedServedCert returns the served certificate r is about (perServedCert names it as
+// r's Subject), else the first one NGINX serves; ok is false when it serves none.
+func judgedServedCert(f *Facts, r Result) (servedCert, bool) {
+	certs := servedCerts(f)
+	if len(certs) == 0 {
+		return servedCert{}, false
+	}
+	for _, sc := range certs {
+		if sc.subject() == r.Subject {
+			return sc, true
+		}
+	}
+	return certs[0], true
 }
 
 // servedFacts is f with the endpoint replaced by what serving sc's file looks like to the
@@ -261,11 +278,10 @@ func mgrServerName(f *Facts) Result {
 // managerReissue is the playbook for a new server certificate in the files NGINX serves.
 func managerReissue(verify string) func(f *Facts, r Result) []Step {
 	return func(f *Facts, r Result) []Step {
-		certs := servedCerts(f)
-		if len(certs) == 0 {
+		sc, ok := judgedServedCert(f, r)
+		if !ok {
 			return fixServerReissue(verify)(f, r)
 		}
-		sc := certs[0]
 		keyPath := managerServerKey
 		if sc.key != nil {
 			keyPath = sc.key.Path
