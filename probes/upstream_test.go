@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -416,5 +417,88 @@ func TestProbeUpstreamGoRejects(t *testing.T) {
 				t.Error("the certificate request was not recorded")
 			}
 		})
+	}
+}
+
+// TestUpstreamVerifyMatchesFrontNginx runs a real front NGINX with the links' settings
+// and checks that what it logs for each is what UpstreamVerify predicted: the DNS-only
+// name match (the upstream's IP SAN does not satisfy proxy_ssl_name 127.0.0.1) and the
+// OpenSSL verify error.
+func TestUpstreamVerifyMatchesFrontNginx(t *testing.T) {
+	nginxtest.Require(t)
+	p := newUpstreamPKI(t)
+	upDir, frontDir := t.TempDir(), t.TempDir()
+	upPort, frontPort := nginxtest.FreePort(t), nginxtest.FreePort(t)
+	up := nginxtest.Server{Port: upPort, SSL: true, Cert: p.server, Key: filepath.Join(p.dir, "server.key"),
+		ClientCA: p.clientCA, VerifyClient: "on", Extra: "location / { return 200 'upstream ok'; }\n"}
+	nginxtest.Start(t, upDir, nginxtest.Config{Dir: upDir, ServerBlock: up.Block()}.String())
+
+	// The three locations share one implicit upstream (same host:port), whose peer keeps
+	// the TLS session: with proxy_ssl_session_reuse on (the default) /untrusted resumes
+	// /good's session and NGINX accepts it without verifying again. Off, each request
+	// verifies afresh, which is what the prediction models.
+	locations := fmt.Sprintf(`proxy_ssl_session_reuse off;
+proxy_ssl_certificate %[2]s;
+proxy_ssl_certificate_key %[3]s;
+proxy_ssl_verify on;
+location /good { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_certificate %[4]s; proxy_ssl_name upstream.test; }
+location /ipname { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_certificate %[4]s; }
+location /untrusted { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_certificate %[5]s; proxy_ssl_name upstream.test; }
+`, upPort, p.cert, p.key, p.serverCA, p.clientCA)
+	front := nginxtest.Server{Port: frontPort, Extra: locations}
+	conf := nginxtest.Config{Dir: frontDir, ServerBlock: front.Block()}.String()
+	inst := nginxtest.Start(t, frontDir, conf)
+
+	cfg, err := nginxconf.Parse(filepath.Join(frontDir, "nginx.conf"), []byte(conf), nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf := LoadUpstreams(cfg, "1.22.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
+	predicted := map[string]*UpstreamVerify{}
+	for _, l := range uf.Links {
+		predicted[l.Location.Path] = l.Probes[0].Verify
+	}
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, tt := range []struct {
+		path   string
+		status int
+		line   string // what the front logs; "" for none
+	}{
+		{"/good", 200, ""},
+		{"/ipname", 502, `upstream SSL certificate does not match "127.0.0.1" while SSL handshaking to upstream`},
+		{"/untrusted", 502, "upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream"},
+	} {
+		resp, err := client.Get("http://" + inst.Addr() + tt.path)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: front answered %d, want %d", tt.path, resp.StatusCode, tt.status)
+		}
+		v := predicted[tt.path]
+		switch {
+		case tt.line == "":
+			if v.Code != 0 || !v.NameMatched {
+				t.Errorf("%s: predicted %+v, but NGINX accepted the upstream", tt.path, v)
+			}
+		case strings.Contains(tt.line, "does not match"):
+			if v.Code != 0 || v.NameMatched {
+				t.Errorf("%s: predicted %+v, but NGINX refused the name", tt.path, v)
+			}
+		default:
+			if want := fmt.Sprintf("(%d:%s)", v.Code, v.Text); !strings.Contains(tt.line, want) {
+				t.Errorf("%s: predicted %s, NGINX logs %q", tt.path, want, tt.line)
+			}
+		}
+		if tt.line != "" {
+			if _, ok := inst.WaitErrorLog(tt.line, 5*time.Second); !ok {
+				t.Errorf("%s: the front did not log %q:\n%s", tt.path, tt.line, inst.ErrorLog())
+			}
+		}
 	}
 }
