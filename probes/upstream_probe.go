@@ -49,7 +49,8 @@ type probeKey struct {
 	minV, maxV        uint16
 	cert, key, passwd string
 	trusted, crl      string
-	depth, name       string
+	verify, depth     string
+	name, host        string
 }
 
 // ProbeUpstreams probes every server of every judgeable TLS link of uf as NGINX would
@@ -85,7 +86,8 @@ func ProbeUpstreams(ctx context.Context, uf *UpstreamFacts, o UpstreamProbeOptio
 			}
 			k := probeKey{lf.Module, s.Address, lf.SNI, minV, maxV,
 				lf.SSL.Certificate.Path, lf.SSL.CertificateKey.Path, lf.SSL.PasswordFile.Path,
-				lf.SSL.TrustedCertificate.Path, lf.SSL.CRL.Path, lf.SSL.VerifyDepth.Value, lf.SSLName}
+				lf.SSL.TrustedCertificate.Path, lf.SSL.CRL.Path, lf.SSL.Verify.Value, lf.SSL.VerifyDepth.Value,
+				lf.SSLName, lf.Target()}
 			p, ok := shared[k]
 			if !ok {
 				p = &UpstreamProbe{}

@@ -502,3 +502,48 @@ location /untrusted { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_cert
 		}
 	}
 }
+
+// TestProbeUpstreamGRPC probes a grpc_pass grpcs:// link to a real NGINX that terminates
+// TLS with ssl_verify_client on and passes the call on to a gRPC backend: the probe's
+// HTTP/2 call gets the backend's gRPC answer with the certificate, NGINX's 400 without.
+func TestProbeUpstreamGRPC(t *testing.T) {
+	nginxtest.Require(t)
+	p := newUpstreamPKI(t)
+	backend := nginxtest.StartBackend(t)
+	dir := t.TempDir()
+	port := nginxtest.FreePort(t)
+	up := nginxtest.Server{Port: port, SSL: true, HTTP2: true, Cert: p.server, Key: filepath.Join(p.dir, "server.key"),
+		ClientCA: p.clientCA, VerifyClient: "on",
+		Extra: "location /grpc.health.v1.Health { grpc_pass grpc://" + backend.Addr() + "; }\n"}
+	nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: up.Block()}.String())
+
+	conf := fmt.Sprintf(`http { server {
+  location /with { grpc_pass grpcs://127.0.0.1:%[1]d; grpc_ssl_certificate %[2]s; grpc_ssl_certificate_key %[3]s; }
+  location /without { grpc_pass grpcs://127.0.0.1:%[1]d; proxy_ssl_certificate %[2]s; proxy_ssl_certificate_key %[3]s; }
+} }`, port, p.cert, p.key)
+	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf := LoadUpstreams(cfg, "1.22.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
+
+	with := uf.Links[0].Probes[0]
+	if with.TLS.Error != nil || with.TLS.ALPN != "h2" || with.HTTP == nil || with.HTTP.Status != 200 ||
+		with.HTTP.GRPCStatus == nil || *with.HTTP.GRPCStatus != 0 {
+		t.Fatalf("with: tls %+v http %+v", with.TLS, with.HTTP)
+	}
+	// proxy_ssl_certificate does nothing under grpc_pass: no certificate goes out.
+	without := uf.Links[1]
+	if len(without.Foreign) != 2 || without.Probes[0].ClientCertOffered {
+		t.Fatalf("without: foreign %d, offered %v", len(without.Foreign), without.Probes[0].ClientCertOffered)
+	}
+	if h := without.Probes[0].HTTP; h == nil || h.Status != 400 || h.BodyTitle != "400 No required SSL certificate was sent" {
+		t.Errorf("without: %+v", h)
+	}
+	if backend.Requests() != 1 {
+		t.Errorf("backend saw %d calls, want 1", backend.Requests())
+	}
+}

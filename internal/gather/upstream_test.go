@@ -2,6 +2,7 @@ package gather
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -54,5 +55,27 @@ func TestGatherUpstreams(t *testing.T) {
 	_ = c.Gather(context.Background(), diagnostics.FactNginx, f)
 	if err := c.Gather(context.Background(), diagnostics.FactUpstream, f); err == nil || f.Upstreams != nil {
 		t.Errorf("no configuration: err %v facts %+v", err, f.Upstreams)
+	}
+}
+
+// TestUpstreamFactsJSON: the facts marshal (the report and --check -o json may carry
+// them) and hold no key material or passphrase.
+func TestUpstreamFactsJSON(t *testing.T) {
+	dir := t.TempDir()
+	pass := writeConf(t, "pass", "hunter2-secret\n")
+	conf := writeConf(t, "nginx.conf", "events {}\nhttp { server { location / { proxy_pass https://127.0.0.1:9; proxy_ssl_certificate "+
+		dir+"/c.pem; proxy_ssl_certificate_key "+dir+"/k.pem; proxy_ssl_password_file "+pass+"; } } }\n")
+	c := New(Options{Nginx: probes.NginxOptions{NoBinary: true, NIMFiles: []string{}, NIM1Paths: []string{}, Config: conf}, Offline: true})
+	f := &diagnostics.Facts{Errors: map[diagnostics.FactKind]string{}}
+	_ = c.Gather(context.Background(), diagnostics.FactNginx, f)
+	if err := c.Gather(context.Background(), diagnostics.FactUpstream, f); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(f.Upstreams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"passphrases":1`) || strings.Contains(string(b), "hunter2") {
+		t.Errorf("json: %s", b)
 	}
 }
