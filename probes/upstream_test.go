@@ -547,3 +547,69 @@ func TestProbeUpstreamGRPC(t *testing.T) {
 		t.Errorf("backend saw %d calls, want 1", backend.Requests())
 	}
 }
+
+// TestSessionSharersRealNginx shows what SessionSharers warns of, with a real front NGINX
+// (1.22.1) whose two locations reach one upstream host:port with different trusted CAs.
+// The session saved by whichever location connects first is resumed by the other, and
+// its verify result comes with it: after /good, /untrusted is let through unverified;
+// after /untrusted, /good fails with /untrusted's verify error although its own trusted
+// CA is right (NGINX saves the session before it looks at the verify result).
+func TestSessionSharersRealNginx(t *testing.T) {
+	nginxtest.Require(t)
+	p := newUpstreamPKI(t)
+	upDir := t.TempDir()
+	upPort := nginxtest.FreePort(t)
+	up := nginxtest.Server{Port: upPort, SSL: true, Cert: p.server, Key: filepath.Join(p.dir, "server.key"),
+		Extra: "location / { return 200 'upstream ok'; }\n"}
+	nginxtest.Start(t, upDir, nginxtest.Config{Dir: upDir, ServerBlock: up.Block()}.String())
+	locations := fmt.Sprintf(`proxy_ssl_verify on;
+proxy_ssl_name upstream.test;
+location /good { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_certificate %[2]s; }
+location /untrusted { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_certificate %[3]s; }
+location /other { proxy_pass https://localhost:%[1]d; proxy_ssl_trusted_certificate %[3]s; }
+`, upPort, p.serverCA, p.clientCA)
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	var conf string
+	for _, order := range [][]struct {
+		path   string
+		status int
+	}{
+		{{"/good", 200}, {"/untrusted", 200}},
+		{{"/untrusted", 502}, {"/good", 502}},
+	} {
+		frontDir := t.TempDir()
+		conf = nginxtest.Config{Dir: frontDir, ServerBlock: nginxtest.Server{Port: nginxtest.FreePort(t), Extra: locations}.Block()}.String()
+		inst := nginxtest.Start(t, frontDir, conf)
+		for _, step := range order {
+			resp, err := client.Get("http://" + inst.Addr() + step.path)
+			if err != nil {
+				t.Fatalf("%s: %v", step.path, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != step.status {
+				t.Fatalf("%v: %s answered %d, want %d\n%s", order, step.path, resp.StatusCode, step.status, inst.ErrorLog())
+			}
+		}
+		if err := inst.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf := LoadUpstreams(cfg, "1.22.1")
+	var untrusted *UpstreamLinkFacts
+	for _, l := range uf.Links {
+		if l.Location.Path == "/untrusted" {
+			untrusted = l
+		}
+	}
+	// /other names the same port as "localhost": another implicit upstream, other peers.
+	sharers := uf.SessionSharers(untrusted)
+	if len(sharers) != 1 || sharers[0].Location.Path != "/good" {
+		t.Fatalf("sharers of /untrusted: %v", sharers)
+	}
+}
