@@ -260,6 +260,21 @@ func versionLess(a, b [3]int) bool {
 	return false
 }
 
+// PassesUpstreamTLS reports whether a location of s passes requests to an upstream over
+// TLS (proxy_pass https://, grpc_pass grpcs://, uwsgi_pass suwsgi://).
+func (s *Server) PassesUpstreamTLS() bool {
+	for _, loc := range s.Locations {
+		for _, m := range passModules {
+			for _, d := range children(loc.Directive.Block, m.Directive()) {
+				if len(d.Args) > 0 && strings.HasPrefix(strings.ToLower(d.Args[0]), m.TLSScheme()+"://") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // UpstreamLinks returns every location of every http server that passes requests to an
 // upstream over TLS (or that names upstream TLS directives for a plaintext pass), in
 // configuration order. version is the nginx version ("1.22.1", "" when unknown): the

@@ -171,6 +171,13 @@ func TestUpstreamLinksPlainWithoutTLSDirectives(t *testing.T) {
 	if links := cfg.UpstreamLinks(""); len(links) != 0 {
 		t.Fatalf("plaintext passes without TLS directives are no links: %+v", links[0])
 	}
+	if cfg.HTTPServers()[0].PassesUpstreamTLS() {
+		t.Error("plaintext passes taken for TLS")
+	}
+	cfg, _ = Parse("/n.conf", []byte("http { server { location / { location /x { uwsgi_pass SUWSGI://a:1; } } } }"), Options{})
+	if !cfg.HTTPServers()[0].PassesUpstreamTLS() {
+		t.Error("a nested suwsgi pass not seen")
+	}
 }
 
 func TestDefaultUpstreamProtocols(t *testing.T) {
