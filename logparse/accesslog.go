@@ -29,6 +29,9 @@ type Format struct {
 	// status and grpc are the indexes of $status and of the first grpc_status variable,
 	// -1 if none: once both are known to rule a line out, the scan stops matching it.
 	status, grpc int
+	// decide is the last of time, status and grpc: the segment after which ruleOut can
+	// tell, -1 when the format lacks the time or $status.
+	decide int
 }
 
 type segment struct {
@@ -37,7 +40,19 @@ type segment struct {
 	// named: the variable fills a named field of AccessEntry (or is the time), so
 	// classification needs its value; the others are only located, never copied.
 	named bool
+	// role is what ruleOut reads the variable for.
+	role varRole
 }
+
+// varRole is what the scan's first look at a line (ruleOut) does with a variable's value.
+type varRole uint8
+
+const (
+	roleNone   varRole = iota // skipped
+	roleTime                  // the format's time
+	roleStatus                // $status
+	roleGRPC                  // a grpc_status variable
+)
 
 // The formats the product meets most: NGINX's predefined combined, and the main_ext and
 // grpc_json formats from the NGINX Instance Manager setup guides (shared/seeds). grpc_json
@@ -124,9 +139,22 @@ func CompileFormat(name, text, escape string) (*Format, error) {
 		case strings.Contains(v, "grpc_status") && f.grpc < 0:
 			f.grpc = len(f.segs)
 		}
-		f.segs = append(f.segs, segment{name: v, named: f.time == len(f.segs) || namedVar(v)})
+		seg := segment{name: v, named: f.time == len(f.segs) || namedVar(v)}
+		switch {
+		case f.time == len(f.segs):
+			seg.role = roleTime
+		case v == "status":
+			seg.role = roleStatus
+		case strings.Contains(v, "grpc_status"):
+			seg.role = roleGRPC
+		}
+		f.segs = append(f.segs, seg)
 	}
 	flush()
+	f.decide = -1
+	if f.time >= 0 && f.status >= 0 {
+		f.decide = max(f.time, f.status, f.grpc)
+	}
 	return f, nil
 }
 
@@ -219,19 +247,8 @@ func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars boo
 			lits++
 			continue
 		}
-		end := len(line)
-		switch {
-		case i+1 < len(f.segs) && f.segs[i+1].name == "":
-			if n := f.valueEnd(line[pos:], f.segs[i+1].lit); n >= 0 {
-				end = pos + n
-			} else {
-				e.Partial = true
-			}
-		case i+1 < len(f.segs):
-			if n := strings.IndexByte(line[pos:], ' '); n >= 0 {
-				end = pos + n
-			}
-		}
+		end, partial := f.valueSpan(line, pos, i)
+		e.Partial = e.Partial || partial
 		raw := line[pos:end]
 		pos = end
 		seen++
@@ -264,6 +281,72 @@ func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars boo
 	// A cut-short line must still have shown the format's shape: any text matches its
 	// first variable alone.
 	return seen > 0 && (!e.Partial || lits >= 2)
+}
+
+// valueSpan returns where the value of variable segment i, which starts at pos, ends: at
+// the literal text that follows it, at the next space when a variable follows it, or at
+// the end of the line. partial reports a line that ends before the literal.
+func (f *Format) valueSpan(line string, pos, i int) (end int, partial bool) {
+	switch {
+	case i+1 < len(f.segs) && f.segs[i+1].name == "":
+		if n := f.valueEnd(line[pos:], f.segs[i+1].lit); n >= 0 {
+			return pos + n, false
+		}
+		return len(line), true
+	case i+1 < len(f.segs):
+		if n := strings.IndexByte(line[pos:], ' '); n >= 0 {
+			return pos + n, false
+		}
+	}
+	return len(line), false
+}
+
+// ruleOut is the scan's first look at a line: it walks the format only up to f.decide,
+// locating the variables without copying them and reading just the time, the status
+// and the grpc status. It reports true, with the line's time, exactly when match would
+// accept the line at f.decide because ruledOut holds there; false means undecided (a
+// possible event, a line that does not follow the format, a cut line), and match reads
+// the line whole.
+func (f *Format) ruleOut(line string, loc *time.Location, times *accessTimes) (time.Time, bool) {
+	if f.decide < 0 {
+		return time.Time{}, false
+	}
+	var t time.Time
+	status, grpc, pos := 0, "", 0
+	for i := 0; i <= f.decide; i++ {
+		s := &f.segs[i]
+		if s.name == "" {
+			if !strings.HasPrefix(line[pos:], s.lit) {
+				return time.Time{}, false
+			}
+			pos += len(s.lit)
+			continue
+		}
+		end, partial := f.valueSpan(line, pos, i)
+		if partial {
+			return time.Time{}, false
+		}
+		raw := line[pos:end]
+		pos = end
+		switch s.role {
+		case roleTime:
+			t = times.parse(s.name, f.unescape(raw), loc)
+		case roleStatus: // as AccessEntry.set reads it
+			if v := f.unescape(raw); len(v) > 0 && len(v) <= 3 {
+				if n, k := atoiPrefix(v); k == len(v) {
+					status = n
+				}
+			}
+		case roleGRPC:
+			if grpc == "" {
+				grpc = f.unescape(raw)
+			}
+		}
+	}
+	if mayClassifyStatus(status) || f.grpc >= 0 && grpc == "16" {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // ruledOut reports whether the line, read up to segment i into e, can be no event:

@@ -105,12 +105,16 @@ func TestMayClassifyErrorGate(t *testing.T) {
 }
 
 func FuzzLastIndex(f *testing.F) {
-	f.Add("a while b while c", " while ")
-	f.Add("aaaa", "aa")
-	f.Add("", "")
-	f.Fuzz(func(t *testing.T, s, sep string) {
-		if got, want := lastIndex(s, sep), strings.LastIndex(s, sep); got != want && sep != "" {
-			t.Errorf("lastIndex(%q, %q) = %d, strings.LastIndex %d", s, sep, got, want)
+	f.Add("a while b while c", " while ", 1)
+	f.Add("aaaa", "aa", 0)
+	f.Add("whilewhile", "while", 4)
+	f.Fuzz(func(t *testing.T, s, sep string, anchor int) {
+		if sep == "" {
+			return
+		}
+		anchor = (anchor%len(sep) + len(sep)) % len(sep)
+		if got, want := lastIndex(s, sep, anchor), strings.LastIndex(s, sep); got != want {
+			t.Errorf("lastIndex(%q, %q, %d) = %d, strings.LastIndex %d", s, sep, anchor, got, want)
 		}
 	})
 }
