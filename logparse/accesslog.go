@@ -35,7 +35,10 @@ type Format struct {
 }
 
 type segment struct {
-	lit  string // literal text; "" for a variable
+	lit string // literal text; "" for a variable
+	// anchor is the index in lit of the byte searched for first (indexLit): a
+	// punctuation mark rather than a space, which most values hold.
+	anchor int
 	name string // variable name without "$"
 	// named: the variable fills a named field of AccessEntry (or is the time), so
 	// classification needs its value; the others are only located, never copied.
@@ -100,7 +103,7 @@ func CompileFormat(name, text, escape string) (*Format, error) {
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
-			f.segs = append(f.segs, segment{lit: lit.String()})
+			f.segs = append(f.segs, segment{lit: lit.String(), anchor: anchorOf(lit.String())})
 			lit.Reset()
 		}
 	}
@@ -289,7 +292,7 @@ func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars boo
 func (f *Format) valueSpan(line string, pos, i int) (end int, partial bool) {
 	switch {
 	case i+1 < len(f.segs) && f.segs[i+1].name == "":
-		if n := f.valueEnd(line[pos:], f.segs[i+1].lit); n >= 0 {
+		if n := f.valueEnd(line[pos:], &f.segs[i+1]); n >= 0 {
 			return pos + n, false
 		}
 		return len(line), true
@@ -316,7 +319,8 @@ func (f *Format) ruleOut(line string, loc *time.Location, times *accessTimes) (t
 	for i := 0; i <= f.decide; i++ {
 		s := &f.segs[i]
 		if s.name == "" {
-			if !strings.HasPrefix(line[pos:], s.lit) {
+			// After a variable, valueSpan found this literal where the value ends.
+			if i == 0 && !strings.HasPrefix(line, s.lit) {
 				return time.Time{}, false
 			}
 			pos += len(s.lit)
@@ -358,15 +362,16 @@ func (f *Format) ruledOut(i int, e *AccessEntry) bool {
 	return f.grpc < 0 || i >= f.grpc && e.GRPCStatus != "16"
 }
 
-// valueEnd finds where a variable's value ends: at the next occurrence of lit. Under
-// JSON escaping a quote preceded by an odd number of backslashes is part of the value.
-func (f *Format) valueEnd(s, lit string) int {
-	if f.Escape != "json" || lit[0] != '"' {
-		return strings.Index(s, lit)
+// valueEnd finds where a variable's value ends: at the next occurrence of the literal
+// lit. Under JSON escaping a quote preceded by an odd number of backslashes is part of
+// the value.
+func (f *Format) valueEnd(s string, lit *segment) int {
+	if f.Escape != "json" || lit.lit[0] != '"' {
+		return indexLit(s, lit.lit, lit.anchor)
 	}
 	off := 0
 	for {
-		n := strings.Index(s[off:], lit)
+		n := indexLit(s[off:], lit.lit, lit.anchor)
 		if n < 0 {
 			return -1
 		}
@@ -380,6 +385,49 @@ func (f *Format) valueEnd(s, lit string) int {
 		}
 		off = at + 1
 	}
+}
+
+// indexLit is strings.Index(s, lit), found by a vectorised search for lit[anchor]: a
+// rare byte skips from one candidate to the next in long strides, where strings.Index
+// stops at every occurrence of lit's first byte (often a space).
+func indexLit(s, lit string, anchor int) int {
+	c := lit[anchor]
+	for from := anchor; from < len(s); {
+		i := strings.IndexByte(s[from:], c)
+		if i < 0 {
+			return -1
+		}
+		at := from + i - anchor
+		if at+len(lit) > len(s) {
+			return -1 // every later candidate ends further out
+		}
+		if s[at:at+len(lit)] == lit {
+			return at
+		}
+		from += i + 1
+	}
+	return -1
+}
+
+// anchorOf picks the byte of a literal that indexLit searches for: the first
+// punctuation mark, else the first letter or digit, else the first byte.
+func anchorOf(lit string) int {
+	best, rank := 0, 3
+	for i := 0; i < len(lit); i++ {
+		var r int
+		switch c := lit[i]; {
+		case c == ' ' || c == '\t':
+			r = 3
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
+			r = 2
+		default:
+			r = 1
+		}
+		if r < rank {
+			best, rank = i, r
+		}
+	}
+	return best
 }
 
 // unescape undoes NGINX's escaping and maps the empty-value "-" to "".

@@ -303,12 +303,14 @@ func IsAgentPath(uri string) bool {
 // 495/496/497 appear as such only when an error_page keeps them; NGINX logs them as
 // 400, so a 400 is judged by $ssl_client_verify and the request.
 func ClassifyAccess(e *AccessEntry) (ev Event, ok bool) {
-	ok = classifyAccess(e, &ev)
+	ok = classifyAccess(e, &ev, nil)
 	return ev, ok
 }
 
-// classifyAccess is ClassifyAccess into *ev, which it overwrites.
-func classifyAccess(e *AccessEntry, ev *Event) bool {
+// classifyAccess is ClassifyAccess into *ev, which it overwrites. memo, when not nil,
+// holds the last "$ssl_client_verify …" detail made and is reused while the verify
+// result repeats, which spares the scan an allocation per rejected line.
+func classifyAccess(e *AccessEntry, ev *Event, memo *string) bool {
 	*ev = Event{Source: SourceNginxAccess, Time: e.Time, Client: e.RemoteAddr, Server: e.Host, Status: e.Status}
 	agent := IsAgentPath(e.URI)
 	failed, hasReason := strings.CutPrefix(e.SSLClientVerify, "FAILED:")
@@ -317,7 +319,17 @@ func classifyAccess(e *AccessEntry, ev *Event) bool {
 		if ev.X509Code == 0 && strings.HasPrefix(failed, "certificate is not yet valid") {
 			ev.X509Code = 9
 		}
-		ev.Kind, ev.Detail = x509Kind(failed), "$ssl_client_verify "+e.SSLClientVerify
+		const prefix = "$ssl_client_verify "
+		ev.Kind = x509Kind(failed)
+		switch {
+		case memo == nil:
+			ev.Detail = prefix + e.SSLClientVerify
+		case len(*memo) == len(prefix)+len(e.SSLClientVerify) && (*memo)[len(prefix):] == e.SSLClientVerify:
+			ev.Detail = *memo
+		default:
+			ev.Detail = prefix + e.SSLClientVerify
+			*memo = ev.Detail
+		}
 	}
 	switch {
 	case e.Status == 495 || e.Status == 400 && hasReason:

@@ -80,6 +80,12 @@ type timeCache struct {
 	t    time.Time
 }
 
+// mayBeErrorLine reports whether line has the separators of the time that starts every
+// line parseErrorHeader accepts ("YYYY/MM/DD HH:MM:SS").
+func mayBeErrorLine(line string) bool {
+	return len(line) >= 19 && line[4] == '/' && line[7] == '/' && line[10] == ' ' && line[13] == ':' && line[16] == ':'
+}
+
 // parseErrorHeader reads "YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CONN ]" into e and
 // returns the rest of the line.
 func parseErrorHeader(line string, loc *time.Location, cache *timeCache, e *ErrorEntry) (rest string, ok bool) {

@@ -56,6 +56,12 @@ type Parser struct {
 	// markChecked says the caller found no OwnProbeMark in the block holding the lines
 	// it parses next, so OwnProbe need not search each line again.
 	markChecked bool
+	// verifyDetail is the last access event's "$ssl_client_verify …" Detail, reused while
+	// the result repeats.
+	verifyDetail string
+	// scan says the events feed a Summary, which keeps no Server: NGINX error lines are
+	// split up to the client only.
+	scan bool
 }
 
 // DefaultFormats are the access formats tried when Parser.Formats is nil.
@@ -90,12 +96,15 @@ func (p *Parser) parse(line string, ev *Event) (time.Time, LineStatus) {
 }
 
 func (p *Parser) parseLine(line string, ev *Event) (time.Time, LineStatus) {
-	if p.Type == TypeNginxError || p.Type == TypeAuto {
+	if p.Type == TypeNginxError || p.Type == TypeAuto && mayBeErrorLine(line) {
 		var e ErrorEntry
 		if rest, ok := parseErrorHeader(line, p.Location, &p.times, &e); ok {
 			last, ok := mayClassifyError(rest)
 			if !ok {
 				return e.Time, LineUnclassified
+			}
+			if p.scan && last == 1 {
+				last = 0 // no summary keeps the server: the client is enough
 			}
 			parseErrorBody(&e, rest, last)
 			return e.Time, classified(classifyError(&e, ev))
@@ -129,7 +138,7 @@ func (p *Parser) parseLine(line string, ev *Event) (time.Time, LineStatus) {
 		var e AccessEntry
 		if formats[k].match(line, p.Location, &e, false, &p.accessTimes) {
 			p.last = k
-			return e.Time, classified(classifyAccess(&e, ev))
+			return e.Time, classified(classifyAccess(&e, ev, &p.verifyDetail))
 		}
 	}
 	return time.Time{}, LineUnparsed

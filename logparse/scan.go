@@ -484,7 +484,7 @@ type worker struct {
 func newWorker(files []File, loc *time.Location, cutoff time.Time, n int) *worker {
 	w := &worker{files: files, cutoff: cutoff, stats: make([]fileStats, n), agg: newAggregator()}
 	for _, f := range files {
-		w.parsers = append(w.parsers, &Parser{Type: f.Type, Formats: f.Formats, Location: loc})
+		w.parsers = append(w.parsers, &Parser{Type: f.Type, Formats: f.Formats, Location: loc, scan: true})
 	}
 	return w
 }

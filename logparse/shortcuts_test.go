@@ -119,6 +119,25 @@ func FuzzLastIndex(f *testing.F) {
 	})
 }
 
+func FuzzIndexLit(f *testing.F) {
+	f.Add(`10.0.0.5 - - [22/Nov/2026:16:05:53 +0000] "GET / HTTP/1.1" 200`, `] "`, 0)
+	f.Add(`a - b - c`, ` - `, 2)
+	f.Add(`""x"`, `"x`, 1)
+	f.Fuzz(func(t *testing.T, s, lit string, anchor int) {
+		if lit == "" {
+			return
+		}
+		want := strings.Index(s, lit)
+		if got := indexLit(s, lit, anchorOf(lit)); got != want {
+			t.Errorf("indexLit(%q, %q, anchorOf) = %d, strings.Index %d", s, lit, got, want)
+		}
+		anchor = (anchor%len(lit) + len(lit)) % len(lit)
+		if got := indexLit(s, lit, anchor); got != want {
+			t.Errorf("indexLit(%q, %q, %d) = %d, strings.Index %d", s, lit, anchor, got, want)
+		}
+	})
+}
+
 // shortcutFormats are access formats for each time variable the scan remembers.
 var shortcutFormats = []*Format{
 	benchMTLSFormat,
