@@ -39,7 +39,7 @@ type segment struct {
 	// anchor is the index in lit of the byte searched for first (indexLit): a
 	// punctuation mark rather than a space, which most values hold.
 	anchor int
-	name string // variable name without "$"
+	name   string // variable name without "$"
 	// named: the variable fills a named field of AccessEntry (or is the time), so
 	// classification needs its value; the others are only located, never copied.
 	named bool
