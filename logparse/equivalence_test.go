@@ -134,36 +134,39 @@ func TestClassificationUnchanged(t *testing.T) {
 		fmt.Fprintf(&out, "format %s %x\n", fm.Name, h.Sum(nil))
 	}
 
-	// The same lines through Scan: one file read as the command line reads it, one per type.
+	// The same lines through Scan, whole (no window, so no early stop) and with Parsers
+	// whose result does not depend on where the blocks split the file: a Parser tries
+	// first the access format that matched last, so a line that fits several formats may
+	// be read by another one when the blocks (or workers) split the file elsewhere.
+	// Which event of a group gives its example, detail and X509 text depends on the order
+	// the blocks are read in too, so the scan records counts.
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mixed.log")
 	now := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
 	writeLog(t, path, lines, now)
-	for _, c := range parsers {
+	scans := []struct {
+		name string
+		file File
+	}{
+		{"auto-one-format", File{Path: path, Type: TypeAuto, Formats: []*Format{benchMTLSFormat}}},
+		{"access-one-format", File{Path: path, Type: TypeNginxAccess, Formats: []*Format{GRPCJSON}}},
+		{"error", File{Path: path, Type: TypeNginxError}},
+		{"agent", File{Path: path, Type: TypeAgent}},
+	}
+	for _, c := range scans {
 		for _, workers := range []int{1, 3} {
-			if workers > 1 && c.p.Type != TypeNginxError {
-				// A Parser tries first the access format that matched last, so a line that
-				// fits several formats may be read by another one when the blocks are split
-				// among workers differently.
-				continue
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			rep := Scan(ctx, []File{{Path: path, Type: c.p.Type, Formats: c.p.Formats}},
-				Options{Now: now, Since: 150 * time.Minute, Location: time.UTC, Workers: workers})
+			rep := Scan(ctx, []File{c.file}, Options{Now: now, Location: time.UTC, Workers: workers})
 			cancel()
 			f := rep.Files[0]
 			counts := fmt.Sprintf("scan %s: %d lines, %d classified, %d unclassified, %d own probe, %d unparsed, %v..%v\n",
 				c.name, f.Lines, f.Classified, f.Unclassified, f.OwnProbe, f.Unparsed, f.Oldest.UTC(), f.Newest.UTC())
-			details := ""
 			for _, sm := range rep.Summaries {
 				counts += fmt.Sprintf("  %s %s %d: %d, %v..%v, %d clients %v\n", sm.Kind, sm.Source, sm.X509Code,
 					sm.Count, sm.FirstSeen.UTC(), sm.LastSeen.UTC(), sm.ClientsTotal, sm.Clients[:min(3, len(sm.Clients))])
-				details += fmt.Sprintf("  %s %d: %q %q %q\n", sm.Kind, sm.X509Code, sm.X509Text, sm.Detail, sm.Examples)
 			}
-			// Several workers may keep another example, detail or X509 text among the
-			// events of one group.
 			if workers == 1 {
-				out.WriteString(counts + details)
+				out.WriteString(counts)
 			} else if !strings.Contains(out.String(), counts) {
 				t.Errorf("%s: the scan with %d workers differs from the one with 1:\n%s", c.name, workers, counts)
 			}
