@@ -149,7 +149,7 @@ func mgrServerChain(f *Facts) Result {
 			return OK("%s holds %s with its issuer %s", sc.path, certName(leaf), certName(findIssuer(leaf, chain[1:])))
 		}
 		if issuer := findIssuer(leaf, caCerts(f)); issuer != nil && !selfSigned(issuer) {
-			return Warn("%s lacks the intermediate %s; agents verify only because their CA file holds it", sc.path, certName(issuer))
+			return Warn("%s lacks the intermediate %s; agents verify only because their CA file holds it", sc.path, certName(issuer)).Because(CauseIntermediateMissing)
 		}
 		var store []*x509.Certificate
 		if sc.server != nil {
@@ -159,10 +159,10 @@ func mgrServerChain(f *Facts) Result {
 			return OK("%s is issued directly by the root %s", certName(leaf), certName(issuer))
 		} else if issuer != nil {
 			return Warn("%s serves %s without its intermediate %s: it works only while every agent's CA file carries that intermediate",
-				sc.path, certName(leaf), certName(issuer))
+				sc.path, certName(leaf), certName(issuer)).Because(CauseIntermediateMissing)
 		}
 		return Warn("%s serves %s without its issuer %s: if that is an intermediate, agents fail with \"certificate signed by unknown authority\" unless their tls.ca holds it",
-			sc.path, certName(leaf), dn(leaf.RawIssuer))
+			sc.path, certName(leaf), dn(leaf.RawIssuer)).Because(CauseIntermediateMissing)
 	})
 }
 
@@ -234,7 +234,7 @@ func pemBlockCommand(c *x509.Certificate, files ...*probes.FileFacts) (string, b
 		}
 		for i, x := range ff.Certs {
 			if x.Equal(c) {
-				return fmt.Sprintf("sed -n '%d,/-----END CERTIFICATE-----/p' %s", lines[i], ff.Path), true
+				return fmt.Sprintf("sed -n '%d,/-----END CERTIFICATE-----/p' %s", lines[i], shellQuote(ff.Path)), true
 			}
 		}
 	}
@@ -265,7 +265,7 @@ func mgrServerName(f *Facts) Result {
 		for _, n := range names {
 			if err := leaf.VerifyHostname(n); err != nil {
 				return Fail("server_name %s is not in the SANs of %s (%s): agents that dial %s fail with %q",
-					n, sc.path, sanText(leaf), n, err.Error())
+					n, sc.path, sanText(leaf), n, err.Error()).Because(CauseNameMismatch)
 			}
 		}
 		if len(names) == 0 {
