@@ -487,7 +487,7 @@ func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
 			}
 			ns.Routes = append(ns.Routes, r)
 		}
-		if !serves && agentPort > 0 && listensOn(s, agentPort) {
+		if !serves && agentPort > 0 && s.ListensOn(agentPort) {
 			for _, l := range s.Locations {
 				if l.GRPCPass.IsSet() {
 					serves = true
@@ -499,15 +499,6 @@ func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
 		}
 	}
 	return out
-}
-
-func listensOn(s *nginxconf.Server, port int) bool {
-	for _, l := range s.Listens {
-		if l.Port == port {
-			return true
-		}
-	}
-	return false
 }
 
 // fileCache loads each file an agent server names once.
