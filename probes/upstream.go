@@ -48,6 +48,10 @@ type UpstreamLinkFacts struct {
 	TrustedCA *FileFacts `json:"trusted_ca,omitempty"`
 	// CRL is *_ssl_crl; nil when unset.
 	CRL *CRLFacts `json:"crl,omitempty"`
+	// Local are the upstream servers this same configuration terminates, with the server
+	// block that judges the link's certificate (FindLocalTerminators): NGINX's verdict
+	// can be predicted offline from its ssl_verify_client settings.
+	Local []LocalTerminator `json:"local,omitempty"`
 	// Probes hold one probe per server of the link, in Servers order; empty when offline
 	// or when the link cannot be judged (UpstreamLink.Judgeable).
 	Probes []*UpstreamProbe `json:"probes,omitempty"`

@@ -15,6 +15,7 @@ func (c *Collector) gatherUpstreams(ctx context.Context, f *diagnostics.Facts) e
 		return errors.New("no NGINX configuration was read")
 	}
 	uf := probes.LoadUpstreams(f.Nginx.Config, f.Nginx.Version)
+	probes.FindLocalTerminators(uf, f.Nginx.HTTPServers, f.Nginx.Servers)
 	if !c.Options.Offline {
 		probes.ProbeUpstreams(ctx, uf, probes.UpstreamProbeOptions{
 			Timeout:     c.Options.Timeout,
