@@ -40,7 +40,7 @@ func TestFindLocalTerminators(t *testing.T) {
 		t.Fatal(err)
 	}
 	servers := cfg.HTTPServers()
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	FindLocalTerminators(uf, servers, nil)
 	byPath := map[string]*UpstreamLinkFacts{}
 	for _, l := range uf.Links {

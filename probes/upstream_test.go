@@ -259,7 +259,7 @@ func TestProbeUpstreamsRealNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	if len(uf.Links) != 6 || !uf.Offline {
 		t.Fatalf("links: %d offline %v", len(uf.Links), uf.Offline)
 	}
@@ -401,7 +401,7 @@ func TestProbeUpstreamGoRejects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			uf := LoadUpstreams(cfg, tt.version)
+			uf := LoadUpstreams(cfg, nil, tt.version)
 			ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
 			pr := uf.Links[0].Probes[0]
 			if tt.wantAlert == 0 {
@@ -453,7 +453,7 @@ location /untrusted { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_cert
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
@@ -525,7 +525,7 @@ func TestProbeUpstreamGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
@@ -600,7 +600,7 @@ location /other { proxy_pass https://localhost:%[1]d; proxy_ssl_trusted_certific
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	var untrusted *UpstreamLinkFacts
 	for _, l := range uf.Links {
 		if l.Location.Path == "/untrusted" {
@@ -677,7 +677,7 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
 	got := map[string]*UpstreamProbe{}
 	for _, l := range uf.Links {
