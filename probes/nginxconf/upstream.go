@@ -133,6 +133,18 @@ var upstreamSSLDirectives = []upstreamSSLDirective{
 	{"session_reuse", "on", false, func(t *UpstreamTLS) *UpstreamSetting { return &t.SessionReuse }},
 }
 
+// sslDirectiveNames are the directive names of upstreamSSLDirectives per module
+// ("grpc_ssl_certificate", …), built once rather than for every link.
+var sslDirectiveNames = func() map[PassModule][]string {
+	out := map[PassModule][]string{}
+	for _, m := range passModules {
+		for _, sd := range upstreamSSLDirectives {
+			out[m] = append(out[m], m.SSLPrefix()+sd.suffix)
+		}
+	}
+	return out
+}()
+
 // UpstreamServer is one server a link's requests may go to.
 type UpstreamServer struct {
 	// Address is what is dialled: "host:port" (IPv6 in brackets) or "unix:/path".
@@ -366,8 +378,8 @@ func (c *Config) upstreamLink(srv *Server, loc *Location, pass *Directive, block
 	levels, names := lc.locationLevels(pass.Parent)
 	l := &UpstreamLink{Server: srv, Location: loc, Module: mod, Pass: pass, URL: pass.Arg(0), Version: version}
 	anySet := false
-	for _, sd := range upstreamSSLDirectives {
-		s := c.upstreamSetting(levels, names, mod.SSLPrefix()+sd.suffix, sd.def, sd.file)
+	for i, sd := range upstreamSSLDirectives {
+		s := c.upstreamSetting(levels, names, sslDirectiveNames[mod][i], sd.def, sd.file)
 		*sd.field(&l.SSL) = s
 		anySet = anySet || !s.Default()
 	}
@@ -380,8 +392,8 @@ func (c *Config) upstreamLink(srv *Server, loc *Location, pass *Directive, block
 		if other == mod {
 			continue
 		}
-		for _, sd := range upstreamSSLDirectives {
-			if s := c.upstreamSetting(levels, names, other.SSLPrefix()+sd.suffix, "", sd.file); !s.Default() {
+		for i, sd := range upstreamSSLDirectives {
+			if s := c.upstreamSetting(levels, names, sslDirectiveNames[other][i], "", sd.file); !s.Default() {
 				l.Foreign = append(l.Foreign, s)
 			}
 		}

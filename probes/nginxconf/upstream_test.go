@@ -263,9 +263,11 @@ func BenchmarkUpstreamLinks(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		servers := cfg.HTTPServers()
+		// The links alone, over servers already merged (as gather calls it).
 		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if links := cfg.UpstreamLinks("1.22.1"); len(links) != 2*n {
+				if links := cfg.UpstreamLinksIn(servers, "1.22.1"); len(links) != 2*n {
 					b.Fatalf("%d links", len(links))
 				}
 			}
