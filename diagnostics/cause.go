@@ -75,8 +75,8 @@ const (
 	CauseNoCACert = "no-ca-cert"
 	// CauseFileMissing: a file the configuration names does not exist. The agent's TLS
 	// files have one code per problem, "file-" and its kind: file-missing,
-	// file-unreadable, file-not-a-path, file-swapped, file-empty, file-parse, file-no-ca,
-	// file-world-readable (fileProblemCause).
+	// file-unreadable, file-not-a-path, file-swapped, file-empty, file-der, file-pkcs12,
+	// file-parse, file-no-ca, file-world-readable (fileProblemCause).
 	CauseFileMissing = "file-missing"
 	// CauseCRLMissing: no CRL from an issuer on the chain (X509_V_ERR 3).
 	CauseCRLMissing = "crl-missing"

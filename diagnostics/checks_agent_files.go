@@ -95,7 +95,7 @@ func fixCertNotConfigured(f *Facts, _ Result) []Step {
 type fileProblem struct {
 	sev  Severity
 	file *probes.FileFacts
-	kind string // missing, unreadable, swapped, empty, parse, no-ca, world-readable
+	kind string // not-a-path, missing, unreadable, swapped, empty, der, pkcs12, parse, no-ca, world-readable
 	text string
 }
 
