@@ -102,8 +102,8 @@ func evalDNS(f *Facts) Result {
 	return OK("%s resolves to %s", host, joinNames(e.DNSAddrs, 4))
 }
 
-func fixDNS(f *Facts, _ Result) []Step {
-	if f.Endpoint != nil && deadlineTooShort(f.Endpoint, f.Endpoint.DNSError) {
+func fixDNS(f *Facts, r Result) []Step {
+	if r.Cause.Code == CauseTimeoutTooShort {
 		return []Step{largerTimeoutStep(f, "endpoint-dns")}
 	}
 	h := hostOf(f)
@@ -230,12 +230,10 @@ func largerTimeoutStep(f *Facts, verify string) Step {
 	}
 }
 
-func fixTimeout(f *Facts, _ Result) []Step {
+func fixTimeout(f *Facts, r Result) []Step {
 	h := hostOf(f)
-	if f.Endpoint != nil {
-		if _, pe, _ := timedOutStep(f); deadlineTooShort(f.Endpoint, pe) {
-			return []Step{largerTimeoutStep(f, "endpoint-timeout")}
-		}
+	if r.Cause.Code == CauseTimeoutTooShort {
+		return []Step{largerTimeoutStep(f, "endpoint-timeout")}
 	}
 	return []Step{{
 		Title: "Find where the packets are dropped",
