@@ -349,7 +349,7 @@ func TestManagerChecks(t *testing.T) {
 			mutate: agentExpired,
 			summary: []string{`NGINX would answer 495 (error_page sends it to @grpc_unauthenticated) and log`, "client SSL certificate verify error: (10:certificate has expired)",
 				"the cause is reported as agent-cert-expired"},
-			cause: Cause{Code: CauseVerifyError, OpenSSL: opensslverdict.CertHasExpired}},
+			cause: Cause{Code: CauseNginxVerdict, OpenSSL: opensslverdict.CertHasExpired}},
 		{name: "agent expired, predicted, own ID", id: "agent-cert-expired", want: SeverityFail, mutate: agentExpired,
 			cause: Cause{Code: CauseExpired}},
 		{name: "agent expired, predicted, no error_page", id: "agent-cert-rejected", want: SeverityInfo,
