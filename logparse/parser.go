@@ -56,6 +56,8 @@ type Parser struct {
 	// markChecked says the caller found no OwnProbeMark in the block holding the lines
 	// it parses next, so OwnProbe need not search each line again.
 	markChecked bool
+	// rests remembers how recent error lines classified (made on the first one).
+	rests *restCache
 	// verifyDetail is the last access event's "$ssl_client_verify …" Detail, reused while
 	// the result repeats.
 	verifyDetail string
@@ -106,8 +108,10 @@ func (p *Parser) parseLine(line string, ev *Event) (time.Time, LineStatus) {
 			if p.scan && last == 1 {
 				last = 0 // no summary keeps the server: the client is enough
 			}
-			parseErrorBody(&e, rest, last)
-			return e.Time, classified(classifyError(&e, ev))
+			if p.rests == nil {
+				p.rests = new(restCache)
+			}
+			return e.Time, classified(p.rests.classify(&e, rest, last, ev))
 		} else if p.Type == TypeNginxError {
 			return time.Time{}, LineUnparsed
 		}
