@@ -288,7 +288,7 @@ func fixConfigInvalid(f *Facts, _ Result) []Step {
 		steps = append(steps, Step{
 			Title:    fmt.Sprintf("Write %s in %s as one value, not %s", te.Key, te.Source.Name, te.Type),
 			Why:      "The agent reads a list or a map where it expects one value as unset. Write it on one line, e.g. `grpcPort: 443`.",
-			Commands: []string{fmt.Sprintf("sudo vi +%d %s", te.Source.Line, shellWord(te.Source.Name)), restartAgent},
+			Commands: []string{fmt.Sprintf("sudo vi +%d %s", te.Source.Line, shellQuote(te.Source.Name)), restartAgent},
 			Verify:   []string{"agent-config-invalid"},
 		})
 	}
