@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"time"
 
@@ -49,6 +50,11 @@ type UpstreamLinkFacts struct {
 	// Probes hold one probe per server of the link, in Servers order; empty when offline
 	// or when the link cannot be judged (UpstreamLink.Judgeable).
 	Probes []*UpstreamProbe `json:"probes,omitempty"`
+
+	// clientCert is the certificate and key NGINX would present, loaded for the probe
+	// (never rendered); clientCertErr says why there is none although one is configured.
+	clientCert    *tls.Certificate
+	clientCertErr string
 }
 
 // PasswordFileFacts is what a *_ssl_password_file holds, without the passphrases.

@@ -182,8 +182,8 @@ type UpstreamLink struct {
 	// Variables is true when the URL holds variables: the target is decided per
 	// request, and the link cannot be judged from the configuration.
 	Variables bool `json:"variables,omitempty"`
-	// Problem says why the target cannot be used as nginx would use it ("upstream
-	// \"b\" may not have port 8443"); "" when it can.
+	// Problem is nginx's own [emerg] message (as `nginx -t` words it) when the target
+	// cannot be used, e.g. `upstream "b" may not have port 8443`; "" when it can.
 	Problem string `json:"problem,omitempty"`
 	// SSL are the upstream TLS settings in effect.
 	SSL UpstreamTLS `json:"ssl"`
@@ -380,7 +380,7 @@ func (l *UpstreamLink) parseTarget(blocks map[string]*Directive) {
 		if l.Module == PassProxy {
 			l.Variables = strings.Contains(u, "$")
 			if !l.Variables {
-				l.Problem = "invalid URL prefix in \"" + u + "\""
+				l.Problem = "invalid URL prefix"
 			}
 			return
 		}
@@ -391,7 +391,7 @@ func (l *UpstreamLink) parseTarget(blocks map[string]*Directive) {
 		l.Scheme = scheme
 		l.TLS = strings.Contains(scheme, "$")
 		if !l.TLS {
-			l.Problem = "invalid URL prefix in \"" + u + "\""
+			l.Problem = "invalid URL prefix"
 		}
 		return
 	}
@@ -409,6 +409,10 @@ func (l *UpstreamLink) parseTarget(blocks map[string]*Directive) {
 		if l.Module == PassProxy {
 			p, _, _ = strings.Cut(p, ":") // "unix:/path:/uri"
 		}
+		if p == "" {
+			l.Problem = "no path in the unix domain socket in upstream \"" + rest + "\""
+			return
+		}
 		l.Unix = p
 		l.Servers = []UpstreamServer{{Address: "unix:" + p, Unix: p}}
 		return
@@ -416,7 +420,7 @@ func (l *UpstreamLink) parseTarget(blocks map[string]*Directive) {
 	host, port, hasPort := splitHostPortLoose(rest)
 	l.Host = host
 	if host == "" {
-		l.Problem = "no host in \"" + u + "\""
+		l.Problem = "no host in upstream \"" + rest + "\""
 		return
 	}
 	if b := blocks[strings.ToLower(host)]; b != nil {
@@ -435,7 +439,7 @@ func (l *UpstreamLink) parseTarget(blocks map[string]*Directive) {
 	case hasPort:
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
-			l.Problem = "invalid port in \"" + u + "\""
+			l.Problem = "invalid port in upstream \"" + rest + "\""
 			return
 		}
 		l.Port = n
@@ -488,6 +492,9 @@ func upstreamServers(b *Directive) []UpstreamServer {
 			}
 		}
 		if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+			if p == "" {
+				continue // nginx -t: "no path in the unix domain socket"
+			}
 			s.Unix, s.Address = p, addr
 			out = append(out, s)
 			continue
