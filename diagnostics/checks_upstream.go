@@ -29,8 +29,10 @@ import (
 type upstreamRule struct {
 	id, title, why string
 	kinds          []logparse.Kind
-	judge          func(f *Facts, l *probes.UpstreamLinkFacts) Result
-	fix            func(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step
+	// nginxT marks a rule about what nginx -t refuses: its failure quotes nginx -t.
+	nginxT bool
+	judge  func(f *Facts, l *probes.UpstreamLinkFacts) Result
+	fix    func(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step
 }
 
 func upstreamChecks() []Check {
@@ -113,6 +115,9 @@ func (u upstreamRule) evaluate(f *Facts) Result {
 		r := u.judge(f, l)
 		if r.Subject.IsZero() {
 			r.Subject = linkSubject(l)
+		}
+		if u.nginxT && r.Severity >= SeverityWarn {
+			r = r.With(nginxTestEvidence(f, l)...)
 		}
 		results = append(results, r)
 	}
@@ -228,8 +233,9 @@ func joinUpstreamLogs(f *Facts, r Result, links []*probes.UpstreamLinkFacts, sum
 		sentence += fmt.Sprintf(" (%d more such lines)", rest)
 	}
 	subject := r.Subject
-	if l := linkOfUpstream(links, top.Upstream); l != nil && (subject.IsZero() || r.Severity < SeverityWarn) {
-		subject = linkSubject(l)
+	link := linkOfUpstream(links, top.Upstream)
+	if link != nil && (subject.IsZero() || r.Severity < SeverityWarn) {
+		subject = linkSubject(link)
 	} else if subject.IsZero() {
 		subject = Subject{Kind: SubjectUpstreamLink, Name: "NGINX → " + who}
 	}
@@ -237,13 +243,15 @@ func joinUpstreamLogs(f *Facts, r Result, links []*probes.UpstreamLinkFacts, sum
 	switch {
 	case r.Severity >= SeverityWarn:
 		return r.With(ev...)
+	case r.Severity == SeverityOK && linkRejectsNow(link):
+		// The probe is refused today and the upstream logged why: the log is the verdict.
 	case r.Severity == SeverityOK && !f.Now.IsZero() && f.Now.Sub(last) > recentEvent:
 		out := Info("%s; earlier, %s (the last at %s)", strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05"))
 		out.Subject = r.Subject
 		return out.With(r.Evidence...).With(ev...)
 	}
 	out := Fail("%s", sentence).With(ev...)
-	if r.Severity == SeverityOK {
+	if r.Severity == SeverityOK && !linkRejectsNow(link) {
 		out = Warn("%s now, but %s, the last at %s", strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05")).With(ev...)
 	}
 	out.Subject = subject
@@ -259,6 +267,43 @@ func joinUpstreamLogs(f *Facts, r Result, links []*probes.UpstreamLinkFacts, sum
 func upstreamSideKind(s logparse.Summary) bool {
 	return s.Source == logparse.SourceNginxAccess || strings.HasPrefix(s.Detail, "(") && s.X509Code != 0 &&
 		strings.HasPrefix(string(s.Kind), "upstream-client-") || s.Detail == "client sent no required SSL certificate"
+}
+
+// nginxTestEvidence quotes nginx -t's refusal when it is about one of the link's files or
+// directives: NGINX loads *_ssl_certificate, its key and the trusted CA file at start-up.
+func nginxTestEvidence(f *Facts, l *probes.UpstreamLinkFacts) []Evidence {
+	if f.Nginx == nil || f.Nginx.Test == nil || f.Nginx.Test.Error == nil {
+		return nil
+	}
+	e := f.Nginx.Test.Error
+	related := strings.Contains(e.Msg, l.Module.SSLPrefix())
+	for _, s := range []nginxconf.UpstreamSetting{l.SSL.Certificate, l.SSL.CertificateKey, l.SSL.PasswordFile, l.SSL.TrustedCertificate, l.SSL.CRL} {
+		related = related || s.Path != "" && strings.Contains(e.Msg, s.Path)
+	}
+	if !related {
+		return nil
+	}
+	where := ""
+	if e.File != "" {
+		where = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	return []Evidence{Quoted(where, "nginx -t refuses the configuration", "nginx: [emerg] "+e.Error())}
+}
+
+// linkRejectsNow reports whether a probe of the link was refused by the upstream over
+// its client certificate (an NGINX 495/496 page or a certificate alert): the logged
+// reason then explains a failure that is still there.
+func linkRejectsNow(l *probes.UpstreamLinkFacts) bool {
+	if l == nil {
+		return false
+	}
+	for _, p := range linkProbes(l) {
+		_, title := probeStatus(p)
+		if strings.Contains(title, titleCertError) || strings.Contains(title, titleNoCert) || certAlerts[probeAlert(p)] || requiresCert(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // --- helpers over one link's facts

@@ -15,7 +15,7 @@ const (
 	// Upstream NGINX: client sent no required SSL certificate (a non-agent request);
 	// front: alert 116 certificate required from a TLS 1.3 upstream.
 	KindUpstreamClientCertNotConfigured Kind = "upstream-client-cert-not-configured"
-	// Upstream NGINX: (18|19|20:…) for the front's certificate; front: alert 48 unknown CA.
+	// Upstream NGINX: (18|19|20|21:…) for the front's certificate; front: alert 48 unknown CA.
 	KindUpstreamClientCertUnknownCA Kind = "upstream-client-cert-unknown-ca"
 	// Upstream NGINX: (10:certificate has expired); front: alert 45 certificate expired.
 	KindUpstreamClientCertExpired Kind = "upstream-client-cert-expired"
@@ -234,7 +234,8 @@ func classifyUpstreamClientCert(e *ErrorEntry, ev Event) (Event, bool) {
 		ev.Kind = KindUpstreamClientCertRevoked
 	default:
 		switch ev.X509Code {
-		case 18, 19, 20:
+		case 18, 19, 20, 21:
+			// 21: the leaf's issuer is in neither the chain sent nor the CA file.
 			ev.Kind = KindUpstreamClientCertUnknownCA
 		default:
 			ev.Kind = KindUpstreamClientCertRejected

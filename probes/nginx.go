@@ -325,7 +325,9 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 			n.AgentCA = LoadTLSFile(RoleCA, opts.AgentCA)
 		}
 	}
-	if n.Source == NginxFile && n.Binary != "" && len(n.Servers) > 0 {
+	// nginx -t judges a configuration that serves agents or passes to upstreams over
+	// TLS: NGINX loads the client certificates of both at start-up.
+	if n.Source == NginxFile && n.Binary != "" && (len(n.Servers) > 0 || n.Config != nil && len(n.Config.UpstreamLinks(n.Version)) > 0) {
 		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)
 	}
 	return n
