@@ -547,3 +547,160 @@ func TestProbeUpstreamGRPC(t *testing.T) {
 		t.Errorf("backend saw %d calls, want 1", backend.Requests())
 	}
 }
+
+// TestSessionSharersRealNginx shows what SessionSharers warns of, with a real front NGINX
+// (1.22.1) whose two locations reach one upstream host:port with different trusted CAs.
+// The session saved by whichever location connects first is resumed by the other, and
+// its verify result comes with it: after /good, /untrusted is let through unverified;
+// after /untrusted, /good fails with /untrusted's verify error although its own trusted
+// CA is right (NGINX saves the session before it looks at the verify result).
+func TestSessionSharersRealNginx(t *testing.T) {
+	nginxtest.Require(t)
+	p := newUpstreamPKI(t)
+	upDir := t.TempDir()
+	upPort := nginxtest.FreePort(t)
+	up := nginxtest.Server{Port: upPort, SSL: true, Cert: p.server, Key: filepath.Join(p.dir, "server.key"),
+		Extra: "location / { return 200 'upstream ok'; }\n"}
+	nginxtest.Start(t, upDir, nginxtest.Config{Dir: upDir, ServerBlock: up.Block()}.String())
+	locations := fmt.Sprintf(`proxy_ssl_verify on;
+proxy_ssl_name upstream.test;
+location /good { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_certificate %[2]s; }
+location /untrusted { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_certificate %[3]s; }
+location /other { proxy_pass https://localhost:%[1]d; proxy_ssl_trusted_certificate %[3]s; }
+`, upPort, p.serverCA, p.clientCA)
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	var conf string
+	for _, order := range [][]struct {
+		path   string
+		status int
+	}{
+		{{"/good", 200}, {"/untrusted", 200}},
+		{{"/untrusted", 502}, {"/good", 502}},
+	} {
+		frontDir := t.TempDir()
+		conf = nginxtest.Config{Dir: frontDir, ServerBlock: nginxtest.Server{Port: nginxtest.FreePort(t), Extra: locations}.Block()}.String()
+		inst := nginxtest.Start(t, frontDir, conf)
+		for _, step := range order {
+			resp, err := client.Get("http://" + inst.Addr() + step.path)
+			if err != nil {
+				t.Fatalf("%s: %v", step.path, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != step.status {
+				t.Fatalf("%v: %s answered %d, want %d\n%s", order, step.path, resp.StatusCode, step.status, inst.ErrorLog())
+			}
+		}
+		if err := inst.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf := LoadUpstreams(cfg, "1.22.1")
+	var untrusted *UpstreamLinkFacts
+	for _, l := range uf.Links {
+		if l.Location.Path == "/untrusted" {
+			untrusted = l
+		}
+	}
+	// /other names the same port as "localhost": another implicit upstream, other peers.
+	sharers := uf.SessionSharers(untrusted)
+	if len(sharers) != 1 || sharers[0].Location.Path != "/good" {
+		t.Fatalf("sharers of /untrusted: %v", sharers)
+	}
+}
+
+// TestProbeUpstreamSNIAndFailures: SNI is sent only as *_ssl_server_name says, and the
+// failures before TLS are told apart: nothing listening, and a plaintext upstream.
+func TestProbeUpstreamSNIAndFailures(t *testing.T) {
+	p := newUpstreamPKI(t)
+	cert, err := tls.LoadX509KeyPair(p.server, filepath.Join(p.dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snis := make(chan string, 8)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
+		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) { snis <- hi.ServerName; return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, _ = c.Read(make([]byte, 4096))
+				_, _ = c.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
+			}()
+		}
+	}()
+	plain, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	go func() {
+		for {
+			c, err := plain.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedAddr := closed.Addr().String()
+	closed.Close()
+
+	addr := ln.Addr().String()
+	conf := fmt.Sprintf(`http { server {
+  location /off { proxy_pass https://%[1]s; proxy_ssl_name upstream.test; }
+  location /on { proxy_pass https://%[1]s; proxy_ssl_name upstream.test; proxy_ssl_server_name on; }
+  location /ip { proxy_pass https://%[1]s; proxy_ssl_server_name on; }
+  location /plain { proxy_pass https://%[2]s; }
+  location /refused { proxy_pass https://%[3]s; }
+} }`, addr, plain.Addr(), refusedAddr)
+	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf := LoadUpstreams(cfg, "1.22.1")
+	ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
+	got := map[string]*UpstreamProbe{}
+	for _, l := range uf.Links {
+		got[l.Location.Path] = l.Probes[0]
+	}
+	// Concurrency 1 probes in configuration order: the SNI seen follow the links.
+	for _, want := range []struct{ path, sni string }{{"/off", ""}, {"/on", "upstream.test"}, {"/ip", ""}} {
+		select {
+		case s := <-snis:
+			if s != want.sni || got[want.path].SNI != want.sni {
+				t.Errorf("%s: upstream saw SNI %q, probe recorded %q, want %q", want.path, s, got[want.path].SNI, want.sni)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no handshake seen", want.path)
+		}
+		if h := got[want.path].HTTP; h == nil || h.Status != 204 {
+			t.Errorf("%s: %+v", want.path, h)
+		}
+	}
+	if e := got["/plain"].TLS.Error; e == nil || e.Kind != ErrNotTLS {
+		t.Errorf("plaintext upstream: %+v", e)
+	}
+	if e := got["/refused"].TCPError; e == nil || e.Kind != ErrRefused {
+		t.Errorf("nothing listening: %+v", e)
+	}
+}

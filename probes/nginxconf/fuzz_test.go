@@ -114,8 +114,20 @@ func checkConfig(t *testing.T, cfg *Config, src dumpSource) {
 		_ = d.String()
 		return true
 	})
-	for _, s := range cfg.HTTPServers() {
+	all := cfg.HTTPServers()
+	for _, s := range all {
 		_ = s.HTTP2Enabled()
+		// Whatever the names, a port some server listens on always selects one of them.
+		for _, l := range s.Listens {
+			if l.Unix != "" {
+				continue
+			}
+			for _, name := range append([]string{"", "a.example.org."}, s.ServerNames...) {
+				if got := SelectServer(all, l.Port, name); got == nil || !got.ListensOn(l.Port) {
+					t.Fatalf("SelectServer(port %d, %q) chose %v", l.Port, name, got)
+				}
+			}
+		}
 	}
 	_ = cfg.ErrorLogs()
 	_ = cfg.LogFormats()

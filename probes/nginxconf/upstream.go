@@ -59,8 +59,8 @@ type UpstreamSetting struct {
 	// Name is the directive's name for this link's module, e.g. "grpc_ssl_certificate",
 	// also when nginx's default applies (for a fix step that adds it).
 	Name string `json:"name"`
-	// Level is the block the directive is written in: "location", "server" or "http";
-	// "" when nginx's default applies.
+	// Level is the block the directive is written in: "if", "location", "server" or
+	// "http"; "" when nginx's default applies.
 	Level string `json:"level,omitempty"`
 	// Inherited is true when the directive is written in an enclosing block (server,
 	// http, or an outer location) rather than the location that passes.
@@ -153,7 +153,8 @@ type UpstreamServer struct {
 // UpstreamLink is one location that passes requests to an upstream: the front server
 // and location, the target, and the upstream TLS settings in effect there.
 type UpstreamLink struct {
-	// Server is the front's http server block; Location is the location that passes.
+	// Server is the front's http server block; Location is the location that passes
+	// (Pass may sit in an "if" block of it).
 	Server   *Server   `json:"-"`
 	Location *Location `json:"-"`
 	// Module is the pass module; Pass is its directive (proxy_pass, grpc_pass, …).
@@ -260,6 +261,20 @@ func versionLess(a, b [3]int) bool {
 	return false
 }
 
+// PassesUpstreamTLS reports whether a location of s passes requests to an upstream over
+// TLS (proxy_pass https://, grpc_pass grpcs://, uwsgi_pass suwsgi://).
+func (s *Server) PassesUpstreamTLS() bool {
+	for _, loc := range s.Locations {
+		for _, d := range locationPasses(loc.Directive) {
+			m := PassModule(strings.TrimSuffix(d.Name, "_pass"))
+			if len(d.Args) > 0 && strings.HasPrefix(strings.ToLower(d.Args[0]), m.TLSScheme()+"://") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // UpstreamLinks returns every location of every http server that passes requests to an
 // upstream over TLS (or that names upstream TLS directives for a plaintext pass), in
 // configuration order. version is the nginx version ("1.22.1", "" when unknown): the
@@ -270,8 +285,10 @@ func (c *Config) UpstreamLinks(version string) []*UpstreamLink {
 	for _, srv := range c.HTTPServers() {
 		for i := range srv.Locations {
 			loc := &srv.Locations[i]
-			if l := c.upstreamLink(srv, loc, blocks, version); l != nil {
-				out = append(out, l)
+			for _, pass := range locationPasses(loc.Directive) {
+				if l := c.upstreamLink(srv, loc, pass, blocks, version); l != nil {
+					out = append(out, l)
+				}
 			}
 		}
 	}
@@ -293,14 +310,15 @@ func (c *Config) upstreamBlocks() map[string]*Directive {
 	return out
 }
 
-// locationLevels returns the merge levels of a location: itself, enclosing locations,
-// its server and http{}, innermost first, each with its block name.
+// locationLevels returns the merge levels of a location (or of an "if" block in one):
+// itself, enclosing locations, its server and http{}, innermost first, each with its
+// block name.
 func locationLevels(loc *Directive) ([]level, []string) {
 	var levels []level
 	var names []string
 	for d := loc; d != nil; d = d.Parent {
 		switch d.Name {
-		case "location", "server", "http":
+		case "if", "location", "server", "http":
 			levels = append(levels, newLevel(d.Block))
 			names = append(names, d.Name)
 		}
@@ -311,19 +329,25 @@ func locationLevels(loc *Directive) ([]level, []string) {
 	return levels, names
 }
 
-func (c *Config) upstreamLink(srv *Server, loc *Location, blocks map[string]*Directive, version string) *UpstreamLink {
-	var mod PassModule
-	var pass *Directive
-	for _, m := range passModules {
-		if ds := children(loc.Directive.Block, m.Directive()); len(ds) > 0 {
-			mod, pass = m, ds[0]
-			break
+// locationPasses returns the pass directives of a location: its own (the first module's
+// first; nginx refuses a second as "is duplicate"), then those of its "if" blocks, which
+// nginx runs as nested locations inheriting from it.
+func locationPasses(loc *Directive) []*Directive {
+	var out []*Directive
+	for _, block := range append([]*Directive{loc}, children(loc.Block, "if")...) {
+		for _, m := range passModules {
+			if ds := children(block.Block, m.Directive()); len(ds) > 0 {
+				out = append(out, ds[0])
+				break
+			}
 		}
 	}
-	if pass == nil {
-		return nil
-	}
-	levels, names := locationLevels(loc.Directive)
+	return out
+}
+
+func (c *Config) upstreamLink(srv *Server, loc *Location, pass *Directive, blocks map[string]*Directive, version string) *UpstreamLink {
+	mod := PassModule(strings.TrimSuffix(pass.Name, "_pass"))
+	levels, names := locationLevels(pass.Parent)
 	l := &UpstreamLink{Server: srv, Location: loc, Module: mod, Pass: pass, URL: pass.Arg(0), Version: version}
 	anySet := false
 	for _, sd := range upstreamSSLDirectives {

@@ -171,6 +171,13 @@ func TestUpstreamLinksPlainWithoutTLSDirectives(t *testing.T) {
 	if links := cfg.UpstreamLinks(""); len(links) != 0 {
 		t.Fatalf("plaintext passes without TLS directives are no links: %+v", links[0])
 	}
+	if cfg.HTTPServers()[0].PassesUpstreamTLS() {
+		t.Error("plaintext passes taken for TLS")
+	}
+	cfg, _ = Parse("/n.conf", []byte("http { server { location / { location /x { if ($a) { uwsgi_pass SUWSGI://a:1; } } } } }"), Options{})
+	if !cfg.HTTPServers()[0].PassesUpstreamTLS() {
+		t.Error("a nested suwsgi pass not seen")
+	}
 }
 
 func TestDefaultUpstreamProtocols(t *testing.T) {
@@ -195,5 +202,34 @@ func TestDefaultUpstreamProtocols(t *testing.T) {
 	cfg, _ := Parse("/n.conf", []byte("http { server { location / { proxy_pass https://a; } } }"), Options{})
 	if p := cfg.UpstreamLinks("")[0].SSL.Protocols; p.Value != "" || !p.Default() {
 		t.Errorf("unknown version leaves the default empty: %+v", p)
+	}
+}
+
+// TestUpstreamLinksInIf: a pass in an "if" block of a location is a link of that
+// location, with the if block as the innermost merge level.
+func TestUpstreamLinksInIf(t *testing.T) {
+	cfg, err := Parse("/n.conf", []byte(`http { server {
+    location / {
+        proxy_ssl_verify on;
+        proxy_pass https://a:8443;
+        if ($http_x_canary) { proxy_pass https://b:8443; proxy_ssl_name canary.internal; }
+    }
+} }`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := cfg.UpstreamLinks("1.27.3")
+	if len(links) != 2 || links[0].Target() != "a:8443" || links[1].Target() != "b:8443" {
+		t.Fatalf("links: %+v", links)
+	}
+	canary := links[1]
+	if canary.Location != links[0].Location || canary.SSL.Name.Level != "if" || canary.SSL.Name.Inherited {
+		t.Errorf("if level: %+v", canary.SSL.Name)
+	}
+	if v := canary.SSL.Verify; v.Value != "on" || v.Level != "location" || !v.Inherited {
+		t.Errorf("inherited from the location: %+v", v)
+	}
+	if canary.SSLName != "canary.internal" || links[0].SSLName != "a" {
+		t.Errorf("names %q %q", canary.SSLName, links[0].SSLName)
 	}
 }
