@@ -458,6 +458,13 @@ func judgeClientRejected(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	if !certConfigured(l) {
 		return Skip("")
 	}
+	if id := explainedRejection(f, l); id != "" {
+		for _, p := range linkProbes(l) {
+			if _, title := probeStatus(p); strings.Contains(title, titleCertError) || certAlerts[probeAlert(p)] {
+				return Info("%s refuses NGINX's client certificate; %s names why", p.Server.Address, id)
+			}
+		}
+	}
 	for _, p := range linkProbes(l) {
 		status, title := probeStatus(p)
 		switch a := probeAlert(p); {
@@ -478,6 +485,39 @@ func judgeClientRejected(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		return notProbed(f, l)
 	}
 	return OK("the upstream accepted the client certificate")
+}
+
+// specificClientKinds are the logged reasons a more specific check than
+// upstream-client-cert-rejected names.
+var specificClientKinds = []logparse.Kind{
+	logparse.KindUpstreamClientCertNotConfigured, logparse.KindUpstreamClientCertUnknownCA,
+	logparse.KindUpstreamClientCertExpired, logparse.KindUpstreamClientCertNotYetValid,
+	logparse.KindUpstreamClientCertWrongPurpose, logparse.KindUpstreamClientCertRevoked,
+}
+
+// explainedRejection names the check that already says why the upstream refuses the
+// link's certificate, from the certificate itself or the upstream's logged reason; ""
+// when none does.
+func explainedRejection(f *Facts, l *probes.UpstreamLinkFacts) string {
+	if leaf := clientLeaf(l); leaf != nil {
+		switch {
+		case lifeOf(leaf, f.Now) == lifeExpired:
+			return "upstream-client-cert-expired"
+		case lifeOf(leaf, f.Now) == lifeNotYet:
+			return "upstream-client-cert-not-yet-valid"
+		case !EKUAllows(leaf, x509.ExtKeyUsageClientAuth):
+			return "upstream-client-cert-wrong-purpose"
+		}
+		if p := certRequestedProbe(l); p != nil && !issuerAdvertised(l, p) {
+			return "upstream-client-cert-unknown-ca"
+		}
+	}
+	for _, s := range upstreamSummaries(f, specificClientKinds) {
+		if linkOfUpstream(upstreamLinks(f), s.Upstream) == l {
+			return string(s.Kind)
+		}
+	}
+	return ""
 }
 
 // --- the upstream's certificate, as NGINX verifies it
