@@ -267,7 +267,7 @@ func TestUpstreamChecks(t *testing.T) {
 				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 40, Message: "remote error: tls: handshake failure"}}
 				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
 			},
-			summary: "alert 40 handshake_failure", cause: "handshake"},
+			summary: "alert 40 handshake failure", cause: "handshake"},
 		{name: "plaintext upstream", id: "upstream-not-tls", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrNotTLS, Message: "tls: first record does not look like a TLS handshake"}}
