@@ -390,6 +390,19 @@ var upScenarios = []upScenario{
 	{name: "upstream-down", want: "upstream-unreachable", sev: "fail", exit: exitFailure,
 		setup:   func(t *testing.T, u *upLab) { u.upstream = nil },
 		logLine: "[error]|connect() failed (111: Connection refused) while connecting to upstream"},
+	// NIM 1.x's third topology: NGINX re-encrypts the agents' gRPC towards nginx-manager
+	// with grpc_pass grpcs:// and grpc_ssl_certificate — an upstream link like any other.
+	// The front here passes every gRPC path, the agents' too, over plaintext h2c without
+	// asking the agents for a certificate: client-auth-not-required warns (exit 1), and the
+	// link itself passes.
+	{name: "nim1-grpcs-reencrypt", exit: exitWarning,
+		setup: func(t *testing.T, u *upLab) { u.module, u.upstream.HTTP2 = "grpc", true }},
+	{name: "nim1-grpcs-reencrypt-name-is-the-ip", want: "upstream-name-mismatch", sev: "fail", exit: exitFailure,
+		setup: func(t *testing.T, u *upLab) {
+			u.module, u.upstream.HTTP2 = "grpc", true
+			u.ssl.Name, u.ssl.ServerName = "", ""
+		},
+		logLine: `[error]|upstream SSL certificate does not match "127.0.0.1" while SSL handshaking to upstream`},
 	{name: "grpcs-with-proxy-ssl-directives", want: "upstream-client-cert-not-configured", sev: "fail", exit: exitFailure,
 		setup: func(t *testing.T, u *upLab) {
 			u.module = "grpc"
