@@ -449,6 +449,8 @@ func notProbed(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		return Skip("skipped: %s cannot be judged from the configuration (%s)", l.URL, firstNonEmpty(l.Problem, "it holds variables"))
 	case f.Upstreams != nil && f.Upstreams.Offline:
 		return Skip("skipped: the upstream was not probed (offline)")
+	case len(l.Probes) == 0 && l.NotProbed > 0:
+		return Skip("skipped: %s not probed (the run's probe limit was reached)", Plural(l.NotProbed, "server"))
 	}
 	return Skip("skipped: no upstream server of %s answered the probe", l.Target())
 }

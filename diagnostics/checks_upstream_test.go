@@ -423,3 +423,19 @@ func TestUpstreamLogsAttributed(t *testing.T) {
 		t.Errorf("agent-cert-not-sent: %s %q: the upstream's line is not an agent's", fd.Severity, fd.Summary)
 	}
 }
+
+// TestUpstreamMarkdownNamesTheLink: the Markdown report says which link a problem is on.
+func TestUpstreamMarkdownNamesTheLink(t *testing.T) {
+	f, _ := upstreamHost(t)
+	l := f.Upstreams.Links[0]
+	l.Probes[0] = &probes.UpstreamProbe{Server: l.Servers[0], TCPError: &probes.ProbeError{Kind: probes.ErrRefused, Message: "connect: connection refused"}}
+	fd := runID(t, f, "upstream-unreachable")
+	var b strings.Builder
+	if err := WriteMarkdown(&b, &Report{Findings: []Finding{fd}, Facts: f}, MarkdownOptions{Catalog: DefaultCatalog()}); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	if !strings.Contains(md, "On upstream-link `front.example.com → backend.example.com:8443`.") {
+		t.Errorf("report does not name the link:\n%s", md)
+	}
+}
