@@ -191,9 +191,20 @@ func judgeClientCertNotConfigured(f *Facts, l *probes.UpstreamLinkFacts) Result 
 		}
 		r.Cause.Alert = probeAlert(required)
 		return r
-	case !certConfigured(l) && hasForeign:
-		return Warn("%s does nothing under %s: the link sends no client certificate", foreign.Name, l.Module.Directive()).
-			Because("foreign-directive").With(upSettingNote(foreign, ""), passNote(l))
+	case !certConfigured(l):
+		if lv, ok := upstreamLocalVerdict(f, l); ok && lv.noCert {
+			r := lv.result("not-configured").With(passNote(l))
+			if hasForeign {
+				r = r.With(upSettingNote(foreign, fmt.Sprintf("does nothing under %s", l.Module.Directive()))).Because("foreign-directive")
+			}
+			return r
+		}
+		if hasForeign {
+			return Warn("%s does nothing under %s: the link sends no client certificate", foreign.Name, l.Module.Directive()).
+				Because("foreign-directive").With(upSettingNote(foreign, ""), passNote(l))
+		}
+	}
+	switch {
 	case certConfigured(l):
 		return OK("%s presents %s", l.Target(), l.SSL.Certificate.Value).With(upSettingNote(l.SSL.Certificate, ""))
 	case len(linkProbes(l)) == 0:
@@ -399,6 +410,12 @@ func judgeClientUnknownCA(f *Facts, l *probes.UpstreamLinkFacts) Result {
 				With(Note("", "probe: %s", probeLine(p)), upSettingNote(l.SSL.Certificate, "issued by "+dnString(leaf.Issuer.String())))
 		}
 	}
+	if lv, ok := upstreamLocalVerdict(f, l); ok {
+		switch lv.code() {
+		case 18, 19, 20, 21:
+			return lv.result("unknown-ca")
+		}
+	}
 	p := certRequestedProbe(l)
 	if p == nil {
 		return notProbedOK(f, l, "the upstream did not ask for a client certificate")
@@ -445,6 +462,9 @@ func judgeNoProbeEvidence(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	if !certConfigured(l) {
 		return Skip("")
 	}
+	if lv, ok := upstreamLocalVerdict(f, l); ok && lv.code() == 23 {
+		return lv.result("revoked")
+	}
 	for _, p := range linkProbes(l) {
 		if probeAlert(p) == 44 {
 			return Fail("%s refused the client certificate with alert 44 certificate_revoked", p.Server.Address).Because("alert").
@@ -457,6 +477,13 @@ func judgeNoProbeEvidence(f *Facts, l *probes.UpstreamLinkFacts) Result {
 func judgeClientRejected(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	if !certConfigured(l) {
 		return Skip("")
+	}
+	if lv, ok := upstreamLocalVerdict(f, l); ok {
+		switch lv.code() {
+		case 0, 9, 10, 18, 19, 20, 21, 23, 26: // fine, or named by a more specific check
+		default:
+			return lv.result("rejected")
+		}
 	}
 	if id := explainedRejection(f, l); id != "" {
 		for _, p := range linkProbes(l) {

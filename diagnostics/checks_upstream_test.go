@@ -439,3 +439,59 @@ func TestUpstreamMarkdownNamesTheLink(t *testing.T) {
 		t.Errorf("report does not name the link:\n%s", md)
 	}
 }
+
+// TestUpstreamOfflineVerdict: with the upstream's server block in the same configuration
+// and no probe, NGINX's verdict on the front's certificate is predicted from that block.
+func TestUpstreamOfflineVerdict(t *testing.T) {
+	const conf = `http {
+    server {
+        listen 80;
+        server_name front.example.com;
+        location /api/ {
+            proxy_pass https://127.0.0.1:8443;
+            proxy_ssl_certificate /etc/nginx/proxy.crt;
+            proxy_ssl_certificate_key /etc/nginx/proxy.key;
+        }
+    }
+    server {
+        listen 127.0.0.1:8443 ssl;
+        server_name backend.example.com;
+        ssl_certificate /etc/nginx/backend.crt;
+        ssl_certificate_key /etc/nginx/backend.key;
+        ssl_client_certificate /etc/nginx/upstream-ca.pem;
+        ssl_verify_client on;
+    }
+}
+`
+	for _, tc := range []struct {
+		name, id, line string
+		noCert         bool
+	}{
+		{name: "other CA", id: "upstream-client-cert-unknown-ca", line: "client SSL certificate verify error: (2"},
+		{name: "no certificate", id: "upstream-client-cert-not-configured", line: "client sent no required SSL certificate", noCert: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newUpstreamPKI(t)
+			c := conf
+			if tc.noCert {
+				c = without("proxy_ssl_certificate /etc/nginx/proxy.crt;", "proxy_ssl_certificate_key /etc/nginx/proxy.key;")(c)
+			}
+			f := &Facts{Now: testNow, Thresholds: DefaultThresholds(), Errors: map[FactKind]string{}}
+			f.Upstreams = upstreamFacts(t, c, p)
+			f.Upstreams.Offline = true
+			l := f.Upstreams.Links[0]
+			l.Probes = nil
+			if !tc.noCert {
+				other := mkCert(t, certSpec{cn: "other-ca", ca: true, notAfter: testNow.AddDate(10, 0, 0)}, nil)
+				l.Cert.Certs = []*x509.Certificate{mkCert(t, certSpec{cn: "front-proxy", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, other).cert}
+			}
+			cfg, _ := nginxconf.Parse(testNginxMain, []byte(c), nginxconf.Options{})
+			srv := &probes.NginxServer{Server: cfg.HTTPServers()[1], ClientCA: certFile(probes.RoleCA, "/etc/nginx/upstream-ca.pem", p.ca.cert)}
+			l.Local = []probes.LocalTerminator{{Address: "127.0.0.1:8443", Server: srv}}
+			fd := runID(t, f, tc.id)
+			if fd.Severity != SeverityFail || !strings.Contains(fd.Summary, "would refuse") || !strings.Contains(fd.Summary, tc.line) {
+				t.Errorf("%s: %s %q", tc.id, fd.Severity, fd.Summary)
+			}
+		})
+	}
+}
