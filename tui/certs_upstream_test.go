@@ -54,3 +54,35 @@ func TestUpstreamCertGroups(t *testing.T) {
 		t.Errorf("served group %+v", s)
 	}
 }
+
+// TestOverviewGroupsUpstreamPerLink: the Overview groups the upstream checks under the link
+// they judged.
+func TestOverviewGroupsUpstreamPerLink(t *testing.T) {
+	link := diagnostics.Subject{Kind: diagnostics.SubjectUpstreamLink, Name: "front.example.com → backend.example.com:8443"}
+	m := Model{findings: map[string]diagnostics.Finding{
+		"upstream-verify-off":  {ID: "upstream-verify-off", Severity: diagnostics.SeverityOK, Subject: link},
+		"upstream-unreachable": {ID: "upstream-unreachable", Severity: diagnostics.SeverityOK, Subject: link},
+		"upstream-not-tls":     {ID: "upstream-not-tls", Severity: diagnostics.SeveritySkip, Subject: diagnostics.Subject{Kind: diagnostics.SubjectUpstreamLink}},
+	}}
+	m.engine.Catalog = diagnostics.DefaultCatalog()
+	m.g = asciiGlyphs
+	var titles []string
+	for _, g := range (&overviewPage{}).groups(&m) {
+		titles = append(titles, g.title)
+		if strings.HasSuffix(g.title, link.Name) && (len(g.ids) != 2 || !strings.HasPrefix(g.title, "upstream ")) {
+			t.Errorf("group %q holds %v", g.title, g.ids)
+		}
+	}
+	if !slicesContainsSuffix(titles, link.Name) {
+		t.Errorf("no group for the link: %q", titles)
+	}
+}
+
+func slicesContainsSuffix(list []string, suffix string) bool {
+	for _, s := range list {
+		if strings.HasSuffix(s, suffix) {
+			return true
+		}
+	}
+	return false
+}
