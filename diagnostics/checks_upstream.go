@@ -223,8 +223,7 @@ func joinUpstreamLogs(f *Facts, r Result, links []*probes.UpstreamLinkFacts, sum
 		who = top.Upstream
 	}
 	var sentence string
-	if top.Source == logparse.SourceNginxError && (top.X509Code != 0 || strings.Contains(top.Detail, "upstream") ||
-		strings.Contains(top.Detail, "alert") || top.Kind == logparse.KindUpstreamUnreachable) && !upstreamSideKind(top) {
+	if !upstreamSideKind(top) {
 		sentence = fmt.Sprintf("NGINX failed %s to %s %s: %s", Plural(top.Count, "connection"), who, window(f), reason)
 	} else {
 		sentence = fmt.Sprintf("the upstream %s refused %s from NGINX %s: %s", who, Plural(top.Count, "request"), window(f), reason)
@@ -262,11 +261,13 @@ func joinUpstreamLogs(f *Facts, r Result, links []*probes.UpstreamLinkFacts, sum
 	return out.With(r.Evidence...)
 }
 
-// upstreamSideKind reports whether a summary is the upstream's own view of the front (an
-// upstream NGINX's client-certificate line, or an access line with $upstream_status).
+// upstreamSideKind reports whether a summary tells the upstream's refusal rather than the
+// front's failure: an access line with $upstream_status, or an upstream-client-* kind that
+// is not an alert the front received (those come from the upstream NGINX's own
+// client-certificate lines).
 func upstreamSideKind(s logparse.Summary) bool {
-	return s.Source == logparse.SourceNginxAccess || strings.HasPrefix(s.Detail, "(") && s.X509Code != 0 &&
-		strings.HasPrefix(string(s.Kind), "upstream-client-") || s.Detail == "client sent no required SSL certificate"
+	return s.Source == logparse.SourceNginxAccess ||
+		strings.HasPrefix(string(s.Kind), "upstream-client-") && !strings.Contains(s.Detail, "SSL alert number")
 }
 
 // nginxTestEvidence quotes nginx -t's refusal when it is about one of the link's files or
