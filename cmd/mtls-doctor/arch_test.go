@@ -35,11 +35,12 @@ var packageLayers = map[string]int{
 	"logparse":         3,
 	"probes/mesh":      4,
 	// Judgement, composition, presentation.
-	"diagnostics":     5,
-	"internal/gather": 6, // composes the probes into diagnostics.Facts
-	"tui":             7,
-	"cmd/mtls-doctor": 8,
-	"bench/labup":     8,
+	"diagnostics":       5,
+	"internal/gather":   6, // composes the probes into diagnostics.Facts
+	"internal/playbook": 6, // runs fix steps with backups, nginx -t and rollback
+	"tui":               7,
+	"cmd/mtls-doctor":   8,
+	"bench/labup":       8,
 }
 
 // charmAllowed are the packages whose code may import a Charm library: the tui, and cmd
