@@ -111,20 +111,6 @@ func waitEngine(ch chan tea.Msg) tea.Cmd {
 	}
 }
 
-// applyDoneMsg reports an Applier result.
-type applyDoneMsg struct {
-	id   string
-	text string
-	err  error
-}
-
-func applyFix(ctx context.Context, a Applier, id string) tea.Cmd {
-	return func() tea.Msg {
-		text, err := a.Apply(ctx, id)
-		return applyDoneMsg{id: id, text: text, err: err}
-	}
-}
-
 // checkState is where a check is in the current run.
 type checkState int
 

@@ -26,7 +26,7 @@ var packageLayers = map[string]int{
 	"internal/pki":            0, // certificates made at run time
 	"internal/opensslverdict": 1, // OpenSSL's verdict on a client chain (tests use pki)
 	"internal/nginxtest":      1, // a real nginx on 127.0.0.1 for tests and benchmarks
-	"internal/demolab":        2, // the demo's NGINX stand-in and its PKI
+	"internal/demolab":        3, // the demo's NGINX stand-in (reads its nginx.conf with probes/nginxconf) and its PKI
 	// Hides TMUX from Lip Gloss's init; it imports only os, so it initialises first.
 	"cmd/mtls-doctor/internal/tmuxquiet": 0,
 	// Facts.

@@ -86,6 +86,9 @@ func (a *Applier) Apply(ctx context.Context, st diagnostics.Step, finding string
 	if len(cmds) == 0 {
 		return out, errors.New("the step has no command to run")
 	}
+	if err := interactive(cmds); err != nil {
+		return out, err
+	}
 	now := time.Now
 	if a.Now != nil {
 		now = a.Now

@@ -39,8 +39,19 @@ type Env struct {
 // ErrUnfilled is returned for a step whose commands hold a placeholder with no value.
 var ErrUnfilled = errors.New("placeholder not filled")
 
-// ErrManual is returned for a step that says it cannot be run as shown.
+// ErrManual is returned for a step that says it cannot be run as shown, or that runs an
+// editor or a pager, which wait for a person.
 var ErrManual = errors.New("step cannot be run as shown")
+
+// interactive refuses commands that wait for a person at a terminal.
+func interactive(cmds []string) error {
+	for _, c := range cmds {
+		if p := Interactive(c); p != "" {
+			return fmt.Errorf("%w: %s waits for a person at a terminal; copy the step and run it yourself", ErrManual, p)
+		}
+	}
+	return nil
+}
 
 // Commands returns st's commands with every placeholder of st.Inputs (and any other
 // "<name>" env.Inputs knows) replaced by its value, quoted for where it stands: a value in
@@ -200,6 +211,9 @@ func Run(ctx context.Context, st diagnostics.Step, env Env) ([]Result, error) {
 	}
 	cmds, err := Commands(st, env)
 	if err != nil {
+		return nil, err
+	}
+	if err := interactive(cmds); err != nil {
 		return nil, err
 	}
 	var results []Result

@@ -110,6 +110,11 @@ func TestRunStopsAtFirstFailureAndHonoursContext(t *testing.T) {
 	if _, err := Run(context.Background(), diagnostics.Step{Manual: "needs a person", Commands: []string{"true"}}, Env{}); !errors.Is(err, ErrManual) {
 		t.Fatalf("manual step: %v", err)
 	}
+	for _, c := range []string{"sudo vi +3 /etc/x", "sudoedit /etc/x", "sudo -e /etc/x", "true && nano x", "journalctl -u x | less"} {
+		if _, err := Run(context.Background(), diagnostics.Step{Commands: []string{"true", c}}, Env{Dir: dir}); !errors.Is(err, ErrManual) {
+			t.Errorf("%q: %v, want ErrManual before anything runs", c, err)
+		}
+	}
 }
 
 func TestWrittenFiles(t *testing.T) {

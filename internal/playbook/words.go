@@ -297,3 +297,24 @@ func restartsUnit(args []string, unit string) bool {
 	}
 	return false
 }
+
+// interactivePrograms wait for a person at a terminal: a step that runs one cannot be
+// applied, only copied.
+var interactivePrograms = []string{"vi", "vim", "nvim", "nano", "emacs", "pico", "ed", "sudoedit", "editor",
+	"sensible-editor", "visudo", "less", "more", "most", "top", "htop", "watch"}
+
+// Interactive returns the program of cmd that needs a person at a terminal (an editor, a
+// pager), or "".
+func Interactive(cmd string) string {
+	cmds, _ := simpleCommands(cmd)
+	for _, words := range cmds {
+		if len(words) > 1 && words[0] == "sudo" && (words[1] == "-e" || words[1] == "--edit") {
+			return "sudo -e"
+		}
+		words = program(words)
+		if len(words) > 0 && slices.Contains(interactivePrograms, filepath.Base(words[0])) {
+			return filepath.Base(words[0])
+		}
+	}
+	return ""
+}
