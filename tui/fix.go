@@ -69,8 +69,12 @@ func (p *fixPage) shortHelp(m *Model) []key.Binding {
 	apply := km.Apply
 	apply.SetHelp("a", "apply")
 	apply.SetEnabled(false)
-	if w := p.walk; w != nil && len(w.steps) > 0 {
-		apply.SetEnabled(blockedReason(m.opts.Apply, w.steps[w.step]) == "")
+	if w := p.walk; w != nil && len(w.steps) > 0 && m.opts.Apply != nil {
+		// A step that cannot be run keeps the key, which then says why.
+		apply.SetEnabled(true)
+		if blockedReason(m.opts.Apply, w.steps[w.step]) != "" {
+			apply.SetHelp("a", "why not run")
+		}
 	}
 	return []key.Binding{step, cp, apply, km.Recheck, km.next()}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -84,6 +85,9 @@ func Commands(st diagnostics.Step, env Env) ([]string, error) {
 	for i, c := range st.Commands {
 		s, miss := substitute(c, order, env.Inputs)
 		out[i] = s
+		// A placeholder the step forgot to declare is unfilled all the same: run as is,
+		// sh would take "<ca-key-path>" for a file name (or a redirection).
+		miss = append(miss, undeclared.FindAllString(s, -1)...)
 		for _, m := range miss {
 			if !slices.Contains(missing, m) {
 				missing = append(missing, m)
@@ -95,6 +99,10 @@ func Commands(st diagnostics.Step, env Env) ([]string, error) {
 	}
 	return out, nil
 }
+
+// undeclared matches what reads as a placeholder: a lower-case name in angle brackets
+// inside a quoted word, as diagnostics writes them ('<ca-key-path>').
+var undeclared = regexp.MustCompile(`'<[a-z][a-z0-9-]*>'|"<[a-z][a-z0-9-]*>"`)
 
 // Unfilled lists st's declared placeholders that env does not fill.
 func Unfilled(st diagnostics.Step, env Env) []string {

@@ -63,6 +63,10 @@ func TestCommandsRefusesUnfilledPlaceholder(t *testing.T) {
 	if _, err := Run(context.Background(), st, Env{}); !errors.Is(err, ErrUnfilled) {
 		t.Fatalf("Run without the input: %v", err)
 	}
+	// A placeholder the step did not declare is refused too.
+	if _, err := Commands(diagnostics.Step{Commands: []string{"cat '<agents-ca-path>' >>x"}}, Env{}); !errors.Is(err, ErrUnfilled) {
+		t.Fatalf("undeclared placeholder: %v", err)
+	}
 }
 
 func TestRunUsesPOSIXShAndCleansOutput(t *testing.T) {
