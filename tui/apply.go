@@ -192,20 +192,36 @@ func (m *Model) applyDone(msg applyDoneMsg) {
 	w.applied = fmt.Sprintf("step %d ran (%d commands); backups in %s, `mtls-doctor undo` restores them", msg.step+1, len(msg.out.Results), journal)
 	main, ok := m.findings[w.id]
 	switch {
-	case ok && passed(main) && msg.out.Verified:
+	case ok && passed(main) && (msg.out.Verified || len(msg.out.New) > 0):
 		next := m.nextFailing(w.id)
+		word := "verified"
+		if !msg.out.Verified {
+			// The finding passes, but the re-check found failures that were not there
+			// before (checks the fault kept from running): not "verified".
+			word = "passes, but " + strings.Join(msg.out.New, ", ") + " now failing"
+		}
+		if next == "" && !msg.out.Verified {
+			w.done, w.verdictSev = true, diagnostics.SeverityWarn
+			w.verdict = []string{fmt.Sprintf("Step %d ran: %s passes, but %s now failing; see the Overview (1).", msg.step+1, w.id, strings.Join(msg.out.New, ", "))}
+			m.setMessage(w.id + " passes; new failures: " + strings.Join(msg.out.New, ", ") + ".")
+			return
+		}
 		if next == "" {
 			w.done, w.verdictSev = true, diagnostics.SeverityOK
 			w.verdict = []string{fmt.Sprintf("%s Step %d verified: %s passes and no failure is left.", m.g.ok, msg.step+1, w.id)}
 			m.setMessage("Verified: no failure left.")
 			return
 		}
-		m.setMessage(fmt.Sprintf("Verified: %s passes. Next failing: %s.", w.id, next))
+		m.setMessage(fmt.Sprintf("%s: %s. Next failing: %s.", w.id, word, next))
 		m.selected = next
 		p.walk = nil
 		p.ensureWalk(m)
 		p.walk.verdictSev = diagnostics.SeverityOK
 		p.walk.verdict = []string{fmt.Sprintf("%s %s passes now; this is the next failing finding.", m.g.ok, msg.finding)}
+		if !msg.out.Verified {
+			p.walk.verdictSev = diagnostics.SeverityWarn
+			p.walk.verdict = []string{fmt.Sprintf("%s passes now, but this check fails and did not before (the fault kept it from running).", msg.finding)}
+		}
 	case msg.out.Verified && w.step < len(w.steps)-1:
 		w.verdictSev = diagnostics.SeverityOK
 		w.verdict = []string{fmt.Sprintf("%s Step %d verified. Now step %d.", m.g.ok, w.step+1, w.step+2)}

@@ -134,6 +134,10 @@ func (m *Model) startRun(p purpose, only []string) tea.Cmd {
 		m.setMessage("Checks are still running; Esc cancels them.")
 		return nil
 	}
+	if w := m.fix.walk; w != nil && w.applying {
+		m.setMessage("A fix step is running; it re-checks everything when it is done.")
+		return nil
+	}
 	if m.engine.Gatherer == nil {
 		m.setError("No gatherer configured; nothing to check.")
 		return nil

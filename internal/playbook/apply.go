@@ -59,9 +59,13 @@ type Outcome struct {
 	Results []Result
 	// After is the re-check's verdict; nil when the step did not get that far.
 	After Verdict
-	// Worse are the findings whose severity rose.
+	// Worse are the checks that judged before and judge worse now (the step was rolled back).
 	Worse []string
-	// Verified says the step's Verify checks pass now and nothing got worse.
+	// New are the checks failing now that did not fail before, Worse or not: a check the
+	// fixed fault kept from running may fail now.
+	New []string
+	// Verified says the step's Verify checks and its finding pass now, and nothing fails
+	// that did not fail before.
 	Verified bool
 	// RolledBack says every file was put back.
 	RolledBack bool
@@ -70,8 +74,8 @@ type Outcome struct {
 // Apply runs st: it refuses a manual step or one with an unfilled placeholder, backs up
 // st.Changes, st.File and every file the commands can be seen to write, runs `nginx -t`
 // before each command that reloads NGINX, runs the commands, and re-checks with recheck.
-// When a command or `nginx -t` fails, or the verdict is worse than before (a finding's
-// severity rose), it restores every file, runs the step's reload and restart commands
+// When a command or `nginx -t` fails, or the verdict is worse than before (a check that
+// passed now warns or fails, one that warned now fails), it restores every file, runs the step's reload and restart commands
 // that ran again so the services read the restored files, and returns the error (ErrNginxTest,
 // ErrWorse or the command's). before is the verdict the step was chosen from.
 func (a *Applier) Apply(ctx context.Context, st diagnostics.Step, finding string, before Verdict, recheck Recheck) (Outcome, error) {
@@ -139,7 +143,13 @@ func (a *Applier) Apply(ctx context.Context, st diagnostics.Step, finding string
 		if len(out.Worse) > 0 {
 			return rollback(fmt.Errorf("%w: %s", ErrWorse, strings.Join(out.Worse, ", ")))
 		}
-		out.Verified = true
+		for id, sev := range after {
+			if sev == diagnostics.SeverityFail && before[id] != diagnostics.SeverityFail {
+				out.New = append(out.New, id)
+			}
+		}
+		slices.Sort(out.New)
+		out.Verified = len(out.New) == 0
 		for _, id := range append(slices.Clone(st.Verify), finding) {
 			if sev, ok := after[id]; id != "" && ok && sev >= diagnostics.SeverityWarn {
 				out.Verified = false
@@ -181,12 +191,15 @@ func (a *Applier) nginxTest() string {
 	return "nginx -t"
 }
 
-// worse lists the findings whose severity rose from before to after, warnings and
-// failures only (a skip turning into ok is not worse).
+// worse lists the checks that judged before and judge worse after: one that passed now
+// warns or fails, one that warned now fails. A check that could not run before (skipped,
+// or absent) and fails now is not made worse by the step: fixing the first fault often
+// lets the checks behind it run, and reveals the next one.
 func worse(before, after Verdict) []string {
 	var out []string
 	for id, sev := range after {
-		if sev >= diagnostics.SeverityWarn && sev > before[id] {
+		old, ok := before[id]
+		if ok && old != diagnostics.SeveritySkip && sev >= diagnostics.SeverityWarn && sev > old {
 			out = append(out, id)
 		}
 	}

@@ -215,7 +215,7 @@ func TestApplyRollsBackWhenWorseAndUndoRestores(t *testing.T) {
 	a := &Applier{Env: env, JournalRoot: filepath.Join(dir, "journal")}
 	st := diagnostics.Step{Title: "edit", Changes: []string{conf}, Verify: []string{"fixed"},
 		Commands: []string{"printf 'v2\\n' >" + diagnostics.ShellQuote(conf), "nginx -s reload"}}
-	before := Verdict{"fixed": diagnostics.SeverityFail, "other": diagnostics.SeverityOK}
+	before := Verdict{"fixed": diagnostics.SeverityFail, "other": diagnostics.SeverityOK, "behind": diagnostics.SeveritySkip}
 	out, err := a.Apply(context.Background(), st, "fixed", before, func(context.Context) (Verdict, error) {
 		return Verdict{"fixed": diagnostics.SeverityOK, "other": diagnostics.SeverityFail}, nil
 	})
@@ -229,14 +229,24 @@ func TestApplyRollsBackWhenWorseAndUndoRestores(t *testing.T) {
 		t.Errorf("reloads = %q; want the step's and the rollback's", data)
 	}
 
+	// A check that could not run before and fails now was revealed, not made worse.
+	out, err = a.Apply(context.Background(), st, "fixed", before, func(context.Context) (Verdict, error) {
+		return Verdict{"fixed": diagnostics.SeverityOK, "other": diagnostics.SeverityOK, "behind": diagnostics.SeverityFail, "new": diagnostics.SeverityFail}, nil
+	})
+	if err != nil || out.Verified || out.RolledBack || !slices.Equal(out.New, []string{"behind", "new"}) {
+		t.Fatalf("Apply = %+v, %v; want kept, not verified, behind and new failing", out, err)
+	}
+	if got, _ := os.ReadFile(conf); string(got) != "v2\n" {
+		t.Fatalf("after apply nginx.conf = %q", got)
+	}
+	if _, err := Undo(a.JournalRoot); err != nil {
+		t.Fatal(err)
+	}
 	out, err = a.Apply(context.Background(), st, "fixed", before, func(context.Context) (Verdict, error) {
 		return Verdict{"fixed": diagnostics.SeverityOK, "other": diagnostics.SeverityOK}, nil
 	})
 	if err != nil || !out.Verified || out.RolledBack {
 		t.Fatalf("Apply = %+v, %v; want verified", out, err)
-	}
-	if got, _ := os.ReadFile(conf); string(got) != "v2\n" {
-		t.Fatalf("after apply nginx.conf = %q", got)
 	}
 	j, err := Undo(a.JournalRoot)
 	if err != nil || j.Title != "edit" {
