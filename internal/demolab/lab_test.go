@@ -268,7 +268,7 @@ var scenarioWants = map[string]want{
 		log: `[error] %s open() "/usr/share/nginx/html/f5.nginx.agent.sdk.Commander/CommandChannel" failed (2: No such file or directory), client: 127.0.0.1, server: ` + ServerName + ", " + commandReq},
 }
 
-func startLab(t *testing.T, name string) *Lab {
+func startLab(t testing.TB, name string) *Lab {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)

@@ -141,3 +141,38 @@ func TestShimsOnPath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkShimNginxTest times `nginx -t` through the lab's shim as a step runs it: sh,
+// the shim script, this binary as the client, and the lab parsing nginx.conf and loading
+// its certificate, key and client CA files.
+func BenchmarkShimNginxTest(b *testing.B) {
+	l := startLab(b, "healthy")
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := l.InstallShims(exe); err != nil {
+		b.Fatal(err)
+	}
+	env := append(os.Environ(), "PATH="+l.BinDir()+":"+os.Getenv("PATH"))
+	for b.Loop() {
+		cmd := exec.Command("/bin/sh", "-c", "nginx -t -q")
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
+}
+
+// BenchmarkLoadManager times what the lab does for nginx -t and a reload, in process.
+func BenchmarkLoadManager(b *testing.B) {
+	l := startLab(b, "healthy")
+	for b.Loop() {
+		l.mu.Lock()
+		_, err := l.loadManager(l.NginxConfPath(), l.mgr)
+		l.mu.Unlock()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
