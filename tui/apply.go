@@ -28,6 +28,9 @@ type ApplyOptions struct {
 	// Host is the machine the assistant runs on; a step for the other host is only copied.
 	// "" runs steps for either (the demo lab is both).
 	Host diagnostics.Host
+	// Confine, when set, refuses a step that changes files outside this directory (the
+	// demo lab's).
+	Confine string
 	// Where names the place the steps change, for the consent screen ("this host", "the
 	// demo lab").
 	Where string
@@ -75,6 +78,10 @@ func blockedReason(opts *ApplyOptions, st diagnostics.Step) string {
 			return "Not applied: " + p + " waits for a person at a terminal. Copy it (c) and run it yourself."
 		}
 	}
+	a := playbook.Applier{Env: opts.Env, Confine: opts.Confine}
+	if _, err := a.Check(st); err != nil {
+		return "Not applied: " + err.Error() + "."
+	}
 	return ""
 }
 
@@ -111,7 +118,7 @@ func (m *Model) apply() tea.Cmd {
 
 func (m *Model) applier() *playbook.Applier {
 	o := m.opts.Apply
-	return &playbook.Applier{Env: o.Env, JournalRoot: o.JournalRoot, NginxTest: o.NginxTest}
+	return &playbook.Applier{Env: o.Env, JournalRoot: o.JournalRoot, NginxTest: o.NginxTest, Confine: o.Confine}
 }
 
 // confirmKey answers the consent screen: y runs, anything else cancels.

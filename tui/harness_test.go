@@ -83,6 +83,7 @@ func (tl *testLab) options() Options {
 		Env:         playbook.Env{Dir: l.Dir, Path: []string{l.BinDir()}, Inputs: l.Inputs(), Vars: []string{"TMPDIR=" + l.Dir}},
 		JournalRoot: filepath.Join(l.Dir, "journal"),
 		NginxTest:   "nginx -t -c " + diagnostics.ShellQuote(l.NginxConfPath()),
+		Confine:     l.Dir,
 		Where:       "the demo lab",
 	}
 	return Options{Engine: tl.engine, Apply: apply, Title: "demo: " + l.Scenario.Name, ReportDir: tl.dir}

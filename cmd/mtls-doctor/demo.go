@@ -228,12 +228,14 @@ func labEnv(l *demolab.Lab) playbook.Env {
 // journal, its nginx -t; the lab is both hosts.
 func labApplyOptions(l *demolab.Lab) *tui.ApplyOptions {
 	a := labApplier(l)
-	return &tui.ApplyOptions{Env: a.Env, JournalRoot: a.JournalRoot, NginxTest: a.NginxTest, Where: "the demo lab"}
+	return &tui.ApplyOptions{Env: a.Env, JournalRoot: a.JournalRoot, NginxTest: a.NginxTest, Confine: a.Confine, Where: "the demo lab"}
 }
 
 // labApplier applies steps in the lab as on a real host: backups into a journal under the
 // lab's directory, `nginx -t` of the lab's nginx.conf before any reload, and a rollback.
+// A step that would change anything outside the lab's directory is refused: the demo
+// runs as the user (often root) on a real machine.
 func labApplier(l *demolab.Lab) *playbook.Applier {
 	return &playbook.Applier{Env: labEnv(l), JournalRoot: filepath.Join(l.Dir, "journal"),
-		NginxTest: "nginx -t -c " + diagnostics.ShellQuote(l.NginxConfPath())}
+		NginxTest: "nginx -t -c " + diagnostics.ShellQuote(l.NginxConfPath()), Confine: l.Dir}
 }

@@ -166,7 +166,7 @@ func walkDemoSteps(t *testing.T, sc demolab.Scenario) demoWalk {
 		tried[f.ID+"\x00"+st.Title] = true
 		out, err := a.Apply(ctx, st, f.ID, playbook.VerdictOf(r), recheck)
 		switch {
-		case errors.Is(err, playbook.ErrManual), errors.Is(err, playbook.ErrUnfilled):
+		case errors.Is(err, playbook.ErrManual), errors.Is(err, playbook.ErrUnfilled), errors.Is(err, playbook.ErrOutside):
 			w.ran = append(w.ran, key+" not run: "+err.Error())
 			continue
 		case err != nil:

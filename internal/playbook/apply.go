@@ -49,7 +49,14 @@ type Applier struct {
 	NginxTest string
 	// Now stamps the journal; nil means time.Now.
 	Now func() time.Time
+	// Confine, when set, refuses a step that can be seen to change anything outside this
+	// directory (the demo lab's): its Changes, File, and what its commands write, create
+	// or remove.
+	Confine string
 }
+
+// ErrOutside is returned for a step that would change files outside Applier.Confine.
+var ErrOutside = errors.New("the step changes files outside")
 
 // Outcome is what Apply did.
 type Outcome struct {
@@ -80,17 +87,8 @@ type Outcome struct {
 // ErrWorse or the command's). before is the verdict the step was chosen from.
 func (a *Applier) Apply(ctx context.Context, st diagnostics.Step, finding string, before Verdict, recheck Recheck) (Outcome, error) {
 	var out Outcome
-	if st.Manual != "" {
-		return out, fmt.Errorf("%w: %s", ErrManual, st.Manual)
-	}
-	cmds, err := Commands(st, a.Env)
+	cmds, err := a.Check(st)
 	if err != nil {
-		return out, err
-	}
-	if len(cmds) == 0 {
-		return out, errors.New("the step has no command to run")
-	}
-	if err := interactive(cmds); err != nil {
 		return out, err
 	}
 	now := time.Now
@@ -182,6 +180,43 @@ func (a *Applier) Files(st diagnostics.Step, cmds []string) []string {
 		add(p)
 	}
 	return out
+}
+
+// Check returns st's commands as Apply would run them, or why Apply refuses st: it is
+// manual (ErrManual), holds an unfilled placeholder (ErrUnfilled), has no command, opens
+// an editor or a pager (ErrManual), or changes files outside Confine (ErrOutside).
+func (a *Applier) Check(st diagnostics.Step) ([]string, error) {
+	if st.Manual != "" {
+		return nil, fmt.Errorf("%w: %s", ErrManual, st.Manual)
+	}
+	cmds, err := Commands(st, a.Env)
+	if err != nil {
+		return nil, err
+	}
+	if len(cmds) == 0 {
+		return nil, errors.New("the step has no command to run")
+	}
+	if err := interactive(cmds); err != nil {
+		return nil, err
+	}
+	if err := a.confined(st, cmds); err != nil {
+		return nil, err
+	}
+	return cmds, nil
+}
+
+// confined checks that st stays inside a.Confine.
+func (a *Applier) confined(st diagnostics.Step, cmds []string) error {
+	if a.Confine == "" {
+		return nil
+	}
+	root := filepath.Clean(a.Confine) + string(filepath.Separator)
+	for _, p := range append(a.Files(st, cmds), TouchedPaths(cmds, a.Env.Dir)...) {
+		if !strings.HasPrefix(filepath.Clean(p)+string(filepath.Separator), root) {
+			return fmt.Errorf("%w %s: %s", ErrOutside, a.Confine, p)
+		}
+	}
+	return nil
 }
 
 func (a *Applier) nginxTest() string {

@@ -87,7 +87,9 @@ func Commands(st diagnostics.Step, env Env) ([]string, error) {
 		out[i] = s
 		// A placeholder the step forgot to declare is unfilled all the same: run as is,
 		// sh would take "<ca-key-path>" for a file name (or a redirection).
-		miss = append(miss, undeclared.FindAllString(s, -1)...)
+		for _, m := range undeclared.FindAllStringSubmatch(s, -1) {
+			miss = append(miss, m[1])
+		}
 		for _, m := range miss {
 			if !slices.Contains(missing, m) {
 				missing = append(missing, m)
@@ -102,7 +104,7 @@ func Commands(st diagnostics.Step, env Env) ([]string, error) {
 
 // undeclared matches what reads as a placeholder: a lower-case name in angle brackets
 // inside a quoted word, as diagnostics writes them ('<ca-key-path>').
-var undeclared = regexp.MustCompile(`'<[a-z][a-z0-9-]*>'|"<[a-z][a-z0-9-]*>"`)
+var undeclared = regexp.MustCompile(`['"](<[a-z][a-z0-9-]*>)['"]`)
 
 // Unfilled lists st's declared placeholders that env does not fill.
 func Unfilled(st diagnostics.Step, env Env) []string {

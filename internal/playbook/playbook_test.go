@@ -64,7 +64,7 @@ func TestCommandsRefusesUnfilledPlaceholder(t *testing.T) {
 		t.Fatalf("Run without the input: %v", err)
 	}
 	// A placeholder the step did not declare is refused too.
-	if _, err := Commands(diagnostics.Step{Commands: []string{"cat '<agents-ca-path>' >>x"}}, Env{}); !errors.Is(err, ErrUnfilled) {
+	if _, err := Commands(diagnostics.Step{Commands: []string{"cat '<agents-ca-path>' >>x"}}, Env{}); !errors.Is(err, ErrUnfilled) || !strings.HasSuffix(err.Error(), ": <agents-ca-path>") {
 		t.Fatalf("undeclared placeholder: %v", err)
 	}
 }
@@ -257,6 +257,27 @@ func TestApplyRollsBackWhenWorseAndUndoRestores(t *testing.T) {
 	}
 	if _, err := Undo(a.JournalRoot); !errors.Is(err, ErrNothingToUndo) {
 		t.Fatalf("second Undo: %v", err)
+	}
+}
+
+func TestApplyConfined(t *testing.T) {
+	dir := t.TempDir()
+	a := &Applier{Env: Env{Dir: dir}, JournalRoot: filepath.Join(dir, "journal"), Confine: dir}
+	for _, st := range []diagnostics.Step{
+		{Commands: []string{"touch ran", "sudo mkdir -p /etc/nginx-agent"}},
+		{Commands: []string{"touch ran", "printf x | sudo tee -a /etc/nginx/nginx.conf >/dev/null"}},
+		{Commands: []string{"touch ran"}, Changes: []string{"/etc/nginx-agent/nginx-agent.conf"}},
+		{Commands: []string{"touch ran", "sudo sed -i s/a/b/ ../escape.conf"}},
+	} {
+		if _, err := a.Apply(context.Background(), st, "", nil, nil); !errors.Is(err, ErrOutside) {
+			t.Errorf("Apply(%q) = %v, want ErrOutside", st.Commands, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Fatal("a command of a step outside the confinement ran")
+	}
+	if _, err := a.Apply(context.Background(), diagnostics.Step{Commands: []string{"touch ran", "mkdir -p sub"}}, "", nil, nil); err != nil {
+		t.Fatalf("a step inside the confinement: %v", err)
 	}
 }
 

@@ -207,6 +207,41 @@ func WrittenFiles(commands []string, dir string) []string {
 	return out
 }
 
+// TouchedPaths are WrittenFiles plus what mkdir, rm, rmdir, touch, truncate, chmod, chown
+// and chgrp name: every path the commands can be seen to change, for confining a step to
+// one directory.
+func TouchedPaths(commands []string, dir string) []string {
+	out := WrittenFiles(commands, dir)
+	for _, c := range commands {
+		cmds, _ := simpleCommands(c)
+		for _, words := range cmds {
+			words = program(words)
+			if len(words) == 0 {
+				continue
+			}
+			args := operands(words[1:])
+			switch filepath.Base(words[0]) {
+			case "chmod", "chown", "chgrp":
+				if len(args) > 0 {
+					args = args[1:] // the mode or owner
+				}
+			case "mkdir", "rm", "rmdir", "touch", "truncate":
+			default:
+				continue
+			}
+			for _, a := range args {
+				if !filepath.IsAbs(a) {
+					a = filepath.Join(dir, a)
+				}
+				if a = filepath.Clean(a); !slices.Contains(out, a) {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // operands are the words that are not options (nor the argument of -m, -o, -g, -t, -e
 // and -f, which install, sed and cp take).
 func operands(words []string) []string {
