@@ -66,6 +66,7 @@ type demoWalk struct {
 	ran    []string // "finding#step: outcome"
 	passed bool
 	result string
+	left   string // the problems left, with their summaries
 }
 
 // TestDemoStepsFix walks every demo scenario as a user pressing `a` would: run the checks,
@@ -112,7 +113,7 @@ func TestDemoStepsFix(t *testing.T) {
 	t.Logf("demo scenarios fixed by their shown steps: %d/%d\n%s", passed, len(walks), b.String())
 	if os.Getenv("MTLS_DOCTOR_STEPS_VERBOSE") != "" {
 		for _, sc := range demolab.Scenarios() {
-			t.Logf("%s:\n  %s", sc.Name, strings.Join(walks[sc.Name].ran, "\n  "))
+			t.Logf("%s:\n  %s\n%s", sc.Name, strings.Join(walks[sc.Name].ran, "\n  "), walks[sc.Name].left)
 		}
 	}
 }
@@ -160,6 +161,7 @@ func walkDemoSteps(t *testing.T, sc demolab.Scenario) demoWalk {
 				left = append(left, f.ID+" ("+f.Severity.String()+")")
 			}
 			w.result = "still failing, no step left: " + strings.Join(left, ", ")
+			w.left = problems(r)
 			return w
 		}
 		key := fmt.Sprintf("%s#%d", f.ID, i+1)
