@@ -156,7 +156,8 @@ func writeProblemsMarkdown(b *strings.Builder, r *Report, catalog Catalog) {
 	for _, f := range problems {
 		p("### %s %s\n\n%s\n\n", strings.ToUpper(f.Severity.String()), mdCode(f.ID), mdText(f.Summary))
 		if f.Subject.Kind != SubjectAgentLink && f.Subject.Name != "" {
-			p("On %s %s.\n\n", f.Subject.Kind, mdCode(f.Subject.Name))
+			// Which link, server or mesh the finding judged: one report may name several.
+			p("On %s %s.\n\n", mdText(string(f.Subject.Kind)), mdCode(f.Subject.Name))
 		}
 		if f.Cause.Code != "" {
 			p("**Cause.** %s%s\n\n", mdCode(f.Cause.Code), causeDetail(f.Cause))
