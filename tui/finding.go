@@ -93,11 +93,6 @@ func (p *findingPage) lines(m *Model, w int) ([]string, int) {
 		out = append(out, " Not checked yet.")
 	default:
 		out = append(out, styleLines(wrapIndent(f.Summary, w, " ", " "), m.styles.severity(f.Severity).Render)...)
-		if f.Subject.Kind != diagnostics.SubjectAgentLink && f.Subject.Name != "" {
-			// The header names the agent link; any other subject is said per finding, as
-			// the text output does.
-			out = append(out, styleLines(wrapIndent("on "+f.Subject.String(), w, " ", " "), m.styles.Dim.Render)...)
-		}
 	}
 	if ch.Why != "" {
 		out = append(out, "", m.section("Why"))
