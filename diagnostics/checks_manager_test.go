@@ -850,3 +850,29 @@ func TestAgentServerMissingNeedsAReason(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkServerNameManyServers judges server-name-mismatch's manager half on a host with
+// an agent and 2,000 agent-facing servers on its port, each serving a certificate: the
+// server NGINX chooses for the agents' name is found once, not once per certificate.
+func BenchmarkServerNameManyServers(b *testing.B) {
+	p := newPKI(b)
+	f := healthyFacts(p)
+	var conf strings.Builder
+	conf.WriteString(strings.TrimSuffix(healthyConf, "}\n"))
+	for i := range 2000 {
+		fmt.Fprintf(&conf, "    server {\n        listen 443 ssl http2;\n        server_name agents%d.example.com;\n"+
+			"        ssl_certificate /etc/nms/certs/manager-server.pem;\n        ssl_certificate_key /etc/nms/certs/manager-server.key;\n"+
+			"        location /f5.nginx.agent.sdk.Commander {\n            grpc_pass grpc://127.0.0.1:10000;\n        }\n    }\n", i)
+	}
+	conf.WriteString("}\n")
+	setConf(f, p, conf.String())
+	if len(f.Nginx.Servers) < 2000 {
+		b.Fatalf("%d agent servers", len(f.Nginx.Servers))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if r := mgrServerName(f); r.Severity == SeveritySkip {
+			b.Fatal(r.Summary)
+		}
+	}
+}

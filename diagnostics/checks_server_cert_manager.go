@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
 // This file holds the manager halves of the served-certificate checks (server-cert-*,
@@ -242,13 +243,18 @@ func pemBlockCommand(c *x509.Certificate, files ...*probes.FileFacts) (string, b
 }
 
 func mgrServerName(f *Facts) Result {
+	var port int
+	var chosen *nginxconf.Server
+	if agentUsable(f) {
+		port, chosen = agentsChoice(f)
+	}
 	return perServedCert(f, func(sc servedCert) Result {
 		leaf := sc.file.Certs[0]
 		if !hasHostSANs(leaf) {
 			return Skip("skipped: the certificate has no SANs (see server-cert-cn-only)")
 		}
 		if agentUsable(f) {
-			if r, wrong := sniSelectsOther(f, sc); wrong {
+			if r, wrong := sniSelectsOther(f, sc, port, chosen); wrong {
 				return r
 			}
 			r := evalServerName(servedFacts(f, sc))
