@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -190,6 +191,35 @@ func TestCallsOSExit(t *testing.T) {
 		}
 		if got := callsOSExit(f); got != want {
 			t.Errorf("callsOSExit(%q) = %v, want %v", src, got, want)
+		}
+	}
+}
+
+// TestReadmeLayoutNamesEveryPackage: the README's Layout table names every package of the
+// module (by its path, a parent directory's row such as `bench/`, or, for a package under
+// cmd, its path below cmd/mtls-doctor), so the table keeps matching the tree.
+func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "\n## Layout\n")
+	if start < 0 {
+		t.Fatal("README.md has no Layout section")
+	}
+	layout := text[start+1:]
+	if end := strings.Index(layout[3:], "\n## "); end >= 0 {
+		layout = layout[:end+3]
+	}
+	for _, p := range listModulePackages(t) {
+		named := false
+		for dir := p.ImportPath; dir != "." && dir != "" && !named; dir = filepath.Dir(dir) {
+			named = strings.Contains(layout, "`"+dir+"`") || strings.Contains(layout, "`"+dir+"/`") ||
+				strings.Contains(layout, "`"+strings.TrimPrefix(dir, "cmd/mtls-doctor/")+"`")
+		}
+		if !named {
+			t.Errorf("README's Layout table does not name package %s", p.ImportPath)
 		}
 	}
 }
