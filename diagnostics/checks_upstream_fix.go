@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -319,7 +320,11 @@ func fixUpVerifyDepth(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	if l == nil {
 		return explainStep("Raise *_ssl_verify_depth", "Depth 1 (the default) admits one intermediate.", "upstream-verify-depth")
 	}
-	return []Step{linkDirectiveStep(f, l, l.SSL.VerifyDepth, "2", "Set "+l.SSL.VerifyDepth.Name+" 2",
+	depth := "2"
+	if _, d := depthFailure(f, l); d > 0 {
+		depth = strconv.Itoa(d)
+	}
+	return []Step{linkDirectiveStep(f, l, l.SSL.VerifyDepth, depth, "Set "+l.SSL.VerifyDepth.Name+" "+depth,
 		"Depth N admits N intermediates between the upstream's certificate and the trusted root.", "upstream-verify-depth")}
 }
 

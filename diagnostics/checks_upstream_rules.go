@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
@@ -95,6 +96,9 @@ func upstreamRules() []upstreamRule {
 			title: "the upstream's certificate chains to *_ssl_trusted_certificate",
 			why:   "With verify on NGINX refuses the upstream (\"upstream SSL certificate verify error\") and answers 502.",
 			kinds: []logparse.Kind{logparse.KindUpstreamCertUntrusted},
+			backs: func(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+				return s.Kind == logparse.KindUpstreamCertUntrusted && !depthExplains(f, links, s)
+			},
 			judge: judgeUpstreamUntrusted, fix: fixUpstreamTrust},
 		{id: "upstream-chain-incomplete",
 			title: "the upstream sends the intermediates of its certificate",
@@ -126,7 +130,10 @@ func upstreamRules() []upstreamRule {
 			title: "the verify depth of upstream links admits the upstream's chain",
 			why:   "*_ssl_verify_depth defaults to 1: a chain with two intermediates fails verification.",
 			kinds: []logparse.Kind{logparse.KindUpstreamVerifyDepth},
-			judge: judgeUpstreamVerifyCode(22), fix: fixUpVerifyDepth},
+			backs: func(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+				return s.Kind == logparse.KindUpstreamVerifyDepth || depthExplains(f, links, s)
+			},
+			judge: judgeUpstreamDepth, fix: fixUpVerifyDepth},
 		{id: "upstream-tls-version-mismatch",
 			title: "upstream links share a TLS version with their upstream",
 			why: "*_ssl_protocols limits what NGINX offers; before 1.23.4 TLSv1.3 is not in its default, so a TLS 1.3-only " +
@@ -612,6 +619,9 @@ func judgeUpstreamUntrusted(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	if len(verdicts(l)) == 0 {
 		return notProbed(f, l)
 	}
+	if dp, _ := depthFailure(f, l); dp != nil {
+		return OK("the upstream's certificate chains to %s within a larger verify depth (see upstream-verify-depth)", l.SSL.TrustedCertificate.Value)
+	}
 	if p := verifyFailure(l, untrustedCodes...); p != nil && !upstreamChainGap(l, p) {
 		return verdictResult(l, p, "untrusted", "%s's certificate does not chain to %s (%d:%s)", p.Server.Address,
 			firstNonEmpty(l.SSL.TrustedCertificate.Value, "a trusted CA"), p.Verify.Code, p.Verify.Text)
@@ -726,6 +736,65 @@ func judgeUpstreamVerifyCode(codes ...int) func(f *Facts, l *probes.UpstreamLink
 		}
 		return OK("NGINX's verification of the upstream does not fail for this reason")
 	}
+}
+
+// depthFailure is the probe whose chain fails verification at the link's
+// *_ssl_verify_depth but passes with a larger one (OpenSSL then logs 22, or 20/2 when the
+// chain it may build stops short of the trusted root), and the depth that would pass.
+func depthFailure(f *Facts, l *probes.UpstreamLinkFacts) (*probes.UpstreamProbe, int) {
+	if l.TrustedCA == nil || len(l.TrustedCA.Certs) == 0 {
+		return nil, 0
+	}
+	depth := atoiOr(l.SSL.VerifyDepth.Value, 1)
+	for _, p := range verdicts(l) {
+		if p.Verify.Code == 0 || p.TLS == nil || len(p.TLS.PeerChain) == 0 {
+			continue
+		}
+		at := func(d int) bool {
+			ov := opensslverdict.Verify{Sent: p.TLS.PeerChain, Trusted: l.TrustedCA.Certs, Depth: d, Now: f.Now, ServerChain: true}
+			if l.CRL != nil {
+				ov.CRLCheck, ov.CRLs = true, l.CRL.CRLs
+			}
+			_, failed := ov.Run().Last()
+			return !failed
+		}
+		if at(depth) {
+			continue // the failure is not the chain's length at this depth
+		}
+		for d := depth + 1; d <= depth+4; d++ {
+			if at(d) {
+				return p, d
+			}
+		}
+	}
+	return nil, 0
+}
+
+// depthExplains reports whether a logged "unable to get (local) issuer certificate" for an
+// upstream is the verify depth's doing: the probe's chain verifies with a larger depth
+// (OpenSSL numbers it 20 or 2, not 22, when the depth cuts the chain short).
+func depthExplains(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+	if s.Kind != logparse.KindUpstreamCertUntrusted {
+		return false
+	}
+	l := linkOfUpstream(links, s.Upstream)
+	if l == nil {
+		return false
+	}
+	p, _ := depthFailure(f, l)
+	return p != nil
+}
+
+func judgeUpstreamDepth(f *Facts, l *probes.UpstreamLinkFacts) Result {
+	if len(verdicts(l)) == 0 {
+		return notProbed(f, l)
+	}
+	if p, d := depthFailure(f, l); p != nil {
+		r := verdictResult(l, p, "verify-depth", "%s's chain needs %s %d (it is %s): OpenSSL stops at (%d:%s)", p.Server.Address,
+			l.SSL.VerifyDepth.Name, d, firstNonEmpty(l.SSL.VerifyDepth.Value, "1"), p.Verify.Code, p.Verify.Text)
+		return r.With(upSettingNote(l.SSL.VerifyDepth, ""))
+	}
+	return OK("%s %s admits the upstream's chain", l.SSL.VerifyDepth.Name, firstNonEmpty(l.SSL.VerifyDepth.Value, "1"))
 }
 
 // --- the connection

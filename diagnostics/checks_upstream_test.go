@@ -251,11 +251,16 @@ func TestUpstreamChecks(t *testing.T) {
 				l.Probes[0].Verify.Code, l.Probes[0].Verify.Text = 23, "certificate revoked"
 			},
 			summary: "certificate revoked"},
-		{name: "chain too long", id: "upstream-verify-depth", want: SeverityFail,
+		{name: "two intermediates at depth 1", id: "upstream-verify-depth", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
-				l.Probes[0].Verify.Code, l.Probes[0].Verify.Text = 22, "certificate chain too long"
+				i1 := mkCert(t, certSpec{cn: "upstream-int-1", ca: true, notAfter: testNow.AddDate(5, 0, 0)}, p.ca)
+				i2 := mkCert(t, certSpec{cn: "upstream-int-2", ca: true, notAfter: testNow.AddDate(5, 0, 0)}, i1)
+				leaf := mkCert(t, certSpec{cn: "backend.example.com", dns: []string{"backend.example.com"},
+					eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, i2)
+				l.Probes[0].TLS.PeerChain = []*x509.Certificate{leaf.cert, i2.cert, i1.cert}
+				l.Probes[0].Verify.Code, l.Probes[0].Verify.Text = 20, "unable to get local issuer certificate"
 			},
-			summary: "chain too long", fix: "proxy_ssl_verify_depth 2;"},
+			summary: "needs proxy_ssl_verify_depth", cause: "verify-depth", fix: "proxy_ssl_verify_depth 2;"},
 		{name: "TLS 1.3 only upstream", id: "upstream-tls-version-mismatch", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 70, Message: "remote error: tls: protocol version not supported"}}
