@@ -59,19 +59,6 @@ func (p *findingPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// apply asks the Applier to fix the selected finding.
-func (m *Model) apply() tea.Cmd {
-	if m.opts.Applier == nil {
-		m.setMessage("Apply is only available in the demo lab; run the commands shown instead.")
-		return nil
-	}
-	if m.selected == "" {
-		return nil
-	}
-	m.setMessage("Applying the fix for " + m.selected + " in the lab" + m.g.ellipsis)
-	return applyFix(m.ctx, m.opts.Applier, m.selected)
-}
-
 // section starts a titled block.
 func (m Model) section(title string) string { return " " + m.styles.Section.Render(title) }
 
