@@ -269,7 +269,7 @@ func joinUpstreamLogs(f *Facts, r Result, links []*probes.UpstreamLinkFacts, sum
 	if code := top.X509Code; code != 0 {
 		out.Cause.OpenSSL = code
 	}
-	out.Cause.Code = "logged"
+	out.Cause.Code = CauseLogEvents
 	return out.With(r.Evidence...)
 }
 
