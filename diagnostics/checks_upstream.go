@@ -31,8 +31,11 @@ type upstreamRule struct {
 	kinds          []logparse.Kind
 	// nginxT marks a rule about what nginx -t refuses: its failure quotes nginx -t.
 	nginxT bool
-	judge  func(f *Facts, l *probes.UpstreamLinkFacts) Result
-	fix    func(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step
+	// backs, when set, decides which log summaries are the rule's evidence instead of
+	// membership in kinds (a verify error OpenSSL numbers alike for several causes).
+	backs func(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool
+	judge func(f *Facts, l *probes.UpstreamLinkFacts) Result
+	fix   func(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step
 }
 
 func upstreamChecks() []Check {
@@ -122,7 +125,16 @@ func (u upstreamRule) evaluate(f *Facts) Result {
 		results = append(results, r)
 	}
 	best := worstResult(results)
-	sums := upstreamSummaries(f, u.kinds)
+	var sums []logparse.Summary
+	if u.backs == nil {
+		sums = upstreamSummaries(f, u.kinds)
+	} else if f != nil && f.Logs != nil {
+		for _, sum := range upstreamSummaries(f, logparse.Kinds) {
+			if u.backs(f, links, sum) {
+				sums = append(sums, sum)
+			}
+		}
+	}
 	if len(sums) > 0 {
 		best = joinUpstreamLogs(f, best, links, sums)
 	}
@@ -257,7 +269,7 @@ func joinUpstreamLogs(f *Facts, r Result, links []*probes.UpstreamLinkFacts, sum
 	if code := top.X509Code; code != 0 {
 		out.Cause.OpenSSL = code
 	}
-	out.Cause.Code = "logged"
+	out.Cause.Code = CauseLogEvents
 	return out.With(r.Evidence...)
 }
 

@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -89,18 +90,23 @@ func fixUpClientFiles(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 			"upstream-client-cert-file-invalid")
 	}
 	switch r.Cause.Code {
-	case "key-directive-missing":
+	case CauseDirectiveMissing:
+		if l.SSL.Certificate.Default() {
+			return []Step{withInputs(linkDirectiveStep(f, l, l.SSL.Certificate, "<proxy-client-cert-path>", "Set "+l.SSL.Certificate.Name,
+				l.SSL.CertificateKey.Name+" is set: name the certificate it belongs to.", "upstream-client-cert-file-invalid"),
+				Input{Name: "<proxy-client-cert-path>", Prompt: "path of the certificate of " + l.SSL.CertificateKey.Value})}
+		}
 		return []Step{withInputs(linkDirectiveStep(f, l, l.SSL.CertificateKey, "<proxy-client-key-path>", "Set "+l.SSL.CertificateKey.Name,
 			"NGINX needs the key of "+l.SSL.Certificate.Value+".", "upstream-client-cert-file-invalid"),
 			Input{Name: "<proxy-client-key-path>", Prompt: "path of the private key of " + l.SSL.Certificate.Value})}
-	case "swapped":
+	case CauseSwapped:
 		return []Step{
 			linkDirectiveStep(f, l, l.SSL.Certificate, nginxValue(l.SSL.CertificateKey.Path), "Swap the certificate and key paths",
 				"The certificate directive names the key file and the key directive the certificate.", "upstream-client-cert-file-invalid"),
 			linkDirectiveStep(f, l, l.SSL.CertificateKey, nginxValue(l.SSL.Certificate.Path), "…and the key directive",
 				"", "upstream-client-cert-file-invalid", "upstream-client-key-mismatch"),
 		}
-	case "order":
+	case CauseChainOrder:
 		p := l.SSL.Certificate.Path
 		return []Step{{
 			Title: "Put the leaf certificate first in " + p,
@@ -319,7 +325,11 @@ func fixUpVerifyDepth(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	if l == nil {
 		return explainStep("Raise *_ssl_verify_depth", "Depth 1 (the default) admits one intermediate.", "upstream-verify-depth")
 	}
-	return []Step{linkDirectiveStep(f, l, l.SSL.VerifyDepth, "2", "Set "+l.SSL.VerifyDepth.Name+" 2",
+	depth := "2"
+	if _, d := depthFailure(f, l); d > 0 {
+		depth = strconv.Itoa(d)
+	}
+	return []Step{linkDirectiveStep(f, l, l.SSL.VerifyDepth, depth, "Set "+l.SSL.VerifyDepth.Name+" "+depth,
 		"Depth N admits N intermediates between the upstream's certificate and the trusted root.", "upstream-verify-depth")}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
@@ -95,6 +96,9 @@ func upstreamRules() []upstreamRule {
 			title: "the upstream's certificate chains to *_ssl_trusted_certificate",
 			why:   "With verify on NGINX refuses the upstream (\"upstream SSL certificate verify error\") and answers 502.",
 			kinds: []logparse.Kind{logparse.KindUpstreamCertUntrusted},
+			backs: func(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+				return s.Kind == logparse.KindUpstreamCertUntrusted && !depthExplains(f, links, s)
+			},
 			judge: judgeUpstreamUntrusted, fix: fixUpstreamTrust},
 		{id: "upstream-chain-incomplete",
 			title: "the upstream sends the intermediates of its certificate",
@@ -126,7 +130,10 @@ func upstreamRules() []upstreamRule {
 			title: "the verify depth of upstream links admits the upstream's chain",
 			why:   "*_ssl_verify_depth defaults to 1: a chain with two intermediates fails verification.",
 			kinds: []logparse.Kind{logparse.KindUpstreamVerifyDepth},
-			judge: judgeUpstreamVerifyCode(22), fix: fixUpVerifyDepth},
+			backs: func(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+				return s.Kind == logparse.KindUpstreamVerifyDepth || depthExplains(f, links, s)
+			},
+			judge: judgeUpstreamDepth, fix: fixUpVerifyDepth},
 		{id: "upstream-tls-version-mismatch",
 			title: "upstream links share a TLS version with their upstream",
 			why: "*_ssl_protocols limits what NGINX offers; before 1.23.4 TLSv1.3 is not in its default, so a TLS 1.3-only " +
@@ -182,26 +189,26 @@ func judgeClientCertNotConfigured(f *Facts, l *probes.UpstreamLinkFacts) Result 
 		return Skip("") // sent none because its issuer is not advertised: upstream-client-cert-unknown-ca
 	case !certConfigured(l) && required != nil:
 		r := Fail("%s requires a client certificate and %s sends none", required.Server.Address, l.Module.Directive()).
-			Because("not-configured").With(Note("", "probe: %s", probeLine(required)), passNote(l))
+			Because(CauseNotConfigured).With(Note("", "probe: %s", probeLine(required)), passNote(l))
 		if hasForeign {
 			r = r.With(upSettingNote(foreign, fmt.Sprintf("does nothing under %s; %s is the directive", l.Module.Directive(),
 				sslDirective(l, "certificate"))))
 			r.Summary += fmt.Sprintf(" (%s does nothing under %s)", foreign.Name, l.Module.Directive())
-			r = r.Because("foreign-directive")
+			r = r.Because(CauseForeignDirective)
 		}
 		r.Cause.Alert = probeAlert(required)
 		return r
 	case !certConfigured(l):
 		if lv, ok := upstreamLocalVerdict(f, l); ok && lv.noCert {
-			r := lv.result("not-configured").With(passNote(l))
+			r := lv.result(CauseNotConfigured).With(passNote(l))
 			if hasForeign {
-				r = r.With(upSettingNote(foreign, fmt.Sprintf("does nothing under %s", l.Module.Directive()))).Because("foreign-directive")
+				r = r.With(upSettingNote(foreign, fmt.Sprintf("does nothing under %s", l.Module.Directive()))).Because(CauseForeignDirective)
 			}
 			return r
 		}
 		if hasForeign {
 			return Warn("%s does nothing under %s: the link sends no client certificate", foreign.Name, l.Module.Directive()).
-				Because("foreign-directive").With(upSettingNote(foreign, ""), passNote(l))
+				Because(CauseForeignDirective).With(upSettingNote(foreign, ""), passNote(l))
 		}
 	}
 	switch {
@@ -216,14 +223,14 @@ func judgeClientCertNotConfigured(f *Facts, l *probes.UpstreamLinkFacts) Result 
 func judgeClientFiles(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	if !certConfigured(l) {
 		if !l.SSL.CertificateKey.Default() {
-			return Warn("%s is set without %s", l.SSL.CertificateKey.Name, l.SSL.Certificate.Name).Because("key-without-cert").
+			return Warn("%s is set without %s", l.SSL.CertificateKey.Name, l.SSL.Certificate.Name).Because(CauseDirectiveMissing).
 				With(upSettingNote(l.SSL.CertificateKey, ""))
 		}
 		return Skip("")
 	}
 	if l.SSL.CertificateKey.Default() {
 		return Fail("%s is set without %s: nginx -t refuses it", l.SSL.Certificate.Name, l.SSL.CertificateKey.Name).
-			Because("key-directive-missing").With(upSettingNote(l.SSL.Certificate, ""))
+			Because(CauseDirectiveMissing).With(upSettingNote(l.SSL.Certificate, ""))
 	}
 	for _, ff := range []*probes.FileFacts{l.Cert, l.Key} {
 		if ff == nil {
@@ -238,33 +245,33 @@ func judgeClientFiles(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		}
 		switch {
 		case ff.NotPath != "":
-			return bad("not-a-path", "%s holds %s, not a path", setting.Name, ff.NotPath)
+			return bad(CauseFileFormat, "%s holds %s, not a path", setting.Name, ff.NotPath)
 		case !ff.Exists:
-			return bad("missing", "%s %s does not exist", setting.Name, ff.Path)
+			return bad(CauseFileMissing, "%s %s does not exist", setting.Name, ff.Path)
 		case ff.ReadError != "":
-			return bad("unreadable", "%s %s cannot be read: %s", setting.Name, ff.Path, ff.ReadError)
+			return bad(CauseUnreadable, "%s %s cannot be read: %s", setting.Name, ff.Path, ff.ReadError)
 		case ff.Encoding == "pkcs12" || ff.Encoding == "der":
-			return bad("not-pem", "%s %s is %s; NGINX reads PEM", setting.Name, ff.Path, strings.ToUpper(ff.Encoding))
+			return bad(CauseFileFormat, "%s %s is %s; NGINX reads PEM", setting.Name, ff.Path, strings.ToUpper(ff.Encoding))
 		}
 		types := blockTypes(ff)
 		switch ff.Role {
 		case probes.RoleCert:
 			if len(ff.Certs) == 0 {
 				if strings.Contains(types, "PRIVATE KEY") || ff.Key != nil {
-					return bad("swapped", "%s %s holds a private key, not a certificate (certificate and key swapped?)", setting.Name, ff.Path)
+					return bad(CauseSwapped, "%s %s holds a private key, not a certificate (certificate and key swapped?)", setting.Name, ff.Path)
 				}
-				return bad("empty", "%s %s holds no certificate%s", setting.Name, ff.Path, blocksSuffix(ff, types))
+				return bad(CauseFileFormat, "%s %s holds no certificate%s", setting.Name, ff.Path, blocksSuffix(ff, types))
 			}
 			if leaf := ff.Certs[0]; leaf.IsCA && len(ff.Certs) > 1 && !ff.Certs[1].IsCA {
-				return bad("order", "%s %s starts with the CA %s: the leaf %s must come first", setting.Name, ff.Path,
+				return bad(CauseChainOrder, "%s %s starts with the CA %s: the leaf %s must come first", setting.Name, ff.Path,
 					certName(leaf), certName(ff.Certs[1]))
 			}
 		case probes.RoleKey:
 			if ff.Key == nil && !encrypted(ff) {
 				if len(ff.Certs) > 0 || strings.Contains(types, "CERTIFICATE") {
-					return bad("swapped", "%s %s holds a certificate, not a private key (certificate and key swapped?)", setting.Name, ff.Path)
+					return bad(CauseSwapped, "%s %s holds a certificate, not a private key (certificate and key swapped?)", setting.Name, ff.Path)
 				}
-				return bad("empty", "%s %s holds no usable private key%s", setting.Name, ff.Path, blocksSuffix(ff, types))
+				return bad(CauseFileFormat, "%s %s holds no usable private key%s", setting.Name, ff.Path, blocksSuffix(ff, types))
 			}
 		}
 	}
@@ -289,7 +296,7 @@ func judgeClientKeyMismatch(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	}
 	if !publicKeysEqual(leaf.PublicKey, key.Public) {
 		return Fail("%s does not belong to %s (%s): NGINX refuses it with \"key values mismatch\"", l.SSL.CertificateKey.Value,
-			l.SSL.Certificate.Value, certName(leaf)).Because("mismatch").
+			l.SSL.Certificate.Value, certName(leaf)).Because(CauseKeyMismatch).
 			With(upSettingNote(l.SSL.Certificate, KeyDescription(leaf.PublicKey)), upSettingNote(l.SSL.CertificateKey, key.Algorithm))
 	}
 	return OK("%s matches %s", l.SSL.CertificateKey.Value, l.SSL.Certificate.Value)
@@ -306,23 +313,23 @@ func judgeClientKeyEncrypted(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	switch {
 	case l.SSL.PasswordFile.Default():
 		return Fail("%s is encrypted and no %s is set: nginx -t cannot load it", l.SSL.CertificateKey.Value, l.SSL.PasswordFile.Name).
-			Because("no-password-file").With(upSettingNote(l.SSL.CertificateKey, "encrypted"))
+			Because(CauseKeyEncrypted).With(upSettingNote(l.SSL.CertificateKey, "encrypted"))
 	case l.PasswordFile != nil && !l.PasswordFile.Exists:
-		return Fail("%s %s does not exist", l.SSL.PasswordFile.Name, l.PasswordFile.Path).Because("password-file-missing").
+		return Fail("%s %s does not exist", l.SSL.PasswordFile.Name, l.PasswordFile.Path).Because(CauseFileMissing).
 			With(upSettingNote(l.SSL.PasswordFile, ""))
 	case l.PasswordFile != nil && l.PasswordFile.ReadError != "":
 		return Fail("%s %s cannot be read: %s", l.SSL.PasswordFile.Name, l.PasswordFile.Path, l.PasswordFile.ReadError).
-			Because("password-file-unreadable").With(upSettingNote(l.SSL.PasswordFile, ""))
+			Because(CauseUnreadable).With(upSettingNote(l.SSL.PasswordFile, ""))
 	case u != nil && u.Unsupported:
 		return Warn("%s is encrypted in a way mtls-doctor cannot try; NGINX may still decrypt it with %s", l.SSL.CertificateKey.Value,
-			l.SSL.PasswordFile.Value).Because("unsupported").With(Note("", "%s", u.Error))
+			l.SSL.PasswordFile.Value).Because(CauseKeyEncrypted).With(Note("", "%s", u.Error))
 	case u != nil && u.Line == 0:
 		n := 0
 		if l.PasswordFile != nil {
 			n = l.PasswordFile.Passphrases
 		}
 		return Fail("none of the %s in %s decrypts %s", Plural(n, "passphrase"), l.SSL.PasswordFile.Value, l.SSL.CertificateKey.Value).
-			Because("wrong-password").With(upSettingNote(l.SSL.PasswordFile, ""), Note("", "%s", firstNonEmpty(u.Error, "no passphrase matched")))
+			Because(CauseKeyEncrypted).With(upSettingNote(l.SSL.PasswordFile, ""), Note("", "%s", firstNonEmpty(u.Error, "no passphrase matched")))
 	case u != nil:
 		return OK("line %d of %s decrypts %s", u.Line, l.SSL.PasswordFile.Value, l.SSL.CertificateKey.Value)
 	}
@@ -338,7 +345,7 @@ func judgeClientWeak(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		weak = append(weak, CertWeaknesses(c)...)
 	}
 	if len(weak) > 0 {
-		return Fail("%s: OpenSSL refuses it (ee key too small / ca md too weak)", weak[0]).Because("weak").
+		return Fail("%s: OpenSSL refuses it (ee key too small / ca md too weak)", weak[0]).Because(CauseWeakKey).
 			With(upSettingNote(l.SSL.Certificate, strings.Join(weak, "; ")))
 	}
 	return OK("%s: %s", certName(l.Cert.Certs[0]), KeyDescription(l.Cert.Certs[0].PublicKey))
@@ -354,10 +361,10 @@ func judgeClientLife(want lifeState) func(f *Facts, l *probes.UpstreamLinkFacts)
 		case want:
 			if want == lifeExpired {
 				return Fail("%s expired %s (%s ago)", certName(leaf), stamp(leaf.NotAfter), HumanDuration(f.Now.Sub(leaf.NotAfter))).
-					Because("expired").With(upSettingNote(l.SSL.Certificate, ""))
+					Because(CauseExpired).With(upSettingNote(l.SSL.Certificate, ""))
 			}
 			return Fail("%s is not valid until %s (in %s)", certName(leaf), stamp(leaf.NotBefore), HumanDuration(leaf.NotBefore.Sub(f.Now))).
-				Because("not-yet-valid").With(upSettingNote(l.SSL.Certificate, ""))
+				Because(CauseNotYetValid).With(upSettingNote(l.SSL.Certificate, ""))
 		case lifeValid:
 			return OK("%s is valid from %s to %s", certName(leaf), stamp(leaf.NotBefore), stamp(leaf.NotAfter))
 		}
@@ -377,7 +384,7 @@ func judgeClientExpiring(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	case SeverityOK:
 		return OK("%s %s", certName(leaf), msg)
 	}
-	return Warn("%s %s", certName(leaf), msg).Because("expiring").With(upSettingNote(l.SSL.Certificate, ""))
+	return Warn("%s %s", certName(leaf), msg).Because(CauseExpiring).With(upSettingNote(l.SSL.Certificate, ""))
 }
 
 func judgeClientPurpose(f *Facts, l *probes.UpstreamLinkFacts) Result {
@@ -393,7 +400,7 @@ func judgeClientPurpose(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		probs = append(probs, fmt.Sprintf("%s has a key usage without digitalSignature", certName(leaf)))
 	}
 	if len(probs) > 0 {
-		return Fail("%s: the upstream refuses it with (26:unsuitable certificate purpose)", probs[0]).Because("purpose").
+		return Fail("%s: the upstream refuses it with (26:unsuitable certificate purpose)", probs[0]).Because(CauseWrongPurpose).
 			With(upSettingNote(l.SSL.Certificate, strings.Join(probs, "; ")))
 	}
 	return OK("%s allows client authentication", certName(leaf))
@@ -406,14 +413,14 @@ func judgeClientUnknownCA(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	}
 	for _, p := range linkProbes(l) {
 		if probeAlert(p) == 48 {
-			return Fail("%s refused %s with alert 48 unknown_ca", p.Server.Address, certName(leaf)).Because("alert").
+			return Fail("%s refused %s with alert 48 unknown_ca", p.Server.Address, certName(leaf)).Because(CauseUntrusted).
 				With(Note("", "probe: %s", probeLine(p)), upSettingNote(l.SSL.Certificate, "issued by "+dnString(leaf.Issuer.String())))
 		}
 	}
 	if lv, ok := upstreamLocalVerdict(f, l); ok {
 		switch lv.code() {
 		case 18, 19, 20, 21:
-			return lv.result("unknown-ca")
+			return lv.result(CauseUntrusted)
 		}
 	}
 	p := certRequestedProbe(l)
@@ -422,7 +429,7 @@ func judgeClientUnknownCA(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	}
 	if !issuerAdvertised(l, p) && localIssuer(l, leaf) == nil {
 		return Fail("%s accepts client certificates from %s; %s was issued by %s", p.Server.Address, advertisedNames(p),
-			certName(leaf), dnString(leaf.Issuer.String())).Because("unknown-ca").
+			certName(leaf), dnString(leaf.Issuer.String())).Because(CauseUntrusted).
 			With(upSettingNote(l.SSL.Certificate, ""), Note("", "probe: %s", probeLine(p)))
 	}
 	return OK("%s was issued by a CA %s names (%s)", certName(leaf), p.Server.Address, advertisedNames(p))
@@ -451,7 +458,7 @@ func judgeClientChain(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	// CA file) whose own issuer is advertised is the one the file lacks.
 	if inter := localIssuer(l, leaf); inter != nil && !selfSigned(inter) && acceptableMatch([]*x509.Certificate{inter}, p.TLS.AcceptableCAs) {
 		return Fail("%s holds %s without its issuer %s, which %s needs to reach a CA it names", l.SSL.Certificate.Value,
-			certName(leaf), certName(inter), p.Server.Address).Because("intermediate-missing").With(upSettingNote(l.SSL.Certificate, ""))
+			certName(leaf), certName(inter), p.Server.Address).Because(CauseIntermediateMissing).With(upSettingNote(l.SSL.Certificate, ""))
 	}
 	return Skip("")
 }
@@ -463,11 +470,11 @@ func judgeNoProbeEvidence(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		return Skip("")
 	}
 	if lv, ok := upstreamLocalVerdict(f, l); ok && lv.code() == 23 {
-		return lv.result("revoked")
+		return lv.result(CauseRevoked)
 	}
 	for _, p := range linkProbes(l) {
 		if probeAlert(p) == 44 {
-			return Fail("%s refused the client certificate with alert 44 certificate_revoked", p.Server.Address).Because("alert").
+			return Fail("%s refused the client certificate with alert 44 certificate_revoked", p.Server.Address).Because(CauseRevoked).
 				With(Note("", "probe: %s", probeLine(p)))
 		}
 	}
@@ -482,7 +489,7 @@ func judgeClientRejected(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		switch lv.code() {
 		case 0, 9, 10, 18, 19, 20, 21, 23, 26: // fine, or named by a more specific check
 		default:
-			return lv.result("rejected")
+			return lv.result(CauseRejected)
 		}
 	}
 	if id := explainedRejection(f, l); id != "" {
@@ -496,16 +503,16 @@ func judgeClientRejected(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		status, title := probeStatus(p)
 		switch a := probeAlert(p); {
 		case a == 42 || a == 43 || a == 46 || a == 49:
-			r := Fail("%s refused NGINX's client certificate with alert %d %s", p.Server.Address, a, alertName(a)).Because("alert").
+			r := Fail("%s refused NGINX's client certificate with alert %d %s", p.Server.Address, a, alertName(a)).Because(CauseRejected).
 				With(Note("", "probe: %s", probeLine(p)))
 			r.Cause.Alert = a
 			return r
 		case strings.Contains(title, titleCertError) || status == 495:
 			return Fail("%s refused NGINX's client certificate: %d %q (its error log says why, at [info])", p.Server.Address, status, title).
-				Because("rejected").With(Note("", "probe: %s", probeLine(p)))
+				Because(CauseRejected).With(Note("", "probe: %s", probeLine(p)))
 		case status == 403 && p.TLS != nil && p.TLS.ClientCertSent:
 			return Warn("%s answered 403 to a request with NGINX's client certificate (a DN allow-list?)", p.Server.Address).
-				Because("forbidden").With(Note("", "probe: %s", probeLine(p)))
+				Because(CauseRejected).With(Note("", "probe: %s", probeLine(p)))
 		}
 	}
 	if len(linkProbes(l)) == 0 {
@@ -557,7 +564,7 @@ func judgeVerifyOff(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		return OK("%s on", l.SSL.Verify.Name).With(upSettingNote(l.SSL.Verify, ""))
 	}
 	return Warn("NGINX does not verify %s (%s is off): any certificate is accepted", l.Target(), l.SSL.Verify.Name).
-		Because("verify-off").With(upSettingNote(l.SSL.Verify, ""), passNote(l))
+		Because(CauseVerifyOff).With(upSettingNote(l.SSL.Verify, ""), passNote(l))
 }
 
 func judgeTrustedCA(f *Facts, l *probes.UpstreamLinkFacts) Result {
@@ -568,15 +575,15 @@ func judgeTrustedCA(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	switch {
 	case ts.Default():
 		return Fail("%s is on without %s: nginx -t fails (\"no %s for %s\")", l.SSL.Verify.Name, ts.Name, ts.Name, l.SSL.Verify.Name).
-			Because("missing").With(upSettingNote(l.SSL.Verify, ""))
+			Because(CauseNoCAFile).With(upSettingNote(l.SSL.Verify, ""))
 	case l.TrustedCA == nil:
 		return Skip("")
 	case !l.TrustedCA.Exists:
-		return Fail("%s %s does not exist", ts.Name, l.TrustedCA.Path).Because("file-missing").With(upSettingNote(ts, ""))
+		return Fail("%s %s does not exist", ts.Name, l.TrustedCA.Path).Because(CauseFileMissing).With(upSettingNote(ts, ""))
 	case l.TrustedCA.ReadError != "":
-		return Fail("%s %s cannot be read: %s", ts.Name, l.TrustedCA.Path, l.TrustedCA.ReadError).Because("unreadable").With(upSettingNote(ts, ""))
+		return Fail("%s %s cannot be read: %s", ts.Name, l.TrustedCA.Path, l.TrustedCA.ReadError).Because(CauseUnreadable).With(upSettingNote(ts, ""))
 	case len(l.TrustedCA.Certs) == 0:
-		return Fail("%s %s holds no certificate", ts.Name, l.TrustedCA.Path).Because("empty").With(upSettingNote(ts, ""))
+		return Fail("%s %s holds no certificate", ts.Name, l.TrustedCA.Path).Because(CauseNoCACert).With(upSettingNote(ts, ""))
 	}
 	return OK("%s %s holds %s", ts.Name, l.TrustedCA.Path, Plural(len(l.TrustedCA.Certs), "certificate"))
 }
@@ -612,8 +619,11 @@ func judgeUpstreamUntrusted(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	if len(verdicts(l)) == 0 {
 		return notProbed(f, l)
 	}
+	if dp, _ := depthFailure(f, l); dp != nil {
+		return OK("the upstream's certificate chains to %s within a larger verify depth (see upstream-verify-depth)", l.SSL.TrustedCertificate.Value)
+	}
 	if p := verifyFailure(l, untrustedCodes...); p != nil && !upstreamChainGap(l, p) {
-		return verdictResult(l, p, "untrusted", "%s's certificate does not chain to %s (%d:%s)", p.Server.Address,
+		return verdictResult(l, p, CauseUntrusted, "%s's certificate does not chain to %s (%d:%s)", p.Server.Address,
 			firstNonEmpty(l.SSL.TrustedCertificate.Value, "a trusted CA"), p.Verify.Code, p.Verify.Text)
 	}
 	if !l.SSL.TrustedCertificate.Default() {
@@ -638,7 +648,7 @@ func judgeUpstreamChain(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	for _, p := range verdicts(l) {
 		if p.Verify.Trusted && p.Verify.Code != 0 && upstreamChainGap(l, p) {
 			last := WalkChain(p.TLS.PeerChain[0], p.TLS.PeerChain[1:], l.TrustedCA.Certs).Last()
-			return verdictResult(l, p, "incomplete", "%s sends a chain that stops at %s, whose issuer %s is neither sent nor trusted",
+			return verdictResult(l, p, CauseIntermediateMissing, "%s sends a chain that stops at %s, whose issuer %s is neither sent nor trusted",
 				p.Server.Address, certName(last), last.Issuer.String())
 		}
 	}
@@ -663,7 +673,7 @@ func judgeUpstreamName(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		if !verifyOn(l) {
 			return Info("%s; %s is off, so NGINX accepts it today", text, l.SSL.Verify.Name).With(ev...)
 		}
-		return Fail("%s: NGINX logs \"upstream SSL certificate does not match\" and answers 502", text).Because("mismatch").With(ev...)
+		return Fail("%s: NGINX logs \"upstream SSL certificate does not match\" and answers 502", text).Because(CauseNameMismatch).With(ev...)
 	}
 	if len(verdicts(l)) == 0 {
 		return notProbed(f, l)
@@ -685,13 +695,13 @@ func judgeUpstreamSNI(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	for _, p := range linkProbes(l) {
 		if probeAlert(p) == 112 {
 			return Fail("%s refused a handshake without SNI (alert 112 unrecognized_name); %s is off", p.Server.Address,
-				l.SSL.ServerName.Name).Because("alert").With(upSettingNote(l.SSL.ServerName, ""))
+				l.SSL.ServerName.Name).Because(CauseUnrecognizedName).With(upSettingNote(l.SSL.ServerName, ""))
 		}
 	}
 	for _, p := range verdicts(l) {
 		if p.Verify.Name != "" && !p.Verify.NameMatched && !isIP(p.Verify.Name) {
 			return Warn("NGINX sends no SNI (%s is off) and %s answered with a certificate for other names: it may choose by SNI",
-				l.SSL.ServerName.Name, p.Server.Address).Because("default-server").With(upSettingNote(l.SSL.ServerName, ""))
+				l.SSL.ServerName.Name, p.Server.Address).Because(CauseOtherServerSelected).With(upSettingNote(l.SSL.ServerName, ""))
 		}
 	}
 	return OK("NGINX sends no SNI (%s off) and the upstream did not need one", l.SSL.ServerName.Name)
@@ -699,7 +709,7 @@ func judgeUpstreamSNI(f *Facts, l *probes.UpstreamLinkFacts) Result {
 
 func judgeUpstreamExpired(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	if p := verifyFailure(l, 9, 10); p != nil {
-		return verdictResult(l, p, "expired", "%s's certificate %s (%d:%s)", p.Server.Address, certName(p.TLS.PeerChain[0]), p.Verify.Code, p.Verify.Text)
+		return verdictResult(l, p, CauseExpired, "%s's certificate %s (%d:%s)", p.Server.Address, certName(p.TLS.PeerChain[0]), p.Verify.Code, p.Verify.Text)
 	}
 	leaf, p := peerLeaf(l)
 	if leaf == nil {
@@ -707,7 +717,7 @@ func judgeUpstreamExpired(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	}
 	switch lifeOf(leaf, f.Now) {
 	case lifeExpired:
-		r := Fail("%s's certificate expired %s", p.Server.Address, stamp(leaf.NotAfter)).Because("expired")
+		r := Fail("%s's certificate expired %s", p.Server.Address, stamp(leaf.NotAfter)).Because(CauseExpired)
 		if !verifyOn(l) {
 			return Info("%s's certificate expired %s; %s is off, so NGINX accepts it today", p.Server.Address, stamp(leaf.NotAfter), l.SSL.Verify.Name)
 		}
@@ -722,10 +732,69 @@ func judgeUpstreamVerifyCode(codes ...int) func(f *Facts, l *probes.UpstreamLink
 			return notProbed(f, l)
 		}
 		if p := verifyFailure(l, codes...); p != nil {
-			return verdictResult(l, p, fmt.Sprint(codes[0]), "%s's certificate fails (%d:%s)", p.Server.Address, p.Verify.Code, p.Verify.Text)
+			return verdictResult(l, p, CauseRevoked, "%s's certificate fails (%d:%s)", p.Server.Address, p.Verify.Code, p.Verify.Text)
 		}
 		return OK("NGINX's verification of the upstream does not fail for this reason")
 	}
+}
+
+// depthFailure is the probe whose chain fails verification at the link's
+// *_ssl_verify_depth but passes with a larger one (OpenSSL then logs 22, or 20/2 when the
+// chain it may build stops short of the trusted root), and the depth that would pass.
+func depthFailure(f *Facts, l *probes.UpstreamLinkFacts) (*probes.UpstreamProbe, int) {
+	if l.TrustedCA == nil || len(l.TrustedCA.Certs) == 0 {
+		return nil, 0
+	}
+	depth := atoiOr(l.SSL.VerifyDepth.Value, 1)
+	for _, p := range verdicts(l) {
+		if p.Verify.Code == 0 || p.TLS == nil || len(p.TLS.PeerChain) == 0 {
+			continue
+		}
+		at := func(d int) bool {
+			ov := opensslverdict.Verify{Sent: p.TLS.PeerChain, Trusted: l.TrustedCA.Certs, Depth: d, Now: f.Now, ServerChain: true}
+			if l.CRL != nil {
+				ov.CRLCheck, ov.CRLs = true, l.CRL.CRLs
+			}
+			_, failed := ov.Run().Last()
+			return !failed
+		}
+		if at(depth) {
+			continue // the failure is not the chain's length at this depth
+		}
+		for d := depth + 1; d <= depth+4; d++ {
+			if at(d) {
+				return p, d
+			}
+		}
+	}
+	return nil, 0
+}
+
+// depthExplains reports whether a logged "unable to get (local) issuer certificate" for an
+// upstream is the verify depth's doing: the probe's chain verifies with a larger depth
+// (OpenSSL numbers it 20 or 2, not 22, when the depth cuts the chain short).
+func depthExplains(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+	if s.Kind != logparse.KindUpstreamCertUntrusted {
+		return false
+	}
+	l := linkOfUpstream(links, s.Upstream)
+	if l == nil {
+		return false
+	}
+	p, _ := depthFailure(f, l)
+	return p != nil
+}
+
+func judgeUpstreamDepth(f *Facts, l *probes.UpstreamLinkFacts) Result {
+	if len(verdicts(l)) == 0 {
+		return notProbed(f, l)
+	}
+	if p, d := depthFailure(f, l); p != nil {
+		r := verdictResult(l, p, CauseVerifyDepth, "%s's chain needs %s %d (it is %s): OpenSSL stops at (%d:%s)", p.Server.Address,
+			l.SSL.VerifyDepth.Name, d, firstNonEmpty(l.SSL.VerifyDepth.Value, "1"), p.Verify.Code, p.Verify.Text)
+		return r.With(upSettingNote(l.SSL.VerifyDepth, ""))
+	}
+	return OK("%s %s admits the upstream's chain", l.SSL.VerifyDepth.Name, firstNonEmpty(l.SSL.VerifyDepth.Value, "1"))
 }
 
 // --- the connection
@@ -745,7 +814,7 @@ func judgeTLSVersion(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	})
 	if p != nil {
 		r := Fail("%s shares no TLS version with %s %s", p.Server.Address, l.SSL.Protocols.Name,
-			firstNonEmpty(l.SSL.Protocols.Value, "(nginx's default)")).Because("no-common-version").
+			firstNonEmpty(l.SSL.Protocols.Value, "(nginx's default)")).Because(CauseTLSVersion).
 			With(Note("", "probe: %s", probeLine(p)), upSettingNote(l.SSL.Protocols, ""))
 		r.Cause.Alert = probeAlert(p)
 		return r
@@ -782,7 +851,7 @@ func judgeHandshake(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	})
 	if p != nil {
 		r := Fail("the TLS handshake with %s failed: %s", p.Server.Address, strings.TrimPrefix(probeLine(p), p.Server.Address+": ")).
-			Because("handshake").With(upSettingNote(l.SSL.Ciphers, ""), upSettingNote(l.SSL.Protocols, ""))
+			Because(CauseHandshakeFailed).With(upSettingNote(l.SSL.Ciphers, ""), upSettingNote(l.SSL.Protocols, ""))
 		r.Cause.Alert = probeAlert(p)
 		return r
 	}
@@ -791,7 +860,7 @@ func judgeHandshake(f *Facts, l *probes.UpstreamLinkFacts) Result {
 
 func judgeNotTLS(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	if p := handshakeFailures(l, func(p *probes.UpstreamProbe) bool { return p.TLS.Error.Kind == probes.ErrNotTLS }); p != nil {
-		return Fail("%s does not speak TLS: %s", p.Server.Address, p.TLS.Error.Message).Because("plaintext").With(passNote(l))
+		return Fail("%s does not speak TLS: %s", p.Server.Address, p.TLS.Error.Message).Because(CauseNotTLS).With(passNote(l))
 	}
 	return connectionOK(f, l)
 }
@@ -810,10 +879,10 @@ func judgeUnreachable(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	}
 	switch {
 	case len(down) == len(l.Probes):
-		return Fail("NGINX cannot connect to %s: %s", l.Target(), l.Probes[0].TCPError.Message).Because("unreachable").With(ev...)
+		return Fail("NGINX cannot connect to %s: %s", l.Target(), l.Probes[0].TCPError.Message).Because(CauseUnreachable).With(ev...)
 	case len(down) > 0:
 		return Warn("%s of %s %s cannot be reached: %s", Plural(len(down), "server"), l.Target(), "servers", joinNames(down, 3)).
-			Because("some-unreachable").With(ev...)
+			Because(CauseUnreachable).With(ev...)
 	}
 	return OK("%s accepts connections", joinNames(serverAddrs(l), 3))
 }

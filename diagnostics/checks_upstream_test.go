@@ -149,7 +149,7 @@ func TestUpstreamChecks(t *testing.T) {
 			},
 			summary: "proxy_ssl_certificate does nothing under grpc_pass", cause: "foreign-directive", fix: "+            grpc_ssl_certificate /etc/nginx/proxy.crt;"},
 		{name: "key directive missing", id: "upstream-client-cert-file-invalid", want: SeverityFail,
-			conf: without("proxy_ssl_certificate_key /etc/nginx/proxy.key;"), summary: "without proxy_ssl_certificate_key", cause: "key-directive-missing"},
+			conf: without("proxy_ssl_certificate_key /etc/nginx/proxy.key;"), summary: "without proxy_ssl_certificate_key", cause: "directive-missing"},
 		{name: "cert and key swapped", id: "upstream-client-cert-file-invalid", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Cert = keyFile("/etc/nginx/proxy.crt", p.client)
@@ -160,14 +160,14 @@ func TestUpstreamChecks(t *testing.T) {
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Key = keyFile("/etc/nginx/proxy.key", p.server)
 			},
-			summary: "does not belong to", cause: "mismatch", fix: "-x509toreq"},
+			summary: "does not belong to", cause: "key-mismatch", fix: "-x509toreq"},
 		{name: "encrypted key without password file", id: "upstream-client-key-encrypted", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Key.Key = nil
 				l.Key.Blocks = []probes.PEMBlock{{Type: "ENCRYPTED PRIVATE KEY", Encrypted: true}}
 				l.KeyUnlock = &probes.KeyUnlock{Error: "no password file"}
 			},
-			summary: "no proxy_ssl_password_file", cause: "no-password-file", fix: "proxy_ssl_password_file"},
+			summary: "no proxy_ssl_password_file", cause: "key-encrypted", fix: "proxy_ssl_password_file"},
 		{name: "wrong password", id: "upstream-client-key-encrypted", want: SeverityFail,
 			conf: with("proxy_ssl_password_file /etc/nginx/proxy.pass;"),
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
@@ -176,13 +176,13 @@ func TestUpstreamChecks(t *testing.T) {
 				l.PasswordFile = &probes.PasswordFileFacts{Path: "/etc/nginx/proxy.pass", Exists: true, Passphrases: 2}
 				l.KeyUnlock = &probes.KeyUnlock{Error: "no passphrase decrypts it"}
 			},
-			summary: "none of the 2 passphrases", cause: "wrong-password"},
+			summary: "none of the 2 passphrases", cause: "key-encrypted"},
 		{name: "weak key", id: "upstream-client-cert-weak-key", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				weak := mkCert(t, certSpec{cn: "front-proxy", rsaBits: 1024, eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, p.ca)
 				l.Cert.Certs = []*x509.Certificate{weak.cert}
 			},
-			summary: "1024-bit RSA", cause: "weak", fix: "genpkey"},
+			summary: "1024-bit RSA", cause: "weak-key", fix: "genpkey"},
 		{name: "client cert expired", id: "upstream-client-cert-expired", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Cert.Certs = []*x509.Certificate{mkCert(t, certSpec{cn: "front-proxy", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
@@ -205,17 +205,17 @@ func TestUpstreamChecks(t *testing.T) {
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Cert.Certs = []*x509.Certificate{mkCert(t, certSpec{cn: "front-proxy", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, p.ca).cert}
 			},
-			summary: "without clientAuth", cause: "purpose"},
+			summary: "without clientAuth", cause: "wrong-purpose"},
 		{name: "issued by a CA the upstream does not name", id: "upstream-client-cert-unknown-ca", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Cert.Certs = []*x509.Certificate{mkCert(t, certSpec{cn: "front-proxy", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, other(t)).cert}
 			},
-			summary: "accepts client certificates from", cause: "unknown-ca"},
+			summary: "accepts client certificates from", cause: "untrusted"},
 		{name: "go upstream alert 48", id: "upstream-client-cert-unknown-ca", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].TLS.Error = &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 48, Message: "remote error: tls: unknown certificate authority"}
 			},
-			summary: "alert 48", cause: "alert"},
+			summary: "alert 48", cause: "untrusted"},
 		{name: "upstream NGINX answers 495", id: "upstream-client-cert-rejected", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].HTTP = &probes.HTTPObservation{Status: 400, BodyTitle: "400 The SSL certificate error"}
@@ -224,7 +224,7 @@ func TestUpstreamChecks(t *testing.T) {
 		{name: "verify off", id: "upstream-verify-off", want: SeverityWarn,
 			conf: without("proxy_ssl_verify on;"), summary: "does not verify", cause: "verify-off", fix: "+            proxy_ssl_verify on;"},
 		{name: "verify on without a trusted CA", id: "upstream-trusted-ca-missing", want: SeverityFail,
-			conf: without("proxy_ssl_trusted_certificate /etc/nginx/upstream-ca.pem;"), summary: "without proxy_ssl_trusted_certificate", cause: "missing"},
+			conf: without("proxy_ssl_trusted_certificate /etc/nginx/upstream-ca.pem;"), summary: "without proxy_ssl_trusted_certificate", cause: "no-ca-file"},
 		{name: "untrusted upstream", id: "upstream-cert-untrusted", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].Verify.Code, l.Probes[0].Verify.Text = 21, "unable to verify the first certificate"
@@ -234,13 +234,13 @@ func TestUpstreamChecks(t *testing.T) {
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].Verify.Name, l.Probes[0].Verify.NameMatched = "10.0.0.9", false
 			},
-			summary: "DNS names only", cause: "mismatch", fix: "proxy_ssl_name"},
+			summary: "DNS names only", cause: "name-mismatch", fix: "proxy_ssl_name"},
 		{name: "no SNI, alert 112", id: "upstream-sni-missing", want: SeverityFail,
 			conf: without("proxy_ssl_server_name on;"),
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].TLS.Error = &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 112, Message: "remote error: tls: unrecognized name"}
 			},
-			summary: "alert 112", cause: "alert", fix: "proxy_ssl_server_name on;"},
+			summary: "alert 112", cause: "unrecognized-name", fix: "proxy_ssl_server_name on;"},
 		{name: "upstream cert expired", id: "upstream-cert-expired", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].Verify.Code, l.Probes[0].Verify.Text = 10, "certificate has expired"
@@ -251,29 +251,34 @@ func TestUpstreamChecks(t *testing.T) {
 				l.Probes[0].Verify.Code, l.Probes[0].Verify.Text = 23, "certificate revoked"
 			},
 			summary: "certificate revoked"},
-		{name: "chain too long", id: "upstream-verify-depth", want: SeverityFail,
+		{name: "two intermediates at depth 1", id: "upstream-verify-depth", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
-				l.Probes[0].Verify.Code, l.Probes[0].Verify.Text = 22, "certificate chain too long"
+				i1 := mkCert(t, certSpec{cn: "upstream-int-1", ca: true, notAfter: testNow.AddDate(5, 0, 0)}, p.ca)
+				i2 := mkCert(t, certSpec{cn: "upstream-int-2", ca: true, notAfter: testNow.AddDate(5, 0, 0)}, i1)
+				leaf := mkCert(t, certSpec{cn: "backend.example.com", dns: []string{"backend.example.com"},
+					eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, i2)
+				l.Probes[0].TLS.PeerChain = []*x509.Certificate{leaf.cert, i2.cert, i1.cert}
+				l.Probes[0].Verify.Code, l.Probes[0].Verify.Text = 20, "unable to get local issuer certificate"
 			},
-			summary: "chain too long", fix: "proxy_ssl_verify_depth 2;"},
+			summary: "needs proxy_ssl_verify_depth", cause: "verify-depth", fix: "proxy_ssl_verify_depth 2;"},
 		{name: "TLS 1.3 only upstream", id: "upstream-tls-version-mismatch", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 70, Message: "remote error: tls: protocol version not supported"}}
 				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
 			},
-			summary: "shares no TLS version", cause: "no-common-version", fix: "proxy_ssl_protocols TLSv1.2 TLSv1.3;"},
+			summary: "shares no TLS version", cause: "tls-version", fix: "proxy_ssl_protocols TLSv1.2 TLSv1.3;"},
 		{name: "alert 40", id: "upstream-tls-handshake-failed", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 40, Message: "remote error: tls: handshake failure"}}
 				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
 			},
-			summary: "alert 40 handshake failure", cause: "handshake"},
+			summary: "alert 40 handshake failure", cause: "handshake-failed"},
 		{name: "plaintext upstream", id: "upstream-not-tls", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrNotTLS, Message: "tls: first record does not look like a TLS handshake"}}
 				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
 			},
-			summary: "does not speak TLS", cause: "plaintext"},
+			summary: "does not speak TLS", cause: "not-tls"},
 		{name: "refused", id: "upstream-unreachable", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0] = &probes.UpstreamProbe{Server: l.Servers[0], TCPError: &probes.ProbeError{Kind: probes.ErrRefused, Message: "connect: connection refused"}}

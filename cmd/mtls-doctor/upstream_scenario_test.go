@@ -375,6 +375,25 @@ var upScenarios = []upScenario{
 			u.ssl.CRL = crl
 		},
 		logLine: "[error]|upstream SSL certificate verify error: (23:certificate revoked) while SSL handshaking to upstream"},
+	{name: "upstream-two-intermediates-at-depth-1", want: "upstream-verify-depth", sev: "fail", exit: exitFailure,
+		setup: func(t *testing.T, u *upLab) {
+			i1, err := u.pki.Gen.Issue(u.pki.CA, pki.Spec{CommonName: "upstream-int-1", IsCA: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			i2, _ := u.pki.Gen.Issue(i1, pki.Spec{CommonName: "upstream-int-2", IsCA: true})
+			leaf, _ := u.pki.Gen.Issue(i2, pki.Spec{CommonName: nginxtest.UpstreamName, DNSNames: []string{nginxtest.UpstreamName},
+				EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			writeCerts(t, u.pki.ServerCert, leaf, i2, i1)
+			writeKey(t, u.pki.ServerKey, leaf)
+		},
+		logLine: "[error]|upstream SSL certificate verify error: (2"},
+	{name: "client-cert-expiring", want: "upstream-client-cert-expiring", sev: "warn", exit: exitWarning,
+		setup: func(t *testing.T, u *upLab) {
+			s := clientSpec()
+			s.From, s.Until = -300*24*time.Hour, 3*24*time.Hour
+			u.newClient(t, nil, s)
+		}},
 	{name: "upstream-tls13-only", want: "upstream-tls-version-mismatch", sev: "fail", exit: exitFailure,
 		setup: func(t *testing.T, u *upLab) {
 			u.upstream.Protocols = "TLSv1.3"
