@@ -567,6 +567,11 @@ func TestManagerOnlyRun(t *testing.T) {
 			if fd.Severity != SeverityOK {
 				t.Errorf("%s: got %s %q, want ok", ch.ID, fd.Severity, fd.Summary)
 			}
+		case ch.Category == CategoryUpstream:
+			// The manager's NGINX passes nothing to a TLS upstream.
+			if fd.Severity != SeveritySkip || !strings.Contains(fd.Summary, "upstream") {
+				t.Errorf("%s: got %s %q, want a skip naming the upstream links", ch.ID, fd.Severity, fd.Summary)
+			}
 		case ch.Category == CategoryLogs:
 			// This run gathered no logs: the log checks say so.
 			if fd.Severity != SeveritySkip || !strings.Contains(fd.Summary, "logs facts") {

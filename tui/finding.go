@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // findingPage is the Finding screen: the selected finding's summary, why, evidence and
@@ -78,6 +79,9 @@ func (p *findingPage) lines(m *Model, w int) ([]string, int) {
 		head += m.styles.Dim.Render("  " + m.g.dot + " " + string(ch.Category))
 	}
 	out = append(out, " "+head)
+	if f, ok := m.findings[id]; ok && f.Subject.Kind != diagnostics.SubjectAgentLink && f.Subject.Name != "" {
+		out = append(out, m.styles.Dim.Render(fit(" on "+safetext.CleanLine(f.Subject.String()), w, m.g.ellipsis)))
+	}
 	if ch.Title != "" {
 		out = append(out, styleLines(wrapIndent("Checks that the "+ch.Title+".", w, " ", " "), m.styles.Dim.Render)...)
 	}
