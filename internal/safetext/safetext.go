@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -96,15 +97,20 @@ func isBidi(r rune) bool { return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r
 // Redacted replaces a private key block wherever Scrub finds one.
 const Redacted = "[private key removed]"
 
+// The patterns are compiled on first use: package initialisation runs on every start.
 var (
 	// pemKeyBegin starts a private key block (PKCS#8, PKCS#1, SEC1, encrypted, OpenSSH).
-	pemKeyBegin = regexp.MustCompile(`-----BEGIN[^-\n]*PRIVATE KEY-----`)
+	pemKeyBegin = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-----BEGIN[^-\n]*PRIVATE KEY-----`) })
 	// secretAssign is a token-like setting and its value ("token: abc", "password=x").
-	secretAssign = regexp.MustCompile(`(?i)\b(token|password|passwd|secret|api[_-]?key|private[_-]?key|authorization)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;|]+)`)
+	secretAssign = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\b(token|password|passwd|secret|api[_-]?key|private[_-]?key|authorization)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;|]+)`)
+	})
 	// bearer is an HTTP bearer credential.
-	bearer = regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+`)
+	bearer = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+`) })
 	// jwt is a JSON Web Token: three base64url parts, the first a JSON object (RFC 7519).
-	jwt = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+	jwt = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+	})
 )
 
 // Scrub removes private key blocks (with or without their END line), the values of
@@ -115,11 +121,11 @@ func Scrub(s string) string {
 		s = scrubPEMKeys(s)
 	}
 	if mayHoldSecretWord(s) {
-		s = bearer.ReplaceAllString(s, "${1} [redacted]")
-		s = secretAssign.ReplaceAllString(s, "${1}${2}[redacted]")
+		s = bearer().ReplaceAllString(s, "${1} [redacted]")
+		s = secretAssign().ReplaceAllString(s, "${1}${2}[redacted]")
 	}
 	if strings.Contains(s, "eyJ") {
-		s = jwt.ReplaceAllString(s, "[token removed]")
+		s = jwt().ReplaceAllString(s, "[token removed]")
 	}
 	return s
 }
@@ -171,7 +177,7 @@ func scrubPEMKeysFrom(s string, inKey bool) (out string, open bool) {
 		}
 	}
 	for {
-		loc := pemKeyBegin.FindStringIndex(s)
+		loc := pemKeyBegin().FindStringIndex(s)
 		if loc == nil {
 			b.WriteString(s)
 			return b.String(), open
@@ -275,7 +281,7 @@ func SecretKind(v string) string {
 		return ""
 	case strings.Contains(t, "-----BEGIN "), strings.Contains(t, "PRIVATE KEY-----"):
 		return "PEM data"
-	case jwt.MatchString(t), bearer.MatchString(t):
+	case jwt().MatchString(t), bearer().MatchString(t):
 		return "a token"
 	case looksBase64(t):
 		return "base64 data"

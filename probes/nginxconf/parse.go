@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
@@ -172,18 +173,18 @@ func ReadDump(r io.Reader) ([]byte, error) {
 	}
 }
 
-var dumpHeader = regexp.MustCompile(`(?m)^# configuration file (.+):\r?$`)
+var dumpHeader = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^# configuration file (.+):\r?$`) })
 
 // IsDump reports whether data looks like `nginx -T` output: it holds a line
 // "# configuration file PATH:" that ParseDump would split on.
-func IsDump(data []byte) bool { return dumpHeader.Match(data) }
+func IsDump(data []byte) bool { return dumpHeader().Match(data) }
 
 // splitDump cuts `nginx -T` output into files. nginx writes the header line, the
 // file's bytes, then one LF of its own, which is removed again here.
 func splitDump(data []byte) (dumpSource, []string) {
 	src := dumpSource{}
 	var order []string
-	idx := dumpHeader.FindAllSubmatchIndex(data, -1)
+	idx := dumpHeader().FindAllSubmatchIndex(data, -1)
 	for i, m := range idx {
 		name := string(data[m[2]:m[3]])
 		begin := m[1]
