@@ -135,12 +135,19 @@ func Scrub(s string) string {
 // the case-insensitive regexps cost microseconds each where this scan costs nanoseconds.
 var secretWords = []string{"bearer", "token", "passw", "secret", "api", "private", "authorization"}
 
-// mayHoldSecretWord reports whether s holds one of secretWords in any case. Text that is
-// not ASCII is passed to the regexps: their (?i) folds Unicode too ("ſ" matches "s").
+// mayHoldSecretWord reports whether s holds one of secretWords in any case. The regexps'
+// (?i) folds Unicode too, and two runes outside ASCII fold to ASCII letters (U+017F "ſ"
+// to s, U+212A Kelvin sign to k; unicode.SimpleFold): text holding either is passed to
+// the regexps. Other non-ASCII text ("→" in a report line) is skipped like punctuation.
 func mayHoldSecretWord(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return true
+		if s[i] >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == '\u017f' || r == '\u212a' {
+				return true
+			}
+			i += size - 1
+			continue
 		}
 		c := s[i] | 0x20 // ASCII lower case
 		if c != 'b' && c != 't' && c != 'p' && c != 's' && c != 'a' {

@@ -213,3 +213,27 @@ func TestLineScrubber(t *testing.T) {
 		}
 	}
 }
+
+// TestMayHoldSecretWordUnicode: the prefilter lets through text whose Unicode folds to a
+// secret word (the regexps' (?i) would match it) and skips other non-ASCII text.
+func TestMayHoldSecretWordUnicode(t *testing.T) {
+	for s, want := range map[string]bool{
+		"server at nginx.conf:4 → ok": false,
+		"ssl_certificate → \u212a":    true, // any rune that folds to ASCII: conservative
+		"to\u212aen=abc":              true,
+		"\u017fecret: x":              true,
+		"→ token=abc":                 true,
+		"\xff\xfe bearer x":           true,
+		"\xff\xfe plain":              false,
+	} {
+		if got := mayHoldSecretWord(s); got != want {
+			t.Errorf("mayHoldSecretWord(%q) = %v, want %v", s, got, want)
+		}
+		if !mayHoldSecretWord(s) && (bearer().MatchString(s) || secretAssign().MatchString(s)) {
+			t.Errorf("the prefilter skips a secret in %q", s)
+		}
+	}
+	if got := Scrub("to\u212aen=abc → x"); strings.Contains(got, "abc") {
+		t.Errorf("Scrub kept a token named with a Kelvin sign: %q", got)
+	}
+}
