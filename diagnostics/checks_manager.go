@@ -183,12 +183,7 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 	}
 	out := results[worst]
 	out.Summary = serverLabel(servers[worst]) + ": " + out.Summary
-	out.Evidence = append([]Evidence(nil), out.Evidence...)
-	for i, r := range results {
-		if i != worst {
-			out.Evidence = append(out.Evidence, Note(servers[i].Pos(), "%s: %s", r.Severity, r.Summary))
-		}
-	}
+	out.Evidence = otherVerdicts(append([]Evidence(nil), out.Evidence...), results, worst, func(i int) string { return servers[i].Pos() })
 	return out
 }
 

@@ -49,9 +49,18 @@ func servedCerts(f *Facts) []servedCert {
 
 // perServedCert judges every served certificate file with fn and merges like perServer.
 func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
+	return judgeServedCerts(f, fn, false)
+}
+
+// judgeServedCerts is perServedCert. byFile says that fn's verdict depends on the file
+// alone, not on the server naming it: each file is then judged once however many servers
+// serve it (a fleet's servers share one certificate), and the worst again at its own
+// directive, for evidence that points there.
+func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Result {
 	certs := servedCerts(f)
 	var results []Result
 	var usable []servedCert
+	judged := map[*probes.FileFacts]Result{}
 	for _, sc := range certs {
 		missing, unknown := fileMissing(f, sc.file)
 		switch {
@@ -62,7 +71,12 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 			usable = append(usable, sc)
 			continue
 		}
-		results = append(results, fn(sc))
+		r, ok := judged[sc.file]
+		if !ok || !byFile {
+			r = fn(sc)
+			judged[sc.file] = r
+		}
+		results = append(results, r)
 		usable = append(usable, sc)
 	}
 	if len(results) == 0 {
@@ -75,12 +89,11 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 		}
 	}
 	out := results[worst]
-	out.Evidence = append([]Evidence{Note(usable[worst].where, "served certificate file %s", usable[worst].path)}, out.Evidence...)
-	for i, r := range results {
-		if i != worst {
-			out.Evidence = append(out.Evidence, Note(usable[i].where, "%s: %s", r.Severity, r.Summary))
-		}
+	if _, ok := judged[usable[worst].file]; ok && byFile {
+		out = fn(usable[worst])
 	}
+	out.Evidence = append([]Evidence{Note(usable[worst].where, "served certificate file %s", usable[worst].path)}, out.Evidence...)
+	out.Evidence = otherVerdicts(out.Evidence, results, worst, func(i int) string { return usable[i].where })
 	return out
 }
 
@@ -111,11 +124,13 @@ func servedSide(id string, agentEval func(f *Facts) Result) *ManagerSide {
 				}
 				agent, label = g, "--ca "+g.Files.CA.Path+", ssl_certificate "
 			}
-			return perServedCert(f, func(sc servedCert) Result {
+			// The served-certificate checks judge the file's chain: the verdict is the
+			// same for every server that serves it.
+			return judgeServedCerts(f, func(sc servedCert) Result {
 				r := agentEval(servedFacts(agent, sc))
 				r.Summary = label + sc.path + ": " + r.Summary
 				return r
-			})
+			}, true)
 		},
 		Fix: managerReissue(id),
 	}
