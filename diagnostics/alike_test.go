@@ -58,6 +58,12 @@ func TestManyServersCounted(t *testing.T) {
 			t.Errorf("%s: %s %q, want the optional server as the worst", id, fd.Severity, fd.Summary)
 		}
 	}
+	ch, _ := c.Lookup("nginx-agent-server-missing")
+	fd := ch.run(f)
+	if last := fd.Evidence[len(fd.Evidence)-1].Text; fd.Severity != SeverityOK || last != "and 7 more servers pass them on" ||
+		len(fd.Evidence) != 1+maxAlike*len(f.Nginx.Servers[0].Routes) {
+		t.Errorf("nginx-agent-server-missing: %s, %d evidence, last %q", fd.Severity, len(fd.Evidence), last)
+	}
 }
 
 // TestOtherVerdicts: alike healthy verdicts are counted after maxAlike, alike problems
