@@ -7,10 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
@@ -173,27 +171,65 @@ func ReadDump(r io.Reader) ([]byte, error) {
 	}
 }
 
-var dumpHeader = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^# configuration file (.+):\r?$`) })
+// dumpHeaderPrefix starts the line nginx -T writes before each file:
+// "# configuration file PATH:" (ngx_conf_flush_files, src/core/ngx_conf_file.c).
+const dumpHeaderPrefix = "# configuration file "
+
+// dumpHeader is one header line of `nginx -T` output: data[start:end] is the line
+// without its LF, data[name:nameEnd] the path.
+type dumpHeader struct{ start, end, name, nameEnd int }
+
+// nextDumpHeader finds the first header line at or after from: a line that starts with
+// dumpHeaderPrefix and ends with ":" (then an optional CR), naming a path of at least one
+// byte. A byte scan, not a regular expression: a 10,000-server dump is megabytes.
+func nextDumpHeader(data []byte, from int) (dumpHeader, bool) {
+	for from < len(data) {
+		i := bytes.Index(data[from:], []byte(dumpHeaderPrefix))
+		if i < 0 {
+			break
+		}
+		start := from + i
+		name := start + len(dumpHeaderPrefix)
+		from = name
+		if start > 0 && data[start-1] != '\n' {
+			continue
+		}
+		end := len(data)
+		if nl := bytes.IndexByte(data[name:], '\n'); nl >= 0 {
+			end = name + nl
+		}
+		line := bytes.TrimSuffix(data[name:end], []byte("\r"))
+		if len(line) < 2 || line[len(line)-1] != ':' {
+			continue
+		}
+		return dumpHeader{start: start, end: end, name: name, nameEnd: name + len(line) - 1}, true
+	}
+	return dumpHeader{}, false
+}
 
 // IsDump reports whether data looks like `nginx -T` output: it holds a line
 // "# configuration file PATH:" that ParseDump would split on.
-func IsDump(data []byte) bool { return dumpHeader().Match(data) }
+func IsDump(data []byte) bool {
+	_, ok := nextDumpHeader(data, 0)
+	return ok
+}
 
 // splitDump cuts `nginx -T` output into files. nginx writes the header line, the
 // file's bytes, then one LF of its own, which is removed again here.
 func splitDump(data []byte) (dumpSource, []string) {
 	src := dumpSource{}
 	var order []string
-	idx := dumpHeader().FindAllSubmatchIndex(data, -1)
-	for i, m := range idx {
-		name := string(data[m[2]:m[3]])
-		begin := m[1]
+	h, ok := nextDumpHeader(data, 0)
+	for ok {
+		name := string(data[h.name:h.nameEnd])
+		begin := h.end
 		if begin < len(data) && data[begin] == '\n' {
 			begin++
 		}
+		next, more := nextDumpHeader(data, h.end)
 		end := len(data)
-		if i+1 < len(idx) {
-			end = idx[i+1][0]
+		if more {
+			end = next.start
 		}
 		body := data[begin:end]
 		body = bytes.TrimSuffix(body, []byte("\n"))
@@ -201,6 +237,7 @@ func splitDump(data []byte) (dumpSource, []string) {
 			src[name] = body
 			order = append(order, name)
 		}
+		h, ok = next, more
 	}
 	return src, order
 }
