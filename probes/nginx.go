@@ -232,8 +232,9 @@ type NIMFile struct {
 // LoadNginx reads the manager's NGINX configuration: the one named by opts.Config, or
 // the first main file found. It never fails: what could not be read is recorded. It
 // runs the nginx binary only with -V and -t, each bounded by ctx (10 s without a
-// deadline); -V not at all when discovery finds a configuration that passes nothing to
-// gRPC (readWithoutBinary), -t only on a local main file that serves agents.
+// deadline); -V not at all when discovery finds a configuration that neither passes
+// anything to gRPC nor to an upstream over TLS (readWithoutBinary), -t only on a local
+// main file that serves agents or passes requests to an upstream over TLS.
 func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 	n := &NginxFacts{Explicit: opts.Config != "", Prefix: opts.Prefix}
 	if opts.Off {
@@ -280,7 +281,7 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 			n.AgentCA = LoadTLSFile(RoleCA, opts.AgentCA)
 		}
 	}
-	if n.Source == NginxFile && n.Binary != "" && len(n.Servers) > 0 {
+	if n.Source == NginxFile && n.Binary != "" && (len(n.Servers) > 0 || passesUpstreamTLS(n.HTTPServers)) {
 		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)
 	}
 	return n
@@ -289,7 +290,8 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 // readWithoutBinary reads, during discovery that has not started `nginx -V`, the first
 // main file of the search (opts.Search, else nginxconf.DefaultPaths). A configuration
 // with no grpc_pass has no server that can serve agents, so the manager side is not
-// judged here and the binary is not asked at all: `nginx -V` is a fork and exec of a
+// judged here; if no server passes to an upstream over TLS either (whose judgement needs
+// the version and `nginx -t`), the binary is not asked at all: `nginx -V` is a fork and exec of a
 // dynamically linked program, the slowest step of a run on a busy agent host. served is
 // then true and n holds the configuration. The binary's --conf-path is not consulted in
 // that case: an nginx built to read another file than the first found in the usual
@@ -309,7 +311,7 @@ func (n *NginxFacts) readWithoutBinary(opts NginxOptions) (peek *NginxFacts, ser
 		}
 		peek = &NginxFacts{}
 		peek.readFile(p, nginxconf.Options{Prefix: opts.Prefix})
-		if peek.Config == nil || len(peek.Config.Find("grpc_pass")) > 0 {
+		if peek.Config == nil || len(peek.Config.Find("grpc_pass")) > 0 || passesUpstreamTLS(peek.Config.HTTPServers()) {
 			return peek, false
 		}
 		n.Searched = search
@@ -382,6 +384,18 @@ func (n *NginxFacts) readWithBinary(ctx context.Context, opts NginxOptions, peek
 		}
 	}
 	return build
+}
+
+// passesUpstreamTLS reports whether a server passes requests to an upstream over TLS:
+// `nginx -t` then judges the proxy's certificate, key and trusted CA files as NGINX loads
+// them (e.g. "no proxy_ssl_trusted_certificate for proxy_ssl_verify").
+func passesUpstreamTLS(servers []*nginxconf.Server) bool {
+	for _, s := range servers {
+		if s.PassesUpstreamTLS() {
+			return true
+		}
+	}
+	return false
 }
 
 // isNIM1Name reports whether an explicit --nginx-config names NIM 1.x's own file.
@@ -532,7 +546,7 @@ func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
 			}
 			ns.Routes = append(ns.Routes, r)
 		}
-		if !serves && agentPort > 0 && listensOn(s, agentPort) {
+		if !serves && agentPort > 0 && s.ListensOn(agentPort) {
 			for _, l := range s.Locations {
 				if l.GRPCPass.IsSet() {
 					serves = true
@@ -544,15 +558,6 @@ func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
 		}
 	}
 	return out
-}
-
-func listensOn(s *nginxconf.Server, port int) bool {
-	for _, l := range s.Listens {
-		if l.Port == port {
-			return true
-		}
-	}
-	return false
 }
 
 // fileCache loads each file an agent server names once.

@@ -271,6 +271,15 @@ func TestLoadNginxDiscoveryAsksBinaryOnlyForAgents(t *testing.T) {
 		t.Errorf("nginx was run for a configuration without grpc_pass: binary %q version %q (%s), test %+v", n.Binary, n.Version, n.VersionError, n.Test)
 	}
 
+	// A front that passes to an upstream over TLS is judged with the version and nginx -t.
+	proxy := writeTree(t, map[string]string{"nginx.conf": "events {}\nhttp {\n    server {\n        listen 127.0.0.1:1;\n" +
+		"        location / { proxy_pass https://127.0.0.1:8443; }\n    }\n}\n"})
+	n = LoadNginx(context.Background(), NginxOptions{Binary: bin, Search: []string{filepath.Join(proxy, "nginx.conf")},
+		NIMFiles: []string{}, NIM1Paths: []string{}})
+	if n.Binary != bin || n.Version == "" {
+		t.Errorf("TLS upstream front: binary %q version %q (%s): nginx -V should have run", n.Binary, n.Version, n.VersionError)
+	}
+
 	agents := writeTree(t, agentServerConf)
 	main := filepath.Join(agents, "nginx.conf")
 	n = LoadNginx(context.Background(), NginxOptions{Binary: bin, Search: []string{main}, NIMFiles: []string{}, NIM1Paths: []string{}})
@@ -291,6 +300,36 @@ func TestLoadNginxDiscoveryAsksBinaryOnlyForAgents(t *testing.T) {
 	}
 	if logs := n.Config.ErrorLogs(); len(logs) == 0 || build.ErrorLogPath != "" && logs[0].Target != build.ErrorLogPath {
 		t.Errorf("error logs %+v, want the compiled-in %q first", logs, build.ErrorLogPath)
+	}
+}
+
+// TestLoadNginxTestsUpstreamTLS: a front that only passes to upstreams over TLS is
+// tested with nginx -t too, which judges the proxy's TLS settings as NGINX loads them.
+func TestLoadNginxTestsUpstreamTLS(t *testing.T) {
+	bin, err := nginxconf.Binary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	dir := writeTree(t, map[string]string{"nginx.conf": `pid DIR/nginx.pid;
+error_log DIR/error.log;
+events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:1;
+        location / { proxy_pass https://127.0.0.1:8443; proxy_ssl_verify on; }
+    }
+}
+`})
+	n := LoadNginx(context.Background(), NginxOptions{Config: filepath.Join(dir, "nginx.conf"), Binary: bin, NIMFiles: []string{}})
+	if n.Manager() {
+		t.Error("a front without agent servers taken for a manager")
+	}
+	if n.Test == nil || n.Test.Error == nil || n.Test.Error.Msg != "no proxy_ssl_trusted_certificate for proxy_ssl_verify" {
+		t.Errorf("nginx -t verdict %+v, want NGINX's upstream verify error", n.Test)
 	}
 }
 

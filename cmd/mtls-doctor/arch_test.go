@@ -40,6 +40,7 @@ var packageLayers = map[string]int{
 	"tui":             7,
 	"cmd/mtls-doctor": 8,
 	"bench/labup":     8,
+	"bench/upprobe":   8, // times one upstream link check for bench/upstream.sh
 }
 
 // charmAllowed are the packages whose code may import a Charm library: the tui, and cmd
