@@ -23,6 +23,9 @@ type UpstreamFacts struct {
 	// Offline is true when no upstream was probed (only the configuration and files
 	// were read).
 	Offline bool `json:"offline,omitempty"`
+	// NotProbed counts the upstream servers left unprobed because the run reached its
+	// probe limit (UpstreamProbeOptions.MaxProbes).
+	NotProbed int `json:"not_probed,omitempty"`
 	// Concurrency is how many upstream servers were probed at once.
 	Concurrency int `json:"concurrency,omitempty"`
 	// StepTimeout is the deadline of each network step of a probe (--timeout).
@@ -48,9 +51,16 @@ type UpstreamLinkFacts struct {
 	TrustedCA *FileFacts `json:"trusted_ca,omitempty"`
 	// CRL is *_ssl_crl; nil when unset.
 	CRL *CRLFacts `json:"crl,omitempty"`
-	// Probes hold one probe per server of the link, in Servers order; empty when offline
-	// or when the link cannot be judged (UpstreamLink.Judgeable).
+	// Local are the upstream servers this same configuration terminates, with the server
+	// block that judges the link's certificate (FindLocalTerminators): NGINX's verdict
+	// can be predicted offline from its ssl_verify_client settings.
+	Local []LocalTerminator `json:"local,omitempty"`
+	// Probes hold one probe per server of the link that was probed, in Servers order:
+	// none when offline or when the link cannot be judged (UpstreamLink.Judgeable); down
+	// servers and those past the run's probe limit are left out.
 	Probes []*UpstreamProbe `json:"probes,omitempty"`
+	// NotProbed counts this link's servers left unprobed at the run's probe limit.
+	NotProbed int `json:"not_probed,omitempty"`
 
 	// clientCert is the certificate and key NGINX would present, loaded for the probe
 	// (never rendered); clientCertErr says why there is none although one is configured.

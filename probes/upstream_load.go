@@ -8,16 +8,20 @@ import (
 )
 
 // LoadUpstreams reads the upstream links of cfg and the files they name; nothing is
-// probed (Offline is set until ProbeUpstreams runs). version is the nginx version whose
-// defaults apply ("" when unknown). A nil cfg gives facts without links.
-func LoadUpstreams(cfg *nginxconf.Config, version string) *UpstreamFacts {
+// probed (Offline is set until ProbeUpstreams runs). servers are cfg's http servers when
+// already worked out (NginxFacts.HTTPServers); nil works them out. version is the nginx
+// version whose defaults apply ("" when unknown). A nil cfg gives facts without links.
+func LoadUpstreams(cfg *nginxconf.Config, servers []*nginxconf.Server, version string) *UpstreamFacts {
 	start := time.Now()
 	uf := &UpstreamFacts{Version: version, Offline: true}
 	if cfg == nil {
 		return uf
 	}
 	cache := upstreamFileCache{files: fileCache{}, pairs: map[[3]string]*clientPair{}}
-	for _, l := range cfg.UpstreamLinks(version) {
+	if servers == nil {
+		servers = cfg.HTTPServers()
+	}
+	for _, l := range cfg.UpstreamLinksIn(servers, version) {
 		uf.Links = append(uf.Links, cache.link(l))
 	}
 	uf.Duration = time.Since(start)

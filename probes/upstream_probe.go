@@ -24,6 +24,11 @@ import (
 // DefaultUpstreamConcurrency is how many upstream servers ProbeUpstreams probes at once.
 const DefaultUpstreamConcurrency = 8
 
+// DefaultMaxUpstreamProbes bounds the probes of one run: a front with hundreds of
+// distinct upstream servers, some black-holed, would otherwise keep a check busy for
+// minutes (each probe step may take the whole --timeout).
+const DefaultMaxUpstreamProbes = 64
+
 // UpstreamGRPCPath is the request path of the probe's gRPC call to a grpc_pass upstream:
 // the standard health service (grpc/grpc doc/health-checking.md), which any gRPC server
 // either implements or answers with a gRPC status.
@@ -37,6 +42,9 @@ type UpstreamProbeOptions struct {
 	// Concurrency is how many servers are probed at once; zero means
 	// DefaultUpstreamConcurrency.
 	Concurrency int
+	// MaxProbes bounds how many distinct probes one run makes; zero means
+	// DefaultMaxUpstreamProbes. Servers beyond it are counted as not probed.
+	MaxProbes int
 	// Resolver looks hosts up; nil means net.DefaultResolver.
 	Resolver *net.Resolver
 }
@@ -56,7 +64,8 @@ type probeKey struct {
 // ProbeUpstreams probes every server of every judgeable TLS link of uf as NGINX would
 // connect to it (ProbeUpstream), at most o.Concurrency at once, and fills each link's
 // Probes. Servers marked down are not probed: NGINX sends them nothing. Links that
-// share a server and the same settings share one probe.
+// share a server and the same settings share one probe. Past o.MaxProbes distinct
+// probes, servers are counted in NotProbed instead.
 func ProbeUpstreams(ctx context.Context, uf *UpstreamFacts, o UpstreamProbeOptions) {
 	start := time.Now()
 	if o.Timeout <= 0 {
@@ -65,7 +74,10 @@ func ProbeUpstreams(ctx context.Context, uf *UpstreamFacts, o UpstreamProbeOptio
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultUpstreamConcurrency
 	}
-	uf.Offline, uf.Concurrency, uf.StepTimeout = false, o.Concurrency, o.Timeout
+	if o.MaxProbes <= 0 {
+		o.MaxProbes = DefaultMaxUpstreamProbes
+	}
+	uf.Offline, uf.Concurrency, uf.StepTimeout, uf.NotProbed = false, o.Concurrency, o.Timeout, 0
 
 	type job struct {
 		lf *UpstreamLinkFacts
@@ -75,7 +87,7 @@ func ProbeUpstreams(ctx context.Context, uf *UpstreamFacts, o UpstreamProbeOptio
 	shared := map[probeKey]*UpstreamProbe{}
 	var jobs []job
 	for _, lf := range uf.Links {
-		lf.Probes = nil
+		lf.Probes, lf.NotProbed = nil, 0
 		if !lf.TLS || !lf.Judgeable() {
 			continue
 		}
@@ -90,6 +102,11 @@ func ProbeUpstreams(ctx context.Context, uf *UpstreamFacts, o UpstreamProbeOptio
 				lf.SSLName, lf.Target()}
 			p, ok := shared[k]
 			if !ok {
+				if len(jobs) == o.MaxProbes {
+					lf.NotProbed++
+					uf.NotProbed++
+					continue
+				}
 				p = &UpstreamProbe{}
 				shared[k] = p
 				jobs = append(jobs, job{lf, s, p})

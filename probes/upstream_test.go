@@ -259,7 +259,7 @@ func TestProbeUpstreamsRealNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	if len(uf.Links) != 6 || !uf.Offline {
 		t.Fatalf("links: %d offline %v", len(uf.Links), uf.Offline)
 	}
@@ -401,7 +401,7 @@ func TestProbeUpstreamGoRejects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			uf := LoadUpstreams(cfg, tt.version)
+			uf := LoadUpstreams(cfg, nil, tt.version)
 			ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
 			pr := uf.Links[0].Probes[0]
 			if tt.wantAlert == 0 {
@@ -453,7 +453,7 @@ location /untrusted { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_cert
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
@@ -525,7 +525,7 @@ func TestProbeUpstreamGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
@@ -600,7 +600,7 @@ location /other { proxy_pass https://localhost:%[1]d; proxy_ssl_trusted_certific
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	var untrusted *UpstreamLinkFacts
 	for _, l := range uf.Links {
 		if l.Location.Path == "/untrusted" {
@@ -677,7 +677,7 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uf := LoadUpstreams(cfg, "1.22.1")
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
 	ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
 	got := map[string]*UpstreamProbe{}
 	for _, l := range uf.Links {
@@ -702,5 +702,41 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 	}
 	if e := got["/refused"].TCPError; e == nil || e.Kind != ErrRefused {
 		t.Errorf("nothing listening: %+v", e)
+	}
+}
+
+// TestProbeUpstreamsLimit: past MaxProbes distinct probes, servers are counted as not
+// probed rather than dialled, and links sharing a probe still get it.
+func TestProbeUpstreamsLimit(t *testing.T) {
+	var addrs []string
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		ln.Close() // refused: quick to probe
+	}
+	conf := fmt.Sprintf(`http { server {
+  location /a { proxy_pass https://%[1]s; }
+  location /a2 { proxy_pass https://%[1]s; }
+  location /b { proxy_pass https://%[2]s; }
+  location /c { proxy_pass https://%[3]s; }
+} }`, addrs[0], addrs[1], addrs[2])
+	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf := LoadUpstreams(cfg, nil, "1.22.1")
+	ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: time.Second, MaxProbes: 2})
+	var got []string
+	for _, l := range uf.Links {
+		got = append(got, fmt.Sprintf("%s:%d/%d", l.Location.Path, len(l.Probes), l.NotProbed))
+	}
+	if want := "[/a:1/0 /a2:1/0 /b:1/0 /c:0/1]"; fmt.Sprint(got) != want || uf.NotProbed != 1 {
+		t.Fatalf("probes/not probed per link %v (total %d), want %s", got, uf.NotProbed, want)
+	}
+	if uf.Links[0].Probes[0] != uf.Links[1].Probes[0] || uf.Links[0].Probes[0].TCPError == nil {
+		t.Errorf("shared probe: %+v", uf.Links[0].Probes[0])
 	}
 }

@@ -35,7 +35,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10**timeout)
 	defer cancel()
-	uf := probes.LoadUpstreams(cfg, *version)
+	uf := probes.LoadUpstreams(cfg, nil, *version)
 	probes.ProbeUpstreams(ctx, uf, probes.UpstreamProbeOptions{Timeout: *timeout})
 	code := 0
 	for _, l := range uf.Links {

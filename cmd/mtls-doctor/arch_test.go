@@ -52,8 +52,8 @@ var charmAllowed = map[string]bool{"tui": true, "cmd/mtls-doctor": true}
 var testOnly = map[string]bool{"internal/nginxtest": true}
 
 // exitAllowed are the packages that may call os.Exit: the program's main and the
-// benchmark lab's. Everything else returns errors, so deferred clean-ups run.
-var exitAllowed = map[string]bool{"cmd/mtls-doctor": true, "bench/labup": true}
+// benchmark programs'. Everything else returns errors, so deferred clean-ups run.
+var exitAllowed = map[string]bool{"cmd/mtls-doctor": true, "bench/labup": true, "bench/upprobe": true}
 
 type listedPackage struct {
 	ImportPath   string

@@ -14,7 +14,8 @@ func (c *Collector) gatherUpstreams(ctx context.Context, f *diagnostics.Facts) e
 	if f.Nginx == nil || f.Nginx.Config == nil {
 		return errors.New("no NGINX configuration was read")
 	}
-	uf := probes.LoadUpstreams(f.Nginx.Config, f.Nginx.Version)
+	uf := probes.LoadUpstreams(f.Nginx.Config, f.Nginx.HTTPServers, f.Nginx.Version)
+	probes.FindLocalTerminators(uf, f.Nginx.HTTPServers, f.Nginx.Servers)
 	if !c.Options.Offline {
 		probes.ProbeUpstreams(ctx, uf, probes.UpstreamProbeOptions{
 			Timeout:     c.Options.Timeout,

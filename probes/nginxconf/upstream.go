@@ -133,6 +133,18 @@ var upstreamSSLDirectives = []upstreamSSLDirective{
 	{"session_reuse", "on", false, func(t *UpstreamTLS) *UpstreamSetting { return &t.SessionReuse }},
 }
 
+// sslDirectiveNames are the directive names of upstreamSSLDirectives per module
+// ("grpc_ssl_certificate", …), built once rather than for every link.
+var sslDirectiveNames = func() map[PassModule][]string {
+	out := map[PassModule][]string{}
+	for _, m := range passModules {
+		for _, sd := range upstreamSSLDirectives {
+			out[m] = append(out[m], m.SSLPrefix()+sd.suffix)
+		}
+	}
+	return out
+}()
+
 // UpstreamServer is one server a link's requests may go to.
 type UpstreamServer struct {
 	// Address is what is dialled: "host:port" (IPv6 in brackets) or "unix:/path".
@@ -280,13 +292,20 @@ func (s *Server) PassesUpstreamTLS() bool {
 // configuration order. version is the nginx version ("1.22.1", "" when unknown): the
 // default of *_ssl_protocols depends on it.
 func (c *Config) UpstreamLinks(version string) []*UpstreamLink {
+	return c.UpstreamLinksIn(c.HTTPServers(), version)
+}
+
+// UpstreamLinksIn is UpstreamLinks over servers already worked out by c.HTTPServers, so
+// that a big configuration's servers are not merged twice.
+func (c *Config) UpstreamLinksIn(servers []*Server, version string) []*UpstreamLink {
 	blocks := c.upstreamBlocks()
+	levels := levelCache{}
 	var out []*UpstreamLink
-	for _, srv := range c.HTTPServers() {
+	for _, srv := range servers {
 		for i := range srv.Locations {
 			loc := &srv.Locations[i]
 			for _, pass := range locationPasses(loc.Directive) {
-				if l := c.upstreamLink(srv, loc, pass, blocks, version); l != nil {
+				if l := c.upstreamLink(srv, loc, pass, blocks, levels, version); l != nil {
 					out = append(out, l)
 				}
 			}
@@ -310,16 +329,25 @@ func (c *Config) upstreamBlocks() map[string]*Directive {
 	return out
 }
 
+// levelCache indexes each block once: http{} (and a big server{}) is a merge level of
+// every link below it.
+type levelCache map[*Directive]level
+
 // locationLevels returns the merge levels of a location (or of an "if" block in one):
 // itself, enclosing locations, its server and http{}, innermost first, each with its
 // block name.
-func locationLevels(loc *Directive) ([]level, []string) {
+func (lc levelCache) locationLevels(loc *Directive) ([]level, []string) {
 	var levels []level
 	var names []string
 	for d := loc; d != nil; d = d.Parent {
 		switch d.Name {
 		case "if", "location", "server", "http":
-			levels = append(levels, newLevel(d.Block))
+			lv, ok := lc[d]
+			if !ok {
+				lv = newLevel(d.Block)
+				lc[d] = lv
+			}
+			levels = append(levels, lv)
 			names = append(names, d.Name)
 		}
 		if d.Name == "http" {
@@ -345,13 +373,13 @@ func locationPasses(loc *Directive) []*Directive {
 	return out
 }
 
-func (c *Config) upstreamLink(srv *Server, loc *Location, pass *Directive, blocks map[string]*Directive, version string) *UpstreamLink {
+func (c *Config) upstreamLink(srv *Server, loc *Location, pass *Directive, blocks map[string]*Directive, lc levelCache, version string) *UpstreamLink {
 	mod := PassModule(strings.TrimSuffix(pass.Name, "_pass"))
-	levels, names := locationLevels(pass.Parent)
+	levels, names := lc.locationLevels(pass.Parent)
 	l := &UpstreamLink{Server: srv, Location: loc, Module: mod, Pass: pass, URL: pass.Arg(0), Version: version}
 	anySet := false
-	for _, sd := range upstreamSSLDirectives {
-		s := c.upstreamSetting(levels, names, mod.SSLPrefix()+sd.suffix, sd.def, sd.file)
+	for i, sd := range upstreamSSLDirectives {
+		s := c.upstreamSetting(levels, names, sslDirectiveNames[mod][i], sd.def, sd.file)
 		*sd.field(&l.SSL) = s
 		anySet = anySet || !s.Default()
 	}
@@ -364,8 +392,8 @@ func (c *Config) upstreamLink(srv *Server, loc *Location, pass *Directive, block
 		if other == mod {
 			continue
 		}
-		for _, sd := range upstreamSSLDirectives {
-			if s := c.upstreamSetting(levels, names, other.SSLPrefix()+sd.suffix, "", sd.file); !s.Default() {
+		for i, sd := range upstreamSSLDirectives {
+			if s := c.upstreamSetting(levels, names, sslDirectiveNames[other][i], "", sd.file); !s.Default() {
 				l.Foreign = append(l.Foreign, s)
 			}
 		}

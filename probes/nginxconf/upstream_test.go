@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -231,5 +232,45 @@ func TestUpstreamLinksInIf(t *testing.T) {
 	}
 	if canary.SSLName != "canary.internal" || links[0].SSLName != "a" {
 		t.Errorf("names %q %q", canary.SSLName, links[0].SSLName)
+	}
+}
+
+// frontFleet is a front NGINX with n servers, each passing two locations to upstreams
+// over TLS with proxy_ssl_* inherited from http{}.
+func frontFleet(n int) []byte {
+	var b strings.Builder
+	b.WriteString("http {\n    proxy_ssl_certificate /etc/nginx/proxy.pem;\n    proxy_ssl_certificate_key /etc/nginx/proxy.key;\n")
+	b.WriteString("    proxy_ssl_trusted_certificate /etc/nginx/upstream-ca.pem;\n    proxy_ssl_verify on;\n")
+	b.WriteString("    upstream pool { server 10.0.0.1:8443; server 10.0.0.2:8443; }\n")
+	for i := range n {
+		fmt.Fprintf(&b, `    server {
+        listen 443 ssl;
+        server_name tenant%d.example.com;
+        location / { proxy_pass https://pool; proxy_ssl_name tenant%d.internal; }
+        location /api/ { proxy_pass https://10.1.%d.%d:9443/; proxy_ssl_verify_depth 2; }
+        location /static/ { root /srv; }
+    }
+`, i, i, i/250, i%250)
+	}
+	b.WriteString("}\n")
+	return []byte(b.String())
+}
+
+func BenchmarkUpstreamLinks(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		data := frontFleet(n)
+		cfg, err := Parse("/etc/nginx/nginx.conf", data, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		servers := cfg.HTTPServers()
+		// The links alone, over servers already merged (as gather calls it).
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if links := cfg.UpstreamLinksIn(servers, "1.22.1"); len(links) != 2*n {
+					b.Fatalf("%d links", len(links))
+				}
+			}
+		})
 	}
 }
