@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
 // This file holds the manager halves of the served-certificate checks (server-cert-*,
@@ -17,11 +18,22 @@ import (
 // servedCert is one certificate file a manager serves agents: an ssl_certificate of an
 // agent-facing server, or NIM 1.x's cert.
 type servedCert struct {
-	where  string // file:line of the directive
+	// directive is the ssl_certificate directive; nimWhere is the file:line of NIM 1.x's
+	// setting instead. where() formats it only when shown: a fleet has thousands.
+	directive *nginxconf.Directive
+	nimWhere  string
 	path   string
 	file   *probes.FileFacts
 	key    *probes.FileFacts
 	server *probes.NginxServer // nil for NIM 1.x
+}
+
+// where is the file:line that names the served file.
+func (sc servedCert) where() string {
+	if sc.directive != nil {
+		return sc.directive.Pos()
+	}
+	return sc.nimWhere
 }
 
 func servedCerts(f *Facts) []servedCert {
@@ -34,7 +46,7 @@ func servedCerts(f *Facts) []servedCert {
 			if i >= len(s.Certs) || s.Certs[i] == nil {
 				continue
 			}
-			sc := servedCert{where: c.Directive.Pos(), path: s.Certs[i].Path, file: s.Certs[i], server: s}
+			sc := servedCert{directive: c.Directive, path: s.Certs[i].Path, file: s.Certs[i], server: s}
 			if i < len(s.Keys) {
 				sc.key = s.Keys[i]
 			}
@@ -42,7 +54,7 @@ func servedCerts(f *Facts) []servedCert {
 		}
 	}
 	if c := f.Nginx.NIM1; c != nil && c.CertFile != nil {
-		out = append(out, servedCert{where: fmt.Sprintf("%s:%d", c.Path, c.Cert.Source.Line), path: c.CertFile.Path, file: c.CertFile, key: c.KeyFile})
+		out = append(out, servedCert{nimWhere: fmt.Sprintf("%s:%d", c.Path, c.Cert.Source.Line), path: c.CertFile.Path, file: c.CertFile, key: c.KeyFile})
 	}
 	return out
 }
@@ -92,8 +104,8 @@ func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Resu
 	if _, ok := judged[usable[worst].file]; ok && byFile {
 		out = fn(usable[worst])
 	}
-	out.Evidence = append([]Evidence{Note(usable[worst].where, "served certificate file %s", usable[worst].path)}, out.Evidence...)
-	out.Evidence = otherVerdicts(out.Evidence, results, worst, func(i int) string { return usable[i].where })
+	out.Evidence = append([]Evidence{Note(usable[worst].where(), "served certificate file %s", usable[worst].path)}, out.Evidence...)
+	out.Evidence = otherVerdicts(out.Evidence, results, worst, func(i int) string { return usable[i].where() })
 	return out
 }
 
@@ -101,7 +113,7 @@ func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Resu
 // agent: the chain in file order (NGINX sends exactly that), named by the directive.
 func servedFacts(f *Facts, sc servedCert) *Facts {
 	g := *f
-	ep := &probes.EndpointReport{Address: sc.where, Agent: &probes.Attempt{TLS: &probes.TLSObservation{PeerChain: sc.file.Certs}}}
+	ep := &probes.EndpointReport{Address: sc.where(), Agent: &probes.Attempt{TLS: &probes.TLSObservation{PeerChain: sc.file.Certs}}}
 	if agentUsable(f) {
 		ep.VerifyName = hostOf(f).Name
 	}
@@ -298,7 +310,7 @@ func managerReissue(verify string) func(f *Facts, r Result) []Step {
 		return []Step{{
 			Title: "Issue a new server certificate for " + name + " into " + sc.path,
 			Why: "The request carries the name agents dial as a SAN; sign it with serverAuth where the CA key lives " +
-				"(make_certs.sh: ca_int.key) and keep the intermediate after the certificate (" + sc.where + ").",
+				"(make_certs.sh: ca_int.key) and keep the intermediate after the certificate (" + sc.where() + ").",
 			Commands: []string{
 				"sudo openssl req -new -key " + shellQuote(keyPath) + " -subj " + shellQuote(subjectArg(name)) +
 					" -addext " + shellQuote("subjectAltName="+san) + " -out /tmp/server.csr",
