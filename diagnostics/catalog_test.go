@@ -73,6 +73,7 @@ func TestHealthyHostPasses(t *testing.T) {
 	f := healthyFacts(p)
 	f.Nginx = healthyNginx(p)
 	f.Logs = healthyLogs()
+	f.Upstreams = upstreamFacts(t, frontConf, newUpstreamPKI(t)) // and a front proxy with a verified mTLS link
 	for _, ch := range DefaultCatalog() {
 		fd := ch.run(f)
 		want := SeverityOK

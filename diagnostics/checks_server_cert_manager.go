@@ -22,10 +22,10 @@ type servedCert struct {
 	// setting instead. where() formats it only when shown: a fleet has thousands.
 	directive *nginxconf.Directive
 	nimWhere  string
-	path   string
-	file   *probes.FileFacts
-	key    *probes.FileFacts
-	server *probes.NginxServer // nil for NIM 1.x
+	path      string
+	file      *probes.FileFacts
+	key       *probes.FileFacts
+	server    *probes.NginxServer // nil for NIM 1.x
 }
 
 // where is the file:line that names the served file.
@@ -94,19 +94,50 @@ func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Resu
 	if len(results) == 0 {
 		return Skip("skipped: the certificate files NGINX serves are not on this host")
 	}
-	worst := 0
-	for i, r := range results {
-		if r.Severity > results[worst].Severity {
-			worst = i
+	where := make([]string, len(usable))
+	for i, sc := range usable {
+		where[i] = sc.where()
+	}
+	if byFile {
+		// The worst file was judged at the first server that serves it: judge it again
+		// at the worst's own directive, for evidence that points there.
+		w := 0
+		for i, r := range results {
+			if r.Severity > results[w].Severity {
+				w = i
+			}
+		}
+		if _, ok := judged[usable[w].file]; ok {
+			results[w] = fn(usable[w])
 		}
 	}
-	out := results[worst]
-	if _, ok := judged[usable[worst].file]; ok && byFile {
-		out = fn(usable[worst])
-	}
+	out, worst := mergeWorst(results, where)
 	out.Evidence = append([]Evidence{Note(usable[worst].where(), "served certificate file %s", usable[worst].path)}, out.Evidence...)
-	out.Evidence = otherVerdicts(out.Evidence, results, worst, func(i int) string { return usable[i].where() })
+	if out.Subject.IsZero() {
+		out.Subject = usable[worst].subject()
+	}
 	return out
+}
+
+// subject names the served certificate file as a finding's subject: its path and the
+// directive that serves it.
+func (sc servedCert) subject() Subject {
+	return Subject{Kind: SubjectServedCert, Name: sc.path + " (" + sc.where() + ")"}
+}
+
+// judgedServedCert returns the served certificate r is about (perServedCert names it as
+// r's Subject), else the first one NGINX serves; ok is false when it serves none.
+func judgedServedCert(f *Facts, r Result) (servedCert, bool) {
+	certs := servedCerts(f)
+	if len(certs) == 0 {
+		return servedCert{}, false
+	}
+	for _, sc := range certs {
+		if sc.subject() == r.Subject {
+			return sc, true
+		}
+	}
+	return certs[0], true
 }
 
 // servedFacts is f with the endpoint replaced by what serving sc's file looks like to the
@@ -159,7 +190,7 @@ func mgrServerChain(f *Facts) Result {
 			return OK("%s holds %s with its issuer %s", sc.path, certName(leaf), certName(findIssuer(leaf, chain[1:])))
 		}
 		if issuer := findIssuer(leaf, caCerts(f)); issuer != nil && !selfSigned(issuer) {
-			return Warn("%s lacks the intermediate %s; agents verify only because their CA file holds it", sc.path, certName(issuer))
+			return Warn("%s lacks the intermediate %s; agents verify only because their CA file holds it", sc.path, certName(issuer)).Because(CauseIntermediateMissing)
 		}
 		var store []*x509.Certificate
 		if sc.server != nil {
@@ -169,10 +200,10 @@ func mgrServerChain(f *Facts) Result {
 			return OK("%s is issued directly by the root %s", certName(leaf), certName(issuer))
 		} else if issuer != nil {
 			return Warn("%s serves %s without its intermediate %s: it works only while every agent's CA file carries that intermediate",
-				sc.path, certName(leaf), certName(issuer))
+				sc.path, certName(leaf), certName(issuer)).Because(CauseIntermediateMissing)
 		}
 		return Warn("%s serves %s without its issuer %s: if that is an intermediate, agents fail with \"certificate signed by unknown authority\" unless their tls.ca holds it",
-			sc.path, certName(leaf), dn(leaf.RawIssuer))
+			sc.path, certName(leaf), dn(leaf.RawIssuer)).Because(CauseIntermediateMissing)
 	})
 }
 
@@ -244,7 +275,7 @@ func pemBlockCommand(c *x509.Certificate, files ...*probes.FileFacts) (string, b
 		}
 		for i, x := range ff.Certs {
 			if x.Equal(c) {
-				return fmt.Sprintf("sed -n '%d,/-----END CERTIFICATE-----/p' %s", lines[i], ff.Path), true
+				return fmt.Sprintf("sed -n '%d,/-----END CERTIFICATE-----/p' %s", lines[i], shellQuote(ff.Path)), true
 			}
 		}
 	}
@@ -275,7 +306,7 @@ func mgrServerName(f *Facts) Result {
 		for _, n := range names {
 			if err := leaf.VerifyHostname(n); err != nil {
 				return Fail("server_name %s is not in the SANs of %s (%s): agents that dial %s fail with %q",
-					n, sc.path, sanText(leaf), n, err.Error())
+					n, sc.path, sanText(leaf), n, err.Error()).Because(CauseNameMismatch)
 			}
 		}
 		if len(names) == 0 {
@@ -288,11 +319,10 @@ func mgrServerName(f *Facts) Result {
 // managerReissue is the playbook for a new server certificate in the files NGINX serves.
 func managerReissue(verify string) func(f *Facts, r Result) []Step {
 	return func(f *Facts, r Result) []Step {
-		certs := servedCerts(f)
-		if len(certs) == 0 {
+		sc, ok := judgedServedCert(f, r)
+		if !ok {
 			return fixServerReissue(verify)(f, r)
 		}
-		sc := certs[0]
 		keyPath := managerServerKey
 		if sc.key != nil {
 			keyPath = sc.key.Path

@@ -155,6 +155,10 @@ func writeProblemsMarkdown(b *strings.Builder, r *Report, catalog Catalog) {
 	p("## Problems\n\n")
 	for _, f := range problems {
 		p("### %s %s\n\n%s\n\n", strings.ToUpper(f.Severity.String()), mdCode(f.ID), mdText(f.Summary))
+		if f.Subject.Kind != SubjectAgentLink && f.Subject.Name != "" {
+			// Which link, server or mesh the finding judged: one report may name several.
+			p("On %s %s.\n\n", mdText(string(f.Subject.Kind)), mdCode(f.Subject.Name))
+		}
 		if ch, ok := catalog.Lookup(f.ID); ok && ch.Why != "" {
 			p("**Why.** %s\n\n", mdText(ch.Why))
 		}

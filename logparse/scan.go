@@ -104,6 +104,9 @@ type Summary struct {
 	// X509Code and X509Text are OpenSSL's verify result, when the kind has one.
 	X509Code int
 	X509Text string
+	// Upstream is the upstream server of an upstream-* summary (Event.Upstream): the
+	// events of each upstream are summarised apart, so each link gets its own.
+	Upstream string
 	// Count is how many lines; FirstSeen and LastSeen the oldest and newest.
 	Count               int
 	FirstSeen, LastSeen time.Time

@@ -26,7 +26,7 @@ var packageLayers = map[string]int{
 	"internal/pki":            0, // certificates made at run time
 	"internal/opensslverdict": 1, // OpenSSL's verdict on a client chain (tests use pki)
 	"internal/nginxtest":      1, // a real nginx on 127.0.0.1 for tests and benchmarks
-	"internal/demolab":        2, // the demo's NGINX stand-in and its PKI
+	"internal/demolab":        3, // the demo's NGINX stand-in (reads its nginx.conf with probes/nginxconf) and its PKI
 	// Hides TMUX from Lip Gloss's init; it imports only os, so it initialises first.
 	"cmd/mtls-doctor/internal/tmuxquiet": 0,
 	// Facts.
@@ -35,12 +35,13 @@ var packageLayers = map[string]int{
 	"logparse":         3,
 	"probes/mesh":      4,
 	// Judgement, composition, presentation.
-	"diagnostics":     5,
-	"internal/gather": 6, // composes the probes into diagnostics.Facts
-	"tui":             7,
-	"cmd/mtls-doctor": 8,
-	"bench/labup":     8,
-	"bench/upprobe":   8, // times one upstream link check for bench/upstream.sh
+	"diagnostics":       5,
+	"internal/gather":   6, // composes the probes into diagnostics.Facts
+	"internal/playbook": 6, // runs fix steps with backups, nginx -t and rollback
+	"tui":               7,
+	"cmd/mtls-doctor":   8,
+	"bench/labup":       8,
+	"bench/upprobe":     8, // times one upstream link check for bench/upstream.sh
 }
 
 // charmAllowed are the packages whose code may import a Charm library: the tui, and cmd

@@ -460,14 +460,18 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	service, method := splitGRPCPath(r.URL.Path)
-	if !hasLocation(m.locations, r.URL.Path) {
+	loc := matchLocation(m.locations, r.URL.Path)
+	if loc == "" {
 		l.logs.errorReq(ci, fmt.Sprintf("open() \"%s%s\" failed (2: No such file or directory)", docRoot, r.URL.Path), request, r.Host)
 		l.writePage(w, r, ci, request, 404)
 		return
 	}
-	if m.backendDown {
+	if upstream, ok := m.upstreams[loc]; m.backendDown || ok && upstream != m.backendAddr {
+		if !ok {
+			upstream = m.backendAddr
+		}
 		l.logs.errorUpstream(ci, "connect() failed (111: Connection refused) while connecting to upstream", request,
-			"grpc://"+m.backendAddr, r.Host)
+			"grpc://"+upstream, r.Host)
 		l.writePage(w, r, ci, request, http.StatusBadGateway)
 		return
 	}
@@ -519,14 +523,16 @@ func splitGRPCPath(p string) (service, method string) {
 	return p[:i], p[i+1:]
 }
 
-// hasLocation reports whether a prefix location matches path.
-func hasLocation(locations []string, path string) bool {
+// matchLocation is the longest prefix location matching path (NGINX's choice among
+// prefix locations), "" when none does.
+func matchLocation(locations []string, path string) string {
+	best := ""
 	for _, loc := range locations {
-		if strings.HasPrefix(path, loc) {
-			return true
+		if strings.HasPrefix(path, loc) && len(loc) > len(best) {
+			best = loc
 		}
 	}
-	return false
+	return best
 }
 
 // grpcReply answers as the management plane's gRPC server: the agent's methods get 200
