@@ -199,12 +199,7 @@ func mergeWorst(results []Result, where []string) (Result, int) {
 		}
 	}
 	out := results[worst]
-	out.Evidence = append([]Evidence(nil), out.Evidence...)
-	for i, r := range results {
-		if i != worst {
-			out.Evidence = append(out.Evidence, Note(where[i], "%s: %s", r.Severity, r.Summary))
-		}
-	}
+	out.Evidence = otherVerdicts(append([]Evidence(nil), out.Evidence...), results, worst, func(i int) string { return where[i] })
 	return out, worst
 }
 
@@ -362,7 +357,11 @@ func evalAgentServer(f *Facts) Result {
 	}
 	if len(n.Servers) > 0 {
 		var ev []Evidence
-		for _, s := range n.Servers {
+		for i, s := range n.Servers {
+			if i == maxAlike {
+				ev = append(ev, Note("", "and %s pass them on", moreServers(len(n.Servers)-maxAlike)))
+				break
+			}
 			for _, r := range s.Routes {
 				ev = append(ev, routeNote(s, r))
 			}
@@ -382,7 +381,11 @@ func evalAgentServer(f *Facts) Result {
 	}
 	r := Fail("no server in %s passes the agent gRPC paths (/f5.nginx.agent.sdk.*, /mpi.v1.*) to grpc_pass, though %s",
 		n.Main, why[0].Text).Because(CauseNoAgentServer).With(why[1:]...)
-	for _, s := range n.HTTPServers {
+	for i, s := range n.HTTPServers {
+		if i == maxAlike {
+			r = r.With(Note("", "and %s", moreServers(len(n.HTTPServers)-maxAlike)))
+			break
+		}
 		ns := &probes.NginxServer{Server: s}
 		loc := nginxconf.SelectLocation(s, probes.PathV2CommandChannel)
 		r = r.With(routeNote(ns, probes.AgentRoute{Path: probes.PathV2CommandChannel, Location: loc}))

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
@@ -87,7 +88,7 @@ func Commands(st diagnostics.Step, env Env) ([]string, error) {
 		out[i] = s
 		// A placeholder the step forgot to declare is unfilled all the same: run as is,
 		// sh would take "<ca-key-path>" for a file name (or a redirection).
-		for _, m := range undeclared.FindAllStringSubmatch(s, -1) {
+		for _, m := range undeclared().FindAllStringSubmatch(s, -1) {
 			miss = append(miss, m[1])
 		}
 		for _, m := range miss {
@@ -104,7 +105,7 @@ func Commands(st diagnostics.Step, env Env) ([]string, error) {
 
 // undeclared matches what reads as a placeholder: a lower-case name in angle brackets
 // inside a quoted word, as diagnostics writes them ('<ca-key-path>').
-var undeclared = regexp.MustCompile(`['"](<[a-z][a-z0-9-]*>)['"]`)
+var undeclared = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`['"](<[a-z][a-z0-9-]*>)['"]`) })
 
 // Unfilled lists st's declared placeholders that env does not fill.
 func Unfilled(st diagnostics.Step, env Env) []string {
