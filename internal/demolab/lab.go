@@ -128,12 +128,15 @@ type Lab struct {
 	root, inter       *pki.Cert
 	serverCA, agentCA *pki.Cert // issuers of the server and agent certificates
 
-	mu      sync.Mutex
-	mgr     manager
-	agent   agentSide
-	ln      net.Listener
-	closed  bool
-	accepts sync.WaitGroup
+	mu    sync.Mutex
+	mgr   manager
+	agent agentSide
+	ln    net.Listener
+	// parked holds Addr while nothing listens there (NGINX stopped); backendPark holds the
+	// gRPC backend's address for the lab's life.
+	parked, backendPark *parkedPort
+	closed              bool
+	accepts             sync.WaitGroup
 
 	stopOnDone func() bool
 
@@ -175,58 +178,49 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 			return nil, fmt.Errorf("lab: scenario %s: %w", name, err)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Both ports stay parked (bound, refusing) while nothing serves them, so a lab running
+	// in parallel cannot be handed either one.
+	park, err := parkPort("127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("lab: listen: %w", err)
-	}
-	l.Addr = ln.Addr().String()
-	l.agent.conf.port = ln.Addr().(*net.TCPAddr).Port
-	if l.mgr.backendAddr, err = closedPort(); err != nil {
-		ln.Close()
 		return nil, err
 	}
+	l.parked = park
+	l.Addr = park.addr
+	l.agent.conf.port = park.port
+	if l.backendPark, err = parkPort("127.0.0.1:0"); err != nil {
+		park.Close()
+		return nil, err
+	}
+	l.mgr.backendAddr = l.backendPark.addr
+	release := func() { l.parked.Close(); l.backendPark.Close() }
 	if err := l.writeFilesLocked(); err != nil {
-		ln.Close()
+		release()
 		return nil, err
 	}
 	if err := l.writePKILocked(); err != nil {
-		ln.Close()
+		release()
 		return nil, err
 	}
 	// From here on the endpoint is what its files say, as after any reload.
 	if err := l.reloadLocked(""); err != nil {
-		ln.Close()
+		release()
 		return nil, fmt.Errorf("lab: scenario %s: its nginx.conf: %w", name, err)
 	}
 	if l.logs, err = openLogs(dir, l.Clock); err != nil {
-		ln.Close()
+		release()
 		return nil, err
 	}
 	l.startHTTP()
 	if l.mgr.running {
-		l.ln = ln
-		l.accepts.Add(1)
-		go l.acceptLoop(ln)
-	} else {
-		// Keep the port free: "connection refused" is the fault.
-		ln.Close()
+		if err := l.listenLocked(); err != nil {
+			release()
+			return nil, err
+		}
 	}
 	if ctx != nil {
 		l.stopOnDone = context.AfterFunc(ctx, func() { l.Close() })
 	}
 	return l, nil
-}
-
-// closedPort returns a 127.0.0.1 address nothing listens on (at the moment): where the
-// lab's grpc_pass points while its backend is down, so NGINX's log line has a real address.
-func closedPort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("lab: %w", err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr, nil
 }
 
 // buildHealthy makes the PKI and the healthy configuration every scenario starts from.
@@ -328,6 +322,8 @@ func (l *Lab) Close() error {
 		l.ln.Close()
 		l.ln = nil
 	}
+	l.parked.Close()
+	l.backendPark.Close()
 	if l.ctl != nil {
 		l.ctl.Close()
 	}

@@ -134,14 +134,21 @@ func (l *Lab) startHTTP() {
 	go func() { _ = l.srv.Serve(l.queue) }() // returns http.ErrServerClosed on Close
 }
 
-// listenLocked starts listening on Addr again (NGINX started).
+// listenLocked unparks Addr and listens there (NGINX started).
 func (l *Lab) listenLocked() error {
 	if l.ln != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", l.Addr)
+	var ln net.Listener
+	var err error
+	if l.parked != nil {
+		ln, err = l.parked.listen()
+		l.parked = nil
+	} else {
+		ln, err = net.Listen("tcp", l.Addr)
+	}
 	if err != nil {
-		return fmt.Errorf("lab: listen on %s again: %w", l.Addr, err)
+		return fmt.Errorf("lab: listen on %s: %w", l.Addr, err)
 	}
 	l.ln = ln
 	l.accepts.Add(1)

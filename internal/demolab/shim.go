@@ -431,6 +431,10 @@ func (l *Lab) stopLocked() {
 	if l.ln != nil {
 		l.ln.Close()
 		l.ln = nil
+		// Refuse connections as a stopped NGINX does, and keep the address ours.
+		if park, err := parkPort(l.Addr); err == nil {
+			l.parked = park
+		}
 	}
 	if l.conns != nil {
 		l.conns.closeAll()
