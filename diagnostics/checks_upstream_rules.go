@@ -66,11 +66,15 @@ func upstreamRules() []upstreamRule {
 			why: "The upstream verifies the certificate against its own CA file and names those CAs in its " +
 				"CertificateRequest; a certificate from another CA is refused ((20:unable to get local issuer certificate), alert 48).",
 			kinds: []logparse.Kind{logparse.KindUpstreamClientCertUnknownCA},
+			backs: func(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+				return s.Kind == logparse.KindUpstreamClientCertUnknownCA && !clientChainExplains(f, links, s)
+			},
 			judge: judgeClientUnknownCA, fix: fixUpClientUnknownCA},
 		{id: "upstream-client-chain-incomplete",
 			title: "the upstream client certificate file holds the intermediates it needs",
 			why: "NGINX sends the whole *_ssl_certificate file; when the certificate was issued by an intermediate the " +
 				"upstream does not have, the file must hold that intermediate after the leaf.",
+			backs: clientChainExplains,
 			judge: judgeClientChain, fix: fixUpClientChain},
 		{id: "upstream-client-cert-revoked",
 			title: "the upstream has not revoked NGINX's client certificate",
@@ -97,12 +101,13 @@ func upstreamRules() []upstreamRule {
 			why:   "With verify on NGINX refuses the upstream (\"upstream SSL certificate verify error\") and answers 502.",
 			kinds: []logparse.Kind{logparse.KindUpstreamCertUntrusted},
 			backs: func(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
-				return s.Kind == logparse.KindUpstreamCertUntrusted && !depthExplains(f, links, s)
+				return s.Kind == logparse.KindUpstreamCertUntrusted && !depthExplains(f, links, s) && !chainGapExplains(f, links, s)
 			},
 			judge: judgeUpstreamUntrusted, fix: fixUpstreamTrust},
 		{id: "upstream-chain-incomplete",
 			title: "the upstream sends the intermediates of its certificate",
 			why:   "OpenSSL builds the chain only from what the upstream sends and the trusted CA file; a missing intermediate fails verification.",
+			backs: chainGapExplains,
 			judge: judgeUpstreamChain, fix: fixUpstreamTrust},
 		{id: "upstream-name-mismatch",
 			title: "the upstream's certificate matches the name NGINX verifies",
@@ -463,6 +468,22 @@ func judgeClientChain(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	return Skip("")
 }
 
+// clientChainExplains reports whether an upstream's "client SSL certificate verify error"
+// for an unknown issuer is the front's client certificate file lacking its intermediate
+// (judgeClientChain fails for a link to that upstream): OpenSSL numbers it 20 or 21 like
+// a certificate from another CA.
+func clientChainExplains(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+	if s.Kind != logparse.KindUpstreamClientCertUnknownCA {
+		return false
+	}
+	for _, l := range links {
+		if judgeClientChain(f, l).Severity == SeverityFail && (s.Upstream == "" || linkOfUpstream([]*probes.UpstreamLinkFacts{l}, s.Upstream) != nil) {
+			return true
+		}
+	}
+	return false
+}
+
 // judgeNoProbeEvidence is the verdict of a rule only the upstream's logs or alert can
 // show (revocation by the upstream's CRL).
 func judgeNoProbeEvidence(f *Facts, l *probes.UpstreamLinkFacts) Result {
@@ -642,6 +663,25 @@ func upstreamChainGap(l *probes.UpstreamLinkFacts, p *probes.UpstreamProbe) bool
 	chain := WalkChain(p.TLS.PeerChain[0], p.TLS.PeerChain[1:], l.TrustedCA.Certs)
 	last := chain.Last()
 	return !selfSigned(last) && last != p.TLS.PeerChain[0]
+}
+
+// chainGapExplains reports whether a logged "upstream SSL certificate verify error" is an
+// incomplete chain from the upstream (upstreamChainGap on the probe's chain) rather than an
+// untrusted one: OpenSSL numbers both 20 or 21.
+func chainGapExplains(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
+	if s.Kind != logparse.KindUpstreamCertUntrusted || depthExplains(f, links, s) {
+		return false
+	}
+	l := linkOfUpstream(links, s.Upstream)
+	if l == nil {
+		return false
+	}
+	for _, p := range verdicts(l) {
+		if p.Verify.Trusted && p.Verify.Code != 0 && upstreamChainGap(l, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func judgeUpstreamChain(f *Facts, l *probes.UpstreamLinkFacts) Result {

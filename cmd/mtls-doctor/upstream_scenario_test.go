@@ -200,6 +200,16 @@ func (u *upLab) newClient(t *testing.T, issuer *pki.Cert, spec pki.Spec) {
 	writeKey(t, u.pki.ClientKey, c)
 }
 
+// intermediate issues an intermediate CA named cn under the link's CA.
+func (u *upLab) intermediate(t *testing.T, cn string) *pki.Cert {
+	t.Helper()
+	c, err := u.pki.Gen.Issue(u.pki.CA, pki.Spec{CommonName: cn, IsCA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func clientSpec() pki.Spec {
 	return pki.Spec{CommonName: "front-proxy", EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 }
@@ -388,6 +398,36 @@ var upScenarios = []upScenario{
 			writeKey(t, u.pki.ServerKey, leaf)
 		},
 		logLine: "[error]|upstream SSL certificate verify error: (2"},
+	// The front's client certificate is issued by an intermediate its file leaves out; the
+	// upstream trusts (and names) only the root, so it cannot build the chain.
+	{name: "client-chain-without-intermediate", want: "upstream-client-chain-incomplete", sev: "fail", exit: exitFailure,
+		setup: func(t *testing.T, u *upLab) {
+			inter := u.intermediate(t, "upstream-client-int")
+			u.newClient(t, inter, clientSpec())
+			u.upstream.VerifyDepth = 2
+			// The front knows the intermediate (its trusted CA file), the way an admin has it.
+			u.ssl.TrustedCertificate = writeCerts(t, filepath.Join(u.dir, "ca-and-int.pem"), u.pki.CA, inter)
+		},
+		logLine: "[info]|client SSL certificate verify error: (21:unable to verify the first certificate)"},
+	// The upstream's certificate hangs under two intermediates and its file holds only the
+	// lower one; the front trusts only the root, so the upper one is missing.
+	{name: "upstream-chain-without-upper-intermediate", want: "upstream-chain-incomplete", sev: "fail", exit: exitFailure,
+		setup: func(t *testing.T, u *upLab) {
+			upper := u.intermediate(t, "upstream-server-int-1")
+			lower, err := u.pki.Gen.Issue(upper, pki.Spec{CommonName: "upstream-server-int-2", IsCA: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, err := u.pki.Gen.Issue(lower, pki.Spec{CommonName: nginxtest.UpstreamName, DNSNames: []string{nginxtest.UpstreamName},
+				EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeCerts(t, u.pki.ServerCert, leaf, lower)
+			writeKey(t, u.pki.ServerKey, leaf)
+			u.ssl.VerifyDepth = "3"
+		},
+		logLine: "[error]|upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream"},
 	{name: "client-cert-expiring", want: "upstream-client-cert-expiring", sev: "warn", exit: exitWarning,
 		setup: func(t *testing.T, u *upLab) {
 			s := clientSpec()
