@@ -12,7 +12,9 @@
 //     of the main file), with include-loop detection (nginx itself crashes on a loop);
 //   - a reader for `nginx -T` output (ParseDump), what support engineers collect;
 //   - queries that apply nginx's inheritance (HTTPServers, ErrorLogs, LogFormats,
-//     UpstreamLinks: the proxy_ssl_*/grpc_ssl_* settings of every TLS upstream link);
+//     UpstreamLinks: the proxy_ssl_*/grpc_ssl_* settings of every TLS upstream link;
+//     StreamServers: stream{} servers, the TLS they terminate and where proxy_pass,
+//     upstream blocks and ssl_preread maps send their connections);
 //   - nginx's choice of server for a TLS server name or Host on a port (SelectServer,
 //     Server.ListensOn) and of location for a request URI (SelectLocation);
 //   - small helpers that run the nginx binary (-v, -V, -t, -T) with a deadline.

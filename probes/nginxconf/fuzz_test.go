@@ -30,6 +30,8 @@ var corpus = []string{
 	"http { map $a $b { include a.conf; default { } } }",
 	// upstream server vs http server.
 	"upstream u { server 1.2.3.4 { } }",
+	// Stream servers: passthrough by upstream, by an ssl_preread map, a TLS terminator.
+	"stream { upstream m { server 127.0.0.1:10000; server [::1; server unix:; } map $ssl_preread_server_name $t { hostnames; default m; a.example 10.0.0.1:1; b $x; c unix:/s; d nope; } server { listen 10443; ssl_preread on; proxy_pass $t; } server { listen 1 ssl; proxy_pass m; ssl_alpn h2; proxy_ssl on; } server { proxy_pass; } server { proxy_pass 1.2.3.4; } }",
 	// A token longer than nginx's 4096-byte buffer.
 	"a " + strings.Repeat("b", 4100) + " c;",
 	// A quoted word longer than the buffer, unterminated.
@@ -134,6 +136,26 @@ func checkConfig(t *testing.T, cfg *Config, src dumpSource) {
 	_ = cfg.LogFormats()
 	for _, l := range cfg.UpstreamLinks("1.22.1") {
 		checkUpstreamLink(t, l)
+	}
+	for _, s := range cfg.StreamServers() {
+		checkStreamServer(t, s)
+	}
+}
+
+// checkStreamServer asserts what every stream server must hold, whatever the input.
+func checkStreamServer(t *testing.T, s *StreamServer) {
+	t.Helper()
+	if !s.Stream || s.Server.Directive == nil {
+		t.Fatalf("stream server without its block: %+v", s)
+	}
+	_ = s.TerminatesTLS()
+	for _, tg := range s.Targets {
+		if tg.Address == "" || tg.Directive == nil {
+			t.Fatalf("target without an address or a directive: %+v", tg)
+		}
+		if tg.Unix == "" && (tg.Port < 1 || tg.Port > 65535 || tg.Host == "") {
+			t.Fatalf("target %q with host %q port %d", tg.Address, tg.Host, tg.Port)
+		}
 	}
 }
 

@@ -149,10 +149,14 @@ type Location struct {
 	Directive *Directive
 }
 
-// Server is an http{} server block with its effective settings.
+// Server is an http{} server block with its effective settings, or the http-shaped part
+// of a stream{} server (StreamServer).
 type Server struct {
 	// Directive is the server block; its Pos is the evidence for server-wide facts.
 	*Directive
+	// Stream is true for a stream{} server: no HTTP, so no server names, locations,
+	// error pages or HTTP/2.
+	Stream bool
 	// Listens are its listen directives. Empty means nginx listens on *:80
 	// (*:8000 when not started as root).
 	Listens []Listen
@@ -227,7 +231,17 @@ func (c *Config) server(d *Directive, http, main level) *Server {
 	}
 	srv.HTTP2 = c.setting(levels, "http2", "off", false)
 	srv.HTTP2On = srv.HTTP2.Value == "on"
+	c.sslSettings(srv, levels)
+	srv.ErrorPages = errorPages(nearest(levels, "error_page"))
+	srv.ErrorLogs = c.errorLogs(nearest([]level{levels[0], http, main}, "error_log"))
+	srv.AccessLogs = c.accessLogs(nearest(levels, "access_log"))
+	c.locations(srv, d.Block, levels)
+	return srv
+}
 
+// sslSettings fills srv.SSL from levels (the server, then http{} or stream{}): the ssl_*
+// directives of ngx_http_ssl_module and ngx_stream_ssl_module share names and defaults.
+func (c *Config) sslSettings(srv *Server, levels []level) {
 	for _, cert := range nearest(levels, "ssl_certificate") {
 		srv.SSL.Certificates = append(srv.SSL.Certificates, c.fromDirective(cert, true))
 	}
@@ -241,12 +255,6 @@ func (c *Config) server(d *Directive, http, main level) *Server {
 	srv.SSL.CRL = c.setting(levels, "ssl_crl", "", true)
 	srv.SSL.Protocols = c.setting(levels, "ssl_protocols", "", false)
 	srv.SSL.Legacy = c.setting(levels, "ssl", "off", false)
-
-	srv.ErrorPages = errorPages(nearest(levels, "error_page"))
-	srv.ErrorLogs = c.errorLogs(nearest([]level{levels[0], http, main}, "error_log"))
-	srv.AccessLogs = c.accessLogs(nearest(levels, "access_log"))
-	c.locations(srv, d.Block, levels)
-	return srv
 }
 
 // locations collects the locations in block (depth first); outer are the levels
