@@ -425,7 +425,7 @@ func chainMissingOnManager(f *Facts, chain, missing []*x509.Certificate, what st
 		case !holds:
 			r := Fail("%s, and %s of the %s lacks it too: NGINX cannot build the chain", what, ca, serverLabel(s)).Because(CauseIntermediateMissing)
 			if v.LogLine() != "" {
-				r = r.With(Quoted(s.Pos(), "NGINX would log", predictedLine(v)))
+				r = r.With(Quoted(s.Pos(), "NGINX would log", predictedLine(s, v)))
 			}
 			return r, true
 		default:

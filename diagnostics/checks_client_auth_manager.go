@@ -3,7 +3,6 @@ package diagnostics
 import (
 	"crypto/x509"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
@@ -199,6 +198,10 @@ func mgrRevoked(f *Facts) Result {
 // rejectionAnswer is what NGINX sends an agent it rejects with code (495 or 496) on s: the
 // error_page target when s maps the code (NIM's @grpc_unauthenticated), else the 400 page.
 func rejectionAnswer(s *probes.NginxServer, code int) string {
+	if streamServer(s) {
+		// ngx_stream_ssl_handler returns NGX_ERROR: the session ends, nothing is sent.
+		return "nothing (a stream server closes the connection after the handshake)"
+	}
 	for i := range s.ErrorPages {
 		if s.ErrorPages[i].Maps(code) {
 			return fmt.Sprintf("%d (error_page sends it to %s)", code, s.ErrorPages[i].URI)
@@ -304,11 +307,10 @@ func fixMgrRejected(f *Facts, r Result) []Step {
 // --- client-auth-not-required
 
 func mgrAuthNotRequired(f *Facts) Result {
-	n := f.Nginx
-	if len(n.Servers) == 0 && n.NIM1 != nil {
-		c := n.NIM1
-		return Warn("nginx-manager (NIM 1.x) serves agents itself on %s and asks for no client certificate (nginx-manager.conf has no client CA setting)",
-			net.JoinHostPort(c.BindAddress.Value, c.GRPCPort.Value)).Because(CauseNotRequired).With(Note(c.Path, "cert %s, key %s", c.Cert.Value, c.Key.Value))
+	if len(f.Nginx.Servers) == 0 {
+		if r := mgrAuthNotRequiredNIM1(f); r.Severity != SeveritySkip {
+			return r
+		}
 	}
 	return perServer(f, func(s *probes.NginxServer) Result {
 		vc := s.SSL.VerifyClient
@@ -316,6 +318,10 @@ func mgrAuthNotRequired(f *Facts) Result {
 		case "on":
 			return OK("ssl_verify_client on")
 		case "optional", "optional_no_ca":
+			if streamServer(s) {
+				return Warn("ssl_verify_client %s on a stream server: NGINX passes on agents without a valid certificate (a stream server has no auth_request to enforce it)",
+					vc.Value).Because(CauseNotEnforced).With(directiveNote(vc.Directive, "ssl_verify_client"))
+			}
 			if ok, r := enforcedByAuthRequest(s); !ok {
 				return Warn("ssl_verify_client %s, and location %s (%s) does not check $ssl_client_verify: a request without a certificate reaches the agent services",
 					vc.Value, r.Location.Path, r.Location.Directive.Pos()).Because(CauseNotEnforced).With(directiveNote(vc.Directive, "ssl_verify_client"))

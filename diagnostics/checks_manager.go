@@ -136,6 +136,8 @@ func agentServers(f *Facts) ([]*probes.NginxServer, Result, bool) {
 			return nil, Skip("skipped: the NGINX configuration could not be read (see nginx-config-invalid)"), false
 		}
 		return nil, Skip("skipped: no NGINX configuration on this host"), false
+	case passthroughOnly(n):
+		return nil, Skip("skipped: NGINX passes the agents' TLS through (stream server at %s); what listens behind it terminates it (see client-auth-not-required)", n.Streams[0].Pos), false
 	case len(n.Servers) == 0:
 		if n.Explicit {
 			return nil, Skip("skipped: no server in %s passes the agent gRPC paths on (see nginx-agent-server-missing)", n.Main), false
@@ -158,7 +160,11 @@ func serverLabel(s *probes.NginxServer) string {
 	if len(ls) == 0 {
 		ls = []string{"80"}
 	}
-	return fmt.Sprintf("server at %s (listen %s)", s.Pos(), strings.Join(ls, ", "))
+	kind := "server"
+	if streamServer(s) {
+		kind = "stream server"
+	}
+	return fmt.Sprintf("%s at %s (listen %s)", kind, s.Pos(), strings.Join(ls, ", "))
 }
 
 // perServer judges every agent-facing server with fn and merges the results: the worst
@@ -345,15 +351,18 @@ func routeNote(s *probes.NginxServer, r probes.AgentRoute) Evidence {
 
 func evalAgentServer(f *Facts) Result {
 	n := f.Nginx
-	if n.NIM1 != nil && n.NIM1.Path != "" {
+	if n.NIM1 != nil && n.NIM1.Path != "" && len(n.Servers) == 0 {
 		c := n.NIM1
-		return OK("nginx-manager (NIM 1.x) serves the agents itself on %s (%s)", net.JoinHostPort(c.BindAddress.Value, c.GRPCPort.Value), c.Path)
+		return OK("nginx-manager (NIM 1.x) serves the agents itself on %s (%s)", net.JoinHostPort(c.BindAddress.Value, c.GRPCPort.Value), c.Path).With(hopNotes(n)...)
 	}
 	if n.Config == nil {
 		if n.Explicit {
 			return Skip("skipped: the NGINX configuration could not be read (see nginx-config-invalid)")
 		}
 		return Skip("skipped: no NGINX configuration on this host")
+	}
+	if passthroughOnly(n) {
+		return evalStreamPassthrough(f)
 	}
 	if len(n.Servers) > 0 {
 		var ev []Evidence
@@ -362,6 +371,9 @@ func evalAgentServer(f *Facts) Result {
 				ev = append(ev, Note("", "and %s pass them on", moreServers(len(n.Servers)-maxAlike)))
 				break
 			}
+			if streamServer(s) {
+				ev = append(ev, hopNote(n, s.Stream))
+			}
 			for _, r := range s.Routes {
 				ev = append(ev, routeNote(s, r))
 			}
@@ -369,6 +381,11 @@ func evalAgentServer(f *Facts) Result {
 		labels := make([]string, len(n.Servers))
 		for i, s := range n.Servers {
 			labels[i] = serverLabel(s)
+		}
+		for _, h := range n.Streams {
+			if !h.Terminates {
+				ev = append(ev, hopNote(n, h))
+			}
 		}
 		return OK("%s %s the agent gRPC paths on", joinNames(labels, 2), map[bool]string{true: "passes", false: "pass"}[len(labels) == 1]).With(ev...)
 	}
@@ -789,7 +806,7 @@ func evalOptionalNoCA(f *Facts) Result {
 		if vc.Value != "optional_no_ca" {
 			return OK("ssl_verify_client is %s", vc.Value)
 		}
-		if ok, _ := enforcedByAuthRequest(s); ok {
+		if ok, _ := enforcedByAuthRequest(s); ok && !streamServer(s) {
 			return OK("ssl_verify_client optional_no_ca, but every agent location's auth_request checks $ssl_client_verify")
 		}
 		return Warn("ssl_verify_client optional_no_ca at %s accepts agent certificates NGINX cannot chain to a trusted CA, self-signed ones included",

@@ -54,6 +54,9 @@ func noH2Symptom(version string) string {
 
 func evalHTTP2Missing(f *Facts) Result {
 	return perServer(f, func(s *probes.NginxServer) Result {
+		if streamServer(s) {
+			return streamALPN(f, s)
+		}
 		if http2On(f, s) {
 			how := "http2 on"
 			if !s.HTTP2On {
@@ -69,9 +72,38 @@ func evalHTTP2Missing(f *Facts) Result {
 	})
 }
 
+// streamALPN judges a stream server that terminates the agents' TLS: it speaks no HTTP, so
+// h2 is only negotiated when ssl_alpn names it (ngx_stream_ssl_module, NGINX 1.21.4+);
+// without it NGINX answers the agents' ALPN offer with none, which grpc-go 1.67+ refuses.
+func streamALPN(f *Facts, s *probes.NginxServer) Result {
+	alpn := s.Stream.Server.ALPN
+	for _, p := range alpn.Args {
+		if p == "h2" {
+			return OK("the stream server negotiates h2 (ssl_alpn %s)", alpn.Value)
+		}
+	}
+	what := "has no ssl_alpn"
+	if alpn.IsSet() {
+		what = "has ssl_alpn " + alpn.Value + " without h2"
+	}
+	r := Fail("the stream server that terminates the agents' TLS %s: NGINX answers their ALPN offer with none, and agents fail with \"credentials: cannot check peer: missing selected ALPN property\"", what).Because(CauseNoHTTP2)
+	if alpn.IsSet() {
+		return r.With(directiveNote(alpn.Directive, "ssl_alpn"))
+	}
+	if len(s.Listens) > 0 {
+		r = r.With(directiveNote(s.Listens[0].Directive, "listen ... ssl, no ssl_alpn"))
+	}
+	return r
+}
+
 func fixHTTP2Missing(f *Facts, r Result) []Step {
 	why := "NGINX 1.25.1 and later take \"http2 on;\" in the server block; older versions need the http2 parameter on the listen directive."
 	s := judgedServer(f, r)
+	if streamServer(s) {
+		return []Step{setServerDirective(f, s, s.Stream.Server.ALPN, "ssl_alpn", "h2", "Negotiate h2 on the stream server",
+			"A stream server passes bytes and speaks no HTTP; ssl_alpn (NGINX 1.21.4+) makes it answer the agents' ALPN offer with h2, which gRPC requires.",
+			"nginx-http2-missing", "alpn-h2-missing")}
+	}
 	if s == nil || len(s.Listens) == 0 {
 		return []Step{nginxStep(f, "Turn on HTTP/2 for the agents' server", why, managerConfPath(f),
 			"     listen 443 ssl;\n+    http2 on;", "nginx-http2-missing", "alpn-h2-missing")}
@@ -328,6 +360,9 @@ func serverMaps(s *probes.NginxServer, code int) bool {
 
 func evalErrorPageInLocation(f *Facts) Result {
 	return perServer(f, func(s *probes.NginxServer) Result {
+		if streamServer(s) {
+			return Skip("skipped: a stream server has no locations")
+		}
 		eps := locationErrorPages(s)
 		if len(eps) == 0 {
 			return OK("no error_page for 495, 496 or 497 inside a location")
@@ -489,6 +524,9 @@ func evalGRPCErrorsUnmapped(f *Facts) Result {
 	return perServer(f, func(s *probes.NginxServer) Result {
 		if s.SSL.VerifyClient.Value == "off" {
 			return Skip("skipped: ssl_verify_client is off, NGINX never answers 495 or 496")
+		}
+		if streamServer(s) {
+			return Info("a stream server answers a rejected agent with nothing: it closes the connection after the handshake, and the agent logs a transport error (EOF or connection reset), not a gRPC status")
 		}
 		var missing []string
 		worst := Result{Severity: SeverityOK}

@@ -91,8 +91,14 @@ func judged(f *Facts) ([]*x509.Certificate, string, Result, bool) {
 	return files[0].Certs, path, Result{}, true
 }
 
-// predictedLine is NGINX's log line for a verdict, as it appears in error.log.
-func predictedLine(v nginxVerdict) string {
+// predictedLine is NGINX's log line for a verdict on server s, as it appears in
+// error.log: an http server judges the certificate when it reads the request headers, a
+// stream server right after the handshake (ngx_stream_ssl_handler in
+// src/stream/ngx_stream_ssl_module.c, whose log action is "SSL handshaking").
+func predictedLine(s *probes.NginxServer, v nginxVerdict) string {
+	if streamServer(s) {
+		return "[info] ... " + v.LogLine() + " while SSL handshaking"
+	}
 	return "[info] ... " + v.LogLine() + " while reading client request headers"
 }
 
@@ -100,7 +106,7 @@ func predictedLine(v nginxVerdict) string {
 func verdictEvidence(s *probes.NginxServer, v nginxVerdict, path string) []Evidence {
 	var ev []Evidence
 	if v.LogLine() != "" {
-		ev = append(ev, Quoted(s.Pos(), fmt.Sprintf("NGINX would answer %s and log", rejectionAnswer(s, v.Status())), predictedLine(v)))
+		ev = append(ev, Quoted(s.Pos(), fmt.Sprintf("NGINX would answer %s and log", rejectionAnswer(s, v.Status())), predictedLine(s, v)))
 	}
 	if !v.Sent && len(v.Advertised) > 0 {
 		ev = append(ev, Quoted(s.SSL.ClientCertificate.Directive.Pos(), "CA names NGINX sends (ssl_client_certificate)", dnList(v.Advertised)...))

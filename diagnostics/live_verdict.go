@@ -108,7 +108,7 @@ func predictedVerdict(f *Facts) (liveVerdict, bool) {
 		}
 		if v := predictFor(f, s, chain); v.Outcome == outcomeVerifyError {
 			e, _ := v.Verify.Last()
-			return liveVerdict{Code: e.Code, Line: predictedLine(v), Where: s.Pos()}, true
+			return liveVerdict{Code: e.Code, Line: predictedLine(s, v), Where: s.Pos()}, true
 		}
 	}
 	return liveVerdict{}, false

@@ -66,6 +66,10 @@ type NginxOptions struct {
 	// NIM1Paths are where NIM 1.x's nginx-manager.conf is looked for during discovery;
 	// nil means NIM1ConfigPaths.
 	NIM1Paths []string
+	// NIM1Config is --nim-config: NIM 1.x's nginx-manager.conf, read whether or not the
+	// NGINX configuration was named (a stream{} server of it may pass agents to
+	// nginx-manager).
+	NIM1Config string
 	// AgentPort is the port the agents dial, when an agent configuration names it: a
 	// server on that port that passes anything to gRPC is agent-facing too.
 	AgentPort int
@@ -159,6 +163,9 @@ type NginxFacts struct {
 	NIMFiles []NIMFile `json:"nim_files,omitempty"`
 	// NIM1 is NIM 1.x's nginx-manager.conf, when found.
 	NIM1 *NIMManagerConfig `json:"nim1,omitempty"`
+	// Streams are the stream{} servers that carry agents' connections, with what
+	// terminates their TLS; one that terminates TLS itself is also in Servers.
+	Streams []*StreamHop `json:"streams,omitempty"`
 	// AgentCert is the agent certificate given to judge against this NGINX.
 	AgentCert *FileFacts `json:"agent_cert,omitempty"`
 	// AgentKey and AgentCA are the agent's key and CA files given beside it; nil when not
@@ -168,9 +175,10 @@ type NginxFacts struct {
 }
 
 // Manager reports whether this host terminates the agents' connections: an NGINX
-// server passes agent gRPC paths on, or NIM 1.x's nginx-manager serves them itself.
+// server passes agent gRPC paths on, a stream server carries them, or NIM 1.x's
+// nginx-manager serves them itself.
 func (n *NginxFacts) Manager() bool {
-	return n != nil && (len(n.Servers) > 0 || (n.NIM1 != nil && n.NIM1.Path != ""))
+	return n != nil && (len(n.Servers) > 0 || len(n.Streams) > 0 || (n.NIM1 != nil && n.NIM1.Path != ""))
 }
 
 // NginxTest is the verdict of `nginx -t` on the main file.
@@ -184,9 +192,12 @@ type NginxTest struct {
 	Inconclusive string `json:"inconclusive,omitempty"`
 }
 
-// NginxServer is one agent-facing server block with the files it names.
+// NginxServer is one agent-facing server block with the files it names: an http server,
+// or a stream server that terminates the agents' TLS (Stream set).
 type NginxServer struct {
 	*nginxconf.Server
+	// Stream is the stream hop when the server is a stream{} server; nil for http.
+	Stream *StreamHop `json:"-"`
 	// Routes say which location serves each agent path.
 	Routes []AgentRoute `json:"routes"`
 	// Certs and Keys are the ssl_certificate and ssl_certificate_key files in effect, in
@@ -249,15 +260,17 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 		n.Version = build.Version
 	}
 
+	files := fileCache{}
 	if n.Config != nil {
 		n.findServers(opts.AgentPort)
-		files := fileCache{}
 		for _, s := range n.Servers {
 			files.load(s)
 		}
 	}
 	n.NIMFiles = nimFiles(opts.NIMFiles, n.Files)
-	if !n.Explicit {
+	if opts.NIM1Config != "" {
+		n.NIM1 = LoadNIMManagerConfig(opts.NIM1Config)
+	} else if !n.Explicit {
 		paths := opts.NIM1Paths
 		if paths == nil {
 			paths = NIM1ConfigPaths()
@@ -272,6 +285,9 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 		n.Source, n.ReadError, n.Main = NginxNone, "", ""
 		n.NIM1 = LoadNIMManagerConfig(opts.Config)
 	}
+	if n.Config != nil {
+		n.findStreamHops(opts.AgentPort, files)
+	}
 	if opts.AgentCert != "" {
 		n.AgentCert = LoadTLSFile(RoleCert, opts.AgentCert)
 		if opts.AgentKey != "" {
@@ -281,7 +297,7 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 			n.AgentCA = LoadTLSFile(RoleCA, opts.AgentCA)
 		}
 	}
-	if n.Source == NginxFile && n.Binary != "" && (len(n.Servers) > 0 || passesUpstreamTLS(n.HTTPServers)) {
+	if n.Source == NginxFile && n.Binary != "" && (len(n.Servers) > 0 || len(n.Streams) > 0 || passesUpstreamTLS(n.HTTPServers)) {
 		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)
 	}
 	return n

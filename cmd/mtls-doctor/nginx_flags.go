@@ -19,6 +19,7 @@ import (
 type nginxFlags struct {
 	config string
 	prefix string
+	nim1   string
 	cmd    *cobra.Command // for its standard input (--nginx-config -)
 	hinted *sync.Once     // the terminal hint is printed once per command (shared by copies)
 }
@@ -28,11 +29,12 @@ func (n *nginxFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&n.config, "nginx-config", "", "the manager's NGINX configuration: main file, a file of nginx -T output, or - for nginx -T on stdin (default: discovered)")
 	fl.StringVar(&n.prefix, "nginx-prefix", "", "NGINX's -p prefix, where relative log paths resolve (default: from nginx -V)")
+	fl.StringVar(&n.nim1, "nim-config", "", "NGINX Instance Manager 1.x's nginx-manager.conf, when agents reach nginx-manager through this NGINX (default: "+probes.NIM1ConfigPaths()[0]+" when the NGINX configuration is discovered)")
 }
 
 // options are the collector's NGINX options.
 func (n *nginxFlags) options() probes.NginxOptions {
-	o := probes.NginxOptions{Config: n.config, Prefix: n.prefix}
+	o := probes.NginxOptions{Config: n.config, Prefix: n.prefix, NIM1Config: n.nim1}
 	if n.config == probes.StdinName && n.cmd != nil {
 		o.Stdin = n.cmd.InOrStdin()
 		if f, ok := o.Stdin.(*os.File); ok && term.IsTerminal(f.Fd()) {

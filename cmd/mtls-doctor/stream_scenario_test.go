@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/pki"
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+// The stream{} suite: NGINX Instance Manager 1.x's "stream context" topology, where a real
+// NGINX stream server passes the agents' TCP straight through to nginx-manager's gRPC
+// port, and a stream server that terminates the agents' TLS itself (listen … ssl,
+// ssl_verify_client on) before passing plaintext gRPC to the management plane.
+//
+// nginx-manager 1.x is closed source; a real NGINX stands in for its TLS: it serves the
+// certificate and key nginx-manager.conf names, speaks HTTP/2, asks for no client
+// certificate (as nginx-manager does), and passes the agents' gRPC to a loopback backend.
+// Each scenario runs `mtls-doctor --check -o json --nginx-config FRONT [--nim-config
+// nginx-manager.conf] --cert AGENT` and makes the agent's real request through the hop.
+
+// streamLab is one scenario's manager host.
+type streamLab struct {
+	dir                 string
+	root, server, agent *pki.Cert
+	rootPEM             string
+	serverCert, serverK string
+	agentCert, agentKey string
+	backend             *nginxtest.Backend
+	// nim is the stand-in for nginx-manager's own TLS (passthrough topology); nil for
+	// the terminating topology, whose stream server passes plaintext to backend.
+	nim     *nginxtest.Instance
+	nimConf string
+	// stream is the body of the front's stream server; port its listen port.
+	stream   string
+	port     int
+	front    *nginxtest.Instance
+	frontDir string
+}
+
+func newStreamLab(t *testing.T) *streamLab {
+	t.Helper()
+	nginxtest.Require(t)
+	l := &streamLab{dir: t.TempDir()}
+	l.root = newRoot(t, "nim-ca")
+	l.server = issue(t, l.root, pki.Spec{CommonName: labName, DNSNames: []string{labName},
+		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	l.rootPEM = writeCerts(t, filepath.Join(l.dir, "ca.pem"), l.root)
+	l.serverCert = writeCerts(t, filepath.Join(l.dir, "nginx-manager.crt"), l.server)
+	l.serverK = writeKey(t, filepath.Join(l.dir, "nginx-manager.key"), l.server)
+	l.useAgent(t, issue(t, l.root, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+	l.backend = nginxtest.StartBackend(t)
+	l.port = nginxtest.FreePort(t)
+	return l
+}
+
+func (l *streamLab) useAgent(t *testing.T, chain ...*pki.Cert) {
+	t.Helper()
+	l.agent = chain[0]
+	l.agentCert = writeCerts(t, filepath.Join(l.dir, fmt.Sprintf("agent-%d.crt", time.Now().UnixNano())), chain...)
+	l.agentKey = writeKey(t, l.agentCert+".key", chain[0])
+}
+
+// passthrough is the NIM 1.x stream topology: nginx-manager serves TLS on a loopback port
+// named by nginx-manager.conf, and the stream server passes TCP to it through an upstream
+// block, as the NIM 1.x documentation's nginx-grpc-stream.conf does.
+func (l *streamLab) passthrough(t *testing.T) {
+	t.Helper()
+	dir := filepath.Join(l.dir, "nginx-manager")
+	mkdir(t, dir)
+	srv := nginxtest.Server{Port: nginxtest.FreePort(t), SSL: true, HTTP2: true, ServerName: labName,
+		Cert: l.serverCert, Key: l.serverK, Protocols: "TLSv1.2 TLSv1.3", Backend: l.backend.Addr()}
+	l.nim = nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: srv.Block()}.String())
+	l.nimConf = filepath.Join(l.dir, "nginx-manager.conf")
+	writeFile(t, l.nimConf, []byte(fmt.Sprintf(`# nginx-manager.conf (NIM 1.x)
+bind_address: 127.0.0.1
+grpc_port: %d
+gateway_port: 11000
+server_name: %s
+cert: %s
+key: %s
+`, srv.Port, labName, l.serverCert, l.serverK)), 0o644)
+	l.stream = fmt.Sprintf(`upstream nginx-manager_stream_grpc_servers {
+    server %s;
+}
+server {
+    listen 127.0.0.1:%d;
+    proxy_pass nginx-manager_stream_grpc_servers;
+}
+`, l.nim.Addr(), l.port)
+}
+
+// terminating is a stream server that terminates the agents' TLS and verifies their
+// certificates, then passes plaintext HTTP/2 to nginx-manager's gRPC port, which NIM 1.x's
+// offload topology leaves without TLS on 127.0.0.1 (nginx-manager.conf without cert and
+// key; the backend stands in for it).
+func (l *streamLab) terminating(t *testing.T, alpn string) {
+	t.Helper()
+	l.nimConf = filepath.Join(l.dir, "nginx-manager.conf")
+	_, port, _ := strings.Cut(l.backend.Addr(), ":")
+	writeFile(t, l.nimConf, []byte("bind_address: 127.0.0.1\ngrpc_port: "+port+"\n"), 0o644)
+	l.stream = fmt.Sprintf(`server {
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate        %s;
+    ssl_certificate_key    %s;
+    ssl_protocols          TLSv1.2 TLSv1.3;
+    ssl_client_certificate %s;
+    ssl_verify_client      on;
+%s    proxy_pass %s;
+}
+`, l.port, l.serverCert, l.serverK, l.rootPEM, alpn, l.backend.Addr())
+}
+
+// start starts the front NGINX: its stream server, and an http server that serves no
+// agents (the stream module needs no http{}, nginxtest writes one).
+func (l *streamLab) start(t *testing.T) {
+	t.Helper()
+	l.frontDir = filepath.Join(l.dir, "front")
+	mkdir(t, l.frontDir)
+	web := nginxtest.Server{Port: nginxtest.FreePort(t), ServerName: "www.test.local", Extra: "location / { return 200; }\n"}
+	l.front = nginxtest.Start(t, l.frontDir, nginxtest.Config{Dir: l.frontDir, ServerBlock: web.Block(), Stream: l.stream}.String())
+}
+
+// request is the agent's first call through the stream server, made by the probe the
+// tool uses, with the agent's certificate.
+func (l *streamLab) request(t *testing.T) *probes.EndpointReport {
+	t.Helper()
+	cert, err := probes.LoadClientCertificate(l.agentCert, l.agentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return probes.ProbeEndpoint(ctx, probes.EndpointOptions{Address: fmt.Sprintf("127.0.0.1:%d", l.port), ServerName: labName,
+		Path: probes.PathV2CommandChannel, ClientCert: cert, Timeout: 2 * time.Second})
+}
+
+func (l *streamLab) check(t *testing.T) checkResult {
+	t.Helper()
+	args := []string{"--nginx-config", filepath.Join(l.frontDir, nginxtest.ConfName), "--cert", l.agentCert}
+	if l.nimConf != "" {
+		args = append(args, "--nim-config", l.nimConf)
+	}
+	return checkJSON(t, nil, args...)
+}
+
+// hopQuoted reports whether the finding's evidence says which hop terminates TLS.
+func hopQuoted(text string, terminates bool) bool {
+	if terminates {
+		return strings.Contains(text, "terminates the agents' TLS, verifies the agents' certificates (ssl_verify_client on)")
+	}
+	return strings.Contains(text, "passes the agents' TCP through without terminating TLS") &&
+		strings.Contains(text, "nginx-manager 1.x verifies no client certificate")
+}
+
+func TestStreamPassthroughHealthy(t *testing.T) {
+	l := newStreamLab(t)
+	l.passthrough(t)
+	l.start(t)
+	rep := l.request(t)
+	if rep.Agent == nil || rep.Agent.TLS == nil || rep.Agent.TLS.Error != nil || rep.Agent.HTTP == nil || rep.Agent.HTTP.Status != 200 {
+		t.Fatalf("the agent's request through the stream hop did not reach the management plane: %+v", rep.Agent)
+	}
+	if n := len(rep.Agent.TLS.PeerChain); n == 0 || rep.Agent.TLS.PeerChain[0].Subject.CommonName != labName {
+		t.Errorf("the agent did not get nginx-manager's certificate through the hop")
+	}
+	res := l.check(t)
+	// nginx-manager verifies no agent certificate: mutual TLS is not enforced, a warning.
+	if res.exit != exitWarning {
+		t.Errorf("exit %d, want 1:\n%s", res.exit, res.excerpt())
+	}
+	if fails := res.bySeverity("fail"); len(fails) > 0 {
+		t.Errorf("healthy passthrough: failures:\n%s", res.excerpt())
+	}
+	f, _ := res.find("client-auth-not-required")
+	if f.Severity != "warn" || !hopQuoted(findingText(f), false) {
+		t.Errorf("client-auth-not-required %s does not say which hop terminates and which verifies:\n%s", f.Severity, findingText(f))
+	}
+	a, _ := res.find("nginx-agent-server-missing")
+	if a.Severity != "ok" || !strings.Contains(findingText(a), l.nimConf) {
+		t.Errorf("nginx-agent-server-missing %s:\n%s", a.Severity, findingText(a))
+	}
+	if s, _ := res.find("server-cert-expired"); s.Severity != "ok" {
+		t.Errorf("nginx-manager's certificate is not judged through the hop: server-cert-expired %s %q", s.Severity, s.Summary)
+	}
+}
+
+// The nginx-manager certificate behind the passthrough has expired: the finding is about
+// nginx-manager.conf's certificate, and the agent's own request gets that certificate
+// through the hop. A passthrough stream server logs nothing about TLS.
+func TestStreamPassthroughExpiredManagerCert(t *testing.T) {
+	l := newStreamLab(t)
+	l.server = issue(t, l.root, pki.Spec{CommonName: labName, DNSNames: []string{labName},
+		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, From: -400 * 24 * time.Hour, Until: -24 * time.Hour})
+	writeCerts(t, l.serverCert, l.server)
+	writeKey(t, l.serverK, l.server)
+	l.passthrough(t)
+	l.start(t)
+	rep := l.request(t)
+	if rep.Agent == nil || rep.Agent.TLS == nil || len(rep.Agent.TLS.PeerChain) == 0 || rep.Agent.TLS.PeerChain[0].NotAfter.After(time.Now()) {
+		t.Fatalf("the agent should get nginx-manager's expired certificate through the hop: %+v", rep.Agent)
+	}
+	res := l.check(t)
+	if res.exit != exitFailure {
+		t.Errorf("exit %d, want 2:\n%s", res.exit, res.excerpt())
+	}
+	f, _ := res.find("server-cert-expired")
+	if f.Severity != "fail" || !strings.Contains(findingText(f), l.serverCert) {
+		t.Fatalf("server-cert-expired %s, want fail naming %s:\n%s", f.Severity, l.serverCert, res.excerpt())
+	}
+	a, _ := res.find("client-auth-not-required")
+	if !hopQuoted(findingText(a), false) {
+		t.Errorf("client-auth-not-required does not name the hop:\n%s", findingText(a))
+	}
+}
+
+func TestStreamTerminatorHealthy(t *testing.T) {
+	l := newStreamLab(t)
+	l.terminating(t, "    ssl_alpn h2;\n")
+	l.start(t)
+	// Checked before the request: the probe's second attempt, without a certificate, makes
+	// the stream server log "client sent no required SSL certificate", and a stream line
+	// has no request URI that marks it as the probe's.
+	res := l.check(t)
+	rep := l.request(t)
+	if rep.Agent == nil || rep.Agent.HTTP == nil || rep.Agent.HTTP.Status != 200 || rep.Agent.TLS.ALPN != "h2" {
+		t.Fatalf("the agent's request through the stream terminator did not reach the backend: %+v", rep.Agent)
+	}
+	if res.exit != exitOK {
+		t.Errorf("exit %d, want 0:\n%s", res.exit, res.excerpt())
+	}
+	f, _ := res.find("nginx-agent-server-missing")
+	if f.Severity != "ok" || !hopQuoted(findingText(f), true) {
+		t.Errorf("nginx-agent-server-missing %s does not say the stream server terminates and verifies:\n%s", f.Severity, findingText(f))
+	}
+	for _, id := range []string{"client-auth-not-required", "agent-cert-rejected", "agent-cert-unknown-ca", "nginx-http2-missing", "nginx-client-ca-missing"} {
+		if x, _ := res.find(id); x.Severity != "ok" {
+			t.Errorf("%s is %s: %s", id, x.Severity, x.Summary)
+		}
+	}
+}
+
+// The agent's certificate comes from a CA the stream server does not trust: Go sends no
+// certificate (its issuer is not among the CA names NGINX sends), and the stream server
+// logs, at [info], the line the finding predicts — "while SSL handshaking", not "while
+// reading client request headers" as an http server would.
+func TestStreamTerminatorUnknownCA(t *testing.T) {
+	l := newStreamLab(t)
+	l.useAgent(t, issue(t, newRoot(t, "other-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+	l.terminating(t, "    ssl_alpn h2;\n")
+	l.start(t)
+	l.request(t)
+	line, ok := l.front.WaitErrorLog("client sent no required SSL certificate", 3*time.Second)
+	if !ok || !strings.Contains(line, "[info]") || !strings.Contains(line, "while SSL handshaking") {
+		t.Fatalf("NGINX logged %q:\n%s", line, l.front.ErrorLog())
+	}
+	res := l.check(t)
+	if res.exit != exitFailure {
+		t.Errorf("exit %d, want 2:\n%s", res.exit, res.excerpt())
+	}
+	f, _ := res.find("agent-cert-unknown-ca")
+	if f.Severity != "fail" {
+		t.Fatalf("agent-cert-unknown-ca %s:\n%s", f.Severity, res.excerpt())
+	}
+	rej, _ := res.find("agent-cert-rejected")
+	text := findingText(f) + "\n" + findingText(rej)
+	if !strings.Contains(text, "client sent no required SSL certificate while SSL handshaking") {
+		t.Errorf("the findings do not predict the line the stream server logs:\n%s", text)
+	}
+	if !strings.Contains(text, "stream server closes the connection") {
+		t.Errorf("the findings do not say what the agent gets from a stream server:\n%s", text)
+	}
+}
+
+// A stream server terminates the agents' TLS without ssl_alpn: NGINX negotiates no
+// protocol, which gRPC clients refuse.
+func TestStreamTerminatorWithoutALPN(t *testing.T) {
+	l := newStreamLab(t)
+	l.terminating(t, "")
+	l.start(t)
+	rep := l.request(t)
+	if rep.Agent == nil || rep.Agent.TLS == nil || rep.Agent.TLS.ALPN != "" {
+		t.Fatalf("NGINX negotiated ALPN %q without ssl_alpn: %+v", rep.Agent.TLS.ALPN, rep.Agent)
+	}
+	res := l.check(t)
+	if res.exit != exitFailure {
+		t.Errorf("exit %d, want 2:\n%s", res.exit, res.excerpt())
+	}
+	f, _ := res.find("nginx-http2-missing")
+	if f.Severity != "fail" || !strings.Contains(f.Summary, "no ssl_alpn") {
+		t.Fatalf("nginx-http2-missing %s %q:\n%s", f.Severity, f.Summary, res.excerpt())
+	}
+	if len(f.Fix) == 0 || !strings.Contains(fmt.Sprint(f.Fix), "ssl_alpn h2;") {
+		t.Errorf("the playbook does not add ssl_alpn h2: %+v", f.Fix)
+	}
+	if _, err := os.Stat(filepath.Join(l.frontDir, nginxtest.ConfName)); err != nil {
+		t.Fatal(err)
+	}
+}

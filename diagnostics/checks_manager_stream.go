@@ -1,0 +1,178 @@
+package diagnostics
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+// The manager side when agents reach the management plane through a stream{} server:
+// which hop terminates their TLS and which verifies their certificate. A stream server
+// that passes TCP through terminates nothing; what listens at its target does
+// (nginx-manager's own TLS in NIM 1.x, or an http server of this NGINX). A stream server
+// with listen … ssl terminates TLS itself and is judged by the manager checks like an
+// http server, except for what only HTTP has (locations, error pages, HTTP/2).
+
+// nim1VerifiesNone is why nginx-manager 1.x is said to verify no client certificate: its
+// configuration and flags have a certificate and a key for its own TLS, and nothing that
+// names a CA to verify clients with.
+const nim1VerifiesNone = "nginx-manager 1.x verifies no client certificate: its settings name a server certificate and key " +
+	"(cert, key; --cert, --key) and no CA to verify agents with " +
+	"(https://docs.nginx.com/nginx-management-suite/nim/previous-versions/v1/reference/server-cli/)"
+
+// streamServer reports whether s is a stream{} server rather than an http one.
+func streamServer(s *probes.NginxServer) bool { return s != nil && s.Stream != nil }
+
+// hopTargets describes where a stream hop sends the agents: "127.0.0.1:10000
+// (nginx-manager, /etc/nginx-manager/nginx-manager.conf)".
+func hopTargets(n *probes.NginxFacts, h *probes.StreamHop) string {
+	var out []string
+	for _, t := range h.Targets {
+		text := t.Address
+		var what []string
+		if t.ServerName != "" {
+			what = append(what, "for server name "+t.ServerName)
+		}
+		if t.Upstream != "" {
+			what = append(what, "upstream "+t.Upstream)
+		}
+		switch t.Kind {
+		case probes.TermNIM1:
+			what = append(what, "nginx-manager, "+n.NIM1.Path)
+		case probes.TermNIM1Default:
+			what = append(what, "NIM 1.x's default gRPC port")
+		case probes.TermHTTPServer:
+			what = append(what, "http server at "+t.HTTPServer.Pos())
+		case probes.TermStreamServer:
+			what = append(what, "stream server at "+t.Stream.Pos())
+		}
+		if len(what) > 0 {
+			text += " (" + strings.Join(what, ", ") + ")"
+		}
+		out = append(out, text)
+	}
+	if len(out) == 0 {
+		switch {
+		case h.Server.Variables:
+			return "a target chosen per connection (proxy_pass " + h.Server.ProxyPass.Value + ")"
+		case h.Server.Problem != "":
+			return "nowhere: " + h.Server.Problem
+		}
+		return "nowhere (no proxy_pass)"
+	}
+	return joinNames(out, 3)
+}
+
+// hopNotes are the evidence that says, for each stream hop, which hop terminates the
+// agents' TLS and which verifies their certificate.
+func hopNotes(n *probes.NginxFacts) []Evidence {
+	var ev []Evidence
+	for _, h := range n.Streams {
+		ev = append(ev, hopNote(n, h))
+	}
+	return ev
+}
+
+func hopNote(n *probes.NginxFacts, h *probes.StreamHop) Evidence {
+	listen := h.Listen
+	if listen == "" {
+		listen = "(none)"
+	}
+	where := fmt.Sprintf("stream server at %s (listen %s)", h.Pos, listen)
+	if h.Terminates {
+		verify := "asks agents for no certificate (ssl_verify_client off)"
+		if vc := h.Server.SSL.VerifyClient.Value; vc != "off" {
+			verify = "verifies the agents' certificates (ssl_verify_client " + vc + ")"
+		}
+		onward := "passes plaintext on"
+		if h.ReEncrypts {
+			onward = "re-encrypts (proxy_ssl on)"
+		}
+		return Note(h.Pos, "%s terminates the agents' TLS, %s, and %s to %s", where, verify, onward, hopTargets(n, h))
+	}
+	text := fmt.Sprintf("%s passes the agents' TCP through without terminating TLS to %s", where, hopTargets(n, h))
+	for _, t := range h.Targets {
+		switch t.Kind {
+		case probes.TermNIM1:
+			if n.NIM1.Cert.Value == "" {
+				text += "; nginx-manager serves gRPC without TLS there (nginx-manager.conf sets no cert and key)"
+			} else {
+				text += "; nginx-manager terminates TLS there with " + n.NIM1.Cert.Value + ". " + nim1VerifiesNone
+			}
+			return Note(h.Pos, "%s", text)
+		case probes.TermNIM1Default:
+			return Note(h.Pos, "%s; nginx-manager.conf was not read, so its TLS is not judged (give --nim-config). %s", text, nim1VerifiesNone)
+		case probes.TermHTTPServer:
+			return Note(h.Pos, "%s; the http server there terminates TLS and verifies the agents (judged as the agents' server)", text)
+		}
+	}
+	return Note(h.Pos, "%s; nothing this configuration knows of listens there, so what terminates TLS is not judged", text)
+}
+
+// passthroughOnly reports whether agents reach this host only through stream servers
+// that pass TLS through: no NGINX server of it terminates their TLS.
+func passthroughOnly(n *probes.NginxFacts) bool {
+	return n != nil && len(n.Streams) > 0 && len(n.Servers) == 0
+}
+
+// nim1Behind reports whether a stream hop passes agents to nginx-manager (read from
+// nginx-manager.conf or at its default port).
+func nim1Behind(n *probes.NginxFacts) (*probes.StreamHop, probes.TerminatorKind) {
+	for _, h := range n.Streams {
+		if h.Terminates {
+			continue
+		}
+		for _, t := range h.Targets {
+			if t.Kind == probes.TermNIM1 || t.Kind == probes.TermNIM1Default {
+				return h, t.Kind
+			}
+		}
+	}
+	return nil, probes.TermUnknown
+}
+
+// evalStreamPassthrough is nginx-agent-server-missing's verdict when stream servers pass
+// the agents' TLS through and no NGINX server terminates it.
+func evalStreamPassthrough(f *Facts) Result {
+	n := f.Nginx
+	h := n.Streams[0]
+	r := OK("stream server at %s (listen %s) passes the agents' connections through to %s", h.Pos, h.Listen, hopTargets(n, h))
+	if len(n.Streams) > 1 {
+		r.Summary += fmt.Sprintf(" (and %s)", Plural(len(n.Streams)-1, "more stream server"))
+	}
+	return r.With(hopNotes(n)...)
+}
+
+// mgrAuthNotRequiredNIM1 is client-auth-not-required when nginx-manager terminates the
+// agents' TLS itself, directly or behind a stream passthrough.
+func mgrAuthNotRequiredNIM1(f *Facts) Result {
+	n := f.Nginx
+	hop, kind := nim1Behind(n)
+	if c := n.NIM1; c != nil && c.Path != "" {
+		addr := net.JoinHostPort(c.BindAddress.Value, c.GRPCPort.Value)
+		ev := []Evidence{Note(c.Path, "cert %s, key %s", orNotSet(c.Cert.Value), orNotSet(c.Key.Value))}
+		if hop != nil {
+			ev = append(ev, hopNote(n, hop))
+		}
+		if c.Cert.Value == "" {
+			return Warn("nginx-manager (NIM 1.x) serves agents on %s without TLS (nginx-manager.conf sets no cert and key): it neither encrypts nor asks for a client certificate",
+				addr).Because(CauseNotRequired).With(ev...)
+		}
+		return Warn("nginx-manager (NIM 1.x) terminates the agents' TLS on %s and asks for no client certificate (%s)", addr, nim1VerifiesNone).
+			Because(CauseNotRequired).With(ev...)
+	}
+	if kind == probes.TermNIM1Default {
+		return Info("stream server at %s passes the agents' TLS through to NIM 1.x's default gRPC port; if nginx-manager terminates it there, no client certificate is asked for (%s)",
+			hop.Pos, nim1VerifiesNone).With(hopNote(n, hop))
+	}
+	return Skip("")
+}
+
+func orNotSet(v string) string {
+	if v == "" {
+		return "not set"
+	}
+	return v
+}
