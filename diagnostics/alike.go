@@ -9,10 +9,11 @@ import "fmt"
 const maxAlike = 3
 
 // otherVerdicts appends to ev one note per result other than worst ("ok: summary" at
-// where(i)), listing at most maxAlike alike ones, then a note counting the rest. Results
-// are alike when they share a severity and, for warnings and failures, the summary too:
-// every distinct problem stays listed, while the healthy servers are counted.
-func otherVerdicts(ev []Evidence, results []Result, worst int, where func(i int) string) []Evidence {
+// where(i)), listing at most maxAlike alike ones, then a note counting the rest, each a
+// noun ("server", "link"). Results are alike when they share a severity and, for warnings
+// and failures, the summary too: every distinct problem stays listed, while the healthy
+// ones are counted. A skip without a summary (the check does not apply there) is left out.
+func otherVerdicts(ev []Evidence, results []Result, worst int, where func(i int) string, noun string) []Evidence {
 	type group struct {
 		listed, more int
 		first        int // index of the group's first result, for the count's wording
@@ -20,7 +21,7 @@ func otherVerdicts(ev []Evidence, results []Result, worst int, where func(i int)
 	groups := map[string]*group{}
 	var order []string
 	for i, r := range results {
-		if i == worst {
+		if i == worst || r.Severity == SeveritySkip && r.Summary == "" {
 			continue
 		}
 		key := r.Severity.String()
@@ -47,20 +48,23 @@ func otherVerdicts(ev []Evidence, results []Result, worst int, where func(i int)
 		}
 		r := results[g.first]
 		if r.Severity >= SeverityWarn {
-			ev = append(ev, Note("", "and %s alike (%s: %s)", moreServers(g.more), r.Severity, r.Summary))
+			ev = append(ev, Note("", "and %s alike (%s: %s)", more(g.more, noun), r.Severity, r.Summary))
 		} else {
-			ev = append(ev, Note("", "and %s %s", moreServers(g.more), r.Severity))
+			ev = append(ev, Note("", "and %s %s", more(g.more, noun), r.Severity))
 		}
 	}
 	return ev
 }
 
 // moreServers counts servers in words: "1 more server", "9,996 more servers".
-func moreServers(n int) string {
+func moreServers(n int) string { return more(n, "server") }
+
+// more counts n more of noun: "1 more link", "12,345 more servers".
+func more(n int, noun string) string {
 	if n == 1 {
-		return "1 more server"
+		return "1 more " + noun
 	}
-	return groupThousands(n) + " more servers"
+	return groupThousands(n) + " more " + noun + "s"
 }
 
 // groupThousands writes n with commas between groups of three digits.

@@ -77,7 +77,7 @@ func TestOtherVerdicts(t *testing.T) {
 		results = append(results, Fail("expired"))
 	}
 	results = append(results, Warn("no intermediate"))
-	ev := otherVerdicts(nil, results, 7, func(i int) string { return fmt.Sprintf("nginx.conf:%d", i) })
+	ev := otherVerdicts(nil, results, 7, func(i int) string { return fmt.Sprintf("nginx.conf:%d", i) }, "server")
 	var got []string
 	for _, e := range ev {
 		got = append(got, e.Location+" "+e.Text)

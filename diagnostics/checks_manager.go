@@ -189,15 +189,19 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 	for i, s := range servers {
 		where[i] = s.Pos()
 	}
-	out, worst := mergeWorst(results, where)
+	out, worst := mergeWorst(results, where, "server")
 	out.Summary = serverLabel(servers[worst]) + ": " + out.Summary
 	return out
 }
 
 // mergeWorst merges the results of several things judged alike (servers, served
-// certificates): the worst, first among equals, leads, and every other follows as evidence
-// at its location where[i]. It returns the index of the worst.
-func mergeWorst(results []Result, where []string) (Result, int) {
+// certificates, upstream links), each a noun for counts: the worst, first among equals,
+// leads, and every other follows as evidence at its location where[i]. It returns the
+// index of the worst; an empty results gives a zero Result.
+func mergeWorst(results []Result, where []string, noun string) (Result, int) {
+	if len(results) == 0 {
+		return Result{}, 0
+	}
 	worst := 0
 	for i, r := range results {
 		if r.Severity > results[worst].Severity {
@@ -205,7 +209,7 @@ func mergeWorst(results []Result, where []string) (Result, int) {
 		}
 	}
 	out := results[worst]
-	out.Evidence = otherVerdicts(append([]Evidence(nil), out.Evidence...), results, worst, func(i int) string { return where[i] })
+	out.Evidence = otherVerdicts(append([]Evidence(nil), out.Evidence...), results, worst, func(i int) string { return where[i] }, noun)
 	return out, worst
 }
 

@@ -318,12 +318,6 @@ func fixTLSVersion(f *Facts, _ Result) []Step {
 	}}
 }
 
-var alertNames = map[int]string{
-	40: "handshake failure", 42: "bad certificate", 45: "expired certificate", 46: "certificate unknown",
-	48: "unknown certificate authority", 70: "protocol version not supported", 80: "internal error",
-	112: "unrecognized name", 116: "certificate required", 120: "no application protocol",
-}
-
 // alertNoALPN is what OpenSSL (NGINX) sends when the client offers only h2 and the listener
 // has no HTTP/2: it aborts the handshake rather than leaving ALPN empty.
 const alertNoALPN = 120
@@ -345,11 +339,7 @@ func evalHandshake(f *Facts) Result {
 	case pe.Kind == probes.ErrTLSAlert && pe.Alert == alertNoALPN:
 		return Skip("skipped: reported by alpn-h2-missing")
 	case pe.Kind == probes.ErrTLSAlert && pe.Alert != 70:
-		name := alertNames[pe.Alert]
-		if name == "" {
-			name = fmt.Sprintf("alert %d", pe.Alert)
-		}
-		return Fail("%s aborted the handshake with %q: %s", f.Endpoint.Address, name, pe.Message).Because(CauseHandshakeFailed)
+		return Fail("%s aborted the handshake with %q: %s", f.Endpoint.Address, probes.AlertName(pe.Alert), pe.Message).Because(CauseHandshakeFailed)
 	case pe.Kind == probes.ErrClosed || pe.Kind == probes.ErrOther || pe.Kind == probes.ErrProtocol:
 		return Fail("the TLS handshake with %s failed: %s", f.Endpoint.Address, pe.Message).Because(CauseHandshakeFailed)
 	}

@@ -111,7 +111,7 @@ func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Resu
 			results[w] = fn(usable[w])
 		}
 	}
-	out, worst := mergeWorst(results, where)
+	out, worst := mergeWorst(results, where, "server")
 	out.Evidence = append([]Evidence{Note(usable[worst].where(), "served certificate file %s", usable[worst].path)}, out.Evidence...)
 	if out.Subject.IsZero() {
 		out.Subject = usable[worst].subject()

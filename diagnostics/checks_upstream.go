@@ -111,6 +111,7 @@ func linkNamed(f *Facts, name string) *probes.UpstreamLinkFacts {
 func (u upstreamRule) evaluate(f *Facts) Result {
 	links := upstreamLinks(f)
 	var results []Result
+	var where []string // each link's pass directive
 	for _, l := range links {
 		if u.judge == nil {
 			break
@@ -123,8 +124,9 @@ func (u upstreamRule) evaluate(f *Facts) Result {
 			r = r.With(nginxTestEvidence(f, l)...)
 		}
 		results = append(results, r)
+		where = append(where, passPos(l))
 	}
-	best := worstResult(results)
+	best, _ := mergeWorst(results, where, "link")
 	var sums []logparse.Summary
 	if u.backs == nil {
 		sums = upstreamSummaries(f, u.kinds)
@@ -150,36 +152,13 @@ func (u upstreamRule) evaluate(f *Facts) Result {
 	return best
 }
 
-// worstResult is the result of the worst link, with the other links' problems (or, when
-// all pass, how many passed) as evidence.
-func worstResult(rs []Result) Result {
-	if len(rs) == 0 {
-		return Result{}
+// passPos is where a link's pass directive is written, the location its verdict is
+// listed at beside another link's.
+func passPos(l *probes.UpstreamLinkFacts) string {
+	if l.Pass == nil {
+		return ""
 	}
-	i := 0
-	for j, r := range rs {
-		if r.Severity > rs[i].Severity {
-			i = j
-		}
-	}
-	out := rs[i]
-	out.Evidence = append([]Evidence(nil), out.Evidence...)
-	var same int
-	for j, r := range rs {
-		if j == i {
-			continue
-		}
-		switch {
-		case r.Severity >= SeverityWarn:
-			out.Evidence = append(out.Evidence, Note("", "also %s: %s (%s)", r.Subject.Name, r.Summary, r.Severity))
-		case r.Severity == out.Severity:
-			same++
-		}
-	}
-	if out.Severity == SeverityOK && same > 0 {
-		out.Summary = fmt.Sprintf("%s (and %s)", out.Summary, Plural(same, "more link"))
-	}
-	return out
+	return l.Pass.Pos()
 }
 
 // upstreamSummaries are the log summaries of kinds, most events first.
@@ -386,12 +365,12 @@ func probeLine(p *probes.UpstreamProbe) string {
 		return fmt.Sprintf("%s: %s", p.Server.Address, p.TCPError.Message)
 	case p.TLS != nil && p.TLS.Error != nil:
 		if a := probeAlert(p); a != 0 {
-			return fmt.Sprintf("%s: the handshake ended with alert %d %s", p.Server.Address, a, alertName(a))
+			return fmt.Sprintf("%s: the handshake ended with alert %d %s", p.Server.Address, a, probes.AlertName(a))
 		}
 		return fmt.Sprintf("%s: the handshake failed: %s", p.Server.Address, p.TLS.Error.Message)
 	case p.HTTP != nil && p.HTTP.Error != nil:
 		if a := probeAlert(p); a != 0 {
-			return fmt.Sprintf("%s: after the handshake the upstream sent alert %d %s", p.Server.Address, a, alertName(a))
+			return fmt.Sprintf("%s: after the handshake the upstream sent alert %d %s", p.Server.Address, a, probes.AlertName(a))
 		}
 		return fmt.Sprintf("%s: no reply: %s", p.Server.Address, p.HTTP.Error.Message)
 	case title != "":
@@ -399,9 +378,6 @@ func probeLine(p *probes.UpstreamProbe) string {
 	}
 	return fmt.Sprintf("%s answered %d", p.Server.Address, status)
 }
-
-// alertName names a TLS alert as OpenSSL's messages do ("bad certificate").
-func alertName(a int) string { return probes.AlertName(a) }
 
 // setting is one directive's evidence: where it is written, or that nginx's default applies.
 func upSettingNote(s nginxconf.UpstreamSetting, what string) Evidence {

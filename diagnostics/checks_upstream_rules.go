@@ -524,7 +524,7 @@ func judgeClientRejected(f *Facts, l *probes.UpstreamLinkFacts) Result {
 		status, title := probeStatus(p)
 		switch a := probeAlert(p); {
 		case a == 42 || a == 43 || a == 46 || a == 49:
-			r := Fail("%s refused NGINX's client certificate with alert %d %s", p.Server.Address, a, alertName(a)).Because(CauseRejected).
+			r := Fail("%s refused NGINX's client certificate with alert %d %s", p.Server.Address, a, probes.AlertName(a)).Because(CauseRejected).
 				With(Note("", "probe: %s", probeLine(p)))
 			r.Cause.Alert = a
 			return r
