@@ -188,6 +188,34 @@ type upstreamPKI struct {
 	clientCACert                     *x509.Certificate
 }
 
+// startUpstreamNginx starts a real NGINX upstream that serves p's server certificate over
+// TLS on a free 127.0.0.1 port, with srv's other fields, and returns the port.
+func (p upstreamPKI) startUpstreamNginx(t *testing.T, srv nginxtest.Server) int {
+	t.Helper()
+	dir := t.TempDir()
+	srv.Port, srv.SSL, srv.Cert, srv.Key = nginxtest.FreePort(t), true, p.server, filepath.Join(p.dir, "server.key")
+	nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: srv.Block()}.String())
+	return srv.Port
+}
+
+// frontLinks parses a front NGINX configuration held in conf as the file path and loads
+// its upstream links with the defaults of nginx version.
+func frontLinks(t *testing.T, path, conf, version string) *UpstreamFacts {
+	t.Helper()
+	cfg, err := nginxconf.Parse(path, []byte(conf), nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return LoadUpstreams(cfg, nil, version)
+}
+
+// probeLinks probes uf's links with opts, bounded as a whole.
+func probeLinks(uf *UpstreamFacts, opts UpstreamProbeOptions) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ProbeUpstreams(ctx, uf, opts)
+}
+
 func newUpstreamPKI(t *testing.T) upstreamPKI {
 	t.Helper()
 	dir := t.TempDir()
@@ -235,10 +263,7 @@ func TestProbeUpstreamsRealNginx(t *testing.T) {
 	nginxtest.Require(t)
 	p := newUpstreamPKI(t)
 	dir := t.TempDir()
-	port := nginxtest.FreePort(t)
-	up := nginxtest.Server{Port: port, SSL: true, Cert: p.server, Key: filepath.Join(p.dir, "server.key"),
-		ClientCA: p.clientCA, VerifyClient: "on", Extra: "location / { return 200 'upstream ok'; }\n"}
-	nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: up.Block()}.String())
+	port := p.startUpstreamNginx(t, nginxtest.Server{ClientCA: p.clientCA, VerifyClient: "on", Extra: "location / { return 200 'upstream ok'; }\n"})
 
 	target := fmt.Sprintf("https://127.0.0.1:%d", port)
 	front := fmt.Sprintf(`http {
@@ -255,17 +280,11 @@ func TestProbeUpstreamsRealNginx(t *testing.T) {
   }
 }
 `, target, p.serverCA, p.cert, p.key, p.encKey, p.pass, p.wrongPass, p.clientCA)
-	cfg, err := nginxconf.Parse(filepath.Join(dir, "front.conf"), []byte(front), nginxconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	uf := LoadUpstreams(cfg, nil, "1.22.1")
+	uf := frontLinks(t, filepath.Join(dir, "front.conf"), front, "1.22.1")
 	if len(uf.Links) != 6 || !uf.Offline {
 		t.Fatalf("links: %d offline %v", len(uf.Links), uf.Offline)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
+	probeLinks(uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
 	if uf.Offline || uf.Concurrency != DefaultUpstreamConcurrency {
 		t.Fatalf("offline %v concurrency %d", uf.Offline, uf.Concurrency)
 	}
@@ -335,8 +354,21 @@ func goUpstream(t *testing.T, p upstreamPKI, pool *x509.CertPool, maxVersion uin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
-		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MaxVersion: maxVersion})
+	return serveTLS(t, &tls.Config{Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MaxVersion: maxVersion}, func(c net.Conn) {
+		if err := c.(*tls.Conn).Handshake(); err != nil {
+			return
+		}
+		_, _ = c.Read(make([]byte, 4096))
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+	})
+}
+
+// serveTLS listens on a free 127.0.0.1 port with cfg and runs handle on each connection,
+// within a 5 s deadline, until the test ends; it returns the address.
+func serveTLS(t *testing.T, cfg *tls.Config, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,12 +382,7 @@ func goUpstream(t *testing.T, p upstreamPKI, pool *x509.CertPool, maxVersion uin
 			go func() {
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				if err := c.(*tls.Conn).Handshake(); err != nil {
-					return
-				}
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+				handle(c)
 			}()
 		}
 	}()
@@ -397,12 +424,8 @@ func TestProbeUpstreamGoRejects(t *testing.T) {
 				conf += " proxy_ssl_certificate " + p.cert + "; proxy_ssl_certificate_key " + p.key + ";"
 			}
 			conf += " } } }"
-			cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			uf := LoadUpstreams(cfg, nil, tt.version)
-			ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
+			uf := frontLinks(t, "/front.conf", conf, tt.version)
+			probeLinks(uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
 			pr := uf.Links[0].Probes[0]
 			if tt.wantAlert == 0 {
 				if pr.TLS.Error != nil || pr.HTTP == nil || pr.HTTP.Status != tt.status {
@@ -427,11 +450,8 @@ func TestProbeUpstreamGoRejects(t *testing.T) {
 func TestUpstreamVerifyMatchesFrontNginx(t *testing.T) {
 	nginxtest.Require(t)
 	p := newUpstreamPKI(t)
-	upDir, frontDir := t.TempDir(), t.TempDir()
-	upPort, frontPort := nginxtest.FreePort(t), nginxtest.FreePort(t)
-	up := nginxtest.Server{Port: upPort, SSL: true, Cert: p.server, Key: filepath.Join(p.dir, "server.key"),
-		ClientCA: p.clientCA, VerifyClient: "on", Extra: "location / { return 200 'upstream ok'; }\n"}
-	nginxtest.Start(t, upDir, nginxtest.Config{Dir: upDir, ServerBlock: up.Block()}.String())
+	frontDir, frontPort := t.TempDir(), nginxtest.FreePort(t)
+	upPort := p.startUpstreamNginx(t, nginxtest.Server{ClientCA: p.clientCA, VerifyClient: "on", Extra: "location / { return 200 'upstream ok'; }\n"})
 
 	// The three locations share one implicit upstream (same host:port), whose peer keeps
 	// the TLS session: with proxy_ssl_session_reuse on (the default) /untrusted resumes
@@ -449,14 +469,8 @@ location /untrusted { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_cert
 	conf := nginxtest.Config{Dir: frontDir, ServerBlock: front.Block()}.String()
 	inst := nginxtest.Start(t, frontDir, conf)
 
-	cfg, err := nginxconf.Parse(filepath.Join(frontDir, "nginx.conf"), []byte(conf), nginxconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	uf := LoadUpstreams(cfg, nil, "1.22.1")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
+	uf := frontLinks(t, filepath.Join(frontDir, "nginx.conf"), conf, "1.22.1")
+	probeLinks(uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
 	predicted := map[string]*UpstreamVerify{}
 	for _, l := range uf.Links {
 		predicted[l.Location.Path] = l.Probes[0].Verify
@@ -510,25 +524,15 @@ func TestProbeUpstreamGRPC(t *testing.T) {
 	nginxtest.Require(t)
 	p := newUpstreamPKI(t)
 	backend := nginxtest.StartBackend(t)
-	dir := t.TempDir()
-	port := nginxtest.FreePort(t)
-	up := nginxtest.Server{Port: port, SSL: true, HTTP2: true, Cert: p.server, Key: filepath.Join(p.dir, "server.key"),
-		ClientCA: p.clientCA, VerifyClient: "on",
-		Extra: "location /grpc.health.v1.Health { grpc_pass grpc://" + backend.Addr() + "; }\n"}
-	nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: up.Block()}.String())
+	port := p.startUpstreamNginx(t, nginxtest.Server{HTTP2: true, ClientCA: p.clientCA, VerifyClient: "on",
+		Extra: "location /grpc.health.v1.Health { grpc_pass grpc://" + backend.Addr() + "; }\n"})
 
 	conf := fmt.Sprintf(`http { server {
   location /with { grpc_pass grpcs://127.0.0.1:%[1]d; grpc_ssl_certificate %[2]s; grpc_ssl_certificate_key %[3]s; }
   location /without { grpc_pass grpcs://127.0.0.1:%[1]d; proxy_ssl_certificate %[2]s; proxy_ssl_certificate_key %[3]s; }
 } }`, port, p.cert, p.key)
-	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	uf := LoadUpstreams(cfg, nil, "1.22.1")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ProbeUpstreams(ctx, uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
+	uf := frontLinks(t, "/front.conf", conf, "1.22.1")
+	probeLinks(uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
 
 	with := uf.Links[0].Probes[0]
 	if with.TLS.Error != nil || with.TLS.ALPN != "h2" || with.HTTP == nil || with.HTTP.Status != 200 ||
@@ -557,11 +561,7 @@ func TestProbeUpstreamGRPC(t *testing.T) {
 func TestSessionSharersRealNginx(t *testing.T) {
 	nginxtest.Require(t)
 	p := newUpstreamPKI(t)
-	upDir := t.TempDir()
-	upPort := nginxtest.FreePort(t)
-	up := nginxtest.Server{Port: upPort, SSL: true, Cert: p.server, Key: filepath.Join(p.dir, "server.key"),
-		Extra: "location / { return 200 'upstream ok'; }\n"}
-	nginxtest.Start(t, upDir, nginxtest.Config{Dir: upDir, ServerBlock: up.Block()}.String())
+	upPort := p.startUpstreamNginx(t, nginxtest.Server{Extra: "location / { return 200 'upstream ok'; }\n"})
 	locations := fmt.Sprintf(`proxy_ssl_verify on;
 proxy_ssl_name upstream.test;
 location /good { proxy_pass https://127.0.0.1:%[1]d; proxy_ssl_trusted_certificate %[2]s; }
@@ -596,11 +596,7 @@ location /other { proxy_pass https://localhost:%[1]d; proxy_ssl_trusted_certific
 		}
 	}
 
-	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	uf := LoadUpstreams(cfg, nil, "1.22.1")
+	uf := frontLinks(t, "/front.conf", conf, "1.22.1")
 	var untrusted *UpstreamLinkFacts
 	for _, l := range uf.Links {
 		if l.Location.Path == "/untrusted" {
@@ -623,26 +619,12 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	snis := make(chan string, 8)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
-		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) { snis <- hi.ServerName; return nil, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, _ = c.Read(make([]byte, 4096))
-				_, _ = c.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
-			}()
-		}
-	}()
+	addr := serveTLS(t, &tls.Config{Certificates: []tls.Certificate{cert},
+		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) { snis <- hi.ServerName; return nil, nil }},
+		func(c net.Conn) {
+			_, _ = c.Read(make([]byte, 4096))
+			_, _ = c.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
+		})
 	plain, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -665,7 +647,6 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 	refusedAddr := closed.Addr().String()
 	closed.Close()
 
-	addr := ln.Addr().String()
 	conf := fmt.Sprintf(`http { server {
   location /off { proxy_pass https://%[1]s; proxy_ssl_name upstream.test; }
   location /on { proxy_pass https://%[1]s; proxy_ssl_name upstream.test; proxy_ssl_server_name on; }
@@ -673,12 +654,8 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
   location /plain { proxy_pass https://%[2]s; }
   location /refused { proxy_pass https://%[3]s; }
 } }`, addr, plain.Addr(), refusedAddr)
-	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	uf := LoadUpstreams(cfg, nil, "1.22.1")
-	ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
+	uf := frontLinks(t, "/front.conf", conf, "1.22.1")
+	probeLinks(uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
 	got := map[string]*UpstreamProbe{}
 	for _, l := range uf.Links {
 		got[l.Location.Path] = l.Probes[0]
@@ -723,12 +700,8 @@ func TestProbeUpstreamsLimit(t *testing.T) {
   location /b { proxy_pass https://%[2]s; }
   location /c { proxy_pass https://%[3]s; }
 } }`, addrs[0], addrs[1], addrs[2])
-	cfg, err := nginxconf.Parse("/front.conf", []byte(conf), nginxconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	uf := LoadUpstreams(cfg, nil, "1.22.1")
-	ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: time.Second, MaxProbes: 2})
+	uf := frontLinks(t, "/front.conf", conf, "1.22.1")
+	probeLinks(uf, UpstreamProbeOptions{Timeout: time.Second, MaxProbes: 2})
 	var got []string
 	for _, l := range uf.Links {
 		got = append(got, fmt.Sprintf("%s:%d/%d", l.Location.Path, len(l.Probes), l.NotProbed))
