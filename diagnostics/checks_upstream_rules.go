@@ -55,12 +55,12 @@ func upstreamRules() []upstreamRule {
 		{id: "upstream-client-cert-expiring",
 			title: "the upstream client certificate is not about to expire",
 			why:   "When it expires every request of the link fails; renew it before then.",
-			judge: judgeClientExpiring, fix: fixUpClientReissue("upstream-client-cert-expiring")},
+			judge: withClientLeaf(judgeClientExpiring), fix: fixUpClientReissue("upstream-client-cert-expiring")},
 		{id: "upstream-client-cert-wrong-purpose",
 			title: "the upstream client certificate allows client authentication",
 			why:   "OpenSSL refuses a client certificate whose extendedKeyUsage lacks clientAuth with (26:unsuitable certificate purpose).",
 			kinds: []logparse.Kind{logparse.KindUpstreamClientCertWrongPurpose},
-			judge: judgeClientPurpose, fix: fixUpClientReissue("upstream-client-cert-wrong-purpose")},
+			judge: withClientLeaf(judgeClientPurpose), fix: fixUpClientReissue("upstream-client-cert-wrong-purpose")},
 		{id: "upstream-client-cert-unknown-ca",
 			title: "the upstream trusts the CA that issued NGINX's client certificate",
 			why: "The upstream verifies the certificate against its own CA file and names those CAs in its " +
@@ -69,7 +69,7 @@ func upstreamRules() []upstreamRule {
 			backs: func(f *Facts, links []*probes.UpstreamLinkFacts, s logparse.Summary) bool {
 				return s.Kind == logparse.KindUpstreamClientCertUnknownCA && !clientChainExplains(f, links, s)
 			},
-			judge: judgeClientUnknownCA, fix: fixUpClientUnknownCA},
+			judge: withClientLeaf(judgeClientUnknownCA), fix: fixUpClientUnknownCA},
 		{id: "upstream-client-chain-incomplete",
 			title: "the upstream client certificate file holds the intermediates it needs",
 			why: "NGINX sends the whole *_ssl_certificate file; when the certificate was issued by an intermediate the " +
@@ -357,11 +357,7 @@ func judgeClientWeak(f *Facts, l *probes.UpstreamLinkFacts) Result {
 }
 
 func judgeClientLife(want lifeState) func(f *Facts, l *probes.UpstreamLinkFacts) Result {
-	return func(f *Facts, l *probes.UpstreamLinkFacts) Result {
-		leaf := clientLeaf(l)
-		if leaf == nil {
-			return Skip("")
-		}
+	return withClientLeaf(func(f *Facts, l *probes.UpstreamLinkFacts, leaf *x509.Certificate) Result {
 		switch lifeOf(leaf, f.Now) {
 		case want:
 			if want == lifeExpired {
@@ -374,14 +370,22 @@ func judgeClientLife(want lifeState) func(f *Facts, l *probes.UpstreamLinkFacts)
 			return OK("%s is valid from %s to %s", certName(leaf), stamp(leaf.NotBefore), stamp(leaf.NotAfter))
 		}
 		return Skip("")
+	})
+}
+
+// withClientLeaf is a judge of the link's client certificate: fn gets its leaf, and a
+// link that presents none does not apply.
+func withClientLeaf(fn func(f *Facts, l *probes.UpstreamLinkFacts, leaf *x509.Certificate) Result) func(f *Facts, l *probes.UpstreamLinkFacts) Result {
+	return func(f *Facts, l *probes.UpstreamLinkFacts) Result {
+		leaf := clientLeaf(l)
+		if leaf == nil {
+			return Skip("")
+		}
+		return fn(f, l, leaf)
 	}
 }
 
-func judgeClientExpiring(f *Facts, l *probes.UpstreamLinkFacts) Result {
-	leaf := clientLeaf(l)
-	if leaf == nil {
-		return Skip("")
-	}
+func judgeClientExpiring(f *Facts, l *probes.UpstreamLinkFacts, leaf *x509.Certificate) Result {
 	sev, msg := expiry(leaf, f.Now, f.Thresholds)
 	switch sev {
 	case SeveritySkip:
@@ -392,11 +396,7 @@ func judgeClientExpiring(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	return Warn("%s %s", certName(leaf), msg).Because(CauseExpiring).With(upSettingNote(l.SSL.Certificate, ""))
 }
 
-func judgeClientPurpose(f *Facts, l *probes.UpstreamLinkFacts) Result {
-	leaf := clientLeaf(l)
-	if leaf == nil {
-		return Skip("")
-	}
+func judgeClientPurpose(f *Facts, l *probes.UpstreamLinkFacts, leaf *x509.Certificate) Result {
 	var probs []string
 	if !EKUAllows(leaf, x509.ExtKeyUsageClientAuth) {
 		probs = append(probs, fmt.Sprintf("%s has extended key usage %s, without clientAuth", certName(leaf), ekuList(leaf)))
@@ -411,11 +411,7 @@ func judgeClientPurpose(f *Facts, l *probes.UpstreamLinkFacts) Result {
 	return OK("%s allows client authentication", certName(leaf))
 }
 
-func judgeClientUnknownCA(f *Facts, l *probes.UpstreamLinkFacts) Result {
-	leaf := clientLeaf(l)
-	if leaf == nil {
-		return Skip("")
-	}
+func judgeClientUnknownCA(f *Facts, l *probes.UpstreamLinkFacts, leaf *x509.Certificate) Result {
 	for _, p := range linkProbes(l) {
 		if probeAlert(p) == 48 {
 			return Fail("%s refused %s with alert 48 unknown_ca", p.Server.Address, certName(leaf)).Because(CauseUntrusted).
