@@ -304,3 +304,62 @@ func TestStreamTerminatorWithoutALPN(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Both sides on one host: the agent's configuration dials the stream server that
+// terminates its TLS, and the NGINX configuration is read as well. The agent-side probe
+// and the configuration agree: no failure, and the agent's server is the stream server.
+func TestStreamTerminatorBothSides(t *testing.T) {
+	l := newStreamLab(t)
+	l.terminating(t, "    ssl_alpn h2;\n")
+	l.start(t)
+	cfg := filepath.Join(l.dir, "nginx-agent.conf")
+	writeFile(t, cfg, []byte(agentConf{host: "127.0.0.1", port: l.port, command: labName, tlsEnable: true,
+		cert: l.agentCert, key: l.agentKey, ca: l.rootPEM}.yaml()), 0o644)
+	res := checkJSON(t, nil, "--agent-config", cfg, "--nginx-config", filepath.Join(l.frontDir, nginxtest.ConfName),
+		"--nim-config", l.nimConf, "--no-logs", "--timeout", "2s")
+	if fails := res.bySeverity("fail"); len(fails) > 0 || res.exit == exitFailure {
+		t.Errorf("exit %d, failures %v:\n%s", res.exit, fails, res.excerpt())
+	}
+	for _, id := range []string{"client-auth-not-required", "nginx-http2-missing", "agent-cert-rejected"} {
+		if f, _ := res.find(id); f.Severity != "ok" {
+			t.Errorf("%s is %s: %s", id, f.Severity, f.Summary)
+		}
+	}
+}
+
+// The stream server routes by the server name in the agents' ClientHello (ssl_preread and
+// a map on $ssl_preread_server_name), as a host that shares its port with other TLS
+// services does: the agents' name leads to nginx-manager, the default elsewhere.
+func TestStreamPassthroughBySNIMap(t *testing.T) {
+	l := newStreamLab(t)
+	l.passthrough(t)
+	l.stream = strings.Replace(l.stream, fmt.Sprintf(`server {
+    listen 127.0.0.1:%d;
+    proxy_pass nginx-manager_stream_grpc_servers;
+}`, l.port), fmt.Sprintf(`map $ssl_preread_server_name $agents_backend {
+    %s nginx-manager_stream_grpc_servers;
+    default 127.0.0.1:%d;
+}
+server {
+    listen 127.0.0.1:%d;
+    ssl_preread on;
+    proxy_pass $agents_backend;
+}`, labName, nginxtest.FreePort(t), l.port), 1)
+	if !strings.Contains(l.stream, "ssl_preread on") {
+		t.Fatalf("stream block not rewritten:\n%s", l.stream)
+	}
+	l.start(t)
+	rep := l.request(t)
+	if rep.Agent == nil || rep.Agent.HTTP == nil || rep.Agent.HTTP.Status != 200 {
+		t.Fatalf("the agent's request (SNI %s) did not reach nginx-manager through the map: %+v", labName, rep.Agent)
+	}
+	res := l.check(t)
+	if res.exit != exitWarning {
+		t.Errorf("exit %d, want 1:\n%s", res.exit, res.excerpt())
+	}
+	f, _ := res.find("client-auth-not-required")
+	text := findingText(f)
+	if f.Severity != "warn" || !hopQuoted(text, false) || !strings.Contains(text, "for server name "+labName) {
+		t.Errorf("client-auth-not-required %s does not follow the map to nginx-manager:\n%s", f.Severity, text)
+	}
+}
