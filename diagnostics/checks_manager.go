@@ -391,7 +391,13 @@ func evalAgentServer(f *Facts) Result {
 				ev = append(ev, hopNote(n, h))
 			}
 		}
-		return OK("%s %s the agent gRPC paths on", joinNames(labels, 2), map[bool]string{true: "passes", false: "pass"}[len(labels) == 1]).With(ev...)
+		what := "the agent gRPC paths"
+		for _, s := range n.Servers {
+			if streamServer(s) {
+				what = "the agents' connections" // a stream server passes bytes, not paths
+			}
+		}
+		return OK("%s %s %s on", joinNames(labels, 2), map[bool]string{true: "passes", false: "pass"}[len(labels) == 1], what).With(ev...)
 	}
 	why := agentsExpected(f)
 	if len(why) == 0 {
