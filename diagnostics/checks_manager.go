@@ -355,6 +355,9 @@ func routeNote(s *probes.NginxServer, r probes.AgentRoute) Evidence {
 
 func evalAgentServer(f *Facts) Result {
 	n := f.Nginx
+	if r, _, bad := streamTLSMismatch(n); bad {
+		return r
+	}
 	if n.NIM1 != nil && n.NIM1.Path != "" && len(n.Servers) == 0 {
 		c := n.NIM1
 		return OK("nginx-manager (NIM 1.x) serves the agents itself on %s (%s)", net.JoinHostPort(c.BindAddress.Value, c.GRPCPort.Value), c.Path).With(hopNotes(n)...)
@@ -465,7 +468,12 @@ func namesThisServer(s *probes.NginxServer, host, serverName string) bool {
 	return false
 }
 
-func fixAgentServer(f *Facts, _ Result) []Step {
+func fixAgentServer(f *Facts, r Result) []Step {
+	if f != nil && f.Nginx != nil && (r.Cause.Code == CauseTLSOff || r.Cause.Code == CauseNotTLS) {
+		if steps := fixStreamTLSMismatch(f, r); len(steps) > 0 {
+			return steps
+		}
+	}
 	file, diff := managerNginxConf, "+    location /f5.nginx.agent.sdk.Commander {\n+        grpc_pass grpc://127.0.0.1:10000;\n+    }"
 	if f != nil && f.Nginx != nil {
 		for _, s := range f.Nginx.HTTPServers {

@@ -176,3 +176,58 @@ func orNotSet(v string) string {
 	}
 	return v
 }
+
+// streamTLSMismatch finds a stream server that terminates the agents' TLS and passes them
+// on to nginx-manager in the other mode than nginx-manager serves: plaintext to its TLS
+// port (nginx-manager.conf sets cert and key), or TLS (proxy_ssl on) to its plaintext one.
+// Either way no agent call gets through.
+func streamTLSMismatch(n *probes.NginxFacts) (Result, *probes.StreamHop, bool) {
+	c := n.NIM1
+	if c == nil || c.Path == "" {
+		return Result{}, nil, false
+	}
+	for _, h := range n.Streams {
+		if !h.Terminates {
+			continue
+		}
+		for _, t := range h.Targets {
+			if t.Kind != probes.TermNIM1 {
+				continue
+			}
+			ev := []Evidence{hopNote(n, h), Note(c.Path, "cert %s, key %s", orNotSet(c.Cert.Value), orNotSet(c.Key.Value))}
+			switch {
+			case c.Cert.Value != "" && !h.ReEncrypts:
+				return Fail("stream server at %s passes the agents' gRPC to nginx-manager on %s in plaintext, but nginx-manager serves TLS there (cert %s): "+
+					"nginx-manager refuses every call; set proxy_ssl on in the stream server, or leave cert and key out of nginx-manager.conf",
+					h.Pos, t.Address, c.Cert.Value).Because(CauseTLSOff).With(ev...), h, true
+			case c.Cert.Value == "" && h.ReEncrypts:
+				r := Fail("stream server at %s re-encrypts the agents' connections (proxy_ssl on) to nginx-manager on %s, which serves plaintext "+
+					"(nginx-manager.conf sets no cert): NGINX's handshake with it fails (\"peer closed connection in SSL handshake ... while SSL handshaking to upstream\" "+
+					"from a Go gRPC server, \"wrong version number\" from one that answers) and it closes every agent connection",
+					h.Pos, t.Address).Because(CauseNotTLS).With(ev...)
+				if d := h.Server.ProxySSL.Directive; d != nil {
+					r = r.With(directiveNote(d, "proxy_ssl"))
+				}
+				return r, h, true
+			}
+		}
+	}
+	return Result{}, nil, false
+}
+
+// fixStreamTLSMismatch turns proxy_ssl on or off in the stream server to match what
+// nginx-manager serves.
+func fixStreamTLSMismatch(f *Facts, r Result) []Step {
+	_, h, ok := streamTLSMismatch(f.Nginx)
+	if !ok {
+		return nil
+	}
+	s := &probes.NginxServer{Server: h.Server.Server, Stream: h}
+	value, why := "on", "nginx-manager serves TLS on its gRPC port, so the stream server must open TLS to it (proxy_ssl on); "+
+		"add proxy_ssl_verify on with proxy_ssl_trusted_certificate naming the CA of nginx-manager's certificate to verify it."
+	if r.Cause.Code == CauseNotTLS {
+		value, why = "off", "nginx-manager serves plaintext gRPC on 127.0.0.1, so the stream server passes plaintext to it."
+	}
+	return []Step{setServerDirective(f, s, h.Server.ProxySSL, "proxy_ssl", value, "Set proxy_ssl "+value+" in the stream server at "+h.Pos, why,
+		"nginx-agent-server-missing")}
+}

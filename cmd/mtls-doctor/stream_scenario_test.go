@@ -363,3 +363,64 @@ server {
 		t.Errorf("client-auth-not-required %s does not follow the map to nginx-manager:\n%s", f.Severity, text)
 	}
 }
+
+// The stream server terminates the agents' TLS and re-encrypts (proxy_ssl on) towards
+// nginx-manager, whose nginx-manager.conf sets no certificate: it serves plaintext, and
+// every agent connection dies in NGINX's handshake with it.
+func TestStreamReEncryptToPlaintextManager(t *testing.T) {
+	l := newStreamLab(t)
+	l.terminating(t, "    ssl_alpn h2;\n    proxy_ssl on;\n")
+	l.start(t)
+	rep := l.request(t)
+	if rep.Agent != nil && rep.Agent.HTTP != nil && rep.Agent.HTTP.Status == 200 {
+		t.Fatalf("the agent's call got through a TLS hop to a plaintext port: %+v", rep.Agent.HTTP)
+	}
+	// The backend, a Go HTTP/2 server like nginx-manager, drops the ClientHello.
+	line, ok := l.front.WaitErrorLog("peer closed connection in SSL handshake", 3*time.Second)
+	if !ok || !strings.Contains(line, "[error]") || !strings.Contains(line, "while SSL handshaking to upstream") {
+		t.Fatalf("NGINX logged %q:\n%s", line, l.front.ErrorLog())
+	}
+	res := l.check(t)
+	if res.exit != exitFailure {
+		t.Errorf("exit %d, want 2:\n%s", res.exit, res.excerpt())
+	}
+	f, _ := res.find("nginx-agent-server-missing")
+	if f.Severity != "fail" || f.Cause == nil || f.Cause.Code != "not-tls" || !strings.Contains(f.Summary, "peer closed connection in SSL handshake ... while SSL handshaking to upstream") {
+		t.Fatalf("nginx-agent-server-missing %s %+v %q:\n%s", f.Severity, f.Cause, f.Summary, res.excerpt())
+	}
+	if !strings.Contains(fmt.Sprint(f.Fix), "proxy_ssl off;") {
+		t.Errorf("the playbook does not turn proxy_ssl off: %+v", f.Fix)
+	}
+}
+
+// The stream server terminates the agents' TLS and passes plaintext on, while
+// nginx-manager serves TLS on its gRPC port (the stand-in NGINX with nginx-manager.conf's
+// certificate): nginx-manager never gets a TLS handshake.
+func TestStreamPlaintextToTLSManager(t *testing.T) {
+	l := newStreamLab(t)
+	l.passthrough(t)
+	nim := l.nim.Addr()
+	l.terminating(t, "    ssl_alpn h2;\n")
+	l.stream = strings.Replace(l.stream, "proxy_pass "+l.backend.Addr()+";", "proxy_pass "+nim+";", 1)
+	// passthrough wrote nginx-manager.conf for the stand-in (TLS); terminating replaced it
+	// with the plaintext one: write the TLS one again.
+	_, port, _ := strings.Cut(nim, ":")
+	writeFile(t, l.nimConf, []byte("bind_address: 127.0.0.1\ngrpc_port: "+port+"\nserver_name: "+labName+
+		"\ncert: "+l.serverCert+"\nkey: "+l.serverK+"\n"), 0o644)
+	l.start(t)
+	rep := l.request(t)
+	if rep.Agent != nil && rep.Agent.HTTP != nil && rep.Agent.HTTP.Status == 200 {
+		t.Fatalf("plaintext reached nginx-manager's TLS port: %+v", rep.Agent.HTTP)
+	}
+	res := l.check(t)
+	if res.exit != exitFailure {
+		t.Errorf("exit %d, want 2:\n%s", res.exit, res.excerpt())
+	}
+	f, _ := res.find("nginx-agent-server-missing")
+	if f.Severity != "fail" || f.Cause == nil || f.Cause.Code != "tls-off" {
+		t.Fatalf("nginx-agent-server-missing %s %+v %q:\n%s", f.Severity, f.Cause, f.Summary, res.excerpt())
+	}
+	if !strings.Contains(fmt.Sprint(f.Fix), "proxy_ssl on;") {
+		t.Errorf("the playbook does not turn proxy_ssl on: %+v", f.Fix)
+	}
+}
