@@ -88,7 +88,12 @@ func hopNote(n *probes.NginxFacts, h *probes.StreamHop) Evidence {
 		}
 		onward := "passes plaintext on"
 		if h.ReEncrypts {
-			onward = "re-encrypts (proxy_ssl on)"
+			onward = "re-encrypts (proxy_ssl on"
+			if ss := h.Server; ss.ProxySSLVerify.Value == "on" {
+				onward += ", verifying the target against " + orNotSet(ss.ProxySSLTrustedCertificate.Value) + ")"
+			} else {
+				onward += "; proxy_ssl_verify is off, so NGINX accepts any certificate there)"
+			}
 		}
 		return Note(h.Pos, "%s terminates the agents' TLS, %s, and %s to %s", where, verify, onward, hopTargets(n, h))
 	}

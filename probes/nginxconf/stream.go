@@ -48,19 +48,19 @@ type StreamServer struct {
 // StreamTarget is one place a stream server sends its connections.
 type StreamTarget struct {
 	// Address is "host:port" (IPv6 in brackets) or "unix:/path".
-	Address string
-	Host    string
-	Port    int
-	Unix    string
+	Address string `json:"address"`
+	Host    string `json:"host,omitempty"`
+	Port    int    `json:"port,omitempty"`
+	Unix    string `json:"unix,omitempty"`
 	// Upstream is the name of the upstream{} block the address comes from, "" for an
 	// address written in proxy_pass or a map.
-	Upstream string
+	Upstream string `json:"upstream,omitempty"`
 	// ServerName is the $ssl_preread_server_name key of the map entry that selects this
 	// target; "default" for the map's default; "" when no map is involved.
-	ServerName string
+	ServerName string `json:"server_name,omitempty"`
 	// Directive is where the address is written: the upstream's server directive, the map
 	// entry, or proxy_pass.
-	Directive *Directive
+	Directive *Directive `json:"-"`
 }
 
 // TerminatesTLS reports whether the server terminates TLS itself (a listen with ssl).
