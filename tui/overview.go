@@ -513,8 +513,22 @@ func (m Model) nginxFacts() []hostFact {
 	n := m.host.Nginx
 	var out []hostFact
 	add := func(name, value string) { out = append(out, hostFact{name, value}) }
+	// Stream servers that pass the agents' TLS through name no server of their own.
+	passthrough := func() {
+		for _, h := range n.Streams {
+			if h.Terminates {
+				continue
+			}
+			var to []string
+			for _, t := range h.Targets {
+				to = append(to, t.Address)
+			}
+			add("Through", fmt.Sprintf("stream listen %s → %s  %s", h.Listen, strings.Join(to, ", "), h.Pos))
+		}
+	}
 	if n.NIM1 != nil && n.NIM1.Path != "" && len(n.Servers) == 0 {
 		add("Manager", "nginx-manager (NIM 1.x) "+n.NIM1.Path)
+		passthrough()
 		return out
 	}
 	main := n.Main
@@ -532,7 +546,10 @@ func (m Model) nginxFacts() []hostFact {
 			listens = append(listens, l.String())
 		}
 		name := strings.Join(s.ServerNames, " ")
-		if name == "" {
+		switch {
+		case s.Stream != nil:
+			name = "stream"
+		case name == "":
 			name = "(no server_name)"
 		}
 		label := ""
@@ -541,6 +558,7 @@ func (m Model) nginxFacts() []hostFact {
 		}
 		add(label, fmt.Sprintf("%s  listen %s  %s", name, strings.Join(listens, ", "), s.Pos()))
 	}
+	passthrough()
 	return out
 }
 
