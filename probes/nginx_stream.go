@@ -57,9 +57,9 @@ type StreamHopTarget struct {
 	Stream     *nginxconf.StreamServer `json:"-"`
 }
 
-// findStreamHops finds the stream servers that carry agents: those listening on the
-// agents' port, and those whose targets reach nginx-manager or an agent-facing http
-// server. A hop that terminates TLS joins n.Servers.
+// findStreamHops finds the stream servers that carry agents: those whose targets reach
+// nginx-manager or an agent-facing http server, and one that verifies client certificates
+// on the agents' port. A hop that terminates TLS joins n.Servers.
 func (n *NginxFacts) findStreamHops(agentPort int, files fileCache) {
 	streams := n.Config.StreamServers()
 	for _, ss := range streams {
@@ -67,7 +67,9 @@ func (n *NginxFacts) findStreamHops(agentPort int, files fileCache) {
 		if len(ss.Listens) > 0 {
 			hop.Listen = ss.Listens[0].String()
 		}
-		agents := agentPort > 0 && ss.ListensOn(agentPort)
+		// The agents' port alone marks a stream server that verifies client certificates:
+		// on an agent host, an unrelated stream server may listen on the same port number.
+		agents := agentPort > 0 && ss.ListensOn(agentPort) && hop.Terminates && ss.SSL.VerifyClient.Value != "off"
 		for _, t := range ss.Targets {
 			ht := n.classifyTarget(t, streams, ss)
 			switch ht.Kind {

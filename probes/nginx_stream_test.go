@@ -68,15 +68,16 @@ http {
 		t.Fatalf("servers %d, stream terminator %+v", len(n.Servers), stream)
 	}
 
-	// nginx-manager.conf moves the gRPC port: 10000 is then nothing known, and the agents'
-	// port makes 9000 a hop whose target is unknown.
+	// nginx-manager.conf moves the gRPC port: 10000 is then nothing known. The agents' port
+	// marks a stream server that verifies client certificates there (10445), not one that
+	// passes TCP to somewhere unknown (9000: on an agent host, any stream server may
+	// listen on the port number the agent dials elsewhere).
 	c := ParseNIMManagerConfig("/etc/nginx-manager/nginx-manager.conf", []byte("bind_address: 0.0.0.0\ngrpc_port: 7443\n"))
-	got = kinds(load(9000, c))
-	if k, ok := got["9000"]; !ok || k != TermUnknown {
+	if got := kinds(load(9000, c)); len(got) != 1 || got["10444"] != TermHTTPServer {
 		t.Errorf("with nginx-manager on 7443 and agents on 9000: %v", got)
 	}
-	if _, ok := got["10443"]; ok {
-		t.Errorf("10443 passes to a port nothing known listens on, yet is a hop: %v", got)
+	if got := kinds(load(10445, c)); got["10445"] != TermUnknown || len(got) != 2 {
+		t.Errorf("with nginx-manager on 7443 and agents on 10445: %v", got)
 	}
 	c = ParseNIMManagerConfig("/etc/nginx-manager/nginx-manager.conf", []byte("grpc_port: 10000\n"))
 	if got := kinds(load(0, c)); got["10443"] != TermNIM1 {
