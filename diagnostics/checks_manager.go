@@ -469,7 +469,7 @@ func namesThisServer(s *probes.NginxServer, host, serverName string) bool {
 }
 
 func fixAgentServer(f *Facts, r Result) []Step {
-	if f != nil && f.Nginx != nil && (r.Cause.Code == CauseTLSOff || r.Cause.Code == CauseNotTLS) {
+	if f != nil && f.Nginx != nil && r.Cause.Code != "" {
 		if steps := fixStreamTLSMismatch(f, r); len(steps) > 0 {
 			return steps
 		}

@@ -205,6 +205,10 @@ func streamTLSMismatch(n *probes.NginxFacts) (Result, *probes.StreamHop, bool) {
 				return Fail("stream server at %s passes the agents' gRPC to nginx-manager on %s in plaintext, but nginx-manager serves TLS there (cert %s): "+
 					"nginx-manager refuses every call; set proxy_ssl on in the stream server, or leave cert and key out of nginx-manager.conf",
 					h.Pos, t.Address, c.Cert.Value).Because(CauseTLSOff).With(ev...), h, true
+			case h.ReEncrypts && h.Server.ProxySSLVerify.Value == "on":
+				if r, bad := reEncryptVerdict(n, h, t); bad {
+					return r.With(ev...), h, true
+				}
 			case c.Cert.Value == "" && h.ReEncrypts:
 				r := Fail("stream server at %s re-encrypts the agents' connections (proxy_ssl on) to nginx-manager on %s, which serves plaintext "+
 					"(nginx-manager.conf sets no cert): NGINX's handshake with it fails (\"peer closed connection in SSL handshake ... while SSL handshaking to upstream\" "+
@@ -220,6 +224,45 @@ func streamTLSMismatch(n *probes.NginxFacts) (Result, *probes.StreamHop, bool) {
 	return Result{}, nil, false
 }
 
+// reEncryptVerdict is NGINX's verdict on nginx-manager's certificate when a stream server
+// re-encrypts to it with proxy_ssl_verify on: the name is proxy_ssl_name, by default the
+// proxy_pass host (ngx_stream_proxy_ssl_name in src/stream/ngx_stream_proxy_module.c),
+// matched against DNS names only; the chain must reach proxy_ssl_trusted_certificate.
+func reEncryptVerdict(n *probes.NginxFacts, h *probes.StreamHop, t probes.StreamHopTarget) (Result, bool) {
+	cf := n.NIM1.CertFile
+	if cf == nil || len(cf.Certs) == 0 {
+		return Result{}, false
+	}
+	leaf := cf.Certs[0]
+	ss := h.Server
+	name := ss.ProxySSLName.Value
+	if name == "" {
+		name = t.Host
+		if t.Upstream != "" {
+			name = t.Upstream
+		}
+	}
+	if ca := h.ProxyTrustedCA; ca != nil && len(ca.Certs) > 0 {
+		if ch := WalkChain(leaf, cf.Certs[1:], ca.Certs); !ch.Rooted || !containsCert(ca.Certs, ch.Last()) && !containsCert(ca.Certs, leaf) {
+			return Fail("stream server at %s verifies nginx-manager's certificate (proxy_ssl_verify on) against %s, which %s does not chain to: "+
+				"NGINX logs \"upstream SSL certificate verify error\" and closes every agent connection", h.Pos, ca.Path, certName(leaf)).
+				Because(CauseUntrusted).With(directiveNote(ss.ProxySSLTrustedCertificate.Directive, "proxy_ssl_trusted_certificate")), true
+		}
+	}
+	if !strings.Contains(name, "$") && !probes.CheckHost(leaf, name) {
+		r := Fail("stream server at %s verifies nginx-manager's certificate (%s) against the name %q: NGINX logs "+
+			"\"upstream SSL certificate does not match \"%s\"\" and closes every agent connection; NGINX matches DNS names only",
+			h.Pos, sanText(leaf), name, name).Because(CauseNameMismatch)
+		if d := ss.ProxySSLName.Directive; d != nil {
+			r = r.With(directiveNote(d, "proxy_ssl_name"))
+		} else {
+			r = r.With(Note(ss.ProxyPass.Directive.Pos(), "proxy_ssl_name is not set: the name is the proxy_pass host %s", name))
+		}
+		return r, true
+	}
+	return Result{}, false
+}
+
 // fixStreamTLSMismatch turns proxy_ssl on or off in the stream server to match what
 // nginx-manager serves.
 func fixStreamTLSMismatch(f *Facts, r Result) []Step {
@@ -228,6 +271,23 @@ func fixStreamTLSMismatch(f *Facts, r Result) []Step {
 		return nil
 	}
 	s := &probes.NginxServer{Server: h.Server.Server, Stream: h}
+	switch r.Cause.Code {
+	case CauseNameMismatch:
+		name := "<nginx-manager-name>"
+		if c := f.Nginx.NIM1; c.ServerName.Value != "" {
+			name = c.ServerName.Value
+		} else if cf := c.CertFile; cf != nil && len(cf.Certs) > 0 && len(cf.Certs[0].DNSNames) > 0 {
+			name = cf.Certs[0].DNSNames[0]
+		}
+		return []Step{setServerDirective(f, s, h.Server.ProxySSLName, "proxy_ssl_name", name, "Verify nginx-manager by a name its certificate holds",
+			"proxy_ssl_name sets the name NGINX checks against the certificate's DNS names (and sends as SNI with proxy_ssl_server_name on).",
+			"nginx-agent-server-missing")}
+	case CauseUntrusted:
+		return []Step{setServerDirective(f, s, h.Server.ProxySSLTrustedCertificate, "proxy_ssl_trusted_certificate", "<ca-of-nginx-manager-cert>",
+			"Trust the CA that issued nginx-manager's certificate",
+			"proxy_ssl_trusted_certificate must hold the CA (and intermediates) that issued the certificate nginx-manager.conf names.",
+			"nginx-agent-server-missing")}
+	}
 	value, why := "on", "nginx-manager serves TLS on its gRPC port, so the stream server must open TLS to it (proxy_ssl on); "+
 		"add proxy_ssl_verify on with proxy_ssl_trusted_certificate naming the CA of nginx-manager's certificate to verify it."
 	if r.Cause.Code == CauseNotTLS {

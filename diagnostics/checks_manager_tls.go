@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
@@ -77,10 +78,11 @@ func evalHTTP2Missing(f *Facts) Result {
 // without it NGINX answers the agents' ALPN offer with none, which grpc-go 1.67+ refuses.
 func streamALPN(f *Facts, s *probes.NginxServer) Result {
 	alpn := s.Stream.Server.ALPN
-	for _, p := range alpn.Args {
-		if p == "h2" {
-			return OK("the stream server negotiates h2 (ssl_alpn %s)", alpn.Value)
+	if slices.Contains(alpn.Args, "h2") {
+		if r, bad := reEncryptALPN(f, s); bad {
+			return r
 		}
+		return OK("the stream server negotiates h2 (ssl_alpn %s)", alpn.Value)
 	}
 	what := "has no ssl_alpn"
 	if alpn.IsSet() {
@@ -96,9 +98,37 @@ func streamALPN(f *Facts, s *probes.NginxServer) Result {
 	return r
 }
 
+// reEncryptALPN judges the ALPN a re-encrypting stream server offers its target: none
+// unless proxy_ssl_alpn (NGINX 1.31.0+, commit 98fc3bb78 "Stream: support ALPN for
+// proxy_ssl upstream") names h2. A target that picks HTTP/2 by ALPN (NGINX with http2,
+// Go's net/http) then reads the agents' HTTP/2 preface as an HTTP/1.1 request.
+func reEncryptALPN(f *Facts, s *probes.NginxServer) (Result, bool) {
+	ss := s.Stream.Server
+	if !s.Stream.ReEncrypts || slices.Contains(ss.ProxySSLALPN.Args, "h2") {
+		return Result{}, false
+	}
+	how := "proxy_ssl_alpn is not set"
+	if v := f.Nginx.Version; v != "" && !nginxconf.VersionAtLeast(v, "1.31.0") {
+		how = "NGINX " + v + " has no proxy_ssl_alpn in stream (1.31.0+)"
+	}
+	r := Warn("the stream server re-encrypts the agents' gRPC without offering ALPN h2 (%s): a target that chooses HTTP/2 by ALPN reads "+
+		"the agents' preface as HTTP/1.1 (NGINX logs \"client sent invalid request ... \"PRI * HTTP/2.0\"\"); a gRPC server that does not need ALPN accepts it", how).
+		Because(CauseNoHTTP2)
+	if d := ss.ProxySSL.Directive; d != nil {
+		r = r.With(directiveNote(d, "proxy_ssl"))
+	}
+	return r, true
+}
+
 func fixHTTP2Missing(f *Facts, r Result) []Step {
 	why := "NGINX 1.25.1 and later take \"http2 on;\" in the server block; older versions need the http2 parameter on the listen directive."
 	s := judgedServer(f, r)
+	if streamServer(s) && slices.Contains(s.Stream.Server.ALPN.Args, "h2") {
+		return []Step{setServerDirective(f, s, s.Stream.Server.ProxySSLALPN, "proxy_ssl_alpn", "h2", "Offer h2 to the target the stream server re-encrypts to",
+			"proxy_ssl_alpn (NGINX 1.31.0+) makes the stream server offer h2 when it opens TLS to its target; on older NGINX pass plaintext "+
+				"to a gRPC port that needs no TLS (proxy_ssl off), or to a target that does not need ALPN.",
+			"nginx-http2-missing")}
+	}
 	if streamServer(s) {
 		return []Step{setServerDirective(f, s, s.Stream.Server.ALPN, "ssl_alpn", "h2", "Negotiate h2 on the stream server",
 			"A stream server passes bytes and speaks no HTTP; ssl_alpn (NGINX 1.21.4+) makes it answer the agents' ALPN offer with h2, which gRPC requires.",

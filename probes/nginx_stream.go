@@ -42,6 +42,9 @@ type StreamHop struct {
 	Terminates bool `json:"terminates_tls"`
 	// ReEncrypts is true when it opens TLS again to its targets (proxy_ssl on).
 	ReEncrypts bool `json:"re_encrypts,omitempty"`
+	// ProxyTrustedCA is the proxy_ssl_trusted_certificate file that verifies the targets
+	// of a re-encrypting hop; nil when unset.
+	ProxyTrustedCA *FileFacts `json:"proxy_trusted_ca,omitempty"`
 	// Targets are where it sends the connections, with what listens there.
 	Targets []StreamHopTarget `json:"targets,omitempty"`
 }
@@ -88,6 +91,9 @@ func (n *NginxFacts) findStreamHops(agentPort int, files fileCache) {
 			continue
 		}
 		n.Streams = append(n.Streams, hop)
+		if hop.ReEncrypts {
+			hop.ProxyTrustedCA = files.tls(RoleCA, ss.ProxySSLTrustedCertificate)
+		}
 		if hop.Terminates {
 			s := &NginxServer{Server: ss.Server, Stream: hop}
 			files.load(s)

@@ -398,15 +398,7 @@ func TestStreamReEncryptToPlaintextManager(t *testing.T) {
 // certificate): nginx-manager never gets a TLS handshake.
 func TestStreamPlaintextToTLSManager(t *testing.T) {
 	l := newStreamLab(t)
-	l.passthrough(t)
-	nim := l.nim.Addr()
-	l.terminating(t, "    ssl_alpn h2;\n")
-	l.stream = strings.Replace(l.stream, "proxy_pass "+l.backend.Addr()+";", "proxy_pass "+nim+";", 1)
-	// passthrough wrote nginx-manager.conf for the stand-in (TLS); terminating replaced it
-	// with the plaintext one: write the TLS one again.
-	_, port, _ := strings.Cut(nim, ":")
-	writeFile(t, l.nimConf, []byte("bind_address: 127.0.0.1\ngrpc_port: "+port+"\nserver_name: "+labName+
-		"\ncert: "+l.serverCert+"\nkey: "+l.serverK+"\n"), 0o644)
+	l.terminatingToTLSManager(t, "")
 	l.start(t)
 	rep := l.request(t)
 	if rep.Agent != nil && rep.Agent.HTTP != nil && rep.Agent.HTTP.Status == 200 {
@@ -422,5 +414,81 @@ func TestStreamPlaintextToTLSManager(t *testing.T) {
 	}
 	if !strings.Contains(fmt.Sprint(f.Fix), "proxy_ssl on;") {
 		t.Errorf("the playbook does not turn proxy_ssl on: %+v", f.Fix)
+	}
+}
+
+// terminatingToTLSManager is a stream server that terminates the agents' TLS (with extra
+// directives) in front of nginx-manager serving TLS itself (the stand-in NGINX with
+// nginx-manager.conf's certificate): NIM 1.x's end-to-end encryption.
+func (l *streamLab) terminatingToTLSManager(t *testing.T, extra string) {
+	t.Helper()
+	l.passthrough(t)
+	nim := l.nim.Addr()
+	l.terminating(t, "    ssl_alpn h2;\n"+extra)
+	l.stream = strings.Replace(l.stream, "proxy_pass "+l.backend.Addr()+";", "proxy_pass "+nim+";", 1)
+	// passthrough wrote nginx-manager.conf for the stand-in (TLS); terminating replaced it
+	// with the plaintext one: write the TLS one again.
+	_, port, _ := strings.Cut(nim, ":")
+	writeFile(t, l.nimConf, []byte("bind_address: 127.0.0.1\ngrpc_port: "+port+"\nserver_name: "+labName+
+		"\ncert: "+l.serverCert+"\nkey: "+l.serverK+"\n"), 0o644)
+}
+
+// The stream server re-encrypts to nginx-manager and verifies it, by the proxy_pass host
+// 127.0.0.1 (proxy_ssl_name's default), which nginx-manager's certificate does not hold as
+// a DNS name: NGINX refuses nginx-manager, and the finding predicts its line.
+func TestStreamReEncryptNameMismatch(t *testing.T) {
+	l := newStreamLab(t)
+	l.terminatingToTLSManager(t, "    proxy_ssl on;\n    proxy_ssl_verify on;\n    proxy_ssl_trusted_certificate "+l.rootPEM+";\n")
+	l.start(t)
+	if rep := l.request(t); rep.Agent != nil && rep.Agent.HTTP != nil && rep.Agent.HTTP.Status == 200 {
+		t.Fatalf("the agent's call got through a verification that must fail: %+v", rep.Agent.HTTP)
+	}
+	const logged = `upstream SSL certificate does not match "127.0.0.1"`
+	line, ok := l.front.WaitErrorLog(logged, 3*time.Second)
+	if !ok || !strings.Contains(line, "[error]") || !strings.Contains(line, "while SSL handshaking to upstream") {
+		t.Fatalf("NGINX logged %q:\n%s", line, l.front.ErrorLog())
+	}
+	res := l.check(t)
+	if res.exit != exitFailure {
+		t.Errorf("exit %d, want 2:\n%s", res.exit, res.excerpt())
+	}
+	f, _ := res.find("nginx-agent-server-missing")
+	if f.Severity != "fail" || f.Cause == nil || f.Cause.Code != "name-mismatch" || !strings.Contains(f.Summary, logged) {
+		t.Fatalf("nginx-agent-server-missing %s %+v %q:\n%s", f.Severity, f.Cause, f.Summary, res.excerpt())
+	}
+	if !strings.Contains(fmt.Sprint(f.Fix), "proxy_ssl_name "+labName+";") {
+		t.Errorf("the playbook does not set proxy_ssl_name %s: %+v", labName, f.Fix)
+	}
+}
+
+// End-to-end encryption, verified by name: nginx-agent-server-missing passes. But NGINX
+// 1.22's stream proxy_ssl offers no ALPN (proxy_ssl_alpn came in 1.31.0), and a target
+// that picks HTTP/2 by ALPN — the NGINX standing in for nginx-manager here — reads the
+// agents' HTTP/2 preface as an HTTP/1.1 request line: nginx-http2-missing warns, and the
+// stand-in logs the line the warning names.
+func TestStreamReEncryptWithoutALPN(t *testing.T) {
+	l := newStreamLab(t)
+	l.terminatingToTLSManager(t, "    proxy_ssl on;\n    proxy_ssl_verify on;\n    proxy_ssl_trusted_certificate "+l.rootPEM+
+		";\n    proxy_ssl_name "+labName+";\n    proxy_ssl_server_name on;\n")
+	l.start(t)
+	res := l.check(t)
+	l.request(t)
+	line, ok := l.nim.WaitErrorLog(`"PRI * HTTP/2.0"`, 3*time.Second)
+	if !ok || !strings.Contains(line, "[info]") || !strings.Contains(line, "client sent invalid request") {
+		t.Fatalf("the stand-in logged %q:\n%s", line, l.nim.ErrorLog())
+	}
+	if res.exit != exitWarning {
+		t.Errorf("exit %d, want 1:\n%s", res.exit, res.excerpt())
+	}
+	a, _ := res.find("nginx-agent-server-missing")
+	if a.Severity != "ok" || !strings.Contains(findingText(a), "re-encrypts (proxy_ssl on, verifying the target against "+l.rootPEM+")") {
+		t.Errorf("nginx-agent-server-missing %s:\n%s", a.Severity, findingText(a))
+	}
+	f, _ := res.find("nginx-http2-missing")
+	if f.Severity != "warn" || !strings.Contains(f.Summary, `"PRI * HTTP/2.0"`) || !strings.Contains(f.Summary, "NGINX 1.") {
+		t.Fatalf("nginx-http2-missing %s %q:\n%s", f.Severity, f.Summary, res.excerpt())
+	}
+	if !strings.Contains(fmt.Sprint(f.Fix), "proxy_ssl_alpn h2;") {
+		t.Errorf("the playbook does not offer proxy_ssl_alpn h2: %+v", f.Fix)
 	}
 }

@@ -36,6 +36,9 @@ type StreamServer struct {
 	ProxySSLVerify             Setting
 	ProxySSLName               Setting
 	ProxySSLServerName         Setting
+	// ProxySSLALPN is proxy_ssl_alpn (1.31.0+): the protocols offered to the target when
+	// re-encrypting; unset means no ALPN offer.
+	ProxySSLALPN Setting
 	// Targets are where connections go: proxy_pass's address, its upstream block's
 	// servers, or each value of the map that proxy_pass's variable comes from.
 	Targets []StreamTarget
@@ -110,6 +113,7 @@ func (c *Config) streamServer(d *Directive, stream, main level, blocks, maps map
 	ss.ProxySSLVerify = c.setting(levels, "proxy_ssl_verify", "off", false)
 	ss.ProxySSLName = c.setting(levels, "proxy_ssl_name", "", false)
 	ss.ProxySSLServerName = c.setting(levels, "proxy_ssl_server_name", "off", false)
+	ss.ProxySSLALPN = c.setting(levels, "proxy_ssl_alpn", "", false)
 	ss.resolve(blocks, maps)
 	return ss
 }
