@@ -211,7 +211,7 @@ func streamTLSMismatch(n *probes.NginxFacts) (Result, *probes.StreamHop, bool) {
 				}
 			case c.Cert.Value == "" && h.ReEncrypts:
 				r := Fail("stream server at %s re-encrypts the agents' connections (proxy_ssl on) to nginx-manager on %s, which serves plaintext "+
-					"(nginx-manager.conf sets no cert): NGINX's handshake with it fails (\"peer closed connection in SSL handshake ... while SSL handshaking to upstream\" "+
+					"(nginx-manager.conf sets no cert): NGINX's handshake with it fails (\"peer closed connection in SSL handshake\" "+
 					"from a Go gRPC server, \"wrong version number\" from one that answers) and it closes every agent connection",
 					h.Pos, t.Address).Because(CauseNotTLS).With(ev...)
 				if d := h.Server.ProxySSL.Directive; d != nil {

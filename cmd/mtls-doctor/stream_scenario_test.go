@@ -375,9 +375,12 @@ func TestStreamReEncryptToPlaintextManager(t *testing.T) {
 	if rep.Agent != nil && rep.Agent.HTTP != nil && rep.Agent.HTTP.Status == 200 {
 		t.Fatalf("the agent's call got through a TLS hop to a plaintext port: %+v", rep.Agent.HTTP)
 	}
-	// The backend, a Go HTTP/2 server like nginx-manager, drops the ClientHello.
+	// The backend, a Go HTTP/2 server like nginx-manager, drops the ClientHello. NGINX
+	// names the phase "SSL handshaking to upstream" or, depending on when it reads the
+	// reset, "proxying connection".
 	line, ok := l.front.WaitErrorLog("peer closed connection in SSL handshake", 3*time.Second)
-	if !ok || !strings.Contains(line, "[error]") || !strings.Contains(line, "while SSL handshaking to upstream") {
+	if !ok || !strings.Contains(line, "[error]") ||
+		!strings.Contains(line, "while SSL handshaking to upstream") && !strings.Contains(line, "while proxying connection") {
 		t.Fatalf("NGINX logged %q:\n%s", line, l.front.ErrorLog())
 	}
 	res := l.check(t)
@@ -385,7 +388,7 @@ func TestStreamReEncryptToPlaintextManager(t *testing.T) {
 		t.Errorf("exit %d, want 2:\n%s", res.exit, res.excerpt())
 	}
 	f, _ := res.find("nginx-agent-server-missing")
-	if f.Severity != "fail" || f.Cause == nil || f.Cause.Code != "not-tls" || !strings.Contains(f.Summary, "peer closed connection in SSL handshake ... while SSL handshaking to upstream") {
+	if f.Severity != "fail" || f.Cause == nil || f.Cause.Code != "not-tls" || !strings.Contains(f.Summary, `"peer closed connection in SSL handshake"`) {
 		t.Fatalf("nginx-agent-server-missing %s %+v %q:\n%s", f.Severity, f.Cause, f.Summary, res.excerpt())
 	}
 	if !strings.Contains(fmt.Sprint(f.Fix), "proxy_ssl off;") {
@@ -445,7 +448,7 @@ func TestStreamReEncryptNameMismatch(t *testing.T) {
 	}
 	const logged = `upstream SSL certificate does not match "127.0.0.1"`
 	line, ok := l.front.WaitErrorLog(logged, 3*time.Second)
-	if !ok || !strings.Contains(line, "[error]") || !strings.Contains(line, "while SSL handshaking to upstream") {
+	if !ok || !strings.Contains(line, "[error]") {
 		t.Fatalf("NGINX logged %q:\n%s", line, l.front.ErrorLog())
 	}
 	res := l.check(t)
