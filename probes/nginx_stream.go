@@ -45,7 +45,8 @@ type StreamHop struct {
 	// ProxyTrustedCA is the proxy_ssl_trusted_certificate file that verifies the targets
 	// of a re-encrypting hop; nil when unset.
 	ProxyTrustedCA *FileFacts `json:"proxy_trusted_ca,omitempty"`
-	// Targets are where it sends the connections, with what listens there.
+	// Targets are where it sends the connections, with what listens there; hops that
+	// route through one map share the slice.
 	Targets []StreamHopTarget `json:"targets,omitempty"`
 }
 
@@ -65,6 +66,17 @@ type StreamHopTarget struct {
 // on the agents' port. A hop that terminates TLS joins n.Servers.
 func (n *NginxFacts) findStreamHops(agentPort int, files fileCache) {
 	streams := n.Config.StreamServers()
+	agentFacing := map[*nginxconf.Server]bool{}
+	for _, s := range n.Servers {
+		agentFacing[s.Server] = true
+	}
+	// Servers that route through one map share its targets (nginxconf.StreamServer.Targets):
+	// classify each shared list once, and each address once.
+	type classified struct {
+		targets []StreamHopTarget
+		agents  bool
+	}
+	lists := map[*nginxconf.StreamTarget]classified{}
 	for _, ss := range streams {
 		hop := &StreamHop{Server: ss, Pos: ss.Pos(), Terminates: ss.TerminatesTLS(), ReEncrypts: ss.ProxySSL.Value == "on"}
 		if len(ss.Listens) > 0 {
@@ -73,20 +85,26 @@ func (n *NginxFacts) findStreamHops(agentPort int, files fileCache) {
 		// The agents' port alone marks a stream server that verifies client certificates:
 		// on an agent host, an unrelated stream server may listen on the same port number.
 		agents := agentPort > 0 && ss.ListensOn(agentPort) && hop.Terminates && ss.SSL.VerifyClient.Value != "off"
-		for _, t := range ss.Targets {
-			ht := n.classifyTarget(t, streams, ss)
-			switch ht.Kind {
-			case TermNIM1, TermNIM1Default:
-				agents = true
-			case TermHTTPServer:
-				for _, s := range n.Servers {
-					if s.Server == ht.HTTPServer {
-						agents = true
-					}
-				}
-			}
-			hop.Targets = append(hop.Targets, ht)
+		var key *nginxconf.StreamTarget
+		if len(ss.Targets) > 0 {
+			key = &ss.Targets[0]
 		}
+		cl, ok := lists[key]
+		if !ok || key == nil {
+			cl = classified{}
+			for _, t := range ss.Targets {
+				ht := n.classifyTarget(t, streams)
+				switch ht.Kind {
+				case TermNIM1, TermNIM1Default:
+					cl.agents = true
+				case TermHTTPServer:
+					cl.agents = cl.agents || agentFacing[ht.HTTPServer]
+				}
+				cl.targets = append(cl.targets, ht)
+			}
+			lists[key] = cl
+		}
+		hop.Targets, agents = cl.targets, agents || cl.agents
 		if !agents {
 			continue
 		}
@@ -103,7 +121,7 @@ func (n *NginxFacts) findStreamHops(agentPort int, files fileCache) {
 }
 
 // classifyTarget says what listens at t on this host.
-func (n *NginxFacts) classifyTarget(t nginxconf.StreamTarget, streams []*nginxconf.StreamServer, self *nginxconf.StreamServer) StreamHopTarget {
+func (n *NginxFacts) classifyTarget(t nginxconf.StreamTarget, streams []*nginxconf.StreamServer) StreamHopTarget {
 	ht := StreamHopTarget{StreamTarget: t}
 	if t.Unix != "" {
 		return ht
@@ -121,7 +139,7 @@ func (n *NginxFacts) classifyTarget(t nginxconf.StreamTarget, streams []*nginxco
 		}
 	}
 	for _, s := range streams {
-		if s != self && listensAt(s.Listens, t.Host, t.Port) {
+		if listensAt(s.Listens, t.Host, t.Port) {
 			ht.Kind, ht.Stream = TermStreamServer, s
 			return ht
 		}

@@ -1,6 +1,8 @@
 package probes
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
@@ -82,5 +84,40 @@ http {
 	c = ParseNIMManagerConfig("/etc/nginx-manager/nginx-manager.conf", []byte("grpc_port: 10000\n"))
 	if got := kinds(load(0, c)); got["10443"] != TermNIM1 {
 		t.Errorf("nginx-manager.conf on 127.0.0.1:10000: %v", got)
+	}
+}
+
+// BenchmarkFindStreamHops: n stream servers route by server name through one map of n
+// entries to nginx-manager, beside n agent-facing http servers.
+// go test -bench FindStreamHops ./probes
+func BenchmarkFindStreamHops(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		var conf strings.Builder
+		conf.WriteString("http {\n")
+		for i := range n {
+			fmt.Fprintf(&conf, "  server { listen 127.0.0.1:%d ssl; location /f5.nginx.agent.sdk.Commander { grpc_pass grpc://127.0.0.1:10000; } }\n", 20000+i)
+		}
+		conf.WriteString("}\nstream {\n  map $ssl_preread_server_name $t {\n")
+		for i := range n {
+			fmt.Fprintf(&conf, "    agent%d.example.com 127.0.0.1:%d;\n", i, 20000+i)
+		}
+		conf.WriteString("    default 127.0.0.1:10000;\n  }\n")
+		for i := range n {
+			fmt.Fprintf(&conf, "  server { listen %d; ssl_preread on; proxy_pass $t; }\n", 30000+i)
+		}
+		conf.WriteString("}\n")
+		cfg, err := nginxconf.Parse("/etc/nginx/nginx.conf", []byte(conf.String()), nginxconf.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				nf := NewNginxFacts(cfg, NginxFile, 0)
+				nf.findStreamHops(0, fileCache{})
+				if len(nf.Streams) != n || len(nf.Streams[0].Targets) != n+1 {
+					b.Fatalf("%d hops", len(nf.Streams))
+				}
+			}
+		})
 	}
 }

@@ -40,7 +40,8 @@ type StreamServer struct {
 	// re-encrypting; unset means no ALPN offer.
 	ProxySSLALPN Setting
 	// Targets are where connections go: proxy_pass's address, its upstream block's
-	// servers, or each value of the map that proxy_pass's variable comes from.
+	// servers, or each value of the map that proxy_pass's variable comes from. Servers
+	// passing to the same variable share the slice: it is not to be modified.
 	Targets []StreamTarget
 	// Variables is true when proxy_pass holds a variable that no map resolves here.
 	Variables bool
@@ -85,14 +86,15 @@ func (c *Config) StreamServers() []*StreamServer {
 		outer := newLevel(stream.Block)
 		blocks := streamUpstreams(stream)
 		maps := streamMaps(stream)
+		resolved := map[string]*StreamServer{} // per map variable: a fleet's servers share one map
 		for _, d := range outer.children("server") {
-			out = append(out, c.streamServer(d, outer, main, blocks, maps))
+			out = append(out, c.streamServer(d, outer, main, blocks, maps, resolved))
 		}
 	}
 	return out
 }
 
-func (c *Config) streamServer(d *Directive, stream, main level, blocks, maps map[string]*Directive) *StreamServer {
+func (c *Config) streamServer(d *Directive, stream, main level, blocks, maps map[string]*Directive, resolved map[string]*StreamServer) *StreamServer {
 	srv := &Server{Directive: d, Stream: true}
 	levels := []level{newLevel(d.Block), stream}
 	for _, l := range children(d.Block, "listen") {
@@ -114,6 +116,15 @@ func (c *Config) streamServer(d *Directive, stream, main level, blocks, maps map
 	ss.ProxySSLName = c.setting(levels, "proxy_ssl_name", "", false)
 	ss.ProxySSLServerName = c.setting(levels, "proxy_ssl_server_name", "off", false)
 	ss.ProxySSLALPN = c.setting(levels, "proxy_ssl_alpn", "", false)
+	if v := ss.ProxyPass.Value; maps[v] != nil {
+		if r, ok := resolved[v]; ok {
+			ss.Targets, ss.Variables, ss.Problem = r.Targets, r.Variables, r.Problem
+			return ss
+		}
+		ss.resolve(blocks, maps)
+		resolved[v] = ss
+		return ss
+	}
 	ss.resolve(blocks, maps)
 	return ss
 }

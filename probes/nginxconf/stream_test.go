@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -113,5 +114,43 @@ func TestStreamServers(t *testing.T) {
 	}
 	if ss[1].SSLPreread.Value != "on" || ss[0].SSLPreread.Value != "off" || ss[0].SSL.VerifyClient.Value != "off" {
 		t.Errorf("ssl_preread %q/%q, verify %q", ss[1].SSLPreread.Value, ss[0].SSLPreread.Value, ss[0].SSL.VerifyClient.Value)
+	}
+}
+
+// streamFleet is a stream{} block of n servers, each routing by server name through a map
+// with n entries to an upstream block, plus the http fleet: the worst shape StreamServers
+// resolves (every server walks the whole map).
+func streamFleet(n int) []byte {
+	var b bytes.Buffer
+	b.Write(fleet(n))
+	b.WriteString("stream {\n    map $ssl_preread_server_name $t {\n        hostnames;\n")
+	for i := range n {
+		fmt.Fprintf(&b, "        agent%d.example.com u%d;\n", i, i%10)
+	}
+	b.WriteString("        default 127.0.0.1:10000;\n    }\n")
+	for i := range 10 {
+		fmt.Fprintf(&b, "    upstream u%d { server 127.0.0.1:%d; }\n", i, 10000+i)
+	}
+	for i := range n {
+		fmt.Fprintf(&b, "    server { listen %d; ssl_preread on; proxy_pass $t; }\n", 30000+i%1000)
+	}
+	b.WriteString("}\n")
+	return b.Bytes()
+}
+
+// BenchmarkStreamServers: go test -bench StreamServers ./probes/nginxconf
+func BenchmarkStreamServers(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		cfg, err := Parse("/etc/nginx/nginx.conf", streamFleet(n), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if got := cfg.StreamServers(); len(got) != n || len(got[0].Targets) != n+1 {
+					b.Fatalf("%d servers, %d targets", len(got), len(got[0].Targets))
+				}
+			}
+		})
 	}
 }
