@@ -28,7 +28,7 @@ func TestAgentConfigChecks(t *testing.T) {
 				f.Agent.Error = &probes.ConfigError{Path: "/etc/nginx-agent/nginx-agent.conf", Line: 7, Column: 3, Message: "mapping values are not allowed in this context"}
 			},
 			summary: []string{"/etc/nginx-agent/nginx-agent.conf:7:3: mapping values"},
-			fix:     []string{"sudo vi +7 /etc/nginx-agent/nginx-agent.conf", "sudo systemctl restart nginx-agent"}},
+			fix:     []string{"sudo sed -n '4,10p' /etc/nginx-agent/nginx-agent.conf", "sudo systemctl restart nginx-agent"}},
 		{name: "v2 keys in a v3 file", id: "agent-config-invalid", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Agent.Format = probes.FormatV3
@@ -46,7 +46,7 @@ func TestAgentConfigChecks(t *testing.T) {
 					Source: probes.Source{Kind: probes.SourceFile, Name: "/etc/nginx agent/nginx-agent.conf", Line: 3}}}
 			},
 			summary: []string{"/etc/nginx agent/nginx-agent.conf:3: server.grpcPort is a list, not one value"},
-			fix:     []string{"sudo vi +3 '/etc/nginx agent/nginx-agent.conf'"}, notFix: []string{"Set server.host and server.grpcPort"}},
+			fix:     []string{"sudo sed -n '2,6p' '/etc/nginx agent/nginx-agent.conf'"}, notFix: []string{"Set server.host and server.grpcPort"}},
 		{name: "placeholder host", id: "agent-config-invalid", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Agent.Host = fileSetting("<NGINX-INSTANCE-MANAGER-FQDN>", 2) },
 			summary: []string{"placeholder"}},
@@ -94,7 +94,7 @@ func TestAgentConfigChecks(t *testing.T) {
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Agent.SkipVerify = probes.Setting{Value: "true", Source: probes.Source{Kind: probes.SourceEnv, Name: "NGINX_AGENT_TLS_SKIP_VERIFY"}}
 			},
-			fix: []string{"NGINX_AGENT_TLS_SKIP_VERIFY=false", "sudo systemctl edit nginx-agent"}},
+			fix: []string{"NGINX_AGENT_TLS_SKIP_VERIFY=false", "/etc/systemd/system/nginx-agent.service.d/mtls-doctor.conf", "sudo systemctl daemon-reload"}},
 	})
 }
 
@@ -120,7 +120,7 @@ func TestAgentFileChecks(t *testing.T) {
 				f.Files.Cert = &probes.FileFacts{Role: probes.RoleCert, Path: "/etc/nginx-agent/agent.crt"}
 			},
 			summary: []string{"cert /etc/nginx-agent/agent.crt does not exist"},
-			fix:     []string{"sudo ls -l /etc/nginx-agent"}},
+			fix:     []string{"sudo install -m 0644 '<agent-cert-path>' /etc/nginx-agent/agent.crt"}},
 		{name: "relative cert path missing names the working directory", id: "agent-cert-file-unreadable", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Agent.Cert = fileSetting("/agent.crt", 6)
@@ -180,7 +180,7 @@ func TestAgentFileChecks(t *testing.T) {
 					ReadError: "/dev/zero is larger than 1048576 bytes, too large for a certificate, key or CA file"}
 			},
 			summary: []string{"key /dev/zero cannot be read"},
-			fix:     []string{"sudo grep -rn 'key:' /etc/nginx-agent/nginx-agent.conf"},
+			fix:     []string{"Point tls.key at the key file", "7s|^\\([[:space:]]*key:\\).*$|\\1 \"<agent-key-path>\"|"},
 			notFix:  []string{"chmod", "Let the agent's user read"}},
 		{name: "world-readable key", id: "agent-cert-file-unreadable", want: SeverityWarn,
 			mutate:  func(f *Facts, _ *testPKI) { f.Files.Key.Mode = 0o644 },

@@ -19,10 +19,7 @@ func WriteExplain(w io.Writer, ch Check, f *Facts) error {
 		b.WriteString(wrap(ch.Why, 78, ""))
 		b.WriteString("\n")
 	}
-	var steps []Step
-	if ch.Fix != nil {
-		steps = ch.Fix(f, Result{})
-	}
+	steps := ch.playbook(f, Result{})
 	if len(steps) == 0 {
 		b.WriteString("\nNo fix steps: this check only reports.\n")
 	}
