@@ -15,8 +15,8 @@ import (
 
 // This file holds the manager side: the checks on the NGINX configuration that terminates
 // the agents' mutual TLS (Facts.Nginx), and the helpers they share. Checks whose ID also
-// has an agent side (client-auth-not-required, server-cert-*, ...) get their manager half
-// in checks_manager_shared.go.
+// has an agent side get their manager half in checks_client_auth_manager.go
+// (client-auth-*, agent-cert-*) and checks_server_cert_manager.go (server-cert-*).
 
 // reloadNginxFor is how the manager playbooks end: test, then reload the running NGINX —
 // the one whose configuration was judged, so a --nginx-config outside nginx's default

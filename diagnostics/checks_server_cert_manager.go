@@ -1,0 +1,300 @@
+package diagnostics
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+// This file holds the manager halves of the served-certificate checks (server-cert-*,
+// server-chain-incomplete, server-name-mismatch): the ssl_certificate files NGINX serves agents.
+
+// --- the server certificate NGINX serves (ssl_certificate)
+
+// servedCert is one certificate file a manager serves agents: an ssl_certificate of an
+// agent-facing server, or NIM 1.x's cert.
+type servedCert struct {
+	where  string // file:line of the directive
+	path   string
+	file   *probes.FileFacts
+	key    *probes.FileFacts
+	server *probes.NginxServer // nil for NIM 1.x
+}
+
+func servedCerts(f *Facts) []servedCert {
+	var out []servedCert
+	if !managerHost(f) {
+		return nil
+	}
+	for _, s := range f.Nginx.Servers {
+		for i, c := range s.SSL.Certificates {
+			if i >= len(s.Certs) || s.Certs[i] == nil {
+				continue
+			}
+			sc := servedCert{where: c.Directive.Pos(), path: s.Certs[i].Path, file: s.Certs[i], server: s}
+			if i < len(s.Keys) {
+				sc.key = s.Keys[i]
+			}
+			out = append(out, sc)
+		}
+	}
+	if c := f.Nginx.NIM1; c != nil && c.CertFile != nil {
+		out = append(out, servedCert{where: fmt.Sprintf("%s:%d", c.Path, c.Cert.Source.Line), path: c.CertFile.Path, file: c.CertFile, key: c.KeyFile})
+	}
+	return out
+}
+
+// perServedCert judges every served certificate file with fn and merges like perServer.
+func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
+	certs := servedCerts(f)
+	var results []Result
+	var usable []servedCert
+	for _, sc := range certs {
+		missing, unknown := fileMissing(f, sc.file)
+		switch {
+		case unknown:
+			continue
+		case missing, sc.file.ReadError != "", len(sc.file.Certs) == 0:
+			results = append(results, Skip("skipped: %s holds no readable certificate (see nginx-config-invalid)", sc.path))
+			usable = append(usable, sc)
+			continue
+		}
+		results = append(results, fn(sc))
+		usable = append(usable, sc)
+	}
+	if len(results) == 0 {
+		return Skip("skipped: the certificate files NGINX serves are not on this host")
+	}
+	worst := 0
+	for i, r := range results {
+		if r.Severity > results[worst].Severity {
+			worst = i
+		}
+	}
+	out := results[worst]
+	out.Evidence = append([]Evidence{Note(usable[worst].where, "served certificate file %s", usable[worst].path)}, out.Evidence...)
+	for i, r := range results {
+		if i != worst {
+			out.Evidence = append(out.Evidence, Note(usable[i].where, "%s: %s", r.Severity, r.Summary))
+		}
+	}
+	return out
+}
+
+// servedFacts is f with the endpoint replaced by what serving sc's file looks like to the
+// agent: the chain in file order (NGINX sends exactly that), named by the directive.
+func servedFacts(f *Facts, sc servedCert) *Facts {
+	g := *f
+	ep := &probes.EndpointReport{Address: sc.where, Agent: &probes.Attempt{TLS: &probes.TLSObservation{PeerChain: sc.file.Certs}}}
+	if agentUsable(f) {
+		ep.VerifyName = hostOf(f).Name
+	}
+	g.Endpoint = ep
+	return &g
+}
+
+// servedSide is the manager half of a served-certificate check: the check's own
+// evaluation (agentEval) applied to each certificate file NGINX serves the agents, as if the
+// agent had received it; the playbook reissues the file.
+func servedSide(id string, agentEval func(f *Facts) Result) *ManagerSide {
+	return &ManagerSide{
+		Evaluate: func(f *Facts) Result {
+			agent, label := f, "ssl_certificate "
+			if id == "server-cert-untrusted" && (!agentUsable(f) || f.Files == nil) {
+				// On a manager-only run, --ca is the agents' trust.
+				g, given := givenCertFacts(f)
+				if !given || g.Files.CA == nil {
+					return Skip("skipped: the agents' CA file is not on this host (give --ca with --cert to judge it)")
+				}
+				agent, label = g, "--ca "+g.Files.CA.Path+", ssl_certificate "
+			}
+			return perServedCert(f, func(sc servedCert) Result {
+				r := agentEval(servedFacts(agent, sc))
+				r.Summary = label + sc.path + ": " + r.Summary
+				return r
+			})
+		},
+		Fix: managerReissue(id),
+	}
+}
+
+func mgrServerChain(f *Facts) Result {
+	return perServedCert(f, func(sc servedCert) Result {
+		chain := sc.file.Certs
+		leaf := chain[0]
+		switch {
+		case selfSigned(leaf):
+			return OK("%s is self-signed; there is no intermediate", certName(leaf))
+		case findIssuer(leaf, chain[1:]) != nil:
+			return OK("%s holds %s with its issuer %s", sc.path, certName(leaf), certName(findIssuer(leaf, chain[1:])))
+		}
+		if issuer := findIssuer(leaf, caCerts(f)); issuer != nil && !selfSigned(issuer) {
+			return Warn("%s lacks the intermediate %s; agents verify only because their CA file holds it", sc.path, certName(issuer))
+		}
+		var store []*x509.Certificate
+		if sc.server != nil {
+			store = verifyStore(sc.server)
+		}
+		if issuer := findIssuer(leaf, store, caCerts(f)); issuer != nil && selfSigned(issuer) {
+			return OK("%s is issued directly by the root %s", certName(leaf), certName(issuer))
+		} else if issuer != nil {
+			return Warn("%s serves %s without its intermediate %s: it works only while every agent's CA file carries that intermediate",
+				sc.path, certName(leaf), certName(issuer))
+		}
+		return Warn("%s serves %s without its issuer %s: if that is an intermediate, agents fail with \"certificate signed by unknown authority\" unless their tls.ca holds it",
+			sc.path, certName(leaf), dn(leaf.RawIssuer))
+	})
+}
+
+func fixMgrServerChain(f *Facts, r Result) []Step {
+	path := managerServerCert
+	appendCmd := "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
+	if certs := servedCerts(f); len(certs) > 0 {
+		path = certs[0].path
+		appendCmd = "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
+		// The intermediate is often on this host already, in the client CA file
+		// (make_certs.sh's ca.pem): copy it from there.
+		for _, sc := range certs {
+			if len(sc.file.Certs) == 0 || selfSigned(sc.file.Certs[0]) || findIssuer(sc.file.Certs[0], sc.file.Certs[1:]) != nil {
+				continue
+			}
+			files := []*probes.FileFacts{}
+			if sc.server != nil {
+				files = append(files, sc.server.ClientCA, sc.server.TrustedCA)
+			}
+			if f.Files != nil {
+				files = append(files, f.Files.CA)
+			}
+			var pool []*x509.Certificate
+			for _, ff := range files {
+				if ff != nil {
+					pool = append(pool, ff.Certs...)
+				}
+			}
+			path = sc.path
+			appendCmd = "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
+			if issuer := findIssuer(sc.file.Certs[0], pool); issuer != nil && !selfSigned(issuer) {
+				if cmd, ok := pemBlockCommand(issuer, files...); ok {
+					appendCmd = cmd + " | sudo tee -a " + shellQuote(path) + " >/dev/null"
+				}
+			}
+			break
+		}
+	}
+	return []Step{{
+		Title: "Append the intermediate to " + path,
+		Why: "NGINX sends exactly the certificates in the ssl_certificate file: the server's first, then its intermediate(s). " +
+			"The root stays out; agents have it in their CA file.",
+		Commands: []string{
+			"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(path) + " | openssl pkcs7 -print_certs -noout",
+			"sudo cp -p " + shellQuote(path) + " " + shellQuote(path) + ".bak",
+			appendCmd,
+			reloadNginxFor(f),
+		},
+		Verify: []string{"server-chain-incomplete", "server-cert-untrusted"},
+	}}
+}
+
+// pemBlockCommand returns a command that prints c's PEM block from the first of files that
+// holds it: sed from its BEGIN line to the END line after it. ok is false when no PEM file
+// holds it, or a file's blocks cannot be matched to its certificates one to one.
+func pemBlockCommand(c *x509.Certificate, files ...*probes.FileFacts) (string, bool) {
+	for _, ff := range files {
+		if ff == nil || ff.Encoding != "pem" || ff.ParseError != "" {
+			continue
+		}
+		var lines []int
+		for _, b := range ff.Blocks {
+			if b.Type == "CERTIFICATE" {
+				lines = append(lines, b.Line)
+			}
+		}
+		if len(lines) != len(ff.Certs) {
+			continue
+		}
+		for i, x := range ff.Certs {
+			if x.Equal(c) {
+				return fmt.Sprintf("sed -n '%d,/-----END CERTIFICATE-----/p' %s", lines[i], ff.Path), true
+			}
+		}
+	}
+	return "", false
+}
+
+func mgrServerName(f *Facts) Result {
+	return perServedCert(f, func(sc servedCert) Result {
+		leaf := sc.file.Certs[0]
+		if !hasHostSANs(leaf) {
+			return Skip("skipped: the certificate has no SANs (see server-cert-cn-only)")
+		}
+		if agentUsable(f) {
+			if r, wrong := sniSelectsOther(f, sc); wrong {
+				return r
+			}
+			r := evalServerName(servedFacts(f, sc))
+			if r.Severity != SeverityOK {
+				return r
+			}
+		}
+		var names []string
+		if sc.server != nil {
+			names = plainServerNames(sc.server)
+		} else if c := f.Nginx.NIM1; c != nil && c.ServerName.Value != "" {
+			names = []string{c.ServerName.Value}
+		}
+		for _, n := range names {
+			if err := leaf.VerifyHostname(n); err != nil {
+				return Fail("server_name %s is not in the SANs of %s (%s): agents that dial %s fail with %q",
+					n, sc.path, sanText(leaf), n, err.Error())
+			}
+		}
+		if len(names) == 0 {
+			return OK("%s names %s; server_name does not restrict the name", certName(leaf), sanText(leaf))
+		}
+		return OK("%s covers server_name %s", certName(leaf), strings.Join(names, ", "))
+	})
+}
+
+// managerReissue is the playbook for a new server certificate in the files NGINX serves.
+func managerReissue(verify string) func(f *Facts, r Result) []Step {
+	return func(f *Facts, r Result) []Step {
+		certs := servedCerts(f)
+		if len(certs) == 0 {
+			return fixServerReissue(verify)(f, r)
+		}
+		sc := certs[0]
+		keyPath := managerServerKey
+		if sc.key != nil {
+			keyPath = sc.key.Path
+		}
+		name := hostOf(f).Name
+		if !agentUsable(f) && sc.server != nil {
+			if ns := plainServerNames(sc.server); len(ns) > 0 {
+				name = ns[0]
+			}
+		}
+		san := "DNS:" + name
+		if net.ParseIP(name) != nil {
+			san = "IP:" + name
+		}
+		return []Step{{
+			Title: "Issue a new server certificate for " + name + " into " + sc.path,
+			Why: "The request carries the name agents dial as a SAN; sign it with serverAuth where the CA key lives " +
+				"(make_certs.sh: ca_int.key) and keep the intermediate after the certificate (" + sc.where + ").",
+			Commands: []string{
+				"sudo openssl req -new -key " + shellQuote(keyPath) + " -subj " + shellQuote(subjectArg(name)) +
+					" -addext " + shellQuote("subjectAltName="+san) + " -out /tmp/server.csr",
+				"printf 'extendedKeyUsage=serverAuth\\n' >server-ext.cnf",
+				"openssl x509 -req -in /tmp/server.csr -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 " +
+					"-copy_extensions copy -extfile server-ext.cnf -out server.crt",
+				"sudo cp -p " + shellQuote(sc.path) + " " + shellQuote(sc.path) + ".bak",
+				"cat server.crt ca_int.crt | sudo tee " + shellQuote(sc.path) + " >/dev/null",
+				reloadNginxFor(f),
+			},
+			Verify: uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"}),
+		}}
+	}
+}
