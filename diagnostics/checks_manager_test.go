@@ -232,7 +232,7 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", ""))
 			},
 			summary: []string{"neither ssl_client_certificate nor ssl_trusted_certificate"},
-			fix:     []string{"+        ssl_client_certificate /etc/nms/certs/ca.pem;"}},
+			fix:     []string{"+        ssl_client_certificate <agents-ca-path>;"}},
 		{name: "client CA file missing", id: "nginx-client-ca-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_client_certificate /etc/nms/certs/ca.pem;", "ssl_client_certificate /etc/nms/certs/gone.pem;"))
@@ -279,7 +279,7 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", "", "ssl_verify_client on;", "ssl_verify_client optional_no_ca;"))
 			},
 			summary: []string{"lets it in anyway"},
-			fix:     []string{"Point ssl_client_certificate at the CA that issues agent certificates", "+        ssl_client_certificate /etc/nms/certs/ca.pem;"}},
+			fix:     []string{"Point ssl_client_certificate at the CA that issues agent certificates", "+        ssl_client_certificate <agents-ca-path>;"}},
 		{name: "verify on without a CA file: nothing to predict", id: "agent-cert-rejected", want: SeveritySkip,
 			mutate: func(f *Facts, p *testPKI) {
 				f.Agent, f.Files, f.Endpoint = nil, nil, nil

@@ -28,6 +28,7 @@ var inputPrompts = map[string]string{
 	"<server-key-path>":     "the manager's ssl_certificate_key file",
 	"<client-ca-path>":      "the manager's ssl_client_certificate file (the CAs NGINX trusts for agents)",
 	"<crl-path>":            "the manager's ssl_crl file",
+	"<new-crl-path>":        "path of a current CRL (PEM) from the CA that lacks one, as it publishes or generates it",
 	"<agent-cert-path>":     "path of the agent's certificate to judge",
 	"<agent-name>":          "the agent's name for its certificate's subject (CN), e.g. its host name",
 	"<agent-key-path>":      "path of the agent's private key",
