@@ -111,13 +111,13 @@ func TestServerCertChecks(t *testing.T) {
 		{name: "agent trusts another CA", id: "server-cert-untrusted", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { otherCA(f, t) },
 			summary: []string{"does not chain to the agent's CA file /etc/nginx-agent/ca.pem", "unknown authority"},
-			fix:     []string{"sudo cp -p /etc/nginx-agent/ca.pem /etc/nginx-agent/ca.pem.bak", "/etc/nms/certs/ca.pem"}},
+			fix:     []string{"sudo cp -p /etc/nginx-agent/ca.pem /etc/nginx-agent/ca.pem.bak", "sudo cat '<manager-ca-path>' | sudo tee -a /etc/nginx-agent/ca.pem"}},
 		{name: "another CA is not a chain problem", id: "server-chain-incomplete", want: SeverityOK,
 			mutate: func(f *Facts, _ *testPKI) { otherCA(f, t) }},
 		{name: "server omits its intermediate", id: "server-chain-incomplete", want: SeverityFail,
 			mutate:  func(f *Facts, p *testPKI) { f.Endpoint.Agent.TLS.PeerChain = []*x509.Certificate{p.server.cert} },
 			summary: []string{"without the certificate that issued it (CN=nms-int-ca)"},
-			fix:     []string{"/etc/nms/certs/manager-server.pem"}},
+			fix:     []string{"sudo cat '<intermediate-path>' | sudo tee -a '<server-cert-path>'"}},
 		{name: "omitted intermediate held by the agent", id: "server-chain-incomplete", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				f.Endpoint.Agent.TLS.PeerChain = []*x509.Certificate{p.server.cert}
@@ -147,7 +147,7 @@ func TestServerCertChecks(t *testing.T) {
 				f.Endpoint.VerifyName, f.Endpoint.ServerName = "nim.internal", "nim.internal"
 			},
 			summary: []string{"CN=nim.example.com is not valid for nim.internal (SANs: nim.example.com, localhost)"},
-			fix:     []string{"+  command: nim.example.com", "subjectAltName=DNS:nim.internal"}},
+			fix:     []string{"+  command: nim.example.com", "DNS:nim.internal"}},
 		{name: "IP host matches IP SAN", id: "server-name-mismatch", want: SeverityOK,
 			mutate: func(f *Facts, p *testPKI) {
 				f.Agent.Host = fileSetting("10.0.0.5", 2)
@@ -161,7 +161,7 @@ func TestServerCertChecks(t *testing.T) {
 				f.Endpoint.Address, f.Endpoint.ServerName, f.Endpoint.VerifyName = "10.0.0.5:443", "", "10.0.0.5"
 			},
 			summary: []string{"verifies the IP 10.0.0.5, but CN=nim.example.com has no IP SANs"},
-			fix:     []string{"+  command: nim.example.com", "subjectAltName=IP:10.0.0.5"}},
+			fix:     []string{"+  command: nim.example.com", "IP:10.0.0.5"}},
 		{name: "CN only", id: "server-cert-cn-only", want: SeverityFail,
 			mutate:  func(f *Facts, p *testPKI) { reissueServer(t, f, p, certSpec{}) },
 			summary: []string{"CN=nim.example.com has no SANs"}, fix: []string{"subjectAltName=DNS:nim.example.com"}},
@@ -212,7 +212,7 @@ func TestClientAuthChecks(t *testing.T) {
 				f.Endpoint.Agent.HTTP = nginx400(titleNoCert)
 			},
 			summary: []string{"asks for a certificate issued by CN=other-ca, but the agent's is issued by CN=nms-ca", "Go sends none"},
-			fix:     []string{"Acceptable client certificate CA names", "/etc/nms/certs/ca.pem"}},
+			fix:     []string{"Acceptable client certificate CA names", "sudo cat '<agents-ca-path>' | sudo tee -a '<client-ca-path>'"}},
 		{name: "missing intermediate hides the cert", id: "agent-cert-unknown-ca", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, p.inter)
@@ -291,7 +291,7 @@ func TestClientAuthChecks(t *testing.T) {
 			summary: []string{"NGINX rejected it"}},
 		{name: "no cert reaches gRPC", id: "client-auth-not-required", want: SeverityWarn,
 			mutate:  func(f *Facts, _ *testPKI) { f.Endpoint.NoCert.HTTP = grpcOK() },
-			summary: []string{"without a client certificate reached the gRPC service"}, fix: []string{"auth_request /check-agent-client-cert;"}},
+			summary: []string{"without a client certificate reached the gRPC service"}, fix: []string{"+    ssl_verify_client on;"}},
 		{name: "cert never requested", id: "client-auth-not-required", want: SeverityWarn,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.Agent.TLS.CertRequested = false
@@ -311,7 +311,7 @@ func TestGRPCChecks(t *testing.T) {
 	runCases(t, []checkCase{
 		{name: "502", id: "grpc-backend-unavailable", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Endpoint.Agent.HTTP = html(502) },
-			summary: []string{"NGINX answered 502 Bad Gateway"}, fix: []string{"sudo systemctl status nms"}},
+			summary: []string{"NGINX answered 502 Bad Gateway"}, fix: []string{"sudo systemctl restart nms"}},
 		{name: "grpc unavailable", id: "grpc-backend-unavailable", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.Agent.HTTP = &probes.HTTPObservation{Status: 200, ContentType: "application/grpc", GRPCStatus: intp(14)}

@@ -345,7 +345,7 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("server_name nim.example.com;", "server_name nim.corp.example;"))
 			},
 			summary: []string{"server_name nim.corp.example is not in the SANs of /etc/nms/certs/manager-server.pem"},
-			fix:     []string{"into /etc/nms/certs/manager-server.pem"}},
+			fix:     []string{"sudo cp /etc/nms/certs/manager-server.pem.new /etc/nms/certs/manager-server.pem"}},
 		{name: "agents' name picks another server", id: "server-name-mismatch", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("server_name nim.example.com;", "server_name nim.corp.example;",
@@ -360,7 +360,7 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"without its issuer CN=nms-int-ca"},
-			fix:     []string{"cat ca_int.crt | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"}},
+			fix:     []string{"sudo cat '<intermediate-path>' | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"}},
 		{name: "leaf served alone, intermediate in the client CA file", id: "server-chain-incomplete", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {

@@ -2,7 +2,10 @@ package diagnostics
 
 import (
 	"fmt"
+	"maps"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,7 +74,11 @@ func checkStepRules(t *testing.T, id string, i int, st Step, judged map[string]b
 			}
 		}
 		for _, p := range defaultManagerPath.FindAllString(c, -1) {
-			if !judged[strings.TrimSuffix(strings.TrimSuffix(p, ".bak"), ".new")] {
+			// A file the step writes beside a judged one (a request, a backup) is the host's too.
+			beside := slices.Contains(st.Changes, p) && slices.ContainsFunc(slices.Collect(maps.Keys(judged)), func(j string) bool {
+				return j != "" && filepath.Dir(j) == filepath.Dir(p)
+			})
+			if !judged[strings.TrimSuffix(strings.TrimSuffix(p, ".bak"), ".new")] && !beside {
 				t.Errorf("%s: names %s, which was not judged, in %q", where(), p, c)
 			}
 		}
@@ -158,34 +165,6 @@ func TestPlaybookRules(t *testing.T) {
 
 // pendingRules are the checks whose playbooks do not keep the rules yet (a shrinking list).
 var pendingRules = map[string]bool{
-	"agent-cert-not-sent":            true,
-	"agent-cert-rejected":            true,
-	"agent-cert-revoked":             true,
-	"agent-cert-unknown-ca":          true,
-	"alpn-h2-missing":                true,
-	"client-auth-not-required":       true,
-	"client-verify-depth":            true,
-	"clock-skew":                     true,
-	"endpoint-dns":                   true,
-	"endpoint-not-tls":               true,
-	"endpoint-refused":               true,
-	"endpoint-timeout":               true,
-	"grpc-backend-unavailable":       true,
-	"grpc-path-missing":              true,
-	"logs-read":                      true,
-	"misdirected-request":            true,
-	"server-cert-cn-only":            true,
-	"server-cert-expired":            true,
-	"server-cert-expiring":           true,
-	"server-cert-not-yet-valid":      true,
-	"server-cert-placeholder-san":    true,
-	"server-cert-rejected-by-agent":  true,
-	"server-cert-untrusted":          true,
-	"server-cert-wrong-purpose":      true,
-	"server-chain-incomplete":        true,
-	"server-name-mismatch":           true,
-	"tls-handshake-failed":           true,
-	"tls-version-mismatch":           true,
 	"mesh-annotation-disables-mtls":  true,
 	"mesh-annotation-invalid":        true,
 	"mesh-ca-bundle-incomplete":      true,

@@ -152,9 +152,13 @@ var opensslEKU = map[x509.ExtKeyUsage]string{
 func (r reissuance) sans() []string {
 	var out []string
 	add := func(s string) {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
+		// A placeholder copied from the docs (<NGINX-INSTANCE-MANAGER-FQDN>) is no name: it
+		// goes; one of ours is filled in by the user.
+		ours := inputPrompts[strings.TrimPrefix(s, "DNS:")] != ""
+		if slices.Contains(out, s) || strings.ContainsAny(s, "<>") && !ours {
+			return
 		}
+		out = append(out, s)
 	}
 	if r.leaf != nil {
 		for _, d := range r.leaf.DNSNames {
