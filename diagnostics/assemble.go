@@ -85,19 +85,21 @@ func bothSides(ch Check, m ManagerSide) Check {
 		}
 		if aok && a.Severity >= SeverityWarn {
 			out.sides |= agentSideProblem
+			out.agentHalf = &a
 		}
 		if mok && r.Severity >= SeverityWarn {
 			out.sides |= managerSideProblem
+			out.managerHalf = &r
 		}
 		return out
 	}
 	ch.Fix = func(f *Facts, r Result) []Step {
 		var steps []Step
 		if r.sides&managerSideProblem != 0 && m.Fix != nil {
-			steps = append(steps, m.Fix(f, r)...)
+			steps = append(steps, m.Fix(f, r.half(r.managerHalf))...)
 		}
 		if r.sides&agentSideProblem != 0 && agent.Fix != nil {
-			steps = append(steps, agent.Fix(f, r)...)
+			steps = append(steps, agent.Fix(f, r.half(r.agentHalf))...)
 		}
 		if len(steps) == 0 && agent.Fix != nil {
 			return agent.Fix(f, r) // no facts (mtls-doctor explain): the agent side's playbook
@@ -105,6 +107,15 @@ func bothSides(ch Check, m ManagerSide) Check {
 		return steps
 	}
 	return ch
+}
+
+// half is the result a half's Fix receives: the half's own Cause and Subject when it
+// recorded them, else r.
+func (r Result) half(h *Result) Result {
+	if h == nil {
+		return r
+	}
+	return *h
 }
 
 // agentHalf evaluates the agent side when its facts are there; ok is false when it could not
@@ -136,6 +147,9 @@ func mergeSides(agent, manager Result) Result {
 		primary, other, label = manager, agent, "the probe from the agent's side says"
 	}
 	out := primary
+	if out.Cause.IsZero() && other.Severity == primary.Severity {
+		out.Cause = other.Cause // the half that names its cause speaks for both
+	}
 	out.Evidence = append(append([]Evidence(nil), primary.Evidence...), Note("", "%s (%s): %s", label, other.Severity, other.Summary))
 	out.Evidence = append(out.Evidence, other.Evidence...)
 	return out

@@ -395,7 +395,7 @@ func chainMissingOnManager(f *Facts, chain, missing []*x509.Certificate, what st
 	}
 	port := atoiOr(f.Agent.Port.Value, 0)
 	for _, s := range f.Nginx.Servers {
-		if port > 0 && !listensOn(s, port) || s.SSL.VerifyClient.Value == "off" {
+		if port > 0 && !s.ListensOn(port) || s.SSL.VerifyClient.Value == "off" {
 			continue
 		}
 		if _, ok := predictable(f, s); !ok {

@@ -115,8 +115,10 @@ func fixUnknownCA(f *Facts, r Result) []Step {
 		Host:   HostAgent,
 	})
 	ca := "<client-ca-path>"
-	if s := worstServer(f, mgrUnknownCA); s != nil && s.SSL.ClientCertificate.Path != "" {
-		ca = s.SSL.ClientCertificate.Path
+	if mr, ok := managerProblem(f, mgrUnknownCA); ok {
+		if s := judgedServer(f, mr); s != nil && s.SSL.ClientCertificate.Path != "" {
+			ca = s.SSL.ClientCertificate.Path
+		}
 	}
 	return append(steps, appendAgentsCAStep(f, ca),
 		reissueAgentStep(f, "Or issue the agent a certificate from a CA the manager trusts",
@@ -358,8 +360,8 @@ func evalVerifyDepth(f *Facts) Result {
 }
 
 func fixVerifyDepth(f *Facts, r Result) []Step {
-	if managerHost(f) && worstServer(f, mgrVerifyDepth) != nil {
-		return fixMgrVerifyDepth(f, r) // the configuration read here: its own lines
+	if mr, ok := managerProblem(f, mgrVerifyDepth); ok {
+		return fixMgrVerifyDepth(f, mr) // the configuration read here: its own lines
 	}
 	depth := 2
 	if f != nil && f.Agent != nil && f.Files != nil && agentLeaf(f) != nil {
@@ -416,8 +418,8 @@ func evalAuthNotRequired(f *Facts) Result {
 }
 
 func fixAuthNotRequired(f *Facts, r Result) []Step {
-	if managerHost(f) && worstServer(f, mgrAuthNotRequired) != nil {
-		return fixMgrAuthNotRequired(f, r)
+	if mr, ok := managerProblem(f, mgrAuthNotRequired); ok {
+		return fixMgrAuthNotRequired(f, mr)
 	}
 	return []Step{nginxStep(f, "Require client certificates on the manager",
 		"Either set ssl_verify_client on in the server block agents reach, or (NGINX Instance Manager, which keeps "+

@@ -31,20 +31,20 @@ func mgrUnknownCA(f *Facts) Result {
 				r.Summary = fmt.Sprintf("NGINX asks for a certificate issued by %s, but %s is issued by %s: Go sends none, and ssl_verify_client %s lets the agent in unauthenticated",
 					joinNames(dnList(v.Advertised), 2), path, chainIssuers(chain), s.SSL.VerifyClient.Value)
 			}
-			return r.With(verdictEvidence(s, v, path)...)
+			return r.Because(CauseNoCertSent).With(verdictEvidence(s, v, path)...)
 		}
 		deep := predictAtDepth(f, s, chain, 100)
 		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] && v.Outcome != outcomeVerifyError && authRequestEnforced(s) {
 			return Fail("%s does not chain to %s: $ssl_client_verify is \"FAILED:%s\", so the auth_request in every agent location answers 401",
-				path, trustedCAText(s), e.Text()).With(verdictEvidence(s, v, path)...)
+				path, trustedCAText(s), e.Text()).WithCause(Cause{Code: CauseUntrusted, OpenSSL: e.Code}).With(verdictEvidence(s, v, path)...)
 		}
 		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] && v.Outcome != outcomeVerifyError {
 			return Warn("%s does not chain to %s; ssl_verify_client %s lets it in anyway ($ssl_client_verify is \"FAILED:%s\")",
-				path, trustedCAText(s), s.SSL.VerifyClient.Value, e.Text()).With(verdictEvidence(s, v, path)...)
+				path, trustedCAText(s), s.SSL.VerifyClient.Value, e.Text()).WithCause(Cause{Code: CauseUntrusted, OpenSSL: e.Code}).With(verdictEvidence(s, v, path)...)
 		}
 		if e, failed := deep.Verify.Last(); failed && trustCodes[e.Code] {
 			return Fail("%s does not chain to %s: NGINX logs \"client SSL certificate verify error: (%d:%s)\"",
-				path, trustedCAText(s), e.Code, e.Text()).With(verdictEvidence(s, v, path)...)
+				path, trustedCAText(s), e.Code, e.Text()).WithCause(Cause{Code: CauseUntrusted, OpenSSL: e.Code}).With(verdictEvidence(s, v, path)...)
 		}
 		top := deep.Verify.Chain[len(deep.Verify.Chain)-1]
 		return OK("%s chains to %s, which NGINX trusts (%s)", path, certName(top), caFilesText(s))
@@ -86,7 +86,7 @@ func caFilesText(s *probes.NginxServer) string {
 }
 
 func fixMgrUnknownCA(f *Facts, r Result) []Step {
-	s := worstServer(f, mgrUnknownCA)
+	s := judgedServer(f, r)
 	if s == nil {
 		return fixUnknownCA(f, r)
 	}
@@ -136,8 +136,9 @@ func mgrVerifyDepth(f *Facts) Result {
 			return Skip("skipped: the chain fails at any depth (see agent-cert-unknown-ca)")
 		}
 		if need > depth {
+			e, _ := v.Verify.Last()
 			return Fail("%s needs ssl_verify_depth %d, but %s: NGINX logs %q", path, need, where, v.LogLine()).
-				With(append([]Evidence{settingNote(s, "ssl_verify_depth", s.SSL.VerifyDepth)}, verdictEvidence(s, v, path)...)...)
+				WithCause(Cause{Code: CauseVerifyDepth, OpenSSL: e.Code}).With(append([]Evidence{settingNote(s, "ssl_verify_depth", s.SSL.VerifyDepth)}, verdictEvidence(s, v, path)...)...)
 		}
 		return OK("%s needs depth %d; %s", path, need, where)
 	})
@@ -160,7 +161,7 @@ func neededDepth(f *Facts, s *probes.NginxServer, chain []*x509.Certificate) int
 }
 
 func fixMgrVerifyDepth(f *Facts, r Result) []Step {
-	s := worstServer(f, mgrVerifyDepth)
+	s := judgedServer(f, r)
 	if s == nil {
 		return fixVerifyDepth(f, r)
 	}
@@ -193,7 +194,7 @@ func mgrRevoked(f *Facts) Result {
 			if e.Code == opensslverdict.CertRevoked {
 				return Fail("%s (serial %X) is revoked by the CRL from %s in %s: NGINX logs \"(23:certificate revoked)\"",
 					certName(e.Cert), e.Cert.SerialNumber, dn(e.Cert.RawIssuer), c.Path).
-					With(append([]Evidence{directiveNote(s.SSL.CRL.Directive, "ssl_crl")}, verdictEvidence(s, v, path)...)...)
+					WithCause(Cause{Code: CauseRevoked, OpenSSL: e.Code}).With(append([]Evidence{directiveNote(s.SSL.CRL.Directive, "ssl_crl")}, verdictEvidence(s, v, path)...)...)
 			}
 		}
 		return OK("no certificate of %s is revoked by the CRLs in %s", path, c.Path)
@@ -221,24 +222,25 @@ func mgrRejected(f *Facts) Result {
 		case outcomeNoCert:
 			// agent-cert-unknown-ca fails for the same prediction (mgrUnknownCA).
 			return Info("NGINX would answer %s: Go sends no certificate for %s; the cause is reported as agent-cert-unknown-ca",
-				rejectionAnswer(s, 496), path).With(verdictEvidence(s, v, path)...)
+				rejectionAnswer(s, 496), path).Because(CauseNoCertSent).With(verdictEvidence(s, v, path)...)
 		case outcomeVerifyError:
-			if e, _ := v.Verify.Last(); verifyFinding(f, e.Code) != "" {
+			e, _ := v.Verify.Last()
+			if verifyFinding(f, e.Code) != "" {
 				return Info("NGINX would answer %s and log %q; the cause is reported as %s",
-					rejectionAnswer(s, 495), v.LogLine(), verifyFinding(f, e.Code)).With(verdictEvidence(s, v, path)...)
+					rejectionAnswer(s, 495), v.LogLine(), verifyFinding(f, e.Code)).WithCause(rejectionCause(f, s, chain, e.Code)).With(verdictEvidence(s, v, path)...)
 			}
-			return Fail("NGINX would answer %s and log %q", rejectionAnswer(s, 495), v.LogLine()).With(verdictEvidence(s, v, path)...)
+			return Fail("NGINX would answer %s and log %q", rejectionAnswer(s, 495), v.LogLine()).WithCause(rejectionCause(f, s, chain, e.Code)).With(verdictEvidence(s, v, path)...)
 		}
 		if !v.Sent && authRequestEnforced(s) {
 			return Fail("NGINX's auth_request in every agent location answers 401: Go sends no certificate for %s (ssl_verify_client %s)",
-				path, s.SSL.VerifyClient.Value).With(verdictEvidence(s, v, path)...)
+				path, s.SSL.VerifyClient.Value).Because(CauseNoCertSent).With(verdictEvidence(s, v, path)...)
 		}
 		if !v.Sent {
 			return OK("NGINX lets the agent in without a certificate (ssl_verify_client %s; Go sends none)", s.SSL.VerifyClient.Value)
 		}
 		if e, failed := v.Verify.Last(); failed && authRequestEnforced(s) {
 			return Fail("NGINX's auth_request in every agent location answers 401: $ssl_client_verify is \"FAILED:%s\" for %s under optional_no_ca",
-				e.Text(), path).With(verdictEvidence(s, v, path)...)
+				e.Text(), path).WithCause(rejectionCause(f, s, chain, e.Code)).With(verdictEvidence(s, v, path)...)
 		}
 		if e, failed := v.Verify.Last(); failed {
 			return OK("NGINX would accept %s under optional_no_ca although it does not verify ($ssl_client_verify FAILED:%s)", path, e.Text())
@@ -248,20 +250,31 @@ func mgrRejected(f *Facts) Result {
 	})
 }
 
-// fixMgrRejected gives the playbook for the cause OpenSSL reports last, which is what NGINX
-// logs.
+// rejectionCause is why NGINX rejects the agent's chain on s with OpenSSL's last error
+// code: a trust code means a missing CA, unless the chain verifies at a larger
+// ssl_verify_depth (NGINX 1.22 with OpenSSL 3 logs 20 for a chain that is too deep).
+func rejectionCause(f *Facts, s *probes.NginxServer, chain []*x509.Certificate, code int) Cause {
+	switch {
+	case code == opensslverdict.ChainTooLong:
+		return Cause{Code: CauseVerifyDepth, OpenSSL: code}
+	case trustCodes[code] && neededDepth(f, s, chain) > atoiOr(s.SSL.VerifyDepth.Value, 1):
+		return Cause{Code: CauseVerifyDepth, OpenSSL: code}
+	case trustCodes[code]:
+		return Cause{Code: CauseUntrusted, OpenSSL: code}
+	case code == opensslverdict.CertRevoked:
+		return Cause{Code: CauseRevoked, OpenSSL: code}
+	}
+	return Cause{Code: CauseVerifyError, OpenSSL: code}
+}
+
+// fixMgrRejected gives the playbook for the cause NGINX's predicted verdict names
+// (mgrRejected): the last error OpenSSL reports, which is what NGINX logs.
 func fixMgrRejected(f *Facts, r Result) []Step {
-	code := 0
-	if s := worstServer(f, mgrRejected); s != nil {
-		if chain, _, _, ok := judged(f); ok {
-			v := predictFor(f, s, chain)
-			if v.Outcome == outcomeNoCert || !v.Sent {
-				return fixMgrUnknownCA(f, r)
-			}
-			if e, failed := v.Verify.Last(); failed {
-				code = e.Code
-			}
-		}
+	switch r.Cause.Code {
+	case CauseNoCertSent, CauseUntrusted:
+		return fixMgrUnknownCA(f, r)
+	case CauseVerifyDepth:
+		return fixMgrVerifyDepth(f, r)
 	}
 	_, path := agentChainForManagerChecks(f)
 	reissue := func(title, why string) []Step {
@@ -271,25 +284,18 @@ func fixMgrRejected(f *Facts, r Result) []Step {
 		}
 		return []Step{st}
 	}
-	switch code {
+	switch r.Cause.OpenSSL {
 	case opensslverdict.CertHasExpired, opensslverdict.CertNotYetValid:
 		return reissue("Renew the agent certificate", "NGINX checks every certificate's dates at each connection.")
 	case opensslverdict.InvalidPurpose, opensslverdict.EEKeyTooSmall, opensslverdict.CAMDTooWeak:
 		return reissue("Reissue the agent certificate for TLS clients",
 			"NGINX checks the sslclient purpose (extendedKeyUsage clientAuth, keyUsage digitalSignature) and OpenSSL's security level (RSA 2048, no SHA-1).")
-	case opensslverdict.ChainTooLong:
-		return fixMgrVerifyDepth(f, r)
 	case opensslverdict.CertRevoked:
 		return fixRevoked(f, r)
 	case opensslverdict.UnableToGetCRL:
 		return fixCRLMissing(f, r)
 	case opensslverdict.CRLHasExpired, opensslverdict.CRLNotYetValid:
 		return fixCRLExpired(f, r)
-	case opensslverdict.UnableToGetIssuerLocally, opensslverdict.UnableToGetIssuer, opensslverdict.UnableToVerifyLeafSig, opensslverdict.DepthZeroSelfSigned, opensslverdict.SelfSignedInChain:
-		if worstServer(f, mgrVerifyDepth) != nil {
-			return fixMgrVerifyDepth(f, r)
-		}
-		return fixMgrUnknownCA(f, r)
 	}
 	return []Step{{
 		Title: "Read the cause OpenSSL reports in NGINX's log",
@@ -325,7 +331,7 @@ func mgrAuthNotRequired(f *Facts) Result {
 	if len(n.Servers) == 0 && n.NIM1 != nil {
 		c := n.NIM1
 		return Warn("nginx-manager (NIM 1.x) serves agents itself on %s and asks for no client certificate (nginx-manager.conf has no client CA setting)",
-			net.JoinHostPort(c.BindAddress.Value, c.GRPCPort.Value)).With(Note(c.Path, "cert %s, key %s", c.Cert.Value, c.Key.Value))
+			net.JoinHostPort(c.BindAddress.Value, c.GRPCPort.Value)).Because(CauseNotRequired).With(Note(c.Path, "cert %s, key %s", c.Cert.Value, c.Key.Value))
 	}
 	return perServer(f, func(s *probes.NginxServer) Result {
 		vc := s.SSL.VerifyClient
@@ -335,12 +341,12 @@ func mgrAuthNotRequired(f *Facts) Result {
 		case "optional", "optional_no_ca":
 			if ok, r := enforcedByAuthRequest(s); !ok {
 				return Warn("ssl_verify_client %s, and location %s (%s) does not check $ssl_client_verify: a request without a certificate reaches the agent services",
-					vc.Value, r.Location.Path, r.Location.Directive.Pos()).With(directiveNote(vc.Directive, "ssl_verify_client"))
+					vc.Value, r.Location.Path, r.Location.Directive.Pos()).Because(CauseNotEnforced).With(directiveNote(vc.Directive, "ssl_verify_client"))
 			}
 			return OK("ssl_verify_client %s, enforced by auth_request in every agent location", vc.Value)
 		}
 		return Warn("the agents' server asks for no client certificate (%s): mutual TLS is not enforced", verifyClientText(vc)).
-			With(settingNote(s, "ssl_verify_client", vc))
+			Because(CauseNotRequired).With(settingNote(s, "ssl_verify_client", vc))
 	})
 }
 
@@ -352,7 +358,7 @@ func verifyClientText(vc nginxconf.Setting) string {
 }
 
 func fixMgrAuthNotRequired(f *Facts, r Result) []Step {
-	s := worstServer(f, mgrAuthNotRequired)
+	s := judgedServer(f, r)
 	if s == nil {
 		return fixAuthNotRequired(f, r)
 	}

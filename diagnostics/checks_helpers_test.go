@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
 // checkCase is one row of a check table: facts broken one way, the check that must notice,
@@ -20,6 +22,8 @@ type checkCase struct {
 	fix     []string
 	// notFix are substrings the playbook must not contain (a command wrong for this host).
 	notFix []string
+	// cause, when set, is the Cause the finding must carry.
+	cause Cause
 }
 
 // runCases runs each case on a fresh healthy host. Every case also runs the whole catalog
@@ -39,6 +43,9 @@ func runCases(t *testing.T, cases []checkCase) {
 			fd := ch.run(f)
 			if fd.Severity != tc.want {
 				t.Fatalf("%s: got %s %q, want %s", tc.id, fd.Severity, fd.Summary, tc.want)
+			}
+			if !tc.cause.IsZero() && fd.Cause != tc.cause {
+				t.Errorf("%s: cause %+v, want %+v", tc.id, fd.Cause, tc.cause)
 			}
 			for _, s := range tc.summary {
 				if !strings.Contains(fd.Summary, s) {
@@ -130,3 +137,34 @@ func reissueServer(t *testing.T, f *Facts, p *testPKI, spec certSpec) {
 }
 
 func days(n float64) time.Duration { return time.Duration(n * 24 * float64(time.Hour)) }
+
+func intp(n int) *int { return &n }
+
+// unreachable makes the endpoint refuse connections: nothing after TCP happened.
+func unreachable(f *Facts) {
+	f.Endpoint.TCPError = &probes.ProbeError{Kind: probes.ErrRefused, Message: "dial tcp 10.0.0.5:443: connect: connection refused"}
+	f.Endpoint.Agent, f.Endpoint.NoCert = nil, nil
+}
+
+// leafUnderInter makes the agent's certificate come from the intermediate, with only the
+// leaf in the cert file and the intermediate in the agent's CA file.
+func leafUnderInter(t *testing.T, f *Facts, p *testPKI) {
+	p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, p.inter)
+	f.Files.Cert.Certs = []*x509.Certificate{p.agent.cert}
+	f.Files.Key = keyFile("/etc/nginx-agent/agent.key", p.agent)
+	f.Files.CA = certFile(probes.RoleCA, "/etc/nginx-agent/ca.pem", p.root.cert, p.inter.cert)
+}
+
+// declaredCheck is the literal of check id as its group declares it, before assembly.
+func declaredCheck(t *testing.T, id string) Check {
+	t.Helper()
+	for _, group := range [][]Check{agentFileChecks(), agentCertChecks(), serverCertChecks(), clientAuthChecks()} {
+		for _, ch := range group {
+			if ch.ID == id {
+				return ch
+			}
+		}
+	}
+	t.Fatalf("no check %s", id)
+	return Check{}
+}

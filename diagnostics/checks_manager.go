@@ -163,7 +163,8 @@ func serverLabel(s *probes.NginxServer) string {
 }
 
 // perServer judges every agent-facing server with fn and merges the results: the worst
-// leads, prefixed with its server when there are several; the others follow as evidence.
+// leads, prefixed with its server when there are several, and names it as its Subject (the
+// server a playbook edits: judgedServer); the others follow as evidence.
 func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 	servers, skip, ok := agentServers(f)
 	if !ok {
@@ -172,6 +173,9 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 	results := make([]Result, len(servers))
 	for i, s := range servers {
 		results[i] = fn(s)
+		if results[i].Subject.IsZero() {
+			results[i].Subject = serverSubject(s)
+		}
 	}
 	if len(servers) == 1 {
 		return results[0]
@@ -193,20 +197,24 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 	return out
 }
 
-// worstServer returns the agent-facing server the per-server check eval judges worst, for
-// playbooks; nil when every one is fine (or there are none).
-func worstServer(f *Facts, eval func(*Facts) Result) *probes.NginxServer {
-	if !managerHost(f) {
+// serverSubject names server s as the subject of a finding.
+func serverSubject(s *probes.NginxServer) Subject {
+	return Subject{Kind: SubjectNginxServer, Name: s.Pos()}
+}
+
+// judgedServer returns the agent-facing server r is about (perServer names the worst one
+// as r's Subject), for playbooks; nil when r names none (mtls-doctor explain, or a
+// result about something else).
+func judgedServer(f *Facts, r Result) *probes.NginxServer {
+	if !managerHost(f) || r.Subject.Kind != SubjectNginxServer {
 		return nil
 	}
-	var worst *probes.NginxServer
-	sev := SeverityInfo
 	for _, s := range f.Nginx.Servers {
-		if r := onlyServer(f, s, eval); r.Severity > sev {
-			worst, sev = s, r.Severity
+		if serverSubject(s) == r.Subject {
+			return s
 		}
 	}
-	return worst
+	return nil
 }
 
 // directiveNote is evidence quoting a directive at its file:line.
@@ -486,7 +494,7 @@ func agentsExpected(f *Facts) []Evidence {
 		host, port := f.Agent.Host.Value, atoiOr(f.Agent.Port.Value, 0)
 		for _, s := range n.HTTPServers {
 			ns := &probes.NginxServer{Server: s}
-			if port == 0 || !listensOn(ns, port) || !namesThisServer(ns, host, f.Agent.ServerName.Value) {
+			if port == 0 || !ns.ListensOn(port) || !namesThisServer(ns, host, f.Agent.ServerName.Value) {
 				continue
 			}
 			why = append(why, Note(s.Pos(), "the agent's server (%s) is %s, which the %s listens on",
@@ -806,12 +814,12 @@ func evalClientCAMissing(f *Facts) Result {
 	})
 }
 
-func fixClientCAMissing(f *Facts, _ Result) []Step {
+func fixClientCAMissing(f *Facts, r Result) []Step {
 	title := "Point ssl_client_certificate at the CA that issues agent certificates"
 	why := "The file holds the CA certificates (root, and the intermediates if agents do not send them). NGINX sends " +
 		"their names to agents, so it must include the CA that issued the agents' certificates."
 	verify := []string{"nginx-client-ca-missing", "agent-cert-unknown-ca"}
-	s := worstServer(f, evalClientCAMissing)
+	s := judgedServer(f, r)
 	if s == nil {
 		return []Step{nginxStep(f, title, why, managerNginxConf,
 			"     ssl_verify_client on;\n+    ssl_client_certificate <agents-ca-path>;", verify...)}
@@ -883,15 +891,31 @@ func evalOptionalNoCA(f *Facts) Result {
 	})
 }
 
-func fixOptionalNoCA(f *Facts, _ Result) []Step {
+func fixOptionalNoCA(f *Facts, r Result) []Step {
 	why := "on makes NGINX refuse any agent whose certificate does not verify against ssl_client_certificate; keep " +
 		"optional only if a web UI on the same server must work without certificates."
-	if s := worstServer(f, evalOptionalNoCA); s != nil {
+	if s := judgedServer(f, r); s != nil {
 		return []Step{setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Set ssl_verify_client on", why,
 			"nginx-ssl-verify-optional-no-ca", "client-auth-not-required")}
 	}
 	return []Step{nginxStep(f, "Set ssl_verify_client on", why, managerNginxConf,
 		"-    ssl_verify_client optional_no_ca;\n+    ssl_verify_client on;", "nginx-ssl-verify-optional-no-ca", "client-auth-not-required")}
+}
+
+// managerProblem is the manager half's verdict on the first agent server it finds a
+// problem in, naming that server, for an agent-side playbook on a host whose NGINX
+// configuration was read too; ok is false when there is none.
+func managerProblem(f *Facts, eval func(*Facts) Result) (Result, bool) {
+	if !managerHost(f) {
+		return Result{}, false
+	}
+	for _, s := range f.Nginx.Servers {
+		if r := onlyServer(f, s, eval); r.Severity >= SeverityWarn {
+			r.Subject = serverSubject(s)
+			return r, true
+		}
+	}
+	return Result{}, false
 }
 
 // onlyServer evaluates a per-server check on one server (for playbooks).

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
@@ -206,7 +207,8 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional;"))
 			},
 			summary: []string{"ssl_verify_client optional", "/f5.nginx.agent.sdk.Commander", "nginx.conf:14"},
-			fix:     []string{"@@ -10 +10 @@", "-        ssl_verify_client optional;", "+        ssl_verify_client on;", "sudo nginx -t && sudo nginx -s reload"}},
+			fix:     []string{"@@ -10 +10 @@", "-        ssl_verify_client optional;", "+        ssl_verify_client on;", "sudo nginx -t && sudo nginx -s reload"},
+			cause:   Cause{Code: CauseNotEnforced}},
 		{name: "verify optional with NIM's auth_request", id: "client-auth-not-required", want: SeverityOK,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional;",
@@ -221,12 +223,34 @@ func TestManagerChecks(t *testing.T) {
 					"location @grpc_unauthenticated {",
 					"location /check-agent-client-cert {\n            internal;\n            if ($ssl_client_verify !~* 'SUCCESS') { return 401; }\n            return 200;\n        }\n        location @grpc_unauthenticated {"))
 			},
-			fix: []string{"auth_request /check-agent-client-cert;", "@@ -14 +14,2 @@"}},
+			fix:   []string{"auth_request /check-agent-client-cert;", "@@ -14 +14,2 @@"},
+			cause: Cause{Code: CauseNotEnforced}},
 		{name: "verify off", id: "client-auth-not-required", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("        ssl_verify_client on;\n", ""))
 			},
-			summary: []string{"ssl_verify_client is not set"}},
+			summary: []string{"ssl_verify_client is not set"},
+			cause:   Cause{Code: CauseNotRequired}},
+		// Two agent-facing servers: the playbook edits the one the finding is about (its
+		// Subject), the second.
+		{name: "second server asks for no certificate", id: "client-auth-not-required", want: SeverityWarn,
+			mutate: func(f *Facts, p *testPKI) {
+				setConf(f, p, strings.TrimSuffix(healthyConf, "}\n")+`    server {
+        listen 8443 ssl http2;
+        server_name agents2.example.com;
+        ssl_certificate /etc/nms/certs/manager-server.pem;
+        ssl_certificate_key /etc/nms/certs/manager-server.key;
+        location /f5.nginx.agent.sdk.Commander {
+            grpc_pass grpc://127.0.0.1:10000;
+        }
+    }
+}
+`)
+			},
+			summary: []string{"server at /etc/nginx/nginx.conf:27 (listen 8443)", "ssl_verify_client is not set"},
+			fix:     []string{"@@ -31 +31,2 @@", "+        ssl_verify_client on;"},
+			notFix:  []string{"@@ -7 "},
+			cause:   Cause{Code: CauseNotRequired}},
 		{name: "no client CA", id: "nginx-client-ca-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", ""))
@@ -246,7 +270,8 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"NGINX asks for a certificate issued by CN=other-ca", "client sent no required SSL certificate"},
-			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"}},
+			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"},
+			cause:   Cause{Code: CauseNoCertSent}},
 		// Go sends nothing and NGINX answers 496: agent-cert-unknown-ca carries the cause,
 		// agent-cert-rejected names it.
 		{name: "agent from another CA, 496 predicted", id: "agent-cert-rejected", want: SeverityInfo,
@@ -256,7 +281,8 @@ func TestManagerChecks(t *testing.T) {
 					fs.tls["/etc/nms/certs/ca.pem"] = certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", other.cert)
 				})
 			},
-			summary: []string{"NGINX would answer 496", "Go sends no certificate", "the cause is reported as agent-cert-unknown-ca"}},
+			summary: []string{"NGINX would answer 496", "Go sends no certificate", "the cause is reported as agent-cert-unknown-ca"},
+			cause:   Cause{Code: CauseNoCertSent}},
 		{name: "agent from another CA, optional with NIM's auth_request", id: "agent-cert-unknown-ca", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
@@ -264,7 +290,8 @@ func TestManagerChecks(t *testing.T) {
 					fs.tls["/etc/nms/certs/ca.pem"] = certFile(probes.RoleCA, "/etc/nms/certs/ca.pem", other.cert)
 				})
 			},
-			summary: []string{"Go sends none, and the auth_request in every agent location answers 401"}},
+			summary: []string{"Go sends none, and the auth_request in every agent location answers 401"},
+			cause:   Cause{Code: CauseNoCertSent}},
 		{name: "agent from another CA, optional with NIM's auth_request, predicted", id: "agent-cert-rejected", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
@@ -273,13 +300,15 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"auth_request in every agent location answers 401: Go sends no certificate"},
-			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"}},
+			fix:     []string{"Add the agents' CA to /etc/nms/certs/ca.pem"},
+			cause:   Cause{Code: CauseNoCertSent}},
 		{name: "optional_no_ca without a CA file", id: "agent-cert-unknown-ca", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", "", "ssl_verify_client on;", "ssl_verify_client optional_no_ca;"))
 			},
 			summary: []string{"lets it in anyway"},
-			fix:     []string{"Point ssl_client_certificate at the CA that issues agent certificates", "+        ssl_client_certificate <agents-ca-path>;"}},
+			fix:     []string{"Point ssl_client_certificate at the CA that issues agent certificates", "+        ssl_client_certificate <agents-ca-path>;"},
+			cause:   Cause{Code: CauseUntrusted, OpenSSL: opensslverdict.UnableToVerifyLeafSig}},
 		{name: "verify on without a CA file: nothing to predict", id: "agent-cert-rejected", want: SeveritySkip,
 			mutate: func(f *Facts, p *testPKI) {
 				f.Agent, f.Files, f.Endpoint = nil, nil, nil
@@ -297,20 +326,23 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("        ssl_crl /etc/nms/certs/crl.pem;\n", ""))
 			},
 			summary: []string{"needs ssl_verify_depth 2", "(20:unable to get local issuer certificate)"},
-			fix:     []string{"+        ssl_verify_depth 2;"}},
+			fix:     []string{"+        ssl_verify_depth 2;"},
+			cause:   Cause{Code: CauseVerifyDepth, OpenSSL: opensslverdict.UnableToGetIssuerLocally}},
 		{name: "agent revoked", id: "agent-cert-revoked", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {
 					fs.crls["/etc/nms/certs/crl.pem"].CRLs = []*x509.RevocationList{crlOf(p.root, testNow.Add(-time.Hour), p.agent)}
 				})
 			},
-			summary: []string{"is revoked by the CRL from CN=nms-ca", "(23:certificate revoked)"}},
+			summary: []string{"is revoked by the CRL from CN=nms-ca", "(23:certificate revoked)"},
+			cause:   Cause{Code: CauseRevoked, OpenSSL: opensslverdict.CertRevoked}},
 		// The predicted code has a finding of its own: agent-cert-rejected names it and
 		// agent-cert-expired fails.
 		{name: "agent expired, predicted", id: "agent-cert-rejected", want: SeverityInfo,
 			mutate: agentExpired,
 			summary: []string{`NGINX would answer 495 (error_page sends it to @grpc_unauthenticated) and log`, "client SSL certificate verify error: (10:certificate has expired)",
-				"the cause is reported as agent-cert-expired"}},
+				"the cause is reported as agent-cert-expired"},
+			cause: Cause{Code: CauseVerifyError, OpenSSL: opensslverdict.CertHasExpired}},
 		{name: "agent expired, predicted, own ID", id: "agent-cert-expired", want: SeverityFail, mutate: agentExpired},
 		{name: "agent expired, predicted, no error_page", id: "agent-cert-rejected", want: SeverityInfo,
 			mutate: func(f *Facts, p *testPKI) {

@@ -68,9 +68,9 @@ func evalHTTP2Missing(f *Facts) Result {
 	})
 }
 
-func fixHTTP2Missing(f *Facts, _ Result) []Step {
+func fixHTTP2Missing(f *Facts, r Result) []Step {
 	why := "NGINX 1.25.1 and later take \"http2 on;\" in the server block; older versions need the http2 parameter on the listen directive."
-	s := worstServer(f, evalHTTP2Missing)
+	s := judgedServer(f, r)
 	if s == nil || len(s.Listens) == 0 {
 		return []Step{nginxStep(f, "Turn on HTTP/2 for the agents' server", why, managerConfPath(f),
 			"     listen 443 ssl;\n+    http2 on;", "nginx-http2-missing", "alpn-h2-missing")}
@@ -136,9 +136,9 @@ func evalTLSProtocols(f *Facts) Result {
 	})
 }
 
-func fixTLSProtocols(f *Facts, _ Result) []Step {
+func fixTLSProtocols(f *Facts, r Result) []Step {
 	title, why := "Offer TLS 1.2 and 1.3 only", "Agents speak TLS 1.2 and 1.3; nothing needs the older versions."
-	if s := worstServer(f, evalTLSProtocols); s != nil {
+	if s := judgedServer(f, r); s != nil {
 		return []Step{setServerDirective(f, s, s.SSL.Protocols, "ssl_protocols", "TLSv1.2 TLSv1.3", title, why,
 			"nginx-tls-protocols", "tls-version-mismatch")}
 	}
@@ -200,9 +200,9 @@ func evalCRLExpired(f *Facts) Result {
 	})
 }
 
-func fixCRLExpired(f *Facts, _ Result) []Step {
+func fixCRLExpired(f *Facts, r Result) []Step {
 	path := "<crl-path>"
-	if s := worstServer(f, evalCRLExpired); s != nil && s.CRL != nil {
+	if s := judgedServer(f, r); s != nil && s.CRL != nil {
 		path = s.CRL.Path
 	}
 	return []Step{{
@@ -276,9 +276,9 @@ func evalCRLMissing(f *Facts) Result {
 	})
 }
 
-func fixCRLMissing(f *Facts, _ Result) []Step {
+func fixCRLMissing(f *Facts, r Result) []Step {
 	path := "<crl-path>"
-	if s := worstServer(f, evalCRLMissing); s != nil && s.CRL != nil {
+	if s := judgedServer(f, r); s != nil && s.CRL != nil {
 		path = s.CRL.Path
 	}
 	return []Step{{
@@ -352,9 +352,9 @@ func evalErrorPageInLocation(f *Facts) Result {
 	})
 }
 
-func fixErrorPageInLocation(f *Facts, _ Result) []Step {
+func fixErrorPageInLocation(f *Facts, r Result) []Step {
 	why := "Move the error_page to the server block agents reach; named locations it points to stay where they are."
-	s := worstServer(f, evalErrorPageInLocation)
+	s := judgedServer(f, r)
 	if s == nil {
 		return []Step{nginxStep(f, "Move error_page 495/496 to the server level", why, managerConfPath(f),
 			" server {\n+    error_page 495 496 = @grpc_unauthenticated;", "nginx-error-page-in-location", "nginx-grpc-errors-unmapped")}
@@ -398,11 +398,11 @@ func evalLogLevel(f *Facts) Result {
 	})
 }
 
-func fixLogLevel(f *Facts, _ Result) []Step {
+func fixLogLevel(f *Facts, r Result) []Step {
 	title := "Log at info where the agents' server logs"
 	why := "Client-certificate rejections are [info] lines. info also logs client disconnects; keep it while " +
 		"troubleshooting if the volume matters."
-	s := worstServer(f, evalLogLevel)
+	s := judgedServer(f, r)
 	if s == nil || len(s.ErrorLogs) == 0 {
 		return []Step{nginxStep(f, title, why, "/etc/nginx/nginx.conf",
 			"-error_log /var/log/nginx/error.log;\n+error_log /var/log/nginx/error.log info;", "nginx-log-level-hides-mtls")}
@@ -557,7 +557,7 @@ func untypedMapping(s *probes.NginxServer) *nginxconf.Location {
 	return loc
 }
 
-func fixGRPCErrorsUnmapped(f *Facts, _ Result) []Step {
+func fixGRPCErrorsUnmapped(f *Facts, r Result) []Step {
 	lines := []string{
 		"error_page 495 496 = @grpc_unauthenticated;",
 		"location @grpc_unauthenticated {",
@@ -570,7 +570,7 @@ func fixGRPCErrorsUnmapped(f *Facts, _ Result) []Step {
 	why := "Agents then log \"code = Unauthenticated\" (agent v3 stops retrying on it) instead of an HTML 400. " +
 		"NGINX's own errors.grpc_conf maps 495 and 496 the same way."
 	file, diff := managerConfPath(f), " server {\n+    "+strings.Join(lines, "\n+    ")
-	if s := worstServer(f, evalGRPCErrorsUnmapped); s != nil {
+	if s := judgedServer(f, r); s != nil {
 		if loc := untypedMapping(s); loc != nil {
 			// The mapping is there and sets grpc-status; only its content type is wrong. A
 			// second error_page and @grpc_unauthenticated would shadow or be shadowed by it.

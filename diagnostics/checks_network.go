@@ -368,8 +368,8 @@ func evalTLSVersion(f *Facts) Result {
 }
 
 func fixTLSVersion(f *Facts, r Result) []Step {
-	if managerHost(f) {
-		return fixTLSProtocols(f, r) // the configuration read here: its own lines
+	if mr, ok := managerProblem(f, evalTLSProtocols); ok {
+		return fixTLSProtocols(f, mr) // the configuration read here: its own lines
 	}
 	file := "<manager-nginx-conf>"
 	return []Step{{
@@ -461,8 +461,8 @@ func evalALPN(f *Facts) Result {
 }
 
 func fixALPN(f *Facts, r Result) []Step {
-	if managerHost(f) {
-		return fixHTTP2Missing(f, r) // the configuration read here: its own lines
+	if mr, ok := managerProblem(f, evalHTTP2Missing); ok {
+		return fixHTTP2Missing(f, mr) // the configuration read here: its own lines
 	}
 	h := hostOf(f)
 	return []Step{nginxStep(f, "Enable HTTP/2 on the manager's listener for agents",

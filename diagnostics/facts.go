@@ -18,18 +18,20 @@ const (
 	FactAgentFiles  FactKind = "agent-files"  // Facts.Files
 	FactEndpoint    FactKind = "endpoint"     // Facts.Endpoint
 	FactNginx       FactKind = "nginx"        // Facts.Nginx
+	FactUpstream    FactKind = "upstream"     // Facts.Upstreams
 	FactLogs        FactKind = "logs"         // Facts.Logs
 	FactMesh        FactKind = "mesh"         // Facts.Mesh
 )
 
 // FactOrder is the order facts are gathered in.
-var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNginx, FactLogs, FactMesh}
+var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNginx, FactUpstream, FactLogs, FactMesh}
 
 // factDeps lists the kinds a kind's gathering reads.
 var factDeps = map[FactKind][]FactKind{
 	FactAgentFiles: {FactAgentConfig},
 	FactEndpoint:   {FactAgentConfig, FactAgentFiles},
 	FactNginx:      {FactAgentConfig}, // the agents' port picks agent-facing servers
+	FactUpstream:   {FactNginx},       // the links are read from NGINX's configuration
 	// log.path and error_log/access_log name the files; after the probe, so that NGINX's
 	// line for the probe's own request is read (liveVerdict).
 	FactLogs: {FactAgentConfig, FactNginx, FactEndpoint},
@@ -67,6 +69,9 @@ type Facts struct {
 	Endpoint *probes.EndpointReport
 	// Nginx is the manager side: the NGINX configuration agents connect through.
 	Nginx *probes.NginxFacts
+	// Upstreams are NGINX's upstream TLS links (proxy_pass https://, grpc_pass grpcs://):
+	// their settings, files and a probe of each upstream server.
+	Upstreams *probes.UpstreamFacts
 	// Logs is what NGINX and the agent logged in the --since window, classified.
 	Logs *logparse.Report
 	// Mesh is NGINX Service Mesh's settings and upstream CA files (`mtls-doctor mesh`).
@@ -87,6 +92,8 @@ func (f *Facts) Has(kind FactKind) bool {
 		return f.Endpoint != nil
 	case FactNginx:
 		return f.Nginx != nil
+	case FactUpstream:
+		return f.Upstreams != nil
 	case FactLogs:
 		return f.Logs != nil
 	case FactMesh:
@@ -106,6 +113,8 @@ func (f *Facts) clear(kind FactKind) {
 		f.Endpoint = nil
 	case FactNginx:
 		f.Nginx = nil
+	case FactUpstream:
+		f.Upstreams = nil
 	case FactLogs:
 		f.Logs = nil
 	case FactMesh:
@@ -125,6 +134,8 @@ func (f *Facts) take(kind FactKind, src *Facts) {
 		f.Endpoint = src.Endpoint
 	case FactNginx:
 		f.Nginx = src.Nginx
+	case FactUpstream:
+		f.Upstreams = src.Upstreams
 	case FactLogs:
 		f.Logs = src.Logs
 	case FactMesh:

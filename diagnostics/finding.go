@@ -214,6 +214,9 @@ type Result struct {
 	// sides records which halves of a two-sided check warned or failed (bothSides), so
 	// that its Fix gives each side's playbook without evaluating again.
 	sides problemSides
+	// agentHalf and managerHalf are the halves' own results (bothSides), so that each
+	// half's Fix switches on its own Cause and Subject.
+	agentHalf, managerHalf *Result
 }
 
 // Cause is the machine-readable reason behind a warning or a failure, as crypto/x509's
@@ -300,6 +303,12 @@ func result(s Severity, format string, a []any) Result {
 // Because returns r with cause code set (see Cause.Code).
 func (r Result) Because(code string) Result {
 	r.Cause.Code = code
+	return r
+}
+
+// WithCause returns r with cause c (a code with the OpenSSL error or TLS alert behind it).
+func (r Result) WithCause(c Cause) Result {
+	r.Cause = c
 	return r
 }
 

@@ -29,15 +29,33 @@ type Format struct {
 	// status and grpc are the indexes of $status and of the first grpc_status variable,
 	// -1 if none: once both are known to rule a line out, the scan stops matching it.
 	status, grpc int
+	// decide is the last of time, status and grpc: the segment after which ruleOut can
+	// tell, -1 when the format lacks the time or $status.
+	decide int
 }
 
 type segment struct {
-	lit  string // literal text; "" for a variable
-	name string // variable name without "$"
+	lit string // literal text; "" for a variable
+	// anchor is the index in lit of the byte searched for first (indexLit): a
+	// punctuation mark rather than a space, which most values hold.
+	anchor int
+	name   string // variable name without "$"
 	// named: the variable fills a named field of AccessEntry (or is the time), so
 	// classification needs its value; the others are only located, never copied.
 	named bool
+	// role is what ruleOut reads the variable for.
+	role varRole
 }
+
+// varRole is what the scan's first look at a line (ruleOut) does with a variable's value.
+type varRole uint8
+
+const (
+	roleNone   varRole = iota // skipped
+	roleTime                  // the format's time
+	roleStatus                // $status
+	roleGRPC                  // a grpc_status variable
+)
 
 // The formats the product meets most: NGINX's predefined combined, and the main_ext and
 // grpc_json formats from the NGINX Instance Manager setup guides (shared/seeds). grpc_json
@@ -85,7 +103,7 @@ func CompileFormat(name, text, escape string) (*Format, error) {
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
-			f.segs = append(f.segs, segment{lit: lit.String()})
+			f.segs = append(f.segs, segment{lit: lit.String(), anchor: anchorOf(lit.String())})
 			lit.Reset()
 		}
 	}
@@ -124,9 +142,22 @@ func CompileFormat(name, text, escape string) (*Format, error) {
 		case strings.Contains(v, "grpc_status") && f.grpc < 0:
 			f.grpc = len(f.segs)
 		}
-		f.segs = append(f.segs, segment{name: v, named: f.time == len(f.segs) || namedVar(v)})
+		seg := segment{name: v, named: f.time == len(f.segs) || namedVar(v)}
+		switch {
+		case f.time == len(f.segs):
+			seg.role = roleTime
+		case v == "status":
+			seg.role = roleStatus
+		case strings.Contains(v, "grpc_status"):
+			seg.role = roleGRPC
+		}
+		f.segs = append(f.segs, seg)
 	}
 	flush()
+	f.decide = -1
+	if f.time >= 0 && f.status >= 0 {
+		f.decide = max(f.time, f.status, f.grpc)
+	}
 	return f, nil
 }
 
@@ -219,19 +250,8 @@ func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars boo
 			lits++
 			continue
 		}
-		end := len(line)
-		switch {
-		case i+1 < len(f.segs) && f.segs[i+1].name == "":
-			if n := f.valueEnd(line[pos:], f.segs[i+1].lit); n >= 0 {
-				end = pos + n
-			} else {
-				e.Partial = true
-			}
-		case i+1 < len(f.segs):
-			if n := strings.IndexByte(line[pos:], ' '); n >= 0 {
-				end = pos + n
-			}
-		}
+		end, partial := f.valueSpan(line, pos, i)
+		e.Partial = e.Partial || partial
 		raw := line[pos:end]
 		pos = end
 		seen++
@@ -266,6 +286,73 @@ func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars boo
 	return seen > 0 && (!e.Partial || lits >= 2)
 }
 
+// valueSpan returns where the value of variable segment i, which starts at pos, ends: at
+// the literal text that follows it, at the next space when a variable follows it, or at
+// the end of the line. partial reports a line that ends before the literal.
+func (f *Format) valueSpan(line string, pos, i int) (end int, partial bool) {
+	switch {
+	case i+1 < len(f.segs) && f.segs[i+1].name == "":
+		if n := f.valueEnd(line[pos:], &f.segs[i+1]); n >= 0 {
+			return pos + n, false
+		}
+		return len(line), true
+	case i+1 < len(f.segs):
+		if n := strings.IndexByte(line[pos:], ' '); n >= 0 {
+			return pos + n, false
+		}
+	}
+	return len(line), false
+}
+
+// ruleOut is the scan's first look at a line: it walks the format only up to f.decide,
+// locating the variables without copying them and reading just the time, the status
+// and the grpc status. It reports true, with the line's time, exactly when match would
+// accept the line at f.decide because ruledOut holds there; false means undecided (a
+// possible event, a line that does not follow the format, a cut line), and match reads
+// the line whole.
+func (f *Format) ruleOut(line string, loc *time.Location, times *accessTimes) (time.Time, bool) {
+	if f.decide < 0 {
+		return time.Time{}, false
+	}
+	var t time.Time
+	status, grpc, pos := 0, "", 0
+	for i := 0; i <= f.decide; i++ {
+		s := &f.segs[i]
+		if s.name == "" {
+			// After a variable, valueSpan found this literal where the value ends.
+			if i == 0 && !strings.HasPrefix(line, s.lit) {
+				return time.Time{}, false
+			}
+			pos += len(s.lit)
+			continue
+		}
+		end, partial := f.valueSpan(line, pos, i)
+		if partial {
+			return time.Time{}, false
+		}
+		raw := line[pos:end]
+		pos = end
+		switch s.role {
+		case roleTime:
+			t = times.parse(s.name, f.unescape(raw), loc)
+		case roleStatus: // as AccessEntry.set reads it
+			if v := f.unescape(raw); len(v) > 0 && len(v) <= 3 {
+				if n, k := atoiPrefix(v); k == len(v) {
+					status = n
+				}
+			}
+		case roleGRPC:
+			if grpc == "" {
+				grpc = f.unescape(raw)
+			}
+		}
+	}
+	if mayClassifyStatus(status) || f.grpc >= 0 && grpc == "16" {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
 // ruledOut reports whether the line, read up to segment i into e, can be no event:
 // its time is known and its status and grpc status are not ones ClassifyAccess reports.
 func (f *Format) ruledOut(i int, e *AccessEntry) bool {
@@ -275,15 +362,16 @@ func (f *Format) ruledOut(i int, e *AccessEntry) bool {
 	return f.grpc < 0 || i >= f.grpc && e.GRPCStatus != "16"
 }
 
-// valueEnd finds where a variable's value ends: at the next occurrence of lit. Under
-// JSON escaping a quote preceded by an odd number of backslashes is part of the value.
-func (f *Format) valueEnd(s, lit string) int {
-	if f.Escape != "json" || lit[0] != '"' {
-		return strings.Index(s, lit)
+// valueEnd finds where a variable's value ends: at the next occurrence of the literal
+// lit. Under JSON escaping a quote preceded by an odd number of backslashes is part of
+// the value.
+func (f *Format) valueEnd(s string, lit *segment) int {
+	if f.Escape != "json" || lit.lit[0] != '"' {
+		return indexLit(s, lit.lit, lit.anchor)
 	}
 	off := 0
 	for {
-		n := strings.Index(s[off:], lit)
+		n := indexLit(s[off:], lit.lit, lit.anchor)
 		if n < 0 {
 			return -1
 		}
@@ -297,6 +385,49 @@ func (f *Format) valueEnd(s, lit string) int {
 		}
 		off = at + 1
 	}
+}
+
+// indexLit is strings.Index(s, lit), found by a vectorised search for lit[anchor]: a
+// rare byte skips from one candidate to the next in long strides, where strings.Index
+// stops at every occurrence of lit's first byte (often a space).
+func indexLit(s, lit string, anchor int) int {
+	c := lit[anchor]
+	for from := anchor; from < len(s); {
+		i := strings.IndexByte(s[from:], c)
+		if i < 0 {
+			return -1
+		}
+		at := from + i - anchor
+		if at+len(lit) > len(s) {
+			return -1 // every later candidate ends further out
+		}
+		if s[at:at+len(lit)] == lit {
+			return at
+		}
+		from += i + 1
+	}
+	return -1
+}
+
+// anchorOf picks the byte of a literal that indexLit searches for: the first
+// punctuation mark, else the first letter or digit, else the first byte.
+func anchorOf(lit string) int {
+	best, rank := 0, 3
+	for i := 0; i < len(lit); i++ {
+		var r int
+		switch c := lit[i]; {
+		case c == ' ' || c == '\t':
+			r = 3
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
+			r = 2
+		default:
+			r = 1
+		}
+		if r < rank {
+			best, rank = i, r
+		}
+	}
+	return best
 }
 
 // unescape undoes NGINX's escaping and maps the empty-value "-" to "".

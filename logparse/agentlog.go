@@ -64,6 +64,12 @@ func ParseAgentLine(line string) (AgentEntry, bool) {
 	return parseLogrusTTY(line)
 }
 
+// mayBeAgentLine reports whether line starts as every line ParseAgentLine accepts does:
+// "{", "time=" or logrus's "LEVL[".
+func mayBeAgentLine(line string) bool {
+	return strings.HasPrefix(line, "{") || strings.HasPrefix(line, "time=") || len(line) >= 6 && line[4] == '['
+}
+
 func parseAgentText(line string) (AgentEntry, bool) {
 	e := AgentEntry{Format: AgentSlogText}
 	var timeText string

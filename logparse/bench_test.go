@@ -72,8 +72,9 @@ func BenchmarkParseClassify(b *testing.B) {
 			}
 			b.SetBytes(bytes / int64(len(c.lines)))
 			i := 0
+			var ev Event
 			for b.Loop() {
-				p.parse(c.lines[i%len(c.lines)])
+				p.parse(c.lines[i%len(c.lines)], &ev)
 				i++
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")

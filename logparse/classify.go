@@ -123,34 +123,40 @@ type Event struct {
 // ClassifyError classifies an NGINX error-log entry. ok is false for lines that are
 // not about the agent's mTLS connection.
 func ClassifyError(e *ErrorEntry) (ev Event, ok bool) {
-	ev = Event{Source: SourceNginxError, Time: e.Time, Client: e.Client, Server: e.Server}
+	ok = classifyError(e, &ev)
+	return ev, ok
+}
+
+// classifyError is ClassifyError into *ev, which it overwrites.
+func classifyError(e *ErrorEntry, ev *Event) bool {
+	*ev = Event{Source: SourceNginxError, Time: e.Time, Client: e.Client, Server: e.Server}
 	m := e.Message
 	switch {
 	case strings.HasPrefix(m, "client SSL certificate verify error: "):
 		reason := m[len("client SSL certificate verify error: "):]
 		ev.X509Code, ev.X509Text = parseVerifyReason(reason)
 		ev.Kind, ev.Detail = x509Kind(ev.X509Text), reason
-		return ev, true
+		return true
 	case m == "client sent no required SSL certificate":
 		ev.Kind, ev.Detail = KindAgentCertNotSent, m
-		return ev, true
+		return true
 	case m == "client sent plain HTTP request to HTTPS port":
 		ev.Kind, ev.Detail = KindAgentTLSDisabled, m
-		return ev, true
+		return true
 	case strings.HasPrefix(e.Request, "PRI * HTTP/2.0") && strings.HasPrefix(m, "client sent invalid "):
 		ev.Kind, ev.Detail = KindAgentTLSDisabled, `request "PRI * HTTP/2.0": an HTTP/2 preface without TLS`
-		return ev, true
+		return true
 	case m == "client attempted to request the server name different from the one that was negotiated":
 		ev.Kind, ev.Detail = KindMisdirectedRequest, m
-		return ev, true
+		return true
 	case strings.HasPrefix(m, "SSL_do_handshake() failed"):
 		return classifyHandshake(ev, m)
 	case e.Action == "connecting to upstream" && isGRPCUpstream(e.Upstream) &&
 		(strings.HasPrefix(m, "connect() failed") || m == "no live upstreams" || strings.HasPrefix(m, "upstream timed out")):
 		ev.Kind, ev.Detail = KindGRPCBackendUnavailable, m // the line names the upstream
-		return ev, true
+		return true
 	}
-	return ev, false
+	return false
 }
 
 // errorPrefixes are the message starts ClassifyError can classify. Parser checks them
@@ -186,22 +192,22 @@ func mayClassifyError(msg string) (last int, ok bool) {
 // unknown, 48 unknown CA.
 var handshakeAlerts = map[string]bool{"42": true, "45": true, "46": true, "48": true}
 
-func classifyHandshake(ev Event, m string) (Event, bool) {
+func classifyHandshake(ev *Event, m string) bool {
 	if i := strings.Index(m, "SSL alert number "); i >= 0 {
 		n, _, _ := strings.Cut(m[i+len("SSL alert number "):], ")")
 		ev.Detail = m[i : i+len("SSL alert number ")+len(n)]
 		switch {
 		case handshakeAlerts[n]:
 			ev.Kind = KindServerCertRejectedByAgent
-			return ev, true
+			return true
 		case n == "70":
 			ev.Kind = KindTLSVersionMismatch
-			return ev, true
+			return true
 		case n == "120":
 			ev.Kind = KindALPNH2Missing
-			return ev, true
+			return true
 		}
-		return ev, false
+		return false
 	}
 	for _, r := range []struct {
 		text string
@@ -212,10 +218,10 @@ func classifyHandshake(ev Event, m string) (Event, bool) {
 	} {
 		if strings.Contains(m, r.text) {
 			ev.Kind, ev.Detail = r.kind, r.text
-			return ev, true
+			return true
 		}
 	}
-	return ev, false
+	return false
 }
 
 func isGRPCUpstream(u string) bool {
@@ -297,7 +303,15 @@ func IsAgentPath(uri string) bool {
 // 495/496/497 appear as such only when an error_page keeps them; NGINX logs them as
 // 400, so a 400 is judged by $ssl_client_verify and the request.
 func ClassifyAccess(e *AccessEntry) (ev Event, ok bool) {
-	ev = Event{Source: SourceNginxAccess, Time: e.Time, Client: e.RemoteAddr, Server: e.Host, Status: e.Status}
+	ok = classifyAccess(e, &ev, nil)
+	return ev, ok
+}
+
+// classifyAccess is ClassifyAccess into *ev, which it overwrites. memo, when not nil,
+// holds the last "$ssl_client_verify …" detail made and is reused while the verify
+// result repeats, which spares the scan an allocation per rejected line.
+func classifyAccess(e *AccessEntry, ev *Event, memo *string) bool {
+	*ev = Event{Source: SourceNginxAccess, Time: e.Time, Client: e.RemoteAddr, Server: e.Host, Status: e.Status}
 	agent := IsAgentPath(e.URI)
 	failed, hasReason := strings.CutPrefix(e.SSLClientVerify, "FAILED:")
 	setFailed := func() {
@@ -305,7 +319,17 @@ func ClassifyAccess(e *AccessEntry) (ev Event, ok bool) {
 		if ev.X509Code == 0 && strings.HasPrefix(failed, "certificate is not yet valid") {
 			ev.X509Code = 9
 		}
-		ev.Kind, ev.Detail = x509Kind(failed), "$ssl_client_verify "+e.SSLClientVerify
+		const prefix = "$ssl_client_verify "
+		ev.Kind = x509Kind(failed)
+		switch {
+		case memo == nil:
+			ev.Detail = prefix + e.SSLClientVerify
+		case len(*memo) == len(prefix)+len(e.SSLClientVerify) && (*memo)[len(prefix):] == e.SSLClientVerify:
+			ev.Detail = *memo
+		default:
+			ev.Detail = prefix + e.SSLClientVerify
+			*memo = ev.Detail
+		}
 	}
 	switch {
 	case e.Status == 495 || e.Status == 400 && hasReason:
@@ -326,9 +350,9 @@ func ClassifyAccess(e *AccessEntry) (ev Event, ok bool) {
 	case agent && e.GRPCStatus == "16":
 		ev.Kind, ev.Detail = KindAgentCertRejected, "grpc-status 16 (Unauthenticated)"
 	default:
-		return ev, false
+		return false
 	}
-	return ev, true
+	return true
 }
 
 // mayClassifyStatus reports whether ClassifyAccess may report a line with this status

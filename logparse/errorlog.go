@@ -65,7 +65,8 @@ var errorFields = [...]string{"client", "server", "request", "subrequest", "upst
 // when the line does not start with an error-log header; a header followed by anything
 // at all parses, so truncated lines still give their time, level and message.
 func ParseErrorLine(line string, loc *time.Location) (ErrorEntry, bool) {
-	e, rest, ok := parseErrorHeader(line, loc, nil)
+	var e ErrorEntry
+	rest, ok := parseErrorHeader(line, loc, nil, &e)
 	if ok {
 		parseErrorBody(&e, rest, len(errorFields)-1)
 	}
@@ -79,18 +80,24 @@ type timeCache struct {
 	t    time.Time
 }
 
-// parseErrorHeader reads "YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CONN ]" and returns the
-// rest of the line.
-func parseErrorHeader(line string, loc *time.Location, cache *timeCache) (e ErrorEntry, rest string, ok bool) {
+// mayBeErrorLine reports whether line has the separators of the time that starts every
+// line parseErrorHeader accepts ("YYYY/MM/DD HH:MM:SS").
+func mayBeErrorLine(line string) bool {
+	return len(line) >= 19 && line[4] == '/' && line[7] == '/' && line[10] == ' ' && line[13] == ':' && line[16] == ':'
+}
+
+// parseErrorHeader reads "YYYY/MM/DD HH:MM:SS [level] PID#TID: [*CONN ]" into e and
+// returns the rest of the line.
+func parseErrorHeader(line string, loc *time.Location, cache *timeCache, e *ErrorEntry) (rest string, ok bool) {
 	if len(line) < 19 {
-		return e, "", false
+		return "", false
 	}
 	if cache != nil && cache.loc == loc && cache.text == line[:19] {
 		e.Time = cache.t
 	} else {
 		t, ok := parseErrorTime(line, loc)
 		if !ok {
-			return e, "", false
+			return "", false
 		}
 		e.Time = t
 		if cache != nil {
@@ -99,29 +106,29 @@ func parseErrorHeader(line string, loc *time.Location, cache *timeCache) (e Erro
 	}
 	rest = line[19:]
 	if len(rest) < 4 || rest[0] != ' ' || rest[1] != '[' {
-		return e, "", false
+		return "", false
 	}
 	end := strings.IndexByte(rest[:min(len(rest), 12)], ']')
 	if end < 0 {
-		return e, "", false
+		return "", false
 	}
 	rank := LevelRank(rest[2:end])
 	if rank < 0 {
-		return e, "", false
+		return "", false
 	}
 	e.Level = errorLevels[rank] // not an alias of the line
 	rest = rest[end+1:]
 	if !strings.HasPrefix(rest, " ") {
-		return e, "", false
+		return "", false
 	}
 	rest = rest[1:]
 	var n int
 	if e.PID, n = atoiPrefix(rest); n == 0 || n >= len(rest) || rest[n] != '#' {
-		return e, "", false
+		return "", false
 	}
 	rest = rest[n+1:]
 	if e.TID, n = atoiPrefix(rest); n == 0 || !strings.HasPrefix(rest[n:], ": ") {
-		return e, "", false
+		return "", false
 	}
 	rest = rest[n+2:]
 	if strings.HasPrefix(rest, "*") {
@@ -131,7 +138,7 @@ func parseErrorHeader(line string, loc *time.Location, cache *timeCache) (e Erro
 			rest = rest[n+2:]
 		}
 	}
-	return e, rest, true
+	return rest, true
 }
 
 // parseErrorBody splits the message, the " while " action and the trailing fields up to
@@ -142,7 +149,7 @@ func parseErrorBody(e *ErrorEntry, rest string, last int) {
 		msg = rest[:i]
 		parseErrorFields(e, rest[i+2:], last)
 	}
-	if i := lastIndex(msg, " while "); i >= 0 {
+	if i := lastIndex(msg, " while ", 1); i >= 0 { // anchored on the 'w'
 		e.Action = msg[i+len(" while "):]
 		msg = msg[:i]
 	}
@@ -150,17 +157,24 @@ func parseErrorBody(e *ErrorEntry, rest string, last int) {
 }
 
 // lastIndex is strings.LastIndex for a separator that occurs once or not at all in most
-// lines: forward searches use the vectorised strings.Index, while strings.LastIndex
-// compares byte by byte from the end.
-func lastIndex(s, sep string) int {
+// lines, found by a vectorised search for its byte at anchor, which should be a rare
+// one: strings.LastIndex compares byte by byte from the end, and strings.Index stops at
+// every occurrence of the separator's first byte (for " while ", every space).
+func lastIndex(s, sep string, anchor int) int {
 	last := -1
-	for from := 0; from <= len(s)-len(sep); {
-		i := strings.Index(s[from:], sep)
+	for from := anchor; from < len(s); {
+		i := strings.IndexByte(s[from:], sep[anchor])
 		if i < 0 {
 			break
 		}
-		last = from + i
-		from = last + 1
+		at := from + i - anchor
+		if at+len(sep) > len(s) {
+			break
+		}
+		if s[at:at+len(sep)] == sep {
+			last = at
+		}
+		from += i + 1
 	}
 	return last
 }

@@ -76,6 +76,11 @@ func FuzzParseAccessLine(f *testing.F) {
 		f.Add(s, CombinedFormat)
 	}
 	f.Add(`a "b" c`, `$x "$y" $z`)
+	for _, fm := range equivalenceFormats {
+		f.Add(`10.0.0.5 - - [22/Nov/2026:16:05:53 +0000] "GET / HTTP/1.1" 200 1 "-" "ua" verify=NONE sdn="-" alpn=h2 sni=a rt=0.1`, fm.Text)
+		f.Add(`200 22/Nov/2026:16:05:53 +0000|10.0.0.5|/|NONE`, fm.Text)
+		f.Add(`1795450000.123 10.0.0.5 "POST /a HTTP/2.0" 200 16`, fm.Text)
+	}
 	f.Add(`{"a":"\"","b":}`, `{"a":"$a","b":$b}`)
 	f.Fuzz(func(t *testing.T, line, format string) {
 		for _, fm := range DefaultFormats {
@@ -105,6 +110,14 @@ func sameAsScan(t *testing.T, fm *Format, line string, want AccessEntry, wantOK 
 	t.Helper()
 	var got AccessEntry
 	ok := fm.match(line, time.UTC, &got, false, nil)
+	// The scan's first look decides only lines that match accepts as no event, with the
+	// same time.
+	var times accessTimes
+	if rt, decided := fm.ruleOut(line, time.UTC, &times); decided {
+		if _, class := ClassifyAccess(&got); !ok || class || !rt.Equal(got.Time) || rt.Location() != got.Time.Location() {
+			t.Errorf("format %q line %q: ruleOut decided (time %v), match %v %+v", fm.Text, line, rt, ok, got)
+		}
+	}
 	gotEv, gotClass := ClassifyAccess(&got)
 	if !wantOK {
 		if ok && gotClass {

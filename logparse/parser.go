@@ -56,53 +56,72 @@ type Parser struct {
 	// markChecked says the caller found no OwnProbeMark in the block holding the lines
 	// it parses next, so OwnProbe need not search each line again.
 	markChecked bool
+	// verifyDetail is the last access event's "$ssl_client_verify …" Detail, reused while
+	// the result repeats.
+	verifyDetail string
+	// scan says the events feed a Summary, which keeps no Server: NGINX error lines are
+	// split up to the client only.
+	scan bool
 }
 
 // DefaultFormats are the access formats tried when Parser.Formats is nil.
 var DefaultFormats = []*Format{Combined, MainExt, GRPCJSON}
 
-// Parse parses and classifies one line (without its newline). The event's Line is a copy
-// of line cut at MaxLineBytes and made valid UTF-8, so the caller may reuse line's memory.
+// Parse parses and classifies one line (without its newline). The event is the zero
+// Event unless the line is LineClassified; its Line is a copy of line cut at
+// MaxLineBytes and made valid UTF-8, so the caller may reuse line's memory.
 //
 // Lines about mtls-doctor's own probe (OwnProbe) are LineOwnProbe, with no event: what
 // the probe met is judged from the probe, not as an agent's.
 func (p *Parser) Parse(line string) (Event, time.Time, LineStatus) {
-	ev, t, st := p.parse(line)
-	if st == LineClassified {
+	var ev Event
+	t, st := p.parse(line, &ev)
+	if st != LineClassified {
+		ev = Event{}
+	} else {
 		ev.Line = Clip(line)
 	}
 	return ev, t, st
 }
 
-// parse is Parse without the copy of the line.
-func (p *Parser) parse(line string) (Event, time.Time, LineStatus) {
-	ev, t, st := p.parseLine(line)
+// parse is Parse without the copy of the line. It fills *ev only when the line is
+// LineClassified (ev may hold anything otherwise): the scan passes the same Event for
+// every line, and most lines are no event.
+func (p *Parser) parse(line string, ev *Event) (time.Time, LineStatus) {
+	t, st := p.parseLine(line, ev)
 	if st != LineUnparsed && !p.markChecked && OwnProbe(line) {
-		return Event{}, t, LineOwnProbe
+		return t, LineOwnProbe
 	}
-	return ev, t, st
+	return t, st
 }
 
-func (p *Parser) parseLine(line string) (Event, time.Time, LineStatus) {
-	if p.Type == TypeNginxError || p.Type == TypeAuto {
-		if e, rest, ok := parseErrorHeader(line, p.Location, &p.times); ok {
+func (p *Parser) parseLine(line string, ev *Event) (time.Time, LineStatus) {
+	if p.Type == TypeNginxError || p.Type == TypeAuto && mayBeErrorLine(line) {
+		var e ErrorEntry
+		if rest, ok := parseErrorHeader(line, p.Location, &p.times, &e); ok {
 			last, ok := mayClassifyError(rest)
 			if !ok {
-				return Event{}, e.Time, LineUnclassified
+				return e.Time, LineUnclassified
+			}
+			if p.scan && last == 1 {
+				last = 0 // no summary keeps the server: the client is enough
 			}
 			parseErrorBody(&e, rest, last)
-			return status(ClassifyError(&e))
+			return e.Time, classified(classifyError(&e, ev))
 		} else if p.Type == TypeNginxError {
-			return Event{}, time.Time{}, LineUnparsed
+			return time.Time{}, LineUnparsed
 		}
 	}
-	if p.Type == TypeAgent || p.Type == TypeAuto {
+	// Only lines that start as ParseAgentLine's formats do are decoded: most lines of an
+	// access log read as the command line does (TypeAuto) are not the agent's.
+	if p.Type == TypeAgent || p.Type == TypeAuto && mayBeAgentLine(line) {
 		if e, ok := ParseAgentLine(line); ok {
-			ev, ok := ClassifyAgent(&e)
+			var ok bool
+			*ev, ok = ClassifyAgent(&e)
 			ev.Time = e.Time
-			return status(ev, ok)
+			return e.Time, classified(ok)
 		} else if p.Type == TypeAgent {
-			return Event{}, time.Time{}, LineUnparsed
+			return time.Time{}, LineUnparsed
 		}
 	}
 	formats := p.Formats
@@ -111,20 +130,25 @@ func (p *Parser) parseLine(line string) (Event, time.Time, LineStatus) {
 	}
 	for i := range formats {
 		k := (p.last + i) % len(formats)
+		// Most lines of a busy access log are decided by their time and status alone.
+		if t, ok := formats[k].ruleOut(line, p.Location, &p.accessTimes); ok {
+			p.last = k
+			return t, LineUnclassified
+		}
 		var e AccessEntry
 		if formats[k].match(line, p.Location, &e, false, &p.accessTimes) {
 			p.last = k
-			return status(ClassifyAccess(&e))
+			return e.Time, classified(classifyAccess(&e, ev, &p.verifyDetail))
 		}
 	}
-	return Event{}, time.Time{}, LineUnparsed
+	return time.Time{}, LineUnparsed
 }
 
-func status(ev Event, ok bool) (Event, time.Time, LineStatus) {
+func classified(ok bool) LineStatus {
 	if !ok {
-		return ev, ev.Time, LineUnclassified
+		return LineUnclassified
 	}
-	return ev, ev.Time, LineClassified
+	return LineClassified
 }
 
 // Clip copies s, cut at MaxLineBytes on a rune boundary and made valid UTF-8.

@@ -362,6 +362,7 @@ func (r *reader) beforeWindow(p *Parser, body []byte) bool {
 	if r.cutoff.IsZero() {
 		return false
 	}
+	var ev Event
 	for len(body) > 0 {
 		line := body
 		if nl := bytes.IndexByte(body, '\n'); nl >= 0 {
@@ -369,7 +370,7 @@ func (r *reader) beforeWindow(p *Parser, body []byte) bool {
 		} else {
 			body = nil
 		}
-		if _, t, st := p.parse(string(trimCR(line))); st != LineUnparsed && !t.IsZero() {
+		if t, st := p.parse(string(trimCR(line)), &ev); st != LineUnparsed && !t.IsZero() {
 			return t.Before(r.cutoff.Add(-Slack))
 		}
 	}
@@ -483,7 +484,7 @@ type worker struct {
 func newWorker(files []File, loc *time.Location, cutoff time.Time, n int) *worker {
 	w := &worker{files: files, cutoff: cutoff, stats: make([]fileStats, n), agg: newAggregator()}
 	for _, f := range files {
-		w.parsers = append(w.parsers, &Parser{Type: f.Type, Formats: f.Formats, Location: loc})
+		w.parsers = append(w.parsers, &Parser{Type: f.Type, Formats: f.Formats, Location: loc, scan: true})
 	}
 	return w
 }
@@ -496,6 +497,7 @@ func (w *worker) block(b block) {
 	// mtls-doctor's own probe, which most logs never hold.
 	p.markChecked = !containsMark(body)
 	defer func() { p.markChecked = false }()
+	var ev Event // filled by the lines that are events
 	for len(body) > 0 {
 		line := body
 		if nl := bytes.IndexByte(body, '\n'); nl >= 0 {
@@ -509,7 +511,7 @@ func (w *worker) block(b block) {
 		}
 		// The string aliases the block, which is recycled after this call: the aggregator
 		// copies the little it keeps (clients, texts, three example lines).
-		ev, t, status := p.parse(unsafe.String(unsafe.SliceData(line), len(line)))
+		t, status := p.parse(unsafe.String(unsafe.SliceData(line), len(line)), &ev)
 		if status == LineUnparsed || t.IsZero() {
 			st.unparsed++
 			continue

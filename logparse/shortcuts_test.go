@@ -105,12 +105,35 @@ func TestMayClassifyErrorGate(t *testing.T) {
 }
 
 func FuzzLastIndex(f *testing.F) {
-	f.Add("a while b while c", " while ")
-	f.Add("aaaa", "aa")
-	f.Add("", "")
-	f.Fuzz(func(t *testing.T, s, sep string) {
-		if got, want := lastIndex(s, sep), strings.LastIndex(s, sep); got != want && sep != "" {
-			t.Errorf("lastIndex(%q, %q) = %d, strings.LastIndex %d", s, sep, got, want)
+	f.Add("a while b while c", " while ", 1)
+	f.Add("aaaa", "aa", 0)
+	f.Add("whilewhile", "while", 4)
+	f.Fuzz(func(t *testing.T, s, sep string, anchor int) {
+		if sep == "" {
+			return
+		}
+		anchor = (anchor%len(sep) + len(sep)) % len(sep)
+		if got, want := lastIndex(s, sep, anchor), strings.LastIndex(s, sep); got != want {
+			t.Errorf("lastIndex(%q, %q, %d) = %d, strings.LastIndex %d", s, sep, anchor, got, want)
+		}
+	})
+}
+
+func FuzzIndexLit(f *testing.F) {
+	f.Add(`10.0.0.5 - - [22/Nov/2026:16:05:53 +0000] "GET / HTTP/1.1" 200`, `] "`, 0)
+	f.Add(`a - b - c`, ` - `, 2)
+	f.Add(`""x"`, `"x`, 1)
+	f.Fuzz(func(t *testing.T, s, lit string, anchor int) {
+		if lit == "" {
+			return
+		}
+		want := strings.Index(s, lit)
+		if got := indexLit(s, lit, anchorOf(lit)); got != want {
+			t.Errorf("indexLit(%q, %q, anchorOf) = %d, strings.Index %d", s, lit, got, want)
+		}
+		anchor = (anchor%len(lit) + len(lit)) % len(lit)
+		if got := indexLit(s, lit, anchor); got != want {
+			t.Errorf("indexLit(%q, %q, %d) = %d, strings.Index %d", s, lit, anchor, got, want)
 		}
 	})
 }

@@ -25,7 +25,9 @@ type group struct {
 	// lastClient spares the map lookup for a client seen twice in a row.
 	lastClient *clientCount
 	files      map[string]bool
-	examples   []example // newest first, at most maxExamples
+	// lastFile spares the map lookup for the file of the group's previous event.
+	lastFile string
+	examples []example // newest first, at most maxExamples
 }
 
 // aggregator groups events. It keeps a bounded amount per group (clients capped at
@@ -76,8 +78,8 @@ func (a *aggregator) add(ev *Event, file string, line []byte) {
 	if ev.Client != "" {
 		g.countClient(ev.Client, 1)
 	}
-	if file != "" && !g.files[file] {
-		g.files[file] = true
+	if file != "" && file != g.lastFile {
+		g.files[file], g.lastFile = true, file
 	}
 	g.offer(ev.Time, line)
 }

@@ -232,7 +232,8 @@ type NIMFile struct {
 // LoadNginx reads the manager's NGINX configuration: the one named by opts.Config, or
 // the first main file found. It never fails: what could not be read is recorded. It
 // runs the nginx binary only with -V and -t, each bounded by ctx (10 s without a
-// deadline); -t only on a local main file that serves agents.
+// deadline); -t only on a local main file that serves agents or passes requests to an
+// upstream over TLS.
 func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 	n := &NginxFacts{Explicit: opts.Config != "", Prefix: opts.Prefix}
 	if opts.Off {
@@ -325,10 +326,22 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 			n.AgentCA = LoadTLSFile(RoleCA, opts.AgentCA)
 		}
 	}
-	if n.Source == NginxFile && n.Binary != "" && len(n.Servers) > 0 {
+	if n.Source == NginxFile && n.Binary != "" && (len(n.Servers) > 0 || passesUpstreamTLS(n.HTTPServers)) {
 		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)
 	}
 	return n
+}
+
+// passesUpstreamTLS reports whether a server passes requests to an upstream over TLS:
+// `nginx -t` then judges the proxy's certificate, key and trusted CA files as NGINX loads
+// them (e.g. "no proxy_ssl_trusted_certificate for proxy_ssl_verify").
+func passesUpstreamTLS(servers []*nginxconf.Server) bool {
+	for _, s := range servers {
+		if s.PassesUpstreamTLS() {
+			return true
+		}
+	}
+	return false
 }
 
 // isNIM1Name reports whether an explicit --nginx-config names NIM 1.x's own file.
@@ -474,7 +487,7 @@ func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
 			}
 			ns.Routes = append(ns.Routes, r)
 		}
-		if !serves && agentPort > 0 && listensOn(s, agentPort) {
+		if !serves && agentPort > 0 && s.ListensOn(agentPort) {
 			for _, l := range s.Locations {
 				if l.GRPCPass.IsSet() {
 					serves = true
@@ -486,15 +499,6 @@ func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
 		}
 	}
 	return out
-}
-
-func listensOn(s *nginxconf.Server, port int) bool {
-	for _, l := range s.Listens {
-		if l.Port == port {
-			return true
-		}
-	}
-	return false
 }
 
 // fileCache loads each file an agent server names once.

@@ -249,6 +249,36 @@ http {
 	}
 }
 
+// TestLoadNginxTestsUpstreamTLS: a front that only passes to upstreams over TLS is
+// tested with nginx -t too, which judges the proxy's TLS settings as NGINX loads them.
+func TestLoadNginxTestsUpstreamTLS(t *testing.T) {
+	bin, err := nginxconf.Binary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	dir := writeTree(t, map[string]string{"nginx.conf": `pid DIR/nginx.pid;
+error_log DIR/error.log;
+events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:1;
+        location / { proxy_pass https://127.0.0.1:8443; proxy_ssl_verify on; }
+    }
+}
+`})
+	n := LoadNginx(context.Background(), NginxOptions{Config: filepath.Join(dir, "nginx.conf"), Binary: bin, NIMFiles: []string{}})
+	if n.Manager() {
+		t.Error("a front without agent servers taken for a manager")
+	}
+	if n.Test == nil || n.Test.Error == nil || n.Test.Error.Msg != "no proxy_ssl_trusted_certificate for proxy_ssl_verify" {
+		t.Errorf("nginx -t verdict %+v, want NGINX's upstream verify error", n.Test)
+	}
+}
+
 func TestParseNIMManagerConfig(t *testing.T) {
 	for name, tc := range map[string]struct {
 		data    string

@@ -40,6 +40,7 @@ var packageLayers = map[string]int{
 	"tui":             7,
 	"cmd/mtls-doctor": 8,
 	"bench/labup":     8,
+	"bench/upprobe":   8, // times one upstream link check for bench/upstream.sh
 }
 
 // charmAllowed are the packages whose code may import a Charm library: the tui, and cmd
@@ -51,8 +52,8 @@ var charmAllowed = map[string]bool{"tui": true, "cmd/mtls-doctor": true}
 var testOnly = map[string]bool{"internal/nginxtest": true}
 
 // exitAllowed are the packages that may call os.Exit: the program's main and the
-// benchmark lab's. Everything else returns errors, so deferred clean-ups run.
-var exitAllowed = map[string]bool{"cmd/mtls-doctor": true, "bench/labup": true}
+// benchmark programs'. Everything else returns errors, so deferred clean-ups run.
+var exitAllowed = map[string]bool{"cmd/mtls-doctor": true, "bench/labup": true, "bench/upprobe": true}
 
 type listedPackage struct {
 	ImportPath   string

@@ -26,6 +26,12 @@ type Options struct {
 	Nginx probes.NginxOptions
 	// Logs controls log reading (--logs, --since, --no-logs).
 	Logs LogOptions
+	// Offline reads NGINX's upstream links and the files they name but probes no
+	// upstream server.
+	Offline bool
+	// UpstreamConcurrency is how many upstream servers are probed at once; zero means
+	// probes.DefaultUpstreamConcurrency.
+	UpstreamConcurrency int
 }
 
 // Collector implements diagnostics.Gatherer with the real probes.
@@ -93,6 +99,8 @@ func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *di
 		f.Endpoint = probes.ProbeEndpoint(ctx, opts)
 	case diagnostics.FactNginx:
 		f.Nginx = c.loadNginx(ctx, f)
+	case diagnostics.FactUpstream:
+		return c.gatherUpstreams(ctx, f)
 	case diagnostics.FactLogs:
 		return c.gatherLogs(ctx, f)
 	default:

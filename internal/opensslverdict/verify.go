@@ -106,6 +106,11 @@ type Verify struct {
 	// Depth is ssl_verify_depth.
 	Depth int
 	Now   time.Time
+	// ServerChain verifies a server's chain as a TLS client does (NGINX towards its
+	// upstream with proxy_ssl_verify): OpenSSL's client sets the "ssl_server" purpose
+	// (ssl_verify_cert_chain in ssl/ssl_cert.c), so the sslserver purpose is checked
+	// instead of sslclient.
+	ServerChain bool
 }
 
 // Result is what X509_verify_cert did.
@@ -275,15 +280,20 @@ func containsCertPtr(list []*x509.Certificate, c *x509.Certificate) bool {
 	return false
 }
 
-// checkExtensions is check_extensions for the sslclient purpose: intermediates must be
-// CAs, every certificate must allow TLS client use, and pathLenConstraint holds.
+// checkExtensions is check_extensions for the sslclient purpose (sslserver with
+// ServerChain): intermediates must be CAs, every certificate must allow the purpose, and
+// pathLenConstraint holds.
 func (v Verify) checkExtensions(r *Result, report func(code, depth int)) {
 	plen := 0
 	for i, c := range r.Chain {
 		if i > 0 && osslCheckCA(c) == 0 {
 			report(InvalidCA, i)
 		}
-		if !osslPurposeSSLClient(c, i > 0) {
+		purposeOK := osslPurposeSSLClient(c, i > 0)
+		if v.ServerChain {
+			purposeOK = osslPurposeSSLServer(c, i > 0)
+		}
+		if !purposeOK {
 			report(InvalidPurpose, i)
 		}
 		if i > 1 && pathLen(c) >= 0 && plen > pathLen(c) {
@@ -496,6 +506,29 @@ func osslPurposeSSLClient(c *x509.Certificate, ca bool) bool {
 		return osslCheckCA(c) != 0
 	}
 	return c.KeyUsage == 0 || c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) != 0
+}
+
+// osslPurposeSSLServer is X509_check_purpose(X509_PURPOSE_SSL_SERVER)
+// (check_purpose_ssl_server in crypto/x509/v3_purp.c): an extended key usage must list
+// serverAuth or one of the server-gated-crypto usages; a leaf's key usage must allow
+// digitalSignature, keyEncipherment or keyAgreement; a CA must be a CA.
+func osslPurposeSSLServer(c *x509.Certificate, ca bool) bool {
+	if len(c.ExtKeyUsage)+len(c.UnknownExtKeyUsage) > 0 {
+		found := false
+		for _, u := range c.ExtKeyUsage {
+			switch u {
+			case x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageNetscapeServerGatedCrypto, x509.ExtKeyUsageMicrosoftServerGatedCrypto:
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	if ca {
+		return osslCheckCA(c) != 0
+	}
+	return c.KeyUsage == 0 || c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment|x509.KeyUsageKeyAgreement) != 0
 }
 
 // pathLen is the basicConstraints pathLenConstraint, -1 when absent.

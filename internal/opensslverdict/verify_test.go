@@ -102,3 +102,39 @@ func TestVerifyLastError(t *testing.T) {
 		t.Errorf("a year and more later: code %d, want %d", e.Code, CertHasExpired)
 	}
 }
+
+// TestServerChainPurpose: a server's chain, as NGINX verifies its upstream, needs the
+// sslserver purpose (serverAuth), where a client's needs clientAuth.
+func TestServerChainPurpose(t *testing.T) {
+	g := pki.New(testNow)
+	root, err := g.Issue(nil, pki.Spec{CommonName: "upstream-ca", IsCA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		spec pki.Spec
+		want int
+	}{
+		{"serverAuth", pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, 0},
+		{"no EKU", pki.Spec{}, 0},
+		{"clientAuth only", pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, InvalidPurpose},
+		{"keyEncipherment only", pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageKeyEncipherment}, 0},
+		{"certSign only", pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageCertSign}, InvalidPurpose},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			leaf, err := g.Issue(root, tt.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := Verify{Sent: []*x509.Certificate{leaf.Cert}, Trusted: []*x509.Certificate{root.Cert}, Depth: 1, Now: testNow, ServerChain: true}
+			got := 0
+			if e, failed := v.Run().Last(); failed {
+				got = e.Code
+			}
+			if got != tt.want {
+				t.Errorf("code %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -12,7 +12,8 @@
 //     of the main file), with include-loop detection (nginx itself crashes on a loop);
 //   - a reader for `nginx -T` output (ParseDump), what support engineers collect;
 //   - queries that apply nginx's inheritance (HTTPServers, ErrorLogs, LogFormats);
-//   - nginx's choice of location for a request URI (SelectLocation);
+//   - nginx's choice of server for a TLS server name or Host on a port (SelectServer,
+//     Server.ListensOn) and of location for a request URI (SelectLocation);
 //   - small helpers that run the nginx binary (-v, -V, -t, -T) with a deadline.
 //
 // Block directives are recognised from a short list; other directives are accepted

@@ -35,6 +35,8 @@ var corpus = []string{
 	"a \"" + strings.Repeat("b\n", 2100),
 	// CR line endings, NUL and invalid UTF-8.
 	"a b;\r\nc\x00d;\r\n\xff\xfe;",
+	// Upstream links: every pass module, upstream blocks, variables, odd hosts and ports.
+	"http { proxy_ssl_verify on; upstream u { server [::1; server :; server a:0; server unix:; } server { location / { proxy_pass https://u; location /i { proxy_pass https://[::1]:99999/x; } } location /g { grpc_pass grpcs://; grpc_ssl_name $h; } location /w { uwsgi_pass suwsgi://unix:/s; } location /v { proxy_pass $s://x; } location /e { proxy_pass https://u:1; proxy_pass; } } }",
 	// Listen forms and logs that HTTPServers parses.
 	"error_log stderr; http { access_log off; log_format a escape=json; server { listen [::; listen unix:; listen :; error_page =; error_page 495 x; location { } location = { } } }",
 }
@@ -112,9 +114,44 @@ func checkConfig(t *testing.T, cfg *Config, src dumpSource) {
 		_ = d.String()
 		return true
 	})
-	for _, s := range cfg.HTTPServers() {
+	all := cfg.HTTPServers()
+	for _, s := range all {
 		_ = s.HTTP2Enabled()
+		// Whatever the names, a port some server listens on always selects one of them.
+		for _, l := range s.Listens {
+			if l.Unix != "" {
+				continue
+			}
+			for _, name := range append([]string{"", "a.example.org."}, s.ServerNames...) {
+				if got := SelectServer(all, l.Port, name); got == nil || !got.ListensOn(l.Port) {
+					t.Fatalf("SelectServer(port %d, %q) chose %v", l.Port, name, got)
+				}
+			}
+		}
 	}
 	_ = cfg.ErrorLogs()
 	_ = cfg.LogFormats()
+	for _, l := range cfg.UpstreamLinks("1.22.1") {
+		checkUpstreamLink(t, l)
+	}
+}
+
+// checkUpstreamLink asserts what every upstream link must hold, whatever the input.
+func checkUpstreamLink(t *testing.T, l *UpstreamLink) {
+	t.Helper()
+	if l.Pass == nil || l.Server == nil || l.Location == nil {
+		t.Fatalf("link without its directives: %+v", l)
+	}
+	if l.Judgeable() && len(l.Servers) == 0 {
+		t.Fatalf("judgeable link %q without servers", l.URL)
+	}
+	for _, s := range l.Servers {
+		if s.Address == "" || (s.Unix == "" && (s.Port < 1 || s.Port > 65535)) {
+			t.Fatalf("link %q: server %+v", l.URL, s)
+		}
+	}
+	if l.SNI != "" && l.SNI != l.SSLName {
+		t.Fatalf("SNI %q differs from the SSL name %q", l.SNI, l.SSLName)
+	}
+	_ = l.Target()
 }

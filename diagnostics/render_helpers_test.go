@@ -1,19 +1,15 @@
 package diagnostics
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"math/big"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/x/exp/golden"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -81,94 +77,4 @@ func renderReport(t *testing.T) *Report {
 		{ID: "alpn-h2-missing", Category: CategoryNetwork, Severity: SeverityOK,
 			Title: "the endpoint negotiates HTTP/2 (ALPN h2)"},
 	}}
-}
-
-func TestWriteText(t *testing.T) {
-	for name, opt := range map[string]TextOptions{
-		"unicode": {}, "ascii": {ASCII: true}, "verbose": {Verbose: true}, "color": {Color: true},
-	} {
-		t.Run(name, func(t *testing.T) {
-			var b bytes.Buffer
-			if err := WriteText(&b, renderReport(t), opt); err != nil {
-				t.Fatal(err)
-			}
-			if !opt.Color && strings.Contains(b.String(), "\x1b") {
-				t.Fatal("escape codes without Color")
-			}
-			golden.RequireEqual(t, b.Bytes())
-		})
-	}
-}
-
-func TestWriteJSON(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteJSON(&b, renderReport(t)); err != nil {
-		t.Fatal(err)
-	}
-	var doc JSONReport
-	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
-		t.Fatalf("output is not one JSON document: %v", err)
-	}
-	if doc.Version != 1 || doc.Status != "fail" || len(doc.Findings) != 5 {
-		t.Fatalf("version=%d status=%q findings=%d", doc.Version, doc.Status, len(doc.Findings))
-	}
-	golden.RequireEqual(t, b.Bytes())
-}
-
-func TestWriteNagios(t *testing.T) {
-	var b bytes.Buffer
-	if err := WriteNagios(&b, renderReport(t)); err != nil {
-		t.Fatal(err)
-	}
-	first := strings.SplitN(b.String(), "\n", 2)[0]
-	if strings.Count(first, "|") != 1 {
-		t.Fatalf("status line must have exactly one perfdata separator: %q", first)
-	}
-	golden.RequireEqual(t, b.Bytes())
-}
-
-func TestWritePrometheus(t *testing.T) {
-	var b bytes.Buffer
-	if err := WritePrometheus(&b, renderReport(t)); err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if !strings.HasPrefix(line, "#") && len(strings.Fields(line)) != 2 {
-			t.Errorf("not a sample line: %q", line)
-		}
-	}
-	golden.RequireEqual(t, b.Bytes())
-}
-
-func TestExitCode(t *testing.T) {
-	for sev, want := range map[Severity]int{SeverityOK: 0, SeverityInfo: 0, SeveritySkip: 0, SeverityWarn: 1, SeverityFail: 2} {
-		r := &Report{Findings: []Finding{{Severity: SeverityOK}, {Severity: sev}}}
-		if got := ExitCode(r); got != want {
-			t.Errorf("%s: exit %d, want %d", sev, got, want)
-		}
-	}
-}
-
-// WriteJSON streams the findings; the bytes must be what one json.Encoder with two-space
-// indent writes for the whole document — with findings, without, and with a target whose
-// text holds the findings key itself.
-func TestWriteJSONSameAsEncoder(t *testing.T) {
-	full := renderReport(t)
-	tricky := renderReport(t)
-	tricky.Facts.Agent.Path = "/etc/nginx-agent/\n  \"findings\": [].conf"
-	for name, r := range map[string]*Report{"full": full, "none": {}, "tricky target": tricky} {
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(NewJSONReport(r)); err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		if err := WriteJSON(&got, r); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Errorf("%s: WriteJSON differs from json.Encoder:\n got %s\nwant %s", name, got.String(), want.String())
-		}
-	}
 }

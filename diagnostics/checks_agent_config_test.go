@@ -1,0 +1,98 @@
+package diagnostics
+
+import (
+	"testing"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
+)
+
+func TestAgentConfigChecks(t *testing.T) {
+	runCases(t, []checkCase{
+		{name: "no config file", id: "agent-config-missing", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Path = ""
+				f.Agent.Searched = []string{"/etc/nginx-manager/nginx-agent.conf", "/etc/nginx-agent/nginx-agent.conf"}
+				f.Agent.Host = probes.Setting{}
+			},
+			summary: []string{"no nginx-agent.conf found in /etc/nginx-manager/nginx-agent.conf"},
+			fix:     []string{"ls -l /etc/nginx-agent/"}},
+		{name: "no config file, server from env", id: "agent-config-missing", want: SeverityInfo,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Path = ""
+				f.Agent.Host.Source = probes.Source{Kind: probes.SourceEnv, Name: "NGINX_AGENT_SERVER_HOST"}
+			},
+			summary: []string{"environment NGINX_AGENT_SERVER_HOST"}},
+		{name: "yaml error", id: "agent-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Error = &probes.ConfigError{Path: "/etc/nginx-agent/nginx-agent.conf", Line: 7, Column: 3, Message: "mapping values are not allowed in this context"}
+			},
+			summary: []string{"/etc/nginx-agent/nginx-agent.conf:7:3: mapping values"},
+			fix:     []string{"sudo sed -n '4,10p' /etc/nginx-agent/nginx-agent.conf", "sudo systemctl restart nginx-agent"}},
+		{name: "v2 keys in a v3 file", id: "agent-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Format = probes.FormatV3
+				f.Agent.MixedKeys = []string{"tls (line 12)"}
+			},
+			summary: []string{"agent v3 file holds v2 keys: tls (line 12)"},
+			fix:     []string{"command.server and command.tls"}},
+		{name: "host missing", id: "agent-config-invalid", want: SeverityFail,
+			mutate:  func(f *Facts, _ *testPKI) { f.Agent.Host = probes.Setting{} },
+			summary: []string{"no server host is set"}},
+		{name: "port written as a list", id: "agent-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Port = probes.Setting{}
+				f.Agent.TypeErrors = []probes.TypeError{{Key: "server.grpcPort", Type: "a list",
+					Source: probes.Source{Kind: probes.SourceFile, Name: "/etc/nginx agent/nginx-agent.conf", Line: 3}}}
+			},
+			summary: []string{"/etc/nginx agent/nginx-agent.conf:3: server.grpcPort is a list, not one value"},
+			fix:     []string{"sudo sed -n '2,6p' '/etc/nginx agent/nginx-agent.conf'"}, notFix: []string{"Set server.host and server.grpcPort"}},
+		{name: "placeholder host", id: "agent-config-invalid", want: SeverityFail,
+			mutate:  func(f *Facts, _ *testPKI) { f.Agent.Host = fileSetting("<NGINX-INSTANCE-MANAGER-FQDN>", 2) },
+			summary: []string{"placeholder"}},
+		{name: "deprecated env", id: "agent-env-overrides", want: SeverityWarn,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Env = []probes.EnvOverride{{Name: "NMS_TLS_CERT", Key: "tls.cert", Deprecated: true}}
+			},
+			summary: []string{"NMS_TLS_CERT"}, fix: []string{"NMS_TLS_CERT → NGINX_AGENT_TLS_CERT"}},
+		{name: "tls off against a TLS port", id: "agent-tls-disabled", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.TLSEnabled = fileSetting("false", 5)
+				f.Endpoint.PlainText = true
+				f.Endpoint.NoCert = nil
+				f.Endpoint.Agent = &probes.Attempt{HTTP: &probes.HTTPObservation{Error: &probes.ProbeError{Kind: probes.ErrProtocol, Message: "http2: frame too large"}}}
+			},
+			summary: []string{"TLS is off (/etc/nginx-agent/nginx-agent.conf:5)", "expects TLS", "frame too large"},
+			fix:     []string{"-  enable: false\n+  enable: true\n   cert: /etc/nginx-agent/agent.crt"}},
+		{name: "tls off, NGINX says plain HTTP to HTTPS port", id: "agent-tls-disabled", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.TLSEnabled = fileSetting("false", 5)
+				f.Endpoint.PlainText = true
+				f.Endpoint.Agent = &probes.Attempt{HTTP: nginx400(titlePlainHTTP)}
+			},
+			summary: []string{"expects TLS"}},
+		{name: "tls off against a plaintext port", id: "agent-tls-disabled", want: SeverityWarn,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.TLSEnabled = fileSetting("false", 5)
+				f.Endpoint.PlainText = true
+				f.Endpoint.Agent = &probes.Attempt{HTTP: grpcOK()}
+			},
+			summary: []string{"unencrypted"}},
+		{name: "tls off v3: fix adds command.tls", id: "agent-tls-disabled", want: SeverityWarn,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Format = probes.FormatV3
+				f.Agent.TLSEnabled = probes.Setting{Value: "false"}
+				f.Endpoint.PlainText = true
+				f.Endpoint.Agent = &probes.Attempt{HTTP: grpcOK()}
+			},
+			fix: []string{" command:\n   tls:\n     cert: /etc/nginx-agent/agent.crt\n     key: /etc/nginx-agent/agent.key"}},
+		{name: "skip_verify in file", id: "agent-skip-verify", want: SeverityWarn,
+			mutate:  func(f *Facts, _ *testPKI) { f.Agent.SkipVerify = fileSetting("true", 9) },
+			summary: []string{"skip_verify is on (/etc/nginx-agent/nginx-agent.conf:9)"},
+			fix:     []string{"-  skip_verify: true\n+  skip_verify: false", "-CAfile /etc/nginx-agent/ca.pem"}},
+		{name: "skip_verify from env", id: "agent-skip-verify", want: SeverityWarn,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.SkipVerify = probes.Setting{Value: "true", Source: probes.Source{Kind: probes.SourceEnv, Name: "NGINX_AGENT_TLS_SKIP_VERIFY"}}
+			},
+			fix: []string{"NGINX_AGENT_TLS_SKIP_VERIFY=false", "/etc/systemd/system/nginx-agent.service.d/mtls-doctor.conf", "sudo systemctl daemon-reload"}},
+	})
+}
