@@ -353,6 +353,10 @@ func evalVerifyDepth(f *Facts) Result {
 		return OK("the agent certificate is %s; NGINX's default ssl_verify_depth 1 suffices", what)
 	}
 	msg := fmt.Sprintf("the agent certificate sits under %d intermediates: NGINX needs ssl_verify_depth %d (default 1)", n, n)
+	if h := httpReply(agentAttempt(f)); h != nil && rejection(h) == 0 && isGRPC(h) {
+		// The probe sent this chain and NGINX passed the request on: its depth suffices.
+		return OK("the agent certificate sits under %d intermediates and NGINX accepted it (ssl_verify_depth %d or more)", n, n)
+	}
 	if rejection(httpReply(agentAttempt(f))) == 495 {
 		return Fail("%s, and NGINX rejected it", msg)
 	}

@@ -98,7 +98,14 @@ func fixMgrUnknownCA(f *Facts, r Result) []Step {
 		// optional_no_ca without a CA file: there is no file to add to; name one.
 		return fixClientCAMissing(f, r)
 	}
-	return []Step{appendAgentsCAStep(f, ca)}
+	steps := []Step{appendAgentsCAStep(f, ca)}
+	if f.Agent != nil {
+		// The agent is on this host too: the alternative that trusts nothing new.
+		steps = append(steps, reissueAgentStep(f, "Or issue the agent a certificate from a CA the manager trusts",
+			"When the manager must not trust the agent's current CA, sign the agent's request with one it already trusts (<ca-cert-path> is then that CA).",
+			"agent-cert-unknown-ca", "agent-cert-rejected"))
+	}
+	return steps
 }
 
 // appendAgentsCAStep appends the CA that issues the agents' certificates (a file only the

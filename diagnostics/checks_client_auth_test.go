@@ -83,8 +83,17 @@ func TestClientAuthChecks(t *testing.T) {
 				p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, int2)
 				f.Files.Cert = certFile(probes.RoleCert, "/etc/nginx-agent/agent.crt", p.agent.cert, int2.cert, p.inter.cert)
 				f.Files.Key = keyFile("/etc/nginx-agent/agent.key", p.agent)
+				f.Endpoint.Agent.HTTP = nil // no answer: the agent's host cannot tell NGINX's depth
 			},
 			summary: []string{"under 2 intermediates: NGINX needs ssl_verify_depth 2"}, fix: []string{"+    ssl_verify_depth 2;"}},
+		{name: "two intermediates that NGINX accepted", id: "client-verify-depth", want: SeverityOK,
+			mutate: func(f *Facts, p *testPKI) {
+				int2 := mkCert(t, certSpec{cn: "agents-ca", ca: true}, p.inter)
+				p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, int2)
+				f.Files.Cert = certFile(probes.RoleCert, "/etc/nginx-agent/agent.crt", p.agent.cert, int2.cert, p.inter.cert)
+				f.Files.Key = keyFile("/etc/nginx-agent/agent.key", p.agent)
+			},
+			summary: []string{"NGINX accepted it"}},
 		{name: "two intermediates and rejected", id: "client-verify-depth", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				int2 := mkCert(t, certSpec{cn: "agents-ca", ca: true}, p.inter)

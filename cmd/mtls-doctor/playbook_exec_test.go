@@ -25,12 +25,6 @@ var playbookUnfixable = map[string]string{
 	// NGINX has no TLS server at all: making one takes ssl_certificate and a decision on
 	// which server block takes agents, a Manual step.
 	"tls-agent-to-plaintext-port": "the manager has no TLS listener; creating one is a manual step",
-	// The agent half warns whenever the chain has two intermediates, even once NGINX's
-	// depth allows it: only a reissue from a closer CA clears it.
-	"verify-depth-exceeded": "the agent half of client-verify-depth still warns after ssl_verify_depth is raised",
-	// The recreated CA is not kept in a file by the scenario, so <agents-ca-path> names
-	// the old root, and the reissue alternative is not offered by the manager half.
-	"agent-cert-from-recreated-ca": "the manager half of agent-cert-unknown-ca offers no reissue from a trusted CA",
 }
 
 // TestPlaybookStepsFixRealNginx breaks the real-NGINX lab one way per scenario, runs
