@@ -5,6 +5,10 @@
 # NGINX's rules), next to one `openssl s_client` to the same upstream with the same
 # certificate. Target: ours ≤ 2.0× openssl.
 #
+# A second row times the whole `mtls-doctor --check -o json --nginx-config front.conf`
+# (every check of the catalog that applies to a front, the upstream ones included), for
+# the same comparison end to end.
+#
 # The upstream is a real nginx on 127.0.0.1 with `ssl_verify_client on` (bench/labup);
 # the PKI is made with openssl (bench/lab.sh); the front's configuration names the proxy's
 # certificate, key and trusted CA with proxy_ssl_verify on. The front itself need not run:
@@ -45,7 +49,8 @@ echo "== PKI in $WORK"
 (lab_pki) >"$WORK/pki.log" 2>&1 || { cat "$WORK/pki.log" >&2; exit 3; }
 
 echo "== build"
-(cd "$ROOT" && go build -o "$WORK/upprobe" ./bench/upprobe && go build -o "$WORK/labup" ./bench/labup)
+(cd "$ROOT" && go build -o "$WORK/upprobe" ./bench/upprobe && go build -o "$WORK/labup" ./bench/labup &&
+	go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
 
 echo "== start the upstream nginx"
 lab_up "$WORK/labup" || exit 3
@@ -73,6 +78,7 @@ cat >"$WORK/front.conf" <<-CONF
 CONF
 
 OURS=("$WORK/upprobe" -c "$WORK/front.conf" -version "$VERSION")
+CHECK=("$WORK/mtls-doctor" --check -o json --nginx-config "$WORK/front.conf" --no-logs)
 THEIRS=(openssl s_client -connect "$ADDR" -cert "$WORK/agent.crt" -key "$WORK/agent.key"
 	-CAfile "$WORK/ca.pem" -servername "$NAME")
 
@@ -93,6 +99,7 @@ fi
 now_ns() { date +%s%N; }
 : >"$WORK/ours.ns"
 : >"$WORK/openssl.ns"
+: >"$WORK/check.ns"
 echo "== $N runs each, alternating"
 for _ in $(seq "$N"); do
 	t0=$(now_ns)
@@ -100,18 +107,25 @@ for _ in $(seq "$N"); do
 	t1=$(now_ns)
 	"${THEIRS[@]}" </dev/null >/dev/null 2>&1 || true
 	t2=$(now_ns)
+	"${CHECK[@]}" >/dev/null 2>&1 || true
+	t3=$(now_ns)
 	echo $((t1 - t0)) >>"$WORK/ours.ns"
 	echo $((t2 - t1)) >>"$WORK/openssl.ns"
+	echo $((t3 - t2)) >>"$WORK/check.ns"
 done
 
 median_ms() { sort -n "$1" | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.1f", m/1e6}'; }
 minmax_ms() { sort -n "$1" | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.1f–%.1f", lo/1e6, hi/1e6}'; }
 ours=$(median_ms "$WORK/ours.ns")
 theirs=$(median_ms "$WORK/openssl.ns")
+check=$(median_ms "$WORK/check.ns")
 ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a/b}')
+check_ratio=$(awk -v a="$check" -v b="$theirs" 'BEGIN {printf "%.2f", a/b}')
 verdict=$(awk -v r="$ratio" 'BEGIN {print (r <= 2.0) ? "within target (≤ 2.0×)" : "OVER target (≤ 2.0×)"}')
 
 printf '\n%-48s %10s %16s\n' "command ($N runs, alternating)" "median ms" "min–max ms"
 printf '%-48s %10s %16s\n' "upprobe: one link (config, files, probe)" "$ours" "$(minmax_ms "$WORK/ours.ns")"
 printf '%-48s %10s %16s\n' "openssl s_client (one connection)" "$theirs" "$(minmax_ms "$WORK/openssl.ns")"
+printf '%-48s %10s %16s\n' "mtls-doctor --check --nginx-config front.conf" "$check" "$(minmax_ms "$WORK/check.ns")"
 printf '\nratio link check / openssl: %s× — %s\n' "$ratio" "$verdict"
+printf 'ratio whole --check / openssl: %s×\n' "$check_ratio"

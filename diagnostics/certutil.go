@@ -342,14 +342,16 @@ func KeyDescription(pub crypto.PublicKey) string {
 	return fmt.Sprintf("%T", pub)
 }
 
-// CertWeaknesses lists what makes c unacceptable to a current OpenSSL (security level 1+):
-// a short RSA key or a SHA-1/MD5 signature.
+// CertWeaknesses lists what makes c unacceptable to a current OpenSSL (security level 1+),
+// each naming c: a short RSA key, or a SHA-1/MD5 signature. A self-issued certificate's
+// own signature is not judged: OpenSSL checks every signature below the top of the chain
+// only (check_auth_level in crypto/x509/x509_vfy.c).
 func CertWeaknesses(c *x509.Certificate) []string {
 	var out []string
 	if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
 		out = append(out, fmt.Sprintf("%s has a %d-bit RSA key (2048 is the minimum)", certName(c), k.N.BitLen()))
 	}
-	if weakSignature(c) {
+	if weakSignature(c) && !bytes.Equal(c.RawIssuer, c.RawSubject) {
 		out = append(out, fmt.Sprintf("%s is signed with %s", certName(c), c.SignatureAlgorithm))
 	}
 	return out

@@ -96,7 +96,7 @@ func evalAgentExpired(f *Facts) Result {
 		return skip
 	}
 	if lifeOf(leaf, f.Now) == lifeExpired {
-		return Fail("agent certificate %s expired %s (%s ago)", certName(leaf), stamp(leaf.NotAfter), HumanDuration(f.Now.Sub(leaf.NotAfter)))
+		return Fail("agent certificate %s expired %s (%s ago)", certName(leaf), stamp(leaf.NotAfter), HumanDuration(f.Now.Sub(leaf.NotAfter))).Because(CauseExpired)
 	}
 	return OK("agent certificate %s is valid until %s", certName(leaf), stamp(leaf.NotAfter))
 }
@@ -139,7 +139,7 @@ func evalAgentNotYetValid(f *Facts) Result {
 	if lifeOf(leaf, f.Now) != lifeNotYet {
 		return OK("agent certificate %s has been valid since %s", certName(leaf), stamp(leaf.NotBefore))
 	}
-	r := Fail("agent certificate %s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), HumanDuration(leaf.NotBefore.Sub(f.Now)))
+	r := Fail("agent certificate %s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), HumanDuration(leaf.NotBefore.Sub(f.Now))).Because(CauseNotYetValid)
 	if note, skewed := skewNote(f); skewed {
 		r.Summary += "; " + note
 	}
@@ -168,7 +168,11 @@ func evalAgentExpiring(f *Facts) Result {
 	if sev == SeveritySkip {
 		return Skip("skipped: the agent certificate is outside its validity period (see agent-cert-expired)")
 	}
-	return Result{Severity: sev, Summary: "agent certificate " + certName(leaf) + " " + msg}
+	r := Result{Severity: sev, Summary: "agent certificate " + certName(leaf) + " " + msg}
+	if r.Severity >= SeverityWarn {
+		r = r.Because(CauseExpiring)
+	}
+	return r
 }
 
 func fixAgentRenew(f *Facts, _ Result) []Step {
@@ -214,7 +218,7 @@ func evalAgentPurpose(f *Facts) Result {
 		}
 		return OK("agent certificate %s: %s", certName(leaf), eku)
 	}
-	r := Fail("%s", ps[0])
+	r := Fail("%s", ps[0]).Because(CauseWrongPurpose)
 	for _, p := range ps[1:] {
 		r = r.With(Note(f.Agent.Cert.Value, "%s", p))
 	}
@@ -243,7 +247,7 @@ func evalAgentWeak(f *Facts) Result {
 	if len(ws) == 0 {
 		return OK("agent certificate %s: %s key, %s", certName(leaf), KeyDescription(leaf.PublicKey), leaf.SignatureAlgorithm)
 	}
-	r := Fail("%s", ws[0])
+	r := Fail("%s", ws[0]).Because(CauseWeakKey)
 	for _, w := range ws[1:] {
 		r = r.With(Note(f.Agent.Cert.Value, "%s", w))
 	}
@@ -357,23 +361,23 @@ func chainMissing(f *Facts, st agentChainState) Result {
 	t := handshake(a)
 	if cas := acceptableCAs(f); len(cas) > 0 && !acceptableMatch(chain, cas) {
 		return Fail("%s: the server asks for certificates issued by %s, which the file alone does not reach, so Go sends none",
-			what, joinNames(dnList(cas), 2)).With(Quoted(f.Endpoint.Address, "CA names the server advertised", dnList(cas)...))
+			what, joinNames(dnList(cas), 2)).Because(CauseIntermediateMissing).With(Quoted(f.Endpoint.Address, "CA names the server advertised", dnList(cas)...))
 	}
 	if t != nil && a.WithClientCert && t.CertRequested && t.ClientCertSent {
 		if h := httpReply(a); h != nil {
 			switch code := rejection(h); {
 			case code == 495 || code == 16:
-				return Fail("%s, and NGINX rejected the certificate (%s): it cannot build the chain without it", what, replyText(h))
+				return Fail("%s, and NGINX rejected the certificate (%s): it cannot build the chain without it", what, replyText(h)).Because(CauseIntermediateMissing)
 			case code == 0:
 				return Warn("%s; it works today because NGINX accepted it (%s): the CA file behind ssl_client_certificate supplies the intermediate%s",
-					what, replyText(h), advertisedNote(t.AcceptableCAs, st.missing))
+					what, replyText(h), advertisedNote(t.AcceptableCAs, st.missing)).Because(CauseIntermediateMissing)
 			}
 		}
 	}
 	if r, ok := chainMissingOnManager(f, chain, st.missing, what); ok {
 		return r
 	}
-	return Warn("%s; whether NGINX's ssl_client_certificate supplies it could not be seen from here (no answer from the server)", what)
+	return Warn("%s; whether NGINX's ssl_client_certificate supplies it could not be seen from here (no answer from the server)", what).Because(CauseIntermediateMissing)
 }
 
 // advertisedNote says when the server lists the missing intermediate among its CA names.
@@ -409,15 +413,15 @@ func chainMissingOnManager(f *Facts, chain, missing []*x509.Certificate, what st
 		}
 		switch {
 		case !v.Sent:
-			return Fail("%s: the %s names CAs the file alone does not reach, so Go sends none", what, serverLabel(s)), true
+			return Fail("%s: the %s names CAs the file alone does not reach, so Go sends none", what, serverLabel(s)).Because(CauseIntermediateMissing), true
 		case !holds:
-			r := Fail("%s, and %s of the %s lacks it too: NGINX cannot build the chain", what, ca, serverLabel(s))
+			r := Fail("%s, and %s of the %s lacks it too: NGINX cannot build the chain", what, ca, serverLabel(s)).Because(CauseIntermediateMissing)
 			if v.LogLine() != "" {
 				r = r.With(Quoted(s.Pos(), "NGINX would log", predictedLine(v)))
 			}
 			return r, true
 		default:
-			return Warn("%s; NGINX builds the chain today because %s of the %s holds the intermediate", what, ca, serverLabel(s)), true
+			return Warn("%s; NGINX builds the chain today because %s of the %s holds the intermediate", what, ca, serverLabel(s)).Because(CauseIntermediateMissing), true
 		}
 	}
 	return Result{}, false

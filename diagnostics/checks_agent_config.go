@@ -92,7 +92,7 @@ func evalTLSPathRelative(f *Facts) Result {
 	if len(a.Assumed) > 0 {
 		x := a.Assumed[0]
 		r := Warn("%s %q is not in %s; judged %s instead, found in %s: the agent does not look there",
-			x.Setting, x.Written, dir, x.Path, x.Why)
+			x.Setting, x.Written, dir, x.Path, x.Why).Because(CauseRelativePath)
 		for _, y := range a.Assumed {
 			r = r.With(Note(y.Path, "%s %q: %s does not exist; %s (%s) has it", y.Setting, y.Written, y.Missing, y.Dir, y.Why))
 		}
@@ -150,7 +150,7 @@ func evalConfigMissing(f *Facts) Result {
 	if a.Host.IsSet() {
 		return Info("no nginx-agent.conf found; the server comes from %s", where(a.Host)).With(searched)
 	}
-	return Fail("no nginx-agent.conf found in %s", joinNames(a.Searched, 4)).With(searched)
+	return Fail("no nginx-agent.conf found in %s", joinNames(a.Searched, 4)).Because(CauseConfigMissing).With(searched)
 }
 
 func fixConfigMissing(f *Facts, _ Result) []Step {
@@ -259,9 +259,9 @@ func evalConfigInvalid(f *Facts) Result {
 	if len(problems) == 0 {
 		return OK("agent %s config names server %s (host from %s)", a.Format.Title(), a.Address(), where(a.Host))
 	}
-	r := Fail("%s", problems[0])
+	r := Fail("%s", problems[0]).Because(CauseConfigInvalid)
 	if len(problems) > 1 {
-		r = Fail("%s (and %s)", problems[0], Plural(len(problems)-1, "more problem"))
+		r = Fail("%s (and %s)", problems[0], Plural(len(problems)-1, "more problem")).Because(CauseConfigInvalid)
 	}
 	for _, p := range problems[1:] {
 		ev = append(ev, Note("", "%s", p))
@@ -358,7 +358,7 @@ func evalEnvOverrides(f *Facts) Result {
 		ev = append(ev, Note("environment", "%s sets %s", e.Name, e.Key))
 	}
 	if len(deprecated) > 0 {
-		return Warn("deprecated NMS_ variables override the file: %s", joinNames(deprecated, 3)).With(ev...)
+		return Warn("deprecated NMS_ variables override the file: %s", joinNames(deprecated, 3)).Because(CauseDeprecatedEnv).With(ev...)
 	}
 	return Info("environment overrides the file: %s", joinNames(names, 3)).With(ev...)
 }
@@ -422,12 +422,12 @@ func evalTLSDisabled(f *Facts) Result {
 		return OK("TLS is enabled (%s)", where(a.TLSEnabled))
 	}
 	if tlsPort, reason := speaksTLS(f); tlsPort {
-		return Fail("TLS is off (%s) but %s expects TLS: %s", where(a.TLSEnabled), a.Address(), reason)
+		return Fail("TLS is off (%s) but %s expects TLS: %s", where(a.TLSEnabled), a.Address(), reason).Because(CauseTLSOff)
 	}
 	if h := httpReply(agentAttempt(f)); h != nil && isGRPC(h) {
-		return Warn("TLS is off (%s): the agent reaches %s in plaintext, unencrypted", where(a.TLSEnabled), a.Address())
+		return Warn("TLS is off (%s): the agent reaches %s in plaintext, unencrypted", where(a.TLSEnabled), a.Address()).Because(CauseTLSOff)
 	}
-	return Warn("TLS is off (%s): traffic to %s would be unencrypted", where(a.TLSEnabled), a.Address())
+	return Warn("TLS is off (%s): traffic to %s would be unencrypted", where(a.TLSEnabled), a.Address()).Because(CauseTLSOff)
 }
 
 func fixTLSDisabled(f *Facts, _ Result) []Step {
@@ -449,7 +449,7 @@ func evalSkipVerify(f *Facts) Result {
 		return noTLSSkip(f)
 	}
 	if a.SkipVerify.Value == "true" {
-		return Warn("skip_verify is on (%s): the agent accepts any server certificate", where(a.SkipVerify))
+		return Warn("skip_verify is on (%s): the agent accepts any server certificate", where(a.SkipVerify)).Because(CauseSkipVerify)
 	}
 	return OK("the agent verifies the server certificate")
 }

@@ -65,11 +65,11 @@ func evalCertNotConfigured(f *Facts) Result {
 	h := hostOf(f)
 	switch {
 	case a.Cert.Value == "" && a.Key.Value == "":
-		return Fail("no client certificate configured (%s and %s are empty)", h.keyName(setCert), h.keyName(setKey))
+		return Fail("no client certificate configured (%s and %s are empty)", h.keyName(setCert), h.keyName(setKey)).Because(CauseNotConfigured)
 	case a.Cert.Value == "":
-		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.keyName(setKey), a.Key.Value, h.keyName(setCert))
+		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.keyName(setKey), a.Key.Value, h.keyName(setCert)).Because(CauseNotConfigured)
 	case a.Key.Value == "":
-		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.keyName(setCert), a.Cert.Value, h.keyName(setKey))
+		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.keyName(setCert), a.Cert.Value, h.keyName(setKey)).Because(CauseNotConfigured)
 	}
 	return OK("certificate %s, key %s", a.Cert.Value, a.Key.Value)
 }
@@ -102,9 +102,13 @@ func fixCertNotConfigured(f *Facts, _ Result) []Step {
 type fileProblem struct {
 	sev  Severity
 	file *probes.FileFacts
-	kind string // missing, unreadable, swapped, empty, parse, no-ca, world-readable
+	kind string // not-a-path, missing, unreadable, swapped, empty, der, pkcs12, parse, no-ca, world-readable
 	text string
 }
+
+// fileProblemCause is the cause code of a file problem: "file-" and its kind
+// (CauseFileMissing for "missing").
+func fileProblemCause(kind string) string { return "file-" + kind }
 
 // fileProblems inspects the configured cert, key and CA files.
 func fileProblems(f *Facts) []fileProblem {
@@ -256,17 +260,18 @@ func evalFilesUnreadable(f *Facts) Result {
 		worst = max(worst, p.sev)
 		ev = append(ev, Note(p.file.Path, "%s", p.text))
 	}
-	summary := ps[0].text
+	lead := ps[0]
 	for _, p := range ps { // lead with the worst problem
 		if p.sev == worst {
-			summary = p.text
+			lead = p
 			break
 		}
 	}
+	summary := lead.text
 	if len(ps) > 1 {
 		summary += fmt.Sprintf(" (and %s)", Plural(len(ps)-1, "more problem"))
 	}
-	return Result{Severity: worst, Summary: summary, Evidence: ev}
+	return Result{Severity: worst, Summary: summary, Evidence: ev}.Because(fileProblemCause(lead.kind))
 }
 
 func fixFilesUnreadable(f *Facts, _ Result) []Step {
@@ -460,7 +465,7 @@ func evalKeyEncrypted(f *Facts) Result {
 	case k.Encoding == "pkcs12":
 		return Skip("skipped: key %s is a PKCS#12 bundle (see agent-cert-file-unreadable)", k.Path)
 	case encrypted(k):
-		return Fail("key %s is encrypted with a passphrase; the agent cannot load it", k.Path)
+		return Fail("key %s is encrypted with a passphrase; the agent cannot load it", k.Path).Because(CauseKeyEncrypted)
 	}
 	return OK("key %s is not encrypted", k.Path)
 }
@@ -501,11 +506,11 @@ func evalKeyMismatch(f *Facts) Result {
 	for i, c := range agentChain(f)[1:] {
 		if publicKeysEqual(c.PublicKey, k.Public) {
 			return Fail("key %s belongs to certificate %d in %s (%s), not to the first one: the agent's certificate must come first",
-				f.Files.Key.Path, i+2, f.Files.Cert.Path, certName(c))
+				f.Files.Key.Path, i+2, f.Files.Cert.Path, certName(c)).Because(CauseKeyMismatch)
 		}
 	}
 	return Fail("key %s (%s %d) does not belong to %s in %s (%s)", f.Files.Key.Path, k.Algorithm, k.Bits,
-		certName(leaf), f.Files.Cert.Path, KeyDescription(leaf.PublicKey))
+		certName(leaf), f.Files.Cert.Path, KeyDescription(leaf.PublicKey)).Because(CauseKeyMismatch)
 }
 
 func fixKeyMismatch(f *Facts, _ Result) []Step {

@@ -89,11 +89,11 @@ func evalUnknownCA(f *Facts) Result {
 	}
 	names := dnList(t.AcceptableCAs)
 	if match {
-		return Fail("no certificate was sent although the agent's issuer %s is among the CAs the server lists", dn(leaf.RawIssuer)).
+		return Fail("no certificate was sent although the agent's issuer %s is among the CAs the server lists", dn(leaf.RawIssuer)).Because(CauseNoCertSent).
 			With(advertised, issuer)
 	}
 	return Fail("the server asks for a certificate issued by %s, but the agent's is issued by %s: Go sends none and NGINX answers 400 \"%s\"",
-		joinNames(names, 2), dn(leaf.RawIssuer), titleNoCert).With(advertised, issuer)
+		joinNames(names, 2), dn(leaf.RawIssuer), titleNoCert).Because(CauseNoCertSent).With(advertised, issuer)
 }
 
 func fixUnknownCA(f *Facts, r Result) []Step {
@@ -213,10 +213,10 @@ func evalRejected(f *Facts) Result {
 		if id := verifyFinding(f, v.Code); id != "" {
 			return Info("%s: %s; the cause is reported as %s", said, verdictText(v), id).With(verdictQuote(v)).With(ev...)
 		}
-		return Fail("the TLS handshake succeeded; %s: %s", said, verdictText(v)).With(verdictQuote(v)).With(ev...)
+		return Fail("the TLS handshake succeeded; %s: %s", said, verdictText(v)).WithCause(Cause{Code: CauseNginxVerdict, OpenSSL: v.Code}).With(verdictQuote(v)).With(ev...)
 	}
 	reasons, _ := rejectReasons(f, code)
-	r := Fail("the TLS handshake succeeded; %s", said)
+	r := Fail("the TLS handshake succeeded; %s", said).Because(CauseRejected)
 	if len(reasons) > 0 {
 		r.Summary += "; likely: " + reasons[0]
 	}
@@ -358,9 +358,9 @@ func evalVerifyDepth(f *Facts) Result {
 		return OK("the agent certificate sits under %d intermediates and NGINX accepted it (ssl_verify_depth %d or more)", n, n)
 	}
 	if rejection(httpReply(agentAttempt(f))) == 495 {
-		return Fail("%s, and NGINX rejected it", msg)
+		return Fail("%s, and NGINX rejected it", msg).Because(CauseVerifyDepth)
 	}
-	return Warn("%s", msg)
+	return Warn("%s", msg).Because(CauseVerifyDepth)
 }
 
 func fixVerifyDepth(f *Facts, r Result) []Step {
@@ -395,7 +395,7 @@ func evalAuthNotRequired(f *Facts) Result {
 		return Skip("skipped: the agent does not use TLS, so there is no client authentication")
 	}
 	if t := handshake(e.Agent); t != nil && !t.CertRequested {
-		return Warn("%s never asked for a client certificate: mutual TLS is not enforced", e.Address)
+		return Warn("%s never asked for a client certificate: mutual TLS is not enforced", e.Address).Because(CauseNotRequired)
 	}
 	a := e.NoCert
 	if a == nil && e.Agent != nil && !e.Agent.WithClientCert {
@@ -405,7 +405,7 @@ func evalAuthNotRequired(f *Facts) Result {
 		return Skip("skipped: the probe without a client certificate was not run")
 	}
 	if t := handshake(a); t != nil && !t.CertRequested {
-		return Warn("%s never asked for a client certificate: mutual TLS is not enforced", e.Address)
+		return Warn("%s never asked for a client certificate: mutual TLS is not enforced", e.Address).Because(CauseNotRequired)
 	}
 	h := httpReply(a)
 	if h == nil {
@@ -416,7 +416,7 @@ func evalAuthNotRequired(f *Facts) Result {
 		return OK("a request without a client certificate is refused (%s)", replyText(h))
 	case isGRPC(h):
 		return Warn("a request without a client certificate reached the gRPC service (%s): ssl_verify_client is optional and nothing enforces it",
-			replyText(h))
+			replyText(h)).Because(CauseNotEnforced)
 	}
 	return Info("a request without a client certificate got %s; whether mTLS is enforced is unclear", replyText(h))
 }

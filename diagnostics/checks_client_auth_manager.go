@@ -234,7 +234,7 @@ func mgrRejected(f *Facts) Result {
 			e, _ := v.Verify.Last()
 			if verifyFinding(f, e.Code) != "" {
 				return Info("NGINX would answer %s and log %q; the cause is reported as %s",
-					rejectionAnswer(s, 495), v.LogLine(), verifyFinding(f, e.Code)).WithCause(rejectionCause(f, s, chain, e.Code)).With(verdictEvidence(s, v, path)...)
+					rejectionAnswer(s, 495), v.LogLine(), verifyFinding(f, e.Code)).WithCause(Cause{Code: CauseNginxVerdict, OpenSSL: e.Code}).With(verdictEvidence(s, v, path)...)
 			}
 			return Fail("NGINX would answer %s and log %q", rejectionAnswer(s, 495), v.LogLine()).WithCause(rejectionCause(f, s, chain, e.Code)).With(verdictEvidence(s, v, path)...)
 		}

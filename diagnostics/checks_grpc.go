@@ -70,16 +70,16 @@ func evalBackend(f *Facts) Result {
 	}
 	switch {
 	case h.Status == 502 || h.Status == 503 || h.Status == 504:
-		return Fail("NGINX answered %s: the gRPC service behind it is not answering", statusText(h.Status)).
+		return Fail("NGINX answered %s: the gRPC service behind it is not answering", statusText(h.Status)).Because(CauseBackendUnavailable).
 			With(Quoted(f.Endpoint.Address, "reply to POST "+f.Endpoint.Path, replyText(h)))
 	case isGRPC(h) && grpcStatus(h) == 14:
-		return Fail("the request got grpc-status 14 Unavailable (%s): the gRPC service behind NGINX is not answering", h.GRPCMessage)
+		return Fail("the request got grpc-status 14 Unavailable (%s): the gRPC service behind NGINX is not answering", h.GRPCMessage).Because(CauseBackendUnavailable)
 	case isGRPC(h):
 		return OK("the request reached the gRPC service (%s)", replyText(h))
 	case h.Status == 404 || h.Status == 421:
 		return Skip("skipped: NGINX answered %s itself (see %s)", statusText(h.Status), map[int]string{404: "grpc-path-missing", 421: "misdirected-request"}[h.Status])
 	}
-	return Warn("NGINX answered with a non-gRPC reply (%s); the agent cannot use it", replyText(h))
+	return Warn("NGINX answered with a non-gRPC reply (%s); the agent cannot use it", replyText(h)).Because(CauseNotGRPC)
 }
 
 func fixBackend(*Facts, Result) []Step {
@@ -105,9 +105,9 @@ func evalPathMissing(f *Facts) Result {
 	path := f.Endpoint.Path
 	switch {
 	case h.Status == 404:
-		return Fail("NGINX has no location for %s (HTTP 404)", path)
+		return Fail("NGINX has no location for %s (HTTP 404)", path).Because(CauseNoLocation)
 	case isGRPC(h) && grpcStatus(h) == 12:
-		return Fail("the service behind NGINX does not implement %s (grpc-status 12 Unimplemented)", path)
+		return Fail("the service behind NGINX does not implement %s (grpc-status 12 Unimplemented)", path).Because(CauseUnimplemented)
 	}
 	return OK("%s is routed (%s)", path, replyText(h))
 }
@@ -187,7 +187,7 @@ func evalMisdirected(f *Facts) Result {
 	}
 	if h.Status == 421 {
 		return Fail("NGINX answered 421 Misdirected Request: server name %q and :authority %q select different server blocks",
-			f.Endpoint.ServerName, f.Endpoint.Authority)
+			f.Endpoint.ServerName, f.Endpoint.Authority).Because(CauseMisdirected)
 	}
 	return OK("server name and :authority select the same server (%s)", replyText(h))
 }

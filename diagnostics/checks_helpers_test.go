@@ -27,7 +27,8 @@ type checkCase struct {
 }
 
 // runCases runs each case on a fresh healthy host. Every case also runs the whole catalog
-// over its facts, so each broken host is checked for panics, playbook rules and key material.
+// over its facts, so each broken host is checked for panics, playbook rules, key material
+// and a cause code on every warning and failure.
 func runCases(t *testing.T, cases []checkCase) {
 	t.Helper()
 	c := DefaultCatalog()
@@ -79,6 +80,11 @@ func runCases(t *testing.T, cases []checkCase) {
 					}
 				}
 				assertNoKeyMaterial(t, p, ofd)
+				// Every warning and failure names its cause (cause.go): Fix functions and
+				// scripts switch on it, not on the summary's words.
+				if ofd.Problem() && ofd.Cause.Code == "" {
+					t.Errorf("%s %s without a cause code: %q", other.ID, ofd.Severity, ofd.Summary)
+				}
 			}
 		})
 	}

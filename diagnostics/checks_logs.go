@@ -64,13 +64,13 @@ func joinLogs(r Result, f *Facts, ch Check) Result {
 		return r.With(ev...)
 	case r.Severity == SeverityOK && !f.Now.IsZero() && f.Now.Sub(last) <= recentEvent && !bareAccess(sums):
 		out := Warn("%s now, but %s, the last at %s: whatever runs may still use the configuration from before",
-			strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05"))
+			strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05")).Because(CauseRecentLogEvents)
 		return out.With(r.Evidence...).With(ev...)
 	case r.Severity == SeverityOK:
 		out := Info("%s; earlier, %s (the last at %s)", strings.TrimSuffix(r.Summary, "."), sentence, last.Format("15:04:05"))
 		return out.With(r.Evidence...).With(ev...)
 	}
-	out := Fail("%s", sentence).With(ev...)
+	out := Fail("%s", sentence).WithCause(logCause(sums)).With(ev...)
 	if r.Severity == SeverityInfo {
 		out = out.With(Note("", "%s", r.Summary))
 	}
@@ -278,7 +278,7 @@ func logOnlyCheck(ch Check) Check {
 		if len(sums) == 0 {
 			return OK("no such event %s", window(f))
 		}
-		return Fail("%s", logSentence(f, sums)).With(logEvidence(f, sums)...)
+		return Fail("%s", logSentence(f, sums)).WithCause(logCause(sums)).With(logEvidence(f, sums)...)
 	}
 	ch.isAssembled = true // its evaluation already is the log evidence
 	return ch
@@ -381,4 +381,17 @@ func fixLogsRead(*Facts, Result) []Step {
 		Host:     HostAgent,
 		Manual:   "the new group applies only to a new login session",
 	}}
+}
+
+// logCause is the cause of a failure the logs alone report: the verify error of the most
+// frequent summary that names one.
+func logCause(sums []logparse.Summary) Cause {
+	c := Cause{Code: CauseLogEvents}
+	for _, s := range sums {
+		if s.X509Code != 0 {
+			c.OpenSSL = s.X509Code
+			break
+		}
+	}
+	return c
 }

@@ -180,6 +180,19 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 	if len(servers) == 1 {
 		return results[0]
 	}
+	where := make([]string, len(servers))
+	for i, s := range servers {
+		where[i] = s.Pos()
+	}
+	out, worst := mergeWorst(results, where)
+	out.Summary = serverLabel(servers[worst]) + ": " + out.Summary
+	return out
+}
+
+// mergeWorst merges the results of several things judged alike (servers, served
+// certificates): the worst, first among equals, leads, and every other follows as evidence
+// at its location where[i]. It returns the index of the worst.
+func mergeWorst(results []Result, where []string) (Result, int) {
 	worst := 0
 	for i, r := range results {
 		if r.Severity > results[worst].Severity {
@@ -187,14 +200,13 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 		}
 	}
 	out := results[worst]
-	out.Summary = serverLabel(servers[worst]) + ": " + out.Summary
 	out.Evidence = append([]Evidence(nil), out.Evidence...)
 	for i, r := range results {
 		if i != worst {
-			out.Evidence = append(out.Evidence, Note(servers[i].Pos(), "%s: %s", r.Severity, r.Summary))
+			out.Evidence = append(out.Evidence, Note(where[i], "%s: %s", r.Severity, r.Summary))
 		}
 	}
-	return out
+	return out, worst
 }
 
 // serverSubject names server s as the subject of a finding.
@@ -468,7 +480,7 @@ func evalAgentServer(f *Facts) Result {
 		return Info("no server in %s passes the agent gRPC paths on: this NGINX serves no agents, and nothing on this host says it should", n.Main)
 	}
 	r := Fail("no server in %s passes the agent gRPC paths (/f5.nginx.agent.sdk.*, /mpi.v1.*) to grpc_pass, though %s",
-		n.Main, why[0].Text).With(why[1:]...)
+		n.Main, why[0].Text).Because(CauseNoAgentServer).With(why[1:]...)
 	for _, s := range n.HTTPServers {
 		ns := &probes.NginxServer{Server: s}
 		loc := nginxconf.SelectLocation(s, probes.PathV2CommandChannel)
@@ -639,7 +651,7 @@ func offlineProblems(f *Facts) []configProblem {
 func evalNginxInvalid(f *Facts) Result {
 	n := f.Nginx
 	if n.ReadError != "" && n.NIM1 == nil {
-		return Fail("cannot read the NGINX configuration %s: %s", n.Main, n.ReadError)
+		return Fail("cannot read the NGINX configuration %s: %s", n.Main, n.ReadError).Because(CauseConfigInvalid)
 	}
 	if n.NIM1 != nil && n.NIM1.Error != nil {
 		e := n.NIM1.Error
@@ -647,7 +659,7 @@ func evalNginxInvalid(f *Facts) Result {
 		if e.Line > 0 {
 			where = fmt.Sprintf("%s:%d", e.Path, e.Line)
 		}
-		return Fail("nginx-manager cannot read %s: %s", where, e.Message)
+		return Fail("nginx-manager cannot read %s: %s", where, e.Message).Because(CauseConfigInvalid)
 	}
 	if !n.Explicit && !n.Manager() {
 		return Skip("skipped: no NGINX here serves the agents (not a manager host)")
@@ -657,14 +669,14 @@ func evalNginxInvalid(f *Facts) Result {
 	}
 	if len(n.Errors) > 0 {
 		e := n.Errors[0]
-		r := Fail("nginx -t would fail: %s", e.Error())
+		r := Fail("nginx -t would fail: %s", e.Error()).Because(CauseConfigInvalid)
 		for _, x := range n.Errors[1:] {
 			r = r.With(Note(fmt.Sprintf("%s:%d", x.File, x.Line), "also: %s", x.Msg))
 		}
 		return r
 	}
 	if t := n.Test; t != nil && t.Error != nil {
-		return Fail("nginx -t fails: %s", t.Error.Error()).With(Quoted(n.Binary, "nginx -t -c "+shellQuote(n.Main), "nginx: [emerg] "+t.Error.Error()))
+		return Fail("nginx -t fails: %s", t.Error.Error()).Because(CauseConfigInvalid).With(Quoted(n.Binary, "nginx -t -c "+shellQuote(n.Main), "nginx: [emerg] "+t.Error.Error()))
 	}
 	problems := offlineProblems(f)
 	if t := n.Test; t != nil && t.OK {
@@ -684,7 +696,7 @@ func evalNginxInvalid(f *Facts) Result {
 		how = "no nginx binary on this host"
 	}
 	if len(problems) > 0 {
-		r := Fail("nginx -t would fail: %s in %s", problems[0].msg, problems[0].where).With(Note("", "%s", how))
+		r := Fail("nginx -t would fail: %s in %s", problems[0].msg, problems[0].where).Because(CauseConfigInvalid).With(Note("", "%s", how))
 		for _, p := range problems[1:] {
 			r = r.With(Note(p.where, "also: %s", p.msg))
 		}
@@ -765,10 +777,10 @@ func evalClientCAMissing(f *Facts) Result {
 		cc, tc := s.SSL.ClientCertificate, s.SSL.TrustedCertificate
 		if !cc.IsSet() && !tc.IsSet() {
 			if mode == "optional_no_ca" {
-				return Warn("ssl_verify_client optional_no_ca without ssl_client_certificate: NGINX verifies agent certificates against no CA at all").
+				return Warn("ssl_verify_client optional_no_ca without ssl_client_certificate: NGINX verifies agent certificates against no CA at all").Because(CauseNoCAFile).
 					With(settingNote(s, "ssl_verify_client", s.SSL.VerifyClient))
 			}
-			return Fail("ssl_verify_client %s but neither ssl_client_certificate nor ssl_trusted_certificate: nginx -t fails with \"no ssl_client_certificate for ssl_verify_client\"", mode).
+			return Fail("ssl_verify_client %s but neither ssl_client_certificate nor ssl_trusted_certificate: nginx -t fails with \"no ssl_client_certificate for ssl_verify_client\"", mode).Because(CauseNoCAFile).
 				With(settingNote(s, "ssl_verify_client", s.SSL.VerifyClient))
 		}
 		for _, x := range []struct {
@@ -785,13 +797,13 @@ func evalClientCAMissing(f *Facts) Result {
 			missing, unknown := fileMissing(f, x.ff)
 			switch {
 			case missing:
-				return Fail("%s %s does not exist", x.name, x.ff.Path).With(directiveNote(x.st.Directive, x.name))
+				return Fail("%s %s does not exist", x.name, x.ff.Path).Because(CauseFileMissing).With(directiveNote(x.st.Directive, x.name))
 			case unknown:
 				return Skip("skipped: %s %s is not on this host (configuration from nginx -T)", x.name, x.ff.Path)
 			case x.ff.ReadError != "":
 				return Skip("skipped: cannot read %s: %s", x.ff.Path, x.ff.ReadError)
 			case len(x.ff.Certs) == 0:
-				return Fail("%s %s holds no certificate: NGINX cannot verify any agent", x.name, x.ff.Path).With(directiveNote(x.st.Directive, x.name))
+				return Fail("%s %s holds no certificate: NGINX cannot verify any agent", x.name, x.ff.Path).Because(CauseNoCACert).With(directiveNote(x.st.Directive, x.name))
 			}
 			cas := 0
 			for _, c := range x.ff.Certs {
@@ -800,7 +812,7 @@ func evalClientCAMissing(f *Facts) Result {
 				}
 			}
 			if cas == 0 {
-				return Fail("%s %s holds %s but no CA certificate", x.name, x.ff.Path, Plural(len(x.ff.Certs), "certificate")).
+				return Fail("%s %s holds %s but no CA certificate", x.name, x.ff.Path, Plural(len(x.ff.Certs), "certificate")).Because(CauseNoCACert).
 					With(directiveNote(x.st.Directive, x.name))
 			}
 		}
@@ -887,7 +899,7 @@ func evalOptionalNoCA(f *Facts) Result {
 			return OK("ssl_verify_client optional_no_ca, but every agent location's auth_request checks $ssl_client_verify")
 		}
 		return Warn("ssl_verify_client optional_no_ca at %s accepts agent certificates NGINX cannot chain to a trusted CA, self-signed ones included",
-			vc.Directive.Pos()).With(directiveNote(vc.Directive, "ssl_verify_client"))
+			vc.Directive.Pos()).Because(CauseNotEnforced).With(directiveNote(vc.Directive, "ssl_verify_client"))
 	})
 }
 

@@ -176,18 +176,21 @@ func TestManagerChecks(t *testing.T) {
 					"location /f5.nginx.agent.sdk.MetricsService", "location /ui"))
 			},
 			summary: []string{"no server in /etc/nginx/nginx.conf passes the agent gRPC paths"},
-			fix:     []string{"location /f5.nginx.agent.sdk.Commander {", "grpc_pass grpc://"}},
+			fix:     []string{"location /f5.nginx.agent.sdk.Commander {", "grpc_pass grpc://"},
+			cause:   Cause{Code: CauseNoAgentServer}},
 		{name: "unbalanced braces", id: "nginx-config-invalid", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("return 200;", "return 200; }"))
 			},
 			summary: []string{`nginx -t would fail: unexpected "}" in /etc/nginx/nginx.conf:27`},
-			fix:     []string{"/etc/nginx/nginx.conf:27", "sudo nginx -t && sudo nginx -s reload"}},
+			fix:     []string{"/etc/nginx/nginx.conf:27", "sudo nginx -t && sudo nginx -s reload"},
+			cause:   Cause{Code: CauseConfigInvalid}},
 		{name: "http2 on before 1.25.1", id: "nginx-config-invalid", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;\n        http2 on;"))
 			},
-			summary: []string{`unknown directive "http2"`, "/etc/nginx/nginx.conf:5"}},
+			summary: []string{`unknown directive "http2"`, "/etc/nginx/nginx.conf:5"},
+			cause:   Cause{Code: CauseConfigInvalid}},
 		{name: "key does not match", id: "nginx-config-invalid", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				other := mkCert(t, certSpec{cn: "x"}, p.inter)
@@ -195,13 +198,15 @@ func TestManagerChecks(t *testing.T) {
 					fs.tls["/etc/nms/certs/manager-server.key"] = keyFile("/etc/nms/certs/manager-server.key", other)
 				})
 			},
-			summary: []string{`SSL_CTX_use_PrivateKey("/etc/nms/certs/manager-server.key") failed (key values mismatch)`, "nginx.conf:7"}},
+			summary: []string{`SSL_CTX_use_PrivateKey("/etc/nms/certs/manager-server.key") failed (key values mismatch)`, "nginx.conf:7"},
+			cause:   Cause{Code: CauseConfigInvalid}},
 		{name: "nginx -t says no", id: "nginx-config-invalid", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				f.Nginx.Test = &probes.NginxTest{Error: &nginxconf.Error{File: "/etc/nms/nginx/x.conf", Line: 4, Msg: `unknown directive "foo"`}}
 			},
 			summary: []string{`nginx -t fails: unknown directive "foo" in /etc/nms/nginx/x.conf:4`},
-			fix:     []string{"/etc/nms/nginx/x.conf:4"}},
+			fix:     []string{"/etc/nms/nginx/x.conf:4"},
+			cause:   Cause{Code: CauseConfigInvalid}},
 		{name: "verify optional without auth_request", id: "client-auth-not-required", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional;"))
@@ -256,12 +261,14 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", ""))
 			},
 			summary: []string{"neither ssl_client_certificate nor ssl_trusted_certificate"},
-			fix:     []string{"+        ssl_client_certificate <agents-ca-path>;"}},
+			fix:     []string{"+        ssl_client_certificate <agents-ca-path>;"},
+			cause:   Cause{Code: CauseNoCAFile}},
 		{name: "client CA file missing", id: "nginx-client-ca-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_client_certificate /etc/nms/certs/ca.pem;", "ssl_client_certificate /etc/nms/certs/gone.pem;"))
 			},
-			summary: []string{"/etc/nms/certs/gone.pem does not exist"}},
+			summary: []string{"/etc/nms/certs/gone.pem does not exist"},
+			cause:   Cause{Code: CauseFileMissing}},
 		{name: "agent from another CA", id: "agent-cert-unknown-ca", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				other := mkCert(t, certSpec{cn: "other-ca", ca: true}, nil)
@@ -342,8 +349,9 @@ func TestManagerChecks(t *testing.T) {
 			mutate: agentExpired,
 			summary: []string{`NGINX would answer 495 (error_page sends it to @grpc_unauthenticated) and log`, "client SSL certificate verify error: (10:certificate has expired)",
 				"the cause is reported as agent-cert-expired"},
-			cause: Cause{Code: CauseVerifyError, OpenSSL: opensslverdict.CertHasExpired}},
-		{name: "agent expired, predicted, own ID", id: "agent-cert-expired", want: SeverityFail, mutate: agentExpired},
+			cause: Cause{Code: CauseNginxVerdict, OpenSSL: opensslverdict.CertHasExpired}},
+		{name: "agent expired, predicted, own ID", id: "agent-cert-expired", want: SeverityFail, mutate: agentExpired,
+			cause: Cause{Code: CauseExpired}},
 		{name: "agent expired, predicted, no error_page", id: "agent-cert-rejected", want: SeverityInfo,
 			mutate: func(f *Facts, p *testPKI) {
 				agentExpired(f, p)
@@ -355,36 +363,42 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;"))
 			},
 			summary: []string{"no application protocol"},
-			fix:     []string{"-        listen 443 ssl;", "+        listen 443 ssl http2;"}},
+			fix:     []string{"-        listen 443 ssl;", "+        listen 443 ssl http2;"},
+			cause:   Cause{Code: CauseNoHTTP2}},
 		{name: "http2 on 1.25.1", id: "nginx-http2-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				f.Nginx.Version = "1.27.4"
 				setConf(f, p, confWith("listen 443 ssl http2;", "listen 443 ssl;"))
 			},
-			fix: []string{"+        http2 on;"}},
+			fix:   []string{"+        http2 on;"},
+			cause: Cause{Code: CauseNoHTTP2}},
 		{name: "TLSv1.1 still on", id: "nginx-tls-protocols", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.1 TLSv1.2;"))
 			},
 			summary: []string{"TLSv1.1"},
-			fix:     []string{"+        ssl_protocols TLSv1.2 TLSv1.3;"}},
+			fix:     []string{"+        ssl_protocols TLSv1.2 TLSv1.3;"},
+			cause:   Cause{Code: CauseDeprecatedProtocol}},
 		{name: "no modern TLS", id: "nginx-tls-protocols", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1;"))
-			}},
+			},
+			cause: Cause{Code: CauseTLSVersion}},
 		{name: "server_name not in SANs", id: "server-name-mismatch", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("server_name nim.example.com;", "server_name nim.corp.example;"))
 			},
 			summary: []string{"server_name nim.corp.example is not in the SANs of /etc/nms/certs/manager-server.pem"},
-			fix:     []string{"sudo cp /etc/nms/certs/manager-server.pem.new /etc/nms/certs/manager-server.pem"}},
+			fix:     []string{"sudo cp /etc/nms/certs/manager-server.pem.new /etc/nms/certs/manager-server.pem"},
+			cause:   Cause{Code: CauseNameMismatch}},
 		{name: "agents' name picks another server", id: "server-name-mismatch", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("server_name nim.example.com;", "server_name nim.corp.example;",
 					"    server {\n        listen 443 ssl http2;",
 					"    server {\n        listen 443 ssl default_server;\n        server_name ui.example.com;\n        ssl_certificate /etc/nms/certs/manager-server.pem;\n        ssl_certificate_key /etc/nms/certs/manager-server.key;\n    }\n    server {\n        listen 443 ssl http2;"))
 			},
-			summary: []string{"the agents' server name nim.example.com selects the server at /etc/nginx/nginx.conf:3", "server_name ui.example.com"}},
+			summary: []string{"the agents' server name nim.example.com selects the server at /etc/nginx/nginx.conf:3", "server_name ui.example.com"},
+			cause:   Cause{Code: CauseOtherServerSelected}},
 		{name: "leaf served alone", id: "server-chain-incomplete", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {
@@ -392,7 +406,8 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"without its issuer CN=nms-int-ca"},
-			fix:     []string{"sudo cat '<intermediate-path>' | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"}},
+			fix:     []string{"sudo cat '<intermediate-path>' | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"},
+			cause:   Cause{Code: CauseIntermediateMissing}},
 		{name: "leaf served alone, intermediate in the client CA file", id: "server-chain-incomplete", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {
@@ -401,7 +416,8 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"without its intermediate CN=nms-int-ca"},
-			fix:     []string{"sed -n '21,/-----END CERTIFICATE-----/p' /etc/nms/certs/ca.pem | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"}},
+			fix:     []string{"sed -n '21,/-----END CERTIFICATE-----/p' /etc/nms/certs/ca.pem | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"},
+			cause:   Cause{Code: CauseIntermediateMissing}},
 		{name: "served certificate expired", id: "server-cert-expired", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				old := mkCert(t, certSpec{cn: "nim.example.com", dns: []string{"nim.example.com"}, notBefore: testNow.AddDate(-1, 0, -1),
@@ -411,7 +427,35 @@ func TestManagerChecks(t *testing.T) {
 					fs.tls["/etc/nms/certs/manager-server.key"] = keyFile("/etc/nms/certs/manager-server.key", old)
 				})
 			},
-			summary: []string{"ssl_certificate /etc/nms/certs/manager-server.pem: server certificate CN=nim.example.com expired"}},
+			summary: []string{"ssl_certificate /etc/nms/certs/manager-server.pem: server certificate CN=nim.example.com expired"},
+			cause:   Cause{Code: CauseExpired}},
+		// Two servers with their own certificates: the playbook reissues the expired one,
+		// the finding's Subject, not the first served.
+		{name: "second served certificate expired", id: "server-cert-expired", want: SeverityFail,
+			mutate: func(f *Facts, p *testPKI) {
+				old := mkCert(t, certSpec{cn: "agents2.example.com", dns: []string{"agents2.example.com"}, notBefore: testNow.AddDate(-1, 0, -1),
+					notAfter: testNow.AddDate(0, 0, -1), eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, p.inter)
+				setConf(f, p, strings.TrimSuffix(healthyConf, "}\n")+`    server {
+        listen 8443 ssl http2;
+        server_name agents2.example.com;
+        ssl_certificate /etc/nms/certs/agents2.pem;
+        ssl_certificate_key /etc/nms/certs/agents2.key;
+        ssl_client_certificate /etc/nms/certs/ca.pem;
+        ssl_verify_client on;
+        location /f5.nginx.agent.sdk.Commander {
+            grpc_pass grpc://127.0.0.1:10000;
+        }
+    }
+}
+`, func(fs testFiles) {
+					fs.tls["/etc/nms/certs/agents2.pem"] = certFile(probes.RoleCert, "/etc/nms/certs/agents2.pem", old.cert, p.inter.cert)
+					fs.tls["/etc/nms/certs/agents2.key"] = keyFile("/etc/nms/certs/agents2.key", old)
+				})
+			},
+			summary: []string{"ssl_certificate /etc/nms/certs/agents2.pem: server certificate CN=agents2.example.com expired"},
+			fix:     []string{"sudo openssl req -new -key /etc/nms/certs/agents2.key", "sudo cp /etc/nms/certs/agents2.pem.new /etc/nms/certs/agents2.pem", "subjectAltName=DNS:agents2.example.com |"},
+			notFix:  []string{"manager-server"},
+			cause:   Cause{Code: CauseExpired}},
 		{name: "stale CRL", id: "crl-expired", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {
@@ -419,59 +463,69 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"(12:CRL has expired)"},
-			fix:     []string{"/etc/nms/certs/crl.pem"}},
+			fix:     []string{"/etc/nms/certs/crl.pem"},
+			cause:   Cause{Code: CauseExpired, OpenSSL: opensslverdict.CRLHasExpired}},
 		{name: "CRL from another CA only", id: "crl-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, healthyConf, func(fs testFiles) {
 					fs.crls["/etc/nms/certs/crl.pem"].CRLs = []*x509.RevocationList{crlOf(p.inter, testNow.Add(-time.Hour))}
 				})
 			},
-			summary: []string{"has no CRL from CN=nms-ca", "(3:unable to get certificate CRL)"}},
+			summary: []string{"has no CRL from CN=nms-ca", "(3:unable to get certificate CRL)"},
+			cause:   Cause{Code: CauseCRLMissing, OpenSSL: opensslverdict.UnableToGetCRL}},
 		{name: "error_page inside the location", id: "nginx-error-page-in-location", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("        error_page 495 496 = @grpc_unauthenticated;\n", "",
 					"location /f5.nginx.agent.sdk.Commander {", "location /f5.nginx.agent.sdk.Commander {\n            error_page 495 496 = @grpc_unauthenticated;"))
 			},
 			summary: []string{"error_page 495 496 = @grpc_unauthenticated; at /etc/nginx/nginx.conf:14 sits inside a location"},
-			fix:     []string{"-            error_page 495 496 = @grpc_unauthenticated;", "+        error_page 495 496 = @grpc_unauthenticated;"}},
+			fix:     []string{"-            error_page 495 496 = @grpc_unauthenticated;", "+        error_page 495 496 = @grpc_unauthenticated;"},
+			cause:   Cause{Code: CauseNeverFires}},
 		{name: "error log at notice", id: "nginx-log-level-hides-mtls", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("error_log /var/log/nginx/error.log info;", "error_log /var/log/nginx/error.log notice;"))
 			},
 			summary: []string{"at notice"},
-			fix:     []string{"-        error_log /var/log/nginx/error.log notice;", "+        error_log /var/log/nginx/error.log info;"}},
+			fix:     []string{"-        error_log /var/log/nginx/error.log notice;", "+        error_log /var/log/nginx/error.log info;"},
+			cause:   Cause{Code: CauseLogLevel}},
 		{name: "default error log", id: "nginx-log-level-hides-mtls", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("        error_log /var/log/nginx/error.log info;\n", ""))
 			},
-			summary: []string{"at error"}},
+			summary: []string{"at error"},
+			cause:   Cause{Code: CauseLogLevel}},
 		{name: "no gRPC error mapping", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("        error_page 495 496 = @grpc_unauthenticated;\n", ""))
 			},
 			summary: []string{"no server-level error_page for 495 and 496", "400 (Bad Request)"},
-			fix:     []string{"+        error_page 495 496 = @grpc_unauthenticated;", "default_type application/grpc;"}},
+			fix:     []string{"+        error_page 495 496 = @grpc_unauthenticated;", "default_type application/grpc;"},
+			cause:   Cause{Code: CauseUnmapped}},
 		{name: "mapping answers 204", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("return 200;", "return 204;"))
 			},
-			summary: []string{"missing HTTP content-type"}},
+			summary: []string{"missing HTTP content-type"},
+			cause:   Cause{Code: CauseNotGRPC}},
 		{name: "mapping answers text/plain", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("            default_type application/grpc;\n", ""))
 			},
 			summary: []string{"content-type text/plain", `code = Unknown desc = transport: received unexpected content-type \"text/plain\"`},
-			fix:     []string{"Answer application/grpc from @grpc_unauthenticated", "@@ -20 +20,2 @@", "+            default_type application/grpc;"}},
+			fix:     []string{"Answer application/grpc from @grpc_unauthenticated", "@@ -20 +20,2 @@", "+            default_type application/grpc;"},
+			cause:   Cause{Code: CauseNotGRPC}},
 		{name: "mapping answers 401 text/plain", id: "nginx-grpc-errors-unmapped", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("            default_type application/grpc;\n", "", "return 200;", "return 401;"))
 			},
-			summary: []string{`code = Unauthenticated desc = unexpected HTTP status code received from server: 401 (Unauthorized); transport: received unexpected content-type \"text/plain\"`}},
+			summary: []string{`code = Unauthenticated desc = unexpected HTTP status code received from server: 401 (Unauthorized); transport: received unexpected content-type \"text/plain\"`},
+			cause:   Cause{Code: CauseNotGRPC}},
 		{name: "optional_no_ca", id: "nginx-ssl-verify-optional-no-ca", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("ssl_verify_client on;", "ssl_verify_client optional_no_ca;"))
 			},
-			fix: []string{"+        ssl_verify_client on;"}},
+			fix:   []string{"+        ssl_verify_client on;"},
+			cause: Cause{Code: CauseNotEnforced}},
 	}
 	// Every case starts from a host that is agent and manager at once.
 	for i := range cases {

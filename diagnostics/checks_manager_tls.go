@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
@@ -60,7 +61,7 @@ func evalHTTP2Missing(f *Facts) Result {
 			}
 			return OK("HTTP/2 is on (%s)", how)
 		}
-		r := Fail("the server agents reach has no \"http2 on\" (nor \"listen ... http2\"): %s", noH2Symptom(f.Nginx.Version))
+		r := Fail("the server agents reach has no \"http2 on\" (nor \"listen ... http2\"): %s", noH2Symptom(f.Nginx.Version)).Because(CauseNoHTTP2)
 		if len(s.Listens) > 0 {
 			r = r.With(directiveNote(s.Listens[0].Directive, "listen without http2"))
 		}
@@ -128,9 +129,9 @@ func evalTLSProtocols(f *Facts) Result {
 		}
 		switch {
 		case len(modern) == 0:
-			return Fail("ssl_protocols %s offers neither TLSv1.2 nor TLSv1.3: agents cannot connect (\"protocol version not supported\")", strings.Join(protos, " ")).With(ev)
+			return Fail("ssl_protocols %s offers neither TLSv1.2 nor TLSv1.3: agents cannot connect (\"protocol version not supported\")", strings.Join(protos, " ")).Because(CauseTLSVersion).With(ev)
 		case len(old) > 0:
-			return Warn("ssl_protocols also enables %s, deprecated (RFC 8996) and never used by agents", strings.Join(old, " ")).With(ev)
+			return Warn("ssl_protocols also enables %s, deprecated (RFC 8996) and never used by agents", strings.Join(old, " ")).Because(CauseDeprecatedProtocol).With(ev)
 		}
 		return OK("ssl_protocols %s", strings.Join(protos, " "))
 	})
@@ -182,14 +183,14 @@ func evalCRLExpired(f *Facts) Result {
 			switch {
 			case f.Now.Before(rl.ThisUpdate):
 				r = Fail("the CRL from %s in %s is valid only from %s: NGINX rejects agents with \"(11:CRL is not yet valid)\"",
-					issuer, c.Path, stamp(rl.ThisUpdate))
+					issuer, c.Path, stamp(rl.ThisUpdate)).WithCause(Cause{Code: CauseNotYetValid, OpenSSL: opensslverdict.CRLNotYetValid})
 			case !rl.NextUpdate.IsZero() && f.Now.After(rl.NextUpdate):
 				r = Fail("the CRL from %s in %s expired %s (%s ago): NGINX rejects every agent with \"(12:CRL has expired)\"",
-					issuer, c.Path, stamp(rl.NextUpdate), HumanDuration(f.Now.Sub(rl.NextUpdate)))
+					issuer, c.Path, stamp(rl.NextUpdate), HumanDuration(f.Now.Sub(rl.NextUpdate))).WithCause(Cause{Code: CauseExpired, OpenSSL: opensslverdict.CRLHasExpired})
 			case !rl.NextUpdate.IsZero():
 				life, left := rl.NextUpdate.Sub(rl.ThisUpdate), rl.NextUpdate.Sub(f.Now)
 				if life > 0 && float64(left) < float64(life)*float64(f.Thresholds.WarnPercent)/100 {
-					r = Warn("the CRL from %s in %s expires %s (%s left)", issuer, c.Path, stamp(rl.NextUpdate), HumanDuration(left))
+					r = Warn("the CRL from %s in %s expires %s (%s left)", issuer, c.Path, stamp(rl.NextUpdate), HumanDuration(left)).Because(CauseExpiring)
 				}
 			}
 			if r.Severity > worst.Severity {
@@ -258,7 +259,7 @@ func evalCRLMissing(f *Facts) Result {
 			}
 			if len(missing) > 0 && v.Sent {
 				return Fail("%s has no CRL from %s, which the chain of %s passes through: NGINX logs \"(3:unable to get certificate CRL)\"",
-					c.Path, joinNames(missing, 3), path).With(where)
+					c.Path, joinNames(missing, 3), path).WithCause(Cause{Code: CauseCRLMissing, OpenSSL: opensslverdict.UnableToGetCRL}).With(where)
 			}
 			return OK("%s has a CRL from every CA in the chain of %s", c.Path, path).With(where)
 		}
@@ -270,7 +271,7 @@ func evalCRLMissing(f *Facts) Result {
 		}
 		if len(missing) > 0 {
 			return Fail("%s has no CRL from %s: NGINX rejects every agent whose chain passes through it with \"(3:unable to get certificate CRL)\"",
-				c.Path, joinNames(missing, 3)).With(where)
+				c.Path, joinNames(missing, 3)).WithCause(Cause{Code: CauseCRLMissing, OpenSSL: opensslverdict.UnableToGetCRL}).With(where)
 		}
 		return OK("%s has a CRL from every CA NGINX trusts", c.Path).With(where)
 	})
@@ -348,7 +349,7 @@ func evalErrorPageInLocation(f *Facts) Result {
 			return Info("%s at %s never fires (the server level maps the same codes)", first.String(), first.Pos()).With(ev...)
 		}
 		return Warn("%s at %s sits inside a location and never fires: NGINX raises 495/496/497 before it picks a location",
-			first.String(), first.Pos()).With(ev...)
+			first.String(), first.Pos()).Because(CauseNeverFires).With(ev...)
 	})
 }
 
@@ -394,7 +395,7 @@ func evalLogLevel(f *Facts) Result {
 		}
 		l := quiet[0]
 		return Warn("NGINX logs this server at %s (error_log %s): the [info] lines that name a rejected agent certificate are never written",
-			l.Level, l.Target).With(ev...)
+			l.Level, l.Target).Because(CauseLogLevel).With(ev...)
 	})
 }
 
@@ -436,7 +437,7 @@ func errorMapping(s *probes.NginxServer, ep nginxconf.ErrorPage) Result {
 	}
 	loc := namedLocation(s, ep.URI)
 	if loc == nil {
-		return Warn("error_page maps it to %s, which this server does not define", ep.URI)
+		return Warn("error_page maps it to %s, which this server does not define", ep.URI).Because(CauseUndefinedTarget)
 	}
 	grpcStatus := ""
 	for _, h := range loc.AddHeaders {
@@ -450,12 +451,12 @@ func errorMapping(s *probes.NginxServer, ep nginxconf.ErrorPage) Result {
 	}
 	switch {
 	case ret == "204":
-		return Warn("%s answers \"return 204\", which drops Content-Type: agents see \"code = Unknown ... malformed header: missing HTTP content-type\"", ep.URI)
+		return Warn("%s answers \"return 204\", which drops Content-Type: agents see \"code = Unknown ... malformed header: missing HTTP content-type\"", ep.URI).Because(CauseNotGRPC)
 	case !strings.HasPrefix(loc.DefaultType.Value, "application/grpc"):
 		return Warn("%s answers with content-type %s, not application/grpc: agents see %q",
-			ep.URI, loc.DefaultType.Value, grpcGoNonGRPCError(atoiOr(ret, 200), loc.DefaultType.Value))
+			ep.URI, loc.DefaultType.Value, grpcGoNonGRPCError(atoiOr(ret, 200), loc.DefaultType.Value)).Because(CauseNotGRPC)
 	case grpcStatus == "":
-		return Warn("%s sets no grpc-status header", ep.URI)
+		return Warn("%s sets no grpc-status header", ep.URI).Because(CauseNotGRPC)
 	}
 	return OK("%s answers grpc-status %s", ep.URI, grpcStatus)
 }
@@ -514,7 +515,7 @@ func evalGRPCErrorsUnmapped(f *Facts) Result {
 		if len(missing) > 0 {
 			ev = append([]Evidence{Note(s.Pos(), "no error_page for %s in this server block or in http{}", strings.Join(missing, " or "))}, ev...)
 			return Warn("no server-level error_page for %s: a rejected agent gets an HTML 400 and logs \"code = Internal desc = unexpected HTTP status code received from server: 400 (Bad Request); transport: received unexpected content-type \\\"text/html\\\"\"",
-				strings.Join(missing, " and ")).With(ev...)
+				strings.Join(missing, " and ")).Because(CauseUnmapped).With(ev...)
 		}
 		if worst.Severity == SeverityOK {
 			return OK("495 and 496 reach agents as gRPC errors (%s)", worst.Summary).With(ev...)

@@ -171,7 +171,7 @@ func evalMeshAnnotationInvalid(f *Facts) Result {
 	}
 	if len(ev) > 0 {
 		return Warn("%s: %s", ws[slices.IndexFunc(ws, func(w meshWorkload) bool { bad, _ := annotationVerdict(w, global); return bad != "" })].ref(),
-			ev[0].Text).With(append(ev, Note("", "%s", how))...)
+			ev[0].Text).Because(CauseInvalidAnnotation).With(append(ev, Note("", "%s", how))...)
 	}
 	return OK("%s: every mTLS annotation is applied (%s)", Plural(len(ws), "workload"), how)
 }
@@ -191,7 +191,7 @@ func evalMeshAnnotationOff(f *Facts) Result {
 		}
 	}
 	if len(ev) > 0 {
-		return Warn("%s: mTLS is off by annotation", joinNames(names, 3)).With(append(ev, Note("", "%s", how))...)
+		return Warn("%s: mTLS is off by annotation", joinNames(names, 3)).Because(CauseMTLSOff).With(append(ev, Note("", "%s", how))...)
 	}
 	return OK("no workload turns mTLS off (%s)", how)
 }

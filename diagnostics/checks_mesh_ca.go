@@ -274,7 +274,7 @@ func evalMeshFileFormat(f *Facts) Result {
 		}
 	}
 	if len(ev) > 0 {
-		return Fail("%s", first).With(ev...)
+		return Fail("%s", first).Because(CauseFileFormat).With(ev...)
 	}
 	var names []string
 	for _, cf := range f.Mesh.CAFiles {
@@ -299,7 +299,7 @@ func evalMeshKeyMismatch(f *Facts) Result {
 	}
 	if !publicKeysEqual(leaf.PublicKey, ca.key.File.Key.Public) {
 		return Fail("the key in %s does not belong to %s: SPIRE refuses to start (\"certificate and private key do not match\")",
-			ca.key.Key, certName(leaf)).With(
+			ca.key.Key, certName(leaf)).Because(CauseKeyMismatch).With(
 			Note(caFileWhere(ca.cert), "certificate %s, %s key", certName(leaf), KeyDescription(leaf.PublicKey)),
 			Note(caFileWhere(ca.key), "%s %s key", ca.key.File.Key.Encoding, KeyDescription(ca.key.File.Key.Public)))
 	}
@@ -318,7 +318,7 @@ func evalMeshNotCA(f *Facts) Result {
 		}
 	}
 	if len(ev) > 0 {
-		return Fail("%s", ev[0].Text).With(ev...)
+		return Fail("%s", ev[0].Text).Because(CauseNotCA).With(ev...)
 	}
 	return OK("%s fit to sign SPIRE's CA", Plural(len(ca.certsToJudge()), "CA certificate")+" are")
 }
@@ -531,7 +531,7 @@ func evalMeshPathlen(f *Facts) Result {
 	if !ca.root {
 		// Without a root there is no chain to verify; the numbers alone are judged.
 		if len(ev) > 0 {
-			return Fail("%s", ev[0].Text).With(append(ev, chain)...)
+			return Fail("%s", ev[0].Text).Because(CausePathLength).With(append(ev, chain)...)
 		}
 		return Skip("skipped: the chain does not reach a root (see mesh-ca-bundle-incomplete); the pathlen values known are fine").With(chain)
 	}
@@ -543,7 +543,7 @@ func evalMeshPathlen(f *Facts) Result {
 		return OK("SVID → SPIRE CA → %s verifies; every pathlen leaves room for SPIRE's CA", joinNames(chainNames(ca.path), 4)).With(chain)
 	case v.err == nil:
 		// Cannot happen: Go's verifier enforces pathlen. Trust the numbers and say so.
-		return Fail("%s", ev[0].Text).With(append(ev, chain)...)
+		return Fail("%s", ev[0].Text).Because(CausePathLength).With(append(ev, chain)...)
 	}
 	text := v.err.Error()
 	if v.culprit != nil {
@@ -552,7 +552,7 @@ func evalMeshPathlen(f *Facts) Result {
 	if len(ev) == 0 {
 		ev = append(ev, Note("", "Go's verifier: %s", text))
 	}
-	return Fail("the chain SPIRE builds does not verify: %s", text).With(append(ev, chain)...)
+	return Fail("the chain SPIRE builds does not verify: %s", text).Because(CauseUntrusted).With(append(ev, chain)...)
 }
 
 func chainNames(path []*x509.Certificate) []string {
@@ -586,7 +586,7 @@ func evalMeshBundle(f *Facts) Result {
 			return OK("%s is self-signed and is its own trust bundle", certName(leaf))
 		}
 		return Fail("%s is not self-signed and no bundle_file_path is set: SPIRE's disk plugin accepts only a self-signed CA then "+
-			"(\"certificate cannot be validated with the provided bundle or is not self-signed\")", certName(leaf)).
+			"(\"certificate cannot be validated with the provided bundle or is not self-signed\")", certName(leaf)).Because(CauseNoBundle).
 			With(Note(caFileWhere(ca.cert), "issued by %s", dn(leaf.RawIssuer)), chain)
 	}
 	bundle := ca.bundleCerts()
@@ -618,17 +618,18 @@ func evalMeshBundle(f *Facts) Result {
 	switch {
 	case err != nil:
 		return Fail("%s does not verify against the bundle: SPIRE's disk plugin refuses it (%s)", certName(leaf),
-			verifyErrText(err)).With(Note(caFileWhere(ca.cert), "issued by %s", dn(leaf.RawIssuer)), bundleNote, chain)
+			verifyErrText(err)).Because(CauseUntrusted).With(Note(caFileWhere(ca.cert), "issued by %s", dn(leaf.RawIssuer)), bundleNote, chain)
 	case !ca.root:
 		top := ca.path[len(ca.path)-1]
-		return Fail("the bundle ends at %s, which is not self-signed: NGINX sidecars (OpenSSL) cannot reach a root", certName(top)).
+		return Fail("the bundle ends at %s, which is not self-signed: NGINX sidecars (OpenSSL) cannot reach a root", certName(top)).Because(CauseNoRoot).
 			With(Note("", "%s is issued by %s, which is not in the bundle", certName(top), dn(top.RawIssuer)), bundleNote, chain)
 	}
 	return OK("the bundle chains %s to the root %s", certName(leaf), certName(ca.path[len(ca.path)-1])).With(chain)
 }
 
-// meshLifeFindings judges each certificate of the chain with judge, collecting evidence.
-func meshLife(f *Facts, judge func(c *x509.Certificate) (Severity, string)) Result {
+// meshLife judges each certificate of the chain with judge, collecting evidence; a
+// problem carries cause.
+func meshLife(f *Facts, cause string, judge func(c *x509.Certificate) (Severity, string)) Result {
 	ca := meshCAOf(f)
 	if r, skip := noMeshCA(f, ca); skip {
 		return r
@@ -651,11 +652,11 @@ func meshLife(f *Facts, judge func(c *x509.Certificate) (Severity, string)) Resu
 	if worst == SeverityOK {
 		return Result{Severity: SeverityOK}
 	}
-	return Result{Severity: worst, Summary: first}.With(ev...)
+	return Result{Severity: worst, Summary: first}.Because(cause).With(ev...)
 }
 
 func evalMeshExpired(f *Facts) Result {
-	r := meshLife(f, func(c *x509.Certificate) (Severity, string) {
+	r := meshLife(f, CauseExpired, func(c *x509.Certificate) (Severity, string) {
 		if lifeOf(c, f.Now) == lifeExpired {
 			return SeverityFail, fmt.Sprintf("expired %s", stamp(c.NotAfter))
 		}
@@ -668,7 +669,7 @@ func evalMeshExpired(f *Facts) Result {
 }
 
 func evalMeshNotYetValid(f *Facts) Result {
-	r := meshLife(f, func(c *x509.Certificate) (Severity, string) {
+	r := meshLife(f, CauseNotYetValid, func(c *x509.Certificate) (Severity, string) {
 		if lifeOf(c, f.Now) == lifeNotYet {
 			return SeverityFail, fmt.Sprintf("is not valid until %s", stamp(c.NotBefore))
 		}
@@ -683,7 +684,7 @@ func evalMeshNotYetValid(f *Facts) Result {
 // evalMeshExpiring warns (never fails: the contract for this ID) on a CA inside
 // --warn-days or --warn-percent of its lifetime.
 func evalMeshExpiring(f *Facts) Result {
-	r := meshLife(f, func(c *x509.Certificate) (Severity, string) {
+	r := meshLife(f, CauseExpiring, func(c *x509.Certificate) (Severity, string) {
 		sev, text := expiry(c, f.Now, f.Thresholds)
 		if sev >= SeverityWarn {
 			return SeverityWarn, text
@@ -720,7 +721,7 @@ func evalMeshWeak(f *Facts) Result {
 		}
 	}
 	if len(ev) > 0 {
-		return Fail("%s", ev[0].Text).With(ev...)
+		return Fail("%s", ev[0].Text).Because(CauseWeakKey).With(ev...)
 	}
 	return OK("every key is 2048-bit RSA or stronger, no SHA-1 or MD5 signature")
 }

@@ -304,7 +304,7 @@ func evalMeshOff(f *Facts) Result {
 		return r
 	}
 	if mode.value == "off" {
-		return Fail("mTLS is off: sidecars talk plaintext and authenticate no one").With(meshSettingNote(mode))
+		return Fail("mTLS is off: sidecars talk plaintext and authenticate no one").Because(CauseMTLSOff).With(meshSettingNote(mode))
 	}
 	return OK("mTLS mode is %s", mode.value).With(meshSettingNote(mode))
 }
@@ -324,7 +324,7 @@ func evalMeshPermissive(f *Facts) Result {
 		if mode.file == "" {
 			how = " (the default)"
 		}
-		return Warn("mTLS is permissive%s: workloads still accept plaintext from outside the mesh", how).With(meshSettingNote(mode))
+		return Warn("mTLS is permissive%s: workloads still accept plaintext from outside the mesh", how).Because(CauseMTLSPermissive).With(meshSettingNote(mode))
 	case "off":
 		return Skip("skipped: mTLS is off (see mesh-mtls-off)")
 	}
@@ -342,7 +342,7 @@ func evalMeshSettingInvalid(f *Facts) Result {
 		if first.key != "" {
 			text = first.key + ": " + text
 		}
-		return Fail("%s: %s", meshWhere(first.file, first.line, first.column), text).With(problemsEvidence(s.problems)...)
+		return Fail("%s: %s", meshWhere(first.file, first.line, first.column), text).Because(CauseConfigInvalid).With(problemsEvidence(s.problems)...)
 	}
 	var set []string
 	for _, sp := range meshSettingSpecs {
@@ -383,7 +383,7 @@ func evalMeshKeyManager(f *Facts) Result {
 	case upstream:
 		return OK("memory key manager with an upstream CA (%s): new keys chain to the same root", where).With(meshSettingNote(km))
 	}
-	return Warn("the memory key manager without an upstream CA: a SPIRE server restart replaces the mesh's root").With(meshSettingNote(km))
+	return Warn("the memory key manager without an upstream CA: a SPIRE server restart replaces the mesh's root").Because(CauseEphemeralRoot).With(meshSettingNote(km))
 }
 
 func evalMeshUDP(f *Facts) Result {
@@ -401,7 +401,7 @@ func evalMeshUDP(f *Facts) Result {
 	case mode.value == "off":
 		return OK("UDP is proxied, in plaintext like everything else with mTLS off (see mesh-mtls-off)").With(meshSettingNote(udp))
 	}
-	return Warn("enableUDP is on: UDP datagrams travel in plaintext although mTLS is %s", mode.value).With(meshSettingNote(udp), meshSettingNote(mode))
+	return Warn("enableUDP is on: UDP datagrams travel in plaintext although mTLS is %s", mode.value).Because(CausePlaintextUDP).With(meshSettingNote(udp), meshSettingNote(mode))
 }
 
 func evalMeshLogLevel(f *Facts) Result {

@@ -444,6 +444,9 @@ func TestMeshCorpus(t *testing.T) {
 				if fd.Problem() && len(fd.Fix) == 0 {
 					t.Errorf("%s: %s without a playbook", id, fd.Severity)
 				}
+				if fd.Problem() && fd.Cause.Code == "" {
+					t.Errorf("%s: %s without a cause code: %q", id, fd.Severity, fd.Summary)
+				}
 			}
 		})
 	}

@@ -355,7 +355,7 @@ func evalUpstreamInvalid(f *Facts) Result {
 	}
 	u := judgeUpstream(f.Mesh.Upstream)
 	if len(u.invalid) > 0 {
-		return Fail("%s: %s", u.path, u.invalid[0].text).With(problemsEvidence(u.invalid)...)
+		return Fail("%s: %s", u.path, u.invalid[0].text).Because(CauseConfigInvalid).With(problemsEvidence(u.invalid)...)
 	}
 	return OK("%s: upstream authority %s, accepted by nginx-meshctl's schema", u.path, u.authority)
 }
@@ -367,7 +367,7 @@ func evalUpstreamIgnored(f *Facts) Result {
 	u := judgeUpstream(f.Mesh.Upstream)
 	switch {
 	case len(u.ignored) > 0:
-		return Warn("%s: %s never reaches SPIRE", u.path, joinNames(problemKeys(u.ignored), 3)).
+		return Warn("%s: %s never reaches SPIRE", u.path, joinNames(problemKeys(u.ignored), 3)).Because(CauseIgnoredKeys).
 			With(problemsEvidence(u.ignored)...)
 	case len(u.invalid) > 0:
 		return Skip("skipped: the configuration is invalid (mesh-upstream-conf-invalid)")

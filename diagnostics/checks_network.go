@@ -87,12 +87,12 @@ func evalDNS(f *Facts) Result {
 	}
 	if e.DNSError != nil {
 		if e.DNSError.Kind == probes.ErrBadAddress {
-			return Fail("%s", e.DNSError.Message)
+			return Fail("%s", e.DNSError.Message).Because(CauseDNS)
 		}
 		if e.DNSError.Kind == probes.ErrDNSNotFound {
-			return Fail("%s does not resolve: %s", host, e.DNSError.Message)
+			return Fail("%s does not resolve: %s", host, e.DNSError.Message).Because(CauseDNS)
 		}
-		return Fail("looking up %s failed: %s", host, e.DNSError.Message)
+		return Fail("looking up %s failed: %s", host, e.DNSError.Message).Because(CauseDNS)
 	}
 	if net.ParseIP(host) != nil {
 		return OK("%s is an IP address; no lookup needed", host)
@@ -103,8 +103,8 @@ func evalDNS(f *Facts) Result {
 	return OK("%s resolves to %s", host, joinNames(e.DNSAddrs, 4))
 }
 
-func fixDNS(f *Facts, _ Result) []Step {
-	if f.Endpoint != nil && deadlineTooShort(f.Endpoint, f.Endpoint.DNSError) {
+func fixDNS(f *Facts, r Result) []Step {
+	if r.Cause.Code == CauseTimeoutTooShort {
 		return []Step{largerTimeoutStep(f, "endpoint-dns")}
 	}
 	h := hostOf(f)
@@ -145,10 +145,10 @@ func evalRefused(f *Facts) Result {
 		return Skip("skipped: the name did not resolve")
 	}
 	if pe := dialFailed(e, probes.ErrRefused); pe != nil {
-		return Fail("nothing listens on %s: connection refused", e.Address)
+		return Fail("nothing listens on %s: connection refused", e.Address).Because(CauseRefused)
 	}
 	if pe := dialFailed(e, probes.ErrUnreachable); pe != nil {
-		return Fail("%s is unreachable from this host: %s", e.Address, pe.Message)
+		return Fail("%s is unreachable from this host: %s", e.Address, pe.Message).Because(CauseUnreachable)
 	}
 	if e.TCPError != nil {
 		return Skip("skipped: the connection failed otherwise (%s)", e.TCPError.Kind)
@@ -192,7 +192,7 @@ func deadlineTooShort(e *probes.EndpointReport, pe *probes.ProbeError) bool {
 // that asks for a larger one, never blame on the network.
 func tooShort(step string, e *probes.EndpointReport) Result {
 	return Warn("%s did not finish within --timeout %s, too short for this step to judge the network; "+
-		"re-run with a larger --timeout (default %s)", step, e.StepTimeout, probes.DefaultStepTimeout)
+		"re-run with a larger --timeout (default %s)", step, e.StepTimeout, probes.DefaultStepTimeout).Because(CauseTimeoutTooShort)
 }
 
 // timedOutStep names the step of the agent's attempt that timed out ("connecting to ADDR")
@@ -202,16 +202,16 @@ func timedOutStep(f *Facts) (string, *probes.ProbeError, Result) {
 	e := f.Endpoint
 	if pe := dialFailed(e, probes.ErrTimeout); pe != nil {
 		return "connecting to " + e.Address, pe,
-			Fail("connecting to %s timed out: packets are dropped on the way", e.Address).Because("tcp")
+			Fail("connecting to %s timed out: packets are dropped on the way", e.Address).Because(CauseTimeout)
 	}
 	a := agentAttempt(f)
 	if a != nil && a.TLS != nil && a.TLS.Error != nil && a.TLS.Error.Kind == probes.ErrTimeout {
 		return "the TLS handshake with " + e.Address, a.TLS.Error,
-			Fail("%s accepted the connection but the TLS handshake timed out", e.Address).Because("tls")
+			Fail("%s accepted the connection but the TLS handshake timed out", e.Address).Because(CauseHandshakeTimeout)
 	}
 	if a != nil && a.HTTP != nil && a.HTTP.Error != nil && a.HTTP.Error.Kind == probes.ErrTimeout {
 		return "the gRPC request to " + e.Address, a.HTTP.Error,
-			Warn("%s did not answer the gRPC request in time", e.Address).Because("grpc")
+			Warn("%s did not answer the gRPC request in time", e.Address).Because(CauseReplyTimeout)
 	}
 	return "", nil, Result{}
 }
@@ -245,10 +245,8 @@ func largerTimeoutStep(f *Facts, verify string) Step {
 
 func fixTimeout(f *Facts, r Result) []Step {
 	h := hostOf(f)
-	if f != nil && f.Endpoint != nil {
-		if _, pe, _ := timedOutStep(f); deadlineTooShort(f.Endpoint, pe) {
-			return []Step{largerTimeoutStep(f, "endpoint-timeout")}
-		}
+	if r.Cause.Code == CauseTimeoutTooShort {
+		return []Step{largerTimeoutStep(f, "endpoint-timeout")}
 	}
 	listener := Step{
 		Title: "See what listens on port " + h.Port + " on the manager",
@@ -262,9 +260,9 @@ func fixTimeout(f *Facts, r Result) []Step {
 	port := h.editStep("Set the agent's port to the manager's TLS port for agents",
 		"NGINX Instance Manager 2.x takes agents on 443.", []string{"endpoint-timeout", "endpoint-not-tls"}, edit{setPort, "<manager-port>"})
 	switch r.Cause.Code {
-	case "tls":
+	case CauseHandshakeTimeout:
 		return []Step{listener, port}
-	case "grpc":
+	case CauseReplyTimeout:
 		return []Step{{
 			Title: "Find why the manager does not answer the agent's request",
 			Why: "TLS worked and NGINX took the request, but no answer came in time: the gRPC service behind NGINX " +
@@ -298,7 +296,7 @@ func evalNotTLS(f *Facts) Result {
 		return Skip("skipped: no connection to try TLS on")
 	}
 	if a.TLS.Error != nil && a.TLS.Error.Kind == probes.ErrNotTLS {
-		return Fail("%s answered without TLS: it is a plaintext port (%s)", e.Address, a.TLS.Error.Message)
+		return Fail("%s answered without TLS: it is a plaintext port (%s)", e.Address, a.TLS.Error.Message).Because(CauseNotTLS)
 	}
 	if a.TLS.Error != nil {
 		return Skip("skipped: the handshake failed otherwise (%s)", a.TLS.Error.Kind)
@@ -358,7 +356,7 @@ func evalTLSVersion(f *Facts) Result {
 	}
 	pe := tlsError(f)
 	if pe != nil && (pe.Kind == probes.ErrTLSVersion || (pe.Kind == probes.ErrTLSAlert && pe.Alert == 70)) {
-		return Fail("%s offers no TLS version the agent accepts (TLS 1.2 or 1.3): %s", f.Endpoint.Address, pe.Message)
+		return Fail("%s offers no TLS version the agent accepts (TLS 1.2 or 1.3): %s", f.Endpoint.Address, pe.Message).Because(CauseTLSVersion)
 	}
 	t := handshake(agentAttempt(f))
 	if t == nil {
@@ -408,7 +406,7 @@ func evalHandshake(f *Facts) Result {
 	}
 	switch {
 	case pe.Kind == probes.ErrTLSAlert && pe.Alert == 112:
-		return Fail("%s rejected the server name %q (alert 112 unrecognized name)", f.Endpoint.Address, f.Endpoint.ServerName)
+		return Fail("%s rejected the server name %q (alert 112 unrecognized name)", f.Endpoint.Address, f.Endpoint.ServerName).WithCause(Cause{Code: CauseUnrecognizedName, Alert: 112})
 	case pe.Kind == probes.ErrTLSAlert && pe.Alert == alertNoALPN:
 		return Skip("skipped: reported by alpn-h2-missing")
 	case pe.Kind == probes.ErrTLSAlert && pe.Alert != 70:
@@ -416,9 +414,9 @@ func evalHandshake(f *Facts) Result {
 		if name == "" {
 			name = fmt.Sprintf("alert %d", pe.Alert)
 		}
-		return Fail("%s aborted the handshake with %q: %s", f.Endpoint.Address, name, pe.Message)
+		return Fail("%s aborted the handshake with %q: %s", f.Endpoint.Address, name, pe.Message).Because(CauseHandshakeFailed)
 	case pe.Kind == probes.ErrClosed || pe.Kind == probes.ErrOther || pe.Kind == probes.ErrProtocol:
-		return Fail("the TLS handshake with %s failed: %s", f.Endpoint.Address, pe.Message)
+		return Fail("the TLS handshake with %s failed: %s", f.Endpoint.Address, pe.Message).Because(CauseHandshakeFailed)
 	}
 	return Skip("skipped: reported by another check (%s)", pe.Kind)
 }
@@ -444,7 +442,7 @@ func fixHandshake(f *Facts, _ Result) []Step {
 func evalALPN(f *Facts) Result {
 	if pe := tlsError(f); pe != nil && pe.Kind == probes.ErrTLSAlert && pe.Alert == alertNoALPN {
 		return Fail("%s aborted the handshake with \"no application protocol\" (alert 120): the listener has no HTTP/2, "+
-			"which the agent's gRPC needs", f.Endpoint.Address)
+			"which the agent's gRPC needs", f.Endpoint.Address).WithCause(Cause{Code: CauseNoALPNH2, Alert: 120})
 	}
 	t := handshake(agentAttempt(f))
 	if t == nil {
@@ -457,7 +455,7 @@ func evalALPN(f *Facts) Result {
 	if got == "" {
 		got = "none"
 	}
-	return Fail("%s negotiated ALPN %q, not h2: grpc-go 1.67+ refuses the connection", f.Endpoint.Address, got)
+	return Fail("%s negotiated ALPN %q, not h2: grpc-go 1.67+ refuses the connection", f.Endpoint.Address, got).Because(CauseNoALPNH2)
 }
 
 func fixALPN(f *Facts, r Result) []Step {
@@ -477,7 +475,7 @@ func evalClockSkew(f *Facts) Result {
 		return Skip("skipped: the server sent no Date header")
 	}
 	if note, skewed := skewNote(f); skewed {
-		return Warn("%s", note)
+		return Warn("%s", note).Because(CauseClockSkew)
 	}
 	return OK("clocks agree within %s", f.Thresholds.MaxSkew)
 }

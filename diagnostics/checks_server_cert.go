@@ -128,13 +128,13 @@ func evalServerUntrusted(f *Facts) Result {
 	var ua x509.UnknownAuthorityError
 	if errors.As(v.Err, &ua) && !selfSigned(v.Leaf) && servedIssuer(serverChain(f)) == nil && findIssuer(v.Leaf, caCerts(f)) == nil {
 		return Fail("%s is issued by %s, which neither the server sends nor %s holds (see server-chain-incomplete): %s",
-			certName(v.Leaf), dn(v.Leaf.RawIssuer), v.Roots, verifyErrText(v.Err)).With(chainEvidence(f))
+			certName(v.Leaf), dn(v.Leaf.RawIssuer), v.Roots, verifyErrText(v.Err)).Because(CauseIntermediateMissing).With(chainEvidence(f))
 	}
 	if errors.As(v.Err, &ua) {
-		return Fail("%s (issued by %s) does not chain to %s: %s", certName(v.Leaf), dn(v.Leaf.RawIssuer), v.Roots, verifyErrText(v.Err)).
+		return Fail("%s (issued by %s) does not chain to %s: %s", certName(v.Leaf), dn(v.Leaf.RawIssuer), v.Roots, verifyErrText(v.Err)).Because(CauseUntrusted).
 			With(chainEvidence(f))
 	}
-	return Fail("%s does not verify against %s: %s", certName(v.Leaf), v.Roots, verifyErrText(v.Err)).With(chainEvidence(f))
+	return Fail("%s does not verify against %s: %s", certName(v.Leaf), v.Roots, verifyErrText(v.Err)).Because(CauseUntrusted).With(chainEvidence(f))
 }
 
 func fixServerUntrusted(f *Facts, _ Result) []Step {
@@ -198,7 +198,7 @@ func evalServerChain(f *Facts) Result {
 		return OK("%s is issued directly by the root %s in the agent's CA file", certName(leaf), certName(issuer))
 	}
 	if issuer != nil {
-		return Warn("the server does not send the intermediate %s; the agent verifies only because its CA file holds it", certName(issuer)).
+		return Warn("the server does not send the intermediate %s; the agent verifies only because its CA file holds it", certName(issuer)).Because(CauseIntermediateMissing).
 			With(chainEvidence(f))
 	}
 	v, _ := verifyServer(f)
@@ -211,7 +211,7 @@ func evalServerChain(f *Facts) Result {
 		return OK("%s verifies with the certificates the server sends", certName(leaf))
 	}
 	return Fail("the server sends %s without the certificate that issued it (%s); if that is an intermediate, "+
-		"NGINX's ssl_certificate lacks it", certName(leaf), dn(leaf.RawIssuer)).With(chainEvidence(f))
+		"NGINX's ssl_certificate lacks it", certName(leaf), dn(leaf.RawIssuer)).Because(CauseIntermediateMissing).With(chainEvidence(f))
 }
 
 func fixServerChain(f *Facts, r Result) []Step {
@@ -254,9 +254,9 @@ func evalServerName(f *Facts) Result {
 	}
 	name := verifyName(f)
 	if err := leaf.VerifyHostname(name); err != nil {
-		r := Fail("%s is not valid for %s (%s)", certName(leaf), name, sanText(leaf))
+		r := Fail("%s is not valid for %s (%s)", certName(leaf), name, sanText(leaf)).Because(CauseNameMismatch)
 		if net.ParseIP(name) != nil && len(leaf.IPAddresses) == 0 {
-			r = Fail("the agent verifies the IP %s, but %s has no IP SANs (%s)", name, certName(leaf), sanText(leaf))
+			r = Fail("the agent verifies the IP %s, but %s has no IP SANs (%s)", name, certName(leaf), sanText(leaf)).Because(CauseNameMismatch)
 		}
 		return r.With(Note(f.Endpoint.Address, "Go: %s", err.Error()))
 	}
@@ -302,7 +302,7 @@ func evalServerCNOnly(f *Facts) Result {
 		return skip
 	}
 	if !hasHostSANs(leaf) {
-		return Fail("%s has no SANs; Go ignores its Common Name", certName(leaf))
+		return Fail("%s has no SANs; Go ignores its Common Name", certName(leaf)).Because(CauseNoSANs)
 	}
 	return OK("%s has %s", certName(leaf), Plural(len(leaf.DNSNames)+len(leaf.IPAddresses), "SAN"))
 }
@@ -322,7 +322,7 @@ func evalServerPlaceholder(f *Facts) Result {
 		}
 	}
 	if len(bad) > 0 {
-		return Fail("%s carries the placeholder %s from the docs instead of the manager's name", certName(leaf), strings.Join(bad, ", "))
+		return Fail("%s carries the placeholder %s from the docs instead of the manager's name", certName(leaf), strings.Join(bad, ", ")).Because(CausePlaceholderName)
 	}
 	return OK("no placeholder names in %s", certName(leaf))
 }
@@ -347,7 +347,7 @@ func evalServerExpired(f *Facts) Result {
 			if i > 0 {
 				what = "intermediate"
 			}
-			return Fail("%s %s expired %s (%s ago)", what, certName(c), stamp(c.NotAfter), HumanDuration(f.Now.Sub(c.NotAfter)))
+			return Fail("%s %s expired %s (%s ago)", what, certName(c), stamp(c.NotAfter), HumanDuration(f.Now.Sub(c.NotAfter))).Because(CauseExpired)
 		}
 	}
 	return OK("%s is valid until %s", certName(leaf), stamp(leaf.NotAfter))
@@ -359,7 +359,7 @@ func evalServerNotYet(f *Facts) Result {
 		return skip
 	}
 	if lifeOf(leaf, f.Now) == lifeNotYet {
-		r := Fail("%s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), HumanDuration(leaf.NotBefore.Sub(f.Now)))
+		r := Fail("%s is valid only from %s, %s from now", certName(leaf), stamp(leaf.NotBefore), HumanDuration(leaf.NotBefore.Sub(f.Now))).Because(CauseNotYetValid)
 		if note, skewed := skewNote(f); skewed {
 			r.Summary += "; " + note
 		}
@@ -387,7 +387,11 @@ func evalServerExpiring(f *Facts) Result {
 	if sev == SeveritySkip {
 		return Skip("skipped: the server certificate is outside its validity period")
 	}
-	return Result{Severity: sev, Summary: "server certificate " + certName(leaf) + " " + msg}
+	r := Result{Severity: sev, Summary: "server certificate " + certName(leaf) + " " + msg}
+	if r.Severity >= SeverityWarn {
+		r = r.Because(CauseExpiring)
+	}
+	return r
 }
 
 func evalServerPurpose(f *Facts) Result {
@@ -396,7 +400,7 @@ func evalServerPurpose(f *Facts) Result {
 		return skip
 	}
 	if !EKUAllows(leaf, x509.ExtKeyUsageServerAuth) {
-		return Fail("%s has extended key usage %s, without serverAuth", certName(leaf), ekuList(leaf))
+		return Fail("%s has extended key usage %s, without serverAuth", certName(leaf), ekuList(leaf)).Because(CauseWrongPurpose)
 	}
 	return OK("%s may serve TLS", certName(leaf))
 }
@@ -404,5 +408,5 @@ func evalServerPurpose(f *Facts) Result {
 // fixServerReissue returns the playbook for a new manager server certificate with the SAN
 // the agent verifies.
 func fixServerReissue(verify string) func(f *Facts, _ Result) []Step {
-	return func(f *Facts, _ Result) []Step { return serverReissueSteps(f, verify) }
+	return func(f *Facts, r Result) []Step { return serverReissueSteps(f, r, verify) }
 }

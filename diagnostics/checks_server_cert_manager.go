@@ -68,20 +68,37 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 	if len(results) == 0 {
 		return Skip("skipped: the certificate files NGINX serves are not on this host")
 	}
-	worst := 0
-	for i, r := range results {
-		if r.Severity > results[worst].Severity {
-			worst = i
-		}
+	where := make([]string, len(usable))
+	for i, sc := range usable {
+		where[i] = sc.where
 	}
-	out := results[worst]
+	out, worst := mergeWorst(results, where)
 	out.Evidence = append([]Evidence{Note(usable[worst].where, "served certificate file %s", usable[worst].path)}, out.Evidence...)
-	for i, r := range results {
-		if i != worst {
-			out.Evidence = append(out.Evidence, Note(usable[i].where, "%s: %s", r.Severity, r.Summary))
-		}
+	if out.Subject.IsZero() {
+		out.Subject = usable[worst].subject()
 	}
 	return out
+}
+
+// subject names the served certificate file as a finding's subject: its path and the
+// directive that serves it.
+func (sc servedCert) subject() Subject {
+	return Subject{Kind: SubjectServedCert, Name: sc.path + " (" + sc.where + ")"}
+}
+
+// judgedServedCert returns the served certificate r is about (perServedCert names it as
+// r's Subject), else the first one NGINX serves; ok is false when it serves none.
+func judgedServedCert(f *Facts, r Result) (servedCert, bool) {
+	certs := servedCerts(f)
+	if len(certs) == 0 {
+		return servedCert{}, false
+	}
+	for _, sc := range certs {
+		if sc.subject() == r.Subject {
+			return sc, true
+		}
+	}
+	return certs[0], true
 }
 
 // servedFacts is f with the endpoint replaced by what serving sc's file looks like to the
@@ -132,7 +149,7 @@ func mgrServerChain(f *Facts) Result {
 			return OK("%s holds %s with its issuer %s", sc.path, certName(leaf), certName(findIssuer(leaf, chain[1:])))
 		}
 		if issuer := findIssuer(leaf, caCerts(f)); issuer != nil && !selfSigned(issuer) {
-			return Warn("%s lacks the intermediate %s; agents verify only because their CA file holds it", sc.path, certName(issuer))
+			return Warn("%s lacks the intermediate %s; agents verify only because their CA file holds it", sc.path, certName(issuer)).Because(CauseIntermediateMissing)
 		}
 		var store []*x509.Certificate
 		if sc.server != nil {
@@ -142,10 +159,10 @@ func mgrServerChain(f *Facts) Result {
 			return OK("%s is issued directly by the root %s", certName(leaf), certName(issuer))
 		} else if issuer != nil {
 			return Warn("%s serves %s without its intermediate %s: it works only while every agent's CA file carries that intermediate",
-				sc.path, certName(leaf), certName(issuer))
+				sc.path, certName(leaf), certName(issuer)).Because(CauseIntermediateMissing)
 		}
 		return Warn("%s serves %s without its issuer %s: if that is an intermediate, agents fail with \"certificate signed by unknown authority\" unless their tls.ca holds it",
-			sc.path, certName(leaf), dn(leaf.RawIssuer))
+			sc.path, certName(leaf), dn(leaf.RawIssuer)).Because(CauseIntermediateMissing)
 	})
 }
 
@@ -250,7 +267,7 @@ func mgrServerName(f *Facts) Result {
 		for _, n := range names {
 			if err := leaf.VerifyHostname(n); err != nil {
 				return Fail("server_name %s is not in the SANs of %s (%s): agents that dial %s fail with %q",
-					n, sc.path, sanText(leaf), n, err.Error())
+					n, sc.path, sanText(leaf), n, err.Error()).Because(CauseNameMismatch)
 			}
 		}
 		if len(names) == 0 {
@@ -262,20 +279,19 @@ func mgrServerName(f *Facts) Result {
 
 // managerReissue is the playbook for a new server certificate in the files NGINX serves.
 func managerReissue(verify string) func(f *Facts, r Result) []Step {
-	return func(f *Facts, _ Result) []Step { return serverReissueSteps(f, verify) }
+	return func(f *Facts, r Result) []Step { return serverReissueSteps(f, r, verify) }
 }
 
 // serverReissueSteps issue the manager's server certificate again where NGINX reads it:
 // the name the agents verify joins its SANs (never replacing one), subject, usages and key
 // stay, and the intermediates after it in the file stay too.
-func serverReissueSteps(f *Facts, verify string) []Step {
+func serverReissueSteps(f *Facts, res Result, verify string) []Step {
 	h := hostOf(f)
 	r := reissuance{host: HostManager, cert: "<server-cert-path>", key: "<server-key-path>", subjectPlaceholder: "<manager-host>",
 		caCert: "<server-ca-cert-path>", caKey: "<server-ca-key-path>", eku: "serverAuth", keepChain: true,
 		after: []string{reloadNginxFor(f)}}
 	name := h.Name
-	if certs := servedCerts(f); len(certs) > 0 {
-		sc := certs[0]
+	if sc, ok := judgedServedCert(f, res); ok {
 		r.cert = sc.path
 		if sc.key != nil {
 			r.key = sc.key.Path
@@ -294,14 +310,21 @@ func serverReissueSteps(f *Facts, verify string) []Step {
 			r.leaf = leaf
 		}
 	}
-	if net.ParseIP(name) != nil {
-		r.addIP = []string{name}
-	} else {
-		r.addDNS = []string{name}
-	}
-	title := "Issue the server certificate again with " + name + " among its names"
-	if r.leaf == nil {
+	// Only a fault of the names adds one; a renewal keeps the names as they are.
+	title := "Issue the server certificate again"
+	switch {
+	case r.leaf == nil:
 		title = "Issue a new server certificate for " + name
+		fallthrough
+	case verify == "server-name-mismatch" || verify == "server-cert-cn-only" || verify == "server-cert-placeholder-san":
+		if r.leaf != nil {
+			title = "Issue the server certificate again with " + name + " among its names"
+		}
+		if net.ParseIP(name) != nil {
+			r.addIP = []string{name}
+		} else {
+			r.addDNS = []string{name}
+		}
 	}
 	steps := []Step{r.step(title, "The agents verify the name they dial (or their server name) against its SANs, and want serverAuth.",
 		uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"})...)}

@@ -23,18 +23,71 @@ const (
 	FactMesh        FactKind = "mesh"         // Facts.Mesh
 )
 
-// FactOrder is the order facts are gathered in.
-var FactOrder = []FactKind{FactAgentConfig, FactAgentFiles, FactEndpoint, FactNginx, FactUpstream, FactLogs, FactMesh}
-
-// factDeps lists the kinds a kind's gathering reads.
-var factDeps = map[FactKind][]FactKind{
-	FactAgentFiles: {FactAgentConfig},
-	FactEndpoint:   {FactAgentConfig, FactAgentFiles},
-	FactNginx:      {FactAgentConfig}, // the agents' port picks agent-facing servers
-	FactUpstream:   {FactNginx},       // the links are read from NGINX's configuration
+// factKinds is every fact kind in the order facts are gathered in, with the kinds its
+// gathering reads and the Facts field it fills. Adding a kind is one entry here (plus its
+// constant and its Facts field).
+var factKinds = []struct {
+	kind  FactKind
+	deps  []FactKind
+	field factField
+}{
+	{FactAgentConfig, nil, fieldOf(func(f *Facts) **probes.AgentConfig { return &f.Agent })},
+	{FactAgentFiles, []FactKind{FactAgentConfig}, fieldOf(func(f *Facts) **probes.AgentFiles { return &f.Files })},
+	{FactEndpoint, []FactKind{FactAgentConfig, FactAgentFiles}, fieldOf(func(f *Facts) **probes.EndpointReport { return &f.Endpoint })},
+	// The agents' port picks the agent-facing servers.
+	{FactNginx, []FactKind{FactAgentConfig}, fieldOf(func(f *Facts) **probes.NginxFacts { return &f.Nginx })},
+	// The links are read from NGINX's configuration.
+	{FactUpstream, []FactKind{FactNginx}, fieldOf(func(f *Facts) **probes.UpstreamFacts { return &f.Upstreams })},
 	// log.path and error_log/access_log name the files; after the probe, so that NGINX's
 	// line for the probe's own request is read (liveVerdict).
-	FactLogs: {FactAgentConfig, FactNginx, FactEndpoint},
+	{FactLogs, []FactKind{FactAgentConfig, FactNginx, FactEndpoint}, fieldOf(func(f *Facts) **logparse.Report { return &f.Logs })},
+	{FactMesh, nil, fieldOf(func(f *Facts) **mesh.Facts { return &f.Mesh })},
+}
+
+// FactOrder is the order facts are gathered in.
+var FactOrder = func() []FactKind {
+	out := make([]FactKind, len(factKinds))
+	for i, k := range factKinds {
+		out[i] = k.kind
+	}
+	return out
+}()
+
+// factDeps lists the kinds a kind's gathering reads.
+var factDeps = func() map[FactKind][]FactKind {
+	out := make(map[FactKind][]FactKind, len(factKinds))
+	for _, k := range factKinds {
+		if len(k.deps) > 0 {
+			out[k.kind] = k.deps
+		}
+	}
+	return out
+}()
+
+// factField reads, clears and copies the Facts field of one kind.
+type factField struct {
+	has   func(f *Facts) bool
+	clear func(f *Facts)
+	take  func(dst, src *Facts)
+}
+
+// fieldOf is the factField of the pointer field ptr returns.
+func fieldOf[T any](ptr func(f *Facts) **T) factField {
+	return factField{
+		has:   func(f *Facts) bool { return *ptr(f) != nil },
+		clear: func(f *Facts) { *ptr(f) = nil },
+		take:  func(dst, src *Facts) { *ptr(dst) = *ptr(src) },
+	}
+}
+
+// fieldFor returns kind's field; ok is false for a kind the table does not know.
+func fieldFor(kind FactKind) (factField, bool) {
+	for _, k := range factKinds {
+		if k.kind == kind {
+			return k.field, true
+		}
+	}
+	return factField{}, false
 }
 
 // Thresholds tune the expiry checks.
@@ -83,63 +136,22 @@ type Facts struct {
 
 // Has reports whether kind was gathered.
 func (f *Facts) Has(kind FactKind) bool {
-	switch kind {
-	case FactAgentConfig:
-		return f.Agent != nil
-	case FactAgentFiles:
-		return f.Files != nil
-	case FactEndpoint:
-		return f.Endpoint != nil
-	case FactNginx:
-		return f.Nginx != nil
-	case FactUpstream:
-		return f.Upstreams != nil
-	case FactLogs:
-		return f.Logs != nil
-	case FactMesh:
-		return f.Mesh != nil
-	}
-	return false
+	fd, ok := fieldFor(kind)
+	return ok && fd.has(f)
 }
 
 // clear forgets kind so a re-run gathers it afresh.
 func (f *Facts) clear(kind FactKind) {
-	switch kind {
-	case FactAgentConfig:
-		f.Agent = nil
-	case FactAgentFiles:
-		f.Files = nil
-	case FactEndpoint:
-		f.Endpoint = nil
-	case FactNginx:
-		f.Nginx = nil
-	case FactUpstream:
-		f.Upstreams = nil
-	case FactLogs:
-		f.Logs = nil
-	case FactMesh:
-		f.Mesh = nil
+	if fd, ok := fieldFor(kind); ok {
+		fd.clear(f)
 	}
 	delete(f.Errors, kind)
 }
 
 // take copies kind's field from src.
 func (f *Facts) take(kind FactKind, src *Facts) {
-	switch kind {
-	case FactAgentConfig:
-		f.Agent = src.Agent
-	case FactAgentFiles:
-		f.Files = src.Files
-	case FactEndpoint:
-		f.Endpoint = src.Endpoint
-	case FactNginx:
-		f.Nginx = src.Nginx
-	case FactUpstream:
-		f.Upstreams = src.Upstreams
-	case FactLogs:
-		f.Logs = src.Logs
-	case FactMesh:
-		f.Mesh = src.Mesh
+	if fd, ok := fieldFor(kind); ok {
+		fd.take(f, src)
 	}
 }
 

@@ -172,7 +172,7 @@ func liveVerdictCheck(ch Check) Check {
 		if !ok || r.Severity == SeverityFail || verifyFinding(f, v.Code) != id {
 			return r
 		}
-		out := Fail("NGINX rejected the agent certificate: %s", verdictText(v)).With(verdictQuote(v))
+		out := Fail("NGINX rejected the agent certificate: %s", verdictText(v)).WithCause(Cause{Code: CauseNginxVerdict, OpenSSL: v.Code}).With(verdictQuote(v))
 		if r.Summary != "" {
 			out = out.With(Note("", "from this host alone (%s): %s", r.Severity, r.Summary))
 		}

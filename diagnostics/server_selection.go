@@ -36,6 +36,6 @@ func sniSelectsOther(f *Facts, sc servedCert) (Result, bool) {
 		return Result{}, false
 	}
 	return Fail("the agents' server name %s selects the %s (server_name %s) on port %d, not the agents' %s",
-		h.Name, serverLabel(&probes.NginxServer{Server: chosen}), strings.Join(chosen.ServerNames, " "), port, serverLabel(sc.server)).
+		h.Name, serverLabel(&probes.NginxServer{Server: chosen}), strings.Join(chosen.ServerNames, " "), port, serverLabel(sc.server)).Because(CauseOtherServerSelected).
 		With(Note(sc.server.Pos(), "the agents' server has server_name %s", strings.Join(sc.server.ServerNames, " "))), true
 }

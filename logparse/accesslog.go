@@ -29,7 +29,7 @@ type Format struct {
 	// status and grpc are the indexes of $status and of the first grpc_status variable,
 	// -1 if none: once both are known to rule a line out, the scan stops matching it.
 	status, grpc int
-	// decide is the last of time, status and grpc: the segment after which ruleOut can
+	// decide is the last of time, status and grpc: the segment after which scanLine can
 	// tell, -1 when the format lacks the time or $status.
 	decide int
 }
@@ -43,11 +43,11 @@ type segment struct {
 	// named: the variable fills a named field of AccessEntry (or is the time), so
 	// classification needs its value; the others are only located, never copied.
 	named bool
-	// role is what ruleOut reads the variable for.
+	// role is what scanLine reads the variable for before it decides.
 	role varRole
 }
 
-// varRole is what the scan's first look at a line (ruleOut) does with a variable's value.
+// varRole is what the scan's first look at a line (scanLine) does with a variable's value.
 type varRole uint8
 
 const (
@@ -232,8 +232,14 @@ func (f *Format) Parse(line string, loc *time.Location) (AccessEntry, bool) {
 //
 // times, when not nil, remembers the last time read across calls (see accessTimes).
 func (f *Format) match(line string, loc *time.Location, e *AccessEntry, vars bool, times *accessTimes) bool {
-	pos, lits, seen := 0, 0, 0
-	for i, s := range f.segs {
+	return f.matchFrom(line, loc, e, vars, times, 0, 0, 0, 0)
+}
+
+// matchFrom is match from segment from on, at byte pos of line, with lits literals and
+// seen variables read before it.
+func (f *Format) matchFrom(line string, loc *time.Location, e *AccessEntry, vars bool, times *accessTimes, from, pos, lits, seen int) bool {
+	for i := from; i < len(f.segs); i++ {
+		s := &f.segs[i]
 		if s.name == "" {
 			if pos == len(line) && seen > 0 {
 				e.Partial = true
@@ -304,53 +310,79 @@ func (f *Format) valueSpan(line string, pos, i int) (end int, partial bool) {
 	return len(line), false
 }
 
-// ruleOut is the scan's first look at a line: it walks the format only up to f.decide,
-// locating the variables without copying them and reading just the time, the status
-// and the grpc status. It reports true, with the line's time, exactly when match would
-// accept the line at f.decide because ruledOut holds there; false means undecided (a
-// possible event, a line that does not follow the format, a cut line), and match reads
-// the line whole.
-func (f *Format) ruleOut(line string, loc *time.Location, times *accessTimes) (time.Time, bool) {
+// maxQuickNamed bounds the named variables scanLine locates before it decides; a format
+// with more before its time and status is read by match alone.
+const maxQuickNamed = 8
+
+// scanLine is match without Vars (the scan's) in two steps. It first walks the format
+// only up to f.decide, locating the variables without copying them and reading just
+// the time, the status and the grpc status: when those rule the line out (ruledOut
+// holds there, as match would find) it returns ok and ruledOut with only e.Time set,
+// and most lines of a busy access log end here. Otherwise it fills the named fields
+// located so far and goes on where match would. A line the first step cannot follow (a
+// cut line, a literal that differs) is read by match from the start. e may hold
+// anything on entry.
+func (f *Format) scanLine(line string, loc *time.Location, e *AccessEntry, times *accessTimes) (ok, ruledOut bool) {
 	if f.decide < 0 {
-		return time.Time{}, false
+		*e = AccessEntry{}
+		return f.match(line, loc, e, false, times), false
 	}
+	var named, starts, ends [maxQuickNamed]int
+	n := 0
 	var t time.Time
-	status, grpc, pos := 0, "", 0
+	status, grpc, pos, lits, seen := 0, "", 0, 0, 0
 	for i := 0; i <= f.decide; i++ {
 		s := &f.segs[i]
 		if s.name == "" {
 			// After a variable, valueSpan found this literal where the value ends.
 			if i == 0 && !strings.HasPrefix(line, s.lit) {
-				return time.Time{}, false
+				*e = AccessEntry{}
+				return f.match(line, loc, e, false, times), false
 			}
 			pos += len(s.lit)
+			lits++
 			continue
 		}
 		end, partial := f.valueSpan(line, pos, i)
-		if partial {
-			return time.Time{}, false
+		if partial || s.named && n == maxQuickNamed {
+			*e = AccessEntry{}
+			return f.match(line, loc, e, false, times), false
 		}
 		raw := line[pos:end]
+		if s.named {
+			named[n], starts[n], ends[n] = i, pos, end
+			n++
+		}
 		pos = end
+		seen++
 		switch s.role {
 		case roleTime:
 			t = times.parse(s.name, f.unescape(raw), loc)
 		case roleStatus: // as AccessEntry.set reads it
 			if v := f.unescape(raw); len(v) > 0 && len(v) <= 3 {
-				if n, k := atoiPrefix(v); k == len(v) {
-					status = n
+				if num, k := atoiPrefix(v); k == len(v) {
+					status = num
 				}
 			}
-		case roleGRPC:
+		case roleGRPC: // the first non-empty one, as AccessEntry.set keeps
 			if grpc == "" {
 				grpc = f.unescape(raw)
 			}
 		}
 	}
-	if mayClassifyStatus(status) || f.grpc >= 0 && grpc == "16" {
-		return time.Time{}, false
+	if !mayClassifyStatus(status) && (f.grpc < 0 || grpc != "16") {
+		e.Time = t
+		return true, true
 	}
-	return t, true
+	*e = AccessEntry{}
+	for k := range n {
+		if i := named[k]; i == f.time {
+			e.Time = t
+		} else {
+			e.set(f.segs[i].name, f.unescape(line[starts[k]:ends[k]]))
+		}
+	}
+	return f.matchFrom(line, loc, e, false, times, f.decide+1, pos, lits, seen), false
 }
 
 // ruledOut reports whether the line, read up to segment i into e, can be no event:

@@ -73,9 +73,11 @@ func ParseErrorLine(line string, loc *time.Location) (ErrorEntry, bool) {
 	return e, ok
 }
 
-// timeCache remembers the last header time parsed: consecutive lines mostly share the second.
+// timeCache remembers the last header time parsed: consecutive lines mostly share the
+// second. The text is kept in a fixed array, so remembering a new second allocates nothing.
 type timeCache struct {
-	text string
+	text [19]byte
+	ok   bool
 	loc  *time.Location
 	t    time.Time
 }
@@ -92,7 +94,7 @@ func parseErrorHeader(line string, loc *time.Location, cache *timeCache, e *Erro
 	if len(line) < 19 {
 		return "", false
 	}
-	if cache != nil && cache.loc == loc && cache.text == line[:19] {
+	if cache != nil && cache.ok && cache.loc == loc && string(cache.text[:]) == line[:19] {
 		e.Time = cache.t
 	} else {
 		t, ok := parseErrorTime(line, loc)
@@ -101,7 +103,8 @@ func parseErrorHeader(line string, loc *time.Location, cache *timeCache, e *Erro
 		}
 		e.Time = t
 		if cache != nil {
-			*cache = timeCache{text: strings.Clone(line[:19]), loc: loc, t: t}
+			cache.ok, cache.loc, cache.t = true, loc, t
+			copy(cache.text[:], line[:19])
 		}
 	}
 	rest = line[19:]

@@ -56,6 +56,10 @@ type Parser struct {
 	// markChecked says the caller found no OwnProbeMark in the block holding the lines
 	// it parses next, so OwnProbe need not search each line again.
 	markChecked bool
+	// entry is the access-log entry being read (its strings alias the line).
+	entry AccessEntry
+	// rests remembers how recent error lines classified (made on the first one).
+	rests *restCache
 	// verifyDetail is the last access event's "$ssl_client_verify …" Detail, reused while
 	// the result repeats.
 	verifyDetail string
@@ -106,8 +110,10 @@ func (p *Parser) parseLine(line string, ev *Event) (time.Time, LineStatus) {
 			if p.scan && last == 1 {
 				last = 0 // no summary keeps the server: the client is enough
 			}
-			parseErrorBody(&e, rest, last)
-			return e.Time, classified(classifyError(&e, ev))
+			if p.rests == nil {
+				p.rests = new(restCache)
+			}
+			return e.Time, classified(p.rests.classify(&e, rest, last, ev))
 		} else if p.Type == TypeNginxError {
 			return time.Time{}, LineUnparsed
 		}
@@ -131,14 +137,12 @@ func (p *Parser) parseLine(line string, ev *Event) (time.Time, LineStatus) {
 	for i := range formats {
 		k := (p.last + i) % len(formats)
 		// Most lines of a busy access log are decided by their time and status alone.
-		if t, ok := formats[k].ruleOut(line, p.Location, &p.accessTimes); ok {
+		if ok, ruledOut := formats[k].scanLine(line, p.Location, &p.entry, &p.accessTimes); ok {
 			p.last = k
-			return t, LineUnclassified
-		}
-		var e AccessEntry
-		if formats[k].match(line, p.Location, &e, false, &p.accessTimes) {
-			p.last = k
-			return e.Time, classified(classifyAccess(&e, ev, &p.verifyDetail))
+			if ruledOut {
+				return p.entry.Time, LineUnclassified
+			}
+			return p.entry.Time, classified(classifyAccess(&p.entry, ev, &p.verifyDetail))
 		}
 	}
 	return time.Time{}, LineUnparsed

@@ -12,7 +12,7 @@ import (
 )
 
 // The scan's shortcuts — the block-wide search for OwnProbeMark, the remembered
-// access-log time, the first-byte gate of mayClassifyError, the forward lastIndex and the
+// access-log time, the remembered classification of an error line's text, the first-byte gate of mayClassifyError, the forward lastIndex and the
 // "level" pre-check before an agent-JSON decode — must not change what any line becomes.
 
 // TestScanAgreesWithParse: a scan of several blocks of error and custom-format access
@@ -156,14 +156,15 @@ func FuzzParserShortcuts(f *testing.F) {
 	f.Add(`10.0.0.5 [2026-11-22T16:05:53+00:00] "GET / HTTP/1.1" 400 "ua"`, `10.0.0.5 [2026-11-22T16:05:53+01:00] "GET / HTTP/1.1" 400 "ua"`)
 	f.Add(`1795450000.123 10.0.0.5 "POST /a HTTP/2.0" 200 16`, `1795450000.123 10.0.0.6 "POST /a HTTP/2.0" 400 -`)
 	f.Add(`{"\u006cevel":"error","msg":"m"}`, `{"level":"info"}`)
+	f.Add(seedLines[0], strings.Replace(seedLines[0], "16:05:53 [info] 665#665: *1 ", "16:05:54 [info] 9#9: *77 ", 1))
 	f.Fuzz(func(t *testing.T, line1, line2 string) {
-		for _, typ := range []Type{TypeAuto, TypeNginxAccess} {
+		for _, typ := range []Type{TypeAuto, TypeNginxAccess, TypeNginxError} {
 			fast := Parser{Type: typ, Formats: shortcutFormats, Location: time.UTC}
 			slow := fast
 			fast.markChecked = !strings.Contains(line1+"\n"+line2, OwnProbeMark)
 			fast.Parse(line1)
 			slow.Parse(line1)
-			slow.accessTimes, slow.markChecked = accessTimes{}, false
+			slow.accessTimes, slow.markChecked, slow.rests = accessTimes{}, false, nil
 			fev, ft, fst := fast.Parse(line2)
 			sev, st, sst := slow.Parse(line2)
 			if fst != sst || !ft.Equal(st) || !reflect.DeepEqual(fev, sev) {
@@ -192,4 +193,33 @@ func FuzzContainsMark(f *testing.F) {
 			t.Errorf("containsMark(%q) = %v, strings.Contains %v", s, got, want)
 		}
 	})
+}
+
+// TestRestCache: repeated error lines are classified from the cache, each as a fresh
+// Parser classifies it, and a log whose lines never repeat stops using the cache.
+func TestRestCache(t *testing.T) {
+	real := realLines(t)
+	p := Parser{Type: TypeNginxError, Location: time.UTC}
+	for i := range 3000 {
+		l := real[i%len(real)]
+		ev, tm, st := p.Parse(l)
+		fresh := Parser{Type: TypeNginxError, Location: time.UTC}
+		wev, wtm, wst := fresh.Parse(l)
+		if st != wst || !tm.Equal(wtm) || !reflect.DeepEqual(ev, wev) {
+			t.Fatalf("line %d %q: cached %v %+v, fresh %v %+v", i, l, st, ev, wst, wev)
+		}
+	}
+	if c := p.rests; c == nil || c.misses > 20 || c.hits < 1000 {
+		t.Fatalf("cache: %d hits, %d misses: the repeated lines should hit", c.hits, c.misses)
+	}
+	p = Parser{Type: TypeNginxError, Location: time.UTC}
+	for i := range 2000 {
+		l := fmt.Sprintf("2026/11/22 16:05:53 [info] 1#1: *%d client sent no required SSL certificate while reading client request headers, client: 10.0.%d.%d, server: x", i, i/250, i%250)
+		if ev, _, st := p.Parse(l); st != LineClassified || ev.Kind != KindAgentCertNotSent || ev.Client != fmt.Sprintf("10.0.%d.%d", i/250, i%250) {
+			t.Fatalf("line %d: %v %+v", i, st, ev)
+		}
+	}
+	if c := p.rests; c.misses > restCacheGrace+1 {
+		t.Errorf("%d misses: the cache should have been left after %d", c.misses, restCacheGrace)
+	}
 }

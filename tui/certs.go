@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -207,14 +206,8 @@ func (m Model) problems(c *x509.Certificate, role certRole, leaf bool) []certPro
 			add(diagnostics.SeverityFail, "does not cover %s, the name the agent verifies", ep.VerifyName)
 		}
 	}
-	if pub, ok := c.PublicKey.(*rsa.PublicKey); ok && pub.N.BitLen() < 2048 {
-		add(diagnostics.SeverityFail, "RSA key of %d bits (at least 2048 needed)", pub.N.BitLen())
-	}
-	if !diagnostics.IssuedBy(c, c) { // a root's own signature is not checked
-		switch c.SignatureAlgorithm {
-		case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.MD5WithRSA, x509.DSAWithSHA1:
-			add(diagnostics.SeverityFail, "signed with %s, which OpenSSL refuses", c.SignatureAlgorithm)
-		}
+	for _, w := range diagnostics.CertWeaknesses(c) {
+		add(diagnostics.SeverityFail, "%s, which OpenSSL refuses", w)
 	}
 	return out
 }

@@ -47,64 +47,83 @@ type Collector struct {
 // New returns a Collector.
 func New(o Options) *Collector { return &Collector{Options: o} }
 
+// gatherers fill one fact kind each: adding a kind is one entry here.
+var gatherers = map[diagnostics.FactKind]func(c *Collector, ctx context.Context, f *diagnostics.Facts) error{
+	diagnostics.FactAgentConfig: (*Collector).gatherAgentConfig,
+	diagnostics.FactAgentFiles:  (*Collector).gatherAgentFiles,
+	diagnostics.FactEndpoint:    (*Collector).gatherEndpoint,
+	diagnostics.FactNginx: func(c *Collector, ctx context.Context, f *diagnostics.Facts) error {
+		f.Nginx = c.loadNginx(ctx, f)
+		return nil
+	},
+	diagnostics.FactUpstream: (*Collector).gatherUpstreams,
+	diagnostics.FactLogs:     (*Collector).gatherLogs,
+}
+
 // Gather implements diagnostics.Gatherer.
 func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *diagnostics.Facts) error {
-	switch kind {
-	case diagnostics.FactAgentConfig:
-		// Every run starts here (the NGINX facts depend on it): start `nginx -V` now so
-		// that it overlaps reading the agent's configuration instead of following it.
-		c.mu.Lock()
-		c.build = probes.StartNginxBuild(ctx, c.Options.Nginx)
-		c.mu.Unlock()
-		opts := c.Options.Agent
-		if opts.WorkDir == "" && opts.FindWorkDir == nil {
-			// Relative TLS paths resolve where the running agent (or its unit) works.
-			opts.FindWorkDir = func(path string) probes.AgentWorkDir {
-				return probes.FindAgentWorkDir(path, probes.WorkDirOptions{})
-			}
-		}
-		cfg := probes.LoadAgentConfig(opts)
-		if c.managerOnly(ctx, cfg, f) {
-			return errManagerOnly
-		}
-		f.Agent = &cfg
-	case diagnostics.FactAgentFiles:
-		if f.Agent == nil {
-			return errors.New("no agent configuration")
-		}
-		files := probes.LoadAgentFiles(*f.Agent)
-		f.Files = &files
-	case diagnostics.FactEndpoint:
-		if f.Agent == nil {
-			return errors.New("no agent configuration")
-		}
-		addr := f.Agent.Address()
-		if addr == "" {
-			return errors.New("the agent configuration names no server host and port (use --server HOST:PORT)")
-		}
-		opts := probes.EndpointOptions{
-			Address:    addr,
-			ServerName: f.Agent.ServerName.Value,
-			Path:       f.Agent.GRPCPath(),
-			PlainText:  f.Agent.TLSEnabled.Value != "true",
-			Timeout:    c.Options.Timeout,
-		}
-		// Offer the agent's certificate only when it loads as the agent would load it; if
-		// it does not, the agent never connects and the file checks say why.
-		if !opts.PlainText && f.Agent.Cert.Value != "" && f.Agent.Key.Value != "" && f.Agent.Cert.Secret == "" && f.Agent.Key.Secret == "" {
-			if cert, err := probes.LoadClientCertificate(f.Agent.Cert.Value, f.Agent.Key.Value); err == nil {
-				opts.ClientCert = cert
-			}
-		}
-		f.Endpoint = probes.ProbeEndpoint(ctx, opts)
-	case diagnostics.FactNginx:
-		f.Nginx = c.loadNginx(ctx, f)
-	case diagnostics.FactUpstream:
-		return c.gatherUpstreams(ctx, f)
-	case diagnostics.FactLogs:
-		return c.gatherLogs(ctx, f)
-	default:
+	gather, ok := gatherers[kind]
+	if !ok {
 		return fmt.Errorf("unknown fact kind %q", kind)
 	}
+	return gather(c, ctx, f)
+}
+
+// gatherAgentConfig reads the agent's configuration, or finds a manager-only host.
+func (c *Collector) gatherAgentConfig(ctx context.Context, f *diagnostics.Facts) error {
+	// Every run starts here (the NGINX facts depend on it): start `nginx -V` now so
+	// that it overlaps reading the agent's configuration instead of following it.
+	c.mu.Lock()
+	c.build = probes.StartNginxBuild(ctx, c.Options.Nginx)
+	c.mu.Unlock()
+	opts := c.Options.Agent
+	if opts.WorkDir == "" && opts.FindWorkDir == nil {
+		// Relative TLS paths resolve where the running agent (or its unit) works.
+		opts.FindWorkDir = func(path string) probes.AgentWorkDir {
+			return probes.FindAgentWorkDir(path, probes.WorkDirOptions{})
+		}
+	}
+	cfg := probes.LoadAgentConfig(opts)
+	if c.managerOnly(ctx, cfg, f) {
+		return errManagerOnly
+	}
+	f.Agent = &cfg
+	return nil
+}
+
+// gatherAgentFiles reads the TLS files the agent's configuration names.
+func (c *Collector) gatherAgentFiles(_ context.Context, f *diagnostics.Facts) error {
+	if f.Agent == nil {
+		return errors.New("no agent configuration")
+	}
+	files := probes.LoadAgentFiles(*f.Agent)
+	f.Files = &files
+	return nil
+}
+
+// gatherEndpoint probes the management plane as the agent connects to it.
+func (c *Collector) gatherEndpoint(ctx context.Context, f *diagnostics.Facts) error {
+	if f.Agent == nil {
+		return errors.New("no agent configuration")
+	}
+	addr := f.Agent.Address()
+	if addr == "" {
+		return errors.New("the agent configuration names no server host and port (use --server HOST:PORT)")
+	}
+	opts := probes.EndpointOptions{
+		Address:    addr,
+		ServerName: f.Agent.ServerName.Value,
+		Path:       f.Agent.GRPCPath(),
+		PlainText:  f.Agent.TLSEnabled.Value != "true",
+		Timeout:    c.Options.Timeout,
+	}
+	// Offer the agent's certificate only when it loads as the agent would load it; if
+	// it does not, the agent never connects and the file checks say why.
+	if !opts.PlainText && f.Agent.Cert.Value != "" && f.Agent.Key.Value != "" && f.Agent.Cert.Secret == "" && f.Agent.Key.Secret == "" {
+		if cert, err := probes.LoadClientCertificate(f.Agent.Cert.Value, f.Agent.Key.Value); err == nil {
+			opts.ClientCert = cert
+		}
+	}
+	f.Endpoint = probes.ProbeEndpoint(ctx, opts)
 	return nil
 }

@@ -11,7 +11,8 @@
 //   - include expansion with globs, resolved against the conf prefix (the directory
 //     of the main file), with include-loop detection (nginx itself crashes on a loop);
 //   - a reader for `nginx -T` output (ParseDump), what support engineers collect;
-//   - queries that apply nginx's inheritance (HTTPServers, ErrorLogs, LogFormats);
+//   - queries that apply nginx's inheritance (HTTPServers, ErrorLogs, LogFormats,
+//     UpstreamLinks: the proxy_ssl_*/grpc_ssl_* settings of every TLS upstream link);
 //   - nginx's choice of server for a TLS server name or Host on a port (SelectServer,
 //     Server.ListensOn) and of location for a request URI (SelectLocation);
 //   - small helpers that run the nginx binary (-v, -V, -t, -T) with a deadline.

@@ -574,13 +574,16 @@ func upstreamServers(b *Directive) []UpstreamServer {
 // address.
 func (l *UpstreamLink) setSSLName() {
 	name := l.Host
-	if strings.Contains(name, ":") {
+	switch {
+	case l.Unix != "":
+		name = l.Unix // ngx_parse_unix_domain_url makes the socket path the host
+	case strings.Contains(name, ":"):
 		name = "[" + name + "]" // an IPv6 host, as nginx keeps it
 	}
 	if !l.SSL.Name.Default() {
 		name = l.SSL.Name.Value
 	}
-	if strings.Contains(name, "$") || l.Unix != "" && l.SSL.Name.Default() {
+	if strings.Contains(name, "$") {
 		return
 	}
 	if strings.HasPrefix(name, "[") {

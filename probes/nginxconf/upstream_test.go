@@ -274,3 +274,13 @@ func BenchmarkUpstreamLinks(b *testing.B) {
 		})
 	}
 }
+
+// TestUpstreamSSLNameUnix: a unix socket's path is the host nginx names, so it is the
+// SSL name too (and the SNI, when server_name is on: it is no IP address).
+func TestUpstreamSSLNameUnix(t *testing.T) {
+	cfg, _ := Parse("/n.conf", []byte("http { server { location / { proxy_pass https://unix:/run/up.sock:/api; proxy_ssl_server_name on; } } }"), Options{})
+	l := cfg.UpstreamLinks("")[0]
+	if l.Unix != "/run/up.sock" || l.SSLName != "/run/up.sock" || l.SNI != "/run/up.sock" || l.Target() != "unix:/run/up.sock" {
+		t.Fatalf("%+v", l)
+	}
+}
