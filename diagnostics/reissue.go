@@ -70,11 +70,14 @@ func (r reissuance) step(title, why string, verify ...string) Step {
 	cmds = append(cmds, r.after...)
 	changes = append(changes, csr, ext, srl, next, r.cert)
 	keeps := "It keeps the subject, every name (SAN) and the key usages of the current certificate"
-	if r.leaf == nil {
-		keeps = "The current certificate could not be read, so the subject is yours to fill in"
-	}
 	if !r.newKey {
 		keeps += ", and its key"
+	}
+	if r.leaf == nil {
+		keeps = "The current certificate could not be read, so the subject is yours to fill in"
+		if !r.newKey {
+			keeps += "; the key stays"
+		}
 	}
 	return Step{
 		Title: title,

@@ -37,6 +37,15 @@ func WriteExplain(w io.Writer, ch Check, f *Facts) error {
 				fmt.Fprintf(&b, "    %s\n", l)
 			}
 		}
+		if s.Host != "" {
+			fmt.Fprintf(&b, "  Runs on: the %s host\n", s.Host)
+		}
+		for _, in := range s.Inputs {
+			fmt.Fprintf(&b, "  Fill in %s: %s\n", in.Name, in.Prompt)
+		}
+		if s.Manual != "" {
+			b.WriteString(wrap("Not run as shown: "+s.Manual+".", 78, "  "))
+		}
 		if len(s.Verify) > 0 {
 			fmt.Fprintf(&b, "  Verified by: %s\n", strings.Join(s.Verify, ", "))
 		}

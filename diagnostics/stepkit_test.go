@@ -2,9 +2,12 @@ package diagnostics
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +116,96 @@ func TestEditStepRuns(t *testing.T) {
 				t.Errorf("mode changed: %v %v", fi.Mode(), err)
 			}
 		})
+	}
+}
+
+// writePEM writes c (and its key, when keyPath is set) as PEM files.
+func writePEM(t *testing.T, c *testCert, certPath, keyPath string) {
+	t.Helper()
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.cert.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if keyPath == "" {
+		return
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReissueRuns runs a reissue step with openssl on real files: the new certificate
+// keeps the subject, every SAN (and gains the one added), the key and the usages, and
+// adds the purpose it lacked; the intermediates after it in the file stay.
+func TestReissueRuns(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("openssl is not installed")
+		}
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	ca := mkCert(t, certSpec{cn: "issuing-ca", ca: true}, nil)
+	inter := mkCert(t, certSpec{cn: "inter-ca", ca: true}, ca)
+	leaf := mkCert(t, certSpec{cn: "nim.example.com", dns: []string{"nim.example.com", "nim"}, ips: []string{"10.0.0.5"},
+		eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, inter)
+	certPath, keyPath := filepath.Join(dir, "server cert.pem"), filepath.Join(dir, "server.key")
+	writePEM(t, leaf, certPath, keyPath)
+	chain, _ := os.ReadFile(certPath)
+	chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: inter.cert.Raw})...)
+	if err := os.WriteFile(certPath, chain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	caPath, caKey := filepath.Join(dir, "inter.pem"), filepath.Join(dir, "inter.key")
+	writePEM(t, inter, caPath, caKey)
+
+	r := reissuance{host: HostManager, cert: certPath, key: keyPath, leaf: leaf.cert, caCert: "<server-ca-cert-path>",
+		caKey: "<server-ca-key-path>", eku: "serverAuth", addIP: []string{"127.0.0.1"}, keepChain: true}
+	st := r.step("reissue", "", "server-name-mismatch")
+	runStep(t, st, shimPath(t), map[string]string{"<server-ca-cert-path>": caPath, "<server-ca-key-path>": caKey})
+
+	data, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*x509.Certificate
+	for b, rest := pem.Decode(data); b != nil; b, rest = pem.Decode(rest) {
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	if len(got) != 2 || !got[1].Equal(inter.cert) {
+		t.Fatalf("the file holds %d certificates, want the new leaf and the intermediate", len(got))
+	}
+	n := got[0]
+	if n.Equal(leaf.cert) {
+		t.Fatal("the certificate was not replaced")
+	}
+	if n.Subject.String() != leaf.cert.Subject.String() {
+		t.Errorf("subject %q, want %q", n.Subject, leaf.cert.Subject)
+	}
+	if !slices.Equal(n.DNSNames, leaf.cert.DNSNames) {
+		t.Errorf("DNS SANs %v, want %v kept", n.DNSNames, leaf.cert.DNSNames)
+	}
+	var ips []string
+	for _, ip := range n.IPAddresses {
+		ips = append(ips, ip.String())
+	}
+	if !slices.Equal(ips, []string{"10.0.0.5", "127.0.0.1"}) {
+		t.Errorf("IP SANs %v, want the old one kept and 127.0.0.1 added", ips)
+	}
+	if !slices.Contains(n.ExtKeyUsage, x509.ExtKeyUsageServerAuth) || !slices.Contains(n.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		t.Errorf("EKU %v, want serverAuth added and clientAuth kept", n.ExtKeyUsage)
+	}
+	if !publicKeysEqual(n.PublicKey, leaf.cert.PublicKey) {
+		t.Error("the key changed")
+	}
+	if err := n.CheckSignatureFrom(inter.cert); err != nil {
+		t.Errorf("not signed by the CA named: %v", err)
 	}
 }
