@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
@@ -311,7 +313,7 @@ func fixNotTLS(f *Facts, _ Result) []Step {
 	if p := managerTLSPort(f); p != "" && p != h.Port {
 		port, why = p, "The NGINX configuration read here takes TLS on port "+p+"."
 	}
-	return []Step{
+	steps := []Step{
 		h.editStep("Set the agent's port to the manager's TLS port",
 			"The port "+h.Port+" speaks plaintext (often NGINX's port 80, or a backend behind NGINX). "+why,
 			[]string{"endpoint-not-tls"}, edit{setPort, port}),
@@ -325,6 +327,48 @@ func fixNotTLS(f *Facts, _ Result) []Step {
 			Manual:   "which server block should take agents on this port is for the manager's owner to decide",
 		},
 	}
+	if st, ok := tlsListenerStep(f, h); ok {
+		steps[1] = st
+	}
+	return steps
+}
+
+// tlsListenerStep turns TLS on for the agents' server that the configuration read here
+// serves plaintext on the agent's port: ssl on its listen directive, the server
+// certificate and key, and the CA that verifies agents (files only the user can name).
+func tlsListenerStep(f *Facts, h hostInfo) (Step, bool) {
+	port, err := strconv.Atoi(h.Port)
+	if err != nil || !managerHost(f) {
+		return Step{}, false
+	}
+	for _, s := range f.Nginx.Servers {
+		for _, l := range s.Listens {
+			if l.Port != port || l.SSL || l.Directive == nil {
+				continue
+			}
+			listen := strings.TrimSuffix(l.Directive.String(), ";")
+			text := strings.Replace(listen, " "+l.Directive.Args[0], " "+l.Directive.Args[0]+" ssl", 1) + ";"
+			edits := []nginxEdit{{l.Directive.File, replaceDiff(l.Directive, text)}}
+			var add []string
+			for _, d := range [][2]string{{"ssl_certificate", "<server-cert-path>"}, {"ssl_certificate_key", "<server-key-path>"},
+				{"ssl_client_certificate", "<agents-ca-path>"}, {"ssl_verify_client", "on"}} {
+				line := d[0] + " " + d[1] + ";"
+				if have := s.Children(d[0]); len(have) > 0 { // set in the server already: rewrite it
+					edits = append(edits, nginxEdit{have[0].File, replaceDiff(have[0], line)})
+					continue
+				}
+				add = append(add, line)
+			}
+			if len(add) > 0 {
+				edits = append(edits, nginxEdit{l.Directive.File, insertAfterDiff(l.Directive, add...)})
+			}
+			return nginxEditsStep(f, "Take agents with TLS on port "+h.Port,
+				"The server agents reach listens without ssl. Agents need TLS with the manager's server certificate, "+
+					"and ssl_verify_client on with the CA that issues their certificates.",
+				[]string{"endpoint-not-tls", "agent-cert-rejected"}, edits...), true
+		}
+	}
+	return Step{}, false
 }
 
 // managerTLSPort is the port of an ssl listener of the agents' server in the NGINX
