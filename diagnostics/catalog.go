@@ -15,6 +15,7 @@ func DefaultCatalog() Catalog {
 		clientAuthChecks(),
 		grpcChecks(),
 		managerChecks(),
+		upstreamChecks(),
 		logChecks(),
 	} {
 		c = append(c, group...)

@@ -74,6 +74,7 @@ func TestHealthyHostPasses(t *testing.T) {
 	f := healthyFacts(p)
 	f.Nginx = healthyNginx(p)
 	f.Logs = healthyLogs()
+	f.Upstreams = upstreamFacts(t, frontConf, newUpstreamPKI(t)) // and a front proxy with a verified mTLS link
 	for _, ch := range DefaultCatalog() {
 		fd := ch.run(f)
 		want := SeverityOK
@@ -105,7 +106,7 @@ func checkSteps(t *testing.T, c Catalog, id string, steps []Step) {
 		text := strings.Join(append([]string{s.Title, s.Why, s.File, s.Diff}, s.Commands...), "\n")
 		// A diff or a title may quote a placeholder the host's file holds (one copied from
 		// the docs); the commands' placeholders are the ones the user fills in.
-		for _, m := range placeholderPattern.FindAllString(strings.Join(s.Commands, "\n"), -1) {
+		for _, m := range placeholderPattern().FindAllString(strings.Join(s.Commands, "\n"), -1) {
 			if !slices.ContainsFunc(s.Inputs, func(in Input) bool { return in.Name == m }) {
 				t.Errorf("%s step %d: placeholder %s is not a declared Input in %q", id, i+1, m, text)
 			}

@@ -175,3 +175,22 @@ const (
 	// CauseNoRoot: the bundle does not end at a self-signed root.
 	CauseNoRoot = "no-root"
 )
+
+// Cause codes of the upstream checks (NGINX as the TLS client of its upstreams) that no
+// other reason above covers.
+const (
+	// CauseForeignDirective: the upstream TLS directive of another pass module is in
+	// effect (proxy_ssl_certificate under grpc_pass) and does nothing.
+	CauseForeignDirective = "foreign-directive"
+	// CauseDirectiveMissing: a directive that another one needs is not set (a
+	// *_ssl_certificate without its *_ssl_certificate_key, or the reverse).
+	CauseDirectiveMissing = "directive-missing"
+	// CauseVerifyOff: *_ssl_verify is off, so NGINX accepts any upstream certificate.
+	CauseVerifyOff = "verify-off"
+	// CauseUnreadable: a file exists but cannot be read.
+	CauseUnreadable = "unreadable"
+	// CauseSwapped: the certificate and key directives name each other's files.
+	CauseSwapped = "swapped"
+	// CauseChainOrder: a certificate file does not start with its leaf.
+	CauseChainOrder = "chain-order"
+)

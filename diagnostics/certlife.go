@@ -10,10 +10,14 @@ import (
 type CertLife struct {
 	// Role is "agent", "server" (the manager's certificate, as served to the probe or as
 	// the ssl_certificate NGINX serves agents), "ca" (a certificate from the agent's CA
-	// file), "mesh-upstream" (the upstream CA SPIRE signs with) or "mesh-ca" (a CA above
-	// it). Monitoring keys on it, so one certificate appears under one role, once.
+	// file), "mesh-upstream" (the upstream CA SPIRE signs with), "mesh-ca" (a CA above
+	// it), "upstream-client" (the certificate NGINX presents to an upstream) or
+	// "upstream-server" (the certificate an upstream served NGINX's probe). Monitoring
+	// keys on it, so one certificate appears under one role, once.
 	Role    string
 	Subject string
+	// Link names the upstream link of an upstream-* role ("front → upstream:port").
+	Link string
 	// NotAfter is the end of the validity period.
 	NotAfter time.Time
 	// DaysLeft is the whole days until NotAfter, negative once expired.
@@ -74,6 +78,20 @@ func CertLives(f *Facts) []CertLife {
 	}
 	if f.Files == nil && f.Nginx != nil && f.Nginx.AgentCert != nil && len(f.Nginx.AgentCert.Certs) > 0 {
 		add("agent", f.Nginx.AgentCert.Certs[0])
+	}
+	// NGINX as the client of its upstreams: per link, the certificate it presents and the
+	// one the upstream served.
+	for _, l := range upstreamLinks(f) {
+		n := len(out)
+		if leaf := clientLeaf(l); leaf != nil {
+			add("upstream-client", leaf)
+		}
+		if leaf, _ := peerLeaf(l); leaf != nil {
+			add("upstream-server", leaf)
+		}
+		for i := n; i < len(out); i++ {
+			out[i].Link = LinkName(l.UpstreamLink)
+		}
 	}
 	// NGINX Service Mesh: the upstream CA SPIRE signs with, then the CAs above it.
 	if f.Mesh != nil {

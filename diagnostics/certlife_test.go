@@ -43,7 +43,7 @@ type certSpec struct {
 var serial int64
 
 // mkCert issues spec from parent (self-signed when parent is nil).
-func mkCert(t *testing.T, spec certSpec, parent *testCert) *testCert {
+func mkCert(t testing.TB, spec certSpec, parent *testCert) *testCert {
 	t.Helper()
 	var key crypto.Signer
 	var err error
@@ -95,7 +95,7 @@ type testPKI struct {
 	root, inter, server, agent *testCert
 }
 
-func newPKI(t *testing.T) *testPKI {
+func newPKI(t testing.TB) *testPKI {
 	t.Helper()
 	p := &testPKI{}
 	p.root = mkCert(t, certSpec{cn: "nms-ca", ca: true, notAfter: testNow.AddDate(10, 0, 0)}, nil)

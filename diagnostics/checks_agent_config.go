@@ -292,7 +292,7 @@ func fixConfigInvalid(f *Facts, _ Result) []Step {
 		steps = append(steps, Step{
 			Title:    fmt.Sprintf("Write %s in %s as one value, not %s", te.Key, te.Source.Name, te.Type),
 			Why:      "The agent reads a list or a map where it expects one value as unset. Write it on one line, e.g. `grpcPort: 443`.",
-			Commands: []string{fmt.Sprintf("sudo sed -n '%d,%dp' %s", max(1, te.Source.Line-1), te.Source.Line+3, shellWord(te.Source.Name)), restartAgent},
+			Commands: []string{fmt.Sprintf("sudo sed -n '%d,%dp' %s", max(1, te.Source.Line-1), te.Source.Line+3, shellQuote(te.Source.Name)), restartAgent},
 			Verify:   []string{"agent-config-invalid"},
 			Changes:  []string{te.Source.Name},
 			Manual:   "which of the values written is the one meant is for a person to decide",

@@ -406,7 +406,7 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 
 // pkcs12CertCommand writes the leaf certificate of the PKCS#12 bundle in to out, as PEM.
 func pkcs12CertCommand(in, out string) string {
-	return "openssl pkcs12 -in " + shellWord(in) + " -clcerts -nokeys -out " + shellWord(out)
+	return "openssl pkcs12 -in " + shellQuote(in) + " -clcerts -nokeys -out " + shellQuote(out)
 }
 
 // pkcs12Steps convert a PKCS#12 bundle configured as the agent's cert, key or CA into the PEM
@@ -416,14 +416,14 @@ func pkcs12Steps(h hostInfo, ff *probes.FileFacts) []Step {
 	stem := strings.TrimSuffix(ff.Path, filepath.Ext(ff.Path))
 	certOut, keyOut, caOut := stem+"-cert.pem", stem+"-key.pem", stem+"-cacerts.pem"
 	keyCommands := []string{
-		"sudo install -m 0600 /dev/null " + shellWord(keyOut),
-		"sudo openssl pkcs12 -in " + shellWord(ff.Path) + " -nocerts -nodes -out " + shellWord(keyOut),
+		"sudo install -m 0600 /dev/null " + shellQuote(keyOut),
+		"sudo openssl pkcs12 -in " + shellQuote(ff.Path) + " -nocerts -nodes -out " + shellQuote(keyOut),
 	}
 	var commands []string
 	var edits []edit
 	switch ff.Role {
 	case probes.RoleCA:
-		commands = []string{"sudo openssl pkcs12 -in " + shellWord(ff.Path) + " -cacerts -nokeys -out " + shellWord(caOut)}
+		commands = []string{"sudo openssl pkcs12 -in " + shellQuote(ff.Path) + " -cacerts -nokeys -out " + shellQuote(caOut)}
 		edits = []edit{{setCA, caOut}}
 	case probes.RoleKey:
 		commands, edits = keyCommands, []edit{{setKey, keyOut}}

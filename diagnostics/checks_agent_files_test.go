@@ -122,6 +122,14 @@ func TestAgentFileChecks(t *testing.T) {
 				"+  key: /etc/nginx-agent/agent-key.pem"},
 			notFix: []string{"-clcerts"},
 			cause:  Cause{Code: "file-pkcs12"}},
+		// A path with glob characters is quoted in the playbook, even one that looks like
+		// the report's mask.
+		{name: "PKCS#12 key in an odd directory", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Files.Key = &probes.FileFacts{Role: probes.RoleKey, Path: "/etc/[redacted]/agent.pfx", Exists: true, Mode: 0o600, Encoding: "pkcs12"}
+			},
+			fix:   []string{"sudo openssl pkcs12 -in '/etc/[redacted]/agent.pfx' -nocerts -nodes -out '/etc/[redacted]/agent-key.pem'"},
+			cause: Cause{Code: "file-pkcs12"}},
 		{name: "PKCS#12 key is not judged for a passphrase", id: "agent-key-encrypted", want: SeveritySkip,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Files.Key = &probes.FileFacts{Role: probes.RoleKey, Path: "/etc/nginx-agent/agent.pfx", Exists: true, Mode: 0o600, Encoding: "pkcs12"}

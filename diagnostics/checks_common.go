@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
@@ -324,13 +325,13 @@ func (h hostInfo) topKeyIn(top, file string) bool {
 
 // yamlScalar writes v as a YAML scalar: plain when it is unambiguous, else double-quoted.
 func yamlScalar(v string) string {
-	if plainYAML.MatchString(v) && !strings.HasSuffix(v, ":") {
+	if plainYAML().MatchString(v) && !strings.HasSuffix(v, ":") {
 		return v
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
 }
 
-var plainYAML = regexp.MustCompile(`^[A-Za-z0-9_/.][A-Za-z0-9_./@+:-]*$`)
+var plainYAML = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_/.][A-Za-z0-9_./@+:-]*$`) })
 
 // yamlDiff is a unified-diff fragment setting path to value in nested YAML. Parent keys
 // already opened by the previous edit (prev) are not repeated; a value that is already

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -200,12 +201,7 @@ func mergeWorst(results []Result, where []string) (Result, int) {
 		}
 	}
 	out := results[worst]
-	out.Evidence = append([]Evidence(nil), out.Evidence...)
-	for i, r := range results {
-		if i != worst {
-			out.Evidence = append(out.Evidence, Note(where[i], "%s: %s", r.Severity, r.Summary))
-		}
-	}
+	out.Evidence = otherVerdicts(append([]Evidence(nil), out.Evidence...), results, worst, func(i int) string { return where[i] })
 	return out, worst
 }
 
@@ -342,7 +338,7 @@ func nginxEditsStep(f *Facts, title, why string, verify []string, edits ...nginx
 	return st
 }
 
-var hunkHeader = regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@$`)
+var hunkHeader = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@$`) })
 
 // diffSed turns a diff made by replaceDiff, insertAfterDiff or removeDiff (hunks naming
 // their line) into sed expressions on those lines; ok is false for any other diff. A
@@ -352,7 +348,7 @@ var hunkHeader = regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@$`)
 func diffSed(diff string) (exprs []string, ok bool) {
 	lines := strings.Split(strings.TrimRight(diff, "\n"), "\n")
 	for i := 0; i < len(lines); {
-		m := hunkHeader.FindStringSubmatch(lines[i])
+		m := hunkHeader().FindStringSubmatch(lines[i])
 		if m == nil {
 			return nil, false
 		}
@@ -374,7 +370,7 @@ func diffSed(diff string) (exprs []string, ok bool) {
 		switch {
 		case len(old) == 1 && !context:
 			name, _, _ := strings.Cut(old[0], " ")
-			if !directiveName.MatchString(name) {
+			if !directiveName().MatchString(name) {
 				return nil, false
 			}
 			repl := ""
@@ -400,7 +396,7 @@ func diffSed(diff string) (exprs []string, ok bool) {
 	return exprs, len(exprs) > 0
 }
 
-var directiveName = regexp.MustCompile(`^[a-z_][a-z0-9_]*;?$`)
+var directiveName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_]*;?$`) })
 
 // serverAnchor is the directive after which a server-level setting is added: the named
 // directive if the server has it, else its last listen, else the server block itself.
@@ -461,7 +457,11 @@ func evalAgentServer(f *Facts) Result {
 	}
 	if len(n.Servers) > 0 {
 		var ev []Evidence
-		for _, s := range n.Servers {
+		for i, s := range n.Servers {
+			if i == maxAlike {
+				ev = append(ev, Note("", "and %s pass them on", moreServers(len(n.Servers)-maxAlike)))
+				break
+			}
 			for _, r := range s.Routes {
 				ev = append(ev, routeNote(s, r))
 			}
@@ -481,7 +481,11 @@ func evalAgentServer(f *Facts) Result {
 	}
 	r := Fail("no server in %s passes the agent gRPC paths (/f5.nginx.agent.sdk.*, /mpi.v1.*) to grpc_pass, though %s",
 		n.Main, why[0].Text).Because(CauseNoAgentServer).With(why[1:]...)
-	for _, s := range n.HTTPServers {
+	for i, s := range n.HTTPServers {
+		if i == maxAlike {
+			r = r.With(Note("", "and %s", moreServers(len(n.HTTPServers)-maxAlike)))
+			break
+		}
 		ns := &probes.NginxServer{Server: s}
 		loc := nginxconf.SelectLocation(s, probes.PathV2CommandChannel)
 		r = r.With(routeNote(ns, probes.AgentRoute{Path: probes.PathV2CommandChannel, Location: loc}))

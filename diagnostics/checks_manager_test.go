@@ -567,6 +567,11 @@ func TestManagerOnlyRun(t *testing.T) {
 			if fd.Severity != SeverityOK {
 				t.Errorf("%s: got %s %q, want ok", ch.ID, fd.Severity, fd.Summary)
 			}
+		case ch.Category == CategoryUpstream:
+			// The manager's NGINX passes nothing to a TLS upstream.
+			if fd.Severity != SeveritySkip || !strings.Contains(fd.Summary, "upstream") {
+				t.Errorf("%s: got %s %q, want a skip naming the upstream links", ch.ID, fd.Severity, fd.Summary)
+			}
 		case ch.Category == CategoryLogs:
 			// This run gathered no logs: the log checks say so.
 			if fd.Severity != SeveritySkip || !strings.Contains(fd.Summary, "logs facts") {
@@ -843,5 +848,31 @@ func TestAgentServerMissingNeedsAReason(t *testing.T) {
 				t.Errorf("%s %q, want %s", r.Severity, r.Summary, tc.want)
 			}
 		})
+	}
+}
+
+// BenchmarkServerNameManyServers judges server-name-mismatch's manager half on a host with
+// an agent and 2,000 agent-facing servers on its port, each serving a certificate: the
+// server NGINX chooses for the agents' name is found once, not once per certificate.
+func BenchmarkServerNameManyServers(b *testing.B) {
+	p := newPKI(b)
+	f := healthyFacts(p)
+	var conf strings.Builder
+	conf.WriteString(strings.TrimSuffix(healthyConf, "}\n"))
+	for i := range 2000 {
+		fmt.Fprintf(&conf, "    server {\n        listen 443 ssl http2;\n        server_name agents%d.example.com;\n"+
+			"        ssl_certificate /etc/nms/certs/manager-server.pem;\n        ssl_certificate_key /etc/nms/certs/manager-server.key;\n"+
+			"        location /f5.nginx.agent.sdk.Commander {\n            grpc_pass grpc://127.0.0.1:10000;\n        }\n    }\n", i)
+	}
+	conf.WriteString("}\n")
+	setConf(f, p, conf.String())
+	if len(f.Nginx.Servers) < 2000 {
+		b.Fatalf("%d agent servers", len(f.Nginx.Servers))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if r := mgrServerName(f); r.Severity == SeveritySkip {
+			b.Fatal(r.Summary)
+		}
 	}
 }

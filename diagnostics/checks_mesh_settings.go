@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/mesh"
@@ -21,15 +22,17 @@ type meshSettingSpec struct {
 	def      string
 	boolean  bool
 	enum     []string
-	pattern  *regexp.Regexp
+	pattern  func() *regexp.Regexp
 	flag     string
 }
 
 // The CRD's and values schema's patterns, verbatim: Kubernetes and gojsonschema both match
 // them unanchored, as Go's MatchString does, so quirks of the caTTL alternation are kept.
 var (
-	caTTLPattern   = regexp.MustCompile(`^1[0-9]{2,5}(h)|2[4-9](h)|2[0-9][0-9]{1,5}(h)|[3-9][0-9]{1,5}(h)$`)
-	svidTTLPattern = regexp.MustCompile(`^[1-9][0-9]{0,5}(h|m)$`)
+	caTTLPattern = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^1[0-9]{2,5}(h)|2[4-9](h)|2[0-9][0-9]{1,5}(h)|[3-9][0-9]{1,5}(h)$`)
+	})
+	svidTTLPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[1-9][0-9]{0,5}(h|m)$`) })
 )
 
 var nginxLogLevels = []string{"debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"}
@@ -215,8 +218,8 @@ func invalidSetting(sp meshSettingSpec, n *probes.Node) string {
 	switch {
 	case sp.enum != nil && !slices.Contains(sp.enum, v):
 		return fmt.Sprintf("%q is not one of %s", v, strings.Join(sp.enum, ", "))
-	case sp.pattern != nil && !sp.pattern.MatchString(v):
-		return fmt.Sprintf("%q does not match %s", v, sp.pattern)
+	case sp.pattern != nil && !sp.pattern().MatchString(v):
+		return fmt.Sprintf("%q does not match %s", v, sp.pattern())
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/mesh"
@@ -15,7 +16,7 @@ import (
 type uaField struct {
 	name    string
 	typ     string // "string", "boolean" or "object"
-	pattern *regexp.Regexp
+	pattern func() *regexp.Regexp
 	minLen  int
 	// secret values are never quoted in findings.
 	secret bool
@@ -44,7 +45,7 @@ func (s *uaShape) field(name string) (uaField, bool) {
 
 // arnPattern is the schema's ARN pattern. gojsonschema matches patterns unanchored, as
 // Go's regexp.MatchString does.
-var arnPattern = regexp.MustCompile(`arn:(.*:){4}.*`)
+var arnPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`arn:(.*:){4}.*`) })
 
 func str(name string) uaField    { return uaField{name: name, typ: "string"} }
 func secret(name string) uaField { return uaField{name: name, typ: "string", secret: true} }
@@ -260,8 +261,8 @@ func validateShape(file string, n *probes.Node, shape *uaShape, prefix string) [
 			add(e.Value, key, "must be %s %s, not %s%s", article(f.typ), f.typ, e.Value.TypeName(), yaml11Hint(e.Value))
 		case f.sub != nil:
 			out = append(out, validateShape(file, e.Value, f.sub, key)...)
-		case f.pattern != nil && !f.pattern.MatchString(e.Value.Value):
-			add(e.Value, key, "%q is not an ARN (the schema's pattern is %s)", e.Value.Value, f.pattern)
+		case f.pattern != nil && !f.pattern().MatchString(e.Value.Value):
+			add(e.Value, key, "%q is not an ARN (the schema's pattern is %s)", e.Value.Value, f.pattern())
 		case f.minLen > 0 && len(e.Value.Value) < f.minLen:
 			add(e.Value, key, "must not be empty")
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
+	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
 // This file holds the manager halves of the served-certificate checks (server-cert-*,
@@ -17,11 +18,22 @@ import (
 // servedCert is one certificate file a manager serves agents: an ssl_certificate of an
 // agent-facing server, or NIM 1.x's cert.
 type servedCert struct {
-	where  string // file:line of the directive
-	path   string
-	file   *probes.FileFacts
-	key    *probes.FileFacts
-	server *probes.NginxServer // nil for NIM 1.x
+	// directive is the ssl_certificate directive; nimWhere is the file:line of NIM 1.x's
+	// setting instead. where() formats it only when shown: a fleet has thousands.
+	directive *nginxconf.Directive
+	nimWhere  string
+	path      string
+	file      *probes.FileFacts
+	key       *probes.FileFacts
+	server    *probes.NginxServer // nil for NIM 1.x
+}
+
+// where is the file:line that names the served file.
+func (sc servedCert) where() string {
+	if sc.directive != nil {
+		return sc.directive.Pos()
+	}
+	return sc.nimWhere
 }
 
 func servedCerts(f *Facts) []servedCert {
@@ -34,7 +46,7 @@ func servedCerts(f *Facts) []servedCert {
 			if i >= len(s.Certs) || s.Certs[i] == nil {
 				continue
 			}
-			sc := servedCert{where: c.Directive.Pos(), path: s.Certs[i].Path, file: s.Certs[i], server: s}
+			sc := servedCert{directive: c.Directive, path: s.Certs[i].Path, file: s.Certs[i], server: s}
 			if i < len(s.Keys) {
 				sc.key = s.Keys[i]
 			}
@@ -42,16 +54,25 @@ func servedCerts(f *Facts) []servedCert {
 		}
 	}
 	if c := f.Nginx.NIM1; c != nil && c.CertFile != nil {
-		out = append(out, servedCert{where: fmt.Sprintf("%s:%d", c.Path, c.Cert.Source.Line), path: c.CertFile.Path, file: c.CertFile, key: c.KeyFile})
+		out = append(out, servedCert{nimWhere: fmt.Sprintf("%s:%d", c.Path, c.Cert.Source.Line), path: c.CertFile.Path, file: c.CertFile, key: c.KeyFile})
 	}
 	return out
 }
 
 // perServedCert judges every served certificate file with fn and merges like perServer.
 func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
+	return judgeServedCerts(f, fn, false)
+}
+
+// judgeServedCerts is perServedCert. byFile says that fn's verdict depends on the file
+// alone, not on the server naming it: each file is then judged once however many servers
+// serve it (a fleet's servers share one certificate), and the worst again at its own
+// directive, for evidence that points there.
+func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Result {
 	certs := servedCerts(f)
 	var results []Result
 	var usable []servedCert
+	judged := map[*probes.FileFacts]Result{}
 	for _, sc := range certs {
 		missing, unknown := fileMissing(f, sc.file)
 		switch {
@@ -62,7 +83,12 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 			usable = append(usable, sc)
 			continue
 		}
-		results = append(results, fn(sc))
+		r, ok := judged[sc.file]
+		if !ok || !byFile {
+			r = fn(sc)
+			judged[sc.file] = r
+		}
+		results = append(results, r)
 		usable = append(usable, sc)
 	}
 	if len(results) == 0 {
@@ -70,10 +96,23 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 	}
 	where := make([]string, len(usable))
 	for i, sc := range usable {
-		where[i] = sc.where
+		where[i] = sc.where()
+	}
+	if byFile {
+		// The worst file was judged at the first server that serves it: judge it again
+		// at the worst's own directive, for evidence that points there.
+		w := 0
+		for i, r := range results {
+			if r.Severity > results[w].Severity {
+				w = i
+			}
+		}
+		if _, ok := judged[usable[w].file]; ok {
+			results[w] = fn(usable[w])
+		}
 	}
 	out, worst := mergeWorst(results, where)
-	out.Evidence = append([]Evidence{Note(usable[worst].where, "served certificate file %s", usable[worst].path)}, out.Evidence...)
+	out.Evidence = append([]Evidence{Note(usable[worst].where(), "served certificate file %s", usable[worst].path)}, out.Evidence...)
 	if out.Subject.IsZero() {
 		out.Subject = usable[worst].subject()
 	}
@@ -83,7 +122,7 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 // subject names the served certificate file as a finding's subject: its path and the
 // directive that serves it.
 func (sc servedCert) subject() Subject {
-	return Subject{Kind: SubjectServedCert, Name: sc.path + " (" + sc.where + ")"}
+	return Subject{Kind: SubjectServedCert, Name: sc.path + " (" + sc.where() + ")"}
 }
 
 // judgedServedCert returns the served certificate r is about (perServedCert names it as
@@ -105,7 +144,7 @@ func judgedServedCert(f *Facts, r Result) (servedCert, bool) {
 // agent: the chain in file order (NGINX sends exactly that), named by the directive.
 func servedFacts(f *Facts, sc servedCert) *Facts {
 	g := *f
-	ep := &probes.EndpointReport{Address: sc.where, Agent: &probes.Attempt{TLS: &probes.TLSObservation{PeerChain: sc.file.Certs}}}
+	ep := &probes.EndpointReport{Address: sc.where(), Agent: &probes.Attempt{TLS: &probes.TLSObservation{PeerChain: sc.file.Certs}}}
 	if agentUsable(f) {
 		ep.VerifyName = hostOf(f).Name
 	}
@@ -128,11 +167,13 @@ func servedSide(id string, agentEval func(f *Facts) Result) *ManagerSide {
 				}
 				agent, label = g, "--ca "+g.Files.CA.Path+", ssl_certificate "
 			}
-			return perServedCert(f, func(sc servedCert) Result {
+			// The served-certificate checks judge the file's chain: the verdict is the
+			// same for every server that serves it.
+			return judgeServedCerts(f, func(sc servedCert) Result {
 				r := agentEval(servedFacts(agent, sc))
 				r.Summary = label + sc.path + ": " + r.Summary
 				return r
-			})
+			}, true)
 		},
 		Fix: managerReissue(id),
 	}
@@ -244,13 +285,18 @@ func pemBlockCommand(c *x509.Certificate, files ...*probes.FileFacts) (string, b
 }
 
 func mgrServerName(f *Facts) Result {
+	var port int
+	var chosen *nginxconf.Server
+	if agentUsable(f) {
+		port, chosen = agentsChoice(f)
+	}
 	return perServedCert(f, func(sc servedCert) Result {
 		leaf := sc.file.Certs[0]
 		if !hasHostSANs(leaf) {
 			return Skip("skipped: the certificate has no SANs (see server-cert-cn-only)")
 		}
 		if agentUsable(f) {
-			if r, wrong := sniSelectsOther(f, sc); wrong {
+			if r, wrong := sniSelectsOther(f, sc, port, chosen); wrong {
 				return r
 			}
 			r := evalServerName(servedFacts(f, sc))

@@ -10,6 +10,12 @@
 // NGINX's verdict on the agent certificate can name it. The engine assembles the halves
 // and evidence from those fields (assemble.go); add the check's test beside it.
 //
+// Every warning and failure names its cause: Warn(…).Because(CauseX), or WithCause with the
+// OpenSSL verify error or TLS alert behind it, from the documented codes in cause.go (add
+// one there when none fits). A Result about something other than the agent link names its
+// Subject (perServer does for NGINX server blocks), and Fix switches on r.Cause and
+// r.Subject instead of judging again.
+//
 // diagnostics does no I/O of its own: facts arrive through a Gatherer, output goes to an
 // io.Writer. It imports probes and logparse for their data types only, never a Charm
 // library, the tui or cmd.

@@ -55,6 +55,7 @@ const (
 	CategoryClientAuth  Category = "client-auth"  // how NGINX judges the agent's certificate
 	CategoryGRPC        Category = "grpc"         // what answers behind NGINX
 	CategoryManager     Category = "manager"      // the manager's NGINX configuration
+	CategoryUpstream    Category = "upstream"     // NGINX as the TLS client of its upstreams (proxy_ssl_*, grpc_ssl_*)
 	CategoryLogs        Category = "logs"         // what NGINX and the agent logged
 	CategoryMesh        Category = "mesh"         // NGINX Service Mesh: SPIRE's upstream CA, mTLS settings, annotations
 )
@@ -62,7 +63,7 @@ const (
 // Categories is the display order of categories.
 var Categories = []Category{
 	CategoryAgentConfig, CategoryAgentFiles, CategoryAgentCert, CategoryNetwork,
-	CategoryServerCert, CategoryClientAuth, CategoryGRPC, CategoryManager, CategoryLogs, CategoryMesh,
+	CategoryServerCert, CategoryClientAuth, CategoryGRPC, CategoryManager, CategoryUpstream, CategoryLogs, CategoryMesh,
 }
 
 // Evidence is one observation that backs a finding.

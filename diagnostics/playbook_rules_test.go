@@ -54,10 +54,10 @@ func checkStepRules(t *testing.T, id string, i int, st Step, judged map[string]b
 		if strings.Contains(c, "mtls-doctor explain "+id) {
 			t.Errorf("%s: points back at itself: %q", where(), c)
 		}
-		if writes.MatchString(placeholderPattern.ReplaceAllString(c, "X")) {
+		if writes.MatchString(placeholderPattern().ReplaceAllString(c, "X")) {
 			wrote = true
 		}
-		for _, loc := range placeholderPattern.FindAllStringIndex(c, -1) {
+		for _, loc := range placeholderPattern().FindAllStringIndex(c, -1) {
 			name := c[loc[0]:loc[1]]
 			if _, ok := inputPrompts[name]; !ok {
 				t.Errorf("%s: placeholder %s has no prompt in inputPrompts", where(), name)
@@ -153,7 +153,7 @@ func TestPlaybookRules(t *testing.T) {
 			for name, f := range map[string]*Facts{"empty": {}, "agent": agent, "manager": manager} {
 				judged := judgedPaths(f)
 				for i, st := range ch.playbook(f, Result{}) {
-					if pendingRules[ch.ID] {
+					if pendingRules[ch.ID] != "" {
 						continue
 					}
 					t.Run(ch.ID+"/"+name, func(t *testing.T) { checkStepRules(t, ch.ID, i, st, judged) })
@@ -163,25 +163,26 @@ func TestPlaybookRules(t *testing.T) {
 	}
 }
 
-// pendingRules are the checks whose playbooks do not keep the rules yet (a shrinking list).
-var pendingRules = map[string]bool{
-	"mesh-annotation-disables-mtls":  true,
-	"mesh-annotation-invalid":        true,
-	"mesh-ca-bundle-incomplete":      true,
-	"mesh-ca-expired":                true,
-	"mesh-ca-expiring":               true,
-	"mesh-ca-file-format":            true,
-	"mesh-ca-key-mismatch":           true,
-	"mesh-ca-not-a-ca":               true,
-	"mesh-ca-not-yet-valid":          true,
-	"mesh-ca-pathlen":                true,
-	"mesh-ca-weak":                   true,
-	"mesh-key-manager-memory":        true,
-	"mesh-log-level-hides-mtls":      true,
-	"mesh-mtls-off":                  true,
-	"mesh-mtls-permissive":           true,
-	"mesh-setting-invalid":           true,
-	"mesh-udp-plaintext":             true,
-	"mesh-upstream-conf-ignored-key": true,
-	"mesh-upstream-conf-invalid":     true,
+// pendingRules are the checks whose playbooks do not keep the rules yet (a shrinking list),
+// each with what it breaks.
+var pendingRules = map[string]string{
+	"mesh-annotation-disables-mtls":  "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); <namespace> and <name> are not quoted, declared Inputs",
+	"mesh-annotation-invalid":        "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); <namespace> and <name> are not quoted, declared Inputs",
+	"mesh-ca-bundle-incomplete":      "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the bundle without Changes; <root-cert-path> has no prompt",
+	"mesh-ca-expired":                "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
+	"mesh-ca-expiring":               "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
+	"mesh-ca-file-format":            "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA file without Changes",
+	"mesh-ca-key-mismatch":           "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
+	"mesh-ca-not-a-ca":               "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
+	"mesh-ca-not-yet-valid":          "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
+	"mesh-ca-pathlen":                "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
+	"mesh-ca-weak":                   "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
+	"mesh-key-manager-memory":        "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
+	"mesh-log-level-hides-mtls":      "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
+	"mesh-mtls-off":                  "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
+	"mesh-mtls-permissive":           "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
+	"mesh-setting-invalid":           "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
+	"mesh-udp-plaintext":             "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
+	"mesh-upstream-conf-ignored-key": "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
+	"mesh-upstream-conf-invalid":     "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
 }

@@ -7,12 +7,15 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // secretFlagRE names command-line flags whose value is a secret (--token X, --password=X).
-var secretFlagRE = regexp.MustCompile(`(?i)^--?[a-z0-9-]*(token|password|passwd|secret|api-?key)[a-z0-9-]*$`)
+var secretFlagRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^--?[a-z0-9-]*(token|password|passwd|secret|api-?key)[a-z0-9-]*$`)
+})
 
 // maskedValue stands for a secret flag's value in a recorded command line.
 const maskedValue = "[redacted]"
@@ -28,9 +31,9 @@ func CommandLine(args []string) string {
 		switch {
 		case maskNext:
 			words, maskNext = append(words, maskedValue), false
-		case secretFlagRE.MatchString(name) && hasValue:
+		case secretFlagRE().MatchString(name) && hasValue:
 			words = append(words, name+"="+maskedValue)
-		case secretFlagRE.MatchString(name):
+		case secretFlagRE().MatchString(name):
 			words, maskNext = append(words, a), true
 		default:
 			words = append(words, shellWord(safetext.Scrub(a)))
@@ -89,8 +92,10 @@ func HostNames(f *Facts) []string {
 }
 
 var (
-	ipv4RE = regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b`)
-	ipv6RE = regexp.MustCompile(`[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}(%[0-9A-Za-z]+)?`)
+	ipv4RE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b`) })
+	ipv6RE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}(%[0-9A-Za-z]+)?`)
+	})
 )
 
 // RedactHosts replaces each name with a stable placeholder (host-1, host-2 …) and every IP
@@ -132,6 +137,6 @@ func RedactHosts(s string, names []string) string {
 			return seen[k]
 		})
 	}
-	s = ipv6RE.ReplaceAllStringFunc(s, ipRepl)
-	return ipv4RE.ReplaceAllStringFunc(s, ipRepl)
+	s = ipv6RE().ReplaceAllStringFunc(s, ipRepl)
+	return ipv4RE().ReplaceAllStringFunc(s, ipRepl)
 }

@@ -155,6 +155,13 @@ func writeProblemsMarkdown(b *strings.Builder, r *Report, catalog Catalog) {
 	p("## Problems\n\n")
 	for _, f := range problems {
 		p("### %s %s\n\n%s\n\n", strings.ToUpper(f.Severity.String()), mdCode(f.ID), mdText(f.Summary))
+		if f.Subject.Kind != SubjectAgentLink && f.Subject.Name != "" {
+			// Which link, server or mesh the finding judged: one report may name several.
+			p("On %s %s.\n\n", mdText(string(f.Subject.Kind)), mdCode(f.Subject.Name))
+		}
+		if f.Cause.Code != "" {
+			p("**Cause.** %s%s\n\n", mdCode(f.Cause.Code), causeDetail(f.Cause))
+		}
 		if ch, ok := catalog.Lookup(f.ID); ok && ch.Why != "" {
 			p("**Why.** %s\n\n", mdText(ch.Why))
 		}
@@ -306,4 +313,20 @@ func mdCodes(ss []string) string {
 		out[i] = mdCode(s)
 	}
 	return strings.Join(out, ", ")
+}
+
+// causeDetail is the OpenSSL verify error and TLS alert behind a cause, for prose:
+// " (OpenSSL verify error 10, TLS alert 42)"; "" when neither is known.
+func causeDetail(c Cause) string {
+	var parts []string
+	if c.OpenSSL != 0 {
+		parts = append(parts, fmt.Sprintf("OpenSSL verify error %d", c.OpenSSL))
+	}
+	if c.Alert != 0 {
+		parts = append(parts, fmt.Sprintf("TLS alert %d", c.Alert))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -37,6 +38,23 @@ func TestWriteMarkdown(t *testing.T) {
 }
 
 var fingerprintRE = regexp.MustCompile(`SHA-256 [0-9a-f]{64}`)
+
+// A problem names its subject when it is not the agent link, and its cause.
+func TestWriteMarkdownSubjectAndCause(t *testing.T) {
+	r := renderReport(t)
+	i := slices.IndexFunc(r.Findings, func(f Finding) bool { return f.Problem() })
+	r.Findings[i].Subject = Subject{Kind: SubjectNginxServer, Name: "/etc/nginx/conf.d/agents.conf:3"}
+	r.Findings[i].Cause = Cause{Code: CauseUntrusted, OpenSSL: 20, Alert: 48}
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, r, MarkdownOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"On nginx-server `/etc/nginx/conf.d/agents.conf:3`.", "**Cause.** `untrusted` (OpenSSL verify error 20, TLS alert 48)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
 
 // A report never carries key material or tokens, even when evidence quotes them, and a
 // quote cannot drive the terminal the report is printed on nor close its code block.

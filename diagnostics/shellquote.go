@@ -15,3 +15,7 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// ShellQuote is shellQuote for code outside diagnostics that puts a value into a step's
+// command (a placeholder the user filled in), so there is one quoting rule.
+func ShellQuote(s string) string { return shellQuote(s) }

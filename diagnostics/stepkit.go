@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Building blocks of executable fix steps: every command is POSIX sh, every path and name
@@ -36,9 +37,16 @@ var inputPrompts = map[string]string{
 	"<agent-name>":          "the agent's name for its certificate's subject (CN), e.g. its host name",
 	"<agent-key-path>":      "path of the agent's private key",
 	"<backend-address>":     "host:port of the manager's gRPC service that NGINX passes agents to",
+	"<nginx-conf-path>":     "the NGINX configuration file whose locations pass requests to the upstream",
+	"<upstream-host>":       "the upstream's host name or address, as NGINX reaches it",
+	"<upstream-port>":       "the upstream's TLS port",
+	"<upstream-url>":        "the upstream's TLS URL, e.g. https://backend:8443",
+	"<upstream-error-log>":  "the error_log file of the upstream's NGINX, on the upstream's host",
 }
 
-var placeholderPattern = regexp.MustCompile(`<[a-z][a-z0-9-]*>`)
+// placeholderPattern matches a named placeholder such as <ca-key-path>; compiled on first use,
+// not at init.
+var placeholderPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`<[a-z][a-z0-9-]*>`) })
 
 // declareInputs completes each step's Inputs with the placeholders its text and commands hold, in
 // the order they first appear; a placeholder the step already declares keeps its prompt.
@@ -46,7 +54,7 @@ func declareInputs(steps []Step) []Step {
 	for i := range steps {
 		st := &steps[i]
 		for _, c := range append([]string{st.Title, st.Why, st.File, st.Diff}, st.Commands...) {
-			for _, name := range placeholderPattern.FindAllString(c, -1) {
+			for _, name := range placeholderPattern().FindAllString(c, -1) {
 				if slices.ContainsFunc(st.Inputs, func(in Input) bool { return in.Name == name }) {
 					continue
 				}

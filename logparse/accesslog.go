@@ -197,6 +197,9 @@ type AccessEntry struct {
 	Host string
 	// UserAgent is $http_user_agent.
 	UserAgent string
+	// UpstreamStatus and UpstreamAddr are $upstream_status and $upstream_addr, lists
+	// when NGINX tried several servers ("502, 400").
+	UpstreamStatus, UpstreamAddr string
 	// Partial is true when the line ended before the format did (a truncated line).
 	Partial bool
 	// Vars are the variables in format order, unescaped; "-" (NGINX's empty value) is "".
@@ -533,7 +536,7 @@ func unhex(c byte) byte {
 func namedVar(name string) bool {
 	switch name {
 	case "remote_addr", "request", "uri", "request_uri", "status", "ssl_client_verify",
-		"ssl_client_s_dn", "ssl_client_i_dn", "host", "http_host", "http_user_agent":
+		"ssl_client_s_dn", "ssl_client_i_dn", "host", "http_host", "http_user_agent", "upstream_status", "upstream_addr":
 		return true
 	}
 	return strings.Contains(name, "grpc_status")
@@ -562,6 +565,10 @@ func (e *AccessEntry) set(name, v string) {
 		e.Host = v
 	case name == "http_user_agent":
 		e.UserAgent = v
+	case name == "upstream_status":
+		e.UpstreamStatus = v
+	case name == "upstream_addr":
+		e.UpstreamAddr = v
 	case strings.Contains(name, "grpc_status") && e.GRPCStatus == "":
 		e.GRPCStatus = v
 	}

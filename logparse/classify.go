@@ -84,7 +84,10 @@ var Kinds = []Kind{
 	KindServerCertRejectedByAgent,
 	KindAgentCertNotSent, KindAgentCertRejected, KindAgentCertRevoked, KindCRLExpired, KindClientVerifyDepth,
 	KindGRPCBackendUnavailable, KindMisdirectedRequest,
+	// The upstream kinds (upstream.go) follow, in their own order.
 }
+
+func init() { Kinds = append(Kinds, upstreamKinds...) }
 
 // Source says which log an event came from.
 type Source string
@@ -103,6 +106,9 @@ type Event struct {
 	Time time.Time
 	// Client is the agent's address as NGINX logged it; "" for agent lines.
 	Client string
+	// Upstream is the upstream server of an upstream-* event, host:port as the front
+	// logged it (or the Host the front sent, on the upstream's own lines); "" otherwise.
+	Upstream string
 	// Server is NGINX's server name or listen address, or the host:port an agent line
 	// names; "" when the line does not say.
 	Server string
@@ -129,6 +135,10 @@ func ClassifyError(e *ErrorEntry) (ev Event, ok bool) {
 
 // classifyError is ClassifyError into *ev, which it overwrites.
 func classifyError(e *ErrorEntry, ev *Event) bool {
+	if up, ok := classifyUpstreamError(e); ok {
+		*ev = up
+		return true
+	}
 	*ev = Event{Source: SourceNginxError, Time: e.Time, Client: e.Client, Server: e.Server}
 	m := e.Message
 	switch {
@@ -136,9 +146,15 @@ func classifyError(e *ErrorEntry, ev *Event) bool {
 		reason := m[len("client SSL certificate verify error: "):]
 		ev.X509Code, ev.X509Text = parseVerifyReason(reason)
 		ev.Kind, ev.Detail = x509Kind(ev.X509Text), reason
+		if up, ok := classifyUpstreamClientCert(e, *ev); ok {
+			*ev = up
+		}
 		return true
 	case m == "client sent no required SSL certificate":
 		ev.Kind, ev.Detail = KindAgentCertNotSent, m
+		if up, ok := classifyUpstreamClientCert(e, *ev); ok {
+			*ev = up
+		}
 		return true
 	case m == "client sent plain HTTP request to HTTPS port":
 		ev.Kind, ev.Detail = KindAgentTLSDisabled, m
@@ -164,22 +180,28 @@ func classifyError(e *ErrorEntry, ev *Event) bool {
 var errorPrefixes = []string{
 	"client SSL certificate verify error: ", "client sent ", "client attempted to request ",
 	"SSL_do_handshake() failed", "connect() failed", "no live upstreams", "upstream timed out",
+	"upstream SSL certificate ", "SSL_read() failed", "SSL_write() failed", "peer closed connection in SSL handshake",
 }
 
 // mayClassifyError reports whether a message can classify, and up to which field of the
 // line ClassifyError reads (an index into errorFields). ok false means ClassifyError is
 // false for every line with this message.
 func mayClassifyError(msg string) (last int, ok bool) {
-	if msg == "" || msg[0] != 'c' && msg[0] != 'S' && msg[0] != 'n' && msg[0] != 'u' {
+	if msg == "" || msg[0] != 'c' && msg[0] != 'S' && msg[0] != 'n' && msg[0] != 'u' && msg[0] != 'p' {
 		return 0, false // the first bytes of errorPrefixes: most messages stop here
 	}
 	for _, p := range errorPrefixes {
 		if strings.HasPrefix(msg, p) {
 			switch p {
-			case "client sent ":
-				return 2, true // request: the "PRI * HTTP/2.0" check
-			case "connect() failed", "no live upstreams", "upstream timed out":
+			case "client sent ", "client SSL certificate verify error: ":
+				// request and host: the "PRI * HTTP/2.0" check, an agent's path or
+				// an upstream's view of the front.
+				return 5, true
+			case "connect() failed", "no live upstreams", "upstream timed out", "upstream SSL certificate ",
+				"SSL_read() failed", "SSL_write() failed", "peer closed connection in SSL handshake":
 				return 4, true // upstream: grpc:// or not
+			case "SSL_do_handshake() failed":
+				return 4, true // upstream: an agent's handshake or the front's to an upstream
 			}
 			return 1, true // client and server
 		}
@@ -311,6 +333,10 @@ func ClassifyAccess(e *AccessEntry) (ev Event, ok bool) {
 // holds the last "$ssl_client_verify …" detail made and is reused while the verify
 // result repeats, which spares the scan an allocation per rejected line.
 func classifyAccess(e *AccessEntry, ev *Event, memo *string) bool {
+	if up, ok := classifyUpstreamAccess(e); ok {
+		*ev = up
+		return true
+	}
 	*ev = Event{Source: SourceNginxAccess, Time: e.Time, Client: e.RemoteAddr, Server: e.Host, Status: e.Status}
 	agent := IsAgentPath(e.URI)
 	failed, hasReason := strings.CutPrefix(e.SSLClientVerify, "FAILED:")
@@ -360,7 +386,7 @@ func classifyAccess(e *AccessEntry, ev *Event, memo *string) bool {
 // as NGINX logs them). Keep it in step with ClassifyAccess.
 func mayClassifyStatus(status int) bool {
 	switch status {
-	case 400, 421, 495, 496, 497, 502:
+	case 400, 403, 421, 495, 496, 497, 502:
 		return true
 	}
 	return false

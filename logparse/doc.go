@@ -11,7 +11,10 @@
 //     X509 code and text; every other line is counted as unclassified, never guessed at;
 //   - a history scan (Scan) over a live log and its rotated siblings (.1, .2.gz, ...)
 //     that reads from the end of each file in fixed-size chunks, so memory stays bounded
-//     whatever the file size, and aggregates a Summary per event kind;
+//     whatever the file size, and aggregates a Summary per event kind. It keeps pace
+//     with grep: an access line is read only as far as its time and status when they
+//     rule an event out (Format.scanLine), an error line's classification is remembered
+//     for the next line with the same text, and nothing is allocated per line;
 //   - Follow, which streams the lines appended to a file across rotation with a small
 //     poller of its own, and says when the file was rotated, truncated or removed.
 //

@@ -205,7 +205,8 @@ func TestHostileLines(t *testing.T) {
 		t.Errorf("1 MB access line: %v status %d", ok, e.Status)
 	}
 	var p Parser
-	if ev, _, st := p.Parse(hugeErr); st != LineClassified || ev.Kind != KindAgentCertExpired {
+	// The huge request is no agent's path: the upstream's view of a front NGINX.
+	if ev, _, st := p.Parse(hugeErr); st != LineClassified || ev.Kind != KindUpstreamClientCertExpired {
 		t.Errorf("1 MB classified line: %v %v", st, ev.Kind)
 	}
 	// A cut error line keeps its header ("… PID#TID: ").

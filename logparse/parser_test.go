@@ -115,7 +115,7 @@ func TestParseAccessFormats(t *testing.T) {
 				Time:       time.Date(2026, 11, 22, 16, 5, 53, 0, time.UTC),
 				RemoteAddr: "10.0.0.5", Request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0",
 				URI: "/f5.nginx.agent.sdk.Commander/CommandChannel", Status: 502, Host: "nim.example.com",
-				UserAgent: "nginx-agent/v2.46.7 grpc-go/1.79.3",
+				UserAgent: "nginx-agent/v2.46.7 grpc-go/1.79.3", UpstreamStatus: "502", UpstreamAddr: "127.0.0.1:10000",
 			},
 		},
 		"grpc_json with an empty grpc-status": {
@@ -134,6 +134,7 @@ func TestParseAccessFormats(t *testing.T) {
 			want: AccessEntry{
 				Time:       time.Date(2026, 11, 22, 16, 5, 53, 0, time.UTC),
 				RemoteAddr: "10.0.0.7", URI: "/mpi.v1.CommandService/CreateConnection", Status: 200, GRPCStatus: "16",
+				UpstreamAddr: "unix:/var/run/nms/am.sock",
 			},
 		},
 	}

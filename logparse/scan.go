@@ -104,6 +104,9 @@ type Summary struct {
 	// X509Code and X509Text are OpenSSL's verify result, when the kind has one.
 	X509Code int
 	X509Text string
+	// Upstream is the upstream server of an upstream-* summary (Event.Upstream): the
+	// events of each upstream are summarised apart, so each link gets its own.
+	Upstream string
 	// Count is how many lines; FirstSeen and LastSeen the oldest and newest.
 	Count               int
 	FirstSeen, LastSeen time.Time
@@ -377,7 +380,7 @@ func (r *reader) beforeWindow(p *Parser, body []byte) bool {
 	return false
 }
 
-var rotatedSuffix = regexp.MustCompile(`^(?:\.[0-9]+|-[0-9]{8,10})(?:\.gz)?$`)
+var rotatedSuffix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:\.[0-9]+|-[0-9]{8,10})(?:\.gz)?$`) })
 
 // siblings returns path and its rotated copies, newest first by modification time:
 // logrotate's numbered (.1, .2.gz) and dateext (-20261122, -2026112216.gz) names.
@@ -392,7 +395,7 @@ func (r *reader) siblings(path string) []string {
 	}
 	var rots []rot
 	for _, m := range matches {
-		if !rotatedSuffix.MatchString(strings.TrimPrefix(m, path)) {
+		if !rotatedSuffix().MatchString(strings.TrimPrefix(m, path)) {
 			continue
 		}
 		if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {

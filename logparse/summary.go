@@ -8,9 +8,10 @@ import (
 )
 
 type aggKey struct {
-	kind   Kind
-	source Source
-	code   int
+	kind     Kind
+	source   Source
+	code     int
+	upstream string
 }
 
 type example struct {
@@ -93,15 +94,17 @@ type clientCount struct {
 // group finds or makes the group of ev.
 func (a *aggregator) group(ev *Event) *group {
 	for _, r := range a.recent {
-		if r.k.code == ev.X509Code && r.k.source == ev.Source && r.k.kind == ev.Kind {
+		if r.k.code == ev.X509Code && r.k.source == ev.Source && r.k.kind == ev.Kind && r.k.upstream == ev.Upstream {
 			return r.g
 		}
 	}
-	k := aggKey{ev.Kind, ev.Source, ev.X509Code}
+	k := aggKey{ev.Kind, ev.Source, ev.X509Code, ev.Upstream}
 	g := a.groups[k]
 	if g == nil {
+		k.upstream = strings.Clone(ev.Upstream) // ev's strings may alias a reused buffer
 		g = &group{
-			Summary: Summary{Kind: ev.Kind, Source: ev.Source, X509Code: ev.X509Code, X509Text: strings.Clone(ev.X509Text)},
+			Summary: Summary{Kind: ev.Kind, Source: ev.Source, X509Code: ev.X509Code, X509Text: strings.Clone(ev.X509Text),
+				Upstream: k.upstream},
 			clients: map[string]*clientCount{}, files: map[string]bool{},
 		}
 		a.groups[k] = g
@@ -201,7 +204,7 @@ func (a *aggregator) summaries() []Summary {
 	}
 	slices.SortFunc(out, func(x, y Summary) int {
 		return cmp.Or(cmp.Compare(rank[x.Kind], rank[y.Kind]), strings.Compare(string(x.Source), string(y.Source)),
-			cmp.Compare(x.X509Code, y.X509Code))
+			cmp.Compare(x.X509Code, y.X509Code), strings.Compare(x.Upstream, y.Upstream))
 	})
 	return out
 }

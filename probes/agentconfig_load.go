@@ -88,14 +88,6 @@ func LoadAgentConfig(o AgentConfigOptions) AgentConfig {
 	if l.read == nil {
 		l.read = readConfigFile
 	}
-	switch {
-	case l.o.WorkDir != "":
-	case o.FindWorkDir != nil:
-		wd := o.FindWorkDir(o.Path)
-		l.o.WorkDir, l.workDirWhy = wd.Dir, wd.Why
-	default:
-		l.o.WorkDir, l.workDirWhy = "/", "systemd's default for services"
-	}
 	for i := range l.vals {
 		l.vals[i] = Setting{Source: Source{Kind: SourceDefault}}
 	}
@@ -114,6 +106,9 @@ type agentLoader struct {
 	relative bool // a TLS path was resolved against WorkDir
 	// workDirWhy says how WorkDir was found.
 	workDirWhy string
+	// workDirFound: WorkDir is settled (given, found, or the default). Finding it walks
+	// /proc, so it waits until a relative path or the search's last entry needs it.
+	workDirFound bool
 	// typeErrors are the keys written as a list or a map, with the field each left unset.
 	typeErrors []fieldTypeError
 }
@@ -122,6 +117,23 @@ type agentLoader struct {
 type fieldTypeError struct {
 	field agentField
 	TypeError
+}
+
+// workDir is the agent's working directory, found on first use.
+func (l *agentLoader) workDir() string {
+	if l.workDirFound {
+		return l.o.WorkDir
+	}
+	l.workDirFound = true
+	switch {
+	case l.o.WorkDir != "":
+	case l.o.FindWorkDir != nil:
+		wd := l.o.FindWorkDir(l.o.Path)
+		l.o.WorkDir, l.workDirWhy = wd.Dir, wd.Why
+	default:
+		l.o.WorkDir, l.workDirWhy = "/", "systemd's default for services"
+	}
+	return l.o.WorkDir
 }
 
 func (l *agentLoader) load() {
@@ -149,32 +161,45 @@ func (l *agentLoader) load() {
 // findMain reads the configuration file: Path, or the first file of the search order that
 // exists. A file that exists but cannot be read stops the search, as it stops the agent.
 func (l *agentLoader) findMain() ([]byte, bool) {
-	paths := []string{l.o.Path}
-	if l.o.Path == "" {
-		paths = l.o.SearchPaths
-		if paths == nil {
-			paths = append(append([]string(nil), defaultAgentSearchPaths...),
-				filepath.Join(l.o.WorkDir, "nginx-agent.conf"))
-		}
+	if l.o.Path != "" {
+		data, _, ok := l.readMain(l.o.Path)
+		return data, ok
+	}
+	paths := l.o.SearchPaths
+	if paths == nil {
+		paths = defaultAgentSearchPaths
 	}
 	for _, p := range paths {
-		l.cfg.Searched = append(l.cfg.Searched, p)
-		data, err := l.read(p)
-		if isNotExist(err) {
-			continue
+		if data, found, ok := l.readMain(p); found {
+			return data, ok
 		}
-		l.cfg.Path = p
-		if err != nil {
-			l.cfg.Error = &ConfigError{Path: p, Message: osMessage(err)}
-			return nil, false
-		}
-		if len(data) > maxAgentConfigBytes {
-			l.cfg.Error = tooLarge(p, len(data))
-			return nil, false
-		}
-		return data, true
+	}
+	if l.o.SearchPaths == nil {
+		// The agent's own search ends in its working directory, looked for only now.
+		data, _, ok := l.readMain(filepath.Join(l.workDir(), "nginx-agent.conf"))
+		return data, ok
 	}
 	return nil, false
+}
+
+// readMain reads p as the main configuration file: found says it exists, ok that its
+// contents can be parsed.
+func (l *agentLoader) readMain(p string) (data []byte, found, ok bool) {
+	l.cfg.Searched = append(l.cfg.Searched, p)
+	data, err := l.read(p)
+	if isNotExist(err) {
+		return nil, false, false
+	}
+	l.cfg.Path = p
+	if err != nil {
+		l.cfg.Error = &ConfigError{Path: p, Message: osMessage(err)}
+		return nil, true, false
+	}
+	if len(data) > maxAgentConfigBytes {
+		l.cfg.Error = tooLarge(p, len(data))
+		return nil, true, false
+	}
+	return data, true, true
 }
 
 // loadDynamic merges agent-dynamic.conf (agent v2) over the main file. Its path comes from
@@ -192,7 +217,7 @@ func (l *agentLoader) loadDynamic() {
 	}
 	for _, p := range paths {
 		if !filepath.IsAbs(p) {
-			p = filepath.Join(l.o.WorkDir, p)
+			p = filepath.Join(l.workDir(), p)
 		}
 		data, err := l.read(p)
 		if isNotExist(err) {
@@ -340,7 +365,7 @@ func (l *agentLoader) resolvePaths() {
 		s := &l.vals[f]
 		if s.Value != "" && s.Secret == "" && !filepath.IsAbs(s.Value) {
 			s.Written = s.Value
-			s.Value = filepath.Join(l.o.WorkDir, s.Value)
+			s.Value = filepath.Join(l.workDir(), s.Value)
 			l.relative = true
 			if !fileExists(s.Value) {
 				l.assume(f, s)

@@ -145,6 +145,35 @@ func TestRelativePathAssumed(t *testing.T) {
 	}
 }
 
+// TestWorkDirLookedForOnlyWhenNeeded: finding the agent's working directory walks /proc,
+// so a configuration with absolute TLS paths never asks, and one with relative paths asks
+// once.
+func TestWorkDirLookedForOnlyWhenNeeded(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		paths string
+		calls int
+	}{
+		{"  cert: /etc/nms/agent.crt\n  key: /etc/nms/agent.key\n  ca: /etc/nms/ca.pem\n", 0},
+		{"  cert: agent.crt\n  key: agent.key\n  ca: /etc/nms/ca.pem\n", 1},
+	} {
+		conf := filepath.Join(dir, "nginx-agent.conf")
+		body := "server:\n  host: nim.example.com\n  grpcPort: 443\ntls:\n  enable: true\n" + tc.paths
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		got := LoadAgentConfig(AgentConfigOptions{Path: conf, DynamicPaths: []string{}, CurrentDir: dir,
+			FindWorkDir: func(string) AgentWorkDir { calls++; return AgentWorkDir{Dir: "/var/lib/nginx-agent", Why: "test"} }})
+		if calls != tc.calls || got.Host.Value != "nim.example.com" {
+			t.Errorf("%q: FindWorkDir called %d times (want %d), host %q", tc.paths, calls, tc.calls, got.Host.Value)
+		}
+		if tc.calls == 1 && got.Cert.Value != "/var/lib/nginx-agent/agent.crt" {
+			t.Errorf("relative cert resolved to %q", got.Cert.Value)
+		}
+	}
+}
+
 // FuzzUnitWorkDir: any unit file gives an absolute directory or none, never a panic.
 func FuzzUnitWorkDir(f *testing.F) {
 	f.Add("[Service]\nWorkingDirectory=/var/lib/nginx-agent\n")

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -429,11 +430,11 @@ func readGRPCReply(resp *http.Response, stop context.CancelFunc) *HTTPObservatio
 	return h
 }
 
-var titleRE = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title\s*>`)
+var titleRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title\s*>`) })
 
 // htmlTitle returns the text of an HTML body's <title>, whitespace collapsed.
 func htmlTitle(body []byte) string {
-	m := titleRE.FindSubmatch(body)
+	m := titleRE().FindSubmatch(body)
 	if m == nil {
 		return ""
 	}

@@ -232,13 +232,100 @@ type NIMFile struct {
 // LoadNginx reads the manager's NGINX configuration: the one named by opts.Config, or
 // the first main file found. It never fails: what could not be read is recorded. It
 // runs the nginx binary only with -V and -t, each bounded by ctx (10 s without a
-// deadline); -t only on a local main file that serves agents or passes requests to an
-// upstream over TLS.
+// deadline); -V not at all when discovery finds a configuration that neither passes
+// anything to gRPC nor to an upstream over TLS (readWithoutBinary), -t only on a local
+// main file that serves agents or passes requests to an upstream over TLS.
 func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 	n := &NginxFacts{Explicit: opts.Config != "", Prefix: opts.Prefix}
 	if opts.Off {
 		return &NginxFacts{}
 	}
+	peek, served := n.readWithoutBinary(opts)
+	var build *nginxconf.BuildInfo
+	if !served {
+		build = n.readWithBinary(ctx, opts, peek)
+	}
+	if n.Source == NginxFile && build != nil {
+		n.Version = build.Version
+	}
+
+	if n.Config != nil {
+		n.findServers(opts.AgentPort)
+		files := fileCache{}
+		for _, s := range n.Servers {
+			files.load(s)
+		}
+	}
+	n.NIMFiles = nimFiles(opts.NIMFiles, n.Files)
+	if !n.Explicit {
+		paths := opts.NIM1Paths
+		if paths == nil {
+			paths = NIM1ConfigPaths()
+		}
+		for _, p := range paths {
+			if _, err := os.Stat(p); err == nil {
+				n.NIM1 = LoadNIMManagerConfig(p)
+				break
+			}
+		}
+	} else if n.NIM1 == nil && isNIM1Name(opts.Config) {
+		n.Source, n.ReadError, n.Main = NginxNone, "", ""
+		n.NIM1 = LoadNIMManagerConfig(opts.Config)
+	}
+	if opts.AgentCert != "" {
+		n.AgentCert = LoadTLSFile(RoleCert, opts.AgentCert)
+		if opts.AgentKey != "" {
+			n.AgentKey = LoadTLSFile(RoleKey, opts.AgentKey)
+		}
+		if opts.AgentCA != "" {
+			n.AgentCA = LoadTLSFile(RoleCA, opts.AgentCA)
+		}
+	}
+	if n.Source == NginxFile && n.Binary != "" && (len(n.Servers) > 0 || passesUpstreamTLS(n.HTTPServers)) {
+		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)
+	}
+	return n
+}
+
+// readWithoutBinary reads, during discovery that has not started `nginx -V`, the first
+// main file of the search (opts.Search, else nginxconf.DefaultPaths). A configuration
+// with no grpc_pass has no server that can serve agents, so the manager side is not
+// judged here; if no server passes to an upstream over TLS either (whose judgement needs
+// the version and `nginx -t`), the binary is not asked at all: `nginx -V` is a fork and exec of a
+// dynamically linked program, the slowest step of a run on a busy agent host. served is
+// then true and n holds the configuration. The binary's --conf-path is not consulted in
+// that case: an nginx built to read another file than the first found in the usual
+// places is judged with --nginx-config. Otherwise peek is the configuration read (nil
+// if none), for readWithBinary to reuse.
+func (n *NginxFacts) readWithoutBinary(opts NginxOptions) (peek *NginxFacts, served bool) {
+	if opts.Config != "" || opts.Build != nil {
+		return nil, false
+	}
+	search := opts.Search
+	if search == nil {
+		search = nginxconf.DefaultPaths()
+	}
+	for _, p := range search {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		peek = &NginxFacts{}
+		peek.readFile(p, nginxconf.Options{Prefix: opts.Prefix})
+		if peek.Config == nil || len(peek.Config.Find("grpc_pass")) > 0 || passesUpstreamTLS(peek.Config.HTTPServers()) {
+			return peek, false
+		}
+		n.Searched = search
+		n.Source, n.Main, n.Config, n.Files, n.Errors = peek.Source, peek.Main, peek.Config, peek.Files, peek.Errors
+		return nil, true
+	}
+	return nil, false
+}
+
+// readWithBinary asks the binary for its build (`nginx -V`, started beforehand when
+// opts.Build is set) and reads the configuration: the one named, or the first main file
+// of the search, which starts with the binary's --conf-path. peek, the first file of the
+// search read without the build's options, is reused when it is still the one to read.
+func (n *NginxFacts) readWithBinary(ctx context.Context, opts NginxOptions, peek *NginxFacts) *nginxconf.BuildInfo {
 	var build *nginxconf.BuildInfo
 	started := opts.Build
 	if started == nil {
@@ -284,52 +371,19 @@ func LoadNginx(ctx context.Context, opts NginxOptions) *NginxFacts {
 		}
 		n.Searched = search
 		for _, p := range search {
-			if _, err := os.Stat(p); err == nil {
-				n.readFile(p, popts)
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			if peek != nil && peek.Config != nil && peek.Source == NginxFile && peek.Config.Main == absPath(p) {
+				peek.Config.SetOptions(popts) // read before the build answered: only log paths depend on it
+				n.setConfig(peek.Config, NginxFile)
 				break
 			}
+			n.readFile(p, popts)
+			break
 		}
 	}
-	if n.Source == NginxFile && build != nil {
-		n.Version = build.Version
-	}
-
-	if n.Config != nil {
-		n.findServers(opts.AgentPort)
-		files := fileCache{}
-		for _, s := range n.Servers {
-			files.load(s)
-		}
-	}
-	n.NIMFiles = nimFiles(opts.NIMFiles, n.Files)
-	if !n.Explicit {
-		paths := opts.NIM1Paths
-		if paths == nil {
-			paths = NIM1ConfigPaths()
-		}
-		for _, p := range paths {
-			if _, err := os.Stat(p); err == nil {
-				n.NIM1 = LoadNIMManagerConfig(p)
-				break
-			}
-		}
-	} else if n.NIM1 == nil && isNIM1Name(opts.Config) {
-		n.Source, n.ReadError, n.Main = NginxNone, "", ""
-		n.NIM1 = LoadNIMManagerConfig(opts.Config)
-	}
-	if opts.AgentCert != "" {
-		n.AgentCert = LoadTLSFile(RoleCert, opts.AgentCert)
-		if opts.AgentKey != "" {
-			n.AgentKey = LoadTLSFile(RoleKey, opts.AgentKey)
-		}
-		if opts.AgentCA != "" {
-			n.AgentCA = LoadTLSFile(RoleCA, opts.AgentCA)
-		}
-	}
-	if n.Source == NginxFile && n.Binary != "" && (len(n.Servers) > 0 || passesUpstreamTLS(n.HTTPServers)) {
-		n.Test = runTest(ctx, n.Binary, n.Main, opts.Prefix)
-	}
-	return n
+	return build
 }
 
 // passesUpstreamTLS reports whether a server passes requests to an upstream over TLS:
@@ -356,12 +410,17 @@ func containsPath(list []string, p string) bool {
 	return false
 }
 
+// absPath is p made absolute, or p when the working directory is unknown.
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 // readFile parses a main file, or `nginx -T` output saved in a file.
 func (n *NginxFacts) readFile(path string, opts nginxconf.Options) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		abs = path
-	}
+	abs := absPath(path)
 	n.Main = abs
 	f, err := regularfile.Open(abs) // a FIFO would block os.Open for ever
 	if err != nil {

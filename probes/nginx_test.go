@@ -249,6 +249,60 @@ http {
 	}
 }
 
+// TestLoadNginxDiscoveryAsksBinaryOnlyForAgents: discovery reads the first main file
+// without running nginx when it passes nothing to gRPC (no server there can serve
+// agents); one with grpc_pass is read with the binary's build (version, log paths) and
+// judged by `nginx -t`, reusing the parse.
+func TestLoadNginxDiscoveryAsksBinaryOnlyForAgents(t *testing.T) {
+	bin, err := nginxconf.Binary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	plain := writeTree(t, map[string]string{"nginx.conf": "events {}\nhttp {\n    server { listen 127.0.0.1:1; }\n}\n"})
+	n := LoadNginx(context.Background(), NginxOptions{Binary: bin, Search: []string{filepath.Join(plain, "nginx.conf")},
+		NIMFiles: []string{}, NIM1Paths: []string{}})
+	if n.Config == nil || n.Source != NginxFile || len(n.HTTPServers) != 1 || len(n.Servers) != 0 {
+		t.Fatalf("plain configuration: source %q, %d http servers, %d agent servers, read error %q", n.Source, len(n.HTTPServers), len(n.Servers), n.ReadError)
+	}
+	if n.Binary != "" || n.Version != "" || n.VersionError != "" || n.Test != nil {
+		t.Errorf("nginx was run for a configuration without grpc_pass: binary %q version %q (%s), test %+v", n.Binary, n.Version, n.VersionError, n.Test)
+	}
+
+	// A front that passes to an upstream over TLS is judged with the version and nginx -t.
+	proxy := writeTree(t, map[string]string{"nginx.conf": "events {}\nhttp {\n    server {\n        listen 127.0.0.1:1;\n" +
+		"        location / { proxy_pass https://127.0.0.1:8443; }\n    }\n}\n"})
+	n = LoadNginx(context.Background(), NginxOptions{Binary: bin, Search: []string{filepath.Join(proxy, "nginx.conf")},
+		NIMFiles: []string{}, NIM1Paths: []string{}})
+	if n.Binary != bin || n.Version == "" {
+		t.Errorf("TLS upstream front: binary %q version %q (%s): nginx -V should have run", n.Binary, n.Version, n.VersionError)
+	}
+
+	agents := writeTree(t, agentServerConf)
+	main := filepath.Join(agents, "nginx.conf")
+	n = LoadNginx(context.Background(), NginxOptions{Binary: bin, Search: []string{main}, NIMFiles: []string{}, NIM1Paths: []string{}})
+	if n.Config == nil || n.Main != main || len(n.Servers) != 1 {
+		t.Fatalf("agent configuration: main %q, %d agent servers, read error %q", n.Main, len(n.Servers), n.ReadError)
+	}
+	if n.Binary != bin || n.Version == "" || n.Test == nil {
+		t.Errorf("agent configuration: binary %q version %q (%s), test %+v: nginx -V and -t should have run", n.Binary, n.Version, n.VersionError, n.Test)
+	}
+	// The parse made before the build answered takes the build's prefix and log paths:
+	// this main context has no error_log, so the compiled-in one applies.
+	build, err := nginxconf.Build(context.Background(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Config.Prefix != build.Prefix {
+		t.Errorf("prefix %q, want the build's %q", n.Config.Prefix, build.Prefix)
+	}
+	if logs := n.Config.ErrorLogs(); len(logs) == 0 || build.ErrorLogPath != "" && logs[0].Target != build.ErrorLogPath {
+		t.Errorf("error logs %+v, want the compiled-in %q first", logs, build.ErrorLogPath)
+	}
+}
+
 // TestLoadNginxTestsUpstreamTLS: a front that only passes to upstreams over TLS is
 // tested with nginx -t too, which judges the proxy's TLS settings as NGINX loads them.
 func TestLoadNginxTestsUpstreamTLS(t *testing.T) {

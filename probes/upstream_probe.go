@@ -298,6 +298,11 @@ func upstreamHostHeader(lf *UpstreamLinkFacts) string {
 
 // http1Request sends one HTTP/1.1 GET / over conn and records the reply: status and
 // the page's title ("400 No required SSL certificate was sent" from an NGINX upstream).
+// UpstreamProbeQuery marks the probe's HTTP/1.1 request to an upstream, so that the line
+// an upstream NGINX logs about it (`request: "GET /?mtls-doctor-probe=upstream HTTP/1.1"`)
+// is recognised as mtls-doctor's own (logparse.OwnProbe), not as the front's traffic.
+const UpstreamProbeQuery = "mtls-doctor-probe=upstream"
+
 func http1Request(ctx context.Context, conn *tls.Conn, host string, timeout time.Duration) *HTTPObservation {
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -305,7 +310,7 @@ func http1Request(ctx context.Context, conn *tls.Conn, host string, timeout time
 	}
 	_ = conn.SetDeadline(deadline)
 	defer conn.SetDeadline(time.Time{})
-	req := "GET / HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: " + UserAgent + "\r\nConnection: close\r\n\r\n"
+	req := "GET /?" + UpstreamProbeQuery + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: " + UserAgent + "\r\nConnection: close\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		return &HTTPObservation{Error: Classify(tlsCause(conn, err))}
 	}

@@ -85,6 +85,7 @@ type certGroup struct {
 	source string
 	note   string
 	chains [][]chainNode
+	role   certRole
 }
 
 // certGroups collects the agent's chain, the served chain and the CA bundle.
@@ -98,7 +99,7 @@ func (m Model) certGroups() []certGroup {
 		caWhere = "from " + files.CA.Path
 	}
 
-	agent := certGroup{title: "Agent certificate"}
+	agent := certGroup{title: "Agent certificate", role: roleAgent}
 	switch {
 	case files == nil:
 		agent.note = "not read yet"
@@ -115,7 +116,7 @@ func (m Model) certGroups() []certGroup {
 	}
 	out = append(out, agent)
 
-	served := certGroup{title: "Served by the server"}
+	served := certGroup{title: "Served by the server", role: roleServer}
 	var peer []*x509.Certificate
 	if ep != nil {
 		served.source = ep.Address
@@ -137,7 +138,7 @@ func (m Model) certGroups() []certGroup {
 	}
 	out = append(out, served)
 
-	bundle := certGroup{title: "CA bundle"}
+	bundle := certGroup{title: "CA bundle", role: roleCA}
 	switch {
 	case files == nil:
 		bundle.note = "not read yet"
@@ -166,6 +167,48 @@ func (m Model) certGroups() []certGroup {
 		}
 	}
 	out = append(out, bundle)
+	return append(out, m.upstreamCertGroups()...)
+}
+
+// upstreamCertGroups are, per upstream link of the NGINX judged, the client certificate
+// NGINX presents (with its file's chain and the link's trusted CA file) and the chain the
+// upstream served the probe.
+func (m Model) upstreamCertGroups() []certGroup {
+	if m.host.Upstreams == nil {
+		return nil
+	}
+	var out []certGroup
+	for _, l := range m.host.Upstreams.Links {
+		name := diagnostics.LinkName(l.UpstreamLink)
+		var trusted []*x509.Certificate
+		trustedWhere := "from the trusted CA file"
+		if l.TrustedCA != nil {
+			trusted, trustedWhere = l.TrustedCA.Certs, "from "+l.TrustedCA.Path
+		}
+		client := certGroup{title: "Upstream link " + name + ": client certificate", role: roleAgent}
+		switch {
+		case l.Cert == nil:
+			client.note = "none configured (" + l.SSL.Certificate.Name + ")"
+		case len(l.Cert.Certs) == 0:
+			client.source, client.note = l.Cert.Path, "no certificate could be read from the file"
+		default:
+			client.source = l.Cert.Path
+			client.chains = [][]chainNode{chainFrom(l.Cert.Certs[0], certSource{l.Cert.Certs[1:], "in the same file"})}
+		}
+		served := certGroup{title: "Upstream link " + name + ": served by the upstream", role: roleServer}
+		for _, p := range l.Probes {
+			if p != nil && p.TLS != nil && len(p.TLS.PeerChain) > 0 {
+				peer := p.TLS.PeerChain
+				served.source = p.Server.Address
+				served.chains = [][]chainNode{chainFrom(peer[0], certSource{peer[1:], ""}, certSource{trusted, trustedWhere + ", not served"})}
+				break
+			}
+		}
+		if served.chains == nil {
+			served.note = "no certificate was received (not probed, or the handshake failed)"
+		}
+		out = append(out, client, served)
+	}
 	return out
 }
 
@@ -272,10 +315,9 @@ func (p *certsPage) lines(m *Model, w int) ([]string, int) {
 		if g.note != "" {
 			out = append(out, m.styles.Dim.Render(fit("   "+safetext.CleanLine(g.note), w, m.g.ellipsis)))
 		}
-		role := [...]certRole{roleAgent, roleServer, roleCA}[gi]
 		for _, chain := range g.chains {
 			for depth, n := range chain {
-				out = append(out, m.nodeLines(n, role, depth, w)...)
+				out = append(out, m.nodeLines(n, g.role, depth, w)...)
 			}
 		}
 	}

@@ -111,20 +111,6 @@ func waitEngine(ch chan tea.Msg) tea.Cmd {
 	}
 }
 
-// applyDoneMsg reports an Applier result.
-type applyDoneMsg struct {
-	id   string
-	text string
-	err  error
-}
-
-func applyFix(ctx context.Context, a Applier, id string) tea.Cmd {
-	return func() tea.Msg {
-		text, err := a.Apply(ctx, id)
-		return applyDoneMsg{id: id, text: text, err: err}
-	}
-}
-
 // checkState is where a check is in the current run.
 type checkState int
 
@@ -146,6 +132,10 @@ func (m *Model) recheckAllIf(msg tea.KeyPressMsg) tea.Cmd {
 func (m *Model) startRun(p purpose, only []string) tea.Cmd {
 	if m.run != nil {
 		m.setMessage("Checks are still running; Esc cancels them.")
+		return nil
+	}
+	if w := m.fix.walk; w != nil && w.applying {
+		m.setMessage("A fix step is running; it re-checks everything when it is done.")
 		return nil
 	}
 	if m.engine.Gatherer == nil {

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
 )
 
 // findingPage is the Finding screen: the selected finding's summary, why, evidence and
@@ -58,19 +59,6 @@ func (p *findingPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// apply asks the Applier to fix the selected finding.
-func (m *Model) apply() tea.Cmd {
-	if m.opts.Applier == nil {
-		m.setMessage("Apply is only available in the demo lab; run the commands shown instead.")
-		return nil
-	}
-	if m.selected == "" {
-		return nil
-	}
-	m.setMessage("Applying the fix for " + m.selected + " in the lab" + m.g.ellipsis)
-	return applyFix(m.ctx, m.opts.Applier, m.selected)
-}
-
 // section starts a titled block.
 func (m Model) section(title string) string { return " " + m.styles.Section.Render(title) }
 
@@ -91,6 +79,9 @@ func (p *findingPage) lines(m *Model, w int) ([]string, int) {
 		head += m.styles.Dim.Render("  " + m.g.dot + " " + string(ch.Category))
 	}
 	out = append(out, " "+head)
+	if f, ok := m.findings[id]; ok && f.Subject.Kind != diagnostics.SubjectAgentLink && f.Subject.Name != "" {
+		out = append(out, m.styles.Dim.Render(fit(" on "+safetext.CleanLine(f.Subject.String()), w, m.g.ellipsis)))
+	}
 	if ch.Title != "" {
 		out = append(out, styleLines(wrapIndent("Checks that the "+ch.Title+".", w, " ", " "), m.styles.Dim.Render)...)
 	}

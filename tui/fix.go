@@ -24,6 +24,10 @@ type walkthrough struct {
 	verdictSev diagnostics.Severity
 	done       bool
 	applied    string
+	// plan is the step waiting for consent (the consent screen is up); applying is set
+	// while it runs.
+	plan     *applyPlan
+	applying bool
 }
 
 // fixPage is the Fix screen: the selected finding's steps, one at a time.
@@ -43,6 +47,10 @@ func (p *fixPage) title(int) string { return "Fix" }
 // mouse is off: the commands are selected with the mouse to be copied.
 func (p *fixPage) mouse() bool { return false }
 
+// typing holds every key while the consent screen is up (y or anything else answers it)
+// and while a step runs.
+func (p *fixPage) typing() bool { return p.walk != nil && (p.walk.plan != nil || p.walk.applying) }
+
 // escape goes back to the finding.
 func (p *fixPage) escape(m *Model) { m.screen = screenFinding }
 
@@ -60,7 +68,14 @@ func (p *fixPage) shortHelp(m *Model) []key.Binding {
 	}
 	apply := km.Apply
 	apply.SetHelp("a", "apply")
-	apply.SetEnabled(m.opts.Applier != nil)
+	apply.SetEnabled(false)
+	if w := p.walk; w != nil && len(w.steps) > 0 && m.opts.Apply != nil {
+		// A step that cannot be run keeps the key, which then says why.
+		apply.SetEnabled(true)
+		if blockedReason(m.opts.Apply, w.steps[w.step]) != "" {
+			apply.SetHelp("a", "why not run")
+		}
+	}
 	return []key.Binding{step, cp, apply, km.Recheck, km.next()}
 }
 
@@ -83,19 +98,19 @@ func (p *fixPage) ensureWalk(m *Model) {
 	p.offset = 0
 }
 
-// applied notes what the lab changed under the walkthrough of finding id.
-func (p *fixPage) applied(id, text string) {
-	if p.walk != nil && p.walk.id == id {
-		p.walk.applied = text
-	}
-}
-
 // update moves between steps and commands, copies, applies and re-checks.
 func (p *fixPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	w := p.walk
 	if w == nil || len(w.steps) == 0 {
 		p.scrollKey(m.keys, msg)
 		return m.recheckAllIf(msg)
+	}
+	if w.plan != nil {
+		return m.confirmKey(msg)
+	}
+	if w.applying {
+		m.setMessage("The step is running" + m.g.ellipsis)
+		return nil
 	}
 	step := w.steps[w.step]
 	switch {
@@ -205,6 +220,9 @@ func (p *fixPage) lines(m *Model, w int) ([]string, int) {
 		return []string{"", " No finding selected. Pick a problem on the Overview (1) and press Enter twice."}, -1
 	}
 	s := m.styles
+	if wk.plan != nil {
+		return p.consentLines(m, w), -1
+	}
 	var out []string
 	head := " " + s.Bold.Render("Fix "+wk.id)
 	if len(wk.steps) == 0 {
@@ -269,10 +287,15 @@ func (p *fixPage) lines(m *Model, w int) ([]string, int) {
 		out = append(out, "")
 		out = append(out, styleLines(wrapIndent("r re-checks: "+strings.Join(st.Verify, ", "), w, " ", "   "), s.Dim.Render)...)
 	}
-	if wk.applied != "" {
-		out = append(out, styleLines(wrapIndent("Applied in the lab: "+wk.applied, w, " ", "   "), s.Message.Render)...)
+	if why := blockedReason(m.opts.Apply, st); why != "" && m.opts.Apply != nil {
+		out = append(out, styleLines(wrapIndent("a is off for this step. "+why, w, " ", "   "), s.Dim.Render)...)
 	}
-	if m.run != nil && m.run.purpose == purposeVerify {
+	if wk.applied != "" {
+		out = append(out, styleLines(wrapIndent("Applied: "+wk.applied, w, " ", "   "), s.Message.Render)...)
+	}
+	if wk.applying {
+		out = append(out, "", " "+m.spin.View()+" applying the step and re-checking"+m.g.ellipsis)
+	} else if m.run != nil && m.run.purpose == purposeVerify {
 		out = append(out, "", " "+m.spin.View()+" re-checking "+strings.Join(m.run.only, ", ")+m.g.ellipsis)
 	} else if len(wk.verdict) > 0 {
 		out = append(out, "")

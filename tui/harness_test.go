@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 	"github.com/mtls-doctor/mtls-doctor/internal/gather"
+	"github.com/mtls-doctor/mtls-doctor/internal/playbook"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -48,6 +50,13 @@ func startLab(t testing.TB, scenario string) *testLab {
 		t.Fatalf("start lab %s: %v", scenario, err)
 	}
 	t.Cleanup(func() { l.Close() })
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.InstallShims(exe); err != nil {
+		t.Fatal(err)
+	}
 	th := diagnostics.DefaultThresholds()
 	// The lab's server stamps its Date header with the wall clock, not testNow.
 	th.MaxSkew = 100000 * time.Hour
@@ -69,7 +78,24 @@ func startLab(t testing.TB, scenario string) *testLab {
 
 // options are the assistant's options for the lab, as `mtls-doctor demo` sets them.
 func (tl *testLab) options() Options {
-	return Options{Engine: tl.engine, Applier: tl.lab, Title: "demo: " + tl.lab.Scenario.Name, ReportDir: tl.dir}
+	l := tl.lab
+	apply := &ApplyOptions{
+		Env:         playbook.Env{Dir: l.Dir, Path: []string{l.BinDir()}, Inputs: l.Inputs(), Vars: []string{"TMPDIR=" + l.Dir}},
+		JournalRoot: filepath.Join(l.Dir, "journal"),
+		NginxTest:   "nginx -t -c " + diagnostics.ShellQuote(l.NginxConfPath()),
+		Confine:     l.Dir,
+		Where:       "the demo lab",
+	}
+	return Options{Engine: tl.engine, Apply: apply, Title: "demo: " + l.Scenario.Name, ReportDir: tl.dir}
+}
+
+// TestMain lets this test binary act as the demo lab's shims (nginx, systemctl …), which
+// the steps `a` runs call.
+func TestMain(m *testing.M) {
+	if code, ok := demolab.RunShim(os.Args[1:], os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
 }
 
 var (

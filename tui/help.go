@@ -89,8 +89,8 @@ func (m *Model) helpEntry(kb key.Binding, w int) (string, bool) {
 	}
 	h := kb.Help()
 	desc := h.Desc
-	if kb.Keys()[0] == m.keys.Apply.Keys()[0] && m.opts.Applier == nil {
-		desc = "apply (demo lab only)"
+	if kb.Keys()[0] == m.keys.Apply.Keys()[0] && m.opts.Apply == nil {
+		desc = "apply (off here)"
 	}
 	keyW := min(10, w/3)
 	return " " + m.styles.Bold.Render(pad(h.Key, keyW)) + " " + fit(desc, max(w-keyW-3, 1), m.g.ellipsis), true

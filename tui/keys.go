@@ -53,7 +53,7 @@ func DefaultKeyMap() KeyMap {
 		NextStep:   key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "next step")),
 		PrevStep:   key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "previous step")),
 		Copy:       key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy command")),
-		Apply:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "apply (demo)")),
+		Apply:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "apply step")),
 		Export:     key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export report")),
 		Help:       key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),

@@ -72,38 +72,93 @@ func TestNavigation(t *testing.T) {
 }
 
 // TestWalkthroughApplyRecheck is the whole loop in the demo lab: the Fix screen, a
-// re-check that says what is still wrong, apply, and a re-check that passes.
+// re-check that says what is still wrong, `a` showing the consent screen (commands, files
+// backed up), n changing nothing, then `a` `y` running the step's own commands against the
+// lab's files, re-checking, and saying it is verified with no failure left.
 func TestWalkthroughApplyRecheck(t *testing.T) {
-	tl := startLab(t, "agent-cert-expired")
+	tl := startLab(t, "agent-chain-incomplete")
+	certPath := tl.lab.Inputs()["<agent-cert-path>"]
+	orig, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := drive(t, New(tl.options()), 80, 24)
 	h.idle()
 	h.press("2", "enter")
-	screen := h.screen()
-	if !strings.Contains(screen, "Step 1 of 2") || !strings.Contains(screen, "Fix agent-cert-expired") {
+	if screen := h.screen(); !strings.Contains(screen, "Fix agent-chain-incomplete") {
 		t.Fatalf("Fix screen:\n%s", screen)
 	}
 	h.press("r")
 	h.idle()
 	var verdict string
 	h.inspect(func(m Model) { verdict = strings.Join(m.fix.walk.verdict, "\n") })
-	if !strings.Contains(verdict, "Still wrong") || !strings.Contains(verdict, "agent-cert-expired") {
+	if !strings.Contains(verdict, "Still wrong") || !strings.Contains(verdict, "agent-chain-incomplete") {
 		t.Fatalf("re-check before the fix: verdict %q", verdict)
 	}
 	h.press("a")
-	h.waitFor("the lab to apply the fix", 10*time.Second, func(m Model) bool { return m.fix.walk.applied != "" })
-	if s := h.screen(); !strings.Contains(s, "Applied in the lab") {
-		t.Fatalf("no apply note on screen:\n%s", s)
+	var cmds []string
+	h.inspect(func(m Model) {
+		if m.fix.walk.plan != nil {
+			cmds = m.fix.walk.plan.commands
+		}
+	})
+	if len(cmds) == 0 {
+		t.Fatalf("no consent screen after a:\n%s", h.screen())
 	}
-	h.press("r")
-	h.idle()
+	// The consent screen shows what will run, as the step shows it.
+	if s := h.screen(); !strings.Contains(s, "Apply step 1 of") || !strings.Contains(s, "These commands run now") {
+		t.Fatalf("consent screen:\n%s", s)
+	}
+	h.press("n")
+	h.inspect(func(m Model) {
+		if m.fix.walk.plan != nil || m.fix.walk.applying {
+			t.Error("n did not cancel")
+		}
+	})
+	if now, _ := os.ReadFile(certPath); string(now) != string(orig) {
+		t.Fatal("the agent's certificate changed although the user said n")
+	}
+	h.press("a", "y")
+	h.waitFor("the step to run and the re-check to finish", 30*time.Second, func(m Model) bool {
+		return !m.fix.walk.applying && len(m.fix.walk.verdict) > 0
+	})
 	var done bool
 	var sev diagnostics.Severity
-	h.inspect(func(m Model) { done, sev = m.fix.walk.done, m.findings["agent-cert-expired"].Severity })
-	if !done || sev != diagnostics.SeverityOK {
-		t.Fatalf("after apply and re-check: done %v, severity %s\n%s", done, sev, h.screen())
+	h.inspect(func(m Model) {
+		done, sev = m.fix.walk.done, m.findings["agent-chain-incomplete"].Severity
+		verdict = strings.Join(m.fix.walk.verdict, "\n")
+	})
+	if !done || sev != diagnostics.SeverityOK || !strings.Contains(verdict, "verified") {
+		t.Fatalf("after a y: done %v, severity %s, verdict %q\n%s", done, sev, verdict, h.screen())
 	}
-	if s := h.screen(); !strings.Contains(s, "agent-cert-expired passes now") || !strings.Contains(s, "fixed") {
-		t.Fatalf("screen does not say the finding passes:\n%s", s)
+	if now, _ := os.ReadFile(certPath); string(now) == string(orig) {
+		t.Fatal("the step's commands did not change the agent's certificate file")
+	}
+	if s := h.screen(); !strings.Contains(s, "Verified: no failure left.") {
+		t.Fatalf("screen does not say the step is verified:\n%s", s)
+	}
+}
+
+// TestApplyBlocked: a step that needs a placeholder the user has not filled, that runs on
+// the other host, that says it is manual or that opens an editor is never run; `a` says why.
+func TestApplyBlocked(t *testing.T) {
+	opts := &ApplyOptions{Host: diagnostics.HostAgent}
+	for _, tc := range []struct {
+		st   diagnostics.Step
+		want string
+	}{
+		{diagnostics.Step{Commands: []string{"openssl x509 -CAkey '<ca-key-path>'"}, Inputs: []diagnostics.Input{{Name: "<ca-key-path>"}}}, "needs <ca-key-path>"},
+		{diagnostics.Step{Commands: []string{"true"}, Host: diagnostics.HostManager}, "runs on the manager host"},
+		{diagnostics.Step{Commands: []string{"true"}, Manual: "Ask the PKI team."}, "Ask the PKI team."},
+		{diagnostics.Step{Commands: []string{"sudoedit /etc/x"}}, "sudoedit waits for a person"},
+		{diagnostics.Step{Commands: []string{"true"}}, ""},
+	} {
+		if got := blockedReason(opts, tc.st); tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("blockedReason(%+v) = %q, want %q", tc.st, got, tc.want)
+		}
+	}
+	if got := blockedReason(nil, diagnostics.Step{Commands: []string{"true"}}); !strings.Contains(got, "copy") {
+		t.Errorf("blockedReason without apply options = %q", got)
 	}
 }
 

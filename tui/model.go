@@ -146,7 +146,7 @@ func (m Model) update(msg tea.Msg) (Model, tea.Cmd) {
 	case initRunMsg:
 		return m, m.startRun(purposeAll, nil)
 	case spinner.TickMsg:
-		if m.run == nil {
+		if m.run == nil && (m.fix.walk == nil || !m.fix.walk.applying) {
 			return m, nil // let the spinner stop while idle
 		}
 		m.now = msg.Time
@@ -156,12 +156,7 @@ func (m Model) update(msg tea.Msg) (Model, tea.Cmd) {
 	case engineStartMsg, engineEventMsg, engineDoneMsg:
 		return m.engineMsg(msg)
 	case applyDoneMsg:
-		if msg.err != nil {
-			m.setError("Apply failed: " + msg.err.Error())
-		} else {
-			m.setMessage(msg.text + " " + m.g.dash + " press r to re-check")
-			m.fix.applied(msg.id, msg.text)
-		}
+		m.applyDone(msg)
 		return m, nil
 	case reportDoneMsg:
 		if msg.err != nil {

@@ -16,13 +16,6 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 )
 
-// Applier applies a finding's fix to files it owns. The demo lab implements it for its own
-// temporary files; outside the demo there is none, and the `a` key is disabled.
-type Applier interface {
-	// Apply fixes findingID and says in one line what it changed.
-	Apply(ctx context.Context, findingID string) (string, error)
-}
-
 // LogLine is one log line as the Logs screen shows it.
 type LogLine struct {
 	// Time is when the line was logged; zero when the line carries no time.
@@ -64,8 +57,9 @@ func (f LogSourceFunc) Follow(ctx context.Context, out chan<- LogLine) error { r
 type Options struct {
 	// Engine runs the checks; required.
 	Engine *diagnostics.Engine
-	// Applier applies fixes in the demo lab; nil elsewhere.
-	Applier Applier
+	// Apply lets the Fix screen's `a` run the step shown (with consent, backups and
+	// rollback); nil turns `a` off.
+	Apply *ApplyOptions
 	// Logs is followed on the Logs screen; nil shows no logs.
 	Logs LogSource
 	// Title names what is being diagnosed, shown in the header ("demo: agent-cert-expired").

@@ -99,23 +99,35 @@ func (p *overviewPage) groups(m *Model) []categoryGroup {
 	problems := categoryGroup{title: problemsTitle}
 	var out []categoryGroup
 	for _, cat := range diagnostics.Categories {
-		g := categoryGroup{title: string(cat)}
+		// A category is one group, except that the upstream checks are grouped per link
+		// they judged ("upstream · front → backend:8443").
+		var cgs []*categoryGroup
+		byTitle := map[string]*categoryGroup{}
 		for _, ch := range m.engine.Catalog {
 			if ch.Category != cat || !p.matches(m, ch) {
 				continue
 			}
 			if r := m.rank(ch.ID); r <= 1 {
 				problems.ids = append(problems.ids, ch.ID)
-			} else {
-				g.ids = append(g.ids, ch.ID)
+				continue
 			}
+			title := string(cat)
+			if f, ok := m.findings[ch.ID]; ok && f.Subject.Kind == diagnostics.SubjectUpstreamLink && f.Subject.Name != "" {
+				title += " " + m.g.dot + " " + f.Subject.Name
+			}
+			g := byTitle[title]
+			if g == nil {
+				g = &categoryGroup{title: title}
+				byTitle[title] = g
+				cgs = append(cgs, g)
+			}
+			g.ids = append(g.ids, ch.ID)
 		}
-		if len(g.ids) == 0 {
-			continue
+		for _, g := range cgs {
+			slices.SortStableFunc(g.ids, func(a, b string) int { return cmp.Compare(m.rank(a), m.rank(b)) })
+			g.best = m.rank(g.ids[0])
+			out = append(out, *g)
 		}
-		slices.SortStableFunc(g.ids, func(a, b string) int { return cmp.Compare(m.rank(a), m.rank(b)) })
-		g.best = m.rank(g.ids[0])
-		out = append(out, g)
 	}
 	slices.SortStableFunc(out, func(a, b categoryGroup) int { return cmp.Compare(a.best, b.best) })
 	if len(problems.ids) > 0 {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -56,7 +57,7 @@ func (m Model) markdownReport() string {
 	return text.String()
 }
 
-var unsafeNameRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+var unsafeNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]+`) })
 
 // reportName is the start of a report's file name: the host and the first failure (or
 // "ok"), so a directory of reports reads as a list of incidents. A redacted report's name
@@ -72,8 +73,8 @@ func reportName(host string, r *diagnostics.Report, redact bool) string {
 			break
 		}
 	}
-	host = strings.Trim(unsafeNameRE.ReplaceAllString(host, "_"), "._")
-	return "mtls-doctor-" + cmp.Or(host, "host") + "-" + unsafeNameRE.ReplaceAllString(finding, "_")
+	host = strings.Trim(unsafeNameRE().ReplaceAllString(host, "_"), "._")
+	return "mtls-doctor-" + cmp.Or(host, "host") + "-" + unsafeNameRE().ReplaceAllString(finding, "_")
 }
 
 // sortedFindings are the latest findings in catalog order.

@@ -31,6 +31,7 @@ func untrustedModel(t *testing.T) Model {
 		if i == 0 {
 			f.Severity = diagnostics.SeverityFail
 			f.Evidence = []diagnostics.Evidence{{Text: "nginx -t said", Quote: []string{keyNoEnd, "after the key " + hostile}}}
+			f.Subject = diagnostics.Subject{Kind: diagnostics.SubjectNginxServer, Name: "/etc/nginx/conf.d/agents.conf:3" + hostile}
 		}
 		findings = append(findings, f)
 	}
@@ -41,6 +42,16 @@ func untrustedModel(t *testing.T) Model {
 	m.run = &engineRun{gen: m.gen, cancel: func() {}, finished: map[string]bool{}}
 	m, _ = m.update(engineDoneMsg{gen: m.gen, report: r})
 	return m
+}
+
+// TestFindingNamesItsSubject: a finding about something other than the agent link says
+// what it judged on the finding screen.
+func TestFindingNamesItsSubject(t *testing.T) {
+	m := untrustedModel(t)
+	mm, _ := m.update(keyMsg("2"))
+	if frame := mm.frame(); !strings.Contains(frame, "on nginx-server /etc/nginx/conf.d/agents.conf:3") {
+		t.Errorf("the finding screen does not name the subject:\n%s", frame)
+	}
 }
 
 func assertTerminalSafe(t *testing.T, what, s string) {

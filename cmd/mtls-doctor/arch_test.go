@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -26,7 +27,7 @@ var packageLayers = map[string]int{
 	"internal/pki":            0, // certificates made at run time
 	"internal/opensslverdict": 1, // OpenSSL's verdict on a client chain (tests use pki)
 	"internal/nginxtest":      1, // a real nginx on 127.0.0.1 for tests and benchmarks
-	"internal/demolab":        2, // the demo's NGINX stand-in and its PKI
+	"internal/demolab":        3, // the demo's NGINX stand-in (reads its nginx.conf with probes/nginxconf) and its PKI
 	// Hides TMUX from Lip Gloss's init; it imports only os, so it initialises first.
 	"cmd/mtls-doctor/internal/tmuxquiet": 0,
 	// Facts.
@@ -35,12 +36,13 @@ var packageLayers = map[string]int{
 	"logparse":         3,
 	"probes/mesh":      4,
 	// Judgement, composition, presentation.
-	"diagnostics":     5,
-	"internal/gather": 6, // composes the probes into diagnostics.Facts
-	"tui":             7,
-	"cmd/mtls-doctor": 8,
-	"bench/labup":     8,
-	"bench/upprobe":   8, // times one upstream link check for bench/upstream.sh
+	"diagnostics":       5,
+	"internal/gather":   6, // composes the probes into diagnostics.Facts
+	"internal/playbook": 6, // runs fix steps with backups, nginx -t and rollback
+	"tui":               7,
+	"cmd/mtls-doctor":   8,
+	"bench/labup":       8,
+	"bench/upprobe":     8, // times one upstream link check for bench/upstream.sh
 }
 
 // charmAllowed are the packages whose code may import a Charm library: the tui, and cmd
@@ -189,6 +191,35 @@ func TestCallsOSExit(t *testing.T) {
 		}
 		if got := callsOSExit(f); got != want {
 			t.Errorf("callsOSExit(%q) = %v, want %v", src, got, want)
+		}
+	}
+}
+
+// TestReadmeLayoutNamesEveryPackage: the README's Layout table names every package of the
+// module (by its path, a parent directory's row such as `bench/`, or, for a package under
+// cmd, its path below cmd/mtls-doctor), so the table keeps matching the tree.
+func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "\n## Layout\n")
+	if start < 0 {
+		t.Fatal("README.md has no Layout section")
+	}
+	layout := text[start+1:]
+	if end := strings.Index(layout[3:], "\n## "); end >= 0 {
+		layout = layout[:end+3]
+	}
+	for _, p := range listModulePackages(t) {
+		named := false
+		for dir := p.ImportPath; dir != "." && dir != "" && !named; dir = filepath.Dir(dir) {
+			named = strings.Contains(layout, "`"+dir+"`") || strings.Contains(layout, "`"+dir+"/`") ||
+				strings.Contains(layout, "`"+strings.TrimPrefix(dir, "cmd/mtls-doctor/")+"`")
+		}
+		if !named {
+			t.Errorf("README's Layout table does not name package %s", p.ImportPath)
 		}
 	}
 }

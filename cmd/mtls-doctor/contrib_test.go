@@ -11,11 +11,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 )
 
 // TestMain lets the test binary stand in for the mtls-doctor binary in scripts under test
-// (contrib/systemd/mtls-doctor-textfile): with MTLS_DOCTOR_TEST_AS_MAIN=1 it runs main.
+// (contrib/systemd/mtls-doctor-textfile): with MTLS_DOCTOR_TEST_AS_MAIN=1 it runs main; and
+// for the demo lab's shims.
 func TestMain(m *testing.M) {
+	// The demo lab's shims run this binary (TestDemoStepsFix).
+	if code, ok := demolab.RunShim(os.Args[1:], os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
 	if os.Getenv("MTLS_DOCTOR_TEST_AS_MAIN") == "1" {
 		main()
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
+	"github.com/mtls-doctor/mtls-doctor/internal/playbook"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/tui"
 )
@@ -30,8 +32,9 @@ func newDemoCommand(ctx context.Context, env environ, stdout, stderr io.Writer) 
 		Long: `demo starts, in this process and on 127.0.0.1 only, a manager endpoint that behaves
 like NGINX with ssl_verify_client on, a PKI generated for it in a temporary directory, and
 an agent configuration pointing at it, with one fault planted; then runs the checks.
-On a terminal it opens the assistant, where the fix walkthrough's "a" key applies a
-fix to the lab. With --check, or when stdout is not a terminal, it prints the report and
+On a terminal it opens the assistant, where the fix walkthrough's "a" key runs the
+step shown, its own commands, against the lab's files (nginx, systemctl and sudo are the
+lab's stand-ins there). With --check, or when stdout is not a terminal, it prints the report and
 exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 "healthy"), 1 when it does not, 3 when the lab could not start.`,
 		Args: cobra.MaximumNArgs(1),
@@ -111,15 +114,22 @@ func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
 	return flags.engine(environ{})
 }
 
-// runDemoTUI opens the assistant on the lab, with the lab as the fix walkthrough's
-// Applier (the `a` key) and its error.log on the Logs screen. It exits as the assistant
+// runDemoTUI opens the assistant on the lab, where the fix walkthrough's `a` runs the
+// step shown against the lab's files (labApplyOptions), and its error.log on the Logs screen. It exits as the assistant
 // does everywhere (assistantExit): with the last run's verdict on the lab.
 func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
 	text := textOptions(stdout, env, flags.verbose)
 	md := markdownOptions(flags, env, "")
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("demo lab shims: %w", err)
+	}
+	if err := l.InstallShims(exe); err != nil {
+		return err
+	}
 	return assistantExit(tui.Run(ctx, tui.Options{
 		Engine:    labEngine(l, flags),
-		Applier:   l,
+		Apply:     labApplyOptions(l),
 		Logs:      tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
 		Title:     "demo: " + l.Scenario.Name,
 		Output:    unwrapWriter(stdout),
@@ -205,4 +215,27 @@ func followFromStart(path string) func(ctx context.Context, out chan<- string) e
 		}
 		return nil
 	}
+}
+
+// labEnv is where a step's commands run in the demo: in the lab's directory, with its shims
+// first on PATH (nginx, systemctl, sudo … act on the lab) and its placeholders filled.
+func labEnv(l *demolab.Lab) playbook.Env {
+	return playbook.Env{Dir: l.Dir, Path: []string{l.BinDir()}, Inputs: l.Inputs(),
+		Vars: []string{"TMPDIR=" + l.Dir}}
+}
+
+// labApplyOptions are the assistant's apply options in the lab: its environment, its
+// journal, its nginx -t; the lab is both hosts.
+func labApplyOptions(l *demolab.Lab) *tui.ApplyOptions {
+	a := labApplier(l)
+	return &tui.ApplyOptions{Env: a.Env, JournalRoot: a.JournalRoot, NginxTest: a.NginxTest, Confine: a.Confine, Where: "the demo lab"}
+}
+
+// labApplier applies steps in the lab as on a real host: backups into a journal under the
+// lab's directory, `nginx -t` of the lab's nginx.conf before any reload, and a rollback.
+// A step that would change anything outside the lab's directory is refused: the demo
+// runs as the user (often root) on a real machine.
+func labApplier(l *demolab.Lab) *playbook.Applier {
+	return &playbook.Applier{Env: labEnv(l), JournalRoot: filepath.Join(l.Dir, "journal"),
+		NginxTest: "nginx -t -c " + diagnostics.ShellQuote(l.NginxConfPath()), Confine: l.Dir}
 }

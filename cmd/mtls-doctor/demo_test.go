@@ -126,62 +126,6 @@ func problems(r *diagnostics.Report) string {
 	return b.String()
 }
 
-// TestDemoApplyFixes walks every faulty scenario through the fix walkthrough's loop:
-// diagnose, apply the fix for the planted finding, diagnose again. The finding must be a
-// problem before and gone after, and nothing may fail any more (warnings about the lab's
-// NGINX configuration, such as unmapped 495/496, stay: they are advice, not faults).
-func TestDemoApplyFixes(t *testing.T) {
-	th := diagnostics.DefaultThresholds()
-	type fix struct{ scenario, finding string }
-	var fixes []fix
-	for _, sc := range demolab.Scenarios() {
-		if sc.ExpectFinding != "" {
-			fixes = append(fixes, fix{sc.Name, sc.ExpectFinding})
-		}
-	}
-	// The manager-side findings the lab's NGINX configuration draws can be applied too.
-	fixes = append(fixes,
-		fix{"alpn-h2-missing", "nginx-http2-missing"},
-		fix{"tls-version-mismatch", "nginx-tls-protocols"},
-	)
-	for _, fx := range fixes {
-		t.Run(fx.scenario+"/"+fx.finding, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
-			defer cancel()
-			l, err := demolab.Start(ctx, fx.scenario, t.TempDir(), time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			e := labEngine(l, checkFlags{output: "text", timeout: 2 * time.Second,
-				warnDays: th.WarnDays, critDays: th.CritDays, warnPercent: th.WarnPercent, logs: logFlags{since: time.Hour}})
-
-			before := e.Run(ctx, nil, nil, nil)
-			if f, ok := finding(before, fx.finding); !ok || !f.Problem() {
-				t.Fatalf("before the fix, %s is %v (%s); problems:\n%s", fx.finding, f.Severity, f.Summary, problems(before))
-			}
-			did, err := l.Apply(ctx, fx.finding)
-			if err != nil {
-				t.Fatalf("Apply(%s): %v", fx.finding, err)
-			}
-			t.Logf("applied: %s", did)
-			after := e.Run(ctx, nil, nil, nil)
-			if f, ok := finding(after, fx.finding); !ok || f.Problem() {
-				t.Errorf("after %q, %s is still %v: %s", did, fx.finding, f.Severity, f.Summary)
-			}
-			if p := failures(after); p != "" {
-				t.Errorf("after %q the lab still fails:\n%s", did, p)
-			}
-			if fx.finding == "nginx-grpc-errors-unmapped" {
-				if p := problems(after); p != "" {
-					t.Errorf("the healthy lab with its 495/496 mapped still has problems:\n%s", p)
-				}
-			}
-		})
-	}
-}
-
 // TestDemoNumbers runs the demo as a user would (the wall clock, a certificate that expired
 // a day and some milliseconds ago) and checks that every output counts that as one day:
 // the text says "1 day ago", JSON and Nagios say -1, and Nagios has one label per role.

@@ -1,3 +1,5 @@
+//go:build gen
+
 package main
 
 import (
@@ -13,7 +15,9 @@ import (
 
 // newGenCommand is the hidden `gen` command the release build runs (.goreleaser.yaml) to
 // make the man pages and shell completions from the command tree itself, so they cannot
-// drift from the flags. Nothing generated is committed.
+// drift from the flags. Nothing generated is committed. It is built only with -tags gen
+// (gen_off.go): the man-page generator links a Markdown parser and a YAML encoder whose
+// package initialisation every run of the released binary would otherwise pay.
 func newGenCommand(stdout io.Writer) *cobra.Command {
 	gen := &cobra.Command{
 		Use:    "gen",

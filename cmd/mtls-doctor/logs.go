@@ -138,9 +138,15 @@ NGINX logs client-certificate rejections at [info]: raise error_log to info to s
 
 // files are the FILE arguments, or the logs the configurations name.
 func (lc *logsCmd) files(ctx context.Context, env environ, args []string) []logparse.File {
+	nginx := lc.nginx.options()
+	if len(args) > 0 {
+		// The files are named: only the configuration's log_format definitions matter,
+		// and neither `nginx -V` (compiled-in paths) nor `nginx -t` changes one.
+		nginx.NoBinary = true
+	}
 	c := gather.New(gather.Options{
 		Agent: probes.AgentConfigOptions{Path: lc.agentConfig, Env: env.vars},
-		Nginx: lc.nginx.options(),
+		Nginx: nginx,
 	})
 	f := &diagnostics.Facts{Errors: map[diagnostics.FactKind]string{}}
 	if len(args) > 0 {

@@ -26,6 +26,48 @@ func runLogs(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// TestLogsCustomFormat: a FILE in a log_format the --nginx-config defines is read in it
+// (auto-detected per line, beside an error-log line), as bench/logs.sh times it.
+func TestLogsCustomFormat(t *testing.T) {
+	dir := t.TempDir()
+	conf, access := filepath.Join(dir, "nginx.conf"), filepath.Join(dir, "access.log")
+	format := `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" ` +
+		`verify=$ssl_client_verify sdn="$ssl_client_s_dn" proto=$ssl_protocol alpn=$ssl_alpn_protocol sni=$ssl_server_name rt=$request_time`
+	if err := os.WriteFile(conf, []byte("events {}\nhttp {\n    log_format mtls '"+format+"';\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().UTC().Add(-time.Minute).Format("02/Jan/2006:15:04:05 +0000")
+	const cmd = `"POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0"`
+	lines := []string{
+		`10.0.0.1 - - [` + ts + `] ` + cmd + ` 200 120 "-" "nginx-agent/v2.46.7 grpc-go/1.79.3" verify=SUCCESS sdn="CN=agent-1,O=Example" proto=TLSv1.3 alpn=h2 sni=nim.example.com rt=0.004`,
+		`10.0.9.1 - - [` + ts + `] ` + cmd + ` 400 255 "-" "nginx-agent/v2.46.7 grpc-go/1.79.3" verify=FAILED:certificate has expired sdn="CN=agent-old,O=Example" proto=TLSv1.3 alpn=h2 sni=nim.example.com rt=0.000`,
+		`10.0.9.2 - - [` + ts + `] ` + cmd + ` 400 255 "-" "nginx-agent/v2.46.7 grpc-go/1.79.3" verify=NONE sdn="-" proto=TLSv1.3 alpn=h2 sni=nim.example.com rt=0.000`,
+	}
+	if err := os.WriteFile(access, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runLogs(t, "-o", "json", "--nginx-config", conf, access)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got logsJSON
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	kinds := map[string]int{}
+	for _, e := range got.Events {
+		kinds[e.Kind] += e.Count
+	}
+	if len(kinds) != 2 || kinds["agent-cert-expired"] != 1 || kinds["agent-cert-not-sent"] != 1 {
+		t.Errorf("events %v, want one agent-cert-expired and one agent-cert-not-sent:\n%s", kinds, out)
+	}
+	// Without the configuration no format the tool knows reads the rejections (combined
+	// ends before verify=): no events.
+	if _, out, _ := runLogs(t, "-o", "json", access); strings.Contains(out, "agent-cert-expired") {
+		t.Errorf("without --nginx-config: %s", out)
+	}
+}
+
 // TestLogsJSON checks the documented JSON shape on the real NGINX lines.
 func TestLogsJSON(t *testing.T) {
 	code, out, errOut := runLogs(t, "--since", "0", "-o", "json", realErrorLog)

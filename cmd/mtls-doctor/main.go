@@ -18,9 +18,14 @@ import (
 	"os"
 
 	"github.com/mtls-doctor/mtls-doctor/cmd/mtls-doctor/internal/tmuxquiet"
+	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 )
 
 func main() {
+	// In the demo lab's shims (<lab>/bin/nginx …) this binary answers for the lab.
+	if code, ok := demolab.RunShim(os.Args[1:], os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
 	tmuxquiet.Restore()
 	ctx, cancel := context.WithCancel(context.Background())
 	restore := terminalRestorer(os.Stdin, os.Stdout)

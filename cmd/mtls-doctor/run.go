@@ -225,7 +225,10 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 	flags.register(root)
 	tf.register(root)
 	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout),
-		newLogsCommand(ctx, env, stdout, stderr), newMeshCommand(ctx, env, stdout, stderr), newGenCommand(stdout))
+		newLogsCommand(ctx, env, stdout, stderr), newMeshCommand(ctx, env, stdout, stderr), newUndoCommand(stdout, stderr))
+	if gen := newGenCommand(stdout); gen != nil { // only with -tags gen (the release build's hook)
+		root.AddCommand(gen)
+	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

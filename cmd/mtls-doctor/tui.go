@@ -9,6 +9,7 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/gather"
+	"github.com/mtls-doctor/mtls-doctor/internal/playbook"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/tui"
 )
@@ -39,6 +40,7 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 	md := markdownOptions(flags, env, "")
 	return assistantExit(tui.Run(ctx, tui.Options{
 		Engine:    flags.engine(env),
+		Apply:     hostApplyOptions(flags),
 		Logs:      logs,
 		Title:     title,
 		Output:    unwrapWriter(stdout),
@@ -86,4 +88,35 @@ func liveLogs(flags checkFlags, env environ) tui.LogSource {
 		}
 		return tui.FollowLogFiles(files, location(env)).Follow(ctx, out)
 	})
+}
+
+// hostApplyOptions are the assistant's apply options on this host: commands run in the
+// current directory, backups go to the XDG state directory (`mtls-doctor undo` restores
+// them), nginx -t tests the configuration judged. The host is the manager when only an
+// NGINX configuration is given, the agent when only an agent configuration is; otherwise
+// a step for either host may run here (one for a host this is not fails and is rolled
+// back). Nil, and `a` off, when there is no journal directory.
+func hostApplyOptions(flags checkFlags) *tui.ApplyOptions {
+	root, err := playbook.DefaultJournalRoot()
+	if err != nil {
+		return nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil
+	}
+	o := &tui.ApplyOptions{Env: playbook.Env{Dir: dir}, JournalRoot: root, Where: "this host"}
+	switch {
+	case flags.nginx.config != "" && flags.agentConfig == "":
+		o.Host = diagnostics.HostManager
+	case flags.agentConfig != "" && flags.nginx.config == "":
+		o.Host = diagnostics.HostAgent
+	}
+	if c := flags.nginx.config; c != "" && c != probes.StdinName {
+		o.NginxTest = "nginx -t -c " + diagnostics.ShellQuote(c)
+		if flags.nginx.prefix != "" {
+			o.NginxTest += " -p " + diagnostics.ShellQuote(flags.nginx.prefix)
+		}
+	}
+	return o
 }

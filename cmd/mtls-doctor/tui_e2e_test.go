@@ -146,9 +146,9 @@ func newTmux(t *testing.T, name string) *tmuxSession {
 	return s
 }
 
-// TestTUIEndToEnd runs the built binary in tmux on the demo's default fault, walks the fix
-// with keys until the re-check passes, quits, and checks the terminal was given back:
-// the alternate screen left, the cursor shown, the shell's next output on the normal screen;
+// TestTUIEndToEnd runs the built binary in tmux on a demo fault, walks the fix with keys
+// (a, then y to run the step shown against the lab) until the re-check passes, quits, and
+// checks the terminal was given back: the alternate screen left, the cursor shown, the shell's next output on the normal screen;
 // and that the exit code is the last run's verdict.
 func TestTUIEndToEnd(t *testing.T) {
 	requireTmux(t)
@@ -158,30 +158,27 @@ func TestTUIEndToEnd(t *testing.T) {
 	// The shell line runs the demo, then says how it ended and waits, so the pane outlives
 	// the program and shows what the terminal looks like afterwards.
 	start := time.Now()
-	s.start(fmt.Sprintf("cd %s && %s demo agent-cert-expired; echo \"EXITED $?\"; sleep 60", dir, bin))
+	s.start(fmt.Sprintf("cd %s && %s demo agent-chain-incomplete; echo \"EXITED $?\"; sleep 60", dir, bin))
 	s.waitFor(20*time.Second, "1 Overview")
 	t.Logf("first frame %s after the session started (exec, lab start-up, first render)", time.Since(start).Round(time.Millisecond))
 
-	s.waitFor(30*time.Second, "Checked ", "agent certificate CN=agent-01.test.local expired")
+	s.waitFor(30*time.Second, "Checked ", "FAIL")
 	s.keys("2")
-	s.waitFor(5*time.Second, "agent-cert-expired", "Why", "Renew the agent certificate")
+	s.waitFor(5*time.Second, "agent-chain-incomplete", "Why")
 	s.keys("Enter")
-	s.waitFor(5*time.Second, "Fix agent-cert-expired", "Step 1 of 2")
+	s.waitFor(5*time.Second, "Fix agent-chain-incomplete", "Step 1 of")
 	s.keys("r")
 	s.waitFor(15*time.Second, "Still wrong")
 	s.keys("a")
-	s.waitFor(10*time.Second, "Applied in the lab")
-	s.keys("r")
-	screen := s.waitFor(15*time.Second, "agent-cert-expired passes now")
-	if !strings.Contains(screen, "fixed") {
-		t.Errorf("the Fix screen does not mark the walkthrough fixed:\n%s", screen)
-	}
+	s.waitFor(10*time.Second, "Apply step 1 of", "These commands run now", "y run")
+	s.keys("y")
+	s.waitFor(30*time.Second, "Verified: no failure left.")
 	s.keys("1")
 	s.keys("r")
 	s.waitFor(15*time.Second, "Checked ")
-	screen = s.capture()
-	if strings.Contains(screen, "agent certificate CN=agent-01.test.local expired") {
-		t.Errorf("after the fix a full re-check still reports the expired certificate:\n%s", screen)
+	screen := s.capture()
+	if header, _, _ := strings.Cut(screen, "\n"); strings.Contains(header, "FAIL") {
+		t.Errorf("after the step a full re-check still fails:\n%s", screen)
 	}
 	// The exit code is the verdict the header shows, as --check would give it.
 	header, _, _ := strings.Cut(screen, "\n")

@@ -105,3 +105,44 @@ func fileSize(path string) int64 {
 	}
 	return fi.Size()
 }
+
+// FuzzNginxConf gives the lab's `nginx -t` and reload an arbitrary nginx.conf: they must
+// not panic, and a configuration they reject must leave the endpoint as it was.
+func FuzzNginxConf(f *testing.F) {
+	l, err := Start(context.Background(), "healthy", f.TempDir(), testNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer l.Close()
+	healthy, err := os.ReadFile(l.NginxConfPath())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(healthy))
+	f.Add(strings.Replace(string(healthy), " ssl;", " ssl http2;", 1))
+	f.Add(strings.Replace(string(healthy), "ssl_verify_client      on;", "ssl_verify_client maybe;", 1))
+	f.Add(strings.Replace(string(healthy), "ssl_protocols          TLSv1.2 TLSv1.3;", "ssl_protocols TLSv9;", 1))
+	f.Add("events {}\nhttp { server { listen " + l.Addr + " ssl; } }\n")
+	f.Add("http { server { listen " + l.Addr + "; location / { grpc_pass grpc://; } } }")
+	f.Add("}{;\"")
+	f.Fuzz(func(t *testing.T, conf string) {
+		if err := os.WriteFile(l.NginxConfPath(), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		before := l.mgr
+		err := l.reloadLocked("")
+		after := l.mgr
+		if err != nil && (after.ssl != before.ssl || after.verifyClient != before.verifyClient || len(after.chain) != len(before.chain)) {
+			t.Errorf("a rejected configuration changed the endpoint: %v", err)
+		}
+		// Put the healthy configuration back for the next input.
+		if err := os.WriteFile(l.NginxConfPath(), healthy, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.reloadLocked(""); err != nil {
+			t.Fatalf("the healthy configuration no longer loads: %v", err)
+		}
+	})
+}

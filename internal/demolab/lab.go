@@ -9,7 +9,10 @@
 // writing NGINX's own [info] line to its error.log. An accepted request gets the gRPC
 // reply the management plane's backend would give. No nginx binary is needed.
 //
-// Apply repairs the lab for one finding, so the fix walkthrough can be tried end to end.
+// The endpoint's configuration is its files: nginx.conf and the certificate, key and CA
+// files it names, read at start and again on `nginx -s reload`. A fix step's own commands
+// change them, run with the lab's shims first on PATH (InstallShims, BinDir) and its
+// placeholders filled from Inputs, so the demo proves the commands a user would run.
 package demolab
 
 import (
@@ -83,6 +86,9 @@ type manager struct {
 	grpcErrors bool
 	// crls are what ssl_crl loads; none means revocation is not checked.
 	crls []*x509.RevocationList
+	// upstreams are each location's grpc_pass address, as read from nginx.conf: a location
+	// passing anywhere but backendAddr gets 502, as the address has nothing behind it.
+	upstreams map[string]string
 }
 
 // agentSide is what the agent's files and configuration hold.
@@ -122,14 +128,21 @@ type Lab struct {
 	root, inter       *pki.Cert
 	serverCA, agentCA *pki.Cert // issuers of the server and agent certificates
 
-	mu      sync.Mutex
-	mgr     manager
-	agent   agentSide
-	ln      net.Listener
-	closed  bool
-	accepts sync.WaitGroup
+	mu    sync.Mutex
+	mgr   manager
+	agent agentSide
+	ln    net.Listener
+	// parked holds Addr while nothing listens there (NGINX stopped); backendPark holds the
+	// gRPC backend's address for the lab's life.
+	parked, backendPark *parkedPort
+	closed              bool
+	accepts             sync.WaitGroup
 
 	stopOnDone func() bool
+
+	// ctl is the listener the shims talk to (InstallShims), with the token they must send.
+	ctl      net.Listener
+	ctlToken string
 
 	srv   *http.Server
 	conns *connTable
@@ -165,49 +178,49 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 			return nil, fmt.Errorf("lab: scenario %s: %w", name, err)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Both ports stay parked (bound, refusing) while nothing serves them, so a lab running
+	// in parallel cannot be handed either one.
+	park, err := parkPort("127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("lab: listen: %w", err)
-	}
-	l.Addr = ln.Addr().String()
-	l.agent.conf.port = ln.Addr().(*net.TCPAddr).Port
-	if l.mgr.backendAddr, err = closedPort(); err != nil {
-		ln.Close()
 		return nil, err
 	}
+	l.parked = park
+	l.Addr = park.addr
+	l.agent.conf.port = park.port
+	if l.backendPark, err = parkPort("127.0.0.1:0"); err != nil {
+		park.Close()
+		return nil, err
+	}
+	l.mgr.backendAddr = l.backendPark.addr
+	release := func() { l.parked.Close(); l.backendPark.Close() }
 	if err := l.writeFilesLocked(); err != nil {
-		ln.Close()
+		release()
 		return nil, err
+	}
+	if err := l.writePKILocked(); err != nil {
+		release()
+		return nil, err
+	}
+	// From here on the endpoint is what its files say, as after any reload.
+	if err := l.reloadLocked(""); err != nil {
+		release()
+		return nil, fmt.Errorf("lab: scenario %s: its nginx.conf: %w", name, err)
 	}
 	if l.logs, err = openLogs(dir, l.Clock); err != nil {
-		ln.Close()
+		release()
 		return nil, err
 	}
 	l.startHTTP()
 	if l.mgr.running {
-		l.ln = ln
-		l.accepts.Add(1)
-		go l.acceptLoop(ln)
-	} else {
-		// Keep the port free: "connection refused" is the fault.
-		ln.Close()
+		if err := l.listenLocked(); err != nil {
+			release()
+			return nil, err
+		}
 	}
 	if ctx != nil {
 		l.stopOnDone = context.AfterFunc(ctx, func() { l.Close() })
 	}
 	return l, nil
-}
-
-// closedPort returns a 127.0.0.1 address nothing listens on (at the moment): where the
-// lab's grpc_pass points while its backend is down, so NGINX's log line has a real address.
-func closedPort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("lab: %w", err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr, nil
 }
 
 // buildHealthy makes the PKI and the healthy configuration every scenario starts from.
@@ -309,6 +322,11 @@ func (l *Lab) Close() error {
 		l.ln.Close()
 		l.ln = nil
 	}
+	l.parked.Close()
+	l.backendPark.Close()
+	if l.ctl != nil {
+		l.ctl.Close()
+	}
 	l.mu.Unlock()
 	l.accepts.Wait()
 	var err error
@@ -324,8 +342,8 @@ func (l *Lab) Close() error {
 	return err
 }
 
-// writeFilesLocked writes the agent's files and configuration, and the manager's files
-// for the curious (the endpoint reads its configuration from memory).
+// writeFilesLocked writes the agent's files and configuration, and the manager's files,
+// which the endpoint reads at start (reloadLocked).
 func (l *Lab) writeFilesLocked() error {
 	a := l.agent
 	writes := []struct {
@@ -373,14 +391,13 @@ func (l *Lab) writeFilesLocked() error {
 
 // nginxConfLocked is a complete nginx.conf for the server the endpoint behaves like: what
 // an operator would have written for NGINX 1.22 and later (http2 as a listen parameter).
-// Nothing reads it to run the endpoint; it is there to be read, by people and by the
-// manager-side checks.
+// The endpoint reads it (reloadLocked), and so do people and the manager-side checks.
 func (l *Lab) nginxConfLocked() string {
 	m := l.mgr
 	mgr := func(name string) string { return l.path(filepath.Join(managerDir, name)) }
 	var b strings.Builder
 	b.WriteString("# The NGINX configuration the mtls-doctor demo endpoint behaves like (scenario " + l.Scenario.Name + ").\n")
-	b.WriteString("# The endpoint runs in-process; no nginx reads this file.\n")
+	b.WriteString("# The endpoint runs in-process and reads this file at start and on `nginx -s reload`.\n")
 	if !m.running {
 		b.WriteString("# NGINX is not running: nothing listens on " + l.Addr + ".\n")
 	}

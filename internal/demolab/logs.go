@@ -63,6 +63,14 @@ func (w *logWriter) line(level string, ci *connInfo, msg, tail string) {
 		w.timeNowFunc().Format("2006/01/02 15:04:05"), level, w.pid, w.pid, conn, msg, client, tail)
 }
 
+// emerg logs what NGINX's master process logs when a reload finds the configuration
+// invalid: the [emerg] line (with no client: the master has none), and keeps running.
+func (w *logWriter) emerg(msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Fprintf(w.errs, "%s [emerg] %d#%d: %s\n", w.timeNowFunc().Format("2006/01/02 15:04:05"), w.pid, w.pid, msg)
+}
+
 // info logs a connection-level line (no request yet): server is the listen address.
 func (w *logWriter) info(ci *connInfo, msg, listen string) { w.line("info", ci, msg, listen) }
 

@@ -413,7 +413,7 @@ func handshakeOnce(t *testing.T, l *Lab, addr, logPath string, verify bool) (str
 
 // TestNginxConfAccepted checks that every scenario's nginx.conf, the configuration the
 // endpoint claims to behave like, is one NGINX accepts (nginx -t), also with the 495/496
-// mapping Apply can add.
+// mapping the nginx-grpc-errors-unmapped step adds.
 func TestNginxConfAccepted(t *testing.T) {
 	bin := nginxtest.Require(t)
 	nginxT := func(t *testing.T, l *Lab) {
@@ -436,9 +436,7 @@ func TestNginxConfAccepted(t *testing.T) {
 			}
 			defer l.Close()
 			nginxT(t, l)
-			if _, err := l.Apply(context.Background(), "nginx-grpc-errors-unmapped"); err != nil {
-				t.Fatal(err)
-			}
+			mapGRPCErrors(t, l)
 			nginxT(t, l)
 		})
 	}

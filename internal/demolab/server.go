@@ -134,14 +134,21 @@ func (l *Lab) startHTTP() {
 	go func() { _ = l.srv.Serve(l.queue) }() // returns http.ErrServerClosed on Close
 }
 
-// listenLocked starts listening on Addr again (NGINX started).
+// listenLocked unparks Addr and listens there (NGINX started).
 func (l *Lab) listenLocked() error {
 	if l.ln != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", l.Addr)
+	var ln net.Listener
+	var err error
+	if l.parked != nil {
+		ln, err = l.parked.listen()
+		l.parked = nil
+	} else {
+		ln, err = net.Listen("tcp", l.Addr)
+	}
 	if err != nil {
-		return fmt.Errorf("lab: listen on %s again: %w", l.Addr, err)
+		return fmt.Errorf("lab: listen on %s: %w", l.Addr, err)
 	}
 	l.ln = ln
 	l.accepts.Add(1)
@@ -460,14 +467,18 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	service, method := splitGRPCPath(r.URL.Path)
-	if !hasLocation(m.locations, r.URL.Path) {
+	loc := matchLocation(m.locations, r.URL.Path)
+	if loc == "" {
 		l.logs.errorReq(ci, fmt.Sprintf("open() \"%s%s\" failed (2: No such file or directory)", docRoot, r.URL.Path), request, r.Host)
 		l.writePage(w, r, ci, request, 404)
 		return
 	}
-	if m.backendDown {
+	if upstream, ok := m.upstreams[loc]; m.backendDown || ok && upstream != m.backendAddr {
+		if !ok {
+			upstream = m.backendAddr
+		}
 		l.logs.errorUpstream(ci, "connect() failed (111: Connection refused) while connecting to upstream", request,
-			"grpc://"+m.backendAddr, r.Host)
+			"grpc://"+upstream, r.Host)
 		l.writePage(w, r, ci, request, http.StatusBadGateway)
 		return
 	}
@@ -519,14 +530,16 @@ func splitGRPCPath(p string) (service, method string) {
 	return p[:i], p[i+1:]
 }
 
-// hasLocation reports whether a prefix location matches path.
-func hasLocation(locations []string, path string) bool {
+// matchLocation is the longest prefix location matching path (NGINX's choice among
+// prefix locations), "" when none does.
+func matchLocation(locations []string, path string) string {
+	best := ""
 	for _, loc := range locations {
-		if strings.HasPrefix(path, loc) {
-			return true
+		if strings.HasPrefix(path, loc) && len(loc) > len(best) {
+			best = loc
 		}
 	}
-	return false
+	return best
 }
 
 // grpcReply answers as the management plane's gRPC server: the agent's methods get 200

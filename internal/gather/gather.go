@@ -71,11 +71,15 @@ func (c *Collector) Gather(ctx context.Context, kind diagnostics.FactKind, f *di
 
 // gatherAgentConfig reads the agent's configuration, or finds a manager-only host.
 func (c *Collector) gatherAgentConfig(ctx context.Context, f *diagnostics.Facts) error {
-	// Every run starts here (the NGINX facts depend on it): start `nginx -V` now so
-	// that it overlaps reading the agent's configuration instead of following it.
-	c.mu.Lock()
-	c.build = probes.StartNginxBuild(ctx, c.Options.Nginx)
-	c.mu.Unlock()
+	// Every run starts here (the NGINX facts depend on it). A named NGINX
+	// configuration is judged, so start `nginx -V` now: it overlaps reading the
+	// agent's configuration instead of following it. Discovery runs it only when the
+	// configuration found may serve agents (probes.LoadNginx).
+	if c.Options.Nginx.Config != "" {
+		c.mu.Lock()
+		c.build = probes.StartNginxBuild(ctx, c.Options.Nginx)
+		c.mu.Unlock()
+	}
 	opts := c.Options.Agent
 	if opts.WorkDir == "" && opts.FindWorkDir == nil {
 		// Relative TLS paths resolve where the running agent (or its unit) works.

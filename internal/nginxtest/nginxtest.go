@@ -115,6 +115,11 @@ type Config struct {
 	ServerBlock string
 	// ErrorLogLevel is the error_log level; "" means info.
 	ErrorLogLevel string
+	// Main is written at the top of the file, in the main context (load_module, env, ...).
+	Main string
+	// Stream is the body of a stream{} block; "" writes none. The stream module is
+	// loaded first when this NGINX builds it as a dynamic module (StreamModule).
+	Stream string
 }
 
 var serverLine = regexp.MustCompile(`(?m)^\s*server\s*\{`)
@@ -134,6 +139,14 @@ func (c Config) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# nginx.conf written by nginxtest: everything stays in %s\n", dir)
 	fmt.Fprintf(&b, "pid %s;\n", filepath.Join(dir, PidName))
+	if c.Stream != "" && !strings.Contains(c.Main, "ngx_stream_module") {
+		if load := StreamModule(); load != "" {
+			b.WriteString(load + "\n")
+		}
+	}
+	if c.Main != "" {
+		b.WriteString(strings.TrimRight(c.Main, "\n") + "\n")
+	}
 	fmt.Fprintf(&b, "error_log %s %s;\n", filepath.Join(dir, ErrorLogName), level)
 	b.WriteString("events {\n    worker_connections 256;\n}\n")
 	b.WriteString("http {\n")
@@ -146,8 +159,33 @@ func (c Config) String() string {
 	}
 	b.WriteString(indent(body, "    "))
 	b.WriteString("}\n")
+	if c.Stream != "" {
+		b.WriteString("stream {\n")
+		b.WriteString(indent(c.Stream, "    "))
+		b.WriteString("}\n")
+	}
 	return b.String()
 }
+
+// streamModulePath is where Debian's libnginx-mod-stream installs the module.
+const streamModulePath = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+var streamModule = sync.OnceValue(func() string {
+	bin, err := Binary()
+	if err != nil {
+		return ""
+	}
+	out, _ := exec.Command(bin, "-V").CombinedOutput()
+	if !strings.Contains(string(out), "--with-stream=dynamic") {
+		return "" // built in (or absent: nginx -t then says so)
+	}
+	return "load_module " + streamModulePath + ";"
+})
+
+// StreamModule returns the load_module line this NGINX needs before a stream{} block:
+// Debian builds the stream module dynamically (package libnginx-mod-stream), the
+// nginx.org packages build it in. "" means no line is needed.
+func StreamModule() string { return streamModule() }
 
 func indent(s, prefix string) string {
 	var b strings.Builder

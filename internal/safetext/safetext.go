@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -96,15 +97,20 @@ func isBidi(r rune) bool { return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r
 // Redacted replaces a private key block wherever Scrub finds one.
 const Redacted = "[private key removed]"
 
+// The patterns are compiled on first use: package initialisation runs on every start.
 var (
 	// pemKeyBegin starts a private key block (PKCS#8, PKCS#1, SEC1, encrypted, OpenSSH).
-	pemKeyBegin = regexp.MustCompile(`-----BEGIN[^-\n]*PRIVATE KEY-----`)
+	pemKeyBegin = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-----BEGIN[^-\n]*PRIVATE KEY-----`) })
 	// secretAssign is a token-like setting and its value ("token: abc", "password=x").
-	secretAssign = regexp.MustCompile(`(?i)\b(token|password|passwd|secret|api[_-]?key|private[_-]?key|authorization)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;|]+)`)
+	secretAssign = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\b(token|password|passwd|secret|api[_-]?key|private[_-]?key|authorization)(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;|]+)`)
+	})
 	// bearer is an HTTP bearer credential.
-	bearer = regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+`)
+	bearer = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+`) })
 	// jwt is a JSON Web Token: three base64url parts, the first a JSON object (RFC 7519).
-	jwt = regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+	jwt = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`)
+	})
 )
 
 // Scrub removes private key blocks (with or without their END line), the values of
@@ -115,11 +121,11 @@ func Scrub(s string) string {
 		s = scrubPEMKeys(s)
 	}
 	if mayHoldSecretWord(s) {
-		s = bearer.ReplaceAllString(s, "${1} [redacted]")
-		s = secretAssign.ReplaceAllString(s, "${1}${2}[redacted]")
+		s = bearer().ReplaceAllString(s, "${1} [redacted]")
+		s = secretAssign().ReplaceAllString(s, "${1}${2}[redacted]")
 	}
 	if strings.Contains(s, "eyJ") {
-		s = jwt.ReplaceAllString(s, "[token removed]")
+		s = jwt().ReplaceAllString(s, "[token removed]")
 	}
 	return s
 }
@@ -129,12 +135,19 @@ func Scrub(s string) string {
 // the case-insensitive regexps cost microseconds each where this scan costs nanoseconds.
 var secretWords = []string{"bearer", "token", "passw", "secret", "api", "private", "authorization"}
 
-// mayHoldSecretWord reports whether s holds one of secretWords in any case. Text that is
-// not ASCII is passed to the regexps: their (?i) folds Unicode too ("ſ" matches "s").
+// mayHoldSecretWord reports whether s holds one of secretWords in any case. The regexps'
+// (?i) folds Unicode too, and two runes outside ASCII fold to ASCII letters (U+017F "ſ"
+// to s, U+212A Kelvin sign to k; unicode.SimpleFold): text holding either is passed to
+// the regexps. Other non-ASCII text ("→" in a report line) is skipped like punctuation.
 func mayHoldSecretWord(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return true
+		if s[i] >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == '\u017f' || r == '\u212a' {
+				return true
+			}
+			i += size - 1
+			continue
 		}
 		c := s[i] | 0x20 // ASCII lower case
 		if c != 'b' && c != 't' && c != 'p' && c != 's' && c != 'a' {
@@ -171,7 +184,7 @@ func scrubPEMKeysFrom(s string, inKey bool) (out string, open bool) {
 		}
 	}
 	for {
-		loc := pemKeyBegin.FindStringIndex(s)
+		loc := pemKeyBegin().FindStringIndex(s)
 		if loc == nil {
 			b.WriteString(s)
 			return b.String(), open
@@ -275,7 +288,7 @@ func SecretKind(v string) string {
 		return ""
 	case strings.Contains(t, "-----BEGIN "), strings.Contains(t, "PRIVATE KEY-----"):
 		return "PEM data"
-	case jwt.MatchString(t), bearer.MatchString(t):
+	case jwt().MatchString(t), bearer().MatchString(t):
 		return "a token"
 	case looksBase64(t):
 		return "base64 data"

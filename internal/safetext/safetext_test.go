@@ -171,7 +171,7 @@ func FuzzClean(f *testing.F) {
 		if !safe(out) {
 			t.Fatalf("Clean(%q) = %q is not terminal-safe", s, out)
 		}
-		if pemKeyBegin.MatchString(out) {
+		if pemKeyBegin().MatchString(out) {
 			t.Fatalf("a BEGIN marker survived: %q", out)
 		}
 		if Escape(out) != out {
@@ -179,7 +179,7 @@ func FuzzClean(f *testing.F) {
 		}
 		_ = SecretKind(s)
 		_ = EscapeLine(s)
-		if !mayHoldSecretWord(s) && (bearer.MatchString(s) || secretAssign.MatchString(s)) {
+		if !mayHoldSecretWord(s) && (bearer().MatchString(s) || secretAssign().MatchString(s)) {
 			t.Fatalf("the word prefilter skips a secret in %q", s)
 		}
 	})
@@ -211,5 +211,29 @@ func TestLineScrubber(t *testing.T) {
 		} else if o != "after" {
 			t.Errorf("the line after the END line became %q", o)
 		}
+	}
+}
+
+// TestMayHoldSecretWordUnicode: the prefilter lets through text whose Unicode folds to a
+// secret word (the regexps' (?i) would match it) and skips other non-ASCII text.
+func TestMayHoldSecretWordUnicode(t *testing.T) {
+	for s, want := range map[string]bool{
+		"server at nginx.conf:4 → ok": false,
+		"ssl_certificate → \u212a":    true, // any rune that folds to ASCII: conservative
+		"to\u212aen=abc":              true,
+		"\u017fecret: x":              true,
+		"→ token=abc":                 true,
+		"\xff\xfe bearer x":           true,
+		"\xff\xfe plain":              false,
+	} {
+		if got := mayHoldSecretWord(s); got != want {
+			t.Errorf("mayHoldSecretWord(%q) = %v, want %v", s, got, want)
+		}
+		if !mayHoldSecretWord(s) && (bearer().MatchString(s) || secretAssign().MatchString(s)) {
+			t.Errorf("the prefilter skips a secret in %q", s)
+		}
+	}
+	if got := Scrub("to\u212aen=abc → x"); strings.Contains(got, "abc") {
+		t.Errorf("Scrub kept a token named with a Kelvin sign: %q", got)
 	}
 }

@@ -152,6 +152,16 @@ func (c *Config) Err() error {
 	return c.Errors[0]
 }
 
+// SetOptions replaces the options the configuration was read with, before anything is
+// looked up in it: the parse itself depends only on Main's directory, so a configuration
+// read before `nginx -V` answered takes the build's log paths and prefix afterwards.
+func (c *Config) SetOptions(o Options) {
+	c.opts, c.Prefix = o, o.Prefix
+	if c.Prefix == "" {
+		c.Prefix = c.ConfPrefix
+	}
+}
+
 // ConfPath resolves a path the way nginx resolves include and ssl_* file arguments:
 // relative to ConfPrefix. Paths holding variables or "data:" values resolve to "".
 func (c *Config) ConfPath(p string) string { return resolve(c.ConfPrefix, p) }

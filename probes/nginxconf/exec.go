@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -41,13 +42,13 @@ func VersionFromBinary(ctx context.Context) (string, error) {
 	return ParseVersion(stderr)
 }
 
-var versionRE = regexp.MustCompile(`nginx version: [^/\s]+/(\d+(?:\.\d+)*)`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`nginx version: [^/\s]+/(\d+(?:\.\d+)*)`) })
 
 // ParseVersion reads the version out of `nginx -v` or `nginx -V` output:
 // "nginx version: nginx/1.22.1" gives "1.22.1"; NGINX Plus prints
 // "nginx version: nginx/1.25.3 (nginx-plus-r31)" and gives "1.25.3".
 func ParseVersion(out string) (string, error) {
-	m := versionRE.FindStringSubmatch(out)
+	m := versionRE().FindStringSubmatch(out)
 	if m == nil {
 		return "", fmt.Errorf("no version in nginx output %q", firstLine(out))
 	}
@@ -168,26 +169,26 @@ func dump(ctx context.Context, binary string, args ...string) (io.Reader, error)
 }
 
 var (
-	emergStart = regexp.MustCompile(`\[emerg\] (?:\d+#\d+: )?`)
+	emergStart = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[emerg\] (?:\d+#\d+: )?`) })
 	// nextLogLine starts the line after an emerg message, which may itself span
 	// lines (a directive name can hold a newline).
-	nextLogLine = regexp.MustCompile(`\n(?:nginx: |\d{4}/\d\d/\d\d )`)
-	emergPos    = regexp.MustCompile(`(?s)^(.*) in (\S+):(\d+)$`)
+	nextLogLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\n(?:nginx: |\d{4}/\d\d/\d\d )`) })
+	emergPos    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?s)^(.*) in (\S+):(\d+)$`) })
 )
 
 // ParseEmerg finds nginx's first "[emerg]" message in stderr output, e.g.
 // `nginx: [emerg] unexpected "}" in /etc/nginx/nginx.conf:12`, and returns it as an Error.
 func ParseEmerg(stderr string) (Error, bool) {
-	loc := emergStart.FindStringIndex(stderr)
+	loc := emergStart().FindStringIndex(stderr)
 	if loc == nil {
 		return Error{}, false
 	}
 	msg := stderr[loc[1]:]
-	if end := nextLogLine.FindStringIndex(msg); end != nil {
+	if end := nextLogLine().FindStringIndex(msg); end != nil {
 		msg = msg[:end[0]]
 	}
 	msg = strings.TrimRight(msg, "\r\n")
-	m := emergPos.FindStringSubmatch(msg)
+	m := emergPos().FindStringSubmatch(msg)
 	if m == nil {
 		return Error{Msg: msg}, true
 	}

@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -154,4 +155,39 @@ func checkUpstreamLink(t *testing.T, l *UpstreamLink) {
 		t.Fatalf("SNI %q differs from the SSL name %q", l.SNI, l.SSLName)
 	}
 	_ = l.Target()
+}
+
+// FuzzDumpHeaders: the byte scan for `nginx -T` header lines finds exactly what the
+// regular expression it replaced found, (?m)^# configuration file (.+):\r?$, name and all.
+func FuzzDumpHeaders(f *testing.F) {
+	f.Add([]byte("# configuration file /etc/nginx/nginx.conf:\nevents {}\n\n# configuration file /etc/nginx/b.conf:\r\nx;\n"))
+	f.Add([]byte("x# configuration file /a:\n# configuration file :\n# configuration file ::\n# configuration file a:\rb:"))
+	f.Add([]byte("# configuration file a:\r\r\n# configuration file \xff:\n"))
+	re := regexp.MustCompile(`(?m)^# configuration file (.+):\r?$`)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > maxFuzzInput {
+			return
+		}
+		var got [][]int
+		for h, ok := nextDumpHeader(data, 0); ok; h, ok = nextDumpHeader(data, h.end) {
+			got = append(got, []int{h.start, h.end, h.name, h.nameEnd})
+		}
+		want := re.FindAllSubmatchIndex(data, -1)
+		if len(got) != len(want) {
+			t.Fatalf("%q: scan found %v, regexp %v", data, got, want)
+		}
+		for i := range got {
+			// The regexp's match may end after a CR; the scan's line always ends at the LF.
+			end := want[i][1]
+			if end < len(data) && data[end] == '\r' {
+				end++
+			}
+			if got[i][0] != want[i][0] || got[i][2] != want[i][2] || got[i][3] != want[i][3] || (got[i][1] != end && got[i][1] != want[i][1]) {
+				t.Fatalf("%q: header %d: scan %v, regexp %v", data, i, got[i], want[i])
+			}
+		}
+		if IsDump(data) != (len(want) > 0) {
+			t.Fatalf("%q: IsDump %v, regexp found %d", data, IsDump(data), len(want))
+		}
+	})
 }

@@ -31,10 +31,38 @@ type lexer struct {
 	data []byte
 	pos  int
 	line int // cf->conf_file->line: 1 + the number of LFs read so far
+	// words is next's result, reused: the parser copies what it keeps before the next call.
+	words []word
+	// interned maps a word as written to its text, shared by every file of a parse
+	// (nil: no interning). A fleet's configuration repeats the same names, paths and
+	// values thousands of times; each is kept once.
+	interned map[string]string
 }
 
-func newLexer(file string, data []byte) *lexer {
-	return &lexer{file: file, data: data, line: 1}
+// maxInterned bounds the interned words; past it, new words are copied as they come.
+const maxInterned = 1 << 17
+
+func newLexer(file string, data []byte, interned map[string]string) *lexer {
+	return &lexer{file: file, data: data, line: 1, interned: interned}
+}
+
+// text returns the word b (escapes applied), one string per distinct word.
+func (lx *lexer) text(b []byte) string {
+	if lx.interned == nil {
+		return unescape(b)
+	}
+	if s, ok := lx.interned[string(b)]; ok { // the lookup does not copy b
+		return s
+	}
+	s := unescape(b)
+	if len(lx.interned) < maxInterned {
+		key := s
+		if len(s) != len(b) { // escapes were applied: the key is the word as written
+			key = string(b)
+		}
+		lx.interned[key] = s
+	}
+	return s
 }
 
 func (lx *lexer) errorf(line int, format string, a ...any) *Error {
@@ -45,8 +73,9 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 
 // next reads one statement: the words of a directive and what ended it.
 func (lx *lexer) next() ([]word, stmtEnd, *Error) {
+	words := lx.words[:0]
+	defer func() { lx.words = words[:0] }()
 	var (
-		words        []word
 		needSpace    bool
 		lastSpace    = true
 		sharpComment bool
@@ -168,7 +197,7 @@ func (lx *lexer) next() ([]word, stmtEnd, *Error) {
 		if !found {
 			continue
 		}
-		words = append(words, word{text: unescape(lx.data[start : lx.pos-1]), line: startLine})
+		words = append(words, word{text: lx.text(lx.data[start : lx.pos-1]), line: startLine})
 		switch ch {
 		case ';':
 			return words, endSemicolon, nil

@@ -126,3 +126,25 @@ func TestSelectServerRealNginx(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSelectServer is one choice among 10,000 servers on one port, each with its own
+// name, two wildcards and a regex on the side.
+func BenchmarkSelectServer(b *testing.B) {
+	var conf strings.Builder
+	conf.WriteString("http {\n")
+	for i := range 10000 {
+		fmt.Fprintf(&conf, "server { listen 443 ssl; server_name agents%d.example.com; }\n", i)
+	}
+	conf.WriteString("server { listen 443 ssl; server_name *.example.com mgr.* ~^nim[0-9]+$; }\n}\n")
+	cfg, err := Parse("/b/nginx.conf", []byte(conf.String()), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := cfg.HTTPServers()
+	b.ResetTimer()
+	for b.Loop() {
+		if SelectServer(all, 443, "agents9999.example.com") == nil {
+			b.Fatal("no server")
+		}
+	}
+}
