@@ -166,6 +166,7 @@ func (m Model) update(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		return m, nil
 	case logLinesMsg:
+		m.linkFindings(msg.lines)
 		m.logs.add(msg.lines)
 		if m.screen == screenLogs {
 			m.keepVisible()
