@@ -532,3 +532,19 @@ func TestResult(t *testing.T) {
 		}
 	})
 }
+
+// TestScreenKeysFollowTabs: the digits reach every registered tab and no further, so a
+// screen added to newPages gets its digit and its help text without touching the KeyMap.
+func TestScreenKeysFollowTabs(t *testing.T) {
+	m := New(Options{})
+	n := len(m.tabs())
+	if got := m.keys.Screen.Help().Key; got != fmt.Sprintf("1-%d", n) {
+		t.Errorf("help for the digits is %q with %d tabs", got, n)
+	}
+	if keys := m.keys.Screen.Keys(); len(keys) != n || keys[n-1] != fmt.Sprint(n) {
+		t.Errorf("digits %v for %d tabs", keys, n)
+	}
+	if b := screenKeys(12); len(b.Keys()) != 9 || b.Help().Key != "1-9" {
+		t.Errorf("12 tabs: %v %q", b.Keys(), b.Help().Key)
+	}
+}

@@ -92,6 +92,7 @@ func New(opts Options) Model {
 		m.index[ch.ID] = i
 	}
 	m.newPages()
+	m.keys.Screen = screenKeys(len(m.tabs()))
 	m.resize(80, 24)
 	if opts.ASCII {
 		m.asciiKeyHelp()
