@@ -480,25 +480,8 @@ func TestProbeEndpointFailures(t *testing.T) {
 
 	t.Run("no ALPN", func(t *testing.T) {
 		// A TLS server without NextProtos ignores the client's ALPN offer.
-		ln, err := tls.Listen("tcp", "127.0.0.1:0", p.serverTLS(tls.NoClientCert))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-					_, _ = io.Copy(io.Discard, c)
-				}()
-			}
-		}()
-		r := ProbeEndpoint(context.Background(), EndpointOptions{Address: ln.Addr().String(), Path: commandPath, Timeout: probeTimeout})
+		addr := nginxtest.ServeTLS(t, p.serverTLS(tls.NoClientCert), func(c *tls.Conn) { _, _ = io.Copy(io.Discard, c) })
+		r := ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, Path: commandPath, Timeout: probeTimeout})
 		tl := r.Agent.TLS
 		if tl.Error != nil || tl.ALPN != "" || tl.Version == 0 || len(tl.PeerChain) != 1 {
 			t.Errorf("TLS = %+v", tl)

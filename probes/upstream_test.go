@@ -335,31 +335,14 @@ func goUpstream(t *testing.T, p upstreamPKI, pool *x509.CertPool, maxVersion uin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
-		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MaxVersion: maxVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				if err := c.(*tls.Conn).Handshake(); err != nil {
-					return
-				}
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-			}()
+	return nginxtest.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MaxVersion: maxVersion}, func(c *tls.Conn) {
+		if err := c.Handshake(); err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		_, _ = c.Read(make([]byte, 4096))
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+	})
 }
 
 // TestProbeUpstreamGoRejects: an upstream that aborts the handshake is seen with its
@@ -623,26 +606,12 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	snis := make(chan string, 8)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
-		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) { snis <- hi.ServerName; return nil, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, _ = c.Read(make([]byte, 4096))
-				_, _ = c.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
-			}()
-		}
-	}()
+	addr := nginxtest.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{cert},
+		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) { snis <- hi.ServerName; return nil, nil }},
+		func(c *tls.Conn) {
+			_, _ = c.Read(make([]byte, 4096))
+			_, _ = c.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
+		})
 	plain, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -665,7 +634,6 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 	refusedAddr := closed.Addr().String()
 	closed.Close()
 
-	addr := ln.Addr().String()
 	conf := fmt.Sprintf(`http { server {
   location /off { proxy_pass https://%[1]s; proxy_ssl_name upstream.test; }
   location /on { proxy_pass https://%[1]s; proxy_ssl_name upstream.test; proxy_ssl_server_name on; }
