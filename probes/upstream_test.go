@@ -19,20 +19,6 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
-// requireOpenSSL returns the openssl binary: it writes encrypted keys exactly as users'
-// tools do. Missing, the test skips (fails under CI=true).
-func requireOpenSSL(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl is required under CI=true")
-		}
-		t.Skip("openssl not installed")
-	}
-	return bin
-}
-
 // encryptKey writes keyPEM encrypted with pass, with openssl's arguments (e.g.
 // "-aes256", or "-traditional -des3"), and returns the file's contents.
 func encryptKey(t *testing.T, bin, dir string, keyPEM []byte, pass string, args ...string) []byte {
@@ -56,7 +42,7 @@ func encryptKey(t *testing.T, bin, dir string, keyPEM []byte, pass string, args 
 }
 
 func TestUnlockKeyOpenSSLFormats(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := nginxtest.RequireOpenSSL(t)
 	g := pki.New(time.Now())
 	rsaKey, err := g.SelfSigned(pki.Spec{CommonName: "proxy", Key: pki.RSA})
 	if err != nil {
@@ -223,7 +209,7 @@ func newUpstreamPKI(t *testing.T) upstreamPKI {
 		t.Fatal(err)
 	}
 	p.key = write("proxy.key", keyPEM)
-	p.encKey = write("proxy-enc.key", encryptKey(t, requireOpenSSL(t), t.TempDir(), keyPEM, "right", "-aes256"))
+	p.encKey = write("proxy-enc.key", encryptKey(t, nginxtest.RequireOpenSSL(t), t.TempDir(), keyPEM, "right", "-aes256"))
 	p.pass = write("pass", []byte("wrong\nright\n"))
 	p.wrongPass = write("wrong-pass", []byte("wrong\n"))
 	return p
