@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/grpcstub"
 	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
@@ -87,7 +88,8 @@ func (r *recorder) all() []seen {
 	return slices.Clone(r.reqs)
 }
 
-// grpcHandler answers like a gRPC server: 200, application/grpc, trailer grpc-status 0.
+// grpcHandler records the request and answers like a gRPC server (grpcstub.Accept): 200,
+// application/grpc, trailer grpc-status 0.
 func grpcHandler(rec *recorder) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<10))
@@ -97,11 +99,7 @@ func grpcHandler(rec *recorder) http.HandlerFunc {
 			s.sni, s.peerCerts = r.TLS.ServerName, len(r.TLS.PeerCertificates)
 		}
 		rec.add(s)
-		w.Header().Set("Content-Type", "application/grpc")
-		w.Header().Set("Trailer", "Grpc-Status, Grpc-Message")
-		w.WriteHeader(http.StatusOK)
-		w.Header().Set("Grpc-Status", "0")
-		w.Header().Set("Grpc-Message", "")
+		grpcstub.Accept(w, r)
 	}
 }
 
