@@ -403,18 +403,25 @@ func TestManagerScenariosRealNginx(t *testing.T) {
 // certificate (and a second attempt without one), as the probe makes it.
 func agentRequest(t *testing.T, l *mgrLab) *probes.EndpointReport {
 	t.Helper()
-	cert, err := probes.LoadClientCertificate(l.agentCert, l.agentKey)
+	rep := agentCall(t, l.nginx.Addr(), l.agentCert, l.agentKey)
+	if rep.Agent == nil || rep.Agent.TLS == nil {
+		t.Fatalf("the agent's request reached no TLS handshake: %+v", rep)
+	}
+	return rep
+}
+
+// agentCall is the agent's first call to addr (server name labName) with the certificate
+// and key files, made by the probe the tool uses, bounded.
+func agentCall(t *testing.T, addr, certFile, keyFile string) *probes.EndpointReport {
+	t.Helper()
+	cert, err := probes.LoadClientCertificate(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rep := probes.ProbeEndpoint(ctx, probes.EndpointOptions{Address: l.nginx.Addr(), ServerName: labName,
+	return probes.ProbeEndpoint(ctx, probes.EndpointOptions{Address: addr, ServerName: labName,
 		Path: probes.PathV2CommandChannel, ClientCert: cert, Timeout: 2 * time.Second})
-	if rep.Agent == nil || rep.Agent.TLS == nil {
-		t.Fatalf("the agent's request reached no TLS handshake: %+v", rep)
-	}
-	return rep
 }
 
 func assertManagerHealthy(t *testing.T, l *mgrLab, res checkResult) {

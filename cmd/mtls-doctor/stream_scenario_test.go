@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -132,14 +131,7 @@ func (l *streamLab) start(t *testing.T) {
 // tool uses, with the agent's certificate.
 func (l *streamLab) request(t *testing.T) *probes.EndpointReport {
 	t.Helper()
-	cert, err := probes.LoadClientCertificate(l.agentCert, l.agentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return probes.ProbeEndpoint(ctx, probes.EndpointOptions{Address: fmt.Sprintf("127.0.0.1:%d", l.port), ServerName: labName,
-		Path: probes.PathV2CommandChannel, ClientCert: cert, Timeout: 2 * time.Second})
+	return agentCall(t, fmt.Sprintf("127.0.0.1:%d", l.port), l.agentCert, l.agentKey)
 }
 
 func (l *streamLab) check(t *testing.T) checkResult {
