@@ -116,6 +116,23 @@ func hopNote(n *probes.NginxFacts, h *probes.StreamHop) Evidence {
 	return Note(h.Pos, "%s; nothing this configuration knows of listens there, so what terminates TLS is not judged", text)
 }
 
+// nim1BehindNginx reports whether agents cannot see nginx-manager's own certificate: it
+// listens on loopback only and an NGINX server of this host terminates the agents' TLS in
+// front of it (NIM 1.x's offload and re-encrypt topologies), so its certificate is the
+// one NGINX verifies, not the one agents do.
+func nim1BehindNginx(n *probes.NginxFacts) bool {
+	if n == nil || n.NIM1 == nil || len(n.Servers) == 0 {
+		return false
+	}
+	switch b := n.NIM1.BindAddress.Value; b {
+	case "localhost":
+		return true
+	default:
+		ip := net.ParseIP(b)
+		return ip != nil && ip.IsLoopback()
+	}
+}
+
 // passthroughOnly reports whether agents reach this host only through stream servers
 // that pass TLS through: no NGINX server of it terminates their TLS.
 func passthroughOnly(n *probes.NginxFacts) bool {

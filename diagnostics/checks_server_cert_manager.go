@@ -53,7 +53,7 @@ func servedCerts(f *Facts) []servedCert {
 			out = append(out, sc)
 		}
 	}
-	if c := f.Nginx.NIM1; c != nil && c.CertFile != nil {
+	if c := f.Nginx.NIM1; c != nil && c.CertFile != nil && !nim1BehindNginx(f.Nginx) {
 		out = append(out, servedCert{nimWhere: fmt.Sprintf("%s:%d", c.Path, c.Cert.Source.Line), path: c.CertFile.Path, file: c.CertFile, key: c.KeyFile})
 	}
 	return out

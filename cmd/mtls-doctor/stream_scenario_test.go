@@ -447,6 +447,11 @@ func TestStreamReEncryptNameMismatch(t *testing.T) {
 	if res.exit != exitFailure {
 		t.Errorf("exit %d, want 2:\n%s", res.exit, res.excerpt())
 	}
+	// Agents see the stream server's certificate, not nginx-manager's (on 127.0.0.1
+	// behind it): that one is judged as the stream server verifies it, not as agents would.
+	if x, _ := res.find("server-chain-incomplete"); x.Severity != "ok" || strings.Contains(findingText(x), l.nimConf) {
+		t.Errorf("nginx-manager's certificate behind a TLS-terminating stream server is judged as the agents' server certificate:\n%s", findingText(x))
+	}
 	f, _ := res.find("nginx-agent-server-missing")
 	if f.Severity != "fail" || f.Cause == nil || f.Cause.Code != "name-mismatch" || !strings.Contains(f.Summary, logged) {
 		t.Fatalf("nginx-agent-server-missing %s %+v %q:\n%s", f.Severity, f.Cause, f.Summary, res.excerpt())
