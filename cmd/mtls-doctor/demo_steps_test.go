@@ -49,6 +49,15 @@ var demoStepsPending = map[string]string{
 	"grpc-backend-unavailable":   "step 1's systemctl status exits 3 for the stopped services before the restart",
 	"grpc-path-missing":          "the only step greps nginx -T; none adds the location",
 	"nginx-grpc-errors-unmapped": editsWithEditor,
+
+	"upstream-client-cert-not-configured": editsWithEditor,
+	"upstream-verify-off":                 editsWithEditor,
+	"upstream-cert-untrusted":             editsWithEditor + "; the other step is on the upstream's host",
+	"upstream-name-mismatch":              editsWithEditor,
+	"upstream-sni-missing":                editsWithEditor,
+	"upstream-tls-version-mismatch":       editsWithEditor,
+	"upstream-not-tls":                    editsWithEditor,
+	"upstream-unreachable":                "the only step checks the port with nc; none starts the upstream",
 }
 
 // Reasons shared by several pending scenarios.

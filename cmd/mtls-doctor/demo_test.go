@@ -76,6 +76,9 @@ func TestDemoDefaultAndList(t *testing.T) {
 		if i < len(lines) && !strings.HasPrefix(lines[i], sc.Name+" ") {
 			t.Errorf("line %d is %q, want scenario %s", i+1, lines[i], sc.Name)
 		}
+		if link := "NGINX → upstream"; i < len(lines) && strings.Contains(lines[i], link) != sc.Upstream {
+			t.Errorf("line %d is %q: labelled %q is %v, want %v", i+1, lines[i], link, !sc.Upstream, sc.Upstream)
+		}
 	}
 
 	code, _, stderr = runDemo(t, "no-such-scenario")
