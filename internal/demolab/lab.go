@@ -151,6 +151,11 @@ type Lab struct {
 	up        upstreamSide
 	upRun     upstreamRun
 	frontPark *parkedPort
+	// The front as loaded at the last reload, its listener and HTTP server.
+	frontRun   frontConf
+	frontLn    net.Listener
+	frontSrv   *http.Server
+	frontQueue *chanListener
 
 	// ctl is the listener the shims talk to (InstallShims), with the token they must send.
 	ctl      net.Listener
@@ -244,6 +249,12 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 		l.Close()
 		return nil, err
 	}
+	if err := l.syncFrontLocked(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	// One request through the front, so error.log shows what NGINX logs about the link.
+	l.sendTraffic()
 	if ctx != nil {
 		l.stopOnDone = context.AfterFunc(ctx, func() { l.Close() })
 	}
@@ -356,6 +367,10 @@ func (l *Lab) Close() error {
 		l.upRun.ln = nil
 	}
 	l.upRun.park.Close()
+	if l.frontLn != nil {
+		l.frontLn.Close()
+		l.frontLn = nil
+	}
 	l.frontPark.Close()
 	if l.ctl != nil {
 		l.ctl.Close()
@@ -367,6 +382,9 @@ func (l *Lab) Close() error {
 		err = l.srv.Close()
 		if l.upRun.srv != nil {
 			l.upRun.srv.Close()
+		}
+		if l.frontSrv != nil {
+			l.frontSrv.Close()
 		}
 		l.conns.closeAll()
 	}

@@ -92,6 +92,17 @@ func (w *logWriter) errorReq(ci *connInfo, msg, request, host string) {
 	w.line("error", ci, msg, requestTail(w.serverName, request, host))
 }
 
+// errorReqAt logs a request-level error line of the server block named server.
+func (w *logWriter) errorReqAt(server string, ci *connInfo, msg, request, host string) {
+	w.line("error", ci, msg, requestTail(server, request, host))
+}
+
+// upstreamLine logs a line about a request's upstream at level, of the server block
+// named server: ", upstream: "…"" follows the request.
+func (w *logWriter) upstreamLine(level, server string, ci *connInfo, msg, request, upstream, host string) {
+	w.line(level, ci, msg, requestTail(server, request, host, upstream))
+}
+
 // errorUpstream logs a request-level error line about the upstream.
 func (w *logWriter) errorUpstream(ci *connInfo, msg, request, upstream, host string) {
 	w.line("error", ci, msg, requestTail(w.serverName, request, host, upstream))

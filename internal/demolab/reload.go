@@ -246,13 +246,25 @@ func (l *Lab) reloadLocked(conf string) error {
 		}
 		return err
 	}
-	l.mgr, l.upRun.conf, l.upRun.named = loaded.mgr, loaded.up, loaded.upNamed
+	l.mgr, l.upRun.conf, l.upRun.named, l.frontRun = loaded.mgr, loaded.up, loaded.upNamed, loaded.front
 	if l.conns != nil {
 		l.conns.closeAll()
 	}
-	if l.upRun.queue != nil {
-		return l.syncUpstreamLocked()
+	if l.upRun.queue == nil {
+		return nil // Start: the listeners start after the logs open
 	}
+	if err := l.syncUpstreamLocked(); err != nil {
+		return err
+	}
+	if err := l.syncFrontLocked(); err != nil {
+		return err
+	}
+	// Traffic goes on after a reload: one request shows in error.log how the link fares.
+	l.accepts.Add(1)
+	go func() {
+		defer l.accepts.Done()
+		l.sendTraffic()
+	}()
 	return nil
 }
 
@@ -261,6 +273,7 @@ func (l *Lab) reloadLocked(conf string) error {
 type loadedConf struct {
 	mgr, up manager
 	upNamed map[string]manager
+	front   frontConf
 }
 
 // loadConf reads conf ("" for the lab's nginx.conf) as `nginx -t` would.
@@ -277,6 +290,9 @@ func (l *Lab) loadConf(conf string) (loadedConf, error) {
 		return loadedConf{}, err
 	}
 	if out.up, out.upNamed, err = l.loadUpstream(c); err != nil {
+		return loadedConf{}, err
+	}
+	if out.front, err = l.loadFront(c); err != nil {
 		return loadedConf{}, err
 	}
 	return out, nil

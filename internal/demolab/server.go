@@ -112,6 +112,7 @@ func (l *Lab) startHTTP() {
 	l.srv, l.queue = l.newHTTPServer(l.serveHTTP)
 	if l.HasUpstream() {
 		l.upRun.srv, l.upRun.queue = l.newHTTPServer(l.serveUpstreamHTTP)
+		l.frontSrv, l.frontQueue = l.newHTTPServer(l.serveFront)
 	}
 }
 

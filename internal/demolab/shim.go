@@ -441,7 +441,10 @@ func (l *Lab) startLocked(conf string) error {
 	if err := l.listenLocked(); err != nil {
 		return err
 	}
-	return l.syncUpstreamLocked()
+	if err := l.syncUpstreamLocked(); err != nil {
+		return err
+	}
+	return l.syncFrontLocked()
 }
 
 // stopLocked stops the endpoint: nothing listens on Addr any more.
@@ -458,7 +461,9 @@ func (l *Lab) stopLocked() {
 	if l.conns != nil {
 		l.conns.closeAll()
 	}
-	_ = l.syncUpstreamLocked() // re-parking can only fail if another socket took the port
+	// Re-parking can only fail if another socket took the port.
+	_ = l.syncUpstreamLocked()
+	_ = l.syncFrontLocked()
 }
 
 // RunShim acts as the lab shim named in ShimEnv when it is set: it sends args to the lab

@@ -132,7 +132,6 @@ func checkUpstream(t *testing.T, l *Lab, w upWant) {
 		// crypto/tls's Certificates would send none to an upstream that lists another CA.
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }
 	}
-	before, _ := os.ReadFile(l.ErrorLogPath())
 	conn := tls.Client(raw, cfg)
 	status, body, err := func() (int, string, error) {
 		if err := conn.Handshake(); err != nil {
@@ -179,9 +178,66 @@ func checkUpstream(t *testing.T, l *Lab, w upWant) {
 		if strings.Contains(line, "client SSL certificate verify error") && !strings.Contains(line, "server: "+UpstreamName+",") {
 			t.Errorf("the line is not the upstream server's: %s", line)
 		}
-		if strings.Contains(string(before), w.log) {
-			t.Errorf("error.log had the line before the request")
+	}
+}
+
+// frontLogs is the line NGINX logs about the request the lab sends through the front at
+// start: the upstream's [info] line about the front's certificate, or the front's line
+// about the upstream; "" where the request goes through.
+var frontLogs = map[string]string{
+	"upstream-client-cert-not-configured": `[crit] SSL_read() failed (SSL: error:0A00045C:SSL routines::tlsv13 alert certificate required:SSL alert number 116) while reading response header from upstream, client: 127.0.0.1, server: front.test.local, request: "POST /orders.v1.Orders/List HTTP/2.0", upstream: "grpcs://UPSTREAM"`,
+	"upstream-client-cert-expired":        `[info] client SSL certificate verify error: (10:certificate has expired) while reading client request headers, client: 127.0.0.1, server: backend.test.local, request: "GET / HTTP/1.0", host: "UPSTREAM"`,
+	"upstream-client-cert-expiring":       "",
+	"upstream-client-cert-not-yet-valid":  `[info] client SSL certificate verify error: (9:certificate is not yet valid) while reading client request headers`,
+	"upstream-client-cert-wrong-purpose":  `[info] client SSL certificate verify error: (26:unsuitable certificate purpose) while reading client request headers`,
+	"upstream-client-cert-unknown-ca":     `[info] client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers`,
+	"upstream-verify-off":                 "",
+	"upstream-cert-untrusted":             `[error] upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test.local, request: "GET / HTTP/1.1", upstream: "https://UPSTREAM/", host: "FRONT"`,
+	"upstream-name-mismatch":              `[error] upstream SSL certificate does not match "127.0.0.1" while SSL handshaking to upstream`,
+	"upstream-sni-missing":                `[error] upstream SSL certificate does not match "backend.test.local" while SSL handshaking to upstream`,
+	"upstream-tls-version-mismatch":       `[error] SSL_do_handshake() failed (SSL: error:0A00042E:SSL routines::tlsv1 alert protocol version:SSL alert number 70) while SSL handshaking to upstream`,
+	"upstream-not-tls":                    `[error] SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream`,
+	"upstream-unreachable":                `[error] connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: front.test.local, request: "GET / HTTP/1.1", upstream: "https://UPSTREAM/", host: "FRONT"`,
+}
+
+// TestFrontLogs checks what error.log holds once a lab has started: NGINX's line about
+// the request sent through the front, and for a healthy link no error at all.
+func TestFrontLogs(t *testing.T) {
+	for _, sc := range Scenarios() {
+		if !sc.Upstream {
+			continue
 		}
+		want, ok := frontLogs[sc.Name]
+		if !ok {
+			t.Errorf("upstream scenario %s has no expected log line", sc.Name)
+			continue
+		}
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			l := startLab(t, sc.Name)
+			b, err := os.ReadFile(l.ErrorLogPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for line := range strings.Lines(string(b)) {
+				line = normalizeLog(strings.TrimRight(line, "\n"))
+				line = strings.ReplaceAll(line, l.UpstreamAddr(), "UPSTREAM")
+				lines = append(lines, strings.ReplaceAll(line, l.FrontAddr(), "FRONT"))
+			}
+			if want == "" {
+				if len(lines) != 0 {
+					t.Errorf("the healthy link's request logged %q", lines)
+				}
+				return
+			}
+			for _, line := range lines {
+				if strings.HasPrefix(line, want) {
+					return
+				}
+			}
+			t.Errorf("error.log has no line starting %q:\n%s", want, strings.Join(lines, "\n"))
+		})
 	}
 }
 
