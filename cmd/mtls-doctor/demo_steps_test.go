@@ -51,6 +51,7 @@ var demoStepsPending = map[string]string{
 	"nginx-grpc-errors-unmapped": editsWithEditor,
 
 	"upstream-client-cert-not-configured": editsWithEditor,
+	"upstream-verify-depth":               editsWithEditor,
 	"upstream-verify-off":                 editsWithEditor,
 	"upstream-cert-untrusted":             editsWithEditor + "; the other step is on the upstream's host",
 	"upstream-name-mismatch":              editsWithEditor,

@@ -304,6 +304,55 @@ var upstreamScenarios = []scenario{
 		}),
 	},
 	{
+		Scenario: Scenario{Name: "upstream-client-chain-incomplete", Title: "NGINX's client certificate comes from an intermediate its cert file lacks; the upstream trusts the root"},
+		setup: upstreamSetup(func(l *Lab) error {
+			inter, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: clientInterName, IsCA: true})
+			if err != nil {
+				return err
+			}
+			c, err := l.newProxyCert(inter, pki.Spec{})
+			if err != nil {
+				return err
+			}
+			l.front.cert, l.front.key, l.up.clientInter = []*pki.Cert{c}, c, inter
+			// The front's CA bundle holds the intermediate, as the issuing CA's bundle does;
+			// only the client certificate file lacks it.
+			l.front.trusted = []*pki.Cert{l.up.ca, inter}
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-revoked", Title: "the upstream's ssl_crl revokes NGINX's client certificate"},
+		setup: upstreamSetup(func(l *Lab) error {
+			crl, err := l.gen.CRL(l.up.ca, l.front.key)
+			if err != nil {
+				return err
+			}
+			l.up.crl = crl
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-verify-depth", Title: "the upstream's certificate sits under two intermediates; proxy_ssl_verify_depth is 1"},
+		setup: upstreamSetup(func(l *Lab) error {
+			a, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: "backend-int-a", IsCA: true})
+			if err != nil {
+				return err
+			}
+			b, err := l.gen.Issue(a, pki.Spec{CommonName: "backend-int-b", IsCA: true})
+			if err != nil {
+				return err
+			}
+			c, err := l.gen.Issue(b, pki.Spec{CommonName: UpstreamName, DNSNames: []string{UpstreamName},
+				EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			if err != nil {
+				return err
+			}
+			l.up.chain = []*pki.Cert{c, b, a}
+			return nil
+		}),
+	},
+	{
 		Scenario: Scenario{Name: "upstream-verify-off", Title: "NGINX sends traffic to its upstream without verifying it (no proxy_ssl_verify)"},
 		setup: upstreamSetup(func(l *Lab) error {
 			l.front.verify, l.front.trusted = false, nil
@@ -353,6 +402,9 @@ var upstreamScenarios = []scenario{
 		setup:    upstreamSetup(func(l *Lab) error { l.up.kind = upstreamDown; return nil }),
 	},
 }
+
+// clientInterName is the intermediate CA of upstream-client-chain-incomplete.
+const clientInterName = "backend-client-int"
 
 // upstreamSetup is the setup of a scenario on a proxy_pass https:// link to an NGINX
 // upstream: the healthy link, then fault.

@@ -143,6 +143,9 @@ func (l *Lab) Inputs() map[string]string {
 		in["<upstream-dns-name>"] = UpstreamName
 		in["<proxy-client-cert-path>"] = mgr(proxyCertName)
 		in["<proxy-client-key-path>"] = mgr(proxyKeyName)
+		if l.up.clientInter != nil {
+			in["<intermediate-ca-path>"] = p(clientInterName + ".crt")
+		}
 	}
 	return in
 }
@@ -171,6 +174,9 @@ func (l *Lab) writePKILocked() error {
 	if l.HasUpstream() {
 		files[upstreamCAName+".crt"] = pki.CertsPEM(l.up.ca)
 		keys[upstreamCAName+".key"] = l.up.ca
+		if l.up.clientInter != nil {
+			files[clientInterName+".crt"] = pki.CertsPEM(l.up.clientInter)
+		}
 	}
 	for name, c := range keys {
 		k, err := c.KeyPEM(pki.PKCS8)

@@ -50,6 +50,7 @@ const (
 	backendCertName   = "backend.pem"
 	backendKeyName    = "backend.key"
 	backendClientName = "backend-client-ca.pem"
+	backendCRLName    = "backend-client.crl"
 	// grpcFrontPath is the gRPC front's location: an application's service.
 	grpcFrontPath = "/orders.v1.Orders/"
 	// upstreamBody is what the upstream answers a request that got through.
@@ -92,6 +93,11 @@ type upstreamSide struct {
 	clientCAs []*pki.Cert // ssl_client_certificate
 	ssl       bool        // listen ... ssl
 	protocols []uint16    // ssl_protocols
+	// crl, when set, is the upstream's ssl_crl (DER of a CRL its CA signed).
+	crl []byte
+	// clientInter is the intermediate that issued the front's client certificate, if any:
+	// what the cert file should carry after the leaf.
+	clientInter *pki.Cert
 	// sniDefault adds a default server on the upstream port, first in the file, with a
 	// certificate and client CA of another CA: without SNI NGINX picks it.
 	sniDefault *pki.Cert
@@ -202,6 +208,9 @@ func (l *Lab) upstreamFiles() map[string]func() ([]byte, error) {
 	}
 	files[proxyCertName] = func() ([]byte, error) { return pki.CertsPEM(client...), nil }
 	files[proxyKeyName] = func() ([]byte, error) { return key.KeyPEM(pki.PKCS8) }
+	if u.crl != nil {
+		files[backendCRLName] = func() ([]byte, error) { return pki.CRLPEM(u.crl), nil }
+	}
 	if u.sniDefault != nil {
 		files["default.pem"] = func() ([]byte, error) { return pki.CertsPEM(u.sniDefault), nil }
 		files["default.key"] = func() ([]byte, error) { return u.sniDefault.KeyPEM(pki.PKCS8) }
@@ -304,7 +313,11 @@ func (l *Lab) upstreamConf() string {
 	}
 	b.WriteString("        ssl_protocols          " + strings.Join(names, " ") + ";\n")
 	b.WriteString("        ssl_client_certificate " + mgr(backendClientName) + ";\n")
-	b.WriteString("        ssl_verify_client      on;\n\n")
+	b.WriteString("        ssl_verify_client      on;\n")
+	if u.crl != nil {
+		b.WriteString("        ssl_crl                " + mgr(backendCRLName) + ";\n")
+	}
+	b.WriteString("\n")
 	b.WriteString("        location / {\n            return 200 \"" + strings.TrimSuffix(upstreamBody, "\n") + "\\n\";\n        }\n")
 	b.WriteString("    }\n")
 	return b.String()
