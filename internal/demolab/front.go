@@ -49,7 +49,7 @@ func (l *Lab) loadFront(c *nginxconf.Config) (frontConf, error) {
 	port := l.frontPark.port
 	var fc frontConf
 	for _, link := range c.UpstreamLinks(frontVersion) {
-		if link.Server.ListensOn(port) && link.TLS && link.Judgeable() {
+		if link.Server.ListensOn(port) && link.TLS && link.Judgeable() && len(link.Servers) > 0 && link.Servers[0].Unix == "" {
 			fc.link = link
 			break
 		}
@@ -146,7 +146,7 @@ func (l *Lab) serveFront(w http.ResponseWriter, r *http.Request) {
 		ci = &connInfo{client: "127.0.0.1"}
 	}
 	l.mu.Lock()
-	fc, addr := l.frontRun, l.upRun.addr
+	fc := l.frontRun
 	l.mu.Unlock()
 	request := r.Method + " " + r.RequestURI + " " + r.Proto
 	w.Header().Set("Server", serverHeader)
@@ -157,6 +157,8 @@ func (l *Lab) serveFront(w http.ResponseWriter, r *http.Request) {
 		l.writePage(w, r, ci, request, http.StatusNotFound)
 		return
 	}
+	// The first server of the link, as the configuration names it (the lab's links have one).
+	addr := link.Servers[0].Address
 	upstream := link.Scheme + "://" + addr
 	if link.Module == nginxconf.PassModule("proxy") {
 		upstream += r.URL.RequestURI()

@@ -209,13 +209,12 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 		return nil, err
 	}
 	l.mgr.backendAddr = l.backendPark.addr
-	release := func() { l.parked.Close(); l.backendPark.Close(); l.upRun.park.Close(); l.frontPark.Close() }
+	release := func() { l.parked.Close(); l.backendPark.Close(); l.closeUpstreamLocked(); l.frontPark.Close() }
 	if l.HasUpstream() {
-		if l.upRun.park, err = parkPort("127.0.0.1:0"); err != nil {
+		if err := l.parkUpstreamPorts(); err != nil {
 			release()
 			return nil, err
 		}
-		l.upRun.addr = l.upRun.park.addr
 		if l.frontPark, err = parkPort("127.0.0.1:0"); err != nil {
 			release()
 			return nil, err
@@ -362,11 +361,7 @@ func (l *Lab) Close() error {
 	}
 	l.parked.Close()
 	l.backendPark.Close()
-	if l.upRun.ln != nil {
-		l.upRun.ln.Close()
-		l.upRun.ln = nil
-	}
-	l.upRun.park.Close()
+	l.closeUpstreamLocked()
 	if l.frontLn != nil {
 		l.frontLn.Close()
 		l.frontLn = nil

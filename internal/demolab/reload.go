@@ -246,7 +246,10 @@ func (l *Lab) reloadLocked(conf string) error {
 		}
 		return err
 	}
-	l.mgr, l.upRun.conf, l.upRun.named, l.frontRun = loaded.mgr, loaded.up, loaded.upNamed, loaded.front
+	l.mgr, l.frontRun = loaded.mgr, loaded.front
+	for i, p := range loaded.up {
+		l.upRun.ports[i].conf, l.upRun.ports[i].named = p.conf, p.named
+	}
 	if l.conns != nil {
 		l.conns.closeAll()
 	}
@@ -271,9 +274,9 @@ func (l *Lab) reloadLocked(conf string) error {
 // loadedConf is what one nginx.conf configures in the lab: the manager's endpoint and the
 // upstream (its default server and its server blocks by name).
 type loadedConf struct {
-	mgr, up manager
-	upNamed map[string]manager
-	front   frontConf
+	mgr   manager
+	up    []upstreamPort
+	front frontConf
 }
 
 // loadConf reads conf ("" for the lab's nginx.conf) as `nginx -t` would.
@@ -289,7 +292,7 @@ func (l *Lab) loadConf(conf string) (loadedConf, error) {
 	if out.mgr, err = l.loadManager(c, conf, l.mgr); err != nil {
 		return loadedConf{}, err
 	}
-	if out.up, out.upNamed, err = l.loadUpstream(c); err != nil {
+	if out.up, err = l.loadUpstream(c); err != nil {
 		return loadedConf{}, err
 	}
 	if out.front, err = l.loadFront(c); err != nil {

@@ -394,12 +394,18 @@ var upstreamScenarios = []scenario{
 		}),
 	},
 	{
-		Scenario: Scenario{Name: "upstream-not-tls", Title: "proxy_pass https:// to an upstream port that speaks plain HTTP"},
-		setup:    upstreamSetup(func(l *Lab) error { l.up.ssl = false; return nil }),
+		Scenario: Scenario{Name: "upstream-not-tls", Title: "proxy_pass https:// to the upstream's plain HTTP port instead of its TLS port"},
+		setup:    upstreamSetup(func(l *Lab) error { l.up.plainPort = true; return nil }),
 	},
 	{
-		Scenario: Scenario{Name: "upstream-unreachable", Title: "nothing listens at the upstream's address: NGINX answers 502"},
-		setup:    upstreamSetup(func(l *Lab) error { l.up.kind = upstreamDown; return nil }),
+		Scenario: Scenario{Name: "upstream-unreachable", Title: "the upstream service (systemd unit " + upstreamUnit + ") is stopped: NGINX answers 502"},
+		setup: func(l *Lab) error {
+			if err := l.setUpstream(upstreamGo, false); err != nil {
+				return err
+			}
+			l.up.stopped = true
+			return nil
+		},
 	},
 }
 

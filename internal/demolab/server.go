@@ -31,6 +31,8 @@ const (
 type connInfo struct {
 	id     int64
 	client string // the client's IP
+	// upstreamPort is the index of the upstream port a connection came in on.
+	upstreamPort int
 }
 
 type connKey struct{}

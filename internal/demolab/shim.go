@@ -146,6 +146,10 @@ func (l *Lab) Inputs() map[string]string {
 		if l.up.clientInter != nil {
 			in["<intermediate-ca-path>"] = p(clientInterName + ".crt")
 		}
+		in["<upstream-url>"] = "https://" + l.upstreamTLSAddr()
+		if l.up.kind == upstreamGo {
+			in["<upstream-service>"] = upstreamUnit
+		}
 	}
 	return in
 }
@@ -403,6 +407,21 @@ func (l *Lab) systemctl(args []string, out, errb io.Writer) int {
 			active = l.mgr.running
 		case unit == "nginx-agent":
 			active = true
+		case unit == upstreamUnit && l.up.kind == upstreamGo:
+			// The upstream's Go service.
+			switch verb {
+			case "start", "restart", "reload-or-restart", "try-restart":
+				if verb != "try-restart" || l.upRun.running {
+					l.upRun.running = true
+				}
+			case "stop":
+				l.upRun.running = false
+			}
+			if err := l.syncUpstreamLocked(); err != nil {
+				fmt.Fprintf(errb, "Job for %s.service failed: %v\n", unit, err)
+				code = 1
+			}
+			active = l.upRun.running
 		case strings.HasPrefix(unit, "nms"):
 			switch verb {
 			case "start", "restart", "reload-or-restart":

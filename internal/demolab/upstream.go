@@ -64,7 +64,6 @@ const (
 	upstreamNone  upstreamKind = iota // no upstream link: the agent → manager scenarios
 	upstreamNginx                     // a server block of nginx.conf
 	upstreamGo                        // a Go gRPC service verifying the client in the handshake
-	upstreamDown                      // nothing listens: the port refuses connections
 )
 
 // front is the front server's location: what its proxy_ssl_* (grpc_ssl_*) say.
@@ -91,8 +90,12 @@ type upstreamSide struct {
 	ca        *pki.Cert   // issues the upstream's certificate and the front's client certificate
 	chain     []*pki.Cert // ssl_certificate
 	clientCAs []*pki.Cert // ssl_client_certificate
-	ssl       bool        // listen ... ssl
 	protocols []uint16    // ssl_protocols
+	// plainPort adds a plaintext listen to the NGINX upstream's server block, and the front
+	// passes there: proxy_pass https:// to the port without ssl.
+	plainPort bool
+	// stopped is a Go service that is not running (its unit is stopped).
+	stopped bool
 	// crl, when set, is the upstream's ssl_crl (DER of a CRL its CA signed).
 	crl []byte
 	// clientInter is the intermediate that issued the front's client certificate, if any:
@@ -103,16 +106,31 @@ type upstreamSide struct {
 	sniDefault *pki.Cert
 }
 
-// upstreamRun is the upstream as loaded at the last reload, and its listener.
+// upstreamRun is the upstream as loaded at the last reload: its ports, and the HTTP
+// server behind them.
 type upstreamRun struct {
-	park  *parkedPort // the upstream port while nothing listens
-	ln    net.Listener
-	addr  string
-	conf  manager            // the TLS settings the upstream server block (or the Go service's files) says
-	named map[string]manager // server blocks on the port by server_name, for SNI
-	srv   *http.Server
-	queue *chanListener
+	// ports are the upstream's: [0] its TLS port, [1] the plaintext one when the scenario
+	// has one (upstreamSide.plainPort).
+	ports []*upstreamPort
+	// running is the Go service's state (systemctl start|stop backend); an NGINX upstream
+	// runs with NGINX.
+	running bool
+	srv     *http.Server
+	queue   *chanListener
 }
+
+// upstreamPort is one port of the upstream and what listens there.
+type upstreamPort struct {
+	addr  string
+	port  int
+	park  *parkedPort // the port while nothing listens
+	ln    net.Listener
+	conf  manager            // the default server's settings (or the Go service's files); conf.running: something listens
+	named map[string]manager // server blocks on the port by server_name, for SNI
+}
+
+// upstreamUnit is the Go service's systemd unit in the lab's systemctl.
+const upstreamUnit = "backend"
 
 // setUpstream gives the lab a healthy upstream link of kind: the front sends a client
 // certificate from the upstream's CA and verifies the upstream by name with SNI.
@@ -130,7 +148,7 @@ func (l *Lab) setUpstream(kind upstreamKind, grpc bool) error {
 	if err != nil {
 		return err
 	}
-	l.up = upstreamSide{kind: kind, ca: ca, chain: []*pki.Cert{server}, clientCAs: []*pki.Cert{ca}, ssl: true,
+	l.up = upstreamSide{kind: kind, ca: ca, chain: []*pki.Cert{server}, clientCAs: []*pki.Cert{ca},
 		protocols: []uint16{tls.VersionTLS12, tls.VersionTLS13}}
 	// The manager stays as healthy as in "healthy": only the link is at fault.
 	l.mgr.grpcErrors = true
@@ -167,8 +185,40 @@ func (l *Lab) replaceProxyCert(spec pki.Spec) error {
 // HasUpstream reports whether the scenario has an NGINX → upstream link.
 func (l *Lab) HasUpstream() bool { return l.up.kind != upstreamNone }
 
-// UpstreamAddr is the upstream's 127.0.0.1:port ("" without an upstream link).
-func (l *Lab) UpstreamAddr() string { return l.upRun.addr }
+// UpstreamAddr is the upstream address the front's location passes to as the scenario
+// writes it ("" without an upstream link): the plaintext port in upstream-not-tls.
+func (l *Lab) UpstreamAddr() string {
+	if len(l.upRun.ports) == 0 {
+		return ""
+	}
+	return l.upRun.ports[len(l.upRun.ports)-1].addr
+}
+
+// upstreamTLSAddr is the upstream's TLS port.
+func (l *Lab) upstreamTLSAddr() string {
+	if len(l.upRun.ports) == 0 {
+		return ""
+	}
+	return l.upRun.ports[0].addr
+}
+
+// parkUpstreamPorts reserves the upstream's ports: the TLS one and, for a plaintext
+// listen, a second.
+func (l *Lab) parkUpstreamPorts() error {
+	n := 1
+	if l.up.plainPort {
+		n = 2
+	}
+	for range n {
+		park, err := parkPort("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		l.upRun.ports = append(l.upRun.ports, &upstreamPort{addr: park.addr, port: park.port, park: park})
+	}
+	l.upRun.running = !l.up.stopped
+	return nil
+}
 
 // FrontAddr is the front server's listen address ("" without an upstream link).
 func (l *Lab) FrontAddr() string {
@@ -244,9 +294,9 @@ func (l *Lab) upstreamConf() string {
 		b.WriteString("        location / {\n")
 	}
 	if f.grpc {
-		b.WriteString("            grpc_pass grpcs://" + l.upRun.addr + ";\n")
+		b.WriteString("            grpc_pass grpcs://" + l.UpstreamAddr() + ";\n")
 	} else {
-		b.WriteString("            proxy_pass https://" + l.upRun.addr + ";\n")
+		b.WriteString("            proxy_pass https://" + l.UpstreamAddr() + ";\n")
 	}
 	dir := func(name, value string) {
 		fmt.Fprintf(&b, "            %-30s %s;\n", f.sslPrefix+name, value)
@@ -276,19 +326,18 @@ func (l *Lab) upstreamConf() string {
 	}
 	b.WriteString("        }\n    }\n")
 	if u.kind != upstreamNginx {
-		switch u.kind {
-		case upstreamGo:
-			b.WriteString("\n    # The upstream at " + l.upRun.addr + " is a Go gRPC service (not NGINX) that requires a client\n" +
-				"    # certificate from " + mgr(backendClientName) + "; it serves " + mgr(backendCertName) + ".\n")
-		case upstreamDown:
-			b.WriteString("\n    # Nothing runs at the upstream's address " + l.upRun.addr + ".\n")
+		b.WriteString("\n    # The upstream at " + l.UpstreamAddr() + " is a Go gRPC service (not NGINX), systemd unit\n" +
+			"    # " + upstreamUnit + ", that requires a client certificate from " + mgr(backendClientName) + "\n" +
+			"    # and serves " + mgr(backendCertName) + ".\n")
+		if u.stopped {
+			b.WriteString("    # It is not running.\n")
 		}
 		return b.String()
 	}
 	if u.sniDefault != nil {
 		b.WriteString("\n    # The upstream port's default server: what a client without SNI reaches.\n")
 		b.WriteString("    server {\n")
-		b.WriteString("        listen " + l.upRun.addr + " ssl default_server;\n")
+		b.WriteString("        listen " + l.upstreamTLSAddr() + " ssl default_server;\n")
 		b.WriteString("        server_name _;\n")
 		b.WriteString("        ssl_certificate        " + mgr("default.pem") + ";\n")
 		b.WriteString("        ssl_certificate_key    " + mgr("default.key") + ";\n")
@@ -296,14 +345,14 @@ func (l *Lab) upstreamConf() string {
 	}
 	b.WriteString("\n    # The upstream: requires a client certificate from its CA.\n")
 	b.WriteString("    server {\n")
-	listen = "        listen " + l.upRun.addr
-	if u.ssl {
-		listen += " ssl"
-	}
+	listen = "        listen " + l.upstreamTLSAddr() + " ssl"
 	if f.grpc {
 		listen += " http2"
 	}
 	b.WriteString(listen + ";\n")
+	if u.plainPort {
+		b.WriteString("        listen " + l.UpstreamAddr() + ";\n")
+	}
 	b.WriteString("        server_name " + UpstreamName + ";\n\n")
 	b.WriteString("        ssl_certificate        " + mgr(backendCertName) + ";\n")
 	b.WriteString("        ssl_certificate_key    " + mgr(backendKeyName) + ";\n")
@@ -323,91 +372,106 @@ func (l *Lab) upstreamConf() string {
 	return b.String()
 }
 
-// loadUpstream reads the upstream's configuration: the server blocks of c listening on
-// the upstream port (NGINX upstream) or the Go service's files. An NGINX upstream whose
-// server block is gone is not running.
-func (l *Lab) loadUpstream(c *nginxconf.Config) (manager, map[string]manager, error) {
-	cur := l.upRun.conf
+// loadUpstream reads the upstream's configuration for each of its ports: the server
+// blocks of c listening there (NGINX upstream) or the Go service's files. A port no
+// server block listens on has nothing running.
+func (l *Lab) loadUpstream(c *nginxconf.Config) ([]upstreamPort, error) {
+	out := make([]upstreamPort, len(l.upRun.ports))
+	for i, p := range l.upRun.ports {
+		out[i] = upstreamPort{addr: p.addr, port: p.port}
+	}
 	switch l.up.kind {
 	case upstreamGo:
-		m := cur
+		m := manager{running: true, ssl: true, verifyClient: "on", verifyDepth: 1,
+			protocols: []uint16{tls.VersionTLS12, tls.VersionTLS13}}
 		var err error
-		m.running, m.ssl, m.verifyClient = true, true, "on"
 		if m.chain, err = loadKeyPair(l.path(filepath.Join(managerDir, backendCertName)), l.path(filepath.Join(managerDir, backendKeyName))); err != nil {
-			return cur, nil, err
+			return nil, err
 		}
 		if m.clientCAs, err = loadCerts(l.path(filepath.Join(managerDir, backendClientName))); err != nil {
-			return cur, nil, err
+			return nil, err
 		}
-		m.protocols = []uint16{tls.VersionTLS12, tls.VersionTLS13}
-		return m, nil, nil
+		out[0].conf = m
+		return out, nil
 	case upstreamNginx:
 	default:
-		return manager{}, nil, nil
+		return out, nil
 	}
-	_, port, _ := net.SplitHostPort(l.upRun.addr)
-	var def manager
-	found := false
-	named := map[string]manager{}
-	for _, s := range c.HTTPServers() {
-		for _, ls := range s.Listens {
-			if strconv.Itoa(ls.Port) != port {
-				continue
+	for i := range out {
+		found := false
+		out[i].named = map[string]manager{}
+		for _, s := range c.HTTPServers() {
+			for _, ls := range s.Listens {
+				if ls.Port != out[i].port {
+					continue
+				}
+				m, err := loadServerTLS(s, ls, manager{})
+				if err != nil {
+					return nil, err
+				}
+				m.running = true
+				if !found || ls.DefaultServer {
+					out[i].conf, found = m, true
+				}
+				for _, n := range s.ServerNames {
+					out[i].named[n] = m
+				}
+				break
 			}
-			m, err := loadServerTLS(s, ls, cur)
-			if err != nil {
-				return cur, nil, err
-			}
-			m.running = true
-			if !found || ls.DefaultServer {
-				def, found = m, true
-			}
-			for _, n := range s.ServerNames {
-				named[n] = m
-			}
-			break
 		}
 	}
-	if !found {
-		return manager{}, nil, nil
-	}
-	return def, named, nil
+	return out, nil
 }
 
-// syncUpstreamLocked makes the upstream port listen or refuse as the configuration says.
+// syncUpstreamLocked makes each upstream port listen or refuse as the configuration says.
 func (l *Lab) syncUpstreamLocked() error {
-	r := &l.upRun
 	if !l.HasUpstream() || l.closed {
 		return nil
 	}
-	// The NGINX upstream stops and starts with NGINX; the Go service runs on its own.
-	want := r.conf.running && (l.up.kind == upstreamGo || l.mgr.running)
-	switch {
-	case want && r.ln == nil:
-		var ln net.Listener
-		var err error
-		if r.park != nil {
-			ln, err = r.park.listen()
-		} else {
-			ln, err = net.Listen("tcp", r.addr)
+	for i, p := range l.upRun.ports {
+		// The NGINX upstream stops and starts with NGINX; the Go service with its unit.
+		want := p.conf.running && l.mgr.running
+		if l.up.kind == upstreamGo {
+			want = p.conf.running && l.upRun.running
 		}
-		if err != nil {
-			return err
-		}
-		r.park, r.ln = nil, ln
-		l.accepts.Add(1)
-		go l.upstreamAcceptLoop(ln)
-	case !want && r.ln != nil:
-		r.ln.Close()
-		r.ln = nil
-		if park, err := parkPort(r.addr); err == nil {
-			r.park = park
+		switch {
+		case want && p.ln == nil:
+			var ln net.Listener
+			var err error
+			if p.park != nil {
+				ln, err = p.park.listen()
+			} else {
+				ln, err = net.Listen("tcp", p.addr)
+			}
+			if err != nil {
+				return err
+			}
+			p.park, p.ln = nil, ln
+			l.accepts.Add(1)
+			go l.upstreamAcceptLoop(ln, i)
+		case !want && p.ln != nil:
+			p.ln.Close()
+			p.ln = nil
+			if park, err := parkPort(p.addr); err == nil {
+				p.park = park
+			}
 		}
 	}
 	return nil
 }
 
-func (l *Lab) upstreamAcceptLoop(ln net.Listener) {
+// closeUpstreamLocked closes the upstream's listeners and frees its ports.
+func (l *Lab) closeUpstreamLocked() {
+	for _, p := range l.upRun.ports {
+		if p.ln != nil {
+			p.ln.Close()
+			p.ln = nil
+		}
+		p.park.Close()
+	}
+}
+
+func (l *Lab) upstreamAcceptLoop(ln net.Listener, port int) {
 	defer l.accepts.Done()
 	for {
 		c, err := ln.Accept()
@@ -418,15 +482,16 @@ func (l *Lab) upstreamAcceptLoop(ln net.Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		go l.serveUpstreamConn(c)
+		go l.serveUpstreamConn(c, port)
 	}
 }
 
 // serveUpstreamConn is the upstream's side of a connection: plaintext HTTP on a listener
 // without ssl; else NGINX's handshake (asks for a client certificate, judges it at the
 // request) or the Go service's (requires and verifies it, aborting with an alert).
-func (l *Lab) serveUpstreamConn(raw net.Conn) {
+func (l *Lab) serveUpstreamConn(raw net.Conn, port int) {
 	ci := l.conns.add(raw)
+	ci.upstreamPort = port
 	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	br := bufio.NewReader(raw)
 	if _, err := br.Peek(1); err != nil {
@@ -434,7 +499,8 @@ func (l *Lab) serveUpstreamConn(raw net.Conn) {
 		return
 	}
 	l.mu.Lock()
-	m, named, kind, addr := l.upRun.conf, l.upRun.named, l.up.kind, l.upRun.addr
+	p := l.upRun.ports[port]
+	m, named, kind, addr := p.conf, p.named, l.up.kind, p.addr
 	l.mu.Unlock()
 	var conn net.Conn = &peekedConn{Conn: raw, r: br}
 	if m.ssl {
@@ -510,7 +576,8 @@ func (l *Lab) serveUpstreamHTTP(w http.ResponseWriter, r *http.Request) {
 		ci = &connInfo{client: "127.0.0.1"}
 	}
 	l.mu.Lock()
-	m, named, kind := l.upRun.conf, l.upRun.named, l.up.kind
+	p := l.upRun.ports[ci.upstreamPort]
+	m, named, kind := p.conf, p.named, l.up.kind
 	l.mu.Unlock()
 	if r.TLS != nil {
 		if n, ok := named[strings.ToLower(r.TLS.ServerName)]; ok {
@@ -519,7 +586,12 @@ func (l *Lab) serveUpstreamHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	request := r.Method + " " + r.RequestURI + " " + r.Proto
 	if kind == upstreamGo {
-		grpcHealthReply(w)
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			grpcHealthReply(w)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, upstreamBody)
 		return
 	}
 	w.Header().Set("Server", serverHeader)

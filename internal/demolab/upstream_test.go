@@ -111,10 +111,16 @@ func TestUpstreamScenarios(t *testing.T) {
 
 func checkUpstream(t *testing.T, l *Lab, w upWant) {
 	t.Helper()
-	raw, err := net.DialTimeout("tcp", l.UpstreamAddr(), 3*time.Second)
+	checkUpstreamAt(t, l, l.UpstreamAddr(), w)
+}
+
+// checkUpstreamAt sends the front's request to the upstream port at addr.
+func checkUpstreamAt(t *testing.T, l *Lab, addr string, w upWant) {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if w.dialErr != "" {
 		if err == nil || !strings.Contains(err.Error(), w.dialErr) {
-			t.Errorf("dial %s: %v, want %q", l.UpstreamAddr(), err, w.dialErr)
+			t.Errorf("dial %s: %v, want %q", addr, err, w.dialErr)
 		}
 		if err == nil {
 			raw.Close()
@@ -144,7 +150,7 @@ func checkUpstream(t *testing.T, l *Lab, w upWant) {
 		if err := conn.Handshake(); err != nil {
 			return 0, "", err
 		}
-		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: "+l.UpstreamAddr()+"\r\nConnection: close\r\n\r\n"); err != nil {
+		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
 			return 0, "", err
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -179,7 +185,7 @@ func checkUpstream(t *testing.T, l *Lab, w upWant) {
 		if !ok {
 			t.Fatalf("error.log has no line with %q:\n%s", w.log, line)
 		}
-		if !nginxLine.MatchString(line) && !strings.Contains(line, "while SSL handshaking, client: 127.0.0.1, server: "+l.UpstreamAddr()) {
+		if !nginxLine.MatchString(line) && !strings.Contains(line, "while SSL handshaking, client: 127.0.0.1, server: "+addr) {
 			t.Errorf("the line is not laid out as NGINX's: %s", line)
 		}
 		if strings.Contains(line, "client SSL certificate verify error") && !strings.Contains(line, "server: "+UpstreamName+",") {
@@ -251,12 +257,15 @@ func TestFrontLogs(t *testing.T) {
 	}
 }
 
-// TestUpstreamReload shows the upstream reads nginx.conf again on reload and stops and
-// starts with NGINX: a plaintext upstream given "ssl" speaks TLS after `nginx -s reload`,
-// and refuses connections after `nginx -s stop` while its port stays the lab's.
+// TestUpstreamReload: in upstream-not-tls the front passes to the upstream's plaintext
+// port while its TLS port answers as the healthy upstream; the upstream reads nginx.conf
+// again on reload (ssl added to the plaintext listen takes effect) and stops with NGINX,
+// its ports refusing connections while they stay the lab's.
 func TestUpstreamReload(t *testing.T) {
 	l := startLab(t, "upstream-not-tls")
 	checkUpstream(t, l, upstreamWants["upstream-not-tls"])
+	checkUpstreamAt(t, l, l.upstreamTLSAddr(), upWant{status: 200, body: upstreamBody})
+
 	conf, err := os.ReadFile(l.NginxConfPath())
 	if err != nil {
 		t.Fatal(err)
@@ -279,9 +288,26 @@ func TestUpstreamReload(t *testing.T) {
 		t.Fatalf("nginx -s stop: %d %s", code, errb.String())
 	}
 	checkUpstream(t, l, upWant{dialErr: "connection refused"})
-	if ln, err := net.Listen("tcp", l.UpstreamAddr()); err == nil {
-		ln.Close()
-		t.Errorf("the stopped upstream's port %s could be taken by another listener", l.UpstreamAddr())
+	checkUpstreamAt(t, l, l.upstreamTLSAddr(), upWant{dialErr: "connection refused"})
+	for _, addr := range []string{l.UpstreamAddr(), l.upstreamTLSAddr(), l.FrontAddr()} {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			t.Errorf("the stopped NGINX's port %s could be taken by another listener", addr)
+		}
+	}
+}
+
+// TestUpstreamServiceStart: the stopped Go service of upstream-unreachable starts with the
+// lab's systemctl, and then accepts the front's certificate.
+func TestUpstreamServiceStart(t *testing.T) {
+	l := startLab(t, "upstream-unreachable")
+	checkUpstream(t, l, upstreamWants["upstream-unreachable"])
+	if r := l.shim("systemctl", []string{"start", upstreamUnit}); r.Code != 0 {
+		t.Fatalf("systemctl start %s: %d %s", upstreamUnit, r.Code, r.Stderr)
+	}
+	checkUpstream(t, l, upWant{status: 200, body: upstreamBody})
+	if r := l.shim("systemctl", []string{"is-active", upstreamUnit}); r.Code != 0 || r.Stdout != "active\n" {
+		t.Errorf("systemctl is-active %s: %d %q", upstreamUnit, r.Code, r.Stdout)
 	}
 }
 
