@@ -52,6 +52,7 @@ var demoStepsPending = map[string]string{
 
 	"upstream-client-cert-not-configured": editsWithEditor,
 	"upstream-verify-depth":               editsWithEditor,
+	"upstream-trusted-ca-missing":         editsWithEditor,
 	"upstream-verify-off":                 editsWithEditor,
 	"upstream-cert-untrusted":             editsWithEditor + "; the other step is on the upstream's host",
 	"upstream-name-mismatch":              editsWithEditor,

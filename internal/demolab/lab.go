@@ -254,6 +254,18 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 	}
 	// One request through the front, so error.log shows what NGINX logs about the link.
 	l.sendTraffic()
+	if sc.onDisk != nil {
+		l.mu.Lock()
+		err := sc.onDisk(l)
+		if err == nil {
+			err = l.writeFilesLocked()
+		}
+		l.mu.Unlock()
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("lab: scenario %s: %w", name, err)
+		}
+	}
 	if ctx != nil {
 		l.stopOnDone = context.AfterFunc(ctx, func() { l.Close() })
 	}

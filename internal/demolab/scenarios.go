@@ -27,6 +27,9 @@ type Scenario struct {
 type scenario struct {
 	Scenario
 	setup func(l *Lab) error
+	// onDisk, when set, changes the lab's files after NGINX has loaded them: a fault that
+	// `nginx -t` refuses, while the running NGINX keeps the configuration it loaded.
+	onDisk func(l *Lab) error
 }
 
 const day = 24 * time.Hour
@@ -304,6 +307,19 @@ var upstreamScenarios = []scenario{
 		}),
 	},
 	{
+		Scenario: Scenario{Name: "upstream-client-key-mismatch",
+			Title: "NGINX's upstream client key file holds another certificate's key: nginx -t refuses it, the running NGINX keeps the old one"},
+		setup: upstreamSetup(func(l *Lab) error { return nil }),
+		onDisk: func(l *Lab) error {
+			other, err := l.newProxyCert(l.up.ca, pki.Spec{CommonName: "other-proxy.test.local"})
+			if err != nil {
+				return err
+			}
+			l.front.key = other
+			return nil
+		},
+	},
+	{
 		Scenario: Scenario{Name: "upstream-client-chain-incomplete", Title: "NGINX's client certificate comes from an intermediate its cert file lacks; the upstream trusts the root"},
 		setup: upstreamSetup(func(l *Lab) error {
 			inter, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: clientInterName, IsCA: true})
@@ -358,6 +374,12 @@ var upstreamScenarios = []scenario{
 			l.front.verify, l.front.trusted = false, nil
 			return nil
 		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-trusted-ca-missing",
+			Title: "proxy_ssl_verify on without proxy_ssl_trusted_certificate: nginx -t refuses the configuration, the running NGINX keeps the old one"},
+		setup:  upstreamSetup(func(l *Lab) error { return nil }),
+		onDisk: func(l *Lab) error { l.front.trusted = nil; return nil },
 	},
 	{
 		Scenario: Scenario{Name: "upstream-cert-untrusted", Title: "proxy_ssl_trusted_certificate holds a CA that did not issue the upstream's certificate"},

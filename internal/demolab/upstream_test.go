@@ -37,8 +37,12 @@ var upstreamWants = map[string]upWant{
 	"upstream-client-cert-not-yet-valid":  {status: 400, body: "The SSL certificate error", log: "(9:certificate is not yet valid)"},
 	"upstream-client-cert-wrong-purpose":  {status: 400, body: "The SSL certificate error", log: "(26:unsuitable certificate purpose)"},
 	"upstream-client-cert-unknown-ca":     {status: 400, body: "The SSL certificate error", log: "(21:unable to verify the first certificate)"},
-	"upstream-client-chain-incomplete":    {status: 400, body: "The SSL certificate error", log: "(21:unable to verify the first certificate)"},
-	"upstream-client-cert-revoked":        {status: 400, body: "The SSL certificate error", log: "(23:certificate revoked)"},
+	// The running NGINX keeps its loaded certificate; the key on disk does not open the one
+	// on disk, so this test's client sends none and the upstream still requires one.
+	"upstream-client-key-mismatch":     {noCert: true, status: 400, body: "No required SSL certificate was sent"},
+	"upstream-trusted-ca-missing":      {status: 200, body: upstreamBody},
+	"upstream-client-chain-incomplete": {status: 400, body: "The SSL certificate error", log: "(21:unable to verify the first certificate)"},
+	"upstream-client-cert-revoked":     {status: 400, body: "The SSL certificate error", log: "(23:certificate revoked)"},
 	"upstream-verify-depth": {status: 200, body: upstreamBody, front: func(t *testing.T, l *Lab, chain []*x509.Certificate) {
 		if len(chain) != 3 {
 			t.Errorf("the upstream sent %d certificates, want its leaf and two intermediates", len(chain))
@@ -204,6 +208,8 @@ var frontLogs = map[string]string{
 	"upstream-client-cert-not-yet-valid":  `[info] client SSL certificate verify error: (9:certificate is not yet valid) while reading client request headers`,
 	"upstream-client-cert-wrong-purpose":  `[info] client SSL certificate verify error: (26:unsuitable certificate purpose) while reading client request headers`,
 	"upstream-client-cert-unknown-ca":     `[info] client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers`,
+	"upstream-client-key-mismatch":        "",
+	"upstream-trusted-ca-missing":         "",
 	"upstream-client-chain-incomplete":    `[info] client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers`,
 	"upstream-client-cert-revoked":        `[info] client SSL certificate verify error: (23:certificate revoked) while reading client request headers`,
 	"upstream-verify-depth":               `[error] upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream`,
