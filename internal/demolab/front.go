@@ -3,6 +3,7 @@ package demolab
 import (
 	"bufio"
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -68,6 +69,11 @@ func (l *Lab) loadFront(c *nginxconf.Config) (frontConf, error) {
 				return fc, fmt.Errorf("SSL_CTX_use_PrivateKey(\"%s\") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)", kp)
 			}
 			return fc, fmt.Errorf("cannot load certificate \"%s\": %w", cp, err)
+		}
+		// OpenSSL's security level 2 (Debian's default) refuses an RSA key under 2048 bits
+		// (ssl/t1_lib.c ssl_security_cert).
+		if k, ok := pair.Leaf.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
+			return fc, fmt.Errorf("SSL_CTX_use_certificate(\"%s\") failed (SSL: error:0A00018F:SSL routines::ee key too small)", cp)
 		}
 		fc.cert = &pair
 	}

@@ -449,8 +449,9 @@ func TestNginxConfAccepted(t *testing.T) {
 // nginxRefuses are the scenarios whose files on disk `nginx -t` refuses (the running
 // NGINX keeps what it loaded before), with NGINX's message.
 var nginxRefuses = map[string]string{
-	"upstream-client-key-mismatch": "failed (SSL: error:05800074:x509 certificate routines::key values mismatch)",
-	"upstream-trusted-ca-missing":  "no proxy_ssl_trusted_certificate for proxy_ssl_verify",
+	"upstream-client-key-mismatch":  "failed (SSL: error:05800074:x509 certificate routines::key values mismatch)",
+	"upstream-trusted-ca-missing":   "no proxy_ssl_trusted_certificate for proxy_ssl_verify",
+	"upstream-client-cert-weak-key": "failed (SSL: error:0A00018F:SSL routines::ee key too small)",
 }
 
 // nginxTRefuses checks that the real nginx -t and the lab's refuse l's configuration with

@@ -320,6 +320,14 @@ var upstreamScenarios = []scenario{
 		},
 	},
 	{
+		Scenario: Scenario{Name: "upstream-client-cert-weak-key",
+			Title: "NGINX's upstream client certificate was renewed with an RSA 1024-bit key: OpenSSL refuses it (ee key too small)"},
+		setup: upstreamSetup(func(l *Lab) error { return nil }),
+		onDisk: func(l *Lab) error {
+			return l.replaceProxyCert(pki.Spec{Key: pki.RSA, Bits: 1024})
+		},
+	},
+	{
 		Scenario: Scenario{Name: "upstream-client-chain-incomplete", Title: "NGINX's client certificate comes from an intermediate its cert file lacks; the upstream trusts the root"},
 		setup: upstreamSetup(func(l *Lab) error {
 			inter, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: clientInterName, IsCA: true})

@@ -39,8 +39,10 @@ var upstreamWants = map[string]upWant{
 	"upstream-client-cert-unknown-ca":     {status: 400, body: "The SSL certificate error", log: "(21:unable to verify the first certificate)"},
 	// The running NGINX keeps its loaded certificate; the key on disk does not open the one
 	// on disk, so this test's client sends none and the upstream still requires one.
-	"upstream-client-key-mismatch":     {noCert: true, status: 400, body: "No required SSL certificate was sent"},
-	"upstream-trusted-ca-missing":      {status: 200, body: upstreamBody},
+	"upstream-client-key-mismatch": {noCert: true, status: 400, body: "No required SSL certificate was sent"},
+	"upstream-trusted-ca-missing":  {status: 200, body: upstreamBody},
+	// The weak certificate on disk, were it sent, is refused by the upstream too.
+	"upstream-client-cert-weak-key":    {status: 400, body: "The SSL certificate error"},
 	"upstream-client-chain-incomplete": {status: 400, body: "The SSL certificate error", log: "(21:unable to verify the first certificate)"},
 	"upstream-client-cert-revoked":     {status: 400, body: "The SSL certificate error", log: "(23:certificate revoked)"},
 	"upstream-verify-depth": {status: 200, body: upstreamBody, front: func(t *testing.T, l *Lab, chain []*x509.Certificate) {
@@ -210,6 +212,7 @@ var frontLogs = map[string]string{
 	"upstream-client-cert-unknown-ca":     `[info] client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers`,
 	"upstream-client-key-mismatch":        "",
 	"upstream-trusted-ca-missing":         "",
+	"upstream-client-cert-weak-key":       "",
 	"upstream-client-chain-incomplete":    `[info] client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers`,
 	"upstream-client-cert-revoked":        `[info] client SSL certificate verify error: (23:certificate revoked) while reading client request headers`,
 	"upstream-verify-depth":               `[error] upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream`,
