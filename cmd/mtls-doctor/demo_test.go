@@ -49,6 +49,9 @@ func TestDemoScenarios(t *testing.T) {
 			if !strings.Contains(stdout, `Demo lab "`+sc.Name+`": `+sc.Title) {
 				t.Errorf("demo %s does not announce the scenario:\n%s", sc.Name, stdout)
 			}
+			if link := "  upstream link    " + demolab.FrontName + " → 127.0.0.1:"; strings.Contains(stdout, link) != sc.Upstream {
+				t.Errorf("demo %s: the banner's upstream link line is there: %v, want %v:\n%s", sc.Name, !sc.Upstream, sc.Upstream, stdout)
+			}
 		})
 	}
 }

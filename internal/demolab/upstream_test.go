@@ -2,6 +2,7 @@ package demolab
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -339,5 +340,36 @@ func TestUpstreamGoService(t *testing.T) {
 func init() {
 	for name := range upstreamWants {
 		scenarioWants[name] = grpcOK
+	}
+}
+
+// BenchmarkLoadUpstreamConf times what an upstream scenario's nginx -t and reload read:
+// the manager's server, the upstream's blocks and the front's link with their files.
+func BenchmarkLoadUpstreamConf(b *testing.B) {
+	l := startLab(b, "upstream-sni-missing")
+	for b.Loop() {
+		l.mu.Lock()
+		_, err := l.loadConf(l.NginxConfPath())
+		l.mu.Unlock()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStartLab times starting a lab and closing it: the agent-only healthy lab, and
+// an upstream scenario's (its PKI, files, the front and upstream listeners, the request
+// through the front).
+func BenchmarkStartLab(b *testing.B) {
+	for _, name := range []string{"healthy", "upstream-client-cert-expired"} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				l, err := Start(context.Background(), name, b.TempDir(), testNow)
+				if err != nil {
+					b.Fatal(err)
+				}
+				l.Close()
+			}
+		})
 	}
 }
