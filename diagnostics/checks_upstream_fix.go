@@ -1,6 +1,7 @@
 package diagnostics
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"slices"
@@ -362,13 +363,45 @@ func fixUpstreamServerSide(verify string) func(f *Facts, l *probes.UpstreamLinkF
 		if l != nil {
 			addr = targetAddr(l)
 		}
-		return []Step{{
+		remote := Step{
 			Title:    "Renew the upstream's certificate on the upstream's host",
 			Why:      "The certificate the upstream serves is what NGINX refuses; renewing it is the upstream owner's step.",
 			Commands: []string{"openssl s_client -connect " + shellQuote(addr) + " </dev/null 2>/dev/null | openssl x509 -noout -subject -dates"},
 			Verify:   []string{verify}, Manual: "the upstream's certificate is on its own host",
-		}}
+		}
+		if st, ok := renewLocalUpstream(f, l, verify); ok {
+			return []Step{st}
+		}
+		return []Step{remote}
 	}
+}
+
+// renewLocalUpstream reissues the certificate of an upstream that this NGINX itself
+// terminates (a server block of the configuration judged): same key, subject, names and
+// usages, serverAuth, signed by the CA the front trusts for it; then nginx -t and a reload.
+func renewLocalUpstream(f *Facts, l *probes.UpstreamLinkFacts, verify string) (Step, bool) {
+	if l == nil || len(l.Local) == 0 || l.Local[0].Server == nil {
+		return Step{}, false
+	}
+	srv := l.Local[0].Server
+	if len(srv.Certs) == 0 || len(srv.Keys) == 0 || srv.Certs[0] == nil || srv.Keys[0] == nil ||
+		srv.Certs[0].Path == "" || srv.Keys[0].Path == "" {
+		return Step{}, false
+	}
+	var leaf *x509.Certificate
+	if len(srv.Certs[0].Certs) > 0 {
+		leaf = srv.Certs[0].Certs[0]
+	}
+	r := reissuance{host: HostManager, cert: srv.Certs[0].Path, key: srv.Keys[0].Path, leaf: leaf,
+		subjectPlaceholder: "<upstream-dns-name>", caCert: "<upstream-server-ca-cert-path>", caKey: "<upstream-server-ca-key-path>",
+		eku: "serverAuth", keepChain: true, after: []string{reloadNginxFor(f)}}
+	st := r.step("Renew the upstream's certificate "+r.cert,
+		"The upstream is a server block of this NGINX ("+srv.Pos()+"), so its certificate is renewed here.", verify)
+	st.Inputs = []Input{
+		{Name: "<upstream-server-ca-cert-path>", Prompt: "path of the certificate of the CA that issued the upstream's certificate"},
+		{Name: "<upstream-server-ca-key-path>", Prompt: "path of that CA's private key"},
+	}
+	return st, true
 }
 
 func fixUpVerifyDepth(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {

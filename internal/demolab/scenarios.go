@@ -357,6 +357,18 @@ var upstreamScenarios = []scenario{
 		}),
 	},
 	{
+		Scenario: Scenario{Name: "upstream-cert-expired", Title: "the upstream's own certificate expired yesterday: NGINX refuses it and answers 502"},
+		setup: upstreamSetup(func(l *Lab) error {
+			c, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: UpstreamName, DNSNames: []string{UpstreamName},
+				EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, From: -366 * day, Until: -day})
+			if err != nil {
+				return err
+			}
+			l.up.chain = []*pki.Cert{c}
+			return nil
+		}),
+	},
+	{
 		Scenario: Scenario{Name: "upstream-verify-depth", Title: "the upstream's certificate sits under two intermediates; proxy_ssl_verify_depth is 1"},
 		setup: upstreamSetup(func(l *Lab) error {
 			a, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: "backend-int-a", IsCA: true})

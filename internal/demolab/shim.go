@@ -140,6 +140,8 @@ func (l *Lab) Inputs() map[string]string {
 		in["<upstream-ca-cert-path>"] = p(upstreamCAName + ".crt")
 		in["<upstream-ca-key-path>"] = p(upstreamCAName + ".key")
 		in["<upstream-server-ca-path>"] = p(upstreamCAName + ".crt")
+		in["<upstream-server-ca-cert-path>"] = p(upstreamCAName + ".crt")
+		in["<upstream-server-ca-key-path>"] = p(upstreamCAName + ".key")
 		in["<upstream-dns-name>"] = UpstreamName
 		in["<proxy-client-cert-path>"] = mgr(proxyCertName)
 		in["<proxy-client-key-path>"] = mgr(proxyKeyName)

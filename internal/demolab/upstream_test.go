@@ -46,6 +46,11 @@ var upstreamWants = map[string]upWant{
 	"upstream-client-cert-weak-key":    {status: 400, body: "The SSL certificate error"},
 	"upstream-client-chain-incomplete": {status: 400, body: "The SSL certificate error", log: "(21:unable to verify the first certificate)"},
 	"upstream-client-cert-revoked":     {status: 400, body: "The SSL certificate error", log: "(23:certificate revoked)"},
+	"upstream-cert-expired": {status: 200, body: upstreamBody, front: func(t *testing.T, l *Lab, chain []*x509.Certificate) {
+		if !chain[0].NotAfter.Before(testNow) {
+			t.Errorf("the upstream's certificate is valid until %s", chain[0].NotAfter)
+		}
+	}},
 	"upstream-verify-depth": {status: 200, body: upstreamBody, front: func(t *testing.T, l *Lab, chain []*x509.Certificate) {
 		if len(chain) != 3 {
 			t.Errorf("the upstream sent %d certificates, want its leaf and two intermediates", len(chain))
@@ -216,6 +221,7 @@ var frontLogs = map[string]string{
 	"upstream-client-cert-weak-key":       "",
 	"upstream-client-chain-incomplete":    `[info] client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers`,
 	"upstream-client-cert-revoked":        `[info] client SSL certificate verify error: (23:certificate revoked) while reading client request headers`,
+	"upstream-cert-expired":               `[error] upstream SSL certificate verify error: (10:certificate has expired) while SSL handshaking to upstream`,
 	"upstream-verify-depth":               `[error] upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream`,
 	"upstream-verify-off":                 "",
 	"upstream-cert-untrusted":             `[error] upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test.local, request: "GET / HTTP/1.1", upstream: "https://UPSTREAM/", host: "FRONT"`,
