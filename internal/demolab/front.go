@@ -35,6 +35,7 @@ type frontConf struct {
 	link    *nginxconf.UpstreamLink // nil: no location passes to the upstream
 	cert    *tls.Certificate        // *_ssl_certificate and _key; nil sends none
 	trusted []*x509.Certificate     // *_ssl_trusted_certificate
+	crls    []*x509.RevocationList  // *_ssl_crl
 }
 
 // frontVersion is the nginx version whose defaults the front applies (the lab's shim's).
@@ -85,6 +86,13 @@ func (l *Lab) loadFront(c *nginxconf.Config) (frontConf, error) {
 		for _, ca := range cas {
 			fc.trusted = append(fc.trusted, ca.Cert)
 		}
+	}
+	if p := s.CRL.Path; p != "" {
+		crls, err := loadCRLs(p)
+		if err != nil {
+			return fc, fmt.Errorf("X509_load_crl_file(\"%s\") failed: %w", p, err)
+		}
+		fc.crls = crls
 	}
 	if s.Verify.Value == "on" && len(fc.trusted) == 0 {
 		return fc, fmt.Errorf("no %s for %s", s.TrustedCertificate.Name, s.Verify.Name)
@@ -191,7 +199,8 @@ func (l *Lab) serveFront(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			depth = 1
 		}
-		res := opensslverdict.Verify{Sent: chain, Trusted: fc.trusted, Depth: depth, Now: l.Clock(), ServerChain: true}.Run()
+		res := opensslverdict.Verify{Sent: chain, Trusted: fc.trusted, Depth: depth, Now: l.Clock(), ServerChain: true,
+			CRLCheck: len(fc.crls) > 0, CRLs: fc.crls}.Run()
 		if e, failed := res.Last(); failed {
 			fail("error", fmt.Sprintf("upstream SSL certificate verify error: (%d:%s) while SSL handshaking to upstream", e.Code, e.Text()))
 			return

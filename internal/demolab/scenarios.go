@@ -369,6 +369,17 @@ var upstreamScenarios = []scenario{
 		}),
 	},
 	{
+		Scenario: Scenario{Name: "upstream-cert-revoked", Title: "proxy_ssl_crl revokes the upstream's certificate: NGINX refuses it and answers 502"},
+		setup: upstreamSetup(func(l *Lab) error {
+			crl, err := l.gen.CRL(l.up.ca, l.up.chain[0])
+			if err != nil {
+				return err
+			}
+			l.front.crl = crl
+			return nil
+		}),
+	},
+	{
 		Scenario: Scenario{Name: "upstream-verify-depth", Title: "the upstream's certificate sits under two intermediates; proxy_ssl_verify_depth is 1"},
 		setup: upstreamSetup(func(l *Lab) error {
 			a, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: "backend-int-a", IsCA: true})

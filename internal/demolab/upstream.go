@@ -51,6 +51,7 @@ const (
 	backendKeyName    = "backend.key"
 	backendClientName = "backend-client-ca.pem"
 	backendCRLName    = "backend-client.crl"
+	proxyCRLName      = "backend-server.crl"
 	// grpcFrontPath is the gRPC front's location: an application's service.
 	grpcFrontPath = "/orders.v1.Orders/"
 	// upstreamBody is what the upstream answers a request that got through.
@@ -82,6 +83,7 @@ type front struct {
 	name       string // *_ssl_name; "" leaves it out (NGINX then uses the pass host)
 	sni        bool   // *_ssl_server_name on
 	protocols  string // *_ssl_protocols; "" leaves it out
+	crl        []byte // *_ssl_crl (DER of a CRL the upstream's CA signed); nil leaves it out
 }
 
 // upstreamSide is the upstream's configuration as the scenario writes it.
@@ -258,6 +260,9 @@ func (l *Lab) upstreamFiles() map[string]func() ([]byte, error) {
 	}
 	files[proxyCertName] = func() ([]byte, error) { return pki.CertsPEM(client...), nil }
 	files[proxyKeyName] = func() ([]byte, error) { return key.KeyPEM(pki.PKCS8) }
+	if f.crl != nil {
+		files[proxyCRLName] = func() ([]byte, error) { return pki.CRLPEM(f.crl), nil }
+	}
 	if u.crl != nil {
 		files[backendCRLName] = func() ([]byte, error) { return pki.CRLPEM(u.crl), nil }
 	}
@@ -323,6 +328,9 @@ func (l *Lab) upstreamConf() string {
 	}
 	if f.protocols != "" {
 		dir("protocols", f.protocols)
+	}
+	if f.crl != nil {
+		dir("crl", mgr(proxyCRLName))
 	}
 	b.WriteString("        }\n    }\n")
 	if u.kind != upstreamNginx {

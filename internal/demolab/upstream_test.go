@@ -51,6 +51,7 @@ var upstreamWants = map[string]upWant{
 			t.Errorf("the upstream's certificate is valid until %s", chain[0].NotAfter)
 		}
 	}},
+	"upstream-cert-revoked": {status: 200, body: upstreamBody},
 	"upstream-verify-depth": {status: 200, body: upstreamBody, front: func(t *testing.T, l *Lab, chain []*x509.Certificate) {
 		if len(chain) != 3 {
 			t.Errorf("the upstream sent %d certificates, want its leaf and two intermediates", len(chain))
@@ -222,6 +223,7 @@ var frontLogs = map[string]string{
 	"upstream-client-chain-incomplete":    `[info] client SSL certificate verify error: (21:unable to verify the first certificate) while reading client request headers`,
 	"upstream-client-cert-revoked":        `[info] client SSL certificate verify error: (23:certificate revoked) while reading client request headers`,
 	"upstream-cert-expired":               `[error] upstream SSL certificate verify error: (10:certificate has expired) while SSL handshaking to upstream`,
+	"upstream-cert-revoked":               `[error] upstream SSL certificate verify error: (23:certificate revoked) while SSL handshaking to upstream`,
 	"upstream-verify-depth":               `[error] upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream`,
 	"upstream-verify-off":                 "",
 	"upstream-cert-untrusted":             `[error] upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test.local, request: "GET / HTTP/1.1", upstream: "https://UPSTREAM/", host: "FRONT"`,
