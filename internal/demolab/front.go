@@ -376,20 +376,23 @@ const trafficTimeout = 5 * time.Second
 // of / through proxy_pass, a gRPC call through grpc_pass (h2c). Its outcome is in the
 // logs; the answer is discarded.
 func (l *Lab) sendTraffic() {
+	if !l.HasUpstream() {
+		return
+	}
 	l.mu.Lock()
-	fc, running := l.frontRun, l.mgr.running && l.frontLn != nil
+	fc, running, addr := l.frontRun, l.mgr.running && l.frontLn != nil, l.frontPark.addr
 	l.mu.Unlock()
 	if fc.link == nil || !running {
 		return
 	}
 	c := &http.Client{Timeout: trafficTimeout}
-	url := "http://" + l.frontPark.addr + "/"
+	url := "http://" + addr + "/"
 	method, body := http.MethodGet, io.Reader(nil)
 	if fc.link.Module == nginxconf.PassModule("grpc") {
 		var protocols http.Protocols
 		protocols.SetUnencryptedHTTP2(true)
 		c.Transport = &http.Transport{Protocols: &protocols}
-		url = "http://" + l.frontPark.addr + grpcFrontPath + "List"
+		url = "http://" + addr + grpcFrontPath + "List"
 		method, body = http.MethodPost, strings.NewReader("\x00\x00\x00\x00\x00")
 	}
 	req, err := http.NewRequest(method, url, body)
