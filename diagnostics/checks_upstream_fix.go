@@ -1,8 +1,10 @@
 package diagnostics
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,18 +24,72 @@ var (
 	inputUpstreamCA     = Input{Name: "<upstream-server-ca-path>", Prompt: "path of the CA certificate (and intermediates) that issued the upstream's server certificate"}
 )
 
+// linkSetting is one directive a step sets in the link's location, and its value.
+type linkSetting struct {
+	setting nginxconf.UpstreamSetting
+	value   string
+}
+
 // linkDirectiveStep sets directive name to value in the link's location: it replaces the
 // location's own directive, or adds one after the pass directive (overriding what the
 // location inherits).
 func linkDirectiveStep(f *Facts, l *probes.UpstreamLinkFacts, s nginxconf.UpstreamSetting, value, title, why string, verify ...string) Step {
-	text := s.Name + " " + value + ";"
-	switch {
-	case s.Directive != nil && !s.Inherited:
-		return nginxStep(f, title, why, s.Directive.File, replaceDiff(s.Directive, text), verify...)
-	case l.Pass != nil:
-		return nginxStep(f, title, why, l.Pass.File, insertAfterDiff(l.Pass, text), verify...)
+	return linkDirectivesStep(f, l, title, why, verify, linkSetting{s, value})
+}
+
+// linkDirectivesStep sets several directives in the link's location in one step, tested
+// and reloaded once: NGINX refuses a certificate without its key (and the reverse), so
+// such a pair is never set in two steps.
+func linkDirectivesStep(f *Facts, l *probes.UpstreamLinkFacts, title, why string, verify []string, settings ...linkSetting) Step {
+	var edits []nginxEdit
+	var texts []string
+	for _, ls := range settings {
+		text := ls.setting.Name + " " + ls.value + ";"
+		texts = append(texts, text)
+		switch {
+		case ls.setting.Directive != nil && !ls.setting.Inherited:
+			edits = append(edits, nginxEdit{ls.setting.Directive.File, replaceDiff(ls.setting.Directive, text)})
+		case l.Pass != nil:
+			edits = append(edits, nginxEdit{l.Pass.File, insertAfterDiff(l.Pass, text)})
+		}
 	}
-	return Step{Title: title, Why: why + " Add to the location: " + text, Commands: []string{reloadNginxFor(f)}, Verify: verify}
+	if len(edits) < len(settings) {
+		return Step{Title: title, Why: why + " Add to the location: " + strings.Join(texts, " "),
+			Commands: []string{reloadNginxFor(f)}, Verify: verify,
+			Manual: "the location that passes to the upstream was not read, so the lines to change are not known"}
+	}
+	return upstreamEditStep(f, title, why, verify, edits...)
+}
+
+// upstreamEditStep is an edit of the NGINX configuration judged (the front's, which need
+// not serve agents): each file backed up and edited by sed on the lines read, then nginx -t
+// and a reload with the judged -p/-c. A diff sed cannot apply leaves the step manual.
+func upstreamEditStep(f *Facts, title, why string, verify []string, edits ...nginxEdit) Step {
+	st := Step{Title: title, Why: why, File: edits[0].file, Verify: verify}
+	var diffs, files []string
+	exprs := map[string][]string{}
+	runnable := true
+	for _, e := range edits {
+		diffs = append(diffs, e.diff)
+		x, ok := diffSed(e.diff)
+		runnable = runnable && ok && e.file != ""
+		if !slices.Contains(files, e.file) {
+			files = append(files, e.file)
+		}
+		exprs[e.file] = append(exprs[e.file], x...)
+	}
+	st.Diff = strings.Join(diffs, "\n")
+	st.Changes = files
+	if !runnable {
+		st.Commands = []string{reloadNginxFor(f)}
+		st.Manual = "make the edit shown by hand, then run the command"
+		return st
+	}
+	for _, file := range files {
+		st.Commands = append(st.Commands, backupCommand(file), sedCommand(file, exprs[file]...))
+	}
+	st.Commands = append(st.Commands, reloadNginxFor(f))
+	return st
 }
 
 // nginxValue writes a directive argument as nginx reads it: bare when it holds no space,
@@ -68,21 +124,17 @@ func fixUpClientCertNotConfigured(f *Facts, l *probes.UpstreamLinkFacts, r Resul
 			}
 		}
 	}
-	why := "The upstream requires a client certificate issued by a CA it trusts; name the certificate and its key in the location."
-	steps := []Step{
-		linkDirectiveStep(f, l, l.SSL.Certificate, nginxValue(certPath), "Set "+l.SSL.Certificate.Name, why, "upstream-client-cert-not-configured"),
-		linkDirectiveStep(f, l, l.SSL.CertificateKey, nginxValue(keyPath), "Set "+l.SSL.CertificateKey.Name,
-			"The key of that certificate.", "upstream-client-cert-not-configured", "upstream-client-key-mismatch"),
-	}
-	for i := range steps {
-		if certPath[0] == '<' {
-			steps[i].Inputs = []Input{
-				{Name: "<proxy-client-cert-path>", Prompt: "path of the client certificate (PEM) NGINX presents to the upstream"},
-				{Name: "<proxy-client-key-path>", Prompt: "path of its private key"},
-			}
+	st := linkDirectivesStep(f, l, "Set "+l.SSL.Certificate.Name+" and "+l.SSL.CertificateKey.Name,
+		"The upstream requires a client certificate issued by a CA it trusts; name the certificate and its key in the location.",
+		[]string{"upstream-client-cert-not-configured", "upstream-client-key-mismatch"},
+		linkSetting{l.SSL.Certificate, nginxValue(certPath)}, linkSetting{l.SSL.CertificateKey, nginxValue(keyPath)})
+	if certPath[0] == '<' {
+		st.Inputs = []Input{
+			{Name: "<proxy-client-cert-path>", Prompt: "path of the client certificate (PEM) NGINX presents to the upstream"},
+			{Name: "<proxy-client-key-path>", Prompt: "path of its private key"},
 		}
 	}
-	return steps
+	return []Step{st}
 }
 
 func fixUpClientFiles(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
@@ -101,12 +153,12 @@ func fixUpClientFiles(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 			"NGINX needs the key of "+l.SSL.Certificate.Value+".", "upstream-client-cert-file-invalid"),
 			Input{Name: "<proxy-client-key-path>", Prompt: "path of the private key of " + l.SSL.Certificate.Value})}
 	case CauseSwapped:
-		return []Step{
-			linkDirectiveStep(f, l, l.SSL.Certificate, nginxValue(l.SSL.CertificateKey.Path), "Swap the certificate and key paths",
-				"The certificate directive names the key file and the key directive the certificate.", "upstream-client-cert-file-invalid"),
-			linkDirectiveStep(f, l, l.SSL.CertificateKey, nginxValue(l.SSL.Certificate.Path), "…and the key directive",
-				"", "upstream-client-cert-file-invalid", "upstream-client-key-mismatch"),
-		}
+		// One step: NGINX refuses either directive changed alone.
+		return []Step{linkDirectivesStep(f, l, "Swap the certificate and key paths",
+			"The certificate directive names the key file and the key directive the certificate.",
+			[]string{"upstream-client-cert-file-invalid", "upstream-client-key-mismatch"},
+			linkSetting{l.SSL.Certificate, nginxValue(l.SSL.CertificateKey.Path)},
+			linkSetting{l.SSL.CertificateKey, nginxValue(l.SSL.Certificate.Path)})}
 	case CauseChainOrder:
 		p := l.SSL.Certificate.Path
 		return []Step{{
@@ -120,6 +172,15 @@ func fixUpClientFiles(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 			Changes: []string{p}, Verify: []string{"upstream-client-cert-file-invalid"},
 			Manual: "reorder the certificates by hand: the leaf, then its issuer, then that issuer's issuer",
 		}}
+	case CauseFileMissing:
+		// The file named is not there: point the directive at the one that is, which only
+		// the user knows.
+		setting, input := l.SSL.Certificate, Input{Name: "<proxy-client-cert-path>", Prompt: "path of the client certificate (PEM) NGINX presents to the upstream"}
+		if strings.HasPrefix(r.Summary, l.SSL.CertificateKey.Name+" ") {
+			setting, input = l.SSL.CertificateKey, Input{Name: "<proxy-client-key-path>", Prompt: "path of the private key of " + l.SSL.Certificate.Value}
+		}
+		return []Step{withInputs(linkDirectiveStep(f, l, setting, input.Name, "Point "+setting.Name+" at the file that exists",
+			setting.Value+" does not exist, so nginx -t refuses the configuration.", "upstream-client-cert-file-invalid"), input)}
 	}
 	path := l.SSL.Certificate.Path
 	if l.Key != nil && l.Key.Path != "" && strings.Contains(r.Summary, l.Key.Path) {
@@ -152,35 +213,24 @@ func fixUpClientReissue(verify string) func(f *Facts, l *probes.UpstreamLinkFact
 }
 
 func reissueClientStep(f *Facts, l *probes.UpstreamLinkFacts, verify string) Step {
-	cert, key := l.SSL.Certificate.Path, l.SSL.CertificateKey.Path
-	signKey := key
-	var cmds []string
-	why := "Keeps the certificate's subject and subjectAltName, sets extendedKeyUsage=clientAuth, and signs it with the CA the upstream trusts."
-	newKey := verify == "upstream-client-cert-weak-key"
-	if newKey {
-		signKey = key + ".new"
-		cmds = append(cmds, "sudo openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "+shellQuote(signKey))
-		why += " The old key is too weak, so a new P-256 key replaces it."
+	r := reissuance{
+		host: HostManager, cert: l.SSL.Certificate.Path, key: l.SSL.CertificateKey.Path, leaf: clientLeaf(l),
+		subjectPlaceholder: "<proxy-client-name>", caCert: "<upstream-ca-cert-path>", caKey: "<upstream-ca-key-path>",
+		eku: "clientAuth",
+		// A weak key is replaced; any other keeps the key the configuration names, which
+		// then matches the new certificate.
+		newKey: verify == "upstream-client-cert-weak-key",
+		// Intermediates after the leaf stay, unless they are another CA's.
+		keepChain: verify != "upstream-client-cert-unknown-ca",
+		after:     []string{reloadNginxFor(f)},
 	}
-	cmds = append(cmds,
-		"sudo openssl x509 -x509toreq -in "+shellQuote(cert)+" -signkey "+shellQuote(signKey)+" -copy_extensions copyall -out upstream-client.csr",
-		"printf 'extendedKeyUsage=clientAuth\\nkeyUsage=critical,digitalSignature\\n' >upstream-client-ext.cnf",
-		"openssl x509 -req -in upstream-client.csr -CA <upstream-ca-cert-path> -CAkey <upstream-ca-key-path> -CAcreateserial "+
-			"-days 365 -sha256 -copy_extensions copyall -extfile upstream-client-ext.cnf -out upstream-client.crt",
-		"sudo cp -p "+shellQuote(cert)+" "+shellQuote(cert+".bak"),
-		"sudo install -m 0644 upstream-client.crt "+shellQuote(cert),
-	)
-	changes := []string{cert}
-	if newKey {
-		cmds = append(cmds, "sudo cp -p "+shellQuote(key)+" "+shellQuote(key+".bak"), "sudo install -m 0600 "+shellQuote(signKey)+" "+shellQuote(key))
-		changes = append(changes, key)
+	why := "Signed by the CA the upstream trusts for client certificates, with clientAuth."
+	if r.newKey {
+		why += " The old key is too weak for OpenSSL, so a new P-256 key replaces it."
 	}
-	cmds = append(cmds, showCert(cert), reloadNginxFor(f))
-	return Step{
-		Title: "Reissue " + cert + " from the CA the upstream trusts", Why: why,
-		Commands: cmds, Changes: changes, Verify: []string{verify},
-		Inputs: []Input{inputUpstreamCACert, inputUpstreamCAKey},
-	}
+	st := r.step("Reissue "+r.cert+" from the CA the upstream trusts", why, verify)
+	st.Inputs = []Input{inputUpstreamCACert, inputUpstreamCAKey}
+	return st
 }
 
 func fixUpClientKeyEncrypted(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
@@ -313,13 +363,45 @@ func fixUpstreamServerSide(verify string) func(f *Facts, l *probes.UpstreamLinkF
 		if l != nil {
 			addr = targetAddr(l)
 		}
-		return []Step{{
+		remote := Step{
 			Title:    "Renew the upstream's certificate on the upstream's host",
 			Why:      "The certificate the upstream serves is what NGINX refuses; renewing it is the upstream owner's step.",
 			Commands: []string{"openssl s_client -connect " + shellQuote(addr) + " </dev/null 2>/dev/null | openssl x509 -noout -subject -dates"},
 			Verify:   []string{verify}, Manual: "the upstream's certificate is on its own host",
-		}}
+		}
+		if st, ok := renewLocalUpstream(f, l, verify); ok {
+			return []Step{st}
+		}
+		return []Step{remote}
 	}
+}
+
+// renewLocalUpstream reissues the certificate of an upstream that this NGINX itself
+// terminates (a server block of the configuration judged): same key, subject, names and
+// usages, serverAuth, signed by the CA the front trusts for it; then nginx -t and a reload.
+func renewLocalUpstream(f *Facts, l *probes.UpstreamLinkFacts, verify string) (Step, bool) {
+	if l == nil || len(l.Local) == 0 || l.Local[0].Server == nil {
+		return Step{}, false
+	}
+	srv := l.Local[0].Server
+	if len(srv.Certs) == 0 || len(srv.Keys) == 0 || srv.Certs[0] == nil || srv.Keys[0] == nil ||
+		srv.Certs[0].Path == "" || srv.Keys[0].Path == "" {
+		return Step{}, false
+	}
+	var leaf *x509.Certificate
+	if len(srv.Certs[0].Certs) > 0 {
+		leaf = srv.Certs[0].Certs[0]
+	}
+	r := reissuance{host: HostManager, cert: srv.Certs[0].Path, key: srv.Keys[0].Path, leaf: leaf,
+		subjectPlaceholder: "<upstream-dns-name>", caCert: "<upstream-server-ca-cert-path>", caKey: "<upstream-server-ca-key-path>",
+		eku: "serverAuth", keepChain: true, after: []string{reloadNginxFor(f)}}
+	st := r.step("Renew the upstream's certificate "+r.cert,
+		"The upstream is a server block of this NGINX ("+srv.Pos()+"), so its certificate is renewed here.", verify)
+	st.Inputs = []Input{
+		{Name: "<upstream-server-ca-cert-path>", Prompt: "path of the certificate of the CA that issued the upstream's certificate"},
+		{Name: "<upstream-server-ca-key-path>", Prompt: "path of that CA's private key"},
+	}
+	return st, true
 }
 
 func fixUpVerifyDepth(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
@@ -359,10 +441,10 @@ func fixUpNotTLS(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	if l == nil || l.Pass == nil {
 		return explainStep("Use the upstream's TLS port, or a plaintext scheme", "https:// needs a TLS listener.", "upstream-not-tls")
 	}
-	return []Step{withInputs(nginxStep(f,
+	return []Step{withInputs(upstreamEditStep(f,
 		"Point "+l.Module.Directive()+" at the upstream's TLS port, or use "+l.Module.Directive()+" without TLS",
-		"The server at "+targetAddr(l)+" answers in plaintext.",
-		l.Pass.File, replaceDiff(l.Pass, l.Module.Directive()+" <upstream-url>;"), "upstream-not-tls"),
+		"The server at "+targetAddr(l)+" answers in plaintext.", []string{"upstream-not-tls"},
+		nginxEdit{l.Pass.File, replaceDiff(l.Pass, l.Module.Directive()+" <upstream-url>;")}),
 		Input{Name: "<upstream-url>", Prompt: inputPrompts["<upstream-url>"]})}
 }
 
@@ -371,12 +453,33 @@ func fixUpUnreachable(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	if l != nil {
 		addr = targetAddr(l)
 	}
+	check := Step{
+		Title: "Check that the upstream listens and is reachable from this host",
+		Why:   "NGINX cannot open a TCP connection; start the upstream or fix the address. openssl connects as NGINX does.",
+		Commands: []string{"openssl s_client -connect " + shellQuote(net.JoinHostPort(hostPart(addr), portPart(addr))) +
+			" -brief </dev/null"},
+		Verify: []string{"upstream-unreachable"},
+	}
+	if l == nil || !loopbackHost(hostPart(addr)) {
+		return []Step{check}
+	}
+	// An upstream on this host is a service to start.
 	return []Step{{
-		Title:    "Check that the upstream listens and is reachable from this host",
-		Why:      "NGINX cannot open a TCP connection; start the upstream or fix the address.",
-		Commands: []string{"nc -zv -w 3 " + shellQuote(hostPart(addr)) + " " + shellQuote(portPart(addr))},
+		Title:    "Start the upstream service on this host",
+		Why:      "Nothing listens at " + addr + ", an address of this host: the service behind it is stopped.",
+		Commands: []string{"sudo systemctl start " + shellQuote("<upstream-service>"), "systemctl is-active " + shellQuote("<upstream-service>")},
+		Inputs:   []Input{{Name: "<upstream-service>", Prompt: "the systemd unit of the service that listens at " + addr}},
 		Verify:   []string{"upstream-unreachable"},
-	}}
+	}, check}
+}
+
+// loopbackHost reports whether host is this host's loopback: "localhost" or a loopback IP.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // upstreamAddrPlaceholder is the upstream's address when no link was read (explain).

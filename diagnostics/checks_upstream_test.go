@@ -160,7 +160,7 @@ func TestUpstreamChecks(t *testing.T) {
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Key = keyFile("/etc/nginx/proxy.key", p.server)
 			},
-			summary: "does not belong to", cause: "key-mismatch", fix: "-x509toreq"},
+			summary: "does not belong to", cause: "key-mismatch", fix: "sudo openssl req -new -key /etc/nginx/proxy.key"},
 		{name: "encrypted key without password file", id: "upstream-client-key-encrypted", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Key.Key = nil
@@ -188,7 +188,7 @@ func TestUpstreamChecks(t *testing.T) {
 				l.Cert.Certs = []*x509.Certificate{mkCert(t, certSpec{cn: "front-proxy", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 					notBefore: testNow.AddDate(-1, 0, -2), notAfter: testNow.AddDate(0, 0, -2)}, p.ca).cert}
 			},
-			summary: "expired", cause: "expired", fix: "-copy_extensions copyall"},
+			summary: "expired", cause: "expired", fix: "-CA '<upstream-ca-cert-path>' -CAkey '<upstream-ca-key-path>'"},
 		{name: "client cert not yet valid", id: "upstream-client-cert-not-yet-valid", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Cert.Certs = []*x509.Certificate{mkCert(t, certSpec{cn: "front-proxy", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
@@ -283,7 +283,7 @@ func TestUpstreamChecks(t *testing.T) {
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0] = &probes.UpstreamProbe{Server: l.Servers[0], TCPError: &probes.ProbeError{Kind: probes.ErrRefused, Message: "connect: connection refused"}}
 			},
-			summary: "cannot connect", cause: "unreachable", fix: "nc -zv"},
+			summary: "cannot connect", cause: "unreachable", fix: "openssl s_client -connect backend.example.com:8443"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,12 +40,20 @@ type testLab struct {
 // startLab starts scenario in a fresh directory; it is closed and removed after the test.
 func startLab(t testing.TB, scenario string) *testLab {
 	t.Helper()
+	return startLabAt(t, scenario, testNow, func() time.Time { return testNow })
+}
+
+// startLabAt starts scenario with its certificates dated around now and an engine judging
+// at clock: a test whose step issues a certificate with openssl (dated by the wall clock)
+// needs the wall clock for both.
+func startLabAt(t testing.TB, scenario string, now time.Time, clock func() time.Time) *testLab {
+	t.Helper()
 	dir := fmt.Sprintf("%s%08x", labDirPrefix, rand.Uint32())
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	l, err := demolab.Start(context.Background(), scenario, dir, testNow)
+	l, err := demolab.Start(context.Background(), scenario, dir, now)
 	if err != nil {
 		t.Fatalf("start lab %s: %v", scenario, err)
 	}
@@ -71,7 +79,7 @@ func startLab(t testing.TB, scenario string) *testLab {
 			Logs:  gather.LogOptions{Disabled: true},
 		}),
 		Thresholds: th,
-		Now:        func() time.Time { return testNow },
+		Now:        clock,
 	}
 	return &testLab{lab: l, engine: e, dir: dir}
 }

@@ -146,6 +146,51 @@ func TestWalkthroughApplyRecheck(t *testing.T) {
 	}
 }
 
+// TestWalkthroughApplyUpstream is the loop on the NGINX → upstream link: `a` `y` on the
+// Fix screen runs the step's own commands against the demo lab's files — in
+// upstream-client-cert-expired, openssl reissuing the front's client certificate; in
+// upstream-name-mismatch, sed setting proxy_ssl_name in the front's location — reloads the
+// lab's NGINX, and the re-check verifies it.
+func TestWalkthroughApplyUpstream(t *testing.T) {
+	for _, tc := range []struct{ id, input string }{
+		{"upstream-client-cert-expired", "<proxy-client-cert-path>"},
+		{"upstream-name-mismatch", "<manager-nginx-conf>"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			// openssl dates a reissued certificate by the wall clock: so do the lab and the engine.
+			tl := startLabAt(t, tc.id, time.Now(), time.Now)
+			changed := tl.lab.Inputs()[tc.input]
+			orig, err := os.ReadFile(changed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := drive(t, New(tl.options()), 80, 24)
+			h.idle()
+			h.press("2", "enter")
+			if screen := h.screen(); !strings.Contains(screen, "Fix "+tc.id) {
+				t.Fatalf("Fix screen:\n%s", screen)
+			}
+			h.press("a", "y")
+			h.waitFor("the step to run and the re-check to finish", 30*time.Second, func(m Model) bool {
+				return !m.fix.walk.applying && len(m.fix.walk.verdict) > 0
+			})
+			var done bool
+			var sev diagnostics.Severity
+			var verdict string
+			h.inspect(func(m Model) {
+				done, sev = m.fix.walk.done, m.findings[tc.id].Severity
+				verdict = strings.Join(m.fix.walk.verdict, "\n")
+			})
+			if !done || sev != diagnostics.SeverityOK || !strings.Contains(verdict, "verified") {
+				t.Fatalf("after a y: done %v, severity %s, verdict %q\n%s", done, sev, verdict, h.screen())
+			}
+			if now, _ := os.ReadFile(changed); string(now) == string(orig) {
+				t.Fatalf("the step's commands did not change %s", changed)
+			}
+		})
+	}
+}
+
 // TestApplyBlocked: a step that needs a placeholder the user has not filled, that runs on
 // the other host, that says it is manual or that opens an editor is never run; `a` says why.
 func TestApplyBlocked(t *testing.T) {

@@ -64,6 +64,23 @@ func TestEndToEndGolden(t *testing.T) {
 	golden.RequireEqual(t, normalize(screen))
 }
 
+// TestEndToEndUpstreamGolden is the demo lab's upstream-client-cert-expired scenario on
+// the Overview at 80x24: the upstream checks grouped under their link
+// ("upstream · front.test.local → 127.0.0.1:PORT"), the failure among the problems.
+func TestEndToEndUpstreamGolden(t *testing.T) {
+	tl := startLab(t, "upstream-client-cert-expired")
+	h := drive(t, New(tl.options()), 80, 24)
+	h.idle()
+	screen := h.screen()
+	assertFits(t, screen, 80, 24)
+	for _, want := range []string{"upstream · front.test.local → 127.0.0.1:", "CN=front-proxy.test.local expired"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("the Overview does not show %q:\n%s", want, screen)
+		}
+	}
+	golden.RequireEqual(t, normalize(screen))
+}
+
 // assertFits fails when a frame is not exactly height lines of at most width cells.
 func assertFits(t *testing.T, screen string, width, height int) {
 	t.Helper()

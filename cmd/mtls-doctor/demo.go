@@ -32,6 +32,9 @@ func newDemoCommand(ctx context.Context, env environ, stdout, stderr io.Writer) 
 		Long: `demo starts, in this process and on 127.0.0.1 only, a manager endpoint that behaves
 like NGINX with ssl_verify_client on, a PKI generated for it in a temporary directory, and
 an agent configuration pointing at it, with one fault planted; then runs the checks.
+The scenarios labelled "NGINX → upstream" add a front server whose location passes to
+an upstream requiring a client certificate (proxy_pass https://, grpc_pass grpcs://) and
+plant the fault in that link.
 On a terminal it opens the assistant, where the fix walkthrough's "a" key runs the
 step shown, its own commands, against the lab's files (nginx, systemctl and sudo are the
 lab's stand-ins there). With --check, or when stdout is not a terminal, it prints the report and
@@ -40,8 +43,14 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if list {
+				// Each line names the mTLS link its fault is on: the agent's to the
+				// manager, or NGINX's to an upstream (proxy_pass https://, grpc_pass grpcs://).
 				for _, s := range demolab.Scenarios() {
-					fmt.Fprintf(stdout, "%-28s %s\n", s.Name, s.Title)
+					link := "agent → manager"
+					if s.Upstream {
+						link = "NGINX → upstream"
+					}
+					fmt.Fprintf(stdout, "%-36s %-17s %s\n", s.Name, link, s.Title)
 				}
 				return nil
 			}
@@ -76,6 +85,9 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 			if flags.output == "text" {
 				fmt.Fprintf(stdout, "Demo lab %q: %s\n", scenario.Name, scenario.Title)
 				fmt.Fprintf(stdout, "  manager endpoint %s (in-process, behaves like NGINX with ssl_verify_client on)\n", l.Addr)
+				if l.HasUpstream() {
+					fmt.Fprintf(stdout, "  upstream link    %s → %s (the front's location in %s)\n", demolab.FrontName, l.UpstreamAddr(), l.NginxConfPath())
+				}
 				fmt.Fprintf(stdout, "  agent config     %s\n\n", l.AgentConfigPath)
 			}
 

@@ -49,6 +49,9 @@ func TestDemoScenarios(t *testing.T) {
 			if !strings.Contains(stdout, `Demo lab "`+sc.Name+`": `+sc.Title) {
 				t.Errorf("demo %s does not announce the scenario:\n%s", sc.Name, stdout)
 			}
+			if link := "  upstream link    " + demolab.FrontName + " → 127.0.0.1:"; strings.Contains(stdout, link) != sc.Upstream {
+				t.Errorf("demo %s: the banner's upstream link line is there: %v, want %v:\n%s", sc.Name, !sc.Upstream, sc.Upstream, stdout)
+			}
 		})
 	}
 }
@@ -75,6 +78,9 @@ func TestDemoDefaultAndList(t *testing.T) {
 	for i, sc := range demolab.Scenarios() {
 		if i < len(lines) && !strings.HasPrefix(lines[i], sc.Name+" ") {
 			t.Errorf("line %d is %q, want scenario %s", i+1, lines[i], sc.Name)
+		}
+		if link := "NGINX → upstream"; i < len(lines) && strings.Contains(lines[i], link) != sc.Upstream {
+			t.Errorf("line %d is %q: labelled %q is %v, want %v", i+1, lines[i], link, !sc.Upstream, sc.Upstream)
 		}
 	}
 

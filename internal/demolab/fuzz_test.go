@@ -146,3 +146,52 @@ func FuzzNginxConf(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUpstreamConf gives an upstream scenario's `nginx -t` and reload an arbitrary
+// nginx.conf: the front's link and the upstream's server blocks are read from it, so
+// neither may panic, and a configuration they reject must leave both as they were.
+func FuzzUpstreamConf(f *testing.F) {
+	l, err := Start(context.Background(), "upstream-sni-missing", f.TempDir(), testNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer l.Close()
+	orig, err := os.ReadFile(l.NginxConfPath())
+	if err != nil {
+		f.Fatal(err)
+	}
+	conf := string(orig)
+	f.Add(conf)
+	pass := "proxy_pass https://" + l.UpstreamAddr() + ";"
+	for _, repl := range []string{
+		"proxy_pass https://unix:/nonexistent.sock;",
+		"proxy_pass https://$host;",
+		"proxy_pass https://backend; proxy_ssl_verify on;",
+		"proxy_pass http://" + l.UpstreamAddr() + "; proxy_ssl_certificate x;",
+		"grpc_pass grpcs://" + l.UpstreamAddr() + "; proxy_ssl_protocols TLSv9;",
+		pass + " proxy_ssl_certificate_key /nonexistent;",
+		pass + " proxy_ssl_trusted_certificate /dev/null;",
+	} {
+		f.Add(strings.Replace(conf, pass, repl, 1))
+	}
+	f.Add(strings.Replace(conf, "ssl default_server;", "ssl default_server; ssl_verify_client on;", 1))
+	f.Add(strings.Replace(conf, "http {", "http { upstream backend { server 127.0.0.1:1; }", 1))
+	f.Fuzz(func(t *testing.T, conf string) {
+		if err := os.WriteFile(l.NginxConfPath(), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		before, beforeUp := l.frontRun.link, l.upRun.ports[0].conf.running
+		err := l.reloadLocked("")
+		if err != nil && (l.frontRun.link != before || l.upRun.ports[0].conf.running != beforeUp) {
+			t.Errorf("a rejected configuration changed the front or the upstream: %v", err)
+		}
+		if err := os.WriteFile(l.NginxConfPath(), orig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.reloadLocked(""); err != nil {
+			t.Fatalf("the scenario's configuration no longer loads: %v", err)
+		}
+	})
+}

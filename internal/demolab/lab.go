@@ -13,6 +13,11 @@
 // files it names, read at start and again on `nginx -s reload`. A fix step's own commands
 // change them, run with the lab's shims first on PATH (InstallShims, BinDir) and its
 // placeholders filled from Inputs, so the demo proves the commands a user would run.
+//
+// The upstream scenarios add NGINX's other mTLS link (upstream.go): a front server whose
+// location passes to an upstream on 127.0.0.1 with proxy_ssl_* (or grpc_ssl_*), and the
+// upstream itself, an NGINX server block requiring a client certificate or a Go gRPC
+// service that verifies it in the handshake.
 package demolab
 
 import (
@@ -140,6 +145,18 @@ type Lab struct {
 
 	stopOnDone func() bool
 
+	// The upstream link (upstream scenarios only): the front's location, the upstream as
+	// the scenario wrote it and as loaded; frontPark holds the front's port.
+	front     front
+	up        upstreamSide
+	upRun     upstreamRun
+	frontPark *parkedPort
+	// The front as loaded at the last reload, its listener and HTTP server.
+	frontRun   frontConf
+	frontLn    net.Listener
+	frontSrv   *http.Server
+	frontQueue *chanListener
+
 	// ctl is the listener the shims talk to (InstallShims), with the token they must send.
 	ctl      net.Listener
 	ctlToken string
@@ -192,7 +209,17 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 		return nil, err
 	}
 	l.mgr.backendAddr = l.backendPark.addr
-	release := func() { l.parked.Close(); l.backendPark.Close() }
+	release := func() { l.parked.Close(); l.backendPark.Close(); l.closeUpstreamLocked(); l.frontPark.Close() }
+	if l.HasUpstream() {
+		if err := l.parkUpstreamPorts(); err != nil {
+			release()
+			return nil, err
+		}
+		if l.frontPark, err = parkPort("127.0.0.1:0"); err != nil {
+			release()
+			return nil, err
+		}
+	}
 	if err := l.writeFilesLocked(); err != nil {
 		release()
 		return nil, err
@@ -215,6 +242,28 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 		if err := l.listenLocked(); err != nil {
 			release()
 			return nil, err
+		}
+	}
+	if err := l.syncUpstreamLocked(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.syncFrontLocked(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	// One request through the front, so error.log shows what NGINX logs about the link.
+	l.sendTraffic()
+	if sc.onDisk != nil {
+		l.mu.Lock()
+		err := sc.onDisk(l)
+		if err == nil {
+			err = l.writeFilesLocked()
+		}
+		l.mu.Unlock()
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("lab: scenario %s: %w", name, err)
 		}
 	}
 	if ctx != nil {
@@ -324,6 +373,12 @@ func (l *Lab) Close() error {
 	}
 	l.parked.Close()
 	l.backendPark.Close()
+	l.closeUpstreamLocked()
+	if l.frontLn != nil {
+		l.frontLn.Close()
+		l.frontLn = nil
+	}
+	l.frontPark.Close()
 	if l.ctl != nil {
 		l.ctl.Close()
 	}
@@ -332,6 +387,12 @@ func (l *Lab) Close() error {
 	var err error
 	if l.srv != nil {
 		err = l.srv.Close()
+		if l.upRun.srv != nil {
+			l.upRun.srv.Close()
+		}
+		if l.frontSrv != nil {
+			l.frontSrv.Close()
+		}
 		l.conns.closeAll()
 	}
 	if l.logs != nil {
@@ -358,6 +419,17 @@ func (l *Lab) writeFilesLocked() error {
 		{filepath.Join(managerDir, "server.key"), func() ([]byte, error) { return l.mgr.chain[0].KeyPEM(pki.PKCS8) }, 0o600},
 		{filepath.Join(managerDir, "client-ca.pem"), func() ([]byte, error) { return pki.CertsPEM(l.mgr.clientCAs...), nil }, 0o644},
 		{filepath.Join(managerDir, NginxConfName), func() ([]byte, error) { return []byte(l.nginxConfLocked()), nil }, 0o644},
+	}
+	for name, data := range l.upstreamFiles() {
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, ".key") {
+			mode = 0o600
+		}
+		writes = append(writes, struct {
+			name string
+			data func() ([]byte, error)
+			mode os.FileMode
+		}{filepath.Join(managerDir, name), data, mode})
 	}
 	switch a.config {
 	case configOK:
@@ -445,7 +517,9 @@ func (l *Lab) nginxConfLocked() string {
 	for _, loc := range m.locations {
 		b.WriteString("\n        location " + loc + " {\n            grpc_pass grpc://" + m.backendAddr + ";\n        }\n")
 	}
-	b.WriteString("    }\n}\n")
+	b.WriteString("    }\n")
+	b.WriteString(l.upstreamConf())
+	b.WriteString("}\n")
 	return b.String()
 }
 

@@ -76,22 +76,41 @@ func (w *logWriter) info(ci *connInfo, msg, listen string) { w.line("info", ci, 
 
 // infoReq logs a request-level info line: server is server_name, then request and host.
 func (w *logWriter) infoReq(ci *connInfo, msg, request, host string) {
-	w.line("info", ci, msg, w.requestTail(request, host))
+	w.infoReqAt(w.serverName, ci, msg, request, host)
 }
+
+// infoReqAt logs a request-level info line of the server block named server.
+func (w *logWriter) infoReqAt(server string, ci *connInfo, msg, request, host string) {
+	w.line("info", ci, msg, requestTail(server, request, host))
+}
+
+// infoAt logs a connection-level line of the listener at listen (the upstream's).
+func (w *logWriter) infoAt(ci *connInfo, msg, listen string) { w.line("info", ci, msg, listen) }
 
 // errorReq logs a request-level error line.
 func (w *logWriter) errorReq(ci *connInfo, msg, request, host string) {
-	w.line("error", ci, msg, w.requestTail(request, host))
+	w.line("error", ci, msg, requestTail(w.serverName, request, host))
+}
+
+// errorReqAt logs a request-level error line of the server block named server.
+func (w *logWriter) errorReqAt(server string, ci *connInfo, msg, request, host string) {
+	w.line("error", ci, msg, requestTail(server, request, host))
+}
+
+// upstreamLine logs a line about a request's upstream at level, of the server block
+// named server: ", upstream: "…"" follows the request.
+func (w *logWriter) upstreamLine(level, server string, ci *connInfo, msg, request, upstream, host string) {
+	w.line(level, ci, msg, requestTail(server, request, host, upstream))
 }
 
 // errorUpstream logs a request-level error line about the upstream.
 func (w *logWriter) errorUpstream(ci *connInfo, msg, request, upstream, host string) {
-	w.line("error", ci, msg, w.requestTail(request, host, upstream))
+	w.line("error", ci, msg, requestTail(w.serverName, request, host, upstream))
 }
 
 // requestTail is ", server: NAME, request: ..., upstream: ..., host: ..." after "server: ".
-func (w *logWriter) requestTail(request, host string, upstream ...string) string {
-	s := w.serverName + `, request: "` + escapeLog(request) + `"`
+func requestTail(server, request, host string, upstream ...string) string {
+	s := server + `, request: "` + escapeLog(request) + `"`
 	for _, u := range upstream {
 		s += `, upstream: "` + escapeLog(u) + `"`
 	}

@@ -50,6 +50,8 @@ func pageTitle(code int) (title, text string) {
 		return "400 Bad Request", ""
 	case 404:
 		return "404 Not Found", ""
+	case 421:
+		return "421 Misdirected Request", ""
 	case 502:
 		return "502 Bad Gateway", ""
 	}

@@ -435,9 +435,38 @@ func TestNginxConfAccepted(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
+			if want, ok := nginxRefuses[sc.Name]; ok {
+				nginxTRefuses(t, l, bin, want)
+				return
+			}
 			nginxT(t, l)
 			mapGRPCErrors(t, l)
 			nginxT(t, l)
 		})
+	}
+}
+
+// nginxRefuses are the scenarios whose files on disk `nginx -t` refuses (the running
+// NGINX keeps what it loaded before), with NGINX's message.
+var nginxRefuses = map[string]string{
+	"upstream-client-key-mismatch":  "failed (SSL: error:05800074:x509 certificate routines::key values mismatch)",
+	"upstream-trusted-ca-missing":   "no proxy_ssl_trusted_certificate for proxy_ssl_verify",
+	"upstream-client-cert-weak-key": "failed (SSL: error:0A00018F:SSL routines::ee key too small)",
+}
+
+// nginxTRefuses checks that the real nginx -t and the lab's refuse l's configuration with
+// the same message.
+func nginxTRefuses(t *testing.T, l *Lab, bin, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-t", "-p", l.Dir+"/", "-c", l.NginxConfPath(),
+		"-e", filepath.Join(l.Dir, "nginx-t.log")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("nginx -t: %v, want it to fail with %q:\n%s", err, want, out)
+	}
+	var lout, lerr strings.Builder
+	if code := l.nginxCommand([]string{"-t"}, &lout, &lerr); code == 0 || !strings.Contains(lerr.String(), want) {
+		t.Errorf("the lab's nginx -t: exit %d, want it to fail with %q:\n%s", code, want, lerr.String())
 	}
 }

@@ -27,11 +27,7 @@ import (
 // not match its certificate or an unknown ssl_verify_client value is an error. The
 // server block is the one listening on the lab's port. What is not configuration (NGINX
 // running, the backend up) is kept from cur.
-func (l *Lab) loadManager(conf string, cur manager) (manager, error) {
-	c, err := nginxconf.Load(conf, nginxconf.Options{Prefix: l.Dir + "/"})
-	if err != nil {
-		return cur, emerg(err)
-	}
+func (l *Lab) loadManager(c *nginxconf.Config, conf string, cur manager) (manager, error) {
 	_, port, _ := net.SplitHostPort(l.Addr)
 	var srv *nginxconf.Server
 	var lst nginxconf.Listen
@@ -45,7 +41,32 @@ func (l *Lab) loadManager(conf string, cur manager) (manager, error) {
 	if srv == nil {
 		return cur, fmt.Errorf("no server block listens on %s in %s", l.Addr, conf)
 	}
+	m, err := loadServerTLS(srv, lst, cur)
+	if err != nil {
+		return cur, err
+	}
+	m.grpcErrors = false
+	for _, ep := range srv.ErrorPages {
+		if ep.Maps(495) && ep.Maps(496) {
+			m.grpcErrors = true
+		}
+	}
+	m.locations, m.upstreams = nil, map[string]string{}
+	for _, loc := range srv.Locations {
+		if loc.GRPCPass.IsSet() && loc.Modifier == "" && strings.HasPrefix(loc.Path, "/") {
+			m.locations = append(m.locations, loc.Path)
+			m.upstreams[loc.Path] = strings.TrimPrefix(strings.TrimPrefix(loc.GRPCPass.Value, "grpc://"), "grpcs://")
+		}
+	}
+	return m, nil
+}
+
+// loadServerTLS reads a server block's listen and ssl_* settings and the files they name
+// into cur's TLS fields, as `nginx -t` judges them: a missing ssl_certificate on an ssl
+// listener, an unloadable file or an unknown value is an error.
+func loadServerTLS(srv *nginxconf.Server, lst nginxconf.Listen, cur manager) (manager, error) {
 	m := cur
+	var err error
 	m.ssl, m.http2 = lst.SSL, srv.HTTP2Enabled()
 	ssl := srv.SSL
 	if m.ssl {
@@ -104,19 +125,6 @@ func (l *Lab) loadManager(conf string, cur manager) (manager, error) {
 	if p := ssl.CRL.Path; p != "" {
 		if m.crls, err = loadCRLs(p); err != nil {
 			return cur, fmt.Errorf("X509_load_crl_file(\"%s\") failed: %w", p, err)
-		}
-	}
-	m.grpcErrors = false
-	for _, ep := range srv.ErrorPages {
-		if ep.Maps(495) && ep.Maps(496) {
-			m.grpcErrors = true
-		}
-	}
-	m.locations, m.upstreams = nil, map[string]string{}
-	for _, loc := range srv.Locations {
-		if loc.GRPCPass.IsSet() && loc.Modifier == "" && strings.HasPrefix(loc.Path, "/") {
-			m.locations = append(m.locations, loc.Path)
-			m.upstreams[loc.Path] = strings.TrimPrefix(strings.TrimPrefix(loc.GRPCPass.Value, "grpc://"), "grpcs://")
 		}
 	}
 	return m, nil
@@ -231,19 +239,64 @@ func loadCRLs(path string) ([]*x509.RevocationList, error) {
 // does (open connections are closed here rather than drained). An invalid configuration
 // is logged to error.log and the old one is kept, as NGINX's master process does.
 func (l *Lab) reloadLocked(conf string) error {
-	if conf == "" {
-		conf = l.NginxConfPath()
-	}
-	m, err := l.loadManager(conf, l.mgr)
+	loaded, err := l.loadConf(conf)
 	if err != nil {
 		if l.logs != nil {
 			l.logs.emerg(err.Error())
 		}
 		return err
 	}
-	l.mgr = m
+	l.mgr, l.frontRun = loaded.mgr, loaded.front
+	for i, p := range loaded.up {
+		l.upRun.ports[i].conf, l.upRun.ports[i].named = p.conf, p.named
+	}
 	if l.conns != nil {
 		l.conns.closeAll()
 	}
+	if l.upRun.queue == nil {
+		return nil // Start: the listeners start after the logs open
+	}
+	if err := l.syncUpstreamLocked(); err != nil {
+		return err
+	}
+	if err := l.syncFrontLocked(); err != nil {
+		return err
+	}
+	// Traffic goes on after a reload: one request shows in error.log how the link fares.
+	l.accepts.Add(1)
+	go func() {
+		defer l.accepts.Done()
+		l.sendTraffic()
+	}()
 	return nil
+}
+
+// loadedConf is what one nginx.conf configures in the lab: the manager's endpoint and the
+// upstream (its default server and its server blocks by name).
+type loadedConf struct {
+	mgr   manager
+	up    []upstreamPort
+	front frontConf
+}
+
+// loadConf reads conf ("" for the lab's nginx.conf) as `nginx -t` would.
+func (l *Lab) loadConf(conf string) (loadedConf, error) {
+	if conf == "" {
+		conf = l.NginxConfPath()
+	}
+	c, err := nginxconf.Load(conf, nginxconf.Options{Prefix: l.Dir + "/"})
+	if err != nil {
+		return loadedConf{}, emerg(err)
+	}
+	var out loadedConf
+	if out.mgr, err = l.loadManager(c, conf, l.mgr); err != nil {
+		return loadedConf{}, err
+	}
+	if out.up, err = l.loadUpstream(c); err != nil {
+		return loadedConf{}, err
+	}
+	if out.front, err = l.loadFront(c); err != nil {
+		return loadedConf{}, err
+	}
+	return out, nil
 }

@@ -18,12 +18,18 @@ type Scenario struct {
 	Title string
 	// ExpectFinding is the finding ID that names the fault; "" for the healthy lab.
 	ExpectFinding string
+	// Upstream marks the scenarios of the NGINX → upstream link (a front server passing to
+	// an upstream that requires a client certificate); the others are agent → manager.
+	Upstream bool
 }
 
 // scenario is a Scenario with the change that plants its fault in the healthy lab.
 type scenario struct {
 	Scenario
 	setup func(l *Lab) error
+	// onDisk, when set, changes the lab's files after NGINX has loaded them: a fault that
+	// `nginx -t` refuses, while the running NGINX keeps the configuration it loaded.
+	onDisk func(l *Lab) error
 }
 
 const day = 24 * time.Hour
@@ -250,6 +256,231 @@ var scenarios = []scenario{
 		// The fault is NGINX's default, which every other scenario keeps.
 		Scenario: Scenario{Name: "nginx-grpc-errors-unmapped", Title: "NGINX has no error_page for 495/496: a rejected agent gets an HTML 400"},
 	},
+}
+
+// upstreamScenarios are the NGINX → upstream link's faults, listed after the agent's: the
+// client certificate NGINX presents, then how NGINX verifies the upstream, then the
+// connection itself.
+var upstreamScenarios = []scenario{
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-not-configured",
+			Title: "grpc_pass grpcs:// to a Go gRPC service requiring a client certificate; the location sets proxy_ssl_certificate, which grpc_pass ignores"},
+		setup: func(l *Lab) error {
+			if err := l.setUpstream(upstreamGo, true); err != nil {
+				return err
+			}
+			l.front.certPrefix = "proxy_ssl_"
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-expired", Title: "NGINX's client certificate for its upstream expired yesterday: the upstream answers 400"},
+		setup:    upstreamSetup(func(l *Lab) error { return l.replaceProxyCert(pki.Spec{From: -366 * day, Until: -day}) }),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-expiring", Title: "NGINX's client certificate for its upstream expires in 5 days"},
+		setup:    upstreamSetup(func(l *Lab) error { return l.replaceProxyCert(pki.Spec{From: -360 * day, Until: 5 * day}) }),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-not-yet-valid", Title: "NGINX's client certificate for its upstream is valid only from the day after tomorrow"},
+		setup:    upstreamSetup(func(l *Lab) error { return l.replaceProxyCert(pki.Spec{From: 2 * day, Until: 367 * day}) }),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-wrong-purpose", Title: "NGINX's client certificate for its upstream is for servers only (EKU serverAuth)"},
+		setup: upstreamSetup(func(l *Lab) error {
+			return l.replaceProxyCert(pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-unknown-ca", Title: "NGINX's client certificate comes from a CA the upstream's ssl_client_certificate lacks"},
+		setup: upstreamSetup(func(l *Lab) error {
+			other, err := l.gen.Root(otherName)
+			if err != nil {
+				return err
+			}
+			c, err := l.newProxyCert(other, pki.Spec{})
+			if err != nil {
+				return err
+			}
+			l.front.cert, l.front.key = []*pki.Cert{c}, c
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-key-mismatch",
+			Title: "NGINX's upstream client key file holds another certificate's key: nginx -t refuses it, the running NGINX keeps the old one"},
+		setup: upstreamSetup(func(l *Lab) error { return nil }),
+		onDisk: func(l *Lab) error {
+			other, err := l.newProxyCert(l.up.ca, pki.Spec{CommonName: "other-proxy.test.local"})
+			if err != nil {
+				return err
+			}
+			l.front.key = other
+			return nil
+		},
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-weak-key",
+			Title: "NGINX's upstream client certificate was renewed with an RSA 1024-bit key: OpenSSL refuses it (ee key too small)"},
+		setup: upstreamSetup(func(l *Lab) error { return nil }),
+		onDisk: func(l *Lab) error {
+			return l.replaceProxyCert(pki.Spec{Key: pki.RSA, Bits: 1024})
+		},
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-chain-incomplete", Title: "NGINX's client certificate comes from an intermediate its cert file lacks; the upstream trusts the root"},
+		setup: upstreamSetup(func(l *Lab) error {
+			inter, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: clientInterName, IsCA: true})
+			if err != nil {
+				return err
+			}
+			c, err := l.newProxyCert(inter, pki.Spec{})
+			if err != nil {
+				return err
+			}
+			l.front.cert, l.front.key, l.up.clientInter = []*pki.Cert{c}, c, inter
+			// The front's CA bundle holds the intermediate, as the issuing CA's bundle does;
+			// only the client certificate file lacks it.
+			l.front.trusted = []*pki.Cert{l.up.ca, inter}
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-client-cert-revoked", Title: "the upstream's ssl_crl revokes NGINX's client certificate"},
+		setup: upstreamSetup(func(l *Lab) error {
+			crl, err := l.gen.CRL(l.up.ca, l.front.key)
+			if err != nil {
+				return err
+			}
+			l.up.crl = crl
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-cert-expired", Title: "the upstream's own certificate expired yesterday: NGINX refuses it and answers 502"},
+		setup: upstreamSetup(func(l *Lab) error {
+			c, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: UpstreamName, DNSNames: []string{UpstreamName},
+				EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, From: -366 * day, Until: -day})
+			if err != nil {
+				return err
+			}
+			l.up.chain = []*pki.Cert{c}
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-cert-revoked", Title: "proxy_ssl_crl revokes the upstream's certificate: NGINX refuses it and answers 502"},
+		setup: upstreamSetup(func(l *Lab) error {
+			crl, err := l.gen.CRL(l.up.ca, l.up.chain[0])
+			if err != nil {
+				return err
+			}
+			l.front.crl = crl
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-verify-depth", Title: "the upstream's certificate sits under two intermediates; proxy_ssl_verify_depth is 1"},
+		setup: upstreamSetup(func(l *Lab) error {
+			a, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: "backend-int-a", IsCA: true})
+			if err != nil {
+				return err
+			}
+			b, err := l.gen.Issue(a, pki.Spec{CommonName: "backend-int-b", IsCA: true})
+			if err != nil {
+				return err
+			}
+			c, err := l.gen.Issue(b, pki.Spec{CommonName: UpstreamName, DNSNames: []string{UpstreamName},
+				EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			if err != nil {
+				return err
+			}
+			l.up.chain = []*pki.Cert{c, b, a}
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-verify-off", Title: "NGINX sends traffic to its upstream without verifying it (no proxy_ssl_verify)"},
+		setup: upstreamSetup(func(l *Lab) error {
+			l.front.verify, l.front.trusted = false, nil
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-trusted-ca-missing",
+			Title: "proxy_ssl_verify on without proxy_ssl_trusted_certificate: nginx -t refuses the configuration, the running NGINX keeps the old one"},
+		setup:  upstreamSetup(func(l *Lab) error { return nil }),
+		onDisk: func(l *Lab) error { l.front.trusted = nil; return nil },
+	},
+	{
+		Scenario: Scenario{Name: "upstream-cert-untrusted", Title: "proxy_ssl_trusted_certificate holds a CA that did not issue the upstream's certificate"},
+		setup: upstreamSetup(func(l *Lab) error {
+			other, err := l.gen.Root(otherName)
+			if err != nil {
+				return err
+			}
+			l.front.trusted = []*pki.Cert{other}
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-name-mismatch", Title: "no proxy_ssl_name: NGINX checks the upstream's certificate for 127.0.0.1, it names " + UpstreamName},
+		setup:    upstreamSetup(func(l *Lab) error { l.front.name = ""; return nil }),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-sni-missing", Title: "no proxy_ssl_server_name: the upstream port's default server answers instead of " + UpstreamName},
+		setup: upstreamSetup(func(l *Lab) error {
+			def, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: "default.test.local", DNSNames: []string{"default.test.local"},
+				EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			if err != nil {
+				return err
+			}
+			l.front.sni, l.up.sniDefault = false, def
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-tls-version-mismatch", Title: "the upstream allows only TLSv1.3; proxy_ssl_protocols offers TLSv1.2"},
+		setup: upstreamSetup(func(l *Lab) error {
+			l.front.protocols, l.up.protocols = "TLSv1.2", []uint16{tls.VersionTLS13}
+			return nil
+		}),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-not-tls", Title: "proxy_pass https:// to the upstream's plain HTTP port instead of its TLS port"},
+		setup:    upstreamSetup(func(l *Lab) error { l.up.plainPort = true; return nil }),
+	},
+	{
+		Scenario: Scenario{Name: "upstream-unreachable", Title: "the upstream service (systemd unit " + upstreamUnit + ") is stopped: NGINX answers 502"},
+		setup: func(l *Lab) error {
+			if err := l.setUpstream(upstreamGo, false); err != nil {
+				return err
+			}
+			l.up.stopped = true
+			return nil
+		},
+	},
+}
+
+// clientInterName is the intermediate CA of upstream-client-chain-incomplete.
+const clientInterName = "backend-client-int"
+
+// upstreamSetup is the setup of a scenario on a proxy_pass https:// link to an NGINX
+// upstream: the healthy link, then fault.
+func upstreamSetup(fault func(l *Lab) error) func(l *Lab) error {
+	return func(l *Lab) error {
+		if err := l.setUpstream(upstreamNginx, false); err != nil {
+			return err
+		}
+		return fault(l)
+	}
+}
+
+func init() {
+	for i := range upstreamScenarios {
+		upstreamScenarios[i].Upstream = true
+	}
+	scenarios = append(scenarios, upstreamScenarios...)
 }
 
 // Scenarios lists the lab's scenarios in display order: "healthy" first, then one per

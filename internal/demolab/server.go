@@ -30,6 +30,8 @@ const (
 type connInfo struct {
 	id     int64
 	client string // the client's IP
+	// upstreamPort is the index of the upstream port a connection came in on.
+	upstreamPort int
 }
 
 type connKey struct{}
@@ -108,15 +110,25 @@ func (c *chanListener) Addr() net.Addr { return c.addr }
 // handshake.
 func (l *Lab) startHTTP() {
 	l.conns = newConnTable()
-	l.queue = &chanListener{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, ch: make(chan net.Conn), done: make(chan struct{})}
+	l.srv, l.queue = l.newHTTPServer(l.serveHTTP)
+	if l.HasUpstream() {
+		l.upRun.srv, l.upRun.queue = l.newHTTPServer(l.serveUpstreamHTTP)
+		l.frontSrv, l.frontQueue = l.newHTTPServer(l.serveFront)
+	}
+}
+
+// newHTTPServer starts an HTTP/1.1 and HTTP/2 server for handler, fed with connections
+// whose handshake the lab did, through the returned listener.
+func (l *Lab) newHTTPServer(handler http.HandlerFunc) (*http.Server, *chanListener) {
+	queue := &chanListener{addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, ch: make(chan net.Conn), done: make(chan struct{})}
 	// HTTP/1.1 and HTTP/2 over TLS as ALPN picks, and prior-knowledge HTTP/2 on a
 	// listener without ssl (serveH2C hands over only connections that sent the preface).
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
-	l.srv = &http.Server{
-		Handler:           http.HandlerFunc(l.serveHTTP),
+	srv := &http.Server{
+		Handler:           handler,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       30 * time.Second,
@@ -130,7 +142,8 @@ func (l *Lab) startHTTP() {
 			}
 		},
 	}
-	go func() { _ = l.srv.Serve(l.queue) }() // returns http.ErrServerClosed on Close
+	go func() { _ = srv.Serve(queue) }() // returns http.ErrServerClosed on Close
+	return srv, queue
 }
 
 // listenLocked unparks Addr and listens there (NGINX started).
@@ -442,27 +455,9 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Server", serverHeader)
 	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
 
-	if r.TLS != nil && m.verifyClient != "off" {
-		sent := r.TLS.PeerCertificates
-		switch {
-		case len(sent) == 0 && m.verifyClient == "on":
-			l.logs.infoReq(ci, "client sent no required SSL certificate while reading client request headers", request, r.Host)
-			l.reject(w, r, ci, request, 496, m.grpcErrors)
-			return
-		case len(sent) > 0:
-			cas := make([]*x509.Certificate, len(m.clientCAs))
-			for i, c := range m.clientCAs {
-				cas[i] = c.Cert
-			}
-			res := opensslverdict.Verify{Sent: sent, Trusted: cas, CRLCheck: len(m.crls) > 0, CRLs: m.crls,
-				Depth: m.verifyDepth, Now: now}.Run()
-			if e, failed := res.Last(); failed {
-				l.logs.infoReq(ci, fmt.Sprintf("client SSL certificate verify error: (%d:%s) while reading client request headers",
-					e.Code, e.Text()), request, r.Host)
-				l.reject(w, r, ci, request, 495, m.grpcErrors)
-				return
-			}
-		}
+	if code := l.judgeClient(m, r, ci, request, ServerName); code != 0 {
+		l.reject(w, r, ci, request, code, m.grpcErrors)
+		return
 	}
 
 	service, method := splitGRPCPath(r.URL.Path)
@@ -483,6 +478,35 @@ func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.grpcReply(w, r, service, method)
 	l.logs.access(ci.client, request, http.StatusOK, 0, r.UserAgent())
+}
+
+// judgeClient is NGINX's check of the client certificate when a request arrives
+// (ngx_http_process_request): 496 when ssl_verify_client on and none was sent, 495 when
+// OpenSSL's verification failed, each logged at [info] as the server block named server
+// logs it; 0 when the request goes on.
+func (l *Lab) judgeClient(m manager, r *http.Request, ci *connInfo, request, server string) int {
+	if r.TLS == nil || m.verifyClient == "off" {
+		return 0
+	}
+	sent := r.TLS.PeerCertificates
+	switch {
+	case len(sent) == 0 && m.verifyClient == "on":
+		l.logs.infoReqAt(server, ci, "client sent no required SSL certificate while reading client request headers", request, r.Host)
+		return 496
+	case len(sent) > 0:
+		cas := make([]*x509.Certificate, len(m.clientCAs))
+		for i, c := range m.clientCAs {
+			cas[i] = c.Cert
+		}
+		res := opensslverdict.Verify{Sent: sent, Trusted: cas, CRLCheck: len(m.crls) > 0, CRLs: m.crls,
+			Depth: m.verifyDepth, Now: l.Clock()}.Run()
+		if e, failed := res.Last(); failed {
+			l.logs.infoReqAt(server, ci, fmt.Sprintf("client SSL certificate verify error: (%d:%s) while reading client request headers",
+				e.Code, e.Text()), request, r.Host)
+			return 495
+		}
+	}
+	return 0
 }
 
 // The answer of the error_page mapping the lab applies for nginx-grpc-errors-unmapped

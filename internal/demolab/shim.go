@@ -112,7 +112,7 @@ func (l *Lab) Inputs() map[string]string {
 	_, port, _ := net.SplitHostPort(l.Addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return map[string]string{
+	in := map[string]string{
 		"<manager-host>":        ServerName,
 		"<manager-port>":        port,
 		"<agent-name>":          AgentName,
@@ -134,6 +134,26 @@ func (l *Lab) Inputs() map[string]string {
 		"<agent-key-path>":      l.path(AgentKeyName),
 		"<backend-address>":     l.mgr.backendAddr,
 	}
+	if l.HasUpstream() {
+		// The upstream link's: its CA (which issues the front's client certificate too), the
+		// name in the upstream's certificate, and the front's client certificate files.
+		in["<upstream-ca-cert-path>"] = p(upstreamCAName + ".crt")
+		in["<upstream-ca-key-path>"] = p(upstreamCAName + ".key")
+		in["<upstream-server-ca-path>"] = p(upstreamCAName + ".crt")
+		in["<upstream-server-ca-cert-path>"] = p(upstreamCAName + ".crt")
+		in["<upstream-server-ca-key-path>"] = p(upstreamCAName + ".key")
+		in["<upstream-dns-name>"] = UpstreamName
+		in["<proxy-client-cert-path>"] = mgr(proxyCertName)
+		in["<proxy-client-key-path>"] = mgr(proxyKeyName)
+		if l.up.clientInter != nil {
+			in["<intermediate-ca-path>"] = p(clientInterName + ".crt")
+		}
+		in["<upstream-url>"] = "https://" + l.upstreamTLSAddr()
+		if l.up.kind == upstreamGo {
+			in["<upstream-service>"] = upstreamUnit
+		}
+	}
+	return in
 }
 
 // writePKILocked writes the lab's CAs where Inputs says they are: what an operator keeps
@@ -156,7 +176,15 @@ func (l *Lab) writePKILocked() error {
 		"agents-ca.pem":    pki.CertsPEM(agentChain...),
 		"intermediate.pem": pki.CertsPEM(inter...),
 	}
-	for name, c := range map[string]*pki.Cert{"agents-ca.key": l.agentCA, "root-ca.key": l.root, "server-ca.key": l.serverCA} {
+	keys := map[string]*pki.Cert{"agents-ca.key": l.agentCA, "root-ca.key": l.root, "server-ca.key": l.serverCA}
+	if l.HasUpstream() {
+		files[upstreamCAName+".crt"] = pki.CertsPEM(l.up.ca)
+		keys[upstreamCAName+".key"] = l.up.ca
+		if l.up.clientInter != nil {
+			files[clientInterName+".crt"] = pki.CertsPEM(l.up.clientInter)
+		}
+	}
+	for name, c := range keys {
 		k, err := c.KeyPEM(pki.PKCS8)
 		if err != nil {
 			return fmt.Errorf("lab: %w", err)
@@ -285,7 +313,7 @@ func (l *Lab) nginxCommand(args []string, out, errb io.Writer) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if test {
-		if _, err := l.loadManager(conf, l.mgr); err != nil {
+		if _, err := l.loadConf(conf); err != nil {
 			fmt.Fprintf(errb, "nginx: [emerg] %s\nnginx: configuration file %s test failed\n", err, conf)
 			return 1
 		}
@@ -381,6 +409,21 @@ func (l *Lab) systemctl(args []string, out, errb io.Writer) int {
 			active = l.mgr.running
 		case unit == "nginx-agent":
 			active = true
+		case unit == upstreamUnit && l.up.kind == upstreamGo:
+			// The upstream's Go service.
+			switch verb {
+			case "start", "restart", "reload-or-restart", "try-restart":
+				if verb != "try-restart" || l.upRun.running {
+					l.upRun.running = true
+				}
+			case "stop":
+				l.upRun.running = false
+			}
+			if err := l.syncUpstreamLocked(); err != nil {
+				fmt.Fprintf(errb, "Job for %s.service failed: %v\n", unit, err)
+				code = 1
+			}
+			active = l.upRun.running
 		case strings.HasPrefix(unit, "nms"):
 			switch verb {
 			case "start", "restart", "reload-or-restart":
@@ -422,7 +465,13 @@ func (l *Lab) startLocked(conf string) error {
 		return err
 	}
 	l.mgr.running = true
-	return l.listenLocked()
+	if err := l.listenLocked(); err != nil {
+		return err
+	}
+	if err := l.syncUpstreamLocked(); err != nil {
+		return err
+	}
+	return l.syncFrontLocked()
 }
 
 // stopLocked stops the endpoint: nothing listens on Addr any more.
@@ -439,6 +488,9 @@ func (l *Lab) stopLocked() {
 	if l.conns != nil {
 		l.conns.closeAll()
 	}
+	// Re-parking can only fail if another socket took the port.
+	_ = l.syncUpstreamLocked()
+	_ = l.syncFrontLocked()
 }
 
 // RunShim acts as the lab shim named in ShimEnv when it is set: it sends args to the lab

@@ -169,7 +169,7 @@ func BenchmarkLoadManager(b *testing.B) {
 	l := startLab(b, "healthy")
 	for b.Loop() {
 		l.mu.Lock()
-		_, err := l.loadManager(l.NginxConfPath(), l.mgr)
+		_, err := l.loadConf(l.NginxConfPath())
 		l.mu.Unlock()
 		if err != nil {
 			b.Fatal(err)
