@@ -297,6 +297,10 @@ func fixMgrRejected(f *Facts, r Result) []Step {
 	case opensslverdict.InvalidPurpose, opensslverdict.EEKeyTooSmall, opensslverdict.CAMDTooWeak:
 		return reissue("Reissue the agent certificate for TLS clients",
 			"NGINX checks the sslclient purpose (extendedKeyUsage clientAuth, keyUsage digitalSignature) and OpenSSL's security level (RSA 2048, no SHA-1).")
+	case opensslverdict.CertSignatureFailure:
+		return reissue("Reissue the agent certificate from the CA NGINX trusts",
+			"Its signature does not verify with the key of the CA NGINX trusts for agents: the certificate was damaged, "+
+				"or signed by a CA re-created under the same name. A certificate signed by that CA's key, keeping the subject and names, verifies.")
 	case opensslverdict.CertRevoked:
 		return fixRevoked(f, r)
 	case opensslverdict.UnableToGetCRL:

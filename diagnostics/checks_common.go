@@ -54,8 +54,12 @@ func hostOf(f *Facts) hostInfo {
 	}
 	a := f.Agent
 	h.agent = a
-	if a.Path != "" {
+	switch {
+	case a.Path != "":
 		h.Config = a.Path
+	case len(a.Searched) == 1:
+		// One path looked at is the one the user named (--agent-config): the file judged.
+		h.Config = a.Searched[0]
 	}
 	h.Dynamic = a.DynamicPath
 	if a.Format != probes.FormatUnknown {

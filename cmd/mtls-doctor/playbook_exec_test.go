@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,13 +17,7 @@ import (
 
 // playbookUnfixable are the real-NGINX scenarios whose fault the steps shown cannot undo
 // in the sandbox, with why. The list only shrinks.
-var playbookUnfixable = map[string]string{
-	// The fix starts the manager's NGINX (systemctl start nginx); the sandbox's systemctl
-	// is a shim, and the lab's NGINX was deliberately never started.
-	"closed-port": "starting NGINX is a service action the sandbox's systemctl shim does not perform",
-	// The fix restarts the manager's gRPC services (systemctl restart nms): the same.
-	"grpc-backend-down": "restarting the manager's services is a service action the sandbox's systemctl shim does not perform",
-}
+var playbookUnfixable = map[string]string{}
 
 // TestPlaybookStepsFixRealNginx breaks the real-NGINX lab one way per scenario, runs
 // mtls-doctor over both the agent's configuration and NGINX's (this host is both), then
@@ -88,7 +83,7 @@ func fixScenario(t *testing.T, sc scenario) (ran, result string, ok bool) {
 	if l.nginx != nil {
 		args = append(args, "--nginx-config", filepath.Join(ngx, nginxtest.ConfName), "--nginx-prefix", ngx+"/")
 	}
-	path, reloadMark := sandboxPath(t)
+	path, reloadMark, unitsMark := sandboxPath(t)
 	steps, manual := 0, 0
 	done := map[string]bool{}
 	// One step at a time, then a re-check, as the walkthrough goes: a later step is built
@@ -119,6 +114,7 @@ func fixScenario(t *testing.T, sc scenario) (ran, result string, ok bool) {
 					os.Remove(reloadMark)
 					restartLabNginx(t, l, ngx)
 				}
+				startLabUnits(t, l, ngx, unitsMark)
 				if err != nil {
 					t.Logf("%s: step %q: %v", fd.ID, st.Title, err)
 					continue
@@ -167,6 +163,37 @@ func restartLabNginx(t *testing.T, l *lab, ngx string) {
 	l.nginx = nginxtest.Start(t, ngx, string(conf))
 }
 
+// startLabUnits is what systemd would do for the `systemctl start|restart` the steps ran
+// (the shim lists the units in mark): nginx starts the lab's NGINX when it is stopped, on
+// the configuration the lab writes; nms, the manager's gRPC services, starts a backend
+// where NGINX's grpc_pass points when nothing listens there.
+func startLabUnits(t *testing.T, l *lab, ngx, mark string) {
+	t.Helper()
+	data, err := os.ReadFile(mark)
+	if err != nil {
+		return // no unit was started
+	}
+	os.Remove(mark)
+	for _, unit := range strings.Fields(string(data)) {
+		switch strings.TrimSuffix(unit, ".service") {
+		case "nginx":
+			if l.nginx != nil {
+				continue
+			}
+			if err := os.MkdirAll(ngx, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			l.nginx = nginxtest.Start(t, ngx, nginxtest.Config{Dir: ngx, ServerBlock: l.srv.Block()}.String())
+		case "nms":
+			if c, err := net.DialTimeout("tcp", l.srv.Backend, time.Second); err == nil {
+				c.Close()
+				continue
+			}
+			nginxtest.StartBackendOn(t, l.srv.Backend)
+		}
+	}
+}
+
 // caKeys are the lab's CA keys and intermediate certificate written where a step can read
 // them (the placeholders <ca-key-path>, <server-ca-key-path>, <intermediate-path>).
 type caKeys struct{ root, inter, interPEM string }
@@ -181,12 +208,14 @@ func (l *lab) writeCAKeys(t *testing.T) caKeys {
 }
 
 // sandboxPath is PATH with shims first: sudo runs its arguments as the test's user,
-// systemctl and journalctl do nothing, and nginx is the real binary except that
+// systemctl records the units it is asked to start or restart (startLabUnits starts
+// them), journalctl does nothing, and nginx is the real binary except that
 // `nginx -s reload` leaves the mark file for the test to restart the lab's NGINX.
-func sandboxPath(t *testing.T) (path, reloadMark string) {
+func sandboxPath(t *testing.T) (path, reloadMark, unitsMark string) {
 	t.Helper()
 	bin := t.TempDir()
 	reloadMark = filepath.Join(bin, "reload-requested")
+	unitsMark = filepath.Join(bin, "units-started")
 	real, err := nginxtest.Binary()
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +224,7 @@ func sandboxPath(t *testing.T) (path, reloadMark string) {
 		"nginx": "#!/bin/sh\ncase \" $* \" in *\" -s reload \"*) : >" + shellWordForTest(reloadMark) + "; exit 0;; esac\nexec " +
 			shellWordForTest(real) + " \"$@\"\n",
 		"sudo":        "#!/bin/sh\nexec \"$@\"\n",
-		"systemctl":   "#!/bin/sh\nexit 0\n",
+		"systemctl":   "#!/bin/sh\ncase \"$1\" in start|restart) shift; printf '%s\\n' \"$@\" >>" + shellWordForTest(unitsMark) + ";; esac\nexit 0\n",
 		"journalctl":  "#!/bin/sh\nexit 0\n",
 		"timedatectl": "#!/bin/sh\nexit 0\n",
 	} {
@@ -203,7 +232,7 @@ func sandboxPath(t *testing.T) (path, reloadMark string) {
 			t.Fatal(err)
 		}
 	}
-	return bin + string(os.PathListSeparator) + os.Getenv("PATH"), reloadMark
+	return bin + string(os.PathListSeparator) + os.Getenv("PATH"), reloadMark, unitsMark
 }
 
 // shellWordForTest single-quotes s for the shims.
