@@ -395,7 +395,7 @@ func fixMgrAuthNotRequired(f *Facts, r Result) []Step {
 			}
 		}
 	}
-	return []Step{setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Require client certificates: ssl_verify_client on",
+	return []Step{verifyClientOn(f, s, "Require client certificates: ssl_verify_client on",
 		"NGINX then answers any request without a valid certificate with 400 (or the gRPC error your error_page maps 496 to).",
 		"client-auth-not-required", "agent-cert-rejected")}
 }

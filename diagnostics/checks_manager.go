@@ -423,6 +423,28 @@ func setServerDirective(f *Facts, s *probes.NginxServer, st nginxconf.Setting, n
 	return nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, text), verify...)
 }
 
+// verifyClientOn is the step that sets ssl_verify_client on in server s. NGINX refuses "on"
+// without ssl_client_certificate ("no ssl_client_certificate for ssl_verify_client",
+// src/http/modules/ngx_http_ssl_module.c), so a server without one gets one in the same
+// edit: the file its ssl_trusted_certificate names (the CAs it verifies agents with now),
+// else the agents' CA the user names.
+func verifyClientOn(f *Facts, s *probes.NginxServer, title, why string, verify ...string) Step {
+	if s.SSL.ClientCertificate.IsSet() {
+		return setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", title, why, verify...)
+	}
+	ca := "<agents-ca-path>"
+	if p := s.SSL.TrustedCertificate.Path; p != "" {
+		ca = p
+	}
+	caLine := "ssl_client_certificate " + nginxValue(ca) + ";"
+	why += " The server names no ssl_client_certificate, which \"on\" needs: " + caLine
+	if vc := s.SSL.VerifyClient.Directive; vc != nil && vc.Parent == s.Directive {
+		return nginxStep(f, title, why, vc.File, replaceDiff(vc, "ssl_verify_client on; "+caLine), verify...)
+	}
+	anchor := serverAnchor(s, "ssl_verify_client", "ssl_certificate_key", "server_name")
+	return nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, "ssl_verify_client on;", caLine), verify...)
+}
+
 // managerConfPath names the file playbooks edit when no facts say which: NIM 2.x's.
 func managerConfPath(f *Facts) string {
 	if managerHost(f) && len(f.Nginx.Servers) > 0 {
@@ -911,7 +933,7 @@ func fixOptionalNoCA(f *Facts, r Result) []Step {
 	why := "on makes NGINX refuse any agent whose certificate does not verify against ssl_client_certificate; keep " +
 		"optional only if a web UI on the same server must work without certificates."
 	if s := judgedServer(f, r); s != nil {
-		return []Step{setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Set ssl_verify_client on", why,
+		return []Step{verifyClientOn(f, s, "Set ssl_verify_client on", why,
 			"nginx-ssl-verify-optional-no-ca", "client-auth-not-required")}
 	}
 	return []Step{nginxStep(f, "Set ssl_verify_client on", why, managerNginxConf,
