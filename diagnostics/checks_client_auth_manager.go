@@ -300,6 +300,10 @@ func fixMgrRejected(f *Facts, r Result) []Step {
 	case opensslverdict.InvalidPurpose, opensslverdict.EEKeyTooSmall, opensslverdict.CAMDTooWeak:
 		return reissue("Reissue the agent certificate for TLS clients",
 			"NGINX checks the sslclient purpose (extendedKeyUsage clientAuth, keyUsage digitalSignature) and OpenSSL's security level (RSA 2048, no SHA-1).")
+	case opensslverdict.CertSignatureFailure:
+		return reissue("Reissue the agent certificate from the CA NGINX trusts",
+			"Its signature does not verify with the key of the CA NGINX trusts for agents: the certificate was damaged, "+
+				"or signed by a CA re-created under the same name. A certificate signed by that CA's key, keeping the subject and names, verifies.")
 	case opensslverdict.CertRevoked:
 		return fixRevoked(f, r)
 	case opensslverdict.UnableToGetCRL:
@@ -397,7 +401,7 @@ func fixMgrAuthNotRequired(f *Facts, r Result) []Step {
 			}
 		}
 	}
-	return []Step{setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Require client certificates: ssl_verify_client on",
+	return []Step{verifyClientOn(f, s, "Require client certificates: ssl_verify_client on",
 		"NGINX then answers any request without a valid certificate with 400 (or the gRPC error your error_page maps 496 to).",
 		"client-auth-not-required", "agent-cert-rejected")}
 }
