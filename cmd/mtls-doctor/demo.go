@@ -119,7 +119,7 @@ func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
 // does everywhere (assistantExit): with the last run's verdict on the lab.
 func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
 	text := textOptions(stdout, env, flags.verbose)
-	md := markdownOptions(flags, env, "")
+	md := reportIdentity(flags, env, "")
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("demo lab shims: %w", err)

@@ -37,7 +37,7 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 	if h, err := os.Hostname(); err == nil && h != "" {
 		title = h
 	}
-	md := markdownOptions(flags, env, "")
+	md := reportIdentity(flags, env, "")
 	return assistantExit(tui.Run(ctx, tui.Options{
 		Engine:    flags.engine(env),
 		Apply:     hostApplyOptions(flags),
