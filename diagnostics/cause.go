@@ -121,8 +121,14 @@ const (
 	CauseRefused = "refused"
 	// CauseUnreachable: the network reports the address unreachable.
 	CauseUnreachable = "unreachable"
-	// CauseTimeout: a step of the connection timed out.
+	// CauseTimeout: a step of the connection timed out (for endpoint-timeout: the TCP
+	// connection itself, which a firewall or route drops).
 	CauseTimeout = "timeout"
+	// CauseHandshakeTimeout: the TCP connection was accepted but the TLS handshake did not
+	// finish in time (something that does not speak TLS answers the port).
+	CauseHandshakeTimeout = "handshake-timeout"
+	// CauseReplyTimeout: TLS worked but the request's answer did not come in time.
+	CauseReplyTimeout = "reply-timeout"
 	// CauseTimeoutTooShort: --timeout is too short for the step to judge the network.
 	CauseTimeoutTooShort = "timeout-too-short"
 	// CauseNotTLS: the port answers without TLS.

@@ -107,8 +107,8 @@ func (ch Check) evaluate(f *Facts) (fd Finding) {
 	default:
 		fd.Subject = defaultSubject(ch.Category, f)
 	}
-	if fd.Problem() && ch.Fix != nil {
-		fd.Fix = ch.Fix(f, r)
+	if fd.Problem() {
+		fd.Fix = ch.playbook(f, r)
 	}
 	return fd
 }

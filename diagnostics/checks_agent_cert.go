@@ -153,6 +153,7 @@ func fixAgentNotYetValid(f *Facts, _ Result) []Step {
 			"error. Turn on NTP rather than setting the time by hand.",
 		Commands: []string{"timedatectl status", "sudo timedatectl set-ntp true"},
 		Verify:   []string{"clock-skew", "agent-cert-not-yet-valid"},
+		Host:     HostAgent,
 	}}, reissueAgentStep(f, "Or reissue the certificate with a start date in the past",
 		"If the issuing host's clock was ahead, the certificate's notBefore is wrong and only a new certificate helps.",
 		"agent-cert-not-yet-valid"))
@@ -181,6 +182,7 @@ func fixAgentRenew(f *Facts, _ Result) []Step {
 			Title:    "See the agent certificate's dates",
 			Commands: []string{showCert(h.Cert)},
 			Verify:   []string{"agent-cert-expired", "agent-cert-expiring"},
+			Host:     HostAgent,
 		},
 		reissueAgentStep(f, "Renew the agent certificate",
 			"Renew with the same key so tls.key stays valid; agent v2 picks the new file up only after a restart.",
@@ -226,7 +228,7 @@ func evalAgentPurpose(f *Facts) Result {
 func fixAgentPurpose(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
-		{Title: "See the certificate's extensions", Commands: []string{showCert(h.Cert)}, Verify: []string{"agent-cert-wrong-purpose"}},
+		{Title: "See the certificate's extensions", Commands: []string{showCert(h.Cert)}, Verify: []string{"agent-cert-wrong-purpose"}, Host: HostAgent},
 		reissueAgentStep(f, "Reissue the agent certificate for client authentication",
 			"A server certificate or the CA certificate cannot stand in for the agent's; it needs its own with clientAuth.",
 			"agent-cert-wrong-purpose"),
@@ -253,21 +255,11 @@ func evalAgentWeak(f *Facts) Result {
 }
 
 func fixAgentWeak(f *Facts, _ Result) []Step {
-	h := hostOf(f)
-	newKey := h.Key + ".new"
-	step := reissueAgentStep(f, "Issue a new certificate with a new 2048-bit (or ECDSA P-256) key and SHA-256",
+	r := agentReissue(f)
+	r.newKey = true
+	return []Step{r.step("Issue a new certificate with a new ECDSA P-256 key and SHA-256",
 		"A weak key cannot be strengthened: make a new key, then a request for it. If the signature is SHA-1, the issuing CA must sign with SHA-256.",
-		"agent-cert-weak-key")
-	step.Commands = append([]string{
-		"sudo install -m 0600 /dev/null " + shellQuote(newKey),
-		"sudo openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " + shellQuote(newKey),
-	}, step.Commands...)
-	// The request must be made for the new key.
-	for i, c := range step.Commands {
-		step.Commands[i] = strings.Replace(c, "-key "+shellQuote(h.Key)+" ", "-key "+shellQuote(newKey)+" ", 1)
-	}
-	step.Commands = append(step.Commands[:len(step.Commands)-1], "sudo mv "+shellQuote(newKey)+" "+shellQuote(h.Key), restartAgent)
-	return []Step{step}
+		"agent-cert-weak-key", "agent-key-mismatch")}
 }
 
 // agentChainState is the agent's chain as NGINX would have to build it.
@@ -461,36 +453,45 @@ func appendFromCAFile(f *Facts, c *x509.Certificate, certPath string) string {
 
 func fixAgentChain(f *Facts, _ Result) []Step {
 	h := hostOf(f)
-	if f.Files == nil || agentLeaf(f) == nil {
+	verify := []string{"agent-chain-incomplete", "agent-cert-unknown-ca", "agent-cert-rejected"}
+	show := "openssl crl2pkcs7 -nocrl -certfile " + shellQuote(h.Cert) + " | openssl pkcs7 -print_certs -noout"
+	appendFile := "sudo cat '<intermediate-path>' | sudo tee -a " + shellQuote(h.Cert) + " >/dev/null"
+	if f == nil || f.Files == nil || agentLeaf(f) == nil {
 		return []Step{{
 			Title:    "Append the intermediate certificate to " + h.Cert,
 			Why:      "The agent's certificate comes first, then the intermediate that issued it; the root stays out.",
-			Commands: []string{showCert(h.Cert), "sudo cp -p " + shellQuote(h.Cert) + " " + shellQuote(h.Cert) + ".bak", restartAgent},
-			Verify:   []string{"agent-chain-incomplete", "agent-cert-unknown-ca"},
+			Commands: []string{backupCommand(h.Cert), appendFile, show, restartAgent},
+			Changes:  []string{h.Cert},
+			Verify:   verify,
+			Host:     HostAgent,
 		}}
 	}
 	st := agentChainOf(f)
-	cmds := []string{"sudo cp -p " + shellQuote(h.Cert) + " " + shellQuote(h.Cert) + ".bak"}
+	cmds := []string{backupCommand(h.Cert)}
 	why := "The agent's certificate comes first, then each intermediate up to (not including) the root."
 	for _, c := range st.missing {
 		if cmd := appendFromCAFile(f, c, h.Cert); cmd != "" {
 			cmds = append(cmds, cmd)
 		} else {
-			why += " Copy the block of " + certName(c) + " from " + h.CA + "."
-			cmds = append(cmds, "openssl crl2pkcs7 -nocrl -certfile "+shellQuote(h.CA)+" | openssl pkcs7 -print_certs -noout")
+			why += " The intermediate " + certName(c) + " is not in a file mtls-doctor read."
+			cmds = append(cmds, appendFile)
 		}
 	}
 	if len(st.missing) == 0 && st.lostIssuer != nil {
 		why += " Get the intermediate " + dn(st.lostIssuer) + " from whoever issued the certificate."
 		if urls := st.leaf.IssuingCertificateURL; len(urls) > 0 {
 			cmds = append(cmds, "curl -fsS "+shellQuote(urls[0])+" | openssl x509 -inform der | sudo tee -a "+shellQuote(h.Cert)+" >/dev/null")
+		} else {
+			cmds = append(cmds, appendFile)
 		}
 	}
-	cmds = append(cmds, "openssl crl2pkcs7 -nocrl -certfile "+shellQuote(h.Cert)+" | openssl pkcs7 -print_certs -noout", restartAgent)
+	cmds = append(cmds, show, restartAgent)
 	return []Step{{
 		Title:    "Append the intermediate certificate to " + h.Cert,
 		Why:      why,
 		Commands: cmds,
-		Verify:   []string{"agent-chain-incomplete", "agent-cert-unknown-ca", "agent-cert-rejected"},
+		Changes:  []string{h.Cert},
+		Verify:   verify,
+		Host:     HostAgent,
 	}}
 }

@@ -120,9 +120,9 @@ func fixTLSPathRelative(f *Facts, _ Result) []Step {
 		}
 		slices.SortFunc(edits, func(a, b edit) int { return int(a.s) - int(b.s) })
 	}
-	return []Step{h.editStep("Write the agent's TLS paths as absolute paths",
+	return on(HostAgent, h.editStep("Write the agent's TLS paths as absolute paths",
 		"An absolute path opens the same file whatever directory the agent starts in.",
-		[]string{"agent-tls-path-relative", "agent-cert-file-unreadable"}, edits...)}
+		[]string{"agent-tls-path-relative", "agent-cert-file-unreadable"}, edits...))
 }
 
 // where formats a setting's provenance ("/etc/nginx-agent/nginx-agent.conf:12").
@@ -160,14 +160,15 @@ func fixConfigMissing(f *Facts, _ Result) []Step {
 			Title: "Find where the agent's configuration went",
 			Why:   "The package writes /etc/nginx-agent/nginx-agent.conf; a v2-to-v3 upgrade keeps the old file as nginx-agent-v2-backup.conf.",
 			Commands: []string{
-				"ls -l /etc/nginx-agent/ /etc/nginx-manager/ /usr/local/etc/nginx-agent/",
-				"(dpkg -L nginx-agent || rpm -ql nginx-agent) 2>/dev/null | grep '\\.conf$'",
-				"nginx-agent --version",
+				"ls -l /etc/nginx-agent/ /etc/nginx-manager/ /usr/local/etc/nginx-agent/ 2>&1 || true",
+				"(dpkg -L nginx-agent || rpm -ql nginx-agent) 2>/dev/null | grep '\\.conf$' || true",
 			},
 			Verify: []string{"agent-config-missing"},
+			Host:   HostAgent,
 		},
-		h.editStep("Create "+defaultConfigPath+" with the manager's address and the agent's TLS files",
-			"Agent v2 (NGINX Instance Manager) keys are shown; agent v3 (NGINX One) uses command.server and command.tls.",
+		h.editStep("Create "+h.Config+" with the manager's address and the agent's TLS files",
+			"Agent v2 (NGINX Instance Manager) keys are shown; agent v3 (NGINX One) uses command.server and command.tls. "+
+				"If an old file turned up in the step before, copy it back instead.",
 			[]string{"agent-config-missing", "agent-config-invalid"},
 			edit{setHost, h.Host}, edit{setPort, h.Port}, edit{setTLSEnable, "true"},
 			edit{setCert, h.Cert}, edit{setKey, h.Key}, edit{setCA, h.CA}),
@@ -273,23 +274,28 @@ func fixConfigInvalid(f *Facts, _ Result) []Step {
 	var steps []Step
 	a := f.Agent
 	if a != nil && a.Error != nil {
-		line := ""
+		show := "sudo cat -n " + shellQuote(a.Error.Path)
 		if a.Error.Line > 0 {
-			line = fmt.Sprintf(" +%d", a.Error.Line)
+			show = fmt.Sprintf("sudo sed -n '%d,%dp' %s", max(1, a.Error.Line-3), a.Error.Line+3, shellQuote(a.Error.Path))
 		}
 		steps = append(steps, Step{
-			Title:    "Fix the YAML error in " + a.Error.Path,
-			Why:      "YAML is indentation-sensitive: use spaces, not tabs, and keep each key under its parent block.",
-			Commands: []string{"sudo vi" + line + " " + shellQuote(a.Error.Path), restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
+			Title: "Fix the YAML error in " + a.Error.Path,
+			Why: "YAML is indentation-sensitive: use spaces, not tabs, and keep each key under its parent block. " +
+				"The lines around the error are shown; restart the agent once the file is fixed.",
+			Commands: []string{show, restartAgent},
 			Verify:   []string{"agent-config-invalid"},
+			Changes:  []string{a.Error.Path},
+			Manual:   "what the file should say at the error is for a person to decide",
 		})
 	}
 	for _, te := range typeErrorsOf(a) {
 		steps = append(steps, Step{
 			Title:    fmt.Sprintf("Write %s in %s as one value, not %s", te.Key, te.Source.Name, te.Type),
 			Why:      "The agent reads a list or a map where it expects one value as unset. Write it on one line, e.g. `grpcPort: 443`.",
-			Commands: []string{fmt.Sprintf("sudo vi +%d %s", te.Source.Line, shellQuote(te.Source.Name)), restartAgent},
+			Commands: []string{fmt.Sprintf("sudo sed -n '%d,%dp' %s", max(1, te.Source.Line-1), te.Source.Line+3, shellQuote(te.Source.Name)), restartAgent},
 			Verify:   []string{"agent-config-invalid"},
+			Changes:  []string{te.Source.Name},
+			Manual:   "which of the values written is the one meant is for a person to decide",
 		})
 	}
 	if a != nil && len(a.MixedKeys) > 0 {
@@ -300,28 +306,41 @@ func fixConfigInvalid(f *Facts, _ Result) []Step {
 		steps = append(steps, Step{
 			Title:    "Remove the keys of the other agent generation from " + h.Config,
 			Why:      why + " Keys: " + strings.Join(a.MixedKeys, ", ") + ".",
-			Commands: []string{"nginx-agent --version", "sudoedit " + shellQuote(h.Config), restartAgent},
+			Commands: []string{"nginx-agent --version", "sudo cat -n " + shellQuote(h.Config), restartAgent},
 			Verify:   []string{"agent-config-invalid"},
+			Changes:  []string{h.Config},
+			Manual:   "moving values between the two generations' keys needs a person to check the agent's version and each value",
 		})
 	}
 	if a == nil || hostPortProblem(a) {
-		steps = append(steps, Step{
-			Title: fmt.Sprintf("Set %s and %s in %s to the manager's address", h.keyName(setHost), h.keyName(setPort), h.Config),
-			Why: "Use the manager's real host name (one in its server certificate; replace any placeholder copied from " +
-				"the docs) and the port NGINX takes agents on: 443 on NGINX Instance Manager 2.x. The agent's install " +
+		host, port := h.Host, h.Port
+		if a != nil && (a.Host.Value == "" || isPlaceholder(a.Host.Value)) {
+			host = "<manager-host>"
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			port = "443"
+		}
+		edits := []edit{{setHost, host}, {setPort, port}}
+		if a != nil && isPlaceholder(a.ServerName.Value) {
+			edits = append(edits, edit{setServerName, "<manager-host>"})
+		}
+		steps = append(steps, h.editStep(
+			fmt.Sprintf("Set %s and %s in %s to the manager's address", h.keyName(setHost), h.keyName(setPort), h.Config),
+			"Use the manager's real host name (one in its server certificate; replace any placeholder copied from "+
+				"the docs) and the port NGINX takes agents on: 443 on NGINX Instance Manager 2.x. The agent's install "+
 				"log or the manager's URL shows both.",
-			Commands: []string{"sudoedit " + shellQuote(h.Config), restartAgent, "journalctl -u nginx-agent -n 20 --no-pager"},
-			Verify:   []string{"agent-config-invalid", "endpoint-dns", "endpoint-refused"},
-		})
+			[]string{"agent-config-invalid", "endpoint-dns", "endpoint-refused"}, edits...))
 	}
 	if len(steps) == 0 {
 		steps = append(steps, Step{
 			Title:    "Check the agent's configuration",
-			Commands: []string{"sudoedit " + shellQuote(h.Config), restartAgent},
+			Why:      "The agent reports the key it could not use when it starts.",
+			Commands: []string{"sudo cat -n " + shellQuote(h.Config), "sudo journalctl -u nginx-agent -n 20 --no-pager"},
 			Verify:   []string{"agent-config-invalid"},
+			Host:     HostAgent,
 		})
 	}
-	return steps
+	return on(HostAgent, steps...)
 }
 
 func evalEnvOverrides(f *Facts) Result {
@@ -364,10 +383,13 @@ func fixEnvOverrides(f *Facts, _ Result) []Step {
 	return []Step{{
 		Title: "Rename the NMS_ variables to the NGINX_AGENT_ prefix",
 		Why: "Agent v2.35 and later read NGINX_AGENT_*; older agents (v2.17–v2.34) read only NMS_*, so check " +
-			"the version first. Renames: " + strings.Join(renames, ", ") + ".",
-		Commands: []string{"nginx-agent --version", "sudo systemctl show nginx-agent -p Environment",
-			"sudo systemctl edit nginx-agent", restartAgent},
-		Verify: []string{"agent-env-overrides"},
+			"the version first. Renames: " + strings.Join(renames, ", ") + ". These commands show where the " +
+			"service sets them: the unit, a drop-in or an EnvironmentFile=.",
+		Commands: []string{"nginx-agent --version", "sudo systemctl show nginx-agent -p Environment -p EnvironmentFiles -p DropInPaths"},
+		Verify:   []string{"agent-env-overrides"},
+		Host:     HostAgent,
+		// The values may be secrets (a token) the tool never reads, so it cannot write them.
+		Manual: "the variables' values are not read by mtls-doctor, so renaming them where they are set is for the unit's owner",
 	}}
 }
 
@@ -416,10 +438,9 @@ func fixTLSDisabled(f *Facts, _ Result) []Step {
 		edits = append([]edit{{setTLSEnable, "true"}}, edits...)
 		why = "tls.enable switches the agent from plaintext HTTP/2 to TLS; it then reads cert, key and ca."
 	}
-	return []Step{
+	return on(HostAgent,
 		h.editStep("Turn TLS on and point the agent at its certificate, key and CA", why,
-			[]string{"agent-tls-disabled", "endpoint-not-tls", "agent-cert-file-unreadable"}, edits...),
-	}
+			[]string{"agent-tls-disabled", "endpoint-not-tls", "agent-cert-file-unreadable"}, edits...))
 }
 
 func evalSkipVerify(f *Facts) Result {
@@ -435,14 +456,13 @@ func evalSkipVerify(f *Facts) Result {
 
 func fixSkipVerify(f *Facts, _ Result) []Step {
 	h := hostOf(f)
-	return []Step{
-		{
+	return on(HostAgent,
+		Step{
 			Title:    "Confirm the server certificate verifies before turning verification on",
 			Why:      "If this fails, turning skip_verify off stops the agent; fix the server-cert findings first.",
 			Commands: []string{h.sClient(false)},
 			Verify:   []string{"server-cert-untrusted", "server-name-mismatch", "server-cert-expired"},
 		},
 		h.editStep("Turn skip_verify off", "The agent then verifies the chain against "+h.CA+" and the name "+h.Name+".",
-			[]string{"agent-skip-verify"}, edit{setSkipVerify, "false"}),
-	}
+			[]string{"agent-skip-verify"}, edit{setSkipVerify, "false"}))
 }

@@ -28,7 +28,7 @@ func TestAgentConfigChecks(t *testing.T) {
 				f.Agent.Error = &probes.ConfigError{Path: "/etc/nginx-agent/nginx-agent.conf", Line: 7, Column: 3, Message: "mapping values are not allowed in this context"}
 			},
 			summary: []string{"/etc/nginx-agent/nginx-agent.conf:7:3: mapping values"},
-			fix:     []string{"sudo vi +7 /etc/nginx-agent/nginx-agent.conf", "sudo systemctl restart nginx-agent"},
+			fix:     []string{"sudo sed -n '4,10p' /etc/nginx-agent/nginx-agent.conf", "sudo systemctl restart nginx-agent"},
 			cause:   Cause{Code: CauseConfigInvalid}},
 		{name: "v2 keys in a v3 file", id: "agent-config-invalid", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
@@ -49,7 +49,7 @@ func TestAgentConfigChecks(t *testing.T) {
 					Source: probes.Source{Kind: probes.SourceFile, Name: "/etc/nginx agent/nginx-agent.conf", Line: 3}}}
 			},
 			summary: []string{"/etc/nginx agent/nginx-agent.conf:3: server.grpcPort is a list, not one value"},
-			fix:     []string{"sudo vi +3 '/etc/nginx agent/nginx-agent.conf'"}, notFix: []string{"Set server.host and server.grpcPort"},
+			fix:     []string{"sudo sed -n '2,6p' '/etc/nginx agent/nginx-agent.conf'"}, notFix: []string{"Set server.host and server.grpcPort"},
 			cause: Cause{Code: CauseConfigInvalid}},
 		{name: "placeholder host", id: "agent-config-invalid", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Agent.Host = fileSetting("<NGINX-INSTANCE-MANAGER-FQDN>", 2) },
@@ -105,7 +105,7 @@ func TestAgentConfigChecks(t *testing.T) {
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Agent.SkipVerify = probes.Setting{Value: "true", Source: probes.Source{Kind: probes.SourceEnv, Name: "NGINX_AGENT_TLS_SKIP_VERIFY"}}
 			},
-			fix:   []string{"NGINX_AGENT_TLS_SKIP_VERIFY=false", "sudo systemctl edit nginx-agent"},
+			fix:   []string{"NGINX_AGENT_TLS_SKIP_VERIFY=false", "/etc/systemd/system/nginx-agent.service.d/mtls-doctor.conf", "sudo systemctl daemon-reload"},
 			cause: Cause{Code: CauseSkipVerify}},
 	})
 }

@@ -76,18 +76,25 @@ func evalCertNotConfigured(f *Facts) Result {
 
 func fixCertNotConfigured(f *Facts, _ Result) []Step {
 	h := hostOf(f)
-	dir := filepath.Dir(h.Cert)
+	cert, key := h.Cert, h.Key
+	if !h.current(setCert).IsSet() || h.current(setCert).Value == "" {
+		cert = "<agent-cert-path>"
+	}
+	if !h.current(setKey).IsSet() || h.current(setKey).Value == "" {
+		key = "<agent-key-path>"
+	}
 	return []Step{
 		{
 			Title:    "Find the agent's certificate and key on this host",
-			Why:      "Certificates issued for the agent are usually next to its config or under /etc/nms/certs or /etc/ssl.",
-			Commands: []string{"sudo ls -l " + shellQuote(dir) + " /etc/nms/certs /etc/ssl/nginx-agent 2>/dev/null"},
+			Why:      "Certificates issued for the agent are usually next to its configuration or under /etc/ssl.",
+			Commands: []string{"sudo ls -l " + shellQuote(filepath.Dir(h.Config)) + " /etc/ssl/nginx-agent 2>&1 || true"},
 			Verify:   []string{"agent-cert-not-configured"},
+			Host:     HostAgent,
 		},
 		h.editStep("Point the agent at its certificate and key",
 			"Both must be set; the agent sends them to NGINX, which checks them against its ssl_client_certificate.",
 			[]string{"agent-cert-not-configured", "agent-cert-file-unreadable", "agent-key-mismatch"},
-			edit{setCert, h.Cert}, edit{setKey, h.Key}),
+			edit{setCert, cert}, edit{setKey, key}),
 	}
 }
 
@@ -271,6 +278,14 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	var steps []Step
 	seen := map[string]bool{}
+	// source is where a good copy of a file of role comes from: only the user knows.
+	source := map[probes.FileRole]string{probes.RoleCert: "<agent-cert-path>", probes.RoleKey: "<agent-key-path>", probes.RoleCA: "<manager-ca-path>"}
+	mode := func(role probes.FileRole) string {
+		if role == probes.RoleKey {
+			return "0600"
+		}
+		return "0644"
+	}
 	for _, p := range fileProblems(f) {
 		key := p.kind + p.file.Path
 		if seen[key] {
@@ -278,98 +293,102 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 		}
 		seen[key] = true
 		path := p.file.Path
+		role := p.file.Role
+		verify := []string{"agent-cert-file-unreadable"}
 		switch p.kind {
 		case "not-a-path":
-			file := map[probes.FileRole]string{probes.RoleCert: defaultCertPath, probes.RoleKey: defaultKeyPath, probes.RoleCA: defaultCAPath}[p.file.Role]
-			name := h.keyName(settingOfRole[p.file.Role])
-			verify := "sudo openssl x509 -in " + shellQuote(file) + " -noout -subject"
-			if p.file.Role == probes.RoleKey {
-				verify = "sudo openssl pkey -in " + shellQuote(file) + " -noout" // prints nothing when the key parses
-			}
+			file := map[probes.FileRole]string{probes.RoleCert: defaultCertPath, probes.RoleKey: defaultKeyPath, probes.RoleCA: defaultCAPath}[role]
+			name := h.keyName(settingOfRole[role])
 			steps = append(steps, Step{
-				Title: "Save the " + string(p.file.Role) + " in a file and set " + name + " to its path",
-				Why: "The agent reads " + name + " as a file name. Paste the PEM into the file, then set " + name + " (or the flag or " +
-					"environment variable that set it) to " + file + ". A private key that was pasted on a command line or into the " +
-					"environment is in shell history and the process list: consider issuing a new one.",
-				Commands: []string{"sudo install -m 0600 /dev/null " + shellQuote(file), "sudoedit " + shellQuote(file), verify},
-				Verify:   []string{"agent-cert-file-unreadable"},
-			})
+				Title: "Save the " + string(role) + " in " + file,
+				Why: "The agent reads " + name + " as a file name. A private key that was pasted on a command line or " +
+					"into the environment is in shell history and the process list: consider issuing a new one.",
+				Commands: []string{"sudo install -m " + mode(role) + " " + shellQuote(source[role]) + " " + shellQuote(file)},
+				Changes:  []string{file},
+				Verify:   verify,
+				Host:     HostAgent,
+			}, h.editStep("Set "+name+" to "+file, "", verify, edit{settingOfRole[role], file}))
 		case "missing":
 			steps = append(steps, Step{
-				Title:    "Put the " + string(p.file.Role) + " file at " + path,
+				Title:    "Put the " + string(role) + " file at " + path,
 				Why:      "Copy it from where the certificate was issued, or correct the path in " + h.Config + "; relative paths resolve against the agent's working directory (/ under systemd).",
-				Commands: []string{"sudo ls -l " + shellQuote(filepath.Dir(path)), "sudo grep -rn '" + string(p.file.Role) + ":' " + shellQuote(h.Config)},
-				Verify:   []string{"agent-cert-file-unreadable"},
+				Commands: []string{"sudo mkdir -p " + shellQuote(filepath.Dir(path)), "sudo install -m " + mode(role) + " " + shellQuote(source[role]) + " " + shellQuote(path), restartAgent},
+				Changes:  []string{path},
+				Verify:   verify,
+				Host:     HostAgent,
 			})
 		case "unreadable":
 			// Only a permission problem is fixed with chmod; a directory, a device such as
 			// /dev/zero or an oversized file is the wrong path.
 			if !strings.Contains(p.file.ReadError, "permission denied") {
-				steps = append(steps, Step{
-					Title:    "Point the " + string(p.file.Role) + " setting at the " + string(p.file.Role) + " file",
-					Why:      path + " is not a PEM file the agent can read (" + firstLine(p.file.ReadError) + "); correct the path in " + h.Config + " or the flag that set it.",
-					Commands: []string{"sudo ls -ld " + shellQuote(path), "sudo grep -rn '" + string(p.file.Role) + ":' " + shellQuote(h.Config)},
-					Verify:   []string{"agent-cert-file-unreadable"},
-				})
+				steps = append(steps, h.editStep("Point "+h.keyName(settingOfRole[role])+" at the "+string(role)+" file",
+					path+" is not a PEM file the agent can read ("+firstLine(p.file.ReadError)+").", verify,
+					edit{settingOfRole[role], source[role]}))
 				continue
 			}
-			steps = append(steps, Step{
+			st := Step{
 				Title:    "Let the agent's user read " + path,
-				Why:      "The agent runs as the user in its systemd unit (root unless changed); it must be able to open the file.",
-				Commands: []string{"systemctl show nginx-agent -p User", "sudo namei -l " + shellQuote(path), "sudo chmod 0644 " + shellQuote(path)},
-				Verify:   []string{"agent-cert-file-unreadable"},
-			})
-			if p.file.Role == probes.RoleKey {
-				steps[len(steps)-1].Commands[2] = "sudo chmod 0600 " + shellQuote(path)
-				steps[len(steps)-1].Why += " Keep a key private to that user: chown it to the agent's user and mode 0600."
+				Why:      "The agent runs as the user in its systemd unit (root unless changed); it must be able to open the file and every directory above it.",
+				Commands: []string{"systemctl show nginx-agent -p User", "sudo namei -l " + shellQuote(path), "sudo chmod 0644 " + shellQuote(path), restartAgent},
+				Changes:  []string{path},
+				Verify:   verify,
+				Host:     HostAgent,
 			}
+			if role == probes.RoleKey {
+				st.Commands[2] = "sudo chmod 0600 " + shellQuote(path)
+				st.Why += " A key stays private to that user: owned by it, mode 0600."
+			}
+			steps = append(steps, st)
 		case "swapped":
-			steps = append(steps, Step{
-				Title:    "Swap the certificate and key paths",
-				Why:      "The file configured as the certificate holds the key (or the other way round).",
-				Commands: []string{"sudo head -1 " + shellQuote(h.Cert) + " " + shellQuote(h.Key)},
-				Verify:   []string{"agent-cert-file-unreadable", "agent-key-mismatch"},
-			})
-			steps = append(steps, h.editStep("Point cert and key at the right files", "",
+			steps = append(steps, h.editStep("Swap the certificate and key paths",
+				"The file configured as the certificate holds the key (or the other way round).",
 				[]string{"agent-cert-file-unreadable", "agent-key-mismatch"},
 				edit{setCert, h.Key}, edit{setKey, h.Cert}))
 		case "empty", "parse":
 			steps = append(steps, Step{
-				Title:    "Replace " + path + " with a PEM file of the right type",
-				Why:      "The agent reads PEM: CERTIFICATE blocks for cert and ca, a private key block for key. A DER file converts with openssl.",
-				Commands: []string{pemCheckCommand(p.file.Role, path), "sudo openssl x509 -inform der -in " + shellQuote(path) + " -out " + shellQuote(path) + ".pem"},
-				Verify:   []string{"agent-cert-file-unreadable"},
+				Title: "Replace " + path + " with a PEM file of the right type",
+				Why: "The agent reads PEM: CERTIFICATE blocks for cert and ca, a private key block for key. The first " +
+					"command shows what the file holds now (block names only).",
+				Commands: []string{pemCheckCommand(role, path) + " || true", backupCommand(path),
+					"sudo cp " + shellQuote(source[role]) + " " + shellQuote(path), restartAgent},
+				Changes: []string{path},
+				Verify:  verify,
+				Host:    HostAgent,
 			})
 		case "der":
-			convert := "sudo openssl x509 -inform der -in " + shellQuote(path) + " -out " + shellQuote(path) + ".pem"
-			set := map[probes.FileRole]agentKeyID{probes.RoleCert: setCert, probes.RoleKey: setKey, probes.RoleCA: setCA}[p.file.Role]
-			if p.file.Role == probes.RoleKey {
-				convert = "sudo openssl pkey -inform der -in " + shellQuote(path) + " -out " + shellQuote(path) + ".pem && sudo chmod 0600 " + shellQuote(path) + ".pem"
+			convert := "sudo openssl x509 -inform der -in " + shellQuote(path) + " -out " + shellQuote(path+".pem")
+			if role == probes.RoleKey {
+				convert = "sudo install -m 0600 /dev/null " + shellQuote(path+".pem") + " && sudo openssl pkey -inform der -in " + shellQuote(path) + " -out " + shellQuote(path+".pem")
 			}
 			steps = append(steps, Step{
 				Title:    "Convert " + path + " to PEM",
 				Why:      "The agent loads its certificate and key with Go's tls.LoadX509KeyPair and its CA with AppendCertsFromPEM; both read PEM only.",
 				Commands: []string{convert},
-				Verify:   []string{"agent-cert-file-unreadable"},
-			})
-			steps = append(steps, h.editStep("Point the agent at the PEM file", "", []string{"agent-cert-file-unreadable"},
-				edit{set, path + ".pem"}))
+				Changes:  []string{path + ".pem"},
+				Verify:   verify,
+				Host:     HostAgent,
+			}, h.editStep("Point the agent at the PEM file", "", verify, edit{settingOfRole[role], path + ".pem"}))
 		case "pkcs12":
 			steps = append(steps, pkcs12Steps(h, p.file)...)
 		case "no-ca":
 			steps = append(steps, Step{
 				Title: "Put the CA certificate that issued the server's certificate into " + path,
 				Why: "tls.ca replaces the system trust store, so it must hold the root (and any intermediate) " +
-					"of the manager's server certificate. This shows the chain the server sends; its last issuer is the CA to add.",
-				Commands: []string{"openssl s_client -connect " + shellQuote(h.Addr) + " -servername " + shellQuote(h.Name) + " -showcerts </dev/null"},
-				Verify:   []string{"agent-cert-file-unreadable", "server-cert-untrusted"},
+					"of the manager's server certificate. The first command shows the chain the server sends; its last issuer is the CA.",
+				Commands: []string{"openssl s_client -connect " + shellQuote(h.Addr) + " -servername " + shellQuote(h.Name) + " -showcerts </dev/null 2>&1 | grep -E '^ *[0-9]+ s:|^ *i:' || true",
+					backupCommand(path), "sudo cp '<manager-ca-path>' " + shellQuote(path), restartAgent},
+				Changes: []string{path},
+				Verify:  []string{"agent-cert-file-unreadable", "server-cert-untrusted"},
+				Host:    HostAgent,
 			})
 		case "world-readable":
 			steps = append(steps, Step{
 				Title:    "Make " + path + " readable only by its owner",
 				Why:      "Anyone who can read the key can connect to the manager as this agent.",
 				Commands: []string{"sudo chmod 0600 " + shellQuote(path), "ls -l " + shellQuote(path)},
-				Verify:   []string{"agent-cert-file-unreadable"},
+				Changes:  []string{path},
+				Verify:   verify,
+				Host:     HostAgent,
 			})
 		}
 	}
@@ -377,8 +396,9 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 		steps = append(steps, Step{
 			Title:    "Check that the agent's files exist and hold PEM of the right type",
 			Why:      "cert holds CERTIFICATE blocks (the agent's first), key one private key block readable only by its owner, ca the CA certificates.",
-			Commands: []string{"sudo ls -l " + shellQuote(h.Cert) + " " + shellQuote(h.Key) + " " + shellQuote(h.CA), "sudo head -1 " + shellQuote(h.Cert) + " " + shellQuote(h.Key) + " " + shellQuote(h.CA), "sudo chmod 0600 " + shellQuote(h.Key)},
+			Commands: []string{"sudo ls -l " + shellQuote(h.Cert) + " " + shellQuote(h.Key) + " " + shellQuote(h.CA), pemCheckCommand(probes.RoleCert, h.Cert), pemCheckCommand(probes.RoleKey, h.Key)},
 			Verify:   []string{"agent-cert-file-unreadable"},
+			Host:     HostAgent,
 		})
 	}
 	return steps
@@ -413,6 +433,10 @@ func pkcs12Steps(h hostInfo, ff *probes.FileFacts) []Step {
 		edits = []edit{{setCert, certOut}, {setKey, keyOut}}
 	}
 	verify := []string{"agent-cert-file-unreadable", "agent-key-mismatch"}
+	var changes []string
+	for _, e := range edits {
+		changes = append(changes, e.value)
+	}
 	return []Step{
 		{
 			Title: "Convert the PKCS#12 bundle " + ff.Path + " to PEM",
@@ -420,7 +444,10 @@ func pkcs12Steps(h hostInfo, ff *probes.FileFacts) []Step {
 				"bundle's import password; -nodes writes the key without one, since the agent has no passphrase option. " +
 				"An old bundle that OpenSSL 3 refuses as unsupported converts with -legacy added.",
 			Commands: commands,
+			Changes:  changes,
 			Verify:   verify,
+			Host:     HostAgent,
+			Manual:   "openssl asks for the bundle's import password, which only you know",
 		},
 		h.editStep("Point the agent at the PEM files", "", verify, edits...),
 	}
@@ -453,11 +480,14 @@ func fixKeyEncrypted(f *Facts, _ Result) []Step {
 		Commands: []string{
 			"sudo install -m 0600 /dev/null " + shellQuote(tmp),
 			"sudo openssl pkey -in " + shellQuote(h.Key) + " -out " + shellQuote(tmp),
-			"sudo cp -p " + shellQuote(h.Key) + " " + shellQuote(h.Key) + ".bak",
-			"sudo mv " + shellQuote(tmp) + " " + shellQuote(h.Key),
+			backupCommand(h.Key),
+			"sudo cp " + shellQuote(tmp) + " " + shellQuote(h.Key),
 			restartAgent,
 		},
-		Verify: []string{"agent-key-encrypted", "agent-key-mismatch"},
+		Changes: []string{tmp, h.Key},
+		Verify:  []string{"agent-key-encrypted", "agent-key-mismatch"},
+		Host:    HostAgent,
+		Manual:  "openssl asks for the key's passphrase, which only you know",
 	}}
 }
 
@@ -494,6 +524,7 @@ func fixKeyMismatch(f *Facts, _ Result) []Step {
 				"sudo openssl pkey -in " + shellQuote(h.Key) + " -pubout | openssl sha256",
 			},
 			Verify: []string{"agent-key-mismatch"},
+			Host:   HostAgent,
 		},
 		{
 			Title: "Find the key that belongs to the certificate",
@@ -502,6 +533,8 @@ func fixKeyMismatch(f *Facts, _ Result) []Step {
 				"for k in " + shellQuote(filepath.Dir(h.Key)) + "/*.key; do echo \"$k $(sudo openssl pkey -in \"$k\" -pubout 2>/dev/null | openssl sha256)\"; done",
 			},
 			Verify: []string{"agent-key-mismatch"},
+			Host:   HostAgent,
+			Manual: "which key to use is for a person to pick from the hashes; then set " + h.keyName(setKey) + " to it",
 		},
 		reissueAgentStep(f, "Or issue a new certificate for the current key",
 			"If the matching key is lost, the certificate must be reissued for the key the agent has.",

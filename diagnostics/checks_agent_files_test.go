@@ -30,7 +30,7 @@ func TestAgentFileChecks(t *testing.T) {
 				f.Files.Cert = &probes.FileFacts{Role: probes.RoleCert, Path: "/etc/nginx-agent/agent.crt"}
 			},
 			summary: []string{"cert /etc/nginx-agent/agent.crt does not exist"},
-			fix:     []string{"sudo ls -l /etc/nginx-agent"},
+			fix:     []string{"sudo install -m 0644 '<agent-cert-path>' /etc/nginx-agent/agent.crt"},
 			cause:   Cause{Code: CauseFileMissing}},
 		{name: "relative cert path missing names the working directory", id: "agent-cert-file-unreadable", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
@@ -98,7 +98,7 @@ func TestAgentFileChecks(t *testing.T) {
 					ReadError: "/dev/zero is larger than 1048576 bytes, too large for a certificate, key or CA file"}
 			},
 			summary: []string{"key /dev/zero cannot be read"},
-			fix:     []string{"sudo grep -rn 'key:' /etc/nginx-agent/nginx-agent.conf"},
+			fix:     []string{"Point tls.key at the key file", "7s|^\\([[:space:]]*key:\\).*$|\\1 \"<agent-key-path>\"|"},
 			notFix:  []string{"chmod", "Let the agent's user read"},
 			cause:   Cause{Code: "file-unreadable"}},
 		{name: "world-readable key", id: "agent-cert-file-unreadable", want: SeverityWarn,

@@ -2,6 +2,7 @@ package diagnostics
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
@@ -98,36 +99,31 @@ func evalUnknownCA(f *Facts) Result {
 func fixUnknownCA(f *Facts, r Result) []Step {
 	h := hostOf(f)
 	var steps []Step
-	if f.Files != nil && agentLeaf(f) != nil && len(agentChainOf(f).missing) > 0 {
+	// Safe first: an agent that does not send its intermediate is fixed on the agent,
+	// without trusting anything new.
+	if f != nil && f.Files != nil && agentLeaf(f) != nil && len(agentChainOf(f).missing) > 0 {
 		steps = append(steps, fixAgentChain(f, r)...)
 	}
-	issuer := "the CA that issued " + h.Cert
-	if leaf := agentLeaf(f); leaf != nil {
-		issuer = dn(leaf.RawIssuer)
+	steps = append(steps, Step{
+		Title: "See which CA names the server asks for",
+		Why:   "openssl prints them under \"Acceptable client certificate CA names\"; the agent's issuer must be one of them.",
+		Commands: []string{
+			"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " </dev/null 2>/dev/null | sed -n '/Acceptable client certificate CA names/,/Requested Signature/p'",
+			"openssl x509 -in " + shellQuote(h.Cert) + " -noout -issuer",
+		},
+		Verify: []string{"agent-cert-unknown-ca"},
+		Host:   HostAgent,
+	})
+	ca := "<client-ca-path>"
+	if mr, ok := managerProblem(f, mgrUnknownCA); ok {
+		if s := judgedServer(f, mr); s != nil && s.SSL.ClientCertificate.Path != "" {
+			ca = s.SSL.ClientCertificate.Path
+		}
 	}
-	steps = append(steps,
-		Step{
-			Title: "See which CA names the server asks for",
-			Why:   "openssl prints them under \"Acceptable client certificate CA names\".",
-			Commands: []string{
-				"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " </dev/null 2>/dev/null | sed -n '/Acceptable client certificate CA names/,/Requested Signature/p'",
-				"openssl x509 -in " + shellQuote(h.Cert) + " -noout -issuer",
-			},
-			Verify: []string{"agent-cert-unknown-ca"},
-		},
-		Step{
-			Title: "Or add the agent's CA to the manager's ssl_client_certificate",
-			Why: "Run on the manager: append the certificate of " + issuer + " (and its root) to the file named by " +
-				"ssl_client_certificate (" + managerCA + " on NGINX Instance Manager), then reload NGINX.",
-			Commands: []string{
-				"sudo grep -rn ssl_client_certificate /etc/nginx/",
-				"sudo cp -p " + managerCA + " " + managerCA + ".bak",
-				reloadNginxFor(f),
-			},
-			Verify: []string{"agent-cert-unknown-ca", "agent-cert-rejected"},
-		},
-	)
-	return steps
+	return append(steps, appendAgentsCAStep(f, ca),
+		reissueAgentStep(f, "Or issue the agent a certificate from a CA the manager trusts",
+			"When the manager must not trust the agent's current CA, sign the agent's request with one it already trusts (<ca-cert-path> is then that CA).",
+			"agent-cert-unknown-ca", "agent-cert-rejected"))
 }
 
 // rejectReasons lists what this host can see that would make NGINX reject the agent, each
@@ -267,35 +263,33 @@ func noCertCause(f *Facts) (id, why string) {
 	return "", ""
 }
 
-func fixRejected(f *Facts, _ Result) []Step {
-	verify := []string{"agent-cert-rejected"}
+func fixRejected(f *Facts, r Result) []Step {
+	var reasons []string
 	if f != nil && f.Endpoint != nil && f.Agent != nil {
 		code := rejection(httpReply(agentAttempt(f)))
-		_, checks := rejectReasons(f, code)
-		verify = uniq(append(checks, verify...))
+		_, reasons = rejectReasons(f, code)
 	}
-	return []Step{
-		{
-			Title: "Fix the reasons found on this host",
-			Why:   "Each finding named here has its own playbook: mtls-doctor explain ID.",
-			Commands: []string{
-				"mtls-doctor explain " + verify[0],
-			},
-			Verify: verify,
-		},
-		{
-			Title: "Read NGINX's own reason on the manager",
-			Why: "NGINX logs client-certificate rejections at [info], which the default error_log level hides. Raise " +
-				"it temporarily, reproduce, then look for the agent's address.",
-			Commands: []string{
-				"sudo grep -rn error_log /etc/nginx/nginx.conf /etc/nginx/conf.d/",
-				"sudo sed -i 's|^\\(\\s*error_log\\s\\+/var/log/nginx/error.log\\).*;|\\1 info;|' /etc/nginx/nginx.conf",
-				reloadNginxFor(f),
-				"sudo grep -E 'client SSL certificate verify error|client sent no required SSL certificate' /var/log/nginx/error.log | tail -n 5",
-			},
-			Verify: []string{"agent-cert-rejected"},
-		},
+	var steps []Step
+	if len(reasons) > 0 {
+		// The reasons are findings of their own, each with its steps: no step repeats them.
+		steps = append(steps, Step{
+			Title:  "Fix the findings that name the reason first: " + strings.Join(reasons, ", "),
+			Why:    "Each of them is reported with its own steps on this host; NGINX rejects the agent until they pass.",
+			Verify: uniq(append(reasons, "agent-cert-rejected")),
+			Host:   HostAgent,
+			Manual: "the steps are those of the findings named",
+		})
 	}
+	read := Step{
+		Title: "Read NGINX's own reason on the manager",
+		Why: "NGINX logs client-certificate rejections at [info] (nginx-log-level-hides-mtls says whether its " +
+			"error_log records them), with OpenSSL's code and the agent's address.",
+		Commands: []string{"sudo grep -E 'client SSL certificate verify error|client sent no required SSL certificate' " +
+			shellQuote(managerErrorLog(f)) + " | tail -n 5"},
+		Verify: []string{"agent-cert-rejected"},
+		Host:   HostManager,
+	}
+	return append(steps, read)
 }
 
 func uniq(list []string) []string {
@@ -318,15 +312,21 @@ func fixRevoked(f *Facts, _ Result) []Step {
 	if leaf := agentLeaf(f); leaf != nil {
 		serial = fmt.Sprintf("%X", leaf.SerialNumber)
 	}
+	crl := "<crl-path>"
+	if managerHost(f) {
+		for _, s := range f.Nginx.Servers {
+			if s.CRL != nil && s.CRL.Path != "" {
+				crl = s.CRL.Path
+			}
+		}
+	}
 	return []Step{
 		{
-			Title: "Look for the agent's serial number in the manager's CRL",
-			Why:   "Run on the manager: ssl_crl names the CRL file; a revoked certificate must be reissued, not un-revoked.",
-			Commands: []string{
-				"sudo grep -rn ssl_crl /etc/nginx/",
-				"sudo openssl crl -in /etc/nms/certs/crl.pem -noout -text | grep -i -A1 \"Serial Number: " + serial + "\"",
-			},
-			Verify: []string{"agent-cert-revoked"},
+			Title:    "Look for the agent's serial number in the manager's CRL",
+			Why:      "A revoked certificate must be reissued, not un-revoked.",
+			Commands: []string{"sudo openssl crl -in " + shellQuote(crl) + " -noout -text | grep -i -A1 \"Serial Number: " + serial + "\" || true"},
+			Verify:   []string{"agent-cert-revoked"},
+			Host:     HostManager,
 		},
 		reissueAgentStep(f, "Issue the agent a new certificate", "A new certificate gets a new serial number.", "agent-cert-revoked", "agent-cert-rejected"),
 	}
@@ -353,25 +353,39 @@ func evalVerifyDepth(f *Facts) Result {
 		return OK("the agent certificate is %s; NGINX's default ssl_verify_depth 1 suffices", what)
 	}
 	msg := fmt.Sprintf("the agent certificate sits under %d intermediates: NGINX needs ssl_verify_depth %d (default 1)", n, n)
+	if h := httpReply(agentAttempt(f)); h != nil && rejection(h) == 0 && isGRPC(h) {
+		// The probe sent this chain and NGINX passed the request on: its depth suffices.
+		return OK("the agent certificate sits under %d intermediates and NGINX accepted it (ssl_verify_depth %d or more)", n, n)
+	}
 	if rejection(httpReply(agentAttempt(f))) == 495 {
 		return Fail("%s, and NGINX rejected it", msg).Because(CauseVerifyDepth)
 	}
 	return Warn("%s", msg).Because(CauseVerifyDepth)
 }
 
-func fixVerifyDepth(f *Facts, _ Result) []Step {
+func fixVerifyDepth(f *Facts, r Result) []Step {
+	if mr, ok := managerProblem(f, mgrVerifyDepth); ok {
+		return fixMgrVerifyDepth(f, mr) // the configuration read here: its own lines
+	}
 	depth := 2
 	if f != nil && f.Agent != nil && f.Files != nil && agentLeaf(f) != nil {
 		depth = max(depth, len(agentChainOf(f).inter))
 	}
+	file := "<manager-nginx-conf>"
+	text := fmt.Sprintf("ssl_verify_depth %d;", depth)
 	return []Step{{
 		Title: fmt.Sprintf("Raise ssl_verify_depth to %d on the manager", depth),
-		Why: "Run on the manager, in the server block that agents reach (NGINX Instance Manager: " + managerNginxConf +
-			"). Alternatively issue agent certificates from a CA closer to the root.",
-		File:     managerNginxConf,
-		Diff:     fmt.Sprintf("     ssl_verify_client on;\n+    ssl_verify_depth %d;", depth),
-		Commands: []string{"sudo grep -rn 'ssl_verify_depth\\|ssl_verify_client' /etc/nginx/", "sudoedit " + managerNginxConf, reloadNginxFor(f)},
-		Verify:   []string{"client-verify-depth", "agent-cert-rejected"},
+		Why: "In the server block agents reach: an existing ssl_verify_depth is rewritten, else it is added after " +
+			"ssl_verify_client. Alternatively issue agent certificates from a CA closer to the root.",
+		File: file,
+		Diff: "     ssl_verify_client on;\n+    " + text,
+		Commands: []string{backupCommand(file),
+			"if sudo grep -q ssl_verify_depth " + shellQuote(file) + "; then " + sedCommand(file, `s|ssl_verify_depth[^;]*;|`+text+`|`) +
+				"; else " + sedCommand(file, `s|\(ssl_verify_client[^;]*;\)|\1 `+text+`|`) + "; fi",
+			reloadNginxFor(f)},
+		Changes: []string{file},
+		Verify:  []string{"client-verify-depth", "agent-cert-rejected"},
+		Host:    HostManager,
 	}}
 }
 
@@ -407,15 +421,12 @@ func evalAuthNotRequired(f *Facts) Result {
 	return Info("a request without a client certificate got %s; whether mTLS is enforced is unclear", replyText(h))
 }
 
-func fixAuthNotRequired(f *Facts, _ Result) []Step {
-	return []Step{{
-		Title: "Require client certificates on the manager",
-		Why: "Run on the manager. Either set ssl_verify_client on in the server block agents reach, or (NGINX " +
-			"Instance Manager, which keeps optional for its web UI) uncomment the auth_request line in each agent " +
-			"gRPC location of " + managerNginxConf + ".",
-		File:     managerNginxConf,
-		Diff:     "-    # auth_request /check-agent-client-cert;\n+    auth_request /check-agent-client-cert;",
-		Commands: []string{"sudo grep -n 'ssl_verify_client\\|auth_request' " + managerNginxConf, "sudoedit " + managerNginxConf, reloadNginxFor(f)},
-		Verify:   []string{"client-auth-not-required", "agent-cert-rejected"},
-	}}
+func fixAuthNotRequired(f *Facts, r Result) []Step {
+	if mr, ok := managerProblem(f, mgrAuthNotRequired); ok {
+		return fixMgrAuthNotRequired(f, mr)
+	}
+	return []Step{nginxStep(f, "Require client certificates on the manager",
+		"Either set ssl_verify_client on in the server block agents reach, or (NGINX Instance Manager, which keeps "+
+			"optional for its web UI) uncomment the auth_request line in each agent gRPC location.",
+		managerNginxConf, "-    ssl_verify_client optional;\n+    ssl_verify_client on;", "client-auth-not-required", "agent-cert-rejected")}
 }

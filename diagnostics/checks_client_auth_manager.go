@@ -98,21 +98,33 @@ func fixMgrUnknownCA(f *Facts, r Result) []Step {
 		// optional_no_ca without a CA file: there is no file to add to; name one.
 		return fixClientCAMissing(f, r)
 	}
-	_, path := agentChainForManagerChecks(f)
-	return []Step{
-		{
-			Title: "Add the agents' CA to " + ca,
-			Why: "Append the root that issued the agents' certificates (and any intermediate agents do not send) to the " +
-				"file ssl_client_certificate names; NGINX sends its names to agents and verifies their chains against it.",
-			Commands: []string{
-				"openssl x509 -in " + shellQuote(path) + " -noout -issuer",
-				"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(ca) + " | openssl pkcs7 -print_certs -noout",
-				"sudo cp -p " + shellQuote(ca) + " " + shellQuote(ca) + ".bak",
-				"cat agents-ca.pem | sudo tee -a " + shellQuote(ca) + " >/dev/null",
-				reloadNginxFor(f),
-			},
-			Verify: []string{"agent-cert-unknown-ca", "agent-cert-rejected"},
+	steps := []Step{appendAgentsCAStep(f, ca)}
+	if f.Agent != nil {
+		// The agent is on this host too: the alternative that trusts nothing new.
+		steps = append(steps, reissueAgentStep(f, "Or issue the agent a certificate from a CA the manager trusts",
+			"When the manager must not trust the agent's current CA, sign the agent's request with one it already trusts (<ca-cert-path> is then that CA).",
+			"agent-cert-unknown-ca", "agent-cert-rejected"))
+	}
+	return steps
+}
+
+// appendAgentsCAStep appends the CA that issues the agents' certificates (a file only the
+// user can name) to the manager's CA file ca, then tests and reloads NGINX.
+func appendAgentsCAStep(f *Facts, ca string) Step {
+	return Step{
+		Title: "Add the agents' CA to " + ca,
+		Why: "Append the root that issued the agents' certificates (and any intermediate agents do not send) to the " +
+			"file ssl_client_certificate names; NGINX sends its names to agents and verifies their chains against it. " +
+			"Every certificate that CA issues is then accepted: add only a CA that issues agents.",
+		Commands: []string{
+			backupCommand(ca),
+			"sudo cat '<agents-ca-path>' | sudo tee -a " + shellQuote(ca) + " >/dev/null",
+			"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(ca) + " | openssl pkcs7 -print_certs -noout",
+			reloadNginxFor(f),
 		},
+		Changes: []string{ca},
+		Verify:  []string{"agent-cert-unknown-ca", "agent-cert-rejected"},
+		Host:    HostManager,
 	}
 }
 
@@ -293,12 +305,30 @@ func fixMgrRejected(f *Facts, r Result) []Step {
 		return fixCRLExpired(f, r)
 	}
 	return []Step{{
-		Title: "Fix the cause OpenSSL reports",
+		Title: "Read the cause OpenSSL reports in NGINX's log",
 		Why: "The last error OpenSSL reports is what NGINX logs: 20, 21 or 2 mean a CA is missing (agent-cert-unknown-ca), " +
-			"22 the depth (client-verify-depth), 3, 12 and 23 the CRLs, 10 and 9 the dates, 26 the purpose.",
-		Commands: []string{"mtls-doctor explain agent-cert-unknown-ca", "mtls-doctor explain client-verify-depth"},
-		Verify:   []string{"agent-cert-rejected", "agent-cert-unknown-ca", "client-verify-depth", "agent-cert-revoked", "crl-missing", "crl-expired"},
+			"22 the depth (client-verify-depth), 3, 12 and 23 the CRLs, 10 and 9 the dates, 26 the purpose; each of those " +
+			"findings has its own steps.",
+		Commands: []string{"sudo grep -E 'client SSL certificate verify error|client sent no required SSL certificate' " +
+			shellQuote(managerErrorLog(f)) + " | tail -n 5"},
+		Verify: []string{"agent-cert-rejected", "agent-cert-unknown-ca", "client-verify-depth", "agent-cert-revoked", "crl-missing", "crl-expired"},
+		Host:   HostManager,
 	}}
+}
+
+// managerErrorLog is the error_log file of the agents' server in the configuration read
+// here, or a placeholder.
+func managerErrorLog(f *Facts) string {
+	if managerHost(f) {
+		for _, s := range f.Nginx.Servers {
+			for _, l := range s.ErrorLogs {
+				if strings.HasPrefix(l.Target, "/") {
+					return l.Target
+				}
+			}
+		}
+	}
+	return "<manager-error-log>"
 }
 
 // --- client-auth-not-required

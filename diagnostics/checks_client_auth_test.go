@@ -17,7 +17,7 @@ func TestClientAuthChecks(t *testing.T) {
 				f.Endpoint.Agent.HTTP = nginx400(titleNoCert)
 			},
 			summary: []string{"asks for a certificate issued by CN=other-ca, but the agent's is issued by CN=nms-ca", "Go sends none"},
-			fix:     []string{"Acceptable client certificate CA names", "/etc/nms/certs/ca.pem"},
+			fix:     []string{"Acceptable client certificate CA names", "sudo cat '<agents-ca-path>' | sudo tee -a '<client-ca-path>'"},
 			cause:   Cause{Code: CauseNoCertSent}},
 		{name: "missing intermediate hides the cert", id: "agent-cert-unknown-ca", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
@@ -89,9 +89,18 @@ func TestClientAuthChecks(t *testing.T) {
 				p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, int2)
 				f.Files.Cert = certFile(probes.RoleCert, "/etc/nginx-agent/agent.crt", p.agent.cert, int2.cert, p.inter.cert)
 				f.Files.Key = keyFile("/etc/nginx-agent/agent.key", p.agent)
+				f.Endpoint.Agent.HTTP = nil // no answer: the agent's host cannot tell NGINX's depth
 			},
 			summary: []string{"under 2 intermediates: NGINX needs ssl_verify_depth 2"}, fix: []string{"+    ssl_verify_depth 2;"},
 			cause: Cause{Code: CauseVerifyDepth}},
+		{name: "two intermediates that NGINX accepted", id: "client-verify-depth", want: SeverityOK,
+			mutate: func(f *Facts, p *testPKI) {
+				int2 := mkCert(t, certSpec{cn: "agents-ca", ca: true}, p.inter)
+				p.agent = mkCert(t, certSpec{cn: "agent-1.example.com", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, int2)
+				f.Files.Cert = certFile(probes.RoleCert, "/etc/nginx-agent/agent.crt", p.agent.cert, int2.cert, p.inter.cert)
+				f.Files.Key = keyFile("/etc/nginx-agent/agent.key", p.agent)
+			},
+			summary: []string{"NGINX accepted it"}},
 		{name: "two intermediates and rejected", id: "client-verify-depth", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				int2 := mkCert(t, certSpec{cn: "agents-ca", ca: true}, p.inter)
@@ -104,7 +113,7 @@ func TestClientAuthChecks(t *testing.T) {
 			cause:   Cause{Code: CauseVerifyDepth}},
 		{name: "no cert reaches gRPC", id: "client-auth-not-required", want: SeverityWarn,
 			mutate:  func(f *Facts, _ *testPKI) { f.Endpoint.NoCert.HTTP = grpcOK() },
-			summary: []string{"without a client certificate reached the gRPC service"}, fix: []string{"auth_request /check-agent-client-cert;"},
+			summary: []string{"without a client certificate reached the gRPC service"}, fix: []string{"+    ssl_verify_client on;"},
 			cause: Cause{Code: CauseNotEnforced}},
 		{name: "cert never requested", id: "client-auth-not-required", want: SeverityWarn,
 			mutate: func(f *Facts, _ *testPKI) {

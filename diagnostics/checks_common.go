@@ -3,7 +3,11 @@ package diagnostics
 import (
 	"fmt"
 	"net"
+	"path"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
@@ -41,7 +45,7 @@ type hostInfo struct {
 }
 
 func hostOf(f *Facts) hostInfo {
-	h := hostInfo{Config: defaultConfigPath, Format: probes.FormatV2, Host: "nim.example.com", Port: "443",
+	h := hostInfo{Config: defaultConfigPath, Format: probes.FormatV2, Host: "<manager-host>", Port: "443",
 		Cert: defaultCertPath, Key: defaultKeyPath, CA: defaultCAPath}
 	if f == nil || f.Agent == nil {
 		h.Addr = net.JoinHostPort(h.Host, h.Port)
@@ -156,13 +160,26 @@ type edit struct {
 }
 
 // editStep builds a step that sets agent settings where they are set now: in the
-// environment of the systemd unit, the dynamic file or the main file. It ends with the
-// agent's restart (v2 reads its files only at startup).
+// environment of the systemd unit (a drop-in file), the dynamic file or the main file. A
+// file is backed up, then edited by sed: a key set on a known line is rewritten on that
+// line, a missing key is added after a sibling (with its indentation), and a block whose
+// parent key is absent is appended. The step ends with the agent's restart (v2 reads its
+// files only at startup).
 func (h hostInfo) editStep(title, why string, verify []string, edits ...edit) Step {
-	st := Step{Title: title, Why: why, Verify: verify}
-	var diff, parents []string
-	file := h.Config
-	var envs []string
+	st := Step{Title: title, Why: why, Verify: verify, Host: HostAgent}
+	var diff, parents, envs, manual []string
+	// sed expressions by file: rewrites of existing lines first, then insertions after a
+	// sibling, so that a sibling rewritten by the same step is printed rewritten.
+	exprs, inserts := map[string][]string{}, map[string][]string{}
+	appended := map[string][]string{} // lines appended at the end, by file
+	appendedParent := map[string][]string{}
+	var files []string // edited files, in order
+	touch := func(file string) {
+		if !slices.Contains(files, file) {
+			files = append(files, file)
+		}
+	}
+	var nim1 []edit
 	for _, e := range edits {
 		path := yamlPath(h.Format, e.s)
 		if path == nil {
@@ -170,31 +187,151 @@ func (h hostInfo) editStep(title, why string, verify []string, edits ...edit) St
 		}
 		cur := h.current(e.s)
 		if cur.Source.Kind == probes.SourceEnv {
-			envs = append(envs, fmt.Sprintf("%s=%s", cur.Source.Name, e.value))
+			envs = append(envs, cur.Source.Name+"="+e.value)
 			continue
 		}
+		file := h.Config
 		if cur.Source.Kind == probes.SourceDynamicFile && h.Dynamic != "" {
 			file = h.Dynamic
 		}
 		if h.Format == probes.FormatNIM1 && (e.s == setHost || e.s == setPort) {
-			diff = append(diff, nimServerDiff(h, e)...)
+			nim1 = append(nim1, e)
 			continue
 		}
 		diff = append(diff, yamlDiff(path, parents, cur, e.value)...)
 		parents = path[:len(path)-1]
+		leaf := path[len(path)-1]
+		line := leaf + ": " + yamlScalar(e.value)
+		switch sib, ok := h.sibling(e.s, file); {
+		case cur.IsSet() && cur.Source.Line > 0 && inFile(cur, file):
+			exprs[file] = append(exprs[file], fmt.Sprintf(`%ds|^\([[:space:]]*%s:\).*$|\1 %s|`, cur.Source.Line, leaf, sedText(yamlScalar(e.value))))
+		case ok:
+			inserts[file] = append(inserts[file], fmt.Sprintf(`%d{p;s|^\([[:space:]]*\).*$|\1%s|;}`, sib, sedText(line)))
+		case !h.topKeyIn(path[0], file):
+			// Parents the previous appended line opened are not repeated.
+			open := appendedParent[file]
+			for i, p := range path[:len(path)-1] {
+				if i < len(open) && open[i] == p {
+					continue
+				}
+				open = nil
+				appended[file] = append(appended[file], strings.Repeat("  ", i)+p+":")
+			}
+			appended[file] = append(appended[file], strings.Repeat("  ", len(path)-1)+line)
+			appendedParent[file] = path[:len(path)-1]
+		default:
+			manual = append(manual, strings.Join(path, "."))
+		}
+		touch(file)
+	}
+	if len(nim1) > 0 {
+		host, port := h.Host, h.Port
+		for _, e := range nim1 {
+			if e.s == setHost {
+				host = e.value
+			} else {
+				port = e.value
+			}
+			diff = append(diff, nimServerDiff(h, e)...)
+		}
+		addr := net.JoinHostPort(host, port)
+		cur := h.current(setHost)
+		if cur.Source.Line > 0 && inFile(cur, h.Config) {
+			exprs[h.Config] = append(exprs[h.Config], fmt.Sprintf(`%ds|^\([[:space:]]*server:\).*$|\1 %s|`, cur.Source.Line, sedText(yamlScalar(addr))))
+		} else {
+			appended[h.Config] = append(appended[h.Config], "server: "+yamlScalar(addr))
+		}
+		touch(h.Config)
 	}
 	if len(diff) > 0 {
-		st.File, st.Diff = file, strings.Join(diff, "\n")
-		st.Commands = append(st.Commands, "sudoedit "+shellQuote(file))
+		st.File, st.Diff = files[0], strings.Join(diff, "\n")
+	}
+	for _, file := range files {
+		st.Changes = append(st.Changes, file)
+		if h.agent != nil && (file == h.agent.Path || file == h.agent.DynamicPath) {
+			st.Commands = append(st.Commands, backupCommand(file))
+		} else { // a file this step may create: its directory first
+			st.Commands = append(st.Commands, "sudo mkdir -p "+shellQuote(path.Dir(file)), backupIfExistsCommand(file))
+		}
+		if e := append(exprs[file], inserts[file]...); len(e) > 0 {
+			st.Commands = append(st.Commands, sedCommand(file, e...))
+		}
+		if len(appended[file]) > 0 {
+			st.Commands = append(st.Commands, appendLinesCommand(file, appended[file]...))
+		}
+	}
+	if len(manual) > 0 {
+		st.Manual = "the file has a block for " + strings.Join(manual, ", ") + " without a key the edit can place it by: add it under its parent by hand, as the diff shows"
 	}
 	if len(envs) > 0 {
-		st.Why = strings.TrimSpace(st.Why + " The environment of the nginx-agent service overrides the file here; set " +
-			strings.Join(envs, " and ") + " in the unit's override.")
-		st.Commands = append(st.Commands, "sudo systemctl show nginx-agent -p Environment", "sudo systemctl edit nginx-agent")
+		// A drop-in's Environment= comes after the unit's own, so it wins over it; a value
+		// from an EnvironmentFile= still wins over both (systemd.exec(5)).
+		st.Why = strings.TrimSpace(st.Why + " The environment of the nginx-agent service overrides the file here: " +
+			strings.Join(envs, " and ") + " go in a drop-in of the unit.")
+		var lines []string
+		lines = append(lines, "[Service]")
+		for _, e := range envs {
+			lines = append(lines, "Environment="+strconvQuoteSystemd(e))
+		}
+		st.Changes = append(st.Changes, agentDropIn)
+		st.Commands = append(st.Commands, "sudo mkdir -p "+shellQuote(path.Dir(agentDropIn)),
+			writeLinesCommand(agentDropIn, lines...), "sudo systemctl daemon-reload")
 	}
 	st.Commands = append(st.Commands, restartAgent)
 	return st
 }
+
+// agentDropIn is the systemd drop-in the agent's environment is set in.
+const agentDropIn = "/etc/systemd/system/nginx-agent.service.d/mtls-doctor.conf"
+
+// strconvQuoteSystemd quotes an Environment= assignment for a unit file: in double quotes,
+// with backslash and double quote escaped (systemd.syntax(7)).
+func strconvQuoteSystemd(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// inFile reports whether setting s was read from file.
+func inFile(s probes.Setting, file string) bool {
+	return (s.Source.Kind == probes.SourceFile || s.Source.Kind == probes.SourceDynamicFile) && (s.Source.Name == "" || s.Source.Name == file)
+}
+
+// sibling is the line, in file, of another setting under the same parent key as s.
+func (h hostInfo) sibling(s agentKeyID, file string) (int, bool) {
+	path := yamlPath(h.Format, s)
+	for o := setHost; o <= setSkipVerify; o++ {
+		op := yamlPath(h.Format, o)
+		if o == s || op == nil || !slices.Equal(op[:len(op)-1], path[:len(path)-1]) {
+			continue
+		}
+		if cur := h.current(o); cur.IsSet() && cur.Source.Line > 0 && inFile(cur, file) {
+			return cur.Source.Line, true
+		}
+	}
+	return 0, false
+}
+
+// topKeyIn reports whether any setting under the top-level key top was read from file,
+// so that appending a new `top:` block would repeat the key.
+func (h hostInfo) topKeyIn(top, file string) bool {
+	for o := setHost; o <= setSkipVerify; o++ {
+		if op := yamlPath(h.Format, o); op != nil && op[0] == top {
+			if cur := h.current(o); cur.IsSet() && inFile(cur, file) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// yamlScalar writes v as a YAML scalar: plain when it is unambiguous, else double-quoted.
+func yamlScalar(v string) string {
+	if plainYAML().MatchString(v) && !strings.HasSuffix(v, ":") {
+		return v
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+}
+
+var plainYAML = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_/.][A-Za-z0-9_./@+:-]*$`) })
 
 // yamlDiff is a unified-diff fragment setting path to value in nested YAML. Parent keys
 // already opened by the previous edit (prev) are not repeated; a value that is already
@@ -261,32 +398,20 @@ func subjectArg(cn string) string {
 	return "/CN=" + strings.ReplaceAll(cn, "/", `\/`)
 }
 
-// reissueAgentStep asks for a new agent certificate for the agent's existing key, with the
-// extensions NGINX requires of a client certificate.
+// reissueAgentStep issues the agent's certificate again for its existing key: same
+// subject, SANs and usages, with clientAuth, signed by the CA that issues agents, whose
+// files only the user knows.
 func reissueAgentStep(f *Facts, title, why string, verify ...string) Step {
+	return agentReissue(f).step(title, why, verify...)
+}
+
+// agentReissue is the reissue of the agent's certificate on this host.
+func agentReissue(f *Facts) reissuance {
 	h := hostOf(f)
-	cn := h.Host
-	if leaf := agentLeaf(f); leaf != nil && leaf.Subject.CommonName != "" {
-		cn = leaf.Subject.CommonName
+	r := reissuance{host: HostAgent, cert: h.Cert, key: h.Key, leaf: agentLeaf(f), subjectPlaceholder: "<agent-name>",
+		caCert: "<ca-cert-path>", caKey: "<ca-key-path>", eku: "clientAuth", after: []string{restartAgent}}
+	if f != nil && f.Files != nil && f.Files.Cert != nil && len(f.Files.Cert.Certs) > 1 {
+		r.keepChain = true
 	}
-	csr := strings.TrimSuffix(h.Cert, ".crt") + ".csr"
-	if csr == h.Cert {
-		csr = h.Cert + ".csr"
-	}
-	return Step{
-		Title: title,
-		Why: why + " Sign the request where the CA key is (make_certs.sh names it ca.key; copy " + csr + " there if that is " +
-			"another host), with extendedKeyUsage=clientAuth, then install the new certificate as " + h.Cert + ".",
-		Commands: []string{
-			"sudo openssl req -new -key " + shellQuote(h.Key) + " -subj " + shellQuote(subjectArg(cn)) + " -out " + shellQuote(csr),
-			"printf 'extendedKeyUsage=clientAuth\\nkeyUsage=digitalSignature,keyEncipherment\\n' >agent-ext.cnf",
-			"openssl x509 -req -in " + shellQuote(csr) + " -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -sha256 " +
-				"-extfile agent-ext.cnf -out agent.crt",
-			"sudo cp -p " + shellQuote(h.Cert) + " " + shellQuote(h.Cert) + ".bak",
-			"sudo install -m 0644 agent.crt " + shellQuote(h.Cert),
-			showCert(h.Cert),
-			restartAgent,
-		},
-		Verify: verify,
-	}
+	return r
 }

@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -84,15 +85,15 @@ func evalBackend(f *Facts) Result {
 func fixBackend(*Facts, Result) []Step {
 	return []Step{{
 		Title: "Start the manager's services behind NGINX",
-		Why: "Run on the manager. NGINX Instance Manager 2.x proxies agents to nms-dpm (Commander) and " +
-			"nms-ingestion (metrics) over Unix sockets in /var/run/nms.",
+		Why: "NGINX Instance Manager 2.x proxies agents to nms-dpm (Commander) and nms-ingestion (metrics) over " +
+			"Unix sockets in /var/run/nms; restarting nms starts them, and its journal says why one stopped.",
 		Commands: []string{
-			"sudo systemctl status nms nms-core nms-dpm nms-ingestion --no-pager",
-			"sudo ls -l /var/run/nms/",
+			"systemctl is-active nms nms-core nms-dpm nms-ingestion || true",
 			"sudo systemctl restart nms",
-			"sudo tail -n 50 /var/log/nms/nms.log",
+			"sudo journalctl -u nms -u nms-dpm -u nms-ingestion -n 50 --no-pager",
 		},
 		Verify: []string{"grpc-backend-unavailable"},
+		Host:   HostManager,
 	}}
 }
 
@@ -113,13 +114,7 @@ func evalPathMissing(f *Facts) Result {
 
 func fixPathMissing(f *Facts, _ Result) []Step {
 	h := hostOf(f)
-	steps := []Step{{
-		Title: "Check the manager's locations for the agent's services",
-		Why: "Run on the manager: there must be a location for /f5.nginx.agent.sdk.Commander and " +
-			"/f5.nginx.agent.sdk.MetricsService (agent v2), or /mpi.v1.CommandService (agent v3), with grpc_pass.",
-		Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'location /f5.nginx.agent.sdk\\|location /mpi.v1\\|grpc_pass'"},
-		Verify:   []string{"grpc-path-missing"},
-	}}
+	var steps []Step
 	if h.Format == probes.FormatV3 {
 		steps = append(steps, Step{
 			Title: "Use an agent generation the manager serves",
@@ -127,9 +122,62 @@ func fixPathMissing(f *Facts, _ Result) []Step {
 				"from the manager, or connect this agent to NGINX One.",
 			Commands: []string{"nginx-agent --version"},
 			Verify:   []string{"grpc-path-missing"},
+			Host:     HostAgent,
+			Manual:   "changing the agent's generation or its management plane is a decision for its owner",
 		})
 	}
-	return steps
+	return append(steps, agentLocationsStep(f, "grpc-path-missing"))
+}
+
+// agentLocationsStep adds the agents' gRPC locations to the server that takes them, passing
+// to the grpc_pass its other agent locations use (else a placeholder for the backend).
+func agentLocationsStep(f *Facts, verify ...string) Step {
+	format := probes.FormatV2
+	if f != nil && f.Agent != nil {
+		format = f.Agent.Format
+	}
+	services := []string{"/f5.nginx.agent.sdk.Commander", "/f5.nginx.agent.sdk.MetricsService"}
+	if format == probes.FormatV3 {
+		services = []string{"/mpi.v1.CommandService", "/mpi.v1.FileService"}
+	}
+	backend := "grpc://<backend-address>"
+	var server *probes.NginxServer
+	if managerHost(f) {
+		server = f.Nginx.Servers[0]
+		for _, s := range f.Nginx.Servers {
+			for _, r := range s.Routes {
+				if r.GRPCPass != "" {
+					server, backend = s, r.GRPCPass
+				}
+			}
+		}
+	}
+	var lines []string
+	for _, svc := range services {
+		if server != nil && hasLocation(server, svc) {
+			continue
+		}
+		lines = append(lines, "location "+svc+" {", "    grpc_pass "+backend+";", "}")
+	}
+	title := "Route the agents' gRPC services to the management plane"
+	why := "NGINX needs a location per agent service with grpc_pass to the manager's gRPC listener; NGINX Instance " +
+		"Manager 2.x ships them in its nms-http.conf."
+	if server == nil {
+		diff := "+    " + strings.Join(lines, "\n+    ")
+		return nginxStep(f, title, why, managerNginxConf, diff, verify...)
+	}
+	anchor := serverAnchor(server, "ssl_verify_client", "ssl_client_certificate", "server_name")
+	return nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, lines...), verify...)
+}
+
+// hasLocation reports whether server s has a location whose path is prefix.
+func hasLocation(s *probes.NginxServer, prefix string) bool {
+	for _, d := range s.Directive.Find("location") {
+		if len(d.Args) > 0 && d.Args[len(d.Args)-1] == prefix {
+			return true
+		}
+	}
+	return false
 }
 
 func evalMisdirected(f *Facts) Result {
@@ -149,12 +197,13 @@ func fixMisdirected(f *Facts, _ Result) []Step {
 	return []Step{
 		{
 			Title:    "Find the server block that should take the agents",
-			Why:      "Run on the manager. Its server_name must be the name the agent sends.",
-			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'server_name\\|ssl_verify_client'"},
+			Why:      "Its server_name must be the name the agent sends.",
+			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'server_name\\|ssl_verify_client' || true"},
 			Verify:   []string{"misdirected-request"},
+			Host:     HostManager,
 		},
 		h.editStep("Send that server_name as the agent's server name",
 			"The agent's server name sets the TLS SNI and the :authority together, so both then pick the same block.",
-			[]string{"misdirected-request", "server-name-mismatch"}, edit{setServerName, h.Name}),
+			[]string{"misdirected-request", "server-name-mismatch"}, edit{setServerName, "<manager-host>"}),
 	}
 }

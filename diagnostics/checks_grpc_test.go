@@ -13,7 +13,7 @@ func TestGRPCChecks(t *testing.T) {
 	runCases(t, []checkCase{
 		{name: "502", id: "grpc-backend-unavailable", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { f.Endpoint.Agent.HTTP = html(502) },
-			summary: []string{"NGINX answered 502 Bad Gateway"}, fix: []string{"sudo systemctl status nms"},
+			summary: []string{"NGINX answered 502 Bad Gateway"}, fix: []string{"sudo systemctl restart nms"},
 			cause: Cause{Code: CauseBackendUnavailable}},
 		{name: "grpc unavailable", id: "grpc-backend-unavailable", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {

@@ -284,31 +284,37 @@ func logOnlyCheck(ch Check) Check {
 	return ch
 }
 
-func fixNotSent(*Facts, Result) []Step {
-	return []Step{
-		{
-			Title: "Find out why the agent sends no certificate",
-			Why: "Either none is configured, its files do not load, or Go withholds it because no CA NGINX advertises " +
-				"issued it. Run mtls-doctor on the agent's host to see which.",
-			Commands: []string{"mtls-doctor explain agent-cert-unknown-ca", "mtls-doctor explain agent-cert-not-configured"},
-			Verify:   []string{"agent-cert-not-sent", "agent-cert-unknown-ca"},
-		},
-	}
+func fixNotSent(f *Facts, _ Result) []Step {
+	return []Step{{
+		Title: "Find out on the agent's host why it sends no certificate",
+		Why: "Either none is configured, its files do not load, or Go withholds it because no CA NGINX advertises " +
+			"issued it. mtls-doctor run on the agent's host names which (agent-cert-not-configured, " +
+			"agent-cert-file-unreadable or agent-cert-unknown-ca) with its steps.",
+		Commands: []string{"mtls-doctor --check || true"},
+		Verify:   []string{"agent-cert-not-sent", "agent-cert-unknown-ca", "agent-cert-not-configured"},
+		Host:     HostAgent,
+	}}
 }
 
-func fixRejectedByAgent(*Facts, Result) []Step {
-	return []Step{
-		{
-			Title: "Read the agent's reason for refusing the certificate",
-			Why:   "The agent logs the Go error that made it send the alert; mtls-doctor on the agent's host names the fix.",
-			Commands: []string{
-				"sudo grep -E 'x509:|tls:' /var/log/nginx-agent/agent.log | tail -n 5",
-				"mtls-doctor explain server-cert-untrusted",
-				"mtls-doctor explain server-name-mismatch",
-			},
-			Verify: []string{"server-cert-rejected-by-agent", "server-cert-untrusted", "server-name-mismatch"},
-		},
+func fixRejectedByAgent(f *Facts, _ Result) []Step {
+	log := "/var/log/nginx-agent/agent.log" // the agent's default log.path
+	if f != nil && f.Agent != nil && f.Agent.LogPath.Value != "" {
+		log = f.Agent.LogPath.Value
+		if !strings.HasSuffix(log, ".log") {
+			log = strings.TrimSuffix(log, "/") + "/agent.log" // a directory means <dir>/agent.log
+		}
 	}
+	return []Step{{
+		Title: "Read the agent's reason for refusing the certificate",
+		Why: "The agent logs the Go error that made it send the alert; mtls-doctor run on the agent's host names " +
+			"the finding (server-cert-untrusted, server-name-mismatch …) and its steps.",
+		Commands: []string{
+			"sudo grep -E 'x509:|tls:' " + shellQuote(log) + " | tail -n 5",
+			"mtls-doctor --check || true",
+		},
+		Verify: []string{"server-cert-rejected-by-agent", "server-cert-untrusted", "server-name-mismatch"},
+		Host:   HostAgent,
+	}}
 }
 
 func evalLogsRead(f *Facts) Result {
@@ -370,8 +376,10 @@ func fixLogsRead(*Facts, Result) []Step {
 		Title: "Let mtls-doctor read the logs",
 		Why: "NGINX's logs belong to www-data:adm (mode 0640) on Debian and Ubuntu; the agent's log is root's. Run " +
 			"as root, or join the adm group (log in again afterwards).",
-		Commands: []string{"sudo mtls-doctor --check", "sudo usermod -aG adm \"$USER\""},
+		Commands: []string{"sudo usermod -aG adm \"$(id -un)\""},
 		Verify:   []string{"logs-read"},
+		Host:     HostAgent,
+		Manual:   "the new group applies only to a new login session",
 	}}
 }
 

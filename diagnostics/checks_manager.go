@@ -4,9 +4,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -293,14 +295,112 @@ func removeDiff(d *nginxconf.Directive) string {
 	return fmt.Sprintf("@@ -%d +%d,0 @@\n-%s%s", d.Line, d.Line-1, indentOf(d), d.String())
 }
 
-// nginxStep is a playbook step that edits the NGINX configuration, then tests and reloads it.
+// nginxStep is a playbook step that edits the NGINX configuration, then tests and reloads
+// it. The edit is the diff, made by sed on the lines it names after a backup of the file;
+// a diff without line numbers (no configuration was read) cannot be run and says so.
 func nginxStep(f *Facts, title, why, file, diff string, verify ...string) Step {
-	return Step{
-		Title: title, Why: why, File: file, Diff: diff,
-		Commands: []string{"sudoedit " + shellQuote(file), reloadNginxFor(f)},
-		Verify:   verify,
-	}
+	return nginxEditsStep(f, title, why, verify, nginxEdit{file, diff})
 }
+
+// nginxEdit is a diff of one configuration file.
+type nginxEdit struct{ file, diff string }
+
+// nginxEditsStep is nginxStep for several edits, tested and reloaded once after all of them.
+func nginxEditsStep(f *Facts, title, why string, verify []string, edits ...nginxEdit) Step {
+	st := Step{Title: title, Why: why, File: edits[0].file, Verify: verify, Host: HostManager}
+	var diffs []string
+	exprs := map[string][]string{}
+	var files []string
+	runnable := managerHost(f)
+	for _, e := range edits {
+		diffs = append(diffs, e.diff)
+		x, ok := diffSed(e.diff)
+		runnable = runnable && ok && e.file != ""
+		if !slices.Contains(files, e.file) {
+			files = append(files, e.file)
+		}
+		exprs[e.file] = append(exprs[e.file], x...)
+	}
+	st.Diff = strings.Join(diffs, "\n")
+	if !runnable {
+		file := edits[0].file
+		if file == "" || file == managerNginxConf || !managerHost(f) {
+			file = "<manager-nginx-conf>"
+			st.File = file
+		}
+		st.Commands = []string{"sudo grep -n 'server\\|listen\\|ssl_\\|error_' " + shellQuote(file), reloadNginxFor(f)}
+		st.Changes = []string{file}
+		st.Manual = "the manager's NGINX configuration was not read here, so the lines to change are not known: " +
+			"make the edit shown by hand on the manager, or run mtls-doctor there with --nginx-config for the exact commands"
+		return st
+	}
+	for _, file := range files {
+		st.Commands = append(st.Commands, backupCommand(file), sedCommand(file, exprs[file]...))
+		st.Changes = append(st.Changes, file)
+	}
+	st.Commands = append(st.Commands, reloadNginxFor(f))
+	return st
+}
+
+var hunkHeader = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@$`) })
+
+// diffSed turns a diff made by replaceDiff, insertAfterDiff or removeDiff (hunks naming
+// their line) into sed expressions on those lines; ok is false for any other diff. A
+// directive is replaced or removed from its name to its ";", so other directives on the
+// line stay; added lines go after the hunk's first line, their indentation kept by a
+// leading backslash (POSIX sed, a command).
+func diffSed(diff string) (exprs []string, ok bool) {
+	lines := strings.Split(strings.TrimRight(diff, "\n"), "\n")
+	for i := 0; i < len(lines); {
+		m := hunkHeader().FindStringSubmatch(lines[i])
+		if m == nil {
+			return nil, false
+		}
+		line := m[1]
+		i++
+		var old []string
+		var added []string
+		context := false
+		for ; i < len(lines) && !strings.HasPrefix(lines[i], "@@"); i++ {
+			switch l := lines[i]; {
+			case strings.HasPrefix(l, "-"):
+				old = append(old, strings.TrimSpace(l[1:]))
+			case strings.HasPrefix(l, "+"):
+				added = append(added, l[1:])
+			case strings.HasPrefix(l, " "):
+				context = true
+			}
+		}
+		switch {
+		case len(old) == 1 && !context:
+			name, _, _ := strings.Cut(old[0], " ")
+			if !directiveName().MatchString(name) {
+				return nil, false
+			}
+			repl := ""
+			if len(added) == 1 {
+				repl = sedText(strings.TrimSpace(added[0]))
+			} else if len(added) > 1 {
+				return nil, false
+			}
+			exprs = append(exprs, line+"s|"+strings.TrimSuffix(name, ";")+"[^;]*;|"+repl+"|")
+		case len(old) == 0 && context && len(added) > 0:
+			exprs = append(exprs, line+"a\\")
+			for j, a := range added {
+				e := "\\" + sedText(a)
+				if j < len(added)-1 {
+					e += "\\"
+				}
+				exprs = append(exprs, e)
+			}
+		default:
+			return nil, false
+		}
+	}
+	return exprs, len(exprs) > 0
+}
+
+var directiveName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_]*;?$`) })
 
 // serverAnchor is the directive after which a server-level setting is added: the named
 // directive if the server has it, else its last listen, else the server block itself.
@@ -614,15 +714,11 @@ func evalNginxInvalid(f *Facts) Result {
 }
 
 func fixNginxInvalid(f *Facts, _ Result) []Step {
-	file, line := managerNginxConf, 0
-	bin := "nginx"
+	file, line := "<manager-nginx-conf>", 0
 	if f != nil && f.Nginx != nil {
 		n := f.Nginx
 		if n.Main != "" {
 			file = n.Main
-		}
-		if n.Binary != "" {
-			bin = n.Binary
 		}
 		switch {
 		case len(n.Errors) > 0:
@@ -638,16 +734,20 @@ func fixNginxInvalid(f *Facts, _ Result) []Step {
 			}
 		}
 	}
-	where := file
+	where, show := file, "sudo cat -n "+shellQuote(file)
 	if line > 0 {
 		where = fmt.Sprintf("%s:%d", file, line)
+		show = fmt.Sprintf("sudo sed -n '%d,%dp' %s", max(1, line-3), line+3, shellQuote(file))
 	}
 	return []Step{{
 		Title: "Fix what nginx -t names at " + where,
 		Why: "nginx -t prints the first error with its file and line. \"http2 on\" needs NGINX 1.25.1 (older: add http2 " +
 			"to the listen directive); a key must belong to the first certificate of its ssl_certificate file.",
-		Commands: []string{"sudo " + shellQuote(bin) + " -t", "sudoedit " + shellQuote(file), reloadNginxFor(f)},
+		Commands: []string{show, reloadNginxFor(f)},
+		Changes:  []string{file},
 		Verify:   []string{"nginx-config-invalid"},
+		Host:     HostManager,
+		Manual:   "what the line should say is for a person to decide; the reload runs only once nginx -t passes",
 	}}
 }
 
@@ -735,20 +835,30 @@ func evalClientCAMissing(f *Facts) Result {
 }
 
 func fixClientCAMissing(f *Facts, r Result) []Step {
-	caPath := managerCA
-	step := nginxStep(f, "Point ssl_client_certificate at the CA that issues agent certificates",
-		"The file holds the CA certificates (root, and the intermediates if agents do not send them). NGINX sends "+
-			"their names to agents, so it must include the CA that issued the agents' certificates.",
-		managerNginxConf, "     ssl_verify_client on;\n+    ssl_client_certificate "+caPath+";", "nginx-client-ca-missing", "agent-cert-unknown-ca")
-	if s := judgedServer(f, r); s != nil {
-		if s.SSL.ClientCertificate.Path != "" {
-			caPath = s.SSL.ClientCertificate.Path
-		}
-		step = setServerDirective(f, s, s.SSL.ClientCertificate, "ssl_client_certificate", caPath, step.Title, step.Why,
-			"nginx-client-ca-missing", "agent-cert-unknown-ca")
+	title := "Point ssl_client_certificate at the CA that issues agent certificates"
+	why := "The file holds the CA certificates (root, and the intermediates if agents do not send them). NGINX sends " +
+		"their names to agents, so it must include the CA that issued the agents' certificates."
+	verify := []string{"nginx-client-ca-missing", "agent-cert-unknown-ca"}
+	s := judgedServer(f, r)
+	if s == nil {
+		return []Step{nginxStep(f, title, why, managerNginxConf,
+			"     ssl_verify_client on;\n+    ssl_client_certificate <agents-ca-path>;", verify...)}
 	}
-	step.Commands = append([]string{"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(caPath) + " | openssl pkcs7 -print_certs -noout"}, step.Commands...)
-	return []Step{step}
+	if cc := s.SSL.ClientCertificate; cc.IsSet() && cc.Path != "" {
+		// The directive is there; its file is missing or holds no CA: put the CA in it.
+		return []Step{{
+			Title: "Put the CA that issues agent certificates into " + cc.Path,
+			Why:   why,
+			Commands: []string{"[ ! -e " + shellQuote(cc.Path) + " ] || " + backupCommand(cc.Path),
+				"sudo install -m 0644 '<agents-ca-path>' " + shellQuote(cc.Path),
+				"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(cc.Path) + " | openssl pkcs7 -print_certs -noout",
+				reloadNginxFor(f)},
+			Changes: []string{cc.Path},
+			Verify:  verify,
+			Host:    HostManager,
+		}}
+	}
+	return []Step{setServerDirective(f, s, s.SSL.ClientCertificate, "ssl_client_certificate", "<agents-ca-path>", title, why, verify...)}
 }
 
 // --- nginx-ssl-verify-optional-no-ca
@@ -810,6 +920,22 @@ func fixOptionalNoCA(f *Facts, r Result) []Step {
 	}
 	return []Step{nginxStep(f, "Set ssl_verify_client on", why, managerNginxConf,
 		"-    ssl_verify_client optional_no_ca;\n+    ssl_verify_client on;", "nginx-ssl-verify-optional-no-ca", "client-auth-not-required")}
+}
+
+// managerProblem is the manager half's verdict on the first agent server it finds a
+// problem in, naming that server, for an agent-side playbook on a host whose NGINX
+// configuration was read too; ok is false when there is none.
+func managerProblem(f *Facts, eval func(*Facts) Result) (Result, bool) {
+	if !managerHost(f) {
+		return Result{}, false
+	}
+	for _, s := range f.Nginx.Servers {
+		if r := onlyServer(f, s, eval); r.Severity >= SeverityWarn {
+			r.Subject = serverSubject(s)
+			return r, true
+		}
+	}
+	return Result{}, false
 }
 
 // onlyServer evaluates a per-server check on one server (for playbooks).

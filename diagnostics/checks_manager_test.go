@@ -261,7 +261,7 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", ""))
 			},
 			summary: []string{"neither ssl_client_certificate nor ssl_trusted_certificate"},
-			fix:     []string{"+        ssl_client_certificate /etc/nms/certs/ca.pem;"},
+			fix:     []string{"+        ssl_client_certificate <agents-ca-path>;"},
 			cause:   Cause{Code: CauseNoCAFile}},
 		{name: "client CA file missing", id: "nginx-client-ca-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
@@ -314,7 +314,7 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", "", "ssl_verify_client on;", "ssl_verify_client optional_no_ca;"))
 			},
 			summary: []string{"lets it in anyway"},
-			fix:     []string{"Point ssl_client_certificate at the CA that issues agent certificates", "+        ssl_client_certificate /etc/nms/certs/ca.pem;"},
+			fix:     []string{"Point ssl_client_certificate at the CA that issues agent certificates", "+        ssl_client_certificate <agents-ca-path>;"},
 			cause:   Cause{Code: CauseUntrusted, OpenSSL: opensslverdict.UnableToVerifyLeafSig}},
 		{name: "verify on without a CA file: nothing to predict", id: "agent-cert-rejected", want: SeveritySkip,
 			mutate: func(f *Facts, p *testPKI) {
@@ -389,7 +389,7 @@ func TestManagerChecks(t *testing.T) {
 				setConf(f, p, confWith("server_name nim.example.com;", "server_name nim.corp.example;"))
 			},
 			summary: []string{"server_name nim.corp.example is not in the SANs of /etc/nms/certs/manager-server.pem"},
-			fix:     []string{"into /etc/nms/certs/manager-server.pem"},
+			fix:     []string{"sudo cp /etc/nms/certs/manager-server.pem.new /etc/nms/certs/manager-server.pem"},
 			cause:   Cause{Code: CauseNameMismatch}},
 		{name: "agents' name picks another server", id: "server-name-mismatch", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
@@ -406,7 +406,7 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"without its issuer CN=nms-int-ca"},
-			fix:     []string{"cat ca_int.crt | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"},
+			fix:     []string{"sudo cat '<intermediate-path>' | sudo tee -a /etc/nms/certs/manager-server.pem >/dev/null"},
 			cause:   Cause{Code: CauseIntermediateMissing}},
 		{name: "leaf served alone, intermediate in the client CA file", id: "server-chain-incomplete", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
@@ -453,7 +453,7 @@ func TestManagerChecks(t *testing.T) {
 				})
 			},
 			summary: []string{"ssl_certificate /etc/nms/certs/agents2.pem: server certificate CN=agents2.example.com expired"},
-			fix:     []string{"sudo openssl req -new -key /etc/nms/certs/agents2.key", "| sudo tee /etc/nms/certs/agents2.pem"},
+			fix:     []string{"sudo openssl req -new -key /etc/nms/certs/agents2.key", "sudo cp /etc/nms/certs/agents2.pem.new /etc/nms/certs/agents2.pem", "subjectAltName=DNS:agents2.example.com |"},
 			notFix:  []string{"manager-server"},
 			cause:   Cause{Code: CauseExpired}},
 		{name: "stale CRL", id: "crl-expired", want: SeverityFail,

@@ -202,7 +202,7 @@ func evalCRLExpired(f *Facts) Result {
 }
 
 func fixCRLExpired(f *Facts, r Result) []Step {
-	path := "/etc/nms/certs/crl.pem"
+	path := "<crl-path>"
 	if s := judgedServer(f, r); s != nil && s.CRL != nil {
 		path = s.CRL.Path
 	}
@@ -211,13 +211,14 @@ func fixCRLExpired(f *Facts, r Result) []Step {
 		Why: "Each CA publishes a new CRL before the old one's nextUpdate; fetch (or generate) the current ones, " +
 			"concatenate them in one PEM file, and reload NGINX, which reads CRLs only at (re)load.",
 		Commands: []string{
+			backupCommand(path),
+			"sudo cp '<new-crl-path>' " + shellQuote(path),
 			"openssl crl -in " + shellQuote(path) + " -noout -issuer -lastupdate -nextupdate",
-			"sudo cp -p " + shellQuote(path) + " " + shellQuote(path) + ".bak",
-			"openssl ca -gencrl -keyfile ca.key -cert ca.pem -out new-crl.pem",
-			"sudo cp new-crl.pem " + shellQuote(path),
 			reloadNginxFor(f),
 		},
-		Verify: []string{"crl-expired", "crl-missing"},
+		Changes: []string{path},
+		Verify:  []string{"crl-expired", "crl-missing"},
+		Host:    HostManager,
 	}}
 }
 
@@ -277,7 +278,7 @@ func evalCRLMissing(f *Facts) Result {
 }
 
 func fixCRLMissing(f *Facts, r Result) []Step {
-	path := "/etc/nms/certs/crl.pem"
+	path := "<crl-path>"
 	if s := judgedServer(f, r); s != nil && s.CRL != nil {
 		path = s.CRL.Path
 	}
@@ -286,13 +287,14 @@ func fixCRLMissing(f *Facts, r Result) []Step {
 		Why: "NGINX checks the whole chain against CRLs (X509_V_FLAG_CRL_CHECK_ALL). Generate or download the missing " +
 			"CA's CRL and append it; the file may hold any number of PEM CRLs.",
 		Commands: []string{
+			backupCommand(path),
+			"sudo cat '<new-crl-path>' | sudo tee -a " + shellQuote(path) + " >/dev/null",
 			"grep -c 'BEGIN X509 CRL' " + shellQuote(path),
-			"openssl ca -gencrl -keyfile ca.key -cert ca.pem -out root-crl.pem",
-			"sudo cp -p " + shellQuote(path) + " " + shellQuote(path) + ".bak",
-			"cat root-crl.pem | sudo tee -a " + shellQuote(path) + " >/dev/null",
 			reloadNginxFor(f),
 		},
-		Verify: []string{"crl-missing", "agent-cert-rejected"},
+		Changes: []string{path},
+		Verify:  []string{"crl-missing", "agent-cert-rejected"},
+		Host:    HostManager,
 	}}
 }
 
@@ -360,11 +362,9 @@ func fixErrorPageInLocation(f *Facts, r Result) []Step {
 	}
 	ep := locationErrorPages(s)[0].Directive
 	anchor := serverAnchor(s, "ssl_verify_client", "ssl_client_certificate", "server_name")
-	steps := []Step{nginxStep(f, "Remove "+ep.String()+" from the location", why, ep.File, removeDiff(ep), "nginx-error-page-in-location")}
-	steps = append(steps, nginxStep(f, "Add it to the server block", "495, 496 and 497 are only seen at server level.",
-		anchor.File, insertAfterDiff(anchor, ep.String()), "nginx-error-page-in-location", "nginx-grpc-errors-unmapped"))
-	steps[0].Commands = []string{"sudoedit " + shellQuote(ep.File)} // test and reload once, after both edits
-	return steps
+	return []Step{nginxEditsStep(f, "Move "+ep.String()+" from the location to the server block",
+		why+" 495, 496 and 497 are only seen at server level.", []string{"nginx-error-page-in-location", "nginx-grpc-errors-unmapped"},
+		nginxEdit{ep.File, removeDiff(ep)}, nginxEdit{anchor.File, insertAfterDiff(anchor, ep.String())})}
 }
 
 // --- nginx-log-level-hides-mtls
@@ -414,7 +414,8 @@ func fixLogLevel(f *Facts, r Result) []Step {
 		return []Step{nginxStep(f, title, why, l.Directive.File, replaceDiff(l.Directive, text), "nginx-log-level-hides-mtls")}
 	}
 	anchor := serverAnchor(s, "server_name")
-	return []Step{nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, "error_log /var/log/nginx/error.log info;"), "nginx-log-level-hides-mtls")}
+	// No error_log applies: the compiled-in file (nginx -V --error-log-path), now at info.
+	return []Step{nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, "error_log "+l.Target+" info;"), "nginx-log-level-hides-mtls")}
 }
 
 // --- nginx-grpc-errors-unmapped

@@ -3,6 +3,9 @@ package diagnostics
 import (
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
@@ -111,8 +114,17 @@ func fixDNS(f *Facts, r Result) []Step {
 		Title: "Check the name " + h.Host + " on this host",
 		Why: "The name must resolve here, through DNS or /etc/hosts. If the manager has no DNS name, use its IP " +
 			"as the host and set the server name to a name in its certificate.",
-		Commands: []string{"getent ahosts " + shellQuote(h.Host), "resolvectl query " + shellQuote(h.Host), "grep -n " + shellQuote(h.Host) + " /etc/hosts"},
+		Commands: []string{"getent ahosts " + shellQuote(h.Host) + " || echo 'not resolved'", "grep -n " + shellQuote(h.Host) + " /etc/hosts || true"},
 		Verify:   []string{"endpoint-dns"},
+		Host:     HostAgent,
+	}, {
+		Title: "Or map " + h.Host + " to the manager's address in /etc/hosts",
+		Why:   "Only when the name is missing from DNS and the manager's address is fixed; a DNS record is the lasting fix.",
+		Commands: []string{backupCommand("/etc/hosts"),
+			appendLinesCommand("/etc/hosts", "<manager-ip> "+h.Host), "getent ahosts " + shellQuote(h.Host), restartAgent},
+		Changes: []string{"/etc/hosts"},
+		Verify:  []string{"endpoint-dns"},
+		Host:    HostAgent,
 	}}
 }
 
@@ -154,14 +166,16 @@ func fixRefused(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	return []Step{
 		{
-			Title:    "Check the port on the manager",
-			Why:      "Run these on the manager: NGINX must be running and listening on port " + h.Port + " on an address this host can reach.",
-			Commands: []string{"sudo ss -ltnp " + shellQuote("sport = :"+h.Port), "sudo systemctl status nginx --no-pager", "sudo nginx -T 2>/dev/null | grep -n 'listen'"},
+			Title: "Start NGINX on the manager and check it listens on port " + h.Port,
+			Why: "Nothing accepted the connection: NGINX is stopped, or listens on another port or address. " +
+				"Starting it changes no configuration.",
+			Commands: []string{"sudo systemctl start nginx", "sudo ss -ltnp " + shellQuote("sport = :"+h.Port)},
 			Verify:   []string{"endpoint-refused"},
+			Host:     HostManager,
 		},
-		h.editStep("Or correct the port in the agent configuration",
+		h.editStep("Or set the agent's port to the one NGINX takes agents on",
 			"NGINX Instance Manager 2.x takes agents on 443; NIM 1.x behind NGINX used 10443.",
-			[]string{"endpoint-refused"}, edit{setPort, h.Port}),
+			[]string{"endpoint-refused"}, edit{setPort, "<manager-port>"}),
 	}
 }
 
@@ -195,11 +209,11 @@ func timedOutStep(f *Facts) (string, *probes.ProbeError, Result) {
 	a := agentAttempt(f)
 	if a != nil && a.TLS != nil && a.TLS.Error != nil && a.TLS.Error.Kind == probes.ErrTimeout {
 		return "the TLS handshake with " + e.Address, a.TLS.Error,
-			Fail("%s accepted the connection but the TLS handshake timed out", e.Address).Because(CauseTimeout)
+			Fail("%s accepted the connection but the TLS handshake timed out", e.Address).Because(CauseHandshakeTimeout)
 	}
 	if a != nil && a.HTTP != nil && a.HTTP.Error != nil && a.HTTP.Error.Kind == probes.ErrTimeout {
 		return "the gRPC request to " + e.Address, a.HTTP.Error,
-			Warn("%s did not answer the gRPC request in time", e.Address).Because(CauseTimeout)
+			Warn("%s did not answer the gRPC request in time", e.Address).Because(CauseReplyTimeout)
 	}
 	return "", nil, Result{}
 }
@@ -225,8 +239,9 @@ func largerTimeoutStep(f *Facts, verify string) Step {
 		Title: "Re-run with a larger --timeout",
 		Why: "--timeout " + f.Endpoint.StepTimeout.String() + " ended the step before a round trip could finish, " +
 			"so the probe could not judge " + hostOf(f).Addr + ". The agent itself waits far longer.",
-		Commands: []string{"mtls-doctor --check --timeout " + probes.DefaultStepTimeout.String()},
+		Commands: []string{"mtls-doctor --check --timeout " + probes.DefaultStepTimeout.String() + " || true"},
 		Verify:   []string{verify},
+		Host:     HostAgent,
 	}
 }
 
@@ -235,16 +250,41 @@ func fixTimeout(f *Facts, r Result) []Step {
 	if r.Cause.Code == CauseTimeoutTooShort {
 		return []Step{largerTimeoutStep(f, "endpoint-timeout")}
 	}
+	listener := Step{
+		Title: "See what listens on port " + h.Port + " on the manager",
+		Why: "The TCP connection was accepted, so no firewall drops it: whatever accepted it did not start TLS in time. " +
+			"That is a wrong port (a service that waits for the client to speak first), a proxy or load balancer in " +
+			"front, or an NGINX stream server without ssl. The agents' port belongs to an http server with listen … ssl.",
+		Commands: []string{"sudo ss -ltnp " + shellQuote("sport = :"+h.Port), "sudo nginx -T 2>/dev/null | grep -n 'listen\\|stream\\|ssl_preread' || true"},
+		Verify:   []string{"endpoint-timeout", "endpoint-not-tls"},
+		Host:     HostManager,
+	}
+	port := h.editStep("Set the agent's port to the manager's TLS port for agents",
+		"NGINX Instance Manager 2.x takes agents on 443.", []string{"endpoint-timeout", "endpoint-not-tls"}, edit{setPort, "<manager-port>"})
+	switch r.Cause.Code {
+	case CauseHandshakeTimeout:
+		return []Step{listener, port}
+	case CauseReplyTimeout:
+		return []Step{{
+			Title: "Find why the manager does not answer the agent's request",
+			Why: "TLS worked and NGINX took the request, but no answer came in time: the gRPC service behind NGINX " +
+				"hangs or NGINX waits on it (grpc_read_timeout). Its logs on the manager say which.",
+			Commands: []string{"sudo ss -ltnp " + shellQuote("sport = :"+h.Port), "sudo journalctl -u nms -n 50 --no-pager || true"},
+			Verify:   []string{"endpoint-timeout", "grpc-backend-unavailable"},
+			Host:     HostManager,
+		}}
+	}
 	return []Step{{
 		Title: "Find where the packets are dropped",
-		Why: "A timeout is a firewall, security group or routing problem between this host and " + h.Addr +
-			". Check this host's outbound rules, then the manager's inbound rules for port " + h.Port + ".",
+		Why: "The TCP connection itself timed out: a firewall, security group or route between this host and " + h.Addr +
+			" drops it. Check this host's outbound rules, then the manager's inbound rules for port " + h.Port + ".",
 		Commands: []string{
-			"nc -vz -w 5 " + shellQuote(h.Host) + " " + shellQuote(h.Port),
-			"tracepath -n " + shellQuote(h.Host),
-			"sudo iptables -S OUTPUT; sudo nft list ruleset 2>/dev/null | grep -n " + shellQuote(h.Port),
+			"nc -vz -w 5 " + shellQuote(h.Host) + " " + shellQuote(h.Port) + " || true",
+			"tracepath -n " + shellQuote(h.Host) + " || true",
+			"sudo iptables -S OUTPUT; sudo nft list ruleset 2>/dev/null | grep -n " + shellQuote(h.Port) + " || true",
 		},
 		Verify: []string{"endpoint-timeout"},
+		Host:   HostAgent,
 	}}
 }
 
@@ -268,20 +308,83 @@ func evalNotTLS(f *Facts) Result {
 
 func fixNotTLS(f *Facts, _ Result) []Step {
 	h := hostOf(f)
+	port := "<manager-port>"
+	why := "NGINX Instance Manager 2.x takes agents on 443."
+	if p := managerTLSPort(f); p != "" && p != h.Port {
+		port, why = p, "The NGINX configuration read here takes TLS on port "+p+"."
+	}
 	steps := []Step{
+		h.editStep("Set the agent's port to the manager's TLS port",
+			"The port "+h.Port+" speaks plaintext (often NGINX's port 80, or a backend behind NGINX). "+why,
+			[]string{"endpoint-not-tls"}, edit{setPort, port}),
 		{
-			Title: "Point the agent at the manager's TLS port",
-			Why: "The port " + h.Port + " speaks plaintext (often NGINX's port 80, or a backend behind NGINX). " +
-				"On the manager, the listener for agents carries `ssl`.",
-			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'listen.*ssl'"},
+			Title: "Or take agents with TLS on port " + h.Port + " on the manager",
+			Why: "If " + h.Port + " is meant for agents, its listen directive needs ssl (with ssl_certificate, " +
+				"ssl_certificate_key and ssl_verify_client on); this shows the listeners.",
+			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'listen' || true"},
 			Verify:   []string{"endpoint-not-tls"},
+			Host:     HostManager,
+			Manual:   "which server block should take agents on this port is for the manager's owner to decide",
 		},
 	}
-	if h.Port != "443" { // 443 is where NGINX Instance Manager 2.x takes agents
-		steps = append(steps, h.editStep("Set the TLS port in the agent configuration",
-			"NGINX Instance Manager 2.x takes agents on 443.", []string{"endpoint-not-tls"}, edit{setPort, "443"}))
+	if st, ok := tlsListenerStep(f, h); ok {
+		steps[1] = st
 	}
 	return steps
+}
+
+// tlsListenerStep turns TLS on for the agents' server that the configuration read here
+// serves plaintext on the agent's port: ssl on its listen directive, the server
+// certificate and key, and the CA that verifies agents (files only the user can name).
+func tlsListenerStep(f *Facts, h hostInfo) (Step, bool) {
+	port, err := strconv.Atoi(h.Port)
+	if err != nil || !managerHost(f) {
+		return Step{}, false
+	}
+	for _, s := range f.Nginx.Servers {
+		for _, l := range s.Listens {
+			if l.Port != port || l.SSL || l.Directive == nil {
+				continue
+			}
+			listen := strings.TrimSuffix(l.Directive.String(), ";")
+			text := strings.Replace(listen, " "+l.Directive.Args[0], " "+l.Directive.Args[0]+" ssl", 1) + ";"
+			edits := []nginxEdit{{l.Directive.File, replaceDiff(l.Directive, text)}}
+			var add []string
+			for _, d := range [][2]string{{"ssl_certificate", "<server-cert-path>"}, {"ssl_certificate_key", "<server-key-path>"},
+				{"ssl_client_certificate", "<agents-ca-path>"}, {"ssl_verify_client", "on"}} {
+				line := d[0] + " " + d[1] + ";"
+				if have := s.Children(d[0]); len(have) > 0 { // set in the server already: rewrite it
+					edits = append(edits, nginxEdit{have[0].File, replaceDiff(have[0], line)})
+					continue
+				}
+				add = append(add, line)
+			}
+			if len(add) > 0 {
+				edits = append(edits, nginxEdit{l.Directive.File, insertAfterDiff(l.Directive, add...)})
+			}
+			return nginxEditsStep(f, "Take agents with TLS on port "+h.Port,
+				"The server agents reach listens without ssl. Agents need TLS with the manager's server certificate, "+
+					"and ssl_verify_client on with the CA that issues their certificates.",
+				[]string{"endpoint-not-tls", "agent-cert-rejected"}, edits...), true
+		}
+	}
+	return Step{}, false
+}
+
+// managerTLSPort is the port of an ssl listener of the agents' server in the NGINX
+// configuration read here; "" when none was read.
+func managerTLSPort(f *Facts) string {
+	if !managerHost(f) {
+		return ""
+	}
+	for _, s := range f.Nginx.Servers {
+		for _, l := range s.Listens {
+			if l.SSL && l.Port != 0 {
+				return fmt.Sprint(l.Port)
+			}
+		}
+	}
+	return ""
 }
 
 func tlsError(f *Facts) *probes.ProbeError {
@@ -306,15 +409,21 @@ func evalTLSVersion(f *Facts) Result {
 	return OK("negotiated %s", tlsVersionName(t.Version))
 }
 
-func fixTLSVersion(f *Facts, _ Result) []Step {
+func fixTLSVersion(f *Facts, r Result) []Step {
+	if mr, ok := managerProblem(f, evalTLSProtocols); ok {
+		return fixTLSProtocols(f, mr) // the configuration read here: its own lines
+	}
+	file := "<manager-nginx-conf>"
 	return []Step{{
 		Title: "Allow TLS 1.2 and 1.3 on the manager",
-		Why: "On the manager, set ssl_protocols in the server block that agents reach (NGINX Instance Manager " +
-			"keeps it in " + managerNginxConf + "), then reload NGINX.",
-		File:     managerNginxConf,
+		Why: "On the manager, ssl_protocols in the server block agents reach (or the http block above it) must " +
+			"include TLSv1.2 or TLSv1.3, which agents speak. This rewrites every ssl_protocols in the file named.",
+		File:     file,
 		Diff:     "-    ssl_protocols TLSv1 TLSv1.1;\n+    ssl_protocols TLSv1.2 TLSv1.3;",
-		Commands: []string{"sudo grep -rn ssl_protocols /etc/nginx/", "sudoedit " + managerNginxConf, reloadNginxFor(f)},
+		Commands: []string{backupCommand(file), sedCommand(file, `s|ssl_protocols[^;]*;|ssl_protocols TLSv1.2 TLSv1.3;|`), reloadNginxFor(f)},
+		Changes:  []string{file},
 		Verify:   []string{"tls-version-mismatch"},
+		Host:     HostManager,
 	}}
 }
 
@@ -361,17 +470,15 @@ func fixHandshake(f *Facts, _ Result) []Step {
 	steps := []Step{{
 		Title:    "Repeat the handshake with openssl to see the server's side",
 		Why:      "openssl prints the alert and how far the handshake got, with the same server name the agent sends.",
-		Commands: []string{h.sClient(true)},
+		Commands: []string{h.sClient(true) + " || true"},
 		Verify:   []string{"tls-handshake-failed"},
+		Host:     HostAgent,
 	}}
 	if pe := tlsError(f); pe != nil && pe.Alert == 112 {
-		steps = append(steps, Step{
-			Title: fmt.Sprintf("Set %s to a name the manager serves", h.keyName(setServerName)),
-			Why: "The manager refuses the name " + h.Name + ": it matches no server_name (ssl_reject_handshake, or a " +
-				"stream proxy's ssl_preread map). List the manager's names (on the manager), then put one in " + h.Config + ".",
-			Commands: []string{"sudo nginx -T 2>/dev/null | grep -n 'server_name\\|ssl_reject_handshake\\|ssl_preread'", "sudoedit " + shellQuote(h.Config), restartAgent},
-			Verify:   []string{"tls-handshake-failed", "server-name-mismatch"},
-		})
+		steps = append(steps, h.editStep(fmt.Sprintf("Set %s to a name the manager serves", h.keyName(setServerName)),
+			"The manager refuses the name "+h.Name+": it matches no server_name (ssl_reject_handshake, or a "+
+				"stream proxy's ssl_preread map). Use a name its server_name lists and its certificate holds.",
+			[]string{"tls-handshake-failed", "server-name-mismatch"}, edit{setServerName, "<manager-host>"}))
 	}
 	return steps
 }
@@ -395,17 +502,15 @@ func evalALPN(f *Facts) Result {
 	return Fail("%s negotiated ALPN %q, not h2: grpc-go 1.67+ refuses the connection", f.Endpoint.Address, got).Because(CauseNoALPNH2)
 }
 
-func fixALPN(f *Facts, _ Result) []Step {
+func fixALPN(f *Facts, r Result) []Step {
+	if mr, ok := managerProblem(f, evalHTTP2Missing); ok {
+		return fixHTTP2Missing(f, mr) // the configuration read here: its own lines
+	}
 	h := hostOf(f)
-	return []Step{{
-		Title: "Enable HTTP/2 on the manager's listener for agents",
-		Why: "Run on the manager. NGINX 1.25.1 and later: add `http2 on;` to the server block. Older NGINX (Debian " +
-			"12 ships 1.22): add http2 to the listen line, as shown.",
-		File:     managerNginxConf,
-		Diff:     fmt.Sprintf("-    listen %s ssl;\n+    listen %s ssl http2;", h.Port, h.Port),
-		Commands: []string{"nginx -v", "sudo nginx -T 2>/dev/null | grep -n " + shellQuote("listen.*"+h.Port+`\|http2`), "sudoedit " + managerNginxConf, reloadNginxFor(f)},
-		Verify:   []string{"alpn-h2-missing"},
-	}}
+	return []Step{nginxStep(f, "Enable HTTP/2 on the manager's listener for agents",
+		"NGINX 1.25.1 and later: add `http2 on;` to the server block. Older NGINX (Debian 12 ships 1.22): add "+
+			"http2 to the listen line, as shown.",
+		managerNginxConf, fmt.Sprintf("-    listen %s ssl;\n+    listen %s ssl http2;", h.Port, h.Port), "alpn-h2-missing")}
 }
 
 func evalClockSkew(f *Facts) Result {
@@ -420,10 +525,15 @@ func evalClockSkew(f *Facts) Result {
 }
 
 func fixClockSkew(f *Facts, _ Result) []Step {
-	return []Step{{
+	st := Step{
 		Title:    "Synchronise the clocks with NTP",
-		Why:      "Run this on both this host and the manager; certificate checks on either side depend on it.",
-		Commands: []string{"timedatectl status", "sudo timedatectl set-ntp true", "chronyc tracking 2>/dev/null || timedatectl timesync-status"},
+		Why:      "Certificate checks on either side depend on the clock; run this on this host and on the manager.",
+		Commands: []string{"timedatectl status", "sudo timedatectl set-ntp true"},
 		Verify:   []string{"clock-skew"},
-	}}
+	}
+	return on(HostAgent, st, func() Step {
+		m := st
+		m.Title, m.Commands, m.Host = "Synchronise the manager's clock with NTP", slices.Clone(st.Commands), HostManager
+		return m
+	}())
 }

@@ -30,6 +30,16 @@ func TestNetworkChecks(t *testing.T) {
 			},
 			summary: []string{"timed out"}, fix: []string{"nc -vz -w 5 nim.example.com 443"},
 			cause: Cause{Code: CauseTimeout}},
+		{name: "TCP accepted, TLS handshake timed out", id: "endpoint-timeout", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Endpoint.Agent = &probes.Attempt{WithClientCert: true, TLS: &probes.TLSObservation{
+					Error: &probes.ProbeError{Kind: probes.ErrTimeout, Message: "read tcp: i/o timeout"}}}
+				f.Endpoint.NoCert = nil
+			},
+			summary: []string{"accepted the connection but the TLS handshake timed out"},
+			fix:     []string{"The TCP connection was accepted, so no firewall drops it", "sudo ss -ltnp 'sport = :443'"},
+			notFix:  []string{"nc -vz", "firewall, security group"},
+			cause:   Cause{Code: CauseHandshakeTimeout}},
 		{name: "handshake cut off by a 1ms --timeout", id: "endpoint-timeout", want: SeverityWarn,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Endpoint.StepTimeout = time.Millisecond

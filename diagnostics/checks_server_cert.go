@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/logparse"
@@ -142,31 +143,35 @@ func fixServerUntrusted(f *Facts, _ Result) []Step {
 		Title: "See which CA issued the server's chain",
 		Why:   "The last issuer (i:) in the chain is the root the agent must trust.",
 		Commands: []string{
-			"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:|^ *i:'",
-			"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(h.CA) + " | openssl pkcs7 -print_certs -noout",
+			"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:|^ *i:' || true",
 		},
 		Verify: []string{"server-cert-untrusted"},
+		Host:   HostAgent,
 	}}
+	verify := []string{"server-cert-untrusted"}
 	if h.CASet {
-		steps = append(steps, Step{
-			Title: "Put the manager's CA certificate into " + h.CA,
+		return append(steps, Step{
+			Title: "Add the manager's CA certificate to " + h.CA,
 			Why: "tls.ca replaces the system store, so it must hold the root that issued the manager's certificate " +
-				"(on NGINX Instance Manager: " + managerCA + " on the manager). Copy it over and restart the agent.",
+				"(copy it from the manager). The CAs already there stay.",
 			Commands: []string{
-				"sudo cp -p " + shellQuote(h.CA) + " " + shellQuote(h.CA) + ".bak",
-				"scp " + shellQuote(h.Host) + ":" + managerCA + " /tmp/manager-ca.pem && cat /tmp/manager-ca.pem | sudo tee -a " + shellQuote(h.CA) + " >/dev/null",
-				h.sClient(false),
+				backupCommand(h.CA),
+				"sudo cat '<manager-ca-path>' | sudo tee -a " + shellQuote(h.CA) + " >/dev/null",
 				restartAgent,
 			},
-			Verify: []string{"server-cert-untrusted"},
+			Changes: []string{h.CA},
+			Verify:  verify,
+			Host:    HostAgent,
 		})
-	} else {
-		steps = append(steps, h.editStep("Point the agent at the manager's CA certificate",
-			"With no tls.ca the agent trusts the system store, which does not hold a private CA. Copy the manager's CA ("+
-				managerCA+" on NGINX Instance Manager) to "+h.CA+" and configure it.",
-			[]string{"server-cert-untrusted"}, edit{setCA, h.CA}))
 	}
-	return steps
+	return append(steps, Step{
+		Title:    "Install the manager's CA certificate as " + h.CA,
+		Why:      "With no tls.ca the agent trusts the system store, which does not hold a private CA.",
+		Commands: []string{"sudo mkdir -p " + shellQuote(filepath.Dir(h.CA)), "sudo install -m 0644 '<manager-ca-path>' " + shellQuote(h.CA)},
+		Changes:  []string{h.CA},
+		Verify:   verify,
+		Host:     HostAgent,
+	}, h.editStep("Point the agent at the manager's CA certificate", "", verify, edit{setCA, h.CA}))
 }
 
 func serverNameArg(h hostInfo) string {
@@ -209,21 +214,17 @@ func evalServerChain(f *Facts) Result {
 		"NGINX's ssl_certificate lacks it", certName(leaf), dn(leaf.RawIssuer)).Because(CauseIntermediateMissing).With(chainEvidence(f))
 }
 
-func fixServerChain(f *Facts, _ Result) []Step {
-	h := hostOf(f)
-	return []Step{{
-		Title: "Append the intermediate to the manager's ssl_certificate file",
-		Why: "Run on the manager: the file must hold the server certificate first, then its intermediate(s); " +
-			"NGINX Instance Manager uses " + managerServerCert + ". The intermediate comes from whoever issued the " +
-			"certificate (make_certs.sh writes ca_int.crt).",
-		Commands: []string{
-			"sudo cp -p " + managerServerCert + " " + managerServerCert + ".bak",
-			"cat ca_int.crt | sudo tee -a " + managerServerCert + " >/dev/null",
-			reloadNginxFor(f),
-			"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:'",
-		},
-		Verify: []string{"server-chain-incomplete", "server-cert-untrusted"},
-	}}
+func fixServerChain(f *Facts, r Result) []Step {
+	steps := fixMgrServerChain(f, r) // the ssl_certificate file read here, or a placeholder
+	if h := hostOf(f); f != nil && f.Agent != nil {
+		steps = append(steps, Step{
+			Title:    "Check the chain the manager sends",
+			Commands: []string{"openssl s_client -connect " + shellQuote(h.Addr) + serverNameArg(h) + " -showcerts </dev/null 2>/dev/null | grep -E '^ *[0-9]+ s:' || true"},
+			Verify:   []string{"server-chain-incomplete"},
+			Host:     HostAgent,
+		})
+	}
+	return steps
 }
 
 // verifyName is the name or IP the agent checks the server certificate against.
@@ -373,6 +374,7 @@ func fixServerNotYet(f *Facts, r Result) []Step {
 		Why:      "If this host's clock is behind, fix it; if the certificate's start date is wrong, reissue it.",
 		Commands: []string{"timedatectl status", "sudo timedatectl set-ntp true"},
 		Verify:   []string{"clock-skew", "server-cert-not-yet-valid"},
+		Host:     HostAgent,
 	}}, fixServerReissue("server-cert-not-yet-valid")(f, r)...)
 }
 
@@ -406,37 +408,5 @@ func evalServerPurpose(f *Facts) Result {
 // fixServerReissue returns the playbook for a new manager server certificate with the SAN
 // the agent verifies.
 func fixServerReissue(verify string) func(f *Facts, _ Result) []Step {
-	return func(f *Facts, _ Result) []Step {
-		h := hostOf(f)
-		name := h.Name
-		san := "DNS:" + name
-		if net.ParseIP(name) != nil {
-			san = "IP:" + name
-		}
-		csr := "/tmp/manager-server.csr"
-		return []Step{
-			{
-				Title: "Issue a new server certificate for " + name,
-				Why: "Run on the manager (NGINX Instance Manager keeps its certificate in " + managerServerCert + "). " +
-					"The request carries the SAN the agent verifies; sign it with serverAuth on the host that holds the CA key " +
-					"(make_certs.sh: ca_int.key), keeping the intermediate after the certificate.",
-				Commands: []string{
-					"sudo openssl req -new -key " + managerServerKey + " -subj " + shellQuote(subjectArg(name)) +
-						" -addext " + shellQuote("subjectAltName="+san) + " -out " + csr,
-					"printf 'extendedKeyUsage=serverAuth\\n' >server-ext.cnf",
-					"openssl x509 -req -in " + csr + " -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 " +
-						"-copy_extensions copy -extfile server-ext.cnf -out manager-server.crt",
-					"sudo cp -p " + managerServerCert + " " + managerServerCert + ".bak",
-					"cat manager-server.crt ca_int.crt | sudo tee " + managerServerCert + " >/dev/null",
-					reloadNginxFor(f),
-				},
-				Verify: uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"}),
-			},
-			{
-				Title:    "Check the new certificate as the agent sees it",
-				Commands: []string{h.sClient(false)},
-				Verify:   []string{verify},
-			},
-		}
-	}
+	return func(f *Facts, r Result) []Step { return serverReissueSteps(f, r, verify) }
 }

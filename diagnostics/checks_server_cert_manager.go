@@ -204,11 +204,11 @@ func mgrServerChain(f *Facts) Result {
 }
 
 func fixMgrServerChain(f *Facts, r Result) []Step {
-	path := managerServerCert
-	appendCmd := "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
+	path := "<server-cert-path>"
+	appendCmd := "sudo cat '<intermediate-path>' | sudo tee -a " + shellQuote(path) + " >/dev/null"
 	if certs := servedCerts(f); len(certs) > 0 {
 		path = certs[0].path
-		appendCmd = "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
+		appendCmd = "sudo cat '<intermediate-path>' | sudo tee -a " + shellQuote(path) + " >/dev/null"
 		// The intermediate is often on this host already, in the client CA file
 		// (make_certs.sh's ca.pem): copy it from there.
 		for _, sc := range certs {
@@ -229,7 +229,7 @@ func fixMgrServerChain(f *Facts, r Result) []Step {
 				}
 			}
 			path = sc.path
-			appendCmd = "cat ca_int.crt | sudo tee -a " + shellQuote(path) + " >/dev/null"
+			appendCmd = "sudo cat '<intermediate-path>' | sudo tee -a " + shellQuote(path) + " >/dev/null"
 			if issuer := findIssuer(sc.file.Certs[0], pool); issuer != nil && !selfSigned(issuer) {
 				if cmd, ok := pemBlockCommand(issuer, files...); ok {
 					appendCmd = cmd + " | sudo tee -a " + shellQuote(path) + " >/dev/null"
@@ -243,12 +243,14 @@ func fixMgrServerChain(f *Facts, r Result) []Step {
 		Why: "NGINX sends exactly the certificates in the ssl_certificate file: the server's first, then its intermediate(s). " +
 			"The root stays out; agents have it in their CA file.",
 		Commands: []string{
-			"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(path) + " | openssl pkcs7 -print_certs -noout",
-			"sudo cp -p " + shellQuote(path) + " " + shellQuote(path) + ".bak",
+			backupCommand(path),
 			appendCmd,
+			"openssl crl2pkcs7 -nocrl -certfile " + shellQuote(path) + " | openssl pkcs7 -print_certs -noout",
 			reloadNginxFor(f),
 		},
-		Verify: []string{"server-chain-incomplete", "server-cert-untrusted"},
+		Changes: []string{path},
+		Verify:  []string{"server-chain-incomplete", "server-cert-untrusted"},
+		Host:    HostManager,
 	}}
 }
 
@@ -271,7 +273,7 @@ func pemBlockCommand(c *x509.Certificate, files ...*probes.FileFacts) (string, b
 		}
 		for i, x := range ff.Certs {
 			if x.Equal(c) {
-				return fmt.Sprintf("sed -n '%d,/-----END CERTIFICATE-----/p' %s", lines[i], shellQuote(ff.Path)), true
+				return fmt.Sprintf("sudo sed -n '%d,/-----END CERTIFICATE-----/p' %s", lines[i], shellQuote(ff.Path)), true
 			}
 		}
 	}
@@ -319,40 +321,62 @@ func mgrServerName(f *Facts) Result {
 
 // managerReissue is the playbook for a new server certificate in the files NGINX serves.
 func managerReissue(verify string) func(f *Facts, r Result) []Step {
-	return func(f *Facts, r Result) []Step {
-		sc, ok := judgedServedCert(f, r)
-		if !ok {
-			return fixServerReissue(verify)(f, r)
-		}
-		keyPath := managerServerKey
+	return func(f *Facts, r Result) []Step { return serverReissueSteps(f, r, verify) }
+}
+
+// serverReissueSteps issue the manager's server certificate again where NGINX reads it:
+// the name the agents verify joins its SANs (never replacing one), subject, usages and key
+// stay, and the intermediates after it in the file stay too.
+func serverReissueSteps(f *Facts, res Result, verify string) []Step {
+	h := hostOf(f)
+	r := reissuance{host: HostManager, cert: "<server-cert-path>", key: "<server-key-path>", subjectPlaceholder: "<manager-host>",
+		caCert: "<server-ca-cert-path>", caKey: "<server-ca-key-path>", eku: "serverAuth", keepChain: true,
+		after: []string{reloadNginxFor(f)}}
+	name := h.Name
+	if sc, ok := judgedServedCert(f, res); ok {
+		r.cert = sc.path
 		if sc.key != nil {
-			keyPath = sc.key.Path
+			r.key = sc.key.Path
 		}
-		name := hostOf(f).Name
+		if sc.file != nil && len(sc.file.Certs) > 0 {
+			r.leaf = sc.file.Certs[0]
+		}
 		if !agentUsable(f) && sc.server != nil {
 			if ns := plainServerNames(sc.server); len(ns) > 0 {
 				name = ns[0]
 			}
 		}
-		san := "DNS:" + name
-		if net.ParseIP(name) != nil {
-			san = "IP:" + name
-		}
-		return []Step{{
-			Title: "Issue a new server certificate for " + name + " into " + sc.path,
-			Why: "The request carries the name agents dial as a SAN; sign it with serverAuth where the CA key lives " +
-				"(make_certs.sh: ca_int.key) and keep the intermediate after the certificate (" + sc.where() + ").",
-			Commands: []string{
-				"sudo openssl req -new -key " + shellQuote(keyPath) + " -subj " + shellQuote(subjectArg(name)) +
-					" -addext " + shellQuote("subjectAltName="+san) + " -out /tmp/server.csr",
-				"printf 'extendedKeyUsage=serverAuth\\n' >server-ext.cnf",
-				"openssl x509 -req -in /tmp/server.csr -CA ca_int.crt -CAkey ca_int.key -CAcreateserial -days 365 -sha256 " +
-					"-copy_extensions copy -extfile server-ext.cnf -out server.crt",
-				"sudo cp -p " + shellQuote(sc.path) + " " + shellQuote(sc.path) + ".bak",
-				"cat server.crt ca_int.crt | sudo tee " + shellQuote(sc.path) + " >/dev/null",
-				reloadNginxFor(f),
-			},
-			Verify: uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"}),
-		}}
 	}
+	if r.leaf == nil {
+		if leaf, _, ok := serverLeafSafe(f); ok {
+			r.leaf = leaf
+		}
+	}
+	// Only a fault of the names adds one; a renewal keeps the names as they are.
+	title := "Issue the server certificate again"
+	switch {
+	case r.leaf == nil:
+		title = "Issue a new server certificate for " + name
+		fallthrough
+	case verify == "server-name-mismatch" || verify == "server-cert-cn-only" || verify == "server-cert-placeholder-san":
+		if r.leaf != nil {
+			title = "Issue the server certificate again with " + name + " among its names"
+		}
+		if net.ParseIP(name) != nil {
+			r.addIP = []string{name}
+		} else {
+			r.addDNS = []string{name}
+		}
+	}
+	steps := []Step{r.step(title, "The agents verify the name they dial (or their server name) against its SANs, and want serverAuth.",
+		uniq([]string{verify, "server-name-mismatch", "server-chain-incomplete"})...)}
+	if f != nil && f.Agent != nil {
+		steps = append(steps, Step{
+			Title:    "Check the new certificate as the agent sees it",
+			Commands: []string{h.sClient(false)},
+			Verify:   []string{verify},
+			Host:     HostAgent,
+		})
+	}
+	return steps
 }

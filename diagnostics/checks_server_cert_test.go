@@ -16,14 +16,14 @@ func TestServerCertChecks(t *testing.T) {
 		{name: "agent trusts another CA", id: "server-cert-untrusted", want: SeverityFail,
 			mutate:  func(f *Facts, _ *testPKI) { otherCA(f, t) },
 			summary: []string{"does not chain to the agent's CA file /etc/nginx-agent/ca.pem", "unknown authority"},
-			fix:     []string{"sudo cp -p /etc/nginx-agent/ca.pem /etc/nginx-agent/ca.pem.bak", "/etc/nms/certs/ca.pem"},
+			fix:     []string{"sudo cp -p /etc/nginx-agent/ca.pem /etc/nginx-agent/ca.pem.bak", "sudo cat '<manager-ca-path>' | sudo tee -a /etc/nginx-agent/ca.pem"},
 			cause:   Cause{Code: CauseUntrusted}},
 		{name: "another CA is not a chain problem", id: "server-chain-incomplete", want: SeverityOK,
 			mutate: func(f *Facts, _ *testPKI) { otherCA(f, t) }},
 		{name: "server omits its intermediate", id: "server-chain-incomplete", want: SeverityFail,
 			mutate:  func(f *Facts, p *testPKI) { f.Endpoint.Agent.TLS.PeerChain = []*x509.Certificate{p.server.cert} },
 			summary: []string{"without the certificate that issued it (CN=nms-int-ca)"},
-			fix:     []string{"/etc/nms/certs/manager-server.pem"},
+			fix:     []string{"sudo cat '<intermediate-path>' | sudo tee -a '<server-cert-path>'"},
 			cause:   Cause{Code: CauseIntermediateMissing}},
 		{name: "omitted intermediate held by the agent", id: "server-chain-incomplete", want: SeverityWarn,
 			mutate: func(f *Facts, p *testPKI) {
@@ -55,7 +55,7 @@ func TestServerCertChecks(t *testing.T) {
 				f.Endpoint.VerifyName, f.Endpoint.ServerName = "nim.internal", "nim.internal"
 			},
 			summary: []string{"CN=nim.example.com is not valid for nim.internal (SANs: nim.example.com, localhost)"},
-			fix:     []string{"+  command: nim.example.com", "subjectAltName=DNS:nim.internal"},
+			fix:     []string{"+  command: nim.example.com", "DNS:nim.internal"},
 			cause:   Cause{Code: CauseNameMismatch}},
 		{name: "IP host matches IP SAN", id: "server-name-mismatch", want: SeverityOK,
 			mutate: func(f *Facts, p *testPKI) {
@@ -70,7 +70,7 @@ func TestServerCertChecks(t *testing.T) {
 				f.Endpoint.Address, f.Endpoint.ServerName, f.Endpoint.VerifyName = "10.0.0.5:443", "", "10.0.0.5"
 			},
 			summary: []string{"verifies the IP 10.0.0.5, but CN=nim.example.com has no IP SANs"},
-			fix:     []string{"+  command: nim.example.com", "subjectAltName=IP:10.0.0.5"},
+			fix:     []string{"+  command: nim.example.com", "IP:10.0.0.5"},
 			cause:   Cause{Code: CauseNameMismatch}},
 		{name: "CN only", id: "server-cert-cn-only", want: SeverityFail,
 			mutate:  func(f *Facts, p *testPKI) { reissueServer(t, f, p, certSpec{}) },

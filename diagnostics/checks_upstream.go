@@ -60,7 +60,8 @@ func (u upstreamRule) check() Check {
 			if u.fix == nil {
 				return nil
 			}
-			return u.fix(f, l, r)
+			// NGINX's upstream settings are on the host whose configuration was judged.
+			return on(HostManager, u.fix(f, l, r)...)
 		},
 		Subject:     func(*Facts) Subject { return Subject{Kind: SubjectUpstreamLink} },
 		isAssembled: true,

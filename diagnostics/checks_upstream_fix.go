@@ -46,10 +46,11 @@ func nginxValue(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// explainStep is the playbook of a check shown without a link (mtls-doctor explain).
+// explainStep is the playbook of a check shown without a link (mtls-doctor explain): the
+// configuration is not known, so the step checks the one the user names.
 func explainStep(title, why string, verify ...string) []Step {
 	return []Step{{Title: title, Why: why, Verify: verify,
-		Commands: []string{"mtls-doctor --check --nginx-config /etc/nginx/nginx.conf"}}}
+		Commands: []string{"mtls-doctor --check --nginx-config " + shellQuote("<nginx-conf-path>")}}}
 }
 
 func fixUpClientCertNotConfigured(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
@@ -243,7 +244,7 @@ func fixUpClientRejected(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step
 		Title: "Read the upstream's reason in its error log",
 		Why: "An upstream NGINX logs \"client SSL certificate verify error: (N:reason)\" at [info]: the reason names the fix " +
 			"(its ssl_verify_depth, ssl_crl, ssl_client_certificate, or an allow-list on $ssl_client_s_dn).",
-		Commands: []string{"sudo grep -E 'client SSL certificate verify error|client sent no required SSL certificate' /var/log/nginx/error.log | tail -n 5"},
+		Commands: []string{"sudo grep -E 'client SSL certificate verify error|client sent no required SSL certificate' " + shellQuote("<upstream-error-log>") + " | tail -n 5"},
 		Verify:   []string{"upstream-client-cert-rejected"},
 		Manual:   "run it on the upstream's host",
 	}}
@@ -308,7 +309,7 @@ func fixUpstreamSNI(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 
 func fixUpstreamServerSide(verify string) func(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	return func(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
-		addr := "<upstream-host:port>"
+		addr := upstreamAddrPlaceholder
 		if l != nil {
 			addr = targetAddr(l)
 		}
@@ -342,7 +343,7 @@ func fixUpTLSVersion(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 }
 
 func fixUpHandshake(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
-	addr := "<upstream-host:port>"
+	addr := upstreamAddrPlaceholder
 	if l != nil {
 		addr = targetAddr(l)
 	}
@@ -358,18 +359,15 @@ func fixUpNotTLS(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	if l == nil || l.Pass == nil {
 		return explainStep("Use the upstream's TLS port, or a plaintext scheme", "https:// needs a TLS listener.", "upstream-not-tls")
 	}
-	return []Step{{
-		Title: "Point " + l.Module.Directive() + " at the upstream's TLS port, or use " + l.Module.Directive() + " without TLS",
-		Why:   "The server at " + targetAddr(l) + " answers in plaintext.",
-		File:  l.Pass.File, Diff: replaceDiff(l.Pass, l.Module.Directive()+" <upstream-url>;"),
-		Commands: []string{"sudoedit " + shellQuote(l.Pass.File), reloadNginxFor(f)},
-		Inputs:   []Input{{Name: "<upstream-url>", Prompt: "the upstream's TLS URL, e.g. https://backend:8443"}},
-		Verify:   []string{"upstream-not-tls"},
-	}}
+	return []Step{withInputs(nginxStep(f,
+		"Point "+l.Module.Directive()+" at the upstream's TLS port, or use "+l.Module.Directive()+" without TLS",
+		"The server at "+targetAddr(l)+" answers in plaintext.",
+		l.Pass.File, replaceDiff(l.Pass, l.Module.Directive()+" <upstream-url>;"), "upstream-not-tls"),
+		Input{Name: "<upstream-url>", Prompt: inputPrompts["<upstream-url>"]})}
 }
 
 func fixUpUnreachable(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
-	addr := "<upstream-host:port>"
+	addr := upstreamAddrPlaceholder
 	if l != nil {
 		addr = targetAddr(l)
 	}
@@ -380,6 +378,9 @@ func fixUpUnreachable(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 		Verify:   []string{"upstream-unreachable"},
 	}}
 }
+
+// upstreamAddrPlaceholder is the upstream's address when no link was read (explain).
+const upstreamAddrPlaceholder = "<upstream-host>:<upstream-port>"
 
 func hostPart(addr string) string {
 	if h, _, err := net.SplitHostPort(addr); err == nil {

@@ -336,7 +336,7 @@ func checkUpstreamSteps(t *testing.T, id string, steps []Step) {
 			}
 		}
 		text := strings.Join(append([]string{s.Title, s.Why, s.File, s.Diff}, s.Commands...), "\n")
-		for _, m := range placeholder.FindAllString(text, -1) {
+		for _, m := range placeholderPattern().FindAllString(text, -1) {
 			declared := false
 			for _, in := range s.Inputs {
 				declared = declared || in.Name == m

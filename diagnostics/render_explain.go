@@ -19,10 +19,7 @@ func WriteExplain(w io.Writer, ch Check, f *Facts) error {
 		b.WriteString(wrap(ch.Why, 78, ""))
 		b.WriteString("\n")
 	}
-	var steps []Step
-	if ch.Fix != nil {
-		steps = ch.Fix(f, Result{})
-	}
+	steps := ch.playbook(f, Result{})
 	if len(steps) == 0 {
 		b.WriteString("\nNo fix steps: this check only reports.\n")
 	}
@@ -39,6 +36,15 @@ func WriteExplain(w io.Writer, ch Check, f *Facts) error {
 			for _, l := range strings.Split(strings.TrimRight(s.Diff, "\n"), "\n") {
 				fmt.Fprintf(&b, "    %s\n", l)
 			}
+		}
+		if s.Host != "" {
+			fmt.Fprintf(&b, "  Runs on: the %s host\n", s.Host)
+		}
+		for _, in := range s.Inputs {
+			fmt.Fprintf(&b, "  Fill in %s: %s\n", in.Name, in.Prompt)
+		}
+		if s.Manual != "" {
+			b.WriteString(wrap("Not run as shown: "+s.Manual+".", 78, "  "))
 		}
 		if len(s.Verify) > 0 {
 			fmt.Fprintf(&b, "  Verified by: %s\n", strings.Join(s.Verify, ", "))

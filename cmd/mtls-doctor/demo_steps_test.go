@@ -21,42 +21,11 @@ import (
 // the reason TestDemoStepsFix found. The list only shrinks: a scenario listed here that
 // passes fails the test until it is removed, and one not listed must pass.
 var demoStepsPending = map[string]string{
-	"agent-cert-expired":         renewWithRelativeCA,
-	"agent-cert-expiring":        renewWithRelativeCA,
-	"agent-cert-not-yet-valid":   renewWithRelativeCA,
-	"agent-cert-wrong-purpose":   renewWithRelativeCA,
-	"agent-key-mismatch":         renewWithRelativeCA,
-	"agent-config-missing":       "step 1 lists directories that do not exist (ls exits 2); step 2 opens an editor",
-	"agent-config-invalid":       editsWithEditor,
-	"agent-tls-disabled":         editsWithEditor,
-	"agent-skip-verify":          editsWithEditor,
-	"agent-cert-not-configured":  "step 1 lists directories that do not exist (ls exits 2); step 2 opens an editor",
-	"endpoint-refused":           "step 1's systemctl status exits 3 for the stopped nginx; no step starts NGINX",
-	"endpoint-not-tls":           "step 1's grep finds nothing (exits 1); step 2 opens an editor",
-	"tls-version-mismatch":       editsWithEditor,
-	"alpn-h2-missing":            editsWithEditor,
-	"server-cert-untrusted":      reissueServerWithRelativeCA + "; the CA is fetched with scp from the manager",
-	"server-name-mismatch":       reissueServerWithRelativeCA + "; the agent's config is edited with an editor",
-	"server-cert-cn-only":        reissueServerWithRelativeCA,
-	"server-cert-expired":        reissueServerWithRelativeCA,
-	"server-cert-expiring":       reissueServerWithRelativeCA,
-	"server-cert-not-yet-valid":  reissueServerWithRelativeCA,
-	"server-cert-wrong-purpose":  reissueServerWithRelativeCA,
-	"agent-cert-unknown-ca":      "steps grep /etc/nginx/, not the judged configuration (grep exits 1); no step adds the agents' CA",
-	"agent-cert-rejected":        "steps run `mtls-doctor explain` (not a fix) and leave the damaged certificate",
-	"client-verify-depth":        editsWithEditor + "; the other step greps /etc/nginx/, not the judged configuration",
-	"client-auth-not-required":   editsWithEditor,
-	"grpc-backend-unavailable":   "step 1's systemctl status exits 3 for the stopped services before the restart",
-	"grpc-path-missing":          "the only step greps nginx -T; none adds the location",
-	"nginx-grpc-errors-unmapped": editsWithEditor,
+	"agent-config-missing": "the step that writes nginx-agent.conf needs the manager's host, which the lab does not fill in",
+	"agent-config-invalid": "the step shows the lines around the bad value; which value was meant is for a person to decide (Manual)",
+	"agent-cert-rejected":  "the fault is on the manager's side and the step that mends it is not run in the lab",
+	"grpc-path-missing":    "the only step reads the configuration; none adds the location",
 }
-
-// Reasons shared by several pending scenarios.
-const (
-	editsWithEditor             = "the edit is made in an editor (sudoedit/vi), which a step run for the user cannot do"
-	renewWithRelativeCA         = "the renewal signs with ca.pem/ca.key relative to the working directory, not the <ca-cert-path>/<ca-key-path> inputs"
-	reissueServerWithRelativeCA = "the server certificate is signed with ca_int.crt/ca_int.key in the working directory, not the <server-ca-cert-path>/<server-ca-key-path> inputs"
-)
 
 // maxDemoSteps bounds one scenario's walk.
 const maxDemoSteps = 16

@@ -75,8 +75,8 @@ func TestWrongTypedSettingIsNamed(t *testing.T) {
 	if text := findingText(f); strings.Contains(text, "no server port is set") || strings.Contains(text, "is not a port number") {
 		t.Errorf("the list is reported as an unset port:\n%s", text)
 	}
-	if fix := fixText(f); !strings.Contains(fix, "sudo vi +3 "+conf) {
-		t.Errorf("the fix does not open the line:\n%s", fix)
+	if fix := fixText(f); !strings.Contains(fix, "sudo sed -n '2,6p' "+conf) {
+		t.Errorf("the fix does not show the line:\n%s", fix)
 	}
 }
 
