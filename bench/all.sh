@@ -24,7 +24,7 @@ for script in check.sh nginxconf.sh logs.sh tui.sh upstream.sh; do
 	echo "== bench/$script (load average before: $(load))"
 	case $script in
 	logs.sh) env GOBENCH=0 LOGS="${LOGS:-error access gzip}" "$ROOT/bench/$script" || status=1 ;;
-	nginxconf.sh) env GOBENCH=0 FILE=1 "$ROOT/bench/$script" || status=1 ;;
+	nginxconf.sh) env GOBENCH=0 "$ROOT/bench/$script" || status=1 ;;
 	*) "$ROOT/bench/$script" || status=1 ;;
 	esac
 	echo "   (load average after: $(load))"
