@@ -4,8 +4,52 @@
 # `ssl_verify_client on`, HTTP/2 and the agent's gRPC locations proxied to an in-process
 # gRPC backend (bench/labup, built on internal/nginxtest).
 #
-# The caller sets WORK (a temp dir it removes) and NAME (the server name), and stops
-# LAB_PID on exit.
+# It also holds what the scripts that time against the lab share: the tools they need
+# (lab_require), the clean-up on exit (lab_cleanup) and the timing of alternating runs
+# (lab_time, median_ms, minmax_ms).
+#
+# The caller sets WORK (a temp dir) and NAME (the server name), and calls lab_cleanup on
+# exit, which stops LAB_PID and removes WORK (KEEP=1 keeps it).
+
+# lab_require exits 3 unless go, openssl and nginx are installed; $1 names the script.
+lab_require() {
+	for tool in go openssl; do
+		command -v "$tool" >/dev/null || { echo "$1: $tool not found" >&2; exit 3; }
+	done
+	if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+		echo "$1: nginx not installed (apt-get install nginx)" >&2
+		exit 3
+	fi
+}
+
+# lab_cleanup stops the lab (TERM, then KILL after 5 s) and removes $WORK unless KEEP is set.
+lab_cleanup() {
+	if [ -n "${LAB_PID:-}" ] && kill -0 "$LAB_PID" 2>/dev/null; then
+		kill -TERM "$LAB_PID" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$LAB_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$LAB_PID" 2>/dev/null || true
+	fi
+	if [ -n "${KEEP:-}" ]; then
+		echo "kept $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+}
+
+# lab_time runs the command after $1 once (stdin closed, output and failure ignored) and
+# appends how many nanoseconds it took to the file $1.
+lab_time() {
+	local out=$1 t0 t1
+	shift
+	t0=$(date +%s%N)
+	"$@" </dev/null >/dev/null 2>&1 || true
+	t1=$(date +%s%N)
+	echo $((t1 - t0)) >>"$out"
+}
+
+# median_ms and minmax_ms summarise a file of lab_time's nanoseconds in milliseconds.
+median_ms() { sort -n "$1" | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.1f", m/1e6}'; }
+minmax_ms() { sort -n "$1" | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.1f–%.1f", lo/1e6, hi/1e6}'; }
 
 # lab_pki makes the PKI in $WORK (RSA 2048 to keep generation quick).
 lab_pki() {

@@ -24,29 +24,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/build.sh
 . "$ROOT/bench/build.sh"
 
-for tool in go openssl; do
-	command -v "$tool" >/dev/null || { echo "upstream.sh: $tool not found" >&2; exit 3; }
-done
-if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
-	echo "upstream.sh: nginx not installed (apt-get install nginx)" >&2
-	exit 3
-fi
+# shellcheck source=bench/lab.sh
+. "$ROOT/bench/lab.sh"
+lab_require upstream.sh
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mtls-doctor-upbench.XXXXXX")
 LAB_PID=
-cleanup() {
-	if [ -n "$LAB_PID" ] && kill -0 "$LAB_PID" 2>/dev/null; then
-		kill -TERM "$LAB_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$LAB_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$LAB_PID" 2>/dev/null || true
-	fi
-	if [ -n "${KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+trap lab_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=bench/lab.sh
-. "$ROOT/bench/lab.sh"
 echo "== PKI in $WORK"
 (lab_pki) >"$WORK/pki.log" 2>&1 || { cat "$WORK/pki.log" >&2; exit 3; }
 
@@ -98,26 +84,16 @@ if ! "${THEIRS[@]}" </dev/null >"$WORK/openssl.out" 2>&1 || ! grep -q 'Verify re
 fi
 
 # --- alternate N runs ---------------------------------------------------------------------
-now_ns() { date +%s%N; }
 : >"$WORK/ours.ns"
 : >"$WORK/openssl.ns"
 : >"$WORK/check.ns"
 echo "== $N runs each, alternating"
 for _ in $(seq "$N"); do
-	t0=$(now_ns)
-	"${OURS[@]}" >/dev/null 2>&1 || true
-	t1=$(now_ns)
-	"${THEIRS[@]}" </dev/null >/dev/null 2>&1 || true
-	t2=$(now_ns)
-	"${CHECK[@]}" >/dev/null 2>&1 || true
-	t3=$(now_ns)
-	echo $((t1 - t0)) >>"$WORK/ours.ns"
-	echo $((t2 - t1)) >>"$WORK/openssl.ns"
-	echo $((t3 - t2)) >>"$WORK/check.ns"
+	lab_time "$WORK/ours.ns" "${OURS[@]}"
+	lab_time "$WORK/openssl.ns" "${THEIRS[@]}"
+	lab_time "$WORK/check.ns" "${CHECK[@]}"
 done
 
-median_ms() { sort -n "$1" | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.1f", m/1e6}'; }
-minmax_ms() { sort -n "$1" | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.1f–%.1f", lo/1e6, hi/1e6}'; }
 ours=$(median_ms "$WORK/ours.ns")
 theirs=$(median_ms "$WORK/openssl.ns")
 check=$(median_ms "$WORK/check.ns")

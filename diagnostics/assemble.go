@@ -93,6 +93,9 @@ func bothSides(ch Check, m ManagerSide) Check {
 		}
 		return out
 	}
+	if agent.Fix == nil && m.Fix == nil {
+		return ch // no playbook on either side: the finding carries no steps
+	}
 	ch.Fix = func(f *Facts, r Result) []Step {
 		var steps []Step
 		if r.sides&managerSideProblem != 0 && m.Fix != nil {

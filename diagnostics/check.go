@@ -64,6 +64,17 @@ func (c Catalog) Lookup(id string) (Check, bool) {
 	return Check{}, false
 }
 
+// Claiming returns the check whose LogKinds claim log event kind k: the finding an event
+// of that kind is evidence for.
+func (c Catalog) Claiming(k logparse.Kind) (Check, bool) {
+	for _, ch := range c {
+		if ch.claims(k) {
+			return ch, true
+		}
+	}
+	return Check{}, false
+}
+
 // Validate reports duplicate IDs, missing fields and Verify references to unknown checks.
 func (c Catalog) Validate() error {
 	seen := map[string]bool{}

@@ -10,10 +10,11 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
 
-// Log evidence. logparse names every event kind after the finding it backs, so the logs
-// join the catalog by ID, one way for every kind:
+// Log evidence. A check claims the logparse event kinds that back it (Check.LogKinds; each
+// kind is claimed by exactly one check), and the logs join the catalog by those claims, one
+// way for every kind:
 //
-//   - a check with that ID also reads the logs (FactLogs becomes one of its wants, and
+//   - a check that claims the kind also reads the logs (FactLogs becomes one of its wants, and
 //     its needs become wants, so it still runs where only the logs are there, e.g. on
 //     the manager host). Its result keeps its own verdict when that is a problem and
 //     gains the events as evidence: count, first and last seen, clients and up to three

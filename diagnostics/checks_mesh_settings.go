@@ -274,11 +274,18 @@ func meshSettingChecks() []Check {
 	}
 }
 
-func noSettings(s *meshSettings) (Result, bool) {
+// givenSetting returns the mesh settings and the setting called name, or, with ok false,
+// the skip when no settings were given or that setting was refused (see mesh-setting-invalid).
+func givenSetting(f *Facts, name string) (s *meshSettings, set meshSetting, skip Result, ok bool) {
+	s = meshSettingsOf(f)
 	if !s.have {
-		return Skip("skipped: no mesh settings given (--mesh-config or --values)"), true
+		return s, set, Skip("skipped: no mesh settings given (--mesh-config or --values)"), false
 	}
-	return Result{}, false
+	set = s.get(name)
+	if r, skipped := settingSkip(set); skipped {
+		return s, set, r, false
+	}
+	return s, set, Result{}, true
 }
 
 // settingSkip skips a check whose setting was refused.
@@ -298,13 +305,9 @@ func meshSettingNote(set meshSetting) Evidence {
 }
 
 func evalMeshOff(f *Facts) Result {
-	s := meshSettingsOf(f)
-	if r, skip := noSettings(s); skip {
-		return r
-	}
-	mode := s.get("mtls.mode")
-	if r, skip := settingSkip(mode); skip {
-		return r
+	_, mode, skip, ok := givenSetting(f, "mtls.mode")
+	if !ok {
+		return skip
 	}
 	if mode.value == "off" {
 		return Fail("mTLS is off: sidecars talk plaintext and authenticate no one").Because(CauseMTLSOff).With(meshSettingNote(mode))
@@ -313,13 +316,9 @@ func evalMeshOff(f *Facts) Result {
 }
 
 func evalMeshPermissive(f *Facts) Result {
-	s := meshSettingsOf(f)
-	if r, skip := noSettings(s); skip {
-		return r
-	}
-	mode := s.get("mtls.mode")
-	if r, skip := settingSkip(mode); skip {
-		return r
+	_, mode, skip, ok := givenSetting(f, "mtls.mode")
+	if !ok {
+		return skip
 	}
 	switch mode.value {
 	case "permissive":
@@ -390,14 +389,11 @@ func evalMeshKeyManager(f *Facts) Result {
 }
 
 func evalMeshUDP(f *Facts) Result {
-	s := meshSettingsOf(f)
-	if r, skip := noSettings(s); skip {
-		return r
+	s, udp, skip, ok := givenSetting(f, "enableUDP")
+	if !ok {
+		return skip
 	}
-	udp, mode := s.get("enableUDP"), s.get("mtls.mode")
-	if r, skip := settingSkip(udp); skip {
-		return r
-	}
+	mode := s.get("mtls.mode")
 	switch {
 	case udp.value != "true":
 		return OK("UDP proxying is off").With(meshSettingNote(udp))
@@ -408,13 +404,9 @@ func evalMeshUDP(f *Facts) Result {
 }
 
 func evalMeshLogLevel(f *Facts) Result {
-	s := meshSettingsOf(f)
-	if r, skip := noSettings(s); skip {
-		return r
-	}
-	lvl := s.get("nginxErrorLogLevel")
-	if r, skip := settingSkip(lvl); skip {
-		return r
+	_, lvl, skip, ok := givenSetting(f, "nginxErrorLogLevel")
+	if !ok {
+		return skip
 	}
 	if slices.Index(nginxLogLevels, lvl.value) > slices.Index(nginxLogLevels, "info") {
 		return Info("sidecars log at %s: the info-level reason for a rejected certificate is not logged", lvl.value).With(meshSettingNote(lvl))

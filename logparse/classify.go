@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Kind is an event class, named after the diagnostics finding ID it backs. The names are
-// a contract: diagnostics attaches an event to the finding with the same ID.
+// Kind is an event class. Its value is part of the output (`mtls-doctor logs -o json`)
+// and usually matches the finding it backs, but diagnostics joins events to findings by
+// the kinds a check declares (Check.LogKinds), never by the name.
 type Kind string
 
 // Event kinds. NGINX-side kinds come from the error and access logs of the manager's NGINX,

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/grpcstub"
 	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
@@ -87,7 +88,8 @@ func (r *recorder) all() []seen {
 	return slices.Clone(r.reqs)
 }
 
-// grpcHandler answers like a gRPC server: 200, application/grpc, trailer grpc-status 0.
+// grpcHandler records the request and answers like a gRPC server (grpcstub.Accept): 200,
+// application/grpc, trailer grpc-status 0.
 func grpcHandler(rec *recorder) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<10))
@@ -97,11 +99,7 @@ func grpcHandler(rec *recorder) http.HandlerFunc {
 			s.sni, s.peerCerts = r.TLS.ServerName, len(r.TLS.PeerCertificates)
 		}
 		rec.add(s)
-		w.Header().Set("Content-Type", "application/grpc")
-		w.Header().Set("Trailer", "Grpc-Status, Grpc-Message")
-		w.WriteHeader(http.StatusOK)
-		w.Header().Set("Grpc-Status", "0")
-		w.Header().Set("Grpc-Message", "")
+		grpcstub.Accept(w, r)
 	}
 }
 
@@ -480,25 +478,8 @@ func TestProbeEndpointFailures(t *testing.T) {
 
 	t.Run("no ALPN", func(t *testing.T) {
 		// A TLS server without NextProtos ignores the client's ALPN offer.
-		ln, err := tls.Listen("tcp", "127.0.0.1:0", p.serverTLS(tls.NoClientCert))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-					_, _ = io.Copy(io.Discard, c)
-				}()
-			}
-		}()
-		r := ProbeEndpoint(context.Background(), EndpointOptions{Address: ln.Addr().String(), Path: commandPath, Timeout: probeTimeout})
+		addr := nginxtest.ServeTLS(t, p.serverTLS(tls.NoClientCert), func(c *tls.Conn) { _, _ = io.Copy(io.Discard, c) })
+		r := ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, Path: commandPath, Timeout: probeTimeout})
 		tl := r.Agent.TLS
 		if tl.Error != nil || tl.ALPN != "" || tl.Version == 0 || len(tl.PeerChain) != 1 {
 			t.Errorf("TLS = %+v", tl)

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
@@ -254,13 +255,7 @@ func TestParsePEMOrDERKeepsNoPrivateMaterial(t *testing.T) {
 // Proc-Type-encrypted PEM, PKCS#8 encrypted, and ecparam's EC PARAMETERS block before the
 // key.
 func TestParsePEMOrDEROpenSSLKeys(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl is required under CI=true")
-		}
-		t.Skip("openssl not installed")
-	}
+	bin := nginxtest.RequireOpenSSL(t)
 	dir := t.TempDir()
 	run := func(t *testing.T, args ...string) []byte {
 		t.Helper()
@@ -314,13 +309,7 @@ func TestParsePEMOrDEROpenSSLKeys(t *testing.T) {
 // with certificates only, without a password) as PKCS#12 rather than as a broken DER file,
 // and a truncated bundle or a DER certificate as not PKCS#12.
 func TestParsePEMOrDERPKCS12(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl is required under CI=true")
-		}
-		t.Skip("openssl not installed")
-	}
+	bin := nginxtest.RequireOpenSSL(t)
 	dir := t.TempDir()
 	root := tpIssue(t, nil, pki.Spec{CommonName: "p12 root", IsCA: true})
 	leaf := tpIssue(t, root, pki.Spec{CommonName: "p12 agent"})

@@ -19,20 +19,6 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
 
-// requireOpenSSL returns the openssl binary: it writes encrypted keys exactly as users'
-// tools do. Missing, the test skips (fails under CI=true).
-func requireOpenSSL(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl is required under CI=true")
-		}
-		t.Skip("openssl not installed")
-	}
-	return bin
-}
-
 // encryptKey writes keyPEM encrypted with pass, with openssl's arguments (e.g.
 // "-aes256", or "-traditional -des3"), and returns the file's contents.
 func encryptKey(t *testing.T, bin, dir string, keyPEM []byte, pass string, args ...string) []byte {
@@ -56,7 +42,7 @@ func encryptKey(t *testing.T, bin, dir string, keyPEM []byte, pass string, args 
 }
 
 func TestUnlockKeyOpenSSLFormats(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := nginxtest.RequireOpenSSL(t)
 	g := pki.New(time.Now())
 	rsaKey, err := g.SelfSigned(pki.Spec{CommonName: "proxy", Key: pki.RSA})
 	if err != nil {
@@ -223,7 +209,7 @@ func newUpstreamPKI(t *testing.T) upstreamPKI {
 		t.Fatal(err)
 	}
 	p.key = write("proxy.key", keyPEM)
-	p.encKey = write("proxy-enc.key", encryptKey(t, requireOpenSSL(t), t.TempDir(), keyPEM, "right", "-aes256"))
+	p.encKey = write("proxy-enc.key", encryptKey(t, nginxtest.RequireOpenSSL(t), t.TempDir(), keyPEM, "right", "-aes256"))
 	p.pass = write("pass", []byte("wrong\nright\n"))
 	p.wrongPass = write("wrong-pass", []byte("wrong\n"))
 	return p
@@ -335,31 +321,14 @@ func goUpstream(t *testing.T, p upstreamPKI, pool *x509.CertPool, maxVersion uin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
-		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MaxVersion: maxVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				if err := c.(*tls.Conn).Handshake(); err != nil {
-					return
-				}
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-			}()
+	return nginxtest.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MaxVersion: maxVersion}, func(c *tls.Conn) {
+		if err := c.Handshake(); err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		_, _ = c.Read(make([]byte, 4096))
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+	})
 }
 
 // TestProbeUpstreamGoRejects: an upstream that aborts the handshake is seen with its
@@ -623,26 +592,12 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	snis := make(chan string, 8)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
-		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) { snis <- hi.ServerName; return nil, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, _ = c.Read(make([]byte, 4096))
-				_, _ = c.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
-			}()
-		}
-	}()
+	addr := nginxtest.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{cert},
+		GetConfigForClient: func(hi *tls.ClientHelloInfo) (*tls.Config, error) { snis <- hi.ServerName; return nil, nil }},
+		func(c *tls.Conn) {
+			_, _ = c.Read(make([]byte, 4096))
+			_, _ = c.Write([]byte("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"))
+		})
 	plain, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -665,7 +620,6 @@ func TestProbeUpstreamSNIAndFailures(t *testing.T) {
 	refusedAddr := closed.Addr().String()
 	closed.Close()
 
-	addr := ln.Addr().String()
 	conf := fmt.Sprintf(`http { server {
   location /off { proxy_pass https://%[1]s; proxy_ssl_name upstream.test; }
   location /on { proxy_pass https://%[1]s; proxy_ssl_name upstream.test; proxy_ssl_server_name on; }

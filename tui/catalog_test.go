@@ -10,6 +10,7 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/pki"
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
@@ -50,7 +51,7 @@ func testCatalog() diagnostics.Catalog {
 			}},
 		{ID: "agent-cert-expired", Category: diagnostics.CategoryAgentCert, Title: "agent certificate is within its validity period",
 			Why:   "NGINX refuses an expired client certificate during the handshake; the agent cannot connect until it is renewed.",
-			Needs: files, Evaluate: func(f *diagnostics.Facts) diagnostics.Result {
+			Needs: files, LogKinds: []logparse.Kind{logparse.KindAgentCertExpired}, Evaluate: func(f *diagnostics.Facts) diagnostics.Result {
 				leaf := f.Files.Cert.Certs[0]
 				_, text := diagnostics.CertExpiry(leaf, f.Now, f.Thresholds)
 				return diagnostics.Fail("the agent certificate CN=%s %s", leaf.Subject.CommonName, text).

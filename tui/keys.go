@@ -1,6 +1,10 @@
 package tui
 
-import "charm.land/bubbles/v2/key"
+import (
+	"strconv"
+
+	"charm.land/bubbles/v2/key"
+)
 
 // KeyMap is every key the assistant answers to. The footer's short help and the Help screen
 // are both generated from it, so they cannot disagree with what Update does.
@@ -12,7 +16,7 @@ type KeyMap struct {
 	Back             key.Binding
 	NextScreen       key.Binding
 	PrevScreen       key.Binding
-	Screen           key.Binding // 1-5
+	Screen           key.Binding // 1 to the number of tabs (screenKeys)
 	Filter           key.Binding
 	NextMatch        key.Binding
 	PrevMatch        key.Binding
@@ -43,7 +47,7 @@ func DefaultKeyMap() KeyMap {
 		Back:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter, back")),
 		NextScreen: key.NewBinding(key.WithKeys("tab", "right", "l"), key.WithHelp("→/l/tab", "next screen")),
 		PrevScreen: key.NewBinding(key.WithKeys("shift+tab", "left", "h"), key.WithHelp("←/h", "previous screen")),
-		Screen:     key.NewBinding(key.WithKeys("1", "2", "3", "4", "5"), key.WithHelp("1-5", "go to screen")),
+		Screen:     screenKeys(9), // New narrows it to the screens registered
 		Filter:     key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
 		NextMatch:  key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "next match")),
 		PrevMatch:  key.NewBinding(key.WithKeys("N"), key.WithHelp("N", "previous match")),
@@ -58,6 +62,16 @@ func DefaultKeyMap() KeyMap {
 		Help:       key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 	}
+}
+
+// screenKeys is the digit binding for n tabs (at most 9): "1" to n, each the n-th tab.
+func screenKeys(n int) key.Binding {
+	n = clamp(n, 1, 9)
+	digits := make([]string, n)
+	for i := range digits {
+		digits[i] = strconv.Itoa(i + 1)
+	}
+	return key.NewBinding(key.WithKeys(digits...), key.WithHelp("1-"+digits[n-1], "go to screen"))
 }
 
 // keyGroup is a titled column of the Help screen.

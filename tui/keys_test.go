@@ -36,14 +36,21 @@ func TestNavigation(t *testing.T) {
 	if sc, cursor, _ := cur(); sc != screenOverview || cursor != "agent-cert-expired" {
 		t.Fatalf("start: screen %s, cursor %q; want Overview on the first failure", screenName(sc), cursor)
 	}
-	steps := []struct {
+	type step struct {
 		key  string
 		want screen
-	}{
-		{"tab", screenFinding}, {"tab", screenFix}, {"tab", screenCerts}, {"tab", screenLogs},
-		{"tab", screenOverview}, {"shift+tab", screenLogs}, {"1", screenOverview}, {"4", screenCerts},
-		{"?", screenHelp}, {"esc", screenCerts}, {"?", screenHelp}, {"?", screenCerts}, {"esc", screenOverview},
 	}
+	// Tab visits every registered tab in order and wraps; Shift+Tab wraps the other way.
+	var tabs []screen
+	h.inspect(func(m Model) { tabs = m.tabs() })
+	var steps []step
+	for _, sc := range append(tabs[1:], tabs[0]) {
+		steps = append(steps, step{"tab", sc})
+	}
+	steps = append(steps, []step{
+		{"shift+tab", tabs[len(tabs)-1]}, {"1", screenOverview}, {"4", screenCerts},
+		{"?", screenHelp}, {"esc", screenCerts}, {"?", screenHelp}, {"?", screenCerts}, {"esc", screenOverview},
+	}...)
 	for _, s := range steps {
 		h.press(s.key)
 		if sc, _, _ := cur(); sc != s.want {
@@ -531,4 +538,20 @@ func TestResult(t *testing.T) {
 			t.Errorf("result %+v, want no verdict", r)
 		}
 	})
+}
+
+// TestScreenKeysFollowTabs: the digits reach every registered tab and no further, so a
+// screen added to newPages gets its digit and its help text without touching the KeyMap.
+func TestScreenKeysFollowTabs(t *testing.T) {
+	m := New(Options{})
+	n := len(m.tabs())
+	if got := m.keys.Screen.Help().Key; got != fmt.Sprintf("1-%d", n) {
+		t.Errorf("help for the digits is %q with %d tabs", got, n)
+	}
+	if keys := m.keys.Screen.Keys(); len(keys) != n || keys[n-1] != fmt.Sprint(n) {
+		t.Errorf("digits %v for %d tabs", keys, n)
+	}
+	if b := screenKeys(12); len(b.Keys()) != 9 || b.Help().Key != "1-9" {
+		t.Errorf("12 tabs: %v %q", b.Keys(), b.Help().Key)
+	}
 }

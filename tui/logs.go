@@ -13,6 +13,7 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/safetext"
+	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
 
 // logCapacity bounds the lines kept for the Logs screen; older lines are dropped.
@@ -187,6 +188,19 @@ func followLogs(ctx context.Context, src LogSource, ch chan LogLine, errc chan e
 	}
 }
 
+// linkFindings points each classified line at the finding its event backs: the check of
+// the catalog that claims the event's kind (a caller's own Finding is kept).
+func (m *Model) linkFindings(lines []LogLine) {
+	for i := range lines {
+		if lines[i].Event == "" || lines[i].Finding != "" {
+			continue
+		}
+		if ch, ok := m.engine.Catalog.Claiming(logparse.Kind(lines[i].Event)); ok {
+			lines[i].Finding = ch.ID
+		}
+	}
+}
+
 // maxLogBatch bounds how many lines one message carries, so a burst cannot stall a frame.
 const maxLogBatch = 2000
 
@@ -323,12 +337,16 @@ func (p *logsPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		ln := l.line(l.match[clamp(l.cursor, 0, n-1)])
-		if ln.Finding == "" {
+		_, runs := m.index[ln.Finding]
+		switch {
+		case ln.Finding == "" && ln.Event != "":
+			m.setMessage("This line is a " + ln.Event + " event; no check that runs here judges it.")
+			return nil
+		case ln.Finding == "":
 			m.setMessage("This line is not linked to a finding.")
 			return nil
-		}
-		if _, ok := m.index[ln.Finding]; !ok {
-			m.setMessage("This line is a " + ln.Event + " event; no check of that name runs here.")
+		case !runs:
+			m.setMessage("This line is a " + ln.Event + " event; its check, " + ln.Finding + ", does not run here.")
 			return nil
 		}
 		m.openFinding(ln.Finding)
@@ -458,7 +476,7 @@ func (m *Model) logRow(ln *LogLine, w int, selected bool) string {
 		level = level[:6]
 	}
 	mark := "  "
-	if ln.Finding != "" {
+	if ln.Event != "" {
 		mark = m.g.arrow + " "
 		if m.opts.ASCII {
 			mark = "> "
@@ -479,7 +497,7 @@ func (m *Model) logRow(ln *LogLine, w int, selected bool) string {
 	switch {
 	case ln.OwnProbe:
 		return m.styles.Dim.Render(plain)
-	case ln.Finding != "":
+	case ln.Event != "":
 		return m.styles.Warn.Render(plain)
 	case ln.Level == "error" || ln.Level == "crit" || ln.Level == "alert" || ln.Level == "emerg":
 		return m.styles.Fail.Render(plain)

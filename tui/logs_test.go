@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
 )
 
@@ -40,9 +41,37 @@ func TestParseLogLine(t *testing.T) {
 			expired = ln
 		}
 	}
-	if expired.Finding != "agent-cert-expired" || expired.Level != "info" || expired.Time.IsZero() ||
+	if expired.Event != "agent-cert-expired" || expired.Finding != "" || expired.Level != "info" || expired.Time.IsZero() ||
 		!strings.HasPrefix(expired.Message, "client SSL certificate verify error") {
 		t.Fatalf("expired line parsed as %+v", expired)
+	}
+}
+
+// TestLinkFindings: a classified line links to the check that claims its kind, whatever
+// that check's ID; a kind no check of the catalog claims links to nothing.
+func TestLinkFindings(t *testing.T) {
+	claims := diagnostics.Check{ID: "renamed-expiry-check", Category: diagnostics.CategoryAgentCert, Title: "t",
+		Evaluate: func(*diagnostics.Facts) diagnostics.Result { return diagnostics.OK("ok") },
+		LogKinds: []logparse.Kind{logparse.KindAgentCertExpired}}
+	m := New(Options{Engine: &diagnostics.Engine{Catalog: diagnostics.Catalog{claims}}})
+	lines := []LogLine{
+		{Event: string(logparse.KindAgentCertExpired)},
+		{Event: string(logparse.KindAgentCertRevoked)},
+		{Event: string(logparse.KindAgentCertRevoked), Finding: "kept"},
+		{},
+	}
+	m.linkFindings(lines)
+	for i, want := range []string{"renamed-expiry-check", "", "kept", ""} {
+		if lines[i].Finding != want {
+			t.Errorf("line %d (%s) links to %q, want %q", i, lines[i].Event, lines[i].Finding, want)
+		}
+	}
+	real := New(Options{Engine: &diagnostics.Engine{Catalog: diagnostics.DefaultCatalog()}})
+	for _, k := range logparse.Kinds {
+		ln := []LogLine{{Event: string(k)}}
+		if real.linkFindings(ln); ln[0].Finding == "" {
+			t.Errorf("the default catalog links no finding to a %s line", k)
+		}
 	}
 }
 
@@ -219,7 +248,7 @@ func TestFollowLogFiles(t *testing.T) {
 		if ln.Source != path || ln.Time.IsZero() {
 			t.Errorf("line %+v", ln)
 		}
-		if ln.Finding != "" {
+		if ln.Event != "" {
 			classified++
 		}
 	}
@@ -268,8 +297,10 @@ func TestOwnProbeLineLabelled(t *testing.T) {
 	const agent = `2026/11/30 21:53:00 [info] 8536#8536: *2 client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: nim.test.local, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", host: "nim.test.local"`
 	own := strings.Replace(agent, "CommandChannel HTTP/2.0", "CommandChannel?"+logparse.OwnProbeQuery+" HTTP/2.0", 1)
 	p := &logparse.Parser{Location: time.UTC}
-	m := New(Options{})
-	a, o := ParseLogLine(p, "error.log", agent), ParseLogLine(p, "error.log", own)
+	m := New(Options{Engine: &diagnostics.Engine{Catalog: diagnostics.DefaultCatalog()}})
+	lines := []LogLine{ParseLogLine(p, "error.log", agent), ParseLogLine(p, "error.log", own)}
+	m.linkFindings(lines)
+	a, o := lines[0], lines[1]
 	if a.Finding != "agent-cert-not-sent" || a.OwnProbe {
 		t.Errorf("agent's line: finding %q, own %v", a.Finding, a.OwnProbe)
 	}

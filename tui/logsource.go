@@ -14,8 +14,9 @@ import (
 )
 
 // ParseLogLine turns one raw line of the log at source into a LogLine: the time, level and
-// message when the line is an NGINX error-log or agent line, and the logparse event kind,
-// named after the finding it backs, when the line is about the agent's connection.
+// message when the line is an NGINX error-log or agent line, and the logparse event kind
+// when the line is about an mTLS connection. The assistant links the line to the finding
+// of the check that claims that kind (Catalog.Claiming) when the line arrives.
 func ParseLogLine(p *logparse.Parser, source, raw string) LogLine {
 	ln := LogLine{Source: source, Text: logparse.Clip(raw)}
 	ev, t, st := p.Parse(raw)
@@ -23,7 +24,6 @@ func ParseLogLine(p *logparse.Parser, source, raw string) LogLine {
 	switch st {
 	case logparse.LineClassified:
 		ln.Event = string(ev.Kind)
-		ln.Finding = string(ev.Kind)
 	case logparse.LineOwnProbe:
 		ln.OwnProbe = true
 	}

@@ -92,6 +92,7 @@ func New(opts Options) Model {
 		m.index[ch.ID] = i
 	}
 	m.newPages()
+	m.keys.Screen = screenKeys(len(m.tabs()))
 	m.resize(80, 24)
 	if opts.ASCII {
 		m.asciiKeyHelp()
@@ -166,6 +167,7 @@ func (m Model) update(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		return m, nil
 	case logLinesMsg:
+		m.linkFindings(msg.lines)
 		m.logs.add(msg.lines)
 		if m.screen == screenLogs {
 			m.keepVisible()

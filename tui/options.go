@@ -30,7 +30,8 @@ type LogLine struct {
 	Message string
 	// Event names the classified mTLS event ("client-cert-expired"); "" when unclassified.
 	Event string
-	// Finding is the ID of the finding the event points to; "" when none.
+	// Finding is the ID of the finding the event points to; "" when none. The assistant
+	// sets it from Event: the check of its catalog that claims that kind.
 	Finding string
 	// OwnProbe marks a line about mtls-doctor's own probe request (logparse.OwnProbe):
 	// shown dimmed and labelled, never linked to a finding.

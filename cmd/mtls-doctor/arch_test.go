@@ -25,6 +25,7 @@ var packageLayers = map[string]int{
 	"internal/safetext":       0, // makes untrusted text safe for a terminal
 	"internal/regularfile":    0, // reads a regular file with a size bound
 	"internal/pki":            0, // certificates made at run time
+	"internal/grpcstub":       0, // answers as a gRPC server: the demo lab's and the tests' backend
 	"internal/opensslverdict": 1, // OpenSSL's verdict on a client chain (tests use pki)
 	"internal/nginxtest":      1, // a real nginx on 127.0.0.1 for tests and benchmarks
 	"internal/demolab":        3, // the demo's NGINX stand-in (reads its nginx.conf with probes/nginxconf) and its PKI

@@ -223,29 +223,17 @@ func badH2Server(t *testing.T, l *lab, misbehave func(c net.Conn)) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"},
-		ClientAuth: tls.RequestClientCert})
+	addr := nginxtest.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"},
+		ClientAuth: tls.RequestClientCert}, func(c *tls.Conn) {
+		if err := c.Handshake(); err == nil {
+			misbehave(c)
+		}
+	})
+	ta, err := net.ResolveTCPAddr("tcp", addr) // a literal 127.0.0.1:PORT: no lookup
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := c.(*tls.Conn).Handshake(); err != nil {
-					return
-				}
-				misbehave(c)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ta.Port
 }
 
 // h2Frame is an HTTP/2 frame (RFC 9113 §4.1).

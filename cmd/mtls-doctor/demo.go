@@ -118,8 +118,6 @@ func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
 // step shown against the lab's files (labApplyOptions), and its error.log on the Logs screen. It exits as the assistant
 // does everywhere (assistantExit): with the last run's verdict on the lab.
 func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
-	text := textOptions(stdout, env, flags.verbose)
-	md := reportIdentity(flags, env, "")
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("demo lab shims: %w", err)
@@ -127,20 +125,12 @@ func runDemoTUI(ctx context.Context, l *demolab.Lab, flags checkFlags, tf tuiFla
 	if err := l.InstallShims(exe); err != nil {
 		return err
 	}
-	return assistantExit(tui.Run(ctx, tui.Options{
-		Engine:    labEngine(l, flags),
-		Apply:     labApplyOptions(l),
-		Logs:      tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
-		Title:     "demo: " + l.Scenario.Name,
-		Output:    unwrapWriter(stdout),
-		NoColor:   !text.Color,
-		ASCII:     text.ASCII,
-		Redact:    flags.redact,
-		ReportDir: tf.reportDir,
-		Version:   md.Version,
-		Args:      md.Args,
-		Hostname:  md.Hostname,
-	}))
+	return runAssistant(ctx, tui.Options{
+		Engine: labEngine(l, flags),
+		Apply:  labApplyOptions(l),
+		Logs:   tui.RawLogSource(l.ErrorLogPath(), time.Local, followFromStart(l.ErrorLogPath())),
+		Title:  "demo: " + l.Scenario.Name,
+	}, flags, tf, env, stdout)
 }
 
 // labLogLines is how many of the lab's last error.log lines the demo shows.

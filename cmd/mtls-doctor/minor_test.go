@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 )
 
 // TestShortTimeoutIsNotBlamedOnTheNetwork: --timeout 1ms against a loopback listener that
@@ -84,13 +85,7 @@ func TestWrongTypedSettingIsNamed(t *testing.T) {
 // agent's cert and key, is named as PKCS#12 (not "holds no certificate") and the fix converts
 // it with openssl pkcs12, the path quoted for sh.
 func TestPKCS12GetsConversionHint(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl is required under CI=true")
-		}
-		t.Skip("openssl not installed")
-	}
+	bin := nginxtest.RequireOpenSSL(t)
 	dir := filepath.Join(t.TempDir(), "agent certs")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)

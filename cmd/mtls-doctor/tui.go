@@ -28,7 +28,6 @@ func (t *tuiFlags) register(cmd *cobra.Command) {
 // runTUI opens the assistant over the live probes, following the NGINX and agent logs the
 // configurations name (unless --no-logs).
 func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
-	text := textOptions(stdout, env, flags.verbose)
 	var logs tui.LogSource
 	if !flags.logs.noLogs {
 		logs = liveLogs(flags, env)
@@ -37,21 +36,24 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 	if h, err := os.Hostname(); err == nil && h != "" {
 		title = h
 	}
+	return runAssistant(ctx, tui.Options{
+		Engine: flags.engine(env),
+		Apply:  hostApplyOptions(flags),
+		Logs:   logs,
+		Title:  title,
+	}, flags, tf, env, stdout)
+}
+
+// runAssistant shows the assistant for o (what it judges: engine, apply, logs, title) on
+// stdout, with the terminal, report and redaction settings of the flags, and turns how it
+// ended into the command's result (assistantExit). The root command and demo share it.
+func runAssistant(ctx context.Context, o tui.Options, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
+	text := textOptions(stdout, env, flags.verbose)
 	md := reportIdentity(flags, env, "")
-	return assistantExit(tui.Run(ctx, tui.Options{
-		Engine:    flags.engine(env),
-		Apply:     hostApplyOptions(flags),
-		Logs:      logs,
-		Title:     title,
-		Output:    unwrapWriter(stdout),
-		NoColor:   !text.Color,
-		ASCII:     text.ASCII,
-		Redact:    flags.redact,
-		ReportDir: tf.reportDir,
-		Version:   md.Version,
-		Args:      md.Args,
-		Hostname:  md.Hostname,
-	}))
+	o.Output, o.NoColor, o.ASCII = unwrapWriter(stdout), !text.Color, text.ASCII
+	o.Redact, o.ReportDir = flags.redact, tf.reportDir
+	o.Version, o.Args, o.Hostname = md.Version, md.Args, md.Hostname
+	return assistantExit(tui.Run(ctx, o))
 }
 
 // assistantExit turns how the assistant ended into the command's result: after q the

@@ -15,15 +15,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/grpcstub"
 	"github.com/mtls-doctor/mtls-doctor/internal/opensslverdict"
 )
 
 // Bounds of the endpoint: how long a client may take to finish the handshake or send a
-// plain-HTTP request line, and how long the gRPC backend reads a request stream that
-// stays open (an agent's CommandChannel never ends by itself).
+// plain-HTTP request line (the gRPC backend's bound is grpcstub.DrainTimeout).
 const (
 	handshakeTimeout = 10 * time.Second
-	drainTimeout     = 300 * time.Millisecond
 	maxRequestLine   = 8 << 10
 )
 
@@ -542,25 +541,14 @@ func matchLocation(locations []string, path string) string {
 	return best
 }
 
-// grpcReply answers as the management plane's gRPC server: the agent's methods get 200
-// application/grpc at once and, once the client ends its stream (or after a short bound),
-// the trailer grpc-status 0; anything else gets a trailers-only grpc-status 12.
+// grpcReply answers as the management plane's gRPC server: the agent's methods succeed
+// (grpcstub.Accept); anything else gets a trailers-only grpc-status 12.
 func (l *Lab) grpcReply(w http.ResponseWriter, r *http.Request, service, method string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/grpc")
 	if !knownMethod(service, method) {
-		h.Set("Grpc-Status", "12")
-		h.Set("Grpc-Message", unimplementedMessage(service, method))
-		w.WriteHeader(http.StatusOK)
+		grpcstub.Unimplemented(w, unimplementedMessage(service, method))
 		return
 	}
-	h.Set("Trailer", "Grpc-Status")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	_ = rc.SetReadDeadline(time.Now().Add(drainTimeout))
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
-	h.Set("Grpc-Status", "0")
+	grpcstub.Accept(w, r)
 }
 
 func knownMethod(service, method string) bool {

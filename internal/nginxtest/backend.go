@@ -1,22 +1,18 @@
 package nginxtest
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// drainTimeout bounds how long the backend reads a request body that is still open (an
-// agent's CommandChannel stream never ends by itself).
-const drainTimeout = 300 * time.Millisecond
+	"github.com/mtls-doctor/mtls-doctor/internal/grpcstub"
+)
 
 // Backend is a loopback stand-in for the management plane's gRPC services, the target of
 // `grpc_pass grpc://ADDR`: a plaintext HTTP/2 (h2c, prior knowledge) server that answers
-// every POST with 200 and content-type application/grpc at once, then, once the client
-// has ended its request stream (or after a short bound), with the trailer grpc-status 0.
+// every POST as a gRPC method that succeeds (grpcstub.Accept, as the demo lab does).
 // It keeps nothing open. Other methods get 405.
 type Backend struct {
 	ln       net.Listener
@@ -65,22 +61,7 @@ func (b *Backend) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "gRPC backend: POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/grpc")
-	h.Set("Trailer", "Grpc-Status, Grpc-Message")
-	w.WriteHeader(http.StatusOK)
-	// Send the headers now: a response finished unflushed gets "content-length: 0",
-	// after which NGINX's grpc module ends the response and drops the trailers.
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	// Read what the client sends (until it ends its stream, for a bounded time): a
-	// handler that returns first resets the stream, and DATA still in flight from NGINX
-	// then draws RST_STREAM(STREAM_CLOSED), which NGINX reports as "upstream rejected
-	// request with error 5" and answers without the trailers.
-	_ = rc.SetReadDeadline(time.Now().Add(drainTimeout))
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
-	h.Set("Grpc-Status", "0")
-	h.Set("Grpc-Message", "")
+	grpcstub.Accept(w, r)
 }
 
 // Addr is the backend's HOST:PORT on 127.0.0.1.

@@ -55,13 +55,27 @@ func Binary() (string, error) {
 func Require(t testing.TB) string {
 	t.Helper()
 	bin, err := Binary()
+	return required(t, "nginx", bin, err)
+}
+
+// RequireOpenSSL returns the openssl binary for a test that runs it (to make keys and
+// bundles as users do), skipped without it as Require is, and failed under CI=true.
+func RequireOpenSSL(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("openssl")
+	return required(t, "openssl", bin, err)
+}
+
+// required is the verdict of Require and RequireOpenSSL on the lookup of tool.
+func required(t testing.TB, tool, bin string, err error) string {
+	t.Helper()
 	if err == nil {
 		return bin
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("nginx is required under CI=true: %v (apt-get install nginx)", err)
+		t.Fatalf("%s is required under CI=true: %v (apt-get install %s)", tool, err, tool)
 	}
-	t.Skip("nginx not installed: apt-get install nginx")
+	t.Skipf("%s not installed: apt-get install %s", tool, tool)
 	return ""
 }
 
