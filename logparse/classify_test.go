@@ -1,6 +1,11 @@
 package logparse
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -243,6 +248,61 @@ func TestAccessVerifyReason(t *testing.T) {
 		}
 		if st != LineClassified || ev.Kind != want.kind || ev.X509Code != want.code {
 			t.Errorf("%s: got %v %s %d, want %s %d", line, st, ev.Kind, ev.X509Code, want.kind, want.code)
+		}
+	}
+}
+
+// TestKindsListsEveryKind: every Kind constant the package declares is in Kinds once, so a
+// kind added as a constant is also displayed, summarised in order and checked to be
+// claimed by a diagnostics check.
+func TestKindsListsEveryKind(t *testing.T) {
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[Kind]bool{}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Kind" {
+					continue
+				}
+				for _, v := range vs.Values {
+					if lit, ok := v.(*ast.BasicLit); ok {
+						s, _ := strconv.Unquote(lit.Value)
+						declared[Kind(s)] = true
+					}
+				}
+			}
+		}
+	}
+	if len(declared) < 20 {
+		t.Fatalf("found only %d Kind constants: the parse missed them", len(declared))
+	}
+	listed := map[Kind]int{}
+	for _, k := range Kinds {
+		listed[k]++
+	}
+	for k := range declared {
+		if listed[k] != 1 {
+			t.Errorf("kind %q is listed %d times in Kinds, want once", k, listed[k])
+		}
+	}
+	for k := range listed {
+		if !declared[k] {
+			t.Errorf("Kinds lists %q, which no constant declares", k)
 		}
 	}
 }

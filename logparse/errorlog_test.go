@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/grpcstub"
 	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 	"github.com/mtls-doctor/mtls-doctor/logparse"
@@ -74,9 +74,7 @@ func TestRealNginxLines(t *testing.T) {
 		defer client.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+inst.Addr()+"/f5.nginx.agent.sdk.Commander/CommandChannel", strings.NewReader("\x00\x00\x00\x00\x00"))
-		req.Header.Set("Content-Type", "application/grpc")
-		req.Header.Set("TE", "trailers")
+		req, _ := grpcstub.NewRequest(ctx, "https://"+inst.Addr()+"/f5.nginx.agent.sdk.Commander/CommandChannel")
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("POST: %v", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
+	"github.com/mtls-doctor/mtls-doctor/internal/grpcstub"
 	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
@@ -118,9 +120,7 @@ func (u *upLab) request(t *testing.T) {
 		var protocols http.Protocols
 		protocols.SetUnencryptedHTTP2(true)
 		c.Transport = &http.Transport{Protocols: &protocols}
-		req, _ = http.NewRequest(http.MethodPost, "http://"+u.front.Addr()+"/pkg.Service/Method", strings.NewReader("\x00\x00\x00\x00\x00"))
-		req.Header.Set("Content-Type", "application/grpc")
-		req.Header.Set("TE", "trailers")
+		req, _ = grpcstub.NewRequest(context.Background(), "http://"+u.front.Addr()+"/pkg.Service/Method")
 	}
 	resp, err := c.Do(req)
 	if err != nil {

@@ -1,7 +1,6 @@
 package demolab
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/mtls-doctor/mtls-doctor/internal/grpcstub"
 )
 
 // testNow is a fixed instant: the lab's certificates are placed around it, so nothing
@@ -125,10 +126,10 @@ func h2Post(conn net.Conn, scheme, authority, path string, isTLS bool) (h2Reply,
 		},
 	}
 	defer tr.CloseIdleConnections()
-	// An empty gRPC message: flag 0, length 0.
-	req, _ := http.NewRequest(http.MethodPost, scheme+"://"+authority+path, bytes.NewReader([]byte{0, 0, 0, 0, 0}))
-	req.Header.Set("Content-Type", "application/grpc")
-	req.Header.Set("Te", "trailers")
+	req, err := grpcstub.NewRequest(context.Background(), scheme+"://"+authority+path)
+	if err != nil {
+		return h2Reply{}, err
+	}
 	req.Header.Set("User-Agent", "nginx-agent/v2.46.7 grpc-go/1.79.3")
 	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
 	if err != nil {

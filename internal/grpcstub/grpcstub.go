@@ -1,6 +1,7 @@
-// Package grpcstub answers HTTP/2 requests as a gRPC server does, without grpc-go: the
-// management plane's services as the demo lab serves them and as the tests' backend behind
-// a real nginx (`grpc_pass`) serves them. Both answer an agent's call alike, from here.
+// Package grpcstub speaks gRPC over HTTP/2 without grpc-go. Its server side answers as the
+// management plane's services do, for the demo lab and for the tests' backend behind a
+// real nginx (`grpc_pass`), so both answer an agent's call alike; its client side is the
+// call an agent makes, for tests that send one through NGINX.
 //
 // The wire format is gRPC over HTTP/2
 // (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md): status 200,
@@ -9,6 +10,8 @@
 package grpcstub
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"time"
@@ -52,4 +55,20 @@ func Unimplemented(w http.ResponseWriter, message string) {
 	h.Set("Grpc-Status", "12")
 	h.Set("Grpc-Message", message)
 	w.WriteHeader(http.StatusOK)
+}
+
+// emptyMessage is a gRPC message of length 0, uncompressed: the smallest valid call body.
+var emptyMessage = []byte{0, 0, 0, 0, 0}
+
+// NewRequest is a gRPC call to url (scheme://authority/service/method) as a client sends
+// it: POST with one empty message, content-type application/grpc and "te: trailers". The
+// caller sends it over HTTP/2.
+func NewRequest(ctx context.Context, url string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(emptyMessage))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	return req, nil
 }

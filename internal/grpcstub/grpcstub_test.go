@@ -1,6 +1,7 @@
 package grpcstub
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,12 +26,17 @@ func startH2(t *testing.T, handler http.HandlerFunc) (*http.Client, string) {
 // TestAccept: the call gets 200 application/grpc, the body the client sent is read, and
 // grpc-status 0 arrives as a trailer, not a header.
 func TestAccept(t *testing.T) {
-	got := make(chan int, 1)
+	got := make(chan string, 1)
 	c, url := startH2(t, func(w http.ResponseWriter, r *http.Request) {
+		seen := r.Method + " " + r.Header.Get("Content-Type") + " te=" + r.Header.Get("Te")
 		Accept(w, r)
-		got <- 1
+		got <- seen
 	})
-	resp, err := c.Post(url, "application/grpc", strings.NewReader("\x00\x00\x00\x00\x00"))
+	req, err := NewRequest(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +50,9 @@ func TestAccept(t *testing.T) {
 	if resp.Header.Get("Grpc-Status") != "" || resp.Trailer.Get("Grpc-Status") != "0" {
 		t.Errorf("grpc-status header %q trailer %q", resp.Header.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Status"))
 	}
-	<-got
+	if seen := <-got; seen != "POST application/grpc te=trailers" {
+		t.Errorf("the server saw %q", seen)
+	}
 }
 
 // TestUnimplemented: a trailers-only answer with grpc-status 12 and the message.

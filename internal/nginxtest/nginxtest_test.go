@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/grpcstub"
 	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 )
 
@@ -175,10 +176,7 @@ func TestMTLSThroughToBackend(t *testing.T) {
 		tr := &http.Transport{TLSClientConfig: cfg, Protocols: &protocols, ForceAttemptHTTP2: true}
 		defer tr.CloseIdleConnections()
 		client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-		req, _ := http.NewRequest(http.MethodPost, "https://"+inst.Addr()+"/f5.nginx.agent.sdk.Commander/CommandChannel",
-			strings.NewReader("\x00\x00\x00\x00\x00"))
-		req.Header.Set("Content-Type", "application/grpc")
-		req.Header.Set("TE", "trailers")
+		req, _ := grpcstub.NewRequest(context.Background(), "https://"+inst.Addr()+"/f5.nginx.agent.sdk.Commander/CommandChannel")
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
