@@ -18,6 +18,8 @@ set -euo pipefail
 N=${N:-30}
 NAME=${SERVER_NAME:-nim.test.local}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/build.sh
+. "$ROOT/bench/build.sh"
 
 # shellcheck source=bench/lab.sh
 . "$ROOT/bench/lab.sh"
@@ -33,7 +35,8 @@ echo "== PKI in $WORK"
 
 # --- build -------------------------------------------------------------------------------
 echo "== build"
-(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor && go build -o "$WORK/labup" ./bench/labup)
+build_release "$WORK/mtls-doctor"
+(cd "$ROOT" && go build -o "$WORK/labup" ./bench/labup)
 
 # --- lab ---------------------------------------------------------------------------------
 echo "== start nginx"

@@ -40,6 +40,8 @@ SIZE_MB=${SIZE_MB:-256}
 RUNS=${RUNS:-5}
 LOGS=${LOGS:-error access}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/build.sh
+. "$ROOT/bench/build.sh"
 REAL=$ROOT/testdata/logs/nginx-error-real.log
 
 for tool in go grep awk date; do
@@ -54,7 +56,7 @@ if [ -n "${BIN:-}" ]; then
 	cp "$BIN" "$WORK/mtls-doctor" # time another build (e.g. an older one)
 else
 	echo "building mtls-doctor" >&2
-	(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
+	build_release "$WORK/mtls-doctor"
 fi
 
 # grow BLOCK OUT: BLOCK doubled until it is about 1 MiB, then repeated to SIZE_MB.

@@ -23,6 +23,8 @@ set -euo pipefail
 SERVERS=${SERVERS:-1000 10000 40000}
 RUNS=${RUNS:-3}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/build.sh
+. "$ROOT/bench/build.sh"
 for tool in go openssl awk; do
 	command -v "$tool" >/dev/null || { echo "nginxconf.sh: $tool not found" >&2; exit 3; }
 done
@@ -35,7 +37,7 @@ if [ -n "${BIN:-}" ]; then
 	cp "$BIN" "$WORK/mtls-doctor" # time another build (e.g. an older one)
 else
 	echo "building mtls-doctor" >&2
-	(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
+	build_release "$WORK/mtls-doctor"
 fi
 
 (

@@ -18,6 +18,8 @@ set -euo pipefail
 
 N=${N:-15}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/build.sh
+. "$ROOT/bench/build.sh"
 for tool in go tmux date; do
 	command -v "$tool" >/dev/null || { echo "tui.sh: $tool not found (apt-get install $tool)" >&2; exit 3; }
 done
@@ -35,7 +37,7 @@ if [ -n "${BIN:-}" ]; then
 	cp "$BIN" "$WORK/mtls-doctor"
 else
 	echo "building mtls-doctor" >&2
-	(cd "$ROOT" && go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
+	build_release "$WORK/mtls-doctor"
 fi
 
 # A closed loopback port: bind one, note it, let it go.

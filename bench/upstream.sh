@@ -21,6 +21,8 @@ set -euo pipefail
 N=${N:-30}
 NAME=${SERVER_NAME:-upstream.test.local}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/build.sh
+. "$ROOT/bench/build.sh"
 
 # shellcheck source=bench/lab.sh
 . "$ROOT/bench/lab.sh"
@@ -35,8 +37,8 @@ echo "== PKI in $WORK"
 (lab_pki) >"$WORK/pki.log" 2>&1 || { cat "$WORK/pki.log" >&2; exit 3; }
 
 echo "== build"
-(cd "$ROOT" && go build -o "$WORK/upprobe" ./bench/upprobe && go build -o "$WORK/labup" ./bench/labup &&
-	go build -o "$WORK/mtls-doctor" ./cmd/mtls-doctor)
+(cd "$ROOT" && go build -o "$WORK/upprobe" ./bench/upprobe && go build -o "$WORK/labup" ./bench/labup)
+build_release "$WORK/mtls-doctor"
 
 echo "== start the upstream nginx"
 lab_up "$WORK/labup" || exit 3

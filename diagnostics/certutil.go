@@ -111,8 +111,33 @@ func noHandshake(f *Facts) Result {
 	return Skip("skipped: no TLS handshake with %s", f.Endpoint.Address)
 }
 
+// dnMemo remembers the text of names already formatted: a fleet's servers share one CA
+// file, whose names every server's verdict quotes. Bounded, so hostile input cannot grow it.
+var dnMemo = struct {
+	sync.Mutex
+	text map[string]string
+}{text: map[string]string{}}
+
+const dnMemoMax = 4096
+
 // dn formats a DER-encoded distinguished name as OpenSSL-like text.
 func dn(der []byte) string {
+	dnMemo.Lock()
+	s, ok := dnMemo.text[string(der)]
+	dnMemo.Unlock()
+	if ok {
+		return s
+	}
+	s = formatDN(der)
+	dnMemo.Lock()
+	if len(dnMemo.text) < dnMemoMax {
+		dnMemo.text[string(der)] = s
+	}
+	dnMemo.Unlock()
+	return s
+}
+
+func formatDN(der []byte) string {
 	var seq pkix.RDNSequence
 	if rest, err := asn1.Unmarshal(der, &seq); err != nil || len(rest) > 0 {
 		return fmt.Sprintf("(undecodable name, %d bytes)", len(der))

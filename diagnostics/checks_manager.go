@@ -160,27 +160,31 @@ func perServer(f *Facts, fn func(s *probes.NginxServer) Result) Result {
 	results := make([]Result, len(servers))
 	for i, s := range servers {
 		results[i] = fn(s)
-		if results[i].Subject.IsZero() {
-			results[i].Subject = serverSubject(s)
-		}
 	}
+	// Only the leading result's subject and the listed servers' locations are shown:
+	// both are formatted once chosen, not for each of a fleet's servers.
 	if len(servers) == 1 {
-		return results[0]
+		return withServerSubject(results[0], servers[0])
 	}
-	where := make([]string, len(servers))
-	for i, s := range servers {
-		where[i] = s.Pos()
-	}
-	out, worst := mergeWorst(results, where, "server")
+	out, worst := mergeWorst(results, func(i int) string { return servers[i].Pos() }, "server")
+	out = withServerSubject(out, servers[worst])
 	out.Summary = serverLabel(servers[worst]) + ": " + out.Summary
 	return out
 }
 
+// withServerSubject names server s as r's Subject unless fn named one.
+func withServerSubject(r Result, s *probes.NginxServer) Result {
+	if r.Subject.IsZero() {
+		r.Subject = serverSubject(s)
+	}
+	return r
+}
+
 // mergeWorst merges the results of several things judged alike (servers, served
 // certificates, upstream links), each a noun for counts: the worst, first among equals,
-// leads, and every other follows as evidence at its location where[i]. It returns the
+// leads, and every other follows as evidence at its location where(i). It returns the
 // index of the worst; an empty results gives a zero Result.
-func mergeWorst(results []Result, where []string, noun string) (Result, int) {
+func mergeWorst(results []Result, where func(i int) string, noun string) (Result, int) {
 	if len(results) == 0 {
 		return Result{}, 0
 	}
@@ -191,7 +195,7 @@ func mergeWorst(results []Result, where []string, noun string) (Result, int) {
 		}
 	}
 	out := results[worst]
-	out.Evidence = otherVerdicts(append([]Evidence(nil), out.Evidence...), results, worst, func(i int) string { return where[i] }, noun)
+	out.Evidence = otherVerdicts(append([]Evidence(nil), out.Evidence...), results, worst, where, noun)
 	return out, worst
 }
 

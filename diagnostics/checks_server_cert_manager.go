@@ -37,10 +37,10 @@ func (sc servedCert) where() string {
 }
 
 func servedCerts(f *Facts) []servedCert {
-	var out []servedCert
 	if !managerHost(f) {
 		return nil
 	}
+	out := make([]servedCert, 0, len(f.Nginx.Servers))
 	for _, s := range f.Nginx.Servers {
 		for i, c := range s.SSL.Certificates {
 			if i >= len(s.Certs) || s.Certs[i] == nil {
@@ -70,8 +70,8 @@ func perServedCert(f *Facts, fn func(sc servedCert) Result) Result {
 // directive, for evidence that points there.
 func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Result {
 	certs := servedCerts(f)
-	var results []Result
-	var usable []servedCert
+	results := make([]Result, 0, len(certs))
+	usable := make([]servedCert, 0, len(certs))
 	judged := map[*probes.FileFacts]Result{}
 	for _, sc := range certs {
 		missing, unknown := fileMissing(f, sc.file)
@@ -94,10 +94,6 @@ func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Resu
 	if len(results) == 0 {
 		return Skip("skipped: the certificate files NGINX serves are not on this host")
 	}
-	where := make([]string, len(usable))
-	for i, sc := range usable {
-		where[i] = sc.where()
-	}
 	if byFile {
 		// The worst file was judged at the first server that serves it: judge it again
 		// at the worst's own directive, for evidence that points there.
@@ -111,7 +107,7 @@ func judgeServedCerts(f *Facts, fn func(sc servedCert) Result, byFile bool) Resu
 			results[w] = fn(usable[w])
 		}
 	}
-	out, worst := mergeWorst(results, where, "server")
+	out, worst := mergeWorst(results, func(i int) string { return usable[i].where() }, "server")
 	out.Evidence = append([]Evidence{Note(usable[worst].where(), "served certificate file %s", usable[worst].path)}, out.Evidence...)
 	if out.Subject.IsZero() {
 		out.Subject = usable[worst].subject()

@@ -112,7 +112,6 @@ func linkNamed(f *Facts, name string) *probes.UpstreamLinkFacts {
 func (u upstreamRule) evaluate(f *Facts) Result {
 	links := upstreamLinks(f)
 	var results []Result
-	var where []string // each link's pass directive
 	for _, l := range links {
 		if u.judge == nil {
 			break
@@ -125,9 +124,8 @@ func (u upstreamRule) evaluate(f *Facts) Result {
 			r = r.With(nginxTestEvidence(f, l)...)
 		}
 		results = append(results, r)
-		where = append(where, passPos(l))
 	}
-	best, _ := mergeWorst(results, where, "link")
+	best, _ := mergeWorst(results, func(i int) string { return passPos(links[i]) }, "link")
 	var sums []logparse.Summary
 	if u.backs == nil {
 		sums = upstreamSummaries(f, u.kinds)

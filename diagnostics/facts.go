@@ -10,7 +10,7 @@ import (
 
 // FactKind names one kind of fact the engine can gather. Kinds are gathered in the order of
 // FactOrder, because later kinds build on earlier ones (the endpoint probe needs the agent
-// configuration and files).
+// configuration).
 type FactKind string
 
 const (
@@ -33,7 +33,9 @@ var factKinds = []struct {
 }{
 	{FactAgentConfig, nil, fieldOf(func(f *Facts) **probes.AgentConfig { return &f.Agent })},
 	{FactAgentFiles, []FactKind{FactAgentConfig}, fieldOf(func(f *Facts) **probes.AgentFiles { return &f.Files })},
-	{FactEndpoint, []FactKind{FactAgentConfig, FactAgentFiles}, fieldOf(func(f *Facts) **probes.EndpointReport { return &f.Endpoint })},
+	// The probe loads the agent's key pair itself (as the agent does), so it starts beside
+	// the file checks' loading instead of after it.
+	{FactEndpoint, []FactKind{FactAgentConfig}, fieldOf(func(f *Facts) **probes.EndpointReport { return &f.Endpoint })},
 	// The agents' port picks the agent-facing servers.
 	{FactNginx, []FactKind{FactAgentConfig}, fieldOf(func(f *Facts) **probes.NginxFacts { return &f.Nginx })},
 	// The links are read from NGINX's configuration.

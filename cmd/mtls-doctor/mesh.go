@@ -78,7 +78,7 @@ once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 			engine := meshEngine(m.inputs, flags.thresholds())
 			if wantTUI(flags, env, stdout, stderr) {
 				text := textOptions(stdout, env, m.verbose)
-				md := markdownOptions(flags, env, "")
+				md := reportIdentity(flags, env, "")
 				return assistantExit(tui.Run(ctx, tui.Options{Engine: engine, Title: "NGINX Service Mesh",
 					Output: unwrapWriter(stdout), NoColor: !text.Color, ASCII: text.ASCII,
 					Version: md.Version, Args: md.Args, Hostname: md.Hostname}))

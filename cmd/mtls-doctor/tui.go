@@ -49,7 +49,7 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 // ended into the command's result (assistantExit). The root command and demo share it.
 func runAssistant(ctx context.Context, o tui.Options, flags checkFlags, tf tuiFlags, env environ, stdout io.Writer) error {
 	text := textOptions(stdout, env, flags.verbose)
-	md := markdownOptions(flags, env, "")
+	md := reportIdentity(flags, env, "")
 	o.Output, o.NoColor, o.ASCII = unwrapWriter(stdout), !text.Color, text.ASCII
 	o.Redact, o.ReportDir = flags.redact, tf.reportDir
 	o.Version, o.Args, o.Hostname = md.Version, md.Args, md.Hostname

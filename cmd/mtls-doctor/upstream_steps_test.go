@@ -94,7 +94,7 @@ func fixUpstreamScenario(t *testing.T, sc upScenario) (ran, result string, ok bo
 		"<key-passphrase>": "s3cret",
 	}
 	args := []string{"--nginx-config", u.frontConf, "--nginx-prefix", filepath.Dir(u.frontConf) + "/", "--no-logs", "--timeout", "3s"}
-	path, reloadMark := sandboxPath(t)
+	path, reloadMark, _ := sandboxPath(t)
 	steps, manual := 0, 0
 	done := map[string]bool{}
 	for round := 0; round < 16; round++ {

@@ -376,6 +376,11 @@ func locationPasses(loc *Directive) []*Directive {
 func (c *Config) upstreamLink(srv *Server, loc *Location, pass *Directive, blocks map[string]*Directive, lc levelCache, version string) *UpstreamLink {
 	mod := PassModule(strings.TrimSuffix(pass.Name, "_pass"))
 	levels, names := lc.locationLevels(pass.Parent)
+	if !anyLevelSets(levels, sslDirectiveNames[mod]) && !passesTLS(mod, pass.Arg(0), blocks) {
+		// A plain pass with none of its module's TLS directives in effect is no link: the
+		// common case (a fleet's grpc_pass grpc://…), decided before the link is built.
+		return nil
+	}
 	l := &UpstreamLink{Server: srv, Location: loc, Module: mod, Pass: pass, URL: pass.Arg(0), Version: version}
 	anySet := false
 	for i, sd := range upstreamSSLDirectives {
@@ -404,6 +409,26 @@ func (c *Config) upstreamLink(srv *Server, loc *Location, pass *Directive, block
 	}
 	l.setSSLName()
 	return l
+}
+
+// anyLevelSets reports whether any of the levels has a directive named in names.
+func anyLevelSets(levels []level, names []string) bool {
+	for _, lv := range levels {
+		for _, n := range names {
+			if len(lv.children(n)) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// passesTLS reports whether a pass of module mod to url speaks TLS, as parseTarget
+// decides it.
+func passesTLS(mod PassModule, url string, blocks map[string]*Directive) bool {
+	l := UpstreamLink{Module: mod, URL: url}
+	l.parseTarget(blocks)
+	return l.TLS
 }
 
 func (c *Config) upstreamSetting(levels []level, names []string, name, def string, file bool) UpstreamSetting {
