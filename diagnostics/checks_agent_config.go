@@ -155,6 +155,26 @@ func evalConfigMissing(f *Facts) Result {
 
 func fixConfigMissing(f *Facts, _ Result) []Step {
 	h := hostOf(f)
+	// Without a file the TLS paths are not known: the user names them rather than the
+	// package's defaults being written as if they were there.
+	if !h.CertSet {
+		h.Cert, h.Key = "<agent-cert-path>", "<agent-key-path>"
+	}
+	if !h.CASet {
+		h.CA = "<manager-ca-path>"
+	}
+	// The agent dials host and verifies name in the manager's certificate (server.command
+	// on agent v2): an address that works here needs no DNS, and the name stays one the
+	// certificate holds.
+	port := h.Port
+	if !h.knownPort {
+		port = "<manager-port>"
+	}
+	edits := []edit{{setHost, h.Host}, {setPort, port}}
+	if !h.knownHost {
+		edits = []edit{{setHost, "<manager-ip>"}, {setPort, port}, {setServerName, "<manager-host>"}}
+	}
+	edits = append(edits, edit{setTLSEnable, "true"}, edit{setCert, h.Cert}, edit{setKey, h.Key}, edit{setCA, h.CA})
 	return []Step{
 		{
 			Title: "Find where the agent's configuration went",
@@ -167,11 +187,11 @@ func fixConfigMissing(f *Facts, _ Result) []Step {
 			Host:   HostAgent,
 		},
 		h.editStep("Create "+h.Config+" with the manager's address and the agent's TLS files",
-			"Agent v2 (NGINX Instance Manager) keys are shown; agent v3 (NGINX One) uses command.server and command.tls. "+
+			"The agent dials the manager's address and verifies its name against the manager's certificate. "+
+				"Agent v2 (NGINX Instance Manager) keys are shown; agent v3 (NGINX One) uses command.server and command.tls. "+
 				"If an old file turned up in the step before, copy it back instead.",
 			[]string{"agent-config-missing", "agent-config-invalid"},
-			edit{setHost, h.Host}, edit{setPort, h.Port}, edit{setTLSEnable, "true"},
-			edit{setCert, h.Cert}, edit{setKey, h.Key}, edit{setCA, h.CA}),
+			edits...),
 	}
 }
 
@@ -277,6 +297,22 @@ func fixConfigInvalid(f *Facts, _ Result) []Step {
 		show := "sudo cat -n " + shellQuote(a.Error.Path)
 		if a.Error.Line > 0 {
 			show = fmt.Sprintf("sudo sed -n '%d,%dp' %s", max(1, a.Error.Line-3), a.Error.Line+3, shellQuote(a.Error.Path))
+		}
+		if ri := a.Error.Reindent; ri != nil {
+			// The parser found that this one re-indentation makes the file parse.
+			steps = append(steps, Step{
+				Title: fmt.Sprintf("Indent line %d of %s by %d spaces, like the line before it", ri.Line, a.Error.Path, ri.Indent),
+				Why: "A key indented deeper than the key before it reads as part of that key's value, which YAML refuses. " +
+					"Re-indented, the file parses; restart the agent to read it.",
+				Commands: []string{
+					backupCommand(a.Error.Path),
+					sedCommand(a.Error.Path, fmt.Sprintf("%ds|^[[:space:]]*|%s|", ri.Line, strings.Repeat(" ", ri.Indent))),
+					restartAgent,
+				},
+				Verify:  []string{"agent-config-invalid"},
+				Changes: []string{a.Error.Path},
+				Host:    HostAgent,
+			})
 		}
 		steps = append(steps, Step{
 			Title: "Fix the YAML error in " + a.Error.Path,

@@ -297,6 +297,10 @@ func fixMgrRejected(f *Facts, r Result) []Step {
 	case opensslverdict.InvalidPurpose, opensslverdict.EEKeyTooSmall, opensslverdict.CAMDTooWeak:
 		return reissue("Reissue the agent certificate for TLS clients",
 			"NGINX checks the sslclient purpose (extendedKeyUsage clientAuth, keyUsage digitalSignature) and OpenSSL's security level (RSA 2048, no SHA-1).")
+	case opensslverdict.CertSignatureFailure:
+		return reissue("Reissue the agent certificate from the CA NGINX trusts",
+			"Its signature does not verify with the key of the CA NGINX trusts for agents: the certificate was damaged, "+
+				"or signed by a CA re-created under the same name. A certificate signed by that CA's key, keeping the subject and names, verifies.")
 	case opensslverdict.CertRevoked:
 		return fixRevoked(f, r)
 	case opensslverdict.UnableToGetCRL:
@@ -391,9 +395,31 @@ func fixMgrAuthNotRequired(f *Facts, r Result) []Step {
 			}
 		}
 	}
-	return []Step{setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Require client certificates: ssl_verify_client on",
+	return []Step{verifyClientOn(f, s, "Require client certificates: ssl_verify_client on",
 		"NGINX then answers any request without a valid certificate with 400 (or the gRPC error your error_page maps 496 to).",
 		"client-auth-not-required", "agent-cert-rejected")}
+}
+
+// verifyClientOn is the step that sets ssl_verify_client on in server s. NGINX refuses "on"
+// without ssl_client_certificate ("no ssl_client_certificate for ssl_verify_client",
+// src/http/modules/ngx_http_ssl_module.c), so a server without one gets one in the same
+// edit: the file its ssl_trusted_certificate names (the CAs it verifies agents with now),
+// else the agents' CA the user names.
+func verifyClientOn(f *Facts, s *probes.NginxServer, title, why string, verify ...string) Step {
+	if s.SSL.ClientCertificate.IsSet() {
+		return setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", title, why, verify...)
+	}
+	ca := "<agents-ca-path>"
+	if p := s.SSL.TrustedCertificate.Path; p != "" {
+		ca = p
+	}
+	caLine := "ssl_client_certificate " + nginxValue(ca) + ";"
+	why += " The server names no ssl_client_certificate, which \"on\" needs: " + caLine
+	if vc := s.SSL.VerifyClient.Directive; vc != nil && vc.Parent == s.Directive {
+		return nginxStep(f, title, why, vc.File, replaceDiff(vc, "ssl_verify_client on; "+caLine), verify...)
+	}
+	anchor := serverAnchor(s, "ssl_verify_client", "ssl_certificate_key", "server_name")
+	return nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, "ssl_verify_client on;", caLine), verify...)
 }
 
 func containsStep(steps []Step, pos string) bool {

@@ -54,8 +54,12 @@ func hostOf(f *Facts) hostInfo {
 	}
 	a := f.Agent
 	h.agent = a
-	if a.Path != "" {
+	switch {
+	case a.Path != "":
 		h.Config = a.Path
+	case len(a.Searched) == 1:
+		// One path looked at is the one the user named (--agent-config): the file judged.
+		h.Config = a.Searched[0]
 	}
 	h.Dynamic = a.DynamicPath
 	if a.Format != probes.FormatUnknown {
@@ -408,7 +412,20 @@ func reissueAgentStep(f *Facts, title, why string, verify ...string) Step {
 // agentReissue is the reissue of the agent's certificate on this host.
 func agentReissue(f *Facts) reissuance {
 	h := hostOf(f)
-	r := reissuance{host: HostAgent, cert: h.Cert, key: h.Key, leaf: agentLeaf(f), subjectPlaceholder: "<agent-name>",
+	cert, key := h.Cert, h.Key
+	switch {
+	case f == nil:
+	case f.Agent == nil:
+		// The manager judges the certificate given with --cert: that file, whose key it
+		// does not know.
+		if _, p := agentChainForManagerChecks(f); p != "" {
+			cert, key = p, "<agent-key-path>"
+		}
+	case f.Agent.Key.Value == "":
+		// A certificate judged alone (--cert) has no key the tool knows.
+		key = "<agent-key-path>"
+	}
+	r := reissuance{host: HostAgent, cert: cert, key: key, leaf: agentLeaf(f), subjectPlaceholder: "<agent-name>",
 		caCert: "<ca-cert-path>", caKey: "<ca-key-path>", eku: "clientAuth", after: []string{restartAgent}}
 	if f != nil && f.Files != nil && f.Files.Cert != nil && len(f.Files.Cert.Certs) > 1 {
 		r.keepChain = true

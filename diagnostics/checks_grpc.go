@@ -25,7 +25,8 @@ func grpcChecks() []Check {
 			Title: "manager routes the agent's gRPC service",
 			Why: "NGINX needs a location for the agent's service path. A missing one answers 404 (the agent logs " +
 				"\"code = Unimplemented\"); it also happens when an agent v3 talks to NGINX Instance Manager, which serves only v2 agents.",
-			Needs: need, Wants: []FactKind{FactAgentConfig}, Evaluate: evalPathMissing, Fix: fixPathMissing,
+			// NGINX's configuration, when read, says which server to add the locations to.
+			Needs: need, Wants: []FactKind{FactAgentConfig, FactNginx}, Evaluate: evalPathMissing, Fix: fixPathMissing,
 		},
 		{
 			ID: "misdirected-request", Category: CategoryGRPC,

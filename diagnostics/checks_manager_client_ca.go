@@ -168,7 +168,7 @@ func fixOptionalNoCA(f *Facts, r Result) []Step {
 	why := "on makes NGINX refuse any agent whose certificate does not verify against ssl_client_certificate; keep " +
 		"optional only if a web UI on the same server must work without certificates."
 	if s := judgedServer(f, r); s != nil {
-		return []Step{setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", "Set ssl_verify_client on", why,
+		return []Step{verifyClientOn(f, s, "Set ssl_verify_client on", why,
 			"nginx-ssl-verify-optional-no-ca", "client-auth-not-required")}
 	}
 	return []Step{nginxStep(f, "Set ssl_verify_client on", why, managerNginxConf,

@@ -253,9 +253,11 @@ func TestManagerChecks(t *testing.T) {
 `)
 			},
 			summary: []string{"server at /etc/nginx/nginx.conf:27 (listen 8443)", "ssl_verify_client is not set"},
-			fix:     []string{"@@ -31 +31,2 @@", "+        ssl_verify_client on;"},
-			notFix:  []string{"@@ -7 "},
-			cause:   Cause{Code: CauseNotRequired}},
+			fix: []string{"@@ -31 +31,3 @@", "+        ssl_verify_client on;",
+				// "on" without ssl_client_certificate is refused by nginx -t.
+				"+        ssl_client_certificate <agents-ca-path>;"},
+			notFix: []string{"@@ -7 "},
+			cause:  Cause{Code: CauseNotRequired}},
 		{name: "no client CA", id: "nginx-client-ca-missing", want: SeverityFail,
 			mutate: func(f *Facts, p *testPKI) {
 				setConf(f, p, confWith("        ssl_client_certificate /etc/nms/certs/ca.pem;\n", ""))

@@ -89,6 +89,18 @@ type ConfigError struct {
 	Column int `json:"column,omitempty"`
 	// Message is the error as the agent (or its YAML library) would word it.
 	Message string `json:"message"`
+	// Reindent, when set, is a repair that makes the file parse: one line near the error
+	// indented differently from the line before it (the mistake people make most in
+	// nginx-agent.conf), at that line's indentation instead.
+	Reindent *Reindent `json:"reindent,omitempty"`
+}
+
+// Reindent says which line to re-indent and to how many spaces.
+type Reindent struct {
+	// Line is 1-based.
+	Line int `json:"line"`
+	// Indent is the number of leading spaces the line gets.
+	Indent int `json:"indent"`
 }
 
 // TypeError is a setting written as a list or a map where the agent reads one value

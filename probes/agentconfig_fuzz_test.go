@@ -66,6 +66,17 @@ func FuzzLoadAgentConfig(f *testing.F) {
 			if (e.Path != main && e.Path != dyn) || e.Message == "" || e.Line < 0 || e.Line > lines || e.Column < 0 {
 				t.Fatalf("Error = %+v (the input has %d lines)", e, lines)
 			}
+			if r := e.Reindent; r != nil {
+				// The repair offered must be one: the file parses once the line is moved.
+				ls := strings.Split(string(data), "\n")
+				if r.Line < 1 || r.Line > len(ls) || r.Indent < 0 {
+					t.Fatalf("Reindent = %+v (the input has %d lines)", r, len(ls))
+				}
+				ls[r.Line-1] = strings.Repeat(" ", r.Indent) + strings.TrimLeft(ls[r.Line-1], " ")
+				if _, err := parseAgentYAMLOnce(e.Path, []byte(strings.Join(ls, "\n"))); err != nil {
+					t.Fatalf("Reindent = %+v leaves %+v", r, err)
+				}
+			}
 		}
 		for name, s := range map[string]Setting{"Host": c.Host, "Port": c.Port, "ServerName": c.ServerName,
 			"TLSEnabled": c.TLSEnabled, "Cert": c.Cert, "Key": c.Key, "CA": c.CA, "SkipVerify": c.SkipVerify, "LogPath": c.LogPath} {

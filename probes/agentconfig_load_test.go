@@ -278,15 +278,20 @@ func TestLoadAgentConfigErrors(t *testing.T) {
 		name, file, content string
 		line, col           int
 		msg                 string
+		reindent            *Reindent // the repair the loader should find; nil for none
 	}{
 		{name: "tab", file: "bad-tab.conf", line: 3, col: 1, msg: "found character '\t' that cannot start any token"},
 		// goccy points at the plain scalar the over-indented line continues.
-		{name: "indent", file: "bad-indent.conf", line: 5, col: 11, msg: "mapping value is not allowed in this context"},
+		{name: "indent", file: "bad-indent.conf", line: 5, col: 11, msg: "mapping value is not allowed in this context",
+			reindent: &Reindent{Line: 6, Indent: 2}},
+		// Moving a duplicate key under the one before would parse, but change what it means.
 		{name: "duplicate key", file: "bad-duplicate.conf", line: 6, col: 1, msg: `mapping key "tls" already defined at [4:1]`},
 		{name: "top-level sequence", content: "# agent\n- server: nim.example.com\n", line: 2, col: 1,
 			msg: "sequence was used where mapping is expected"},
 		{name: "top-level scalar", content: "nim.example.com:443\n", line: 1, col: 1,
 			msg: "string was used where mapping is expected"},
+		{name: "list item off its column", content: "tags:\n  - web\n - db\n", line: 3, col: 2,
+			msg: "value is not allowed in this context", reindent: &Reindent{Line: 3, Indent: 2}},
 		{name: "unclosed flow", content: "tls: {cert: /a.crt\n", line: 1, col: 6, msg: "could not find flow mapping end token '}'"},
 		{name: "deep flow nesting", content: "server: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", line: 1, col: 73,
 			msg: "flow collections nested deeper than 64 levels"},
@@ -303,8 +308,16 @@ func TestLoadAgentConfigErrors(t *testing.T) {
 			}
 			got := LoadAgentConfig(o)
 			want := ConfigError{Path: p, Line: tt.line, Column: tt.col, Message: tt.msg}
-			if got.Error == nil || *got.Error != want {
+			if got.Error == nil {
+				t.Fatalf("Error = nil, want %+v", want)
+			}
+			gotErr := *got.Error
+			gotErr.Reindent = nil
+			if gotErr != want {
 				t.Fatalf("Error = %+v, want %+v", got.Error, want)
+			}
+			if r := got.Error.Reindent; (r == nil) != (tt.reindent == nil) || r != nil && *r != *tt.reindent {
+				t.Errorf("Reindent = %+v, want %+v", r, tt.reindent)
 			}
 			if got.Path != p || got.Host.IsSet() || got.TLSEnabled != dflt("false") {
 				t.Errorf("Path = %q, Host = %+v, TLSEnabled = %+v", got.Path, got.Host, got.TLSEnabled)
@@ -458,8 +471,9 @@ func TestLoadAgentConfigDynamic(t *testing.T) {
 	t.Run("YAML error in the dynamic file", func(t *testing.T) {
 		got := LoadAgentConfig(AgentConfigOptions{Path: main,
 			ReadFile: memFiles(map[string]string{main: string(v2), dynNew: "tags:\n  - web\n - db\n"})})
-		want := ConfigError{Path: dynNew, Line: 3, Column: 2, Message: "value is not allowed in this context"}
-		if got.Error == nil || *got.Error != want || got.Host.Value != "nginx-manager.example.com" {
+		want := ConfigError{Path: dynNew, Line: 3, Column: 2, Message: "value is not allowed in this context", Reindent: &Reindent{Line: 3, Indent: 2}}
+		if got.Error == nil || got.Error.Reindent == nil || *got.Error.Reindent != *want.Reindent ||
+			got.Error.Line != want.Line || got.Error.Message != want.Message || got.Host.Value != "nginx-manager.example.com" {
 			t.Errorf("Error = %+v, want %+v; Host = %+v", got.Error, want, got.Host)
 		}
 	})

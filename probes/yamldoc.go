@@ -3,6 +3,7 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -73,7 +74,69 @@ func parseYAML(path string, data []byte) (*yamlDoc, *ConfigError) {
 }
 
 // parseAgentYAML is parseYAML for the agent's files, whose top level must be a mapping.
+// A parse error carries the re-indentation that repairs it when there is one.
 func parseAgentYAML(path string, data []byte) (*yamlDoc, *ConfigError) {
+	doc, cerr := parseAgentYAMLOnce(path, data)
+	if cerr != nil && cerr.Line > 0 {
+		cerr.Reindent = findReindent(path, data, cerr.Line)
+	}
+	return doc, cerr
+}
+
+// reindentWindow is how many content lines either side of the error's line are tried.
+const reindentWindow = 2
+
+// findReindent looks, among the content lines near errLine, for one whose indentation
+// differs from the content line before it and which, indented like that line, makes the
+// whole file parse. It tries at most 2*reindentWindow+1 lines; nil when none does.
+func findReindent(path string, data []byte, errLine int) *Reindent {
+	lines := strings.Split(string(data), "\n")
+	prev := -1 // index of the previous content line
+	for i, line := range lines {
+		if i+1 > errLine+reindentWindow {
+			break
+		}
+		t := strings.TrimLeft(line, " ")
+		if t == "" || t[0] == '#' || strings.TrimSpace(t) == "" {
+			continue
+		}
+		if prev >= 0 && i+1 >= errLine-reindentWindow && !strings.HasPrefix(line, "\t") {
+			want := len(lines[prev]) - len(strings.TrimLeft(lines[prev], " "))
+			if have := len(line) - len(t); plausibleMisindent(strings.TrimLeft(lines[prev], " "), t, have-want) {
+				try := slices.Clone(lines)
+				try[i] = strings.Repeat(" ", want) + t
+				if _, err := parseAgentYAMLOnce(path, []byte(strings.Join(try, "\n"))); err == nil {
+					return &Reindent{Line: i + 1, Indent: want}
+				}
+			}
+		}
+		prev = i
+	}
+	return nil
+}
+
+// plausibleMisindent reports whether line (trimmed), indented by delta spaces relative to
+// the content line prev (trimmed) before it, looks like a slip of the indentation and not
+// a structure meant as written: a key deeper than a key that already has its value, or a
+// list item off its list's column. A key shallower than its siblings (a duplicate key at
+// the top level, say) is left alone: moving it would change what it belongs to.
+func plausibleMisindent(prev, line string, delta int) bool {
+	item := func(s string) bool { return s == "-" || strings.HasPrefix(s, "- ") }
+	switch {
+	case delta == 0:
+		return false
+	case item(prev) && item(line):
+		return true
+	case delta < 0:
+		return false
+	}
+	k, v, ok := strings.Cut(prev, ":")
+	v = strings.TrimSpace(v)
+	return ok && k != "" && !item(prev) && v != "" && v[0] != '#' && v[0] != '|' && v[0] != '>' && strings.Contains(line, ":")
+}
+
+// parseAgentYAMLOnce is parseYAML with the agent's top-level mapping required.
+func parseAgentYAMLOnce(path string, data []byte) (*yamlDoc, *ConfigError) {
 	doc, cerr := parseYAML(path, data)
 	if cerr != nil || doc.notMapping == nil {
 		return doc, cerr

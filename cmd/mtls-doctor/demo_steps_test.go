@@ -20,12 +20,7 @@ import (
 // demoStepsPending are the scenarios whose shown steps do not yet fix the lab, each with
 // the reason TestDemoStepsFix found. The list only shrinks: a scenario listed here that
 // passes fails the test until it is removed, and one not listed must pass.
-var demoStepsPending = map[string]string{
-	"agent-config-missing": "the step that writes nginx-agent.conf needs the manager's host, which the lab does not fill in",
-	"agent-config-invalid": "the step shows the lines around the bad value; which value was meant is for a person to decide (Manual)",
-	"agent-cert-rejected":  "the fault is on the manager's side and the step that mends it is not run in the lab",
-	"grpc-path-missing":    "the only step reads the configuration; none adds the location",
-}
+var demoStepsPending = map[string]string{}
 
 // maxDemoSteps bounds one scenario's walk.
 const maxDemoSteps = 16

@@ -35,9 +35,12 @@ type mgrLab struct {
 	srv                        nginxtest.Server
 	level                      string // error_log level ("" = info)
 	agentCert, agentKey        string
-	backend                    *nginxtest.Backend
-	conf, confPath             string
-	nginx                      *nginxtest.Instance
+	// agentsCA is the PEM file of the CA that issued the agent's certificate when that is
+	// not the lab's root (the one a fix that trusts the agents' CA adds).
+	agentsCA       string
+	backend        *nginxtest.Backend
+	conf, confPath string
+	nginx          *nginxtest.Instance
 }
 
 // grpcErrors is the server-level mapping of NGINX's own errors.grpc_conf for 495/496.
@@ -141,13 +144,17 @@ var mgrScenarios = []mgrScenario{
 		name: "agent-from-other-ca", want: "agent-cert-unknown-ca", sev: "fail", verify: true,
 		at: "ssl_client_certificate",
 		setup: func(t *testing.T, l *mgrLab) {
-			l.useAgent(t, issue(t, newRoot(t, "other-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+			other := newRoot(t, "other-ca")
+			l.agentsCA = writeCerts(t, l.path("agents-ca.pem"), other)
+			l.useAgent(t, issue(t, other, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 	},
 	{
 		name: "agent-from-recreated-ca", want: "agent-cert-unknown-ca", sev: "fail", verify: true,
 		setup: func(t *testing.T, l *mgrLab) {
-			l.useAgent(t, issue(t, newRoot(t, "nms-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+			other := newRoot(t, "nms-ca")
+			l.agentsCA = writeCerts(t, l.path("agents-ca.pem"), other)
+			l.useAgent(t, issue(t, other, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 	},
 	{
@@ -271,7 +278,9 @@ var mgrScenarios = []mgrScenario{
 		name: "grpc-errors-unmapped", want: "nginx-grpc-errors-unmapped", sev: "warn", at: "server {",
 		setup: func(t *testing.T, l *mgrLab) {
 			l.srv.Extra = ""
-			l.useAgent(t, issue(t, newRoot(t, "nms-ca"), leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
+			other := newRoot(t, "nms-ca")
+			l.agentsCA = writeCerts(t, l.path("agents-ca.pem"), other)
+			l.useAgent(t, issue(t, other, leafSpec("agent-01.test.local", x509.ExtKeyUsageClientAuth)))
 		},
 		client: func(t *testing.T, l *mgrLab, rep *probes.EndpointReport) {
 			if h := rep.Agent.HTTP; h == nil || h.Status != 400 || h.ContentType != "text/html" {

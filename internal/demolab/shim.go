@@ -109,12 +109,13 @@ func (l *Lab) BinDir() string { return filepath.Join(l.Dir, binDir) }
 func (l *Lab) Inputs() map[string]string {
 	p := func(name string) string { return filepath.Join(l.Dir, pkiDir, name) }
 	mgr := func(name string) string { return l.path(filepath.Join(managerDir, name)) }
-	_, port, _ := net.SplitHostPort(l.Addr)
+	host, port, _ := net.SplitHostPort(l.Addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return map[string]string{
 		"<manager-host>":        ServerName,
 		"<manager-port>":        port,
+		"<manager-ip>":          host,
 		"<agent-name>":          AgentName,
 		"<ca-cert-path>":        p("agents-ca.crt"),
 		"<ca-key-path>":         p("agents-ca.key"),

@@ -32,9 +32,23 @@ func StartBackend(t testing.TB) *Backend {
 	return b
 }
 
+// StartBackendOn is StartBackend on addr (a loopback host:port), for a service that comes
+// up where NGINX's grpc_pass already points.
+func StartBackendOn(t testing.TB, addr string) *Backend {
+	t.Helper()
+	b, err := listenBackend(addr)
+	if err != nil {
+		t.Fatalf("nginxtest: backend on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 // ListenBackend is StartBackend without testing.TB; the caller closes the Backend.
-func ListenBackend() (*Backend, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func ListenBackend() (*Backend, error) { return listenBackend("127.0.0.1:0") }
+
+func listenBackend(addr string) (*Backend, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
