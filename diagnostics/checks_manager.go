@@ -393,12 +393,6 @@ func fixAgentServer(f *Facts, r Result) []Step {
 		file, diff, "nginx-agent-server-missing")}
 }
 
-// --- nginx-config-invalid
-
-// --- nginx-client-ca-missing
-
-// --- nginx-ssl-verify-optional-no-ca
-
 // managerProblem is the manager half's verdict on the first agent server it finds a
 // problem in, naming that server, for an agent-side playbook on a host whose NGINX
 // configuration was read too; ok is false when there is none.

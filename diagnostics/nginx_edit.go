@@ -209,28 +209,6 @@ func setServerDirective(f *Facts, s *probes.NginxServer, st nginxconf.Setting, n
 	return nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, text), verify...)
 }
 
-// verifyClientOn is the step that sets ssl_verify_client on in server s. NGINX refuses "on"
-// without ssl_client_certificate ("no ssl_client_certificate for ssl_verify_client",
-// src/http/modules/ngx_http_ssl_module.c), so a server without one gets one in the same
-// edit: the file its ssl_trusted_certificate names (the CAs it verifies agents with now),
-// else the agents' CA the user names.
-func verifyClientOn(f *Facts, s *probes.NginxServer, title, why string, verify ...string) Step {
-	if s.SSL.ClientCertificate.IsSet() {
-		return setServerDirective(f, s, s.SSL.VerifyClient, "ssl_verify_client", "on", title, why, verify...)
-	}
-	ca := "<agents-ca-path>"
-	if p := s.SSL.TrustedCertificate.Path; p != "" {
-		ca = p
-	}
-	caLine := "ssl_client_certificate " + nginxValue(ca) + ";"
-	why += " The server names no ssl_client_certificate, which \"on\" needs: " + caLine
-	if vc := s.SSL.VerifyClient.Directive; vc != nil && vc.Parent == s.Directive {
-		return nginxStep(f, title, why, vc.File, replaceDiff(vc, "ssl_verify_client on; "+caLine), verify...)
-	}
-	anchor := serverAnchor(s, "ssl_verify_client", "ssl_certificate_key", "server_name")
-	return nginxStep(f, title, why, anchor.File, insertAfterDiff(anchor, "ssl_verify_client on;", caLine), verify...)
-}
-
 // managerConfPath names the file playbooks edit when no facts say which: NIM 2.x's.
 func managerConfPath(f *Facts) string {
 	if managerHost(f) && len(f.Nginx.Servers) > 0 {
