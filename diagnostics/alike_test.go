@@ -123,3 +123,97 @@ func TestServedCertJudgedOncePerFile(t *testing.T) {
 		}
 	}
 }
+
+// fleetEvidence runs check id on n agent-facing servers, each with its own server_name
+// that the shared certificate does not cover, and returns the finding.
+func fleetEvidence(tb testing.TB, n int) Finding {
+	tb.Helper()
+	p := newPKI(tb)
+	f := healthyFacts(p)
+	setConf(f, p, manyServersConf(n, -1))
+	if len(f.Nginx.Servers) != n {
+		tb.Fatalf("%d agent servers, want %d", len(f.Nginx.Servers), n)
+	}
+	ch, ok := DefaultCatalog().Lookup("server-name-mismatch")
+	if !ok {
+		tb.Fatal("no check server-name-mismatch")
+	}
+	return ch.run(f)
+}
+
+// TestFleetNameMismatchGrouped: 2,000 servers whose names differ (none the agents' name,
+// so each fails because the agents' name selects another server) fail for the same cause:
+// the finding lists maxAlike examples and one count, not 2,000 lines.
+func TestFleetNameMismatchGrouped(t *testing.T) {
+	const n = 2000
+	fd := fleetEvidence(t, n)
+	if fd.Severity != SeverityFail {
+		t.Fatalf("server-name-mismatch: %s %q, want fail", fd.Severity, fd.Summary)
+	}
+	var texts []string
+	examples := 0
+	for _, e := range fd.Evidence {
+		texts = append(texts, e.Location+" "+e.Text)
+		if strings.HasPrefix(e.Text, "fail: ") && strings.Contains(e.Location, "nginx.conf:") {
+			examples++
+		}
+	}
+	all := strings.Join(texts, "\n")
+	if examples != maxAlike {
+		t.Errorf("%d example servers listed, want %d:\n%s", examples, maxAlike, all)
+	}
+	wantCount := fmt.Sprintf("and %s alike (fail: cause %s)", more(n-1-maxAlike, "server"), CauseOtherServerSelected)
+	if !strings.Contains(all, wantCount) {
+		t.Errorf("no count %q:\n%s", wantCount, all)
+	}
+	if len(fd.Evidence) > 20 {
+		t.Errorf("%d evidence lines for %d alike servers, want at most 20:\n%s", len(fd.Evidence), n, all)
+	}
+}
+
+// TestAlikeByCause: problems with the same Cause are counted together whatever their
+// summaries say; without a Cause the summary decides; different causes stay apart.
+func TestAlikeByCause(t *testing.T) {
+	var results []Result
+	for i := range 6 {
+		results = append(results, Fail("name %d not covered", i).Because(CauseNameMismatch))
+	}
+	results = append(results, Fail("expired").Because(CauseExpired), Warn("plain"), Warn("plain"), Warn("other"))
+	ev := otherVerdicts(nil, results, 0, func(i int) string { return fmt.Sprintf("nginx.conf:%d", i) }, "server")
+	var got []string
+	for _, e := range ev {
+		got = append(got, e.Location+" "+e.Text)
+	}
+	want := []string{
+		"nginx.conf:1 fail: name 1 not covered", "nginx.conf:2 fail: name 2 not covered", "nginx.conf:3 fail: name 3 not covered",
+		"nginx.conf:6 fail: expired", "nginx.conf:7 warn: plain", "nginx.conf:8 warn: plain", "nginx.conf:9 warn: other",
+		" and 2 more servers alike (fail: cause name-mismatch)",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// BenchmarkFleetNameMismatch runs server-name-mismatch on 10,000 servers with distinct
+// names the certificate does not cover and reports the finding's evidence size (run with
+// -benchtime=1x: each iteration judges the whole fleet).
+func BenchmarkFleetNameMismatch(b *testing.B) {
+	const n = 10000
+	p := newPKI(b)
+	f := healthyFacts(p)
+	setConf(f, p, manyServersConf(n, -1))
+	ch, _ := DefaultCatalog().Lookup("server-name-mismatch")
+	var fd Finding
+	for b.Loop() {
+		fd = ch.run(f)
+	}
+	size := 0
+	for _, e := range fd.Evidence {
+		size += len(e.Location) + len(e.Text)
+		for _, q := range e.Quote {
+			size += len(q)
+		}
+	}
+	b.ReportMetric(float64(size), "evidence-bytes")
+	b.ReportMetric(float64(len(fd.Evidence)), "evidence-lines")
+}
