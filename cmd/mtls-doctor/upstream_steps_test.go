@@ -12,22 +12,15 @@ import (
 // upstreamStepsUnfixable are the real-NGINX upstream scenarios whose fault the steps shown
 // cannot undo on the front's host, with why. The list only shrinks.
 var upstreamStepsUnfixable = map[string]string{
-	// The front passes the agents' gRPC paths too, so it is judged as an agents' server:
-	// nginx-client-ca-missing's step needs the agents' CA (<agents-ca-path>), which these
-	// links do not have.
-	"grpcs-with-proxy-ssl-directives":     "the front is also judged as an agents' server; the agents' CA its step needs does not exist here",
-	"nim1-grpcs-reencrypt-name-is-the-ip": "the front is also judged as an agents' server; the agents' CA its step needs does not exist here",
-	"upstream-down":                       "starting the upstream is a service action the sandbox's systemctl shim does not perform",
-	"upstream-plaintext":                  "the upstream has no TLS port to point proxy_pass at (<upstream-url> has no value here)",
-	"upstream-handshake-failure-alert":    "the upstream refuses every handshake; the step shows the alert, the fix is the upstream's",
-	"upstream-cert-expired":               "the upstream's certificate is renewed on the upstream's host (a manual step)",
-	"upstream-cert-revoked":               "the upstream's certificate is replaced on the upstream's host (a manual step)",
+	"upstream-down":                    "starting the upstream is a service action the sandbox's systemctl shim does not perform",
+	"upstream-plaintext":               "the upstream has no TLS port to point proxy_pass at (<upstream-url> has no value here)",
+	"upstream-handshake-failure-alert": "the upstream refuses every handshake; the step shows the alert, the fix is the upstream's",
+	"upstream-cert-expired":            "the upstream's certificate is renewed on the upstream's host (a manual step)",
+	"upstream-cert-revoked":            "the upstream's certificate is replaced on the upstream's host (a manual step)",
 	// Without the upstream's log (--no-logs) its refusal has no named cause: the step reads
 	// that log on the upstream's host.
-	"client-cert-revoked-by-upstream": "the refusal's cause is in the upstream's log, read on its host (a manual step)",
-	"go-upstream-dn-allow-list":       "the upstream's allow-list is changed on the upstream's host (a manual step)",
-	// Scenarios added with the stream work; their steps are not yet run by this test.
-	"client-chain-without-intermediate":         "the test does not fill <intermediate-ca-path> with the suite's intermediate yet",
+	"client-cert-revoked-by-upstream":           "the refusal's cause is in the upstream's log, read on its host (a manual step)",
+	"go-upstream-dn-allow-list":                 "the upstream's allow-list is changed on the upstream's host (a manual step)",
 	"upstream-chain-without-upper-intermediate": "the step repoints the trusted CA; the missing upper intermediate is not appended yet",
 }
 
@@ -67,6 +60,12 @@ func fixUpstreamScenario(t *testing.T, sc upScenario) stepRow {
 		"<upstream-server-ca-path>": u.pki.CAFile, "<upstream-dns-name>": nginxtest.UpstreamName,
 		"<proxy-client-cert-path>": u.pki.ClientCert, "<proxy-client-key-path>": u.pki.ClientKey,
 		"<key-passphrase>": "s3cret",
+		// A front that passes the agents' gRPC paths is judged as their server too (NIM
+		// 1.x's re-encrypt topology): it verifies them against the agents' CA.
+		"<agents-ca-path>": writeCerts(t, filepath.Join(u.dir, "agents-ca.pem"), newRoot(t, "agents CA")),
+	}
+	if u.interFile != "" {
+		inputs["<intermediate-ca-path>"] = u.interFile
 	}
 	args := []string{"--nginx-config", u.frontConf, "--nginx-prefix", filepath.Dir(u.frontConf) + "/", "--no-logs", "--timeout", "3s"}
 	front := stepHost{sandbox: newSandbox(t), after: func(t *testing.T, reloaded bool, _ []string) {
