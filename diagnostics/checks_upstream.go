@@ -60,8 +60,10 @@ func (u upstreamRule) check() Check {
 			if u.fix == nil {
 				return nil
 			}
-			// NGINX's upstream settings are on the host whose configuration was judged.
-			return on(HostManager, u.fix(f, l, r)...)
+			// NGINX's upstream settings are on the host whose configuration was judged
+			// (Host ""), which need not serve agents; steps for the upstream's own
+			// machine say HostUpstream.
+			return u.fix(f, l, r)
 		},
 		Subject:     func(*Facts) Subject { return Subject{Kind: SubjectUpstreamLink} },
 		isAssembled: true,

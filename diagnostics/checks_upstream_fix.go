@@ -214,7 +214,7 @@ func fixUpClientReissue(verify string) func(f *Facts, l *probes.UpstreamLinkFact
 
 func reissueClientStep(f *Facts, l *probes.UpstreamLinkFacts, verify string) Step {
 	r := reissuance{
-		host: HostManager, cert: l.SSL.Certificate.Path, key: l.SSL.CertificateKey.Path, leaf: clientLeaf(l),
+		cert: l.SSL.Certificate.Path, key: l.SSL.CertificateKey.Path, leaf: clientLeaf(l),
 		subjectPlaceholder: "<proxy-client-name>", caCert: "<upstream-ca-cert-path>", caKey: "<upstream-ca-key-path>",
 		eku: "clientAuth",
 		// A weak key is replaced; any other keeps the key the configuration names, which
@@ -359,21 +359,39 @@ func fixUpstreamSNI(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 
 func fixUpstreamServerSide(verify string) func(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	return func(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
-		addr := upstreamAddrPlaceholder
-		if l != nil {
-			addr = targetAddr(l)
-		}
-		remote := Step{
-			Title:    "Renew the upstream's certificate on the upstream's host",
-			Why:      "The certificate the upstream serves is what NGINX refuses; renewing it is the upstream owner's step.",
-			Commands: []string{"openssl s_client -connect " + shellQuote(addr) + " </dev/null 2>/dev/null | openssl x509 -noout -subject -dates"},
-			Verify:   []string{verify}, Manual: "the upstream's certificate is on its own host",
-		}
 		if st, ok := renewLocalUpstream(f, l, verify); ok {
 			return []Step{st}
 		}
-		return []Step{remote}
+		return []Step{renewRemoteUpstream(l, verify)}
 	}
+}
+
+// renewRemoteUpstream reissues the upstream's certificate on the upstream's host: the
+// subject, names and usages of the certificate it sent (read from the probe's handshake),
+// its key kept, signed by its CA; then its service reloads. Its files are placeholders.
+func renewRemoteUpstream(l *probes.UpstreamLinkFacts, verify string) Step {
+	var leaf *x509.Certificate
+	addr := upstreamAddrPlaceholder
+	if l != nil {
+		addr = targetAddr(l)
+		leaf = sentLeaf(l)
+	}
+	r := reissuance{host: HostUpstream, cert: "<upstream-cert-path>", key: "<upstream-key-path>", leaf: leaf,
+		subjectPlaceholder: "<upstream-dns-name>", caCert: "<upstream-server-ca-cert-path>", caKey: "<upstream-server-ca-key-path>",
+		eku: "serverAuth", keepChain: true, after: []string{"sudo systemctl reload '<upstream-service>'"}}
+	st := r.step("Renew the upstream's certificate on the upstream's host",
+		"The certificate the upstream at "+addr+" serves is what NGINX refuses; it is renewed where it is served.", verify)
+	return st
+}
+
+// sentLeaf is the certificate the link's first probed server sent; nil when none was seen.
+func sentLeaf(l *probes.UpstreamLinkFacts) *x509.Certificate {
+	for _, p := range l.Probes {
+		if p != nil && p.TLS != nil && len(p.TLS.PeerChain) > 0 {
+			return p.TLS.PeerChain[0]
+		}
+	}
+	return nil
 }
 
 // renewLocalUpstream reissues the certificate of an upstream that this NGINX itself
@@ -392,15 +410,11 @@ func renewLocalUpstream(f *Facts, l *probes.UpstreamLinkFacts, verify string) (S
 	if len(srv.Certs[0].Certs) > 0 {
 		leaf = srv.Certs[0].Certs[0]
 	}
-	r := reissuance{host: HostManager, cert: srv.Certs[0].Path, key: srv.Keys[0].Path, leaf: leaf,
+	r := reissuance{cert: srv.Certs[0].Path, key: srv.Keys[0].Path, leaf: leaf,
 		subjectPlaceholder: "<upstream-dns-name>", caCert: "<upstream-server-ca-cert-path>", caKey: "<upstream-server-ca-key-path>",
 		eku: "serverAuth", keepChain: true, after: []string{reloadNginxFor(f)}}
 	st := r.step("Renew the upstream's certificate "+r.cert,
 		"The upstream is a server block of this NGINX ("+srv.Pos()+"), so its certificate is renewed here.", verify)
-	st.Inputs = []Input{
-		{Name: "<upstream-server-ca-cert-path>", Prompt: "path of the certificate of the CA that issued the upstream's certificate"},
-		{Name: "<upstream-server-ca-key-path>", Prompt: "path of that CA's private key"},
-	}
 	return st, true
 }
 

@@ -89,7 +89,8 @@ type Step struct {
 	Diff string `json:"diff,omitempty"`
 	// Verify lists the check IDs whose passing confirms the step.
 	Verify []string `json:"verify,omitempty"`
-	// Host is where the commands run: HostAgent, HostManager, or "" for the host judged.
+	// Host is where the commands run: HostAgent, HostManager, HostUpstream, or "" for the
+	// host judged.
 	Host Host `json:"host,omitempty"`
 	// Changes lists the files the commands write, so an apply can back them up first.
 	Changes []string `json:"changes,omitempty"`
@@ -108,6 +109,9 @@ const (
 	HostAgent Host = "agent"
 	// HostManager is the machine whose NGINX serves the agents (the management plane).
 	HostManager Host = "manager"
+	// HostUpstream is the machine that serves an upstream NGINX proxies to: its
+	// certificate, its service, its allow-list and its log are there.
+	HostUpstream Host = "upstream"
 )
 
 // Input is a placeholder a step's commands hold until the user fills it.

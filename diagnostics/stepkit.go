@@ -42,6 +42,13 @@ var inputPrompts = map[string]string{
 	"<upstream-port>":       "the upstream's TLS port",
 	"<upstream-url>":        "the upstream's TLS URL, e.g. https://backend:8443",
 	"<upstream-error-log>":  "the error_log file of the upstream's NGINX, on the upstream's host",
+	// The upstream's own files and service, on its host: not in the configuration judged.
+	"<upstream-cert-path>":           "path, on the upstream's host, of the certificate file it serves (ssl_certificate)",
+	"<upstream-key-path>":            "path, on the upstream's host, of that certificate's key (ssl_certificate_key)",
+	"<upstream-service>":             "the systemd unit of the upstream's service",
+	"<upstream-server-ca-cert-path>": "path of the certificate of the CA that issued the upstream's certificate",
+	"<upstream-server-ca-key-path>":  "path of the private key of the CA that issued the upstream's certificate",
+	"<upstream-dns-name>":            "a DNS name listed in the upstream certificate's subjectAltName",
 }
 
 // placeholderPattern matches a named placeholder such as <ca-key-path>; compiled on first use,

@@ -1,22 +1,23 @@
 package main
 
 import (
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
+	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 )
 
 // upstreamStepsUnfixable are the real-NGINX upstream scenarios whose fault the steps shown
 // cannot undo on the front's host, with why. The list only shrinks.
 var upstreamStepsUnfixable = map[string]string{
-	"upstream-down":                    "starting the upstream is a service action the sandbox's systemctl shim does not perform",
 	"upstream-plaintext":               "the upstream has no TLS port to point proxy_pass at (<upstream-url> has no value here)",
 	"upstream-handshake-failure-alert": "the upstream refuses every handshake; the step shows the alert, the fix is the upstream's",
-	"upstream-cert-expired":            "the upstream's certificate is renewed on the upstream's host (a manual step)",
-	"upstream-cert-revoked":            "the upstream's certificate is replaced on the upstream's host (a manual step)",
 	// Without the upstream's log (--no-logs) its refusal has no named cause: the step reads
 	// that log on the upstream's host.
 	"client-cert-revoked-by-upstream":           "the refusal's cause is in the upstream's log, read on its host (a manual step)",
@@ -67,16 +68,33 @@ func fixUpstreamScenario(t *testing.T, sc upScenario) stepRow {
 	if u.interFile != "" {
 		inputs["<intermediate-ca-path>"] = u.interFile
 	}
+	// The upstream's own files, as its owner knows them (steps for HostUpstream).
+	maps.Copy(inputs, map[string]string{
+		"<upstream-service>": upstreamUnit, "<upstream-cert-path>": u.pki.ServerCert, "<upstream-key-path>": u.pki.ServerKey,
+		"<upstream-server-ca-cert-path>": u.pki.CAFile, "<upstream-server-ca-key-path>": caKey,
+	})
+	if u.upLog != "" {
+		inputs["<upstream-error-log>"] = u.upLog
+	}
 	args := []string{"--nginx-config", u.frontConf, "--nginx-prefix", filepath.Dir(u.frontConf) + "/", "--no-logs", "--timeout", "3s"}
-	front := stepHost{sandbox: newSandbox(t), after: func(t *testing.T, reloaded bool, _ []string) {
+	// The upstream runs on this machine too: its units, started or reloaded by a step on
+	// either host, are carried out as systemd would.
+	units := func(t *testing.T, units []string) {
+		if slices.Contains(units, upstreamUnit) {
+			u.restartUpstream(t)
+		}
+	}
+	front := stepHost{sandbox: newSandbox(t), after: func(t *testing.T, reloaded bool, started []string) {
 		if reloaded {
 			u.restartFront(t)
 		}
+		units(t, started)
 	}}
+	upstream := stepHost{sandbox: newSandbox(t), after: func(t *testing.T, _ bool, started []string) { units(t, started) }}
 	return stepWalk{
 		check:  func() checkResult { return checkJSON(t, nil, args...) },
 		inputs: inputs,
-		hosts:  map[string]stepHost{"": front},
+		hosts:  map[string]stepHost{"": front, string(diagnostics.HostUpstream): upstream},
 	}.run(t)
 }
 
@@ -95,4 +113,42 @@ func (u *upLab) restartFront(t *testing.T) {
 		}
 	}
 	u.front = nginxtest.Start(t, filepath.Dir(u.frontConf), string(conf))
+}
+
+// upstreamUnit is the upstream's systemd unit in the lab, the value a user gives for
+// <upstream-service>.
+const upstreamUnit = "upstream"
+
+// restartUpstream is the sandbox's systemd starting, restarting or reloading the
+// upstream's unit: an upstream NGINX starts again on its configuration (reading the files
+// a step rewrote); where nothing listened (the upstream was down), the link's healthy
+// upstream NGINX starts at the address the front passes to.
+func (u *upLab) restartUpstream(t *testing.T) {
+	t.Helper()
+	dir := filepath.Join(u.dir, "upstream")
+	switch {
+	case u.up != nil:
+		conf, err := os.ReadFile(filepath.Join(dir, nginxtest.ConfName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u.up.Stop(); err != nil {
+			t.Logf("stopping the upstream: %v", err)
+		}
+		u.up = nginxtest.Start(t, dir, string(conf))
+	case u.upstream == nil && u.goTLS == nil && u.alert == 0 && !u.plain:
+		_, port, err := net.SplitHostPort(u.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mkdir(t, dir)
+		srv := u.pki.UpstreamServer(n)
+		u.up = nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: srv.Block()}.String())
+	default:
+		t.Logf("the upstream's unit was started, but this upstream (a Go service) does not restart")
+	}
 }

@@ -28,7 +28,7 @@ type Sandbox struct {
 }
 
 // New writes the shims into a temporary directory of t: sudo runs its arguments as the
-// test's user; systemctl records the units it is asked to start or restart (Units);
+// test's user; systemctl records the units it is asked to start, restart or reload (Units);
 // journalctl and timedatectl do nothing; when nginx is the real binary's path, nginx runs
 // it except that `nginx -s reload` only records the request (Reloaded), since a test's
 // NGINX runs with master_process off and cannot reconfigure in place.
@@ -38,7 +38,7 @@ func New(t testing.TB, nginx string) *Sandbox {
 	s := &Sandbox{reloadMark: filepath.Join(bin, "reload-requested"), unitsMark: filepath.Join(bin, "units-started")}
 	shims := map[string]string{
 		"sudo":        "#!/bin/sh\nexec \"$@\"\n",
-		"systemctl":   "#!/bin/sh\ncase \"$1\" in start|restart) shift; printf '%s\\n' \"$@\" >>" + quote(s.unitsMark) + ";; esac\nexit 0\n",
+		"systemctl":   "#!/bin/sh\ncase \"$1\" in start|restart|reload) shift; printf '%s\\n' \"$@\" >>" + quote(s.unitsMark) + ";; esac\nexit 0\n",
 		"journalctl":  "#!/bin/sh\nexit 0\n",
 		"timedatectl": "#!/bin/sh\nexit 0\n",
 	}
@@ -64,7 +64,7 @@ func (s *Sandbox) Reloaded() bool {
 	return true
 }
 
-// Units are the units a step asked systemctl to start or restart since the last call,
+// Units are the units a step asked systemctl to start, restart or reload since the last call,
 // without a ".service" suffix.
 func (s *Sandbox) Units() []string {
 	data, err := os.ReadFile(s.unitsMark)

@@ -22,7 +22,7 @@ func TestSandbox(t *testing.T) {
 	out := filepath.Join(dir, "it's out")
 	err := s.Run([]string{
 		"sudo sh -c 'echo hi >\"$1\"' sh '<out>'",
-		"sudo systemctl restart nginx.service upstream",
+		"sudo systemctl restart nginx.service", "systemctl reload upstream", "systemctl is-active upstream",
 		"nginx -t >>'<out>'",
 		"sudo nginx -s reload",
 	}, map[string]string{"<out>": out})
