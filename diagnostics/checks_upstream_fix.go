@@ -331,6 +331,48 @@ func fixUpstreamTrust(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	}
 }
 
+// fixUpstreamChain completes the chain an upstream sends short: first, on the front
+// (its configuration, tested and reloaded), the missing intermediate is appended to the
+// trusted CA file NGINX completes chains from; or the upstream sends it, on its own host.
+// The intermediate is neither sent nor in the files judged, so its file is the user's.
+func fixUpstreamChain(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
+	if l == nil || l.SSL.TrustedCertificate.Path == "" {
+		return fixUpstreamTrust(f, l, r)
+	}
+	missing := "the intermediate that issued the last certificate the upstream sends"
+	for _, p := range verdicts(l) {
+		if len(p.TLS.PeerChain) > 0 && upstreamChainGap(l, p) {
+			missing = "the intermediate " + WalkChain(p.TLS.PeerChain[0], p.TLS.PeerChain[1:], l.TrustedCA.Certs).Last().Issuer.String()
+			break
+		}
+	}
+	trusted := l.SSL.TrustedCertificate.Path
+	input := Input{Name: "<intermediate-ca-path>", Prompt: "path of the certificate of " + missing}
+	return []Step{
+		{
+			Title: "Append the missing intermediate to " + trusted,
+			Why: "NGINX completes the upstream's chain from " + l.SSL.TrustedCertificate.Name + "; with " + missing +
+				" there, the chain reaches the trusted root. The file keeps what it trusts now.",
+			Commands: []string{
+				backupCommand(trusted),
+				"sudo sh -c 'cat \"$1\" >>\"$2\"' sh '<intermediate-ca-path>' " + shellQuote(trusted),
+				reloadNginxFor(f),
+			},
+			Inputs: []Input{input}, Changes: []string{trusted}, Verify: []string{"upstream-chain-incomplete"},
+		},
+		{
+			Title: "Or have the upstream send the intermediate, on the upstream's host",
+			Why:   "An upstream NGINX sends every certificate of its ssl_certificate file after the leaf.",
+			Commands: []string{
+				backupCommand("<upstream-cert-path>"),
+				"sudo sh -c 'cat \"$1\" >>\"$2\"' sh '<intermediate-ca-path>' '<upstream-cert-path>'",
+				"sudo systemctl reload '<upstream-service>'",
+			},
+			Host: HostUpstream, Inputs: []Input{input}, Changes: []string{"<upstream-cert-path>"}, Verify: []string{"upstream-chain-incomplete"},
+		},
+	}
+}
+
 // targetAddr is the first server's address, for s_client.
 func targetAddr(l *probes.UpstreamLinkFacts) string {
 	if len(l.Servers) > 0 {

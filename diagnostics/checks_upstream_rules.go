@@ -101,7 +101,7 @@ func upstreamRules() []upstreamRule {
 			title: "the upstream sends the intermediates of its certificate",
 			why:   "OpenSSL builds the chain only from what the upstream sends and the trusted CA file; a missing intermediate fails verification.",
 			backs: chainGapExplains,
-			judge: judgeUpstreamChain, fix: fixUpstreamTrust},
+			judge: judgeUpstreamChain, fix: fixUpstreamChain},
 		{id: "upstream-name-mismatch",
 			title: "the upstream's certificate matches the name NGINX verifies",
 			why: "NGINX checks *_ssl_name (default: the proxy_pass host) against the certificate's DNS names only — " +

@@ -20,9 +20,8 @@ var upstreamStepsUnfixable = map[string]string{
 	"upstream-handshake-failure-alert": "the upstream refuses every handshake; the step shows the alert, the fix is the upstream's",
 	// Without the upstream's log (--no-logs) its refusal has no named cause: the step reads
 	// that log on the upstream's host.
-	"client-cert-revoked-by-upstream":           "the refusal's cause is in the upstream's log, read on its host (a manual step)",
-	"go-upstream-dn-allow-list":                 "the upstream's allow-list is changed on the upstream's host (a manual step)",
-	"upstream-chain-without-upper-intermediate": "the step repoints the trusted CA; the missing upper intermediate is not appended yet",
+	"client-cert-revoked-by-upstream": "the refusal's cause is in the upstream's log, read on its host (a manual step)",
+	"go-upstream-dn-allow-list":       "the upstream's allow-list is changed on the upstream's host (a manual step)",
 }
 
 // TestUpstreamStepsFixRealNginx runs the steps shown for the NGINX → upstream suite's
