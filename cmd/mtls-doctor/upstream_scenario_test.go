@@ -47,6 +47,9 @@ type upLab struct {
 	// noStart writes the front's configuration without starting it (nginx -t refuses it).
 	noStart bool
 
+	// interFile holds the last intermediate made with intermediate, as its CA hands it out.
+	interFile string
+
 	target          string
 	front, up       *nginxtest.Instance
 	frontConf       string
@@ -200,13 +203,15 @@ func (u *upLab) newClient(t *testing.T, issuer *pki.Cert, spec pki.Spec) {
 	writeKey(t, u.pki.ClientKey, c)
 }
 
-// intermediate issues an intermediate CA named cn under the link's CA.
+// intermediate issues an intermediate CA named cn under the link's CA and writes its
+// certificate to interFile.
 func (u *upLab) intermediate(t *testing.T, cn string) *pki.Cert {
 	t.Helper()
 	c, err := u.pki.Gen.Issue(u.pki.CA, pki.Spec{CommonName: cn, IsCA: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	u.interFile = writeCerts(t, filepath.Join(u.dir, cn+".pem"), c)
 	return c
 }
 
