@@ -370,27 +370,87 @@ func fixAgentServer(f *Facts, r Result) []Step {
 			return steps
 		}
 	}
-	file, diff := managerNginxConf, "+    location /f5.nginx.agent.sdk.Commander {\n+        grpc_pass grpc://127.0.0.1:10000;\n+    }"
-	if f != nil && f.Nginx != nil {
-		for _, s := range f.Nginx.HTTPServers {
-			for _, l := range s.Listens {
-				if l.SSL {
-					file = s.File
-					diff = insertAfterDiff(serverAnchor(&probes.NginxServer{Server: s}, "ssl_certificate_key", "server_name"),
-						"location /f5.nginx.agent.sdk.Commander {", "    grpc_pass grpc://127.0.0.1:10000;", "}",
-						"location /f5.nginx.agent.sdk.MetricsService {", "    grpc_pass grpc://127.0.0.1:10000;", "}")
-					break
-				}
+	why := "Add the agents' locations, as NGINX Instance Manager 2.x's " + managerNginxConf + " has them, to the TLS server agents reach, " +
+		"with grpc_pass to the manager's gRPC services (agent v3 and NGINX One: /mpi.v1.)."
+	target, candidates := agentServerTarget(f)
+	if target == nil {
+		st := nginxStep(f, "Route the agents' gRPC services to the management plane", why, managerNginxConf,
+			"+    "+strings.Join(agentLocations(nil), "\n+    "), "nginx-agent-server-missing")
+		if len(candidates) > 1 {
+			labels := make([]string, len(candidates))
+			for i, c := range candidates {
+				labels[i] = serverLabel(&probes.NginxServer{Server: c})
 			}
-			if file != managerNginxConf {
-				break
+			st.File = candidates[0].File
+			st.Commands = []string{"sudo grep -n 'server\\|listen\\|ssl_\\|location' " + shellQuote(candidates[0].File), reloadNginxFor(f)}
+			st.Changes = []string{candidates[0].File}
+			st.Manual = "several TLS servers could be the one agents reach (" + joinNames(labels, 3) +
+				"): add the locations to that one, or run mtls-doctor with the agent's configuration (--agent-config) so that its server.host and port pick it"
+		}
+		return []Step{st}
+	}
+	anchor := serverAnchor(&probes.NginxServer{Server: target}, "ssl_verify_client", "ssl_certificate_key", "server_name")
+	return []Step{nginxStep(f, "Route the agents' gRPC services to "+serverLabel(&probes.NginxServer{Server: target}), why,
+		anchor.File, insertAfterDiff(anchor, agentLocations(f.Nginx.Config)...), "nginx-agent-server-missing")}
+}
+
+// agentServerTarget is the http server the agents' locations belong in: the one the
+// agent's server.host and port reach, else the only TLS server that asks for client
+// certificates, else the only TLS server. When it cannot tell, target is nil and
+// candidates lists the servers it could be.
+func agentServerTarget(f *Facts) (target *nginxconf.Server, candidates []*nginxconf.Server) {
+	if f == nil || f.Nginx == nil || f.Nginx.Config == nil {
+		return nil, nil
+	}
+	var tls, verifying, reached []*nginxconf.Server
+	for _, s := range f.Nginx.HTTPServers {
+		ns := &probes.NginxServer{Server: s}
+		if !sslServer(ns) {
+			continue
+		}
+		tls = append(tls, s)
+		if m := s.SSL.VerifyClient.Value; m == "on" || m == "optional" || m == "optional_no_ca" {
+			verifying = append(verifying, s)
+		}
+		if a := f.Agent; a != nil && a.Address() != "" {
+			if port := atoiOr(a.Port.Value, 0); port > 0 && ns.ListensOn(port) && namesThisServer(ns, a.Host.Value, a.ServerName.Value) {
+				reached = append(reached, s)
 			}
 		}
 	}
-	return []Step{nginxStep(f, "Route the agents' gRPC services to the management plane",
-		"Add a location per agent service (agent v3: /mpi.v1.) to the TLS server agents reach, with grpc_pass to the "+
-			"manager's gRPC listener; NGINX Instance Manager 2.x ships them in "+managerNginxConf+".",
-		file, diff, "nginx-agent-server-missing")}
+	for _, set := range [][]*nginxconf.Server{reached, verifying, tls} {
+		switch {
+		case len(set) == 1:
+			return set[0], nil
+		case len(set) > 1:
+			return nil, set
+		}
+	}
+	return nil, nil
+}
+
+// agentLocations are NGINX Instance Manager 2.x's locations for the agent v2 services
+// (docs.nginx.com, NGINX Management Suite "Secure traffic with certificates": a server
+// for gRPC with mTLS), less its include of errors-grpc.loc_conf, which only NIM installs.
+// They pass to NIM's own upstreams when cfg defines them, else to <backend-address>.
+func agentLocations(cfg *nginxconf.Config) []string {
+	target := map[string]string{"dpm-grpc-service": "<backend-address>", "ingestion-grpc-service": "<backend-address>"}
+	if cfg != nil {
+		for _, u := range cfg.Find("upstream") {
+			if _, ok := target[u.Arg(0)]; ok && u.Context() == "http" {
+				target[u.Arg(0)] = u.Arg(0)
+			}
+		}
+	}
+	var out []string
+	for _, l := range []struct{ path, upstream string }{
+		{"/f5.nginx.agent.sdk.MetricsService", "ingestion-grpc-service"},
+		{"/f5.nginx.agent.sdk.Commander", "dpm-grpc-service"},
+	} {
+		out = append(out, "location "+l.path+" {", "    grpc_socket_keepalive on;", "    grpc_read_timeout 5m;",
+			"    grpc_send_timeout 5m;", "    client_body_timeout 10m;", "    grpc_pass grpc://"+target[l.upstream]+";", "}")
+	}
+	return out
 }
 
 // managerProblem is the manager half's verdict on the first agent server it finds a

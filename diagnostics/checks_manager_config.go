@@ -155,6 +155,127 @@ func evalNginxInvalid(f *Facts) Result {
 }
 
 func fixNginxInvalid(f *Facts, _ Result) []Step {
+	repairs, covers := configRepairs(f)
+	if covers {
+		return repairs
+	}
+	return append([]Step{showNginxError(f)}, repairs...)
+}
+
+// configRepairs are the edits that undo what nginx -t rejects where the tool knows what
+// the line must say: "http2 on" on NGINX before 1.25.1, and a key that belongs to another
+// certificate. covers is true when nginx -t's (or the offline check's) first error is one
+// of them, so no step needs a person to read the line.
+func configRepairs(f *Facts) (steps []Step, covers bool) {
+	if f == nil || f.Nginx == nil || f.Nginx.Config == nil {
+		return nil, false
+	}
+	n := f.Nginx
+	first := ""
+	switch {
+	case len(n.Errors) > 0:
+		return nil, false // a syntax error: nginx -t stops there, before any of these
+	case n.Test != nil && n.Test.Error != nil:
+		first = n.Test.Error.Error()
+	default:
+		if ps := offlineProblems(f); len(ps) > 0 {
+			first = ps[0].msg
+		}
+	}
+	if st, ok := http2OnRepair(f); ok {
+		steps = append(steps, st)
+		covers = covers || strings.Contains(first, `unknown directive "http2"`)
+	}
+	for _, r := range keyRepairs(f) {
+		steps = append(steps, r.step)
+		covers = covers || strings.Contains(first, "key values mismatch") && strings.Contains(first, r.key)
+	}
+	return steps, covers && first != ""
+}
+
+// http2OnRepair rewrites "http2 on;" for an NGINX older than 1.25.1, which does not know
+// the directive: the directive goes, and the http2 parameter goes on the listen ... ssl
+// directives of the servers it applied to. https://nginx.org/en/docs/http/ngx_http_v2_module.html#http2
+// ("This directive appeared in version 1.25.1"; the listen parameter is the older way).
+func http2OnRepair(f *Facts) (Step, bool) {
+	n := f.Nginx
+	if n.Version == "" || nginxconf.VersionAtLeast(n.Version, "1.25.1") {
+		return Step{}, false
+	}
+	var d *nginxconf.Directive
+	for _, s := range n.Servers {
+		if s.HTTP2.Directive != nil {
+			d = s.HTTP2.Directive
+			break
+		}
+	}
+	if d == nil {
+		return Step{}, false
+	}
+	edits := []nginxEdit{{d.File, removeDiff(d)}}
+	for _, s := range n.HTTPServers {
+		if s.HTTP2.Directive != d || s.HTTP2.Value != "on" {
+			continue
+		}
+		for _, l := range s.Listens {
+			if l.SSL && !l.HTTP2 {
+				edits = append(edits, nginxEdit{l.Directive.File, replaceDiff(l.Directive, strings.TrimSuffix(l.Directive.String(), ";")+" http2;")})
+			}
+		}
+	}
+	return nginxEditsStep(f, fmt.Sprintf("Replace \"http2 on\" with the listen parameter (NGINX %s)", n.Version),
+		"NGINX "+n.Version+" does not know the http2 directive, which appeared in 1.25.1, so nginx -t rejects the whole configuration; "+
+			"before 1.25.1 HTTP/2 is turned on by the http2 parameter of listen ... ssl.",
+		[]string{"nginx-config-invalid", "nginx-http2-missing"}, edits...), true
+}
+
+// keyRepair is the step that points one ssl_certificate_key at the key of its certificate.
+type keyRepair struct {
+	step Step
+	key  string // the path of the key that does not match
+}
+
+// keyRepairs point every ssl_certificate_key that holds another certificate's key at the
+// key file found beside the certificate that does belong to it (compared by public key),
+// or at the <server-key-path> the user names when none was found. The key's content is
+// never shown, only its path.
+func keyRepairs(f *Facts) []keyRepair {
+	var out []keyRepair
+	seen := map[*nginxconf.Directive]bool{}
+	for _, s := range f.Nginx.Servers {
+		for i, match := range s.MatchingKeys {
+			if i >= len(s.SSL.CertificateKeys) || i >= len(s.Certs) || s.Certs[i] == nil || s.Keys[i] == nil {
+				continue
+			}
+			kd := s.SSL.CertificateKeys[i].Directive
+			if kd == nil || seen[kd] {
+				continue
+			}
+			seen[kd] = true
+			cert, wrong := s.Certs[i], s.Keys[i].Path
+			value, how := nginxArg(match), "the key beside it that belongs to it, "+match
+			if match == "" {
+				value, how = `"<server-key-path>"`, "its key, which you name: none of the keys beside it belongs to it"
+			}
+			step := nginxStep(f, "Point ssl_certificate_key at the key of "+cert.Path,
+				fmt.Sprintf("nginx -t refuses %s: it is the key of another certificate than %s, the first certificate of %s. "+
+					"Point ssl_certificate_key at %s.", wrong, certName(cert.Certs[0]), cert.Path, how),
+				kd.File, replaceDiff(kd, "ssl_certificate_key "+value+";"), "nginx-config-invalid")
+			out = append(out, keyRepair{step, wrong})
+		}
+	}
+	return out
+}
+
+// nginxArg writes s as one NGINX directive argument, quoted when it needs to be.
+func nginxArg(s string) string {
+	d := nginxconf.Directive{Name: "x", Args: []string{s}}
+	return strings.TrimSuffix(strings.TrimPrefix(d.String(), "x "), ";")
+}
+
+// showNginxError is the step for an error the tool cannot rewrite: show the lines nginx -t
+// names, for a person to decide.
+func showNginxError(f *Facts) Step {
 	file, line := "<manager-nginx-conf>", 0
 	if f != nil && f.Nginx != nil {
 		n := f.Nginx
@@ -180,7 +301,7 @@ func fixNginxInvalid(f *Facts, _ Result) []Step {
 		where = fmt.Sprintf("%s:%d", file, line)
 		show = fmt.Sprintf("sudo sed -n '%d,%dp' %s", max(1, line-3), line+3, shellQuote(file))
 	}
-	return []Step{{
+	return Step{
 		Title: "Fix what nginx -t names at " + where,
 		Why: "nginx -t prints the first error with its file and line. \"http2 on\" needs NGINX 1.25.1 (older: add http2 " +
 			"to the listen directive); a key must belong to the first certificate of its ssl_certificate file.",
@@ -189,5 +310,5 @@ func fixNginxInvalid(f *Facts, _ Result) []Step {
 		Verify:   []string{"nginx-config-invalid"},
 		Host:     HostManager,
 		Manual:   "what the line should say is for a person to decide; the reload runs only once nginx -t passes",
-	}}
+	}
 }

@@ -93,7 +93,7 @@ func nginxEditsStep(f *Facts, title, why string, verify []string, edits ...nginx
 	var diffs []string
 	exprs := map[string][]string{}
 	var files []string
-	runnable := managerHost(f)
+	runnable := nginxLinesKnown(f)
 	for _, e := range edits {
 		diffs = append(diffs, e.diff)
 		x, ok := diffSed(e.diff)
@@ -106,7 +106,7 @@ func nginxEditsStep(f *Facts, title, why string, verify []string, edits ...nginx
 	st.Diff = strings.Join(diffs, "\n")
 	if !runnable {
 		file := edits[0].file
-		if file == "" || file == managerNginxConf || !managerHost(f) {
+		if file == "" || file == managerNginxConf || !nginxLinesKnown(f) {
 			file = "<manager-nginx-conf>"
 			st.File = file
 		}
@@ -122,6 +122,13 @@ func nginxEditsStep(f *Facts, title, why string, verify []string, edits ...nginx
 	}
 	st.Commands = append(st.Commands, reloadNginxFor(f))
 	return st
+}
+
+// nginxLinesKnown reports whether the configuration a step edits was read here, so its
+// lines are known: this host's NGINX serves agents, or the configuration was named
+// (--nginx-config) and parsed, as when it should serve agents and does not yet.
+func nginxLinesKnown(f *Facts) bool {
+	return managerHost(f) || f != nil && f.Nginx != nil && f.Nginx.Explicit && f.Nginx.Config != nil
 }
 
 var hunkHeader = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@$`) })

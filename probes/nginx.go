@@ -3,6 +3,7 @@ package probes
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/regularfile"
@@ -210,6 +212,11 @@ type NginxServer struct {
 	TrustedCA *FileFacts `json:"trusted_ca,omitempty"`
 	// CRL is the ssl_crl file; nil when unset.
 	CRL *CRLFacts `json:"crl,omitempty"`
+	// MatchingKeys has, for each ssl_certificate whose ssl_certificate_key holds another
+	// certificate's key, a private key file that does belong to it, found beside the
+	// certificate or its key; "" when none was found or none is needed. Nil when every
+	// key matches.
+	MatchingKeys []string `json:"matching_keys,omitempty"`
 }
 
 // AgentRoute is the location nginx picks for one agent request path.
@@ -583,11 +590,16 @@ func (c fileCache) tls(role FileRole, s nginxconf.Setting) *FileFacts {
 	if !s.IsSet() || s.Path == "" {
 		return nil
 	}
-	key := string(role) + "\x00" + s.Path
+	return c.file(role, s.Path)
+}
+
+// file loads the file at path in role once.
+func (c fileCache) file(role FileRole, path string) *FileFacts {
+	key := string(role) + "\x00" + path
 	if v, ok := c[key]; ok {
 		return v.(*FileFacts)
 	}
-	ff := LoadTLSFile(role, s.Path)
+	ff := LoadTLSFile(role, path)
 	c[key] = ff
 	return ff
 }
@@ -615,6 +627,81 @@ func (c fileCache) load(s *NginxServer) {
 	s.ClientCA = c.tls(RoleCA, s.SSL.ClientCertificate)
 	s.TrustedCA = c.tls(RoleCA, s.SSL.TrustedCertificate)
 	s.CRL = c.crl(s.SSL.CRL)
+	s.MatchingKeys = nil
+	for i, cf := range s.Certs {
+		if i >= len(s.Keys) || cf == nil || s.Keys[i] == nil || s.Keys[i].Key == nil || len(cf.Certs) == 0 ||
+			samePublicKey(cf.Certs[0].PublicKey, s.Keys[i].Key.Public) {
+			continue
+		}
+		if s.MatchingKeys == nil {
+			s.MatchingKeys = make([]string, len(s.Certs))
+		}
+		s.MatchingKeys[i] = c.keyBeside(cf, s.Keys[i])
+	}
+}
+
+// maxKeyCandidates bounds how many files of a directory are read when looking for the
+// key that belongs to a certificate, so that a directory of thousands of files costs
+// little.
+const maxKeyCandidates = 64
+
+// maxKeyFileSize skips files too big to be a private key (an RSA 16384-bit PEM key is
+// about 12 KiB) without reading them.
+const maxKeyFileSize = 64 << 10
+
+// keyBeside looks for the private key of cert's first certificate, which wrong (the key
+// configured) is not: among the files already read as keys, then in the directories of
+// cert and wrong. Only the public half of each key is kept. "" when none matches.
+func (c fileCache) keyBeside(cert, wrong *FileFacts) string {
+	want := cert.Certs[0].PublicKey
+	var judged []string
+	for k, v := range c {
+		ff, ok := v.(*FileFacts)
+		if ok && strings.HasPrefix(k, string(RoleKey)+"\x00") && ff.Key != nil && ff.Path != wrong.Path && samePublicKey(want, ff.Key.Public) {
+			judged = append(judged, ff.Path)
+		}
+	}
+	if len(judged) > 0 {
+		slices.Sort(judged) // the same answer every run
+		return judged[0]
+	}
+	seen := map[string]bool{}
+	for _, dir := range []string{filepath.Dir(cert.Path), filepath.Dir(wrong.Path)} {
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		entries, err := os.ReadDir(dir) // sorted by name: the same answer every run
+		if err != nil {
+			continue
+		}
+		read := 0
+		for _, e := range entries {
+			if read == maxKeyCandidates {
+				break
+			}
+			p := filepath.Join(dir, e.Name())
+			if p == wrong.Path || p == cert.Path || !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0 {
+				continue
+			}
+			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() || fi.Size() > maxKeyFileSize {
+				continue
+			}
+			read++
+			ff := c.file(RoleKey, p)
+			if ff.Key != nil && samePublicKey(want, ff.Key.Public) {
+				return ff.Path
+			}
+		}
+	}
+	return ""
+}
+
+// samePublicKey reports whether a and b are the same public key (every key type Go parses
+// has an Equal method).
+func samePublicKey(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && b != nil && eq.Equal(b)
 }
 
 // LoadCRLFile reads an ssl_crl file: PEM "X509 CRL" blocks (what nginx reads) or one DER

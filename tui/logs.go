@@ -495,7 +495,7 @@ func (m *Model) logRow(ln *LogLine, w int, selected bool) string {
 		return m.styles.Selected.Render(pad(plain, w))
 	}
 	switch {
-	case ln.OwnProbe:
+	case ln.OwnProbe, ln.Noise != "":
 		return m.styles.Dim.Render(plain)
 	case ln.Event != "":
 		return m.styles.Warn.Render(plain)

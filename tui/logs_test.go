@@ -314,3 +314,27 @@ func TestOwnProbeLineLabelled(t *testing.T) {
 		t.Errorf("the agent's row is labelled as the probe's: %q", row)
 	}
 }
+
+// TestNoiseLineDimmed: the [crit] SSL_shutdown() line NGINX 1.22 writes after a stream
+// server refuses a connection is noise (logparse.Noise, which logRow draws dimmed instead
+// of as a failure) and links to no finding; another [crit] line is not noise.
+func TestNoiseLineDimmed(t *testing.T) {
+	const (
+		noise = `2026/12/05 17:14:39 [crit] 2941#2941: *2 SSL_shutdown() failed (SSL: error:0A000123:SSL routines::application data after close notify) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:34567`
+		crit  = `2026/12/05 17:14:39 [crit] 2941#2941: *3 SSL_shutdown() failed (SSL: error:0A000126:SSL routines::unexpected eof while reading) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:34567`
+	)
+	p := &logparse.Parser{Location: time.UTC}
+	m := New(Options{Engine: &diagnostics.Engine{Catalog: diagnostics.DefaultCatalog()}})
+	lines := []LogLine{ParseLogLine(p, "error.log", noise), ParseLogLine(p, "error.log", crit)}
+	m.linkFindings(lines)
+	n, c := lines[0], lines[1]
+	if n.Noise == "" || n.Finding != "" || n.Level != "crit" {
+		t.Errorf("noise line: noise %q, finding %q, level %q", n.Noise, n.Finding, n.Level)
+	}
+	if c.Noise != "" {
+		t.Errorf("other crit line called noise: %q", c.Noise)
+	}
+	if row := m.logRow(&n, 200, false); !strings.Contains(row, "application data after close notify") {
+		t.Errorf("noise row lost its text: %q", row)
+	}
+}

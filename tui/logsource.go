@@ -29,6 +29,9 @@ func ParseLogLine(p *logparse.Parser, source, raw string) LogLine {
 	}
 	if e, ok := logparse.ParseErrorLine(raw, p.Location); ok {
 		ln.Level, ln.Message = e.Level, e.Message
+		if st != logparse.LineClassified {
+			ln.Noise = logparse.Noise(e.Message)
+		}
 		if e.Action != "" {
 			ln.Message += " while " + e.Action
 		}

@@ -36,6 +36,10 @@ type LogLine struct {
 	// OwnProbe marks a line about mtls-doctor's own probe request (logparse.OwnProbe):
 	// shown dimmed and labelled, never linked to a finding.
 	OwnProbe bool
+	// Noise says why an alarming-looking line is not evidence (logparse.Noise), e.g. a
+	// [crit] "SSL_shutdown() failed ... application data after close notify" after a
+	// rejection; shown dimmed, not as a failure. "" for other lines.
+	Noise string
 	// Notice is set on a line of mtls-doctor's own that says the followed file was
 	// "rotated", "truncated" or "removed" (logparse.Notice).
 	Notice string

@@ -135,8 +135,20 @@ func TestImportDirection(t *testing.T) {
 // TestOnlyCmdExits: a call to os.Exit outside main skips deferred clean-ups (the terminal's
 // state, the demo's temporary PKI), so library packages return errors instead.
 func TestOnlyCmdExits(t *testing.T) {
+	eachSourceFile(t, exitAllowed, func(pkg, name string, f *ast.File) {
+		if callsOSExit(f) {
+			t.Errorf("%s/%s calls os.Exit: only cmd may end the process", pkg, name)
+		}
+	})
+}
+
+// eachSourceFile parses every non-test Go file of the module's packages, but those of the
+// packages skip names, and calls fn with its package's import path, its name and its
+// syntax tree.
+func eachSourceFile(t *testing.T, skip map[string]bool, fn func(pkg, name string, f *ast.File)) {
+	t.Helper()
 	for _, p := range listModulePackages(t) {
-		if exitAllowed[p.ImportPath] {
+		if skip[p.ImportPath] {
 			continue
 		}
 		for _, name := range p.GoFiles {
@@ -145,9 +157,7 @@ func TestOnlyCmdExits(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse %s: %v", path, err)
 			}
-			if callsOSExit(f) {
-				t.Errorf("%s/%s calls os.Exit: only cmd may end the process", p.ImportPath, name)
-			}
+			fn(p.ImportPath, name, f)
 		}
 	}
 }

@@ -143,11 +143,7 @@ func newSandbox(t *testing.T) *stepshim.Sandbox {
 
 // playbookManagerUnfixable are the manager-side scenarios (mgrScenarios) whose fault the
 // steps shown cannot undo in the sandbox, with why. The list only shrinks.
-var playbookManagerUnfixable = map[string]string{
-	"http2-on-before-1.25.1": "nginx-config-invalid's step shows the line nginx -t names; rewriting it is Manual",
-	"key-does-not-match":     "nginx-config-invalid's step shows the line nginx -t names; rewriting it is Manual",
-	"no-agent-locations":     "with no server passing to gRPC the tool does not pick the server to add the locations to; the step is Manual",
-}
+var playbookManagerUnfixable = map[string]string{}
 
 // playbookManagerLeft are findings that must still fail after the steps, with why: the
 // certificate judged with --cert is an intruder's, which the fixed configuration refuses.

@@ -4,7 +4,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"path/filepath"
 	"testing"
 )
 
@@ -13,21 +12,11 @@ import (
 // whether the pattern is used or not. Patterns are compiled on first use instead
 // (sync.OnceValue). Test-only packages may compile at init.
 func TestNoRegexpCompiledAtInit(t *testing.T) {
-	for _, p := range listModulePackages(t) {
-		if testOnly[p.ImportPath] {
-			continue
+	eachSourceFile(t, testOnly, func(pkg, name string, f *ast.File) {
+		for _, n := range compiledAtInit(f) {
+			t.Errorf("%s/%s: package variable %s is a regexp compiled at start-up: compile it on first use", pkg, name, n)
 		}
-		for _, name := range p.GoFiles {
-			path := filepath.Join(p.Dir, name)
-			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
-			if err != nil {
-				t.Fatalf("parse %s: %v", path, err)
-			}
-			for _, n := range compiledAtInit(f) {
-				t.Errorf("%s/%s: package variable %s is a regexp compiled at start-up: compile it on first use", p.ImportPath, name, n)
-			}
-		}
-	}
+	})
 }
 
 // compiledAtInit returns the package-level variables of f initialised directly with

@@ -119,7 +119,7 @@ func (l *Lab) syncFrontLocked() error {
 		}
 		l.frontLn = ln
 		l.accepts.Add(1)
-		go l.frontAcceptLoop(ln)
+		go l.acceptLoop(ln, l.queueFrontConn)
 	case !l.mgr.running && l.frontLn != nil:
 		l.frontLn.Close()
 		l.frontLn = nil
@@ -130,23 +130,14 @@ func (l *Lab) syncFrontLocked() error {
 	return nil
 }
 
-func (l *Lab) frontAcceptLoop(ln net.Listener) {
-	defer l.accepts.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		l.conns.add(c)
-		select {
-		case l.frontQueue.ch <- c:
-		case <-l.frontQueue.done:
-			l.dropConn(c)
-		}
+// queueFrontConn hands a connection the front accepted to its workers, or drops it when
+// the front is shutting down.
+func (l *Lab) queueFrontConn(c net.Conn) {
+	l.conns.add(c)
+	select {
+	case l.frontQueue.ch <- c:
+	case <-l.frontQueue.done:
+		l.dropConn(c)
 	}
 }
 
@@ -155,16 +146,12 @@ func (l *Lab) frontAcceptLoop(ln net.Listener) {
 // relay the answer (a 400 from the upstream goes to the client as it is); a failure is
 // logged as NGINX logs it and answered 502.
 func (l *Lab) serveFront(w http.ResponseWriter, r *http.Request) {
-	ci, _ := r.Context().Value(connKey{}).(*connInfo)
-	if ci == nil {
-		ci = &connInfo{client: "127.0.0.1"}
-	}
+	ci := connOf(r)
 	l.mu.Lock()
 	fc := l.frontRun
 	l.mu.Unlock()
 	request := r.Method + " " + r.RequestURI + " " + r.Proto
-	w.Header().Set("Server", serverHeader)
-	w.Header().Set("Date", l.Clock().UTC().Format(http.TimeFormat))
+	setNginxHeaders(w, l.Clock())
 	link := fc.link
 	if link == nil || !strings.HasPrefix(r.URL.Path, link.Location.Path) {
 		l.logs.errorReqAt(FrontName, ci, fmt.Sprintf("open() \"%s%s\" failed (2: No such file or directory)", docRoot, r.URL.Path), request, r.Host)

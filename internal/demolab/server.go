@@ -164,11 +164,14 @@ func (l *Lab) listenLocked() error {
 	}
 	l.ln = ln
 	l.accepts.Add(1)
-	go l.acceptLoop(ln)
+	go l.acceptLoop(ln, func(c net.Conn) { go l.serveConn(c) })
 	return nil
 }
 
-func (l *Lab) acceptLoop(ln net.Listener) {
+// acceptLoop hands every connection ln accepts to handle until ln is closed; every
+// listener of the lab (manager, front, upstreams, the shims' control socket) runs one,
+// counted in l.accepts. handle runs on the loop, so it must not block.
+func (l *Lab) acceptLoop(ln net.Listener, handle func(net.Conn)) {
 	defer l.accepts.Done()
 	for {
 		c, err := ln.Accept()
@@ -179,7 +182,7 @@ func (l *Lab) acceptLoop(ln net.Listener) {
 			time.Sleep(10 * time.Millisecond) // e.g. EMFILE: do not spin
 			continue
 		}
-		go l.serveConn(c)
+		handle(c)
 	}
 }
 
@@ -223,16 +226,22 @@ func (l *Lab) serveConn(raw net.Conn) {
 		l.conns.remove(raw)
 		return
 	}
+	l.handOver(raw, conn, ci, l.queue)
+}
+
+// handOver passes conn, the connection raw became after its handshake (or raw itself),
+// with what the lab knows of its client, to the HTTP server behind q; it is dropped when
+// that server is shutting down.
+func (l *Lab) handOver(raw, conn net.Conn, ci *connInfo, q *chanListener) {
 	_ = raw.SetDeadline(time.Time{})
 	l.conns.remove(raw)
 	l.conns.mu.Lock()
 	l.conns.conns[conn] = ci
 	l.conns.mu.Unlock()
 	select {
-	case l.queue.ch <- conn:
-	case <-l.queue.done:
-		conn.Close()
-		l.conns.remove(conn)
+	case q.ch <- conn:
+	case <-q.done:
+		l.dropConn(conn)
 	}
 }
 
@@ -302,6 +311,23 @@ func (l *Lab) tlsConfig() *tls.Config {
 	l.mu.Lock()
 	m := l.mgr
 	l.mu.Unlock()
+	cfg := m.nginxTLS()
+	if m.verifyClient == "off" {
+		cfg.ClientAuth = tls.NoClientCert
+	}
+	if !m.http2 {
+		// NGINX without http2 selects http/1.1 or, for a client offering h2 only (grpc-go),
+		// aborts the handshake with "no application protocol".
+		cfg.NextProtos = []string{"http/1.1"}
+	}
+	return cfg
+}
+
+// nginxTLS is the TLS configuration of an NGINX server block with m's settings:
+// ssl_certificate (the chain), ssl_client_certificate, ssl_protocols and ALPN h2 and
+// http/1.1. NGINX asks for a client certificate but judges it only when a request
+// arrives, so the handshake requests one and verifies nothing.
+func (m manager) nginxTLS() *tls.Config {
 	chain := make([][]byte, len(m.chain))
 	for i, c := range m.chain {
 		chain[i] = c.Cert.Raw
@@ -310,24 +336,14 @@ func (l *Lab) tlsConfig() *tls.Config {
 	for _, c := range m.clientCAs {
 		pool.AddCert(c.Cert)
 	}
-	cfg := &tls.Config{
+	return &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: chain, PrivateKey: m.chain[0].Key, Leaf: m.chain[0].Cert}},
-		MinVersion:   tls.VersionTLS12,
-		// NGINX asks for a certificate but judges it only when a request arrives.
-		ClientAuth: tls.RequestClientCert,
-		ClientCAs:  pool,
-		NextProtos: []string{"h2", "http/1.1"},
+		ClientAuth:   tls.RequestClientCert,
+		ClientCAs:    pool,
+		NextProtos:   []string{"h2", "http/1.1"},
+		MinVersion:   m.protocols[0],
+		MaxVersion:   m.protocols[len(m.protocols)-1],
 	}
-	if m.verifyClient == "off" {
-		cfg.ClientAuth = tls.NoClientCert
-	}
-	cfg.MinVersion, cfg.MaxVersion = m.protocols[0], m.protocols[len(m.protocols)-1]
-	if !m.http2 {
-		// NGINX without http2 selects http/1.1 or, for a client offering h2 only (grpc-go),
-		// aborts the handshake with "no application protocol".
-		cfg.NextProtos = []string{"http/1.1"}
-	}
-	return cfg
 }
 
 // opensslReason words a failed handshake as NGINX 1.22 with OpenSSL 3.0 logs it.
@@ -440,20 +456,31 @@ func (l *Lab) writePlain(c net.Conn, ci *connInfo, request string, code int) {
 	l.logs.access(ci.client, request, status, len(body), "")
 }
 
+// connOf is what the lab knows of the client of r's connection (from its accept and
+// handshake); a request that did not come through them is from 127.0.0.1.
+func connOf(r *http.Request) *connInfo {
+	if ci, _ := r.Context().Value(connKey{}).(*connInfo); ci != nil {
+		return ci
+	}
+	return &connInfo{client: "127.0.0.1"}
+}
+
+// setNginxHeaders sets the headers NGINX puts on every answer: Server and Date.
+func setNginxHeaders(w http.ResponseWriter, now time.Time) {
+	w.Header().Set("Server", serverHeader)
+	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+}
+
 // serveHTTP is NGINX's request processing: the client-certificate check first (before any
 // location is matched), then the location, then the gRPC backend.
 func (l *Lab) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	ci, _ := r.Context().Value(connKey{}).(*connInfo)
-	if ci == nil {
-		ci = &connInfo{client: "127.0.0.1"}
-	}
+	ci := connOf(r)
 	l.mu.Lock()
 	m := l.mgr
 	l.mu.Unlock()
 	now := l.Clock()
 	request := r.Method + " " + r.RequestURI + " " + r.Proto
-	w.Header().Set("Server", serverHeader)
-	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+	setNginxHeaders(w, now)
 
 	if code := l.judgeClient(m, r, ci, request, ServerName); code != 0 {
 		l.reject(w, r, ci, request, code, m.grpcErrors)

@@ -94,7 +94,7 @@ func (l *Lab) InstallShims(exe string) error {
 		}
 	}
 	l.accepts.Add(1)
-	go l.controlLoop(ln)
+	go l.acceptLoop(ln, func(c net.Conn) { go l.serveControl(c) }) // answers the shims
 	return nil
 }
 
@@ -202,22 +202,6 @@ func (l *Lab) writePKILocked() error {
 		}
 	}
 	return nil
-}
-
-// controlLoop answers the shims until the control listener is closed.
-func (l *Lab) controlLoop(ln net.Listener) {
-	defer l.accepts.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		go l.serveControl(c)
-	}
 }
 
 // controlTimeout bounds one shim's exchange with the lab.

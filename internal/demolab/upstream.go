@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -456,7 +455,7 @@ func (l *Lab) syncUpstreamLocked() error {
 			}
 			p.park, p.ln = nil, ln
 			l.accepts.Add(1)
-			go l.upstreamAcceptLoop(ln, i)
+			go l.acceptLoop(ln, func(c net.Conn) { go l.serveUpstreamConn(c, i) })
 		case !want && p.ln != nil:
 			p.ln.Close()
 			p.ln = nil
@@ -476,21 +475,6 @@ func (l *Lab) closeUpstreamLocked() {
 			p.ln = nil
 		}
 		p.park.Close()
-	}
-}
-
-func (l *Lab) upstreamAcceptLoop(ln net.Listener, port int) {
-	defer l.accepts.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		go l.serveUpstreamConn(c, port)
 	}
 }
 
@@ -524,43 +508,20 @@ func (l *Lab) serveUpstreamConn(raw net.Conn, port int) {
 		}
 		conn = tc
 	}
-	_ = raw.SetDeadline(time.Time{})
-	l.conns.remove(raw)
-	l.conns.mu.Lock()
-	l.conns.conns[conn] = ci
-	l.conns.mu.Unlock()
-	select {
-	case l.upRun.queue.ch <- conn:
-	case <-l.upRun.queue.done:
-		l.dropConn(conn)
-	}
+	l.handOver(raw, conn, ci, l.upRun.queue)
 }
 
 // upstreamTLSConfig is the upstream's TLS configuration: NGINX's picks the server block
 // by SNI (named) and asks for a certificate; the Go service requires and verifies one.
 func upstreamTLSConfig(m manager, named map[string]manager, kind upstreamKind) *tls.Config {
 	build := func(m manager) *tls.Config {
-		chain := make([][]byte, len(m.chain))
-		for i, c := range m.chain {
-			chain[i] = c.Cert.Raw
-		}
-		pool := x509.NewCertPool()
-		for _, c := range m.clientCAs {
-			pool.AddCert(c.Cert)
-		}
-		cfg := &tls.Config{
-			Certificates: []tls.Certificate{{Certificate: chain, PrivateKey: m.chain[0].Key, Leaf: m.chain[0].Cert}},
-			ClientAuth:   tls.RequestClientCert,
-			ClientCAs:    pool,
-			NextProtos:   []string{"h2", "http/1.1"},
-		}
+		cfg := m.nginxTLS()
 		if len(m.clientCAs) == 0 {
 			cfg.ClientAuth = tls.NoClientCert
 		}
 		if kind == upstreamGo {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
-		cfg.MinVersion, cfg.MaxVersion = m.protocols[0], m.protocols[len(m.protocols)-1]
 		return cfg
 	}
 	cfg := build(m)
@@ -579,10 +540,7 @@ func upstreamTLSConfig(m manager, named map[string]manager, kind upstreamKind) *
 // certificate first (as the manager's endpoint does, logging as the upstream's server),
 // then answers; the Go service verified it in the handshake and answers the gRPC call.
 func (l *Lab) serveUpstreamHTTP(w http.ResponseWriter, r *http.Request) {
-	ci, _ := r.Context().Value(connKey{}).(*connInfo)
-	if ci == nil {
-		ci = &connInfo{client: "127.0.0.1"}
-	}
+	ci := connOf(r)
 	l.mu.Lock()
 	p := l.upRun.ports[ci.upstreamPort]
 	m, named, kind := p.conf, p.named, l.up.kind
@@ -602,8 +560,7 @@ func (l *Lab) serveUpstreamHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, upstreamBody)
 		return
 	}
-	w.Header().Set("Server", serverHeader)
-	w.Header().Set("Date", l.Clock().UTC().Format(http.TimeFormat))
+	setNginxHeaders(w, l.Clock())
 	if code := l.judgeClient(m, r, ci, request, UpstreamName); code != 0 {
 		l.writePage(w, r, ci, request, code)
 		return
