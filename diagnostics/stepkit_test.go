@@ -1,51 +1,23 @@
 package diagnostics
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
-// shimPath is a PATH whose sudo runs its arguments as the test's user and whose
-// systemctl does nothing, so that steps run verbatim in a sandbox.
-func shimPath(t *testing.T) string {
+// runStep runs each command of st in a stepshim sandbox, as a user pasting them would.
+func runStep(t *testing.T, st Step, inputs map[string]string) {
 	t.Helper()
-	bin := t.TempDir()
-	for name, body := range map[string]string{
-		"sudo":      "#!/bin/sh\nexec \"$@\"\n",
-		"systemctl": "#!/bin/sh\nexit 0\n",
-	} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return bin + string(os.PathListSeparator) + os.Getenv("PATH")
-}
-
-// runStep runs each command of st with /bin/sh -c, as a user pasting them would.
-func runStep(t *testing.T, st Step, path string, inputs map[string]string) {
-	t.Helper()
-	for _, c := range st.Commands {
-		for name, v := range inputs {
-			c = strings.ReplaceAll(c, name, strings.ReplaceAll(v, "'", `'\''`))
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c)
-		cmd.Env = append(os.Environ(), "PATH="+path)
-		out, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("%q: %v\n%s", c, err, out)
-		}
+	if err := stepshim.New(t, "").Run(st.Commands, inputs); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -63,7 +35,6 @@ func loadAgent(t *testing.T, path string) *probes.AgentConfig {
 // them back: values on known lines are rewritten, missing keys join their siblings, a
 // missing block is appended, and the file stays valid YAML with a backup beside it.
 func TestEditStepRuns(t *testing.T) {
-	path := shimPath(t)
 	cases := []struct {
 		name, conf string
 		edits      []edit
@@ -101,7 +72,7 @@ func TestEditStepRuns(t *testing.T) {
 			if st.Manual != "" {
 				t.Fatalf("step is manual: %s", st.Manual)
 			}
-			runStep(t, st, path, nil)
+			runStep(t, st, nil)
 			got := hostOf(&Facts{Agent: loadAgent(t, file)})
 			for s, want := range tc.want {
 				if v := got.current(s).Value; v != want {
@@ -165,7 +136,7 @@ func TestReissueRuns(t *testing.T) {
 	r := reissuance{host: HostManager, cert: certPath, key: keyPath, leaf: leaf.cert, caCert: "<server-ca-cert-path>",
 		caKey: "<server-ca-key-path>", eku: "serverAuth", addIP: []string{"127.0.0.1"}, keepChain: true}
 	st := r.step("reissue", "", "server-name-mismatch")
-	runStep(t, st, shimPath(t), map[string]string{"<server-ca-cert-path>": caPath, "<server-ca-key-path>": caKey})
+	runStep(t, st, map[string]string{"<server-ca-cert-path>": caPath, "<server-ca-key-path>": caKey})
 
 	data, err := os.ReadFile(certPath)
 	if err != nil {

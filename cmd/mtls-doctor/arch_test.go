@@ -25,6 +25,7 @@ var packageLayers = map[string]int{
 	"internal/safetext":       0, // makes untrusted text safe for a terminal
 	"internal/regularfile":    0, // reads a regular file with a size bound
 	"internal/pki":            0, // certificates made at run time
+	"internal/stepshim":       0, // runs fix steps verbatim in a test sandbox (shims on PATH)
 	"internal/grpcstub":       0, // answers as a gRPC server: the demo lab's and the tests' backend
 	"internal/opensslverdict": 1, // OpenSSL's verdict on a client chain (tests use pki)
 	"internal/nginxtest":      1, // a real nginx on 127.0.0.1 for tests and benchmarks
@@ -50,9 +51,9 @@ var packageLayers = map[string]int{
 // for the terminal's size and ANSI widths. Any test may use Charm's golden files.
 var charmAllowed = map[string]bool{"tui": true, "cmd/mtls-doctor": true}
 
-// testOnly are packages that only tests and benchmark tools may import: nginxtest imports
+// testOnly are packages that only tests and benchmark tools may import: they import
 // "testing" and must never ship in the binary.
-var testOnly = map[string]bool{"internal/nginxtest": true}
+var testOnly = map[string]bool{"internal/nginxtest": true, "internal/stepshim": true}
 
 // exitAllowed are the packages that may call os.Exit: the program's main and the
 // benchmark programs'. Everything else returns errors, so deferred clean-ups run.

@@ -7,9 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
@@ -37,49 +35,22 @@ type demoWalk struct {
 // take the first failing finding (or the planted one while it is a problem) and apply its
 // steps in order, exactly as shown, through internal/playbook in the lab's environment
 // (shims on PATH, placeholders filled by the lab), re-check, and go on until nothing fails
-// and the planted finding passes. It prints a table "scenario | steps run | re-check".
+// and the planted finding passes. It prints a table "scenario | steps | re-check".
 func TestDemoStepsFix(t *testing.T) {
-	var mu sync.Mutex
-	walks := map[string]demoWalk{}
-	t.Run("scenarios", func(t *testing.T) {
-		for _, sc := range demolab.Scenarios() {
-			t.Run(sc.Name, func(t *testing.T) {
-				t.Parallel()
-				w := walkDemoSteps(t, sc)
-				mu.Lock()
-				walks[sc.Name] = w
-				mu.Unlock()
-				reason, pending := demoStepsPending[sc.Name]
-				switch {
-				case w.passed && pending:
-					t.Errorf("%s passes now (%s): remove it from demoStepsPending (%s)", sc.Name, w.result, reason)
-				case !w.passed && !pending:
-					t.Errorf("%s: the steps shown do not fix it: %s\nsteps: %s", sc.Name, w.result, strings.Join(w.ran, "; "))
-				}
-			})
-		}
-	})
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
-	fmt.Fprintln(tw, "scenario\t| steps run\t| re-check result")
-	passed := 0
-	for _, sc := range demolab.Scenarios() {
-		w, ok := walks[sc.Name]
-		if !ok {
-			continue
-		}
-		if w.passed {
-			passed++
-		}
-		fmt.Fprintf(tw, "%s\t| %d\t| %s\n", sc.Name, len(w.ran), w.result)
-	}
-	tw.Flush()
-	t.Logf("demo scenarios fixed by their shown steps: %d/%d\n%s", passed, len(walks), b.String())
-	if os.Getenv("MTLS_DOCTOR_STEPS_VERBOSE") != "" {
-		for _, sc := range demolab.Scenarios() {
-			t.Logf("%s:\n  %s\n%s", sc.Name, strings.Join(walks[sc.Name].ran, "\n  "), walks[sc.Name].left)
-		}
-	}
+	stepSuite[demolab.Scenario]{
+		title:     "demo",
+		scenarios: demolab.Scenarios(),
+		name:      func(sc demolab.Scenario) string { return sc.Name },
+		unfixable: demoStepsPending, unfixableName: "demoStepsPending",
+		walk: func(t *testing.T, sc demolab.Scenario) stepRow {
+			w := walkDemoSteps(t, sc)
+			if os.Getenv("MTLS_DOCTOR_STEPS_VERBOSE") != "" {
+				t.Logf("%s:\n  %s\n%s", sc.Name, strings.Join(w.ran, "\n  "), w.left)
+			}
+			return stepRow{ran: fmt.Sprint(len(w.ran)), result: w.result, ok: w.passed,
+				detail: "\nsteps: " + strings.Join(w.ran, "; ")}
+		},
+	}.run(t)
 }
 
 // walkDemoSteps starts sc's lab and applies the steps shown until the re-check passes or

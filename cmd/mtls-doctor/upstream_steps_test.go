@@ -1,10 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
@@ -39,44 +38,17 @@ var upstreamStepsUnfixable = map[string]string{
 // wrote), re-checking after each step until no failure or warning is left.
 func TestUpstreamStepsFixRealNginx(t *testing.T) {
 	nginxtest.Require(t)
-	type row struct{ name, ran, result string }
-	rows := make(chan row, len(upScenarios))
-	t.Run("scenarios", func(t *testing.T) {
-		for _, sc := range upScenarios {
-			if sc.want == "" {
-				continue
-			}
-			t.Run(sc.name, func(t *testing.T) {
-				t.Parallel()
-				ran, result, ok := fixUpstreamScenario(t, sc)
-				rows <- row{sc.name, ran, result}
-				why, unfixable := upstreamStepsUnfixable[sc.name]
-				switch {
-				case ok && unfixable:
-					t.Errorf("%s now passes after its steps: remove it from upstreamStepsUnfixable (%s)", sc.name, why)
-				case !ok && !unfixable:
-					t.Errorf("%s: after running its steps: %s", sc.name, result)
-				}
-			})
-		}
-	})
-	close(rows)
-	passed, total := 0, 0
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-40s | %-5s | %s\n", "scenario", "steps", "re-check")
-	for r := range rows {
-		total++
-		if r.result == "pass" {
-			passed++
-		}
-		fmt.Fprintf(&b, "%-40s | %-5s | %s\n", r.name, r.ran, r.result)
-	}
-	t.Logf("upstream playbook execution, %d/%d scenarios pass:\n%s", passed, total, b.String())
+	stepSuite[upScenario]{
+		title:     "upstream",
+		scenarios: slices.DeleteFunc(slices.Clone(upScenarios), func(sc upScenario) bool { return sc.want == "" }),
+		name:      func(sc upScenario) string { return sc.name },
+		unfixable: upstreamStepsUnfixable, unfixableName: "upstreamStepsUnfixable",
+		walk: fixUpstreamScenario,
+	}.run(t)
 }
 
-// fixUpstreamScenario starts sc's link and walks its steps; ran counts the steps executed
-// (and manual ones skipped), result is "pass" or what is left.
-func fixUpstreamScenario(t *testing.T, sc upScenario) (ran, result string, ok bool) {
+// fixUpstreamScenario starts sc's link and walks its steps.
+func fixUpstreamScenario(t *testing.T, sc upScenario) stepRow {
 	u := newUpLab(t)
 	if sc.setup != nil {
 		sc.setup(t, u)
@@ -97,59 +69,16 @@ func fixUpstreamScenario(t *testing.T, sc upScenario) (ran, result string, ok bo
 		"<key-passphrase>": "s3cret",
 	}
 	args := []string{"--nginx-config", u.frontConf, "--nginx-prefix", filepath.Dir(u.frontConf) + "/", "--no-logs", "--timeout", "3s"}
-	path, reloadMark, _ := sandboxPath(t)
-	steps, manual := 0, 0
-	done := map[string]bool{}
-	for round := 0; round < 16; round++ {
-		res := checkJSON(t, nil, args...)
-		bad := append(res.bySeverity("fail"), res.bySeverity("warn")...)
-		if len(bad) == 0 {
-			return fmt.Sprintf("%d+%dm", steps, manual), "pass", true
+	front := stepHost{sandbox: newSandbox(t), after: func(t *testing.T, reloaded bool, _ []string) {
+		if reloaded {
+			u.restartFront(t)
 		}
-		progressed := false
-		for _, fd := range res.report.Findings {
-			if fd.Severity != "fail" && fd.Severity != "warn" {
-				continue
-			}
-			for _, st := range fd.Fix {
-				key := fd.ID + "|" + st.Title
-				if done[key] {
-					continue
-				}
-				done[key] = true
-				if st.Manual != "" {
-					manual++
-					continue
-				}
-				err := runSandboxStep(st, path, inputs)
-				if _, statErr := os.Stat(reloadMark); statErr == nil {
-					os.Remove(reloadMark)
-					u.restartFront(t)
-				}
-				if err != nil {
-					t.Logf("%s: step %q: %v", fd.ID, st.Title, err)
-					continue
-				}
-				t.Logf("ran %s: %q", fd.ID, st.Title)
-				steps++
-				progressed = true
-				break
-			}
-			if progressed {
-				break
-			}
-		}
-		if !progressed {
-			t.Logf("left after %d rounds:\n%s", round, res.excerpt())
-			return fmt.Sprintf("%d+%dm", steps, manual), "left: " + strings.Join(bad, ", "), false
-		}
-	}
-	res := checkJSON(t, nil, args...)
-	bad := append(res.bySeverity("fail"), res.bySeverity("warn")...)
-	if len(bad) == 0 {
-		return fmt.Sprintf("%d+%dm", steps, manual), "pass", true
-	}
-	return fmt.Sprintf("%d+%dm", steps, manual), "left: " + strings.Join(bad, ", "), false
+	}}
+	return stepWalk{
+		check:  func() checkResult { return checkJSON(t, nil, args...) },
+		inputs: inputs,
+		hosts:  map[string]stepHost{"": front},
+	}.run(t)
 }
 
 // restartFront is the sandbox's `nginx -s reload` of the front: its NGINX runs with
