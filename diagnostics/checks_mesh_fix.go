@@ -51,33 +51,28 @@ func upstreamConfName(f *Facts) string {
 	return "<upstream-ca-conf>"
 }
 
-// redeployStep hands a changed upstream CA to SPIRE: nginx-meshctl reads the files only
-// when it deploys, so the mesh is removed and deployed again with the same mode
+// redeploy appends to st the commands that hand the changed files to SPIRE: nginx-meshctl
+// reads the upstream CA files only when it deploys, so the mesh is removed and deployed
+// again with the same mode
 // (https://docs.nginx.com/nginx-service-mesh/get-started/uninstall/uninstall: remove -y
 // skips the prompt).
-func redeployStep(f *Facts) Step {
+func redeploy(f *Facts, st Step) Step {
 	mode := "<mtls-mode>"
 	if s := meshSettingsOf(f); s.have && !s.get("mtls.mode").invalid {
 		mode = s.get("mtls.mode").value
 	}
-	return Step{
-		Title: "Redeploy the mesh with the upstream authority configuration",
-		Why: "nginx-meshctl reads the upstream CA files only when it deploys. Removing the mesh stops mTLS until the " +
-			"deploy is done and the workloads are restarted: plan a maintenance window.",
-		Commands: []string{
-			"nginx-meshctl remove -y",
-			"nginx-meshctl deploy --mtls-mode " + shellQuote(mode) + " --mtls-upstream-ca-conf " + shellQuote(upstreamConfName(f)),
-		},
-		Verify: []string{"mesh-upstream-conf-invalid", "mesh-ca-file-format"},
-		Host:   HostCluster,
-	}
+	st.Why += " nginx-meshctl reads the upstream CA files only when it deploys, so the step redeploys the mesh: mTLS " +
+		"stops until the deploy is done and the workloads are restarted; plan a maintenance window."
+	st.Commands = append(st.Commands, "nginx-meshctl remove -y",
+		"nginx-meshctl deploy --mtls-mode "+shellQuote(mode)+" --mtls-upstream-ca-conf "+shellQuote(upstreamConfName(f)))
+	return st
 }
 
 // confEdit is a step that edits the upstream authority configuration with y.
 func confEdit(f *Facts, title, why string, y *yamlEdit, verify ...string) Step {
 	conf := upstreamConfName(f)
-	return Step{Title: title, Why: why, File: conf, Diff: y.diff.String(),
-		Commands: editFileCommands(conf, y), Changes: []string{conf, conf + ".bak"}, Verify: verify, Host: HostCluster}
+	return redeploy(f, Step{Title: title, Why: why, File: conf, Diff: y.diff.String(),
+		Commands: editFileCommands(conf, y), Changes: []string{conf, conf + ".bak"}, Verify: verify, Host: HostCluster})
 }
 
 // confSetting is the entry of the upstream authority configuration that names cf.
@@ -134,7 +129,7 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 				"awk 'n {print} /-----END CERTIFICATE-----/ {n=1}' "+shellQuote(cert+".bak")+" >> "+shellQuote(bundle))
 			st.Changes = append(st.Changes, bundle+".bak", bundle)
 		}
-		steps = append(steps, st)
+		steps = append(steps, redeploy(f, st))
 	}
 	if wrong(ca.key, func(cf *mesh.CAFile) bool { return cf.File.Encoding == "pem" }) {
 		st := Step{
@@ -151,10 +146,10 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 		if ca.key != nil && ca.key.File != nil && encryptedKey(ca.key.File) {
 			st.Commands[1] = "(umask 077 && openssl pkey -in " + shellQuote(key+".bak") + " -passin 'file:<key-passphrase-file>' -out " + shellQuote(key) + ")"
 		}
-		steps = append(steps, st)
+		steps = append(steps, redeploy(f, st))
 	}
 	if wrong(ca.cert, func(cf *mesh.CAFile) bool { return cf.File.Encoding == "der" }) {
-		steps = append(steps, Step{
+		steps = append(steps, redeploy(f, Step{
 			Title: "Convert the DER certificate to PEM",
 			Why:   "nginx-meshctl reads PEM only (\"not pem encoded\"). The DER file is kept beside it.",
 			Commands: []string{
@@ -163,7 +158,7 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 			},
 			Changes: []string{cert + ".der", cert},
 			Verify:  []string{"mesh-ca-file-format"},
-		})
+		}))
 	}
 	// A setting naming a file that is not there: point it at the file the user has.
 	for _, m := range []struct {
@@ -188,8 +183,6 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 			Manual:   "which file holds the certificate or key is yours to say; the evidence names what is wrong",
 			Verify:   []string{"mesh-ca-file-format"},
 		})
-	} else if f.Mesh.Upstream != nil {
-		steps = append(steps, redeployStep(f))
 	}
 	return on(HostCluster, steps...)
 }
@@ -221,7 +214,7 @@ func fixMeshKeyMismatch(f *Facts, _ Result) []Step {
 	}}
 	if st, ok := repointStep(f, ca.key, "<mesh-ca-key-path>", "Point key_file_path at the key of the upstream CA certificate",
 		"SPIRE refuses to start with a key that is not the certificate's.", "mesh-ca-key-mismatch"); ok {
-		steps = append(steps, st, redeployStep(f))
+		steps = append(steps, st)
 	}
 	return on(HostCluster, steps...)
 }
@@ -335,7 +328,8 @@ func fixMeshReissue(f *Facts, _ Result) []Step {
 		Verify:   []string{"mesh-ca-pathlen", "mesh-ca-not-a-ca", "mesh-ca-weak", "mesh-ca-expired", "mesh-ca-expiring", "mesh-ca-not-yet-valid"},
 		Host:     HostCluster,
 	}}
-	return append(steps, redeployStep(f))
+	steps[0] = redeploy(f, steps[0])
+	return steps
 }
 
 // keyOnly is c with only its public key, so CertWeaknesses judges the key and not the
@@ -448,10 +442,9 @@ func fixMeshBundle(f *Facts, _ Result) []Step {
 		})
 		if ca.bundle.Written == "" {
 			steps[0].Manual = "the bundle is PEM text inside the Helm values, which a line edit cannot extend"
+		} else {
+			steps[0] = redeploy(f, steps[0])
 		}
-	}
-	if f.Mesh.Upstream != nil {
-		steps = append(steps, redeployStep(f))
 	}
 	return on(HostCluster, steps...)
 }

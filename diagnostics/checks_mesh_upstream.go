@@ -395,14 +395,14 @@ func fixUpstreamConf(f *Facts, _ Result) []Step {
 		conf := upstreamConfName(f)
 		lines := []string{"apiVersion: v1", "upstreamAuthority: disk", "config:", "  cert_file_path: <mesh-ca-cert-path>",
 			"  key_file_path: <mesh-ca-key-path>", "  bundle_file_path: <root-cert-path>"}
-		return on(HostCluster, Step{
+		return on(HostCluster, redeploy(f, Step{
 			Title: "Write the upstream authority configuration for the disk upstream authority",
 			Why:   "apiVersion v1 and only the keys nginx-meshctl's schema lists for the authority (" + srcUpstreamSchema + ").",
 			Commands: []string{"[ ! -e " + shellQuote(conf) + " ] || cp -p " + shellQuote(conf) + " " + shellQuote(conf+".bak"),
 				"printf '%s\\n' " + quoteAll(lines) + " > " + shellQuote(conf)},
 			Changes: []string{conf + ".bak", conf},
 			Verify:  verify,
-		}, redeployStep(f))
+		}))
 	}
 	path := f.Mesh.Upstream.Path
 	u := judgeUpstream(f.Mesh.Upstream)
@@ -420,10 +420,11 @@ func fixUpstreamConf(f *Facts, _ Result) []Step {
 	}
 	if ok {
 		step.Diff, step.Commands, step.Changes = y.diff.String(), editFileCommands(path, y), []string{path, path + ".bak"}
+		step = redeploy(f, step)
 	} else {
 		step.Diff, step.Manual = upstreamDiff(u, authority), why
 	}
-	return on(HostCluster, step, redeployStep(f))
+	return on(HostCluster, step)
 }
 
 // upstreamEdits are the line edits that correct the configuration, or why it needs the
