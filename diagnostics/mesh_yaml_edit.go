@@ -26,7 +26,8 @@ func blockEntry(e *probes.Entry, parentLine int) bool {
 		return false
 	}
 	v := e.Value
-	return v == nil || v.Kind == probes.NodeNull || v.Kind == probes.NodeScalar && v.Line == e.Line
+	// A block scalar (| or >) starts on the key's line and goes on below it.
+	return v == nil || v.Kind == probes.NodeNull || v.Kind == probes.NodeScalar && v.Line == e.Line && !strings.Contains(v.Value, "\n")
 }
 
 // set sets path to value (YAML as written: quoted where YAML 1.1 would misread it) in doc;

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +86,11 @@ type meshScenario struct {
 	// calls are what the steps must have asked of kubectl, helm or nginx-meshctl (a
 	// substring of a recorded command line, {dir} the lab's directory).
 	calls []string
+	// manual, for a scenario in meshStepsUnfixable, is what a want finding's Manual step
+	// must say.
+	manual string
+	// after checks what the steps left in the files.
+	after func(t *testing.T, l *meshLab)
 }
 
 const deployment = `apiVersion: apps/v1
@@ -111,7 +117,21 @@ spec:
 var meshScenarios = []meshScenario{
 	{name: "intermediate-pathlen-0", want: []string{"mesh-ca-pathlen"},
 		setup: func(t *testing.T, l *meshLab) { l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: -1}) },
-		calls: []string{"nginx-meshctl remove -y", "nginx-meshctl deploy --mtls-mode strict --mtls-upstream-ca-conf {dir}/upstream.yaml"}},
+		calls: []string{"nginx-meshctl remove -y", "nginx-meshctl deploy --mtls-mode strict --mtls-upstream-ca-conf {dir}/upstream.yaml"},
+		after: func(t *testing.T, l *meshLab) {
+			// The reissued CA keeps its subject and its key, and has pathlen:1.
+			c := readCert(t, l.path("intermediateCA.crt"))
+			if c.Subject.String() != l.inter.Cert.Subject.String() || !bytes.Equal(c.RawSubjectPublicKeyInfo, l.inter.Cert.RawSubjectPublicKeyInfo) {
+				t.Errorf("reissued CA %s (key kept: %v), want subject %s and the same key", c.Subject,
+					bytes.Equal(c.RawSubjectPublicKeyInfo, l.inter.Cert.RawSubjectPublicKeyInfo), l.inter.Cert.Subject)
+			}
+			if c.MaxPathLen != 1 || !c.IsCA {
+				t.Errorf("reissued CA: CA %v pathlen %d, want CA pathlen:1", c.IsCA, c.MaxPathLen)
+			}
+			if _, err := os.Stat(l.path("intermediateCA.crt.bak")); err != nil {
+				t.Errorf("no backup of the CA: %v", err)
+			}
+		}},
 	{name: "intermediate-not-a-ca", want: []string{"mesh-ca-not-a-ca"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.upstreamCA(t, pki.Spec{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
@@ -131,6 +151,12 @@ var meshScenarios = []meshScenario{
 	{name: "intermediate-rsa-1024", want: []string{"mesh-ca-weak"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1, Key: pki.RSA, Bits: 1024})
+		},
+		after: func(t *testing.T, l *meshLab) {
+			// A weak key is replaced by one of the same type.
+			if c := readCert(t, l.path("intermediateCA.crt")); c.PublicKeyAlgorithm != x509.RSA {
+				t.Errorf("the new key is %s, want RSA like the old one", c.PublicKeyAlgorithm)
+			}
 		}},
 	{name: "key-of-another-ca", want: []string{"mesh-ca-key-mismatch"},
 		setup: func(t *testing.T, l *meshLab) {
@@ -182,7 +208,8 @@ var meshScenarios = []meshScenario{
 			}
 			writeCerts(t, l.rootPEM, l.root)
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1, From: -24 * time.Hour})
-		}},
+		},
+		manual: "a new root changes the mesh's trust"},
 	{name: "upstream-conf-v2-missing-files", want: []string{"mesh-upstream-conf-invalid"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1})
@@ -205,7 +232,14 @@ var meshScenarios = []meshScenario{
 			l.file(t, "--values", "values.yaml", "# deploy settings\nmtls:\n  mode: permissive\n  spireServerKeyManager: disk\n")
 		},
 		calls: []string{"helm upgrade nsm nginx-stable/nginx-service-mesh --namespace nginx-mesh -f {dir}/values.yaml --dry-run",
-			"helm upgrade nsm nginx-stable/nginx-service-mesh --namespace nginx-mesh -f {dir}/values.yaml"}},
+			"helm upgrade nsm nginx-stable/nginx-service-mesh --namespace nginx-mesh -f {dir}/values.yaml"},
+		after: func(t *testing.T, l *meshLab) {
+			// The edit changes the one line: the comment and the other setting stay.
+			want := "# deploy settings\nmtls:\n  mode: strict\n  spireServerKeyManager: disk\n"
+			if got, _ := os.ReadFile(l.path("values.yaml")); string(got) != want {
+				t.Errorf("values.yaml after the step:\n%s\nwant:\n%s", got, want)
+			}
+		}},
 	{name: "values-mode-default", want: []string{"mesh-mtls-permissive"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.file(t, "--values", "values.yaml", "mtls:\n  caTTL: 720h\nnginxErrorLogLevel: info\n")
@@ -255,6 +289,13 @@ var meshScenarios = []meshScenario{
 			text := strings.Replace(deployment, "      annotations:\n        config.nsm.nginx.com/mtls-mode: %s\n", "", 1)
 			text = strings.Replace(text, "  namespace: shop\n", "  namespace: shop\n  annotations:\n    config.nsm.nginx.com/mtls-mode: strict\n", 1)
 			l.file(t, "-f", "frontend.yaml", text)
+		},
+		after: func(t *testing.T, l *meshLab) {
+			got, _ := os.ReadFile(l.path("frontend.yaml"))
+			if want := "    metadata:\n      annotations:\n        config.nsm.nginx.com/mtls-mode: \"strict\"\n      labels:\n"; !strings.Contains(string(got), want) ||
+				strings.Count(string(got), "mtls-mode") != 1 {
+				t.Errorf("the annotation was not moved to the pod template:\n%s", got)
+			}
 		}},
 	{name: "bare-pod-off", want: []string{"mesh-annotation-disables-mtls"},
 		setup: func(t *testing.T, l *meshLab) {
@@ -313,6 +354,18 @@ func TestMeshStepsFix(t *testing.T) {
 					}
 				}
 			}
+			if sc.manual != "" {
+				manual := false
+				for _, id := range sc.want {
+					f, _ := first.find(id)
+					for _, st := range f.Fix {
+						manual = manual || strings.Contains(st.Manual, sc.manual)
+					}
+				}
+				if !manual {
+					t.Errorf("no step of %v says it is manual because %q", sc.want, sc.manual)
+				}
+			}
 			sb, calls := clusterSandbox(t)
 			row := stepWalk{
 				check:  func() checkResult { return meshCheck(t, l) },
@@ -326,9 +379,29 @@ func TestMeshStepsFix(t *testing.T) {
 					t.Errorf("the steps did not run %q; they ran:\n%s", want, recorded)
 				}
 			}
+			if sc.after != nil {
+				sc.after(t, l)
+			}
 			return row
 		},
 	}.run(t)
+}
+
+func readCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s holds no PEM block", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // clusterSandbox is the sandbox where the cluster is administered: kubectl, helm and
