@@ -75,6 +75,14 @@ func confEdit(f *Facts, title, why string, y *yamlEdit, verify ...string) Step {
 		Commands: editFileCommands(conf, y), Changes: []string{conf, conf + ".bak"}, Verify: verify, Host: HostCluster})
 }
 
+// manualConf says why the upstream authority configuration cannot be edited as shown.
+func manualConf(f *Facts) string {
+	if f.Mesh.Upstream == nil {
+		return "the upstream authority configuration was not given (--upstream-ca-conf), so there is no file to edit"
+	}
+	return "the configuration is not block-style YAML a line edit can extend"
+}
+
 // confSetting is the entry of the upstream authority configuration that names cf.
 func confSetting(f *Facts, cf *mesh.CAFile) (*probes.Entry, int) {
 	if cf == nil || f.Mesh.Upstream == nil || cf.Source != f.Mesh.Upstream.Path {
@@ -105,7 +113,6 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 	ca := meshCAOf(f)
 	cert := caFilePath(ca.cert, "<mesh-ca-cert-path>")
 	key := caFilePath(ca.key, "<mesh-ca-key-path>")
-	bundle := caFilePath(ca.bundle, "<root-cert-path>")
 	// Without files (explain) every step is shown; otherwise only those for what is wrong.
 	all := len(f.Mesh.CAFiles) == 0
 	wrong := func(cf *mesh.CAFile, test func(*mesh.CAFile) bool) bool {
@@ -114,9 +121,9 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 	var steps []Step
 	if wrong(ca.cert, func(cf *mesh.CAFile) bool { return len(cf.File.Blocks) > 1 && cf.File.Encoding != "der" }) {
 		st := Step{
-			Title: "Keep the upstream CA alone in the certificate file and move the rest to the bundle",
+			Title: "Keep the upstream CA alone in the certificate file",
 			Why: "nginx-meshctl refuses a chain in cert_file_path. The first certificate is the upstream CA; the ones " +
-				"after it go to bundle_file_path, up to the root.",
+				"after it belong in bundle_file_path, up to the root.",
 			Commands: []string{
 				"cp -p " + shellQuote(cert) + " " + shellQuote(cert+".bak"),
 				"openssl x509 -in " + shellQuote(cert+".bak") + " -out " + shellQuote(cert),
@@ -124,8 +131,11 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 			Changes: []string{cert + ".bak", cert},
 			Verify:  []string{"mesh-ca-file-format", "mesh-ca-bundle-incomplete"},
 		}
-		if ca.bundle != nil && ca.bundle.Written != "" {
-			st.Commands = append(st.Commands, "cp -p "+shellQuote(bundle)+" "+shellQuote(bundle+".bak"),
+		// The rest of the chain goes to the bundle the configuration names (or, without
+		// files, the user's); with no bundle configured mesh-ca-bundle-incomplete names one.
+		if bundle := caFilePath(ca.bundle, "<mesh-bundle-path>"); all || ca.bundle != nil && ca.bundle.Written != "" {
+			st.Title += " and move the rest to the bundle"
+			st.Commands = append(st.Commands, "[ ! -e "+shellQuote(bundle)+" ] || cp -p "+shellQuote(bundle)+" "+shellQuote(bundle+".bak"),
 				"awk 'n {print} /-----END CERTIFICATE-----/ {n=1}' "+shellQuote(cert+".bak")+" >> "+shellQuote(bundle))
 			st.Changes = append(st.Changes, bundle+".bak", bundle)
 		}
@@ -422,7 +432,7 @@ func fixMeshBundle(f *Facts, _ Result) []Step {
 				Why:    "Without bundle_file_path SPIRE accepts only a self-signed upstream CA.",
 				File:   upstreamConfName(f),
 				Diff:   " config:\n+  bundle_file_path: <root-cert-path>\n",
-				Manual: "the configuration is not block-style YAML a line edit can extend",
+				Manual: manualConf(f),
 				Verify: []string{"mesh-ca-bundle-incomplete"},
 			})
 		}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/pki"
 	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
@@ -422,5 +424,23 @@ func clusterSandbox(t *testing.T) (*stepshim.Sandbox, func() string) {
 	return sb, func() string {
 		data, _ := os.ReadFile(log)
 		return string(data)
+	}
+}
+
+// TestJSONSchemaMeshHost: the schema takes the mesh's steps' host, cluster, and still
+// refuses a host it does not name.
+func TestJSONSchemaMeshHost(t *testing.T) {
+	l := newMeshLab(t)
+	l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: -1})
+	res := meshCheck(t, l) // validates against the schema
+	if !strings.Contains(res.stdout, `"host": "cluster"`) {
+		t.Fatalf("no step runs on the cluster host:\n%.2000s", res.stdout)
+	}
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(strings.ReplaceAll(res.stdout, `"host": "cluster"`, `"host": "kubernetes"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if schemaFor(t, "").Validate(inst) == nil {
+		t.Error("the schema accepted the host kubernetes")
 	}
 }
