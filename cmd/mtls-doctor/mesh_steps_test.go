@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,6 +177,37 @@ var meshScenarios = []meshScenario{
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1})
 			writeCerts(t, l.path("intermediateCA.crt"), l.inter, l.root)
 		}},
+	{name: "key-with-ec-parameters", want: []string{"mesh-ca-file-format"},
+		setup: func(t *testing.T, l *meshLab) {
+			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1})
+			sec1, err := l.inter.KeyPEM(pki.SEC1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What `openssl ecparam -genkey -name prime256v1` writes: the curve, then the key.
+			params := "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+			writeFile(t, l.path("intermediateCA.key"), append([]byte(params), sec1...), 0o600)
+		}},
+	{name: "encrypted-key", want: []string{"mesh-ca-file-format"},
+		setup: func(t *testing.T, l *meshLab) {
+			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1})
+			pass := l.path("passphrase")
+			writeFile(t, pass, []byte("s3cret\n"), 0o600)
+			out, err := exec.Command("openssl", "pkey", "-in", l.path("intermediateCA.key"), "-aes256", "-passout", "file:"+pass,
+				"-out", l.path("encrypted.key")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("openssl: %v: %s", err, out)
+			}
+			if err := os.Rename(l.path("encrypted.key"), l.path("intermediateCA.key")); err != nil {
+				t.Fatal(err)
+			}
+			l.inputs["<key-passphrase-file>"] = pass
+		}},
+	{name: "der-cert", want: []string{"mesh-ca-file-format"},
+		setup: func(t *testing.T, l *meshLab) {
+			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1})
+			writeFile(t, l.path("intermediateCA.crt"), l.inter.Cert.Raw, 0o644)
+		}},
 	{name: "no-bundle", want: []string{"mesh-ca-bundle-incomplete"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1})
@@ -272,6 +304,13 @@ var meshScenarios = []meshScenario{
 			l.args = append(l.args, "--mesh-config", "-")
 		},
 		calls: []string{`kubectl patch meshconfig nginx-mesh-config -n nginx-mesh --type merge -p {"spec":{"mtls":{"mode":"strict"}}}`}},
+	{name: "several-at-once", want: []string{"mesh-mtls-permissive", "mesh-udp-plaintext", "mesh-annotation-disables-mtls", "mesh-ca-pathlen"},
+		setup: func(t *testing.T, l *meshLab) {
+			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: -1})
+			l.file(t, "--values", "values.yaml", "mtls:\n  mode: permissive\nenableUDP: true\n")
+			l.file(t, "-f", "frontend.yaml", strings.Replace(deployment, "%s", `"off"`, 1))
+			delete(l.inputs, "<mtls-mode>") // the values say it
+		}},
 	{name: "annotation-off", want: []string{"mesh-annotation-disables-mtls"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.file(t, "-f", "frontend.yaml", strings.Replace(deployment, "%s", `"off"`, 1))
