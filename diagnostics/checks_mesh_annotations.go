@@ -30,6 +30,8 @@ type meshWorkload struct {
 	file                  string
 	// prefix is the YAML path of the object in its document ("items[2]." in a List).
 	prefix string
+	// obj is the object as read, for the playbook's line edits.
+	obj *probes.Node
 	// mode is the pod template's annotation; nil when it has none.
 	mode *probes.Entry
 	// misplaced is the annotation on the object's own metadata, which the injector
@@ -68,7 +70,7 @@ func meshWorkloads(f *Facts) []meshWorkload {
 				if !ok {
 					continue
 				}
-				w := meshWorkload{kind: kind, file: in.Path, prefix: prefixes[i],
+				w := meshWorkload{kind: kind, file: in.Path, prefix: prefixes[i], obj: obj,
 					name:      scalarText(valueAt(obj, "metadata", "name")),
 					namespace: scalarText(valueAt(obj, "metadata", "namespace")),
 				}

@@ -87,7 +87,12 @@ type meshSettings struct {
 	problems []meshProblem
 	// resource names the MeshConfig resource, when --mesh-config is one.
 	resourceName, resourceNamespace string
-	valuesFile                      string
+	// resourceFile and resourceRoot are the file and the MeshConfig object in it, when
+	// --mesh-config is a MeshConfig resource read from a file (not stdin).
+	resourceFile string
+	resourceRoot *probes.Node
+	valuesFile   string
+	valuesRoot   *probes.Node
 }
 
 func (s *meshSettings) get(name string) meshSetting { return s.byName[name] }
@@ -116,7 +121,7 @@ func meshSettingsOf(f *Facts) *meshSettings {
 	}
 	var layers []layer
 	if doc := firstDoc(m.Values); doc != nil {
-		s.valuesFile = m.Values.Path
+		s.valuesFile, s.valuesRoot = m.Values.Path, doc
 		if doc.Kind != probes.NodeMap {
 			s.problems = append(s.problems, meshProblem{file: m.Values.Path, line: doc.Line, column: doc.Column,
 				text: "Helm values must be a mapping, not " + doc.TypeName()})
@@ -194,6 +199,9 @@ func (s *meshSettings) meshConfigLayer(file string, doc *probes.Node) (meshConfi
 		}
 		s.resourceName = scalarText(valueAt(doc, "metadata", "name"))
 		s.resourceNamespace = scalarText(valueAt(doc, "metadata", "namespace"))
+		if file != mesh.StdinName {
+			s.resourceFile, s.resourceRoot = file, doc
+		}
 		return meshConfigLayer{root: doc, prefix: prefix, resource: true}, true
 	case doc.Get("mtls") != nil:
 		return meshConfigLayer{root: doc, prefix: prefix}, true

@@ -384,31 +384,104 @@ func problemKeys(ps []meshProblem) []string {
 	return out
 }
 
-// fixUpstreamConf shows the corrected configuration for the named authority and the
-// deploy command that uses it.
+// fixUpstreamConf corrects the upstream authority configuration in place — apiVersion v1,
+// keys the authority does not take removed, a disk authority's missing files named by
+// placeholders — and redeploys with it. What only the user can say (another authority,
+// Vault's address, a token) makes the step Manual, with the corrected file as a diff.
 func fixUpstreamConf(f *Facts, _ Result) []Step {
-	path := "upstream-ca.yaml"
-	authority := "disk"
-	var u *upstreamConf
-	if f != nil && f.Mesh != nil && f.Mesh.Upstream != nil {
-		path = f.Mesh.Upstream.Path
-		u = judgeUpstream(f.Mesh.Upstream)
-		if u.authority != "" {
-			authority = u.authority
-		}
+	f = withMesh(f)
+	verify := []string{"mesh-upstream-conf-invalid", "mesh-upstream-conf-ignored-key"}
+	if f.Mesh.Upstream == nil {
+		conf := upstreamConfName(f)
+		lines := []string{"apiVersion: v1", "upstreamAuthority: disk", "config:", "  cert_file_path: <mesh-ca-cert-path>",
+			"  key_file_path: <mesh-ca-key-path>", "  bundle_file_path: <root-cert-path>"}
+		return on(HostCluster, redeploy(f, Step{
+			Title: "Write the upstream authority configuration for the disk upstream authority",
+			Why:   "apiVersion v1 and only the keys nginx-meshctl's schema lists for the authority (" + srcUpstreamSchema + ").",
+			Commands: []string{"[ ! -e " + shellQuote(conf) + " ] || cp -p " + shellQuote(conf) + " " + shellQuote(conf+".bak"),
+				"printf '%s\\n' " + quoteAll(lines) + " > " + shellQuote(conf)},
+			Changes: []string{conf + ".bak", conf},
+			Verify:  verify,
+		}))
 	}
+	path := f.Mesh.Upstream.Path
+	u := judgeUpstream(f.Mesh.Upstream)
+	authority := u.authority
+	if authority == "" {
+		authority = "disk"
+	}
+	y, why, ok := upstreamEdits(f.Mesh.Upstream, u)
 	step := Step{
 		Title: "Correct " + path + " for the " + authority + " upstream authority",
-		Why: "Keep apiVersion v1 and only the keys nginx-meshctl's schema lists for " + authority + "; values in <> " +
-			"are yours to fill in. Vault's PKI mount cannot be set through nginx-meshctl: mount the PKI engine at \"pki\".",
-		File: path,
-		Diff: upstreamDiff(u, authority),
-		Commands: []string{
-			"nginx-meshctl deploy --mtls-mode strict --mtls-upstream-ca-conf " + shellQuote(path),
-		},
-		Verify: []string{"mesh-upstream-conf-invalid", "mesh-upstream-conf-ignored-key"},
+		Why: "Keep apiVersion v1 and only the keys nginx-meshctl's schema lists for " + authority + ". Vault's PKI mount " +
+			"cannot be set through nginx-meshctl: mount the PKI engine at \"pki\".",
+		File:   path,
+		Verify: verify,
 	}
-	return []Step{step}
+	if ok {
+		step.Diff, step.Commands, step.Changes = y.diff.String(), editFileCommands(path, y), []string{path, path + ".bak"}
+		step = redeploy(f, step)
+	} else {
+		step.Diff, step.Manual = upstreamDiff(u, authority), why
+	}
+	return on(HostCluster, step)
+}
+
+// upstreamEdits are the line edits that correct the configuration, or why it needs the
+// user: values only they know, or a shape a line edit cannot change.
+func upstreamEdits(in *mesh.Input, u *upstreamConf) (*yamlEdit, string, bool) {
+	y := &yamlEdit{}
+	const shape = "the file is not block-style YAML a line edit can correct"
+	root := firstDoc(in)
+	if in.Error != nil || root == nil || root.Kind != probes.NodeMap {
+		return nil, "the file does not parse as a mapping; the evidence names the position", false
+	}
+	for _, e := range root.Entries {
+		if !slices.Contains([]string{"apiVersion", "upstreamAuthority", "config"}, e.Key) && !y.remove(&e, 0) {
+			return nil, shape, false
+		}
+	}
+	if u.writtenVersion != "v1" && !y.set(root, []string{"apiVersion"}, "v1") {
+		return nil, shape, false
+	}
+	if u.authority == "" {
+		return nil, "which upstream authority the mesh uses (disk, aws_pca, awssecret, vault, cert-manager) is yours to say", false
+	}
+	ce := root.Get("config")
+	if ce == nil || ce.Value.Kind != probes.NodeMap {
+		return nil, "config needs the " + u.authority + " authority's settings, which are yours to fill in", false
+	}
+	sh := authorityShape(u.authority)
+	for _, e := range ce.Value.Entries {
+		fd, known := sh.field(e.Key)
+		switch {
+		case !known || fd.dropped != "":
+			if !y.remove(&e, ce.Line) {
+				return nil, shape, false
+			}
+		case e.Value.TypeName() != fd.typ || fd.sub != nil && len(validateShape(in.Path, e.Value, fd.sub, "config."+e.Key)) > 0:
+			return nil, "config." + e.Key + " needs a value only you know", false
+		}
+	}
+	for _, k := range sh.required {
+		if ce.Value.Get(k) != nil {
+			continue
+		}
+		ph := map[string]string{"cert_file_path": "<mesh-ca-cert-path>", "key_file_path": "<mesh-ca-key-path>"}[k]
+		if u.authority != "disk" || ph == "" {
+			return nil, "config." + k + " is required and only you know its value", false
+		}
+		if !y.set(root, []string{"config", k}, ph) {
+			return nil, shape, false
+		}
+	}
+	if len(sh.oneOf) > 0 && len(validateShape(in.Path, ce.Value, &uaShape{oneOf: sh.oneOf}, "config")) > 0 {
+		return nil, "which of " + strings.Join(sh.oneOf, ", ") + " Vault authenticates with is yours to say", false
+	}
+	if len(y.exprs) == 0 {
+		return nil, "the configuration fits another authority's settings; which authority the mesh uses is yours to say", false
+	}
+	return y, "", true
 }
 
 // upstreamTemplates are minimal valid configurations per authority, after the document's

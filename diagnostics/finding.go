@@ -89,8 +89,8 @@ type Step struct {
 	Diff string `json:"diff,omitempty"`
 	// Verify lists the check IDs whose passing confirms the step.
 	Verify []string `json:"verify,omitempty"`
-	// Host is where the commands run: HostAgent, HostManager, HostUpstream, or "" for the
-	// host judged.
+	// Host is where the commands run: HostAgent, HostManager, HostUpstream, HostCluster, or ""
+	// for the host judged.
 	Host Host `json:"host,omitempty"`
 	// Changes lists the files the commands write, so an apply can back them up first.
 	Changes []string `json:"changes,omitempty"`
@@ -112,7 +112,19 @@ const (
 	// HostUpstream is the machine that serves an upstream NGINX proxies to: its
 	// certificate, its service, its allow-list and its log are there.
 	HostUpstream Host = "upstream"
+	// HostCluster is where the mesh is administered: a machine with kubectl, helm and
+	// nginx-meshctl that reach the cluster, and the files they are given.
+	HostCluster Host = "cluster"
 )
+
+// Place words where a step runs, after "runs": "on the agent host", "where the cluster is
+// administered (…)".
+func (h Host) Place() string {
+	if h == HostCluster {
+		return "where the cluster is administered (kubectl, helm, nginx-meshctl)"
+	}
+	return "on the " + string(h) + " host"
+}
 
 // Input is a placeholder a step's commands hold until the user fills it.
 type Input struct {

@@ -35,11 +35,11 @@ func checkStepRules(t *testing.T, id string, i int, st Step, judged map[string]b
 	t.Helper()
 	where := func() string { return fmt.Sprintf("%s step %d %q", id, i+1, st.Title) }
 	switch {
-	case st.Host == HostAgent || st.Host == HostManager || st.Host == HostUpstream:
+	case st.Host == HostAgent || st.Host == HostManager || st.Host == HostUpstream || st.Host == HostCluster:
 	case st.Host == "" && strings.HasPrefix(id, "upstream-"):
 		// The front's own steps run on the host judged, which need not serve agents.
 	default:
-		t.Errorf("%s: Host %q, want agent, manager or upstream (or the host judged for an upstream link's front)", where(), st.Host)
+		t.Errorf("%s: Host %q, want agent, manager, upstream or cluster (or the host judged for an upstream link's front)", where(), st.Host)
 	}
 	if len(st.Verify) == 0 {
 		t.Errorf("%s: no Verify", where())
@@ -157,36 +157,9 @@ func TestPlaybookRules(t *testing.T) {
 			for name, f := range map[string]*Facts{"empty": {}, "agent": agent, "manager": manager} {
 				judged := judgedPaths(f)
 				for i, st := range ch.playbook(f, Result{}) {
-					if pendingRules[ch.ID] != "" {
-						continue
-					}
 					t.Run(ch.ID+"/"+name, func(t *testing.T) { checkStepRules(t, ch.ID, i, st, judged) })
 				}
 			}
 		}
 	}
-}
-
-// pendingRules are the checks whose playbooks do not keep the rules yet (a shrinking list),
-// each with what it breaks.
-var pendingRules = map[string]string{
-	"mesh-annotation-disables-mtls":  "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); <namespace> and <name> are not quoted, declared Inputs",
-	"mesh-annotation-invalid":        "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); <namespace> and <name> are not quoted, declared Inputs",
-	"mesh-ca-bundle-incomplete":      "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the bundle without Changes; <root-cert-path> has no prompt",
-	"mesh-ca-expired":                "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
-	"mesh-ca-expiring":               "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
-	"mesh-ca-file-format":            "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA file without Changes",
-	"mesh-ca-key-mismatch":           "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
-	"mesh-ca-not-a-ca":               "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
-	"mesh-ca-not-yet-valid":          "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
-	"mesh-ca-pathlen":                "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
-	"mesh-ca-weak":                   "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager); writes the CA without Changes; <root-cert-path>, <root-key-path> have no prompt",
-	"mesh-key-manager-memory":        "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
-	"mesh-log-level-hides-mtls":      "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
-	"mesh-mtls-off":                  "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
-	"mesh-mtls-permissive":           "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
-	"mesh-setting-invalid":           "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
-	"mesh-udp-plaintext":             "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
-	"mesh-upstream-conf-ignored-key": "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
-	"mesh-upstream-conf-invalid":     "the step runs kubectl or meshctl where the cluster is administered, a host Step.Host cannot name yet (agent or manager)",
 }

@@ -38,7 +38,7 @@ func WriteExplain(w io.Writer, ch Check, f *Facts) error {
 			}
 		}
 		if s.Host != "" {
-			fmt.Fprintf(&b, "  Runs on: the %s host\n", s.Host)
+			fmt.Fprintf(&b, "  Runs %s\n", s.Host.Place())
 		}
 		for _, in := range s.Inputs {
 			fmt.Fprintf(&b, "  Fill in %s: %s\n", in.Name, in.Prompt)

@@ -70,7 +70,7 @@ type JSONStep struct {
 	Diff     string   `json:"diff,omitempty"`
 	// Verify lists the check IDs that confirm the step.
 	Verify []string `json:"verify"`
-	// Host is "agent", "manager" or "upstream" when the step runs on that machine.
+	// Host is "agent", "manager", "upstream" or "cluster" when the step runs on that machine.
 	Host string `json:"host,omitempty"`
 	// Changes are the files the commands write.
 	Changes []string `json:"changes,omitempty"`

@@ -50,6 +50,19 @@ var inputPrompts = map[string]string{
 	"<upstream-server-ca-cert-path>": "path of the certificate of the CA that issued the upstream's certificate",
 	"<upstream-server-ca-key-path>":  "path of the private key of the CA that issued the upstream's certificate",
 	"<upstream-dns-name>":            "a DNS name listed in the upstream certificate's subjectAltName",
+	// NGINX Service Mesh (`mtls-doctor mesh`).
+	"<upstream-ca-conf>":    "the upstream authority configuration file given to nginx-meshctl deploy --mtls-upstream-ca-conf",
+	"<mesh-ca-cert-path>":   "path of the mesh's upstream CA certificate (PEM), the one SPIRE signs its own CA with",
+	"<mesh-ca-key-path>":    "path of the private key of the mesh's upstream CA certificate (PEM, unencrypted)",
+	"<mesh-ca-name>":        "the mesh's upstream CA's subject common name",
+	"<mesh-bundle-path>":    "path of the bundle file (PEM) with the certificates above the mesh's upstream CA, up to the root",
+	"<root-cert-path>":      "path of the certificate (PEM) of the CA that issued the mesh's upstream CA: the root, or the CA between them",
+	"<root-key-path>":       "path of the private key of the CA that issued the mesh's upstream CA",
+	"<key-passphrase-file>": "path of a file that holds the passphrase of the encrypted key (read once, never shown)",
+	"<helm-release>":        "the Helm release the mesh was installed as (helm list --namespace nginx-mesh shows it)",
+	"<mtls-mode>":           "the mesh's mTLS mode, strict or permissive, as nginx-meshctl config shows it",
+	"<name>":                "the workload's name",
+	"<namespace>":           "the workload's namespace",
 }
 
 // placeholderPattern matches a named placeholder such as <ca-key-path>; compiled on first use,

@@ -64,7 +64,7 @@ func blockedReason(opts *ApplyOptions, st diagnostics.Step) string {
 	case len(st.Commands) == 0:
 		return "This step has no command to run."
 	case st.Host != "" && opts.Host != "" && st.Host != opts.Host:
-		return fmt.Sprintf("Not applied: this step runs on the %s host, not this one. Copy it (c) and run it there.", st.Host)
+		return fmt.Sprintf("Not applied: this step runs %s, not here. Copy it (c) and run it there.", st.Host.Place())
 	}
 	if miss := playbook.Unfilled(st, opts.Env); len(miss) > 0 {
 		return "Not applied: it needs " + strings.Join(miss, ", ") + ", which only you know. Copy it (c) and fill it in."
