@@ -58,6 +58,12 @@ type EndpointOptions struct {
 	// ClientCert is the agent's certificate as tls.LoadX509KeyPair loaded it; nil when the
 	// agent has none (or it does not load).
 	ClientCert *tls.Certificate
+	// LoadClientCert, used when ClientCert is nil, loads the agent's certificate while the
+	// probe connects: the key is first needed when the server asks for a certificate, a
+	// round trip into the handshake, and parsing it costs about a millisecond on a cold
+	// start. It returns nil when the certificate does not load; the probe then offers
+	// none, as with a nil ClientCert.
+	LoadClientCert func() *tls.Certificate
 	// Timeout bounds each step; zero means DefaultStepTimeout.
 	Timeout time.Duration
 	// Resolver looks the host up; nil means net.DefaultResolver.
@@ -104,6 +110,7 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 		return r
 	}
 	setEndpointNames(r, o, host)
+	cert := clientCertOf(o)
 
 	addrs, ok := resolveEndpoint(ctx, r, o, host)
 	if !ok {
@@ -116,8 +123,8 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 	}
 	r.TCPAddr, r.LocalAddr = conn.RemoteAddr().String(), conn.LocalAddr().String()
 
-	if o.PlainText || o.ClientCert == nil {
-		r.Agent = probeAttempt(ctx, conn, o, r, o.ClientCert)
+	if o.PlainText || cert == nil {
+		r.Agent = probeAttempt(ctx, conn, o, r, noClientCert)
 		return r
 	}
 	// The attempt without a certificate runs beside the agent's, so the probe costs one
@@ -131,14 +138,36 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 		}
 		marked := o
 		marked.Path += "?" + NoCertQuery
-		noCert <- probeAttempt(ctx, c, marked, r, nil)
+		noCert <- probeAttempt(ctx, c, marked, r, noClientCert)
 	}()
-	r.Agent = probeAttempt(ctx, conn, o, r, o.ClientCert)
+	r.Agent = probeAttempt(ctx, conn, o, r, cert)
 	second := <-noCert
-	if reachedTLS(r.Agent) {
+	// A certificate that did not load made the agent's attempt one without a certificate
+	// already: the second would only repeat it.
+	if reachedTLS(r.Agent) && r.Agent.WithClientCert {
 		r.NoCert = second
 	}
 	return r
+}
+
+// noClientCert is the certificate source of an attempt that offers none.
+func noClientCert() *tls.Certificate { return nil }
+
+// clientCertOf returns where the agent's attempt takes its certificate from: o.ClientCert,
+// or o.LoadClientCert started now in the background and waited for when first asked; nil
+// when the agent has no certificate.
+func clientCertOf(o EndpointOptions) func() *tls.Certificate {
+	switch {
+	case o.PlainText:
+		return nil
+	case o.ClientCert != nil:
+		return func() *tls.Certificate { return o.ClientCert }
+	case o.LoadClientCert != nil:
+		loaded := make(chan *tls.Certificate, 1)
+		go func() { loaded <- o.LoadClientCert() }()
+		return sync.OnceValue(func() *tls.Certificate { return <-loaded })
+	}
+	return nil
 }
 
 // setEndpointNames fills in the names the agent (grpc-go) derives from its configuration: SNI and
@@ -239,10 +268,13 @@ func reachedTLS(a *Attempt) bool {
 }
 
 // probeAttempt runs the TLS handshake (unless plaintext) and the gRPC request on conn, and
-// closes conn. cert is the client certificate to offer, nil for none.
-func probeAttempt(ctx context.Context, conn net.Conn, o EndpointOptions, r *EndpointReport, cert *tls.Certificate) *Attempt {
+// closes conn. cert gives the client certificate to offer, nil for none.
+func probeAttempt(ctx context.Context, conn net.Conn, o EndpointOptions, r *EndpointReport, cert func() *tls.Certificate) *Attempt {
 	defer conn.Close()
-	a := &Attempt{WithClientCert: cert != nil}
+	a := &Attempt{}
+	// Asked here at the latest, so that a handshake that ends before the server asks for
+	// a certificate still records whether one was on offer.
+	defer func() { a.WithClientCert = cert() != nil }()
 	if o.PlainText {
 		a.HTTP = grpcRequest(ctx, conn, o, r.Authority, false)
 		return a
@@ -283,7 +315,7 @@ func (c *heldConn) Close() error {
 // tlsHandshake runs a TLS handshake on conn as the agent's crypto/tls would: ALPN h2, the
 // client certificate sent only if Go's own selection (SupportsCertificate against the
 // server's acceptable CAs) allows it. Verification is skipped and left to the diagnostics.
-func tlsHandshake(ctx context.Context, conn net.Conn, o EndpointOptions, serverName string, cert *tls.Certificate) (*tls.Conn, *TLSObservation) {
+func tlsHandshake(ctx context.Context, conn net.Conn, o EndpointOptions, serverName string, clientCert func() *tls.Certificate) (*tls.Conn, *TLSObservation) {
 	obs := &TLSObservation{}
 	cfg := &tls.Config{
 		ServerName:         serverName,
@@ -297,7 +329,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, o EndpointOptions, serverN
 			}
 			// Exactly crypto/tls's choice for Config.Certificates: the chain goes only if
 			// the server can take it; otherwise an empty Certificate message.
-			if cert != nil && cri.SupportsCertificate(cert) == nil {
+			if cert := clientCert(); cert != nil && cri.SupportsCertificate(cert) == nil {
 				obs.ClientCertSent, obs.ClientChainLen = true, len(cert.Certificate)
 				return cert, nil
 			}

@@ -210,6 +210,42 @@ func TestProbeEndpointGoServer(t *testing.T) {
 	}
 }
 
+// TestProbeEndpointLoadClientCert checks the certificate loaded while the probe connects:
+// one that loads is offered and sent as a ClientCert would be, and one that does not
+// load leaves a single attempt without a certificate, as a nil ClientCert does.
+func TestProbeEndpointLoadClientCert(t *testing.T) {
+	p := newLabPKI(t)
+	rec := &recorder{}
+	addr := startGoServer(t, p.serverTLS(tls.VerifyClientCertIfGiven), grpcHandler(rec))
+
+	loads := 0
+	r := ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, ServerName: labName, Path: commandPath,
+		LoadClientCert: func() *tls.Certificate { loads++; return tlsCert(p.agent) }, Timeout: probeTimeout})
+	a := r.Agent
+	if a == nil || !a.WithClientCert || a.TLS == nil || !a.TLS.ClientCertSent || a.HTTP == nil || a.HTTP.Status != 200 {
+		t.Fatalf("agent attempt with a loaded certificate = %+v", a)
+	}
+	if n := r.NoCert; n == nil || n.WithClientCert || n.TLS == nil || n.TLS.ClientCertSent {
+		t.Errorf("no-cert attempt beside a loaded certificate = %+v", n)
+	}
+	if loads != 1 {
+		t.Errorf("the certificate was loaded %d times, want once", loads)
+	}
+	if got := len(rec.all()); got != 2 {
+		t.Errorf("server saw %d requests, want 2", got)
+	}
+
+	r = ProbeEndpoint(context.Background(), EndpointOptions{Address: addr, ServerName: labName, Path: commandPath,
+		LoadClientCert: func() *tls.Certificate { return nil }, Timeout: probeTimeout})
+	a = r.Agent
+	if a == nil || a.WithClientCert || a.TLS == nil || a.TLS.ClientCertSent || a.HTTP == nil || a.HTTP.Status != 200 {
+		t.Errorf("agent attempt with a certificate that did not load = %+v", a)
+	}
+	if r.NoCert != nil {
+		t.Errorf("no-cert attempt kept although the agent's offered none: %+v", r.NoCert)
+	}
+}
+
 // TestProbeEndpointNames checks the names grpc-go derives without an override: an IP host
 // gets no SNI and the authority is host:port.
 func TestProbeEndpointNames(t *testing.T) {

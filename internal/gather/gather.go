@@ -7,6 +7,7 @@ package gather
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -122,10 +123,16 @@ func (c *Collector) gatherEndpoint(ctx context.Context, f *diagnostics.Facts) er
 		Timeout:    c.Options.Timeout,
 	}
 	// Offer the agent's certificate only when it loads as the agent would load it; if
-	// it does not, the agent never connects and the file checks say why.
+	// it does not, the agent never connects and the file checks say why. It loads while
+	// the probe connects, not before.
 	if !opts.PlainText && f.Agent.Cert.Value != "" && f.Agent.Key.Value != "" && f.Agent.Cert.Secret == "" && f.Agent.Key.Secret == "" {
-		if cert, err := probes.LoadClientCertificate(f.Agent.Cert.Value, f.Agent.Key.Value); err == nil {
-			opts.ClientCert = cert
+		certPath, keyPath := f.Agent.Cert.Value, f.Agent.Key.Value
+		opts.LoadClientCert = func() *tls.Certificate {
+			cert, err := probes.LoadClientCertificate(certPath, keyPath)
+			if err != nil {
+				return nil
+			}
+			return cert
 		}
 	}
 	f.Endpoint = probes.ProbeEndpoint(ctx, opts)
