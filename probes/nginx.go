@@ -559,7 +559,7 @@ func nimFiles(paths, read []string) []NIMFile {
 func agentServers(all []*nginxconf.Server, agentPort int) []*NginxServer {
 	var out []*NginxServer
 	for _, s := range all {
-		ns := &NginxServer{Server: s}
+		ns := &NginxServer{Server: s, Routes: make([]AgentRoute, 0, len(AgentPaths))}
 		serves := false
 		for _, p := range AgentPaths {
 			r := AgentRoute{Path: p, Location: nginxconf.SelectLocation(s, p)}

@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -213,14 +214,28 @@ func (c *Config) HTTPServers() []*Server {
 	main := newLevel(c.Tree())
 	for _, http := range main.children("http") {
 		outer := newLevel(http.Block) // indexed once: every server inherits from it
-		for _, d := range outer.children("server") {
-			out = append(out, c.server(d, outer, main))
+		// The log lists a server without its own inherits, built once and shared: a
+		// fleet's servers seldom set their own, and nothing edits them.
+		inherited := inheritedLogs{
+			errors: c.errorLogs(nearest([]level{outer, main}, "error_log")),
+			access: c.accessLogs(nearest([]level{outer}, "access_log")),
+		}
+		servers := outer.children("server")
+		out = slices.Grow(out, len(servers))
+		for _, d := range servers {
+			out = append(out, c.server(d, outer, main, inherited))
 		}
 	}
 	return out
 }
 
-func (c *Config) server(d *Directive, http, main level) *Server {
+// inheritedLogs are the error and access logs of a server that sets neither itself.
+type inheritedLogs struct {
+	errors []ErrorLog
+	access []AccessLog
+}
+
+func (c *Config) server(d *Directive, http, main level, inherited inheritedLogs) *Server {
 	srv := &Server{Directive: d}
 	levels := []level{newLevel(d.Block), http}
 	for _, l := range children(d.Block, "listen") {
@@ -233,8 +248,13 @@ func (c *Config) server(d *Directive, http, main level) *Server {
 	srv.HTTP2On = srv.HTTP2.Value == "on"
 	c.sslSettings(srv, levels)
 	srv.ErrorPages = errorPages(nearest(levels, "error_page"))
-	srv.ErrorLogs = c.errorLogs(nearest([]level{levels[0], http, main}, "error_log"))
-	srv.AccessLogs = c.accessLogs(nearest(levels, "access_log"))
+	srv.ErrorLogs, srv.AccessLogs = inherited.errors, inherited.access
+	if own := levels[0].children("error_log"); len(own) > 0 {
+		srv.ErrorLogs = c.errorLogs(own)
+	}
+	if own := levels[0].children("access_log"); len(own) > 0 {
+		srv.AccessLogs = c.accessLogs(own)
+	}
 	c.locations(srv, d.Block, levels)
 	return srv
 }
@@ -260,7 +280,9 @@ func (c *Config) sslSettings(srv *Server, levels []level) {
 // locations collects the locations in block (depth first); outer are the levels
 // enclosing block, innermost first.
 func (c *Config) locations(srv *Server, block []*Directive, outer []level) {
-	for _, d := range children(block, "location") {
+	locs := children(block, "location")
+	srv.Locations = slices.Grow(srv.Locations, len(locs)) // one array for a server's usual few
+	for _, d := range locs {
 		levels := append([]level{newLevel(d.Block)}, outer...)
 		loc := Location{Directive: d}
 		switch len(d.Args) {

@@ -337,15 +337,17 @@ type levelCache map[*Directive]level
 // itself, enclosing locations, its server and http{}, innermost first, each with its
 // block name.
 func (lc levelCache) locationLevels(loc *Directive) ([]level, []string) {
-	var levels []level
-	var names []string
+	levels := make([]level, 0, 4) // location, server, http and one "if" or nested location
+	names := make([]string, 0, 4)
 	for d := loc; d != nil; d = d.Parent {
 		switch d.Name {
 		case "if", "location", "server", "http":
 			lv, ok := lc[d]
 			if !ok {
 				lv = newLevel(d.Block)
-				lc[d] = lv
+				if lv.byName != nil { // a small block is scanned: nothing worth keeping
+					lc[d] = lv
+				}
 			}
 			levels = append(levels, lv)
 			names = append(names, d.Name)
