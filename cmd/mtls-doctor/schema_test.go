@@ -22,7 +22,10 @@ var (
 	schemaErr  error
 	schemaURL  string
 	compiler   *jsonschema.Compiler
-	schemas    sync.Map // def name → *jsonschema.Schema
+	// compileMu serialises compiler.Compile: the Compiler's maps are not safe for the
+	// parallel subtests that validate reports.
+	compileMu sync.Mutex
+	schemas   sync.Map // def name → *jsonschema.Schema
 )
 
 // schemaFor compiles the published schema once and returns the definition def ("" for the
@@ -49,6 +52,11 @@ func schemaFor(t *testing.T, def string) *jsonschema.Schema {
 	if schemaErr != nil {
 		t.Fatalf("schema %s: %v", schemaPath, schemaErr)
 	}
+	if s, ok := schemas.Load(def); ok {
+		return s.(*jsonschema.Schema)
+	}
+	compileMu.Lock()
+	defer compileMu.Unlock()
 	if s, ok := schemas.Load(def); ok {
 		return s.(*jsonschema.Schema)
 	}
