@@ -125,7 +125,7 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 			Why: "nginx-meshctl refuses a chain in cert_file_path. The first certificate is the upstream CA; the ones " +
 				"after it belong in bundle_file_path, up to the root.",
 			Commands: []string{
-				"cp -p " + shellQuote(cert) + " " + shellQuote(cert+".bak"),
+				localBackupCommand(cert),
 				"openssl x509 -in " + shellQuote(cert+".bak") + " -out " + shellQuote(cert),
 			},
 			Changes: []string{cert + ".bak", cert},
@@ -135,7 +135,7 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 		// files, the user's); with no bundle configured mesh-ca-bundle-incomplete names one.
 		if bundle := caFilePath(ca.bundle, "<mesh-bundle-path>"); all || ca.bundle != nil && ca.bundle.Written != "" {
 			st.Title += " and move the rest to the bundle"
-			st.Commands = append(st.Commands, "[ ! -e "+shellQuote(bundle)+" ] || cp -p "+shellQuote(bundle)+" "+shellQuote(bundle+".bak"),
+			st.Commands = append(st.Commands, ifExists(bundle, localBackupCommand(bundle)),
 				"awk 'n {print} /-----END CERTIFICATE-----/ {n=1}' "+shellQuote(cert+".bak")+" >> "+shellQuote(bundle))
 			st.Changes = append(st.Changes, bundle+".bak", bundle)
 		}
@@ -147,7 +147,7 @@ func fixMeshFileFormat(f *Facts, _ Result) []Step {
 			Why: "openssl pkey writes the key alone (without the EC PARAMETERS block `openssl ecparam -genkey` adds); " +
 				"SPIRE has no passphrase setting. The file stays readable only by you.",
 			Commands: []string{
-				"cp -p " + shellQuote(key) + " " + shellQuote(key+".bak"),
+				localBackupCommand(key),
 				"(umask 077 && openssl pkey -in " + shellQuote(key+".bak") + " -out " + shellQuote(key) + ")",
 			},
 			Changes: []string{key + ".bak", key},
@@ -306,10 +306,10 @@ func fixMeshReissue(f *Facts, _ Result) []Step {
 		)
 		changes = append(changes, csr, ext, srl, next)
 	}
-	cmds = append(cmds, "cp -p "+shellQuote(cert)+" "+shellQuote(cert+".bak"), "cp "+shellQuote(next)+" "+shellQuote(cert))
+	cmds = append(cmds, localBackupCommand(cert), "cp "+shellQuote(next)+" "+shellQuote(cert))
 	changes = append(changes, cert+".bak", cert)
 	if !keepKey {
-		cmds = append(cmds, "[ ! -e "+shellQuote(key)+" ] || cp -p "+shellQuote(key)+" "+shellQuote(key+".bak"),
+		cmds = append(cmds, ifExists(key, localBackupCommand(key)),
 			"(umask 077 && cp "+shellQuote(signKey)+" "+shellQuote(key)+")")
 		changes = append(changes, key+".bak", key)
 	}
@@ -443,7 +443,7 @@ func fixMeshBundle(f *Facts, _ Result) []Step {
 			Why: "The bundle must hold the upstream CA's issuer, and so on up to a self-signed root; order does not " +
 				"matter.",
 			Commands: []string{
-				"cp -p " + shellQuote(bundle) + " " + shellQuote(bundle+".bak"),
+				localBackupCommand(bundle),
 				"cat '<root-cert-path>' >> " + shellQuote(bundle),
 				"openssl verify -CAfile " + shellQuote(bundle) + " " + shellQuote(cert),
 			},

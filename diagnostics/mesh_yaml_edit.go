@@ -123,7 +123,7 @@ func yamlQuote(v string) string {
 // editFileCommands back file up and run the sed expressions on it (the user's own file:
 // no sudo), then the commands that hand the file to the cluster.
 func editFileCommands(file string, y *yamlEdit, apply ...string) []string {
-	cmds := []string{"cp -p " + shellQuote(file) + " " + shellQuote(file+".bak")}
+	cmds := []string{localBackupCommand(file)}
 	sed := "sed -i"
 	for _, e := range y.exprs {
 		sed += " -e " + shellQuote(e)

@@ -101,13 +101,23 @@ func (ch Check) playbook(f *Facts, r Result) []Step {
 // backupCommand copies file to file.bak keeping its mode, owner and times, so that an edit
 // can be undone by copying it back.
 func backupCommand(file string) string {
-	q := shellQuote(file)
-	return "sudo cp -p " + q + " " + shellQuote(file+".bak")
+	return "sudo " + localBackupCommand(file)
+}
+
+// localBackupCommand is backupCommand for a file the user owns, such as the mesh's files on
+// the machine it is administered from: no sudo.
+func localBackupCommand(file string) string {
+	return "cp -p " + shellQuote(file) + " " + shellQuote(file+".bak")
 }
 
 // backupIfExistsCommand is backupCommand for a file the step may be the first to write.
 func backupIfExistsCommand(file string) string {
-	return "[ ! -e " + shellQuote(file) + " ] || " + backupCommand(file)
+	return ifExists(file, backupCommand(file))
+}
+
+// ifExists runs command only when file exists.
+func ifExists(file, command string) string {
+	return "[ ! -e " + shellQuote(file) + " ] || " + command
 }
 
 // sedCommand edits file in place with the sed expressions (GNU sed, as on every Linux the
