@@ -531,6 +531,12 @@ func FuzzMeshInputs(f *testing.F) {
 				texts = append(texts, e.Text, e.Location)
 				texts = append(texts, e.Quote...)
 			}
+			// The fix steps edit the fuzzed files (yamlEdit): they must build without a
+			// panic and carry no control character to the terminal either.
+			for _, st := range fd.Fix {
+				texts = append(texts, st.Title, st.Diff)
+				texts = append(texts, st.Commands...)
+			}
 			for _, s := range texts {
 				if strings.ContainsAny(s, "\x1b\r\x00\a\b") {
 					t.Fatalf("%s: control character in %q", ch.ID, s)
