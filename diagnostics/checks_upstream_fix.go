@@ -2,7 +2,6 @@ package diagnostics
 
 import (
 	"crypto/x509"
-	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -208,25 +207,30 @@ func fixUpClientReissue(verify string) func(f *Facts, l *probes.UpstreamLinkFact
 			return explainStep("Reissue NGINX's upstream client certificate with clientAuth from the CA the upstream trusts",
 				"Keep its subject and names; sign it where the CA's key is.", verify)
 		}
-		return []Step{reissueClientStep(f, l, verify)}
+		// A weak key is replaced, and so is a revoked certificate's (a CA revokes for a
+		// compromised key); any other keeps the key the configuration names, which then
+		// matches the new certificate.
+		newKey := verify == "upstream-client-cert-weak-key" || verify == "upstream-client-cert-revoked"
+		return []Step{reissueClientStep(f, l, verify, newKey)}
 	}
 }
 
-func reissueClientStep(f *Facts, l *probes.UpstreamLinkFacts, verify string) Step {
+func reissueClientStep(f *Facts, l *probes.UpstreamLinkFacts, verify string, newKey bool) Step {
 	r := reissuance{
 		cert: l.SSL.Certificate.Path, key: l.SSL.CertificateKey.Path, leaf: clientLeaf(l),
 		subjectPlaceholder: "<proxy-client-name>", caCert: "<upstream-ca-cert-path>", caKey: "<upstream-ca-key-path>",
-		eku: "clientAuth",
-		// A weak key is replaced; any other keeps the key the configuration names, which
-		// then matches the new certificate.
-		newKey: verify == "upstream-client-cert-weak-key",
+		eku:    "clientAuth",
+		newKey: newKey,
 		// Intermediates after the leaf stay, unless they are another CA's.
 		keepChain: verify != "upstream-client-cert-unknown-ca",
 		after:     []string{reloadNginxFor(f)},
 	}
 	why := "Signed by the CA the upstream trusts for client certificates, with clientAuth."
-	if r.newKey {
+	switch {
+	case r.newKey && verify == "upstream-client-cert-weak-key":
 		why += " The old key is too weak for OpenSSL, so a new P-256 key replaces it."
+	case r.newKey:
+		why += " A CA revokes a certificate when its key may be known to others, so a new P-256 key replaces it."
 	}
 	st := r.step("Reissue "+r.cert+" from the CA the upstream trusts", why, verify)
 	st.Inputs = []Input{inputUpstreamCACert, inputUpstreamCAKey}
@@ -259,16 +263,24 @@ func fixUpClientKeyEncrypted(f *Facts, l *probes.UpstreamLinkFacts, r Result) []
 
 func fixUpClientUnknownCA(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	steps := fixUpClientReissue("upstream-client-cert-unknown-ca")(f, l, r)
-	if l != nil {
-		steps = append(steps, Step{
-			Title:    "Or add the issuing CA to the upstream's ssl_client_certificate",
-			Why:      "On the upstream's host: the CA file it verifies clients with must hold the CA that issued " + l.SSL.Certificate.Value + ".",
-			Commands: []string{"openssl x509 -in " + shellQuote(l.SSL.Certificate.Path) + " -noout -issuer"},
-			Verify:   []string{"upstream-client-cert-unknown-ca"},
-			Manual:   "the upstream's configuration is on its own host",
-		})
+	if l == nil {
+		return steps
 	}
-	return steps
+	issuer := "the CA that issued " + l.SSL.Certificate.Value
+	if leaf := clientLeaf(l); leaf != nil {
+		issuer = "the CA " + leaf.Issuer.String() + ", which issued " + l.SSL.Certificate.Value
+	}
+	cmds := []string{
+		backupCommand("<upstream-client-ca-path>"),
+		"sudo sh -c 'cat \"$1\" >>\"$2\"' sh '<proxy-client-ca-path>' '<upstream-client-ca-path>'",
+	}
+	return append(steps, Step{
+		Title: "Or add the issuing CA to the CA file the upstream verifies clients with, on the upstream's host",
+		Why: "The upstream's client CA file (ssl_client_certificate on an NGINX upstream) must hold " + issuer +
+			"; copy that CA's certificate to the upstream's host first. The file keeps the CAs it trusts now.",
+		Commands: append(cmds, upstreamReload(l)...),
+		Host:     HostUpstream, Verify: []string{"upstream-client-cert-unknown-ca"},
+	})
 }
 
 func fixUpClientChain(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
@@ -289,15 +301,96 @@ func fixUpClientChain(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	}}
 }
 
+// fixUpClientRejected: the upstream refused NGINX's certificate for a reason the front
+// cannot see. Its log, on its host, names the reason; the steps after it fix the reasons
+// only the upstream knows: a certificate it revoked (a new one, with a new key) and an
+// allow-list of subjects.
 func fixUpClientRejected(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
-	return []Step{{
-		Title: "Read the upstream's reason in its error log",
-		Why: "An upstream NGINX logs \"client SSL certificate verify error: (N:reason)\" at [info]: the reason names the fix " +
-			"(its ssl_verify_depth, ssl_crl, ssl_client_certificate, or an allow-list on $ssl_client_s_dn).",
-		Commands: []string{"sudo grep -E 'client SSL certificate verify error|client sent no required SSL certificate' " + shellQuote("<upstream-error-log>") + " | tail -n 5"},
-		Verify:   []string{"upstream-client-cert-rejected"},
-		Manual:   "run it on the upstream's host",
-	}}
+	verify := []string{"upstream-client-cert-rejected"}
+	forbidden := l != nil && slices.ContainsFunc(linkProbes(l), func(p *probes.UpstreamProbe) bool {
+		status, _ := probeStatus(p)
+		return status == 403 && p.TLS != nil && p.TLS.ClientCertSent
+	})
+	var steps []Step
+	switch {
+	case forbidden:
+		// A 403 after a verified handshake is the upstream's own rule, not a verify error:
+		// there is no reason in its error log to read.
+	case upstreamAlerted(l):
+		steps = append(steps, Step{
+			Title: "Read the upstream's reason in its service's log, on the upstream's host",
+			Why: "The upstream aborted the handshake with an alert and says why in its own log: a Go service logs " +
+				"\"http: TLS handshake error from\" and the reason (net/http), such as a subject its allow-list refuses or a revoked certificate.",
+			Commands: []string{"sudo journalctl -u '<upstream-service>' --since -1h --no-pager | grep -iE 'handshake|certificate' | tail -n 5"},
+			Host:     HostUpstream, Verify: verify,
+		})
+	default:
+		steps = append(steps, Step{
+			Title: "Read the upstream's reason in its error log, on the upstream's host",
+			Why: "An upstream NGINX logs \"client SSL certificate verify error: (N:reason)\" at [info] (set its error_log to info " +
+				"if nothing shows): (23:certificate revoked) is fixed by the next step; (22:certificate chain too long) by its " +
+				"ssl_verify_depth; (3:unable to get certificate CRL) by a CRL for every CA in its ssl_crl.",
+			Commands: []string{"sudo grep -E 'client SSL certificate verify error|client sent no required SSL certificate' '<upstream-error-log>' | tail -n 5"},
+			Host:     HostUpstream, Verify: verify,
+		})
+	}
+	if l == nil || l.SSL.Certificate.Path == "" || l.SSL.CertificateKey.Path == "" {
+		return steps
+	}
+	if forbidden || upstreamAlerted(l) {
+		steps = append(steps, allowSubjectStep(l, verify))
+	}
+	if !forbidden {
+		st := reissueClientStep(f, l, "upstream-client-cert-rejected", true)
+		st.Title = "If it says the certificate is revoked: reissue " + l.SSL.Certificate.Path + " with a new key"
+		st.Why = "Undoing a revocation needs the CA's own records; a new certificate, with a serial the CRL does not list, " +
+			"replaces the revoked one. " + st.Why
+		steps = append(steps, st)
+	}
+	return steps
+}
+
+// allowSubjectStep adds NGINX's certificate subject to the upstream's allow-list, on the
+// upstream's host: a file of one DN a line, backed up, the line added once, then the
+// upstream reloaded (NGINX) or restarted (a service that reads it when it starts).
+func allowSubjectStep(l *probes.UpstreamLinkFacts, verify []string) Step {
+	st := Step{
+		Title: "Add NGINX's certificate subject to the upstream's allow-list, on the upstream's host",
+		Why: "The upstream accepts only the subjects its list names; the list holds one subject DN a line in RFC 2253 form, as " +
+			"NGINX's $ssl_client_s_dn writes it (another format, such as an NGINX map, takes the same DN in its own syntax).",
+		Host: HostUpstream, Verify: verify,
+	}
+	leaf := clientLeaf(l)
+	if leaf == nil {
+		st.Manual = "the client certificate could not be read, so its subject is not known"
+		return st
+	}
+	dn := leaf.Subject.String()
+	st.Commands = []string{
+		backupCommand("<upstream-allow-list-path>"),
+		"sudo grep -qxF " + shellQuote(dn) + " '<upstream-allow-list-path>' || " + appendLinesCommand("<upstream-allow-list-path>", dn),
+	}
+	if upstreamAlerted(l) {
+		st.Why += " The service reads the list when it starts, so it is restarted."
+	}
+	st.Commands = append(st.Commands, upstreamReload(l)...)
+	return st
+}
+
+// upstreamAlerted reports whether the upstream aborted a probe's handshake with an alert,
+// as a Go, Java or Envoy service does where an NGINX upstream answers 400.
+func upstreamAlerted(l *probes.UpstreamLinkFacts) bool {
+	return l != nil && slices.ContainsFunc(linkProbes(l), func(p *probes.UpstreamProbe) bool { return probeAlert(p) != 0 })
+}
+
+// upstreamReload makes the upstream's service use what a step changed on its host: an
+// NGINX upstream tests its configuration and reloads; a service that aborts handshakes
+// with an alert (not NGINX) is restarted, as most read their files only when they start.
+func upstreamReload(l *probes.UpstreamLinkFacts) []string {
+	if upstreamAlerted(l) {
+		return []string{"sudo systemctl restart '<upstream-service>'"}
+	}
+	return []string{"sudo nginx -t", "sudo systemctl reload '<upstream-service>'"}
 }
 
 func fixUpVerifyOff(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
@@ -321,13 +414,22 @@ func fixUpstreamTrust(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 		withInputs(linkDirectiveStep(f, l, l.SSL.TrustedCertificate, "<upstream-server-ca-path>", "Point "+l.SSL.TrustedCertificate.Name+" at the upstream's CA",
 			"The file must hold the CA that issued the upstream's certificate; for an upstream that does not send its intermediate, that too.",
 			"upstream-cert-untrusted", "upstream-chain-incomplete"), inputUpstreamCA),
-		{
-			Title:    "Or have the upstream send its intermediates",
-			Why:      "On an NGINX upstream, ssl_certificate must hold the leaf followed by its intermediates.",
-			Commands: []string{"openssl s_client -connect " + shellQuote(targetAddr(l)) + " -showcerts </dev/null"},
-			Verify:   []string{"upstream-chain-incomplete"},
-			Manual:   "the upstream's certificate file is on its own host",
-		},
+		upstreamSendsIntermediateStep(l, Input{Name: "<intermediate-ca-path>", Prompt: inputPrompts["<intermediate-ca-path>"]}),
+	}
+}
+
+// upstreamSendsIntermediateStep appends the intermediate to the certificate file the
+// upstream serves, on its host: an NGINX upstream sends every certificate of its
+// ssl_certificate file after the leaf.
+func upstreamSendsIntermediateStep(l *probes.UpstreamLinkFacts, intermediate Input) Step {
+	return Step{
+		Title: "Or have the upstream send the intermediate, on the upstream's host",
+		Why:   "An upstream NGINX sends every certificate of its ssl_certificate file after the leaf; the file keeps its leaf first.",
+		Commands: append([]string{
+			backupCommand("<upstream-cert-path>"),
+			"sudo sh -c 'cat \"$1\" >>\"$2\"' sh '<intermediate-ca-path>' '<upstream-cert-path>'",
+		}, upstreamReload(l)...),
+		Host: HostUpstream, Inputs: []Input{intermediate}, Verify: []string{"upstream-chain-incomplete"},
 	}
 }
 
@@ -360,16 +462,7 @@ func fixUpstreamChain(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 			},
 			Inputs: []Input{input}, Changes: []string{trusted}, Verify: []string{"upstream-chain-incomplete"},
 		},
-		{
-			Title: "Or have the upstream send the intermediate, on the upstream's host",
-			Why:   "An upstream NGINX sends every certificate of its ssl_certificate file after the leaf.",
-			Commands: []string{
-				backupCommand("<upstream-cert-path>"),
-				"sudo sh -c 'cat \"$1\" >>\"$2\"' sh '<intermediate-ca-path>' '<upstream-cert-path>'",
-				"sudo systemctl reload '<upstream-service>'",
-			},
-			Host: HostUpstream, Inputs: []Input{input}, Changes: []string{"<upstream-cert-path>"}, Verify: []string{"upstream-chain-incomplete"},
-		},
+		upstreamSendsIntermediateStep(l, input),
 	}
 }
 
@@ -480,28 +573,104 @@ func fixUpTLSVersion(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 		"NGINX before 1.23.4 leaves TLSv1.3 out of its default; a TLS 1.3-only upstream needs it named.", "upstream-tls-version-mismatch")}
 }
 
+// fixUpHandshake: the upstream aborted the handshake with an alert no other check names
+// (40 handshake_failure, 80 internal_error, …) although NGINX and the probe offered
+// every version and cipher they have. Its reason is in its own configuration, which the
+// front cannot read: the steps show the alert from this host and the upstream's log on
+// its host, and the change is the user's.
 func fixUpHandshake(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	addr := upstreamAddrPlaceholder
 	if l != nil {
 		addr = targetAddr(l)
 	}
-	return []Step{{
-		Title:    "See where the handshake fails",
-		Why:      fmt.Sprintf("openssl shows the alert and the offered ciphers; align %s with what the upstream accepts.", "*_ssl_ciphers"),
-		Commands: []string{"openssl s_client -connect " + shellQuote(addr) + " -state </dev/null"},
-		Verify:   []string{"upstream-tls-handshake-failed"},
-	}}
+	verify := []string{"upstream-tls-handshake-failed"}
+	// s_client exits 1 when the handshake fails, which is what it is run to show.
+	sclient := "openssl s_client -connect " + shellQuote(addr)
+	if l != nil && l.SSLName != "" {
+		sclient += " -servername " + shellQuote(l.SSLName)
+	}
+	return []Step{
+		{
+			Title:    "See the alert from this host",
+			Why:      "openssl shows the handshake up to the alert: the versions and ciphers offered, and the alert the upstream sent.",
+			Commands: []string{sclient + " -state </dev/null 2>&1 | grep -E 'SSL_connect|alert|Cipher|Protocol' || true"},
+			Verify:   verify,
+		},
+		{
+			Title: "Read the upstream NGINX's reason in its error log, on the upstream's host",
+			Why: "An upstream NGINX logs \"SSL_do_handshake() failed (SSL: … reason)\" at [info] (set its error_log to info if " +
+				"nothing shows): \"no shared cipher\" names its ssl_ciphers, \"unsupported protocol\" its ssl_protocols.",
+			Commands: []string{"sudo grep -F 'SSL_do_handshake() failed' '<upstream-error-log>' | tail -n 5"},
+			Host:     HostUpstream, Verify: verify,
+		},
+		{
+			Title:    "Or read another upstream's reason in its service's log, on the upstream's host",
+			Why:      "A Go service logs \"http: TLS handshake error from\" and the reason (net/http); Java and Envoy log the handshake failure too.",
+			Commands: []string{"sudo journalctl -u '<upstream-service>' --since -1h --no-pager | grep -iE 'handshake|ssl|tls' | tail -n 5"},
+			Host:     HostUpstream, Verify: verify,
+		},
+		{
+			Title: "Change the upstream's TLS settings to accept what NGINX offers, on the upstream's host",
+			Why: "The alert is the upstream's own choice: it refused both NGINX and the probe, which offer what " +
+				firstNonEmpty(protocolsName(l), "*_ssl_protocols") + " allows with their default ciphers. Its configuration is on its host, " +
+				"and its log (the steps before) names the setting: widen it there, or narrow what NGINX offers to what it accepts.",
+			Host: HostUpstream, Verify: verify,
+			Manual: "the upstream's TLS configuration is not judged from this host, so the setting to change is not known here",
+		},
+	}
 }
 
+// protocolsName is the link's *_ssl_protocols directive name, "" without a link.
+func protocolsName(l *probes.UpstreamLinkFacts) string {
+	if l == nil {
+		return ""
+	}
+	return l.SSL.Protocols.Name
+}
+
+// fixUpNotTLS: the upstream answers in plaintext. Safe first: point the front at the
+// upstream's TLS port, when it has one; else make the upstream serve TLS on the port the
+// front uses. Switching the front to plaintext (http://) is not offered: it would send
+// the requests unencrypted and drop the client certificate that authenticates NGINX.
 func fixUpNotTLS(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 	if l == nil || l.Pass == nil {
-		return explainStep("Use the upstream's TLS port, or a plaintext scheme", "https:// needs a TLS listener.", "upstream-not-tls")
+		return explainStep("Use the upstream's TLS port", "https:// needs a TLS listener.", "upstream-not-tls")
 	}
-	return []Step{withInputs(upstreamEditStep(f,
-		"Point "+l.Module.Directive()+" at the upstream's TLS port, or use "+l.Module.Directive()+" without TLS",
-		"The server at "+targetAddr(l)+" answers in plaintext.", []string{"upstream-not-tls"},
+	verify := []string{"upstream-not-tls"}
+	front := withInputs(upstreamEditStep(f,
+		"Point "+l.Module.Directive()+" at the upstream's TLS port",
+		"The server at "+targetAddr(l)+" answers in plaintext; the upstream may serve TLS on another port.", verify,
 		nginxEdit{l.Pass.File, replaceDiff(l.Pass, l.Module.Directive()+" <upstream-url>;")}),
-		Input{Name: "<upstream-url>", Prompt: inputPrompts["<upstream-url>"]})}
+		Input{Name: "<upstream-url>", Prompt: inputPrompts["<upstream-url>"]})
+	return []Step{front, upstreamServeTLSStep(l, portPart(targetAddr(l)), verify)}
+}
+
+// upstreamServeTLSStep makes an NGINX upstream serve TLS on port, on its host: the
+// listen line of that port gets `ssl`, and the certificate and key follow it; then nginx
+// -t and a reload. The configuration file and the certificate are the user's to name.
+func upstreamServeTLSStep(l *probes.UpstreamLinkFacts, port string, verify []string) Step {
+	// A listen of the port (any address), not yet ssl: "listen 8080;", "listen 10.0.0.2:8080 default_server;".
+	listen := `^[[:space:]]*listen[[:space:]]\+\([^;[:space:]]*:\)\?` + port + `\([[:space:]][^;]*\)\?;`
+	listenERE := `^[[:space:]]*listen[[:space:]]+([^;[:space:]]*:)?` + port + `([[:space:]][^;]*)?;`
+	conf := "'<upstream-nginx-conf>'"
+	why := "NGINX verifies the upstream's certificate against " + firstNonEmpty(l.SSL.TrustedCertificate.Value, "its trusted CA file")
+	if l.SSLName != "" {
+		why += " for the name " + l.SSLName
+	}
+	return Step{
+		Title: "Or make the upstream serve TLS on port " + port + ", on the upstream's host",
+		Why: "On an NGINX upstream, the server block that listens on " + port + " gets `ssl` and a certificate and key. " + why +
+			", so the certificate must be issued for it. Its other clients then need https:// too.",
+		Commands: append([]string{
+			// Stop here when the file has no such listen line: the edit would change nothing.
+			"sudo grep -Eq " + shellQuote(listenERE) + " " + conf,
+			backupCommand("<upstream-nginx-conf>"),
+			"sudo sed -i -e " + shellQuote("/"+listen+"/{") + " -e 's/;/ ssl;/'" +
+				" -e 'a\\    ssl_certificate \"<upstream-cert-path>\";'" +
+				" -e 'a\\    ssl_certificate_key \"<upstream-key-path>\";' -e '}' " + conf,
+		}, upstreamReload(l)...),
+		Host: HostUpstream, Verify: verify,
+	}
 }
 
 func fixUpUnreachable(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {

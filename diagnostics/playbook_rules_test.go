@@ -87,14 +87,34 @@ func checkStepRules(t *testing.T, id string, i int, st Step, judged map[string]b
 			}
 		}
 	}
-	if wrote && len(st.Changes) == 0 {
+	// A step that writes only files the user names (placeholders, on another host) lists
+	// none: Changes are the files judged that an apply backs up.
+	if wrote && len(st.Changes) == 0 && namesJudged(st, judged) {
 		t.Errorf("%s: commands write files but Changes is empty: %q", where(), st.Commands)
 	}
 	for _, ch := range st.Changes {
+		// The upstream link's steps keep this rule (the others still list the files they
+		// would write where a placeholder names them; an apply fills and backs those up
+		// from the commands).
+		if strings.HasPrefix(id, "upstream-") && placeholderPattern().MatchString(ch) {
+			t.Errorf("%s: Changes names %s, a placeholder and not a file that was judged", where(), ch)
+		}
 		if !strings.Contains(strings.Join(st.Commands, "\n"), shellQuote(ch)) {
 			t.Errorf("%s: Changes names %s, which no command names", where(), ch)
 		}
 	}
+}
+
+// namesJudged reports whether st's commands name a file judged (an absolute path of the
+// facts, as a shell word).
+func namesJudged(st Step, judged map[string]bool) bool {
+	all := strings.Join(st.Commands, "\n")
+	for p := range judged {
+		if filepath.IsAbs(p) && len(p) > 1 && strings.Contains(all, shellQuote(p)) {
+			return true
+		}
+	}
+	return false
 }
 
 // judgedPaths are the files the facts name: the agent's configuration and TLS files, and

@@ -50,6 +50,10 @@ var inputPrompts = map[string]string{
 	"<upstream-server-ca-cert-path>": "path of the certificate of the CA that issued the upstream's certificate",
 	"<upstream-server-ca-key-path>":  "path of the private key of the CA that issued the upstream's certificate",
 	"<upstream-dns-name>":            "a DNS name listed in the upstream certificate's subjectAltName",
+	"<upstream-nginx-conf>":          "path, on the upstream's host, of its NGINX configuration file with the server block NGINX passes to",
+	"<upstream-client-ca-path>":      "path, on the upstream's host, of the CA file it verifies client certificates with (ssl_client_certificate)",
+	"<proxy-client-ca-path>":         "path, on the upstream's host, of a copy of the certificate of the CA that issued NGINX's client certificate",
+	"<upstream-allow-list-path>":     "path, on the upstream's host, of its allow-list of client certificate subjects, one DN a line",
 	// NGINX Service Mesh (`mtls-doctor mesh`).
 	"<upstream-ca-conf>":    "the upstream authority configuration file given to nginx-meshctl deploy --mtls-upstream-ca-conf",
 	"<mesh-ca-cert-path>":   "path of the mesh's upstream CA certificate (PEM), the one SPIRE signs its own CA with",

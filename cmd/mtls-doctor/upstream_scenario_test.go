@@ -49,9 +49,16 @@ type upLab struct {
 
 	// interFile holds the last intermediate made with intermediate, as its CA hands it out.
 	interFile string
+	// clientCAFile holds the CA that issued the front's client certificate when it is not
+	// the link's CA, as that CA hands it out.
+	clientCAFile string
+	// allowList is the Go upstream's allow-list of client subjects (one RFC 2253 DN a
+	// line), which it reads when it starts; "" accepts any subject its CA issued.
+	allowList string
 
 	target          string
 	front, up       *nginxtest.Instance
+	goUp            *nginxtest.TLSUpstream
 	frontConf       string
 	frontLog, upLog string
 }
@@ -75,7 +82,8 @@ func (u *upLab) start(t *testing.T) {
 	t.Helper()
 	switch {
 	case u.goTLS != nil:
-		u.target = nginxtest.StartTLSUpstream(t, u.goTLS).Addr()
+		u.goUp = nginxtest.StartTLSUpstream(t, u.goConfig(t))
+		u.target = u.goUp.Addr()
 	case u.alert != 0:
 		u.target = nginxtest.StartAlertUpstream(t, u.alert).Addr()
 	case u.plain:
@@ -111,6 +119,34 @@ func (u *upLab) start(t *testing.T) {
 	}
 	u.front = nginxtest.Start(t, dir, conf)
 	u.request(t)
+}
+
+// goConfig is the Go upstream's TLS configuration as it starts: goTLS, and the
+// allow-list read now, as a service reads its files when it starts.
+func (u *upLab) goConfig(t *testing.T) *tls.Config {
+	t.Helper()
+	cfg := u.goTLS.Clone()
+	if u.allowList == "" {
+		return cfg
+	}
+	data, err := os.ReadFile(u.allowList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{}
+	for line := range strings.Lines(string(data)) {
+		allowed[strings.TrimSpace(line)] = true
+	}
+	cfg.VerifyPeerCertificate = func(_ [][]byte, chains [][]*x509.Certificate) error {
+		if len(chains) == 0 || len(chains[0]) == 0 {
+			return errors.New("no verified client certificate")
+		}
+		if dn := chains[0][0].Subject.String(); !allowed[dn] {
+			return fmt.Errorf("%s is not on the allow-list", dn)
+		}
+		return nil
+	}
+	return cfg
 }
 
 // request sends one request through the front: HTTP/1.1 GET for proxy_pass, an HTTP/2
@@ -281,6 +317,7 @@ var upScenarios = []upScenario{
 				t.Fatal(err)
 			}
 			u.newClient(t, other, clientSpec())
+			u.clientCAFile = writeCerts(t, filepath.Join(u.dir, "other-ca.pem"), other)
 		},
 		logLine: "[info]|client SSL certificate verify error: (2"},
 	{name: "go-upstream-client-cert-other-ca", want: "upstream-client-cert-unknown-ca", sev: "fail", exit: exitFailure,
@@ -290,6 +327,7 @@ var upScenarios = []upScenario{
 				t.Fatal(err)
 			}
 			u.newClient(t, other, clientSpec())
+			u.clientCAFile = writeCerts(t, filepath.Join(u.dir, "other-ca.pem"), other)
 			u.goTLS, u.ssl.Protocols = u.pki.GoTLSConfig(), tls12
 		},
 		logLine: "[error]|alert unknown ca:SSL alert number 48) while SSL handshaking to upstream"},
@@ -302,11 +340,10 @@ var upScenarios = []upScenario{
 		logLine: "[info]|client SSL certificate verify error: (23:certificate revoked)"},
 	{name: "go-upstream-dn-allow-list", want: "upstream-client-cert-rejected", sev: "fail", exit: exitFailure,
 		setup: func(t *testing.T, u *upLab) {
-			cfg := u.pki.GoTLSConfig()
-			cfg.VerifyPeerCertificate = func([][]byte, [][]*x509.Certificate) error {
-				return errors.New("CN front-proxy is not on the allow-list")
-			}
-			u.goTLS, u.ssl.Protocols = cfg, tls12
+			// The Go service's allow-list names another client, not the front.
+			u.allowList = filepath.Join(u.dir, "allowed-clients.txt")
+			writeFile(t, u.allowList, []byte("CN=other-front\n"), 0o644)
+			u.goTLS, u.ssl.Protocols = u.pki.GoTLSConfig(), tls12
 		},
 		logLine: "[error]|alert bad certificate:SSL alert number 42) while SSL handshaking to upstream"},
 	{name: "key-does-not-match", want: "upstream-client-key-mismatch", sev: "fail", exit: exitFailure,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"maps"
 	"net"
 	"os"
@@ -11,17 +12,17 @@ import (
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
+	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 )
 
 // upstreamStepsUnfixable are the real-NGINX upstream scenarios whose fault the steps shown
-// cannot undo on the front's host, with why. The list only shrinks.
+// cannot undo, with why. The list only shrinks.
 var upstreamStepsUnfixable = map[string]string{
-	"upstream-plaintext":               "the upstream has no TLS port to point proxy_pass at (<upstream-url> has no value here)",
-	"upstream-handshake-failure-alert": "the upstream refuses every handshake; the step shows the alert, the fix is the upstream's",
-	// Without the upstream's log (--no-logs) its refusal has no named cause: the step reads
-	// that log on the upstream's host.
-	"client-cert-revoked-by-upstream": "the refusal's cause is in the upstream's log, read on its host (a manual step)",
-	"go-upstream-dn-allow-list":       "the upstream's allow-list is changed on the upstream's host (a manual step)",
+	// The lab's stand-in answers every ClientHello with alert 40, whatever NGINX or the
+	// probe offer: the reason is the upstream's own configuration, which is not judged.
+	// The steps show the alert from the front and read the upstream's log on its host;
+	// the change itself is a manual step that says so.
+	"upstream-handshake-failure-alert": "the upstream refuses every handshake for a reason of its own configuration (a manual step on its host)",
 }
 
 // TestUpstreamStepsFixRealNginx runs the steps shown for the NGINX → upstream suite's
@@ -40,8 +41,39 @@ func TestUpstreamStepsFixRealNginx(t *testing.T) {
 	}.run(t)
 }
 
+// upstreamAlternatives are scenarios walked again with their first fix passed over, so
+// that the alternative the playbook offers after it ("Or …", on the upstream's host) is
+// run too: scenario → the titles (prefixes) of the steps passed over.
+var upstreamAlternatives = map[string][]string{
+	"client-cert-other-ca":                      {"Reissue "},
+	"upstream-chain-without-upper-intermediate": {"Append the missing intermediate"},
+}
+
+// TestUpstreamAlternativeStepsFixRealNginx is TestUpstreamStepsFixRealNginx for the
+// alternatives of upstreamAlternatives: the steps on the upstream's host must fix the
+// link as well as the front's.
+func TestUpstreamAlternativeStepsFixRealNginx(t *testing.T) {
+	nginxtest.Require(t)
+	stepSuite[upScenario]{
+		title: "upstream alternatives",
+		scenarios: slices.DeleteFunc(slices.Clone(upScenarios), func(sc upScenario) bool {
+			_, ok := upstreamAlternatives[sc.name]
+			return !ok
+		}),
+		name: func(sc upScenario) string { return sc.name },
+		walk: func(t *testing.T, sc upScenario) stepRow {
+			return walkUpstreamScenario(t, sc, upstreamAlternatives[sc.name])
+		},
+	}.run(t)
+}
+
 // fixUpstreamScenario starts sc's link and walks its steps.
 func fixUpstreamScenario(t *testing.T, sc upScenario) stepRow {
+	return walkUpstreamScenario(t, sc, nil)
+}
+
+// walkUpstreamScenario starts sc's link and walks its steps but those skip names.
+func walkUpstreamScenario(t *testing.T, sc upScenario, skip []string) stepRow {
 	u := newUpLab(t)
 	if sc.setup != nil {
 		sc.setup(t, u)
@@ -75,6 +107,16 @@ func fixUpstreamScenario(t *testing.T, sc upScenario) stepRow {
 	if u.upLog != "" {
 		inputs["<upstream-error-log>"] = u.upLog
 	}
+	upDir := filepath.Join(u.dir, "upstream")
+	if u.up != nil {
+		// An NGINX upstream verifies clients with the link's CA file.
+		inputs["<upstream-nginx-conf>"] = filepath.Join(upDir, nginxtest.ConfName)
+		inputs["<upstream-client-ca-path>"] = u.pki.CAFile
+	}
+	inputs["<proxy-client-ca-path>"] = cmp.Or(u.clientCAFile, u.pki.CAFile)
+	if u.allowList != "" {
+		inputs["<upstream-allow-list-path>"] = u.allowList
+	}
 	args := []string{"--nginx-config", u.frontConf, "--nginx-prefix", filepath.Dir(u.frontConf) + "/", "--no-logs", "--timeout", "3s"}
 	// The upstream runs on this machine too: its units, started or reloaded by a step on
 	// either host, are carried out as systemd would.
@@ -89,12 +131,34 @@ func fixUpstreamScenario(t *testing.T, sc upScenario) stepRow {
 		}
 		units(t, started)
 	}}
-	upstream := stepHost{sandbox: newSandbox(t), after: func(t *testing.T, _ bool, started []string) { units(t, started) }}
+	// On the upstream's host, nginx is the upstream's own NGINX (its prefix and
+	// configuration), as `nginx -t` there tests the configuration it runs.
+	upstream := stepHost{sandbox: stepshim.New(t, upstreamNginx(t, upDir)), after: func(t *testing.T, reloaded bool, started []string) {
+		if reloaded {
+			started = append(started, upstreamUnit)
+		}
+		units(t, started)
+	}}
 	return stepWalk{
 		check:  func() checkResult { return checkJSON(t, nil, args...) },
 		inputs: inputs,
 		hosts:  map[string]stepHost{"": front, string(diagnostics.HostUpstream): upstream},
+		skip:   skip,
 	}.run(t)
+}
+
+// upstreamNginx writes a wrapper that runs the real nginx with the upstream's prefix and
+// configuration in dir, the nginx of the upstream's host.
+func upstreamNginx(t *testing.T, dir string) string {
+	t.Helper()
+	real, err := nginxtest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "nginx")
+	writeFile(t, path, []byte("#!/bin/sh\nexec "+diagnostics.ShellQuote(real)+" -p "+diagnostics.ShellQuote(dir+"/")+
+		" -c "+diagnostics.ShellQuote(filepath.Join(dir, nginxtest.ConfName))+" \"$@\"\n"), 0o755)
+	return path
 }
 
 // restartFront is the sandbox's `nginx -s reload` of the front: its NGINX runs with
@@ -126,6 +190,13 @@ func (u *upLab) restartUpstream(t *testing.T) {
 	t.Helper()
 	dir := filepath.Join(u.dir, "upstream")
 	switch {
+	case u.goUp != nil:
+		// The Go service starts again where it listened, reading its files anew.
+		addr := u.goUp.Addr()
+		if err := u.goUp.Close(); err != nil {
+			t.Logf("stopping the upstream: %v", err)
+		}
+		u.goUp = nginxtest.StartTLSUpstreamOn(t, addr, u.goConfig(t))
 	case u.up != nil:
 		conf, err := os.ReadFile(filepath.Join(dir, nginxtest.ConfName))
 		if err != nil {
@@ -148,6 +219,6 @@ func (u *upLab) restartUpstream(t *testing.T) {
 		srv := u.pki.UpstreamServer(n)
 		u.up = nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: srv.Block()}.String())
 	default:
-		t.Logf("the upstream's unit was started, but this upstream (a Go service) does not restart")
+		t.Logf("the upstream's unit was started, but this upstream (a stand-in answering with an alert) does not restart")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +42,46 @@ func TestServeTLS(t *testing.T) {
 		if err != nil || string(got) != "hello" {
 			t.Fatalf("read %q, %v", got, err)
 		}
+	}
+}
+
+// TestTLSUpstreamRestartsOnItsAddress: a Go upstream closed and started again with
+// StartTLSUpstreamOn serves at the same address, with the new configuration (here a
+// client certificate it refused before is accepted).
+func TestTLSUpstreamRestartsOnItsAddress(t *testing.T) {
+	p := NewUpstreamPKI(t, t.TempDir(), time.Now())
+	refuse := p.GoTLSConfig()
+	refuse.VerifyPeerCertificate = func([][]byte, [][]*x509.Certificate) error { return io.ErrUnexpectedEOF }
+	u := StartTLSUpstream(t, refuse)
+	addr := u.Addr()
+	get := func() (string, error) {
+		pool := x509.NewCertPool()
+		pool.AddCert(p.CA.Cert)
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: UpstreamName,
+			Certificates: []tls.Certificate{{Certificate: [][]byte{p.Client.Cert.Raw}, PrivateKey: p.Client.Key}}})
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: x\r\n\r\n"); err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(c)
+		return string(b), err
+	}
+	if body, err := get(); err == nil {
+		t.Fatalf("the refusing upstream answered: %q", body)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	u = StartTLSUpstreamOn(t, addr, p.GoTLSConfig())
+	if u.Addr() != addr {
+		t.Fatalf("restarted at %s, want %s", u.Addr(), addr)
+	}
+	body, err := get()
+	if err != nil || !strings.Contains(body, UpstreamBody) {
+		t.Fatalf("after the restart: %q, %v", body, err)
 	}
 }

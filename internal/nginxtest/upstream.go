@@ -179,7 +179,14 @@ type TLSUpstream struct {
 // test's cleanup closes it.
 func StartTLSUpstream(t testing.TB, cfg *tls.Config) *TLSUpstream {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	return StartTLSUpstreamOn(t, "127.0.0.1:0", cfg)
+}
+
+// StartTLSUpstreamOn is StartTLSUpstream on addr: a service started again where it
+// listened before (after Close), as systemd restarts a unit.
+func StartTLSUpstreamOn(t testing.TB, addr string, cfg *tls.Config) *TLSUpstream {
+	t.Helper()
+	ln, err := tls.Listen("tcp", addr, cfg)
 	if err != nil {
 		t.Fatalf("nginxtest: TLS upstream: %v", err)
 	}
