@@ -366,6 +366,10 @@ func allowSubjectStep(l *probes.UpstreamLinkFacts, verify []string) Step {
 		return st
 	}
 	dn := leaf.Subject.String()
+	if dn == "" {
+		st.Manual = "the client certificate's subject is empty, so a list of subjects cannot name it (the upstream must match its SANs)"
+		return st
+	}
 	st.Commands = []string{
 		backupCommand("<upstream-allow-list-path>"),
 		"sudo grep -qxF " + shellQuote(dn) + " '<upstream-allow-list-path>' || " + appendLinesCommand("<upstream-allow-list-path>", dn),
