@@ -66,6 +66,10 @@ type Parser struct {
 	// scan says the events feed a Summary, which keeps no Server: NGINX error lines are
 	// split up to the client only.
 	scan bool
+	// own are the probe's stream connections seen so far (ownprobe.go), and conn the
+	// connection of the last line parsed (zero when it named none).
+	own  ownConns
+	conn connKey
 }
 
 // DefaultFormats are the access formats tried when Parser.Formats is nil.
@@ -100,9 +104,16 @@ func (p *Parser) parse(line string, ev *Event) (time.Time, LineStatus) {
 }
 
 func (p *Parser) parseLine(line string, ev *Event) (time.Time, LineStatus) {
+	p.conn = connKey{}
 	if p.Type == TypeNginxError || p.Type == TypeAuto && mayBeErrorLine(line) {
 		var e ErrorEntry
 		if rest, ok := parseErrorHeader(line, p.Location, &p.times, &e); ok {
+			if e.Conn != 0 {
+				if p.ownConn(&e, rest) {
+					return e.Time, LineOwnProbe
+				}
+				p.conn = connKey{e.PID, e.Conn}
+			}
 			last, ok := mayClassifyError(rest)
 			if !ok {
 				return e.Time, LineUnclassified
@@ -166,4 +177,20 @@ func Clip(s string) string {
 	}
 	s = validUTF8(s)
 	return string([]byte(s)) // a copy: s may alias a reused read buffer
+}
+
+// ownConn reports whether the error line e (rest is its text after the header) belongs to
+// one of the probe's stream connections: it is the first line of one, or a later line of
+// one whose first line this parser read.
+func (p *Parser) ownConn(e *ErrorEntry, rest string) bool {
+	k := connKey{e.PID, e.Conn}
+	if p.own.has(k) {
+		return true
+	}
+	client, ok := streamClient(rest)
+	if !ok || !p.own.mine(client, e.Time) {
+		return false
+	}
+	p.own.add(k)
+	return true
 }

@@ -58,6 +58,11 @@ type Options struct {
 	Workers int
 	// MaxRotated caps how many rotated siblings of each file are read (default 10).
 	MaxRotated int
+	// ProbeClients are the addresses this run's probe connected from
+	// (probes.EndpointReport.LocalAddr and its NoCert attempt's): a stream connection from
+	// one of them whose first line was written since Now's second is the probe's, as is
+	// one from any of OwnProbePorts at any time.
+	ProbeClients []string
 }
 
 // Slack is how far out of time order lines may be written (NGINX workers and buffered
@@ -171,7 +176,7 @@ func Scan(ctx context.Context, files []File, o Options) *Report {
 	results := make([]*worker, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		results[w] = newWorker(files, o.Location, cutoff, len(files))
+		results[w] = newWorker(files, o, cutoff)
 		wg.Add(1)
 		go func(wk *worker) {
 			defer wg.Done()
@@ -190,6 +195,7 @@ func Scan(ctx context.Context, files []File, o Options) *Report {
 	wg.Wait()
 
 	agg := newAggregator()
+	settleProbeLines(results, rep.Files)
 	for _, wk := range results {
 		agg.merge(wk.agg)
 		for i := range rep.Files {
@@ -482,14 +488,76 @@ type worker struct {
 	cutoff  time.Time
 	stats   []fileStats
 	agg     *aggregator
+	// held are events of NGINX connections that may turn out to be the probe's
+	// (settleProbeLines), at most maxHeld.
+	held []heldEvent
 }
 
-func newWorker(files []File, loc *time.Location, cutoff time.Time, n int) *worker {
-	w := &worker{files: files, cutoff: cutoff, stats: make([]fileStats, n), agg: newAggregator()}
+// heldEvent is a classified line of one connection, kept until every worker has read
+// its blocks: the connection's first line, which tells whether the probe made it, may be
+// in a block another worker reads.
+type heldEvent struct {
+	file int
+	conn connKey
+	ev   Event // its strings are copies; Line is the line
+}
+
+// maxHeld bounds the events one worker holds back. Past it, events are counted at once:
+// the probe's lines are the newest of a log, and blocks are read newest first, so what
+// exceeds the bound is older than the probe's lines of this run.
+const maxHeld = 1024
+
+func newWorker(files []File, o Options, cutoff time.Time) *worker {
+	w := &worker{files: files, cutoff: cutoff, stats: make([]fileStats, len(files)), agg: newAggregator()}
+	var clients map[string]bool
+	if len(o.ProbeClients) > 0 {
+		clients = make(map[string]bool, len(o.ProbeClients))
+		for _, c := range o.ProbeClients {
+			clients[c] = true
+		}
+	}
 	for _, f := range files {
-		w.parsers = append(w.parsers, &Parser{Type: f.Type, Formats: f.Formats, Location: loc, scan: true})
+		p := &Parser{Type: f.Type, Formats: f.Formats, Location: o.Location, scan: true}
+		p.own.clients, p.own.since = clients, o.Now.Truncate(time.Second)
+		w.parsers = append(w.parsers, p)
 	}
 	return w
+}
+
+// settleProbeLines counts the events the workers held back: as the probe's when any
+// worker read the first line of their connection and found it the probe's, else into
+// the worker's aggregator.
+func settleProbeLines(workers []*worker, files []FileReport) {
+	for _, wk := range workers {
+		for _, h := range wk.held {
+			own := false
+			for _, other := range workers {
+				if other.parsers[h.file].own.has(h.conn) {
+					own = true
+					break
+				}
+			}
+			if own {
+				files[h.file].OwnProbe++
+				continue
+			}
+			files[h.file].Classified++
+			line := h.ev.Line
+			h.ev.Line = ""
+			wk.agg.add(&h.ev, wk.files[h.file].Path, []byte(line))
+		}
+		wk.held = nil
+	}
+}
+
+// hold keeps ev, whose strings alias the block being read, for settleProbeLines.
+func (w *worker) hold(file int, conn connKey, ev *Event, line []byte) {
+	c := *ev
+	c.Client, c.Upstream, c.Server = strings.Clone(c.Client), strings.Clone(c.Upstream), strings.Clone(c.Server)
+	// The example kept is cut at MaxLineBytes (Clip); a little more is kept so that the
+	// cut still shows.
+	c.X509Text, c.Detail, c.Line = strings.Clone(c.X509Text), strings.Clone(c.Detail), string(line[:min(len(line), MaxLineBytes+8)])
+	w.held = append(w.held, heldEvent{file: file, conn: conn, ev: c})
 }
 
 func (w *worker) block(b block) {
@@ -535,6 +603,10 @@ func (w *worker) block(b block) {
 			continue
 		case LineUnclassified:
 			st.unclassified++
+			continue
+		}
+		if p.conn != (connKey{}) && len(w.held) < maxHeld {
+			w.hold(b.file, p.conn, &ev, line)
 			continue
 		}
 		st.classified++

@@ -124,6 +124,9 @@ type EndpointReport struct {
 	// LocalAddr is the probe's own end of that connection: the client address NGINX logs
 	// for the probe's requests.
 	LocalAddr string `json:"local_addr,omitempty"`
+	// LocalAddrs are the probe's ends of every connection it made: LocalAddr and the
+	// attempt's without a certificate, kept in NoCert or not (NGINX logged it either way).
+	LocalAddrs []string `json:"local_addrs,omitempty"`
 
 	// Agent is the attempt with the agent's certificate (or without one, if the agent has none).
 	Agent *Attempt `json:"agent,omitempty"`

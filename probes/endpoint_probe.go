@@ -124,23 +124,31 @@ func ProbeEndpoint(ctx context.Context, o EndpointOptions) *EndpointReport {
 	r.TCPAddr, r.LocalAddr = conn.RemoteAddr().String(), conn.LocalAddr().String()
 
 	if o.PlainText || cert == nil {
+		r.LocalAddrs = []string{r.LocalAddr}
 		r.Agent = probeAttempt(ctx, conn, o, r, noClientCert)
 		return r
 	}
 	// The attempt without a certificate runs beside the agent's, so the probe costs one
 	// round of handshakes, not two; it is kept only when the agent's reached TLS.
+	r.LocalAddrs = []string{r.LocalAddr}
 	noCert := make(chan *Attempt, 1)
+	noCertAddr := make(chan string, 1)
 	go func() {
 		c, err := dialFirst(ctx, []string{hostOfAddr(r.TCPAddr)}, port, o.Timeout)
 		if err != nil {
+			noCertAddr <- ""
 			noCert <- &Attempt{TLS: &TLSObservation{Error: Classify(err)}}
 			return
 		}
+		noCertAddr <- c.LocalAddr().String()
 		marked := o
 		marked.Path += "?" + NoCertQuery
 		noCert <- probeAttempt(ctx, c, marked, r, noClientCert)
 	}()
 	r.Agent = probeAttempt(ctx, conn, o, r, cert)
+	if a := <-noCertAddr; a != "" {
+		r.LocalAddrs = append(r.LocalAddrs, a)
+	}
 	second := <-noCert
 	// A certificate that did not load made the agent's attempt one without a certificate
 	// already: the second would only repeat it.
@@ -222,11 +230,11 @@ func hostOfAddr(addr string) string {
 // dialFirst connects to the first address that answers, in order, within timeout overall.
 // Like net.Dialer, each address gets an equal share of what is left (but at least
 // minAddrTimeout), so one black-holed address does not use up the whole step. The error
-// is the first address's, as net.Dialer reports it.
+// is the first address's, as net.Dialer reports it. Connections come from ProbePorts
+// where one is free (dialMarked).
 func dialFirst(ctx context.Context, addrs []string, port string, timeout time.Duration) (net.Conn, error) {
 	deadline := time.Now().Add(timeout)
 	var first error
-	var d net.Dialer
 	for i, a := range addrs {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -235,7 +243,7 @@ func dialFirst(ctx context.Context, addrs []string, port string, timeout time.Du
 		share := left / time.Duration(len(addrs)-i)
 		share = min(max(share, minAddrTimeout), left)
 		actx, cancel := context.WithTimeout(ctx, share)
-		c, err := d.DialContext(actx, "tcp", net.JoinHostPort(a, port))
+		c, err := dialMarked(actx, net.JoinHostPort(a, port))
 		cancel()
 		if err == nil {
 			return c, nil

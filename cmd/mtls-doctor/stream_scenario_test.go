@@ -1,10 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -491,4 +494,108 @@ func TestStreamReEncryptWithoutALPN(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(f.Fix), "proxy_ssl_alpn h2;") {
 		t.Errorf("the playbook does not offer proxy_ssl_alpn h2: %+v", f.Fix)
 	}
+}
+
+// TestStreamTerminatorHealthyTwice: both sides on one host, logs read. The first run's
+// own probe without a certificate makes the stream server log "client sent no required
+// SSL certificate" (a stream line has no request URI to mark it with); the second run
+// must not count that line as an agent's failure.
+func TestStreamTerminatorHealthyTwice(t *testing.T) {
+	l := newStreamLab(t)
+	l.terminating(t, "    ssl_alpn h2;\n")
+	l.start(t)
+	cfg := filepath.Join(l.dir, "nginx-agent.conf")
+	writeFile(t, cfg, []byte(agentConf{host: "127.0.0.1", port: l.port, command: labName, tlsEnable: true,
+		cert: l.agentCert, key: l.agentKey, ca: l.rootPEM}.yaml()), 0o644)
+	check := func() checkResult {
+		return checkJSON(t, nil, "--agent-config", cfg, "--nginx-config", filepath.Join(l.frontDir, nginxtest.ConfName),
+			"--nim-config", l.nimConf, "--timeout", "2s")
+	}
+	first := check()
+	if bad := append(first.bySeverity("fail"), first.bySeverity("warn")...); len(bad) > 0 {
+		t.Fatalf("first run: %v:\n%s\nerror.log:\n%s", bad, first.excerpt(), l.front.ErrorLog())
+	}
+	if !strings.Contains(l.front.ErrorLog(), "client sent no required SSL certificate") {
+		t.Fatalf("the probe without a certificate left no line in the stream server's log:\n%s", l.front.ErrorLog())
+	}
+	second := check()
+	if bad := append(second.bySeverity("fail"), second.bySeverity("warn")...); len(bad) > 0 || second.exit != first.exit {
+		t.Errorf("second run: exit %d (first %d), %v:\n%s\nerror.log:\n%s", second.exit, first.exit, bad, second.excerpt(), l.front.ErrorLog())
+	}
+}
+
+// TestStreamTerminatorAgentWithoutCertCounted: on the same healthy stream host, a client
+// without a certificate that is not mtls-doctor (a TLS client from a port its kernel
+// picked, as an agent's) is rejected the same way as the probe's attempt without one.
+// Its line must still count, once, in both of two runs, while the probe's lines of both
+// runs are set apart.
+func TestStreamTerminatorAgentWithoutCertCounted(t *testing.T) {
+	l := newStreamLab(t)
+	l.terminating(t, "    ssl_alpn h2;\n")
+	l.start(t)
+	cfg := filepath.Join(l.dir, "nginx-agent.conf")
+	writeFile(t, cfg, []byte(agentConf{host: "127.0.0.1", port: l.port, command: labName, tlsEnable: true,
+		cert: l.agentCert, key: l.agentKey, ca: l.rootPEM}.yaml()), 0o644)
+
+	port := agentWithoutCert(t, fmt.Sprintf("127.0.0.1:%d", l.port))
+	connected, ok := l.front.WaitErrorLog(fmt.Sprintf("client 127.0.0.1:%d connected to", port), 3*time.Second)
+	if !ok {
+		t.Fatalf("NGINX logged no connection from port %d:\n%s", port, l.front.ErrorLog())
+	}
+	conn := connNumber(t, connected)
+	if _, ok := l.front.WaitErrorLog(conn+" client sent no required SSL certificate", 3*time.Second); !ok {
+		t.Fatalf("NGINX did not reject connection %s for its missing certificate:\n%s", conn, l.front.ErrorLog())
+	}
+	for run := 1; run <= 2; run++ {
+		res := checkJSON(t, nil, "--agent-config", cfg, "--nginx-config", filepath.Join(l.frontDir, nginxtest.ConfName),
+			"--nim-config", l.nimConf, "--timeout", "2s")
+		f, _ := res.find("agent-cert-not-sent")
+		t.Logf("run %d: exit=%d fail=%v warn=%v; agent-cert-not-sent %s: %s", run, res.exit, res.bySeverity("fail"), res.bySeverity("warn"), f.Severity, f.Summary)
+		if f.Severity != "fail" || !strings.Contains(f.Summary, "1 agent connection from 127.0.0.1") {
+			t.Errorf("run %d: agent-cert-not-sent %s %q, want a failure for the one agent connection:\n%s\nerror.log:\n%s",
+				run, f.Severity, f.Summary, findingText(f), l.front.ErrorLog())
+		}
+		if text := findingText(f); strings.Count(text, "client sent no required SSL certificate") != 2 || !strings.Contains(text, conn+" client sent") {
+			t.Errorf("run %d: the evidence is not the agent's one line (%s):\n%s", run, conn, text)
+		}
+		read, _ := res.find("logs-read")
+		if !strings.Contains(findingText(read), "about mtls-doctor's own probe (not counted)") {
+			t.Errorf("run %d: logs-read sets no probe lines apart:\n%s", run, findingText(read))
+		}
+	}
+}
+
+// agentWithoutCert completes a TLS handshake with addr offering no client certificate, as
+// an agent without one does, from a port the kernel picks that is not one of the probe's,
+// and returns that port.
+func agentWithoutCert(t *testing.T, addr string) int {
+	t.Helper()
+	for range 10 {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr,
+			&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) // the server's certificate is not the point
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.TCPAddr).Port
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, _ = c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"))
+		_, _ = c.Read(make([]byte, 1))
+		c.Close()
+		if !slices.Contains(probes.ProbePorts[:], port) {
+			return port
+		}
+	}
+	t.Fatal("the kernel gave only the probe's ports")
+	return 0
+}
+
+// connNumber is the "*N" of an NGINX error-log line.
+func connNumber(t *testing.T, line string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(line, ": *")
+	n, _, ok2 := strings.Cut(after, " ")
+	if !ok || !ok2 {
+		t.Fatalf("no connection number in %q", line)
+	}
+	return "*" + n
 }

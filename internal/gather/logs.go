@@ -82,7 +82,12 @@ func (c *Collector) gatherLogs(ctx context.Context, f *diagnostics.Facts) error 
 		defaults = DefaultLogFiles()
 	}
 	files := LogFiles(f.Agent, f.Nginx, o.Paths, defaults)
-	f.Logs = logparse.Scan(ctx, files, logparse.Options{Now: f.Now, Since: since, Location: o.Location})
+	opts := logparse.Options{Now: f.Now, Since: since, Location: o.Location}
+	if f.Endpoint != nil {
+		// The probe's stream connections are set apart by the addresses it used.
+		opts.ProbeClients = f.Endpoint.LocalAddrs
+	}
+	f.Logs = logparse.Scan(ctx, files, opts)
 	return nil
 }
 

@@ -22,3 +22,10 @@ func TestOwnProbeMarker(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnProbePorts: the probe dials from the ports the log scan sets apart.
+func TestOwnProbePorts(t *testing.T) {
+	if probes.ProbePorts != logparse.OwnProbePorts {
+		t.Fatalf("probes.ProbePorts %v != logparse.OwnProbePorts %v", probes.ProbePorts, logparse.OwnProbePorts)
+	}
+}
