@@ -8,6 +8,10 @@
 # gRPC backend (bench/labup, built on internal/nginxtest), then alternates N runs of each
 # command and prints the medians and their ratio. Target: ours ≤ 1.0× openssl.
 #
+# Two references are timed in the same loop, for where the floor lies: bench/floor, the
+# least a Go program does for the same answer (one handshake with the agent's key pair,
+# one gRPC request), and `mtls-doctor version`, what starting the binary alone costs.
+#
 # Everything lives in a temp dir and on loopback; everything started is stopped on exit.
 #
 #   bench/check.sh            # N=30
@@ -37,6 +41,7 @@ echo "== PKI in $WORK"
 echo "== build"
 build_release "$WORK/mtls-doctor"
 (cd "$ROOT" && go build -o "$WORK/labup" ./bench/labup)
+(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$WORK/floor" ./bench/floor)
 
 # --- lab ---------------------------------------------------------------------------------
 echo "== start nginx"
@@ -46,6 +51,8 @@ echo "   nginx $(nginx -v 2>&1 | sed 's/.*\///' || true) on $ADDR, agent config 
 OURS=("$WORK/mtls-doctor" --check -o json --agent-config "$AGENT_CONFIG")
 THEIRS=(openssl s_client -connect "$ADDR" -cert "$WORK/agent.crt" -key "$WORK/agent.key"
 	-CAfile "$WORK/ca.pem" -servername "$NAME")
+FLOOR=("$WORK/floor" -addr "$ADDR" -cert "$WORK/agent.crt" -key "$WORK/agent.key" -ca "$WORK/ca.pem" -name "$NAME")
+START=("$WORK/mtls-doctor" version)
 
 # --- sanity: both must succeed against the healthy lab ----------------------------------
 set +e
@@ -63,14 +70,23 @@ if ! "${THEIRS[@]}" </dev/null >"$WORK/openssl.out" 2>&1 || ! grep -q 'Verify re
 	tail -20 "$WORK/openssl.out" >&2
 	exit 3
 fi
+if ! "${FLOOR[@]}" >"$WORK/floor.out" 2>&1; then
+	echo "check.sh: bench/floor failed:" >&2
+	cat "$WORK/floor.out" >&2
+	exit 3
+fi
 
 # --- alternate N runs --------------------------------------------------------------------
 : >"$WORK/ours.ns"
 : >"$WORK/openssl.ns"
+: >"$WORK/floor.ns"
+: >"$WORK/start.ns"
 echo "== $N runs each, alternating"
 for _ in $(seq "$N"); do
 	lab_time "$WORK/ours.ns" "${OURS[@]}"
 	lab_time "$WORK/openssl.ns" "${THEIRS[@]}"
+	lab_time "$WORK/floor.ns" "${FLOOR[@]}"
+	lab_time "$WORK/start.ns" "${START[@]}"
 done
 
 ours=$(median_ms "$WORK/ours.ns")
@@ -81,4 +97,6 @@ verdict=$(awk -v r="$ratio" 'BEGIN {print (r <= 1.0) ? "within target (≤ 1.0×
 printf '\n%-44s %10s %16s\n' "command ($N runs, alternating)" "median ms" "min–max ms"
 printf '%-44s %10s %16s\n' "mtls-doctor --check -o json (exit $rc)" "$ours" "$(minmax_ms "$WORK/ours.ns")"
 printf '%-44s %10s %16s\n' "openssl s_client (one connection)" "$theirs" "$(minmax_ms "$WORK/openssl.ns")"
+printf '%-44s %10s %16s\n' "bench/floor (Go: one handshake + one request)" "$(median_ms "$WORK/floor.ns")" "$(minmax_ms "$WORK/floor.ns")"
+printf '%-44s %10s %16s\n' "mtls-doctor version (start alone)" "$(median_ms "$WORK/start.ns")" "$(minmax_ms "$WORK/start.ns")"
 printf '\nratio mtls-doctor / openssl: %s× — %s\n' "$ratio" "$verdict"

@@ -5,8 +5,7 @@ package diagnostics
 // verifies it, how NGINX judges the agent's certificate, and what answers behind NGINX.
 // Each call builds a fresh catalog, so callers may filter or extend it.
 func DefaultCatalog() Catalog {
-	var c Catalog
-	for _, group := range [][]Check{
+	groups := [][]Check{
 		agentConfigChecks(),
 		agentFileChecks(),
 		agentCertChecks(),
@@ -17,10 +16,19 @@ func DefaultCatalog() Catalog {
 		managerChecks(),
 		upstreamChecks(),
 		logChecks(),
-	} {
-		c = append(c, group...)
+	}
+	n := 0
+	for _, group := range groups {
+		n += len(group)
 	}
 	// Each literal declares its manager half, live verdict and log kinds; assembling
-	// combines them into the check that runs (assemble.go).
-	return c.assembled()
+	// combines them into the check that runs (assemble.go). The catalog is new, so each
+	// check is assembled in place.
+	c := make(Catalog, 0, n)
+	for _, group := range groups {
+		for _, ch := range group {
+			c = append(c, ch.assembled())
+		}
+	}
+	return c
 }

@@ -136,3 +136,14 @@ func TestPlaybooksWithoutAHost(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDefaultCatalog is what every --check pays before its first probe: building and
+// assembling the catalog (allocated bytes matter most: each fresh 4 KiB page is a fault).
+func BenchmarkDefaultCatalog(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(DefaultCatalog()) == 0 {
+			b.Fatal("empty catalog")
+		}
+	}
+}

@@ -84,6 +84,8 @@ func (r *Report) Status() Severity {
 // prev that no selected check reads are kept, so a re-run of a few checks re-probes only
 // what those checks read.
 func (e *Engine) Run(ctx context.Context, only []string, prev *Facts, observe func(Event)) *Report {
+	// Without an observer (--check) the events' copies of the facts are not made.
+	watched := observe != nil
 	if observe == nil {
 		observe = func(Event) {}
 	}
@@ -132,7 +134,7 @@ func (e *Engine) Run(ctx context.Context, only []string, prev *Facts, observe fu
 		}
 	}
 	evaluateReady()
-	e.gather(ctx, facts, resolved, observe, evaluateReady)
+	e.gather(ctx, facts, resolved, watched, observe, evaluateReady)
 	// Anything left needs a kind that was never gathered; run reports the skip.
 	for i, ch := range checks {
 		if !done[i] {
@@ -213,7 +215,13 @@ func neededKinds(checks []Check) []FactKind {
 // that independent kinds (the endpoint probe and the NGINX configuration) overlap. Each
 // gatherer fills its own snapshot of facts, adopted when it returns, so checks judged
 // meanwhile never see a half-written kind; only this goroutine writes facts.
-func (e *Engine) gather(ctx context.Context, facts *Facts, resolved map[FactKind]bool, observe func(Event), after func()) {
+func (e *Engine) gather(ctx context.Context, facts *Facts, resolved map[FactKind]bool, watched bool, observe func(Event), after func()) {
+	seen := func() *Facts { // Event.Facts: a copy for an observer, nil for none
+		if !watched {
+			return nil
+		}
+		return facts.snapshot()
+	}
 	type result struct {
 		kind FactKind
 		work *Facts
@@ -232,7 +240,7 @@ func (e *Engine) gather(ctx context.Context, facts *Facts, resolved map[FactKind
 				continue
 			}
 			running[k] = true
-			observe(Event{Type: EventGathering, Fact: k, Facts: facts.snapshot()})
+			observe(Event{Type: EventGathering, Fact: k, Facts: seen()})
 			work := facts.snapshot()
 			go func() { results <- result{k, work, e.Gatherer.Gather(ctx, k, work)} }()
 		}
@@ -246,7 +254,7 @@ func (e *Engine) gather(ctx context.Context, facts *Facts, resolved map[FactKind
 		if r.err != nil {
 			facts.Errors[r.kind] = r.err.Error()
 		}
-		observe(Event{Type: EventGathered, Fact: r.kind, Err: r.err, Facts: facts.snapshot()})
+		observe(Event{Type: EventGathered, Fact: r.kind, Err: r.err, Facts: seen()})
 		after()
 		start()
 		if len(running) == 0 {
@@ -267,9 +275,12 @@ func depsResolved(k FactKind, resolved map[FactKind]bool) bool {
 // ready reports whether every fact ch needs or wants is resolved (gathered, failed, or not
 // being gathered in this run).
 func ready(ch Check, resolved map[FactKind]bool) bool {
-	for _, k := range slices.Concat(ch.Needs, ch.Wants) {
-		if !resolved[k] {
-			return false
+	// Asked of every waiting check each time a kind resolves: no concatenated copy.
+	for _, kinds := range [2][]FactKind{ch.Needs, ch.Wants} {
+		for _, k := range kinds {
+			if !resolved[k] {
+				return false
+			}
 		}
 	}
 	return true

@@ -18,7 +18,7 @@ var renderNow = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 // renderCert makes a self-signed certificate with fixed names and dates; only those appear
 // in rendered output, so the random key does not disturb the goldens.
-func renderCert(t *testing.T, cn string, notAfter time.Time) *x509.Certificate {
+func renderCert(t testing.TB, cn string, notAfter time.Time) *x509.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -39,7 +39,7 @@ func renderCert(t *testing.T, cn string, notAfter time.Time) *x509.Certificate {
 
 // renderReport is a fixed run: one failure with evidence and a fix, one warning, passes and
 // a skip, over an agent v2 config and two certificates.
-func renderReport(t *testing.T) *Report {
+func renderReport(t testing.TB) *Report {
 	facts := &Facts{
 		Now:        renderNow,
 		Thresholds: DefaultThresholds(),

@@ -160,16 +160,21 @@ func WriteJSON(w io.Writer, r *Report) error {
 	}
 	bw := bufio.NewWriter(w)
 	bw.Write(frame[:at+len(key)-1]) // up to and with "["
+	// One encoder and one buffer for every finding: json.MarshalIndent would allocate two
+	// fresh copies of each (its Marshal's and the indented one).
+	var one bytes.Buffer
+	enc := json.NewEncoder(&one)
+	enc.SetIndent("    ", "  ")
 	for i, f := range r.Findings {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		b, err := json.MarshalIndent(jsonFinding(f), "    ", "  ")
-		if err != nil {
+		one.Reset()
+		if err := enc.Encode(jsonFinding(f)); err != nil {
 			return err
 		}
 		bw.WriteString("\n    ")
-		bw.Write(b)
+		bw.Write(bytes.TrimSuffix(one.Bytes(), []byte("\n"))) // Encode ends each value with one
 	}
 	if len(r.Findings) > 0 {
 		bw.WriteString("\n  ")

@@ -3,6 +3,7 @@ package diagnostics
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"testing"
 
 	"github.com/charmbracelet/x/exp/golden"
@@ -43,6 +44,21 @@ func TestWriteJSONSameAsEncoder(t *testing.T) {
 		}
 		if got.String() != want.String() {
 			t.Errorf("%s: WriteJSON differs from json.Encoder:\n got %s\nwant %s", name, got.String(), want.String())
+		}
+	}
+}
+
+// BenchmarkWriteJSON is the end of every `--check -o json`: allocated bytes matter as much
+// as time (each fresh 4 KiB page of heap is a page fault).
+func BenchmarkWriteJSON(b *testing.B) {
+	r := renderReport(b)
+	for len(r.Findings) < 60 { // as many as a --check reports
+		r.Findings = append(r.Findings, r.Findings...)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteJSON(io.Discard, r); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

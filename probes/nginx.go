@@ -451,9 +451,9 @@ func (n *NginxFacts) readFile(path string, opts nginxconf.Options) {
 		return
 	}
 	defer f.Close()
-	head := make([]byte, 64<<10)
-	k, _ := io.ReadFull(f, head)
-	head = head[:k]
+	// Up to 64 KiB, where `nginx -T` output names its first file; grown as read, so a
+	// 2 KB nginx.conf does not cost 64 KiB of fresh zeroed heap.
+	head, _ := io.ReadAll(io.LimitReader(f, 64<<10))
 	if isNIM1Name(abs) {
 		return // YAML, read by LoadNIMManagerConfig
 	}

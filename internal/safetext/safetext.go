@@ -288,7 +288,9 @@ func SecretKind(v string) string {
 		return ""
 	case strings.Contains(t, "-----BEGIN "), strings.Contains(t, "PRIVATE KEY-----"):
 		return "PEM data"
-	case jwt().MatchString(t), bearer().MatchString(t):
+	// The same cheap tests as Scrub's first: every setting of an agent configuration
+	// passes here, and most name neither, so the regexps are not even compiled.
+	case strings.Contains(t, "eyJ") && jwt().MatchString(t), mayHoldSecretWord(t) && bearer().MatchString(t):
 		return "a token"
 	case looksBase64(t):
 		return "base64 data"

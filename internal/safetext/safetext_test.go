@@ -237,3 +237,21 @@ func TestMayHoldSecretWordUnicode(t *testing.T) {
 		t.Errorf("Scrub kept a token named with a Kelvin sign: %q", got)
 	}
 }
+
+// SecretKind tests cheaply for "eyJ" and the secret words before it runs a regexp; the
+// answer must be the regexps' own, whatever the text (the Unicode folds included).
+func FuzzSecretKindPrefilter(f *testing.F) {
+	f.Add("Bearer abc")
+	f.Add("BEAR\u212aR x") // not a fold of "bearer": stays ""
+	f.Add("\u017fecret bearer  tok.en")
+	f.Add("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudCJ9.x")
+	f.Add("/etc/nginx-agent/agent.key")
+	f.Fuzz(func(t *testing.T, v string) {
+		tr := strings.TrimSpace(v)
+		token := tr != "" && !strings.Contains(tr, "-----BEGIN ") && !strings.Contains(tr, "PRIVATE KEY-----") &&
+			(jwt().MatchString(tr) || bearer().MatchString(tr))
+		if got := SecretKind(v) == "a token"; got != token {
+			t.Fatalf("SecretKind(%q) says token %v, the regexps %v", v, got, token)
+		}
+	})
+}
