@@ -25,7 +25,13 @@ type stdinDump struct {
 	err  error
 }
 
-func (s *stdinDump) reader(r io.Reader) io.Reader {
+// errStdinTaken answers a second parse of standard input in a single run, which keeps
+// nothing to parse again: never expected, but an empty configuration would be a false
+// verdict.
+var errStdinTaken = errors.New("standard input was already read and parsed in this run")
+
+// reader returns the output to parse; keep false hands it over for the last time.
+func (s *stdinDump) reader(r io.Reader, keep bool) io.Reader {
 	s.once.Do(func() {
 		if r == nil {
 			return
@@ -35,7 +41,11 @@ func (s *stdinDump) reader(r io.Reader) io.Reader {
 	if s.err != nil {
 		return errReader{s.err}
 	}
-	return bytes.NewBuffer(s.data) // parsed in place: ReadDump takes a Buffer without a copy
+	data := s.data
+	if !keep {
+		s.data, s.err = nil, errStdinTaken
+	}
+	return bytes.NewBuffer(data) // parsed in place: ReadDump takes a Buffer without a copy
 }
 
 type errReader struct{ err error }
@@ -67,7 +77,7 @@ func (c *Collector) loadNginx(ctx context.Context, f *diagnostics.Facts) *probes
 	opts.Build, c.build = c.build, nil
 	c.mu.Unlock()
 	if opts.Config == probes.StdinName {
-		opts.Stdin = c.stdin.reader(opts.Stdin)
+		opts.Stdin = c.stdin.reader(opts.Stdin, !c.Options.SingleRun)
 	}
 	if f.Agent != nil {
 		opts.AgentPort, _ = strconv.Atoi(f.Agent.Port.Value)

@@ -80,3 +80,28 @@ func with(o probes.NginxOptions, edit func(*probes.NginxOptions)) probes.NginxOp
 	edit(&o)
 	return o
 }
+
+// `nginx -T` output on standard input is read once: the assistant's re-runs parse it
+// again, while --check's single run lets it go and refuses a second parse rather than
+// judge an empty configuration.
+func TestStdinDumpReruns(t *testing.T) {
+	dump := "# configuration file /etc/nginx/nginx.conf:\n" + managerConf
+	for _, single := range []bool{false, true} {
+		c := New(Options{SingleRun: single, Nginx: probes.NginxOptions{Config: probes.StdinName, Stdin: strings.NewReader(dump), NoBinary: true}})
+		for run := range 2 {
+			f := &diagnostics.Facts{Errors: map[diagnostics.FactKind]string{}}
+			if err := c.Gather(context.Background(), diagnostics.FactNginx, f); err != nil {
+				t.Fatal(err)
+			}
+			n := f.Nginx
+			switch {
+			case run == 1 && single:
+				if n.Config != nil || !strings.Contains(n.ReadError, "already read") {
+					t.Errorf("single run, second parse: config %v, read error %q; want the refusal", n.Config != nil, n.ReadError)
+				}
+			case n.Config == nil || len(n.Servers) != 1:
+				t.Errorf("single=%v run %d: read error %q, %d agent servers; want the dump's one", single, run, n.ReadError, len(n.Servers))
+			}
+		}
+	}
+}
