@@ -133,7 +133,8 @@ const dumpHeadSize = 64 << 10
 // ReadDump reads `nginx -T` output into memory, at most 64 MiB: the input must name its
 // first file in its first 64 KiB, so /dev/zero or a log piped by mistake is refused
 // after 64 KiB. It holds the output once (no doubling buffer), and a *bytes.Buffer is
-// taken as it is, without a copy.
+// taken as it is, without a copy. A regular file (standard input redirected from one)
+// is read into one buffer of its size; a pipe in chunks, joined at the end.
 func ReadDump(r io.Reader) ([]byte, error) {
 	if b, ok := r.(*bytes.Buffer); ok {
 		data := b.Bytes()
@@ -142,19 +143,26 @@ func ReadDump(r io.Reader) ([]byte, error) {
 		}
 		return data, nil
 	}
-	head := make([]byte, dumpHeadSize)
-	n, err := io.ReadFull(r, head)
-	head = head[:n]
+	// One byte past the expected size, so that reaching the end needs no other buffer.
+	first := make([]byte, max(dumpHeadSize, remainingSize(r)+1))
+	n, err := io.ReadFull(r, first[:dumpHeadSize])
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return head, nil // all of it; ParseDumpBytes says what it lacks
+		return first[:n], nil // all of it; ParseDumpBytes says what it lacks
 	case err != nil:
 		return nil, readDumpError(err)
-	case !IsDump(head):
+	case !IsDump(first[:n]):
 		return nil, Error{Msg: fmt.Sprintf(`not nginx -T output: no "# configuration file PATH:" line in its first %d KiB`, dumpHeadSize>>10)}
 	}
-	chunks := [][]byte{head}
-	total := len(head)
+	k, err := io.ReadFull(r, first[n:])
+	total := n + k
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return first[:total], nil
+	case err != nil:
+		return nil, readDumpError(err)
+	}
+	chunks := [][]byte{first} // more than the size said (or no size): read on in chunks
 	for {
 		chunk := make([]byte, min(4<<20, maxDumpSize+1-total))
 		n, err := io.ReadFull(r, chunk)
@@ -169,6 +177,28 @@ func ReadDump(r io.Reader) ([]byte, error) {
 			return nil, readDumpError(err)
 		}
 	}
+}
+
+// remainingSize is how many bytes r, when it is a regular file, holds from its offset
+// on: 0 when unknown (a pipe, a terminal, any other reader) or past maxDumpSize, which
+// the chunked read refuses after reading no more than the limit.
+func remainingSize(r io.Reader) int {
+	f, ok := r.(interface {
+		Stat() (fs.FileInfo, error)
+		Seek(offset int64, whence int) (int64, error)
+	})
+	if !ok {
+		return 0
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return 0
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || off > st.Size() || st.Size()-off > maxDumpSize {
+		return 0
+	}
+	return int(st.Size() - off)
 }
 
 // dumpHeaderPrefix starts the line nginx -T writes before each file:
