@@ -4,6 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -104,4 +107,35 @@ func TestStdinDumpReruns(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A single run lowers GOGC once the live heap is a big configuration's, and only then;
+// a GOGC set before (the user's) stays.
+func TestTightenGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	runtime.GC()
+	tightenGC()
+	if got := debug.SetGCPercent(100); got != 100 && liveHeap() < bigLiveHeap {
+		t.Errorf("GOGC %d with a small live heap (%d bytes), want 100", got, liveHeap())
+	}
+	tree := make([][]byte, 0, 64)
+	for range bigLiveHeap / (1 << 20) * 2 {
+		tree = append(tree, make([]byte, 1<<20))
+	}
+	runtime.GC()
+	tightenGC()
+	if got := debug.SetGCPercent(200); got != tightGOGC {
+		t.Errorf("GOGC %d with a %d-byte live heap, want %d", got, liveHeap(), tightGOGC)
+	}
+	tightenGC()
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("GOGC %d after the user's 200, want it kept", got)
+	}
+	runtime.KeepAlive(tree)
+}
+
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
