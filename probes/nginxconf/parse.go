@@ -286,11 +286,15 @@ func (fsSource) read(name string) ([]byte, error) {
 		return nil, openError(name, err)
 	}
 	defer f.Close()
-	// Read no more than the parse budget: os.ReadFile of /dev/zero never returns.
-	data, err := io.ReadAll(io.LimitReader(f, maxParsedBytes+1))
+	// Read no more than the parse budget: os.ReadFile of /dev/zero never returns. A
+	// buffer of the file's size (and bytes.Buffer's read margin) is filled without
+	// growing: a fleet's file is megabytes.
+	buf := bytes.NewBuffer(make([]byte, 0, min(remainingSize(f), maxParsedBytes+1)+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(f, maxParsedBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf(`read() "%s" failed (%v)`, name, err)
 	}
+	data := buf.Bytes()
 	if len(data) > maxParsedBytes {
 		return nil, fmt.Errorf(`"%s" is larger than %d MiB, too large for an NGINX configuration`, name, maxParsedBytes>>20)
 	}
