@@ -126,7 +126,7 @@ func enforcedByAuthRequest(s *probes.NginxServer) (bool, *probes.AgentRoute) {
 			continue
 		}
 		ar := r.Location.AuthRequest
-		if !ar.IsSet() || ar.Value == "off" || !checksClientVerify(s, ar.Args[0]) {
+		if !ar.IsSet() || ar.Value == "off" || !checksClientVerify(s, ar.Args()[0]) {
 			return false, r
 		}
 	}

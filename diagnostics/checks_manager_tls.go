@@ -78,7 +78,7 @@ func evalHTTP2Missing(f *Facts) Result {
 // without it NGINX answers the agents' ALPN offer with none, which grpc-go 1.67+ refuses.
 func streamALPN(f *Facts, s *probes.NginxServer) Result {
 	alpn := s.Stream.Server.ALPN
-	if slices.Contains(alpn.Args, "h2") {
+	if slices.Contains(alpn.Args(), "h2") {
 		if r, bad := reEncryptALPN(f, s); bad {
 			return r
 		}
@@ -104,7 +104,7 @@ func streamALPN(f *Facts, s *probes.NginxServer) Result {
 // Go's net/http) then reads the agents' HTTP/2 preface as an HTTP/1.1 request.
 func reEncryptALPN(f *Facts, s *probes.NginxServer) (Result, bool) {
 	ss := s.Stream.Server
-	if !s.Stream.ReEncrypts || slices.Contains(ss.ProxySSLALPN.Args, "h2") {
+	if !s.Stream.ReEncrypts || slices.Contains(ss.ProxySSLALPN.Args(), "h2") {
 		return Result{}, false
 	}
 	how := "proxy_ssl_alpn is not set"
@@ -123,7 +123,7 @@ func reEncryptALPN(f *Facts, s *probes.NginxServer) (Result, bool) {
 func fixHTTP2Missing(f *Facts, r Result) []Step {
 	why := "NGINX 1.25.1 and later take \"http2 on;\" in the server block; older versions need the http2 parameter on the listen directive."
 	s := judgedServer(f, r)
-	if streamServer(s) && slices.Contains(s.Stream.Server.ALPN.Args, "h2") {
+	if streamServer(s) && slices.Contains(s.Stream.Server.ALPN.Args(), "h2") {
 		return []Step{setServerDirective(f, s, s.Stream.Server.ProxySSLALPN, "proxy_ssl_alpn", "h2", "Offer h2 to the target the stream server re-encrypts to",
 			"proxy_ssl_alpn (NGINX 1.31.0+) makes the stream server offer h2 when it opens TLS to its target; on older NGINX pass plaintext "+
 				"to a gRPC port that needs no TLS (proxy_ssl off), or to a target that does not need ALPN.",
@@ -165,7 +165,7 @@ func evalTLSProtocols(f *Facts) Result {
 			return Skip("skipped: the server does not terminate TLS")
 		}
 		p := s.SSL.Protocols
-		protos := p.Args
+		protos := p.Args()
 		if !p.IsSet() {
 			v := f.Nginx.Version
 			switch {

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,29 @@ func BenchmarkLoadAgentConfig(b *testing.B) {
 			for b.Loop() {
 				LoadAgentConfig(o)
 			}
+		})
+	}
+}
+
+// BenchmarkLoadAgentConfigSize reads agent configurations of growing numbers of keys up
+// to the token limit: ns/key shows how the cost grows with size. It does not stay flat:
+// goccy/go-yaml's parser re-copies a block mapping's entries once per sibling key
+// (parser.parseMap; upstream pull request goccy/go-yaml#889), which the token limit
+// bounds.
+func BenchmarkLoadAgentConfigSize(b *testing.B) {
+	for _, n := range []int{100, 1000, maxAgentConfigTokens/3 - 1} {
+		data := []byte(manyKeys(n))
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			o := AgentConfigOptions{Path: "/m", DynamicPaths: []string{},
+				ReadFile: func(string) ([]byte, error) { return data, nil }}
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if c := LoadAgentConfig(o); c.Error != nil {
+					b.Fatal(c.Error)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/key")
 		})
 	}
 }

@@ -123,7 +123,7 @@ func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
 	flags.nginx.config = l.NginxConfPath()
 	flags.logs.noLogs = true
 	flags.logs.offReason = "not judged in the demo: the lab's error.log records mtls-doctor's own probes (the text report shows its last lines)"
-	return flags.engine(environ{})
+	return flags.engine(environ{}, false)
 }
 
 // runDemoTUI opens the assistant on the lab, where the fix walkthrough's `a` runs the

@@ -124,8 +124,9 @@ func (c *checkFlags) thresholds() diagnostics.Thresholds {
 	return th
 }
 
-// engine builds the diagnostics engine over the live probes.
-func (c *checkFlags) engine(env environ) *diagnostics.Engine {
+// engine builds the diagnostics engine over the live probes; singleRun is true for
+// --check, whose one run keeps nothing for another (gather.Options.SingleRun).
+func (c *checkFlags) engine(env environ, singleRun bool) *diagnostics.Engine {
 	agent := probes.AgentConfigOptions{
 		Path: c.agentConfig,
 		Env:  env.vars,
@@ -134,8 +135,9 @@ func (c *checkFlags) engine(env environ) *diagnostics.Engine {
 		},
 	}
 	return &diagnostics.Engine{
-		Catalog:    diagnostics.DefaultCatalog(),
-		Gatherer:   gather.New(gather.Options{Agent: agent, Timeout: c.timeout, Nginx: c.nginx.options(), Logs: c.logs.options(env)}),
+		Catalog: diagnostics.DefaultCatalog(),
+		Gatherer: gather.New(gather.Options{Agent: agent, Timeout: c.timeout, Nginx: c.nginx.options(), Logs: c.logs.options(env),
+			SingleRun: singleRun}),
 		Thresholds: c.thresholds(),
 	}
 }
@@ -218,7 +220,7 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 			if wantTUI(flags, env, stdout, stderr) {
 				return runTUI(ctx, flags, tf, env, stdout)
 			}
-			return runCheck(ctx, flags.engine(env), flags, env, stdout)
+			return runCheck(ctx, flags.engine(env, true), flags, env, stdout)
 		},
 	}
 	root.SetVersionTemplate("mtls-doctor {{.Version}}\n")

@@ -37,7 +37,7 @@ func runTUI(ctx context.Context, flags checkFlags, tf tuiFlags, env environ, std
 		title = h
 	}
 	return runAssistant(ctx, tui.Options{
-		Engine: flags.engine(env),
+		Engine: flags.engine(env, false),
 		Apply:  hostApplyOptions(flags),
 		Logs:   logs,
 		Title:  title,

@@ -107,7 +107,7 @@ func loadServerTLS(srv *nginxconf.Server, lst nginxconf.Listen, cur manager) (ma
 	m.protocols = []uint16{tls.VersionTLS12, tls.VersionTLS13}
 	if ssl.Protocols.IsSet() {
 		m.protocols = nil
-		for _, name := range ssl.Protocols.Args {
+		for _, name := range ssl.Protocols.Args() {
 			v, ok := protocolVersion(name)
 			if !ok {
 				return cur, fmt.Errorf("invalid value \"%s\" in \"ssl_protocols\" directive", name)

@@ -33,6 +33,10 @@ type Options struct {
 	// UpstreamConcurrency is how many upstream servers are probed at once; zero means
 	// probes.DefaultUpstreamConcurrency.
 	UpstreamConcurrency int
+	// SingleRun says the Collector serves one run (--check): `nginx -T` output read from
+	// standard input is let go once parsed instead of kept for a re-run, so that a
+	// fleet's dump (megabytes) is not held while the checks judge it.
+	SingleRun bool
 }
 
 // Collector implements diagnostics.Gatherer with the real probes.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -79,4 +82,60 @@ func TestRoleDetection(t *testing.T) {
 func with(o probes.NginxOptions, edit func(*probes.NginxOptions)) probes.NginxOptions {
 	edit(&o)
 	return o
+}
+
+// `nginx -T` output on standard input is read once: the assistant's re-runs parse it
+// again, while --check's single run lets it go and refuses a second parse rather than
+// judge an empty configuration.
+func TestStdinDumpReruns(t *testing.T) {
+	dump := "# configuration file /etc/nginx/nginx.conf:\n" + managerConf
+	for _, single := range []bool{false, true} {
+		c := New(Options{SingleRun: single, Nginx: probes.NginxOptions{Config: probes.StdinName, Stdin: strings.NewReader(dump), NoBinary: true}})
+		for run := range 2 {
+			f := &diagnostics.Facts{Errors: map[diagnostics.FactKind]string{}}
+			if err := c.Gather(context.Background(), diagnostics.FactNginx, f); err != nil {
+				t.Fatal(err)
+			}
+			n := f.Nginx
+			switch {
+			case run == 1 && single:
+				if n.Config != nil || !strings.Contains(n.ReadError, "already read") {
+					t.Errorf("single run, second parse: config %v, read error %q; want the refusal", n.Config != nil, n.ReadError)
+				}
+			case n.Config == nil || len(n.Servers) != 1:
+				t.Errorf("single=%v run %d: read error %q, %d agent servers; want the dump's one", single, run, n.ReadError, len(n.Servers))
+			}
+		}
+	}
+}
+
+// A single run lowers GOGC once the live heap is a big configuration's, and only then;
+// a GOGC set before (the user's) stays.
+func TestTightenGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	runtime.GC()
+	tightenGC()
+	if got := debug.SetGCPercent(100); got != 100 && liveHeap() < bigLiveHeap {
+		t.Errorf("GOGC %d with a small live heap (%d bytes), want 100", got, liveHeap())
+	}
+	tree := make([][]byte, 0, 64)
+	for range bigLiveHeap / (1 << 20) * 2 {
+		tree = append(tree, make([]byte, 1<<20))
+	}
+	runtime.GC()
+	tightenGC()
+	if got := debug.SetGCPercent(200); got != tightGOGC {
+		t.Errorf("GOGC %d with a %d-byte live heap, want %d", got, liveHeap(), tightGOGC)
+	}
+	tightenGC()
+	if got := debug.SetGCPercent(100); got != 200 {
+		t.Errorf("GOGC %d after the user's 200, want it kept", got)
+	}
+	runtime.KeepAlive(tree)
+}
+
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

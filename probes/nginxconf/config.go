@@ -24,6 +24,9 @@ type Config struct {
 	Errors []Error `json:"errors,omitempty"`
 
 	opts Options
+	// includes maps an include directive to the indexes into Files of the files it pulled
+	// in (Includes): kept here rather than in every Directive, as few are includes.
+	includes map[*Directive][]int
 }
 
 // File is one configuration file.
@@ -55,8 +58,6 @@ type Directive struct {
 	Line int `json:"line"`
 	// Block holds the children of a block directive, nil for a simple directive.
 	Block []*Directive `json:"block,omitempty"`
-	// Includes are the indexes into Config.Files of the files an include pulled in.
-	Includes []int `json:"includes,omitempty"`
 	// Parent is the enclosing block directive, nil at the top level.
 	Parent *Directive `json:"-"`
 	// IncludedFrom is the include directive that pulled this directive's file in, nil
@@ -143,6 +144,10 @@ func (c *Config) Walk(fn func(d *Directive) bool) { walk(c.Tree(), fn) }
 
 // Find returns every directive named name, at any depth, in configuration order.
 func (c *Config) Find(name string) []*Directive { return find(c.Tree(), name) }
+
+// Includes returns the indexes into Files of the files the include directive d pulled
+// in, in order; nil for any other directive or an include that matched nothing.
+func (c *Config) Includes(d *Directive) []int { return c.includes[d] }
 
 // Err returns the first error (what `nginx -t` would report), or nil.
 func (c *Config) Err() error {

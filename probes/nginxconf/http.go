@@ -13,8 +13,6 @@ type Setting struct {
 	// Value is the arguments joined by spaces, or nginx's default when Directive is
 	// nil ("" when the default is "not set" or depends on the nginx version).
 	Value string
-	// Args are the directive's arguments (nil when defaulted).
-	Args []string
 	// Path is Value resolved the way nginx resolves this directive's file argument
 	// ("" when it is not a file, holds variables, or is unset).
 	Path string
@@ -25,6 +23,15 @@ type Setting struct {
 
 // IsSet reports whether a directive set the value (as opposed to a default).
 func (s Setting) IsSet() bool { return s.Directive != nil }
+
+// Args returns the directive's arguments, nil when defaulted. They are the Directive's
+// own, not a copy kept in every Setting: a fleet's servers hold a dozen Settings each.
+func (s Setting) Args() []string {
+	if s.Directive == nil {
+		return nil
+	}
+	return s.Directive.Args
+}
 
 // Listen is one listen directive of a server.
 type Listen struct {
@@ -222,8 +229,10 @@ func (c *Config) HTTPServers() []*Server {
 		}
 		servers := outer.children("server")
 		out = slices.Grow(out, len(servers))
-		for _, d := range servers {
-			out = append(out, c.server(d, outer, main, inherited))
+		all := make([]Server, len(servers)) // one allocation for a fleet's servers
+		for i, d := range servers {
+			c.server(&all[i], d, outer, main, inherited)
+			out = append(out, &all[i])
 		}
 	}
 	return out
@@ -235,8 +244,9 @@ type inheritedLogs struct {
 	access []AccessLog
 }
 
-func (c *Config) server(d *Directive, http, main level, inherited inheritedLogs) *Server {
-	srv := &Server{Directive: d}
+// server fills srv with the effective settings of the server block d.
+func (c *Config) server(srv *Server, d *Directive, http, main level, inherited inheritedLogs) {
+	srv.Directive = d
 	levels := []level{newLevel(d.Block), http}
 	for _, l := range children(d.Block, "listen") {
 		srv.Listens = append(srv.Listens, parseListen(l))
@@ -256,7 +266,6 @@ func (c *Config) server(d *Directive, http, main level, inherited inheritedLogs)
 		srv.AccessLogs = c.accessLogs(own)
 	}
 	c.locations(srv, d.Block, levels)
-	return srv
 }
 
 // sslSettings fills srv.SSL from levels (the server, then http{} or stream{}): the ssl_*
@@ -332,7 +341,7 @@ func (c *Config) setting(levels []level, name, def string, file bool) Setting {
 }
 
 func (c *Config) fromDirective(d *Directive, file bool) Setting {
-	s := Setting{Value: strings.Join(d.Args, " "), Args: d.Args, Directive: d}
+	s := Setting{Value: strings.Join(d.Args, " "), Directive: d}
 	if file {
 		s.Path = c.ConfPath(s.Value)
 	}

@@ -133,7 +133,8 @@ const dumpHeadSize = 64 << 10
 // ReadDump reads `nginx -T` output into memory, at most 64 MiB: the input must name its
 // first file in its first 64 KiB, so /dev/zero or a log piped by mistake is refused
 // after 64 KiB. It holds the output once (no doubling buffer), and a *bytes.Buffer is
-// taken as it is, without a copy.
+// taken as it is, without a copy. A regular file (standard input redirected from one)
+// is read into one buffer of its size; a pipe in chunks, joined at the end.
 func ReadDump(r io.Reader) ([]byte, error) {
 	if b, ok := r.(*bytes.Buffer); ok {
 		data := b.Bytes()
@@ -142,19 +143,26 @@ func ReadDump(r io.Reader) ([]byte, error) {
 		}
 		return data, nil
 	}
-	head := make([]byte, dumpHeadSize)
-	n, err := io.ReadFull(r, head)
-	head = head[:n]
+	// One byte past the expected size, so that reaching the end needs no other buffer.
+	first := make([]byte, max(dumpHeadSize, remainingSize(r)+1))
+	n, err := io.ReadFull(r, first[:dumpHeadSize])
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return head, nil // all of it; ParseDumpBytes says what it lacks
+		return first[:n], nil // all of it; ParseDumpBytes says what it lacks
 	case err != nil:
 		return nil, readDumpError(err)
-	case !IsDump(head):
+	case !IsDump(first[:n]):
 		return nil, Error{Msg: fmt.Sprintf(`not nginx -T output: no "# configuration file PATH:" line in its first %d KiB`, dumpHeadSize>>10)}
 	}
-	chunks := [][]byte{head}
-	total := len(head)
+	k, err := io.ReadFull(r, first[n:])
+	total := n + k
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return first[:total], nil
+	case err != nil:
+		return nil, readDumpError(err)
+	}
+	chunks := [][]byte{first} // more than the size said (or no size): read on in chunks
 	for {
 		chunk := make([]byte, min(4<<20, maxDumpSize+1-total))
 		n, err := io.ReadFull(r, chunk)
@@ -169,6 +177,28 @@ func ReadDump(r io.Reader) ([]byte, error) {
 			return nil, readDumpError(err)
 		}
 	}
+}
+
+// remainingSize is how many bytes r, when it is a regular file, holds from its offset
+// on: 0 when unknown (a pipe, a terminal, any other reader) or past maxDumpSize, which
+// the chunked read refuses after reading no more than the limit.
+func remainingSize(r io.Reader) int {
+	f, ok := r.(interface {
+		Stat() (fs.FileInfo, error)
+		Seek(offset int64, whence int) (int64, error)
+	})
+	if !ok {
+		return 0
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return 0
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || off > st.Size() || st.Size()-off > maxDumpSize {
+		return 0
+	}
+	return int(st.Size() - off)
 }
 
 // dumpHeaderPrefix starts the line nginx -T writes before each file:
@@ -256,11 +286,15 @@ func (fsSource) read(name string) ([]byte, error) {
 		return nil, openError(name, err)
 	}
 	defer f.Close()
-	// Read no more than the parse budget: os.ReadFile of /dev/zero never returns.
-	data, err := io.ReadAll(io.LimitReader(f, maxParsedBytes+1))
+	// Read no more than the parse budget: os.ReadFile of /dev/zero never returns. A
+	// buffer of the file's size (and bytes.Buffer's read margin) is filled without
+	// growing: a fleet's file is megabytes.
+	buf := bytes.NewBuffer(make([]byte, 0, min(remainingSize(f), maxParsedBytes+1)+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(f, maxParsedBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf(`read() "%s" failed (%v)`, name, err)
 	}
+	data := buf.Bytes()
 	if len(data) > maxParsedBytes {
 		return nil, fmt.Errorf(`"%s" is larger than %d MiB, too large for an NGINX configuration`, name, maxParsedBytes>>20)
 	}
@@ -354,10 +388,15 @@ type parser struct {
 	bytes  int
 	// interned are the words read so far (lexer.text).
 	interned map[string]string
-	// directives and args are slabs the parse takes its directives and their argument
-	// lists from: one allocation per hundreds of directives instead of two per directive.
+	// directives, args and blocks are slabs the parse takes its directives, their
+	// argument lists and its blocks' child lists from: one allocation per hundreds of
+	// directives instead of three per directive, and no spare capacity kept.
 	directives []Directive
 	args       []string
+	blocks     []*Directive
+	// pending holds the children of the blocks being read, innermost last, until each
+	// block is complete and moved to its exact-size list (finishBlock).
+	pending []*Directive
 }
 
 // newDirective returns a zero Directive from the slab.
@@ -379,6 +418,26 @@ func (p *parser) newArgs(n int) []string {
 	a := p.args[:0:n]
 	p.args = p.args[n:]
 	return a
+}
+
+// finishBlock moves the children pending from mark on into a list of their own, from the
+// slab, and drops them from pending; nil when there are none. Appending to the list
+// copies it out.
+func (p *parser) finishBlock(mark int) []*Directive {
+	kids := p.pending[mark:]
+	p.pending = p.pending[:mark]
+	if len(kids) == 0 {
+		return nil
+	}
+	n := len(kids)
+	if len(p.blocks) < n {
+		p.blocks = make([]*Directive, max(1024, n))
+	}
+	out := p.blocks[:n:n]
+	p.blocks = p.blocks[n:]
+	copy(out, kids)
+	clear(kids) // pending's array is reused: keep it from holding directives
+	return out
 }
 
 // file parses one file in the context of parent and returns its directives.
@@ -413,31 +472,37 @@ func (p *parser) addError(idx int, e Error) {
 }
 
 // block is ngx_conf_parse: it reads directives until the end of the file (inBlock
-// false) or the "}" closing the block it was called for.
+// false) or the "}" closing the block it was called for, and returns them.
 func (p *parser) block(lx *lexer, parent, from *Directive, inBlock bool) ([]*Directive, *Error) {
-	var out []*Directive
+	mark := len(p.pending)
+	err := p.readBlock(lx, parent, from, inBlock)
+	return p.finishBlock(mark), err
+}
+
+// readBlock is block's loop: it appends the directives it reads to p.pending.
+func (p *parser) readBlock(lx *lexer, parent, from *Directive, inBlock bool) *Error {
 	for {
 		words, end, err := lx.next()
 		if err != nil {
-			return out, err
+			return err
 		}
 		switch end {
 		case endBlockDone:
 			if !inBlock {
-				return out, lx.errorf(lx.line, `unexpected "}"`)
+				return lx.errorf(lx.line, `unexpected "}"`)
 			}
-			return out, nil
+			return nil
 		case endFile:
 			if inBlock {
-				return out, lx.errorf(lx.line, `unexpected end of file, expecting "}"`)
+				return lx.errorf(lx.line, `unexpected end of file, expecting "}"`)
 			}
-			return out, nil
+			return nil
 		}
 		handler := parent != nil && handlerBlocks[parent.Name]
 		if handler && end == endBlockStart {
 			// map, types, geo …: a custom handler reads these lines and nginx
 			// rejects any "{" before looking at the words.
-			return out, lx.errorf(lx.line, `unexpected "{"`)
+			return lx.errorf(lx.line, `unexpected "{"`)
 		}
 		d := p.newDirective()
 		d.Name, d.File, d.Line, d.Parent, d.IncludedFrom = words[0].text, lx.file, words[0].line, parent, from
@@ -447,15 +512,15 @@ func (p *parser) block(lx *lexer, parent, from *Directive, inBlock bool) ([]*Dir
 		}
 		if !handler {
 			if msg := blockMismatch(d, end == endBlockStart); msg != "" {
-				return out, lx.errorf(lx.line, "%s", msg)
+				return lx.errorf(lx.line, "%s", msg)
 			}
 		}
-		out = append(out, d)
+		p.pending = append(p.pending, d)
 		if end == endBlockStart {
 			if strings.HasSuffix(d.Name, "_by_lua_block") {
 				body, err := lx.luaBody()
 				if err != nil {
-					return out, err
+					return err
 				}
 				d.Args = append(d.Args, body)
 				continue
@@ -466,15 +531,15 @@ func (p *parser) block(lx *lexer, parent, from *Directive, inBlock bool) ([]*Dir
 				d.Block = []*Directive{} // an empty block is still a block
 			}
 			if err != nil {
-				return out, err
+				return err
 			}
 			continue
 		}
 		if d.Name == "include" {
 			inc, err := p.include(lx, d, parent)
-			out = append(out, inc...)
+			p.pending = append(p.pending, inc...)
 			if err != nil {
-				return out, err
+				return err
 			}
 		}
 	}
@@ -513,7 +578,10 @@ func (p *parser) include(lx *lexer, d, parent *Directive) ([]*Directive, *Error)
 			return out, lx.errorf(lx.line, "included files add up to more than %d MiB, giving up", maxParsedBytes>>20)
 		}
 		dirs, idx := p.file(n, data, parent, d)
-		d.Includes = append(d.Includes, idx)
+		if p.cfg.includes == nil {
+			p.cfg.includes = map[*Directive][]int{}
+		}
+		p.cfg.includes[d] = append(p.cfg.includes[d], idx)
 		out = append(out, dirs...)
 	}
 	return out, nil

@@ -173,8 +173,8 @@ func TestIncludes(t *testing.T) {
 	if got := strings.Join(visited, " "); got != "events http include log_format server include server" {
 		t.Errorf("Walk visited %s", got)
 	}
-	if inc := cfg.Find("include")[0]; fmt.Sprint(inc.Includes) != "[1 2]" {
-		t.Errorf("include indexes = %v", inc.Includes)
+	if inc := cfg.Find("include")[0]; fmt.Sprint(cfg.Includes(inc)) != "[1 2]" {
+		t.Errorf("include indexes = %v", cfg.Includes(inc))
 	}
 }
 

@@ -3,6 +3,9 @@ package nginxconf
 import (
 	"bytes"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -71,5 +74,57 @@ func TestReadDumpWhole(t *testing.T) {
 	cfg, err := ParseDumpBytes(got, Options{})
 	if err != nil || cfg.Main != "/etc/nginx/nginx.conf" || len(cfg.Find("events")) != 1 {
 		t.Errorf("ParseDumpBytes = %+v, %v", cfg, err)
+	}
+}
+
+// statReader is a reader that says it is a regular file of size bytes, whatever it holds.
+type statReader struct {
+	*bytes.Reader
+	size int64
+}
+
+func (s statReader) Stat() (fs.FileInfo, error) { return fakeInfo{size: s.size}, nil }
+
+type fakeInfo struct {
+	fs.FileInfo
+	size int64
+}
+
+func (f fakeInfo) Size() int64       { return f.size }
+func (f fakeInfo) Mode() fs.FileMode { return 0o644 }
+
+// Standard input redirected from a file is read into one buffer of the file's size (a
+// 10,000-server dump is megabytes: no chunks and no join); from the offset it is at, and
+// whole even when the file holds more than its size said (it grew meanwhile).
+func TestReadDumpRegularFile(t *testing.T) {
+	var dump bytes.Buffer
+	dump.WriteString("# configuration file /etc/nginx/nginx.conf:\nevents {}\n")
+	for dump.Len() < 3*dumpHeadSize {
+		dump.WriteString("# a comment line to make the dump longer than its head\n")
+	}
+	path := filepath.Join(t.TempDir(), "dump.txt")
+	if err := os.WriteFile(path, append([]byte("skipped"), dump.Bytes()...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(int64(len("skipped")), io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadDump(f)
+	if err != nil || !bytes.Equal(got, dump.Bytes()) {
+		t.Fatalf("ReadDump(file) = %d bytes, %v; want the %d after the offset", len(got), err, dump.Len())
+	}
+	if cap(got) != dump.Len()+1 {
+		t.Errorf("ReadDump(file) buffer holds %d bytes for %d: not one buffer of the file's size", cap(got), dump.Len())
+	}
+	for _, size := range []int64{10, dumpHeadSize + 10, int64(dump.Len()) - 1} {
+		got, err := ReadDump(statReader{bytes.NewReader(dump.Bytes()), size})
+		if err != nil || !bytes.Equal(got, dump.Bytes()) {
+			t.Errorf("a file that said %d bytes: got %d, %v; want all %d", size, len(got), err, dump.Len())
+		}
 	}
 }
