@@ -140,3 +140,9 @@ func FuzzOfferedCiphers(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkOfferedCiphers(b *testing.B) {
+	for b.Loop() {
+		OfferedCiphers("ECDHE+AESGCM:ECDHE+CHACHA20:!aECDSA:AES128-SHA:@STRENGTH")
+	}
+}

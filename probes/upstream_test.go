@@ -752,3 +752,21 @@ func TestProbeUpstreamAsksWhatUpstreamAccepts(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkProbeUpstreamRefusedEverything is the cost of asking an upstream that refuses
+// every ClientHello what it accepts: the probe as NGINX and its 17 variations, on loopback.
+func BenchmarkProbeUpstreamRefusedEverything(b *testing.B) {
+	u := nginxtest.StartAlertUpstream(b, 40)
+	cfg, err := nginxconf.Parse("/front.conf", []byte("http { server { location / { proxy_pass https://"+u.Addr()+
+		"; proxy_ssl_name upstream.test; proxy_ssl_protocols TLSv1.2; proxy_ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384; } } }"), nginxconf.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	uf := LoadUpstreams(cfg, nil, "1.27.3")
+	for b.Loop() {
+		ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
+		if n := len(uf.Links[0].Probes[0].Variations); n != 17 {
+			b.Fatalf("%d variations", n)
+		}
+	}
+}
