@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -236,6 +237,9 @@ func fixMeshReissue(f *Facts, _ Result) []Step {
 	f = withMesh(f)
 	ca := meshCAOf(f)
 	if root := rootFault(ca, f); root != nil {
+		if st, ok := renewRootStep(f, ca, root); ok {
+			return []Step{st}
+		}
 		return []Step{{
 			Title: "Replace the root " + certName(root),
 			Why: "The root itself is expired, weak, not a CA, or has a pathlen below 2; no upstream CA it signs can fix " +
@@ -340,6 +344,66 @@ func fixMeshReissue(f *Facts, _ Result) []Step {
 	}}
 	steps[0] = redeploy(f, steps[0])
 	return steps
+}
+
+// renewRootStep signs the bundle's root again with its own key when only its validity is
+// wrong (expired, expiring, not yet valid): `openssl x509 -signkey` keeps the subject,
+// the public key and the extensions (so the subject key identifier) and sets new dates and,
+// here, a new serial (RFC 5280 4.1.2.2: unique per issuer). Every certificate the root's
+// key signed — the upstream CA, SPIRE's CA, the SVIDs — verifies against the renewed root
+// unchanged, so the mesh's trust stays. The disk upstream authority names the root's
+// certificate (bundle_file_path) but never its key
+// (https://github.com/spiffe/spire/blob/main/doc/plugin_server_upstreamauthority_disk.md),
+// so the key is the user's to name unless it is key_file_path's. ok is false when the root
+// is not alone in a PEM bundle file a command can rewrite, or more than its dates is wrong.
+func renewRootStep(f *Facts, ca *meshCA, root *x509.Certificate) (Step, bool) {
+	if len(CertWeaknesses(root)) > 0 || len(caProblems(root, false, true)) > 0 ||
+		(pathlenText(root) != "pathlen unset" && root.MaxPathLen < 2) {
+		return Step{}, false
+	}
+	b := ca.bundle
+	if ca.cert == nil || ca.cert.Written == "" || b == nil || b.Written == "" || b.File == nil || b.File.Encoding != "pem" || b.File.ParseError != "" {
+		return Step{}, false
+	}
+	blocks := 0
+	for _, bl := range b.File.Blocks {
+		if bl.Type == "CERTIFICATE" {
+			blocks++
+		}
+	}
+	n := slices.Index(b.File.Certs, root) + 1
+	if n == 0 || blocks != len(b.File.Certs) {
+		return Step{}, false
+	}
+	bundle, next := b.File.Path, b.File.Path+".new"
+	key := "<root-key-path>"
+	if ca.key != nil && ca.key.File != nil && ca.key.File.Key != nil && publicKeysEqual(root.PublicKey, ca.key.File.Key.Public) {
+		key = ca.key.File.Path
+	}
+	days := max(int(root.NotAfter.Sub(root.NotBefore).Hours()/24+0.5), 1)
+	// The n-th certificate block of the bundle, and the bundle without it.
+	nth := fmt.Sprintf("'/-----BEGIN CERTIFICATE-----/ {n++} n == %d {print} /-----END CERTIFICATE-----/ && n == %d {exit}'", n, n)
+	others := fmt.Sprintf("'/-----BEGIN CERTIFICATE-----/ {n++; skip = n == %d} !skip {print} /-----END CERTIFICATE-----/ {skip = 0}'", n)
+	st := Step{
+		Title: "Renew the root " + certName(root) + " with its own key",
+		Why: "Only the root's dates are wrong. Signed again with the same key, it keeps its subject, its key, its " +
+			"extensions and so its key identifier: the upstream CA and every SVID below it verify against the renewed " +
+			"root as they are, so no workload needs a new certificate. The step checks that before it replaces the bundle " +
+			"(openssl -signkey would put a wrong key's public half in the root). A new serial keeps serials unique.",
+		File: bundle,
+		Commands: []string{
+			localBackupCommand(bundle),
+			"awk " + others + " " + shellQuote(bundle+".bak") + " > " + shellQuote(next),
+			"awk " + nth + " " + shellQuote(bundle+".bak") + " | openssl x509 -signkey " + shellQuote(key) + " -days " +
+				fmt.Sprint(days) + " -sha256 -set_serial \"0x$(openssl rand -hex 16)\" >> " + shellQuote(next),
+			"openssl verify -no_check_time -CAfile " + shellQuote(next) + " " + shellQuote(ca.cert.File.Path),
+			"cp " + shellQuote(next) + " " + shellQuote(bundle),
+		},
+		Changes: []string{bundle + ".bak", next, bundle},
+		Verify:  []string{"mesh-ca-expired", "mesh-ca-expiring", "mesh-ca-not-yet-valid", "mesh-ca-bundle-incomplete"},
+		Host:    HostCluster,
+	}
+	return redeploy(f, st), true
 }
 
 // keyOnly is c with only its public key, so CertWeaknesses judges the key and not the

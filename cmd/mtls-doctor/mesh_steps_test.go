@@ -26,6 +26,7 @@ type meshLab struct {
 	dir         string
 	gen         *pki.Generator
 	root, inter *pki.Cert
+	svid        *pki.Cert // a workload's certificate under inter, where a scenario issues one
 	rootPEM     string
 	args        []string
 	stdin       string
@@ -241,9 +242,37 @@ var meshScenarios = []meshScenario{
 				t.Fatal(err)
 			}
 			writeCerts(t, l.rootPEM, l.root)
+			l.inputs["<root-key-path>"] = writeKey(t, l.path("rootCA.key"), l.root)
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1, From: -24 * time.Hour})
+			// A workload's SVID, issued before the renewal, must verify after it unchanged.
+			if l.svid, err = l.gen.Issue(l.inter, pki.Spec{CommonName: "frontend", EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}); err != nil {
+				t.Fatal(err)
+			}
 		},
-		manual: "a new root changes the mesh's trust"},
+		calls: []string{"nginx-meshctl remove -y", "nginx-meshctl deploy --mtls-mode strict --mtls-upstream-ca-conf {dir}/upstream.yaml"},
+		after: func(t *testing.T, l *meshLab) {
+			// The root was signed again with its own key: the same subject (byte for
+			// byte), key, key identifier and extensions, a new serial and new dates, and
+			// the upstream CA and the SVID below it verify against it as they are.
+			old, renewed := l.root.Cert, readCert(t, l.rootPEM)
+			if !bytes.Equal(renewed.RawSubject, old.RawSubject) || !bytes.Equal(renewed.RawSubjectPublicKeyInfo, old.RawSubjectPublicKeyInfo) ||
+				!bytes.Equal(renewed.SubjectKeyId, old.SubjectKeyId) || len(old.SubjectKeyId) == 0 {
+				t.Errorf("renewed root %s (SKI %x), want subject %s, SKI %x and the same key", renewed.Subject, renewed.SubjectKeyId, old.Subject, old.SubjectKeyId)
+			}
+			if !renewed.IsCA || renewed.KeyUsage != old.KeyUsage || renewed.MaxPathLen != old.MaxPathLen || renewed.SerialNumber.Cmp(old.SerialNumber) == 0 {
+				t.Errorf("renewed root: CA %v, key usage %v, pathlen %d, serial %v; want CA, %v, %d and a new serial",
+					renewed.IsCA, renewed.KeyUsage, renewed.MaxPathLen, renewed.SerialNumber, old.KeyUsage, old.MaxPathLen)
+			}
+			if !renewed.NotAfter.After(time.Now().Add(700 * 24 * time.Hour)) {
+				t.Errorf("renewed root expires %s, want the old lifetime (800 days) from now", renewed.NotAfter)
+			}
+			roots, inters := x509.NewCertPool(), x509.NewCertPool()
+			roots.AddCert(renewed)
+			inters.AddCert(readCert(t, l.path("intermediateCA.crt")))
+			if _, err := l.svid.Cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+				t.Errorf("the SVID issued before the renewal does not verify against the renewed root: %v", err)
+			}
+		}},
 	{name: "upstream-conf-v2-missing-files", want: []string{"mesh-upstream-conf-invalid"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1})
@@ -349,7 +378,6 @@ var meshScenarios = []meshScenario{
 // meshStepsUnfixable are the mesh scenarios the steps shown do not fix in the sandbox,
 // with why. The list only shrinks.
 var meshStepsUnfixable = map[string]string{
-	"root-expired": "a new root changes the mesh's trust (every workload needs new SVIDs): the step is Manual",
 	"meshctl-config-from-stdin": "the settings are a snapshot of the live mesh read from stdin: the step patches the live " +
 		"MeshConfig, which the kubectl shim only records, and the re-check reads the same snapshot",
 }
@@ -481,5 +509,38 @@ func TestJSONSchemaMeshHost(t *testing.T) {
 	}
 	if schemaFor(t, "").Validate(inst) == nil {
 		t.Error("the schema accepted the host kubernetes")
+	}
+}
+
+// TestMeshRootRenewalRefusesAnotherKey: given a key that is not the root's, the renewal
+// stops before it replaces the bundle (openssl x509 -signkey would otherwise put that
+// key's public half in the root and break every certificate below it).
+func TestMeshRootRenewalRefusesAnotherKey(t *testing.T) {
+	var sc meshScenario
+	for _, s := range meshScenarios {
+		if s.name == "root-expired" {
+			sc = s
+		}
+	}
+	l := newMeshLab(t)
+	sc.setup(t, l)
+	before, err := os.ReadFile(l.rootPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := meshCheck(t, l).find("mesh-ca-expired")
+	if len(f.Fix) != 1 || !strings.HasPrefix(f.Fix[0].Title, "Renew the root") {
+		t.Fatalf("mesh-ca-expired steps %+v, want the root's renewal", f.Fix)
+	}
+	l.inputs["<root-key-path>"] = l.inputs["<mesh-ca-key-path>"] // the upstream CA's key, not the root's
+	sb, calls := clusterSandbox(t)
+	if err := sb.Run(f.Fix[0].Commands, l.inputs); err == nil || !strings.Contains(err.Error(), "openssl verify") {
+		t.Fatalf("the renewal with another key did not stop at its verification: %v", err)
+	}
+	if after, _ := os.ReadFile(l.rootPEM); !bytes.Equal(after, before) {
+		t.Error("the bundle changed although the renewal stopped")
+	}
+	if c := calls(); c != "" {
+		t.Errorf("the mesh was redeployed although the renewal stopped:\n%s", c)
 	}
 }
