@@ -589,7 +589,8 @@ func settingSteps(f *Facts, name, value, why string, verify ...string) []Step {
 		steps = append(steps, Step{
 			Title: "Set " + name + " to " + value + " in the running mesh",
 			Why: why + " The MeshConfig resource holds the live setting; the mesh controller applies a change. The " +
-				"settings were not read from a file this step could change, so they are patched in the cluster.",
+				"settings were not read from a file this step could change, so they are patched in the cluster; " +
+				"`nginx-meshctl config | mtls-doctor mesh --check --mesh-config -` checks the live settings again.",
 			Commands: []string{
 				"kubectl patch meshconfig " + shellQuote(rn) + " -n " + shellQuote(rns) + " --type merge -p " + shellQuote(patch) + " --dry-run=server",
 				"kubectl patch meshconfig " + shellQuote(rn) + " -n " + shellQuote(rns) + " --type merge -p " + shellQuote(patch),

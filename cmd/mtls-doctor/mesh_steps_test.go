@@ -30,7 +30,10 @@ type meshLab struct {
 	rootPEM     string
 	args        []string
 	stdin       string
-	inputs      map[string]string
+	// live, when set, is the live MeshConfig (JSON) the cluster shims patch and
+	// `nginx-meshctl config` prints: each check reads the settings from it on stdin.
+	live   string
+	inputs map[string]string
 }
 
 func newMeshLab(t *testing.T) *meshLab {
@@ -329,10 +332,22 @@ var meshScenarios = []meshScenario{
 		calls: []string{"kubectl apply --dry-run=server -f {dir}/meshconfig.yaml", "kubectl apply -f {dir}/meshconfig.yaml"}},
 	{name: "meshctl-config-from-stdin", want: []string{"mesh-mtls-permissive"},
 		setup: func(t *testing.T, l *meshLab) {
-			l.stdin = `{"mtls": {"mode": "permissive", "caTTL": "720h", "svidTTL": "1h", "caKeyType": "ec-p256"}, "nginxErrorLogLevel": "info"}`
+			// `nginx-meshctl config | mtls-doctor mesh --check --mesh-config -`: the live
+			// MeshConfig's settings on stdin, read again by each check.
+			l.live = l.path("live-meshconfig.json")
+			writeFile(t, l.live, []byte(`{"apiVersion": "nsm.nginx.com/v1alpha2", "kind": "MeshConfig", `+
+				`"metadata": {"name": "nginx-mesh-config", "namespace": "nginx-mesh"}, `+
+				`"spec": {"mtls": {"mode": "permissive", "caTTL": "720h", "svidTTL": "1h", "caKeyType": "ec-p256"}, "nginxErrorLogLevel": "info"}}`), 0o600)
 			l.args = append(l.args, "--mesh-config", "-")
 		},
-		calls: []string{`kubectl patch meshconfig nginx-mesh-config -n nginx-mesh --type merge -p {"spec":{"mtls":{"mode":"strict"}}}`}},
+		calls: []string{`kubectl patch meshconfig nginx-mesh-config -n nginx-mesh --type merge -p {"spec":{"mtls":{"mode":"strict"}}} --dry-run=server`,
+			`kubectl patch meshconfig nginx-mesh-config -n nginx-mesh --type merge -p {"spec":{"mtls":{"mode":"strict"}}}`},
+		after: func(t *testing.T, l *meshLab) {
+			// The patch changed the one setting; the others stay as they were.
+			if want := `"mtls":{"caKeyType":"ec-p256","caTTL":"720h","mode":"strict","svidTTL":"1h"},"nginxErrorLogLevel":"info"`; !strings.Contains(compactJSON(t, l.stdin), want) {
+				t.Errorf("live settings after the step:\n%s\nwant %s", l.stdin, want)
+			}
+		}},
 	{name: "several-at-once", want: []string{"mesh-mtls-permissive", "mesh-udp-plaintext", "mesh-annotation-disables-mtls", "mesh-ca-pathlen"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: -1})
@@ -377,10 +392,7 @@ var meshScenarios = []meshScenario{
 
 // meshStepsUnfixable are the mesh scenarios the steps shown do not fix in the sandbox,
 // with why. The list only shrinks.
-var meshStepsUnfixable = map[string]string{
-	"meshctl-config-from-stdin": "the settings are a snapshot of the live mesh read from stdin: the step patches the live " +
-		"MeshConfig, which the kubectl shim only records, and the re-check reads the same snapshot",
-}
+var meshStepsUnfixable = map[string]string{}
 
 // meshCheck runs `mtls-doctor mesh --check -o json` over the lab's files and holds the
 // report to the published schema.
@@ -410,7 +422,14 @@ func TestMeshStepsFix(t *testing.T) {
 		walk: func(t *testing.T, sc meshScenario) stepRow {
 			l := newMeshLab(t)
 			sc.setup(t, l)
-			first := meshCheck(t, l)
+			sb, calls := stepshim.NewCluster(t, l.live)
+			check := func() checkResult {
+				if l.live != "" {
+					l.stdin = liveSettings(t, sb)
+				}
+				return meshCheck(t, l)
+			}
+			first := check()
 			for _, id := range sc.want {
 				if f, _ := first.find(id); f.Severity != "warn" && f.Severity != "fail" {
 					t.Fatalf("the scenario does not break what it says: %s is %s %q", id, f.Severity, f.Summary)
@@ -435,9 +454,8 @@ func TestMeshStepsFix(t *testing.T) {
 					t.Errorf("no step of %v says it is manual because %q", sc.want, sc.manual)
 				}
 			}
-			sb, calls := clusterSandbox(t)
 			row := stepWalk{
-				check:  func() checkResult { return meshCheck(t, l) },
+				check:  check,
 				inputs: l.inputs,
 				hosts:  map[string]stepHost{"": {sandbox: sb}},
 			}.run(t)
@@ -456,6 +474,32 @@ func TestMeshStepsFix(t *testing.T) {
 	}.run(t)
 }
 
+// liveSettings is what `nginx-meshctl config` prints in the sandbox: the live MeshConfig's
+// settings.
+func liveSettings(t *testing.T, sb *stepshim.Sandbox) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "config.json")
+	if err := sb.Run([]string{"nginx-meshctl config >'<out>'"}, map[string]string{"<out>": out}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// compactJSON is text without insignificant space, its object keys sorted.
+func compactJSON(t *testing.T, text string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		t.Fatalf("%v:\n%s", err, text)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
 func readCert(t *testing.T, path string) *x509.Certificate {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -471,27 +515,6 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// clusterSandbox is the sandbox where the cluster is administered: kubectl, helm and
-// nginx-meshctl are shims that append their command line to a log and exit 0; calls
-// reads the log.
-func clusterSandbox(t *testing.T) (*stepshim.Sandbox, func() string) {
-	t.Helper()
-	sb := stepshim.New(t, "")
-	bin := t.TempDir()
-	log := filepath.Join(bin, "calls.log")
-	for _, name := range []string{"kubectl", "helm", "nginx-meshctl"} {
-		body := "#!/bin/sh\nprintf '%s' " + name + " >>'" + log + "'\nfor a in \"$@\"; do printf ' %s' \"$a\" >>'" + log + "'; done\necho >>'" + log + "'\n"
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sb.Path = bin + string(os.PathListSeparator) + sb.Path
-	return sb, func() string {
-		data, _ := os.ReadFile(log)
-		return string(data)
-	}
 }
 
 // TestJSONSchemaMeshHost: the schema takes the mesh's steps' host, cluster, and still
@@ -533,7 +556,7 @@ func TestMeshRootRenewalRefusesAnotherKey(t *testing.T) {
 		t.Fatalf("mesh-ca-expired steps %+v, want the root's renewal", f.Fix)
 	}
 	l.inputs["<root-key-path>"] = l.inputs["<mesh-ca-key-path>"] // the upstream CA's key, not the root's
-	sb, calls := clusterSandbox(t)
+	sb, calls := stepshim.NewCluster(t, "")
 	if err := sb.Run(f.Fix[0].Commands, l.inputs); err == nil || !strings.Contains(err.Error(), "openssl verify") {
 		t.Fatalf("the renewal with another key did not stop at its verification: %v", err)
 	}
