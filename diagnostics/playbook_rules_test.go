@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
@@ -86,6 +87,9 @@ func checkStepRules(t *testing.T, id string, i int, st Step, judged map[string]b
 				t.Errorf("%s: names %s, which was not judged, in %q", where(), p, c)
 			}
 		}
+	}
+	if c, bad := stepshim.ReloadWithoutTest(st.Commands); bad {
+		t.Errorf("%s: reloads or restarts NGINX without an nginx -t of that configuration before it: %q in %q", where(), c, st.Commands)
 	}
 	// A step that writes only files the user names (placeholders, on another host) lists
 	// none: Changes are the files judged that an apply backs up.

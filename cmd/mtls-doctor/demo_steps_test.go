@@ -13,6 +13,7 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 	"github.com/mtls-doctor/mtls-doctor/internal/playbook"
+	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 )
 
 // demoStepsPending are the scenarios whose shown steps do not yet fix the lab, each with
@@ -101,6 +102,9 @@ func walkDemoSteps(t *testing.T, sc demolab.Scenario) demoWalk {
 		}
 		key := fmt.Sprintf("%s#%d", f.ID, i+1)
 		tried[f.ID+"\x00"+st.Title] = true
+		if c, bad := stepshim.ReloadWithoutTest(st.Commands); bad {
+			t.Errorf("%s step %q reloads or restarts NGINX without an nginx -t of that configuration before it: %q", f.ID, st.Title, c)
+		}
 		out, err := a.Apply(ctx, st, f.ID, playbook.VerdictOf(r), recheck)
 		switch {
 		case errors.Is(err, playbook.ErrManual), errors.Is(err, playbook.ErrUnfilled), errors.Is(err, playbook.ErrOutside):

@@ -133,6 +133,9 @@ func (w stepWalk) run(t *testing.T) stepRow {
 					continue
 				}
 				done[key] = true
+				if c, bad := stepshim.ReloadWithoutTest(st.Commands); bad {
+					t.Errorf("%s step %q reloads or restarts NGINX without an nginx -t of that configuration before it: %q", fd.ID, st.Title, c)
+				}
 				if slices.ContainsFunc(w.skip, func(p string) bool { return strings.HasPrefix(st.Title, p) }) {
 					continue
 				}
