@@ -97,10 +97,8 @@ func checkStepRules(t *testing.T, id string, i int, st Step, judged map[string]b
 		t.Errorf("%s: commands write files but Changes is empty: %q", where(), st.Commands)
 	}
 	for _, ch := range st.Changes {
-		// The upstream link's steps keep this rule (the others still list the files they
-		// would write where a placeholder names them; an apply fills and backs those up
-		// from the commands).
-		if strings.HasPrefix(id, "upstream-") && placeholderPattern().MatchString(ch) {
+		// A file only the user can name is one of the step's Inputs, not a file judged.
+		if placeholderPattern().MatchString(ch) {
 			t.Errorf("%s: Changes names %s, a placeholder and not a file that was judged", where(), ch)
 		}
 		if !strings.Contains(strings.Join(st.Commands, "\n"), shellQuote(ch)) {
