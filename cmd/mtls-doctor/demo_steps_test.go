@@ -16,11 +16,6 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 )
 
-// demoStepsPending are the scenarios whose shown steps do not yet fix the lab, each with
-// the reason TestDemoStepsFix found. The list only shrinks: a scenario listed here that
-// passes fails the test until it is removed, and one not listed must pass.
-var demoStepsPending = map[string]string{}
-
 // maxDemoSteps bounds one scenario's walk.
 const maxDemoSteps = 16
 
@@ -42,7 +37,6 @@ func TestDemoStepsFix(t *testing.T) {
 		title:     "demo",
 		scenarios: demolab.Scenarios(),
 		name:      func(sc demolab.Scenario) string { return sc.Name },
-		unfixable: demoStepsPending, unfixableName: "demoStepsPending",
 		walk: func(t *testing.T, sc demolab.Scenario) stepRow {
 			w := walkDemoSteps(t, sc)
 			if os.Getenv("MTLS_DOCTOR_STEPS_VERBOSE") != "" {

@@ -93,9 +93,6 @@ type meshScenario struct {
 	// calls are what the steps must have asked of kubectl, helm or nginx-meshctl (a
 	// substring of a recorded command line, {dir} the lab's directory).
 	calls []string
-	// manual, for a scenario in meshStepsUnfixable, is what a want finding's Manual step
-	// must say.
-	manual string
 	// after checks what the steps left in the files.
 	after func(t *testing.T, l *meshLab)
 }
@@ -390,10 +387,6 @@ var meshScenarios = []meshScenario{
 		calls: []string{"kubectl replace --force -f {dir}/pod.yaml"}},
 }
 
-// meshStepsUnfixable are the mesh scenarios the steps shown do not fix in the sandbox,
-// with why. The list only shrinks.
-var meshStepsUnfixable = map[string]string{}
-
 // meshCheck runs `mtls-doctor mesh --check -o json` over the lab's files and holds the
 // report to the published schema.
 func meshCheck(t *testing.T, l *meshLab) checkResult {
@@ -418,7 +411,6 @@ func meshCheck(t *testing.T, l *meshLab) checkResult {
 func TestMeshStepsFix(t *testing.T) {
 	stepSuite[meshScenario]{
 		title: "mesh", scenarios: meshScenarios, name: func(s meshScenario) string { return s.name },
-		unfixable: meshStepsUnfixable, unfixableName: "meshStepsUnfixable",
 		walk: func(t *testing.T, sc meshScenario) stepRow {
 			l := newMeshLab(t)
 			sc.setup(t, l)
@@ -440,18 +432,6 @@ func TestMeshStepsFix(t *testing.T) {
 					if st.Host != string(diagnostics.HostCluster) {
 						t.Errorf("%s step %q: host %q, want cluster", f.ID, st.Title, st.Host)
 					}
-				}
-			}
-			if sc.manual != "" {
-				manual := false
-				for _, id := range sc.want {
-					f, _ := first.find(id)
-					for _, st := range f.Fix {
-						manual = manual || strings.Contains(st.Manual, sc.manual)
-					}
-				}
-				if !manual {
-					t.Errorf("no step of %v says it is manual because %q", sc.want, sc.manual)
 				}
 			}
 			row := stepWalk{
