@@ -517,7 +517,7 @@ func renewRemoteUpstream(l *probes.UpstreamLinkFacts, verify string) Step {
 	}
 	r := reissuance{host: HostUpstream, cert: "<upstream-cert-path>", key: "<upstream-key-path>", leaf: leaf,
 		subjectPlaceholder: "<upstream-dns-name>", caCert: "<upstream-server-ca-cert-path>", caKey: "<upstream-server-ca-key-path>",
-		eku: "serverAuth", keepChain: true, after: []string{"sudo systemctl reload '<upstream-service>'"}}
+		eku: "serverAuth", keepChain: true, after: upstreamReload(l)}
 	st := r.step("Renew the upstream's certificate on the upstream's host",
 		"The certificate the upstream at "+addr+" serves is what NGINX refuses; it is renewed where it is served.", verify)
 	return st
