@@ -120,6 +120,9 @@ func BenchmarkLoadAgentConfig(b *testing.B) {
 	}{
 		{"docs-v2", docs},
 		{"max-tokens", []byte(manyKeys(maxAgentConfigTokens/3 - 1))},
+		// A mapping inside a list item is not split: go-yaml's quadratic parse, bounded by
+		// the token limit.
+		{"max-tokens-list-item", []byte("servers:\n-" + strings.TrimPrefix(keysYAML("  ", "k", maxAgentConfigTokens/3-2), " "))},
 		{"max-flow-depth", []byte("server: " + strings.Repeat("[", maxAgentConfigDepth) + strings.Repeat("]", maxAgentConfigDepth) + "\n")},
 		{"1MiB-keys", []byte(manyKeys(maxAgentConfigBytes / 12))},
 		{"1MiB-comments", []byte(strings.Repeat("# comment\n", maxAgentConfigBytes/10))},
