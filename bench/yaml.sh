@@ -14,6 +14,9 @@
 #   bench/yaml.sh
 #   COUNT=5 BENCHTIME=2s bench/yaml.sh
 #   BENCH=LoadAgentConfigSize bench/yaml.sh     # one benchmark only
+#   GOGC=off bench/yaml.sh                      # the parse without the garbage collector:
+#                                               # a heap under its 4 MB minimum target is
+#                                               # seldom collected, so small files look cheaper
 set -euo pipefail
 
 COUNT=${COUNT:-3}
