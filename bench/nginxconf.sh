@@ -8,8 +8,8 @@
 #
 # For each size it prints the median wall time, CPU time (user+sys) and the peak RSS of
 # RUNS runs (GNU time), per server too, so growth shows: linear means flat per-server
-# figures. Targets: ≤ 1 s and ≤ 100 MB at 10,000 servers. Then the Go benchmarks of the
-# parsers (nginx.conf, nginx-manager.conf).
+# figures. Targets: ≤ 1 s and ≤ 100 MB at 10,000 servers. Then the Go benchmark of the
+# nginx.conf parser (the YAML files have bench/yaml.sh).
 #
 # With FILE=1 it also reads the largest configuration as a file, which runs `nginx -t`
 # on it as well (nginx's own time, printed apart: with 10,000 TLS servers it is long).
@@ -104,5 +104,4 @@ fi
 if [ "${GOBENCH:-1}" != 0 ]; then
 	echo
 	(cd "$ROOT" && go test -run '^$' -bench 'HTTPServers' -benchtime 3x ./probes/nginxconf | grep -E '^Benchmark')
-	(cd "$ROOT" && go test -run '^$' -bench 'ParseNIMManagerConfig|LoadAgentConfig' ./probes | grep -E '^Benchmark')
 fi
