@@ -7,10 +7,10 @@
 // on a virtual machine that shadows its guest's page tables ~20 µs each. The Go runtime
 // leaves THP to the system's default, on most distributions "madvise": only memory
 // advised MADV_HUGEPAGE gets huge pages (Linux Documentation/admin-guide/mm/transhuge.rst).
-// Advise marks the heap's mapped chunks so, and collapses the 2 MiB regions already well
-// in use into huge pages (MADV_COLLAPSE, Linux 6.1): a region that has 4 KiB pages keeps
-// them at later faults, and by main the runtime and package initialisation have touched
-// the first regions.
+// At its initialisation, early in the program's, this package marks the heap's mapped
+// chunks so, and collapses the 2 MiB regions already in use into huge pages
+// (MADV_COLLAPSE, Linux 6.1): a region that has 4 KiB pages keeps them at later faults,
+// and the runtime's start has touched the first ones. Importing it is all it takes.
 //
 // The cost is memory, up to 2 MiB for each region collapsed or touched later, within the
 // heap's first 16 MiB, and under a millisecond for the collapses. It does nothing where

@@ -4,7 +4,6 @@ package hugeheap
 
 import (
 	"os"
-	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -17,26 +16,31 @@ const (
 	heapChunk = 4 << 20
 	// window bounds the heap looked at, from the chunk of its lowest known address.
 	window = 4 * heapChunk
-	// minResident is how much of a region must be in use for its collapse to pay:
-	// collapsing costs a 2 MiB page and a copy, and a region barely used is mostly
-	// touched, if at all, by what allocates after main.
-	minResident = 64
+	// minResident is how much of a region must be in use for its collapse to pay
+	// (a 2 MiB page and a copy): at this package's initialisation the heap's regions
+	// hold 30-120 pages, and collapsing an empty one would only cost.
+	minResident = 8
 
 	madvHugepage = 14 // MADV_HUGEPAGE, include/uapi/asm-generic/mman-common.h
 	madvCollapse = 25 // MADV_COLLAPSE, same header (Linux 6.1)
 )
 
-// sink keeps the probes of Advise on the heap.
+// sink keeps the probes of advise on the heap.
 var sink struct {
 	small *[16]byte
 	large *[64 << 10]byte
 }
 
-// Advise marks the heap's mapped chunks (within 16 MiB of its start) for huge pages and
-// collapses each 2 MiB region in good part in use into one huge page. It returns how many
-// regions it collapsed. Errors are ignored: the advice is only advice, and without it the
-// program runs as before.
-func Advise() int {
+// The advice is given as early as this package can run: it imports only os and syscall,
+// so Go initialises it right after them, before the packages whose initialisation
+// allocates (crypto, encoding, YAML, the terminal libraries).
+func init() { advise() }
+
+// advise marks the heap's mapped chunks (within 16 MiB of its start) for huge pages and
+// collapses each 2 MiB region in use into one huge page. It returns how many regions it
+// collapsed. Errors are ignored: the advice is only advice, and without it the program
+// runs as before.
+func advise() int {
 	if os.Getpagesize() != pageSize || thpDisabled(os.Getenv("GODEBUG")) {
 		return 0
 	}
@@ -85,10 +89,29 @@ func adviseFrom(lo uintptr) int {
 	return collapsed
 }
 
-// thpDisabled reports whether GODEBUG holds disablethp=1.
+// thpDisabled reports whether GODEBUG holds disablethp=1 (a comma-separated list). It
+// does without package strings, whose initialisation (unicode's tables) would make this
+// package's start later (Go initialises a package once all it imports are).
 func thpDisabled(godebug string) bool {
-	for _, kv := range strings.Split(godebug, ",") {
-		if strings.TrimSpace(kv) == "disablethp=1" {
+	const key = "disablethp=1"
+	for len(godebug) > 0 {
+		item := godebug
+		for i := 0; i < len(godebug); i++ {
+			if godebug[i] == ',' {
+				item, godebug = godebug[:i], godebug[i+1:]
+				break
+			}
+		}
+		if item == godebug {
+			godebug = ""
+		}
+		for len(item) > 0 && item[0] == ' ' {
+			item = item[1:]
+		}
+		for len(item) > 0 && item[len(item)-1] == ' ' {
+			item = item[:len(item)-1]
+		}
+		if item == key {
 			return true
 		}
 	}

@@ -21,8 +21,8 @@ func TestThpDisabled(t *testing.T) {
 		}
 	}
 	t.Setenv("GODEBUG", "disablethp=1")
-	if n := Advise(); n != 0 {
-		t.Errorf("Advise with GODEBUG=disablethp=1 collapsed %d regions", n)
+	if n := advise(); n != 0 {
+		t.Errorf("advise with GODEBUG=disablethp=1 collapsed %d regions", n)
 	}
 }
 
