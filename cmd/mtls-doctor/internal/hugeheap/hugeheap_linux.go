@@ -89,33 +89,28 @@ func adviseFrom(lo uintptr) int {
 	return collapsed
 }
 
-// thpDisabled reports whether GODEBUG holds disablethp=1 (a comma-separated list). It
-// does without package strings, whose initialisation (unicode's tables) would make this
-// package's start later (Go initialises a package once all it imports are).
+// thpDisabled reports whether GODEBUG sets disablethp=1, read as the runtime reads it
+// (runtime/runtime1.go, parsegodebug): comma-separated key=value fields, no spaces
+// trimmed, the last setting of a key wins. It does without package strings, whose
+// initialisation (unicode's tables) would make this package's start later: Go
+// initialises a package once all it imports are.
 func thpDisabled(godebug string) bool {
-	const key = "disablethp=1"
-	for len(godebug) > 0 {
-		item := godebug
-		for i := 0; i < len(godebug); i++ {
-			if godebug[i] == ',' {
-				item, godebug = godebug[:i], godebug[i+1:]
+	const key = "disablethp="
+	disabled := false
+	for godebug != "" {
+		field := godebug
+		godebug = ""
+		for i := 0; i < len(field); i++ {
+			if field[i] == ',' {
+				field, godebug = field[:i], field[i+1:]
 				break
 			}
 		}
-		if item == godebug {
-			godebug = ""
-		}
-		for len(item) > 0 && item[0] == ' ' {
-			item = item[1:]
-		}
-		for len(item) > 0 && item[len(item)-1] == ' ' {
-			item = item[:len(item)-1]
-		}
-		if item == key {
-			return true
+		if len(field) >= len(key) && field[:len(key)] == key {
+			disabled = field[len(key):] == "1"
 		}
 	}
-	return false
+	return disabled
 }
 
 func madvise(addr, length uintptr, advice int) error {

@@ -15,6 +15,7 @@ import (
 func TestThpDisabled(t *testing.T) {
 	for godebug, want := range map[string]bool{
 		"": false, "disablethp=1": true, "gctrace=1,disablethp=1": true, "disablethp=0": false, "xdisablethp=1": false,
+		"disablethp=1,disablethp=0": false, "disablethp=0,disablethp=1,": true, " disablethp=1": false, ",,disablethp=1": true,
 	} {
 		if got := thpDisabled(godebug); got != want {
 			t.Errorf("thpDisabled(%q) = %v, want %v", godebug, got, want)
@@ -24,6 +25,23 @@ func TestThpDisabled(t *testing.T) {
 	if n := advise(); n != 0 {
 		t.Errorf("advise with GODEBUG=disablethp=1 collapsed %d regions", n)
 	}
+}
+
+// FuzzThpDisabled: the hand-written GODEBUG reader agrees with one written with strings.
+func FuzzThpDisabled(f *testing.F) {
+	f.Add("gctrace=1,disablethp=1")
+	f.Add("disablethp=1,,disablethp=10")
+	f.Fuzz(func(t *testing.T, godebug string) {
+		want := false
+		for _, field := range strings.Split(godebug, ",") {
+			if v, ok := strings.CutPrefix(field, "disablethp="); ok {
+				want = v == "1"
+			}
+		}
+		if got := thpDisabled(godebug); got != want {
+			t.Fatalf("thpDisabled(%q) = %v, want %v", godebug, got, want)
+		}
+	})
 }
 
 // A region of heap partly in use becomes one huge page where the kernel can make one,
