@@ -19,7 +19,7 @@ echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) CPUs ($(grep -m1 'model na
 echo "   $(go version), $(nginx -v 2>&1 || /usr/sbin/nginx -v 2>&1), $(openssl version), $(grep --version | head -1)"
 
 status=0
-for script in check.sh nginxconf.sh logs.sh tui.sh upstream.sh; do
+for script in check.sh nginxconf.sh logs.sh tui.sh upstream.sh yaml.sh; do
 	echo
 	echo "== bench/$script (load average before: $(load))"
 	case $script in

@@ -138,6 +138,12 @@ const (
 	// CauseHandshakeFailed: the TLS handshake failed for the reason in the summary and
 	// Cause.Alert.
 	CauseHandshakeFailed = "handshake-failed"
+	// CauseSNIRequired: the server refused a ClientHello without a server name (SNI) with
+	// alert 40, and completed the handshake when one was sent.
+	CauseSNIRequired = "sni-required"
+	// CauseNoSharedCipher: the server refused the TLS 1.2 cipher suites offered (alert 40)
+	// and accepted one the configured cipher list leaves out.
+	CauseNoSharedCipher = "no-shared-cipher"
 	// CauseNoALPNH2: the connection does not negotiate ALPN h2.
 	CauseNoALPNH2 = "no-alpn-h2"
 	// CauseClockSkew: this host's clock and the server's differ too much.

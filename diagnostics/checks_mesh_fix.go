@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mtls-doctor/mtls-doctor/probes"
@@ -236,6 +237,9 @@ func fixMeshReissue(f *Facts, _ Result) []Step {
 	f = withMesh(f)
 	ca := meshCAOf(f)
 	if root := rootFault(ca, f); root != nil {
+		if st, ok := renewRootStep(f, ca, root); ok {
+			return []Step{st}
+		}
 		return []Step{{
 			Title: "Replace the root " + certName(root),
 			Why: "The root itself is expired, weak, not a CA, or has a pathlen below 2; no upstream CA it signs can fix " +
@@ -340,6 +344,79 @@ func fixMeshReissue(f *Facts, _ Result) []Step {
 	}}
 	steps[0] = redeploy(f, steps[0])
 	return steps
+}
+
+// renewRootStep signs the bundle's root again with its own key when only its validity is
+// wrong (expired, expiring, not yet valid): `openssl x509 -signkey` keeps the subject,
+// the public key and the extensions (so the subject key identifier) and sets new dates and,
+// here, a new serial (RFC 5280 4.1.2.2: unique per issuer). Every certificate the root's
+// key signed — the upstream CA, SPIRE's CA, the SVIDs — verifies against the renewed root
+// unchanged, so the mesh's trust stays. The disk upstream authority names the root's
+// certificate (bundle_file_path) but never its key
+// (https://github.com/spiffe/spire/blob/main/doc/plugin_server_upstreamauthority_disk.md),
+// so the key is the user's to name unless it is key_file_path's. Where the root is not alone
+// in a PEM bundle file a command can rewrite, the step is the same renewal, by hand. ok is
+// false when more than the root's dates is wrong: a new root is needed.
+func renewRootStep(f *Facts, ca *meshCA, root *x509.Certificate) (Step, bool) {
+	if len(CertWeaknesses(root)) > 0 || len(caProblems(root, false, true)) > 0 ||
+		(pathlenText(root) != "pathlen unset" && root.MaxPathLen < 2) {
+		return Step{}, false
+	}
+	key := "<root-key-path>"
+	if ca.key != nil && ca.key.File != nil && ca.key.File.Key != nil && publicKeysEqual(root.PublicKey, ca.key.File.Key.Public) {
+		key = ca.key.File.Path
+	}
+	days := max(int(root.NotAfter.Sub(root.NotBefore).Hours()/24+0.5), 1)
+	sign := " -signkey " + shellQuote(key) + " -days " + fmt.Sprint(days) + " -sha256 -set_serial \"0x$(openssl rand -hex 16)\""
+	b := ca.bundle
+	n, blocks := 0, 0
+	if b != nil && b.File != nil {
+		n = slices.Index(b.File.Certs, root) + 1
+		for _, bl := range b.File.Blocks {
+			if bl.Type == "CERTIFICATE" {
+				blocks++
+			}
+		}
+	}
+	if ca.cert == nil || ca.cert.Written == "" || b == nil || b.Written == "" || b.File == nil || b.File.Encoding != "pem" ||
+		b.File.ParseError != "" || n == 0 || blocks != len(b.File.Certs) {
+		// The same renewal, by hand: the root is PEM text in the Helm values, or not in a
+		// bundle file of certificates only that a command can rewrite.
+		return Step{
+			Title: "Renew the root " + certName(root) + " with its own key",
+			Why: "Only the root's dates are wrong. Signed again with the same key, it keeps its subject, its key and its " +
+				"extensions: the upstream CA and every SVID below it verify against the renewed root as they are.",
+			Commands: []string{"openssl x509 -in '<root-cert-path>'" + sign + " -out '<root-cert-path>.new'",
+				"openssl verify -no_check_time -CAfile '<root-cert-path>.new' " + shellQuote(caFilePath(ca.cert, "<mesh-ca-cert-path>"))},
+			Manual: "the root is not alone in a PEM bundle file a command can rewrite (PEM text in the Helm values, or a " +
+				"file with other blocks): put the renewed root where the old one is, then redeploy",
+			Verify: []string{"mesh-ca-expired", "mesh-ca-expiring", "mesh-ca-not-yet-valid"},
+			Host:   HostCluster,
+		}, true
+	}
+	bundle, next := b.File.Path, b.File.Path+".new"
+	// The n-th certificate block of the bundle, and the bundle without it.
+	nth := fmt.Sprintf("'/-----BEGIN CERTIFICATE-----/ {n++} n == %d {print} /-----END CERTIFICATE-----/ && n == %d {exit}'", n, n)
+	others := fmt.Sprintf("'/-----BEGIN CERTIFICATE-----/ {n++; skip = n == %d} !skip {print} /-----END CERTIFICATE-----/ {skip = 0}'", n)
+	st := Step{
+		Title: "Renew the root " + certName(root) + " with its own key",
+		Why: "Only the root's dates are wrong. Signed again with the same key, it keeps its subject, its key, its " +
+			"extensions and so its key identifier: the upstream CA and every SVID below it verify against the renewed " +
+			"root as they are, so no workload needs a new certificate. The step checks that before it replaces the bundle " +
+			"(openssl -signkey would put a wrong key's public half in the root). A new serial keeps serials unique.",
+		File: bundle,
+		Commands: []string{
+			localBackupCommand(bundle),
+			"awk " + others + " " + shellQuote(bundle+".bak") + " > " + shellQuote(next),
+			"awk " + nth + " " + shellQuote(bundle+".bak") + " | openssl x509" + sign + " >> " + shellQuote(next),
+			"openssl verify -no_check_time -CAfile " + shellQuote(next) + " " + shellQuote(ca.cert.File.Path),
+			"cp " + shellQuote(next) + " " + shellQuote(bundle),
+		},
+		Changes: []string{bundle + ".bak", next, bundle},
+		Verify:  []string{"mesh-ca-expired", "mesh-ca-expiring", "mesh-ca-not-yet-valid", "mesh-ca-bundle-incomplete"},
+		Host:    HostCluster,
+	}
+	return redeploy(f, st), true
 }
 
 // keyOnly is c with only its public key, so CertWeaknesses judges the key and not the
@@ -525,7 +602,8 @@ func settingSteps(f *Facts, name, value, why string, verify ...string) []Step {
 		steps = append(steps, Step{
 			Title: "Set " + name + " to " + value + " in the running mesh",
 			Why: why + " The MeshConfig resource holds the live setting; the mesh controller applies a change. The " +
-				"settings were not read from a file this step could change, so they are patched in the cluster.",
+				"settings were not read from a file this step could change, so they are patched in the cluster; " +
+				"`nginx-meshctl config | mtls-doctor mesh --check --mesh-config -` checks the live settings again.",
 			Commands: []string{
 				"kubectl patch meshconfig " + shellQuote(rn) + " -n " + shellQuote(rns) + " --type merge -p " + shellQuote(patch) + " --dry-run=server",
 				"kubectl patch meshconfig " + shellQuote(rn) + " -n " + shellQuote(rns) + " --type merge -p " + shellQuote(patch),

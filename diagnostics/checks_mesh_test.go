@@ -560,3 +560,59 @@ func TestMeshCertLives(t *testing.T) {
 		t.Fatalf("got %+v, want the intermediate (365 days left) then the root", lives)
 	}
 }
+
+// TestMeshRootRenewal: a root whose dates alone are wrong is renewed with its own key —
+// run from the bundle file when the root is in one, by hand when it is PEM text in the Helm
+// values — and a root that is also weak still needs a new root.
+func TestMeshRootRenewal(t *testing.T) {
+	expired := pki.Spec{CommonName: "Old Root", IsCA: true, From: -800 * 24 * time.Hour, Until: -time.Hour}
+	for name, c := range map[string]struct {
+		setup         func(l *meshLab)
+		title, manual string
+		commands      []string
+		notInCommands string
+	}{
+		"bundle file": {setup: func(l *meshLab) {
+			root := l.issue(nil, expired)
+			l.disk(l.intermediate(root, pki.Spec{IsCA: true, MaxPathLen: 1}), l.root(0), root)
+		}, title: "Renew the root CN=Old Root with its own key",
+			commands: []string{"-signkey '<root-key-path>' -days 800 -sha256", "openssl verify -no_check_time -CAfile", "n == 2 {print}", "nginx-meshctl deploy"}},
+		"Helm values": {setup: func(l *meshLab) {
+			root := l.issue(nil, expired)
+			inter := l.intermediate(root, pki.Spec{IsCA: true, MaxPathLen: 1})
+			key, _ := inter.KeyPEM(pki.PKCS8)
+			l.values("mtls:\n  mode: strict\n  upstreamAuthority:\n    disk:\n      cert: |\n" + indent(string(pki.CertsPEM(inter)), 8) +
+				"      key: |\n" + indent(string(key), 8) + "      bundle: |\n" + indent(string(pki.CertsPEM(root)), 8))
+		}, title: "Renew the root CN=Old Root with its own key", manual: "not alone in a PEM bundle file",
+			commands: []string{"openssl x509 -in '<root-cert-path>' -signkey '<root-key-path>'"}},
+		"expired and weak": {setup: func(l *meshLab) {
+			weak := expired
+			weak.Key, weak.Bits = pki.RSA, 1024
+			root := l.issue(nil, weak)
+			l.disk(l.intermediate(root, pki.Spec{IsCA: true, MaxPathLen: 1}), root)
+		}, title: "Replace the root CN=Old Root", manual: "a new root changes the mesh's trust", notInCommands: "-signkey"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := newMeshLab(t)
+			c.setup(l)
+			fd := l.run()["mesh-ca-expired"]
+			if fd.Severity != SeverityFail || len(fd.Fix) != 1 {
+				t.Fatalf("mesh-ca-expired %s %q with %d steps, want a failure with one step", fd.Severity, fd.Summary, len(fd.Fix))
+			}
+			st := fd.Fix[0]
+			all := strings.Join(st.Commands, "\n")
+			if st.Title != c.title || !strings.Contains(st.Manual, c.manual) || (c.manual == "") != (st.Manual == "") {
+				t.Errorf("step %q (manual %q), want %q (manual %q)", st.Title, st.Manual, c.title, c.manual)
+			}
+			for _, want := range c.commands {
+				if !strings.Contains(all, want) {
+					t.Errorf("commands lack %q:\n%s", want, all)
+				}
+			}
+			if c.notInCommands != "" && strings.Contains(all, c.notInCommands) {
+				t.Errorf("commands hold %q:\n%s", c.notInCommands, all)
+			}
+			checkStepRules(t, fd.ID, 0, st, judgedPaths(nil))
+		})
+	}
+}

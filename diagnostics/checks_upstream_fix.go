@@ -517,7 +517,7 @@ func renewRemoteUpstream(l *probes.UpstreamLinkFacts, verify string) Step {
 	}
 	r := reissuance{host: HostUpstream, cert: "<upstream-cert-path>", key: "<upstream-key-path>", leaf: leaf,
 		subjectPlaceholder: "<upstream-dns-name>", caCert: "<upstream-server-ca-cert-path>", caKey: "<upstream-server-ca-key-path>",
-		eku: "serverAuth", keepChain: true, after: []string{"sudo systemctl reload '<upstream-service>'"}}
+		eku: "serverAuth", keepChain: true, after: upstreamReload(l)}
 	st := r.step("Renew the upstream's certificate on the upstream's host",
 		"The certificate the upstream at "+addr+" serves is what NGINX refuses; it is renewed where it is served.", verify)
 	return st
@@ -578,11 +578,22 @@ func fixUpTLSVersion(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 }
 
 // fixUpHandshake: the upstream aborted the handshake with an alert no other check names
-// (40 handshake_failure, 80 internal_error, …) although NGINX and the probe offered
-// every version and cipher they have. Its reason is in its own configuration, which the
-// front cannot read: the steps show the alert from this host and the upstream's log on
-// its host, and the change is the user's.
+// (40 handshake_failure, 80 internal_error, …). When the probe's variations found what it
+// accepts, the fix offers that: SNI (fixUpRequiresSNI) or the cipher suites it accepts
+// (fixUpNoSharedCipher). Otherwise its reason is in its own configuration, which the front
+// cannot read: the steps show the alert from this host and the upstream's log on its
+// host, and the change is the user's.
 func fixUpHandshake(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
+	if l != nil {
+		switch r.Cause.Code {
+		case CauseSNIRequired:
+			return fixUpRequiresSNI(f, l)
+		case CauseNoSharedCipher:
+			if st := fixUpNoSharedCipher(f, l); st != nil {
+				return st
+			}
+		}
+	}
 	addr := upstreamAddrPlaceholder
 	if l != nil {
 		addr = targetAddr(l)
@@ -616,12 +627,87 @@ func fixUpHandshake(f *Facts, l *probes.UpstreamLinkFacts, r Result) []Step {
 		{
 			Title: "Change the upstream's TLS settings to accept what NGINX offers, on the upstream's host",
 			Why: "The alert is the upstream's own choice: it refused both NGINX and the probe, which offer what " +
-				firstNonEmpty(protocolsName(l), "*_ssl_protocols") + " allows with their default ciphers. Its configuration is on its host, " +
-				"and its log (the steps before) names the setting: widen it there, or narrow what NGINX offers to what it accepts.",
+				firstNonEmpty(protocolsName(l), "*_ssl_protocols") + " and " + firstNonEmpty(ciphersName(l), "*_ssl_ciphers") +
+				" allow, and every variation the probe tried (a server name, TLS 1.3, each other TLS 1.2 suite). Its " +
+				"configuration is on its host, and its log (the steps before) names the setting: widen it there, or narrow " +
+				"what NGINX offers to what it accepts.",
 			Host: HostUpstream, Verify: verify,
 			Manual: "the upstream's TLS configuration is not judged from this host, so the setting to change is not known here",
 		},
 	}
+}
+
+// ciphersName is the link's *_ssl_ciphers directive name, "" without a link.
+func ciphersName(l *probes.UpstreamLinkFacts) string {
+	if l == nil {
+		return ""
+	}
+	return l.SSL.Ciphers.Name
+}
+
+// fixUpRequiresSNI: the upstream completed the handshake when the probe sent the name
+// NGINX verifies as SNI, so NGINX sends it.
+func fixUpRequiresSNI(f *Facts, l *probes.UpstreamLinkFacts) []Step {
+	return []Step{linkDirectiveStep(f, l, l.SSL.ServerName, "on", "Set "+l.SSL.ServerName.Name+" on",
+		"The upstream refuses a ClientHello without a server name, and completed the handshake when "+l.SSLName+
+			" was sent; NGINX sends it (its "+l.SSL.Name.Name+", by default the "+l.Module.Directive()+" host) with "+
+			l.SSL.ServerName.Name+" on.",
+		"upstream-tls-handshake-failed", "upstream-sni-missing")}
+}
+
+// fixUpNoSharedCipher: the upstream accepted, under TLS 1.2, suites the link's
+// *_ssl_ciphers leaves out. Safe first: the front adds them to its list (keeping what it
+// offers now); or, on the upstream's host, an NGINX upstream adds what NGINX offers to its
+// ssl_ciphers. nil when no suite was accepted.
+func fixUpNoSharedCipher(f *Facts, l *probes.UpstreamLinkFacts) []Step {
+	var accepted, offered []string
+	for _, p := range linkProbes(l) {
+		if names := acceptedCiphers(p); len(names) > 0 {
+			accepted, offered = names, p.Ciphers
+			break
+		}
+	}
+	if len(accepted) == 0 {
+		return nil
+	}
+	verify := []string{"upstream-tls-handshake-failed"}
+	list := strings.Join(accepted, ":")
+	value := list
+	if v := strings.TrimSpace(l.SSL.Ciphers.Value); v != "" {
+		value = v + ":" + list
+	}
+	steps := []Step{linkDirectiveStep(f, l, l.SSL.Ciphers, nginxValue(value), "Add "+joinNames(accepted, 3)+" to "+l.SSL.Ciphers.Name,
+		"The upstream accepts "+joinNames(accepted, 3)+" under TLS 1.2 and refuses every suite "+l.SSL.Ciphers.Name+
+			" offers now; the list keeps what it offers and adds "+plural(len(accepted), "it", "them")+".", verify...)}
+	if len(offered) == 0 {
+		return steps
+	}
+	// An NGINX upstream's ssl_ciphers line, unquoted or quoted: the suites NGINX offers are
+	// added at its end, inside the quotes. Lines that name no ssl_ciphers are left alone,
+	// and the step stops first when there is none (OpenSSL's default would already accept them).
+	line := `^\([[:space:]]*ssl_ciphers[[:space:]]\{1,\}["']\{0,1\}[^;"']*\)\(["']\{0,1\}\)[[:space:]]*;`
+	conf := "<upstream-nginx-conf>"
+	return append(steps, Step{
+		Title: "Or add the suites NGINX offers to the upstream's ssl_ciphers, on the upstream's host",
+		Why: "On an NGINX upstream, ssl_ciphers lists the TLS 1.2 suites it accepts; adding " + joinNames(offered, 3) +
+			" (what " + l.SSL.Ciphers.Name + " offers) lets NGINX's ClientHello through. Its other clients keep what they use.",
+		Commands: []string{
+			"sudo grep -Eq '^[[:space:]]*ssl_ciphers[[:space:]]' " + shellQuote(conf),
+			backupCommand(conf),
+			sedCommand(conf, "s|"+line+"|\\1:"+sedText(strings.Join(offered, ":"))+"\\2;|"),
+			"sudo nginx -t",
+			"sudo systemctl reload " + shellQuote("<upstream-service>"),
+		},
+		Host: HostUpstream, Verify: verify,
+	})
+}
+
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // protocolsName is the link's *_ssl_protocols directive name, "" without a link.

@@ -140,7 +140,9 @@ func upstreamRules() []upstreamRule {
 			judge: judgeTLSVersion, fix: fixUpTLSVersion},
 		{id: "upstream-tls-handshake-failed",
 			title: "the TLS handshake with the upstream completes",
-			why:   "Any other handshake failure (no shared cipher, an alert from the upstream) makes NGINX answer 502.",
+			why: "Any other handshake failure (no shared cipher, an alert from the upstream) makes NGINX answer 502. " +
+				"After alert 40 the probe asks the upstream what it accepts, one change at a time (SNI, TLS 1.3, each " +
+				"TLS 1.2 suite *_ssl_ciphers leaves out), and names the cause it finds.",
 			kinds: []logparse.Kind{logparse.KindUpstreamTLSHandshakeFailed},
 			judge: judgeHandshake, fix: fixUpHandshake},
 		{id: "upstream-not-tls",

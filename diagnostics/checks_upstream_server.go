@@ -172,6 +172,11 @@ func judgeUpstreamSNI(f *Facts, l *probes.UpstreamLinkFacts) Result {
 				l.SSL.ServerName.Name).Because(CauseUnrecognizedName).With(upSettingNote(l.SSL.ServerName, ""))
 		}
 	}
+	for _, p := range linkProbes(l) {
+		if acceptedVariation(p, probes.VariationSNI) != nil {
+			return Skip("skipped: %s refuses a handshake without SNI with alert 40, which upstream-tls-handshake-failed names", p.Server.Address)
+		}
+	}
 	for _, p := range verdicts(l) {
 		if p.Verify.Name != "" && !p.Verify.NameMatched && !isIP(p.Verify.Name) {
 			return Warn("NGINX sends no SNI (%s is off) and %s answered with a certificate for other names: it may choose by SNI",

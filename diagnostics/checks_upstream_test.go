@@ -273,6 +273,44 @@ func TestUpstreamChecks(t *testing.T) {
 				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
 			},
 			summary: "alert 40 handshake failure", cause: "handshake-failed"},
+		{name: "alert 40, every variation refused", id: "upstream-tls-handshake-failed", want: SeverityFail,
+			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
+				refused := &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 40, Message: "remote error: tls: handshake failure"}
+				l.Probes[0].TLS = &probes.TLSObservation{Error: refused}
+				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
+				l.Probes[0].Variations = []probes.HandshakeVariation{{Change: probes.VariationTLS13, Error: refused},
+					{Change: probes.VariationCipher, Cipher: "AES128-SHA", Error: refused}}
+			},
+			summary: "alert 40 handshake failure", cause: "handshake-failed", fix: "<upstream-error-log>"},
+		{name: "alert 40 without SNI, accepted with it", id: "upstream-tls-handshake-failed", want: SeverityFail,
+			conf: without("proxy_ssl_server_name on;"),
+			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
+				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 40, Message: "remote error: tls: handshake failure"}}
+				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
+				l.Probes[0].Variations = []probes.HandshakeVariation{{Change: probes.VariationSNI, SNI: "backend.example.com", Accepted: true}}
+			},
+			summary: "refuses a handshake without SNI", cause: "sni-required", fix: "proxy_ssl_server_name on;"},
+		{name: "alert 40, a left-out suite accepted", id: "upstream-tls-handshake-failed", want: SeverityFail,
+			conf: func(c string) string {
+				return strings.Replace(c, "proxy_ssl_verify on;", "proxy_ssl_verify on;\n            proxy_ssl_ciphers ECDHE+AESGCM;", 1)
+			},
+			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
+				refused := &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 40, Message: "remote error: tls: handshake failure"}
+				l.Probes[0].TLS = &probes.TLSObservation{Error: refused}
+				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
+				l.Probes[0].Ciphers = []string{"ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-GCM-SHA256"}
+				l.Probes[0].Variations = []probes.HandshakeVariation{{Change: probes.VariationCipher, Cipher: "AES128-SHA", Error: refused},
+					{Change: probes.VariationCipher, Cipher: "ECDHE-RSA-CHACHA20-POLY1305", Accepted: true}}
+			},
+			summary: "accepts ECDHE-RSA-CHACHA20-POLY1305, which proxy_ssl_ciphers (/etc/nginx/nginx.conf:11) leaves out",
+			cause:   "no-shared-cipher", fix: "proxy_ssl_ciphers ECDHE+AESGCM:ECDHE-RSA-CHACHA20-POLY1305;"},
+		{name: "alert 40, TLS 1.3 accepted", id: "upstream-tls-version-mismatch", want: SeverityFail,
+			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
+				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrTLSAlert, Alert: 40, Message: "remote error: tls: handshake failure"}}
+				l.Probes[0].HTTP, l.Probes[0].Verify = nil, nil
+				l.Probes[0].Variations = []probes.HandshakeVariation{{Change: probes.VariationTLS13, Accepted: true}}
+			},
+			summary: "shares no TLS version", cause: "tls-version", fix: "proxy_ssl_protocols TLSv1.2 TLSv1.3;"},
 		{name: "plaintext upstream", id: "upstream-not-tls", want: SeverityFail,
 			mutate: func(t *testing.T, l *probes.UpstreamLinkFacts, p *upstreamPKI) {
 				l.Probes[0].TLS = &probes.TLSObservation{Error: &probes.ProbeError{Kind: probes.ErrNotTLS, Message: "tls: first record does not look like a TLS handshake"}}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 	"github.com/mtls-doctor/mtls-doctor/probes"
 	"github.com/mtls-doctor/mtls-doctor/probes/nginxconf"
 )
@@ -87,16 +88,17 @@ func checkStepRules(t *testing.T, id string, i int, st Step, judged map[string]b
 			}
 		}
 	}
+	if c, bad := stepshim.ReloadWithoutTest(st.Commands); bad {
+		t.Errorf("%s: reloads or restarts NGINX without an nginx -t of that configuration before it: %q in %q", where(), c, st.Commands)
+	}
 	// A step that writes only files the user names (placeholders, on another host) lists
 	// none: Changes are the files judged that an apply backs up.
 	if wrote && len(st.Changes) == 0 && namesJudged(st, judged) {
 		t.Errorf("%s: commands write files but Changes is empty: %q", where(), st.Commands)
 	}
 	for _, ch := range st.Changes {
-		// The upstream link's steps keep this rule (the others still list the files they
-		// would write where a placeholder names them; an apply fills and backs those up
-		// from the commands).
-		if strings.HasPrefix(id, "upstream-") && placeholderPattern().MatchString(ch) {
+		// A file only the user can name is one of the step's Inputs, not a file judged.
+		if placeholderPattern().MatchString(ch) {
 			t.Errorf("%s: Changes names %s, a placeholder and not a file that was judged", where(), ch)
 		}
 		if !strings.Contains(strings.Join(st.Commands, "\n"), shellQuote(ch)) {

@@ -68,10 +68,7 @@ func (r reissuance) step(title, why string, verify ...string) Step {
 	}
 	cmds = append(cmds, showCert(r.cert))
 	cmds = append(cmds, r.after...)
-	changes = append(changes, csr, ext, srl, next, r.cert)
-	// A file only the user can name (a placeholder) was not judged: apply never runs a
-	// step with one, and Changes lists what an apply backs up.
-	changes = slices.DeleteFunc(changes, func(p string) bool { return placeholderPattern().MatchString(p) })
+	changes = append(changes, csr, ext, srl, next, r.cert) // those a placeholder names are dropped by declareInputs
 	keeps := "It keeps the subject, every name (SAN) and the key usages of the current certificate"
 	if !r.newKey {
 		keeps += ", and its key"

@@ -74,10 +74,15 @@ var inputPrompts = map[string]string{
 var placeholderPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`<[a-z][a-z0-9-]*>`) })
 
 // declareInputs completes each step's Inputs with the placeholders its text and commands hold, in
-// the order they first appear; a placeholder the step already declares keeps its prompt.
+// the order they first appear; a placeholder the step already declares keeps its prompt. A
+// file only the user can name is one of those Inputs and not among the step's Changes, the
+// files judged that an apply backs up (an apply never runs a step with a placeholder left).
 func declareInputs(steps []Step) []Step {
 	for i := range steps {
 		st := &steps[i]
+		if slices.ContainsFunc(st.Changes, placeholderPattern().MatchString) {
+			st.Changes = slices.DeleteFunc(slices.Clone(st.Changes), placeholderPattern().MatchString)
+		}
 		for _, c := range append([]string{st.Title, st.Why, st.File, st.Diff}, st.Commands...) {
 			for _, name := range placeholderPattern().FindAllString(c, -1) {
 				if slices.ContainsFunc(st.Inputs, func(in Input) bool { return in.Name == name }) {

@@ -120,6 +120,9 @@ func BenchmarkLoadAgentConfig(b *testing.B) {
 	}{
 		{"docs-v2", docs},
 		{"max-tokens", []byte(manyKeys(maxAgentConfigTokens/3 - 1))},
+		// A mapping inside a list item is not split: go-yaml's quadratic parse, bounded by
+		// the token limit.
+		{"max-tokens-list-item", []byte("servers:\n-" + strings.TrimPrefix(keysYAML("  ", "k", maxAgentConfigTokens/3-2), " "))},
 		{"max-flow-depth", []byte("server: " + strings.Repeat("[", maxAgentConfigDepth) + strings.Repeat("]", maxAgentConfigDepth) + "\n")},
 		{"1MiB-keys", []byte(manyKeys(maxAgentConfigBytes / 12))},
 		{"1MiB-comments", []byte(strings.Repeat("# comment\n", maxAgentConfigBytes/10))},
@@ -137,25 +140,27 @@ func BenchmarkLoadAgentConfig(b *testing.B) {
 	}
 }
 
-// BenchmarkLoadAgentConfigSize reads agent configurations of growing numbers of keys up
-// to the token limit: ns/key shows how the cost grows with size. It does not stay flat:
-// goccy/go-yaml's parser re-copies a block mapping's entries once per sibling key
-// (parser.parseMap; upstream pull request goccy/go-yaml#889), which the token limit
-// bounds.
+// BenchmarkLoadAgentConfigSize reads agent configurations of growing numbers of entries,
+// up to the token limit, in three shapes: keys at the top level, keys of one nested
+// mapping (v3's labels) and items of one list (v3's allowed_directories). ns/entry and
+// B/op divided by the entries stay flat: large block mappings are parsed in pieces
+// (parseYAMLTokens), since go-yaml's own parser is quadratic in a mapping's keys.
 func BenchmarkLoadAgentConfigSize(b *testing.B) {
-	for _, n := range []int{100, 1000, maxAgentConfigTokens/3 - 1} {
-		data := []byte(manyKeys(n))
-		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
-			o := AgentConfigOptions{Path: "/m", DynamicPaths: []string{},
-				ReadFile: func(string) ([]byte, error) { return data, nil }}
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if c := LoadAgentConfig(o); c.Error != nil {
-					b.Fatal(c.Error)
+	for _, shape := range []string{"top", "nested", "list"} {
+		for _, n := range []int{100, 1000, (maxAgentConfigTokens - 20) / 3} {
+			data := yamlShape(shape, n)
+			b.Run(fmt.Sprintf("%s/entries=%d", shape, n), func(b *testing.B) {
+				o := AgentConfigOptions{Path: "/m", DynamicPaths: []string{},
+					ReadFile: func(string) ([]byte, error) { return data, nil }}
+				b.SetBytes(int64(len(data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if c := LoadAgentConfig(o); c.Error != nil {
+						b.Fatal(c.Error)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/key")
-		})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
+			})
+		}
 	}
 }

@@ -104,6 +104,11 @@ type UpstreamProbe struct {
 	// zero when the link's protocols could not be mapped.
 	MinVersion uint16 `json:"min_version,omitempty"`
 	MaxVersion uint16 `json:"max_version,omitempty"`
+	// Ciphers are the TLS 1.2 suites offered (OpenSSL's names), those *_ssl_ciphers
+	// enables that Go implements (OfferedCiphers); CiphersUnknown are the elements of
+	// *_ssl_ciphers the probe could not map (OpenSSL may offer more than the probe).
+	Ciphers        []string `json:"ciphers,omitempty"`
+	CiphersUnknown []string `json:"ciphers_unknown,omitempty"`
 	// ClientCertOffered is true when the link's certificate loaded and was offered.
 	ClientCertOffered bool `json:"client_cert_offered"`
 	// ClientCertError says why the link's certificate could not be offered although
@@ -121,9 +126,34 @@ type UpstreamProbe struct {
 	// Verify is the upstream's chain judged by NGINX's rules; nil when no chain was
 	// received.
 	Verify *UpstreamVerify `json:"verify,omitempty"`
+	// Variations are the handshakes made after the upstream refused NGINX's ClientHello
+	// with alert 40 (handshake_failure): each changes one thing NGINX offers, so that
+	// the upstream says what it would accept. None when the handshake did not fail so.
+	Variations []HandshakeVariation `json:"variations,omitempty"`
 	// Duration is the probe's wall time.
 	Duration time.Duration `json:"duration"`
 }
+
+// HandshakeVariation is one handshake with one thing changed from what NGINX offers.
+type HandshakeVariation struct {
+	// Change is what was changed: VariationSNI (SNI sent: SNI), VariationTLS13 (TLS 1.3
+	// only) or VariationCipher (TLS 1.2 with the one suite Cipher, which *_ssl_ciphers
+	// leaves out).
+	Change string `json:"change"`
+	SNI    string `json:"sni,omitempty"`
+	Cipher string `json:"cipher,omitempty"`
+	// Accepted is true when the handshake completed; else Error says how it ended
+	// (Error.Alert the alert the upstream sent).
+	Accepted bool        `json:"accepted"`
+	Error    *ProbeError `json:"error,omitempty"`
+}
+
+// The changes a HandshakeVariation makes.
+const (
+	VariationSNI    = "sni"
+	VariationTLS13  = "tls1.3"
+	VariationCipher = "cipher"
+)
 
 // UpstreamVerify is the upstream's certificate judged as NGINX judges it with
 // *_ssl_verify on: X509_verify_cert against *_ssl_trusted_certificate at

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ type probeKey struct {
 	trusted, crl      string
 	verify, depth     string
 	name, host        string
+	ciphers           string
 }
 
 // ProbeUpstreams probes every server of every judgeable TLS link of uf as NGINX would
@@ -99,7 +101,7 @@ func ProbeUpstreams(ctx context.Context, uf *UpstreamFacts, o UpstreamProbeOptio
 			k := probeKey{lf.Module, s.Address, lf.SNI, minV, maxV,
 				lf.SSL.Certificate.Path, lf.SSL.CertificateKey.Path, lf.SSL.PasswordFile.Path,
 				lf.SSL.TrustedCertificate.Path, lf.SSL.CRL.Path, lf.SSL.Verify.Value, lf.SSL.VerifyDepth.Value,
-				lf.SSLName, lf.Target()}
+				lf.SSLName, lf.Target(), lf.SSL.Ciphers.Value}
 			p, ok := shared[k]
 			if !ok {
 				if len(jobs) == o.MaxProbes {
@@ -169,6 +171,11 @@ func ProbeUpstream(ctx context.Context, lf *UpstreamLinkFacts, s nginxconf.Upstr
 	p := &UpstreamProbe{Server: s, SNI: lf.SNI}
 	defer func() { p.Duration = time.Since(start) }()
 	p.MinVersion, p.MaxVersion = upstreamVersions(lf.SSL.Protocols.Value)
+	suites, unknown := OfferedCiphers(lf.SSL.Ciphers.Value)
+	for _, id := range suites {
+		p.Ciphers = append(p.Ciphers, OpenSSLCipherName(id))
+	}
+	p.CiphersUnknown = unknown
 	cert := lf.clientCert
 	p.ClientCertOffered, p.ClientCertError = cert != nil, lf.clientCertErr
 
@@ -181,7 +188,7 @@ func ProbeUpstream(ctx context.Context, lf *UpstreamLinkFacts, s nginxconf.Upstr
 	p.TCPAddr = conn.RemoteAddr().String()
 
 	hc := &heldConn{Conn: conn}
-	tc, obs := upstreamHandshake(ctx, hc, lf, p, cert, o.Timeout)
+	tc, obs := upstreamHandshake(ctx, hc, lf, p, cert, o.Timeout, nil)
 	p.TLS = obs
 	if obs.Error == nil {
 		hc.held.Store(true) // tlsCause may read an alert after a failed request
@@ -206,7 +213,79 @@ func ProbeUpstream(ctx context.Context, lf *UpstreamLinkFacts, s nginxconf.Upstr
 	if len(obs.PeerChain) > 0 {
 		p.Verify = verifyUpstream(lf, obs.PeerChain, time.Now())
 	}
+	if refusedClientHello(obs) {
+		p.Variations = askUpstream(ctx, lf, s, p, cert, o)
+	}
 	return p
+}
+
+// refusedClientHello reports whether the upstream refused what NGINX offers with alert 40
+// (handshake_failure): an OpenSSL server sends it for "no shared cipher", Go's crypto/tls
+// when no suite is mutual (handshake_server.go), and many servers when the ClientHello
+// lacks what they need (SNI). A Go upstream that asked for a certificate and got none
+// sends alert 40 too: that is not about the ClientHello.
+func refusedClientHello(obs *TLSObservation) bool {
+	e := obs.Error
+	return e != nil && e.Kind == ErrTLSAlert && e.Alert == 40 && !(obs.CertRequested && !obs.ClientCertSent)
+}
+
+// askUpstream asks an upstream that refused NGINX's ClientHello what it would accept,
+// changing one thing at a time, in this order: SNI sent (the name NGINX verifies, when
+// *_ssl_server_name is off); TLS 1.3 only (when *_ssl_protocols leaves it out); then
+// under TLS 1.2, each suite *_ssl_ciphers leaves out, one at a time (as sslscan does).
+// It stops at the first change the upstream accepts, except that every left-out suite is
+// tried; and when a connection cannot be made or times out. At most 2+len(openSSLSuites)
+// handshakes, each with the link's timeout.
+func askUpstream(ctx context.Context, lf *UpstreamLinkFacts, s nginxconf.UpstreamServer, p *UpstreamProbe, cert *tls.Certificate, o UpstreamProbeOptions) []HandshakeVariation {
+	var out []HandshakeVariation
+	// try makes one handshake with tweak applied; stop is true when the upstream no
+	// longer answers (no connection, a timeout) or the run is cancelled.
+	try := func(v HandshakeVariation, tweak func(*tls.Config)) (accepted, stop bool) {
+		if ctx.Err() != nil {
+			return false, true
+		}
+		conn, err := dialUpstream(ctx, s, o)
+		if err != nil {
+			v.Error = Classify(err)
+			out = append(out, v)
+			return false, true
+		}
+		defer conn.Close()
+		_, obs := upstreamHandshake(ctx, conn, lf, p, cert, o.Timeout, tweak)
+		v.Accepted, v.Error = obs.Error == nil, obs.Error
+		out = append(out, v)
+		return v.Accepted, obs.Error != nil && obs.Error.Kind == ErrTimeout
+	}
+	if p.SNI == "" && lf.SSLName != "" && net.ParseIP(lf.SSLName) == nil {
+		name := lf.SSLName
+		ok, stop := try(HandshakeVariation{Change: VariationSNI, SNI: name}, func(c *tls.Config) { c.ServerName = name })
+		if ok || stop {
+			return out
+		}
+	}
+	if p.MaxVersion != 0 && p.MaxVersion < tls.VersionTLS13 {
+		ok, stop := try(HandshakeVariation{Change: VariationTLS13}, func(c *tls.Config) {
+			c.MinVersion, c.MaxVersion = tls.VersionTLS13, tls.VersionTLS13
+		})
+		if ok || stop {
+			return out
+		}
+	}
+	if p.MinVersion > tls.VersionTLS12 || p.MaxVersion != 0 && p.MaxVersion < tls.VersionTLS12 {
+		return out // TLS 1.2 is not offered: *_ssl_ciphers does not apply
+	}
+	for _, su := range openSSLSuites {
+		if slices.Contains(p.Ciphers, su.name) {
+			continue
+		}
+		id := su.id
+		if _, stop := try(HandshakeVariation{Change: VariationCipher, Cipher: su.name}, func(c *tls.Config) {
+			c.MinVersion, c.MaxVersion, c.CipherSuites = tls.VersionTLS12, tls.VersionTLS12, []uint16{id}
+		}); stop {
+			break
+		}
+	}
+	return out
 }
 
 func dialUpstream(ctx context.Context, s nginxconf.UpstreamServer, o UpstreamProbeOptions) (net.Conn, error) {
@@ -246,7 +325,8 @@ func dialUpstream(ctx context.Context, s nginxconf.UpstreamServer, o UpstreamPro
 // upstreamHandshake runs NGINX's side of the handshake: verification is left to
 // verifyUpstream, as NGINX's verify callback accepts everything and the result is read
 // after the handshake (ngx_http_upstream_ssl_handshake).
-func upstreamHandshake(ctx context.Context, conn net.Conn, lf *UpstreamLinkFacts, p *UpstreamProbe, cert *tls.Certificate, timeout time.Duration) (*tls.Conn, *TLSObservation) {
+// tweak, when set, changes the configuration before the handshake (askUpstream).
+func upstreamHandshake(ctx context.Context, conn net.Conn, lf *UpstreamLinkFacts, p *UpstreamProbe, cert *tls.Certificate, timeout time.Duration, tweak func(*tls.Config)) (*tls.Conn, *TLSObservation) {
 	obs := &TLSObservation{}
 	cfg := &tls.Config{
 		ServerName:         p.SNI, // "" sends no SNI, as proxy_ssl_server_name off
@@ -268,6 +348,14 @@ func upstreamHandshake(ctx context.Context, conn net.Conn, lf *UpstreamLinkFacts
 	}
 	if lf.Module == nginxconf.PassGRPC {
 		cfg.NextProtos = []string{"h2"} // ngx_http_grpc_set_ssl sets ALPN h2
+	}
+	// *_ssl_ciphers, as far as Go implements its suites (OfferedCiphers); none known:
+	// Go's defaults rather than a ClientHello without TLS 1.2 suites.
+	if suites, _ := OfferedCiphers(lf.SSL.Ciphers.Value); len(suites) > 0 {
+		cfg.CipherSuites = suites
+	}
+	if tweak != nil {
+		tweak(cfg)
 	}
 	tc := tls.Client(conn, cfg)
 	start := time.Now()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -672,5 +673,100 @@ func TestProbeUpstreamsLimit(t *testing.T) {
 	}
 	if uf.Links[0].Probes[0] != uf.Links[1].Probes[0] || uf.Links[0].Probes[0].TCPError == nil {
 		t.Errorf("shared probe: %+v", uf.Links[0].Probes[0])
+	}
+}
+
+// TestProbeUpstreamAsksWhatUpstreamAccepts: an upstream that refuses NGINX's ClientHello
+// with alert 40 is asked, one change at a time, what it would accept; an upstream that
+// refuses everything is asked a bounded number of times.
+func TestProbeUpstreamAsksWhatUpstreamAccepts(t *testing.T) {
+	p := newUpstreamPKI(t)
+	cert, err := tls.LoadX509KeyPair(p.server, filepath.Join(p.dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(p.clientCACert)
+	server := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	clientCert := " proxy_ssl_certificate " + p.cert + "; proxy_ssl_certificate_key " + p.key + ";"
+	probe := func(t *testing.T, addr, directives string) *UpstreamProbe {
+		t.Helper()
+		uf := frontLinks(t, "/front.conf", "http { server { location / { proxy_pass https://"+addr+";"+clientCert+directives+" } } }", "1.27.3")
+		probeLinks(uf, UpstreamProbeOptions{Timeout: 3 * time.Second, Concurrency: 1})
+		pr := uf.Links[0].Probes[0]
+		if pr.TLS.Error == nil || pr.TLS.Error.Alert != 40 {
+			t.Fatalf("NGINX's ClientHello: want alert 40, got %+v", pr.TLS.Error)
+		}
+		return pr
+	}
+
+	t.Run("the one suite proxy_ssl_ciphers leaves out", func(t *testing.T) {
+		only := server.Clone()
+		only.MaxVersion, only.CipherSuites = tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}
+		addr := nginxtest.ServeTLS(t, only, func(c *tls.Conn) { _ = c.Handshake() })
+		pr := probe(t, addr, " proxy_ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384;")
+		if want := []string{"ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256"}; !slices.Equal(pr.Ciphers, want) {
+			t.Errorf("offered %q, want %q", pr.Ciphers, want)
+		}
+		var accepted []string
+		for _, v := range pr.Variations {
+			if v.Change != VariationCipher {
+				t.Errorf("variation %+v: the name is an IP (no SNI to try) and TLS 1.3 was offered", v)
+			}
+			if v.Accepted {
+				accepted = append(accepted, v.Cipher)
+			}
+		}
+		if len(pr.Variations) != len(openSSLSuites)-2 || !slices.Equal(accepted, []string{"ECDHE-ECDSA-CHACHA20-POLY1305"}) {
+			t.Errorf("%d variations, accepted %q", len(pr.Variations), accepted)
+		}
+	})
+
+	t.Run("SNI", func(t *testing.T) {
+		u := nginxtest.StartSNIUpstream(t, server)
+		pr := probe(t, u.Addr(), " proxy_ssl_name upstream.test;")
+		if pr.SNI != "" {
+			t.Errorf("SNI %q sent with proxy_ssl_server_name off", pr.SNI)
+		}
+		if len(pr.Variations) != 1 || pr.Variations[0].Change != VariationSNI || pr.Variations[0].SNI != "upstream.test" || !pr.Variations[0].Accepted {
+			t.Errorf("variations %+v", pr.Variations)
+		}
+	})
+
+	t.Run("refuses everything", func(t *testing.T) {
+		u := nginxtest.StartAlertUpstream(t, 40)
+		pr := probe(t, u.Addr(), " proxy_ssl_name upstream.test; proxy_ssl_protocols TLSv1.2;"+
+			" proxy_ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384;")
+		// SNI, TLS 1.3, and every suite left out: then the probe stops.
+		want := 2 + len(openSSLSuites) - 2
+		if len(pr.Variations) != want {
+			t.Errorf("%d variations, want %d: %+v", len(pr.Variations), want, pr.Variations)
+		}
+		for _, v := range pr.Variations {
+			if v.Accepted || v.Error == nil || v.Error.Alert != 40 {
+				t.Errorf("variation %+v", v)
+			}
+		}
+		if n := u.Conns(); n != 1+want {
+			t.Errorf("%d connections, want %d (the probe and its variations)", n, 1+want)
+		}
+	})
+}
+
+// BenchmarkProbeUpstreamRefusedEverything is the cost of asking an upstream that refuses
+// every ClientHello what it accepts: the probe as NGINX and its 17 variations, on loopback.
+func BenchmarkProbeUpstreamRefusedEverything(b *testing.B) {
+	u := nginxtest.StartAlertUpstream(b, 40)
+	cfg, err := nginxconf.Parse("/front.conf", []byte("http { server { location / { proxy_pass https://"+u.Addr()+
+		"; proxy_ssl_name upstream.test; proxy_ssl_protocols TLSv1.2; proxy_ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384; } } }"), nginxconf.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	uf := LoadUpstreams(cfg, nil, "1.27.3")
+	for b.Loop() {
+		ProbeUpstreams(context.Background(), uf, UpstreamProbeOptions{Timeout: 3 * time.Second})
+		if n := len(uf.Links[0].Probes[0].Variations); n != 17 {
+			b.Fatalf("%d variations", n)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	yaml "github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/lexer"
-	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
 
@@ -21,8 +20,10 @@ import (
 // Limits on the configuration files read, so that a huge file or a YAML bomb gives a
 // ConfigError instead of minutes of CPU and gigabytes of memory. goccy/go-yaml's parser is
 // quadratic in the entries of one block mapping (15,000 tokens took 0.65 s and 108 MB here,
-// 30,000 took 19 s and 3.6 GB), so tokens are capped far below what 1 MiB could hold; the
-// agent's own files have a few hundred.
+// 30,000 took 19 s and 3.6 GB). parseYAMLTokens reads the usual shapes (large mappings at
+// the top level or nested under keys) in pieces, in linear time, but hands other shapes
+// (a large mapping inside a list, say) to the parser whole, so tokens stay capped far
+// below what 1 MiB could hold; the agent's own files have a few hundred.
 const (
 	maxAgentConfigBytes  = 1 << 20
 	maxAgentConfigTokens = 8192
@@ -171,7 +172,7 @@ func parseLimitedYAML(path string, data []byte) (f *ast.File, cerr *ConfigError)
 	if tk, msg := checkTokenLimits(toks); tk != nil {
 		return nil, tokenError(path, tk, msg)
 	}
-	f, err := parser.Parse(toks, 0)
+	f, err := parseYAMLTokens(data, toks)
 	if err != nil {
 		var ye yaml.Error
 		if errors.As(err, &ye) {

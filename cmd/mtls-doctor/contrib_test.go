@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
+	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 )
 
 // TestMain lets the test binary stand in for the mtls-doctor binary in scripts under test
@@ -21,6 +22,10 @@ import (
 func TestMain(m *testing.M) {
 	// The demo lab's shims run this binary (TestDemoStepsFix).
 	if code, ok := demolab.RunShim(os.Args[1:], os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
+	// The cluster shims' live MeshConfig (TestMeshStepsFix).
+	if code, ok := stepshim.RunLive(os.Args[1:], os.Stdout, os.Stderr); ok {
 		os.Exit(code)
 	}
 	if os.Getenv("MTLS_DOCTOR_TEST_AS_MAIN") == "1" {

@@ -13,12 +13,8 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/demolab"
 	"github.com/mtls-doctor/mtls-doctor/internal/playbook"
+	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 )
-
-// demoStepsPending are the scenarios whose shown steps do not yet fix the lab, each with
-// the reason TestDemoStepsFix found. The list only shrinks: a scenario listed here that
-// passes fails the test until it is removed, and one not listed must pass.
-var demoStepsPending = map[string]string{}
 
 // maxDemoSteps bounds one scenario's walk.
 const maxDemoSteps = 16
@@ -41,7 +37,6 @@ func TestDemoStepsFix(t *testing.T) {
 		title:     "demo",
 		scenarios: demolab.Scenarios(),
 		name:      func(sc demolab.Scenario) string { return sc.Name },
-		unfixable: demoStepsPending, unfixableName: "demoStepsPending",
 		walk: func(t *testing.T, sc demolab.Scenario) stepRow {
 			w := walkDemoSteps(t, sc)
 			if os.Getenv("MTLS_DOCTOR_STEPS_VERBOSE") != "" {
@@ -101,6 +96,9 @@ func walkDemoSteps(t *testing.T, sc demolab.Scenario) demoWalk {
 		}
 		key := fmt.Sprintf("%s#%d", f.ID, i+1)
 		tried[f.ID+"\x00"+st.Title] = true
+		if c, bad := stepshim.ReloadWithoutTest(st.Commands); bad {
+			t.Errorf("%s step %q reloads or restarts NGINX without an nginx -t of that configuration before it: %q", f.ID, st.Title, c)
+		}
 		out, err := a.Apply(ctx, st, f.ID, playbook.VerdictOf(r), recheck)
 		switch {
 		case errors.Is(err, playbook.ErrManual), errors.Is(err, playbook.ErrUnfilled), errors.Is(err, playbook.ErrOutside):

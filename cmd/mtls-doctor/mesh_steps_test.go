@@ -26,10 +26,14 @@ type meshLab struct {
 	dir         string
 	gen         *pki.Generator
 	root, inter *pki.Cert
+	svid        *pki.Cert // a workload's certificate under inter, where a scenario issues one
 	rootPEM     string
 	args        []string
 	stdin       string
-	inputs      map[string]string
+	// live, when set, is the live MeshConfig (JSON) the cluster shims patch and
+	// `nginx-meshctl config` prints: each check reads the settings from it on stdin.
+	live   string
+	inputs map[string]string
 }
 
 func newMeshLab(t *testing.T) *meshLab {
@@ -89,9 +93,6 @@ type meshScenario struct {
 	// calls are what the steps must have asked of kubectl, helm or nginx-meshctl (a
 	// substring of a recorded command line, {dir} the lab's directory).
 	calls []string
-	// manual, for a scenario in meshStepsUnfixable, is what a want finding's Manual step
-	// must say.
-	manual string
 	// after checks what the steps left in the files.
 	after func(t *testing.T, l *meshLab)
 }
@@ -241,9 +242,37 @@ var meshScenarios = []meshScenario{
 				t.Fatal(err)
 			}
 			writeCerts(t, l.rootPEM, l.root)
+			l.inputs["<root-key-path>"] = writeKey(t, l.path("rootCA.key"), l.root)
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1, From: -24 * time.Hour})
+			// A workload's SVID, issued before the renewal, must verify after it unchanged.
+			if l.svid, err = l.gen.Issue(l.inter, pki.Spec{CommonName: "frontend", EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}); err != nil {
+				t.Fatal(err)
+			}
 		},
-		manual: "a new root changes the mesh's trust"},
+		calls: []string{"nginx-meshctl remove -y", "nginx-meshctl deploy --mtls-mode strict --mtls-upstream-ca-conf {dir}/upstream.yaml"},
+		after: func(t *testing.T, l *meshLab) {
+			// The root was signed again with its own key: the same subject (byte for
+			// byte), key, key identifier and extensions, a new serial and new dates, and
+			// the upstream CA and the SVID below it verify against it as they are.
+			old, renewed := l.root.Cert, readCert(t, l.rootPEM)
+			if !bytes.Equal(renewed.RawSubject, old.RawSubject) || !bytes.Equal(renewed.RawSubjectPublicKeyInfo, old.RawSubjectPublicKeyInfo) ||
+				!bytes.Equal(renewed.SubjectKeyId, old.SubjectKeyId) || len(old.SubjectKeyId) == 0 {
+				t.Errorf("renewed root %s (SKI %x), want subject %s, SKI %x and the same key", renewed.Subject, renewed.SubjectKeyId, old.Subject, old.SubjectKeyId)
+			}
+			if !renewed.IsCA || renewed.KeyUsage != old.KeyUsage || renewed.MaxPathLen != old.MaxPathLen || renewed.SerialNumber.Cmp(old.SerialNumber) == 0 {
+				t.Errorf("renewed root: CA %v, key usage %v, pathlen %d, serial %v; want CA, %v, %d and a new serial",
+					renewed.IsCA, renewed.KeyUsage, renewed.MaxPathLen, renewed.SerialNumber, old.KeyUsage, old.MaxPathLen)
+			}
+			if !renewed.NotAfter.After(time.Now().Add(700 * 24 * time.Hour)) {
+				t.Errorf("renewed root expires %s, want the old lifetime (800 days) from now", renewed.NotAfter)
+			}
+			roots, inters := x509.NewCertPool(), x509.NewCertPool()
+			roots.AddCert(renewed)
+			inters.AddCert(readCert(t, l.path("intermediateCA.crt")))
+			if _, err := l.svid.Cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+				t.Errorf("the SVID issued before the renewal does not verify against the renewed root: %v", err)
+			}
+		}},
 	{name: "upstream-conf-v2-missing-files", want: []string{"mesh-upstream-conf-invalid"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: 1})
@@ -300,10 +329,22 @@ var meshScenarios = []meshScenario{
 		calls: []string{"kubectl apply --dry-run=server -f {dir}/meshconfig.yaml", "kubectl apply -f {dir}/meshconfig.yaml"}},
 	{name: "meshctl-config-from-stdin", want: []string{"mesh-mtls-permissive"},
 		setup: func(t *testing.T, l *meshLab) {
-			l.stdin = `{"mtls": {"mode": "permissive", "caTTL": "720h", "svidTTL": "1h", "caKeyType": "ec-p256"}, "nginxErrorLogLevel": "info"}`
+			// `nginx-meshctl config | mtls-doctor mesh --check --mesh-config -`: the live
+			// MeshConfig's settings on stdin, read again by each check.
+			l.live = l.path("live-meshconfig.json")
+			writeFile(t, l.live, []byte(`{"apiVersion": "nsm.nginx.com/v1alpha2", "kind": "MeshConfig", `+
+				`"metadata": {"name": "nginx-mesh-config", "namespace": "nginx-mesh"}, `+
+				`"spec": {"mtls": {"mode": "permissive", "caTTL": "720h", "svidTTL": "1h", "caKeyType": "ec-p256"}, "nginxErrorLogLevel": "info"}}`), 0o600)
 			l.args = append(l.args, "--mesh-config", "-")
 		},
-		calls: []string{`kubectl patch meshconfig nginx-mesh-config -n nginx-mesh --type merge -p {"spec":{"mtls":{"mode":"strict"}}}`}},
+		calls: []string{`kubectl patch meshconfig nginx-mesh-config -n nginx-mesh --type merge -p {"spec":{"mtls":{"mode":"strict"}}} --dry-run=server`,
+			`kubectl patch meshconfig nginx-mesh-config -n nginx-mesh --type merge -p {"spec":{"mtls":{"mode":"strict"}}}`},
+		after: func(t *testing.T, l *meshLab) {
+			// The patch changed the one setting; the others stay as they were.
+			if want := `"mtls":{"caKeyType":"ec-p256","caTTL":"720h","mode":"strict","svidTTL":"1h"},"nginxErrorLogLevel":"info"`; !strings.Contains(compactJSON(t, l.stdin), want) {
+				t.Errorf("live settings after the step:\n%s\nwant %s", l.stdin, want)
+			}
+		}},
 	{name: "several-at-once", want: []string{"mesh-mtls-permissive", "mesh-udp-plaintext", "mesh-annotation-disables-mtls", "mesh-ca-pathlen"},
 		setup: func(t *testing.T, l *meshLab) {
 			l.upstreamCA(t, pki.Spec{IsCA: true, MaxPathLen: -1})
@@ -346,14 +387,6 @@ var meshScenarios = []meshScenario{
 		calls: []string{"kubectl replace --force -f {dir}/pod.yaml"}},
 }
 
-// meshStepsUnfixable are the mesh scenarios the steps shown do not fix in the sandbox,
-// with why. The list only shrinks.
-var meshStepsUnfixable = map[string]string{
-	"root-expired": "a new root changes the mesh's trust (every workload needs new SVIDs): the step is Manual",
-	"meshctl-config-from-stdin": "the settings are a snapshot of the live mesh read from stdin: the step patches the live " +
-		"MeshConfig, which the kubectl shim only records, and the re-check reads the same snapshot",
-}
-
 // meshCheck runs `mtls-doctor mesh --check -o json` over the lab's files and holds the
 // report to the published schema.
 func meshCheck(t *testing.T, l *meshLab) checkResult {
@@ -378,11 +411,17 @@ func meshCheck(t *testing.T, l *meshLab) checkResult {
 func TestMeshStepsFix(t *testing.T) {
 	stepSuite[meshScenario]{
 		title: "mesh", scenarios: meshScenarios, name: func(s meshScenario) string { return s.name },
-		unfixable: meshStepsUnfixable, unfixableName: "meshStepsUnfixable",
 		walk: func(t *testing.T, sc meshScenario) stepRow {
 			l := newMeshLab(t)
 			sc.setup(t, l)
-			first := meshCheck(t, l)
+			sb, calls := stepshim.NewCluster(t, l.live)
+			check := func() checkResult {
+				if l.live != "" {
+					l.stdin = liveSettings(t, sb)
+				}
+				return meshCheck(t, l)
+			}
+			first := check()
 			for _, id := range sc.want {
 				if f, _ := first.find(id); f.Severity != "warn" && f.Severity != "fail" {
 					t.Fatalf("the scenario does not break what it says: %s is %s %q", id, f.Severity, f.Summary)
@@ -395,21 +434,8 @@ func TestMeshStepsFix(t *testing.T) {
 					}
 				}
 			}
-			if sc.manual != "" {
-				manual := false
-				for _, id := range sc.want {
-					f, _ := first.find(id)
-					for _, st := range f.Fix {
-						manual = manual || strings.Contains(st.Manual, sc.manual)
-					}
-				}
-				if !manual {
-					t.Errorf("no step of %v says it is manual because %q", sc.want, sc.manual)
-				}
-			}
-			sb, calls := clusterSandbox(t)
 			row := stepWalk{
-				check:  func() checkResult { return meshCheck(t, l) },
+				check:  check,
 				inputs: l.inputs,
 				hosts:  map[string]stepHost{"": {sandbox: sb}},
 			}.run(t)
@@ -426,6 +452,32 @@ func TestMeshStepsFix(t *testing.T) {
 			return row
 		},
 	}.run(t)
+}
+
+// liveSettings is what `nginx-meshctl config` prints in the sandbox: the live MeshConfig's
+// settings.
+func liveSettings(t *testing.T, sb *stepshim.Sandbox) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "config.json")
+	if err := sb.Run([]string{"nginx-meshctl config >'<out>'"}, map[string]string{"<out>": out}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// compactJSON is text without insignificant space, its object keys sorted.
+func compactJSON(t *testing.T, text string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		t.Fatalf("%v:\n%s", err, text)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
 }
 
 func readCert(t *testing.T, path string) *x509.Certificate {
@@ -445,27 +497,6 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 	return c
 }
 
-// clusterSandbox is the sandbox where the cluster is administered: kubectl, helm and
-// nginx-meshctl are shims that append their command line to a log and exit 0; calls
-// reads the log.
-func clusterSandbox(t *testing.T) (*stepshim.Sandbox, func() string) {
-	t.Helper()
-	sb := stepshim.New(t, "")
-	bin := t.TempDir()
-	log := filepath.Join(bin, "calls.log")
-	for _, name := range []string{"kubectl", "helm", "nginx-meshctl"} {
-		body := "#!/bin/sh\nprintf '%s' " + name + " >>'" + log + "'\nfor a in \"$@\"; do printf ' %s' \"$a\" >>'" + log + "'; done\necho >>'" + log + "'\n"
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sb.Path = bin + string(os.PathListSeparator) + sb.Path
-	return sb, func() string {
-		data, _ := os.ReadFile(log)
-		return string(data)
-	}
-}
-
 // TestJSONSchemaMeshHost: the schema takes the mesh's steps' host, cluster, and still
 // refuses a host it does not name.
 func TestJSONSchemaMeshHost(t *testing.T) {
@@ -481,5 +512,38 @@ func TestJSONSchemaMeshHost(t *testing.T) {
 	}
 	if schemaFor(t, "").Validate(inst) == nil {
 		t.Error("the schema accepted the host kubernetes")
+	}
+}
+
+// TestMeshRootRenewalRefusesAnotherKey: given a key that is not the root's, the renewal
+// stops before it replaces the bundle (openssl x509 -signkey would otherwise put that
+// key's public half in the root and break every certificate below it).
+func TestMeshRootRenewalRefusesAnotherKey(t *testing.T) {
+	var sc meshScenario
+	for _, s := range meshScenarios {
+		if s.name == "root-expired" {
+			sc = s
+		}
+	}
+	l := newMeshLab(t)
+	sc.setup(t, l)
+	before, err := os.ReadFile(l.rootPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := meshCheck(t, l).find("mesh-ca-expired")
+	if len(f.Fix) != 1 || !strings.HasPrefix(f.Fix[0].Title, "Renew the root") {
+		t.Fatalf("mesh-ca-expired steps %+v, want the root's renewal", f.Fix)
+	}
+	l.inputs["<root-key-path>"] = l.inputs["<mesh-ca-key-path>"] // the upstream CA's key, not the root's
+	sb, calls := stepshim.NewCluster(t, "")
+	if err := sb.Run(f.Fix[0].Commands, l.inputs); err == nil || !strings.Contains(err.Error(), "openssl verify") {
+		t.Fatalf("the renewal with another key did not stop at its verification: %v", err)
+	}
+	if after, _ := os.ReadFile(l.rootPEM); !bytes.Equal(after, before) {
+		t.Error("the bundle changed although the renewal stopped")
+	}
+	if c := calls(); c != "" {
+		t.Errorf("the mesh was redeployed although the renewal stopped:\n%s", c)
 	}
 }

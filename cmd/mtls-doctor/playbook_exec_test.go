@@ -13,10 +13,6 @@ import (
 	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 )
 
-// playbookUnfixable are the real-NGINX scenarios whose fault the steps shown cannot undo
-// in the sandbox, with why. The list only shrinks.
-var playbookUnfixable = map[string]string{}
-
 // TestPlaybookStepsFixRealNginx breaks the real-NGINX lab one way per scenario, runs
 // mtls-doctor over both the agent's configuration and NGINX's (this host is both), then
 // executes the failing findings' steps verbatim with /bin/sh — placeholders filled with
@@ -28,8 +24,7 @@ func TestPlaybookStepsFixRealNginx(t *testing.T) {
 		title:     "playbook execution (agent and manager on one host)",
 		scenarios: slices.DeleteFunc(slices.Clone(scenarios), func(sc scenario) bool { return sc.want == "" }),
 		name:      func(sc scenario) string { return sc.name },
-		unfixable: playbookUnfixable, unfixableName: "playbookUnfixable",
-		walk: fixScenario,
+		walk:      fixScenario,
 	}.run(t)
 }
 
@@ -141,10 +136,6 @@ func newSandbox(t *testing.T) *stepshim.Sandbox {
 	return stepshim.New(t, real)
 }
 
-// playbookManagerUnfixable are the manager-side scenarios (mgrScenarios) whose fault the
-// steps shown cannot undo in the sandbox, with why. The list only shrinks.
-var playbookManagerUnfixable = map[string]string{}
-
 // playbookManagerLeft are findings that must still fail after the steps, with why: the
 // certificate judged with --cert is an intruder's, which the fixed configuration refuses.
 var playbookManagerLeft = map[string][]string{
@@ -163,8 +154,7 @@ func TestPlaybookStepsFixManagerNginx(t *testing.T) {
 		title:     "manager playbook execution",
 		scenarios: slices.DeleteFunc(slices.Clone(mgrScenarios), func(sc mgrScenario) bool { return sc.want == "" }),
 		name:      func(sc mgrScenario) string { return sc.name },
-		unfixable: playbookManagerUnfixable, unfixableName: "playbookManagerUnfixable",
-		walk: fixManagerScenario,
+		walk:      fixManagerScenario,
 	}.run(t)
 }
 

@@ -31,8 +31,9 @@ type stepSuite[S any] struct {
 	scenarios []S
 	name      func(S) string
 	// unfixable are the scenarios whose steps do not fix them yet, with why, named
-	// unfixableName in messages. The list only shrinks: a listed scenario that passes
-	// fails the test until it is removed, and one not listed must pass.
+	// unfixableName in messages; nil when every scenario must pass. The list only
+	// shrinks: a listed scenario that passes fails the test until it is removed, and one
+	// not listed must pass.
 	unfixable     map[string]string
 	unfixableName string
 	walk          func(*testing.T, S) stepRow
@@ -133,6 +134,9 @@ func (w stepWalk) run(t *testing.T) stepRow {
 					continue
 				}
 				done[key] = true
+				if c, bad := stepshim.ReloadWithoutTest(st.Commands); bad {
+					t.Errorf("%s step %q reloads or restarts NGINX without an nginx -t of that configuration before it: %q", fd.ID, st.Title, c)
+				}
 				if slices.ContainsFunc(w.skip, func(p string) bool { return strings.HasPrefix(st.Title, p) }) {
 					continue
 				}

@@ -130,6 +130,20 @@ func (l *streamLab) start(t *testing.T) {
 	l.front = nginxtest.Start(t, l.frontDir, nginxtest.Config{Dir: l.frontDir, ServerBlock: web.Block(), Stream: l.stream}.String())
 }
 
+// newBothSidesStreamLab starts a stream server that terminates the agents' TLS with
+// ssl_alpn h2 and writes an agent configuration that dials it, both on this host; it
+// returns the lab and the agent configuration's path.
+func newBothSidesStreamLab(t *testing.T) (*streamLab, string) {
+	t.Helper()
+	l := newStreamLab(t)
+	l.terminating(t, "    ssl_alpn h2;\n")
+	l.start(t)
+	cfg := filepath.Join(l.dir, "nginx-agent.conf")
+	writeFile(t, cfg, []byte(agentConf{host: "127.0.0.1", port: l.port, command: labName, tlsEnable: true,
+		cert: l.agentCert, key: l.agentKey, ca: l.rootPEM}.yaml()), 0o644)
+	return l, cfg
+}
+
 // request is the agent's first call through the stream server, made by the probe the
 // tool uses, with the agent's certificate.
 func (l *streamLab) request(t *testing.T) *probes.EndpointReport {
@@ -304,12 +318,7 @@ func TestStreamTerminatorWithoutALPN(t *testing.T) {
 // terminates its TLS, and the NGINX configuration is read as well. The agent-side probe
 // and the configuration agree: no failure, and the agent's server is the stream server.
 func TestStreamTerminatorBothSides(t *testing.T) {
-	l := newStreamLab(t)
-	l.terminating(t, "    ssl_alpn h2;\n")
-	l.start(t)
-	cfg := filepath.Join(l.dir, "nginx-agent.conf")
-	writeFile(t, cfg, []byte(agentConf{host: "127.0.0.1", port: l.port, command: labName, tlsEnable: true,
-		cert: l.agentCert, key: l.agentKey, ca: l.rootPEM}.yaml()), 0o644)
+	l, cfg := newBothSidesStreamLab(t)
 	res := checkJSON(t, nil, "--agent-config", cfg, "--nginx-config", filepath.Join(l.frontDir, nginxtest.ConfName),
 		"--nim-config", l.nimConf, "--no-logs", "--timeout", "2s")
 	if fails := res.bySeverity("fail"); len(fails) > 0 || res.exit == exitFailure {
@@ -501,12 +510,7 @@ func TestStreamReEncryptWithoutALPN(t *testing.T) {
 // SSL certificate" (a stream line has no request URI to mark it with); the second run
 // must not count that line as an agent's failure.
 func TestStreamTerminatorHealthyTwice(t *testing.T) {
-	l := newStreamLab(t)
-	l.terminating(t, "    ssl_alpn h2;\n")
-	l.start(t)
-	cfg := filepath.Join(l.dir, "nginx-agent.conf")
-	writeFile(t, cfg, []byte(agentConf{host: "127.0.0.1", port: l.port, command: labName, tlsEnable: true,
-		cert: l.agentCert, key: l.agentKey, ca: l.rootPEM}.yaml()), 0o644)
+	l, cfg := newBothSidesStreamLab(t)
 	check := func() checkResult {
 		return checkJSON(t, nil, "--agent-config", cfg, "--nginx-config", filepath.Join(l.frontDir, nginxtest.ConfName),
 			"--nim-config", l.nimConf, "--timeout", "2s")
@@ -530,12 +534,7 @@ func TestStreamTerminatorHealthyTwice(t *testing.T) {
 // Its line must still count, once, in both of two runs, while the probe's lines of both
 // runs are set apart.
 func TestStreamTerminatorAgentWithoutCertCounted(t *testing.T) {
-	l := newStreamLab(t)
-	l.terminating(t, "    ssl_alpn h2;\n")
-	l.start(t)
-	cfg := filepath.Join(l.dir, "nginx-agent.conf")
-	writeFile(t, cfg, []byte(agentConf{host: "127.0.0.1", port: l.port, command: labName, tlsEnable: true,
-		cert: l.agentCert, key: l.agentKey, ca: l.rootPEM}.yaml()), 0o644)
+	l, cfg := newBothSidesStreamLab(t)
 
 	port := agentWithoutCert(t, fmt.Sprintf("127.0.0.1:%d", l.port))
 	connected, ok := l.front.WaitErrorLog(fmt.Sprintf("client 127.0.0.1:%d connected to", port), 3*time.Second)

@@ -39,6 +39,8 @@ type upLab struct {
 	goTLS    *tls.Config
 	alert    byte
 	plain    bool
+	// sniOnly makes the Go upstream refuse a ClientHello without SNI with alert 40.
+	sniOnly bool
 	// module is the front's pass module ("proxy" or "grpc"); ssl its upstream directives.
 	module string
 	ssl    nginxtest.ProxySSL
@@ -48,6 +50,9 @@ type upLab struct {
 	noStart bool
 
 	// interFile holds the last intermediate made with intermediate, as its CA hands it out.
+	// alertUp is the stand-in answering every ClientHello with alert.
+	alertUp *nginxtest.AlertUpstream
+
 	interFile string
 	// clientCAFile holds the CA that issued the front's client certificate when it is not
 	// the link's CA, as that CA hands it out.
@@ -81,11 +86,15 @@ func newUpLab(t *testing.T) *upLab {
 func (u *upLab) start(t *testing.T) {
 	t.Helper()
 	switch {
+	case u.goTLS != nil && u.sniOnly:
+		u.goUp = nginxtest.StartSNIUpstream(t, u.goConfig(t))
+		u.target = u.goUp.Addr()
 	case u.goTLS != nil:
 		u.goUp = nginxtest.StartTLSUpstream(t, u.goConfig(t))
 		u.target = u.goUp.Addr()
 	case u.alert != 0:
-		u.target = nginxtest.StartAlertUpstream(t, u.alert).Addr()
+		u.alertUp = nginxtest.StartAlertUpstream(t, u.alert)
+		u.target = u.alertUp.Addr()
 	case u.plain:
 		dir := filepath.Join(u.dir, "upstream")
 		mkdir(t, dir)
@@ -265,6 +274,8 @@ type upScenario struct {
 	// logLine is "[level]|text": NGINX (front or upstream) logs a line holding both, and
 	// the finding quotes it. nginxT is text of nginx -t's refusal the finding quotes.
 	logLine, nginxT string
+	// cause is the finding's Cause.Code, when the scenario names it.
+	cause string
 }
 
 // tls12 makes a Go upstream's refusal of the client certificate arrive in the handshake.
@@ -482,8 +493,22 @@ var upScenarios = []upScenario{
 			u.ssl.Protocols = "TLSv1.2"
 		},
 		logLine: "[error]|alert protocol version:SSL alert number 70) while SSL handshaking to upstream"},
+	// The upstream NGINX accepts TLS 1.2 with one suite only, which the front's
+	// proxy_ssl_ciphers leaves out: OpenSSL answers "no shared cipher" with alert 40.
 	{name: "upstream-handshake-failure-alert", want: "upstream-tls-handshake-failed", sev: "fail", exit: exitFailure,
-		setup:   func(t *testing.T, u *upLab) { u.alert = 40 },
+		setup: func(t *testing.T, u *upLab) {
+			u.upstream.Protocols, u.upstream.Ciphers = "TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305"
+			u.ssl.Ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
+		},
+		cause:   diagnostics.CauseNoSharedCipher,
+		logLine: "[error]|alert handshake failure:SSL alert number 40) while SSL handshaking to upstream"},
+	// A virtual-hosted upstream (a CDN, an ingress) refuses a ClientHello without SNI with
+	// alert 40; proxy_ssl_server_name is off.
+	{name: "upstream-requires-sni", want: "upstream-tls-handshake-failed", sev: "fail", exit: exitFailure,
+		setup: func(t *testing.T, u *upLab) {
+			u.goTLS, u.sniOnly, u.ssl.ServerName = u.pki.GoTLSConfig(), true, ""
+		},
+		cause:   diagnostics.CauseSNIRequired,
 		logLine: "[error]|alert handshake failure:SSL alert number 40) while SSL handshaking to upstream"},
 	{name: "upstream-plaintext", want: "upstream-not-tls", sev: "fail", exit: exitFailure,
 		setup:   func(t *testing.T, u *upLab) { u.plain = true },
@@ -560,6 +585,9 @@ func TestUpstreamScenarios(t *testing.T) {
 			}
 			if len(f.Fix) == 0 {
 				t.Errorf("%s has no fix steps", sc.want)
+			}
+			if sc.cause != "" && (f.Cause == nil || f.Cause.Code != sc.cause) {
+				t.Errorf("cause %+v, want %s:\n%s", f.Cause, sc.cause, findingText(f))
 			}
 		})
 	}

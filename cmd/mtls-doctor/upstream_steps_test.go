@@ -8,22 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mtls-doctor/mtls-doctor/diagnostics"
 	"github.com/mtls-doctor/mtls-doctor/internal/nginxtest"
 	"github.com/mtls-doctor/mtls-doctor/internal/stepshim"
 )
-
-// upstreamStepsUnfixable are the real-NGINX upstream scenarios whose fault the steps shown
-// cannot undo, with why. The list only shrinks.
-var upstreamStepsUnfixable = map[string]string{
-	// The lab's stand-in answers every ClientHello with alert 40, whatever NGINX or the
-	// probe offer: the reason is the upstream's own configuration, which is not judged.
-	// The steps show the alert from the front and read the upstream's log on its host;
-	// the change itself is a manual step that says so.
-	"upstream-handshake-failure-alert": "the upstream refuses every handshake for a reason of its own configuration (a manual step on its host)",
-}
 
 // TestUpstreamStepsFixRealNginx runs the steps shown for the NGINX → upstream suite's
 // faults verbatim with /bin/sh on the front's host — a real front NGINX that serves no
@@ -36,8 +27,7 @@ func TestUpstreamStepsFixRealNginx(t *testing.T) {
 		title:     "upstream",
 		scenarios: slices.DeleteFunc(slices.Clone(upScenarios), func(sc upScenario) bool { return sc.want == "" }),
 		name:      func(sc upScenario) string { return sc.name },
-		unfixable: upstreamStepsUnfixable, unfixableName: "upstreamStepsUnfixable",
-		walk: fixUpstreamScenario,
+		walk:      fixUpstreamScenario,
 	}.run(t)
 }
 
@@ -47,6 +37,7 @@ func TestUpstreamStepsFixRealNginx(t *testing.T) {
 var upstreamAlternatives = map[string][]string{
 	"client-cert-other-ca":                      {"Reissue "},
 	"upstream-chain-without-upper-intermediate": {"Append the missing intermediate"},
+	"upstream-handshake-failure-alert":          {"Add "},
 }
 
 // TestUpstreamAlternativeStepsFixRealNginx is TestUpstreamStepsFixRealNginx for the
@@ -220,5 +211,40 @@ func (u *upLab) restartUpstream(t *testing.T) {
 		u.up = nginxtest.Start(t, dir, nginxtest.Config{Dir: dir, ServerBlock: srv.Block()}.String())
 	default:
 		t.Logf("the upstream's unit was started, but this upstream (a stand-in answering with an alert) does not restart")
+	}
+}
+
+// TestUpstreamAlwaysAlertIsManual: an upstream that answers every ClientHello with alert
+// 40, whatever is offered (the lab's stand-in), has no cause the front can see. The
+// probe asks it once per change (SNI, TLS 1.3, each TLS 1.2 suite proxy_ssl_ciphers
+// leaves out) and no more; the playbook ends with the manual step that says why.
+func TestUpstreamAlwaysAlertIsManual(t *testing.T) {
+	u := newUpLab(t)
+	u.alert = 40
+	// Every kind of variation applies: no SNI sent, TLS 1.3 and 15 of the 17 suites left out.
+	u.ssl.ServerName, u.ssl.Protocols = "", "TLSv1.2"
+	u.ssl.Ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
+	u.start(t)
+	before := u.alertUp.Conns()
+	res := u.check(t)
+	// The probe as NGINX, then SNI, TLS 1.3 and 15 suites.
+	if n, want := u.alertUp.Conns()-before, 1+1+1+15; n != want {
+		t.Errorf("the check connected %d times, want %d", n, want)
+	}
+	f, ok := res.find("upstream-tls-handshake-failed")
+	if !ok || f.Severity != "fail" || f.Cause == nil || f.Cause.Code != diagnostics.CauseHandshakeFailed || f.Cause.Alert != 40 {
+		t.Fatalf("want upstream-tls-handshake-failed fail (handshake-failed, alert 40), got %s %+v\n%s", f.Severity, f.Cause, res.excerpt())
+	}
+	if text := findingText(f); !strings.Contains(text, `SNI "upstream.test.local", TLS 1.3 only, 15 TLS 1.2 suites one at a time): it refused all 17`) {
+		t.Errorf("the evidence does not say what was tried:\n%s", text)
+	}
+	last := f.Fix[len(f.Fix)-1]
+	if last.Host != string(diagnostics.HostUpstream) || !strings.Contains(last.Manual, "not judged from this host") {
+		t.Errorf("last step %q: host %q, manual %q", last.Title, last.Host, last.Manual)
+	}
+	for _, st := range f.Fix {
+		if strings.Contains(strings.Join(st.Commands, "\n"), "ssl_ciphers") || strings.Contains(st.Title, "server_name") {
+			t.Errorf("step %q changes what the upstream did not ask for", st.Title)
+		}
 	}
 }

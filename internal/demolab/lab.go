@@ -165,6 +165,10 @@ type Lab struct {
 	conns *connTable
 	queue *chanListener
 	logs  *logWriter
+	// readBuffer and maxRequestLine bound a plain-HTTP client's request (the constants
+	// of the same names); FuzzServeConn makes them small, so that short inputs reach
+	// what a long line does.
+	readBuffer, maxRequestLine int
 }
 
 // Start builds the scenario name in dir (which must exist and should be empty), starts
@@ -186,7 +190,7 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	l := &Lab{Dir: dir, Scenario: sc.Scenario, now: now, started: time.Now(), gen: pki.New(now),
-		AgentConfigPath: filepath.Join(dir, AgentConfigName)}
+		AgentConfigPath: filepath.Join(dir, AgentConfigName), readBuffer: readBuffer, maxRequestLine: maxRequestLine}
 	if err := l.buildHealthy(); err != nil {
 		return nil, err
 	}

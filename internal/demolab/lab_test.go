@@ -1,6 +1,8 @@
 package demolab
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -441,5 +443,49 @@ func TestGRPCErrorMapping(t *testing.T) {
 	conf, _ := os.ReadFile(l.NginxConfPath())
 	if !strings.Contains(string(conf), "error_page 495 496 = @grpc_unauthenticated;") {
 		t.Errorf("nginx.conf lacks the mapping:\n%s", conf)
+	}
+}
+
+// TestH2CConnLingersAfterGoAway: once a GOAWAY with an error code has gone out, written
+// in pieces, the client reads everything and then the end of the connection while it is
+// still open on its side; a GOAWAY without an error code (a graceful shutdown) leaves the
+// connection open; after the client closes, the lab hears the connection is closed.
+func TestH2CConnLingersAfterGoAway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	raw, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	c := &h2cConn{peekedConn: peekedConn{Conn: raw, r: bufio.NewReader(raw)}, closed: func() { close(closed) }}
+	settings := []byte{0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100}
+	graceful := []byte{0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}
+	refusal := []byte{0, 0, 10, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 'h', 'i'}
+	var want []byte
+	for _, chunk := range [][]byte{settings[:4], settings[4:11], append(settings[11:], graceful[:9]...), graceful[9:], refusal[:12], refusal[12:]} {
+		if _, err := c.Write(chunk); err != nil {
+			t.Fatalf("write after %x: %v (the graceful GOAWAY shut the connection down?)", want, err)
+		}
+		want = append(want, chunk...)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(lingeringTimeout / 2))
+	got, err := io.ReadAll(client)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the client read %x, %v; want %x and the end of the connection", got, err, want)
+	}
+	client.Close()
+	select {
+	case <-closed:
+	case <-time.After(lingeringTimeout + 5*time.Second):
+		t.Fatal("the lab was not told the connection is closed")
 	}
 }

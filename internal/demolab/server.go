@@ -20,9 +20,13 @@ import (
 )
 
 // Bounds of the endpoint: how long a client may take to finish the handshake or send a
-// plain-HTTP request line (the gRPC backend's bound is grpcstub.DrainTimeout).
+// plain-HTTP request line (the gRPC backend's bound is grpcstub.DrainTimeout), the buffer
+// a connection's first bytes are read through, and the longest plain-HTTP request line
+// taken, as NGINX's large_client_header_buffers 4 8k
+// (https://nginx.org/en/docs/http/ngx_http_core_module.html#large_client_header_buffers).
 const (
 	handshakeTimeout = 10 * time.Second
+	readBuffer       = 4 << 10
 	maxRequestLine   = 8 << 10
 )
 
@@ -192,7 +196,7 @@ func (l *Lab) acceptLoop(ln net.Listener, handle func(net.Conn)) {
 func (l *Lab) serveConn(raw net.Conn) {
 	ci := l.conns.add(raw)
 	_ = raw.SetDeadline(time.Now().Add(handshakeTimeout))
-	br := bufio.NewReader(raw)
+	br := bufio.NewReaderSize(raw, l.readBuffer)
 	first, err := br.Peek(1)
 	l.mu.Lock()
 	ssl := l.mgr.ssl
@@ -272,7 +276,8 @@ func (l *Lab) serveH2C(raw net.Conn, br *bufio.Reader, ci *connInfo) {
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
-	pc := &peekedConn{Conn: raw, r: br}
+	pc := &h2cConn{peekedConn: peekedConn{Conn: raw, r: br}}
+	pc.closed = func() { l.conns.remove(pc) }
 	l.conns.remove(raw)
 	l.conns.mu.Lock()
 	l.conns.conns[pc] = ci
@@ -303,6 +308,78 @@ type peekedConn struct {
 }
 
 func (p *peekedConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// h2cConn is a prior-knowledge HTTP/2 connection as the HTTP server writes to it. Once
+// the server has written a GOAWAY with an error code, the connection is closed as NGINX's
+// lingering close after GOAWAY does it (src/http/v2/ngx_http_v2.c,
+// ngx_http_v2_lingering_close, since 1.19.1): the writing side is shut down, what the
+// client still sends is read and dropped until it closes its side or lingeringTimeout
+// passes, then the connection is closed. Go's server would instead keep the connection
+// open for a second (goAwayTimeout) and, after a frame too large, stop reading it.
+type h2cConn struct {
+	peekedConn
+	mu        sync.Mutex
+	header    []byte // the frame header being written (RFC 9113 §4.1: 9 bytes)
+	payload   int    // bytes of the current frame's payload still to be written
+	inGoAway  bool   // the current frame is a GOAWAY (§6.8)
+	goAway    []byte // its first 8 payload bytes: last stream ID, error code
+	shutWrite bool   // a GOAWAY with an error code is written: shut down after it
+	// closed tells the lab the connection is closed (the HTTP server may learn it later).
+	closed func()
+}
+
+func (c *h2cConn) Write(b []byte) (int, error) {
+	n, err := c.peekedConn.Write(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.scan(b[:n])
+	if c.shutWrite && c.payload == 0 {
+		c.shutWrite = false
+		go c.linger()
+	}
+	return n, err
+}
+
+// lingeringTimeout is NGINX's lingering_timeout default
+// (https://nginx.org/en/docs/http/ngx_http_core_module.html#lingering_timeout).
+const lingeringTimeout = 5 * time.Second
+
+// linger shuts down the writing side, drops what the client still sends until it closes
+// its side (or lingeringTimeout passes), then closes the connection. It reads the
+// connection itself, not through the HTTP server's buffered reader.
+func (c *h2cConn) linger() {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(lingeringTimeout))
+	_, _ = io.Copy(io.Discard, c.Conn)
+	c.Conn.Close()
+	c.closed()
+}
+
+// scan follows the frames in b, the next bytes written.
+func (c *h2cConn) scan(b []byte) {
+	for len(b) > 0 {
+		if c.payload == 0 {
+			k := min(9-len(c.header), len(b))
+			c.header, b = append(c.header, b[:k]...), b[k:]
+			if len(c.header) < 9 {
+				return
+			}
+			c.payload = int(c.header[0])<<16 | int(c.header[1])<<8 | int(c.header[2])
+			c.inGoAway, c.goAway, c.header = c.header[3] == 0x7, c.goAway[:0], c.header[:0]
+			continue
+		}
+		k := min(c.payload, len(b))
+		if c.inGoAway && len(c.goAway) < 8 {
+			c.goAway = append(c.goAway, b[:min(k, 8-len(c.goAway))]...)
+			if len(c.goAway) == 8 && (c.goAway[4]|c.goAway[5]|c.goAway[6]|c.goAway[7]) != 0 {
+				c.shutWrite = true
+			}
+		}
+		c.payload, b = c.payload-k, b[k:]
+	}
+}
 
 // tlsConfig is the server's TLS configuration as of now: NGINX's ssl_certificate,
 // ssl_client_certificate (whose subjects go out as the acceptable CA names),
@@ -403,7 +480,7 @@ var alertByName = map[string]struct {
 // agent with tls.enable false sends is an invalid HTTP/1 request (400); any other HTTP/1
 // request gets 497, sent as 400 "The plain HTTP request was sent to HTTPS port".
 func (l *Lab) servePlain(c net.Conn, br *bufio.Reader, ci *connInfo) {
-	line, err := readLine(br)
+	line, err := readLine(br, l.maxRequestLine)
 	if err != nil {
 		return
 	}
@@ -418,7 +495,7 @@ func (l *Lab) servePlain(c net.Conn, br *bufio.Reader, ci *connInfo) {
 	}
 	host := ""
 	for {
-		h, err := readLine(br)
+		h, err := readLine(br, l.maxRequestLine)
 		if err != nil {
 			return
 		}
@@ -433,9 +510,10 @@ func (l *Lab) servePlain(c net.Conn, br *bufio.Reader, ci *connInfo) {
 	l.writePlain(c, ci, line, 497)
 }
 
-func readLine(br *bufio.Reader) (string, error) {
+// readLine reads a line of at most limit bytes (more when br's buffer holds it whole).
+func readLine(br *bufio.Reader, limit int) (string, error) {
 	var b []byte
-	for len(b) <= maxRequestLine {
+	for len(b) <= limit {
 		chunk, isPrefix, err := br.ReadLine()
 		if err != nil {
 			return "", err

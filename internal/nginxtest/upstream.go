@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,7 +113,11 @@ type AlertUpstream struct {
 	ln    net.Listener
 	alert byte
 	wg    sync.WaitGroup
+	conns atomic.Int64
 }
+
+// Conns counts the connections accepted so far.
+func (u *AlertUpstream) Conns() int { return int(u.conns.Load()) }
 
 // StartAlertUpstream listens on a free 127.0.0.1 port and answers with alert; the test's
 // cleanup closes it.
@@ -136,6 +141,7 @@ func (u *AlertUpstream) serve() {
 		if err != nil {
 			return
 		}
+		u.conns.Add(1)
 		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
@@ -190,6 +196,67 @@ func StartTLSUpstreamOn(t testing.TB, addr string, cfg *tls.Config) *TLSUpstream
 	if err != nil {
 		t.Fatalf("nginxtest: TLS upstream: %v", err)
 	}
+	return serveTLSUpstream(t, ln)
+}
+
+// StartSNIUpstream is StartTLSUpstream for an upstream that needs SNI, as virtual-hosted
+// TLS servers (CDNs, ingresses) do: a ClientHello without a server name is answered with
+// alert 40 handshake_failure. Go itself would answer 80 internal_error when
+// GetConfigForClient fails (crypto/tls handshake_server.go), so the stand-in writes the
+// alert itself and silences Go's.
+func StartSNIUpstream(t testing.TB, cfg *tls.Config) *TLSUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("nginxtest: SNI upstream: %v", err)
+	}
+	cfg = cfg.Clone()
+	cfg.GetConfigForClient = func(chi *tls.ClientHelloInfo) (*tls.Config, error) {
+		if chi.ServerName != "" {
+			return nil, nil
+		}
+		if c, ok := chi.Conn.(*refusingConn); ok {
+			c.refuse(40)
+		}
+		return nil, errors.New("nginxtest: no server name (SNI) in the ClientHello")
+	}
+	return serveTLSUpstream(t, tls.NewListener(refusingListener{ln}, cfg))
+}
+
+// refusingListener hands out refusingConns.
+type refusingListener struct{ net.Listener }
+
+func (l refusingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &refusingConn{Conn: c}, nil
+}
+
+// refusingConn is a connection whose TLS server can answer with an alert of the test's
+// choosing: refuse writes it, and crypto/tls's own records after it are dropped.
+type refusingConn struct {
+	net.Conn
+	refused atomic.Bool
+}
+
+// refuse writes a fatal alert record (type 21, TLS 1.2 record version, level 2).
+func (c *refusingConn) refuse(alert byte) {
+	_, _ = c.Conn.Write([]byte{21, 3, 3, 0, 2, 2, alert})
+	c.refused.Store(true)
+}
+
+func (c *refusingConn) Write(b []byte) (int, error) {
+	if c.refused.Load() {
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
+}
+
+// serveTLSUpstream serves UpstreamBody on ln until the test ends.
+func serveTLSUpstream(t testing.TB, ln net.Listener) *TLSUpstream {
+	t.Helper()
 	u := &TLSUpstream{ln: ln, srv: &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = io.WriteString(w, UpstreamBody+"\n")

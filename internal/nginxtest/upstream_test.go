@@ -189,6 +189,21 @@ func TestUpstreamLogLines(t *testing.T) {
 			writeClient(t, p, old)
 			return startLink(t, nil, u.Addr(), ProxySSL{Certificate: p.ClientCert, CertificateKey: p.ClientKey})
 		}, want{status: 502, front: "alert certificate expired:SSL alert number 45) while SSL handshaking to upstream", level: "[error]"}},
+		{"Go upstream needs SNI, none sent", func(t *testing.T, p *UpstreamPKI) link {
+			u := StartSNIUpstream(t, p.GoTLSConfig())
+			return startLink(t, nil, u.Addr(), ProxySSL{Certificate: p.ClientCert, CertificateKey: p.ClientKey, Name: UpstreamName})
+		}, want{status: 502, front: "alert handshake failure:SSL alert number 40) while SSL handshaking to upstream", level: "[error]"}},
+		{"Go upstream needs SNI, sent", func(t *testing.T, p *UpstreamPKI) link {
+			u := StartSNIUpstream(t, p.GoTLSConfig())
+			return startLink(t, nil, u.Addr(), ProxySSL{Certificate: p.ClientCert, CertificateKey: p.ClientKey, Name: UpstreamName, ServerName: "on"})
+		}, want{status: 200}},
+		{"no shared cipher (NGINX upstream, TLS 1.2)", func(t *testing.T, p *UpstreamPKI) link {
+			up := p.UpstreamServer(FreePort(t))
+			up.Protocols, up.Ciphers = "TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305"
+			return startLink(t, &up, "", ProxySSL{Certificate: p.ClientCert, CertificateKey: p.ClientKey,
+				Ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"})
+		}, want{status: 502, front: "alert handshake failure:SSL alert number 40) while SSL handshaking to upstream",
+			upLog: "no shared cipher"}},
 		{"TLS version mismatch", func(t *testing.T, p *UpstreamPKI) link {
 			up := p.UpstreamServer(FreePort(t))
 			up.Protocols = "TLSv1.3"

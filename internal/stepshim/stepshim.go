@@ -2,7 +2,8 @@
 // into /bin/sh would: sudo, systemctl, journalctl, timedatectl and (optionally) nginx are
 // small shims first on PATH, so a step neither needs root nor touches the machine's
 // services, and what it asked of systemd or of NGINX is left for the test to carry out.
-// Tests only: it imports "testing".
+// NewCluster adds kubectl, helm and nginx-meshctl for the mesh's steps. Tests only: it
+// imports "testing".
 package stepshim
 
 import (

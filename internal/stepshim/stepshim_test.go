@@ -62,3 +62,35 @@ func TestSandboxWithoutNginx(t *testing.T) {
 		t.Error("reloaded before any step")
 	}
 }
+
+// TestReloadWithoutTest: a reload or restart of NGINX needs an nginx -t of the same
+// configuration before it whose failure stops the step.
+func TestReloadWithoutTest(t *testing.T) {
+	for _, c := range []struct {
+		commands []string
+		bad      string // the command reported, "" for none
+	}{
+		{[]string{"sudo nginx -t && sudo nginx -s reload"}, ""},
+		{[]string{"sudo nginx -t", "sudo nginx -s reload"}, ""},
+		{[]string{"sudo nginx -s reload"}, "sudo nginx -s reload"},
+		{[]string{"sudo nginx -s reload && sudo nginx -t"}, "sudo nginx -s reload && sudo nginx -t"},
+		{[]string{"sudo nginx -t; sudo nginx -s reload"}, "sudo nginx -t; sudo nginx -s reload"},
+		{[]string{"sudo nginx -t || true", "sudo nginx -s reload"}, "sudo nginx -s reload"},
+		{[]string{"sudo nginx -t -p '/srv/' -c '/srv/n.conf' && sudo nginx -s reload -p '/srv/' -c '/srv/n.conf'"}, ""},
+		{[]string{"sudo nginx -p '/srv/' -t -c '/srv/n.conf'", "sudo nginx -c '/srv/n.conf' -p '/srv/' -s reload"}, ""},
+		{[]string{"sudo nginx -t && sudo nginx -s reload -c '/srv/n.conf'"}, "sudo nginx -t && sudo nginx -s reload -c '/srv/n.conf'"},
+		{[]string{"sudo nginx -t -c '/a.conf'", "sudo nginx -c '/b.conf' -s reload"}, "sudo nginx -c '/b.conf' -s reload"},
+		{[]string{"sudo systemctl reload '<upstream-service>'"}, "sudo systemctl reload '<upstream-service>'"},
+		{[]string{"sudo nginx -t", "sudo systemctl reload '<upstream-service>'"}, ""},
+		{[]string{"sudo nginx -t -c '<upstream-nginx-conf>'", "sudo systemctl reload 'nginx.service'"}, ""},
+		{[]string{"sudo systemctl restart nginx"}, "sudo systemctl restart nginx"},
+		{[]string{"sudo systemctl restart nginx.service"}, "sudo systemctl restart nginx.service"},
+		{[]string{"sudo systemctl restart nginx-agent", "sudo systemctl restart '<upstream-service>'", "sudo systemctl reload nms"}, ""},
+		{[]string{"sudo systemctl start nginx", "nginx-meshctl deploy --mtls-mode strict"}, ""},
+	} {
+		got, bad := ReloadWithoutTest(c.commands)
+		if got != c.bad || bad != (c.bad != "") {
+			t.Errorf("ReloadWithoutTest(%q) = %q, %v; want %q", c.commands, got, bad, c.bad)
+		}
+	}
+}
