@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/mtls-doctor/mtls-doctor/probes"
 )
 
 func TestWriteJSON(t *testing.T) {
@@ -24,27 +26,58 @@ func TestWriteJSON(t *testing.T) {
 	golden.RequireEqual(t, b.Bytes())
 }
 
-// WriteJSON streams the findings; the bytes must be what one json.Encoder with two-space
-// indent writes for the whole document — with findings, without, and with a target whose
-// text holds the findings key itself.
+// WriteJSON writes the JSON itself; the bytes must be what one json.Encoder with two-space
+// indent writes for the whole document — with findings, without, with a target whose
+// text holds the findings key itself, and with every optional field set.
 func TestWriteJSONSameAsEncoder(t *testing.T) {
 	full := renderReport(t)
 	tricky := renderReport(t)
 	tricky.Facts.Agent.Path = "/etc/nginx-agent/\n  \"findings\": [].conf"
-	for name, r := range map[string]*Report{"full": full, "none": {}, "tricky target": tricky} {
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(NewJSONReport(r)); err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		if err := WriteJSON(&got, r); err != nil {
-			t.Fatal(err)
-		}
-		if got.String() != want.String() {
-			t.Errorf("%s: WriteJSON differs from json.Encoder:\n got %s\nwant %s", name, got.String(), want.String())
-		}
+	for name, r := range map[string]*Report{"full": full, "none": {}, "tricky target": tricky,
+		"every field": jsonFieldsReport(t, "<a & b> \"q\" \\ \x00\x1f\x7f\b\f\r\t\n \xff\xfe \u2028\u2029 → é", 7)} {
+		assertJSONSameAsEncoder(t, name, r)
+	}
+}
+
+// FuzzWriteJSON: whatever the strings and numbers, WriteJSON writes json.Encoder's bytes.
+func FuzzWriteJSON(f *testing.F) {
+	f.Add("plain", 0)
+	f.Add("<script>&\u2028\"\\\x00\xc3", -3)
+	f.Add("\xed\xa0\x80 \U0010ffff \ufffd", 116)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		assertJSONSameAsEncoder(t, "fuzz", jsonFieldsReport(t, s, n))
+	})
+}
+
+// jsonFieldsReport is a report that sets every field of the JSON document: s in every
+// string, n in every number.
+func jsonFieldsReport(t testing.TB, s string, n int) *Report {
+	r := renderReport(t)
+	r.Facts.Agent.Path, r.Facts.Agent.ServerName.Value, r.Facts.Agent.Host.Value = s, s, s
+	r.Facts.Nginx = &probes.NginxFacts{Main: s, NIM1: &probes.NIMManagerConfig{Path: s + "x"}}
+	r.Findings = append(r.Findings,
+		Finding{ID: s, Category: Category(s), Severity: SeverityWarn, Title: s, Summary: s,
+			Evidence: []Evidence{{Text: s, Location: s, Quote: []string{s, ""}}, {Text: ""}},
+			Fix: []Step{{Title: s, Why: s, Commands: []string{s}, File: s, Diff: s, Verify: []string{s}, Host: Host(s),
+				Changes: []string{s}, Inputs: []Input{{Name: s, Prompt: s}}, Manual: s}, {Title: ""}},
+			Subject: Subject{Kind: SubjectKind(s), Name: s}, Cause: Cause{Code: s, OpenSSL: n, Alert: n}},
+		Finding{ID: "only-numbers", Cause: Cause{OpenSSL: n}, Subject: Subject{Kind: SubjectAgentLink}})
+	return r
+}
+
+func assertJSONSameAsEncoder(t *testing.T, name string, r *Report) {
+	t.Helper()
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetIndent("", "  ")
+	wantErr := enc.Encode(NewJSONReport(r))
+	var got bytes.Buffer
+	gotErr := WriteJSON(&got, r)
+	if (gotErr != nil) != (wantErr != nil) {
+		t.Fatalf("%s: WriteJSON error %v, json.Encoder's %v", name, gotErr, wantErr)
+	}
+	if wantErr == nil && got.String() != want.String() {
+		t.Errorf("%s: WriteJSON differs from json.Encoder:\n got %s\nwant %s", name, got.String(), want.String())
 	}
 }
 

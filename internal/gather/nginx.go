@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"sync"
 
@@ -108,9 +108,21 @@ const (
 )
 
 func tightenGC() {
-	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}} // as of the last collection
-	metrics.Read(live)
-	if live[0].Value.Kind() != metrics.KindUint64 || live[0].Value.Uint64() < bigLiveHeap {
+	// runtime/metrics would say the live heap directly, but importing it costs every
+	// start of the program its package initialisation (a table of ~100 descriptions,
+	// ~15 KB and ~0.3 ms here), and reading it once builds another. Before the first
+	// collection the live heap is unknown and the heap below the 4 MB first goal, so
+	// ReadGCStats (no stop-the-world) settles a small configuration's run.
+	var gcs debug.GCStats
+	if debug.ReadGCStats(&gcs); gcs.NumGC == 0 {
+		return
+	}
+	// NextGC is the goal the last collection set: live + (live + stacks + globals) ×
+	// GOGC/100 (the Go GC guide, "GOGC"). At the default GOGC=100, the only one changed
+	// below, half of it is the live heap plus half the (small) stacks and globals.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.NextGC/2 < bigLiveHeap {
 		return
 	}
 	if old := debug.SetGCPercent(tightGOGC); old != 100 {

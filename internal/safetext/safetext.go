@@ -120,8 +120,12 @@ func Scrub(s string) string {
 	if strings.Contains(s, "PRIVATE KEY-----") {
 		s = scrubPEMKeys(s)
 	}
-	if mayHoldSecretWord(s) {
+	bearerShape, assignShape := secretShapes(s)
+	if bearerShape {
 		s = bearer().ReplaceAllString(s, "${1} [redacted]")
+		_, assignShape = secretShapes(s) // secretAssign runs on what bearer left
+	}
+	if assignShape {
 		s = secretAssign().ReplaceAllString(s, "${1}${2}[redacted]")
 	}
 	if strings.Contains(s, "eyJ") {
@@ -130,36 +134,110 @@ func Scrub(s string) string {
 	return s
 }
 
-// secretWords are what bearer and secretAssign cannot match without, lower case: every
-// report line passes through Scrub (a 10,000-server manager has 200,000 of them), and
-// the case-insensitive regexps cost microseconds each where this scan costs nanoseconds.
-var secretWords = []string{"bearer", "token", "passw", "secret", "api", "private", "authorization"}
-
-// mayHoldSecretWord reports whether s holds one of secretWords in any case. The regexps'
-// (?i) folds Unicode too, and two runes outside ASCII fold to ASCII letters (U+017F "ſ"
-// to s, U+212A Kelvin sign to k; unicode.SimpleFold): text holding either is passed to
-// the regexps. Other non-ASCII text ("→" in a report line) is skipped like punctuation.
-func mayHoldSecretWord(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+// secretShapes reports whether bearer and whether secretAssign could match in s, by
+// what neither matches without: one of their words starting at a word boundary (\b: the
+// byte before is not an ASCII letter, digit or _), followed, for bearer, by blanks and a
+// token byte, for secretAssign by an optional quote, blanks and ':' or '='. Every report
+// line passes through Scrub (a 10,000-server manager has 200,000 of them, and a healthy
+// --check's texts say "private key" and "token" often), and the case-insensitive regexps
+// cost microseconds and a visited-state buffer each where this scan costs nanoseconds.
+//
+// The regexps' (?i) folds Unicode too, and two runes outside ASCII fold to ASCII letters
+// (U+017F "ſ" to s, U+212A Kelvin sign to k; unicode.SimpleFold): text holding either is
+// passed to both regexps. Other non-ASCII text ("→" in a report line) is skipped like
+// punctuation.
+func secretShapes(s string) (bearerShape, assignShape bool) {
+	for i := 0; i < len(s) && !(bearerShape && assignShape); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
 			if r == '\u017f' || r == '\u212a' {
-				return true
+				return true, true
 			}
 			i += size - 1
 			continue
 		}
-		c := s[i] | 0x20 // ASCII lower case
-		if c != 'b' && c != 't' && c != 'p' && c != 's' && c != 'a' {
+		switch c | 0x20 { // ASCII lower case
+		case 'b', 't', 'p', 's', 'a':
+		default:
 			continue
 		}
-		for _, w := range secretWords {
-			if w[0] == c && len(s)-i >= len(w) && strings.EqualFold(s[i:i+len(w)], w) {
-				return true
+		if i > 0 && isWordByte(s[i-1]) {
+			continue
+		}
+		rest := s[i:]
+		if hasPrefixFold(rest, "bearer") && bearerTail(rest[len("bearer"):]) {
+			bearerShape = true
+		}
+		for _, w := range assignWords {
+			if !hasPrefixFold(rest, w) {
+				continue
+			}
+			tail := rest[len(w):]
+			if w == "api" || w == "private" { // api[_-]?key, private[_-]?key
+				if tail != "" && (tail[0] == '_' || tail[0] == '-') {
+					tail = tail[1:]
+				}
+				if !hasPrefixFold(tail, "key") {
+					continue
+				}
+				tail = tail[len("key"):]
+			}
+			if assignTail(tail) {
+				assignShape = true
 			}
 		}
 	}
-	return false
+	return bearerShape, assignShape
+}
+
+// bearerShapeOf is secretShapes' first answer.
+func bearerShapeOf(s string) bool {
+	b, _ := secretShapes(s)
+	return b
+}
+
+// assignWords are secretAssign's words, lower case ("api" and "private" take "key" after).
+var assignWords = [...]string{"token", "password", "passwd", "secret", "api", "private", "authorization"}
+
+// assignTail reports whether t starts as secretAssign's `["']?\s*[:=]` does.
+func assignTail(t string) bool {
+	if t != "" && (t[0] == '"' || t[0] == '\'') {
+		t = t[1:]
+	}
+	t = strings.TrimLeft(t, reBlanks)
+	return t != "" && (t[0] == ':' || t[0] == '=')
+}
+
+// bearerTail reports whether t starts as bearer's `\s+[A-Za-z0-9._~+/=-]` does.
+func bearerTail(t string) bool {
+	rest := strings.TrimLeft(t, reBlanks)
+	if len(rest) == len(t) || rest == "" {
+		return false
+	}
+	c := rest[0]
+	return isWordByte(c) && c != '_' || strings.IndexByte(".~+/=-", c) >= 0
+}
+
+// reBlanks are what \s matches in Go's regexp syntax.
+const reBlanks = "\t\n\f\r "
+
+// isWordByte reports an ASCII word character (\w), what \b looks at.
+func isWordByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+}
+
+// hasPrefixFold is strings.HasPrefix under ASCII case folding; prefix is lower case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if s[i]|0x20 != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func scrubPEMKeys(s string) string {
@@ -290,7 +368,7 @@ func SecretKind(v string) string {
 		return "PEM data"
 	// The same cheap tests as Scrub's first: every setting of an agent configuration
 	// passes here, and most name neither, so the regexps are not even compiled.
-	case strings.Contains(t, "eyJ") && jwt().MatchString(t), mayHoldSecretWord(t) && bearer().MatchString(t):
+	case strings.Contains(t, "eyJ") && jwt().MatchString(t), bearerShapeOf(t) && bearer().MatchString(t):
 		return "a token"
 	case looksBase64(t):
 		return "base64 data"

@@ -166,6 +166,7 @@ func FuzzClean(f *testing.F) {
 	f.Add("-----BEGIN PRIVATE KEY-----\\nProc-Type: 4\\n")
 	f.Add("token=abc eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudCJ9.x")
 	f.Add("\u017fecret=x Bearer abc PassWd: y")
+	f.Add("private key api-KEY'  = x bearer\f+y")
 	f.Fuzz(func(t *testing.T, s string) {
 		out := Clean(s)
 		if !safe(out) {
@@ -179,8 +180,8 @@ func FuzzClean(f *testing.F) {
 		}
 		_ = SecretKind(s)
 		_ = EscapeLine(s)
-		if !mayHoldSecretWord(s) && (bearer().MatchString(s) || secretAssign().MatchString(s)) {
-			t.Fatalf("the word prefilter skips a secret in %q", s)
+		if b, a := secretShapes(s); !b && bearer().MatchString(s) || !a && secretAssign().MatchString(s) {
+			t.Fatalf("the prefilter (bearer %v, assignment %v) skips a secret in %q", b, a, s)
 		}
 	})
 }
@@ -214,27 +215,49 @@ func TestLineScrubber(t *testing.T) {
 	}
 }
 
-// TestMayHoldSecretWordUnicode: the prefilter lets through text whose Unicode folds to a
-// secret word (the regexps' (?i) would match it) and skips other non-ASCII text.
-func TestMayHoldSecretWordUnicode(t *testing.T) {
-	for s, want := range map[string]bool{
-		"server at nginx.conf:4 → ok": false,
-		"ssl_certificate → \u212a":    true, // any rune that folds to ASCII: conservative
-		"to\u212aen=abc":              true,
-		"\u017fecret: x":              true,
-		"→ token=abc":                 true,
-		"\xff\xfe bearer x":           true,
-		"\xff\xfe plain":              false,
+// TestSecretShapes: the prefilter lets through text where a regexp could match (also
+// text whose Unicode folds to a secret word: the regexps' (?i) would match it) and skips
+// the rest, "private key" and "token" in prose included.
+func TestSecretShapes(t *testing.T) {
+	type shapes struct{ bearer, assign bool }
+	for s, want := range map[string]shapes{
+		"server at nginx.conf:4 → ok":                {},
+		"ssl_certificate → \u212a":                   {true, true}, // any rune that folds to ASCII: conservative
+		"to\u212aen=abc":                             {true, true},
+		"\u017fecret: x":                             {true, true},
+		"→ token=abc":                                {false, true},
+		"\xff\xfe bearer x":                          {true, false},
+		"\xff\xfe plain":                             {},
+		"the agent's private key /etc/a.key matches": {},
+		"private_key: /x":                            {false, true},
+		"Private-Key = x":                            {false, true},
+		"apikey=x":                                   {false, true},
+		"API_KEY\t:x":                                {false, true},
+		`"password" : "x"`:                           {false, true},
+		`passwd'=x`:                                  {false, true},
+		"the token is not set":                       {},
+		"xtoken=1":                                   {},
+		"tokens=1":                                   {},
+		"Authorization: Bearer abc":                  {true, true},
+		"bearer":                                     {},
+		"bearer\n\t~x":                               {true, false},
+		"bearer :x":                                  {},
+		"a secret\n= x":                              {false, true},
+		"client sent no required SSL certificate token": {},
 	} {
-		if got := mayHoldSecretWord(s); got != want {
-			t.Errorf("mayHoldSecretWord(%q) = %v, want %v", s, got, want)
+		b, a := secretShapes(s)
+		if (shapes{b, a}) != want {
+			t.Errorf("secretShapes(%q) = %v, %v, want %v", s, b, a, want)
 		}
-		if !mayHoldSecretWord(s) && (bearer().MatchString(s) || secretAssign().MatchString(s)) {
+		if !b && bearer().MatchString(s) || !a && secretAssign().MatchString(s) {
 			t.Errorf("the prefilter skips a secret in %q", s)
 		}
 	}
 	if got := Scrub("to\u212aen=abc → x"); strings.Contains(got, "abc") {
 		t.Errorf("Scrub kept a token named with a Kelvin sign: %q", got)
+	}
+	if got := Scrub("Authorization: Bearer abc.def token=ghi"); strings.Contains(got, "abc") || strings.Contains(got, "ghi") {
+		t.Errorf("Scrub kept a credential: %q", got)
 	}
 }
 

@@ -498,7 +498,7 @@ func (p *parser) readBlock(lx *lexer, parent, from *Directive, inBlock bool) *Er
 			}
 			return nil
 		}
-		handler := parent != nil && handlerBlocks[parent.Name]
+		handler := parent != nil && isHandlerBlock(parent.Name)
 		if handler && end == endBlockStart {
 			// map, types, geo …: a custom handler reads these lines and nginx
 			// rejects any "{" before looking at the words.
@@ -587,54 +587,66 @@ func (p *parser) include(lx *lexer, d, parent *Directive) ([]*Directive, *Error)
 	return out, nil
 }
 
-// handlerBlocks are read by a custom handler (cf->handler): their lines are data,
-// not directives.
-var handlerBlocks = map[string]bool{
-	"map": true, "types": true, "geo": true, "split_clients": true, "charset_map": true,
-}
+// The directive sets below are switches rather than maps: a package-level map is built
+// by code at every start of the program (~30 page faults here), a switch is compiled in.
 
-// blockDirectives always take a block; "server" takes one except inside upstream.
-var blockDirectives = map[string]bool{
-	"events": true, "http": true, "stream": true, "mail": true, "location": true,
-	"upstream": true, "if": true, "limit_except": true, "map": true, "geo": true,
-	"types": true, "split_clients": true, "match": true, "charset_map": true,
-	"server": true,
-}
-
-// simpleDirectives never take a block. nginx knows every directive; this list holds
-// the ones a broken mTLS setup is likely to contain, so that the common "missing ;"
-// mistakes are reported with nginx's words. Other directives are accepted either way.
-var simpleDirectives = map[string]bool{}
-
-func init() {
-	for _, n := range strings.Fields(`
-		include listen server_name root index return rewrite try_files set internal
-		proxy_pass grpc_pass proxy_set_header grpc_set_header add_header default_type
-		error_page error_log access_log log_format auth_request allow deny
-		ssl ssl_certificate ssl_certificate_key ssl_client_certificate ssl_trusted_certificate
-		ssl_verify_client ssl_verify_depth ssl_crl ssl_protocols ssl_ciphers
-		ssl_prefer_server_ciphers ssl_session_cache ssl_session_timeout ssl_session_tickets
-		ssl_stapling ssl_stapling_verify ssl_dhparam ssl_ecdh_curve ssl_password_file
-		http2 http2_max_concurrent_streams keepalive_timeout keepalive_requests keepalive
-		client_max_body_size client_body_timeout client_header_timeout send_timeout
-		grpc_read_timeout grpc_send_timeout grpc_connect_timeout grpc_socket_keepalive
-		grpc_ssl_certificate grpc_ssl_certificate_key grpc_ssl_trusted_certificate grpc_ssl_verify
-		proxy_read_timeout proxy_send_timeout proxy_connect_timeout proxy_http_version
-		worker_processes worker_connections worker_rlimit_nofile pid user daemon
-		master_process load_module env sendfile tcp_nopush tcp_nodelay gzip resolver
-		server_tokens charset expires alias`) {
-		simpleDirectives[n] = true
+// isHandlerBlock reports the blocks read by a custom handler (cf->handler): their lines
+// are data, not directives.
+func isHandlerBlock(name string) bool {
+	switch name {
+	case "map", "types", "geo", "split_clients", "charset_map":
+		return true
 	}
+	return false
+}
+
+// isBlockDirective reports the directives that always take a block; "server" takes one
+// except inside upstream.
+func isBlockDirective(name string) bool {
+	switch name {
+	case "events", "http", "stream", "mail", "location",
+		"upstream", "if", "limit_except", "map", "geo",
+		"types", "split_clients", "match", "charset_map",
+		"server":
+		return true
+	}
+	return false
+}
+
+// isSimpleDirective reports the directives that never take a block. nginx knows every
+// directive; this list holds the ones a broken mTLS setup is likely to contain, so that
+// the common "missing ;" mistakes are reported with nginx's words. Other directives are
+// accepted either way.
+func isSimpleDirective(name string) bool {
+	switch name {
+	case "include", "listen", "server_name", "root", "index", "return", "rewrite", "try_files", "set", "internal",
+		"proxy_pass", "grpc_pass", "proxy_set_header", "grpc_set_header", "add_header", "default_type",
+		"error_page", "error_log", "access_log", "log_format", "auth_request", "allow", "deny",
+		"ssl", "ssl_certificate", "ssl_certificate_key", "ssl_client_certificate", "ssl_trusted_certificate",
+		"ssl_verify_client", "ssl_verify_depth", "ssl_crl", "ssl_protocols", "ssl_ciphers",
+		"ssl_prefer_server_ciphers", "ssl_session_cache", "ssl_session_timeout", "ssl_session_tickets",
+		"ssl_stapling", "ssl_stapling_verify", "ssl_dhparam", "ssl_ecdh_curve", "ssl_password_file",
+		"http2", "http2_max_concurrent_streams", "keepalive_timeout", "keepalive_requests", "keepalive",
+		"client_max_body_size", "client_body_timeout", "client_header_timeout", "send_timeout",
+		"grpc_read_timeout", "grpc_send_timeout", "grpc_connect_timeout", "grpc_socket_keepalive",
+		"grpc_ssl_certificate", "grpc_ssl_certificate_key", "grpc_ssl_trusted_certificate", "grpc_ssl_verify",
+		"proxy_read_timeout", "proxy_send_timeout", "proxy_connect_timeout", "proxy_http_version",
+		"worker_processes", "worker_connections", "worker_rlimit_nofile", "pid", "user", "daemon",
+		"master_process", "load_module", "env", "sendfile", "tcp_nopush", "tcp_nodelay", "gzip", "resolver",
+		"server_tokens", "charset", "expires", "alias":
+		return true
+	}
+	return false
 }
 
 // blockMismatch is the block check of ngx_conf_handler for the directives we know.
 func blockMismatch(d *Directive, block bool) string {
-	isBlock := blockDirectives[d.Name] || strings.HasSuffix(d.Name, "_by_lua_block")
+	isBlock := isBlockDirective(d.Name) || strings.HasSuffix(d.Name, "_by_lua_block")
 	if d.Name == "server" && d.Parent != nil && d.Parent.Name == "upstream" {
 		isBlock = false
 	}
 	switch {
-	case block && !isBlock && (simpleDirectives[d.Name] || d.Name == "server"):
+	case block && !isBlock && (isSimpleDirective(d.Name) || d.Name == "server"):
 		return fmt.Sprintf("directive %q is not terminated by \";\"", d.Name)
 	case !block && isBlock:
 		return fmt.Sprintf("directive %q has no opening \"{\"", d.Name)
