@@ -182,12 +182,8 @@ func (u *upLab) restartUpstream(t *testing.T) {
 	dir := filepath.Join(u.dir, "upstream")
 	switch {
 	case u.goUp != nil:
-		// The Go service starts again where it listened, reading its files anew.
-		addr := u.goUp.Addr()
-		if err := u.goUp.Close(); err != nil {
-			t.Logf("stopping the upstream: %v", err)
-		}
-		u.goUp = nginxtest.StartTLSUpstreamOn(t, addr, u.goConfig(t))
+		// The Go service starts again on its socket, reading its files anew.
+		u.goUp.Restart(u.goConfig(t))
 	case u.up != nil:
 		conf, err := os.ReadFile(filepath.Join(dir, nginxtest.ConfName))
 		if err != nil {

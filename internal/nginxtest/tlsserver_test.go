@@ -45,9 +45,9 @@ func TestServeTLS(t *testing.T) {
 	}
 }
 
-// TestTLSUpstreamRestartsOnItsAddress: a Go upstream closed and started again with
-// StartTLSUpstreamOn serves at the same address, with the new configuration (here a
-// client certificate it refused before is accepted).
+// TestTLSUpstreamRestartsOnItsAddress: a Go upstream restarted serves at the same
+// address, with the new configuration (here a client certificate it refused before is
+// accepted).
 func TestTLSUpstreamRestartsOnItsAddress(t *testing.T) {
 	p := NewUpstreamPKI(t, t.TempDir(), time.Now())
 	refuse := p.GoTLSConfig()
@@ -73,10 +73,7 @@ func TestTLSUpstreamRestartsOnItsAddress(t *testing.T) {
 	if body, err := get(); err == nil {
 		t.Fatalf("the refusing upstream answered: %q", body)
 	}
-	if err := u.Close(); err != nil {
-		t.Fatal(err)
-	}
-	u = StartTLSUpstreamOn(t, addr, p.GoTLSConfig())
+	u.Restart(p.GoTLSConfig())
 	if u.Addr() != addr {
 		t.Fatalf("restarted at %s, want %s", u.Addr(), addr)
 	}

@@ -177,26 +177,37 @@ func (u *AlertUpstream) Close() error {
 // alerts Go chooses (crypto/tls handshake_server.go: 116 certificate required under TLS
 // 1.3, 40 under 1.2 when none is sent; 48 unknown CA, 45 expired, 42 otherwise).
 type TLSUpstream struct {
-	ln  net.Listener
-	srv *http.Server
+	ln     net.Listener
+	srv    *http.Server
+	config *atomic.Pointer[tls.Config] // StartTLSUpstream's: what Restart replaces
 }
 
 // StartTLSUpstream serves UpstreamBody over TLS with cfg on a free 127.0.0.1 port; the
 // test's cleanup closes it.
 func StartTLSUpstream(t testing.TB, cfg *tls.Config) *TLSUpstream {
 	t.Helper()
-	return StartTLSUpstreamOn(t, "127.0.0.1:0", cfg)
-}
-
-// StartTLSUpstreamOn is StartTLSUpstream on addr: a service started again where it
-// listened before (after Close), as systemd restarts a unit.
-func StartTLSUpstreamOn(t testing.TB, addr string, cfg *tls.Config) *TLSUpstream {
-	t.Helper()
-	ln, err := tls.Listen("tcp", addr, cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("nginxtest: TLS upstream: %v", err)
 	}
-	return serveTLSUpstream(t, ln)
+	current := new(atomic.Pointer[tls.Config])
+	current.Store(cfg)
+	// Each handshake takes the configuration Restart stored last.
+	u := serveTLSUpstream(t, tls.NewListener(ln, &tls.Config{
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return current.Load(), nil },
+	}))
+	u.config = current
+	return u
+}
+
+// Restart is the service started again by systemd on the same socket, with cfg read
+// anew: the listening socket is kept, so no other test can take its port in between
+// (closing it and listening again on its port raced with the ephemeral ports of other
+// tests' connections: "bind: address already in use").
+func (u *TLSUpstream) Restart(cfg *tls.Config) {
+	u.config.Store(cfg)
+	u.srv.SetKeepAlivesEnabled(false) // connections served with the old cfg end after their request
+	u.srv.SetKeepAlivesEnabled(true)
 }
 
 // StartSNIUpstream is StartTLSUpstream for an upstream that needs SNI, as virtual-hosted
