@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/charmbracelet/x/exp/golden"
 
@@ -63,6 +67,64 @@ func jsonFieldsReport(t testing.TB, s string, n int) *Report {
 			Subject: Subject{Kind: SubjectKind(s), Name: s}, Cause: Cause{Code: s, OpenSSL: n, Alert: n}},
 		Finding{ID: "only-numbers", Cause: Cause{OpenSSL: n}, Subject: Subject{Kind: SubjectAgentLink}})
 	return r
+}
+
+// TestJSONFieldsReportSetsEveryField keeps WriteJSON, which writes the document by hand,
+// tied to the JSON types: every field they declare must appear in json.Encoder's output
+// of jsonFieldsReport, so that a field added to a type and not to WriteJSON fails
+// TestWriteJSONSameAsEncoder instead of being left out of the report unnoticed.
+func TestJSONFieldsReportSetsEveryField(t *testing.T) {
+	b, err := json.Marshal(NewJSONReport(jsonFieldsReport(t, "s", 7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]bool{}
+	var walkDoc func(prefix string, v any)
+	walkDoc = func(prefix string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				present[prefix+k] = true
+				walkDoc(prefix+k+".", e)
+			}
+		case []any:
+			for _, e := range v {
+				walkDoc(prefix, e)
+			}
+		}
+	}
+	walkDoc("", doc)
+	var declared []string
+	var walkType func(prefix string, ty reflect.Type)
+	walkType = func(prefix string, ty reflect.Type) {
+		for ty.Kind() == reflect.Pointer || ty.Kind() == reflect.Slice {
+			ty = ty.Elem()
+		}
+		if ty.Kind() != reflect.Struct || ty == reflect.TypeFor[time.Time]() {
+			return
+		}
+		for f := range ty.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			declared = append(declared, prefix+name)
+			walkType(prefix+name+".", f.Type)
+		}
+	}
+	walkType("", reflect.TypeFor[JSONReport]())
+	for _, path := range declared {
+		if !present[path] {
+			t.Errorf("jsonFieldsReport leaves %s out of the document: set it, and write it in WriteJSON", path)
+		}
+	}
+	if len(declared) < 30 || !slices.Contains(declared, "findings.fix.inputs.prompt") {
+		t.Fatalf("the walk over the JSON types found only %v", declared)
+	}
 }
 
 func assertJSONSameAsEncoder(t *testing.T, name string, r *Report) {
