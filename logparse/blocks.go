@@ -51,9 +51,9 @@ func newBackward(r io.ReaderAt, size int64) *backward {
 	return &backward{r: r, off: size, carry: make([]byte, 0, c), head: make([]byte, 0, c)}
 }
 
-// next fills buf (which must have capacity blockBuf) with the block that precedes the
-// previous one and returns it (a part of buf). It returns io.EOF once the start of the
-// file was returned.
+// next fills buf (which must have capacity blockBuf, or the file's size if smaller) with
+// the block that precedes the previous one and returns it (a part of buf). It returns
+// io.EOF once the start of the file was returned.
 func (b *backward) next(buf []byte) ([]byte, int, error) {
 	if b.done {
 		return nil, 0, io.EOF

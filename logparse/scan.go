@@ -169,8 +169,9 @@ func Scan(ctx context.Context, files []File, o Options) *Report {
 		return rep
 	}
 
-	// Buffers are made as the reader needs them, up to the bound: a scan of a few small or
-	// empty files (the usual --check) then costs kilobytes, not 2*workers+2 megabytes.
+	// Buffers are made as the reader needs them, up to the bound, and no larger than the
+	// file: a scan of a few small or empty files (the usual --check) then costs kilobytes,
+	// not 2*workers+2 buffers of 2 MiB.
 	free := make(chan []byte, 2*workers+2)
 	work := make(chan block)
 	results := make([]*worker, workers)
@@ -287,8 +288,10 @@ func (r *reader) file(i int, fr *FileReport) {
 // was still inside the window, so older siblings are worth reading.
 func (r *reader) backward(i int, f *os.File, size int64, p *Parser, fr *FileReport) (more bool, err error) {
 	br := newBackward(f, size)
+	// No block of a file is longer than the file (it is read up to the size it had now).
+	need := int(min(size, blockBuf))
 	for {
-		buf, err := r.take()
+		buf, err := r.take(need)
 		if err != nil {
 			return false, err
 		}
@@ -323,7 +326,7 @@ func (r *reader) gzip(i int, f *os.File, p *Parser, fr *FileReport) (more bool, 
 	fw := newForward(zr)
 	first := true
 	for {
-		buf, err := r.take()
+		buf, err := r.take(blockBuf)
 		if err != nil {
 			return false, err
 		}
@@ -345,21 +348,32 @@ func (r *reader) gzip(i int, f *os.File, p *Parser, fr *FileReport) (more bool, 
 	}
 }
 
-// take returns a free block buffer, making one while fewer than maxBufs exist, else
-// waiting for a worker to return one.
-func (r *reader) take() ([]byte, error) {
+// take returns a free block buffer of capacity need or more, making one while fewer than
+// maxBufs exist, else waiting for a worker to return one. A returned buffer too small for
+// need is replaced by a new one.
+//
+// need is below blockBuf for a file smaller than that: a --check reads a few small logs,
+// and two buffers of blockBuf (2 MiB each, though only what a block uses is touched)
+// would count 4 MiB towards the garbage collector's first goal and start a collection.
+func (r *reader) take(need int) ([]byte, error) {
+	fit := func(b []byte) []byte {
+		if cap(b) < need {
+			return make([]byte, 0, need)
+		}
+		return b
+	}
 	select {
 	case b := <-r.free:
-		return b, nil
+		return fit(b), nil
 	default:
 	}
 	if r.made < r.maxBufs {
 		r.made++
-		return make([]byte, 0, blockBuf), nil
+		return make([]byte, 0, need), nil
 	}
 	select {
 	case b := <-r.free:
-		return b, nil
+		return fit(b), nil
 	case <-r.ctx.Done():
 		return nil, r.ctx.Err()
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -249,6 +250,48 @@ func TestScanClientCountsAcrossBlocks(t *testing.T) {
 	for _, c := range s.Clients {
 		if want[c.Client] != c.Count {
 			t.Errorf("%s: %d, want %d", c.Client, c.Count, want[c.Client])
+		}
+	}
+}
+
+// TestScanSmallFilesSmallBuffers: a scan of small logs (the usual --check) makes buffers
+// no larger than the files, so it allocates kilobytes, not the 2 MiB a block buffer for
+// a large file takes (4 MiB would start the garbage collector in a short run); and a
+// large file read after a small one, through the same recycled buffers, still has all
+// its lines counted.
+func TestScanSmallFilesSmallBuffers(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "error.log")
+	var lines []string
+	for s := range 20 {
+		lines = append(lines, errorLine(scanNow.Add(-time.Duration(20-s)*time.Second), "10.0.0.9", 10, "certificate has expired"))
+	}
+	writeLog(t, small, lines, scanNow)
+	files := []File{{Path: small, Type: TypeNginxError}, {Path: small, Type: TypeNginxError}}
+	o := Options{Now: scanNow, Location: time.UTC, Workers: 2}
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rep := Scan(context.Background(), files, o)
+	runtime.ReadMemStats(&after)
+	if got := rep.Files[0].Classified + rep.Files[1].Classified; got != 40 {
+		t.Fatalf("%d events in two small files, want 40", got)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<10 {
+		t.Errorf("a scan of two %d-byte files allocated %d KiB, want under 256 KiB", len(strings.Join(lines, "\n")), alloc>>10)
+	}
+
+	large := filepath.Join(dir, "error.log.big")
+	var many []string
+	for s := range 40_000 {
+		many = append(many, errorLine(scanNow.Add(-time.Duration(40_000-s)*time.Second), "10.0.0.9", 10, "certificate has expired"))
+	}
+	writeLog(t, large, many, scanNow)
+	o.Workers = 1
+	rep = Scan(context.Background(), []File{{Path: small, Type: TypeNginxError}, {Path: large, Type: TypeNginxError}, {Path: small, Type: TypeNginxError}}, o)
+	for i, want := range []int{20, 40_000, 20} {
+		if got := rep.Files[i].Classified; got != want || rep.Files[i].Err != "" {
+			t.Errorf("file %d: %d events (err %q), want %d", i, got, rep.Files[i].Err, want)
 		}
 	}
 }
