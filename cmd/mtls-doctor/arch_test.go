@@ -32,9 +32,9 @@ var packageLayers = map[string]int{
 	"internal/demolab":        3, // the demo's NGINX stand-in (reads its nginx.conf with probes/nginxconf) and its PKI
 	// Hides TMUX from Lip Gloss's init; it imports only os, so it initialises first.
 	"cmd/mtls-doctor/internal/tmuxquiet": 0,
-	// Advises the kernel to back the heap with huge pages; imports only os and syscall,
-	// so it initialises early.
-	"cmd/mtls-doctor/internal/hugeheap": 0,
+	// Maps the code up front and advises huge pages for the heap; imports only os and
+	// syscall, so it initialises early.
+	"cmd/mtls-doctor/internal/prefault": 0,
 	// Facts.
 	"probes/nginxconf": 2,
 	"probes":           3,

@@ -1,6 +1,6 @@
 //go:build linux && (amd64 || arm64)
 
-package hugeheap
+package prefault
 
 import (
 	"os"
@@ -31,10 +31,16 @@ var sink struct {
 	large *[64 << 10]byte
 }
 
-// The advice is given as early as this package can run: it imports only os and syscall,
-// so Go initialises it right after them, before the packages whose initialisation
-// allocates (crypto, encoding, YAML, the terminal libraries).
-func init() { advise() }
+// Both are done as early as this package can run: it imports only os and syscall, so Go
+// initialises it right after them, before the packages whose initialisation runs code
+// all over the binary and allocates (crypto, encoding, YAML, the terminal libraries).
+func init() {
+	if os.Getpagesize() != pageSize || thpDisabled(os.Getenv("GODEBUG")) {
+		return
+	}
+	mapCode()
+	advise()
+}
 
 // advise marks the heap's mapped chunks (within 16 MiB of its start) for huge pages and
 // collapses each 2 MiB region in use into one huge page. It returns how many regions it
