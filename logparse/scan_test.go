@@ -25,6 +25,16 @@ func errorLine(t time.Time, client string, code int, text string) string {
 		t.Format("2006/01/02 15:04:05"), code, text, client)
 }
 
+// expiredLines is n verify errors of one client, a second apart, the last one a second
+// before scanNow.
+func expiredLines(n int) []string {
+	lines := make([]string, 0, n)
+	for s := range n {
+		lines = append(lines, errorLine(scanNow.Add(-time.Duration(n-s)*time.Second), "10.0.0.9", 10, "certificate has expired"))
+	}
+	return lines
+}
+
 // writeLog writes lines (newline-terminated) to path, gzipped when path ends in .gz, and
 // sets its modification time to mtime.
 func writeLog(t *testing.T, path string, lines []string, mtime time.Time) {
@@ -128,10 +138,7 @@ func TestScanWindowAcrossRotation(t *testing.T) {
 func TestScanStopsEarly(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "error.log")
-	var lines []string
-	for s := range 100_000 {
-		lines = append(lines, errorLine(scanNow.Add(-time.Duration(100_000-s)*time.Second), "10.0.0.9", 10, "certificate has expired"))
-	}
+	lines := expiredLines(100_000)
 	writeLog(t, path, lines, scanNow)
 	st, _ := os.Stat(path)
 	rep := Scan(context.Background(), []File{{Path: path, Type: TypeNginxError}}, Options{Now: scanNow, Since: time.Hour, Location: time.UTC})
@@ -262,10 +269,7 @@ func TestScanClientCountsAcrossBlocks(t *testing.T) {
 func TestScanSmallFilesSmallBuffers(t *testing.T) {
 	dir := t.TempDir()
 	small := filepath.Join(dir, "error.log")
-	var lines []string
-	for s := range 20 {
-		lines = append(lines, errorLine(scanNow.Add(-time.Duration(20-s)*time.Second), "10.0.0.9", 10, "certificate has expired"))
-	}
+	lines := expiredLines(20)
 	writeLog(t, small, lines, scanNow)
 	files := []File{{Path: small, Type: TypeNginxError}, {Path: small, Type: TypeNginxError}}
 	o := Options{Now: scanNow, Location: time.UTC, Workers: 2}
@@ -282,11 +286,7 @@ func TestScanSmallFilesSmallBuffers(t *testing.T) {
 	}
 
 	large := filepath.Join(dir, "error.log.big")
-	var many []string
-	for s := range 40_000 {
-		many = append(many, errorLine(scanNow.Add(-time.Duration(40_000-s)*time.Second), "10.0.0.9", 10, "certificate has expired"))
-	}
-	writeLog(t, large, many, scanNow)
+	writeLog(t, large, expiredLines(40_000), scanNow)
 	o.Workers = 1
 	rep = Scan(context.Background(), []File{{Path: small, Type: TypeNginxError}, {Path: large, Type: TypeNginxError}, {Path: small, Type: TypeNginxError}}, o)
 	for i, want := range []int{20, 40_000, 20} {
