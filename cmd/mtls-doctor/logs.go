@@ -187,6 +187,8 @@ type logsJSONEvent struct {
 	Clients   []string  `json:"clients"`
 	X509Code  int       `json:"x509_code"`
 	Example   string    `json:"example"`
+	// Upstream is the upstream server of an upstream-* group: each link is summed apart.
+	Upstream string `json:"upstream,omitempty"`
 }
 
 func writeLogsJSON(w io.Writer, rep *logparse.Report) error {
@@ -195,6 +197,7 @@ func writeLogsJSON(w io.Writer, rep *logparse.Report) error {
 		e := logsJSONEvent{
 			Kind: string(s.Kind), Source: string(s.Source), Count: s.Count,
 			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Clients: []string{}, X509Code: s.X509Code,
+			Upstream: s.Upstream,
 		}
 		for _, c := range s.Clients {
 			e.Clients = append(e.Clients, c.Client)
@@ -302,6 +305,9 @@ func writeLogsText(w io.Writer, rep *logparse.Report, since time.Duration, width
 			fmt.Fprintf(&b, "      X509 %d: %s\n", s.X509Code, s.X509Text)
 		} else if s.Detail != "" {
 			fmt.Fprintf(&b, "      %s\n", clipTo(s.Detail, 6))
+		}
+		if s.Upstream != "" { // each upstream's events are a group of their own: say whose
+			fmt.Fprintf(&b, "      upstream: %s\n", clipTo(s.Upstream, 16))
 		}
 		if len(s.Clients) > 0 {
 			fmt.Fprintf(&b, "      clients: %s\n", clipTo(clientList(s.Clients, 4), 15))

@@ -392,3 +392,40 @@ func waitSettled(t *testing.T, count func() int) int {
 	}
 	return n
 }
+
+// TestLogsUpstreamGroups: the events of each upstream are summed apart, so two groups of
+// one kind must say whose they are, in the text and in the JSON (real NGINX 1.22 lines:
+// two upstreams refusing the TLS version).
+func TestLogsUpstreamGroups(t *testing.T) {
+	const log = "../../testdata/logs/nginx-upstream-real.log"
+	code, out, _ := runLogs(t, "--since", "0", log)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, up := range []string{"127.0.0.1:43027", "127.0.0.1:43287"} {
+		if !strings.Contains(out, "upstream-tls-version-mismatch  nginx-error      1") ||
+			!strings.Contains(out, "      upstream: "+up+"\n") {
+			t.Errorf("the text does not name upstream %s under its own group:\n%s", up, out)
+		}
+	}
+	code, out, _ = runLogs(t, "--since", "0", "-o", "json", log)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var doc logsJSON
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range doc.Events {
+		if e.Kind == "upstream-tls-version-mismatch" {
+			seen[e.Upstream] = true
+		}
+		if strings.HasPrefix(e.Kind, "upstream-") == (e.Upstream == "") {
+			t.Errorf("event %s has upstream %q", e.Kind, e.Upstream)
+		}
+	}
+	if !seen["127.0.0.1:43027"] || !seen["127.0.0.1:43287"] || len(seen) != 2 {
+		t.Errorf("upstream-tls-version-mismatch groups name upstreams %v", seen)
+	}
+}
