@@ -74,7 +74,7 @@ func (r reissuance) step(title, why string, verify ...string) Step {
 		keeps += ", and its key"
 	}
 	if r.leaf == nil {
-		keeps = "The current certificate could not be read, so the subject is yours to fill in"
+		keeps = "The current certificate is not at hand (it could not be read, or no host was checked, as in explain), so the subject is yours to fill in"
 		if !r.newKey {
 			keeps += "; the key stays"
 		}
