@@ -224,6 +224,7 @@ the result once. Exit codes: 0 ok, 1 warnings, 2 failures, 3 could not run.`,
 		},
 	}
 	root.SetVersionTemplate("mtls-doctor {{.Version}}\n")
+	root.SetFlagErrorFunc(flagError) // inherited by every subcommand
 	flags.register(root)
 	tf.register(root)
 	root.AddCommand(newExplainCommand(stdout), newDemoCommand(ctx, env, stdout, stderr), newVersionCommand(stdout),
