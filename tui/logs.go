@@ -36,6 +36,9 @@ type logView struct {
 	follow bool   // cursor sticks to the newest line
 	paused bool   // the view stays where it is while lines keep arriving
 	limit  uint64 // when paused, lines from this sequence on are not shown
+	// pick puts the following cursor on the most relevant of the newest lines instead
+	// (relevance), until a key moves it: the newest line is often the probe's own.
+	pick bool
 
 	sources []string // the files lines came from, in order of appearance
 
@@ -46,7 +49,7 @@ type logView struct {
 }
 
 func newLogView(capacity int) *logView {
-	return &logView{ring: make([]LogLine, 0, capacity), follow: true, ch: make(chan LogLine, 256), errc: make(chan error, 1)}
+	return &logView{ring: make([]LogLine, 0, capacity), follow: true, pick: true, ch: make(chan LogLine, 256), errc: make(chan error, 1)}
 }
 
 // line returns the line with sequence seq; it must still be in the ring.
@@ -147,13 +150,23 @@ func (l *logView) setFilter(f string) {
 			l.match = append(l.match, seq)
 		}
 	}
-	l.follow = true
+	l.follow, l.pick = true, true
 	l.cursor = max(l.visible()-1, 0)
 }
 
-// keepVisible scrolls so the cursor is on screen.
+// keepVisible scrolls so the cursor is on screen; while picking, it shows the newest h
+// lines with the most relevant of them selected.
 func (l *logView) keepVisible(h int) {
 	n := l.visible()
+	if l.pick && l.follow && !l.paused {
+		l.top = max(n-h, 0)
+		best := -1
+		for i := n - 1; i >= l.top; i-- {
+			if r := relevance(l.line(l.match[i])); r > best {
+				best, l.cursor = r, i
+			}
+		}
+	}
 	l.cursor = clamp(l.cursor, 0, n-1)
 	if l.cursor < l.top {
 		l.top = l.cursor
@@ -162,6 +175,18 @@ func (l *logView) keepVisible(h int) {
 		l.top = l.cursor - h + 1
 	}
 	l.top = clamp(l.top, 0, n-h)
+}
+
+// relevance ranks a line for the first selection: an mTLS event above another line,
+// and lines about mtls-doctor's own probe, noise and the follow's own notices last.
+func relevance(ln *LogLine) int {
+	switch {
+	case ln.OwnProbe || ln.Noise != "" || ln.Notice != "":
+		return 0
+	case ln.Event != "":
+		return 2
+	}
+	return 1
 }
 
 // Log follow messages.
@@ -265,7 +290,7 @@ func (p *logsPage) escape(m *Model) {
 }
 
 // scrollTop moves to the oldest line, as g does.
-func (p *logsPage) scrollTop() { p.cursor, p.follow = 0, false }
+func (p *logsPage) scrollTop() { p.cursor, p.follow, p.pick = 0, false, false }
 
 // shortHelp implements page.
 func (p *logsPage) shortHelp(m *Model) []key.Binding {
@@ -357,7 +382,7 @@ func (p *logsPage) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	l.cursor = clamp(l.cursor, 0, n-1)
-	l.follow = l.cursor >= n-1
+	l.follow, l.pick = l.cursor >= n-1, false
 	return nil
 }
 
@@ -490,7 +515,12 @@ func (m *Model) logRow(ln *LogLine, w int, selected bool) string {
 	if ln.OwnProbe {
 		text = ownProbeLabel + text
 	}
-	plain := fit(fmt.Sprintf(" %s %s %s%s", ts, level, mark, text), w-1, m.g.ellipsis)
+	// The pointer marks the selected line without colour, as on the Overview.
+	lead := "   "
+	if selected {
+		lead = " " + m.g.pointer + " "
+	}
+	plain := fit(fmt.Sprintf("%s%s %s %s%s", lead, ts, level, mark, text), w-1, m.g.ellipsis)
 	if selected {
 		return m.styles.Selected.Render(pad(plain, w))
 	}

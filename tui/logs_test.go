@@ -118,32 +118,7 @@ func TestLogRingBounded(t *testing.T) {
 // the view while lines keep arriving, a filter narrows, and Enter opens the linked finding.
 func TestLogsFollowPauseJump(t *testing.T) {
 	lines := realLines(t)
-	feed := make(chan LogLine)
-	src := LogSourceFunc(func(ctx context.Context, out chan<- LogLine) error {
-		for {
-			select {
-			case ln := <-feed:
-				out <- ln
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	})
-	tl := startLab(t, "agent-cert-expired")
-	opts := tl.options()
-	opts.Logs = src
-	h := drive(t, New(opts), 80, 24)
-	h.idle()
-	h.press("5")
-	send := func(ls []LogLine) {
-		for _, ln := range ls {
-			select {
-			case feed <- ln:
-			case <-time.After(5 * time.Second):
-				t.Fatal("the program stopped reading the log")
-			}
-		}
-	}
+	h, send := driveLogs(t)
 	count := func(n int) func(Model) bool { return func(m Model) bool { return m.logs.n == uint64(n) } }
 	send(lines[:10])
 	h.waitFor("10 lines", 5*time.Second, count(10))
@@ -173,6 +148,71 @@ func TestLogsFollowPauseJump(t *testing.T) {
 			t.Errorf("esc kept filter %q (%d visible)", m.logs.filter, m.logs.visible())
 		}
 	})
+}
+
+// driveLogs drives the assistant over the agent-cert-expired lab at 80x24 on the Logs
+// screen, its log source fed by send.
+func driveLogs(t *testing.T) (h *harness, send func([]LogLine)) {
+	t.Helper()
+	feed := make(chan LogLine)
+	tl := startLab(t, "agent-cert-expired")
+	opts := tl.options()
+	opts.Logs = LogSourceFunc(func(ctx context.Context, out chan<- LogLine) error {
+		for {
+			select {
+			case ln := <-feed:
+				out <- ln
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	})
+	h = drive(t, New(opts), 80, 24)
+	h.idle()
+	h.press("5")
+	return h, func(ls []LogLine) {
+		for _, ln := range ls {
+			select {
+			case feed <- ln:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the program stopped reading the log")
+			}
+		}
+	}
+}
+
+// TestLogsSelectRelevantLine: the Logs screen opens on the agent's line, not on the newer
+// line about mtls-doctor's own probe, and marks the selected line with the Overview's
+// pointer, which shows without colour.
+func TestLogsSelectRelevantLine(t *testing.T) {
+	h, send := driveLogs(t)
+	p := &logparse.Parser{Location: time.UTC}
+	send([]LogLine{ParseLogLine(p, "error.log", agentNoCertLine), ParseLogLine(p, "error.log", ownNoCertLine)})
+	h.waitFor("2 lines", 5*time.Second, func(m Model) bool { return m.logs.n == 2 })
+	selected := func() string {
+		t.Helper()
+		s := h.screen()
+		var rows []string
+		for _, row := range strings.Split(s, "\n") {
+			if strings.HasPrefix(row, " ▸ ") {
+				rows = append(rows, row)
+			}
+		}
+		if len(rows) != 1 {
+			t.Fatalf("%d rows marked ▸, want 1:\n%s", len(rows), s)
+		}
+		return rows[0]
+	}
+	if row := selected(); strings.Contains(row, ownProbeLabel) || !strings.Contains(row, "→ client sent no required SSL") {
+		t.Errorf("the Logs screen opens on %q, want the agent's line", row)
+	}
+	if s := h.screen(); !strings.Contains(s, "→ agent-cert-not-sent (Enter opens it)") {
+		t.Errorf("the detail is not the agent's line:\n%s", s)
+	}
+	h.press("j")
+	if row := selected(); !strings.Contains(row, ownProbeLabel) {
+		t.Errorf("j selects %q, want the probe's line", row)
+	}
 }
 
 func TestContainsFold(t *testing.T) {
@@ -290,15 +330,20 @@ func TestFollowLogFiles(t *testing.T) {
 	}
 }
 
+// agentNoCertLine is NGINX's line about an agent's request without a certificate, and
+// ownNoCertLine the same line about mtls-doctor's own probe request.
+const (
+	agentNoCertLine = `2026/11/30 21:53:00 [info] 8536#8536: *2 client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: nim.test.local, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", host: "nim.test.local"`
+	ownNoCertLine   = `2026/11/30 21:53:00 [info] 8536#8536: *3 client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: nim.test.local, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel?` + logparse.OwnProbeQuery + ` HTTP/2.0", host: "nim.test.local"`
+)
+
 // TestOwnProbeLineLabelled: NGINX's line about mtls-doctor's own request without a
 // certificate is shown dimmed and labelled as the probe's, and links to no finding; the
 // same line for an agent's request links to agent-cert-not-sent.
 func TestOwnProbeLineLabelled(t *testing.T) {
-	const agent = `2026/11/30 21:53:00 [info] 8536#8536: *2 client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: nim.test.local, request: "POST /f5.nginx.agent.sdk.Commander/CommandChannel HTTP/2.0", host: "nim.test.local"`
-	own := strings.Replace(agent, "CommandChannel HTTP/2.0", "CommandChannel?"+logparse.OwnProbeQuery+" HTTP/2.0", 1)
 	p := &logparse.Parser{Location: time.UTC}
 	m := New(Options{Engine: &diagnostics.Engine{Catalog: diagnostics.DefaultCatalog()}})
-	lines := []LogLine{ParseLogLine(p, "error.log", agent), ParseLogLine(p, "error.log", own)}
+	lines := []LogLine{ParseLogLine(p, "error.log", agentNoCertLine), ParseLogLine(p, "error.log", ownNoCertLine)}
 	m.linkFindings(lines)
 	a, o := lines[0], lines[1]
 	if a.Finding != "agent-cert-not-sent" || a.OwnProbe {

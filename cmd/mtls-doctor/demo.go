@@ -45,14 +45,15 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 			if list {
 				// Each line names the mTLS link its fault is on: the agent's to the
 				// manager, or NGINX's to an upstream (proxy_pass https://, grpc_pass grpcs://).
+				var entries []listEntry
 				for _, s := range demolab.Scenarios() {
 					link := "agent → manager"
 					if s.Upstream {
 						link = "NGINX → upstream"
 					}
-					fmt.Fprintf(stdout, "%-36s %-17s %s\n", s.Name, link, s.Title)
+					entries = append(entries, listEntry{s.Name, link, s.Title})
 				}
-				return nil
+				return writeList(stdout, terminalWidth(stdout), entries)
 			}
 			if err := flags.validate(); err != nil {
 				return err

@@ -34,10 +34,11 @@ func newExplainCommand(stdout io.Writer) *cobra.Command {
 			// The mesh command's checks have their own catalog; explain knows both.
 			catalog := append(diagnostics.DefaultCatalog(), diagnostics.MeshCatalog()...)
 			if list || len(args) == 0 {
+				entries := make([]listEntry, 0, len(catalog))
 				for _, ch := range catalog {
-					fmt.Fprintf(stdout, "%-32s %-13s %s\n", ch.ID, ch.Category, ch.Title)
+					entries = append(entries, listEntry{ch.ID, string(ch.Category), ch.Title})
 				}
-				return nil
+				return writeList(stdout, terminalWidth(stdout), entries)
 			}
 			ch, ok := catalog.Lookup(args[0])
 			if !ok {

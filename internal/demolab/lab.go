@@ -279,10 +279,10 @@ func Start(ctx context.Context, name, dir string, now time.Time) (*Lab, error) {
 // buildHealthy makes the PKI and the healthy configuration every scenario starts from.
 func (l *Lab) buildHealthy() error {
 	var err error
-	if l.root, err = l.gen.Root(rootName); err != nil {
+	if l.root, err = l.newCA(nil, rootName); err != nil {
 		return err
 	}
-	if l.inter, err = l.gen.Issue(l.root, pki.Spec{CommonName: interName, IsCA: true}); err != nil {
+	if l.inter, err = l.newCA(l.root, interName); err != nil {
 		return err
 	}
 	l.serverCA, l.agentCA = l.inter, l.root
@@ -315,6 +315,21 @@ func (l *Lab) buildHealthy() error {
 		},
 	}
 	return nil
+}
+
+// CAs are valid from caFrom to caUntil around the lab's now, so that every certificate a
+// scenario issues, backdated a year and a day (expired) or postdated two days (not yet
+// valid), falls inside its issuer's validity: a CA cannot issue before it exists, and
+// readers and some validators notice when one seems to.
+const (
+	caFrom  = -2 * 365 * day
+	caUntil = 10 * 365 * day
+)
+
+// newCA issues a CA certificate named cn from parent, or a self-signed root when parent
+// is nil, valid from caFrom to caUntil.
+func (l *Lab) newCA(parent *pki.Cert, cn string) (*pki.Cert, error) {
+	return l.gen.Issue(parent, pki.Spec{CommonName: cn, IsCA: true, From: caFrom, Until: caUntil})
 }
 
 // newServerCert issues the manager's certificate from the server CA; spec's zero fields

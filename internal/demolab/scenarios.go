@@ -99,7 +99,7 @@ var scenarios = []scenario{
 	{
 		Scenario: Scenario{Name: "agent-chain-incomplete", Title: "the agent's certificate comes from an intermediate its cert file lacks"},
 		setup: func(l *Lab) error {
-			inter, err := l.gen.Issue(l.root, pki.Spec{CommonName: "nms-agent-int-ca", IsCA: true})
+			inter, err := l.newCA(l.root, "nms-agent-int-ca")
 			if err != nil {
 				return err
 			}
@@ -138,7 +138,7 @@ var scenarios = []scenario{
 	{
 		Scenario: Scenario{Name: "server-cert-untrusted", Title: "the agent's tls.ca holds a CA that did not issue the manager's certificate"},
 		setup: func(l *Lab) error {
-			other, err := l.gen.Root(otherName)
+			other, err := l.newCA(nil, otherName)
 			if err != nil {
 				return err
 			}
@@ -184,7 +184,7 @@ var scenarios = []scenario{
 	{
 		Scenario: Scenario{Name: "agent-cert-unknown-ca", Title: "the agent's certificate comes from a CA the manager does not list"},
 		setup: func(l *Lab) error {
-			other, err := l.gen.Root(otherName)
+			other, err := l.newCA(nil, otherName)
 			if err != nil {
 				return err
 			}
@@ -220,11 +220,11 @@ var scenarios = []scenario{
 	{
 		Scenario: Scenario{Name: "client-verify-depth", Title: "the agent's certificate sits under two intermediates; ssl_verify_depth is 1"},
 		setup: func(l *Lab) error {
-			a, err := l.gen.Issue(l.root, pki.Spec{CommonName: "nms-agent-int-a", IsCA: true})
+			a, err := l.newCA(l.root, "nms-agent-int-a")
 			if err != nil {
 				return err
 			}
-			b, err := l.gen.Issue(a, pki.Spec{CommonName: "nms-agent-int-b", IsCA: true})
+			b, err := l.newCA(a, "nms-agent-int-b")
 			if err != nil {
 				return err
 			}
@@ -294,7 +294,7 @@ var upstreamScenarios = []scenario{
 	{
 		Scenario: Scenario{Name: "upstream-client-cert-unknown-ca", Title: "NGINX's client certificate comes from a CA the upstream's ssl_client_certificate lacks"},
 		setup: upstreamSetup(func(l *Lab) error {
-			other, err := l.gen.Root(otherName)
+			other, err := l.newCA(nil, otherName)
 			if err != nil {
 				return err
 			}
@@ -330,7 +330,7 @@ var upstreamScenarios = []scenario{
 	{
 		Scenario: Scenario{Name: "upstream-client-chain-incomplete", Title: "NGINX's client certificate comes from an intermediate its cert file lacks; the upstream trusts the root"},
 		setup: upstreamSetup(func(l *Lab) error {
-			inter, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: clientInterName, IsCA: true})
+			inter, err := l.newCA(l.up.ca, clientInterName)
 			if err != nil {
 				return err
 			}
@@ -382,11 +382,11 @@ var upstreamScenarios = []scenario{
 	{
 		Scenario: Scenario{Name: "upstream-verify-depth", Title: "the upstream's certificate sits under two intermediates; proxy_ssl_verify_depth is 1"},
 		setup: upstreamSetup(func(l *Lab) error {
-			a, err := l.gen.Issue(l.up.ca, pki.Spec{CommonName: "backend-int-a", IsCA: true})
+			a, err := l.newCA(l.up.ca, "backend-int-a")
 			if err != nil {
 				return err
 			}
-			b, err := l.gen.Issue(a, pki.Spec{CommonName: "backend-int-b", IsCA: true})
+			b, err := l.newCA(a, "backend-int-b")
 			if err != nil {
 				return err
 			}
@@ -415,7 +415,7 @@ var upstreamScenarios = []scenario{
 	{
 		Scenario: Scenario{Name: "upstream-cert-untrusted", Title: "proxy_ssl_trusted_certificate holds a CA that did not issue the upstream's certificate"},
 		setup: upstreamSetup(func(l *Lab) error {
-			other, err := l.gen.Root(otherName)
+			other, err := l.newCA(nil, otherName)
 			if err != nil {
 				return err
 			}

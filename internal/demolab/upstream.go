@@ -136,7 +136,7 @@ const upstreamUnit = "backend"
 // setUpstream gives the lab a healthy upstream link of kind: the front sends a client
 // certificate from the upstream's CA and verifies the upstream by name with SNI.
 func (l *Lab) setUpstream(kind upstreamKind, grpc bool) error {
-	ca, err := l.gen.Root(upstreamCAName)
+	ca, err := l.newCA(nil, upstreamCAName)
 	if err != nil {
 		return err
 	}
