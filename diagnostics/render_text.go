@@ -213,7 +213,10 @@ func Headline(f *Facts) string {
 	if a.Format != "" {
 		parts = append(parts, "agent "+string(a.Format))
 	}
-	if a.Path != "" {
+	switch {
+	case a.Error != nil && a.Error.NotRegular:
+		parts = append(parts, "agent configuration "+a.Path+" (not a file)")
+	case a.Path != "":
 		parts = append(parts, a.Path)
 	}
 	if addr := a.Address(); addr != "" {

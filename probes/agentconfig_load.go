@@ -162,6 +162,7 @@ func (l *agentLoader) load() {
 // exists. A file that exists but cannot be read stops the search, as it stops the agent.
 func (l *agentLoader) findMain() ([]byte, bool) {
 	if l.o.Path != "" {
+		l.cfg.PathGiven = true
 		data, _, ok := l.readMain(l.o.Path)
 		return data, ok
 	}
@@ -193,6 +194,12 @@ func (l *agentLoader) readMain(p string) (data []byte, found, ok bool) {
 	l.cfg.Path = p
 	if err != nil {
 		l.cfg.Error = &ConfigError{Path: p, Message: osMessage(err)}
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, regularfile.ErrNotRegular) {
+			l.cfg.Error.NotRegular = true
+			if inside := filepath.Join(p, "nginx-agent.conf"); errors.Is(err, syscall.EISDIR) && fileExists(inside) {
+				l.cfg.Error.Inside = inside
+			}
+		}
 		return nil, true, false
 	}
 	if len(data) > maxAgentConfigBytes {
