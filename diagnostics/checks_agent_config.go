@@ -194,9 +194,12 @@ var findAgentConfigCommands = []string{
 func fixConfigPath(f *Facts) []Step {
 	h := hostOf(f)
 	a := f.Agent
-	bad := a.Searched[len(a.Searched)-1]
-	if a.Error != nil {
+	var bad string
+	switch {
+	case a.Error != nil:
 		bad = a.Error.Path
+	case len(a.Searched) > 0:
+		bad = a.Searched[len(a.Searched)-1]
 	}
 	target := "<agent-config-path>"
 	if a.Error != nil && a.Error.Inside != "" {
@@ -436,8 +439,11 @@ func fixConfigInvalid(f *Facts, _ Result) []Step {
 		if a != nil && isPlaceholder(a.ServerName.Value) {
 			edits = append(edits, edit{setServerName, "<manager-host>"})
 		}
-		steps = append(steps, h.editStep(
-			fmt.Sprintf("Set %s and %s in %s to the manager's address", h.keyName(setHost), h.keyName(setPort), h.Config),
+		title := fmt.Sprintf("Set %s and %s in %s to the manager's address", h.keyName(setHost), h.keyName(setPort), h.Config)
+		if h.viaFlag(setHost) {
+			title = "Pass the manager's address to --server"
+		}
+		steps = append(steps, h.editStep(title,
 			"Use the manager's real host name (one in its server certificate; replace any placeholder copied from "+
 				"the docs) and the port NGINX takes agents on: 443 on NGINX Instance Manager 2.x. The agent's install "+
 				"log or the manager's URL shows both.",
