@@ -47,6 +47,9 @@ type AgentOverrides struct {
 type AgentConfigOptions struct {
 	// Path is the configuration file to read (--agent-config); "" searches SearchPaths.
 	Path string
+	// PathIsAgents says Path is where the agent itself reads its configuration (the demo
+	// lab's agent), not a path the user typed: a file missing there is the agent's own.
+	PathIsAgents bool
 	// SearchPaths are the files tried in order when Path is ""; nil means the agent's
 	// defaults, then nginx-agent.conf in WorkDir.
 	SearchPaths []string
@@ -162,7 +165,7 @@ func (l *agentLoader) load() {
 // exists. A file that exists but cannot be read stops the search, as it stops the agent.
 func (l *agentLoader) findMain() ([]byte, bool) {
 	if l.o.Path != "" {
-		l.cfg.PathGiven = true
+		l.cfg.PathGiven = !l.o.PathIsAgents
 		data, _, ok := l.readMain(l.o.Path)
 		return data, ok
 	}
