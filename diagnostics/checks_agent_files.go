@@ -310,14 +310,12 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 		path := p.file.Path
 		role := p.file.Role
 		verify := []string{"agent-cert-file-unreadable"}
+		if s := settingOfRole[role]; h.viaFlag(s) && flagFixed[p.kind] {
+			steps = append(steps, flagFileStep(h, p, verify))
+			continue
+		}
 		switch p.kind {
 		case "not-a-path":
-			if s := settingOfRole[role]; h.viaFlag(s) {
-				steps = append(steps, h.editStep("Pass the path of the "+string(role)+" file to "+flagOf[s],
-					flagOf[s]+" takes a file name, not the file's contents. A private key pasted on a command line "+
-						"is in shell history and the process list: consider issuing a new one.", verify, edit{s, source(role)}))
-				continue
-			}
 			file := map[probes.FileRole]string{probes.RoleCert: defaultCertPath, probes.RoleKey: defaultKeyPath, probes.RoleCA: defaultCAPath}[role]
 			name := h.keyName(settingOfRole[role])
 			steps = append(steps, Step{
@@ -330,14 +328,6 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 				Host:     HostAgent,
 			}, h.editStep("Set "+name+" to "+file, "", verify, edit{settingOfRole[role], file}))
 		case "missing":
-			if s := settingOfRole[role]; h.viaFlag(s) {
-				// A path typed on the command line is corrected, never created.
-				st := h.editStep("Pass the path of the "+string(role)+" file to "+flagOf[s],
-					path+" does not exist; the listing shows what its directory holds.", verify, edit{s, source(role)})
-				st.Commands = append([]string{"ls -l -- " + shellQuote(filepath.Dir(path)) + " 2>&1 || true"}, st.Commands...)
-				steps = append(steps, st)
-				continue
-			}
 			steps = append(steps, Step{
 				Title:    "Put the " + string(role) + " file at " + path,
 				Why:      "Copy it from where the certificate was issued, or correct the path in " + h.Config + "; relative paths resolve against the agent's working directory (/ under systemd).",
@@ -431,6 +421,30 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 		})
 	}
 	return steps
+}
+
+// flagFixed are the file problems whose fix, for a path given with --cert, --key or --ca,
+// is another path for the flag: the path typed may be a typo, so nothing is created at it
+// or written into it.
+var flagFixed = map[string]bool{"not-a-path": true, "missing": true, "empty": true, "parse": true, "no-ca": true}
+
+// flagFileStep passes the flag that named the file of problem p the path of the right file.
+func flagFileStep(h hostInfo, p fileProblem, verify []string) Step {
+	s := settingOfRole[p.file.Role]
+	title := "Pass the path of the " + string(p.file.Role) + " file to " + flagOf[s]
+	switch p.kind {
+	case "not-a-path":
+		return h.editStep(title, flagOf[s]+" takes a file name, not the file's contents. A private key pasted on a "+
+			"command line is in shell history and the process list: consider issuing a new one.", verify, edit{s, placeholderOf[s]})
+	case "missing":
+		st := h.editStep(title, p.file.Path+" does not exist; the listing shows what its directory holds.", verify, edit{s, placeholderOf[s]})
+		st.Commands = append([]string{"ls -l -- " + shellQuote(filepath.Dir(p.file.Path)) + " 2>&1 || true"}, st.Commands...)
+		return st
+	}
+	st := h.editStep(title, "The file "+flagOf[s]+" names is judged as it is, not replaced; the first command shows "+
+		"what it holds (block names only).", verify, edit{s, placeholderOf[s]})
+	st.Commands = append([]string{pemCheckCommand(p.file.Role, p.file.Path) + " || true"}, st.Commands...)
+	return st
 }
 
 // pkcs12CertCommand writes the leaf certificate of the PKCS#12 bundle in to out, as PEM.

@@ -66,6 +66,15 @@ func TestAgentFileChecks(t *testing.T) {
 			fix:     []string{"ls -l -- /home/me", "--cert '<agent-cert-path>'"},
 			notFix:  []string{"mkdir", "install", "tee", "cert:"},
 			cause:   Cause{Code: CauseFileMissing}},
+		{name: "--ca names an empty file", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.CA = probes.Setting{Value: "/tmp/ca.pem", Source: probes.Source{Kind: probes.SourceFlag, Name: "--ca"}}
+				f.Files.CA = &probes.FileFacts{Role: probes.RoleCA, Path: "/tmp/ca.pem", Exists: true, Encoding: ""}
+			},
+			summary: []string{"--ca /tmp/ca.pem holds no certificate"},
+			fix:     []string{"sudo grep -n -- '-----BEGIN' /tmp/ca.pem", "--ca '<manager-ca-path>'"},
+			notFix:  []string{"sudo cp", ".bak", "ca:"},
+			cause:   Cause{Code: "file-empty"}},
 		{name: "cert missing", id: "agent-cert-file-unreadable", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Files.Cert = &probes.FileFacts{Role: probes.RoleCert, Path: "/etc/nginx-agent/agent.crt"}
