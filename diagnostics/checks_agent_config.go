@@ -305,20 +305,28 @@ func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 		} else if a.Host.Value == "" {
 			problems = append(problems, "no server host is set")
 		} else if strings.ContainsAny(a.Host.Value, "<>") {
-			problems = append(problems, fmt.Sprintf("server host %q is a placeholder from the docs", a.Host.Value))
+			problems = append(problems, fmt.Sprintf("%s host %q is a placeholder from the docs", settingFrom(a.Host, "server"), a.Host.Value))
 		}
 		if hasTypeError(a, setPort) {
 			// said above, with its line
 		} else if a.Port.Value == "" {
-			problems = append(problems, "no server port is set")
+			problems = append(problems, fmt.Sprintf("no %s port is set", settingFrom(a.Port, "server")))
 		} else if p, err := strconv.Atoi(a.Port.Value); err != nil || p < 1 || p > 65535 {
-			problems = append(problems, fmt.Sprintf("server port %q is not a port number", a.Port.Value))
+			problems = append(problems, fmt.Sprintf("%s port %q is not a port number", settingFrom(a.Port, "server"), a.Port.Value))
 		}
 		if strings.ContainsAny(a.ServerName.Value, "<>") {
-			problems = append(problems, fmt.Sprintf("server name %q is a placeholder from the docs", a.ServerName.Value))
+			problems = append(problems, fmt.Sprintf("%s %q is a placeholder from the docs", settingFrom(a.ServerName, "server name"), a.ServerName.Value))
 		}
 	}
 	return problems, ev
+}
+
+// settingFrom names a setting in a finding: the flag that gave it, else name.
+func settingFrom(s probes.Setting, name string) string {
+	if s.Source.Kind == probes.SourceFlag {
+		return s.Source.Name
+	}
+	return name
 }
 
 // hasTypeError reports whether setting s is unset because its key was written as a list or

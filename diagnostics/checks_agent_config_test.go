@@ -56,7 +56,7 @@ func TestAgentConfigChecks(t *testing.T) {
 				f.Agent.Port = f.Agent.Host
 				f.Agent.Port.Value = ""
 			},
-			summary: []string{"no server port is set"},
+			summary: []string{"no --server port is set"},
 			fix:     []string{"mtls-doctor --check --server nim.example.com:443"},
 			notFix:  []string{"/etc/nope", "tee", "sed -i"}},
 		{name: "no config file, server from env", id: "agent-config-missing", want: SeverityInfo,

@@ -195,10 +195,7 @@ func pemCheckCommand(role probes.FileRole, path string) string {
 
 // fileName names the file of role in a finding: the flag that gave its path, else name.
 func (h hostInfo) fileName(role probes.FileRole, name string) string {
-	if s := settingOfRole[role]; h.current(s).Source.Kind == probes.SourceFlag {
-		return flagOf[s]
-	}
-	return name
+	return settingFrom(h.current(settingOfRole[role]), name)
 }
 
 // settingOfRole is the agent setting that names a file of each role.
@@ -577,7 +574,7 @@ func fixKeyMismatch(f *Facts, _ Result) []Step {
 			},
 			Verify: []string{"agent-key-mismatch"},
 			Host:   HostAgent,
-			Manual: "which key to use is for a person to pick from the hashes; then set " + h.keyName(setKey) + " to it",
+			Manual: "which key to use is for a person to pick from the hashes; then set " + h.nameOf(setKey) + " to it",
 		},
 		reissueAgentStep(f, "Or issue a new certificate for the current key",
 			"If the matching key is lost, the certificate must be reissued for the key the agent has.",
