@@ -218,6 +218,8 @@ func Headline(f *Facts) string {
 		parts = append(parts, "agent configuration "+a.Path+" (not a file)")
 	case a.Path != "":
 		parts = append(parts, a.Path)
+	case a.PathGiven && len(a.Searched) > 0:
+		parts = append(parts, "agent configuration "+a.Searched[0]+" (not found)")
 	}
 	if addr := a.Address(); addr != "" {
 		target := "→ " + addr

@@ -155,7 +155,11 @@ func TestBadAgentConfigPathIsTheFlags(t *testing.T) {
 				t.Errorf("no step runs %q:\n%s", c.rerun, steps)
 			}
 			_, text, _ := runOutput(t, nil, "--check", "--agent-config", c.path, "--no-logs", "--timeout", "1s")
-			if first, _, _ := strings.Cut(text, "\n"); first == c.path || strings.Contains(text, "agent configuration file is found") {
+			want := "agent configuration " + c.path + " (not a file)"
+			if c.path == missing {
+				want = "agent configuration " + c.path + " (not found)"
+			}
+			if first, _, _ := strings.Cut(text, "\n"); first != want || strings.Contains(text, "agent configuration file is found") {
 				t.Errorf("the text report takes %s for the configuration file:\n%s", c.path, text)
 			}
 		})
