@@ -2,6 +2,7 @@ package diagnostics
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,17 +144,96 @@ func where(s probes.Setting) string {
 
 func evalConfigMissing(f *Facts) Result {
 	a := f.Agent
+	searched := Note("", "searched: %s", strings.Join(a.Searched, ", "))
+	if e := a.Error; e != nil && e.NotRegular {
+		r := Fail("%s %s is %s, not a file", configPathName(a), e.Path, notFileText(e)).Because(CauseConfigMissing)
+		if e.Inside != "" {
+			r = r.With(Note(e.Inside, "the directory holds nginx-agent.conf"))
+		}
+		return r
+	}
 	if a.Path != "" {
 		return OK("using %s (agent %s format)", a.Path, a.Format.Title())
 	}
-	searched := Note("", "searched: %s", strings.Join(a.Searched, ", "))
+	if a.PathGiven {
+		// The path was typed, not searched for: it is the flag that is wrong.
+		return Fail("--agent-config %s does not exist", strings.Join(a.Searched, ", ")).Because(CauseConfigMissing)
+	}
 	if a.Host.IsSet() {
 		return Info("no nginx-agent.conf found; the server comes from %s", where(a.Host)).With(searched)
 	}
 	return Fail("no nginx-agent.conf found in %s", joinNames(a.Searched, 4)).Because(CauseConfigMissing).With(searched)
 }
 
+// configPathName names where the configuration path came from in a finding.
+func configPathName(a *probes.AgentConfig) string {
+	if a.PathGiven {
+		return "--agent-config"
+	}
+	return "the agent's configuration path"
+}
+
+// notFileText says what a path that is not a regular file is instead.
+func notFileText(e *probes.ConfigError) string {
+	if strings.Contains(e.Message, "directory") {
+		return "a directory"
+	}
+	return "a device, FIFO or socket"
+}
+
+// findAgentConfigCommands list the agent's own configuration locations and the file in the
+// running agent's working directory, the last place agent v2 looks (nginx/agent v2
+// src/core/config/defaults.go).
+var findAgentConfigCommands = []string{
+	"ls -l /etc/nginx-agent/ /etc/nginx-manager/ /usr/local/etc/nginx-agent/ 2>&1 || true",
+	"sudo ls -l \"/proc/$(pgrep -o -x nginx-agent)/cwd/nginx-agent.conf\" 2>&1 || true",
+}
+
+// fixConfigPath is the fix of a configuration path that names nothing readable as a file:
+// the path is corrected, and nothing is created or written at it.
+func fixConfigPath(f *Facts) []Step {
+	h := hostOf(f)
+	a := f.Agent
+	var bad string
+	switch {
+	case a.Error != nil:
+		bad = a.Error.Path
+	case len(a.Searched) > 0:
+		bad = a.Searched[len(a.Searched)-1]
+	}
+	target := "<agent-config-path>"
+	if a.Error != nil && a.Error.Inside != "" {
+		target = a.Error.Inside
+	}
+	commands := append([]string{"ls -ld -- " + shellQuote(bad) + " " + shellQuote(path.Dir(bad)) + " 2>&1 || true"},
+		findAgentConfigCommands...)
+	if !a.PathGiven {
+		// The agent's own location holds a directory or a device: only a person can say
+		// what it is doing there, and the agent reads no other path.
+		return []Step{{
+			Title:    "Find out why " + bad + " is not a file",
+			Why:      "The agent reads its configuration from " + bad + ", which is " + notFileText(a.Error) + ".",
+			Commands: commands,
+			Verify:   []string{"agent-config-missing", "agent-config-invalid"},
+			Host:     HostAgent,
+			Manual:   "what to do with what is at " + bad + " is for a person to decide",
+		}}
+	}
+	st := Step{
+		Title: "Point --agent-config at the agent's configuration file",
+		Why: "mtls-doctor judges the file --agent-config names, and " + bad + " is no such file. The listing shows " +
+			"the agent's own locations and the file in the running agent's working directory.",
+		Commands: append(commands, h.rerunCommand(target)),
+		Verify:   []string{"agent-config-missing", "agent-config-invalid"},
+		Host:     HostAgent,
+	}
+	return []Step{st}
+}
+
 func fixConfigMissing(f *Facts, _ Result) []Step {
+	if a := hostOf(f).agent; a != nil && ((a.PathGiven && a.Path == "") || (a.Error != nil && a.Error.NotRegular)) {
+		return fixConfigPath(f)
+	}
 	h := hostOf(f)
 	// Without a file the TLS paths are not known: the user names them rather than the
 	// package's defaults being written as if they were there.
@@ -175,14 +255,13 @@ func fixConfigMissing(f *Facts, _ Result) []Step {
 		edits = []edit{{setHost, "<manager-ip>"}, {setPort, port}, {setServerName, "<manager-host>"}}
 	}
 	edits = append(edits, edit{setTLSEnable, "true"}, edit{setCert, h.Cert}, edit{setKey, h.Key}, edit{setCA, h.CA})
+	h.fileOnly = true // the agent's own default location, where nothing exists
 	return []Step{
 		{
 			Title: "Find where the agent's configuration went",
 			Why:   "The package writes /etc/nginx-agent/nginx-agent.conf; a v2-to-v3 upgrade keeps the old file as nginx-agent-v2-backup.conf.",
-			Commands: []string{
-				"ls -l /etc/nginx-agent/ /etc/nginx-manager/ /usr/local/etc/nginx-agent/ 2>&1 || true",
-				"(dpkg -L nginx-agent || rpm -ql nginx-agent) 2>/dev/null | grep '\\.conf$' || true",
-			},
+			Commands: append(slices.Clone(findAgentConfigCommands[:1]),
+				"(dpkg -L nginx-agent || rpm -ql nginx-agent) 2>/dev/null | grep '\\.conf$' || true"),
 			Verify: []string{"agent-config-missing"},
 			Host:   HostAgent,
 		},
@@ -226,20 +305,28 @@ func configProblems(a *probes.AgentConfig) (problems []string, ev []Evidence) {
 		} else if a.Host.Value == "" {
 			problems = append(problems, "no server host is set")
 		} else if strings.ContainsAny(a.Host.Value, "<>") {
-			problems = append(problems, fmt.Sprintf("server host %q is a placeholder from the docs", a.Host.Value))
+			problems = append(problems, fmt.Sprintf("%s host %q is a placeholder from the docs", settingFrom(a.Host, "server"), a.Host.Value))
 		}
 		if hasTypeError(a, setPort) {
 			// said above, with its line
 		} else if a.Port.Value == "" {
-			problems = append(problems, "no server port is set")
+			problems = append(problems, fmt.Sprintf("no %s port is set", settingFrom(a.Port, "server")))
 		} else if p, err := strconv.Atoi(a.Port.Value); err != nil || p < 1 || p > 65535 {
-			problems = append(problems, fmt.Sprintf("server port %q is not a port number", a.Port.Value))
+			problems = append(problems, fmt.Sprintf("%s port %q is not a port number", settingFrom(a.Port, "server"), a.Port.Value))
 		}
 		if strings.ContainsAny(a.ServerName.Value, "<>") {
-			problems = append(problems, fmt.Sprintf("server name %q is a placeholder from the docs", a.ServerName.Value))
+			problems = append(problems, fmt.Sprintf("%s %q is a placeholder from the docs", settingFrom(a.ServerName, "server name"), a.ServerName.Value))
 		}
 	}
 	return problems, ev
+}
+
+// settingFrom names a setting in a finding: the flag that gave it, else name.
+func settingFrom(s probes.Setting, name string) string {
+	if s.Source.Kind == probes.SourceFlag {
+		return s.Source.Name
+	}
+	return name
 }
 
 // hasTypeError reports whether setting s is unset because its key was written as a list or
@@ -272,7 +359,7 @@ func hostPortProblem(a *probes.AgentConfig) bool {
 
 func evalConfigInvalid(f *Facts) Result {
 	a := f.Agent
-	if a.Path == "" && !a.Host.IsSet() {
+	if a.Path == "" && !a.Host.IsSet() || a.Error != nil && a.Error.NotRegular {
 		return Skip("skipped: no configuration file to parse")
 	}
 	problems, ev := configProblems(a)
@@ -360,8 +447,11 @@ func fixConfigInvalid(f *Facts, _ Result) []Step {
 		if a != nil && isPlaceholder(a.ServerName.Value) {
 			edits = append(edits, edit{setServerName, "<manager-host>"})
 		}
-		steps = append(steps, h.editStep(
-			fmt.Sprintf("Set %s and %s in %s to the manager's address", h.keyName(setHost), h.keyName(setPort), h.Config),
+		title := fmt.Sprintf("Set %s and %s in %s to the manager's address", h.keyName(setHost), h.keyName(setPort), h.Config)
+		if h.viaFlag(setHost) {
+			title = "Pass the manager's address to --server"
+		}
+		steps = append(steps, h.editStep(title,
 			"Use the manager's real host name (one in its server certificate; replace any placeholder copied from "+
 				"the docs) and the port NGINX takes agents on: 443 on NGINX Instance Manager 2.x. The agent's install "+
 				"log or the manager's URL shows both.",

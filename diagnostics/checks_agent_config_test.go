@@ -17,6 +17,48 @@ func TestAgentConfigChecks(t *testing.T) {
 			summary: []string{"no nginx-agent.conf found in /etc/nginx-manager/nginx-agent.conf"},
 			fix:     []string{"ls -l /etc/nginx-agent/"},
 			cause:   Cause{Code: CauseConfigMissing}},
+		{name: "--agent-config names a missing path", id: "agent-config-missing", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Path, f.Agent.PathGiven = "", true
+				f.Agent.Searched = []string{"/etc/nope/nginx-agent.conf"}
+			},
+			summary: []string{"--agent-config /etc/nope/nginx-agent.conf does not exist"},
+			fix:     []string{"ls -l /etc/nginx-agent/", "mtls-doctor --check --agent-config '<agent-config-path>'"},
+			notFix:  []string{"Create", "mkdir", "tee", "systemctl restart"},
+			cause:   Cause{Code: CauseConfigMissing}},
+		{name: "--agent-config names a directory", id: "agent-config-missing", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Path, f.Agent.PathGiven = "/etc/nginx-agent", true
+				f.Agent.Searched = []string{"/etc/nginx-agent"}
+				f.Agent.Error = &probes.ConfigError{Path: "/etc/nginx-agent", Message: "is a directory", NotRegular: true,
+					Inside: "/etc/nginx-agent/nginx-agent.conf"}
+			},
+			summary: []string{"--agent-config /etc/nginx-agent is a directory, not a file"},
+			fix:     []string{"mtls-doctor --check --agent-config /etc/nginx-agent/nginx-agent.conf"},
+			notFix:  []string{"YAML", "tee", "cp -p", "sed -i", "systemctl restart"},
+			cause:   Cause{Code: CauseConfigMissing}},
+		{name: "directory at the agent's own location", id: "agent-config-missing", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Error = &probes.ConfigError{Path: f.Agent.Path, Message: "is a directory", NotRegular: true}
+			},
+			summary: []string{"the agent's configuration path /etc/nginx-agent/nginx-agent.conf is a directory"},
+			notFix:  []string{"--agent-config", "tee", "cp -p", "sed -i"}},
+		{name: "directory is not parsed", id: "agent-config-invalid", want: SeveritySkip,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.PathGiven = true
+				f.Agent.Error = &probes.ConfigError{Path: f.Agent.Path, Message: "is a directory", NotRegular: true}
+			}},
+		{name: "missing --agent-config: port fixed on --server, not in the path typed", id: "agent-config-invalid", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Path, f.Agent.PathGiven = "", true
+				f.Agent.Searched = []string{"/etc/nope/nginx-agent.conf"}
+				f.Agent.Host = probes.Setting{Value: "nim.example.com", Source: probes.Source{Kind: probes.SourceFlag, Name: "--server"}}
+				f.Agent.Port = f.Agent.Host
+				f.Agent.Port.Value = ""
+			},
+			summary: []string{"no --server port is set"},
+			fix:     []string{"mtls-doctor --check --server nim.example.com:443"},
+			notFix:  []string{"/etc/nope", "tee", "sed -i"}},
 		{name: "no config file, server from env", id: "agent-config-missing", want: SeverityInfo,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Agent.Path = ""

@@ -65,11 +65,11 @@ func evalCertNotConfigured(f *Facts) Result {
 	h := hostOf(f)
 	switch {
 	case a.Cert.Value == "" && a.Key.Value == "":
-		return Fail("no client certificate configured (%s and %s are empty)", h.keyName(setCert), h.keyName(setKey)).Because(CauseNotConfigured)
+		return Fail("no client certificate configured (%s and %s are empty)", h.nameOf(setCert), h.nameOf(setKey)).Because(CauseNotConfigured)
 	case a.Cert.Value == "":
-		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.keyName(setKey), a.Key.Value, h.keyName(setCert)).Because(CauseNotConfigured)
+		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.nameOf(setKey), a.Key.Value, h.nameOf(setCert)).Because(CauseNotConfigured)
 	case a.Key.Value == "":
-		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.keyName(setCert), a.Cert.Value, h.keyName(setKey)).Because(CauseNotConfigured)
+		return Fail("%s is set (%s) but %s is not: the agent refuses to start", h.nameOf(setCert), a.Cert.Value, h.nameOf(setKey)).Because(CauseNotConfigured)
 	}
 	return OK("certificate %s, key %s", a.Cert.Value, a.Key.Value)
 }
@@ -78,10 +78,10 @@ func fixCertNotConfigured(f *Facts, _ Result) []Step {
 	h := hostOf(f)
 	cert, key := h.Cert, h.Key
 	if !h.current(setCert).IsSet() || h.current(setCert).Value == "" {
-		cert = "<agent-cert-path>"
+		cert = placeholderOf[setCert]
 	}
 	if !h.current(setKey).IsSet() || h.current(setKey).Value == "" {
-		key = "<agent-key-path>"
+		key = placeholderOf[setKey]
 	}
 	return []Step{
 		{
@@ -119,24 +119,27 @@ func fileProblems(f *Facts) []fileProblem {
 	add := func(sev Severity, ff *probes.FileFacts, kind, format string, a ...any) {
 		out = append(out, fileProblem{sev, ff, kind, fmt.Sprintf(format, a...)})
 	}
+	h := hostOf(f)
 	for _, ff := range []*probes.FileFacts{f.Files.Cert, f.Files.Key, f.Files.CA} {
 		if ff == nil {
 			continue
 		}
+		// A path given with --cert, --key or --ca is the flag's: the finding names it.
+		role := h.fileName(ff.Role, string(ff.Role))
 		switch {
 		case ff.NotPath != "":
 			// The value itself is never shown: a pasted private key stays out of every output.
-			add(SeverityFail, ff, "not-a-path", "%s holds %s, not a path", hostOf(f).keyName(settingOfRole[ff.Role]), ff.NotPath)
+			add(SeverityFail, ff, "not-a-path", "%s holds %s, not a path", h.nameOf(settingOfRole[ff.Role]), ff.NotPath)
 			continue
 		case !ff.Exists:
-			add(SeverityFail, ff, "missing", "%s %s does not exist%s", ff.Role, ff.Path, relativeNote(f, ff.Path))
+			add(SeverityFail, ff, "missing", "%s %s does not exist%s", role, ff.Path, relativeNote(f, ff.Path))
 			continue
 		case ff.ReadError != "":
-			add(SeverityFail, ff, "unreadable", "%s %s cannot be read: %s", ff.Role, ff.Path, ff.ReadError)
+			add(SeverityFail, ff, "unreadable", "%s %s cannot be read: %s", role, ff.Path, ff.ReadError)
 			continue
 		}
 		if ff.Encoding == "pkcs12" {
-			add(SeverityFail, ff, "pkcs12", "%s %s is a PKCS#12 bundle (.p12/.pfx); the agent reads only PEM", ff.Role, ff.Path)
+			add(SeverityFail, ff, "pkcs12", "%s %s is a PKCS#12 bundle (.p12/.pfx); the agent reads only PEM", role, ff.Path)
 			continue
 		}
 		types := blockTypes(ff)
@@ -145,36 +148,36 @@ func fileProblems(f *Facts) []fileProblem {
 			if len(ff.Certs) == 0 {
 				// A DER key has no PEM block to name it, only the parsed Key.
 				if strings.Contains(types, "PRIVATE KEY") || ff.Key != nil {
-					add(SeverityFail, ff, "swapped", "cert %s holds a private key, not a certificate (cert and key swapped?)", ff.Path)
+					add(SeverityFail, ff, "swapped", "%s %s holds a private key, not a certificate (cert and key swapped?)", role, ff.Path)
 				} else {
-					add(SeverityFail, ff, "empty", "cert %s holds no certificate%s", ff.Path, blocksSuffix(ff, types))
+					add(SeverityFail, ff, "empty", "%s %s holds no certificate%s", role, ff.Path, blocksSuffix(ff, types))
 				}
 			}
 		case probes.RoleKey:
 			if ff.Key == nil && !encrypted(ff) {
 				if len(ff.Certs) > 0 || strings.Contains(types, "CERTIFICATE") {
-					add(SeverityFail, ff, "swapped", "key %s holds a certificate, not a private key (cert and key swapped?)", ff.Path)
+					add(SeverityFail, ff, "swapped", "%s %s holds a certificate, not a private key (cert and key swapped?)", role, ff.Path)
 				} else {
-					add(SeverityFail, ff, "empty", "key %s holds no usable private key%s", ff.Path, blocksSuffix(ff, types))
+					add(SeverityFail, ff, "empty", "%s %s holds no usable private key%s", role, ff.Path, blocksSuffix(ff, types))
 				}
 			}
 			if ff.Mode.Perm()&0o004 != 0 {
-				add(SeverityWarn, ff, "world-readable", "key %s is readable by every user (mode %04o)", ff.Path, ff.Mode.Perm())
+				add(SeverityWarn, ff, "world-readable", "%s %s is readable by every user (mode %04o)", role, ff.Path, ff.Mode.Perm())
 			}
 		case probes.RoleCA:
 			if len(ff.Certs) == 0 {
-				add(SeverityFail, ff, "empty", "CA file %s holds no certificate%s: the agent trusts nothing", ff.Path, blocksSuffix(ff, types))
+				add(SeverityFail, ff, "empty", "%s %s holds no certificate%s: the agent trusts nothing", h.fileName(ff.Role, "CA file"), ff.Path, blocksSuffix(ff, types))
 			} else if !anyCA(ff) {
-				add(SeverityWarn, ff, "no-ca", "CA file %s holds only non-CA certificates (%s)", ff.Path, certName(ff.Certs[0]))
+				add(SeverityWarn, ff, "no-ca", "%s %s holds only non-CA certificates (%s)", h.fileName(ff.Role, "CA file"), ff.Path, certName(ff.Certs[0]))
 			}
 		}
 		// The agent reads PEM only (tls.LoadX509KeyPair, AppendCertsFromPEM): a DER file
 		// that parses here still fails it. Wrong content was reported above.
 		if ff.Encoding == "der" && (len(ff.Certs) > 0 && ff.Role != probes.RoleKey || ff.Key != nil && ff.Role == probes.RoleKey) {
-			add(SeverityFail, ff, "der", "%s %s is DER; the agent reads only PEM", ff.Role, ff.Path)
+			add(SeverityFail, ff, "der", "%s %s is DER; the agent reads only PEM", role, ff.Path)
 		}
 		if ff.ParseError != "" && !(ff.Role == probes.RoleKey && encrypted(ff)) {
-			add(SeverityWarn, ff, "parse", "%s %s has blocks that do not parse: %s", ff.Role, ff.Path, firstLine(ff.ParseError))
+			add(SeverityWarn, ff, "parse", "%s %s has blocks that do not parse: %s", role, ff.Path, firstLine(ff.ParseError))
 		}
 	}
 	return out
@@ -188,6 +191,11 @@ func pemCheckCommand(role probes.FileRole, path string) string {
 		c += "; sudo openssl pkey -in " + shellQuote(path) + " -noout"
 	}
 	return c
+}
+
+// fileName names the file of role in a finding: the flag that gave its path, else name.
+func (h hostInfo) fileName(role probes.FileRole, name string) string {
+	return settingFrom(h.current(settingOfRole[role]), name)
 }
 
 // settingOfRole is the agent setting that names a file of each role.
@@ -258,7 +266,11 @@ func evalFilesUnreadable(f *Facts) Result {
 	var ev []Evidence
 	for _, p := range ps {
 		worst = max(worst, p.sev)
-		ev = append(ev, Note(p.file.Path, "%s", p.text))
+		loc := p.file.Path
+		if p.file.NotPath != "" { // Path is only a placeholder: point at the setting
+			loc = hostOf(f).nameOf(settingOfRole[p.file.Role])
+		}
+		ev = append(ev, Note(loc, "%s", p.text))
 	}
 	lead := ps[0]
 	for _, p := range ps { // lead with the worst problem
@@ -279,7 +291,7 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 	var steps []Step
 	seen := map[string]bool{}
 	// source is where a good copy of a file of role comes from: only the user knows.
-	source := map[probes.FileRole]string{probes.RoleCert: "<agent-cert-path>", probes.RoleKey: "<agent-key-path>", probes.RoleCA: "<manager-ca-path>"}
+	source := func(role probes.FileRole) string { return placeholderOf[settingOfRole[role]] }
 	mode := func(role probes.FileRole) string {
 		if role == probes.RoleKey {
 			return "0600"
@@ -295,6 +307,10 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 		path := p.file.Path
 		role := p.file.Role
 		verify := []string{"agent-cert-file-unreadable"}
+		if s := settingOfRole[role]; h.viaFlag(s) && flagFixed[p.kind] {
+			steps = append(steps, flagFileStep(h, p, verify))
+			continue
+		}
 		switch p.kind {
 		case "not-a-path":
 			file := map[probes.FileRole]string{probes.RoleCert: defaultCertPath, probes.RoleKey: defaultKeyPath, probes.RoleCA: defaultCAPath}[role]
@@ -303,7 +319,7 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 				Title: "Save the " + string(role) + " in " + file,
 				Why: "The agent reads " + name + " as a file name. A private key that was pasted on a command line or " +
 					"into the environment is in shell history and the process list: consider issuing a new one.",
-				Commands: []string{"sudo install -m " + mode(role) + " " + shellQuote(source[role]) + " " + shellQuote(file)},
+				Commands: []string{"sudo install -m " + mode(role) + " " + shellQuote(source(role)) + " " + shellQuote(file)},
 				Changes:  []string{file},
 				Verify:   verify,
 				Host:     HostAgent,
@@ -312,7 +328,7 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 			steps = append(steps, Step{
 				Title:    "Put the " + string(role) + " file at " + path,
 				Why:      "Copy it from where the certificate was issued, or correct the path in " + h.Config + "; relative paths resolve against the agent's working directory (/ under systemd).",
-				Commands: []string{"sudo mkdir -p " + shellQuote(filepath.Dir(path)), "sudo install -m " + mode(role) + " " + shellQuote(source[role]) + " " + shellQuote(path), restartAgent},
+				Commands: []string{"sudo mkdir -p " + shellQuote(filepath.Dir(path)), "sudo install -m " + mode(role) + " " + shellQuote(source(role)) + " " + shellQuote(path), restartAgent},
 				Changes:  []string{path},
 				Verify:   verify,
 				Host:     HostAgent,
@@ -321,9 +337,9 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 			// Only a permission problem is fixed with chmod; a directory, a device such as
 			// /dev/zero or an oversized file is the wrong path.
 			if !strings.Contains(p.file.ReadError, "permission denied") {
-				steps = append(steps, h.editStep("Point "+h.keyName(settingOfRole[role])+" at the "+string(role)+" file",
+				steps = append(steps, h.editStep("Point "+h.nameOf(settingOfRole[role])+" at the "+string(role)+" file",
 					path+" is not a PEM file the agent can read ("+firstLine(p.file.ReadError)+").", verify,
-					edit{settingOfRole[role], source[role]}))
+					edit{settingOfRole[role], source(role)}))
 				continue
 			}
 			st := Step{
@@ -350,7 +366,7 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 				Why: "The agent reads PEM: CERTIFICATE blocks for cert and ca, a private key block for key. The first " +
 					"command shows what the file holds now (block names only).",
 				Commands: []string{pemCheckCommand(role, path) + " || true", backupCommand(path),
-					"sudo cp " + shellQuote(source[role]) + " " + shellQuote(path), restartAgent},
+					"sudo cp " + shellQuote(source(role)) + " " + shellQuote(path), restartAgent},
 				Changes: []string{path},
 				Verify:  verify,
 				Host:    HostAgent,
@@ -402,6 +418,30 @@ func fixFilesUnreadable(f *Facts, _ Result) []Step {
 		})
 	}
 	return steps
+}
+
+// flagFixed are the file problems whose fix, for a path given with --cert, --key or --ca,
+// is another path for the flag: the path typed may be a typo, so nothing is created at it
+// or written into it.
+var flagFixed = map[string]bool{"not-a-path": true, "missing": true, "empty": true, "parse": true, "no-ca": true}
+
+// flagFileStep passes the flag that named the file of problem p the path of the right file.
+func flagFileStep(h hostInfo, p fileProblem, verify []string) Step {
+	s := settingOfRole[p.file.Role]
+	title := "Pass the path of the " + string(p.file.Role) + " file to " + flagOf[s]
+	switch p.kind {
+	case "not-a-path":
+		return h.editStep(title, flagOf[s]+" takes a file name, not the file's contents. A private key pasted on a "+
+			"command line is in shell history and the process list: consider issuing a new one.", verify, edit{s, placeholderOf[s]})
+	case "missing":
+		st := h.editStep(title, p.file.Path+" does not exist; the listing shows what its directory holds.", verify, edit{s, placeholderOf[s]})
+		st.Commands = append([]string{"ls -l -- " + shellQuote(filepath.Dir(p.file.Path)) + " 2>&1 || true"}, st.Commands...)
+		return st
+	}
+	st := h.editStep(title, "The file "+flagOf[s]+" names is judged as it is, not replaced; the first command shows "+
+		"what it holds (block names only).", verify, edit{s, placeholderOf[s]})
+	st.Commands = append([]string{pemCheckCommand(p.file.Role, p.file.Path) + " || true"}, st.Commands...)
+	return st
 }
 
 // pkcs12CertCommand writes the leaf certificate of the PKCS#12 bundle in to out, as PEM.
@@ -534,7 +574,7 @@ func fixKeyMismatch(f *Facts, _ Result) []Step {
 			},
 			Verify: []string{"agent-key-mismatch"},
 			Host:   HostAgent,
-			Manual: "which key to use is for a person to pick from the hashes; then set " + h.keyName(setKey) + " to it",
+			Manual: "which key to use is for a person to pick from the hashes; then set " + h.nameOf(setKey) + " to it",
 		},
 		reissueAgentStep(f, "Or issue a new certificate for the current key",
 			"If the matching key is lost, the certificate must be reissued for the key the agent has.",

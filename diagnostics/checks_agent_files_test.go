@@ -23,8 +23,58 @@ func TestAgentFileChecks(t *testing.T) {
 			},
 			summary: []string{"command.tls.key is set (/etc/nginx-agent/agent.key) but command.tls.cert is not"},
 			cause:   Cause{Code: CauseNotConfigured}},
+		{name: "key pasted into --key, no cert", id: "agent-cert-not-configured", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Cert = probes.Setting{}
+				f.Agent.Key = probes.Setting{Value: "[PEM data]", Secret: "PEM data", Source: probes.Source{Kind: probes.SourceFlag, Name: "--key"}}
+				f.Files.Cert = nil
+				f.Files.Key = &probes.FileFacts{Role: probes.RoleKey, Path: "[PEM data]", NotPath: "PEM data"}
+			},
+			summary: []string{"--key is set ([PEM data]) but tls.cert is not"},
+			fix:     []string{"+  cert: <agent-cert-path>", "mtls-doctor --check --key '<agent-key-path>'"},
+			notFix:  []string{"PEM data", "key:"},
+			cause:   Cause{Code: CauseNotConfigured}},
+		{name: "key pasted into --key, no config file", id: "agent-cert-not-configured", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Path, f.Agent.Searched = "", []string{"/etc/nginx-agent/nginx-agent.conf", "/nginx-agent.conf"}
+				f.Agent.Cert = probes.Setting{}
+				f.Agent.Key = probes.Setting{Value: "[PEM data]", Secret: "PEM data", Source: probes.Source{Kind: probes.SourceFlag, Name: "--key"}}
+				f.Files.Cert = nil
+				f.Files.Key = &probes.FileFacts{Role: probes.RoleKey, Path: "[PEM data]", NotPath: "PEM data"}
+			},
+			summary: []string{"--key is set ([PEM data]) but --cert is not"},
+			fix:     []string{"--cert '<agent-cert-path>' --key '<agent-key-path>'"},
+			notFix:  []string{"PEM data", "tee", "sed -i", "cert:"},
+			cause:   Cause{Code: CauseNotConfigured}},
 		{name: "tls off skips", id: "agent-cert-not-configured", want: SeveritySkip,
 			mutate: func(f *Facts, _ *testPKI) { f.Agent.TLSEnabled = fileSetting("false", 5) }},
+		{name: "key pasted into --key", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Key = probes.Setting{Value: "[PEM data]", Secret: "PEM data", Source: probes.Source{Kind: probes.SourceFlag, Name: "--key"}}
+				f.Files.Key = &probes.FileFacts{Role: probes.RoleKey, Path: "[PEM data]", NotPath: "PEM data"}
+			},
+			summary: []string{"--key holds PEM data, not a path"},
+			fix:     []string{"Pass the path of the key file to --key", "--key '<agent-key-path>'"},
+			notFix:  []string{"PEM data", "key:", "tee", "install"},
+			cause:   Cause{Code: "file-not-a-path"}},
+		{name: "--cert names a missing file", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.Cert = probes.Setting{Value: "/home/me/agnet.crt", Source: probes.Source{Kind: probes.SourceFlag, Name: "--cert"}}
+				f.Files.Cert = &probes.FileFacts{Role: probes.RoleCert, Path: "/home/me/agnet.crt"}
+			},
+			summary: []string{"--cert /home/me/agnet.crt does not exist"},
+			fix:     []string{"ls -l -- /home/me", "--cert '<agent-cert-path>'"},
+			notFix:  []string{"mkdir", "install", "tee", "cert:"},
+			cause:   Cause{Code: CauseFileMissing}},
+		{name: "--ca names an empty file", id: "agent-cert-file-unreadable", want: SeverityFail,
+			mutate: func(f *Facts, _ *testPKI) {
+				f.Agent.CA = probes.Setting{Value: "/tmp/ca.pem", Source: probes.Source{Kind: probes.SourceFlag, Name: "--ca"}}
+				f.Files.CA = &probes.FileFacts{Role: probes.RoleCA, Path: "/tmp/ca.pem", Exists: true, Encoding: ""}
+			},
+			summary: []string{"--ca /tmp/ca.pem holds no certificate"},
+			fix:     []string{"sudo grep -n -- '-----BEGIN' /tmp/ca.pem", "--ca '<manager-ca-path>'"},
+			notFix:  []string{"sudo cp", ".bak", "ca:"},
+			cause:   Cause{Code: "file-empty"}},
 		{name: "cert missing", id: "agent-cert-file-unreadable", want: SeverityFail,
 			mutate: func(f *Facts, _ *testPKI) {
 				f.Files.Cert = &probes.FileFacts{Role: probes.RoleCert, Path: "/etc/nginx-agent/agent.crt"}

@@ -42,6 +42,13 @@ type hostInfo struct {
 	CASet, CertSet       bool
 	agent                *probes.AgentConfig
 	knownHost, knownPort bool
+	// flagsOnly: no configuration file can take an edit (none was found, --agent-config
+	// names a missing path, or the path is a directory or device) while mtls-doctor's flags
+	// supply what was judged, so every change is one to those flags.
+	flagsOnly bool
+	// fileOnly: every edit goes to the file, as when the agent's default configuration is
+	// created; a value a flag gave is not written there, its placeholder is.
+	fileOnly bool
 }
 
 func hostOf(f *Facts) hostInfo {
@@ -79,16 +86,101 @@ func hostOf(f *Facts) hostInfo {
 	if f.Endpoint != nil && f.Endpoint.VerifyName != "" {
 		h.Name = f.Endpoint.VerifyName
 	}
+	// Key material pasted where a path belongs is no path: the user names the file.
 	if a.Cert.Value != "" {
-		h.Cert, h.CertSet = a.Cert.Value, true
+		h.Cert, h.CertSet = pathOrPlaceholder(a.Cert, setCert), true
 	}
 	if a.Key.Value != "" {
-		h.Key = a.Key.Value
+		h.Key = pathOrPlaceholder(a.Key, setKey)
 	}
 	if a.CA.Value != "" {
-		h.CA, h.CASet = a.CA.Value, true
+		h.CA, h.CASet = pathOrPlaceholder(a.CA, setCA), true
 	}
+	noFile := a.Path == "" || (a.Error != nil && a.Error.NotRegular)
+	h.flagsOnly = noFile && (a.PathGiven || a.Path != "" || anyFlag(a))
 	return h
+}
+
+// placeholderOf names, by setting, a value only the user knows.
+var placeholderOf = map[agentKeyID]string{setHost: "<manager-host>", setPort: "<manager-port>",
+	setServerName: "<manager-host>", setCert: "<agent-cert-path>", setKey: "<agent-key-path>", setCA: "<manager-ca-path>"}
+
+// flagOf is mtls-doctor's flag that overrides each setting (probes.AgentOverrides);
+// --server carries both host and port.
+var flagOf = map[agentKeyID]string{setHost: "--server", setPort: "--server", setServerName: "--server-name",
+	setCert: "--cert", setKey: "--key", setCA: "--ca"}
+
+// pathOrPlaceholder is the setting's value, or its placeholder when the value was key
+// material (only its redaction is kept, and that must never be written anywhere).
+func pathOrPlaceholder(st probes.Setting, s agentKeyID) string {
+	if st.Secret != "" {
+		return placeholderOf[s]
+	}
+	return st.Value
+}
+
+// anyFlag reports whether one of mtls-doctor's override flags set a connection setting.
+func anyFlag(a *probes.AgentConfig) bool {
+	for _, st := range []probes.Setting{a.Host, a.Port, a.ServerName, a.Cert, a.Key, a.CA} {
+		if st.Source.Kind == probes.SourceFlag {
+			return true
+		}
+	}
+	return false
+}
+
+// viaFlag reports whether setting s is changed on mtls-doctor's command line rather than
+// in a file: a flag gave its value, or there is no file to edit.
+func (h hostInfo) viaFlag(s agentKeyID) bool {
+	return h.agent != nil && !h.fileOnly && flagOf[s] != "" && (h.current(s).Source.Kind == probes.SourceFlag || h.flagsOnly)
+}
+
+// nameOf names setting s in a finding or a step: the flag it is changed with, else its key.
+func (h hostInfo) nameOf(s agentKeyID) string {
+	if h.viaFlag(s) {
+		return flagOf[s]
+	}
+	return h.keyName(s)
+}
+
+// rerunCommand is mtls-doctor's check run again with the override flags it was given and
+// the edits applied; config, when not "", replaces --agent-config. A value that was key
+// material is passed as its placeholder.
+func (h hostInfo) rerunCommand(config string, edits ...edit) string {
+	vals := map[agentKeyID]string{}
+	for s := range flagOf {
+		if cur := h.current(s); cur.Source.Kind == probes.SourceFlag {
+			vals[s] = pathOrPlaceholder(cur, s)
+		}
+	}
+	for _, e := range edits {
+		vals[e.s] = e.value
+	}
+	a := h.agent
+	if config == "" && a != nil && a.PathGiven && a.Path != "" && (a.Error == nil || !a.Error.NotRegular) {
+		config = a.Path
+	}
+	cmd := "mtls-doctor --check"
+	if config != "" {
+		cmd += " --agent-config " + shellQuote(config)
+	}
+	host, hostSet := vals[setHost]
+	port, portSet := vals[setPort]
+	if hostSet || portSet {
+		if !hostSet {
+			host = h.Host
+		}
+		if !portSet {
+			port = h.Port
+		}
+		cmd += " --server " + shellQuote(net.JoinHostPort(host, port))
+	}
+	for _, s := range []agentKeyID{setServerName, setCert, setKey, setCA} {
+		if v, ok := vals[s]; ok {
+			cmd += " " + flagOf[s] + " " + shellQuote(v)
+		}
+	}
+	return cmd
 }
 
 // agentKeyID names one agent configuration key independent of the agent generation.
@@ -183,13 +275,28 @@ func (h hostInfo) editStep(title, why string, verify []string, edits ...edit) St
 			files = append(files, file)
 		}
 	}
-	var nim1 []edit
+	var nim1, flags []edit
 	for _, e := range edits {
-		path := yamlPath(h.Format, e.s)
-		if path == nil {
+		cur := h.current(e.s)
+		if cur.Secret != "" && e.value == cur.Value {
+			e.value = placeholderOf[e.s] // never write a redaction as if it were the value
+		}
+		if h.fileOnly && cur.Source.Kind == probes.SourceFlag {
+			// What was typed on mtls-doctor's command line is not written into the agent's
+			// file (it may be a typo, or key material); nor is it a line there to rewrite.
+			if flagOf[e.s] != "" {
+				e.value = placeholderOf[e.s]
+			}
+			cur = probes.Setting{}
+		}
+		if h.viaFlag(e.s) {
+			flags = append(flags, e)
 			continue
 		}
-		cur := h.current(e.s)
+		path := yamlPath(h.Format, e.s)
+		if path == nil || (h.flagsOnly && !h.fileOnly) {
+			continue // no such key, or a setting no flag changes and no file to hold it
+		}
 		if cur.Source.Kind == probes.SourceEnv {
 			envs = append(envs, cur.Source.Name+"="+e.value)
 			continue
@@ -281,7 +388,20 @@ func (h hostInfo) editStep(title, why string, verify []string, edits ...edit) St
 		st.Commands = append(st.Commands, "sudo mkdir -p "+shellQuote(path.Dir(agentDropIn)),
 			writeLinesCommand(agentDropIn, lines...), "sudo systemctl daemon-reload")
 	}
-	st.Commands = append(st.Commands, restartAgent)
+	if len(files) > 0 || len(envs) > 0 {
+		st.Commands = append(st.Commands, restartAgent)
+	}
+	if len(flags) > 0 {
+		var names []string
+		for _, e := range flags {
+			if !slices.Contains(names, flagOf[e.s]) {
+				names = append(names, flagOf[e.s])
+			}
+		}
+		st.Why = strings.TrimSpace(st.Why + " " + strings.Join(names, " and ") + " came from mtls-doctor's command line, " +
+			"not from the agent's configuration: check again with the right value passed to the flag.")
+		st.Commands = append(st.Commands, h.rerunCommand("", flags...))
+	}
 	return st
 }
 

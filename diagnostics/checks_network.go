@@ -465,7 +465,7 @@ func fixHandshake(f *Facts, _ Result) []Step {
 		Host:     HostAgent,
 	}}
 	if pe := tlsError(f); pe != nil && pe.Alert == 112 {
-		steps = append(steps, h.editStep(fmt.Sprintf("Set %s to a name the manager serves", h.keyName(setServerName)),
+		steps = append(steps, h.editStep(fmt.Sprintf("Set %s to a name the manager serves", h.nameOf(setServerName)),
 			"The manager refuses the name "+h.Name+": it matches no server_name (ssl_reject_handshake, or a "+
 				"stream proxy's ssl_preread map). Use a name its server_name lists and its certificate holds.",
 			[]string{"tls-handshake-failed", "server-name-mismatch"}, edit{setServerName, "<manager-host>"}))

@@ -213,8 +213,13 @@ func Headline(f *Facts) string {
 	if a.Format != "" {
 		parts = append(parts, "agent "+string(a.Format))
 	}
-	if a.Path != "" {
+	switch {
+	case a.Error != nil && a.Error.NotRegular:
+		parts = append(parts, "agent configuration "+a.Path+" (not a file)")
+	case a.Path != "":
 		parts = append(parts, a.Path)
+	case a.PathGiven && len(a.Searched) > 0:
+		parts = append(parts, "agent configuration "+a.Searched[0]+" (not found)")
 	}
 	if addr := a.Address(); addr != "" {
 		target := "→ " + addr

@@ -37,6 +37,7 @@ var inputPrompts = map[string]string{
 	"<manager-error-log>":    "the error_log file of the manager's NGINX server that agents connect to",
 	"<agent-name>":           "the agent's name for its certificate's subject (CN), e.g. its host name",
 	"<agent-key-path>":       "path of the agent's private key",
+	"<agent-config-path>":    "path of the configuration file the agent reads (nginx-agent.conf), as the listing shows it",
 	"<backend-address>":      "host:port of the manager's gRPC service that NGINX passes agents to",
 	"<nginx-conf-path>":      "the NGINX configuration file whose locations pass requests to the upstream",
 	"<upstream-host>":        "the upstream's host name or address, as NGINX reaches it",

@@ -89,6 +89,12 @@ type ConfigError struct {
 	Column int `json:"column,omitempty"`
 	// Message is the error as the agent (or its YAML library) would word it.
 	Message string `json:"message"`
+	// NotRegular is true when Path is a directory, device, FIFO or socket: no file to fix
+	// or to edit, only a path to correct.
+	NotRegular bool `json:"not_regular,omitempty"`
+	// Inside is, for a directory, the nginx-agent.conf in it when one exists: likely the
+	// file that was meant.
+	Inside string `json:"inside,omitempty"`
 	// Reindent, when set, is a repair that makes the file parse: one line near the error
 	// indented differently from the line before it (the mistake people make most in
 	// nginx-agent.conf), at that line's indentation instead.
@@ -131,6 +137,9 @@ type AgentConfig struct {
 	Path string `json:"path,omitempty"`
 	// Searched lists the paths looked at, in the agent's search order.
 	Searched []string `json:"searched,omitempty"`
+	// PathGiven is true when the file was named with --agent-config (Searched holds only
+	// it) rather than found by the agent's own search: a path that is wrong is the flag's.
+	PathGiven bool `json:"path_given,omitempty"`
 	// DynamicPath is the agent-dynamic.conf merged over Path (v2 only); "" when none.
 	DynamicPath string `json:"dynamic_path,omitempty"`
 	// Format is the agent generation the file is written for.

@@ -47,6 +47,9 @@ type AgentOverrides struct {
 type AgentConfigOptions struct {
 	// Path is the configuration file to read (--agent-config); "" searches SearchPaths.
 	Path string
+	// PathIsAgents says Path is where the agent itself reads its configuration (the demo
+	// lab's agent), not a path the user typed: a file missing there is the agent's own.
+	PathIsAgents bool
 	// SearchPaths are the files tried in order when Path is ""; nil means the agent's
 	// defaults, then nginx-agent.conf in WorkDir.
 	SearchPaths []string
@@ -162,6 +165,7 @@ func (l *agentLoader) load() {
 // exists. A file that exists but cannot be read stops the search, as it stops the agent.
 func (l *agentLoader) findMain() ([]byte, bool) {
 	if l.o.Path != "" {
+		l.cfg.PathGiven = !l.o.PathIsAgents
 		data, _, ok := l.readMain(l.o.Path)
 		return data, ok
 	}
@@ -193,6 +197,12 @@ func (l *agentLoader) readMain(p string) (data []byte, found, ok bool) {
 	l.cfg.Path = p
 	if err != nil {
 		l.cfg.Error = &ConfigError{Path: p, Message: osMessage(err)}
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, regularfile.ErrNotRegular) {
+			l.cfg.Error.NotRegular = true
+			if inside := filepath.Join(p, "nginx-agent.conf"); errors.Is(err, syscall.EISDIR) && fileExists(inside) {
+				l.cfg.Error.Inside = inside
+			}
+		}
 		return nil, true, false
 	}
 	if len(data) > maxAgentConfigBytes {

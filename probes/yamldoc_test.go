@@ -16,16 +16,27 @@ func TestLoadAgentConfigFileLimits(t *testing.T) {
 	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", maxAgentConfigBytes)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A directory that holds nginx-agent.conf names it: likely the file meant.
+	withConf := filepath.Join(dir, "agent")
+	if err := os.MkdirAll(withConf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(withConf, "nginx-agent.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
-		path, msg string
+		path, msg  string
+		notRegular bool
+		inside     string
 	}{
-		{big, "file too large: more than 1048576 bytes"},
-		{dir, "is a directory"},
-		{"/dev/zero", "not a regular file"},
+		{big, "file too large: more than 1048576 bytes", false, ""},
+		{dir, "is a directory", true, ""},
+		{withConf, "is a directory", true, filepath.Join(withConf, "nginx-agent.conf")},
+		{"/dev/zero", "not a regular file", true, ""},
 	} {
 		got := LoadAgentConfig(AgentConfigOptions{Path: tt.path, DynamicPaths: []string{}})
-		want := ConfigError{Path: tt.path, Message: tt.msg}
-		if got.Error == nil || *got.Error != want || got.Path != tt.path {
+		want := ConfigError{Path: tt.path, Message: tt.msg, NotRegular: tt.notRegular, Inside: tt.inside}
+		if got.Error == nil || *got.Error != want || got.Path != tt.path || !got.PathGiven {
 			t.Errorf("%s: Path = %q, Error = %+v; want %+v", tt.path, got.Path, got.Error, want)
 		}
 	}

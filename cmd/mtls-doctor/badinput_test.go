@@ -90,11 +90,111 @@ func TestPastedKeyIsNeverPrinted(t *testing.T) {
 				}
 				assertNoKeyMaterial(t, "stdout", stdout, key)
 				assertNoKeyMaterial(t, "stderr", stderr, key)
-				if format != "prometheus" && !strings.Contains(stdout, "tls.key holds PEM data, not a path") {
-					t.Errorf("no 'tls.key holds PEM data, not a path' in:\n%s", stdout)
+				// A value from the flag is the flag's: the finding names it.
+				want := "tls.key holds PEM data, not a path"
+				if strings.HasPrefix(name, "--key") {
+					want = "--key holds PEM data, not a path"
+				}
+				if format != "prometheus" && !strings.Contains(stdout, want) {
+					t.Errorf("no %q in:\n%s", want, stdout)
 				}
 			})
 		}
+	}
+}
+
+// stepText is every fix step's commands and diff in r, one line each, for what they write.
+func stepText(r checkResult) string {
+	var b strings.Builder
+	for _, f := range r.report.Findings {
+		for _, st := range f.Fix {
+			for _, c := range st.Commands {
+				b.WriteString(f.ID + ": " + c + "\n")
+			}
+			if st.Diff != "" {
+				b.WriteString(f.ID + ": diff of " + st.File + ":\n" + st.Diff + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// TestBadAgentConfigPathIsTheFlags: --agent-config naming a directory or a path that does
+// not exist is reported as the flag's mistake, and no step creates, appends to or edits
+// that path: the fix is to point the flag at the agent's file.
+func TestBadAgentConfigPathIsTheFlags(t *testing.T) {
+	dir := t.TempDir()
+	withConf := filepath.Join(dir, "etc")
+	if err := os.Mkdir(withConf, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inside := filepath.Join(withConf, "nginx-agent.conf")
+	writeFile(t, inside, []byte("server:\n  host: 127.0.0.1\n  grpcPort: 1\n"), 0o644)
+	missing := filepath.Join(dir, "nope", "nginx-agent.conf")
+	for _, c := range []struct {
+		name, path, summary, rerun string
+	}{
+		{"directory", dir, "--agent-config " + dir + " is a directory, not a file", "mtls-doctor --check --agent-config '<agent-config-path>'"},
+		{"directory holding nginx-agent.conf", withConf, "--agent-config " + withConf + " is a directory, not a file",
+			"mtls-doctor --check --agent-config " + inside},
+		{"missing path", missing, "--agent-config " + missing + " does not exist", "mtls-doctor --check --agent-config '<agent-config-path>'"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := checkJSON(t, nil, "--agent-config", c.path, "--no-logs", "--timeout", "1s")
+			f, _ := r.find("agent-config-missing")
+			if r.exit != exitFailure || f.Severity != "fail" || f.Summary != c.summary {
+				t.Errorf("exit %d, agent-config-missing %s: %q; want exit 2 and fail: %q", r.exit, f.Severity, f.Summary, c.summary)
+			}
+			steps := stepText(r)
+			for _, bad := range []string{"tee", "mkdir", "cp -p", "sed -i", "systemctl restart", "YAML"} {
+				if strings.Contains(steps, bad) {
+					t.Errorf("a step runs %q on a path that is no file:\n%s", bad, steps)
+				}
+			}
+			if !strings.Contains(steps, c.rerun) {
+				t.Errorf("no step runs %q:\n%s", c.rerun, steps)
+			}
+			_, text, _ := runOutput(t, nil, "--check", "--agent-config", c.path, "--no-logs", "--timeout", "1s")
+			want := "agent configuration " + c.path + " (not a file)"
+			if c.path == missing {
+				want = "agent configuration " + c.path + " (not found)"
+			}
+			if first, _, _ := strings.Cut(text, "\n"); first != want || strings.Contains(text, "agent configuration file is found") {
+				t.Errorf("the text report takes %s for the configuration file:\n%s", c.path, text)
+			}
+		})
+	}
+}
+
+// TestFlagValuesAreFixedOnTheFlag: a private key pasted into --key is blamed on --key, and
+// no step writes it, or its redaction, into a file: the fix passes a path to the flag.
+func TestFlagValuesAreFixedOnTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	agent := issue(t, newRoot(t, "ca"), leafSpec("agent", x509.ExtKeyUsageClientAuth))
+	keyPEM, err := agent.KeyPEM(pki.PKCS8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCert := dir + "/no-cert.conf"
+	writeFile(t, noCert, []byte("server:\n  host: 127.0.0.1\n  grpcPort: 1\ntls:\n  enable: true\n"), 0o644)
+	for name, config := range map[string]string{"with a file": noCert, "without a file": dir + "/missing.conf"} {
+		t.Run(name, func(t *testing.T) {
+			r := checkJSON(t, nil, "--agent-config", config, "--key", string(keyPEM), "--no-logs", "--timeout", "1s")
+			assertNoKeyMaterial(t, "report", r.stdout+r.stderr, string(keyPEM))
+			for _, id := range []string{"agent-cert-not-configured", "agent-cert-file-unreadable"} {
+				if f, _ := r.find(id); f.Severity != "fail" || !strings.HasPrefix(f.Summary, "--key ") {
+					t.Errorf("%s %s: %q; want a failure naming --key", id, f.Severity, f.Summary)
+				}
+			}
+			steps := stepText(r)
+			if strings.Contains(steps, "PEM data") || strings.Contains(steps, "key:") {
+				t.Errorf("a step writes the pasted key's redaction, or a key setting, into a file:\n%s", steps)
+			}
+			if !strings.Contains(steps, "agent-cert-file-unreadable: mtls-doctor --check") ||
+				!strings.Contains(steps, "--key '<agent-key-path>'") {
+				t.Errorf("no step passes a key path to --key:\n%s", steps)
+			}
+		})
 	}
 }
 

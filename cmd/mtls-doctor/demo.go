@@ -120,7 +120,9 @@ exits 0 when the diagnosis names the planted fault (or finds nothing failing in
 // a certificate among them) would count as the agent's, and lines from before a fix would
 // keep the re-check failing.
 func labEngine(l *demolab.Lab, flags checkFlags) *diagnostics.Engine {
-	flags.agentConfig = l.AgentConfigPath
+	// The lab's nginx-agent.conf is where its agent reads it, not a path the user typed: a
+	// missing one is the agent's to create, not a --agent-config to correct.
+	flags.agentConfig, flags.agentConfigIsAgents = l.AgentConfigPath, true
 	flags.nginx.config = l.NginxConfPath()
 	flags.logs.noLogs = true
 	flags.logs.offReason = "not judged in the demo: the lab's error.log records mtls-doctor's own probes (the text report shows its last lines)"

@@ -63,18 +63,20 @@ type checkFlags struct {
 	check       bool
 	output      string
 	agentConfig string
-	server      string
-	serverName  string
-	cert, key   string
-	ca          string
-	timeout     time.Duration
-	warnDays    int
-	critDays    int
-	warnPercent int
-	verbose     bool
-	redact      bool
-	nginx       nginxFlags // --nginx-config, --nginx-prefix (nginx_flags.go)
-	logs        logFlags   // --logs, --since, --no-logs (logs.go)
+	// agentConfigIsAgents: agentConfig is where the agent itself looks (the demo lab's).
+	agentConfigIsAgents bool
+	server              string
+	serverName          string
+	cert, key           string
+	ca                  string
+	timeout             time.Duration
+	warnDays            int
+	critDays            int
+	warnPercent         int
+	verbose             bool
+	redact              bool
+	nginx               nginxFlags // --nginx-config, --nginx-prefix (nginx_flags.go)
+	logs                logFlags   // --logs, --since, --no-logs (logs.go)
 }
 
 func (c *checkFlags) register(cmd *cobra.Command) {
@@ -128,8 +130,9 @@ func (c *checkFlags) thresholds() diagnostics.Thresholds {
 // --check, whose one run keeps nothing for another (gather.Options.SingleRun).
 func (c *checkFlags) engine(env environ, singleRun bool) *diagnostics.Engine {
 	agent := probes.AgentConfigOptions{
-		Path: c.agentConfig,
-		Env:  env.vars,
+		Path:         c.agentConfig,
+		PathIsAgents: c.agentConfigIsAgents,
+		Env:          env.vars,
 		Overrides: probes.AgentOverrides{
 			Server: c.server, ServerName: c.serverName, Cert: c.cert, Key: c.key, CA: c.ca,
 		},
