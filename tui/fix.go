@@ -54,9 +54,16 @@ func (p *fixPage) typing() bool { return p.walk != nil && (p.walk.plan != nil ||
 // escape goes back to the finding.
 func (p *fixPage) escape(m *Model) { m.screen = screenFinding }
 
-// shortHelp implements page.
+// shortHelp implements page. On the consent screen only y and cancel work, so the
+// footer names nothing else (its n/p would read as "next step", where n cancels).
 func (p *fixPage) shortHelp(m *Model) []key.Binding {
 	km := m.keys
+	if p.walk != nil && p.walk.plan != nil {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "run")),
+			key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "cancel")),
+		}
+	}
 	step := km.NextStep
 	step.SetHelp("n/p", "step")
 	cp := km.Copy

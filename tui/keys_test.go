@@ -116,6 +116,10 @@ func TestWalkthroughApplyRecheck(t *testing.T) {
 	if s := h.screen(); !strings.Contains(s, "Apply step 1 of") || !strings.Contains(s, "These commands run now") {
 		t.Fatalf("consent screen:\n%s", s)
 	}
+	// Its footer names the two answers, and not n as "step" (n cancels here).
+	if s := h.screen(); !strings.Contains(s, "y run") || !strings.Contains(s, "n/esc cancel") || strings.Contains(s, "n/p step") {
+		t.Fatalf("consent screen's footer:\n%s", s)
+	}
 	h.press("n")
 	h.inspect(func(m Model) {
 		if m.fix.walk.plan != nil || m.fix.walk.applying {
