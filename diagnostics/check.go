@@ -93,6 +93,17 @@ func (c Catalog) Validate() error {
 // run evaluates ch over f into a finding that is safe to show (Finding.cleaned).
 func (ch Check) run(f *Facts) Finding { return ch.evaluate(f).cleaned() }
 
+// Criterion is the sentence that says when the check passes, built from its title (a
+// statement such as "agent certificate has not expired"): what explain and the
+// assistant's finding screen print under the ID.
+func (ch Check) Criterion() string {
+	t := ch.Title
+	if len(t) > 1 && 'A' <= t[0] && t[0] <= 'Z' && 'a' <= t[1] && t[1] <= 'z' {
+		t = string(rune(t[0]-'A'+'a')) + t[1:] // "No workload …", not "TLS …" or "NGINX …"
+	}
+	return "Passes when " + t + "."
+}
+
 // evaluate turns a missing fact or a panic into a finding so that one bad check never
 // takes the whole run down.
 func (ch Check) evaluate(f *Facts) (fd Finding) {

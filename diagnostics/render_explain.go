@@ -14,7 +14,7 @@ import (
 func WriteExplain(w io.Writer, ch Check, f *Facts) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  (%s)\n", ch.ID, ch.Category)
-	fmt.Fprintf(&b, "Checks that %s.\n\n", ch.Title)
+	fmt.Fprintf(&b, "%s\n\n", ch.Criterion())
 	if ch.Why != "" {
 		b.WriteString(wrap(ch.Why, 78, ""))
 		b.WriteString("\n")

@@ -83,7 +83,7 @@ func (p *findingPage) lines(m *Model, w int) ([]string, int) {
 		out = append(out, m.styles.Dim.Render(fit(" on "+safetext.CleanLine(f.Subject.String()), w, m.g.ellipsis)))
 	}
 	if ch.Title != "" {
-		out = append(out, styleLines(wrapIndent("Checks that the "+ch.Title+".", w, " ", " "), m.styles.Dim.Render)...)
+		out = append(out, styleLines(wrapIndent(ch.Criterion(), w, " ", " "), m.styles.Dim.Render)...)
 	}
 	out = append(out, "")
 	switch {
