@@ -153,16 +153,14 @@ func WriteJSON(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	j := &jsonWriter{}
 	j.open('{')
-	j.key("version")
-	j.b = strconv.AppendInt(j.b, int64(doc.Version), 10)
+	j.int("version", int64(doc.Version))
 	j.str("status", doc.Status)
 	j.key("checked_at")
 	if err := j.time(doc.CheckedAt); err != nil {
 		return err
 	}
 	if t := doc.Target; t != nil {
-		j.key("target")
-		j.open('{')
+		j.member("target", '{')
 		j.strOmitEmpty("agent_config", t.AgentConfig)
 		j.strOmitEmpty("agent_format", t.AgentFormat)
 		j.strOmitEmpty("address", t.Address)
@@ -170,8 +168,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 		j.strOmitEmpty("nginx_config", t.NginxConfig)
 		j.close('}')
 	}
-	j.key("findings")
-	j.open('[')
+	j.member("findings", '[')
 	for _, f := range r.Findings {
 		j.next()
 		j.finding(f)
@@ -182,19 +179,16 @@ func WriteJSON(w io.Writer, r *Report) error {
 	}
 	j.close(']')
 	if len(doc.Certificates) > 0 {
-		j.key("certificates")
-		j.open('[')
+		j.member("certificates", '[')
 		for _, c := range doc.Certificates {
-			j.next()
-			j.open('{')
+			j.element()
 			j.str("role", c.Role)
 			j.str("subject", c.Subject)
 			j.key("not_after")
 			if err := j.time(c.NotAfter); err != nil {
 				return err
 			}
-			j.key("days_left")
-			j.b = strconv.AppendInt(j.b, int64(c.DaysLeft), 10)
+			j.int("days_left", int64(c.DaysLeft))
 			j.close('}')
 		}
 		j.close(']')
@@ -252,6 +246,23 @@ func (j *jsonWriter) key(k string) {
 	j.b = append(j.b, '"', ':', ' ')
 }
 
+// member starts an object member whose value is an object ('{') or an array ('[').
+func (j *jsonWriter) member(k string, c byte) {
+	j.key(k)
+	j.open(c)
+}
+
+// element starts an object in the innermost array.
+func (j *jsonWriter) element() {
+	j.next()
+	j.open('{')
+}
+
+func (j *jsonWriter) int(k string, v int64) {
+	j.key(k)
+	j.b = strconv.AppendInt(j.b, v, 10)
+}
+
 func (j *jsonWriter) str(k, v string) {
 	j.key(k)
 	j.b = appendJSONString(j.b, v)
@@ -265,8 +276,7 @@ func (j *jsonWriter) strOmitEmpty(k, v string) {
 
 // strs writes a []string member, [] when empty.
 func (j *jsonWriter) strs(k string, v []string) {
-	j.key(k)
-	j.open('[')
+	j.member(k, '[')
 	for _, s := range v {
 		j.next()
 		j.b = appendJSONString(j.b, s)
@@ -293,11 +303,9 @@ func (j *jsonWriter) finding(f Finding) {
 	j.str("severity", f.Severity.String())
 	j.str("title", f.Title)
 	j.str("summary", f.Summary)
-	j.key("evidence")
-	j.open('[')
+	j.member("evidence", '[')
 	for _, e := range f.Evidence {
-		j.next()
-		j.open('{')
+		j.element()
 		j.str("text", e.Text)
 		j.strOmitEmpty("location", e.Location)
 		if len(e.Quote) > 0 {
@@ -306,31 +314,26 @@ func (j *jsonWriter) finding(f Finding) {
 		j.close('}')
 	}
 	j.close(']')
-	j.key("fix")
-	j.open('[')
+	j.member("fix", '[')
 	for _, s := range f.Fix {
 		j.next()
 		j.step(s)
 	}
 	j.close(']')
 	if s := f.Subject; !s.IsZero() {
-		j.key("subject")
-		j.open('{')
+		j.member("subject", '{')
 		j.str("kind", string(s.Kind))
 		j.strOmitEmpty("name", s.Name)
 		j.close('}')
 	}
 	if c := f.Cause; !c.IsZero() {
-		j.key("cause")
-		j.open('{')
+		j.member("cause", '{')
 		j.strOmitEmpty("code", c.Code)
 		if c.OpenSSL != 0 {
-			j.key("openssl_verify_error")
-			j.b = strconv.AppendInt(j.b, int64(c.OpenSSL), 10)
+			j.int("openssl_verify_error", int64(c.OpenSSL))
 		}
 		if c.Alert != 0 {
-			j.key("tls_alert")
-			j.b = strconv.AppendInt(j.b, int64(c.Alert), 10)
+			j.int("tls_alert", int64(c.Alert))
 		}
 		j.close('}')
 	}
@@ -351,11 +354,9 @@ func (j *jsonWriter) step(s Step) {
 		j.strs("changes", s.Changes)
 	}
 	if len(s.Inputs) > 0 {
-		j.key("inputs")
-		j.open('[')
+		j.member("inputs", '[')
 		for _, in := range s.Inputs {
-			j.next()
-			j.open('{')
+			j.element()
 			j.str("name", in.Name)
 			j.str("prompt", in.Prompt)
 			j.close('}')
