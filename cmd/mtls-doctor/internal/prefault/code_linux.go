@@ -77,9 +77,7 @@ func cachedPerMille(lo, hi uintptr) int {
 			return 0
 		}
 		pages := int((n + pageSize - 1) / pageSize)
-		for _, b := range vec[:pages] {
-			in += int(b & 1)
-		}
+		in += residentPages(vec[:pages])
 		all += pages
 	}
 	if all == 0 {

@@ -36,19 +36,21 @@ var sink struct {
 // packages whose initialisation runs code all over the binary and allocates (crypto,
 // encoding, YAML, the terminal libraries).
 func init() {
-	if os.Getpagesize() != pageSize || thpDisabled(os.Getenv("GODEBUG")) {
-		return
+	if enabled() {
+		mapCode()
+		advise()
 	}
-	mapCode()
-	advise()
 }
+
+// enabled reports whether this package may act: 4 KiB pages, and no GODEBUG=disablethp=1.
+func enabled() bool { return os.Getpagesize() == pageSize && !thpDisabled(os.Getenv("GODEBUG")) }
 
 // advise marks the heap's mapped chunks (within 16 MiB of its start) for huge pages and
 // collapses each 2 MiB region in use into one huge page. It returns how many regions it
 // collapsed. Errors are ignored: the advice is only advice, and without it the program
 // runs as before.
 func advise() int {
-	if os.Getpagesize() != pageSize || thpDisabled(os.Getenv("GODEBUG")) {
+	if !enabled() {
 		return 0
 	}
 	// Where the heap lies: an early allocation (os.Args, made while the runtime
@@ -88,10 +90,7 @@ func adviseFrom(lo uintptr) int {
 		if r%heapChunk == 0 {
 			_ = madvise(r, heapChunk, madvHugepage)
 		}
-		in := 0
-		for _, b := range resident {
-			in += int(b & 1)
-		}
+		in := residentPages(resident[:])
 		if in >= minResident && in < len(resident) && madvise(r, hugePage, madvCollapse) == nil {
 			collapsed++
 		}
@@ -128,6 +127,15 @@ func madvise(addr, length uintptr, advice int) error {
 		return e
 	}
 	return nil
+}
+
+// residentPages counts the pages a mincore vector marks resident.
+func residentPages(vec []byte) int {
+	n := 0
+	for _, b := range vec {
+		n += int(b & 1)
+	}
+	return n
 }
 
 func mincore(addr, length uintptr, vec *[hugePage / pageSize]byte) error {
